@@ -1,0 +1,483 @@
+//! Typed configuration and its layering:
+//! defaults < `confab.toml` < `.env` < `CONFAB_*` environment (`__` nests) < command-line flags.
+//!
+//! Unknown keys are an error naming the key. Any variable may instead be given as `NAME_FILE`
+//! pointing at a file that holds the value (for secrets mounted by an orchestrator). Secrets are
+//! held as [`Secret`], which never prints its value.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Format, Serialized, Toml};
+use figment::value::Value;
+use serde::{Deserialize, Serialize};
+
+/// The prefix of every Confab environment variable.
+pub const ENV_PREFIX: &str = "CONFAB_";
+
+/// Variables that are read by the CLI itself and are not configuration keys.
+const CLI_ONLY_VARS: &[&str] = &["CONFAB_CONFIG"];
+
+/// Well-known variable names honoured besides the `CONFAB_` ones, with the key they set.
+const ALIASES: &[(&str, &str)] = &[("DATABASE_URL", "database.url")];
+
+/// A secret string: redacted in `Debug`, `Display` and serialization.
+#[derive(Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    /// The secret's value, for the one place that needs it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+impl Serialize for Secret {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str("[redacted]")
+    }
+}
+
+/// The whole configuration of a Confab process.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Address the HTTP server binds.
+    pub listen: SocketAddr,
+    /// Directory for the SQLite database and other local state.
+    pub data_dir: PathBuf,
+    pub log: LogConfig,
+    pub database: DatabaseConfig,
+    pub server: ServerConfig,
+    pub auth: AuthConfig,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data_dir: PathBuf::from("./data"),
+            log: LogConfig::default(),
+            database: DatabaseConfig::default(),
+            server: ServerConfig::default(),
+            auth: AuthConfig::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Json,
+    Pretty,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogConfig {
+    /// A `tracing` filter directive, e.g. `info` or `confab_auth=debug,info`.
+    pub level: String,
+    pub format: LogFormat,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            level: "info".into(),
+            format: LogFormat::Json,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct DatabaseConfig {
+    /// `postgres://…` or `sqlite://…`; unset means `<data_dir>/confab.db`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url: Option<Secret>,
+    pub max_connections: u32,
+    pub acquire_timeout_secs: u64,
+    /// Apply pending migrations at start (all-in-one); otherwise only verify them.
+    pub auto_migrate: bool,
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        Self {
+            url: None,
+            max_connections: 8,
+            acquire_timeout_secs: 5,
+            auto_migrate: true,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Largest request body accepted, in bytes (413 beyond).
+    pub body_limit_bytes: usize,
+    /// Longest a request may take before 408.
+    pub request_timeout_secs: u64,
+    /// How long shutdown waits for in-flight requests.
+    pub shutdown_timeout_secs: u64,
+    /// Origins allowed by CORS; empty means same origin only.
+    pub cors_origins: Vec<String>,
+    /// The URL users reach Confab at; `https://` makes cookies `Secure`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub public_url: Option<String>,
+    /// Trust `X-Forwarded-For` / `X-Forwarded-Proto` (only behind a proxy you run).
+    pub trust_proxy_headers: bool,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            body_limit_bytes: 1024 * 1024,
+            request_timeout_secs: 60,
+            shutdown_timeout_secs: 10,
+            cors_origins: Vec::new(),
+            public_url: None,
+            trust_proxy_headers: false,
+        }
+    }
+}
+
+/// Who may create an account.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum RegistrationPolicy {
+    /// Anyone may register and use the account at once.
+    Open,
+    /// Anyone may register; the account waits for an admin's approval.
+    Approval,
+    /// Only admins create accounts (`confab users create`).
+    Closed,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthConfig {
+    pub registration: RegistrationPolicy,
+    pub access_token_ttl_secs: u64,
+    pub refresh_token_ttl_secs: u64,
+    /// Failed logins in a row that lock an account.
+    pub lockout_threshold: u32,
+    pub lockout_duration_secs: u64,
+    /// Sustained requests per minute one IP may make to the auth endpoints.
+    pub ip_rate_limit_per_minute: u32,
+    /// Requests one IP may make in a burst before the per-minute rate applies.
+    pub ip_rate_limit_burst: u32,
+    /// A new signing key is made when the current one is older than this.
+    pub signing_key_rotation_days: u32,
+    /// The `iss` claim of access tokens.
+    pub issuer: String,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            registration: RegistrationPolicy::Open,
+            access_token_ttl_secs: 15 * 60,
+            refresh_token_ttl_secs: 30 * 24 * 3600,
+            lockout_threshold: 5,
+            lockout_duration_secs: 15 * 60,
+            ip_rate_limit_per_minute: 60,
+            ip_rate_limit_burst: 20,
+            signing_key_rotation_days: 90,
+            issuer: "confab".into(),
+        }
+    }
+}
+
+/// Values given as command-line flags, the highest layer.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Overrides {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub listen: Option<SocketAddr>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data_dir: Option<PathBuf>,
+}
+
+/// Where configuration comes from. The binary fills it from the process; tests build it.
+#[derive(Debug, Clone, Default)]
+pub struct Sources {
+    /// A TOML file; missing is fine unless `config_file_required`.
+    pub config_file: Option<PathBuf>,
+    pub config_file_required: bool,
+    /// A `.env` file; missing is fine.
+    pub dotenv_file: Option<PathBuf>,
+    /// The environment, as `(name, value)` pairs.
+    pub env: Vec<(String, String)>,
+    pub overrides: Overrides,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+impl Config {
+    /// Builds the configuration from its layers.
+    pub fn load(sources: &Sources) -> Result<Self, ConfigError> {
+        let mut fig = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(path) = &sources.config_file {
+            if path.exists() {
+                fig = fig.merge(Toml::file_exact(path));
+            } else if sources.config_file_required {
+                return Err(ConfigError::Read {
+                    path: path.clone(),
+                    source: std::io::Error::new(std::io::ErrorKind::NotFound, "no such file"),
+                });
+            }
+        }
+        if let Some(path) = &sources.dotenv_file {
+            if path.exists() {
+                let pairs = read_dotenv(path)?;
+                fig = merge_env(fig, &pairs)?;
+            }
+        }
+        fig = merge_env(fig, &sources.env)?;
+        fig = fig.merge(Serialized::globals(&sources.overrides));
+        let config: Config = fig
+            .extract()
+            .map_err(|e| ConfigError::Invalid(describe_figment_error(e)))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks rules that types alone do not express.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |msg: &str| Err(ConfigError::Invalid(msg.to_owned()));
+        if self.database.max_connections == 0 {
+            return bad("database.max_connections must be at least 1");
+        }
+        if self.server.body_limit_bytes < 1024 {
+            return bad("server.body_limit_bytes must be at least 1024");
+        }
+        if self.auth.lockout_threshold == 0 {
+            return bad("auth.lockout_threshold must be at least 1");
+        }
+        if self.auth.access_token_ttl_secs < 30 {
+            return bad("auth.access_token_ttl_secs must be at least 30");
+        }
+        if self.auth.refresh_token_ttl_secs < self.auth.access_token_ttl_secs {
+            return bad("auth.refresh_token_ttl_secs must not be shorter than the access token's");
+        }
+        if self.auth.ip_rate_limit_per_minute == 0 || self.auth.ip_rate_limit_burst == 0 {
+            return bad("auth.ip_rate_limit_per_minute and auth.ip_rate_limit_burst must be at least 1");
+        }
+        for origin in &self.server.cors_origins {
+            if origin.parse::<http::HeaderValue>().is_err() || !origin.contains("://") {
+                return Err(ConfigError::Invalid(format!(
+                    "server.cors_origins: `{origin}` is not an origin like https://app.example.com"
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// The database URL in effect: the configured one or SQLite in the data directory.
+    pub fn database_url(&self) -> String {
+        match &self.database.url {
+            Some(url) => url.expose().to_owned(),
+            None => format!("sqlite://{}", self.data_dir.join("confab.db").display()),
+        }
+    }
+
+    /// The effective configuration as TOML, with secrets redacted.
+    pub fn to_redacted_toml(&self) -> Result<String, ConfigError> {
+        toml::to_string_pretty(self).map_err(|e| ConfigError::Invalid(e.to_string()))
+    }
+}
+
+fn describe_figment_error(error: figment::Error) -> String {
+    error
+        .into_iter()
+        .map(|e| {
+            let key = e.path.join(".");
+            if key.is_empty() {
+                e.kind.to_string()
+            } else {
+                format!("key `{key}`: {}", e.kind)
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+fn read_dotenv(path: &Path) -> Result<Vec<(String, String)>, ConfigError> {
+    let iter = dotenvy::from_path_iter(path).map_err(|e| ConfigError::Invalid(format!("{}: {e}", path.display())))?;
+    iter.map(|item| item.map_err(|e| ConfigError::Invalid(format!("{}: {e}", path.display()))))
+        .collect()
+}
+
+/// Maps one environment variable to a configuration key, or `None` when it is not ours.
+fn env_key(name: &str) -> Option<String> {
+    if CLI_ONLY_VARS.contains(&name) {
+        return None;
+    }
+    if let Some((_, key)) = ALIASES.iter().find(|(alias, _)| *alias == name) {
+        return Some((*key).to_owned());
+    }
+    let rest = name.strip_prefix(ENV_PREFIX)?;
+    if rest.is_empty() {
+        return None;
+    }
+    Some(rest.to_ascii_lowercase().replace("__", "."))
+}
+
+fn merge_env(mut fig: Figment, pairs: &[(String, String)]) -> Result<Figment, ConfigError> {
+    // Aliases first so that the `CONFAB_` spelling of the same key wins.
+    let mut entries: Vec<(bool, String, String)> = Vec::new();
+    for (name, value) in pairs {
+        let (name, value) = match name.strip_suffix("_FILE") {
+            Some(base) if env_key(base).is_some() => {
+                let content = std::fs::read_to_string(value).map_err(|source| ConfigError::Read {
+                    path: PathBuf::from(value),
+                    source,
+                })?;
+                (base.to_owned(), content.trim_end_matches(['\n', '\r']).to_owned())
+            }
+            _ => (name.clone(), value.clone()),
+        };
+        if let Some(key) = env_key(&name) {
+            let is_alias = !name.starts_with(ENV_PREFIX);
+            entries.push((is_alias, key, value));
+        }
+    }
+    entries.sort_by_key(|(is_alias, _, _)| !*is_alias);
+    for (_, key, value) in entries {
+        let parsed: Value = value.parse().unwrap_or_else(|_| Value::from(value.clone()));
+        fig = fig.merge(Serialized::global(&key, parsed));
+    }
+    Ok(fig)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Sources {
+        Sources {
+            env: pairs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+            ..Sources::default()
+        }
+    }
+
+    #[test]
+    fn defaults_load() {
+        let config = Config::load(&Sources::default()).unwrap();
+        assert_eq!(config, Config::default());
+        assert_eq!(config.listen.to_string(), "127.0.0.1:8080");
+    }
+
+    #[test]
+    fn layers_override_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let toml_path = dir.path().join("confab.toml");
+        std::fs::write(
+            &toml_path,
+            "listen = \"127.0.0.1:1111\"\n[auth]\nlockout_threshold = 3\nissuer = \"toml\"\n",
+        )
+        .unwrap();
+        let dotenv_path = dir.path().join(".env");
+        std::fs::write(&dotenv_path, "CONFAB_AUTH__ISSUER=dotenv\nCONFAB_LISTEN=127.0.0.1:2222\n").unwrap();
+        let mut sources = env(&[("CONFAB_LISTEN", "127.0.0.1:3333"), ("UNRELATED", "x")]);
+        sources.config_file = Some(toml_path);
+        sources.dotenv_file = Some(dotenv_path);
+        let config = Config::load(&sources).unwrap();
+        assert_eq!(config.auth.lockout_threshold, 3);
+        assert_eq!(config.auth.issuer, "dotenv");
+        assert_eq!(config.listen.to_string(), "127.0.0.1:3333");
+
+        sources.overrides.listen = Some("127.0.0.1:4444".parse().unwrap());
+        let config = Config::load(&sources).unwrap();
+        assert_eq!(config.listen.to_string(), "127.0.0.1:4444");
+    }
+
+    #[test]
+    fn unknown_keys_are_named() {
+        let err = Config::load(&env(&[("CONFAB_AUTH__LOCKOUT_TRESHOLD", "3")])).unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("lockout_treshold"), "{text}");
+
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("confab.toml");
+        std::fs::write(&path, "[server]\nbody_limit = 5\n").unwrap();
+        let sources = Sources {
+            config_file: Some(path),
+            ..Sources::default()
+        };
+        let text = Config::load(&sources).unwrap_err().to_string();
+        assert!(text.contains("body_limit"), "{text}");
+    }
+
+    #[test]
+    fn secrets_from_files_and_aliases_are_redacted() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db_url");
+        std::fs::write(&path, "postgres://u:hunter2@localhost/db\n").unwrap();
+        let config = Config::load(&env(&[("DATABASE_URL_FILE", path.to_str().unwrap())])).unwrap();
+        assert_eq!(config.database_url(), "postgres://u:hunter2@localhost/db");
+        assert!(!format!("{config:?}").contains("hunter2"));
+        assert!(!config.to_redacted_toml().unwrap().contains("hunter2"));
+
+        // The CONFAB_ spelling wins over the alias.
+        let config = Config::load(&env(&[
+            ("CONFAB_DATABASE__URL", "sqlite://b.db"),
+            ("DATABASE_URL", "sqlite://a.db"),
+        ]))
+        .unwrap();
+        assert_eq!(config.database_url(), "sqlite://b.db");
+    }
+
+    #[test]
+    fn bad_values_fail_with_the_key() {
+        let text = Config::load(&env(&[("CONFAB_LISTEN", "not-an-address")]))
+            .unwrap_err()
+            .to_string();
+        assert!(text.contains("listen"), "{text}");
+        let text = Config::load(&env(&[("CONFAB_AUTH__REGISTRATION", "sometimes")]))
+            .unwrap_err()
+            .to_string();
+        assert!(text.contains("registration"), "{text}");
+    }
+
+    /// The documented example config must parse, name every key, and show the defaults.
+    #[test]
+    fn example_config_is_current() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../confab.example.toml");
+        let text = std::fs::read_to_string(&path).unwrap();
+        let example: toml::Table = toml::from_str(&text).unwrap();
+        let defaults: toml::Table = toml::from_str(&Config::default().to_redacted_toml().unwrap()).unwrap();
+        assert_eq!(example, defaults, "confab.example.toml differs from Config::default()");
+        let sources = Sources {
+            config_file: Some(path),
+            ..Sources::default()
+        };
+        assert_eq!(Config::load(&sources).unwrap(), Config::default());
+    }
+}

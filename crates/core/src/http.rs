@@ -1,0 +1,299 @@
+//! The middleware every route runs through, and the health and metrics routes.
+//!
+//! One `request_context` middleware, outermost, does what each request needs once: it assigns
+//! or accepts the request id (`x-request-id`), resolves the client's address, opens the
+//! request's span (so every log line carries the id), wraps bare error responses in the error
+//! envelope, logs failures once, records metrics by route template, and sets security headers.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{ConnectInfo, DefaultBodyLimit, MatchedPath, Request, State};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use http::{HeaderName, HeaderValue, Method, StatusCode, header};
+use serde::Serialize;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::timeout::TimeoutLayer;
+use tracing::Instrument;
+
+use crate::config::ServerConfig;
+use crate::error::{ApiError, ErrorLog, code_for_status, message_for_status};
+use crate::extract::ClientIp;
+use crate::metrics::{HttpLabels, Metrics};
+
+pub const REQUEST_ID_HEADER: HeaderName = HeaderName::from_static("x-request-id");
+
+tokio::task_local! {
+    static REQUEST_ID: String;
+}
+
+/// The id of the request being served on this task, if any.
+pub fn current_request_id() -> Option<String> {
+    REQUEST_ID.try_with(Clone::clone).ok()
+}
+
+/// The request's id, as a request extension.
+#[derive(Debug, Clone)]
+pub struct RequestId(pub String);
+
+/// What the request middleware needs.
+#[derive(Debug, Clone)]
+pub struct HttpContext {
+    pub metrics: Arc<Metrics>,
+    pub trust_proxy_headers: bool,
+}
+
+/// Readiness of one dependency (the database, later the bus or cache).
+#[async_trait::async_trait]
+pub trait ReadinessCheck: Send + Sync {
+    fn name(&self) -> &'static str;
+    async fn check(&self) -> Result<(), String>;
+}
+
+/// Wraps `router` in the common middleware stack.
+pub fn apply_common_layers(router: Router, ctx: HttpContext, server: &ServerConfig) -> Router {
+    let mut router = router
+        .layer(DefaultBodyLimit::max(server.body_limit_bytes))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            Duration::from_secs(server.request_timeout_secs),
+        ));
+    if let Some(cors) = cors_layer(&server.cors_origins) {
+        router = router.layer(cors);
+    }
+    router.layer(middleware::from_fn_with_state(ctx, request_context))
+}
+
+fn cors_layer(origins: &[String]) -> Option<CorsLayer> {
+    if origins.is_empty() {
+        // Same origin only: send no CORS headers at all, so browsers refuse cross-origin reads.
+        return None;
+    }
+    let origins: Vec<HeaderValue> = origins.iter().filter_map(|o| o.parse().ok()).collect();
+    Some(
+        CorsLayer::new()
+            .allow_origin(AllowOrigin::list(origins))
+            .allow_methods([Method::GET, Method::POST, Method::PUT, Method::PATCH, Method::DELETE])
+            .allow_headers([
+                header::AUTHORIZATION,
+                header::CONTENT_TYPE,
+                REQUEST_ID_HEADER,
+                HeaderName::from_static("x-csrf-token"),
+            ])
+            .expose_headers([REQUEST_ID_HEADER, header::RETRY_AFTER])
+            .allow_credentials(true)
+            .max_age(Duration::from_secs(600)),
+    )
+}
+
+fn incoming_request_id(request: &Request) -> Option<String> {
+    let value = request.headers().get(&REQUEST_ID_HEADER)?.to_str().ok()?;
+    let ok = !value.is_empty()
+        && value.len() <= 128
+        && value.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b));
+    ok.then(|| value.to_owned())
+}
+
+fn client_ip(request: &Request, trust_proxy_headers: bool) -> Option<IpAddr> {
+    if trust_proxy_headers {
+        let forwarded = request
+            .headers()
+            .get("x-forwarded-for")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(',').next())
+            .and_then(|v| v.trim().parse().ok());
+        if forwarded.is_some() {
+            return forwarded;
+        }
+    }
+    request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(addr)| addr.ip())
+}
+
+async fn request_context(State(ctx): State<HttpContext>, mut request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let id = incoming_request_id(&request).unwrap_or_else(|| crate::id::new_id().to_string());
+    request.extensions_mut().insert(RequestId(id.clone()));
+    if let Some(ip) = client_ip(&request, ctx.trust_proxy_headers) {
+        request.extensions_mut().insert(ClientIp(ip));
+    }
+    let method = request.method().clone();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let span = tracing::info_span!("request", request_id = %id, method = %method, route = %route);
+
+    let response = REQUEST_ID
+        .scope(id.clone(), async move {
+            let response = next.run(request).await;
+            let response = envelope_bare_errors(response).await;
+            log_outcome(&response, started);
+            response
+        })
+        .instrument(span)
+        .await;
+
+    let mut response = response;
+    let status = response.status();
+    ctx.metrics.observe_request(
+        HttpLabels {
+            method: method.to_string(),
+            route,
+            status: status.as_u16(),
+        },
+        started.elapsed().as_secs_f64(),
+    );
+    let headers = response.headers_mut();
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        headers.insert(REQUEST_ID_HEADER, value);
+    }
+    for (name, value) in SECURITY_HEADERS {
+        if !headers.contains_key(*name) {
+            headers.insert(*name, HeaderValue::from_static(value));
+        }
+    }
+    response
+}
+
+const SECURITY_HEADERS: &[(&str, &str)] = &[
+    ("x-content-type-options", "nosniff"),
+    ("x-frame-options", "DENY"),
+    ("referrer-policy", "no-referrer"),
+    ("cross-origin-opener-policy", "same-origin"),
+    ("cross-origin-resource-policy", "same-origin"),
+    (
+        "content-security-policy",
+        "default-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'; object-src 'none'",
+    ),
+    ("permissions-policy", "camera=(), microphone=(), geolocation=()"),
+];
+
+/// Error responses made outside our handlers (unknown route, wrong method, timeouts, axum's own
+/// extractor rejections) get the same envelope as ours, keeping their text as the message.
+async fn envelope_bare_errors(response: Response) -> Response {
+    let status = response.status();
+    if !(status.is_client_error() || status.is_server_error()) || response.extensions().get::<ErrorLog>().is_some() {
+        return response;
+    }
+    let is_text = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/plain"));
+    let (parts, body) = response.into_parts();
+    let mut message = message_for_status(status);
+    if is_text && status.is_client_error() {
+        if let Ok(bytes) = axum::body::to_bytes(body, 4096).await {
+            let text = String::from_utf8_lossy(&bytes).trim().to_owned();
+            if !text.is_empty() {
+                message = text;
+            }
+        }
+    }
+    let mut error = ApiError::new(status, code_for_status(status), message);
+    if let Some(retry) = parts.headers.get(header::RETRY_AFTER).and_then(|v| v.to_str().ok()?.parse().ok()) {
+        error = error.with_retry_after(retry);
+    }
+    let mut new = error.into_response();
+    for (name, value) in &parts.headers {
+        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+            new.headers_mut().insert(name.clone(), value.clone());
+        }
+    }
+    new
+}
+
+fn log_outcome(response: &Response, started: Instant) {
+    let status = response.status().as_u16();
+    let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let log = response.extensions().get::<ErrorLog>();
+    let code = log.map_or("", |l| l.code.as_ref());
+    let detail = log.and_then(|l| l.detail.as_deref()).unwrap_or("");
+    if response.status().is_server_error() {
+        tracing::error!(status, latency_ms, code, detail, "request failed");
+    } else if response.status().is_client_error() {
+        tracing::info!(status, latency_ms, code, detail, "request refused");
+    } else {
+        tracing::debug!(status, latency_ms, "request served");
+    }
+}
+
+#[derive(Serialize)]
+struct Health {
+    status: &'static str,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    failing: Vec<String>,
+}
+
+#[derive(Clone)]
+struct OpsState {
+    metrics: Arc<Metrics>,
+    checks: Arc<Vec<Arc<dyn ReadinessCheck>>>,
+}
+
+/// `/healthz` (the process answers), `/readyz` (its dependencies answer) and `/metrics`.
+pub fn ops_router(metrics: Arc<Metrics>, checks: Vec<Arc<dyn ReadinessCheck>>) -> Router {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(render_metrics))
+        .with_state(OpsState {
+            metrics,
+            checks: Arc::new(checks),
+        })
+}
+
+async fn healthz() -> impl IntoResponse {
+    axum::Json(Health {
+        status: "ok",
+        failing: Vec::new(),
+    })
+}
+
+async fn readyz(State(state): State<OpsState>) -> Response {
+    let mut failing = Vec::new();
+    for check in state.checks.iter() {
+        let outcome = tokio::time::timeout(Duration::from_secs(2), check.check()).await;
+        match outcome {
+            Ok(Ok(())) => {}
+            Ok(Err(reason)) => {
+                tracing::warn!(dependency = check.name(), reason, "readiness check failed");
+                failing.push(check.name().to_owned());
+            }
+            Err(_) => {
+                tracing::warn!(dependency = check.name(), "readiness check timed out");
+                failing.push(check.name().to_owned());
+            }
+        }
+    }
+    if failing.is_empty() {
+        axum::Json(Health {
+            status: "ready",
+            failing,
+        })
+        .into_response()
+    } else {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not_ready",
+            format!("not ready: {} unreachable", failing.join(", ")),
+        )
+        .into_response()
+    }
+}
+
+async fn render_metrics(State(state): State<OpsState>) -> Response {
+    (
+        [(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
+        Body::from(state.metrics.render()),
+    )
+        .into_response()
+}

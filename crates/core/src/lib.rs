@@ -1,0 +1,17 @@
+//! Shared vocabulary of Confab: ids and time, configuration, the HTTP error envelope, auth
+//! principals and extractors, pagination, metrics and telemetry.
+//!
+//! Everything here is used by more than one service crate; nothing here knows SQL.
+
+pub mod auth;
+pub mod config;
+pub mod error;
+pub mod extract;
+pub mod http;
+pub mod id;
+pub mod metrics;
+pub mod pagination;
+pub mod telemetry;
+
+pub use error::ApiError;
+pub use id::{new_id, now_ms};
