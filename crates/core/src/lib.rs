@@ -3,6 +3,7 @@
 //!
 //! Everything here is used by more than one service crate; nothing here knows SQL.
 
+pub mod audit;
 pub mod auth;
 pub mod config;
 pub mod error;

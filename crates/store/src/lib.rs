@@ -1,1 +1,195 @@
-//! placeholder
+//! The database: one pool over SQLite or PostgreSQL (chosen by URL at start), the neutral
+//! [`StoreError`] that service adapters map driver errors into, and the per-service migration
+//! runner.
+//!
+//! Services write portable SQL (`$1` parameters, `BIGINT` milliseconds, `TEXT` ids) against
+//! [`Db`], and keep backend-specific SQL to their migrations.
+
+mod error;
+mod migrate;
+
+use std::str::FromStr;
+use std::sync::Arc;
+use std::sync::atomic::AtomicI64;
+use std::time::Duration;
+
+use confab_core::config::DatabaseConfig;
+use confab_core::http::ReadinessCheck;
+use confab_core::metrics::MetricsBuilder;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{AnyPool, Executor};
+
+pub use error::StoreError;
+pub use migrate::{MigrationReport, ServiceMigrations};
+pub use sqlx;
+
+/// Which database engine is behind the pool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A connection pool with its backend.
+#[derive(Debug, Clone)]
+pub struct Db {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+impl Db {
+    /// Connects to `url` (`sqlite:` or `postgres:`); for SQLite the file and its directory are
+    /// created, and WAL mode is switched on.
+    pub async fn connect(url: &str, config: &DatabaseConfig) -> Result<Self, StoreError> {
+        sqlx::any::install_default_drivers();
+        let backend = if url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            Backend::Postgres
+        } else {
+            return Err(StoreError::Config(
+                "database URL must start with sqlite: or postgres:".to_owned(),
+            ));
+        };
+        let url = match backend {
+            Backend::Sqlite => prepare_sqlite_url(url)?,
+            Backend::Postgres => url.to_owned(),
+        };
+        let options = AnyConnectOptions::from_str(&url).map_err(|e| StoreError::Config(redact(&e.to_string())))?;
+        let mut pool = AnyPoolOptions::new()
+            .max_connections(config.max_connections)
+            .acquire_timeout(Duration::from_secs(config.acquire_timeout_secs));
+        if backend == Backend::Sqlite {
+            pool = pool.after_connect(|conn, _meta| {
+                Box::pin(async move {
+                    conn.execute(
+                        "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+                         PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON;",
+                    )
+                    .await?;
+                    Ok(())
+                })
+            });
+        }
+        let pool = pool.connect_with(options).await.map_err(StoreError::from)?;
+        Ok(Self { pool, backend })
+    }
+
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// A trivial query, for readiness.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    /// Waits for checked-out connections to return, then closes them all.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    /// Pool gauges, refreshed at each scrape.
+    pub fn register_metrics(&self, metrics: &mut MetricsBuilder) {
+        let connections = Family::<PoolLabels, Gauge<i64, AtomicI64>>::default();
+        metrics.registry().register(
+            "db_pool_connections",
+            "Database pool connections by state (idle, in_use, max)",
+            connections.clone(),
+        );
+        let pool = self.pool.clone();
+        let max = i64::from(pool.options().get_max_connections());
+        metrics.on_scrape(move || {
+            let size = i64::from(pool.size());
+            let idle = i64::try_from(pool.num_idle()).unwrap_or(i64::MAX);
+            connections.get_or_create(&PoolLabels { state: "idle" }).set(idle);
+            connections
+                .get_or_create(&PoolLabels { state: "in_use" })
+                .set((size - idle).max(0));
+            connections.get_or_create(&PoolLabels { state: "max" }).set(max);
+        });
+    }
+
+    /// A readiness check for `/readyz`.
+    pub fn readiness(&self) -> Arc<dyn ReadinessCheck> {
+        Arc::new(self.clone())
+    }
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PoolLabels {
+    state: &'static str,
+}
+
+#[async_trait::async_trait]
+impl ReadinessCheck for Db {
+    fn name(&self) -> &'static str {
+        "database"
+    }
+
+    async fn check(&self) -> Result<(), String> {
+        self.ping().await.map_err(|e| e.to_string())
+    }
+}
+
+/// Creates the SQLite file's directory and asks for the file to be created if missing.
+fn prepare_sqlite_url(url: &str) -> Result<String, StoreError> {
+    let rest = url.trim_start_matches("sqlite:").trim_start_matches("//");
+    let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+    if path != ":memory:" && !path.is_empty() {
+        if let Some(parent) = std::path::Path::new(path).parent() {
+            if !parent.as_os_str().is_empty() {
+                std::fs::create_dir_all(parent)
+                    .map_err(|e| StoreError::Config(format!("cannot create {}: {e}", parent.display())))?;
+            }
+        }
+    }
+    let query = if query.contains("mode=") {
+        query.to_owned()
+    } else if query.is_empty() {
+        "mode=rwc".to_owned()
+    } else {
+        format!("{query}&mode=rwc")
+    };
+    Ok(format!("sqlite://{path}?{query}"))
+}
+
+/// Removes a password from a URL-bearing message.
+fn redact(message: &str) -> String {
+    match (message.find("://"), message.find('@')) {
+        (Some(scheme), Some(at)) if at > scheme => format!("{}://[redacted]{}", &message[..scheme], &message[at..]),
+        _ => message.to_owned(),
+    }
+}
+
+/// Converts a `u64` count or size to the `i64` the databases store.
+pub fn to_i64(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sqlite_urls_are_prepared() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("nested/db.sqlite");
+        let url = prepare_sqlite_url(&format!("sqlite://{}", file.display())).unwrap();
+        assert!(url.ends_with("db.sqlite?mode=rwc"), "{url}");
+        assert!(dir.path().join("nested").is_dir());
+    }
+
+    #[test]
+    fn passwords_are_redacted() {
+        assert_eq!(redact("bad postgres://u:pw@h/db"), "bad postgres://[redacted]@h/db");
+    }
+}
