@@ -1,5 +1,17 @@
-//! placeholder
+//! The auth service: accounts (argon2id passwords, lockout, registration policy), sessions
+//! (short Ed25519 JWT access tokens and rotating refresh tokens with reuse detection), scoped
+//! API keys, roles and groups. Its public keys are served as JWKS so other services verify
+//! tokens without calling it.
+
+pub mod api;
 pub mod domain;
+pub mod keys;
 pub mod ports;
 pub mod secret;
+pub mod service;
 pub mod store;
+pub mod throttle;
+
+pub use api::{AuthState, router};
+pub use service::{AuthError, AuthService};
+pub use store::{SqlAuthStore, migrations};

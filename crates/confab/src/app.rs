@@ -1,0 +1,121 @@
+//! Assembles the all-in-one application from configuration.
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use axum::Router;
+use confab_admin::SqlAuditLog;
+use confab_auth::keys::KeyRing;
+use confab_auth::throttle::IpThrottle;
+use confab_auth::{AuthService, AuthState, SqlAuthStore};
+use confab_core::ApiError;
+use confab_core::auth::DynAuthenticator;
+use confab_core::config::Config;
+use confab_core::http::{HttpContext, apply_common_layers, ops_router};
+use confab_core::metrics::MetricsBuilder;
+use confab_store::{Db, MigrationReport, ServiceMigrations};
+use tokio_util::task::TaskTracker;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+
+/// Every service's migrations, in the order they apply.
+pub fn all_migrations() -> Vec<ServiceMigrations> {
+    vec![confab_admin::migrations(), confab_auth::migrations()]
+}
+
+/// Applies every pending migration (`confab migrate`).
+pub async fn migrate(db: &Db) -> anyhow::Result<Vec<MigrationReport>> {
+    let mut reports = Vec::new();
+    for migrations in all_migrations() {
+        reports.push(migrations.run(db).await?);
+    }
+    Ok(reports)
+}
+
+/// A built application, ready to serve.
+pub struct App {
+    pub router: Router,
+    pub db: Db,
+    pub auth: Arc<AuthService>,
+    pub openapi: utoipa::openapi::OpenApi,
+    /// Background work that must finish before shutdown.
+    pub tasks: TaskTracker,
+}
+
+impl std::fmt::Debug for App {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("App").field("db", &self.db).finish_non_exhaustive()
+    }
+}
+
+/// Connects to the database, migrates (or verifies), and builds every service.
+pub async fn build(config: &Config) -> anyhow::Result<App> {
+    let db = Db::connect(&config.database_url(), &config.database)
+        .await
+        .context("cannot open the database")?;
+    for migrations in all_migrations() {
+        if config.database.auto_migrate {
+            let report = migrations.run(&db).await?;
+            if report.applied_now > 0 {
+                tracing::info!(service = report.service, applied = report.applied_now, "migrations applied");
+            }
+        } else {
+            migrations.verify(&db).await?;
+        }
+    }
+
+    let mut metrics = MetricsBuilder::new();
+    db.register_metrics(&mut metrics);
+    let metrics = metrics.finish();
+
+    let audit = Arc::new(SqlAuditLog::new(db.clone()));
+    let auth_store = Arc::new(SqlAuthStore::new(db.clone()));
+    let keys = Arc::new(
+        KeyRing::open(
+            auth_store.clone(),
+            config.auth.issuer.clone(),
+            config.auth.access_token_ttl_secs,
+            config.auth.signing_key_rotation_days,
+        )
+        .await?,
+    );
+    let auth = Arc::new(AuthService::new(auth_store, keys, audit, config.auth.clone()).await?);
+    let authenticator: DynAuthenticator = auth.clone();
+    let auth_state = AuthState {
+        service: auth.clone(),
+        authenticator,
+        throttle: Arc::new(IpThrottle::new(
+            config.auth.ip_rate_limit_per_minute,
+            config.auth.ip_rate_limit_burst,
+        )),
+        secure_cookies: config
+            .server
+            .public_url
+            .as_deref()
+            .is_some_and(|u| u.starts_with("https://")),
+        trust_proxy_headers: config.server.trust_proxy_headers,
+    };
+
+    let (api_router, openapi) = OpenApiRouter::with_openapi(crate::docs::ApiDoc::openapi())
+        .merge(confab_auth::router(auth_state))
+        .split_for_parts();
+    let router = api_router
+        .merge(ops_router(metrics.clone(), vec![db.readiness()]))
+        .merge(crate::docs::router(&openapi)?)
+        .fallback(|| async { ApiError::not_found("no such route; see /api/docs") });
+    let router = apply_common_layers(
+        router,
+        HttpContext {
+            metrics,
+            trust_proxy_headers: config.server.trust_proxy_headers,
+        },
+        &config.server,
+    );
+    Ok(App {
+        router,
+        db,
+        auth,
+        openapi,
+        tasks: TaskTracker::new(),
+    })
+}

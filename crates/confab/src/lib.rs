@@ -1,0 +1,7 @@
+//! The composition root of Confab: reads configuration, builds adapters, mounts every
+//! service's router behind the common middleware, and serves it. `main.rs` is the CLI over
+//! this library; the integration tests build the same [`app::App`].
+
+pub mod app;
+pub mod docs;
+pub mod server;
