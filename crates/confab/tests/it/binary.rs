@@ -1,0 +1,187 @@
+//! The real binary: serve on port 0, shut down on SIGTERM, refuse bad configuration, print
+//! the configuration redacted, migrate explicitly, and manage users from the command line.
+
+use std::path::Path;
+use std::process::Stdio;
+
+use confab_testkit::{ConfabProcess, TestDb};
+use serde_json::json;
+use tokio::io::AsyncWriteExt;
+use tokio::process::Command;
+
+use crate::common::PASSWORD;
+
+fn bin() -> &'static Path {
+    Path::new(env!("CARGO_BIN_EXE_confab"))
+}
+
+/// Runs a `confab` subcommand against `db`; returns (exit code, stdout, stderr).
+async fn confab(db: &TestDb, args: &[&str], env: &[(&str, &str)], stdin: Option<&str>) -> (i32, String, String) {
+    let mut command = Command::new(bin());
+    command
+        .args(args)
+        .arg("--data-dir")
+        .arg(db.dir.path())
+        .current_dir(db.dir.path())
+        .env("CONFAB_DATABASE__URL", &db.url)
+        .envs(env.iter().copied())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = command.spawn().unwrap();
+    let mut input = child.stdin.take().unwrap();
+    if let Some(text) = stdin {
+        input.write_all(text.as_bytes()).await.unwrap();
+    }
+    drop(input);
+    let output = child.wait_with_output().await.unwrap();
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[tokio::test]
+async fn serves_then_stops_cleanly_on_sigterm() {
+    let db = TestDb::new().await.unwrap();
+    let server = ConfabProcess::spawn(bin(), db.dir.path(), &[("CONFAB_DATABASE__URL", db.url.as_str())])
+        .await
+        .unwrap();
+    let client = reqwest::Client::new();
+    let ready = client.get(server.url("/readyz")).send().await.unwrap();
+    assert_eq!(ready.status(), 200);
+    let registered = client
+        .post(server.url("/api/v1/auth/register"))
+        .json(&json!({"email": "ada@example.com", "password": PASSWORD, "name": "Ada"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(registered.status(), 201);
+    let token = registered.json::<serde_json::Value>().await.unwrap()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let me = client.get(server.url("/api/v1/auth/me")).bearer_auth(&token).send().await.unwrap();
+    assert_eq!(me.status(), 200);
+
+    let mut logs = server.logs;
+    let status = ConfabProcess {
+        logs: tokio::sync::mpsc::unbounded_channel().1,
+        ..server
+    }
+    .terminate()
+    .await
+    .unwrap();
+    assert!(status.success(), "{status:?}");
+    let mut lines = Vec::new();
+    while let Ok(line) = logs.try_recv() {
+        lines.push(line);
+    }
+    let text = lines.join("\n");
+    assert!(text.contains("\"stopped\""), "{text}");
+    // Every line is JSON, and the request's lines carry its id.
+    for line in &lines {
+        let value: serde_json::Value = serde_json::from_str(line).unwrap_or_else(|_| panic!("not JSON: {line}"));
+        if value["span"]["name"] == "request" {
+            assert!(value["span"]["request_id"].is_string(), "{line}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn unknown_configuration_keys_stop_the_start() {
+    let db = TestDb::new().await.unwrap();
+    let (code, _, stderr) = confab(&db, &["serve"], &[("CONFAB_AUTH__LOCKOUT_TRESHOLD", "3")], None).await;
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("lockout_treshold"), "{stderr}");
+
+    std::fs::write(db.dir.path().join("confab.toml"), "[server]\nport = 1\n").unwrap();
+    let (code, _, stderr) = confab(&db, &["config"], &[], None).await;
+    assert_eq!(code, 2);
+    assert!(stderr.contains("port"), "{stderr}");
+}
+
+#[tokio::test]
+async fn config_prints_the_effective_values_redacted() {
+    let db = TestDb::new().await.unwrap();
+    std::fs::write(db.dir.path().join("confab.toml"), "[auth]\nlockout_threshold = 7\n").unwrap();
+    let (code, stdout, stderr) = confab(
+        &db,
+        &["config", "--listen", "127.0.0.1:9999"],
+        &[("DATABASE_URL", "postgres://u:hunter2@db/confab"), ("CONFAB_AUTH__ISSUER", "env")],
+        None,
+    )
+    .await;
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("lockout_threshold = 7"), "{stdout}");
+    assert!(stdout.contains("issuer = \"env\""), "{stdout}");
+    assert!(stdout.contains("listen = \"127.0.0.1:9999\""), "{stdout}");
+    assert!(!stdout.contains("hunter2"), "{stdout}");
+    assert!(stdout.contains("[redacted]"), "{stdout}");
+}
+
+#[tokio::test]
+async fn migrate_explicitly_when_auto_migrate_is_off() {
+    let db = TestDb::new().await.unwrap();
+    let manual = [("CONFAB_DATABASE__AUTO_MIGRATE", "false")];
+    let (code, _, stderr) = confab(&db, &["users", "list"], &manual, None).await;
+    assert_ne!(code, 0);
+    assert!(stderr.contains("confab migrate"), "{stderr}");
+    let (code, stdout, stderr) = confab(&db, &["migrate"], &manual, None).await;
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("auth: 1 applied now"), "{stdout}");
+    let (code, stdout, _) = confab(&db, &["migrate"], &manual, None).await;
+    assert_eq!(code, 0);
+    assert!(stdout.contains("auth: 0 applied now, 1 before"), "{stdout}");
+    let (code, _, stderr) = confab(&db, &["users", "list"], &manual, None).await;
+    assert_eq!(code, 0, "{stderr}");
+}
+
+#[tokio::test]
+async fn users_are_managed_from_the_command_line() {
+    let db = TestDb::new().await.unwrap();
+    let (code, _, stderr) = confab(&db, &["users", "create", "--email", "weak@example.com"], &[], Some("short\n")).await;
+    assert_eq!(code, 1);
+    assert!(stderr.contains("at least 10 characters"), "{stderr}");
+
+    let (code, stdout, stderr) = confab(
+        &db,
+        &["users", "create", "--email", "root@example.com", "--admin"],
+        &[],
+        Some(&format!("{PASSWORD}\n")),
+    )
+    .await;
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("created root@example.com (admin)"), "{stdout}");
+    let (_, _, _) = confab(
+        &db,
+        &["users", "create", "--email", "ada@example.com", "--name", "Ada"],
+        &[],
+        Some(&format!("{PASSWORD}\n")),
+    )
+    .await;
+    let (code, stdout, _) = confab(&db, &["users", "set-role", "ada@example.com", "admin"], &[], None).await;
+    assert_eq!(code, 0);
+    assert!(stdout.contains("ada@example.com is now admin"), "{stdout}");
+    let (code, _, stderr) = confab(&db, &["users", "set-role", "ada@example.com", "root"], &[], None).await;
+    assert_eq!(code, 1);
+    assert!(stderr.contains("unknown role"), "{stderr}");
+    let (code, stdout, _) = confab(&db, &["users", "list"], &[], None).await;
+    assert_eq!(code, 0);
+    assert_eq!(stdout.lines().count(), 2, "{stdout}");
+    assert!(stdout.contains("root@example.com\tadmin\tactive"), "{stdout}");
+
+    // The account works over HTTP.
+    let server = ConfabProcess::spawn(bin(), db.dir.path(), &[("CONFAB_DATABASE__URL", db.url.as_str())])
+        .await
+        .unwrap();
+    let login = reqwest::Client::new()
+        .post(server.url("/api/v1/auth/login"))
+        .json(&json!({"email": "root@example.com", "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(login.status(), 200);
+    server.terminate().await.unwrap();
+}

@@ -1,0 +1,9 @@
+//! Integration tests of the all-in-one server, at three depths: the router in-process
+//! (`oneshot`), the app on a real socket on port 0, and the real binary spawned.
+#![allow(clippy::disallowed_methods, reason = "tests spawn servers on plain tasks")]
+
+mod auth_flows;
+mod binary;
+mod common;
+mod ops;
+mod routes;

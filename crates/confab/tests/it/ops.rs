@@ -1,0 +1,182 @@
+//! Operability: health, readiness, metrics, request ids, the error envelope for every kind of
+//! failure, security headers, CORS, the OpenAPI document and docs page, graceful shutdown.
+
+use std::time::Duration;
+
+use axum::routing::get;
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+
+use crate::common::{TestApp, test_config};
+
+#[tokio::test]
+async fn health_readiness_and_metrics() {
+    let app = TestApp::start().await;
+    let health = app.get("/healthz", None).await;
+    assert_eq!(health.body, json!({"status": "ok"}));
+    let ready = app.get("/readyz", None).await;
+    assert_eq!(ready.body, json!({"status": "ready"}));
+
+    app.register("ada@example.com").await;
+    let key_path = format!("/api/v1/auth/api-keys/{}", uuid::Uuid::now_v7());
+    let token = app.login("ada@example.com", crate::common::PASSWORD).await.0;
+    app.call(Method::DELETE, &key_path, Some(&token), None).await.assert_error(404, "not_found");
+
+    let metrics = app.client.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    assert!(
+        metrics.contains(r#"confab_http_requests_total{method="POST",route="/api/v1/auth/register",status="201"} 1"#),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(r#"confab_http_requests_total{method="DELETE",route="/api/v1/auth/api-keys/{id}",status="404"} 1"#),
+        "route templates, not raw paths: {metrics}"
+    );
+    assert!(metrics.contains("confab_http_request_duration_seconds_bucket"), "{metrics}");
+    assert!(metrics.contains(r#"confab_db_pool_connections{state="max"} 8"#), "{metrics}");
+
+    // Readiness follows the database.
+    app.db.close().await;
+    app.get("/readyz", None).await.assert_error(503, "not_ready");
+    assert_eq!(app.get("/healthz", None).await.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn request_ids_errors_and_security_headers() {
+    let app = TestApp::start().await;
+    let response = app
+        .client
+        .get(app.url("/healthz"))
+        .header("x-request-id", "trace-abc.123")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.headers()["x-request-id"], "trace-abc.123");
+    let response = app
+        .client
+        .get(app.url("/healthz"))
+        .header("x-request-id", "bad id\twith spaces")
+        .send()
+        .await
+        .unwrap();
+    let id = response.headers()["x-request-id"].to_str().unwrap().to_owned();
+    assert_eq!(uuid::Uuid::parse_str(&id).unwrap().get_version_num(), 7);
+    for (name, value) in [
+        ("x-content-type-options", "nosniff"),
+        ("x-frame-options", "DENY"),
+        ("referrer-policy", "no-referrer"),
+    ] {
+        assert_eq!(response.headers()[name], value);
+    }
+    assert!(response.headers()["content-security-policy"].to_str().unwrap().contains("default-src 'self'"));
+
+    app.get("/no/such/route", None).await.assert_error(404, "not_found");
+    app.call(Method::PUT, "/api/v1/auth/login", None, None)
+        .await
+        .assert_error(405, "method_not_allowed");
+    let bad_path = app.call(Method::DELETE, "/api/v1/auth/api-keys/not-a-uuid", Some("x"), None).await;
+    assert!(bad_path.status.is_client_error());
+    assert!(bad_path.body["error"]["code"].is_string(), "{}", bad_path.text);
+    let bad_query = app.get("/api/v1/auth/users?limit=many", None).await;
+    assert!(bad_query.body["error"]["message"].is_string(), "{}", bad_query.text);
+    // Exact body of an error, pinned: it is a contract.
+    let missing = app.get("/api/v1/auth/me", None).await;
+    let request_id = missing.header("x-request-id").unwrap().to_owned();
+    assert_eq!(
+        missing.body,
+        json!({"error": {
+            "code": "unauthorized",
+            "message": "sign in: send `Authorization: Bearer <token or API key>`",
+            "request_id": request_id,
+        }})
+    );
+    assert_eq!(missing.header("www-authenticate"), Some("Bearer"));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn cors_is_same_origin_unless_configured() {
+    let app = TestApp::start().await;
+    let response = app
+        .client
+        .get(app.url("/healthz"))
+        .header("origin", "https://evil.example")
+        .send()
+        .await
+        .unwrap();
+    assert!(response.headers().get("access-control-allow-origin").is_none());
+    app.stop().await;
+
+    let app = TestApp::start_with(|c| c.server.cors_origins = vec!["https://app.example".into()]).await;
+    let preflight = app
+        .client
+        .request(Method::OPTIONS, app.url("/api/v1/auth/login"))
+        .header("origin", "https://app.example")
+        .header("access-control-request-method", "POST")
+        .header("access-control-request-headers", "content-type")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(preflight.headers()["access-control-allow-origin"], "https://app.example");
+    assert_eq!(preflight.headers()["access-control-allow-credentials"], "true");
+    let other = app
+        .client
+        .get(app.url("/healthz"))
+        .header("origin", "https://evil.example")
+        .send()
+        .await
+        .unwrap();
+    assert!(other.headers().get("access-control-allow-origin").is_none());
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn openapi_document_and_docs_page() {
+    let app = TestApp::start().await;
+    let doc = app.get("/api/openapi.json", None).await;
+    assert!(doc.body["openapi"].as_str().unwrap().starts_with("3.1"), "{}", doc.body["openapi"]);
+    let paths = doc.body["paths"].as_object().unwrap();
+    for path in ["/api/v1/auth/register", "/api/v1/auth/login", "/api/v1/auth/api-keys/{id}", "/.well-known/jwks.json"] {
+        assert!(paths.contains_key(path), "{path} missing");
+    }
+    assert!(doc.body["components"]["securitySchemes"]["bearer"].is_object());
+
+    let page = app.client.get(app.url("/api/docs")).send().await.unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    assert!(page.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
+    let html = page.text().await.unwrap();
+    assert!(html.contains("/api/v1/auth/login") && html.contains("TokenResponse"));
+    assert!(!html.contains("src=\"http") && !html.contains("href=\"http"), "loads nothing external");
+    let css = app.client.get(app.url("/api/docs.css")).send().await.unwrap();
+    assert_eq!(css.headers()["content-type"], "text/css");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn shutdown_finishes_in_flight_requests_then_refuses_new_ones() {
+    let (config, db) = test_config().await;
+    let mut app = confab::app::build(&config).await.unwrap();
+    let (entered_tx, entered_rx) = tokio::sync::oneshot::channel::<()>();
+    let entered_tx = std::sync::Arc::new(tokio::sync::Mutex::new(Some(entered_tx)));
+    app.router = app.router.route(
+        "/test/slow",
+        get(move || {
+            let entered_tx = entered_tx.clone();
+            async move {
+                if let Some(tx) = entered_tx.lock().await.take() {
+                    let _ = tx.send(());
+                }
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                "finished"
+            }
+        }),
+    );
+    let app = TestApp::serve(app, config, db).await;
+    let client = app.client.clone();
+    let url = app.url("/test/slow");
+    let in_flight = tokio::spawn(async move { client.get(url).send().await.unwrap().text().await.unwrap() });
+    entered_rx.await.unwrap();
+    let addr = app.addr;
+    app.stop().await;
+    assert_eq!(in_flight.await.unwrap(), "finished");
+    assert!(tokio::net::TcpStream::connect(addr).await.is_err(), "no new connections after shutdown");
+}
