@@ -64,7 +64,11 @@ impl SqlAuditLog {
     }
 
     /// The newest entries, optionally for one action only.
-    pub async fn recent(&self, action: Option<&str>, limit: i64) -> Result<Vec<AuditEntry>, StoreError> {
+    pub async fn recent(
+        &self,
+        action: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<AuditEntry>, StoreError> {
         let rows = sqlx::query(
             "SELECT id, at, actor, action, target, outcome, ip, user_agent, request_id, details \
              FROM audit_log WHERE ($1 IS NULL OR action = $1) ORDER BY at DESC, id DESC LIMIT $2",

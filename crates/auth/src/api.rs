@@ -196,9 +196,16 @@ fn cookies_secure(state: &AuthState, headers: &HeaderMap) -> bool {
                 .is_some_and(|v| v.eq_ignore_ascii_case("https")))
 }
 
-fn session_cookies(state: &AuthState, headers: &HeaderMap, jar: CookieJar, refresh_token: &str) -> CookieJar {
+fn session_cookies(
+    state: &AuthState,
+    headers: &HeaderMap,
+    jar: CookieJar,
+    refresh_token: &str,
+) -> CookieJar {
     let secure = cookies_secure(state, headers);
-    let max_age = time::Duration::seconds(i64::try_from(state.service.config().refresh_token_ttl_secs).unwrap_or(i64::MAX));
+    let max_age = time::Duration::seconds(
+        i64::try_from(state.service.config().refresh_token_ttl_secs).unwrap_or(i64::MAX),
+    );
     let refresh = Cookie::build((REFRESH_COOKIE, refresh_token.to_owned()))
         .http_only(true)
         .same_site(SameSite::Strict)
@@ -222,7 +229,11 @@ fn clear_cookies(jar: CookieJar) -> CookieJar {
 }
 
 /// The refresh token from the body, or from the cookie after the CSRF check.
-fn presented_refresh(jar: &CookieJar, headers: &HeaderMap, body: Option<String>) -> Result<Option<String>, ApiError> {
+fn presented_refresh(
+    jar: &CookieJar,
+    headers: &HeaderMap,
+    body: Option<String>,
+) -> Result<Option<String>, ApiError> {
     if let Some(token) = body {
         return Ok(Some(token));
     }
@@ -232,7 +243,9 @@ fn presented_refresh(jar: &CookieJar, headers: &HeaderMap, body: Option<String>)
     let expected = jar.get(CSRF_COOKIE).map(|c| c.value().to_owned());
     let sent = headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok());
     match (expected, sent) {
-        (Some(expected), Some(sent)) if secret::same(&expected, sent) => Ok(Some(cookie.value().to_owned())),
+        (Some(expected), Some(sent)) if secret::same(&expected, sent) => {
+            Ok(Some(cookie.value().to_owned()))
+        }
         _ => Err(ApiError::forbidden(
             "csrf_failed",
             "a cookie-authenticated request must send the confab_csrf cookie's value in the x-csrf-token header",
@@ -271,7 +284,10 @@ async fn register(
     Json(body): Json<RegisterRequest>,
 ) -> Result<Response, ApiError> {
     state.throttle.check(client.ip)?;
-    let signed_in = state.service.register(&body.email, &body.name, &body.password, &client).await?;
+    let signed_in = state
+        .service
+        .register(&body.email, &body.name, &body.password, &client)
+        .await?;
     let (jar, response) = match signed_in.tokens {
         Some(tokens) => (
             session_cookies(&state, &headers, jar, &tokens.refresh_token),
@@ -314,7 +330,10 @@ async fn login(
     Json(body): Json<LoginRequest>,
 ) -> Result<Response, ApiError> {
     state.throttle.check(client.ip)?;
-    let signed_in = state.service.login(&body.email, &body.password, &client).await?;
+    let signed_in = state
+        .service
+        .login(&body.email, &body.password, &client)
+        .await?;
     let response = token_response(signed_in)?;
     let jar = session_cookies(&state, &headers, jar, &response.refresh_token);
     Ok((jar, Json(response)).into_response())
@@ -376,12 +395,16 @@ async fn logout(
             .get(http::header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "))
-            .ok_or_else(|| ApiError::unauthorized("the Authorization header must be `Bearer <token>`"))?;
+            .ok_or_else(|| {
+                ApiError::unauthorized("the Authorization header must be `Bearer <token>`")
+            })?;
         let principal = state.authenticator.authenticate(token.trim()).await?;
         (principal.user_id, principal.require_session()?)
     } else {
         let token = presented_refresh(&jar, &headers, body.unwrap_or_default().refresh_token)?
-            .ok_or_else(|| ApiError::unauthorized("send a Bearer access token, or the refresh token"))?;
+            .ok_or_else(|| {
+                ApiError::unauthorized("send a Bearer access token, or the refresh token")
+            })?;
         let (session, user) = state.service.session_of_refresh(&token).await?;
         (user, session)
     };
@@ -393,7 +416,10 @@ async fn logout(
 #[utoipa::path(get, path = "/api/v1/auth/me", tag = "auth",
     responses((status = 200, body = UserView), (status = 401, body = ErrorEnvelope)),
     security(("bearer" = [])))]
-async fn me(State(state): State<AuthState>, CurrentUser(principal): CurrentUser) -> Result<Json<UserView>, ApiError> {
+async fn me(
+    State(state): State<AuthState>,
+    CurrentUser(principal): CurrentUser,
+) -> Result<Json<UserView>, ApiError> {
     Ok(Json(state.service.user(principal.user_id).await?))
 }
 
@@ -407,7 +433,12 @@ async fn update_me(
     Json(body): Json<UpdateMeRequest>,
 ) -> Result<Json<UserView>, ApiError> {
     principal.require_session()?;
-    Ok(Json(state.service.update_name(principal.user_id, &body.name).await?))
+    Ok(Json(
+        state
+            .service
+            .update_name(principal.user_id, &body.name)
+            .await?,
+    ))
 }
 
 /// Change the password; every other session of the user is signed out.
@@ -429,7 +460,13 @@ async fn change_password(
     let session_id = principal.require_session()?;
     state
         .service
-        .change_password(principal.user_id, session_id, &body.current_password, &body.new_password, &client)
+        .change_password(
+            principal.user_id,
+            session_id,
+            &body.current_password,
+            &body.new_password,
+            &client,
+        )
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -467,7 +504,13 @@ async fn create_api_key(
     principal.require_session()?;
     let created = state
         .service
-        .create_api_key(&principal, &body.name, &body.scopes, body.expires_at, &client)
+        .create_api_key(
+            &principal,
+            &body.name,
+            &body.scopes,
+            body.expires_at,
+            &client,
+        )
         .await?;
     Ok((
         StatusCode::CREATED,
@@ -491,7 +534,10 @@ async fn revoke_api_key(
     Path(id): Path<Uuid>,
 ) -> Result<StatusCode, ApiError> {
     principal.require_session()?;
-    state.service.revoke_api_key(principal.user_id, id, &client).await?;
+    state
+        .service
+        .revoke_api_key(principal.user_id, id, &client)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -547,7 +593,12 @@ async fn update_user(
         role: body.role,
         status: body.status,
     };
-    Ok(Json(state.service.update_user(admin.principal(), id, &changes, &client).await?))
+    Ok(Json(
+        state
+            .service
+            .update_user(admin.principal(), id, &changes, &client)
+            .await?,
+    ))
 }
 
 /// Approve a pending user (admin).
@@ -564,7 +615,12 @@ async fn approve_user(
         role: None,
         status: Some(UserStatus::Active),
     };
-    Ok(Json(state.service.update_user(admin.principal(), id, &changes, &client).await?))
+    Ok(Json(
+        state
+            .service
+            .update_user(admin.principal(), id, &changes, &client)
+            .await?,
+    ))
 }
 
 /// End a user's lockout early (admin).
@@ -577,14 +633,22 @@ async fn unlock_user(
     client: ClientMeta,
     Path(id): Path<Uuid>,
 ) -> Result<Json<UserView>, ApiError> {
-    Ok(Json(state.service.unlock_user(admin.principal(), id, &client).await?))
+    Ok(Json(
+        state
+            .service
+            .unlock_user(admin.principal(), id, &client)
+            .await?,
+    ))
 }
 
 /// List groups with their members (admin).
 #[utoipa::path(get, path = "/api/v1/auth/groups", tag = "users",
     responses((status = 200, body = GroupList), (status = 403, body = ErrorEnvelope)),
     security(("bearer" = [])))]
-async fn list_groups(State(state): State<AuthState>, _admin: AdminUser) -> Result<Json<GroupList>, ApiError> {
+async fn list_groups(
+    State(state): State<AuthState>,
+    _admin: AdminUser,
+) -> Result<Json<GroupList>, ApiError> {
     Ok(Json(GroupList {
         items: state.service.list_groups().await?,
     }))
@@ -600,7 +664,10 @@ async fn create_group(
     client: ClientMeta,
     Json(body): Json<CreateGroupRequest>,
 ) -> Result<Response, ApiError> {
-    let group = state.service.create_group(admin.principal(), &body.name, &client).await?;
+    let group = state
+        .service
+        .create_group(admin.principal(), &body.name, &client)
+        .await?;
     Ok((StatusCode::CREATED, Json(group)).into_response())
 }
 
@@ -614,7 +681,10 @@ async fn delete_group(
     client: ClientMeta,
     Path(id): Path<Uuid>,
 ) -> Result<StatusCode, ApiError> {
-    state.service.delete_group(admin.principal(), id, &client).await?;
+    state
+        .service
+        .delete_group(admin.principal(), id, &client)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -629,7 +699,10 @@ async fn add_member(
     client: ClientMeta,
     Path((id, user_id)): Path<(Uuid, Uuid)>,
 ) -> Result<StatusCode, ApiError> {
-    state.service.set_membership(admin.principal(), id, user_id, true, &client).await?;
+    state
+        .service
+        .set_membership(admin.principal(), id, user_id, true, &client)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -644,6 +717,9 @@ async fn remove_member(
     client: ClientMeta,
     Path((id, user_id)): Path<(Uuid, Uuid)>,
 ) -> Result<StatusCode, ApiError> {
-    state.service.set_membership(admin.principal(), id, user_id, false, &client).await?;
+    state
+        .service
+        .set_membership(admin.principal(), id, user_id, false, &client)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }

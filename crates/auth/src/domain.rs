@@ -137,7 +137,8 @@ pub fn normalize_email(raw: &str) -> Result<String, String> {
         && !domain.ends_with('.')
         && !domain.contains('@')
         && !domain.contains("..");
-    if local.is_empty() || !domain_ok || email.chars().any(|c| c.is_whitespace() || c.is_control()) {
+    if local.is_empty() || !domain_ok || email.chars().any(|c| c.is_whitespace() || c.is_control())
+    {
         return Err("email must look like name@example.com".into());
     }
     Ok(email)
@@ -163,20 +164,25 @@ pub fn password_problems(password: &str, email: &str) -> Vec<String> {
     let mut problems = Vec::new();
     let chars = password.chars().count();
     if chars < MIN_PASSWORD_CHARS {
-        problems.push(format!("password must be at least {MIN_PASSWORD_CHARS} characters (it has {chars})"));
+        problems.push(format!(
+            "password must be at least {MIN_PASSWORD_CHARS} characters (it has {chars})"
+        ));
     }
     if password.len() > MAX_PASSWORD_BYTES {
-        problems.push(format!("password must be at most {MAX_PASSWORD_BYTES} bytes"));
+        problems.push(format!(
+            "password must be at most {MAX_PASSWORD_BYTES} bytes"
+        ));
     }
     let lowered = password.to_lowercase();
     let email = email.trim().to_lowercase();
-    if !email.is_empty() && (lowered == email || email.split('@').next() == Some(lowered.as_str())) {
+    if !email.is_empty() && (lowered == email || email.split('@').next() == Some(lowered.as_str()))
+    {
         problems.push("password must not be the email address".into());
     }
     if COMMON_PASSWORDS.contains(&lowered.as_str()) {
         problems.push("password is on the list of commonly used passwords; choose another".into());
     }
-    if chars > 0 && password.chars().all(|c| Some(c) == password.chars().next()) {
+    if chars > 0 && password.chars().all(|c| password.starts_with(c)) {
         problems.push("password must not be one character repeated".into());
     }
     problems
@@ -185,7 +191,9 @@ pub fn password_problems(password: &str, email: &str) -> Vec<String> {
 /// Checks the scopes requested for a new API key.
 pub fn validate_scopes(scopes: &[Scope], role: Role) -> Result<Vec<Scope>, String> {
     if scopes.is_empty() {
-        return Err("scopes must name at least one of chat, inference, knowledge, files, admin".into());
+        return Err(
+            "scopes must name at least one of chat, inference, knowledge, files, admin".into(),
+        );
     }
     if scopes.contains(&Scope::Admin) && role != Role::Admin {
         return Err("only admins may create keys with the admin scope".into());
@@ -197,7 +205,11 @@ pub fn validate_scopes(scopes: &[Scope], role: Role) -> Result<Vec<Scope>, Strin
 }
 
 pub fn scopes_to_text(scopes: &[Scope]) -> String {
-    scopes.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(",")
+    scopes
+        .iter()
+        .map(|s| s.as_str())
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 pub fn scopes_from_text(text: &str) -> Vec<Scope> {
@@ -206,16 +218,66 @@ pub fn scopes_from_text(text: &str) -> Vec<Scope> {
 
 /// Commonly used passwords of policy length (a small built-in list; lower case).
 const COMMON_PASSWORDS: &[&str] = &[
-    "1234567890", "12345678910", "123456789a", "0123456789", "0987654321", "1q2w3e4r5t",
-    "1qaz2wsx3edc", "qwertyuiop", "qwerty1234", "qwerty12345", "qwerty123456", "1234qwer",
-    "password1!", "password12", "password123", "password1234", "passw0rd123", "p@ssw0rd123",
-    "iloveyou123", "abcdefghij", "abc1234567", "abcd123456", "asdfghjkl1", "asdfghjkl;",
-    "zxcvbnm123", "letmein123", "welcome123", "welcome1234", "administrator", "admin12345",
-    "admin123456", "changeme123", "trustno1234", "football123", "baseball123", "superman123",
-    "princess123", "dragon1234", "sunshine123", "starwars123", "monkey1234", "michael123",
-    "1111111111", "0000000000", "9876543210", "1122334455", "1234512345", "123123123123",
-    "aaaaaaaaaa", "qazwsxedcrfv", "1q2w3e4r5t6y", "zaq12wsxcde3", "q1w2e3r4t5", "passwordpassword",
-    "confab12345", "letmeinnow", "secret1234", "mypassword", "mypassword1", "password!!",
+    "1234567890",
+    "12345678910",
+    "123456789a",
+    "0123456789",
+    "0987654321",
+    "1q2w3e4r5t",
+    "1qaz2wsx3edc",
+    "qwertyuiop",
+    "qwerty1234",
+    "qwerty12345",
+    "qwerty123456",
+    "1234qwer",
+    "password1!",
+    "password12",
+    "password123",
+    "password1234",
+    "passw0rd123",
+    "p@ssw0rd123",
+    "iloveyou123",
+    "abcdefghij",
+    "abc1234567",
+    "abcd123456",
+    "asdfghjkl1",
+    "asdfghjkl;",
+    "zxcvbnm123",
+    "letmein123",
+    "welcome123",
+    "welcome1234",
+    "administrator",
+    "admin12345",
+    "admin123456",
+    "changeme123",
+    "trustno1234",
+    "football123",
+    "baseball123",
+    "superman123",
+    "princess123",
+    "dragon1234",
+    "sunshine123",
+    "starwars123",
+    "monkey1234",
+    "michael123",
+    "1111111111",
+    "0000000000",
+    "9876543210",
+    "1122334455",
+    "1234512345",
+    "123123123123",
+    "aaaaaaaaaa",
+    "qazwsxedcrfv",
+    "1q2w3e4r5t6y",
+    "zaq12wsxcde3",
+    "q1w2e3r4t5",
+    "passwordpassword",
+    "confab12345",
+    "letmeinnow",
+    "secret1234",
+    "mypassword",
+    "mypassword1",
+    "password!!",
 ];
 
 #[cfg(test)]
@@ -224,8 +286,19 @@ mod tests {
 
     #[test]
     fn emails() {
-        assert_eq!(normalize_email("  Ada@Example.COM ").unwrap(), "ada@example.com");
-        for bad in ["", "no-at", "@example.com", "a@", "a@.com", "a b@example.com", "a@b..c"] {
+        assert_eq!(
+            normalize_email("  Ada@Example.COM ").unwrap(),
+            "ada@example.com"
+        );
+        for bad in [
+            "",
+            "no-at",
+            "@example.com",
+            "a@",
+            "a@.com",
+            "a b@example.com",
+            "a@b..c",
+        ] {
             assert!(normalize_email(bad).is_err(), "{bad}");
         }
     }
@@ -235,7 +308,10 @@ mod tests {
         assert!(password_problems("correct horse battery", "ada@example.com").is_empty());
         let problems = password_problems("short", "ada@example.com");
         assert_eq!(problems.len(), 1, "{problems:?}");
-        assert_eq!(password_problems("ada@example.com", "Ada@Example.com").len(), 1);
+        assert_eq!(
+            password_problems("ada@example.com", "Ada@Example.com").len(),
+            1
+        );
         assert_eq!(password_problems("Password123", "x@y.z").len(), 1);
         assert_eq!(password_problems("aaaaaaaaaaaa", "x@y.z").len(), 1);
         assert_eq!(password_problems("aaaaaaaaa", "x@y.z").len(), 2);
@@ -245,7 +321,8 @@ mod tests {
     fn scopes() {
         assert!(validate_scopes(&[], Role::User).is_err());
         assert!(validate_scopes(&[Scope::Admin], Role::User).is_err());
-        let scopes = validate_scopes(&[Scope::Inference, Scope::Chat, Scope::Chat], Role::User).unwrap();
+        let scopes =
+            validate_scopes(&[Scope::Inference, Scope::Chat, Scope::Chat], Role::User).unwrap();
         assert_eq!(scopes, vec![Scope::Chat, Scope::Inference]);
         assert_eq!(scopes_from_text(&scopes_to_text(&scopes)), scopes);
     }

@@ -55,7 +55,9 @@ pub struct KeyRing {
 
 impl std::fmt::Debug for KeyRing {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("KeyRing").field("issuer", &self.issuer).finish_non_exhaustive()
+        f.debug_struct("KeyRing")
+            .field("issuer", &self.issuer)
+            .finish_non_exhaustive()
     }
 }
 
@@ -96,7 +98,10 @@ impl KeyRing {
         let now = confab_core::now_ms();
         let needs_key = match ring.snapshot().signer.as_ref() {
             None => true,
-            Some(_) => ring.current_created_at().await?.is_some_and(|at| now - at > ring.rotation_age_ms),
+            Some(_) => ring
+                .current_created_at()
+                .await?
+                .is_some_and(|at| now - at > ring.rotation_age_ms),
         };
         if needs_key {
             ring.rotate().await?;
@@ -106,7 +111,11 @@ impl KeyRing {
 
     async fn current_created_at(&self) -> Result<Option<i64>, KeyError> {
         let keys = self.store.signing_keys().await?;
-        Ok(keys.iter().filter(|k| k.retired_at.is_none()).map(|k| k.created_at).max())
+        Ok(keys
+            .iter()
+            .filter(|k| k.retired_at.is_none())
+            .map(|k| k.created_at)
+            .max())
     }
 
     fn snapshot(&self) -> Arc<KeyState> {
@@ -141,22 +150,29 @@ impl KeyRing {
                 continue;
             }
             if live && signer.is_none() {
-                let der = STANDARD.decode(&record.private_key).map_err(|e| KeyError::Corrupt {
-                    kid: record.kid.clone(),
-                    reason: e.to_string(),
-                })?;
+                let der = STANDARD
+                    .decode(&record.private_key)
+                    .map_err(|e| KeyError::Corrupt {
+                        kid: record.kid.clone(),
+                        reason: e.to_string(),
+                    })?;
                 signer = Some(Arc::new(Signer {
                     kid: record.kid.clone(),
                     key: EncodingKey::from_ed_der(&der),
                 }));
             }
-            jwks.keys.push(Jwk::ed25519(&record.kid, &record.public_key));
+            jwks.keys
+                .push(Jwk::ed25519(&record.kid, &record.public_key));
         }
         let verify = KeySet::from_jwks(&jwks).map_err(|reason| KeyError::Corrupt {
             kid: "?".into(),
             reason,
         })?;
-        let state = Arc::new(KeyState { signer, verify, jwks });
+        let state = Arc::new(KeyState {
+            signer,
+            verify,
+            jwks,
+        });
         match self.state.write() {
             Ok(mut guard) => *guard = state,
             Err(poisoned) => *poisoned.into_inner() = state,
@@ -182,7 +198,8 @@ impl KeyRing {
             .ok_or_else(|| KeyError::Sign("no signing key loaded".into()))?;
         let mut header = Header::new(Algorithm::EdDSA);
         header.kid = Some(signer.kid.clone());
-        jsonwebtoken::encode(&header, claims, &signer.key).map_err(|e| KeyError::Sign(e.to_string()))
+        jsonwebtoken::encode(&header, claims, &signer.key)
+            .map_err(|e| KeyError::Sign(e.to_string()))
     }
 
     /// Verifies an access token; an unknown `kid` triggers one reload (rate-limited), since

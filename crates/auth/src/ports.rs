@@ -105,22 +105,45 @@ pub trait AuthStore: Send + Sync {
     async fn count_active_admins(&self) -> StoreResult<i64>;
     /// Counts a failed login; at `threshold` failures in a row the account locks until
     /// `lock_until` and the counter restarts. Returns whether this failure locked it.
-    async fn record_failed_login(&self, id: Uuid, threshold: u32, lock_until: i64) -> StoreResult<bool>;
+    async fn record_failed_login(
+        &self,
+        id: Uuid,
+        threshold: u32,
+        lock_until: i64,
+    ) -> StoreResult<bool>;
     async fn clear_failed_logins(&self, id: Uuid) -> StoreResult<()>;
     async fn update_name(&self, id: Uuid, name: &str, now: i64) -> StoreResult<()>;
-    async fn set_password(&self, id: Uuid, hash: &str, must_change: bool, now: i64) -> StoreResult<()>;
+    async fn set_password(
+        &self,
+        id: Uuid,
+        hash: &str,
+        must_change: bool,
+        now: i64,
+    ) -> StoreResult<()>;
     async fn set_role(&self, id: Uuid, role: Role, now: i64) -> StoreResult<()>;
     async fn set_status(&self, id: Uuid, status: UserStatus, now: i64) -> StoreResult<()>;
 
     async fn create_session(&self, session: &NewSession) -> StoreResult<()>;
     async fn session_auth(&self, session_id: Uuid) -> StoreResult<Option<SessionAuth>>;
     /// Uses `old_hash` once and installs `new_hash`; a second use revokes the session.
-    async fn rotate_refresh(&self, old_hash: &str, new_hash: &str, now: i64, ttl_ms: i64) -> StoreResult<Rotation>;
+    async fn rotate_refresh(
+        &self,
+        old_hash: &str,
+        new_hash: &str,
+        now: i64,
+        ttl_ms: i64,
+    ) -> StoreResult<Rotation>;
     /// The session and user a (current) refresh token belongs to.
     async fn session_of_refresh(&self, hash: &str) -> StoreResult<Option<(Uuid, Uuid)>>;
     async fn revoke_session(&self, session_id: Uuid, reason: &str, now: i64) -> StoreResult<()>;
     /// Revokes every live session of a user but `except`; returns how many.
-    async fn revoke_sessions_of(&self, user_id: Uuid, except: Option<Uuid>, reason: &str, now: i64) -> StoreResult<u64>;
+    async fn revoke_sessions_of(
+        &self,
+        user_id: Uuid,
+        except: Option<Uuid>,
+        reason: &str,
+        now: i64,
+    ) -> StoreResult<u64>;
 
     async fn count_api_keys(&self, user_id: Uuid) -> StoreResult<i64>;
     async fn insert_api_key(&self, key: &NewApiKey) -> StoreResult<()>;

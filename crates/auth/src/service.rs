@@ -6,7 +6,9 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use confab_core::ApiError;
 use confab_core::audit::{AuditEvent, AuditLog, Outcome};
-use confab_core::auth::{AccessClaims, AuthFailure, Authenticator, Credential, Principal, Role, Scope};
+use confab_core::auth::{
+    AccessClaims, AuthFailure, Authenticator, Credential, Principal, Role, Scope,
+};
 use confab_core::config::{AuthConfig, RegistrationPolicy};
 use confab_core::extract::ClientMeta;
 use confab_core::{new_id, now_ms};
@@ -16,8 +18,8 @@ use serde_json::json;
 use uuid::Uuid;
 
 use crate::domain::{
-    self, ApiKeyView, GroupView, MAX_KEYS_PER_USER, User, UserStatus, UserView, normalize_email, normalize_name,
-    password_problems,
+    self, ApiKeyView, GroupView, MAX_KEYS_PER_USER, User, UserStatus, UserView, normalize_email,
+    normalize_name, password_problems,
 };
 use crate::keys::{KeyError, KeyRing};
 use crate::ports::{AuthStore, NewApiKey, NewSession, Rotation, UserFilter};
@@ -79,17 +81,28 @@ impl From<AuthError> for ApiError {
     fn from(error: AuthError) -> Self {
         let message = error.to_string();
         match error {
-            AuthError::Invalid { code, message, details } => ApiError::validation(code, message).with_details(details),
+            AuthError::Invalid {
+                code,
+                message,
+                details,
+            } => ApiError::validation(code, message).with_details(details),
             AuthError::EmailTaken => ApiError::conflict("email_taken", message),
             AuthError::RegistrationClosed => ApiError::forbidden("registration_closed", message),
-            AuthError::InvalidCredentials => ApiError::new(StatusCode::UNAUTHORIZED, "invalid_credentials", message),
+            AuthError::InvalidCredentials => {
+                ApiError::new(StatusCode::UNAUTHORIZED, "invalid_credentials", message)
+            }
             AuthError::Locked { retry_after_secs } => {
-                ApiError::new(StatusCode::LOCKED, "account_locked", message).with_retry_after(retry_after_secs)
+                ApiError::new(StatusCode::LOCKED, "account_locked", message)
+                    .with_retry_after(retry_after_secs)
             }
             AuthError::Pending => ApiError::forbidden("account_pending", message),
             AuthError::Disabled => ApiError::forbidden("account_disabled", message),
-            AuthError::InvalidRefresh => ApiError::new(StatusCode::UNAUTHORIZED, "invalid_refresh_token", message),
-            AuthError::RefreshReused => ApiError::new(StatusCode::UNAUTHORIZED, "refresh_token_reused", message),
+            AuthError::InvalidRefresh => {
+                ApiError::new(StatusCode::UNAUTHORIZED, "invalid_refresh_token", message)
+            }
+            AuthError::RefreshReused => {
+                ApiError::new(StatusCode::UNAUTHORIZED, "refresh_token_reused", message)
+            }
             AuthError::WrongPassword => ApiError::forbidden("wrong_password", message),
             AuthError::NotFound(_) => ApiError::not_found(message),
             AuthError::Conflict { code, message } => ApiError::conflict(code, message),
@@ -246,24 +259,38 @@ impl AuthService {
         } else {
             Err(AuthError::Invalid {
                 code: "weak_password",
-                message: format!("the password does not meet the policy: {}", problems.join("; ")),
+                message: format!(
+                    "the password does not meet the policy: {}",
+                    problems.join("; ")
+                ),
                 details: problems,
             })
         }
     }
 
     /// Creates an account as the registration policy allows. The first account is an admin.
-    pub async fn register(&self, email: &str, name: &str, password: &str, client: &ClientMeta) -> AuthResult<SignedIn> {
+    pub async fn register(
+        &self,
+        email: &str,
+        name: &str,
+        password: &str,
+        client: &ClientMeta,
+    ) -> AuthResult<SignedIn> {
         if self.config.registration == RegistrationPolicy::Closed {
-            self.audit(AuditEvent::new("auth.register", Outcome::Failure, client).details(json!({"reason": "closed"})))
-                .await;
+            self.audit(
+                AuditEvent::new("auth.register", Outcome::Failure, client)
+                    .details(json!({"reason": "closed"})),
+            )
+            .await;
             return Err(AuthError::RegistrationClosed);
         }
         let status = match self.config.registration {
             RegistrationPolicy::Approval => UserStatus::Pending,
             _ => UserStatus::Active,
         };
-        let user = self.create_user(email, name, password, Role::User, status, true).await?;
+        let user = self
+            .create_user(email, name, password, Role::User, status, true)
+            .await?;
         self.audit(
             AuditEvent::new("auth.register", Outcome::Success, client)
                 .actor(user.id)
@@ -317,7 +344,12 @@ impl AuthService {
     }
 
     /// Signs in with email and password. Unknown emails and wrong passwords fail alike.
-    pub async fn login(&self, email: &str, password: &str, client: &ClientMeta) -> AuthResult<SignedIn> {
+    pub async fn login(
+        &self,
+        email: &str,
+        password: &str,
+        client: &ClientMeta,
+    ) -> AuthResult<SignedIn> {
         let normalized = normalize_email(email).unwrap_or_default();
         let user = if normalized.is_empty() || password.len() > domain::MAX_PASSWORD_BYTES {
             None
@@ -343,7 +375,8 @@ impl AuthService {
             });
         }
         if !verify(password.to_owned(), user.password_hash.clone()).await? {
-            let lock_until = now + confab_store::to_i64(self.config.lockout_duration_secs.saturating_mul(1000));
+            let lock_until =
+                now + confab_store::to_i64(self.config.lockout_duration_secs.saturating_mul(1000));
             let locked = self
                 .store
                 .record_failed_login(user.id, self.config.lockout_threshold, lock_until)
@@ -403,7 +436,9 @@ impl AuthService {
         match rotation {
             Rotation::Rotated { session_id, user } => {
                 if user.status != UserStatus::Active {
-                    self.store.revoke_session(session_id, "account not active", now_ms()).await?;
+                    self.store
+                        .revoke_session(session_id, "account not active", now_ms())
+                        .await?;
                     return Err(AuthError::InvalidRefresh);
                 }
                 let (access_token, expires_in) = self.access_token(&user, session_id)?;
@@ -417,7 +452,10 @@ impl AuthService {
                     }),
                 })
             }
-            Rotation::Reused { session_id, user_id } => {
+            Rotation::Reused {
+                session_id,
+                user_id,
+            } => {
                 tracing::warn!(%session_id, %user_id, "refresh token reused; session revoked");
                 self.audit(
                     AuditEvent::new("auth.refresh_reuse", Outcome::Failure, client)
@@ -440,8 +478,15 @@ impl AuthService {
             .ok_or(AuthError::InvalidRefresh)
     }
 
-    pub async fn logout(&self, user_id: Uuid, session_id: Uuid, client: &ClientMeta) -> AuthResult<()> {
-        self.store.revoke_session(session_id, "logout", now_ms()).await?;
+    pub async fn logout(
+        &self,
+        user_id: Uuid,
+        session_id: Uuid,
+        client: &ClientMeta,
+    ) -> AuthResult<()> {
+        self.store
+            .revoke_session(session_id, "logout", now_ms())
+            .await?;
         self.audit(
             AuditEvent::new("auth.logout", Outcome::Success, client)
                 .actor(user_id)
@@ -452,7 +497,11 @@ impl AuthService {
     }
 
     pub async fn user(&self, id: Uuid) -> AuthResult<UserView> {
-        let user = self.store.user_by_id(id).await?.ok_or(AuthError::NotFound("user"))?;
+        let user = self
+            .store
+            .user_by_id(id)
+            .await?
+            .ok_or(AuthError::NotFound("user"))?;
         self.view(&user).await
     }
 
@@ -471,8 +520,14 @@ impl AuthService {
         new: &str,
         client: &ClientMeta,
     ) -> AuthResult<()> {
-        let user = self.store.user_by_id(user_id).await?.ok_or(AuthError::NotFound("user"))?;
-        if current.len() > domain::MAX_PASSWORD_BYTES || !verify(current.to_owned(), user.password_hash.clone()).await? {
+        let user = self
+            .store
+            .user_by_id(user_id)
+            .await?
+            .ok_or(AuthError::NotFound("user"))?;
+        if current.len() > domain::MAX_PASSWORD_BYTES
+            || !verify(current.to_owned(), user.password_hash.clone()).await?
+        {
             self.audit(
                 AuditEvent::new("auth.password_change", Outcome::Failure, client)
                     .actor(user_id)
@@ -483,11 +538,16 @@ impl AuthService {
         }
         Self::check_password_policy(new, &user.email)?;
         if current == new {
-            return Err(AuthError::invalid("weak_password", "the new password must differ from the current one"));
+            return Err(AuthError::invalid(
+                "weak_password",
+                "the new password must differ from the current one",
+            ));
         }
         let new_hash = hash(new.to_owned()).await?;
         let now = now_ms();
-        self.store.set_password(user_id, &new_hash, false, now).await?;
+        self.store
+            .set_password(user_id, &new_hash, false, now)
+            .await?;
         let revoked = self
             .store
             .revoke_sessions_of(user_id, Some(session_id), "password changed", now)
@@ -511,15 +571,21 @@ impl AuthService {
         client: &ClientMeta,
     ) -> AuthResult<CreatedKey> {
         let name = normalize_name(name).map_err(|m| AuthError::invalid("invalid_name", m))?;
-        let scopes = domain::validate_scopes(scopes, principal.role).map_err(|m| AuthError::invalid("invalid_scopes", m))?;
+        let scopes = domain::validate_scopes(scopes, principal.role)
+            .map_err(|m| AuthError::invalid("invalid_scopes", m))?;
         let now = now_ms();
         if expires_at.is_some_and(|at| at <= now) {
-            return Err(AuthError::invalid("invalid_expiry", "expires_at must be in the future"));
+            return Err(AuthError::invalid(
+                "invalid_expiry",
+                "expires_at must be in the future",
+            ));
         }
         if self.store.count_api_keys(principal.user_id).await? >= MAX_KEYS_PER_USER {
             return Err(AuthError::Conflict {
                 code: "too_many_keys",
-                message: format!("a user may hold at most {MAX_KEYS_PER_USER} API keys; revoke one first"),
+                message: format!(
+                    "a user may hold at most {MAX_KEYS_PER_USER} API keys; revoke one first"
+                ),
             });
         }
         let key = secret::new_api_key();
@@ -538,7 +604,9 @@ impl AuthService {
             AuditEvent::new("auth.api_key_created", Outcome::Success, client)
                 .actor(principal.user_id)
                 .target(record.id.to_string())
-                .details(json!({"name": record.name, "scopes": record.scopes, "expires_at": expires_at})),
+                .details(
+                    json!({"name": record.name, "scopes": record.scopes, "expires_at": expires_at}),
+                ),
         )
         .await;
         Ok(CreatedKey {
@@ -560,7 +628,12 @@ impl AuthService {
     }
 
     /// Revokes one of the caller's keys; another user's key id is "not found".
-    pub async fn revoke_api_key(&self, user_id: Uuid, key_id: Uuid, client: &ClientMeta) -> AuthResult<()> {
+    pub async fn revoke_api_key(
+        &self,
+        user_id: Uuid,
+        key_id: Uuid,
+        client: &ClientMeta,
+    ) -> AuthResult<()> {
         if !self.store.revoke_api_key(user_id, key_id, now_ms()).await? {
             return Err(AuthError::NotFound("API key"));
         }
@@ -590,7 +663,11 @@ impl AuthService {
         changes: &UserChanges,
         client: &ClientMeta,
     ) -> AuthResult<UserView> {
-        let user = self.store.user_by_id(id).await?.ok_or(AuthError::NotFound("user"))?;
+        let user = self
+            .store
+            .user_by_id(id)
+            .await?
+            .ok_or(AuthError::NotFound("user"))?;
         let demotes_admin = user.role == Role::Admin
             && user.status == UserStatus::Active
             && (changes.role.is_some_and(|r| r != Role::Admin)
@@ -615,7 +692,9 @@ impl AuthService {
         if let Some(status) = changes.status.filter(|s| *s != user.status) {
             self.store.set_status(id, status, now).await?;
             if status == UserStatus::Disabled {
-                self.store.revoke_sessions_of(id, None, "account disabled", now).await?;
+                self.store
+                    .revoke_sessions_of(id, None, "account disabled", now)
+                    .await?;
             }
             let action = match (user.status, status) {
                 (UserStatus::Pending, UserStatus::Active) => "auth.user_approved",
@@ -634,8 +713,17 @@ impl AuthService {
     }
 
     /// Ends a lockout early.
-    pub async fn unlock_user(&self, actor: &Principal, id: Uuid, client: &ClientMeta) -> AuthResult<UserView> {
-        let user = self.store.user_by_id(id).await?.ok_or(AuthError::NotFound("user"))?;
+    pub async fn unlock_user(
+        &self,
+        actor: &Principal,
+        id: Uuid,
+        client: &ClientMeta,
+    ) -> AuthResult<UserView> {
+        let user = self
+            .store
+            .user_by_id(id)
+            .await?
+            .ok_or(AuthError::NotFound("user"))?;
         self.store.clear_failed_logins(user.id).await?;
         self.audit(
             AuditEvent::new("auth.user_unlocked", Outcome::Success, client)
@@ -646,7 +734,12 @@ impl AuthService {
         self.view(&user).await
     }
 
-    pub async fn create_group(&self, actor: &Principal, name: &str, client: &ClientMeta) -> AuthResult<GroupView> {
+    pub async fn create_group(
+        &self,
+        actor: &Principal,
+        name: &str,
+        client: &ClientMeta,
+    ) -> AuthResult<GroupView> {
         let name = normalize_name(name).map_err(|m| AuthError::invalid("invalid_name", m))?;
         let id = new_id();
         let now = now_ms();
@@ -679,7 +772,12 @@ impl AuthService {
         Ok(self.store.list_groups().await?)
     }
 
-    pub async fn delete_group(&self, actor: &Principal, id: Uuid, client: &ClientMeta) -> AuthResult<()> {
+    pub async fn delete_group(
+        &self,
+        actor: &Principal,
+        id: Uuid,
+        client: &ClientMeta,
+    ) -> AuthResult<()> {
         if !self.store.delete_group(id).await? {
             return Err(AuthError::NotFound("group"));
         }
@@ -711,7 +809,11 @@ impl AuthService {
         }
         self.audit(
             AuditEvent::new(
-                if member { "auth.group_member_added" } else { "auth.group_member_removed" },
+                if member {
+                    "auth.group_member_added"
+                } else {
+                    "auth.group_member_removed"
+                },
                 Outcome::Success,
                 client,
             )
@@ -726,8 +828,15 @@ impl AuthService {
     /// For the CLI: a user's role by email.
     pub async fn set_role_by_email(&self, email: &str, role: Role) -> AuthResult<UserView> {
         let email = normalize_email(email).map_err(|m| AuthError::invalid("invalid_email", m))?;
-        let user = self.store.user_by_email(&email).await?.ok_or(AuthError::NotFound("user"))?;
-        if user.role == Role::Admin && role != Role::Admin && self.store.count_active_admins().await? <= 1 {
+        let user = self
+            .store
+            .user_by_email(&email)
+            .await?
+            .ok_or(AuthError::NotFound("user"))?;
+        if user.role == Role::Admin
+            && role != Role::Admin
+            && self.store.count_active_admins().await? <= 1
+        {
             return Err(AuthError::Conflict {
                 code: "last_admin",
                 message: "this is the only active admin; make another admin first".into(),
@@ -740,8 +849,14 @@ impl AuthService {
     /// For the CLI: approve a pending user by email.
     pub async fn approve_by_email(&self, email: &str) -> AuthResult<UserView> {
         let email = normalize_email(email).map_err(|m| AuthError::invalid("invalid_email", m))?;
-        let user = self.store.user_by_email(&email).await?.ok_or(AuthError::NotFound("user"))?;
-        self.store.set_status(user.id, UserStatus::Active, now_ms()).await?;
+        let user = self
+            .store
+            .user_by_email(&email)
+            .await?
+            .ok_or(AuthError::NotFound("user"))?;
+        self.store
+            .set_status(user.id, UserStatus::Active, now_ms())
+            .await?;
         self.user(user.id).await
     }
 
@@ -759,10 +874,12 @@ impl AuthService {
         if auth.expires_at.is_some_and(|at| at <= now) {
             return Err(AuthFailure::Expired);
         }
-        if auth.last_used_at.is_none_or(|at| now - at > TOUCH_INTERVAL_MS) {
-            if let Err(e) = self.store.touch_api_key(auth.key_id, now).await {
-                tracing::warn!(error = %e, "could not record API key use");
-            }
+        if auth
+            .last_used_at
+            .is_none_or(|at| now - at > TOUCH_INTERVAL_MS)
+            && let Err(e) = self.store.touch_api_key(auth.key_id, now).await
+        {
+            tracing::warn!(error = %e, "could not record API key use");
         }
         Ok(Principal {
             user_id: auth.user_id,
@@ -784,13 +901,16 @@ impl AuthService {
             .await
             .map_err(|e| AuthFailure::Unavailable(e.to_string()))?
             .ok_or(AuthFailure::Revoked)?;
-        if session.revoked || session.user_id != claims.sub || session.status != UserStatus::Active {
+        if session.revoked || session.user_id != claims.sub || session.status != UserStatus::Active
+        {
             return Err(AuthFailure::Revoked);
         }
         Ok(Principal {
             user_id: claims.sub,
             role: session.role,
-            credential: Credential::Session { session_id: claims.sid },
+            credential: Credential::Session {
+                session_id: claims.sid,
+            },
         })
     }
 }

@@ -9,7 +9,8 @@ use uuid::Uuid;
 
 use crate::domain::{ApiKeyView, GroupView, User, UserStatus, scopes_from_text, scopes_to_text};
 use crate::ports::{
-    ApiKeyAuth, AuthStore, NewApiKey, NewSession, Rotation, SessionAuth, SigningKeyRecord, StoreResult, UserFilter,
+    ApiKeyAuth, AuthStore, NewApiKey, NewSession, Rotation, SessionAuth, SigningKeyRecord,
+    StoreResult, UserFilter,
 };
 
 /// The auth service's migrations.
@@ -41,11 +42,13 @@ fn uuid(row: &AnyRow, column: &str) -> Result<Uuid, sqlx::Error> {
 }
 
 fn role(text: &str) -> Result<Role, sqlx::Error> {
-    text.parse().map_err(|e: String| sqlx::Error::Decode(e.into()))
+    text.parse()
+        .map_err(|e: String| sqlx::Error::Decode(e.into()))
 }
 
 fn status(text: &str) -> Result<UserStatus, sqlx::Error> {
-    UserStatus::parse(text).ok_or_else(|| sqlx::Error::Decode(format!("unknown user status {text}").into()))
+    UserStatus::parse(text)
+        .ok_or_else(|| sqlx::Error::Decode(format!("unknown user status {text}").into()))
 }
 
 fn user_from_row(row: &AnyRow) -> Result<User, sqlx::Error> {
@@ -73,7 +76,12 @@ fn like_pattern(query: &str) -> String {
     format!("%{escaped}%")
 }
 
-async fn revoke_session_tx(tx: &mut Transaction<'_, Any>, session_id: &str, reason: &str, now: i64) -> StoreResult<()> {
+async fn revoke_session_tx(
+    tx: &mut Transaction<'_, Any>,
+    session_id: &str,
+    reason: &str,
+    now: i64,
+) -> StoreResult<()> {
     sqlx::query("UPDATE sessions SET revoked_at = $1, revoked_reason = $2 WHERE id = $3 AND revoked_at IS NULL")
         .bind(now)
         .bind(reason)
@@ -126,7 +134,8 @@ impl AuthStore for SqlAuthStore {
     }
 
     async fn list_users(&self, filter: &UserFilter) -> StoreResult<Vec<User>> {
-        let mut query = sqlx::QueryBuilder::<Any>::new(format!("SELECT {USER_COLUMNS} FROM users WHERE 1 = 1"));
+        let mut query =
+            sqlx::QueryBuilder::<Any>::new(format!("SELECT {USER_COLUMNS} FROM users WHERE 1 = 1"));
         if let Some(status) = filter.status {
             query.push(" AND status = ").push_bind(status.as_str());
         }
@@ -157,13 +166,20 @@ impl AuthStore for SqlAuthStore {
     }
 
     async fn count_active_admins(&self) -> StoreResult<i64> {
-        let row = sqlx::query("SELECT COUNT(*) AS n FROM users WHERE role = 'admin' AND status = 'active'")
-            .fetch_one(self.db.pool())
-            .await?;
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS n FROM users WHERE role = 'admin' AND status = 'active'",
+        )
+        .fetch_one(self.db.pool())
+        .await?;
         Ok(row.try_get("n")?)
     }
 
-    async fn record_failed_login(&self, id: Uuid, threshold: u32, lock_until: i64) -> StoreResult<bool> {
+    async fn record_failed_login(
+        &self,
+        id: Uuid,
+        threshold: u32,
+        lock_until: i64,
+    ) -> StoreResult<bool> {
         let mut tx = self.db.pool().begin().await?;
         let row = sqlx::query(
             "UPDATE users SET failed_logins = failed_logins + 1 WHERE id = $1 RETURNING failed_logins",
@@ -205,7 +221,13 @@ impl AuthStore for SqlAuthStore {
         Ok(())
     }
 
-    async fn set_password(&self, id: Uuid, hash: &str, must_change: bool, now: i64) -> StoreResult<()> {
+    async fn set_password(
+        &self,
+        id: Uuid,
+        hash: &str,
+        must_change: bool,
+        now: i64,
+    ) -> StoreResult<()> {
         let done = sqlx::query(
             "UPDATE users SET password_hash = $1, must_change_password = $2, updated_at = $3 WHERE id = $4",
         )
@@ -290,15 +312,23 @@ impl AuthStore for SqlAuthStore {
         }))
     }
 
-    async fn rotate_refresh(&self, old_hash: &str, new_hash: &str, now: i64, ttl_ms: i64) -> StoreResult<Rotation> {
+    async fn rotate_refresh(
+        &self,
+        old_hash: &str,
+        new_hash: &str,
+        now: i64,
+        ttl_ms: i64,
+    ) -> StoreResult<Rotation> {
         // The transaction starts with a write so SQLite takes its write lock up front.
         let mut tx = self.db.pool().begin().await?;
-        let claimed = sqlx::query("UPDATE refresh_tokens SET used_at = $1 WHERE token_hash = $2 AND used_at IS NULL")
-            .bind(now)
-            .bind(old_hash)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
+        let claimed = sqlx::query(
+            "UPDATE refresh_tokens SET used_at = $1 WHERE token_hash = $2 AND used_at IS NULL",
+        )
+        .bind(now)
+        .bind(old_hash)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
         let row = sqlx::query(
             "SELECT t.session_id, t.expires_at AS token_expires, s.user_id, s.expires_at, s.revoked_at \
              FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id WHERE t.token_hash = $1",
@@ -312,13 +342,15 @@ impl AuthStore for SqlAuthStore {
         let session_id: String = row.try_get("session_id")?;
         let user_id = uuid(&row, "user_id")?;
         let revoked = row.try_get::<Option<i64>, _>("revoked_at")?.is_some();
-        let expired = row.try_get::<i64, _>("expires_at")? <= now || row.try_get::<i64, _>("token_expires")? <= now;
+        let expired = row.try_get::<i64, _>("expires_at")? <= now
+            || row.try_get::<i64, _>("token_expires")? <= now;
         if claimed == 0 {
             // Presented twice: whoever holds the other copy may be a thief. End the family.
             revoke_session_tx(&mut tx, &session_id, "refresh token reuse", now).await?;
             tx.commit().await?;
             return Ok(Rotation::Reused {
-                session_id: Uuid::parse_str(&session_id).map_err(|e| StoreError::Other(e.to_string()))?,
+                session_id: Uuid::parse_str(&session_id)
+                    .map_err(|e| StoreError::Other(e.to_string()))?,
                 user_id,
             });
         }
@@ -348,7 +380,8 @@ impl AuthStore for SqlAuthStore {
         let user = user_from_row(&user_row)?;
         tx.commit().await?;
         Ok(Rotation::Rotated {
-            session_id: Uuid::parse_str(&session_id).map_err(|e| StoreError::Other(e.to_string()))?,
+            session_id: Uuid::parse_str(&session_id)
+                .map_err(|e| StoreError::Other(e.to_string()))?,
             user,
         })
     }
@@ -376,7 +409,13 @@ impl AuthStore for SqlAuthStore {
         Ok(())
     }
 
-    async fn revoke_sessions_of(&self, user_id: Uuid, except: Option<Uuid>, reason: &str, now: i64) -> StoreResult<u64> {
+    async fn revoke_sessions_of(
+        &self,
+        user_id: Uuid,
+        except: Option<Uuid>,
+        reason: &str,
+        now: i64,
+    ) -> StoreResult<u64> {
         let done = sqlx::query(
             "UPDATE sessions SET revoked_at = $1, revoked_reason = $2 \
              WHERE user_id = $3 AND revoked_at IS NULL AND ($4 IS NULL OR id <> $4)",
@@ -391,10 +430,12 @@ impl AuthStore for SqlAuthStore {
     }
 
     async fn count_api_keys(&self, user_id: Uuid) -> StoreResult<i64> {
-        let row = sqlx::query("SELECT COUNT(*) AS n FROM api_keys WHERE user_id = $1 AND revoked_at IS NULL")
-            .bind(user_id.to_string())
-            .fetch_one(self.db.pool())
-            .await?;
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS n FROM api_keys WHERE user_id = $1 AND revoked_at IS NULL",
+        )
+        .bind(user_id.to_string())
+        .fetch_one(self.db.pool())
+        .await?;
         Ok(row.try_get("n")?)
     }
 
@@ -547,10 +588,10 @@ impl AuthStore for SqlAuthStore {
                     created_at: row.try_get("created_at")?,
                 });
             }
-            if let Some(member) = row.try_get::<Option<String>, _>("user_id")? {
-                if let (Some(group), Ok(member)) = (groups.last_mut(), Uuid::parse_str(&member)) {
-                    group.members.push(member);
-                }
+            if let Some(member) = row.try_get::<Option<String>, _>("user_id")?
+                && let (Some(group), Ok(member)) = (groups.last_mut(), Uuid::parse_str(&member))
+            {
+                group.members.push(member);
             }
         }
         Ok(groups)

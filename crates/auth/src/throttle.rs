@@ -17,7 +17,9 @@ pub struct IpThrottle {
 
 impl std::fmt::Debug for IpThrottle {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("IpThrottle").field("tracked", &self.limiter.len()).finish()
+        f.debug_struct("IpThrottle")
+            .field("tracked", &self.limiter.len())
+            .finish()
     }
 }
 

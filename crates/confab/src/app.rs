@@ -44,7 +44,9 @@ pub struct App {
 
 impl std::fmt::Debug for App {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("App").field("db", &self.db).finish_non_exhaustive()
+        f.debug_struct("App")
+            .field("db", &self.db)
+            .finish_non_exhaustive()
     }
 }
 
@@ -57,7 +59,11 @@ pub async fn build(config: &Config) -> anyhow::Result<App> {
         if config.database.auto_migrate {
             let report = migrations.run(&db).await?;
             if report.applied_now > 0 {
-                tracing::info!(service = report.service, applied = report.applied_now, "migrations applied");
+                tracing::info!(
+                    service = report.service,
+                    applied = report.applied_now,
+                    "migrations applied"
+                );
             }
         } else {
             migrations.verify(&db).await?;

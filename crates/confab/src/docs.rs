@@ -50,22 +50,31 @@ pub fn router(openapi: &utoipa::openapi::OpenApi) -> anyhow::Result<Router> {
     let json = serde_json::to_value(openapi)?;
     let page = render(&json);
     let body = serde_json::to_string(&json)?;
-    Ok(Router::new()
-        .route(
-            "/api/openapi.json",
-            get(move || {
-                let body = body.clone();
-                async move { ([(http::header::CONTENT_TYPE, "application/json")], body).into_response() }
-            }),
-        )
-        .route("/api/docs", get(move || {
-            let page = page.clone();
-            async move { Html(page) }
-        }))
-        .route(
-            "/api/docs.css",
-            get(|| async { ([(http::header::CONTENT_TYPE, "text/css")], STYLE).into_response() }),
-        ))
+    Ok(
+        Router::new()
+            .route(
+                "/api/openapi.json",
+                get(move || {
+                    let body = body.clone();
+                    async move {
+                        ([(http::header::CONTENT_TYPE, "application/json")], body).into_response()
+                    }
+                }),
+            )
+            .route(
+                "/api/docs",
+                get(move || {
+                    let page = page.clone();
+                    async move { Html(page) }
+                }),
+            )
+            .route(
+                "/api/docs.css",
+                get(|| async {
+                    ([(http::header::CONTENT_TYPE, "text/css")], STYLE).into_response()
+                }),
+            ),
+    )
 }
 
 fn escape(text: &str) -> String {
@@ -169,7 +178,10 @@ fn render(doc: &Value) -> String {
         let public = op
             .get("security")
             .and_then(Value::as_array)
-            .is_none_or(|reqs| reqs.iter().any(|r| r.as_object().is_some_and(serde_json::Map::is_empty)));
+            .is_none_or(|reqs| {
+                reqs.iter()
+                    .any(|r| r.as_object().is_some_and(serde_json::Map::is_empty))
+            });
         let _ = write!(
             html,
             "<section id=\"op-{a}\"><h3><span class=\"m {m}\">{M}</span> <code>{p}</code></h3><p class=\"auth\">{auth}</p>",
@@ -177,7 +189,11 @@ fn render(doc: &Value) -> String {
             m = method,
             M = method.to_uppercase(),
             p = escape(path),
-            auth = if public { "Public" } else { "Requires <code>Authorization: Bearer …</code>" },
+            auth = if public {
+                "Public"
+            } else {
+                "Requires <code>Authorization: Bearer …</code>"
+            },
         );
         for key in ["summary", "description"] {
             if let Some(text) = op[key].as_str() {
@@ -193,7 +209,11 @@ fn render(doc: &Value) -> String {
                     escape(param["name"].as_str().unwrap_or("")),
                     escape(param["in"].as_str().unwrap_or("")),
                     type_of(&param["schema"]),
-                    if param["required"].as_bool().unwrap_or(false) { "yes" } else { "no" },
+                    if param["required"].as_bool().unwrap_or(false) {
+                        "yes"
+                    } else {
+                        "no"
+                    },
                     escape(param["description"].as_str().unwrap_or("")),
                 );
             }
@@ -209,14 +229,20 @@ fn render(doc: &Value) -> String {
             );
         }
         if let Some(responses) = op["responses"].as_object() {
-            html.push_str("<h4>Responses</h4><table><tr><th>status</th><th>body</th><th>meaning</th></tr>");
+            html.push_str(
+                "<h4>Responses</h4><table><tr><th>status</th><th>body</th><th>meaning</th></tr>",
+            );
             for (status, response) in responses {
                 let schema = &response["content"]["application/json"]["schema"];
                 let _ = write!(
                     html,
                     "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
                     escape(status),
-                    if schema.is_null() { String::new() } else { type_of(schema) },
+                    if schema.is_null() {
+                        String::new()
+                    } else {
+                        type_of(schema)
+                    },
                     escape(response["description"].as_str().unwrap_or("")),
                 );
             }
@@ -228,7 +254,12 @@ fn render(doc: &Value) -> String {
     if let Some(schemas) = doc["components"]["schemas"].as_object() {
         html.push_str("<h2>Schemas</h2>");
         for (name, schema) in schemas {
-            let _ = write!(html, "<section id=\"schema-{}\"><h3>{}</h3>", anchor(name), escape(name));
+            let _ = write!(
+                html,
+                "<section id=\"schema-{}\"><h3>{}</h3>",
+                anchor(name),
+                escape(name)
+            );
             if let Some(text) = schema["description"].as_str() {
                 let _ = write!(html, "<p>{}</p>", escape(text));
             }
@@ -244,7 +275,11 @@ fn render(doc: &Value) -> String {
                         "<tr><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td></tr>",
                         escape(field),
                         type_of(prop),
-                        if required.contains(&field.as_str()) { "yes" } else { "no" },
+                        if required.contains(&field.as_str()) {
+                            "yes"
+                        } else {
+                            "no"
+                        },
                         escape(prop["description"].as_str().unwrap_or("")),
                     );
                 }
@@ -288,6 +323,9 @@ mod tests {
         assert!(html.contains("<code>/x/{id}</code>"));
         assert!(html.contains("href=\"#schema-X\""));
         assert!(html.contains("id=\"schema-X\""));
-        assert!(!html.contains("http://") && !html.contains("https://"), "the page must load nothing external");
+        assert!(
+            !html.contains("http://") && !html.contains("https://"),
+            "the page must load nothing external"
+        );
     }
 }

@@ -15,7 +15,11 @@ use confab_core::config::{Config, Overrides, Sources};
 use confab_store::Db;
 
 #[derive(Debug, Parser)]
-#[command(name = "confab", version, about = "Confab: a self-hosted AI chat platform in one binary")]
+#[command(
+    name = "confab",
+    version,
+    about = "Confab: a self-hosted AI chat platform in one binary"
+)]
 struct Cli {
     /// Configuration file (default: ./confab.toml if present; env CONFAB_CONFIG).
     #[arg(long, global = true, value_name = "FILE")]
@@ -112,7 +116,10 @@ fn main() -> std::process::ExitCode {
         let _ = writeln!(std::io::stderr(), "confab: {e}");
         return std::process::ExitCode::from(2);
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(e) => {
             let _ = writeln!(std::io::stderr(), "confab: cannot start the runtime: {e}");
@@ -173,7 +180,11 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let app = app::build(&config).await?;
     tracing::info!(
         startup_ms = started.elapsed().as_millis() as u64,
-        database = if config.database.url.is_some() { "configured" } else { "sqlite (data dir)" },
+        database = if config.database.url.is_some() {
+            "configured"
+        } else {
+            "sqlite (data dir)"
+        },
         "ready"
     );
     confab::server::serve(
@@ -200,7 +211,11 @@ fn read_password() -> anyhow::Result<String> {
     }
 }
 
-async fn users_command(app: &app::App, command: UsersCommand, out: &mut impl Write) -> anyhow::Result<()> {
+async fn users_command(
+    app: &app::App,
+    command: UsersCommand,
+    out: &mut impl Write,
+) -> anyhow::Result<()> {
     match command {
         UsersCommand::Create(args) => {
             let password = read_password()?;
@@ -210,7 +225,14 @@ async fn users_command(app: &app::App, command: UsersCommand, out: &mut impl Wri
             let role = if args.admin { Role::Admin } else { Role::User };
             let user = app
                 .auth
-                .create_user(&args.email, &name, &password, role, UserStatus::Active, false)
+                .create_user(
+                    &args.email,
+                    &name,
+                    &password,
+                    role,
+                    UserStatus::Active,
+                    false,
+                )
                 .await
                 .map_err(describe)?;
             writeln!(out, "created {} ({}) {}", user.email, user.role, user.id)?;
@@ -218,7 +240,9 @@ async fn users_command(app: &app::App, command: UsersCommand, out: &mut impl Wri
         UsersCommand::List { status } => {
             let status = match status.as_deref() {
                 None => None,
-                Some(s) => Some(UserStatus::parse(s).context("status must be active, pending or disabled")?),
+                Some(s) => Some(
+                    UserStatus::parse(s).context("status must be active, pending or disabled")?,
+                ),
             };
             let mut after = None;
             loop {
@@ -248,7 +272,11 @@ async fn users_command(app: &app::App, command: UsersCommand, out: &mut impl Wri
         }
         UsersCommand::SetRole { email, role } => {
             let role: Role = role.parse().map_err(anyhow::Error::msg)?;
-            let user = app.auth.set_role_by_email(&email, role).await.map_err(describe)?;
+            let user = app
+                .auth
+                .set_role_by_email(&email, role)
+                .await
+                .map_err(describe)?;
             writeln!(out, "{} is now {}", user.email, user.role)?;
         }
         UsersCommand::Approve { email } => {

@@ -23,7 +23,8 @@ pub async fn serve(
     let trigger = stopping.clone();
     let server = axum::serve(
         listener,
-        app.router.into_make_service_with_connect_info::<SocketAddr>(),
+        app.router
+            .into_make_service_with_connect_info::<SocketAddr>(),
     )
     .with_graceful_shutdown(async move {
         shutdown.await;
@@ -39,7 +40,10 @@ pub async fn serve(
         () = deadline => tracing::warn!(timeout_secs = shutdown_timeout.as_secs(), "in-flight requests cut off at the shutdown deadline"),
     }
     app.tasks.close();
-    if tokio::time::timeout(shutdown_timeout, app.tasks.wait()).await.is_err() {
+    if tokio::time::timeout(shutdown_timeout, app.tasks.wait())
+        .await
+        .is_err()
+    {
         tracing::warn!("background tasks did not finish before the deadline");
     }
     app.db.close().await;

@@ -53,7 +53,9 @@ impl FromStr for Role {
 }
 
 /// What an API key may be used for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Scope {
     Chat,
@@ -64,7 +66,13 @@ pub enum Scope {
 }
 
 impl Scope {
-    pub const ALL: [Scope; 5] = [Scope::Chat, Scope::Inference, Scope::Knowledge, Scope::Files, Scope::Admin];
+    pub const ALL: [Scope; 5] = [
+        Scope::Chat,
+        Scope::Inference,
+        Scope::Knowledge,
+        Scope::Files,
+        Scope::Admin,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -83,7 +91,11 @@ impl FromStr for Scope {
         Scope::ALL
             .into_iter()
             .find(|scope| scope.as_str() == s)
-            .ok_or_else(|| format!("unknown scope `{s}` (expected one of chat, inference, knowledge, files, admin)"))
+            .ok_or_else(|| {
+                format!(
+                    "unknown scope `{s}` (expected one of chat, inference, knowledge, files, admin)"
+                )
+            })
     }
 }
 
@@ -156,10 +168,14 @@ pub enum AuthFailure {
 impl From<AuthFailure> for ApiError {
     fn from(failure: AuthFailure) -> Self {
         match failure {
-            AuthFailure::Invalid => ApiError::unauthorized("the access token or API key is invalid"),
-            AuthFailure::Expired => {
-                ApiError::new(http::StatusCode::UNAUTHORIZED, "token_expired", "the access token has expired; refresh it")
+            AuthFailure::Invalid => {
+                ApiError::unauthorized("the access token or API key is invalid")
             }
+            AuthFailure::Expired => ApiError::new(
+                http::StatusCode::UNAUTHORIZED,
+                "token_expired",
+                "the access token has expired; refresh it",
+            ),
             AuthFailure::Revoked => ApiError::new(
                 http::StatusCode::UNAUTHORIZED,
                 "token_revoked",
@@ -183,14 +199,18 @@ fn bearer(parts: &Parts) -> Result<&str, ApiError> {
     let value = parts
         .headers
         .get(http::header::AUTHORIZATION)
-        .ok_or_else(|| ApiError::unauthorized("sign in: send `Authorization: Bearer <token or API key>`"))?;
+        .ok_or_else(|| {
+            ApiError::unauthorized("sign in: send `Authorization: Bearer <token or API key>`")
+        })?;
     let value = value
         .to_str()
         .map_err(|_| ApiError::unauthorized("the Authorization header is not valid text"))?;
     let token = value
         .strip_prefix("Bearer ")
         .or_else(|| value.strip_prefix("bearer "))
-        .ok_or_else(|| ApiError::unauthorized("the Authorization header must be `Bearer <token>`"))?;
+        .ok_or_else(|| {
+            ApiError::unauthorized("the Authorization header must be `Bearer <token>`")
+        })?;
     Ok(token.trim())
 }
 
@@ -238,7 +258,10 @@ where
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let CurrentUser(principal) = CurrentUser::from_request_parts(parts, state).await?;
         if principal.role != Role::Admin {
-            return Err(ApiError::forbidden("forbidden", "this operation needs the admin role"));
+            return Err(ApiError::forbidden(
+                "forbidden",
+                "this operation needs the admin role",
+            ));
         }
         principal.require_scope(Scope::Admin)?;
         Ok(AdminUser(principal))
@@ -298,7 +321,9 @@ pub struct KeySet {
 
 impl fmt::Debug for KeySet {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("KeySet").field("kids", &self.keys.keys().collect::<Vec<_>>()).finish()
+        f.debug_struct("KeySet")
+            .field("kids", &self.keys.keys().collect::<Vec<_>>())
+            .finish()
     }
 }
 
@@ -309,7 +334,8 @@ impl KeySet {
             if jwk.kty != "OKP" || jwk.crv != "Ed25519" {
                 return Err(format!("key {} is not an Ed25519 key", jwk.kid));
             }
-            let key = DecodingKey::from_ed_components(&jwk.x).map_err(|e| format!("key {}: {e}", jwk.kid))?;
+            let key = DecodingKey::from_ed_components(&jwk.x)
+                .map_err(|e| format!("key {}: {e}", jwk.kid))?;
             keys.insert(jwk.kid.clone(), Arc::new(key));
         }
         Ok(Self { keys })
@@ -337,7 +363,9 @@ impl KeySet {
         validation.set_required_spec_claims(&["exp", "iss", "sub"]);
         match jsonwebtoken::decode::<AccessClaims>(token, key, &validation) {
             Ok(data) => Ok(data.claims),
-            Err(e) if matches!(e.kind(), jsonwebtoken::errors::ErrorKind::ExpiredSignature) => Err(AuthFailure::Expired),
+            Err(e) if matches!(e.kind(), jsonwebtoken::errors::ErrorKind::ExpiredSignature) => {
+                Err(AuthFailure::Expired)
+            }
             Err(_) => Err(AuthFailure::Invalid),
         }
     }
@@ -369,7 +397,10 @@ mod tests {
         assert!(key.allows(Scope::Chat));
         assert!(!key.allows(Scope::Inference));
         assert!(!key.is_admin());
-        assert_eq!(key.require_scope(Scope::Files).unwrap_err().code, "insufficient_scope");
+        assert_eq!(
+            key.require_scope(Scope::Files).unwrap_err().code,
+            "insufficient_scope"
+        );
         assert_eq!(key.require_session().unwrap_err().code, "session_required");
     }
 }

@@ -250,11 +250,9 @@ impl Config {
                 });
             }
         }
-        if let Some(path) = &sources.dotenv_file {
-            if path.exists() {
-                let pairs = read_dotenv(path)?;
-                fig = merge_env(fig, &pairs)?;
-            }
+        if let Some(path) = sources.dotenv_file.as_ref().filter(|p| p.exists()) {
+            let pairs = read_dotenv(path)?;
+            fig = merge_env(fig, &pairs)?;
         }
         fig = merge_env(fig, &sources.env)?;
         fig = fig.merge(Serialized::globals(&sources.overrides));
@@ -284,7 +282,9 @@ impl Config {
             return bad("auth.refresh_token_ttl_secs must not be shorter than the access token's");
         }
         if self.auth.ip_rate_limit_per_minute == 0 || self.auth.ip_rate_limit_burst == 0 {
-            return bad("auth.ip_rate_limit_per_minute and auth.ip_rate_limit_burst must be at least 1");
+            return bad(
+                "auth.ip_rate_limit_per_minute and auth.ip_rate_limit_burst must be at least 1",
+            );
         }
         for origin in &self.server.cors_origins {
             if origin.parse::<http::HeaderValue>().is_err() || !origin.contains("://") {
@@ -326,7 +326,8 @@ fn describe_figment_error(error: figment::Error) -> String {
 }
 
 fn read_dotenv(path: &Path) -> Result<Vec<(String, String)>, ConfigError> {
-    let iter = dotenvy::from_path_iter(path).map_err(|e| ConfigError::Invalid(format!("{}: {e}", path.display())))?;
+    let iter = dotenvy::from_path_iter(path)
+        .map_err(|e| ConfigError::Invalid(format!("{}: {e}", path.display())))?;
     iter.map(|item| item.map_err(|e| ConfigError::Invalid(format!("{}: {e}", path.display()))))
         .collect()
 }
@@ -352,11 +353,15 @@ fn merge_env(mut fig: Figment, pairs: &[(String, String)]) -> Result<Figment, Co
     for (name, value) in pairs {
         let (name, value) = match name.strip_suffix("_FILE") {
             Some(base) if env_key(base).is_some() => {
-                let content = std::fs::read_to_string(value).map_err(|source| ConfigError::Read {
-                    path: PathBuf::from(value),
-                    source,
-                })?;
-                (base.to_owned(), content.trim_end_matches(['\n', '\r']).to_owned())
+                let content =
+                    std::fs::read_to_string(value).map_err(|source| ConfigError::Read {
+                        path: PathBuf::from(value),
+                        source,
+                    })?;
+                (
+                    base.to_owned(),
+                    content.trim_end_matches(['\n', '\r']).to_owned(),
+                )
             }
             _ => (name.clone(), value.clone()),
         };
@@ -404,7 +409,11 @@ mod tests {
         )
         .unwrap();
         let dotenv_path = dir.path().join(".env");
-        std::fs::write(&dotenv_path, "CONFAB_AUTH__ISSUER=dotenv\nCONFAB_LISTEN=127.0.0.1:2222\n").unwrap();
+        std::fs::write(
+            &dotenv_path,
+            "CONFAB_AUTH__ISSUER=dotenv\nCONFAB_LISTEN=127.0.0.1:2222\n",
+        )
+        .unwrap();
         let mut sources = env(&[("CONFAB_LISTEN", "127.0.0.1:3333"), ("UNRELATED", "x")]);
         sources.config_file = Some(toml_path);
         sources.dotenv_file = Some(dotenv_path);
@@ -472,8 +481,12 @@ mod tests {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../confab.example.toml");
         let text = std::fs::read_to_string(&path).unwrap();
         let example: toml::Table = toml::from_str(&text).unwrap();
-        let defaults: toml::Table = toml::from_str(&Config::default().to_redacted_toml().unwrap()).unwrap();
-        assert_eq!(example, defaults, "confab.example.toml differs from Config::default()");
+        let defaults: toml::Table =
+            toml::from_str(&Config::default().to_redacted_toml().unwrap()).unwrap();
+        assert_eq!(
+            example, defaults,
+            "confab.example.toml differs from Config::default()"
+        );
         let sources = Sources {
             config_file: Some(path),
             ..Sources::default()

@@ -44,17 +44,24 @@ fn json_rejection(rejection: JsonRejection) -> ApiError {
             "unsupported_media_type",
             "send the body as JSON with `Content-Type: application/json`",
         ),
-        JsonRejection::JsonSyntaxError(e) => {
-            ApiError::bad_request("invalid_json", format!("the body is not valid JSON: {}", e.body_text()))
-        }
-        JsonRejection::JsonDataError(e) => {
-            ApiError::validation("invalid_body", format!("the body does not have the expected fields: {}", e.body_text()))
-        }
-        JsonRejection::BytesRejection(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "payload_too_large",
-            "the request body is larger than the server accepts",
+        JsonRejection::JsonSyntaxError(e) => ApiError::bad_request(
+            "invalid_json",
+            format!("the body is not valid JSON: {}", e.body_text()),
         ),
+        JsonRejection::JsonDataError(e) => ApiError::validation(
+            "invalid_body",
+            format!(
+                "the body does not have the expected fields: {}",
+                e.body_text()
+            ),
+        ),
+        JsonRejection::BytesRejection(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                "the request body is larger than the server accepts",
+            )
+        }
         other => ApiError::bad_request("invalid_body", other.body_text()),
     }
 }
@@ -107,13 +114,19 @@ where
             .get(http::header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.starts_with("application/json") || v.contains("+json"));
-        let bytes = axum::body::Bytes::from_request(req, state).await.map_err(|e| {
-            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "the request body is larger than the server accepts")
-            } else {
-                ApiError::bad_request("invalid_body", e.body_text())
-            }
-        })?;
+        let bytes = axum::body::Bytes::from_request(req, state)
+            .await
+            .map_err(|e| {
+                if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    ApiError::new(
+                        StatusCode::PAYLOAD_TOO_LARGE,
+                        "payload_too_large",
+                        "the request body is larger than the server accepts",
+                    )
+                } else {
+                    ApiError::bad_request("invalid_body", e.body_text())
+                }
+            })?;
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Ok(OptionalJson(None));
         }
@@ -124,11 +137,17 @@ where
                 "send the body as JSON with `Content-Type: application/json`",
             ));
         }
-        serde_json::from_slice(&bytes).map(|v| OptionalJson(Some(v))).map_err(|e| match e.classify() {
-            serde_json::error::Category::Data => {
-                ApiError::validation("invalid_body", format!("the body does not have the expected fields: {e}"))
-            }
-            _ => ApiError::bad_request("invalid_json", format!("the body is not valid JSON: {e}")),
-        })
+        serde_json::from_slice(&bytes)
+            .map(|v| OptionalJson(Some(v)))
+            .map_err(|e| match e.classify() {
+                serde_json::error::Category::Data => ApiError::validation(
+                    "invalid_body",
+                    format!("the body does not have the expected fields: {e}"),
+                ),
+                _ => ApiError::bad_request(
+                    "invalid_json",
+                    format!("the body is not valid JSON: {e}"),
+                ),
+            })
     }
 }

@@ -78,7 +78,13 @@ fn cors_layer(origins: &[String]) -> Option<CorsLayer> {
     Some(
         CorsLayer::new()
             .allow_origin(AllowOrigin::list(origins))
-            .allow_methods([Method::GET, Method::POST, Method::PUT, Method::PATCH, Method::DELETE])
+            .allow_methods([
+                Method::GET,
+                Method::POST,
+                Method::PUT,
+                Method::PATCH,
+                Method::DELETE,
+            ])
             .allow_headers([
                 header::AUTHORIZATION,
                 header::CONTENT_TYPE,
@@ -95,7 +101,9 @@ fn incoming_request_id(request: &Request) -> Option<String> {
     let value = request.headers().get(&REQUEST_ID_HEADER)?.to_str().ok()?;
     let ok = !value.is_empty()
         && value.len() <= 128
-        && value.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b));
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b));
     ok.then(|| value.to_owned())
 }
 
@@ -117,7 +125,11 @@ fn client_ip(request: &Request, trust_proxy_headers: bool) -> Option<IpAddr> {
         .map(|ConnectInfo(addr)| addr.ip())
 }
 
-async fn request_context(State(ctx): State<HttpContext>, mut request: Request, next: Next) -> Response {
+async fn request_context(
+    State(ctx): State<HttpContext>,
+    mut request: Request,
+    next: Next,
+) -> Response {
     let started = Instant::now();
     let id = incoming_request_id(&request).unwrap_or_else(|| crate::id::new_id().to_string());
     request.extensions_mut().insert(RequestId(id.clone()));
@@ -173,14 +185,19 @@ const SECURITY_HEADERS: &[(&str, &str)] = &[
         "content-security-policy",
         "default-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'; object-src 'none'",
     ),
-    ("permissions-policy", "camera=(), microphone=(), geolocation=()"),
+    (
+        "permissions-policy",
+        "camera=(), microphone=(), geolocation=()",
+    ),
 ];
 
 /// Error responses made outside our handlers (unknown route, wrong method, timeouts, axum's own
 /// extractor rejections) get the same envelope as ours, keeping their text as the message.
 async fn envelope_bare_errors(response: Response) -> Response {
     let status = response.status();
-    if !(status.is_client_error() || status.is_server_error()) || response.extensions().get::<ErrorLog>().is_some() {
+    if !(status.is_client_error() || status.is_server_error())
+        || response.extensions().get::<ErrorLog>().is_some()
+    {
         return response;
     }
     let is_text = response
@@ -190,16 +207,21 @@ async fn envelope_bare_errors(response: Response) -> Response {
         .is_some_and(|v| v.starts_with("text/plain"));
     let (parts, body) = response.into_parts();
     let mut message = message_for_status(status);
-    if is_text && status.is_client_error() {
-        if let Ok(bytes) = axum::body::to_bytes(body, 4096).await {
-            let text = String::from_utf8_lossy(&bytes).trim().to_owned();
-            if !text.is_empty() {
-                message = text;
-            }
+    if is_text
+        && status.is_client_error()
+        && let Ok(bytes) = axum::body::to_bytes(body, 4096).await
+    {
+        let text = String::from_utf8_lossy(&bytes).trim().to_owned();
+        if !text.is_empty() {
+            message = text;
         }
     }
     let mut error = ApiError::new(status, code_for_status(status), message);
-    if let Some(retry) = parts.headers.get(header::RETRY_AFTER).and_then(|v| v.to_str().ok()?.parse().ok()) {
+    if let Some(retry) = parts
+        .headers
+        .get(header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok()?.parse().ok())
+    {
         error = error.with_retry_after(retry);
     }
     let mut new = error.into_response();
@@ -292,7 +314,10 @@ async fn readyz(State(state): State<OpsState>) -> Response {
 
 async fn render_metrics(State(state): State<OpsState>) -> Response {
     (
-        [(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
         Body::from(state.metrics.render()),
     )
         .into_response()

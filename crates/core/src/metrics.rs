@@ -57,7 +57,9 @@ impl MetricsBuilder {
             "HTTP requests by method, route template and status",
             requests.clone(),
         );
-        let durations = Family::<HttpLabels, Histogram>::new_with_constructor(latency_histogram as fn() -> Histogram);
+        let durations = Family::<HttpLabels, Histogram>::new_with_constructor(
+            latency_histogram as fn() -> Histogram,
+        );
         self.registry.register(
             "http_request_duration_seconds",
             "HTTP request latency by method, route template and status",
@@ -126,7 +128,15 @@ mod tests {
             0.003,
         );
         let text = metrics.render();
-        assert!(text.contains("confab_http_requests_total{method=\"GET\",route=\"/x/{id}\",status=\"200\"} 1"), "{text}");
-        assert!(text.contains("confab_http_request_duration_seconds_bucket"), "{text}");
+        assert!(
+            text.contains(
+                "confab_http_requests_total{method=\"GET\",route=\"/x/{id}\",status=\"200\"} 1"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("confab_http_request_duration_seconds_bucket"),
+            "{text}"
+        );
     }
 }

@@ -35,8 +35,15 @@ impl PageParams {
 
     /// Decodes the cursor into the position type the list uses.
     pub fn position<P: DeserializeOwned>(&self) -> Result<Option<P>, ApiError> {
-        let Some(cursor) = &self.cursor else { return Ok(None) };
-        let bad = || ApiError::bad_request("invalid_cursor", "the cursor is malformed; use a next_cursor value as given");
+        let Some(cursor) = &self.cursor else {
+            return Ok(None);
+        };
+        let bad = || {
+            ApiError::bad_request(
+                "invalid_cursor",
+                "the cursor is malformed; use a next_cursor value as given",
+            )
+        };
         let bytes = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| bad())?;
         serde_json::from_slice(&bytes).map(Some).map_err(|_| bad())
     }
@@ -65,7 +72,10 @@ impl<T> Page<T> {
         } else {
             None
         };
-        Page { items: rows, next_cursor }
+        Page {
+            items: rows,
+            next_cursor,
+        }
     }
 }
 
@@ -76,10 +86,22 @@ mod tests {
     #[test]
     fn cursor_round_trip_and_bad_input() {
         let cursor = encode_cursor(&(42_i64, "abc".to_string()));
-        let params = PageParams { cursor: Some(cursor), limit: None };
-        assert_eq!(params.position::<(i64, String)>().unwrap(), Some((42, "abc".to_string())));
-        let bad = PageParams { cursor: Some("!!".into()), limit: Some(0) };
-        assert_eq!(bad.position::<(i64, String)>().unwrap_err().code, "invalid_cursor");
+        let params = PageParams {
+            cursor: Some(cursor),
+            limit: None,
+        };
+        assert_eq!(
+            params.position::<(i64, String)>().unwrap(),
+            Some((42, "abc".to_string()))
+        );
+        let bad = PageParams {
+            cursor: Some("!!".into()),
+            limit: Some(0),
+        };
+        assert_eq!(
+            bad.position::<(i64, String)>().unwrap_err().code,
+            "invalid_cursor"
+        );
         assert_eq!(bad.limit().unwrap_err().code, "invalid_limit");
     }
 

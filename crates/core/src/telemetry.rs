@@ -8,7 +8,8 @@ use crate::config::{LogConfig, LogFormat};
 
 /// Installs the global subscriber. Call once, from the binary.
 pub fn init(config: &LogConfig) -> Result<(), String> {
-    let filter = EnvFilter::try_new(&config.level).map_err(|e| format!("log.level `{}`: {e}", config.level))?;
+    let filter = EnvFilter::try_new(&config.level)
+        .map_err(|e| format!("log.level `{}`: {e}", config.level))?;
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_span_events(FmtSpan::NONE)

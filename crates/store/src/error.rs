@@ -27,9 +27,10 @@ impl From<sqlx::Error> for StoreError {
             sqlx::Error::Database(db) if db.is_unique_violation() => {
                 StoreError::Conflict(Cow::Owned(conflict_field(db.message(), db.constraint())))
             }
-            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) | sqlx::Error::Tls(_) => {
-                StoreError::Unavailable(error.to_string())
-            }
+            sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_) => StoreError::Unavailable(error.to_string()),
             other => StoreError::Other(other.to_string()),
         }
     }
@@ -55,7 +56,13 @@ mod tests {
 
     #[test]
     fn conflict_fields() {
-        assert_eq!(conflict_field("UNIQUE constraint failed: users.email", None), "email");
-        assert_eq!(conflict_field("duplicate key", Some("users_email_key")), "users_email_key");
+        assert_eq!(
+            conflict_field("UNIQUE constraint failed: users.email", None),
+            "email"
+        );
+        assert_eq!(
+            conflict_field("duplicate key", Some("users_email_key")),
+            "users_email_key"
+        );
     }
 }

@@ -58,7 +58,8 @@ impl Db {
             Backend::Sqlite => prepare_sqlite_url(url)?,
             Backend::Postgres => url.to_owned(),
         };
-        let options = AnyConnectOptions::from_str(&url).map_err(|e| StoreError::Config(redact(&e.to_string())))?;
+        let options = AnyConnectOptions::from_str(&url)
+            .map_err(|e| StoreError::Config(redact(&e.to_string())))?;
         let mut pool = AnyPoolOptions::new()
             .max_connections(config.max_connections)
             .acquire_timeout(Duration::from_secs(config.acquire_timeout_secs));
@@ -110,11 +111,15 @@ impl Db {
         metrics.on_scrape(move || {
             let size = i64::from(pool.size());
             let idle = i64::try_from(pool.num_idle()).unwrap_or(i64::MAX);
-            connections.get_or_create(&PoolLabels { state: "idle" }).set(idle);
+            connections
+                .get_or_create(&PoolLabels { state: "idle" })
+                .set(idle);
             connections
                 .get_or_create(&PoolLabels { state: "in_use" })
                 .set((size - idle).max(0));
-            connections.get_or_create(&PoolLabels { state: "max" }).set(max);
+            connections
+                .get_or_create(&PoolLabels { state: "max" })
+                .set(max);
         });
     }
 
@@ -144,13 +149,12 @@ impl ReadinessCheck for Db {
 fn prepare_sqlite_url(url: &str) -> Result<String, StoreError> {
     let rest = url.trim_start_matches("sqlite:").trim_start_matches("//");
     let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
-    if path != ":memory:" && !path.is_empty() {
-        if let Some(parent) = std::path::Path::new(path).parent() {
-            if !parent.as_os_str().is_empty() {
-                std::fs::create_dir_all(parent)
-                    .map_err(|e| StoreError::Config(format!("cannot create {}: {e}", parent.display())))?;
-            }
-        }
+    if path != ":memory:"
+        && let Some(parent) = std::path::Path::new(path).parent()
+        && !parent.as_os_str().is_empty()
+    {
+        std::fs::create_dir_all(parent)
+            .map_err(|e| StoreError::Config(format!("cannot create {}: {e}", parent.display())))?;
     }
     let query = if query.contains("mode=") {
         query.to_owned()
@@ -165,7 +169,9 @@ fn prepare_sqlite_url(url: &str) -> Result<String, StoreError> {
 /// Removes a password from a URL-bearing message.
 fn redact(message: &str) -> String {
     match (message.find("://"), message.find('@')) {
-        (Some(scheme), Some(at)) if at > scheme => format!("{}://[redacted]{}", &message[..scheme], &message[at..]),
+        (Some(scheme), Some(at)) if at > scheme => {
+            format!("{}://[redacted]{}", &message[..scheme], &message[at..])
+        }
         _ => message.to_owned(),
     }
 }
@@ -190,6 +196,9 @@ mod tests {
 
     #[test]
     fn passwords_are_redacted() {
-        assert_eq!(redact("bad postgres://u:pw@h/db"), "bad postgres://[redacted]@h/db");
+        assert_eq!(
+            redact("bad postgres://u:pw@h/db"),
+            "bad postgres://[redacted]@h/db"
+        );
     }
 }

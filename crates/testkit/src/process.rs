@@ -33,17 +33,21 @@ impl ConfabProcess {
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .kill_on_drop(true);
-        let mut child = command.spawn().with_context(|| format!("spawn {}", bin.display()))?;
+        let mut child = command
+            .spawn()
+            .with_context(|| format!("spawn {}", bin.display()))?;
         let stderr = child.stderr.take().context("no stderr")?;
         let mut lines = BufReader::new(stderr).lines();
         let mut seen = Vec::new();
         let addr = tokio::time::timeout(Duration::from_secs(30), async {
             while let Some(line) = lines.next_line().await? {
-                if let Ok(value) = serde_json::from_str::<serde_json::Value>(&line) {
-                    if value["message"] == "listening" {
-                        let addr = value["addr"].as_str().context("listening line without addr")?;
-                        return Ok::<_, anyhow::Error>(Some(addr.parse::<SocketAddr>()?));
-                    }
+                if let Ok(value) = serde_json::from_str::<serde_json::Value>(&line)
+                    && value["message"] == "listening"
+                {
+                    let addr = value["addr"]
+                        .as_str()
+                        .context("listening line without addr")?;
+                    return Ok::<_, anyhow::Error>(Some(addr.parse::<SocketAddr>()?));
                 }
                 seen.push(line);
             }
@@ -52,10 +56,16 @@ impl ConfabProcess {
         .await
         .context("confab did not start within 30 s")??;
         let Some(addr) = addr else {
-            bail!("confab exited before listening; its output:\n{}", seen.join("\n"));
+            bail!(
+                "confab exited before listening; its output:\n{}",
+                seen.join("\n")
+            );
         };
         let (tx, logs) = tokio::sync::mpsc::unbounded_channel();
-        #[expect(clippy::disallowed_methods, reason = "a test helper draining a pipe until the child exits")]
+        #[expect(
+            clippy::disallowed_methods,
+            reason = "a test helper draining a pipe until the child exits"
+        )]
         tokio::spawn(async move {
             while let Ok(Some(line)) = lines.next_line().await {
                 if tx.send(line).is_err() {
@@ -73,7 +83,10 @@ impl ConfabProcess {
     /// Sends SIGTERM and waits for the exit status.
     pub async fn terminate(mut self) -> anyhow::Result<std::process::ExitStatus> {
         let pid = self.child.id().context("already exited")?;
-        let status = Command::new("kill").args(["-TERM", &pid.to_string()]).status().await?;
+        let status = Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status()
+            .await?;
         if !status.success() {
             bail!("kill -TERM {pid} failed");
         }

@@ -29,10 +29,24 @@ async fn first_user_is_admin_and_gets_tokens_and_cookies() {
     assert_eq!(body["expires_in"], 900);
     assert!(body["user"].get("password_hash").is_none());
     let cookies = response.cookies();
-    let refresh = cookies.iter().find(|c| c.starts_with("confab_refresh=")).expect("refresh cookie");
-    assert!(refresh.contains("HttpOnly") && refresh.contains("SameSite=Strict") && refresh.contains("Path=/api/v1/auth"), "{refresh}");
-    assert!(!refresh.contains("Secure"), "plain http is not Secure: {refresh}");
-    let csrf = cookies.iter().find(|c| c.starts_with("confab_csrf=")).expect("csrf cookie");
+    let refresh = cookies
+        .iter()
+        .find(|c| c.starts_with("confab_refresh="))
+        .expect("refresh cookie");
+    assert!(
+        refresh.contains("HttpOnly")
+            && refresh.contains("SameSite=Strict")
+            && refresh.contains("Path=/api/v1/auth"),
+        "{refresh}"
+    );
+    assert!(
+        !refresh.contains("Secure"),
+        "plain http is not Secure: {refresh}"
+    );
+    let csrf = cookies
+        .iter()
+        .find(|c| c.starts_with("confab_csrf="))
+        .expect("csrf cookie");
     assert!(!csrf.contains("HttpOnly"), "{csrf}");
 
     let second = app.register("bob@example.com").await;
@@ -51,11 +65,24 @@ async fn registration_rejects_bad_input_with_codes() {
     register(json!({"email": "x@example.com", "password": PASSWORD, "name": "  "}))
         .await
         .assert_error(422, "invalid_name");
-    let weak = register(json!({"email": "x@example.com", "password": "password123", "name": "X"})).await;
+    let weak =
+        register(json!({"email": "x@example.com", "password": "password123", "name": "X"})).await;
     weak.assert_error(422, "weak_password");
-    assert!(weak.body["error"]["details"][0].as_str().unwrap().contains("common"), "{}", weak.text);
+    assert!(
+        weak.body["error"]["details"][0]
+            .as_str()
+            .unwrap()
+            .contains("common"),
+        "{}",
+        weak.text
+    );
     let weak = register(json!({"email": "x@example.com", "password": "aaaa", "name": "X"})).await;
-    assert_eq!(weak.body["error"]["details"].as_array().unwrap().len(), 2, "{}", weak.text);
+    assert_eq!(
+        weak.body["error"]["details"].as_array().unwrap().len(),
+        2,
+        "{}",
+        weak.text
+    );
     register(json!({"email": "x@example.com", "password": "x@example.com", "name": "X"}))
         .await
         .assert_error(422, "weak_password");
@@ -101,26 +128,51 @@ async fn refresh_rotates_and_reuse_revokes_the_family() {
     app.register("ada@example.com").await;
     let (access, refresh) = app.login("ada@example.com", PASSWORD).await;
 
-    let rotated = app.post("/api/v1/auth/refresh", None, json!({"refresh_token": refresh})).await;
+    let rotated = app
+        .post(
+            "/api/v1/auth/refresh",
+            None,
+            json!({"refresh_token": refresh}),
+        )
+        .await;
     assert_eq!(rotated.status, StatusCode::OK, "{}", rotated.text);
     let new_refresh = rotated.body["refresh_token"].as_str().unwrap().to_owned();
     let new_access = rotated.body["access_token"].as_str().unwrap().to_owned();
     assert_ne!(new_refresh, refresh);
-    assert_eq!(app.get("/api/v1/auth/me", Some(&new_access)).await.status, StatusCode::OK);
+    assert_eq!(
+        app.get("/api/v1/auth/me", Some(&new_access)).await.status,
+        StatusCode::OK
+    );
 
     // The old token again: theft suspected, the whole session ends.
-    app.post("/api/v1/auth/refresh", None, json!({"refresh_token": refresh}))
+    app.post(
+        "/api/v1/auth/refresh",
+        None,
+        json!({"refresh_token": refresh}),
+    )
+    .await
+    .assert_error(401, "refresh_token_reused");
+    app.post(
+        "/api/v1/auth/refresh",
+        None,
+        json!({"refresh_token": new_refresh}),
+    )
+    .await
+    .assert_error(401, "invalid_refresh_token");
+    app.get("/api/v1/auth/me", Some(&new_access))
         .await
-        .assert_error(401, "refresh_token_reused");
-    app.post("/api/v1/auth/refresh", None, json!({"refresh_token": new_refresh}))
+        .assert_error(401, "token_revoked");
+    app.get("/api/v1/auth/me", Some(&access))
         .await
-        .assert_error(401, "invalid_refresh_token");
-    app.get("/api/v1/auth/me", Some(&new_access)).await.assert_error(401, "token_revoked");
-    app.get("/api/v1/auth/me", Some(&access)).await.assert_error(401, "token_revoked");
+        .assert_error(401, "token_revoked");
 
-    app.post("/api/v1/auth/refresh", None, json!({"refresh_token": "made-up"}))
-        .await
-        .assert_error(401, "invalid_refresh_token");
+    app.post(
+        "/api/v1/auth/refresh",
+        None,
+        json!({"refresh_token": "made-up"}),
+    )
+    .await
+    .assert_error(401, "invalid_refresh_token");
 
     let audit = confab_admin::SqlAuditLog::new(app.db.clone());
     let reuse = audit.recent(Some("auth.refresh_reuse"), 10).await.unwrap();
@@ -134,16 +186,25 @@ async fn cookie_refresh_needs_the_csrf_header() {
     let app = TestApp::start().await;
     app.register("ada@example.com").await;
     // The client's cookie store now holds confab_refresh and confab_csrf.
-    let refused = app.call(Method::POST, "/api/v1/auth/refresh", None, None).await;
+    let refused = app
+        .call(Method::POST, "/api/v1/auth/refresh", None, None)
+        .await;
     refused.assert_error(403, "csrf_failed");
 
     let login = app
-        .post("/api/v1/auth/login", None, json!({"email": "ada@example.com", "password": PASSWORD}))
+        .post(
+            "/api/v1/auth/login",
+            None,
+            json!({"email": "ada@example.com", "password": PASSWORD}),
+        )
         .await;
     let csrf = login
         .cookies()
         .iter()
-        .find_map(|c| c.strip_prefix("confab_csrf=").map(|v| v.split(';').next().unwrap().to_owned()))
+        .find_map(|c| {
+            c.strip_prefix("confab_csrf=")
+                .map(|v| v.split(';').next().unwrap().to_owned())
+        })
         .unwrap();
     let response = app
         .client
@@ -171,21 +232,42 @@ async fn logout_ends_the_session() {
     let (access, refresh) = app.login("ada@example.com", PASSWORD).await;
     let (other_access, other_refresh) = app.login("ada@example.com", PASSWORD).await;
 
-    let out = app.call(Method::POST, "/api/v1/auth/logout", Some(&access), None).await;
-    assert_eq!(out.status, StatusCode::NO_CONTENT, "{}", out.text);
-    app.get("/api/v1/auth/me", Some(&access)).await.assert_error(401, "token_revoked");
-    app.post("/api/v1/auth/refresh", None, json!({"refresh_token": refresh}))
-        .await
-        .assert_error(401, "invalid_refresh_token");
-    // Other sessions are untouched; logging out by refresh token works too.
-    assert_eq!(app.get("/api/v1/auth/me", Some(&other_access)).await.status, StatusCode::OK);
     let out = app
-        .post("/api/v1/auth/logout", None, json!({"refresh_token": other_refresh}))
+        .call(Method::POST, "/api/v1/auth/logout", Some(&access), None)
+        .await;
+    assert_eq!(out.status, StatusCode::NO_CONTENT, "{}", out.text);
+    app.get("/api/v1/auth/me", Some(&access))
+        .await
+        .assert_error(401, "token_revoked");
+    app.post(
+        "/api/v1/auth/refresh",
+        None,
+        json!({"refresh_token": refresh}),
+    )
+    .await
+    .assert_error(401, "invalid_refresh_token");
+    // Other sessions are untouched; logging out by refresh token works too.
+    assert_eq!(
+        app.get("/api/v1/auth/me", Some(&other_access)).await.status,
+        StatusCode::OK
+    );
+    let out = app
+        .post(
+            "/api/v1/auth/logout",
+            None,
+            json!({"refresh_token": other_refresh}),
+        )
         .await;
     assert_eq!(out.status, StatusCode::NO_CONTENT);
-    app.get("/api/v1/auth/me", Some(&other_access)).await.assert_error(401, "token_revoked");
-    app.get("/api/v1/auth/me", None).await.assert_error(401, "unauthorized");
-    app.get("/api/v1/auth/me", Some("garbage")).await.assert_error(401, "unauthorized");
+    app.get("/api/v1/auth/me", Some(&other_access))
+        .await
+        .assert_error(401, "token_revoked");
+    app.get("/api/v1/auth/me", None)
+        .await
+        .assert_error(401, "unauthorized");
+    app.get("/api/v1/auth/me", Some("garbage"))
+        .await
+        .assert_error(401, "unauthorized");
     app.stop().await;
 }
 
@@ -197,12 +279,22 @@ async fn profile_and_password_change() {
     let (other_access, _) = app.login("ada@example.com", PASSWORD).await;
 
     let updated = app
-        .call(Method::PATCH, "/api/v1/auth/me", Some(&access), Some(json!({"name": "Ada L."})))
+        .call(
+            Method::PATCH,
+            "/api/v1/auth/me",
+            Some(&access),
+            Some(json!({"name": "Ada L."})),
+        )
         .await;
     assert_eq!(updated.body["name"], "Ada L.", "{}", updated.text);
-    app.call(Method::PATCH, "/api/v1/auth/me", Some(&access), Some(json!({"name": ""})))
-        .await
-        .assert_error(422, "invalid_name");
+    app.call(
+        Method::PATCH,
+        "/api/v1/auth/me",
+        Some(&access),
+        Some(json!({"name": ""})),
+    )
+    .await
+    .assert_error(422, "invalid_name");
 
     let change = |current: &str, new: &str| {
         app.post(
@@ -211,17 +303,30 @@ async fn profile_and_password_change() {
             json!({"current_password": current, "new_password": new}),
         )
     };
-    change("wrong password here", "a brand new secret").await.assert_error(403, "wrong_password");
-    change(PASSWORD, "short").await.assert_error(422, "weak_password");
+    change("wrong password here", "a brand new secret")
+        .await
+        .assert_error(403, "wrong_password");
+    change(PASSWORD, "short")
+        .await
+        .assert_error(422, "weak_password");
     let done = change(PASSWORD, "a brand new secret").await;
     assert_eq!(done.status, StatusCode::NO_CONTENT, "{}", done.text);
 
     // This session stays; every other one ends.
-    assert_eq!(app.get("/api/v1/auth/me", Some(&access)).await.status, StatusCode::OK);
-    app.get("/api/v1/auth/me", Some(&other_access)).await.assert_error(401, "token_revoked");
-    app.post("/api/v1/auth/login", None, json!({"email": "ada@example.com", "password": PASSWORD}))
+    assert_eq!(
+        app.get("/api/v1/auth/me", Some(&access)).await.status,
+        StatusCode::OK
+    );
+    app.get("/api/v1/auth/me", Some(&other_access))
         .await
-        .assert_error(401, "invalid_credentials");
+        .assert_error(401, "token_revoked");
+    app.post(
+        "/api/v1/auth/login",
+        None,
+        json!({"email": "ada@example.com", "password": PASSWORD}),
+    )
+    .await
+    .assert_error(401, "invalid_credentials");
     app.login("ada@example.com", "a brand new secret").await;
     app.stop().await;
 }
@@ -234,30 +339,56 @@ async fn wrong_passwords_lock_the_account_without_revealing_emails() {
     let victim_id = victim["user"]["id"].as_str().unwrap().to_owned();
 
     let unknown = app
-        .post("/api/v1/auth/login", None, json!({"email": "nobody@example.com", "password": "whatever it is"}))
+        .post(
+            "/api/v1/auth/login",
+            None,
+            json!({"email": "nobody@example.com", "password": "whatever it is"}),
+        )
         .await;
     let unknown_message = unknown.assert_error(401, "invalid_credentials");
     for _ in 0..5 {
         let wrong = app
-            .post("/api/v1/auth/login", None, json!({"email": "ada@example.com", "password": "not the password"}))
+            .post(
+                "/api/v1/auth/login",
+                None,
+                json!({"email": "ada@example.com", "password": "not the password"}),
+            )
             .await;
-        assert_eq!(wrong.assert_error(401, "invalid_credentials"), unknown_message);
+        assert_eq!(
+            wrong.assert_error(401, "invalid_credentials"),
+            unknown_message
+        );
     }
     let locked = app
-        .post("/api/v1/auth/login", None, json!({"email": "ada@example.com", "password": PASSWORD}))
+        .post(
+            "/api/v1/auth/login",
+            None,
+            json!({"email": "ada@example.com", "password": PASSWORD}),
+        )
         .await;
     locked.assert_error(423, "account_locked");
     let retry_after: u64 = locked.header("retry-after").unwrap().parse().unwrap();
     assert!((800..=901).contains(&retry_after), "{retry_after}");
 
     let audit = confab_admin::SqlAuditLog::new(app.db.clone());
-    assert_eq!(audit.recent(Some("auth.lockout"), 10).await.unwrap().len(), 1);
+    assert_eq!(
+        audit.recent(Some("auth.lockout"), 10).await.unwrap().len(),
+        1
+    );
     let failures = audit.recent(Some("auth.login"), 20).await.unwrap();
-    assert!(failures.iter().any(|e| e.target.as_deref() == Some("nobody@example.com")));
+    assert!(
+        failures
+            .iter()
+            .any(|e| e.target.as_deref() == Some("nobody@example.com"))
+    );
 
     let (admin, _) = app.login("admin@example.com", PASSWORD).await;
     let unlocked = app
-        .post(&format!("/api/v1/auth/users/{victim_id}/unlock"), Some(&admin), json!({}))
+        .post(
+            &format!("/api/v1/auth/users/{victim_id}/unlock"),
+            Some(&admin),
+            json!({}),
+        )
         .await;
     assert_eq!(unlocked.status, StatusCode::OK, "{}", unlocked.text);
     app.login("ada@example.com", PASSWORD).await;
@@ -273,15 +404,30 @@ async fn auth_endpoints_are_throttled_per_ip() {
     .await;
     for _ in 0..3 {
         let response = app
-            .post("/api/v1/auth/login", None, json!({"email": "a@example.com", "password": "whatever it is"}))
+            .post(
+                "/api/v1/auth/login",
+                None,
+                json!({"email": "a@example.com", "password": "whatever it is"}),
+            )
             .await;
         assert_eq!(response.status, StatusCode::UNAUTHORIZED);
     }
     let throttled = app
-        .post("/api/v1/auth/login", None, json!({"email": "a@example.com", "password": "whatever it is"}))
+        .post(
+            "/api/v1/auth/login",
+            None,
+            json!({"email": "a@example.com", "password": "whatever it is"}),
+        )
         .await;
     throttled.assert_error(429, "rate_limited");
-    assert!(throttled.header("retry-after").unwrap().parse::<u64>().unwrap() >= 1);
+    assert!(
+        throttled
+            .header("retry-after")
+            .unwrap()
+            .parse::<u64>()
+            .unwrap()
+            >= 1
+    );
     // Other routes are not throttled.
     assert_eq!(app.get("/healthz", None).await.status, StatusCode::OK);
     app.stop().await;
@@ -297,14 +443,21 @@ async fn api_keys_are_shown_once_scoped_and_revocable() {
     let (bob, _) = app.login("bob@example.com", PASSWORD).await;
 
     let created = app
-        .post("/api/v1/auth/api-keys", Some(&ada), json!({"name": "laptop", "scopes": ["inference", "chat"]}))
+        .post(
+            "/api/v1/auth/api-keys",
+            Some(&ada),
+            json!({"name": "laptop", "scopes": ["inference", "chat"]}),
+        )
         .await;
     assert_eq!(created.status, StatusCode::CREATED, "{}", created.text);
     let key = created.body["key"].as_str().unwrap().to_owned();
     let key_id = created.body["api_key"]["id"].as_str().unwrap().to_owned();
     assert!(key.starts_with("cfk_"));
     assert!(key.starts_with(created.body["api_key"]["prefix"].as_str().unwrap()));
-    assert_eq!(created.body["api_key"]["scopes"], json!(["chat", "inference"]));
+    assert_eq!(
+        created.body["api_key"]["scopes"],
+        json!(["chat", "inference"])
+    );
 
     let listed = app.get("/api/v1/auth/api-keys", Some(&ada)).await;
     assert_eq!(listed.body["items"].as_array().unwrap().len(), 1);
@@ -313,43 +466,95 @@ async fn api_keys_are_shown_once_scoped_and_revocable() {
     let me = app.get("/api/v1/auth/me", Some(&key)).await;
     assert_eq!(me.body["email"], "ada@example.com", "{}", me.text);
     let listed = app.get("/api/v1/auth/api-keys", Some(&ada)).await;
-    assert!(listed.body["items"][0]["last_used_at"].is_string(), "{}", listed.text);
+    assert!(
+        listed.body["items"][0]["last_used_at"].is_string(),
+        "{}",
+        listed.text
+    );
 
     // A key cannot manage keys or the account.
-    app.post("/api/v1/auth/api-keys", Some(&key), json!({"name": "x", "scopes": ["chat"]}))
-        .await
-        .assert_error(403, "session_required");
-    app.call(Method::PATCH, "/api/v1/auth/me", Some(&key), Some(json!({"name": "x"})))
-        .await
-        .assert_error(403, "session_required");
+    app.post(
+        "/api/v1/auth/api-keys",
+        Some(&key),
+        json!({"name": "x", "scopes": ["chat"]}),
+    )
+    .await
+    .assert_error(403, "session_required");
+    app.call(
+        Method::PATCH,
+        "/api/v1/auth/me",
+        Some(&key),
+        Some(json!({"name": "x"})),
+    )
+    .await
+    .assert_error(403, "session_required");
 
     let bad = |body: serde_json::Value| app.post("/api/v1/auth/api-keys", Some(&ada), body);
-    bad(json!({"name": "x", "scopes": []})).await.assert_error(422, "invalid_scopes");
-    bad(json!({"name": "x", "scopes": ["admin"]})).await.assert_error(422, "invalid_scopes");
-    bad(json!({"name": "x", "scopes": ["root"]})).await.assert_error(422, "invalid_body");
+    bad(json!({"name": "x", "scopes": []}))
+        .await
+        .assert_error(422, "invalid_scopes");
+    bad(json!({"name": "x", "scopes": ["admin"]}))
+        .await
+        .assert_error(422, "invalid_scopes");
+    bad(json!({"name": "x", "scopes": ["root"]}))
+        .await
+        .assert_error(422, "invalid_body");
     bad(json!({"name": "x", "scopes": ["chat"], "expires_at": "2001-01-01T00:00:00Z"}))
         .await
         .assert_error(422, "invalid_expiry");
     bad(json!({"name": "x", "scopes": ["chat"], "expires_at": "tomorrow"}))
         .await
         .assert_error(422, "invalid_body");
-    let expiring = bad(json!({"name": "x", "scopes": ["chat"], "expires_at": "2999-01-01T00:00:00Z"})).await;
-    assert_eq!(expiring.body["api_key"]["expires_at"], "2999-01-01T00:00:00Z", "{}", expiring.text);
+    let expiring =
+        bad(json!({"name": "x", "scopes": ["chat"], "expires_at": "2999-01-01T00:00:00Z"})).await;
+    assert_eq!(
+        expiring.body["api_key"]["expires_at"], "2999-01-01T00:00:00Z",
+        "{}",
+        expiring.text
+    );
 
     // Another user's key id is simply not found.
-    app.call(Method::DELETE, &format!("/api/v1/auth/api-keys/{key_id}"), Some(&bob), None)
-        .await
-        .assert_error(404, "not_found");
+    app.call(
+        Method::DELETE,
+        &format!("/api/v1/auth/api-keys/{key_id}"),
+        Some(&bob),
+        None,
+    )
+    .await
+    .assert_error(404, "not_found");
     let revoked = app
-        .call(Method::DELETE, &format!("/api/v1/auth/api-keys/{key_id}"), Some(&ada), None)
+        .call(
+            Method::DELETE,
+            &format!("/api/v1/auth/api-keys/{key_id}"),
+            Some(&ada),
+            None,
+        )
         .await;
     assert_eq!(revoked.status, StatusCode::NO_CONTENT);
-    app.get("/api/v1/auth/me", Some(&key)).await.assert_error(401, "token_revoked");
-    app.get("/api/v1/auth/me", Some("cfk_made_up")).await.assert_error(401, "unauthorized");
+    app.get("/api/v1/auth/me", Some(&key))
+        .await
+        .assert_error(401, "token_revoked");
+    app.get("/api/v1/auth/me", Some("cfk_made_up"))
+        .await
+        .assert_error(401, "unauthorized");
 
     let audit = confab_admin::SqlAuditLog::new(app.db.clone());
-    assert_eq!(audit.recent(Some("auth.api_key_created"), 10).await.unwrap().len(), 2);
-    assert_eq!(audit.recent(Some("auth.api_key_revoked"), 10).await.unwrap().len(), 1);
+    assert_eq!(
+        audit
+            .recent(Some("auth.api_key_created"), 10)
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+    assert_eq!(
+        audit
+            .recent(Some("auth.api_key_revoked"), 10)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
     app.stop().await;
 }
 
@@ -357,21 +562,34 @@ async fn api_keys_are_shown_once_scoped_and_revocable() {
 async fn approval_policy_keeps_new_users_pending() {
     let app = TestApp::start_with(|c| c.auth.registration = RegistrationPolicy::Approval).await;
     let admin = app.register("admin@example.com").await;
-    assert_eq!(admin["user"]["status"], "active", "the first user is never pending");
+    assert_eq!(
+        admin["user"]["status"], "active",
+        "the first user is never pending"
+    );
     let pending = app.register("ada@example.com").await;
     assert_eq!(pending["user"]["status"], "pending");
     assert!(pending.get("access_token").is_none(), "{pending}");
-    app.post("/api/v1/auth/login", None, json!({"email": "ada@example.com", "password": PASSWORD}))
-        .await
-        .assert_error(403, "account_pending");
+    app.post(
+        "/api/v1/auth/login",
+        None,
+        json!({"email": "ada@example.com", "password": PASSWORD}),
+    )
+    .await
+    .assert_error(403, "account_pending");
 
     let (admin_token, _) = app.login("admin@example.com", PASSWORD).await;
-    let listed = app.get("/api/v1/auth/users?status=pending", Some(&admin_token)).await;
+    let listed = app
+        .get("/api/v1/auth/users?status=pending", Some(&admin_token))
+        .await;
     let items = listed.body["items"].as_array().unwrap();
     assert_eq!(items.len(), 1, "{}", listed.text);
     let id = items[0]["id"].as_str().unwrap();
     let approved = app
-        .post(&format!("/api/v1/auth/users/{id}/approve"), Some(&admin_token), json!({}))
+        .post(
+            &format!("/api/v1/auth/users/{id}/approve"),
+            Some(&admin_token),
+            json!({}),
+        )
         .await;
     assert_eq!(approved.body["status"], "active", "{}", approved.text);
     app.login("ada@example.com", PASSWORD).await;
@@ -401,49 +619,105 @@ async fn admins_manage_roles_status_and_groups() {
     let (token, _) = app.login("admin@example.com", PASSWORD).await;
     let (ada_token, _) = app.login("ada@example.com", PASSWORD).await;
 
-    app.call(Method::PATCH, &format!("/api/v1/auth/users/{admin_id}"), Some(&token), Some(json!({"role": "user"})))
-        .await
-        .assert_error(409, "last_admin");
+    app.call(
+        Method::PATCH,
+        &format!("/api/v1/auth/users/{admin_id}"),
+        Some(&token),
+        Some(json!({"role": "user"})),
+    )
+    .await
+    .assert_error(409, "last_admin");
     let promoted = app
-        .call(Method::PATCH, &format!("/api/v1/auth/users/{ada_id}"), Some(&token), Some(json!({"role": "admin"})))
+        .call(
+            Method::PATCH,
+            &format!("/api/v1/auth/users/{ada_id}"),
+            Some(&token),
+            Some(json!({"role": "admin"})),
+        )
         .await;
     assert_eq!(promoted.body["role"], "admin");
     // The role applies at once to existing sessions.
-    assert_eq!(app.get("/api/v1/auth/users", Some(&ada_token)).await.status, StatusCode::OK);
+    assert_eq!(
+        app.get("/api/v1/auth/users", Some(&ada_token)).await.status,
+        StatusCode::OK
+    );
     let disabled = app
-        .call(Method::PATCH, &format!("/api/v1/auth/users/{ada_id}"), Some(&token), Some(json!({"status": "disabled"})))
+        .call(
+            Method::PATCH,
+            &format!("/api/v1/auth/users/{ada_id}"),
+            Some(&token),
+            Some(json!({"status": "disabled"})),
+        )
         .await;
     assert_eq!(disabled.body["status"], "disabled");
-    app.get("/api/v1/auth/me", Some(&ada_token)).await.assert_error(401, "token_revoked");
-    app.post("/api/v1/auth/login", None, json!({"email": "ada@example.com", "password": PASSWORD}))
+    app.get("/api/v1/auth/me", Some(&ada_token))
         .await
-        .assert_error(403, "account_disabled");
+        .assert_error(401, "token_revoked");
+    app.post(
+        "/api/v1/auth/login",
+        None,
+        json!({"email": "ada@example.com", "password": PASSWORD}),
+    )
+    .await
+    .assert_error(403, "account_disabled");
 
-    let group = app.post("/api/v1/auth/groups", Some(&token), json!({"name": "research"})).await;
+    let group = app
+        .post(
+            "/api/v1/auth/groups",
+            Some(&token),
+            json!({"name": "research"}),
+        )
+        .await;
     assert_eq!(group.status, StatusCode::CREATED);
-    app.post("/api/v1/auth/groups", Some(&token), json!({"name": "research"}))
-        .await
-        .assert_error(409, "group_exists");
+    app.post(
+        "/api/v1/auth/groups",
+        Some(&token),
+        json!({"name": "research"}),
+    )
+    .await
+    .assert_error(409, "group_exists");
     let group_id = group.body["id"].as_str().unwrap();
     let added = app
-        .call(Method::PUT, &format!("/api/v1/auth/groups/{group_id}/members/{admin_id}"), Some(&token), None)
+        .call(
+            Method::PUT,
+            &format!("/api/v1/auth/groups/{group_id}/members/{admin_id}"),
+            Some(&token),
+            None,
+        )
         .await;
     assert_eq!(added.status, StatusCode::NO_CONTENT, "{}", added.text);
     let me = app.get("/api/v1/auth/me", Some(&token)).await;
     assert_eq!(me.body["groups"], json!(["research"]));
     let missing = uuid::Uuid::now_v7();
-    app.call(Method::PUT, &format!("/api/v1/auth/groups/{group_id}/members/{missing}"), Some(&token), None)
-        .await
-        .assert_error(404, "not_found");
+    app.call(
+        Method::PUT,
+        &format!("/api/v1/auth/groups/{group_id}/members/{missing}"),
+        Some(&token),
+        None,
+    )
+    .await
+    .assert_error(404, "not_found");
     let groups = app.get("/api/v1/auth/groups", Some(&token)).await;
     assert_eq!(groups.body["items"][0]["members"], json!([admin_id]));
 
-    let users = app.get("/api/v1/auth/users?q=ADA&limit=1", Some(&token)).await;
-    assert_eq!(users.body["items"].as_array().unwrap().len(), 1, "{}", users.text);
+    let users = app
+        .get("/api/v1/auth/users?q=ADA&limit=1", Some(&token))
+        .await;
+    assert_eq!(
+        users.body["items"].as_array().unwrap().len(),
+        1,
+        "{}",
+        users.text
+    );
     assert!(users.body["next_cursor"].is_null());
     let page1 = app.get("/api/v1/auth/users?limit=1", Some(&token)).await;
     let cursor = page1.body["next_cursor"].as_str().unwrap();
-    let page2 = app.get(&format!("/api/v1/auth/users?limit=1&cursor={cursor}"), Some(&token)).await;
+    let page2 = app
+        .get(
+            &format!("/api/v1/auth/users?limit=1&cursor={cursor}"),
+            Some(&token),
+        )
+        .await;
     assert_ne!(page1.body["items"][0]["id"], page2.body["items"][0]["id"]);
     app.get("/api/v1/auth/users?cursor=bogus", Some(&token))
         .await
@@ -460,21 +734,32 @@ async fn tokens_verify_offline_with_the_jwks_and_survive_rotation() {
     let registered = app.register("ada@example.com").await;
     let old_token = registered["access_token"].as_str().unwrap().to_owned();
 
-    let jwks: JwkSet = serde_json::from_value(app.get("/.well-known/jwks.json", None).await.body).unwrap();
+    let jwks: JwkSet =
+        serde_json::from_value(app.get("/.well-known/jwks.json", None).await.body).unwrap();
     assert_eq!(jwks.keys.len(), 1);
     assert_eq!(jwks.keys[0].alg, "EdDSA");
-    let claims = KeySet::from_jwks(&jwks).unwrap().verify(&old_token, "confab").unwrap();
+    let claims = KeySet::from_jwks(&jwks)
+        .unwrap()
+        .verify(&old_token, "confab")
+        .unwrap();
     assert_eq!(claims.role, Role::Admin);
     assert_eq!(claims.exp - claims.iat, 900);
     let header = jsonwebtoken::decode_header(&old_token).unwrap();
     assert_eq!(header.kid.as_deref(), Some(jwks.keys[0].kid.as_str()));
 
     let new_kid = app.auth.keys().rotate().await.unwrap();
-    let jwks: JwkSet = serde_json::from_value(app.get("/.well-known/jwks.json", None).await.body).unwrap();
+    let jwks: JwkSet =
+        serde_json::from_value(app.get("/.well-known/jwks.json", None).await.body).unwrap();
     assert_eq!(jwks.keys.len(), 2, "the retired key is still published");
-    assert_eq!(app.get("/api/v1/auth/me", Some(&old_token)).await.status, StatusCode::OK);
+    assert_eq!(
+        app.get("/api/v1/auth/me", Some(&old_token)).await.status,
+        StatusCode::OK
+    );
     let (new_token, _) = app.login("ada@example.com", PASSWORD).await;
-    assert_eq!(jsonwebtoken::decode_header(&new_token).unwrap().kid, Some(new_kid));
+    assert_eq!(
+        jsonwebtoken::decode_header(&new_token).unwrap().kid,
+        Some(new_kid)
+    );
 
     // An expired token (signed by us) is refused with its own code.
     let expired = app
@@ -486,13 +771,26 @@ async fn tokens_verify_offline_with_the_jwks_and_survive_rotation() {
             ..claims.clone()
         })
         .unwrap();
-    app.get("/api/v1/auth/me", Some(&expired)).await.assert_error(401, "token_expired");
+    app.get("/api/v1/auth/me", Some(&expired))
+        .await
+        .assert_error(401, "token_expired");
     // A token from another issuer's key is refused.
     let forged = confab_auth::keys::generate_key(0).unwrap();
-    let der = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, &forged.private_key).unwrap();
+    let der = base64::Engine::decode(
+        &base64::engine::general_purpose::STANDARD,
+        &forged.private_key,
+    )
+    .unwrap();
     let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::EdDSA);
     header.kid = Some(jwks.keys[0].kid.clone());
-    let forged = jsonwebtoken::encode(&header, &claims, &jsonwebtoken::EncodingKey::from_ed_der(&der)).unwrap();
-    app.get("/api/v1/auth/me", Some(&forged)).await.assert_error(401, "unauthorized");
+    let forged = jsonwebtoken::encode(
+        &header,
+        &claims,
+        &jsonwebtoken::EncodingKey::from_ed_der(&der),
+    )
+    .unwrap();
+    app.get("/api/v1/auth/me", Some(&forged))
+        .await
+        .assert_error(401, "unauthorized");
     app.stop().await;
 }

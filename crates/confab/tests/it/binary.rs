@@ -16,7 +16,12 @@ fn bin() -> &'static Path {
 }
 
 /// Runs a `confab` subcommand against `db`; returns (exit code, stdout, stderr).
-async fn confab(db: &TestDb, args: &[&str], env: &[(&str, &str)], stdin: Option<&str>) -> (i32, String, String) {
+async fn confab(
+    db: &TestDb,
+    args: &[&str],
+    env: &[(&str, &str)],
+    stdin: Option<&str>,
+) -> (i32, String, String) {
     let mut command = Command::new(bin());
     command
         .args(args)
@@ -45,9 +50,13 @@ async fn confab(db: &TestDb, args: &[&str], env: &[(&str, &str)], stdin: Option<
 #[tokio::test]
 async fn serves_then_stops_cleanly_on_sigterm() {
     let db = TestDb::new().await.unwrap();
-    let server = ConfabProcess::spawn(bin(), db.dir.path(), &[("CONFAB_DATABASE__URL", db.url.as_str())])
-        .await
-        .unwrap();
+    let server = ConfabProcess::spawn(
+        bin(),
+        db.dir.path(),
+        &[("CONFAB_DATABASE__URL", db.url.as_str())],
+    )
+    .await
+    .unwrap();
     let client = reqwest::Client::new();
     let ready = client.get(server.url("/readyz")).send().await.unwrap();
     assert_eq!(ready.status(), 200);
@@ -62,7 +71,12 @@ async fn serves_then_stops_cleanly_on_sigterm() {
         .as_str()
         .unwrap()
         .to_owned();
-    let me = client.get(server.url("/api/v1/auth/me")).bearer_auth(&token).send().await.unwrap();
+    let me = client
+        .get(server.url("/api/v1/auth/me"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(me.status(), 200);
 
     let mut logs = server.logs;
@@ -82,7 +96,8 @@ async fn serves_then_stops_cleanly_on_sigterm() {
     assert!(text.contains("\"stopped\""), "{text}");
     // Every line is JSON, and the request's lines carry its id.
     for line in &lines {
-        let value: serde_json::Value = serde_json::from_str(line).unwrap_or_else(|_| panic!("not JSON: {line}"));
+        let value: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|_| panic!("not JSON: {line}"));
         if value["span"]["name"] == "request" {
             assert!(value["span"]["request_id"].is_string(), "{line}");
         }
@@ -92,7 +107,13 @@ async fn serves_then_stops_cleanly_on_sigterm() {
 #[tokio::test]
 async fn unknown_configuration_keys_stop_the_start() {
     let db = TestDb::new().await.unwrap();
-    let (code, _, stderr) = confab(&db, &["serve"], &[("CONFAB_AUTH__LOCKOUT_TRESHOLD", "3")], None).await;
+    let (code, _, stderr) = confab(
+        &db,
+        &["serve"],
+        &[("CONFAB_AUTH__LOCKOUT_TRESHOLD", "3")],
+        None,
+    )
+    .await;
     assert_eq!(code, 2, "{stderr}");
     assert!(stderr.contains("lockout_treshold"), "{stderr}");
 
@@ -105,11 +126,18 @@ async fn unknown_configuration_keys_stop_the_start() {
 #[tokio::test]
 async fn config_prints_the_effective_values_redacted() {
     let db = TestDb::new().await.unwrap();
-    std::fs::write(db.dir.path().join("confab.toml"), "[auth]\nlockout_threshold = 7\n").unwrap();
+    std::fs::write(
+        db.dir.path().join("confab.toml"),
+        "[auth]\nlockout_threshold = 7\n",
+    )
+    .unwrap();
     let (code, stdout, stderr) = confab(
         &db,
         &["config", "--listen", "127.0.0.1:9999"],
-        &[("DATABASE_URL", "postgres://u:hunter2@db/confab"), ("CONFAB_AUTH__ISSUER", "env")],
+        &[
+            ("DATABASE_URL", "postgres://u:hunter2@db/confab"),
+            ("CONFAB_AUTH__ISSUER", "env"),
+        ],
         None,
     )
     .await;
@@ -141,7 +169,13 @@ async fn migrate_explicitly_when_auto_migrate_is_off() {
 #[tokio::test]
 async fn users_are_managed_from_the_command_line() {
     let db = TestDb::new().await.unwrap();
-    let (code, _, stderr) = confab(&db, &["users", "create", "--email", "weak@example.com"], &[], Some("short\n")).await;
+    let (code, _, stderr) = confab(
+        &db,
+        &["users", "create", "--email", "weak@example.com"],
+        &[],
+        Some("short\n"),
+    )
+    .await;
     assert_eq!(code, 1);
     assert!(stderr.contains("at least 10 characters"), "{stderr}");
 
@@ -153,29 +187,58 @@ async fn users_are_managed_from_the_command_line() {
     )
     .await;
     assert_eq!(code, 0, "{stderr}");
-    assert!(stdout.contains("created root@example.com (admin)"), "{stdout}");
+    assert!(
+        stdout.contains("created root@example.com (admin)"),
+        "{stdout}"
+    );
     let (_, _, _) = confab(
         &db,
-        &["users", "create", "--email", "ada@example.com", "--name", "Ada"],
+        &[
+            "users",
+            "create",
+            "--email",
+            "ada@example.com",
+            "--name",
+            "Ada",
+        ],
         &[],
         Some(&format!("{PASSWORD}\n")),
     )
     .await;
-    let (code, stdout, _) = confab(&db, &["users", "set-role", "ada@example.com", "admin"], &[], None).await;
+    let (code, stdout, _) = confab(
+        &db,
+        &["users", "set-role", "ada@example.com", "admin"],
+        &[],
+        None,
+    )
+    .await;
     assert_eq!(code, 0);
     assert!(stdout.contains("ada@example.com is now admin"), "{stdout}");
-    let (code, _, stderr) = confab(&db, &["users", "set-role", "ada@example.com", "root"], &[], None).await;
+    let (code, _, stderr) = confab(
+        &db,
+        &["users", "set-role", "ada@example.com", "root"],
+        &[],
+        None,
+    )
+    .await;
     assert_eq!(code, 1);
     assert!(stderr.contains("unknown role"), "{stderr}");
     let (code, stdout, _) = confab(&db, &["users", "list"], &[], None).await;
     assert_eq!(code, 0);
     assert_eq!(stdout.lines().count(), 2, "{stdout}");
-    assert!(stdout.contains("root@example.com\tadmin\tactive"), "{stdout}");
+    assert!(
+        stdout.contains("root@example.com\tadmin\tactive"),
+        "{stdout}"
+    );
 
     // The account works over HTTP.
-    let server = ConfabProcess::spawn(bin(), db.dir.path(), &[("CONFAB_DATABASE__URL", db.url.as_str())])
-        .await
-        .unwrap();
+    let server = ConfabProcess::spawn(
+        bin(),
+        db.dir.path(),
+        &[("CONFAB_DATABASE__URL", db.url.as_str())],
+    )
+    .await
+    .unwrap();
     let login = reqwest::Client::new()
         .post(server.url("/api/v1/auth/login"))
         .json(&json!({"email": "root@example.com", "password": PASSWORD}))

@@ -61,7 +61,10 @@ impl TestApp {
         ));
         Self {
             addr,
-            client: reqwest::Client::builder().cookie_store(true).build().unwrap(),
+            client: reqwest::Client::builder()
+                .cookie_store(true)
+                .build()
+                .unwrap(),
             auth,
             db: store,
             stop,
@@ -75,7 +78,13 @@ impl TestApp {
     }
 
     /// Sends a request with an optional bearer token and JSON body.
-    pub async fn call(&self, method: Method, path: &str, token: Option<&str>, body: Option<Value>) -> Response {
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Response {
         let mut request = self.client.request(method, self.url(path));
         if let Some(token) = token {
             request = request.bearer_auth(token);
@@ -110,7 +119,11 @@ impl TestApp {
     /// Logs in and returns `(access_token, refresh_token)`.
     pub async fn login(&self, email: &str, password: &str) -> (String, String) {
         let response = self
-            .post("/api/v1/auth/login", None, json!({"email": email, "password": password}))
+            .post(
+                "/api/v1/auth/login",
+                None,
+                json!({"email": email, "password": password}),
+            )
             .await;
         assert_eq!(response.status, StatusCode::OK, "{}", response.body);
         (
@@ -153,14 +166,21 @@ impl Response {
     pub fn assert_error(&self, status: u16, code: &str) -> String {
         assert_eq!(self.status.as_u16(), status, "{}", self.text);
         assert_eq!(self.body["error"]["code"], code, "{}", self.text);
-        let request_id = self.body["error"]["request_id"].as_str().unwrap_or_default();
+        let request_id = self.body["error"]["request_id"]
+            .as_str()
+            .unwrap_or_default();
         assert!(!request_id.is_empty(), "no request id: {}", self.text);
         assert_eq!(
-            self.headers.get("x-request-id").and_then(|v| v.to_str().ok()),
+            self.headers
+                .get("x-request-id")
+                .and_then(|v| v.to_str().ok()),
             Some(request_id),
             "the header and the body name the same request"
         );
-        self.body["error"]["message"].as_str().unwrap_or_default().to_owned()
+        self.body["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
     }
 
     pub fn header(&self, name: &str) -> Option<&str> {

@@ -1,6 +1,13 @@
 //! Integration tests of the all-in-one server, at three depths: the router in-process
 //! (`oneshot`), the app on a real socket on port 0, and the real binary spawned.
-#![allow(clippy::disallowed_methods, reason = "tests spawn servers on plain tasks")]
+#![allow(
+    clippy::disallowed_methods,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::field_reassign_with_default,
+    reason = "test code: panics are failures, servers run on plain tasks"
+)]
 
 mod auth_flows;
 mod binary;

@@ -19,10 +19,23 @@ async fn health_readiness_and_metrics() {
 
     app.register("ada@example.com").await;
     let key_path = format!("/api/v1/auth/api-keys/{}", uuid::Uuid::now_v7());
-    let token = app.login("ada@example.com", crate::common::PASSWORD).await.0;
-    app.call(Method::DELETE, &key_path, Some(&token), None).await.assert_error(404, "not_found");
+    let token = app
+        .login("ada@example.com", crate::common::PASSWORD)
+        .await
+        .0;
+    app.call(Method::DELETE, &key_path, Some(&token), None)
+        .await
+        .assert_error(404, "not_found");
 
-    let metrics = app.client.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    let metrics = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(
         metrics.contains(r#"confab_http_requests_total{method="POST",route="/api/v1/auth/register",status="201"} 1"#),
         "{metrics}"
@@ -31,12 +44,20 @@ async fn health_readiness_and_metrics() {
         metrics.contains(r#"confab_http_requests_total{method="DELETE",route="/api/v1/auth/api-keys/{id}",status="404"} 1"#),
         "route templates, not raw paths: {metrics}"
     );
-    assert!(metrics.contains("confab_http_request_duration_seconds_bucket"), "{metrics}");
-    assert!(metrics.contains(r#"confab_db_pool_connections{state="max"} 8"#), "{metrics}");
+    assert!(
+        metrics.contains("confab_http_request_duration_seconds_bucket"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(r#"confab_db_pool_connections{state="max"} 8"#),
+        "{metrics}"
+    );
 
     // Readiness follows the database.
     app.db.close().await;
-    app.get("/readyz", None).await.assert_error(503, "not_ready");
+    app.get("/readyz", None)
+        .await
+        .assert_error(503, "not_ready");
     assert_eq!(app.get("/healthz", None).await.status, StatusCode::OK);
 }
 
@@ -58,7 +79,10 @@ async fn request_ids_errors_and_security_headers() {
         .send()
         .await
         .unwrap();
-    let id = response.headers()["x-request-id"].to_str().unwrap().to_owned();
+    let id = response.headers()["x-request-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
     assert_eq!(uuid::Uuid::parse_str(&id).unwrap().get_version_num(), 7);
     for (name, value) in [
         ("x-content-type-options", "nosniff"),
@@ -67,17 +91,39 @@ async fn request_ids_errors_and_security_headers() {
     ] {
         assert_eq!(response.headers()[name], value);
     }
-    assert!(response.headers()["content-security-policy"].to_str().unwrap().contains("default-src 'self'"));
+    assert!(
+        response.headers()["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .contains("default-src 'self'")
+    );
 
-    app.get("/no/such/route", None).await.assert_error(404, "not_found");
+    app.get("/no/such/route", None)
+        .await
+        .assert_error(404, "not_found");
     app.call(Method::PUT, "/api/v1/auth/login", None, None)
         .await
         .assert_error(405, "method_not_allowed");
-    let bad_path = app.call(Method::DELETE, "/api/v1/auth/api-keys/not-a-uuid", Some("x"), None).await;
+    let bad_path = app
+        .call(
+            Method::DELETE,
+            "/api/v1/auth/api-keys/not-a-uuid",
+            Some("x"),
+            None,
+        )
+        .await;
     assert!(bad_path.status.is_client_error());
-    assert!(bad_path.body["error"]["code"].is_string(), "{}", bad_path.text);
+    assert!(
+        bad_path.body["error"]["code"].is_string(),
+        "{}",
+        bad_path.text
+    );
     let bad_query = app.get("/api/v1/auth/users?limit=many", None).await;
-    assert!(bad_query.body["error"]["message"].is_string(), "{}", bad_query.text);
+    assert!(
+        bad_query.body["error"]["message"].is_string(),
+        "{}",
+        bad_query.text
+    );
     // Exact body of an error, pinned: it is a contract.
     let missing = app.get("/api/v1/auth/me", None).await;
     let request_id = missing.header("x-request-id").unwrap().to_owned();
@@ -103,10 +149,16 @@ async fn cors_is_same_origin_unless_configured() {
         .send()
         .await
         .unwrap();
-    assert!(response.headers().get("access-control-allow-origin").is_none());
+    assert!(
+        response
+            .headers()
+            .get("access-control-allow-origin")
+            .is_none()
+    );
     app.stop().await;
 
-    let app = TestApp::start_with(|c| c.server.cors_origins = vec!["https://app.example".into()]).await;
+    let app =
+        TestApp::start_with(|c| c.server.cors_origins = vec!["https://app.example".into()]).await;
     let preflight = app
         .client
         .request(Method::OPTIONS, app.url("/api/v1/auth/login"))
@@ -116,8 +168,14 @@ async fn cors_is_same_origin_unless_configured() {
         .send()
         .await
         .unwrap();
-    assert_eq!(preflight.headers()["access-control-allow-origin"], "https://app.example");
-    assert_eq!(preflight.headers()["access-control-allow-credentials"], "true");
+    assert_eq!(
+        preflight.headers()["access-control-allow-origin"],
+        "https://app.example"
+    );
+    assert_eq!(
+        preflight.headers()["access-control-allow-credentials"],
+        "true"
+    );
     let other = app
         .client
         .get(app.url("/healthz"))
@@ -133,20 +191,42 @@ async fn cors_is_same_origin_unless_configured() {
 async fn openapi_document_and_docs_page() {
     let app = TestApp::start().await;
     let doc = app.get("/api/openapi.json", None).await;
-    assert!(doc.body["openapi"].as_str().unwrap().starts_with("3.1"), "{}", doc.body["openapi"]);
+    assert!(
+        doc.body["openapi"].as_str().unwrap().starts_with("3.1"),
+        "{}",
+        doc.body["openapi"]
+    );
     let paths = doc.body["paths"].as_object().unwrap();
-    for path in ["/api/v1/auth/register", "/api/v1/auth/login", "/api/v1/auth/api-keys/{id}", "/.well-known/jwks.json"] {
+    for path in [
+        "/api/v1/auth/register",
+        "/api/v1/auth/login",
+        "/api/v1/auth/api-keys/{id}",
+        "/.well-known/jwks.json",
+    ] {
         assert!(paths.contains_key(path), "{path} missing");
     }
     assert!(doc.body["components"]["securitySchemes"]["bearer"].is_object());
 
     let page = app.client.get(app.url("/api/docs")).send().await.unwrap();
     assert_eq!(page.status(), StatusCode::OK);
-    assert!(page.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
+    assert!(
+        page.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
     let html = page.text().await.unwrap();
     assert!(html.contains("/api/v1/auth/login") && html.contains("TokenResponse"));
-    assert!(!html.contains("src=\"http") && !html.contains("href=\"http"), "loads nothing external");
-    let css = app.client.get(app.url("/api/docs.css")).send().await.unwrap();
+    assert!(
+        !html.contains("src=\"http") && !html.contains("href=\"http"),
+        "loads nothing external"
+    );
+    let css = app
+        .client
+        .get(app.url("/api/docs.css"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(css.headers()["content-type"], "text/css");
     app.stop().await;
 }
@@ -173,10 +253,14 @@ async fn shutdown_finishes_in_flight_requests_then_refuses_new_ones() {
     let app = TestApp::serve(app, config, db).await;
     let client = app.client.clone();
     let url = app.url("/test/slow");
-    let in_flight = tokio::spawn(async move { client.get(url).send().await.unwrap().text().await.unwrap() });
+    let in_flight =
+        tokio::spawn(async move { client.get(url).send().await.unwrap().text().await.unwrap() });
     entered_rx.await.unwrap();
     let addr = app.addr;
     app.stop().await;
     assert_eq!(in_flight.await.unwrap(), "finished");
-    assert!(tokio::net::TcpStream::connect(addr).await.is_err(), "no new connections after shutdown");
+    assert!(
+        tokio::net::TcpStream::connect(addr).await.is_err(),
+        "no new connections after shutdown"
+    );
 }

@@ -62,47 +62,164 @@ fn cases() -> Vec<Case> {
         expect,
     };
     vec![
-        case(Method::POST, T::Fixed("/api/v1/auth/register"), P::FreshRegistration, [201, 201, 201, 201]),
-        case(Method::POST, T::Fixed("/api/v1/auth/login"), P::UserLogin, [200, 200, 200, 200]),
-        case(Method::POST, T::Fixed("/api/v1/auth/refresh"), P::UserRefresh, [200, 200, 200, 200]),
-        case(Method::POST, T::Fixed("/api/v1/auth/logout"), P::None, [401, 204, 204, 204]),
-        case(Method::GET, T::Fixed("/api/v1/auth/me"), P::None, [401, 200, 200, 200]),
-        case(Method::PATCH, T::Fixed("/api/v1/auth/me"), P::Json(|| json!({"name": "Renamed"})), [401, 200, 200, 200]),
+        case(
+            Method::POST,
+            T::Fixed("/api/v1/auth/register"),
+            P::FreshRegistration,
+            [201, 201, 201, 201],
+        ),
+        case(
+            Method::POST,
+            T::Fixed("/api/v1/auth/login"),
+            P::UserLogin,
+            [200, 200, 200, 200],
+        ),
+        case(
+            Method::POST,
+            T::Fixed("/api/v1/auth/refresh"),
+            P::UserRefresh,
+            [200, 200, 200, 200],
+        ),
+        case(
+            Method::POST,
+            T::Fixed("/api/v1/auth/logout"),
+            P::None,
+            [401, 204, 204, 204],
+        ),
+        case(
+            Method::GET,
+            T::Fixed("/api/v1/auth/me"),
+            P::None,
+            [401, 200, 200, 200],
+        ),
+        case(
+            Method::PATCH,
+            T::Fixed("/api/v1/auth/me"),
+            P::Json(|| json!({"name": "Renamed"})),
+            [401, 200, 200, 200],
+        ),
         case(
             Method::POST,
             T::Fixed("/api/v1/auth/password"),
-            P::Json(|| json!({"current_password": "not the password", "new_password": "another long secret"})),
+            P::Json(
+                || json!({"current_password": "not the password", "new_password": "another long secret"}),
+            ),
             [401, 403, 403, 403],
         ),
-        case(Method::GET, T::Fixed("/api/v1/auth/api-keys"), P::None, [401, 200, 200, 200]),
+        case(
+            Method::GET,
+            T::Fixed("/api/v1/auth/api-keys"),
+            P::None,
+            [401, 200, 200, 200],
+        ),
         case(
             Method::POST,
             T::Fixed("/api/v1/auth/api-keys"),
             P::Json(|| json!({"name": "k", "scopes": ["chat"]})),
             [401, 201, 201, 201],
         ),
-        case(Method::DELETE, T::UserKey("/api/v1/auth/api-keys/{id}"), P::None, [401, 204, 404, 404]),
-        case(Method::GET, T::Fixed("/.well-known/jwks.json"), P::None, [200, 200, 200, 200]),
-        case(Method::GET, T::Fixed("/api/v1/auth/users"), P::None, [401, 403, 403, 200]),
-        case(Method::PATCH, T::UserId("/api/v1/auth/users/{id}"), P::Json(|| json!({"role": "user"})), [401, 403, 403, 200]),
-        case(Method::POST, T::UserId("/api/v1/auth/users/{id}/approve"), P::None, [401, 403, 403, 200]),
-        case(Method::POST, T::UserId("/api/v1/auth/users/{id}/unlock"), P::None, [401, 403, 403, 200]),
-        case(Method::GET, T::Fixed("/api/v1/auth/groups"), P::None, [401, 403, 403, 200]),
+        case(
+            Method::DELETE,
+            T::UserKey("/api/v1/auth/api-keys/{id}"),
+            P::None,
+            [401, 204, 404, 404],
+        ),
+        case(
+            Method::GET,
+            T::Fixed("/.well-known/jwks.json"),
+            P::None,
+            [200, 200, 200, 200],
+        ),
+        case(
+            Method::GET,
+            T::Fixed("/api/v1/auth/users"),
+            P::None,
+            [401, 403, 403, 200],
+        ),
+        case(
+            Method::PATCH,
+            T::UserId("/api/v1/auth/users/{id}"),
+            P::Json(|| json!({"role": "user"})),
+            [401, 403, 403, 200],
+        ),
+        case(
+            Method::POST,
+            T::UserId("/api/v1/auth/users/{id}/approve"),
+            P::None,
+            [401, 403, 403, 200],
+        ),
+        case(
+            Method::POST,
+            T::UserId("/api/v1/auth/users/{id}/unlock"),
+            P::None,
+            [401, 403, 403, 200],
+        ),
+        case(
+            Method::GET,
+            T::Fixed("/api/v1/auth/groups"),
+            P::None,
+            [401, 403, 403, 200],
+        ),
         case(
             Method::POST,
             T::Fixed("/api/v1/auth/groups"),
             P::Json(|| json!({"name": format!("g-{}", Uuid::now_v7())})),
             [401, 403, 403, 201],
         ),
-        case(Method::DELETE, T::Group("/api/v1/auth/groups/{id}"), P::None, [401, 403, 403, 204]),
-        case(Method::PUT, T::Group("/api/v1/auth/groups/{id}/members/{user_id}"), P::None, [401, 403, 403, 204]),
-        case(Method::DELETE, T::Group("/api/v1/auth/groups/{id}/members/{user_id}"), P::None, [401, 403, 403, 204]),
-        case(Method::GET, T::Fixed("/healthz"), P::None, [200, 200, 200, 200]),
-        case(Method::GET, T::Fixed("/readyz"), P::None, [200, 200, 200, 200]),
-        case(Method::GET, T::Fixed("/metrics"), P::None, [200, 200, 200, 200]),
-        case(Method::GET, T::Fixed("/api/openapi.json"), P::None, [200, 200, 200, 200]),
-        case(Method::GET, T::Fixed("/api/docs"), P::None, [200, 200, 200, 200]),
-        case(Method::GET, T::Fixed("/api/docs.css"), P::None, [200, 200, 200, 200]),
+        case(
+            Method::DELETE,
+            T::Group("/api/v1/auth/groups/{id}"),
+            P::None,
+            [401, 403, 403, 204],
+        ),
+        case(
+            Method::PUT,
+            T::Group("/api/v1/auth/groups/{id}/members/{user_id}"),
+            P::None,
+            [401, 403, 403, 204],
+        ),
+        case(
+            Method::DELETE,
+            T::Group("/api/v1/auth/groups/{id}/members/{user_id}"),
+            P::None,
+            [401, 403, 403, 204],
+        ),
+        case(
+            Method::GET,
+            T::Fixed("/healthz"),
+            P::None,
+            [200, 200, 200, 200],
+        ),
+        case(
+            Method::GET,
+            T::Fixed("/readyz"),
+            P::None,
+            [200, 200, 200, 200],
+        ),
+        case(
+            Method::GET,
+            T::Fixed("/metrics"),
+            P::None,
+            [200, 200, 200, 200],
+        ),
+        case(
+            Method::GET,
+            T::Fixed("/api/openapi.json"),
+            P::None,
+            [200, 200, 200, 200],
+        ),
+        case(
+            Method::GET,
+            T::Fixed("/api/docs"),
+            P::None,
+            [200, 200, 200, 200],
+        ),
+        case(
+            Method::GET,
+            T::Fixed("/api/docs.css"),
+            P::None,
+            [200, 200, 200, 200],
+        ),
     ]
 }
 
@@ -120,7 +237,13 @@ struct World {
 }
 
 impl World {
-    async fn send(&self, method: Method, path: &str, token: Option<&str>, body: Option<Value>) -> (StatusCode, Value) {
+    async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
         let mut request = Request::builder().method(method).uri(path);
         if let Some(token) = token {
             request = request.header("authorization", format!("Bearer {token}"));
@@ -135,12 +258,20 @@ impl World {
         let response = self.router.clone().oneshot(request).await.unwrap();
         let status = response.status();
         let bytes = response.into_body().collect().await.unwrap().to_bytes();
-        (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+        (
+            status,
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        )
     }
 
     async fn login(&self, email: &str) -> (String, String) {
         let (status, body) = self
-            .send(Method::POST, "/api/v1/auth/login", None, Some(json!({"email": email, "password": PASSWORD})))
+            .send(
+                Method::POST,
+                "/api/v1/auth/login",
+                None,
+                Some(json!({"email": email, "password": PASSWORD})),
+            )
             .await;
         assert_eq!(status, StatusCode::OK, "{body}");
         (
@@ -153,7 +284,9 @@ impl World {
         Principal {
             user_id: id,
             role,
-            credential: Credential::Session { session_id: Uuid::nil() },
+            credential: Credential::Session {
+                session_id: Uuid::nil(),
+            },
         }
     }
 
@@ -165,7 +298,13 @@ impl World {
             Target::UserKey(p) => {
                 let key = self
                     .auth
-                    .create_api_key(&self.principal(self.user_id, Role::User), "k", &[confab_core::auth::Scope::Chat], None, &client)
+                    .create_api_key(
+                        &self.principal(self.user_id, Role::User),
+                        "k",
+                        &[confab_core::auth::Scope::Chat],
+                        None,
+                        &client,
+                    )
                     .await
                     .unwrap();
                 p.replace("{id}", &key.view.id.to_string())
@@ -200,13 +339,28 @@ async fn every_route_for_every_role() {
         admin_id: Uuid::nil(),
     };
     let (_, admin) = world
-        .send(Method::POST, "/api/v1/auth/register", None, Some(register("admin@example.com")))
+        .send(
+            Method::POST,
+            "/api/v1/auth/register",
+            None,
+            Some(register("admin@example.com")),
+        )
         .await;
     let (_, user) = world
-        .send(Method::POST, "/api/v1/auth/register", None, Some(register("user@example.com")))
+        .send(
+            Method::POST,
+            "/api/v1/auth/register",
+            None,
+            Some(register("user@example.com")),
+        )
         .await;
     world
-        .send(Method::POST, "/api/v1/auth/register", None, Some(register("other@example.com")))
+        .send(
+            Method::POST,
+            "/api/v1/auth/register",
+            None,
+            Some(register("other@example.com")),
+        )
         .await;
     world.admin_id = admin["user"]["id"].as_str().unwrap().parse().unwrap();
     world.user_id = user["user"]["id"].as_str().unwrap().parse().unwrap();
@@ -224,17 +378,32 @@ async fn every_route_for_every_role() {
             let body = match case.payload {
                 Payload::None => None,
                 Payload::Json(make) => Some(make()),
-                Payload::FreshRegistration => Some(register(&format!("{}@example.com", Uuid::now_v7()))),
-                Payload::UserLogin => Some(json!({"email": "user@example.com", "password": PASSWORD})),
-                Payload::UserRefresh => Some(json!({"refresh_token": world.login("user@example.com").await.1})),
+                Payload::FreshRegistration => {
+                    Some(register(&format!("{}@example.com", Uuid::now_v7())))
+                }
+                Payload::UserLogin => {
+                    Some(json!({"email": "user@example.com", "password": PASSWORD}))
+                }
+                Payload::UserRefresh => {
+                    Some(json!({"refresh_token": world.login("user@example.com").await.1}))
+                }
             };
             let path = world.path(case.target).await;
-            let (status, response) = world.send(case.method.clone(), &path, token.as_deref(), body).await;
+            let (status, response) = world
+                .send(case.method.clone(), &path, token.as_deref(), body)
+                .await;
             if status.as_u16() != expected {
-                failures.push(format!("{} {path} as {who:?}: expected {expected}, got {status} {response}", case.method));
+                failures.push(format!(
+                    "{} {path} as {who:?}: expected {expected}, got {status} {response}",
+                    case.method
+                ));
             }
             if status.is_client_error() {
-                assert!(response["error"]["code"].is_string(), "{} {path}: no envelope: {response}", case.method);
+                assert!(
+                    response["error"]["code"].is_string(),
+                    "{} {path}: no envelope: {response}",
+                    case.method
+                );
             }
         }
     }
@@ -244,9 +413,9 @@ async fn every_route_for_every_role() {
     let doc = serde_json::to_value(&app.openapi).unwrap();
     for (path, item) in doc["paths"].as_object().unwrap() {
         for method in item.as_object().unwrap().keys() {
-            let covered = cases
-                .iter()
-                .any(|c| template(c.target) == path && c.method.as_str().eq_ignore_ascii_case(method));
+            let covered = cases.iter().any(|c| {
+                template(c.target) == path && c.method.as_str().eq_ignore_ascii_case(method)
+            });
             assert!(covered, "{method} {path} is not in the route × role table");
         }
     }
