@@ -134,34 +134,29 @@ impl AuthStore for SqlAuthStore {
     }
 
     async fn list_users(&self, filter: &UserFilter) -> StoreResult<Vec<User>> {
-        let mut query =
-            sqlx::QueryBuilder::<Any>::new(format!("SELECT {USER_COLUMNS} FROM users WHERE 1 = 1"));
-        if let Some(status) = filter.status {
-            query.push(" AND status = ").push_bind(status.as_str());
-        }
-        if let Some(text) = filter.query.as_deref().filter(|q| !q.trim().is_empty()) {
-            let pattern = like_pattern(text.trim());
-            query
-                .push(" AND (LOWER(email) LIKE ")
-                .push_bind(pattern.clone())
-                .push(" ESCAPE '\\' OR LOWER(name) LIKE ")
-                .push_bind(pattern)
-                .push(" ESCAPE '\\')");
-        }
-        if let Some((at, id)) = &filter.after {
-            query
-                .push(" AND (created_at > ")
-                .push_bind(*at)
-                .push(" OR (created_at = ")
-                .push_bind(*at)
-                .push(" AND id > ")
-                .push_bind(id.clone())
-                .push("))");
-        }
-        query
-            .push(" ORDER BY created_at, id LIMIT ")
-            .push_bind(i64::from(filter.limit) + 1);
-        let rows = query.build().fetch_all(self.db.pool()).await?;
+        // Optional filters as nullable parameters: the Any driver's QueryBuilder numbers
+        // placeholders for neither backend, and this keeps the statement static.
+        let sql = format!(
+            "SELECT {USER_COLUMNS} FROM users \
+             WHERE ($1 IS NULL OR status = $1) \
+             AND ($2 IS NULL OR LOWER(email) LIKE $2 ESCAPE '\\' OR LOWER(name) LIKE $2 ESCAPE '\\') \
+             AND ($3 IS NULL OR created_at > $3 OR (created_at = $3 AND id > $4)) \
+             ORDER BY created_at, id LIMIT $5"
+        );
+        let pattern = filter
+            .query
+            .as_deref()
+            .map(str::trim)
+            .filter(|q| !q.is_empty())
+            .map(like_pattern);
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(filter.status.map(UserStatus::as_str))
+            .bind(pattern)
+            .bind(filter.after.as_ref().map(|(at, _)| *at))
+            .bind(filter.after.as_ref().map(|(_, id)| id.clone()))
+            .bind(i64::from(filter.limit) + 1)
+            .fetch_all(self.db.pool())
+            .await?;
         Ok(rows.iter().map(user_from_row).collect::<Result<_, _>>()?)
     }
 
