@@ -317,6 +317,16 @@ mod tests {
         assert_eq!(password_problems("aaaaaaaaa", "x@y.z").len(), 2);
     }
 
+    /// Architecture invariant: the domain knows neither HTTP nor SQL.
+    #[test]
+    fn domain_imports_no_http_or_sql() {
+        let source = include_str!("domain.rs");
+        let code = source.split("#[cfg(test)]").next().unwrap_or(source);
+        for banned in ["axum", "sqlx", "http::", "confab_store"] {
+            assert!(!code.contains(banned), "domain.rs mentions {banned}");
+        }
+    }
+
     #[test]
     fn scopes() {
         assert!(validate_scopes(&[], Role::User).is_err());

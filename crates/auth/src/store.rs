@@ -67,6 +67,15 @@ fn user_from_row(row: &AnyRow) -> Result<User, sqlx::Error> {
     })
 }
 
+/// An update of one row by id: zero rows means there was no such row.
+fn one_row(affected: u64) -> StoreResult<()> {
+    if affected == 0 {
+        Err(StoreError::NotFound)
+    } else {
+        Ok(())
+    }
+}
+
 fn like_pattern(query: &str) -> String {
     let escaped = query
         .to_lowercase()
@@ -210,10 +219,7 @@ impl AuthStore for SqlAuthStore {
             .bind(id.to_string())
             .execute(self.db.pool())
             .await?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound);
-        }
-        Ok(())
+        one_row(done.rows_affected())
     }
 
     async fn set_password(
@@ -232,10 +238,7 @@ impl AuthStore for SqlAuthStore {
         .bind(id.to_string())
         .execute(self.db.pool())
         .await?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound);
-        }
-        Ok(())
+        one_row(done.rows_affected())
     }
 
     async fn set_role(&self, id: Uuid, role: Role, now: i64) -> StoreResult<()> {
@@ -245,10 +248,7 @@ impl AuthStore for SqlAuthStore {
             .bind(id.to_string())
             .execute(self.db.pool())
             .await?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound);
-        }
-        Ok(())
+        one_row(done.rows_affected())
     }
 
     async fn set_status(&self, id: Uuid, status: UserStatus, now: i64) -> StoreResult<()> {
@@ -258,10 +258,7 @@ impl AuthStore for SqlAuthStore {
             .bind(id.to_string())
             .execute(self.db.pool())
             .await?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound);
-        }
-        Ok(())
+        one_row(done.rows_affected())
     }
 
     async fn create_session(&self, session: &NewSession) -> StoreResult<()> {

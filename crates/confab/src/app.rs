@@ -87,6 +87,11 @@ pub async fn build(config: &Config) -> anyhow::Result<App> {
     );
     let auth = Arc::new(AuthService::new(auth_store, keys, audit, config.auth.clone()).await?);
     let authenticator: DynAuthenticator = auth.clone();
+    let https = config
+        .server
+        .public_url
+        .as_deref()
+        .is_some_and(|u| u.starts_with("https://"));
     let auth_state = AuthState {
         service: auth.clone(),
         authenticator,
@@ -94,11 +99,7 @@ pub async fn build(config: &Config) -> anyhow::Result<App> {
             config.auth.ip_rate_limit_per_minute,
             config.auth.ip_rate_limit_burst,
         )),
-        secure_cookies: config
-            .server
-            .public_url
-            .as_deref()
-            .is_some_and(|u| u.starts_with("https://")),
+        secure_cookies: https,
         trust_proxy_headers: config.server.trust_proxy_headers,
     };
 
@@ -114,6 +115,7 @@ pub async fn build(config: &Config) -> anyhow::Result<App> {
         HttpContext {
             metrics,
             trust_proxy_headers: config.server.trust_proxy_headers,
+            hsts: https,
         },
         &config.server,
     );

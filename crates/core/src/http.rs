@@ -46,6 +46,8 @@ pub struct RequestId(pub String);
 pub struct HttpContext {
     pub metrics: Arc<Metrics>,
     pub trust_proxy_headers: bool,
+    /// Send `Strict-Transport-Security` (the public URL is https).
+    pub hsts: bool,
 }
 
 /// Readiness of one dependency (the database, later the bus or cache).
@@ -171,6 +173,12 @@ async fn request_context(
         if !headers.contains_key(*name) {
             headers.insert(*name, HeaderValue::from_static(value));
         }
+    }
+    if ctx.hsts {
+        headers.insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=31536000; includeSubDomains"),
+        );
     }
     response
 }

@@ -794,3 +794,42 @@ async fn tokens_verify_offline_with_the_jwks_and_survive_rotation() {
         .assert_error(401, "unauthorized");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn an_https_public_url_makes_cookies_secure_and_sends_hsts() {
+    let app =
+        TestApp::start_with(|c| c.server.public_url = Some("https://confab.example".into())).await;
+    let response = app
+        .post(
+            "/api/v1/auth/register",
+            None,
+            json!({"email": "ada@example.com", "password": PASSWORD, "name": "Ada"}),
+        )
+        .await;
+    assert_eq!(response.status, StatusCode::CREATED);
+    for cookie in response.cookies() {
+        assert!(cookie.contains("Secure"), "{cookie}");
+    }
+    assert!(response.header("strict-transport-security").is_some());
+    app.stop().await;
+
+    // Behind a trusted proxy, X-Forwarded-Proto decides.
+    let app = TestApp::start_with(|c| c.server.trust_proxy_headers = true).await;
+    let response = app
+        .client
+        .post(app.url("/api/v1/auth/register"))
+        .header("x-forwarded-proto", "https")
+        .json(&json!({"email": "ada@example.com", "password": PASSWORD, "name": "Ada"}))
+        .send()
+        .await
+        .unwrap();
+    let refresh = response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .find(|c| c.starts_with("confab_refresh="))
+        .unwrap();
+    assert!(refresh.contains("Secure"), "{refresh}");
+    app.stop().await;
+}

@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Installs the system packages that building and testing Confab need, when missing
+# (Debian/Ubuntu). Idempotent, and quick when everything is present: apt is only touched
+# when something is missing. As root it installs; otherwise it prints the command to run.
+#
+# Only the PostgreSQL binaries are used: scripts/test.sh starts its own throwaway server on
+# a free loopback port, so a `main` cluster that the Debian package may create (and, where
+# an init system runs, start on 5432) neither conflicts nor is relied on.
+set -euo pipefail
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=SCRIPTDIR/lib/postgres.sh
+source "$here/lib/postgres.sh"
+
+installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'; }
+have() { command -v "$1" >/dev/null 2>&1; }
+
+missing=()
+check() {
+	missing=()
+	pg_find_bindir >/dev/null || missing+=(postgresql) # the server: initdb, pg_ctl, postgres
+	have pkg-config || missing+=(pkg-config)
+	have curl || missing+=(curl)
+	have python3 || missing+=(python3) # picks a free port for the test server
+	have cc || missing+=(gcc)          # C parts of dependencies (the bundled SQLite)
+	installed libc6-dev || missing+=(libc6-dev)
+	installed ca-certificates || missing+=(ca-certificates) # cargo fetches crates over HTTPS
+}
+
+check
+if ((${#missing[@]} > 0)); then
+	install=(apt-get install -y --no-install-recommends "${missing[@]}")
+	if ! have apt-get; then
+		echo "error: missing: ${missing[*]}; install them with your system's package manager" >&2
+		exit 1
+	fi
+	if [[ $(id -u) -ne 0 ]]; then
+		echo "error: missing system packages: ${missing[*]}. Install them with:" >&2
+		echo "  sudo apt-get update && sudo DEBIAN_FRONTEND=noninteractive ${install[*]}" >&2
+		exit 1
+	fi
+	echo "deps: installing ${missing[*]}"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update
+	"${install[@]}"
+	check
+	if ((${#missing[@]} > 0)); then
+		echo "error: still missing after apt-get install: ${missing[*]}" >&2
+		exit 1
+	fi
+fi
+
+# Rust itself comes from rustup, not apt; rust-toolchain.toml picks the version.
+if ! have cargo; then
+	echo "error: cargo not found: install rustup, then run this again" >&2
+	exit 1
+fi
+if ! cargo nextest --version >/dev/null 2>&1; then
+	echo "deps: note: cargo-nextest not found; scripts/test.sh falls back to cargo test" \
+		"(install it with: cargo install cargo-nextest --locked)" >&2
+fi
+echo "deps: system packages present (PostgreSQL binaries in $(pg_find_bindir))"
