@@ -20,7 +20,14 @@ check() {
 	pg_find_bindir >/dev/null || missing+=(postgresql) # the server: initdb, pg_ctl, postgres
 	have pkg-config || missing+=(pkg-config)
 	have curl || missing+=(curl)
-	have python3 || missing+=(python3) # picks a free port for the test server
+	have python3 || missing+=(python3) # picks a free port for the test server; fetches the model
+	python3 -m pip --version >/dev/null 2>&1 || missing+=(python3-pip)
+	python3 -m venv --help >/dev/null 2>&1 || missing+=(python3-venv)
+	have cmake || missing+=(cmake)               # llama.cpp, built by the llama-cpp-sys-2 crate
+	have clang || missing+=(clang)               # bindgen for llama.cpp
+	installed libclang-dev || missing+=(libclang-dev)
+	have c++ || missing+=(g++)
+	installed libgomp1 || missing+=(libgomp1)    # OpenMP, llama.cpp's threads
 	have cc || missing+=(gcc)          # C parts of dependencies (the bundled SQLite)
 	installed libc6-dev || missing+=(libc6-dev)
 	installed ca-certificates || missing+=(ca-certificates) # cargo fetches crates over HTTPS

@@ -1,9 +1,21 @@
 #!/usr/bin/env bash
-# Builds and runs the Confab server: scripts/run.sh [ARGS...], ARGS going to `confab serve`
-# (e.g. --config confab.toml --listen 127.0.0.1:8080). It runs in the current directory, so
-# relative paths and the default ./confab.toml are looked up where you call it from.
+# Builds Confab, makes sure a local model is there, shows a first chat answered by it, then
+# runs the server: scripts/run.sh [ARGS...], ARGS going to `confab serve` (e.g. --listen
+# 127.0.0.1:8080). State lives in $CONFAB_DATA_DIR (default ./data, relative to where you run
+# it); relative paths and ./confab.toml are looked up there too.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+export CONFAB_DATA_DIR=${CONFAB_DATA_DIR:-data}
 
+"$root/scripts/deps.sh"
 (cd "$root" && cargo build --release -p confab)
-exec "${CARGO_TARGET_DIR:-$root/target}/release/confab" serve "$@"
+bin=${CARGO_TARGET_DIR:-$root/target}/release/confab
+
+"$root/scripts/fetch-model.sh" "$CONFAB_DATA_DIR/models"
+echo
+echo "==> A first chat with the local model (confab chat):"
+echo "> Hello! Who are you? Answer in one sentence."
+"$bin" chat --max-tokens 60 "Hello! Who are you? Answer in one sentence."
+echo
+echo "==> Serving Confab on ${CONFAB_LISTEN:-127.0.0.1:8080} (Ctrl-C stops). API reference: /api/docs"
+exec "$bin" serve "$@"

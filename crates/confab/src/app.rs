@@ -13,6 +13,7 @@ use confab_core::auth::DynAuthenticator;
 use confab_core::config::Config;
 use confab_core::http::{HttpContext, apply_common_layers, ops_router};
 use confab_core::metrics::MetricsBuilder;
+use confab_inference::{InferenceService, InferenceState};
 use confab_store::{Db, MigrationReport, ServiceMigrations};
 use tokio_util::task::TaskTracker;
 use utoipa::OpenApi;
@@ -37,6 +38,7 @@ pub struct App {
     pub router: Router,
     pub db: Db,
     pub auth: Arc<AuthService>,
+    pub inference: Arc<InferenceService>,
     pub openapi: utoipa::openapi::OpenApi,
     /// Background work that must finish before shutdown.
     pub tasks: TaskTracker,
@@ -103,8 +105,18 @@ pub async fn build(config: &Config) -> anyhow::Result<App> {
         trust_proxy_headers: config.server.trust_proxy_headers,
     };
 
+    let inference = Arc::new(InferenceService::new(
+        &config.inference,
+        config.models_dir(),
+    )?);
+    let inference_state = InferenceState {
+        service: inference.clone(),
+        authenticator: auth.clone(),
+    };
+
     let (api_router, openapi) = OpenApiRouter::with_openapi(crate::docs::ApiDoc::openapi())
         .merge(confab_auth::router(auth_state))
+        .merge(confab_inference::router(inference_state))
         .split_for_parts();
     let router = api_router
         .merge(ops_router(metrics.clone(), vec![db.readiness()]))
@@ -123,6 +135,7 @@ pub async fn build(config: &Config) -> anyhow::Result<App> {
         router,
         db,
         auth,
+        inference,
         openapi,
         tasks: TaskTracker::new(),
     })

@@ -24,6 +24,8 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
     tags(
         (name = "auth", description = "Accounts, sessions and API keys"),
         (name = "users", description = "User and group administration (admin role)"),
+        (name = "inference", description = "OpenAI-compatible API: chat completions and models"),
+        (name = "models", description = "Installed models and their details"),
     )
 )]
 pub struct ApiDoc;

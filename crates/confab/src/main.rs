@@ -48,6 +48,42 @@ enum Command {
     /// Manage the keys that sign access tokens.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Manage local models (GGUF files in the models directory).
+    #[command(subcommand)]
+    Models(ModelsCommand),
+    /// Chat with a model in the terminal: one answer for PROMPT, or a conversation.
+    Chat(ChatArgs),
+}
+
+#[derive(Debug, Subcommand)]
+enum ModelsCommand {
+    /// Download or copy a model: a local .gguf path, an https URL, or org/repo/file.gguf on
+    /// Hugging Face. An interrupted download resumes.
+    Pull {
+        source: String,
+        /// Refuse the file unless its sha256 is this (hex).
+        #[arg(long)]
+        sha256: Option<String>,
+    },
+    /// List local models.
+    List,
+    /// Delete a local model.
+    Rm { name: String },
+}
+
+#[derive(Debug, Args)]
+struct ChatArgs {
+    /// Ask this and print the answer; without it, a conversation on the terminal.
+    prompt: Option<String>,
+    /// The model (default: inference.default_model, else the first local model).
+    #[arg(long)]
+    model: Option<String>,
+    /// A system prompt.
+    #[arg(long)]
+    system: Option<String>,
+    /// Most tokens per answer.
+    #[arg(long, default_value_t = 512)]
+    max_tokens: u32,
 }
 
 #[derive(Debug, Subcommand)]
@@ -106,7 +142,13 @@ fn load_config(cli: &Cli) -> anyhow::Result<Config> {
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let config = match load_config(&cli) {
-        Ok(config) => config,
+        Ok(mut config) => {
+            // Commands at a terminal only report problems unless asked for more.
+            if !matches!(cli.command, Command::Serve) && config.log.level == "info" {
+                config.log.level = "warn".into();
+            }
+            config
+        }
         Err(e) => {
             let _ = writeln!(std::io::stderr(), "confab: {e:#}");
             return std::process::ExitCode::from(2);
@@ -162,6 +204,8 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             app.db.close().await;
             result
         }
+        Command::Models(command) => models_command(&config, command, &mut out).await,
+        Command::Chat(args) => chat(&config, args, &mut out).await,
         Command::Keys(KeysCommand::Rotate) => {
             let app = app::build(&config).await?;
             let kid = app.auth.keys().rotate().await?;
@@ -293,4 +337,132 @@ fn describe(error: confab_auth::AuthError) -> anyhow::Error {
         confab_auth::AuthError::Invalid { message, .. } => anyhow::Error::msg(message),
         other => anyhow::Error::new(other),
     }
+}
+
+async fn models_command(
+    config: &Config,
+    command: ModelsCommand,
+    out: &mut impl Write,
+) -> anyhow::Result<()> {
+    use confab_inference::models::{ModelStore, Source};
+    let store = ModelStore::new(config.models_dir());
+    match command {
+        ModelsCommand::Pull { source, sha256 } => {
+            let source = Source::parse(&source)?;
+            let bar = indicatif::ProgressBar::new(0);
+            bar.set_style(
+                indicatif::ProgressStyle::with_template(
+                    "{msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+                )
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+                .progress_chars("=> "),
+            );
+            bar.set_message(source.model_name());
+            let model = store
+                .pull(&source, sha256.as_deref(), |p| {
+                    if let Some(total) = p.total {
+                        bar.set_length(total);
+                    }
+                    bar.set_position(p.bytes);
+                })
+                .await;
+            bar.finish_and_clear();
+            let model = model?;
+            writeln!(
+                out,
+                "pulled {} ({} bytes, sha256 {})",
+                model.name,
+                model.size_bytes,
+                model.sha256.as_deref().unwrap_or("?")
+            )?;
+        }
+        ModelsCommand::List => {
+            for model in store.list()? {
+                writeln!(
+                    out,
+                    "{}\t{}\t{}\t{}\t{} MB",
+                    model.name,
+                    model.meta.architecture.as_deref().unwrap_or("?"),
+                    model.meta.parameters.as_deref().unwrap_or("?"),
+                    model.meta.quantization.as_deref().unwrap_or("?"),
+                    model.size_bytes / 1_000_000
+                )?;
+            }
+        }
+        ModelsCommand::Rm { name } => {
+            store.remove(&name)?;
+            writeln!(out, "removed {name}")?;
+        }
+    }
+    Ok(())
+}
+
+async fn chat(config: &Config, args: ChatArgs, out: &mut impl Write) -> anyhow::Result<()> {
+    use confab_inference::types::{ChatEvent, ChatMessage, ChatRequest, Role, SamplingParams};
+    use futures::StreamExt;
+    let service = confab_inference::InferenceService::new(&config.inference, config.models_dir())?;
+    let Some(model) = args.model.or_else(|| service.default_model()) else {
+        bail!(
+            "no model to chat with: {} holds no GGUF model. Run scripts/fetch-model.sh, or `confab models pull <org/repo/file.gguf | URL | path>`",
+            config.models_dir().display()
+        );
+    };
+    let mut messages = Vec::new();
+    if let Some(system) = args.system {
+        messages.push(ChatMessage::new(Role::System, system));
+    }
+    let interactive = args.prompt.is_none();
+    let mut pending = args.prompt;
+    let stdin = std::io::stdin();
+    loop {
+        let prompt = match pending.take() {
+            Some(prompt) => prompt,
+            None if interactive => {
+                write!(out, "> ")?;
+                out.flush()?;
+                let mut line = String::new();
+                if stdin.lock().read_line(&mut line)? == 0 {
+                    break;
+                }
+                let line = line.trim().to_owned();
+                if line.is_empty() {
+                    continue;
+                }
+                if line == "/exit" || line == "/quit" {
+                    break;
+                }
+                line
+            }
+            None => break,
+        };
+        messages.push(ChatMessage::new(Role::User, prompt));
+        let request = ChatRequest {
+            model: model.clone(),
+            messages: messages.clone(),
+            params: SamplingParams {
+                temperature: 0.7,
+                max_tokens: Some(args.max_tokens),
+                ..SamplingParams::default()
+            },
+            response_format: None,
+        };
+        let mut stream = service
+            .chat(&request, tokio_util::sync::CancellationToken::new())
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let mut answer = String::new();
+        while let Some(event) = stream.next().await {
+            match event.map_err(|e| anyhow::anyhow!("{e}"))? {
+                ChatEvent::Delta(text) => {
+                    write!(out, "{text}")?;
+                    out.flush()?;
+                    answer.push_str(&text);
+                }
+                ChatEvent::Started | ChatEvent::Finished { .. } => {}
+            }
+        }
+        writeln!(out)?;
+        messages.push(ChatMessage::new(Role::Assistant, answer));
+    }
+    Ok(())
 }

@@ -63,6 +63,7 @@ pub struct Config {
     pub database: DatabaseConfig,
     pub server: ServerConfig,
     pub auth: AuthConfig,
+    pub inference: InferenceConfig,
 }
 
 impl Default for Config {
@@ -74,6 +75,7 @@ impl Default for Config {
             database: DatabaseConfig::default(),
             server: ServerConfig::default(),
             auth: AuthConfig::default(),
+            inference: InferenceConfig::default(),
         }
     }
 }
@@ -203,6 +205,89 @@ impl Default for AuthConfig {
     }
 }
 
+/// Models and where they run.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct InferenceConfig {
+    /// Directory of local GGUF models; unset means `<data_dir>/models`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub models_dir: Option<PathBuf>,
+    /// The model used when a request names none (and by `confab chat`); unset means the
+    /// first local model.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub default_model: Option<String>,
+    pub engine: EngineConfig,
+    /// Backends besides the embedded engine.
+    pub providers: Vec<ProviderConfig>,
+}
+
+/// The embedded llama.cpp engine.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct EngineConfig {
+    /// Serve the GGUF files in the models directory.
+    pub enabled: bool,
+    /// CPU threads per generation; 0 means one per core.
+    pub threads: u32,
+    /// Tokens of context per request (prompt and answer).
+    pub context_size: u32,
+    /// Requests generated at the same time per model; more wait in a queue.
+    pub parallel: u32,
+    /// Prompt tokens evaluated per step.
+    pub batch_size: u32,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            threads: 0,
+            context_size: 4096,
+            parallel: 1,
+            batch_size: 512,
+        }
+    }
+}
+
+/// What kind of backend a provider is.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum ProviderKind {
+    /// Any OpenAI-compatible server: OpenAI, vLLM, llama.cpp server, LM Studio, LiteLLM.
+    Openai,
+    /// A deterministic stand-in for tests and demos: answers with `reply`, word by word.
+    Scripted,
+}
+
+/// One backend besides the embedded engine.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ProviderConfig {
+    /// A name for logs and metrics.
+    pub name: String,
+    pub kind: ProviderKind,
+    /// The API root, e.g. `https://api.openai.com/v1` (kind `openai`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base_url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_key: Option<Secret>,
+    /// The model names this provider serves.
+    pub models: Vec<String>,
+    /// Seconds before a request to this provider gives up.
+    #[serde(default = "default_provider_timeout")]
+    pub timeout_secs: u64,
+    /// The answer of a `scripted` provider; `{last}` is replaced by the last user message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply: Option<String>,
+    /// Milliseconds between the words of a `scripted` answer.
+    #[serde(default)]
+    pub delay_ms: u64,
+}
+
+fn default_provider_timeout() -> u64 {
+    120
+}
+
 /// Values given as command-line flags, the highest layer.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Overrides {
@@ -286,6 +371,23 @@ impl Config {
                 "auth.ip_rate_limit_per_minute and auth.ip_rate_limit_burst must be at least 1",
             );
         }
+        let engine = &self.inference.engine;
+        if engine.context_size < 64 || engine.parallel == 0 || engine.batch_size == 0 {
+            return bad(
+                "inference.engine needs context_size >= 64, parallel >= 1 and batch_size >= 1",
+            );
+        }
+        for provider in &self.inference.providers {
+            if provider.name.trim().is_empty() || provider.models.is_empty() {
+                return bad("every inference.providers entry needs a name and at least one model");
+            }
+            if provider.kind == ProviderKind::Openai && provider.base_url.is_none() {
+                return Err(ConfigError::Invalid(format!(
+                    "inference.providers `{}`: kind openai needs base_url",
+                    provider.name
+                )));
+            }
+        }
         for origin in &self.server.cors_origins {
             if origin.parse::<http::HeaderValue>().is_err() || !origin.contains("://") {
                 return Err(ConfigError::Invalid(format!(
@@ -302,6 +404,14 @@ impl Config {
             Some(url) => url.expose().to_owned(),
             None => format!("sqlite://{}", self.data_dir.join("confab.db").display()),
         }
+    }
+
+    /// Where local GGUF models live.
+    pub fn models_dir(&self) -> PathBuf {
+        self.inference
+            .models_dir
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("models"))
     }
 
     /// The effective configuration as TOML, with secrets redacted.

@@ -8,7 +8,13 @@ use crate::config::{LogConfig, LogFormat};
 
 /// Installs the global subscriber. Call once, from the binary.
 pub fn init(config: &LogConfig) -> Result<(), String> {
-    let filter = EnvFilter::try_new(&config.level)
+    // llama.cpp reports every load step at info; keep it to warnings unless asked for.
+    let directives = if config.level.contains("llama") {
+        config.level.clone()
+    } else {
+        format!("{},llama-cpp-2=warn", config.level)
+    };
+    let filter = EnvFilter::try_new(&directives)
         .map_err(|e| format!("log.level `{}`: {e}", config.level))?;
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)

@@ -75,6 +75,26 @@ fn replace_database(url: &str, name: &str) -> String {
     }
 }
 
+/// The file name of the real model the engine tests use.
+pub const SMOLLM2: &str = "SmolLM2-135M-Instruct.Q4_1";
+
+/// The directory holding SmolLM2-135M-Instruct for engine tests: `TEST_MODELS_DIR`, else
+/// `target/test-models` (scripts/test.sh fetches it there).
+pub fn test_models_dir() -> anyhow::Result<std::path::PathBuf> {
+    let dir = std::env::var_os("TEST_MODELS_DIR").map_or_else(
+        || std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/test-models"),
+        std::path::PathBuf::from,
+    );
+    if dir.join(format!("{SMOLLM2}.gguf")).exists() {
+        Ok(dir)
+    } else {
+        anyhow::bail!(
+            "the engine tests need {SMOLLM2}.gguf in {}: run scripts/fetch-model.sh target/test-models (scripts/test.sh does)",
+            dir.display()
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,0 +1,428 @@
+//! The OpenAI-compatible API: `POST /v1/chat/completions` (streamed as SSE or not) and
+//! `GET /v1/models`, authenticated by a session token or an API key with the `inference`
+//! scope, with errors in OpenAI's shape; and `GET /api/v1/models` with local model details.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{FromRef, FromRequest, FromRequestParts, Request, State};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use confab_core::auth::{CurrentUser, DynAuthenticator, Principal, Scope};
+use futures::StreamExt;
+use http::request::Parts;
+use serde::Serialize;
+use tokio_util::sync::CancellationToken;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::error::{InferenceError, OpenAiError, OpenAiErrorBody};
+use crate::models::LocalModel;
+use crate::service::InferenceService;
+use crate::types::{
+    AssistantMessage, ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, ChatEvent,
+    ChatMessage, ChatRequest, Choice, ChunkChoice, Delta, FinishReason, ModelList, ModelObject,
+    Role, SamplingParams, Usage, WireContent,
+};
+
+#[derive(Clone)]
+pub struct InferenceState {
+    pub service: Arc<InferenceService>,
+    pub authenticator: DynAuthenticator,
+}
+
+impl FromRef<InferenceState> for DynAuthenticator {
+    fn from_ref(state: &InferenceState) -> Self {
+        state.authenticator.clone()
+    }
+}
+
+pub fn router(state: InferenceState) -> OpenApiRouter {
+    OpenApiRouter::new()
+        .routes(routes!(chat_completions))
+        .routes(routes!(list_models))
+        .routes(routes!(installed_models))
+        .with_state(state)
+}
+
+/// A caller allowed to use models, with failures in OpenAI's error shape.
+struct InferenceCaller(Principal);
+
+impl<S> FromRequestParts<S> for InferenceCaller
+where
+    S: Send + Sync,
+    DynAuthenticator: FromRef<S>,
+{
+    type Rejection = OpenAiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let CurrentUser(principal) = CurrentUser::from_request_parts(parts, state).await?;
+        principal.require_scope(Scope::Inference)?;
+        Ok(InferenceCaller(principal))
+    }
+}
+
+/// A JSON body whose failures are in OpenAI's error shape.
+struct OpenAiJson<T>(T);
+
+impl<T, S> FromRequest<S> for OpenAiJson<T>
+where
+    T: serde::de::DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = OpenAiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let confab_core::extract::Json(value) =
+            confab_core::extract::Json::<T>::from_request(req, state).await?;
+        Ok(OpenAiJson(value))
+    }
+}
+
+fn content_text(content: Option<WireContent>) -> Result<String, InferenceError> {
+    match content {
+        None => Ok(String::new()),
+        Some(WireContent::Text(text)) => Ok(text),
+        Some(WireContent::Parts(parts)) => {
+            let mut text = String::new();
+            for part in parts {
+                match (part.kind.as_str(), part.text) {
+                    ("text", Some(t)) => text.push_str(&t),
+                    (kind, _) => {
+                        return Err(InferenceError::Unsupported(format!(
+                            "content parts of type `{kind}` are not supported; send text"
+                        )));
+                    }
+                }
+            }
+            Ok(text)
+        }
+    }
+}
+
+/// Checks an OpenAI request and turns it into a provider request.
+pub fn to_chat_request(body: ChatCompletionRequest) -> Result<ChatRequest, InferenceError> {
+    if body.model.trim().is_empty() {
+        return Err(InferenceError::invalid("model", "model is required"));
+    }
+    if body.messages.is_empty() {
+        return Err(InferenceError::invalid(
+            "messages",
+            "messages must contain at least one message",
+        ));
+    }
+    let mut messages = Vec::with_capacity(body.messages.len());
+    for (i, message) in body.messages.into_iter().enumerate() {
+        let role = match message.role.as_str() {
+            "system" | "developer" => Role::System,
+            "user" => Role::User,
+            "assistant" => Role::Assistant,
+            "tool" => Role::Tool,
+            other => {
+                return Err(InferenceError::invalid(
+                    "messages",
+                    format!(
+                        "messages[{i}].role `{other}` is not one of system, developer, user, assistant, tool"
+                    ),
+                ));
+            }
+        };
+        messages.push(ChatMessage::new(role, content_text(message.content)?));
+    }
+    if body.n.is_some_and(|n| n != 1) {
+        return Err(InferenceError::invalid("n", "only n = 1 is supported"));
+    }
+    let temperature = body.temperature.unwrap_or(1.0);
+    if !(0.0..=2.0).contains(&temperature) {
+        return Err(InferenceError::invalid(
+            "temperature",
+            "temperature must be between 0 and 2",
+        ));
+    }
+    let top_p = body.top_p.unwrap_or(1.0);
+    if !(top_p > 0.0 && top_p <= 1.0) {
+        return Err(InferenceError::invalid(
+            "top_p",
+            "top_p must be greater than 0 and at most 1",
+        ));
+    }
+    let max_tokens = body.max_completion_tokens.or(body.max_tokens);
+    if max_tokens == Some(0) {
+        return Err(InferenceError::invalid(
+            "max_tokens",
+            "max_tokens must be at least 1",
+        ));
+    }
+    let stop = body.stop.map(|s| s.into_vec()).unwrap_or_default();
+    if stop.len() > 4 {
+        return Err(InferenceError::invalid("stop", "at most 4 stop sequences"));
+    }
+    Ok(ChatRequest {
+        model: body.model,
+        messages,
+        params: SamplingParams {
+            temperature,
+            top_p,
+            max_tokens,
+            stop,
+            seed: body.seed.map(|s| s as u64),
+        },
+        response_format: body.response_format,
+    })
+}
+
+fn unix_now() -> i64 {
+    confab_core::now_ms() / 1000
+}
+
+/// Create a chat completion (OpenAI-compatible). With `stream: true` the answer arrives as
+/// server-sent events, `data: <chunk>` each, ending with `data: [DONE]`.
+#[utoipa::path(post, path = "/v1/chat/completions", tag = "inference", request_body = ChatCompletionRequest,
+    responses(
+        (status = 200, body = ChatCompletion, description = "The answer; or `text/event-stream` of ChatCompletionChunk when streaming"),
+        (status = 400, body = OpenAiErrorBody, description = "invalid_request, context_length_exceeded, unsupported"),
+        (status = 401, body = OpenAiErrorBody),
+        (status = 403, body = OpenAiErrorBody, description = "the API key lacks the inference scope"),
+        (status = 404, body = OpenAiErrorBody, description = "model_not_found"),
+        (status = 502, body = OpenAiErrorBody), (status = 503, body = OpenAiErrorBody),
+    ),
+    security(("bearer" = [])))]
+async fn chat_completions(
+    State(state): State<InferenceState>,
+    InferenceCaller(principal): InferenceCaller,
+    OpenAiJson(body): OpenAiJson<ChatCompletionRequest>,
+) -> Result<Response, OpenAiError> {
+    let stream_requested = body.stream;
+    let include_usage = body
+        .stream_options
+        .as_ref()
+        .is_some_and(|o| o.include_usage);
+    let request = to_chat_request(body)?;
+    let cancel = CancellationToken::new();
+    // Dropping the response (the client went away) cancels the generation.
+    let guard = cancel.clone().drop_guard();
+    let events = state.service.chat(&request, cancel).await?;
+    let id = format!("chatcmpl-{}", uuid::Uuid::now_v7().simple());
+    let created = unix_now();
+    tracing::debug!(user = %principal.user_id, model = %request.model, stream = stream_requested, "chat completion");
+    if stream_requested {
+        Ok(stream_response(
+            events,
+            id,
+            created,
+            request.model,
+            include_usage,
+            guard,
+        ))
+    } else {
+        collect_response(events, id, created, request.model).await
+    }
+}
+
+async fn collect_response(
+    mut events: crate::types::ChatStream,
+    id: String,
+    created: i64,
+    model: String,
+) -> Result<Response, OpenAiError> {
+    let mut content = String::new();
+    let mut finished = None;
+    while let Some(event) = events.next().await {
+        match event? {
+            ChatEvent::Started => {}
+            ChatEvent::Delta(text) => content.push_str(&text),
+            ChatEvent::Finished { reason, usage } => finished = Some((reason, usage)),
+        }
+    }
+    let (finish_reason, usage) = finished.ok_or_else(|| {
+        OpenAiError::from(InferenceError::Engine(
+            "the answer ended without finishing".into(),
+        ))
+    })?;
+    Ok(axum::Json(ChatCompletion {
+        id,
+        object: "chat.completion".into(),
+        created,
+        model,
+        choices: vec![Choice {
+            index: 0,
+            message: AssistantMessage {
+                role: Role::Assistant,
+                content,
+            },
+            finish_reason,
+            logprobs: None,
+        }],
+        usage,
+    })
+    .into_response())
+}
+
+fn chunk(
+    id: &str,
+    created: i64,
+    model: &str,
+    delta: Delta,
+    finish_reason: Option<FinishReason>,
+) -> ChatCompletionChunk {
+    ChatCompletionChunk {
+        id: id.to_owned(),
+        object: "chat.completion.chunk".into(),
+        created,
+        model: model.to_owned(),
+        choices: vec![ChunkChoice {
+            index: 0,
+            delta,
+            finish_reason,
+            logprobs: None,
+        }],
+        usage: None,
+    }
+}
+
+fn data<T: Serialize>(value: &T) -> Result<Event, Infallible> {
+    Ok(Event::default().data(serde_json::to_string(value).unwrap_or_default()))
+}
+
+fn stream_response(
+    events: crate::types::ChatStream,
+    id: String,
+    created: i64,
+    model: String,
+    include_usage: bool,
+    guard: tokio_util::sync::DropGuard,
+) -> Response {
+    let first = chunk(
+        &id,
+        created,
+        &model,
+        Delta {
+            role: Some(Role::Assistant),
+            content: Some(String::new()),
+        },
+        None,
+    );
+    let body = futures::stream::once(async move { data(&first) })
+        .chain(
+            events
+                .map(move |event| {
+                    // The guard lives as long as the stream; when the client leaves, both go.
+                    let _keep = &guard;
+                    match event {
+                        Ok(ChatEvent::Started) => Vec::new(),
+                        Ok(ChatEvent::Delta(text)) => vec![data(&chunk(
+                            &id,
+                            created,
+                            &model,
+                            Delta {
+                                role: None,
+                                content: Some(text),
+                            },
+                            None,
+                        ))],
+                        Ok(ChatEvent::Finished { reason, usage }) => {
+                            let mut out = vec![data(&chunk(&id, created, &model, Delta::default(), Some(reason)))];
+                            if include_usage {
+                                out.push(data(&usage_chunk(&id, created, &model, usage)));
+                            }
+                            out
+                        }
+                        Err(e) => {
+                            let e = OpenAiError::from(e);
+                            tracing::warn!(code = ?e.body.code, detail = ?e.internal, "stream failed after it began");
+                            vec![data(&OpenAiErrorBody { error: e.body })]
+                        }
+                    }
+                })
+                .flat_map(futures::stream::iter),
+        )
+        .chain(futures::stream::once(async { Ok(Event::default().data("[DONE]")) }));
+    Sse::new(body)
+        .keep_alive(
+            KeepAlive::new()
+                .interval(Duration::from_secs(15))
+                .text("ping"),
+        )
+        .into_response()
+}
+
+fn usage_chunk(id: &str, created: i64, model: &str, usage: Usage) -> ChatCompletionChunk {
+    ChatCompletionChunk {
+        id: id.to_owned(),
+        object: "chat.completion.chunk".into(),
+        created,
+        model: model.to_owned(),
+        choices: Vec::new(),
+        usage: Some(usage),
+    }
+}
+
+/// The models a request may name (OpenAI-compatible).
+#[utoipa::path(get, path = "/v1/models", tag = "inference",
+    responses((status = 200, body = ModelList), (status = 401, body = OpenAiErrorBody)),
+    security(("bearer" = [])))]
+async fn list_models(
+    State(state): State<InferenceState>,
+    _caller: InferenceCaller,
+) -> Result<axum::Json<ModelList>, OpenAiError> {
+    let data = state
+        .service
+        .models()?
+        .into_iter()
+        .map(|m| ModelObject {
+            id: m.id,
+            object: "model".into(),
+            created: 0,
+            owned_by: m.provider,
+        })
+        .collect();
+    Ok(axum::Json(ModelList {
+        object: "list".into(),
+        data,
+    }))
+}
+
+/// One installed or configured model with what is known about it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct InstalledModel {
+    pub id: String,
+    /// `embedded` for local GGUF models, else the provider's name.
+    pub provider: String,
+    /// Local models only.
+    pub local: Option<LocalModel>,
+    /// The model used when a request names none.
+    pub default: bool,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct InstalledModels {
+    pub items: Vec<InstalledModel>,
+}
+
+/// Installed models with provider, size, quantization, parameters and context length.
+#[utoipa::path(get, path = "/api/v1/models", tag = "models",
+    responses((status = 200, body = InstalledModels), (status = 401, body = confab_core::error::ErrorEnvelope)),
+    security(("bearer" = [])))]
+async fn installed_models(
+    State(state): State<InferenceState>,
+    _user: CurrentUser,
+) -> Result<axum::Json<InstalledModels>, confab_core::ApiError> {
+    let default = state.service.default_model();
+    let models = state
+        .service
+        .models()
+        .map_err(|e| confab_core::ApiError::internal(e.to_string()))?;
+    Ok(axum::Json(InstalledModels {
+        items: models
+            .into_iter()
+            .map(|m| InstalledModel {
+                default: default.as_deref() == Some(m.id.as_str()),
+                id: m.id,
+                provider: m.provider,
+                local: m.local,
+            })
+            .collect(),
+    }))
+}

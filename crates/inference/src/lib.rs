@@ -1,0 +1,21 @@
+//! The inference service: providers (the embedded llama.cpp engine, OpenAI-compatible
+//! servers, a deterministic scripted stand-in), the local model store, and the
+//! OpenAI-compatible API (`/v1/chat/completions`, `/v1/models`).
+
+pub mod api;
+#[cfg(feature = "llama")]
+pub mod engine;
+pub mod error;
+pub mod gguf;
+pub mod models;
+pub mod openai;
+pub mod provider;
+pub mod scripted;
+pub mod service;
+pub mod template;
+pub mod text;
+pub mod types;
+
+pub use api::{InferenceState, router};
+pub use error::InferenceError;
+pub use service::InferenceService;

@@ -1,0 +1,408 @@
+//! The local model store: GGUF files in the models directory. Pulls download into a
+//! `.partial` file (resumed with an HTTP range request when interrupted), check the GGUF
+//! magic and the sha256, and appear under their final name only by an atomic rename, so a
+//! half file is never listed.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use futures::StreamExt;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use utoipa::ToSchema;
+
+const PARTIAL_DIR: &str = ".partial";
+const GGUF_MAGIC: &[u8; 4] = b"GGUF";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ModelStoreError {
+    #[error("no local model named `{0}`")]
+    NotFound(String),
+    #[error(
+        "`{0}` is not a model source: give a local .gguf path, an https URL, or a Hugging Face org/repo/file.gguf"
+    )]
+    BadSource(String),
+    #[error("the download failed: {0}")]
+    Download(String),
+    #[error("sha256 mismatch: expected {expected}, got {actual}; the download was discarded")]
+    Checksum { expected: String, actual: String },
+    #[error("{0} is not a GGUF file")]
+    NotGguf(String),
+    #[error("model store I/O: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Where a model comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    Path(PathBuf),
+    Url(String),
+}
+
+impl Source {
+    /// A local path, an http(s) URL, or `org/repo/path/file.gguf` on Hugging Face.
+    pub fn parse(text: &str) -> Result<Self, ModelStoreError> {
+        let text = text.trim();
+        if text.starts_with("https://") || text.starts_with("http://") {
+            return Ok(Source::Url(text.to_owned()));
+        }
+        let path = Path::new(text);
+        if path.exists() {
+            return Ok(Source::Path(path.to_owned()));
+        }
+        let parts: Vec<&str> = text.split('/').collect();
+        if parts.len() >= 3
+            && text.ends_with(".gguf")
+            && parts.iter().all(|p| !p.is_empty() && *p != "..")
+        {
+            let (repo, file) = (parts[..2].join("/"), parts[2..].join("/"));
+            return Ok(Source::Url(format!(
+                "https://huggingface.co/{repo}/resolve/main/{file}"
+            )));
+        }
+        Err(ModelStoreError::BadSource(text.to_owned()))
+    }
+
+    /// The name the model gets: the file name without `.gguf`.
+    pub fn model_name(&self) -> String {
+        let file = match self {
+            Source::Path(p) => p
+                .file_name()
+                .map(|f| f.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            Source::Url(u) => u
+                .split(['?', '#'])
+                .next()
+                .unwrap_or(u)
+                .rsplit('/')
+                .next()
+                .unwrap_or(u)
+                .to_owned(),
+        };
+        file.strip_suffix(".gguf").unwrap_or(&file).to_owned()
+    }
+}
+
+/// How far a pull has got.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, ToSchema)]
+pub struct Progress {
+    pub bytes: u64,
+    pub total: Option<u64>,
+    /// Bytes per second since this attempt started.
+    pub rate: f64,
+}
+
+impl Progress {
+    pub fn percent(&self) -> Option<f64> {
+        self.total
+            .filter(|t| *t > 0)
+            .map(|t| self.bytes as f64 * 100.0 / t as f64)
+    }
+}
+
+/// A model in the store.
+#[derive(Debug, Clone, Serialize, ToSchema, PartialEq)]
+pub struct LocalModel {
+    pub name: String,
+    #[schema(value_type = String)]
+    pub path: PathBuf,
+    pub size_bytes: u64,
+    /// Recorded at pull time.
+    pub sha256: Option<String>,
+    #[serde(flatten)]
+    pub meta: crate::gguf::GgufMeta,
+}
+
+#[derive(Debug, Clone)]
+pub struct ModelStore {
+    dir: PathBuf,
+    http: reqwest::Client,
+}
+
+fn valid_name(name: &str) -> bool {
+    !name.is_empty() && !name.starts_with('.') && !name.contains(['/', '\\']) && name != ".."
+}
+
+impl ModelStore {
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        Self {
+            dir: dir.into(),
+            http: reqwest::Client::new(),
+        }
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn file(&self, name: &str) -> PathBuf {
+        self.dir.join(format!("{name}.gguf"))
+    }
+
+    /// Every complete model, by name.
+    pub fn list(&self) -> Result<Vec<LocalModel>, ModelStoreError> {
+        let entries = match std::fs::read_dir(&self.dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(e.into()),
+        };
+        let mut models = Vec::new();
+        for entry in entries {
+            let path = entry?.path();
+            let Some(name) = path
+                .file_name()
+                .and_then(|f| f.to_str())
+                .and_then(|f| f.strip_suffix(".gguf"))
+                .filter(|n| valid_name(n))
+            else {
+                continue;
+            };
+            models.push(self.describe(name, &path)?);
+        }
+        models.sort_by_key(|m| m.name.to_lowercase());
+        Ok(models)
+    }
+
+    fn describe(&self, name: &str, path: &Path) -> Result<LocalModel, ModelStoreError> {
+        let size_bytes = std::fs::metadata(path)?.len();
+        let sha256 = std::fs::read_to_string(path.with_extension("gguf.sha256"))
+            .ok()
+            .map(|s| s.trim().to_owned());
+        Ok(LocalModel {
+            name: name.to_owned(),
+            path: path.to_owned(),
+            size_bytes,
+            sha256,
+            meta: crate::gguf::read_meta(path),
+        })
+    }
+
+    /// The model called `name` (case-insensitive).
+    pub fn find(&self, name: &str) -> Result<LocalModel, ModelStoreError> {
+        self.list()?
+            .into_iter()
+            .find(|m| m.name.eq_ignore_ascii_case(name))
+            .ok_or_else(|| ModelStoreError::NotFound(name.to_owned()))
+    }
+
+    pub fn remove(&self, name: &str) -> Result<(), ModelStoreError> {
+        let model = self.find(name)?;
+        std::fs::remove_file(&model.path)?;
+        let _ = std::fs::remove_file(model.path.with_extension("gguf.sha256"));
+        Ok(())
+    }
+
+    /// Downloads or copies a model into the store; an interrupted download resumes.
+    pub async fn pull(
+        &self,
+        source: &Source,
+        expected_sha256: Option<&str>,
+        mut progress: impl FnMut(Progress) + Send,
+    ) -> Result<LocalModel, ModelStoreError> {
+        let name = source.model_name();
+        if !valid_name(&name) {
+            return Err(ModelStoreError::BadSource(format!("{source:?}")));
+        }
+        let partial_dir = self.dir.join(PARTIAL_DIR);
+        tokio::fs::create_dir_all(&partial_dir).await?;
+        let partial = partial_dir.join(format!("{name}.gguf.partial"));
+        match source {
+            Source::Path(path) => copy_with_progress(path, &partial, &mut progress).await?,
+            Source::Url(url) => self.download(url, &partial, &mut progress).await?,
+        }
+        let mut file = tokio::fs::File::open(&partial).await?;
+        let mut magic = [0u8; 4];
+        if file.read_exact(&mut magic).await.is_err() || &magic != GGUF_MAGIC {
+            let _ = tokio::fs::remove_file(&partial).await;
+            return Err(ModelStoreError::NotGguf(format!("{source:?}")));
+        }
+        let actual = sha256_file(&partial).await?;
+        if let Some(expected) = expected_sha256
+            && !expected.eq_ignore_ascii_case(&actual)
+        {
+            let _ = tokio::fs::remove_file(&partial).await;
+            return Err(ModelStoreError::Checksum {
+                expected: expected.to_lowercase(),
+                actual,
+            });
+        }
+        let target = self.file(&name);
+        tokio::fs::write(target.with_extension("gguf.sha256"), format!("{actual}\n")).await?;
+        tokio::fs::rename(&partial, &target).await?;
+        self.describe(&name, &target)
+    }
+
+    async fn download(
+        &self,
+        url: &str,
+        partial: &Path,
+        progress: &mut (impl FnMut(Progress) + Send),
+    ) -> Result<(), ModelStoreError> {
+        let have = tokio::fs::metadata(partial)
+            .await
+            .map(|m| m.len())
+            .unwrap_or(0);
+        let mut request = self.http.get(url);
+        if have > 0 {
+            request = request.header(http::header::RANGE, format!("bytes={have}-"));
+        }
+        let response = request
+            .send()
+            .await
+            .map_err(|e| ModelStoreError::Download(e.to_string()))?;
+        let status = response.status();
+        let resumed = status == reqwest::StatusCode::PARTIAL_CONTENT && have > 0;
+        if status == reqwest::StatusCode::RANGE_NOT_SATISFIABLE && have > 0 {
+            // The partial file is already complete.
+            return Ok(());
+        }
+        if !status.is_success() {
+            return Err(ModelStoreError::Download(format!(
+                "{url} answered {status}"
+            )));
+        }
+        let start = if resumed { have } else { 0 };
+        let total = response.content_length().map(|len| len + start);
+        let mut file = tokio::fs::OpenOptions::new()
+            .create(true)
+            .write(true)
+            .append(resumed)
+            .truncate(!resumed)
+            .open(partial)
+            .await?;
+        let started = Instant::now();
+        let mut bytes = start;
+        let mut body = response.bytes_stream();
+        while let Some(chunk) = body.next().await {
+            let chunk = chunk.map_err(|e| ModelStoreError::Download(e.to_string()))?;
+            file.write_all(&chunk).await?;
+            bytes += chunk.len() as u64;
+            let elapsed = started.elapsed().as_secs_f64().max(1e-3);
+            progress(Progress {
+                bytes,
+                total,
+                rate: (bytes - start) as f64 / elapsed,
+            });
+        }
+        file.flush().await?;
+        file.sync_all().await?;
+        if let Some(total) = total
+            && bytes != total
+        {
+            return Err(ModelStoreError::Download(format!(
+                "the connection closed after {bytes} of {total} bytes; pull again to resume"
+            )));
+        }
+        Ok(())
+    }
+}
+
+async fn copy_with_progress(
+    from: &Path,
+    to: &Path,
+    progress: &mut (impl FnMut(Progress) + Send),
+) -> Result<(), ModelStoreError> {
+    let mut input = tokio::fs::File::open(from).await?;
+    let total = input.metadata().await?.len();
+    let mut output = tokio::fs::File::create(to).await?;
+    let mut buffer = vec![0u8; 1 << 20];
+    let started = Instant::now();
+    let mut bytes = 0u64;
+    loop {
+        let n = input.read(&mut buffer).await?;
+        if n == 0 {
+            break;
+        }
+        output.write_all(&buffer[..n]).await?;
+        bytes += n as u64;
+        progress(Progress {
+            bytes,
+            total: Some(total),
+            rate: bytes as f64 / started.elapsed().as_secs_f64().max(1e-3),
+        });
+    }
+    output.sync_all().await?;
+    Ok(())
+}
+
+async fn sha256_file(path: &Path) -> Result<String, ModelStoreError> {
+    let mut file = tokio::fs::File::open(path).await?;
+    let mut hasher = Sha256::new();
+    let mut buffer = vec![0u8; 1 << 20];
+    loop {
+        let n = file.read(&mut buffer).await?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buffer[..n]);
+    }
+    Ok(hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sources_parse() {
+        assert_eq!(
+            Source::parse("bartowski/SmolLM2-GGUF/SmolLM2.Q4.gguf").unwrap(),
+            Source::Url(
+                "https://huggingface.co/bartowski/SmolLM2-GGUF/resolve/main/SmolLM2.Q4.gguf".into()
+            )
+        );
+        assert_eq!(
+            Source::parse("https://x.example/a/b.gguf?dl=1")
+                .unwrap()
+                .model_name(),
+            "b"
+        );
+        assert!(Source::parse("nothing-here").is_err());
+        assert!(Source::parse("a/../b.gguf").is_err());
+    }
+
+    #[tokio::test]
+    async fn local_pull_checks_magic_and_sha() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = ModelStore::new(dir.path().join("models"));
+        let source_file = dir.path().join("tiny.gguf");
+        std::fs::write(&source_file, b"GGUF\x03\x00\x00\x00rest").unwrap();
+        let err = store
+            .pull(&Source::Path(source_file.clone()), Some("00"), |_| {})
+            .await
+            .unwrap_err();
+        assert!(matches!(err, ModelStoreError::Checksum { .. }), "{err}");
+        assert!(
+            store.list().unwrap().is_empty(),
+            "nothing half-made is listed"
+        );
+        let mut seen = Vec::new();
+        let model = store
+            .pull(&Source::Path(source_file), None, |p| seen.push(p.bytes))
+            .await
+            .unwrap();
+        assert_eq!(model.name, "tiny");
+        assert_eq!(model.sha256.as_deref().map(str::len), Some(64));
+        assert_eq!(seen.last(), Some(&12));
+        assert_eq!(store.list().unwrap().len(), 1);
+        assert_eq!(store.find("TINY").unwrap().name, "tiny");
+        store.remove("tiny").unwrap();
+        assert!(matches!(
+            store.find("tiny"),
+            Err(ModelStoreError::NotFound(_))
+        ));
+
+        let not_gguf = dir.path().join("fake.gguf");
+        std::fs::write(&not_gguf, b"text").unwrap();
+        let err = store
+            .pull(&Source::Path(not_gguf), None, |_| {})
+            .await
+            .unwrap_err();
+        assert!(matches!(err, ModelStoreError::NotGguf(_)), "{err}");
+    }
+}

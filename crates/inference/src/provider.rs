@@ -1,0 +1,89 @@
+//! The closed set of backends a request can go to, dispatched by `match`.
+
+use std::sync::Arc;
+
+use futures::StreamExt;
+use tokio_util::sync::CancellationToken;
+
+use crate::error::InferenceError;
+use crate::openai::OpenAiClient;
+use crate::scripted::Scripted;
+use crate::types::{ChatEvent, ChatRequest, ChatStream, ResponseFormat};
+
+#[derive(Debug, Clone)]
+pub enum Provider {
+    /// A local GGUF model on the embedded llama.cpp engine.
+    #[cfg(feature = "llama")]
+    Embedded(Arc<crate::engine::Engine>),
+    /// An OpenAI-compatible server.
+    OpenAi(Arc<OpenAiClient>),
+    /// The deterministic stand-in.
+    Scripted(Arc<Scripted>),
+}
+
+impl Provider {
+    /// A name for logs and metrics.
+    pub fn name(&self) -> &str {
+        match self {
+            #[cfg(feature = "llama")]
+            Provider::Embedded(_) => "embedded",
+            Provider::OpenAi(client) => &client.name,
+            Provider::Scripted(_) => "scripted",
+        }
+    }
+
+    /// Starts a generation. Errors found before the first token (unknown parameters, an
+    /// over-long prompt, an upstream refusal) are returned here rather than in the stream.
+    pub async fn chat(
+        &self,
+        request: &ChatRequest,
+        cancel: CancellationToken,
+    ) -> Result<ChatStream, InferenceError> {
+        let mut stream = match self {
+            #[cfg(feature = "llama")]
+            Provider::Embedded(engine) => {
+                let grammar = match &request.response_format {
+                    None | Some(ResponseFormat::Text) => None,
+                    Some(ResponseFormat::JsonObject) => Some(crate::engine::grammar_for_schema(
+                        &serde_json::json!({"type": "object"}),
+                    )?),
+                    Some(ResponseFormat::JsonSchema { json_schema }) => {
+                        Some(crate::engine::grammar_for_schema(&json_schema.schema)?)
+                    }
+                };
+                let receiver = engine.generate(
+                    request.messages.clone(),
+                    request.params.clone(),
+                    grammar,
+                    cancel,
+                )?;
+                tokio_stream::wrappers::ReceiverStream::new(receiver).boxed()
+            }
+            Provider::OpenAi(client) => client.stream(request).await?,
+            Provider::Scripted(scripted) => {
+                if request
+                    .response_format
+                    .as_ref()
+                    .is_some_and(|f| *f != ResponseFormat::Text)
+                {
+                    return Err(InferenceError::Unsupported(
+                        "the scripted provider cannot constrain its output; remove response_format"
+                            .into(),
+                    ));
+                }
+                scripted.stream(request)
+            }
+        };
+        match stream.next().await {
+            Some(Ok(ChatEvent::Started)) => Ok(stream),
+            Some(Err(e)) => Err(e),
+            Some(Ok(event)) => Ok(futures::stream::once(async move { Ok(event) })
+                .chain(stream)
+                .boxed()),
+            None => Err(InferenceError::Engine(format!(
+                "{} ended before answering",
+                self.name()
+            ))),
+        }
+    }
+}

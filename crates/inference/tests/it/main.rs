@@ -1,0 +1,239 @@
+//! The embedded engine on a real model (SmolLM2-135M-Instruct, fetched by scripts/test.sh):
+//! deterministic greedy answers, streaming, limits, stop sequences, context overflow,
+//! cancellation, queueing and grammar-constrained JSON.
+#![cfg(feature = "llama")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::disallowed_methods,
+    reason = "test code"
+)]
+
+use confab_core::config::InferenceConfig;
+use confab_inference::InferenceService;
+use confab_inference::error::InferenceError;
+use confab_inference::types::{
+    ChatEvent, ChatMessage, ChatRequest, FinishReason, JsonSchemaFormat, ResponseFormat, Role,
+    SamplingParams, Usage,
+};
+use futures::StreamExt;
+use tokio_util::sync::CancellationToken;
+
+fn service(parallel: u32) -> InferenceService {
+    let mut config = InferenceConfig::default();
+    config.engine.context_size = 512;
+    config.engine.parallel = parallel;
+    // Tests run side by side; one thread each keeps them from fighting over the cores.
+    config.engine.threads = 1;
+    InferenceService::new(&config, confab_testkit::test_models_dir().unwrap()).unwrap()
+}
+
+fn request(prompt: &str, params: SamplingParams) -> ChatRequest {
+    ChatRequest {
+        model: confab_testkit::SMOLLM2.into(),
+        messages: vec![ChatMessage::new(Role::User, prompt)],
+        params,
+        response_format: None,
+    }
+}
+
+fn greedy(max_tokens: u32) -> SamplingParams {
+    SamplingParams {
+        temperature: 0.0,
+        max_tokens: Some(max_tokens),
+        ..SamplingParams::default()
+    }
+}
+
+/// The deltas and the finish of a whole generation.
+async fn run(
+    service: &InferenceService,
+    request: &ChatRequest,
+) -> (Vec<String>, FinishReason, Usage) {
+    let mut stream = service
+        .chat(request, CancellationToken::new())
+        .await
+        .unwrap();
+    let mut deltas = Vec::new();
+    while let Some(event) = stream.next().await {
+        match event.unwrap() {
+            ChatEvent::Delta(text) => deltas.push(text),
+            ChatEvent::Finished { reason, usage } => return (deltas, reason, usage),
+            ChatEvent::Started => {}
+        }
+    }
+    panic!("the stream ended without finishing");
+}
+
+#[tokio::test]
+async fn greedy_answers_are_deterministic_and_streamed() {
+    let service = service(1);
+    let ask = request("What is the capital of France?", greedy(40));
+    let (first, reason, usage) = run(&service, &ask).await;
+    let (second, _, _) = run(&service, &ask).await;
+    let text = first.concat();
+    assert!(text.contains("Paris"), "{text}");
+    assert_eq!(text, second.concat(), "greedy decoding is deterministic");
+    assert!(first.len() > 2, "the answer arrives in pieces: {first:?}");
+    assert_eq!(reason, FinishReason::Stop);
+    assert!(usage.prompt_tokens > 5 && usage.completion_tokens as usize >= first.len());
+    assert_eq!(
+        usage.total_tokens,
+        usage.prompt_tokens + usage.completion_tokens
+    );
+}
+
+#[tokio::test]
+async fn limits_and_stop_sequences() {
+    let service = service(1);
+    let (deltas, reason, usage) = run(
+        &service,
+        &request("Tell me a long story about a dragon.", greedy(5)),
+    )
+    .await;
+    assert_eq!(reason, FinishReason::Length);
+    assert_eq!(usage.completion_tokens, 5);
+    let full = deltas.concat();
+
+    // Stop at a word the greedy answer is known to contain: the text ends just before it.
+    let word = full.split_whitespace().nth(2).unwrap().to_owned();
+    let mut params = greedy(5);
+    params.stop = vec![word.clone()];
+    let (deltas, reason, _) = run(
+        &service,
+        &request("Tell me a long story about a dragon.", params),
+    )
+    .await;
+    let stopped = deltas.concat();
+    assert_eq!(reason, FinishReason::Stop);
+    assert!(!stopped.contains(&word), "{stopped:?} still has {word:?}");
+    assert!(full.starts_with(&stopped), "{full:?} / {stopped:?}");
+}
+
+#[tokio::test]
+async fn an_over_long_prompt_fails_before_streaming() {
+    let service = service(1);
+    let prompt = "word ".repeat(600);
+    let error = service
+        .chat(&request(&prompt, greedy(5)), CancellationToken::new())
+        .await
+        .err()
+        .unwrap();
+    assert!(
+        matches!(error, InferenceError::ContextLengthExceeded(ref m) if m.contains("512")),
+        "{error}"
+    );
+}
+
+#[tokio::test]
+async fn cancelling_stops_generation_and_frees_the_slot() {
+    let service = service(1);
+    let cancel = CancellationToken::new();
+    let mut stream = service
+        .chat(
+            &request("Tell me a long story about a dragon.", greedy(400)),
+            cancel.clone(),
+        )
+        .await
+        .unwrap();
+    let first = stream.next().await.unwrap().unwrap();
+    assert!(matches!(first, ChatEvent::Delta(_)));
+    cancel.cancel();
+    let mut deltas_after = 0;
+    while let Some(event) = stream.next().await {
+        match event.unwrap() {
+            ChatEvent::Delta(_) => deltas_after += 1,
+            ChatEvent::Finished { .. } => panic!("a cancelled generation must not finish"),
+            ChatEvent::Started => {}
+        }
+    }
+    assert!(deltas_after < 399, "the worker kept going after cancel");
+    // The single slot is free again.
+    let (_, reason, _) = run(&service, &request("Hi", greedy(3))).await;
+    assert_eq!(reason, FinishReason::Length);
+}
+
+#[tokio::test]
+async fn requests_queue_for_a_busy_model() {
+    let service = std::sync::Arc::new(service(1));
+    let tasks: Vec<_> = (0..3)
+        .map(|i| {
+            let service = service.clone();
+            tokio::spawn(async move {
+                run(
+                    &service,
+                    &request(&format!("Say the number {i}."), greedy(8)),
+                )
+                .await
+            })
+        })
+        .collect();
+    for task in tasks {
+        let (_, _, usage) = task.await.unwrap();
+        assert!(usage.completion_tokens > 0);
+    }
+}
+
+#[tokio::test]
+async fn json_output_follows_the_grammar() {
+    let service = service(1);
+    let mut ask = request("Describe a cat as JSON with its name and age.", greedy(80));
+    ask.response_format = Some(ResponseFormat::JsonObject);
+    let (deltas, _, _) = run(&service, &ask).await;
+    let value: serde_json::Value = serde_json::from_str(&deltas.concat()).unwrap();
+    assert!(value.is_object(), "{value}");
+
+    ask.response_format = Some(ResponseFormat::JsonSchema {
+        json_schema: JsonSchemaFormat {
+            name: "cat".into(),
+            schema: serde_json::json!({
+                "type": "object",
+                "properties": {"name": {"type": "string"}, "age": {"type": "integer"}},
+                "required": ["name", "age"],
+                "additionalProperties": false
+            }),
+            strict: Some(true),
+            description: None,
+        },
+    });
+    let (deltas, _, _) = run(&service, &ask).await;
+    let value: serde_json::Value = serde_json::from_str(&deltas.concat()).unwrap();
+    assert!(
+        value["name"].is_string() && value["age"].is_i64(),
+        "{value}"
+    );
+}
+
+#[tokio::test]
+async fn local_models_are_listed_with_their_metadata() {
+    let service = service(1);
+    let models = service.models().unwrap();
+    let smol = models
+        .iter()
+        .find(|m| m.id == confab_testkit::SMOLLM2)
+        .unwrap();
+    assert_eq!(smol.provider, "embedded");
+    let meta = &smol.local.as_ref().unwrap().meta;
+    assert_eq!(meta.architecture.as_deref(), Some("llama"));
+    assert_eq!(meta.quantization.as_deref(), Some("Q4_1"));
+    assert_eq!(meta.parameters.as_deref(), Some("135M"));
+    assert_eq!(meta.context_length, Some(8192));
+    assert!(meta.has_chat_template);
+    assert_eq!(
+        service.default_model().as_deref(),
+        Some(confab_testkit::SMOLLM2)
+    );
+    let missing = service
+        .chat(
+            &ChatRequest {
+                model: "missing".into(),
+                ..request("x", greedy(1))
+            },
+            CancellationToken::new(),
+        )
+        .await
+        .err()
+        .unwrap();
+    assert!(matches!(missing, InferenceError::ModelNotFound(_)));
+}
