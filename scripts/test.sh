@@ -52,10 +52,27 @@ run_pass() {
 	TEST_BACKEND=$backend "${runner[@]}" "$@"
 }
 
+# The engine tests and the SDK tests use a real model (SmolLM2-135M-Instruct, about 98 MB).
+scripts/fetch-model.sh target/test-models
+export TEST_MODELS_DIR=$PWD/target/test-models
+
+# The official openai Python package against a live `confab serve`.
+sdk_tests() {
+	echo
+	echo "==> openai SDK tests (tests/sdk)"
+	[[ -x target/sdk-venv/bin/python ]] || python3 -m venv target/sdk-venv
+	target/sdk-venv/bin/pip install --quiet --disable-pip-version-check -r tests/sdk/requirements.txt
+	cargo build -p confab
+	TEST_CONFAB_BIN=$PWD/target/debug/confab target/sdk-venv/bin/pytest -q tests/sdk
+}
+
 failed=()
 run_pass sqlite "$@" || failed+=(sqlite)
 if $postgres_pass; then
 	run_pass postgres "$@" || failed+=(postgres)
+fi
+if [[ $# -eq 0 ]]; then
+	sdk_tests || failed+=(openai-sdk)
 fi
 
 echo
@@ -64,7 +81,7 @@ if ((${#failed[@]} > 0)); then
 	exit 1
 fi
 if $postgres_pass; then
-	echo "==> passed: sqlite and postgres"
+	echo "==> passed: sqlite and postgres (and the openai SDK tests unless a filter was given)"
 else
 	echo "==> passed: sqlite (postgres skipped)"
 fi

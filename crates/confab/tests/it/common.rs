@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
 pub const PASSWORD: &str = "correct horse battery";
+pub const SCRIPTED_MODEL: &str = "scripted-echo";
 
 /// A test configuration on the backend under test.
 pub async fn test_config() -> (Config, TestDb) {
@@ -20,6 +21,17 @@ pub async fn test_config() -> (Config, TestDb) {
     config.listen = "127.0.0.1:0".parse().unwrap();
     config.auth.ip_rate_limit_per_minute = 100_000;
     config.auth.ip_rate_limit_burst = 100_000;
+    // A deterministic model for API tests; no local models (the data dir has none).
+    config.inference.providers = vec![confab_core::config::ProviderConfig {
+        name: "scripted".into(),
+        kind: confab_core::config::ProviderKind::Scripted,
+        base_url: None,
+        api_key: None,
+        models: vec![SCRIPTED_MODEL.into()],
+        timeout_secs: 10,
+        reply: Some("You said: {last}".into()),
+        delay_ms: 0,
+    }];
     (config, db)
 }
 

@@ -12,5 +12,6 @@
 mod auth_flows;
 mod binary;
 mod common;
+mod inference;
 mod ops;
 mod routes;

@@ -185,6 +185,26 @@ fn cases() -> Vec<Case> {
             [401, 403, 403, 204],
         ),
         case(
+            Method::POST,
+            T::Fixed("/v1/chat/completions"),
+            P::Json(
+                || json!({"model": "scripted-echo", "messages": [{"role": "user", "content": "hi"}]}),
+            ),
+            [401, 200, 200, 200],
+        ),
+        case(
+            Method::GET,
+            T::Fixed("/v1/models"),
+            P::None,
+            [401, 200, 200, 200],
+        ),
+        case(
+            Method::GET,
+            T::Fixed("/api/v1/models"),
+            P::None,
+            [401, 200, 200, 200],
+        ),
+        case(
             Method::GET,
             T::Fixed("/healthz"),
             P::None,
