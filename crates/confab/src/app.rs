@@ -8,20 +8,28 @@ use confab_admin::SqlAuditLog;
 use confab_auth::keys::KeyRing;
 use confab_auth::throttle::IpThrottle;
 use confab_auth::{AuthService, AuthState, SqlAuthStore};
+use confab_cache::MemoryCache;
 use confab_core::ApiError;
 use confab_core::auth::DynAuthenticator;
 use confab_core::config::Config;
 use confab_core::http::{HttpContext, apply_common_layers, ops_router};
 use confab_core::metrics::MetricsBuilder;
+use confab_inference::metrics::InferenceMetrics;
+use confab_inference::service::InferenceDeps;
 use confab_inference::{InferenceService, InferenceState};
 use confab_store::{Db, MigrationReport, ServiceMigrations};
+use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 
 /// Every service's migrations, in the order they apply.
 pub fn all_migrations() -> Vec<ServiceMigrations> {
-    vec![confab_admin::migrations(), confab_auth::migrations()]
+    vec![
+        confab_admin::migrations(),
+        confab_auth::migrations(),
+        confab_inference::usage::migrations(),
+    ]
 }
 
 /// Applies every pending migration (`confab migrate`).
@@ -42,6 +50,8 @@ pub struct App {
     pub openapi: utoipa::openapi::OpenApi,
     /// Background work that must finish before shutdown.
     pub tasks: TaskTracker,
+    /// Cancelled when shutdown begins, so background work flushes and stops.
+    pub shutdown: CancellationToken,
 }
 
 impl std::fmt::Debug for App {
@@ -74,7 +84,9 @@ pub async fn build(config: &Config) -> anyhow::Result<App> {
 
     let mut metrics = MetricsBuilder::new();
     db.register_metrics(&mut metrics);
-    let metrics = metrics.finish();
+    let inference_metrics = InferenceMetrics::register(&mut metrics);
+    let tasks = TaskTracker::new();
+    let shutdown = CancellationToken::new();
 
     let audit = Arc::new(SqlAuditLog::new(db.clone()));
     let auth_store = Arc::new(SqlAuthStore::new(db.clone()));
@@ -108,7 +120,19 @@ pub async fn build(config: &Config) -> anyhow::Result<App> {
     let inference = Arc::new(InferenceService::new(
         &config.inference,
         config.models_dir(),
+        inference_metrics,
+        InferenceDeps {
+            db: Some(db.clone()),
+            cache: Some(Arc::new(MemoryCache::new(
+                config.inference.cache.max_entries,
+            ))),
+            tasks: tasks.clone(),
+            shutdown: shutdown.clone(),
+        },
     )?);
+    let circuits = inference.clone();
+    metrics.on_scrape(move || circuits.export_circuits());
+    let metrics = metrics.finish();
     let inference_state = InferenceState {
         service: inference.clone(),
         authenticator: auth.clone(),
@@ -137,6 +161,7 @@ pub async fn build(config: &Config) -> anyhow::Result<App> {
         auth,
         inference,
         openapi,
-        tasks: TaskTracker::new(),
+        tasks,
+        shutdown,
     })
 }

@@ -400,7 +400,20 @@ async fn models_command(
 async fn chat(config: &Config, args: ChatArgs, out: &mut impl Write) -> anyhow::Result<()> {
     use confab_inference::types::{ChatEvent, ChatMessage, ChatRequest, Role, SamplingParams};
     use futures::StreamExt;
-    let service = confab_inference::InferenceService::new(&config.inference, config.models_dir())?;
+    let metrics = confab_inference::metrics::InferenceMetrics::register(
+        &mut confab_core::metrics::MetricsBuilder::new(),
+    );
+    let service = confab_inference::InferenceService::new(
+        &config.inference,
+        config.models_dir(),
+        metrics,
+        confab_inference::service::InferenceDeps {
+            db: None,
+            cache: None,
+            tasks: tokio_util::task::TaskTracker::new(),
+            shutdown: tokio_util::sync::CancellationToken::new(),
+        },
+    )?;
     let Some(model) = args.model.or_else(|| service.default_model()) else {
         bail!(
             "no model to chat with: {} holds no GGUF model. Run scripts/fetch-model.sh, or `confab models pull <org/repo/file.gguf | URL | path>`",
@@ -449,7 +462,8 @@ async fn chat(config: &Config, args: ChatArgs, out: &mut impl Write) -> anyhow::
         let mut stream = service
             .chat(&request, tokio_util::sync::CancellationToken::new())
             .await
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
+            .map_err(|e| anyhow::anyhow!("{e}"))?
+            .stream;
         let mut answer = String::new();
         while let Some(event) = stream.next().await {
             match event.map_err(|e| anyhow::anyhow!("{e}"))? {

@@ -39,6 +39,7 @@ pub async fn serve(
         result = server => result?,
         () = deadline => tracing::warn!(timeout_secs = shutdown_timeout.as_secs(), "in-flight requests cut off at the shutdown deadline"),
     }
+    app.shutdown.cancel();
     app.tasks.close();
     if tokio::time::timeout(shutdown_timeout, app.tasks.wait())
         .await

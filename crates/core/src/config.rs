@@ -219,6 +219,99 @@ pub struct InferenceConfig {
     pub engine: EngineConfig,
     /// Backends besides the embedded engine.
     pub providers: Vec<ProviderConfig>,
+    /// Model names that route to other models: tiers of equal backends, tried in order.
+    pub aliases: Vec<AliasConfig>,
+    pub router: RouterConfig,
+    pub cache: CacheConfig,
+    pub limits: LimitsConfig,
+}
+
+/// How requests are spread over equal backends.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Balance {
+    #[default]
+    RoundRobin,
+    LeastInFlight,
+}
+
+/// A model name that routes to other models.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct AliasConfig {
+    /// The name clients ask for.
+    pub name: String,
+    /// Tiers of `provider:model` targets (`embedded:<local model>` for the engine): requests
+    /// are balanced within the first tier with a healthy backend; later tiers are fallbacks.
+    pub targets: Vec<Vec<String>>,
+    #[serde(default)]
+    pub balance: Balance,
+}
+
+/// Retries, circuit breakers and timeouts of the model router.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct RouterConfig {
+    /// Extra attempts on another (or the same) backend before the first token.
+    pub retries: u32,
+    /// Exponential backoff between attempts, with full jitter.
+    pub backoff_base_ms: u64,
+    pub backoff_max_ms: u64,
+    /// An upstream `Retry-After` longer than this moves on instead of waiting.
+    pub max_retry_after_secs: u64,
+    /// Consecutive failures that open a backend's circuit.
+    pub breaker_failures: u32,
+    /// An error rate (0..1) over the window that opens it too, once `breaker_min_requests` ran.
+    pub breaker_error_rate: f64,
+    pub breaker_window_secs: u64,
+    pub breaker_min_requests: u32,
+    /// How long an open circuit refuses requests before one probe may pass.
+    pub breaker_open_secs: u64,
+}
+
+impl Default for RouterConfig {
+    fn default() -> Self {
+        Self {
+            retries: 2,
+            backoff_base_ms: 100,
+            backoff_max_ms: 2_000,
+            max_retry_after_secs: 10,
+            breaker_failures: 5,
+            breaker_error_rate: 0.5,
+            breaker_window_secs: 30,
+            breaker_min_requests: 20,
+            breaker_open_secs: 30,
+        }
+    }
+}
+
+/// The exact-match response cache (non-streamed, deterministic requests only).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct CacheConfig {
+    pub enabled: bool,
+    pub ttl_secs: u64,
+    pub max_entries: u64,
+}
+
+impl Default for CacheConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            ttl_secs: 300,
+            max_entries: 10_000,
+        }
+    }
+}
+
+/// Per-user and per-API-key limits on the inference API; 0 means unlimited.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct LimitsConfig {
+    pub user_requests_per_minute: u32,
+    pub user_tokens_per_day: u64,
+    pub key_requests_per_minute: u32,
+    pub key_tokens_per_day: u64,
 }
 
 /// The embedded llama.cpp engine.
@@ -255,6 +348,10 @@ impl Default for EngineConfig {
 pub enum ProviderKind {
     /// Any OpenAI-compatible server: OpenAI, vLLM, llama.cpp server, LM Studio, LiteLLM.
     Openai,
+    /// Anthropic's Messages API.
+    Anthropic,
+    /// Ollama's native API.
+    Ollama,
     /// A deterministic stand-in for tests and demos: answers with `reply`, word by word.
     Scripted,
 }
@@ -276,6 +373,12 @@ pub struct ProviderConfig {
     /// Seconds before a request to this provider gives up.
     #[serde(default = "default_provider_timeout")]
     pub timeout_secs: u64,
+    /// Seconds to wait for a connection.
+    #[serde(default = "default_connect_timeout")]
+    pub connect_timeout_secs: u64,
+    /// Seconds to wait for the first token before trying elsewhere.
+    #[serde(default = "default_first_token_timeout")]
+    pub first_token_timeout_secs: u64,
     /// The answer of a `scripted` provider; `{last}` is replaced by the last user message.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reply: Option<String>,
@@ -284,8 +387,34 @@ pub struct ProviderConfig {
     pub delay_ms: u64,
 }
 
+impl ProviderConfig {
+    /// A provider with default timeouts and no URL, key or reply.
+    pub fn new(name: &str, kind: ProviderKind, models: &[&str]) -> Self {
+        Self {
+            name: name.to_owned(),
+            kind,
+            base_url: None,
+            api_key: None,
+            models: models.iter().map(|m| (*m).to_owned()).collect(),
+            timeout_secs: default_provider_timeout(),
+            connect_timeout_secs: default_connect_timeout(),
+            first_token_timeout_secs: default_first_token_timeout(),
+            reply: None,
+            delay_ms: 0,
+        }
+    }
+}
+
 fn default_provider_timeout() -> u64 {
     120
+}
+
+fn default_connect_timeout() -> u64 {
+    10
+}
+
+fn default_first_token_timeout() -> u64 {
+    60
 }
 
 /// Values given as command-line flags, the highest layer.
@@ -381,12 +510,46 @@ impl Config {
             if provider.name.trim().is_empty() || provider.models.is_empty() {
                 return bad("every inference.providers entry needs a name and at least one model");
             }
-            if provider.kind == ProviderKind::Openai && provider.base_url.is_none() {
+            if provider.kind != ProviderKind::Scripted && provider.base_url.is_none() {
                 return Err(ConfigError::Invalid(format!(
-                    "inference.providers `{}`: kind openai needs base_url",
+                    "inference.providers `{}`: this kind needs base_url",
                     provider.name
                 )));
             }
+            if provider.name == "embedded" || provider.name.contains(':') {
+                return Err(ConfigError::Invalid(format!(
+                    "inference.providers `{}`: the name may not be `embedded` or contain `:`",
+                    provider.name
+                )));
+            }
+        }
+        for alias in &self.inference.aliases {
+            let targets = alias.targets.iter().flatten();
+            if alias.targets.iter().all(Vec::is_empty) {
+                return Err(ConfigError::Invalid(format!(
+                    "inference.aliases `{}` has no targets",
+                    alias.name
+                )));
+            }
+            for target in targets {
+                let Some((provider, model)) = target.split_once(':') else {
+                    return Err(ConfigError::Invalid(format!(
+                        "inference.aliases `{}`: target `{target}` must be provider:model",
+                        alias.name
+                    )));
+                };
+                let known = provider == "embedded"
+                    || self.inference.providers.iter().any(|p| p.name == provider);
+                if !known || model.is_empty() {
+                    return Err(ConfigError::Invalid(format!(
+                        "inference.aliases `{}`: target `{target}` names no configured provider",
+                        alias.name
+                    )));
+                }
+            }
+        }
+        if !(0.0..=1.0).contains(&self.inference.router.breaker_error_rate) {
+            return bad("inference.router.breaker_error_rate must be between 0 and 1");
         }
         for origin in &self.server.cors_origins {
             if origin.parse::<http::HeaderValue>().is_err() || !origin.contains("://") {

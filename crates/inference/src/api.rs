@@ -4,7 +4,7 @@
 
 use std::convert::Infallible;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::extract::{FromRef, FromRequest, FromRequestParts, Request, State};
 use axum::response::sse::{Event, KeepAlive, Sse};
@@ -19,8 +19,9 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::error::{InferenceError, OpenAiError, OpenAiErrorBody};
+use crate::limits::Allowance;
 use crate::models::LocalModel;
-use crate::service::InferenceService;
+use crate::service::{InferenceService, Outcome};
 use crate::types::{
     AssistantMessage, ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, ChatEvent,
     ChatMessage, ChatRequest, Choice, ChunkChoice, Delta, FinishReason, ModelList, ModelObject,
@@ -186,7 +187,8 @@ fn unix_now() -> i64 {
         (status = 401, body = OpenAiErrorBody),
         (status = 403, body = OpenAiErrorBody, description = "the API key lacks the inference scope"),
         (status = 404, body = OpenAiErrorBody, description = "model_not_found"),
-        (status = 502, body = OpenAiErrorBody), (status = 503, body = OpenAiErrorBody),
+        (status = 429, body = OpenAiErrorBody, description = "rate_limit_exceeded, tokens_exceeded (Retry-After)"),
+        (status = 502, body = OpenAiErrorBody), (status = 503, body = OpenAiErrorBody), (status = 504, body = OpenAiErrorBody),
     ),
     security(("bearer" = [])))]
 async fn chat_completions(
@@ -194,30 +196,144 @@ async fn chat_completions(
     InferenceCaller(principal): InferenceCaller,
     OpenAiJson(body): OpenAiJson<ChatCompletionRequest>,
 ) -> Result<Response, OpenAiError> {
+    let arrived = Instant::now();
+    let allowance = state.service.limits().check(&principal).await?;
     let stream_requested = body.stream;
     let include_usage = body
         .stream_options
         .as_ref()
         .is_some_and(|o| o.include_usage);
     let request = to_chat_request(body)?;
+    let cache_key = if stream_requested {
+        None
+    } else {
+        state.service.cache_key(&principal, &request)
+    };
+    if let Some(key) = &cache_key
+        && let Some(cached) = state.service.cache_get(key).await
+    {
+        let usage = serde_json::from_slice::<ChatCompletion>(&cached)
+            .map(|c| c.usage)
+            .unwrap_or_default();
+        state.service.finish(
+            &principal,
+            &Outcome {
+                model: request.model.clone(),
+                backend: "cache".into(),
+                usage,
+                ttft: None,
+                upstream: Duration::ZERO,
+                total: arrived.elapsed(),
+                status: "ok".into(),
+                cached: true,
+            },
+        );
+        let mut response = (
+            [(http::header::CONTENT_TYPE, "application/json")],
+            cached.as_ref().clone(),
+        )
+            .into_response();
+        add_headers(&mut response, &allowance);
+        return Ok(response);
+    }
     let cancel = CancellationToken::new();
     // Dropping the response (the client went away) cancels the generation.
     let guard = cancel.clone().drop_guard();
-    let events = state.service.chat(&request, cancel).await?;
+    let accounting = Accounting {
+        service: state.service.clone(),
+        principal,
+        model: request.model.clone(),
+        backend: String::new(),
+        arrived,
+        upstream_started: Instant::now(),
+        ttft: None,
+        done: false,
+    };
+    let routed = match state.service.chat(&request, cancel).await {
+        Ok(routed) => routed,
+        Err(e) => {
+            let e = OpenAiError::from(e);
+            let mut accounting = accounting;
+            accounting.end(Usage::default(), e.body.code.as_deref().unwrap_or("error"));
+            return Err(e);
+        }
+    };
+    let mut accounting = accounting;
+    accounting.backend = routed.backend.clone();
+    accounting.upstream_started = routed.upstream_started;
+    accounting.ttft = Some(routed.ttft);
     let id = format!("chatcmpl-{}", uuid::Uuid::now_v7().simple());
     let created = unix_now();
-    tracing::debug!(user = %principal.user_id, model = %request.model, stream = stream_requested, "chat completion");
-    if stream_requested {
-        Ok(stream_response(
-            events,
+    let mut response = if stream_requested {
+        stream_response(
+            routed.stream,
             id,
             created,
             request.model,
             include_usage,
             guard,
-        ))
+            accounting,
+        )
     } else {
-        collect_response(events, id, created, request.model).await
+        let (response, body) =
+            collect_response(routed.stream, id, created, request.model, accounting).await?;
+        if let (Some(key), Some(body)) = (cache_key, body) {
+            state.service.cache_put(key, body).await;
+        }
+        response
+    };
+    add_headers(&mut response, &allowance);
+    Ok(response)
+}
+
+fn add_headers(response: &mut Response, allowance: &Allowance) {
+    for (name, value) in &allowance.headers {
+        response.headers_mut().insert(name.clone(), value.clone());
+    }
+}
+
+/// Records a request's outcome exactly once: when it finishes, fails, or is dropped because
+/// the client went away.
+struct Accounting {
+    service: Arc<InferenceService>,
+    principal: Principal,
+    model: String,
+    backend: String,
+    arrived: Instant,
+    upstream_started: Instant,
+    ttft: Option<Duration>,
+    done: bool,
+}
+
+impl Accounting {
+    fn end(&mut self, usage: Usage, status: &str) {
+        if self.done {
+            return;
+        }
+        self.done = true;
+        self.service.finish(
+            &self.principal,
+            &Outcome {
+                model: self.model.clone(),
+                backend: if self.backend.is_empty() {
+                    "none".into()
+                } else {
+                    self.backend.clone()
+                },
+                usage,
+                ttft: self.ttft,
+                upstream: self.upstream_started.elapsed(),
+                total: self.arrived.elapsed(),
+                status: status.to_owned(),
+                cached: false,
+            },
+        );
+    }
+}
+
+impl Drop for Accounting {
+    fn drop(&mut self) {
+        self.end(Usage::default(), "client_closed");
     }
 }
 
@@ -226,22 +342,29 @@ async fn collect_response(
     id: String,
     created: i64,
     model: String,
-) -> Result<Response, OpenAiError> {
+    mut accounting: Accounting,
+) -> Result<(Response, Option<Vec<u8>>), OpenAiError> {
     let mut content = String::new();
     let mut finished = None;
     while let Some(event) = events.next().await {
-        match event? {
-            ChatEvent::Started => {}
-            ChatEvent::Delta(text) => content.push_str(&text),
-            ChatEvent::Finished { reason, usage } => finished = Some((reason, usage)),
+        match event {
+            Ok(ChatEvent::Started) => {}
+            Ok(ChatEvent::Delta(text)) => content.push_str(&text),
+            Ok(ChatEvent::Finished { reason, usage }) => finished = Some((reason, usage)),
+            Err(e) => {
+                let e = OpenAiError::from(e);
+                accounting.end(Usage::default(), e.body.code.as_deref().unwrap_or("error"));
+                return Err(e);
+            }
         }
     }
-    let (finish_reason, usage) = finished.ok_or_else(|| {
-        OpenAiError::from(InferenceError::Engine(
+    let Some((finish_reason, usage)) = finished else {
+        accounting.end(Usage::default(), "incomplete");
+        return Err(OpenAiError::from(InferenceError::Engine(
             "the answer ended without finishing".into(),
-        ))
-    })?;
-    Ok(axum::Json(ChatCompletion {
+        )));
+    };
+    let completion = ChatCompletion {
         id,
         object: "chat.completion".into(),
         created,
@@ -256,8 +379,16 @@ async fn collect_response(
             logprobs: None,
         }],
         usage,
-    })
-    .into_response())
+    };
+    let body = serde_json::to_vec(&completion)
+        .map_err(|e| OpenAiError::from(InferenceError::Engine(e.to_string())))?;
+    accounting.end(usage, "ok");
+    let response = (
+        [(http::header::CONTENT_TYPE, "application/json")],
+        body.clone(),
+    )
+        .into_response();
+    Ok((response, Some(body)))
 }
 
 fn chunk(
@@ -293,6 +424,7 @@ fn stream_response(
     model: String,
     include_usage: bool,
     guard: tokio_util::sync::DropGuard,
+    mut accounting: Accounting,
 ) -> Response {
     let first = chunk(
         &id,
@@ -323,6 +455,7 @@ fn stream_response(
                             None,
                         ))],
                         Ok(ChatEvent::Finished { reason, usage }) => {
+                            accounting.end(usage, "ok");
                             let mut out = vec![data(&chunk(&id, created, &model, Delta::default(), Some(reason)))];
                             if include_usage {
                                 out.push(data(&usage_chunk(&id, created, &model, usage)));
@@ -331,6 +464,7 @@ fn stream_response(
                         }
                         Err(e) => {
                             let e = OpenAiError::from(e);
+                            accounting.end(Usage::default(), e.body.code.as_deref().unwrap_or("error"));
                             tracing::warn!(code = ?e.body.code, detail = ?e.internal, "stream failed after it began");
                             vec![data(&OpenAiErrorBody { error: e.body })]
                         }
@@ -369,7 +503,7 @@ async fn list_models(
 ) -> Result<axum::Json<ModelList>, OpenAiError> {
     let data = state
         .service
-        .models()?
+        .models()
         .into_iter()
         .map(|m| ModelObject {
             id: m.id,
@@ -410,10 +544,7 @@ async fn installed_models(
     _user: CurrentUser,
 ) -> Result<axum::Json<InstalledModels>, confab_core::ApiError> {
     let default = state.service.default_model();
-    let models = state
-        .service
-        .models()
-        .map_err(|e| confab_core::ApiError::internal(e.to_string()))?;
+    let models = state.service.models();
     Ok(axum::Json(InstalledModels {
         items: models
             .into_iter()

@@ -2,19 +2,26 @@
 //! servers, a deterministic scripted stand-in), the local model store, and the
 //! OpenAI-compatible API (`/v1/chat/completions`, `/v1/models`).
 
+pub mod anthropic;
 pub mod api;
 #[cfg(feature = "llama")]
 pub mod engine;
 pub mod error;
 pub mod gguf;
+pub mod limits;
+pub mod local;
+pub mod metrics;
 pub mod models;
+pub mod ollama;
 pub mod openai;
 pub mod provider;
+pub mod router;
 pub mod scripted;
 pub mod service;
 pub mod template;
 pub mod text;
 pub mod types;
+pub mod usage;
 
 pub use api::{InferenceState, router};
 pub use error::InferenceError;

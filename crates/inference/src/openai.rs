@@ -44,11 +44,13 @@ impl OpenAiClient {
         name: &str,
         base_url: &str,
         api_key: Option<String>,
+        connect_timeout: Duration,
         timeout: Duration,
     ) -> Result<Self, InferenceError> {
         let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(10).min(timeout))
+            .connect_timeout(connect_timeout)
             .timeout(timeout)
+            .pool_max_idle_per_host(256)
             .build()
             .map_err(|e| InferenceError::Engine(format!("HTTP client: {e}")))?;
         Ok(Self {

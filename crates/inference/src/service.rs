@@ -1,198 +1,285 @@
-//! The inference service: which backend serves a model name, lazy loading of local models,
-//! and the model list.
+//! The inference service: the router over local and remote backends, plus what every request
+//! passes through at the gateway — limits, the response cache, usage accounting, metrics.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use confab_core::config::{InferenceConfig, ProviderKind};
-use tokio::sync::Mutex;
+use confab_cache::Cache;
+use confab_core::auth::{Credential, Principal};
+use confab_core::config::InferenceConfig;
+use confab_store::Db;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use crate::error::InferenceError;
+use crate::limits::Limits;
+use crate::local::LocalEngines;
+use crate::metrics::InferenceMetrics;
 use crate::models::{LocalModel, ModelStore};
-use crate::openai::OpenAiClient;
-use crate::provider::Provider;
-use crate::scripted::Scripted;
-use crate::types::{ChatRequest, ChatStream};
+use crate::router::{CircuitState, Routed, Router};
+use crate::types::{ChatRequest, ResponseFormat, Usage};
+use crate::usage::{UsageRecord, UsageRecorder, UsageStore};
 
 /// A model as `/v1/models` and the explore service list it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ModelEntry {
     pub id: String,
-    /// `embedded` or the provider's name.
+    /// `embedded`, a provider's name, or `alias`.
     pub provider: String,
     pub local: Option<LocalModel>,
 }
 
-struct Remote {
-    provider: Provider,
-    models: Vec<String>,
+/// What the service needs from the process around it.
+pub struct InferenceDeps {
+    /// For usage records and daily token limits; `None` (the CLI) keeps no usage.
+    pub db: Option<Db>,
+    pub cache: Option<Arc<dyn Cache>>,
+    pub tasks: TaskTracker,
+    pub shutdown: CancellationToken,
+}
+
+impl std::fmt::Debug for InferenceDeps {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InferenceDeps").finish_non_exhaustive()
+    }
+}
+
+/// How a request ended, for accounting.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub model: String,
+    pub backend: String,
+    pub usage: Usage,
+    pub ttft: Option<Duration>,
+    /// Time in the backend.
+    pub upstream: Duration,
+    /// Time since the request arrived.
+    pub total: Duration,
+    /// `ok` or an error code.
+    pub status: String,
+    pub cached: bool,
 }
 
 pub struct InferenceService {
-    store: ModelStore,
-    engine_enabled: bool,
-    #[cfg(feature = "llama")]
-    settings: crate::engine::EngineSettings,
-    #[cfg(feature = "llama")]
-    loaded: Mutex<HashMap<String, Arc<crate::engine::Engine>>>,
-    remotes: Vec<Remote>,
+    local: Arc<LocalEngines>,
+    router: Arc<Router>,
+    metrics: Arc<InferenceMetrics>,
+    cache: Option<Arc<dyn Cache>>,
+    cache_ttl: Duration,
+    usage: Option<UsageRecorder>,
+    limits: Limits,
     default_model: Option<String>,
 }
 
 impl std::fmt::Debug for InferenceService {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("InferenceService")
-            .field("store", &self.store.dir())
+            .field("router", &self.router)
             .finish_non_exhaustive()
     }
+}
+
+/// What identifies a cacheable answer: the normalised request and who may see it.
+#[derive(Serialize)]
+struct CacheKey<'a> {
+    visibility: String,
+    model: &'a str,
+    messages: Vec<(&'a str, &'a str)>,
+    temperature: f32,
+    top_p: f32,
+    max_tokens: Option<u32>,
+    stop: &'a [String],
+    seed: Option<u64>,
+    response_format: &'a Option<ResponseFormat>,
 }
 
 impl InferenceService {
     pub fn new(
         config: &InferenceConfig,
         models_dir: std::path::PathBuf,
+        metrics: Arc<InferenceMetrics>,
+        deps: InferenceDeps,
     ) -> Result<Self, InferenceError> {
-        let mut remotes = Vec::new();
-        for provider in &config.providers {
-            let built = match provider.kind {
-                ProviderKind::Openai => Provider::OpenAi(Arc::new(OpenAiClient::new(
-                    &provider.name,
-                    provider.base_url.as_deref().unwrap_or_default(),
-                    provider.api_key.as_ref().map(|k| k.expose().to_owned()),
-                    Duration::from_secs(provider.timeout_secs),
-                )?)),
-                ProviderKind::Scripted => Provider::Scripted(Arc::new(Scripted {
-                    reply: provider
-                        .reply
-                        .clone()
-                        .unwrap_or_else(|| "You said: {last}".into()),
-                    delay: Duration::from_millis(provider.delay_ms),
-                })),
-            };
-            remotes.push(Remote {
-                provider: built,
-                models: provider.models.clone(),
-            });
-        }
+        let local = Arc::new(LocalEngines::new(
+            ModelStore::new(models_dir),
+            &config.engine,
+        ));
+        let router = Arc::new(Router::new(config, local.clone(), metrics.clone())?);
+        let usage_store = deps.db.clone().map(UsageStore::new);
+        let usage = deps
+            .db
+            .map(|db| UsageRecorder::start(db, &deps.tasks, deps.shutdown.clone()));
         Ok(Self {
-            store: ModelStore::new(models_dir),
-            engine_enabled: config.engine.enabled && cfg!(feature = "llama"),
-            #[cfg(feature = "llama")]
-            settings: crate::engine::EngineSettings {
-                threads: config.engine.threads,
-                context_size: config.engine.context_size,
-                parallel: config.engine.parallel,
-                batch_size: config.engine.batch_size,
+            local,
+            router,
+            metrics,
+            cache: if config.cache.enabled {
+                deps.cache
+            } else {
+                None
             },
-            #[cfg(feature = "llama")]
-            loaded: Mutex::new(HashMap::new()),
-            remotes,
+            cache_ttl: Duration::from_secs(config.cache.ttl_secs),
+            usage,
+            limits: Limits::new(&config.limits, usage_store),
             default_model: config.default_model.clone(),
         })
     }
 
-    pub fn store(&self) -> &ModelStore {
-        &self.store
+    pub fn local(&self) -> &LocalEngines {
+        &self.local
     }
 
-    /// Every model a request may name.
-    pub fn models(&self) -> Result<Vec<ModelEntry>, InferenceError> {
-        let mut entries = Vec::new();
-        if self.engine_enabled {
-            for model in self
-                .store
-                .list()
-                .map_err(|e| InferenceError::Engine(e.to_string()))?
-            {
-                entries.push(ModelEntry {
-                    id: model.name.clone(),
-                    provider: "embedded".into(),
-                    local: Some(model),
-                });
-            }
+    pub fn store(&self) -> &ModelStore {
+        self.local.store()
+    }
+
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    pub fn metrics(&self) -> &InferenceMetrics {
+        &self.metrics
+    }
+
+    /// Copies circuit states into the metrics; call before each scrape.
+    pub fn export_circuits(&self) {
+        for (backend, state) in self.router.circuits() {
+            let value = match state {
+                CircuitState::Closed => 0,
+                CircuitState::HalfOpen => 1,
+                CircuitState::Open => 2,
+            };
+            self.metrics.circuit(&backend, value);
         }
-        for remote in &self.remotes {
-            for model in &remote.models {
+    }
+
+    /// Every model a request may name: local models, remote models and aliases.
+    pub fn models(&self) -> Vec<ModelEntry> {
+        let mut entries: Vec<ModelEntry> = self
+            .local
+            .list()
+            .into_iter()
+            .map(|model| ModelEntry {
+                id: model.name.clone(),
+                provider: "embedded".into(),
+                local: Some(model),
+            })
+            .collect();
+        for (name, provider) in self.router.names() {
+            if !entries.iter().any(|e| e.id == name) {
                 entries.push(ModelEntry {
-                    id: model.clone(),
-                    provider: remote.provider.name().to_owned(),
+                    id: name,
+                    provider,
                     local: None,
                 });
             }
         }
-        Ok(entries)
+        entries
     }
 
-    /// The model used when none is named: the configured one, else the first local one,
-    /// else the first remote one.
+    /// The model used when none is named: the configured one, else the first listed.
     pub fn default_model(&self) -> Option<String> {
         if let Some(model) = &self.default_model {
             return Some(model.clone());
         }
-        self.models().ok()?.into_iter().next().map(|m| m.id)
+        self.models().into_iter().next().map(|m| m.id)
     }
 
-    async fn provider_for(&self, model: &str) -> Result<Provider, InferenceError> {
-        if let Some(remote) = self
-            .remotes
-            .iter()
-            .find(|r| r.models.iter().any(|m| m == model))
-        {
-            return Ok(remote.provider.clone());
-        }
-        #[cfg(feature = "llama")]
-        if self.engine_enabled
-            && let Ok(local) = self.store.find(model)
-        {
-            return Ok(Provider::Embedded(self.engine(&local).await?));
-        }
-        Err(InferenceError::ModelNotFound(model.to_owned()))
-    }
-
-    /// The loaded engine of a local model, loading it on first use.
-    #[cfg(feature = "llama")]
-    async fn engine(
-        &self,
-        model: &LocalModel,
-    ) -> Result<Arc<crate::engine::Engine>, InferenceError> {
-        let mut loaded = self.loaded.lock().await;
-        if let Some(engine) = loaded.get(&model.name) {
-            return Ok(engine.clone());
-        }
-        let (name, path, settings) = (
-            model.name.clone(),
-            model.path.clone(),
-            self.settings.clone(),
-        );
-        let engine = tokio::task::spawn_blocking(move || {
-            crate::engine::Engine::load(&name, &path, &settings)
-        })
-        .await
-        .map_err(|e| InferenceError::Engine(format!("model loading thread failed: {e}")))??;
-        loaded.insert(model.name.clone(), engine.clone());
-        Ok(engine)
-    }
-
-    /// Forgets a loaded model (after it is deleted from the store).
-    pub async fn unload(&self, name: &str) {
-        #[cfg(feature = "llama")]
-        self.loaded
-            .lock()
-            .await
-            .retain(|loaded, _| !loaded.eq_ignore_ascii_case(name));
-        #[cfg(not(feature = "llama"))]
-        let _ = name;
-    }
-
-    /// Starts a chat generation on the backend of `request.model`.
+    /// Starts a generation on the first backend that answers.
     pub async fn chat(
         &self,
         request: &ChatRequest,
         cancel: CancellationToken,
-    ) -> Result<ChatStream, InferenceError> {
-        let provider = self.provider_for(&request.model).await?;
-        provider.chat(request, cancel).await
+    ) -> Result<Routed, InferenceError> {
+        self.router.chat(request, cancel).await
+    }
+
+    /// The cache key of a request whose answer may be reused: non-streamed, deterministic
+    /// (temperature 0 or a seed), with the cache on. Answers are only shared with the same user.
+    pub fn cache_key(&self, principal: &Principal, request: &ChatRequest) -> Option<String> {
+        self.cache.as_ref()?;
+        if request.params.temperature > 0.0 && request.params.seed.is_none() {
+            return None;
+        }
+        let key = CacheKey {
+            visibility: format!("user:{}", principal.user_id),
+            model: &request.model,
+            messages: request
+                .messages
+                .iter()
+                .map(|m| (m.role.as_str(), m.content.as_str()))
+                .collect(),
+            temperature: request.params.temperature,
+            top_p: request.params.top_p,
+            max_tokens: request.params.max_tokens,
+            stop: &request.params.stop,
+            seed: request.params.seed,
+            response_format: &request.response_format,
+        };
+        let json = serde_json::to_vec(&key).ok()?;
+        let digest = Sha256::digest(&json);
+        Some(format!(
+            "chat:{}",
+            digest
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<String>()
+        ))
+    }
+
+    pub async fn cache_get(&self, key: &str) -> Option<Arc<Vec<u8>>> {
+        let hit = self.cache.as_ref()?.get(key).await;
+        self.metrics.cache(hit.is_some());
+        hit
+    }
+
+    pub async fn cache_put(&self, key: String, value: Vec<u8>) {
+        if let Some(cache) = &self.cache {
+            cache.set(key, value, self.cache_ttl).await;
+        }
+    }
+
+    /// Records how a request ended: usage row, token limits, metrics.
+    pub fn finish(&self, principal: &Principal, outcome: &Outcome) {
+        let m = &self.metrics;
+        m.request(&outcome.model, &outcome.backend, &outcome.status);
+        if let Some(ttft) = outcome.ttft {
+            m.ttft(&outcome.backend, ttft.as_secs_f64());
+        }
+        if !outcome.cached {
+            m.upstream(&outcome.backend, outcome.upstream.as_secs_f64());
+            m.tokens(
+                &outcome.model,
+                outcome.usage.prompt_tokens,
+                outcome.usage.completion_tokens,
+            );
+            self.limits
+                .add_tokens(principal, u64::from(outcome.usage.total_tokens));
+        }
+        m.overhead(
+            &outcome.backend,
+            outcome.total.saturating_sub(outcome.upstream).as_secs_f64(),
+        );
+        if let Some(usage) = &self.usage {
+            let to_ms = |d: Duration| i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
+            usage.record(UsageRecord {
+                at: confab_core::now_ms(),
+                user_id: Some(principal.user_id),
+                api_key_id: match &principal.credential {
+                    Credential::ApiKey { key_id, .. } => Some(*key_id),
+                    Credential::Session { .. } => None,
+                },
+                model: outcome.model.clone(),
+                backend: outcome.backend.clone(),
+                prompt_tokens: outcome.usage.prompt_tokens,
+                completion_tokens: outcome.usage.completion_tokens,
+                ttft_ms: outcome.ttft.map(to_ms),
+                latency_ms: to_ms(outcome.total),
+                status: outcome.status.clone(),
+                cached: outcome.cached,
+            });
+        }
     }
 }

@@ -22,16 +22,13 @@ pub async fn test_config() -> (Config, TestDb) {
     config.auth.ip_rate_limit_per_minute = 100_000;
     config.auth.ip_rate_limit_burst = 100_000;
     // A deterministic model for API tests; no local models (the data dir has none).
-    config.inference.providers = vec![confab_core::config::ProviderConfig {
-        name: "scripted".into(),
-        kind: confab_core::config::ProviderKind::Scripted,
-        base_url: None,
-        api_key: None,
-        models: vec![SCRIPTED_MODEL.into()],
-        timeout_secs: 10,
-        reply: Some("You said: {last}".into()),
-        delay_ms: 0,
-    }];
+    let mut scripted = confab_core::config::ProviderConfig::new(
+        "scripted",
+        confab_core::config::ProviderKind::Scripted,
+        &[SCRIPTED_MODEL],
+    );
+    scripted.reply = Some("You said: {last}".into());
+    config.inference.providers = vec![scripted];
     (config, db)
 }
 

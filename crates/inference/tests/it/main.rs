@@ -13,6 +13,8 @@
 use confab_core::config::InferenceConfig;
 use confab_inference::InferenceService;
 use confab_inference::error::InferenceError;
+use confab_inference::metrics::InferenceMetrics;
+use confab_inference::service::InferenceDeps;
 use confab_inference::types::{
     ChatEvent, ChatMessage, ChatRequest, FinishReason, JsonSchemaFormat, ResponseFormat, Role,
     SamplingParams, Usage,
@@ -26,7 +28,20 @@ fn service(parallel: u32) -> InferenceService {
     config.engine.parallel = parallel;
     // Tests run side by side; one thread each keeps them from fighting over the cores.
     config.engine.threads = 1;
-    InferenceService::new(&config, confab_testkit::test_models_dir().unwrap()).unwrap()
+    let metrics = InferenceMetrics::register(&mut confab_core::metrics::MetricsBuilder::new());
+    let deps = InferenceDeps {
+        db: None,
+        cache: None,
+        tasks: tokio_util::task::TaskTracker::new(),
+        shutdown: CancellationToken::new(),
+    };
+    InferenceService::new(
+        &config,
+        confab_testkit::test_models_dir().unwrap(),
+        metrics,
+        deps,
+    )
+    .unwrap()
 }
 
 fn request(prompt: &str, params: SamplingParams) -> ChatRequest {
@@ -54,7 +69,8 @@ async fn run(
     let mut stream = service
         .chat(request, CancellationToken::new())
         .await
-        .unwrap();
+        .unwrap()
+        .stream;
     let mut deltas = Vec::new();
     while let Some(event) = stream.next().await {
         match event.unwrap() {
@@ -136,7 +152,8 @@ async fn cancelling_stops_generation_and_frees_the_slot() {
             cancel.clone(),
         )
         .await
-        .unwrap();
+        .unwrap()
+        .stream;
     let first = stream.next().await.unwrap().unwrap();
     assert!(matches!(first, ChatEvent::Delta(_)));
     cancel.cancel();
@@ -208,7 +225,7 @@ async fn json_output_follows_the_grammar() {
 #[tokio::test]
 async fn local_models_are_listed_with_their_metadata() {
     let service = service(1);
-    let models = service.models().unwrap();
+    let models = service.models();
     let smol = models
         .iter()
         .find(|m| m.id == confab_testkit::SMOLLM2)

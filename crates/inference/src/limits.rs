@@ -1,0 +1,290 @@
+//! Per-user and per-API-key limits on the inference API: requests per minute (a keyed GCRA
+//! limiter) and tokens per UTC day (counted in memory, seeded from the usage table on first
+//! use each day). Every answer carries OpenAI's `x-ratelimit-*` headers; a refusal is 429 with
+//! `Retry-After`.
+
+use std::collections::HashMap;
+use std::num::NonZeroU32;
+
+use confab_core::auth::{Credential, Principal};
+use confab_core::config::LimitsConfig;
+use governor::clock::{Clock, DefaultClock};
+use governor::middleware::StateInformationMiddleware;
+use governor::state::keyed::DefaultKeyedStateStore;
+use governor::{Quota, RateLimiter};
+use http::{HeaderName, HeaderValue, StatusCode};
+use parking_lot::Mutex;
+use uuid::Uuid;
+
+use crate::error::OpenAiError;
+use crate::usage::{Subject, UsageStore, day_of};
+
+type Limiter =
+    RateLimiter<Uuid, DefaultKeyedStateStore<Uuid>, DefaultClock, StateInformationMiddleware>;
+
+fn limiter(per_minute: u32) -> Option<Limiter> {
+    let rate = NonZeroU32::new(per_minute)?;
+    Some(
+        RateLimiter::keyed(Quota::per_minute(rate)).with_middleware::<StateInformationMiddleware>(),
+    )
+}
+
+/// The rate-limit headers of one request.
+#[derive(Debug, Clone, Default)]
+pub struct Allowance {
+    pub headers: Vec<(HeaderName, HeaderValue)>,
+}
+
+pub struct Limits {
+    config: LimitsConfig,
+    user_rpm: Option<Limiter>,
+    key_rpm: Option<Limiter>,
+    clock: DefaultClock,
+    /// Tokens used today per subject: (day, tokens).
+    tokens: Mutex<HashMap<Subject, (String, u64)>>,
+    usage: Option<UsageStore>,
+}
+
+impl std::fmt::Debug for Limits {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Limits")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+fn secs_to_midnight(now_ms: i64) -> u64 {
+    let day_ms = 86_400_000;
+    u64::try_from((day_ms - now_ms.rem_euclid(day_ms)) / 1000 + 1).unwrap_or(1)
+}
+
+fn header(name: &'static str, value: impl ToString) -> Option<(HeaderName, HeaderValue)> {
+    Some((
+        HeaderName::from_static(name),
+        HeaderValue::from_str(&value.to_string()).ok()?,
+    ))
+}
+
+impl Limits {
+    pub fn new(config: &LimitsConfig, usage: Option<UsageStore>) -> Self {
+        Self {
+            user_rpm: limiter(config.user_requests_per_minute),
+            key_rpm: limiter(config.key_requests_per_minute),
+            config: config.clone(),
+            clock: DefaultClock::default(),
+            tokens: Mutex::new(HashMap::new()),
+            usage,
+        }
+    }
+
+    fn subjects(principal: &Principal) -> (Subject, Option<Subject>) {
+        let key = match &principal.credential {
+            Credential::ApiKey { key_id, .. } => Some(Subject::Key(*key_id)),
+            Credential::Session { .. } => None,
+        };
+        (Subject::User(principal.user_id), key)
+    }
+
+    fn token_limit(&self, subject: Subject) -> u64 {
+        match subject {
+            Subject::User(_) => self.config.user_tokens_per_day,
+            Subject::Key(_) => self.config.key_tokens_per_day,
+        }
+    }
+
+    /// Tokens `subject` used today, loading the day's total from the usage table once.
+    async fn used_today(&self, subject: Subject, today: &str) -> u64 {
+        if let Some((day, used)) = self.tokens.lock().get(&subject)
+            && day == today
+        {
+            return *used;
+        }
+        let stored = match &self.usage {
+            Some(usage) => usage.tokens_on(subject, today).await.unwrap_or_else(|e| {
+                tracing::warn!(error = %e, "cannot read today's token usage; counting from zero");
+                0
+            }),
+            None => 0,
+        };
+        let mut tokens = self.tokens.lock();
+        let entry = tokens
+            .entry(subject)
+            .or_insert_with(|| (today.to_owned(), stored));
+        if entry.0 != today {
+            *entry = (today.to_owned(), stored);
+        }
+        entry.1
+    }
+
+    /// Admits a request or refuses it with 429; returns the headers to send either way.
+    pub async fn check(&self, principal: &Principal) -> Result<Allowance, OpenAiError> {
+        let now = confab_core::now_ms();
+        let today = day_of(now);
+        let (user, key) = Self::subjects(principal);
+        let mut allowance = Allowance::default();
+        let checks = [(
+            user,
+            self.user_rpm.as_ref(),
+            self.config.user_requests_per_minute,
+        )]
+        .into_iter()
+        .chain(key.map(|k| {
+            (
+                k,
+                self.key_rpm.as_ref(),
+                self.config.key_requests_per_minute,
+            )
+        }));
+        let mut request_headers = Vec::new();
+        let mut token_headers = Vec::new();
+        for (subject, limiter, per_minute) in checks {
+            if let Some(limiter) = limiter {
+                match limiter.check_key(&subject.id()) {
+                    Ok(snapshot) => {
+                        request_headers = vec![
+                            header("x-ratelimit-limit-requests", per_minute),
+                            header(
+                                "x-ratelimit-remaining-requests",
+                                snapshot.remaining_burst_capacity(),
+                            ),
+                            header(
+                                "x-ratelimit-reset-requests",
+                                format!("{}s", 60 / per_minute.max(1)),
+                            ),
+                        ];
+                    }
+                    Err(not_until) => {
+                        let wait = not_until.wait_time_from(self.clock.now()).as_secs() + 1;
+                        let mut e = OpenAiError::new(
+                            StatusCode::TOO_MANY_REQUESTS,
+                            "rate_limit_exceeded",
+                            format!(
+                                "request limit of {per_minute} per minute reached; retry in {wait} s"
+                            ),
+                            None,
+                        );
+                        e.retry_after_secs = Some(wait);
+                        return Err(e);
+                    }
+                }
+            }
+            let limit = self.token_limit(subject);
+            if limit > 0 {
+                let used = self.used_today(subject, &today).await;
+                let reset = secs_to_midnight(now);
+                if used >= limit {
+                    let mut e = OpenAiError::new(
+                        StatusCode::TOO_MANY_REQUESTS,
+                        "tokens_exceeded",
+                        format!("daily token limit of {limit} reached; it resets at midnight UTC"),
+                        None,
+                    );
+                    e.retry_after_secs = Some(reset);
+                    return Err(e);
+                }
+                token_headers = vec![
+                    header("x-ratelimit-limit-tokens", limit),
+                    header("x-ratelimit-remaining-tokens", limit - used),
+                    header("x-ratelimit-reset-tokens", format!("{reset}s")),
+                ];
+            }
+        }
+        allowance.headers = request_headers
+            .into_iter()
+            .chain(token_headers)
+            .flatten()
+            .collect();
+        Ok(allowance)
+    }
+
+    /// Counts the tokens of a finished request against today's limits.
+    pub fn add_tokens(&self, principal: &Principal, tokens: u64) {
+        if tokens == 0 {
+            return;
+        }
+        let today = day_of(confab_core::now_ms());
+        let (user, key) = Self::subjects(principal);
+        let mut counts = self.tokens.lock();
+        for subject in std::iter::once(user).chain(key) {
+            if self.token_limit(subject) == 0 {
+                continue;
+            }
+            let entry = counts.entry(subject).or_insert_with(|| (today.clone(), 0));
+            if entry.0 != today {
+                *entry = (today.clone(), 0);
+            }
+            entry.1 += tokens;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use confab_core::auth::{Role, Scope};
+
+    fn key_principal() -> Principal {
+        Principal {
+            user_id: Uuid::now_v7(),
+            role: Role::User,
+            credential: Credential::ApiKey {
+                key_id: Uuid::now_v7(),
+                scopes: vec![Scope::Inference],
+            },
+        }
+    }
+
+    #[tokio::test]
+    async fn requests_per_minute_then_429() {
+        let limits = Limits::new(
+            &LimitsConfig {
+                key_requests_per_minute: 2,
+                ..LimitsConfig::default()
+            },
+            None,
+        );
+        let p = key_principal();
+        let first = limits.check(&p).await.unwrap();
+        assert!(
+            first
+                .headers
+                .iter()
+                .any(|(n, v)| n == "x-ratelimit-remaining-requests" && v == "1")
+        );
+        limits.check(&p).await.unwrap();
+        let refused = limits.check(&p).await.unwrap_err();
+        assert_eq!(refused.status, StatusCode::TOO_MANY_REQUESTS);
+        assert!(refused.retry_after_secs.unwrap() >= 1);
+        // Another key has its own allowance.
+        limits.check(&key_principal()).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn tokens_per_day() {
+        let limits = Limits::new(
+            &LimitsConfig {
+                user_tokens_per_day: 100,
+                ..LimitsConfig::default()
+            },
+            None,
+        );
+        let p = key_principal();
+        let ok = limits.check(&p).await.unwrap();
+        assert!(
+            ok.headers
+                .iter()
+                .any(|(n, v)| n == "x-ratelimit-remaining-tokens" && v == "100")
+        );
+        limits.add_tokens(&p, 60);
+        let ok = limits.check(&p).await.unwrap();
+        assert!(
+            ok.headers
+                .iter()
+                .any(|(n, v)| n == "x-ratelimit-remaining-tokens" && v == "40")
+        );
+        limits.add_tokens(&p, 60);
+        let refused = limits.check(&p).await.unwrap_err();
+        assert_eq!(refused.body.code.as_deref(), Some("tokens_exceeded"));
+        assert!(refused.retry_after_secs.unwrap() <= 86_401);
+    }
+}

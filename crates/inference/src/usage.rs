@@ -1,0 +1,253 @@
+//! Usage accounting: one record per request (user, key, model, backend, tokens, time to first
+//! token, latency, outcome), queued without waiting and written in batches by a background
+//! task, so the request path never waits for the database. Queryable per user, model and day.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use confab_store::{Db, ServiceMigrations, StoreError};
+use sqlx::Row;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use uuid::Uuid;
+
+/// The inference service's migrations.
+pub fn migrations() -> ServiceMigrations {
+    ServiceMigrations::new(
+        "inference",
+        sqlx::migrate!("./migrations/sqlite"),
+        sqlx::migrate!("./migrations/postgres"),
+    )
+}
+
+const BATCH: usize = 256;
+const FLUSH_EVERY: Duration = Duration::from_millis(500);
+const QUEUE: usize = 16_384;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct UsageRecord {
+    pub at: i64,
+    pub user_id: Option<Uuid>,
+    pub api_key_id: Option<Uuid>,
+    pub model: String,
+    pub backend: String,
+    pub prompt_tokens: u32,
+    pub completion_tokens: u32,
+    pub ttft_ms: Option<i64>,
+    pub latency_ms: i64,
+    /// `ok` or an error code.
+    pub status: String,
+    pub cached: bool,
+}
+
+/// The UTC day of a millisecond instant, `YYYY-MM-DD`.
+pub fn day_of(ms: i64) -> String {
+    let date = confab_core::id::ms_to_datetime(ms).date();
+    format!(
+        "{:04}-{:02}-{:02}",
+        date.year(),
+        u8::from(date.month()),
+        date.day()
+    )
+}
+
+/// Queues records for the writer.
+#[derive(Debug, Clone)]
+pub struct UsageRecorder {
+    queue: mpsc::Sender<UsageRecord>,
+    dropped: Arc<AtomicU64>,
+}
+
+impl UsageRecorder {
+    /// Starts the writer on `tasks`; it flushes and stops when `shutdown` is cancelled.
+    pub fn start(db: Db, tasks: &TaskTracker, shutdown: CancellationToken) -> Self {
+        let (queue, receiver) = mpsc::channel(QUEUE);
+        tasks.spawn(writer(db, receiver, shutdown));
+        Self {
+            queue,
+            dropped: Arc::new(AtomicU64::new(0)),
+        }
+    }
+
+    /// Never waits: when the writer is far behind, the record is counted and dropped.
+    pub fn record(&self, record: UsageRecord) {
+        if self.queue.try_send(record).is_err() {
+            let dropped = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
+            if dropped.is_power_of_two() {
+                tracing::warn!(dropped, "usage queue full; records dropped");
+            }
+        }
+    }
+}
+
+async fn writer(db: Db, mut receiver: mpsc::Receiver<UsageRecord>, shutdown: CancellationToken) {
+    let mut batch = Vec::with_capacity(BATCH);
+    let mut tick = tokio::time::interval(FLUSH_EVERY);
+    loop {
+        tokio::select! {
+            record = receiver.recv() => match record {
+                Some(record) => {
+                    batch.push(record);
+                    if batch.len() >= BATCH {
+                        flush(&db, &mut batch).await;
+                    }
+                }
+                None => break,
+            },
+            _ = tick.tick() => flush(&db, &mut batch).await,
+            () = shutdown.cancelled() => {
+                while let Ok(record) = receiver.try_recv() {
+                    batch.push(record);
+                }
+                break;
+            }
+        }
+    }
+    flush(&db, &mut batch).await;
+}
+
+async fn flush(db: &Db, batch: &mut Vec<UsageRecord>) {
+    if batch.is_empty() {
+        return;
+    }
+    let count = batch.len();
+    if let Err(e) = insert(db, batch).await {
+        tracing::error!(error = %e, count, "usage records could not be written");
+    }
+    batch.clear();
+}
+
+async fn insert(db: &Db, batch: &[UsageRecord]) -> Result<(), StoreError> {
+    let mut tx = db.pool().begin().await?;
+    for r in batch {
+        sqlx::query(
+            "INSERT INTO inference_usage (id, at, day, user_id, api_key_id, model, backend, prompt_tokens, \
+             completion_tokens, ttft_ms, latency_ms, status, cached) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+        )
+        .bind(Uuid::now_v7().to_string())
+        .bind(r.at)
+        .bind(day_of(r.at))
+        .bind(r.user_id.map(|u| u.to_string()))
+        .bind(r.api_key_id.map(|k| k.to_string()))
+        .bind(&r.model)
+        .bind(&r.backend)
+        .bind(i64::from(r.prompt_tokens))
+        .bind(i64::from(r.completion_tokens))
+        .bind(r.ttft_ms)
+        .bind(r.latency_ms)
+        .bind(&r.status)
+        .bind(i64::from(r.cached))
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Totals of one user, model and day.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct UsageRow {
+    pub day: String,
+    pub user_id: Option<String>,
+    pub model: String,
+    pub requests: i64,
+    pub errors: i64,
+    pub prompt_tokens: i64,
+    pub completion_tokens: i64,
+}
+
+/// Reads usage back.
+#[derive(Debug, Clone)]
+pub struct UsageStore {
+    db: Db,
+}
+
+impl UsageStore {
+    pub fn new(db: Db) -> Self {
+        Self { db }
+    }
+
+    /// Totals per day, user and model between two days (inclusive), optionally for one user.
+    pub async fn summary(
+        &self,
+        user: Option<Uuid>,
+        from_day: &str,
+        to_day: &str,
+    ) -> Result<Vec<UsageRow>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT day, user_id, model, COUNT(*) AS requests, \
+             SUM(CASE WHEN status = 'ok' THEN 0 ELSE 1 END) AS errors, \
+             SUM(prompt_tokens) AS prompt_tokens, SUM(completion_tokens) AS completion_tokens \
+             FROM inference_usage WHERE day >= $1 AND day <= $2 AND ($3 IS NULL OR user_id = $3) \
+             GROUP BY day, user_id, model ORDER BY day, user_id, model",
+        )
+        .bind(from_day)
+        .bind(to_day)
+        .bind(user.map(|u| u.to_string()))
+        .fetch_all(self.db.pool())
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(UsageRow {
+                    day: row.try_get("day")?,
+                    user_id: row.try_get("user_id")?,
+                    model: row.try_get("model")?,
+                    requests: row.try_get("requests")?,
+                    errors: row.try_get("errors")?,
+                    prompt_tokens: row.try_get("prompt_tokens")?,
+                    completion_tokens: row.try_get("completion_tokens")?,
+                })
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(Into::into)
+    }
+
+    /// Tokens a user (or an API key) used on a day, for the daily token limit.
+    pub async fn tokens_on(&self, subject: Subject, day: &str) -> Result<u64, StoreError> {
+        let sql = match subject {
+            Subject::User(_) => {
+                "SELECT COALESCE(SUM(prompt_tokens + completion_tokens), 0) AS n FROM inference_usage \
+                 WHERE user_id = $1 AND day = $2 AND cached = 0"
+            }
+            Subject::Key(_) => {
+                "SELECT COALESCE(SUM(prompt_tokens + completion_tokens), 0) AS n FROM inference_usage \
+                 WHERE api_key_id = $1 AND day = $2 AND cached = 0"
+            }
+        };
+        let row = sqlx::query(sql)
+            .bind(subject.id().to_string())
+            .bind(day)
+            .fetch_one(self.db.pool())
+            .await?;
+        Ok(u64::try_from(row.try_get::<i64, _>("n")?).unwrap_or(0))
+    }
+}
+
+/// Whose limits and usage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Subject {
+    User(Uuid),
+    Key(Uuid),
+}
+
+impl Subject {
+    pub fn id(self) -> Uuid {
+        match self {
+            Subject::User(id) | Subject::Key(id) => id,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn days_are_utc() {
+        assert_eq!(day_of(0), "1970-01-01");
+        assert_eq!(day_of(1_795_308_378_000), "2026-11-22");
+    }
+}
