@@ -5,6 +5,7 @@
 //! `TEST_POSTGRES_URL` pointing at a server where the user may create databases). These names
 //! deliberately lack the `CONFAB_` prefix: spawned servers would reject them as unknown keys.
 
+pub mod fake_openai;
 mod process;
 
 use anyhow::Context;

@@ -14,4 +14,5 @@ mod binary;
 mod common;
 mod inference;
 mod ops;
+mod router;
 mod routes;
