@@ -127,6 +127,18 @@ def test_json_schema_output(client):
     assert isinstance(dog["name"], str) and isinstance(dog["age"], int)
 
 
+def test_embeddings_in_base64(client):
+    # The SDK asks for base64 by default and decodes it back to floats.
+    result = client.embeddings.create(model="all-MiniLM-L6-v2", input=["a cat", "a dog"])
+    assert [d.index for d in result.data] == [0, 1]
+    assert all(len(d.embedding) == 384 for d in result.data)
+    norm = sum(x * x for x in result.data[0].embedding)
+    assert abs(norm - 1.0) < 1e-3
+    assert result.usage.prompt_tokens > 0
+    floats = client.embeddings.create(model="all-MiniLM-L6-v2", input="a cat", encoding_format="float")
+    assert abs(floats.data[0].embedding[0] - result.data[0].embedding[0]) < 1e-6
+
+
 def test_unknown_model_is_not_found(client):
     with pytest.raises(openai.NotFoundError) as error:
         client.chat.completions.create(model="no-such-model", messages=[{"role": "user", "content": "x"}])

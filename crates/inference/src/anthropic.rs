@@ -235,7 +235,7 @@ impl Translator {
                 true,
             );
         };
-        match data["type"].as_str().unwrap_or_default() {
+        match data["type"].as_str().unwrap_or(&event.event) {
             "message_start" => self.count(&data["message"]["usage"]),
             "content_block_delta" if data["delta"]["type"] == "text_delta" => {
                 if let Some(text) = data["delta"]["text"].as_str().filter(|t| !t.is_empty()) {
@@ -273,12 +273,19 @@ impl Translator {
         let field = |name: &str| usage[name].as_u64().and_then(|n| u32::try_from(n).ok());
         let prompt = PROMPT_FIELDS.map(field);
         if prompt.iter().any(Option::is_some) {
-            self.usage.prompt_tokens = prompt.iter().flatten().sum();
+            let sum = prompt
+                .iter()
+                .flatten()
+                .fold(0, |sum, n| u32::saturating_add(sum, *n));
+            self.usage.prompt_tokens = sum;
         }
         if let Some(output) = field("output_tokens") {
             self.usage.completion_tokens = output;
         }
-        self.usage.total_tokens = self.usage.prompt_tokens + self.usage.completion_tokens;
+        self.usage.total_tokens = self
+            .usage
+            .prompt_tokens
+            .saturating_add(self.usage.completion_tokens);
     }
 
     fn upstream(&self, status: u16, message: String) -> InferenceError {
@@ -351,19 +358,11 @@ mod tests {
 
     /// The headers and body the fake received.
     type Seen = Arc<Mutex<(HeaderMap, Value)>>;
-    type Header = (&'static str, &'static str);
 
-    const SSE: &[Header] = &[("content-type", "text/event-stream")];
-
-    /// A fake `POST /v1/messages` answering `status` and `headers` after `delay`, then
+    /// A fake `POST /v1/messages` answering `status` (with `retry-after: 7` on a 429), then
     /// `body` in pieces of `piece` bytes written apart (so SSE events, JSON and UTF-8
-    /// characters straddle reads).
-    async fn fake(
-        status: u16,
-        headers: &'static [Header],
-        body: &str,
-        piece: usize,
-    ) -> (String, Seen) {
+    /// characters straddle reads). An empty body stands for a server that never answers.
+    async fn fake(status: u16, body: &str, piece: usize) -> (String, Seen) {
         let seen = Seen::default();
         let pieces: Vec<Vec<u8>> = body.as_bytes().chunks(piece).map(<[u8]>::to_vec).collect();
         let recorder = seen.clone();
@@ -372,7 +371,6 @@ mod tests {
             async move {
                 let body = serde_json::from_slice(&request_body).unwrap_or(Value::Null);
                 *seen.lock().await = (request_headers, body);
-                // An empty body stands for a server that never answers.
                 if pieces.is_empty() {
                     tokio::time::sleep(Duration::from_secs(5)).await;
                 }
@@ -380,10 +378,17 @@ mod tests {
                     tokio::time::sleep(Duration::from_millis(2)).await;
                     Ok::<_, Infallible>(p)
                 });
-                let mut response = axum::response::Response::builder();
-                for (name, value) in headers {
-                    response = response.header(*name, *value);
-                }
+                let kind = if status == 200 {
+                    "text/event-stream"
+                } else {
+                    "application/json"
+                };
+                let response = axum::response::Response::builder().header("content-type", kind);
+                let response = if status == 429 {
+                    response.header("retry-after", "7")
+                } else {
+                    response
+                };
                 let status = StatusCode::from_u16(status).unwrap();
                 response
                     .status(status)
@@ -462,7 +467,7 @@ data: {"type":"message_stop"}
     #[tokio::test]
     async fn a_streamed_answer_is_translated_both_ways() {
         // 7-byte pieces cut events, JSON and the emoji apart.
-        let (base, seen) = fake(200, SSE, ANSWER, 7).await;
+        let (base, seen) = fake(200, ANSWER, 7).await;
         let mut request = ask("Hi");
         request.messages = vec![
             ChatMessage::new(Role::System, "You are terse."),
@@ -555,7 +560,7 @@ event: ping"#;
                 r#""usage":{"output_tokens":15}"#,
                 r#""usage":{"input_tokens":40,"cache_read_input_tokens":null,"output_tokens":5}"#,
             );
-        let (base, _) = fake(200, SSE, &body, 64).await;
+        let (base, _) = fake(200, &body, 64).await;
         let events = answer(&base, &ask("Why?")).await.unwrap();
         let deltas = events
             .iter()
@@ -572,8 +577,7 @@ event: ping"#;
     #[tokio::test]
     async fn refusals_map_to_upstream_errors_with_retry_after() {
         let body = r#"{"type":"error","error":{"type":"rate_limit_error","message":"Number of request tokens has exceeded your per-minute rate limit"},"request_id":"req_011CSHoEeqs5C35K2UUqR7Fy"}"#;
-        let headers = &[("content-type", "application/json"), ("retry-after", "7")];
-        let (base, _) = fake(429, headers, body, 1024).await;
+        let (base, _) = fake(429, body, 1024).await;
         let error = answer(&base, &ask("Hi")).await.unwrap_err();
         let message = "Number of request tokens has exceeded your per-minute rate limit";
         assert_eq!(upstream(&error), (429, message, Some(7)));
@@ -590,7 +594,7 @@ event: message_stop
 data: {"type":"message_stop"}
 
 "#;
-        let (base, _) = fake(200, SSE, &format!("{start}{overloaded}"), 16).await;
+        let (base, _) = fake(200, &format!("{start}{overloaded}"), 16).await;
         let mut events = answer(&base, &ask("Hi")).await.unwrap();
         let error = events.pop().unwrap().unwrap_err();
         assert_eq!(upstream(&error), (529, "Overloaded", None));
@@ -598,7 +602,7 @@ data: {"type":"message_stop"}
         assert!(matches!(&events[2], Ok(ChatEvent::Delta(t)) if t == " 👋 there"));
 
         // A stream cut before message_stop ends with an error, never a Finished.
-        let (base, _) = fake(200, SSE, start, 16).await;
+        let (base, _) = fake(200, start, 16).await;
         let events = answer(&base, &ask("Hi")).await.unwrap();
         let Some(Err(InferenceError::Unavailable(message))) = events.last() else {
             panic!("{events:?}");
@@ -626,7 +630,7 @@ data: {"type":"message_stop"}
             }
         ));
 
-        let (base, _) = fake(200, SSE, "", 16).await;
+        let (base, _) = fake(200, "", 16).await;
         let slow = client(&base, Duration::from_millis(300));
         let error = slow.stream(&ask("Hi")).await.err().unwrap();
         assert!(matches!(error, InferenceError::Timeout), "{error:?}");

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use axum::extract::{FromRef, FromRequest, FromRequestParts, Request, State};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
+use base64::Engine;
 use confab_core::auth::{CurrentUser, DynAuthenticator, Principal, Scope};
 use futures::StreamExt;
 use http::request::Parts;
@@ -24,8 +25,9 @@ use crate::models::LocalModel;
 use crate::service::{InferenceService, Outcome};
 use crate::types::{
     AssistantMessage, ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, ChatEvent,
-    ChatMessage, ChatRequest, Choice, ChunkChoice, Delta, FinishReason, ModelList, ModelObject,
-    Role, SamplingParams, Usage, WireContent,
+    ChatMessage, ChatRequest, Choice, ChunkChoice, Delta, EmbeddingData, EmbeddingInput,
+    EmbeddingRequest, EmbeddingResponse, EmbeddingUsage, EmbeddingValue, FinishReason, ModelList,
+    ModelObject, Role, SamplingParams, Usage, WireContent,
 };
 
 #[derive(Clone)]
@@ -43,6 +45,7 @@ impl FromRef<InferenceState> for DynAuthenticator {
 pub fn router(state: InferenceState) -> OpenApiRouter {
     OpenApiRouter::new()
         .routes(routes!(chat_completions))
+        .routes(routes!(embeddings))
         .routes(routes!(list_models))
         .routes(routes!(installed_models))
         .with_state(state)
@@ -491,6 +494,133 @@ fn usage_chunk(id: &str, created: i64, model: &str, usage: Usage) -> ChatComplet
         choices: Vec::new(),
         usage: Some(usage),
     }
+}
+
+/// Most texts in one embeddings request.
+const MAX_EMBEDDING_INPUTS: usize = 2048;
+
+/// Create embeddings (OpenAI-compatible): float arrays, or base64 of little-endian float32.
+#[utoipa::path(post, path = "/v1/embeddings", tag = "inference", request_body = EmbeddingRequest,
+    responses(
+        (status = 200, body = EmbeddingResponse),
+        (status = 400, body = OpenAiErrorBody), (status = 401, body = OpenAiErrorBody),
+        (status = 403, body = OpenAiErrorBody), (status = 404, body = OpenAiErrorBody, description = "model_not_found"),
+        (status = 429, body = OpenAiErrorBody),
+    ),
+    security(("bearer" = [])))]
+async fn embeddings(
+    State(state): State<InferenceState>,
+    InferenceCaller(principal): InferenceCaller,
+    OpenAiJson(body): OpenAiJson<EmbeddingRequest>,
+) -> Result<Response, OpenAiError> {
+    let arrived = Instant::now();
+    let allowance = state.service.limits().check(&principal).await?;
+    let texts = match body.input {
+        EmbeddingInput::One(text) => vec![text],
+        EmbeddingInput::Many(texts) => texts,
+        EmbeddingInput::Tokens(_) => {
+            return Err(InferenceError::Unsupported(
+                "token arrays are not supported as input; send text".into(),
+            )
+            .into());
+        }
+    };
+    if texts.is_empty() || texts.len() > MAX_EMBEDDING_INPUTS {
+        return Err(InferenceError::invalid(
+            "input",
+            format!("input must hold 1 to {MAX_EMBEDDING_INPUTS} texts"),
+        )
+        .into());
+    }
+    if texts.iter().any(String::is_empty) {
+        return Err(InferenceError::invalid("input", "input cannot contain empty strings").into());
+    }
+    let base64 = match body.encoding_format.as_deref() {
+        None | Some("float") => false,
+        Some("base64") => true,
+        Some(other) => {
+            return Err(InferenceError::invalid(
+                "encoding_format",
+                format!("encoding_format `{other}` is not float or base64"),
+            )
+            .into());
+        }
+    };
+    let upstream_started = Instant::now();
+    let result = state.service.embed(&body.model, texts).await;
+    let (vectors, tokens) = match result {
+        Ok(done) => done,
+        Err(e) => {
+            let e = OpenAiError::from(e);
+            state.service.finish(
+                &principal,
+                &Outcome {
+                    model: body.model.clone(),
+                    backend: "embeddings".into(),
+                    usage: Usage::default(),
+                    ttft: None,
+                    upstream: upstream_started.elapsed(),
+                    total: arrived.elapsed(),
+                    status: e.body.code.clone().unwrap_or_else(|| "error".into()),
+                    cached: false,
+                },
+            );
+            return Err(e);
+        }
+    };
+    if let Some(dimensions) = body.dimensions
+        && vectors
+            .first()
+            .is_some_and(|v| v.len() != dimensions as usize)
+    {
+        return Err(InferenceError::invalid(
+            "dimensions",
+            format!(
+                "this model makes {}-dimensional embeddings; omit dimensions or ask for that",
+                vectors[0].len()
+            ),
+        )
+        .into());
+    }
+    state.service.finish(
+        &principal,
+        &Outcome {
+            model: body.model.clone(),
+            backend: "embeddings".into(),
+            usage: Usage::new(tokens, 0),
+            ttft: None,
+            upstream: upstream_started.elapsed(),
+            total: arrived.elapsed(),
+            status: "ok".into(),
+            cached: false,
+        },
+    );
+    let data = vectors
+        .into_iter()
+        .enumerate()
+        .map(|(index, vector)| EmbeddingData {
+            object: "embedding".into(),
+            index: u32::try_from(index).unwrap_or(u32::MAX),
+            embedding: if base64 {
+                let bytes: Vec<u8> = vector.iter().flat_map(|x| x.to_le_bytes()).collect();
+                EmbeddingValue::Base64(base64::engine::general_purpose::STANDARD.encode(bytes))
+            } else {
+                EmbeddingValue::Float(vector)
+            },
+        })
+        .collect();
+    let mut response = axum::Json(EmbeddingResponse {
+        object: "list".into(),
+        data,
+        model: body.model,
+        usage: EmbeddingUsage {
+            prompt_tokens: tokens,
+            total_tokens: tokens,
+        },
+    })
+    .into_response();
+    add_headers(&mut response, &allowance);
+    Ok(response)
 }
 
 /// The models a request may name (OpenAI-compatible).

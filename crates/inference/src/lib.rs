@@ -4,6 +4,8 @@
 
 pub mod anthropic;
 pub mod api;
+#[cfg(feature = "bert")]
+pub mod embed;
 #[cfg(feature = "llama")]
 pub mod engine;
 pub mod error;

@@ -18,6 +18,8 @@ pub struct LocalEngines {
     loaded: Mutex<HashMap<String, Arc<crate::engine::Engine>>>,
     #[cfg(not(feature = "llama"))]
     loaded: Mutex<HashMap<String, ()>>,
+    #[cfg(feature = "bert")]
+    encoders: Mutex<HashMap<String, Arc<crate::embed::BertEmbedder>>>,
 }
 
 impl std::fmt::Debug for LocalEngines {
@@ -41,7 +43,80 @@ impl LocalEngines {
                 batch_size: config.batch_size,
             },
             loaded: Mutex::new(HashMap::new()),
+            #[cfg(feature = "bert")]
+            encoders: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Local embedding models: directories of the models directory in the Hugging Face layout.
+    #[cfg(feature = "bert")]
+    pub fn encoders(&self) -> Vec<String> {
+        let Ok(entries) = std::fs::read_dir(self.store.dir()) else {
+            return Vec::new();
+        };
+        let mut names: Vec<String> = entries
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter(|p| p.is_dir() && crate::embed::is_encoder_dir(p))
+            .filter_map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+            .filter(|n| !n.starts_with('.'))
+            .collect();
+        names.sort();
+        names
+    }
+
+    #[cfg(not(feature = "bert"))]
+    pub fn encoders(&self) -> Vec<String> {
+        Vec::new()
+    }
+
+    /// Embeds `texts` with a local encoder, loading it on first use.
+    #[cfg(feature = "bert")]
+    pub async fn embed(
+        &self,
+        name: &str,
+        texts: Vec<String>,
+    ) -> Result<(Vec<Vec<f32>>, u32), InferenceError> {
+        let Some(found) = self
+            .encoders()
+            .into_iter()
+            .find(|n| n.eq_ignore_ascii_case(name))
+        else {
+            return Err(InferenceError::ModelNotFound(name.to_owned()));
+        };
+        let encoder = {
+            let mut encoders = self.encoders.lock().await;
+            match encoders.get(&found) {
+                Some(encoder) => encoder.clone(),
+                None => {
+                    let dir = self.store.dir().join(&found);
+                    let encoder =
+                        tokio::task::spawn_blocking(move || crate::embed::BertEmbedder::load(&dir))
+                            .await
+                            .map_err(|e| {
+                                InferenceError::Engine(format!(
+                                    "encoder loading thread failed: {e}"
+                                ))
+                            })??;
+                    let encoder = Arc::new(encoder);
+                    tracing::info!(model = %found, dimensions = encoder.dimensions, "embedding model loaded");
+                    encoders.insert(found.clone(), encoder.clone());
+                    encoder
+                }
+            }
+        };
+        tokio::task::spawn_blocking(move || encoder.embed(&texts))
+            .await
+            .map_err(|e| InferenceError::Engine(format!("embedding thread failed: {e}")))?
+    }
+
+    #[cfg(not(feature = "bert"))]
+    pub async fn embed(
+        &self,
+        name: &str,
+        _texts: Vec<String>,
+    ) -> Result<(Vec<Vec<f32>>, u32), InferenceError> {
+        Err(InferenceError::ModelNotFound(name.to_owned()))
     }
 
     pub fn store(&self) -> &ModelStore {

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use futures::StreamExt;
+use futures::{Stream, StreamExt};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -16,6 +16,7 @@ use crate::types::{ChatEvent, ChatRequest, ChatStream, FinishReason, ResponseFor
 pub struct OllamaClient {
     pub name: String,
     base_url: String,
+    api_key: Option<String>,
     /// Requests that must finish within `timeout` say so themselves: a pull may take hours,
     /// so the client only bounds connecting and the wait for each read.
     timeout: Duration,
@@ -37,46 +38,36 @@ pub struct OllamaModel {
     pub family: Option<String>,
 }
 
-/// One progress line of a pull: `pulling manifest`, `downloading …` with byte counts per
+/// One progress line of a pull: `pulling manifest`, `pulling <layer>` with byte counts per
 /// layer (`digest`), `verifying sha256 digest`, `writing manifest`, `success`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OllamaPullProgress {
     pub status: String,
-    #[serde(default)]
     pub digest: Option<String>,
-    #[serde(default)]
     pub total: Option<u64>,
-    #[serde(default)]
     pub completed: Option<u64>,
 }
 
 impl OllamaClient {
-    /// `base_url` is the server root, like `http://localhost:11434`; `api_key` is sent as a
-    /// bearer token, for servers behind an authenticating proxy.
+    /// `base_url` is the server root, like `http://localhost:11434`; `api_key`, if any, is
+    /// sent as a bearer token (for servers behind an authenticating proxy).
     pub fn new(
         name: &str,
         base_url: &str,
         api_key: Option<String>,
         timeout: Duration,
     ) -> Result<Self, InferenceError> {
-        let mut builder = reqwest::Client::builder()
+        let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(10).min(timeout))
-            .read_timeout(timeout);
-        if let Some(key) = api_key {
-            let mut value = http::HeaderValue::try_from(format!("Bearer {key}"))
-                .map_err(|_| InferenceError::Engine(format!("{name}: unusable API key")))?;
-            value.set_sensitive(true);
-            builder = builder.default_headers(http::HeaderMap::from_iter([(
-                http::header::AUTHORIZATION,
-                value,
-            )]));
-        }
-        let http = builder
+            .read_timeout(timeout)
             .build()
             .map_err(|e| InferenceError::Engine(format!("HTTP client: {e}")))?;
+        let base_url = base_url.trim_end_matches('/').to_owned();
+        let name = name.to_owned();
         Ok(Self {
-            name: name.to_owned(),
-            base_url: base_url.trim_end_matches('/').to_owned(),
+            name,
+            base_url,
+            api_key,
             timeout,
             http,
         })
@@ -119,26 +110,29 @@ impl OllamaClient {
     }
 
     pub async fn stream(&self, request: &ChatRequest) -> Result<ChatStream, InferenceError> {
-        let response = self
-            .send(
-                self.http
-                    .post(format!("{}/api/chat", self.base_url))
-                    .timeout(self.timeout)
-                    .json(&Self::body(request)),
-            )
-            .await?;
-        let state = ChatState {
-            provider: self.name.clone(),
-            bytes: response.bytes_stream().boxed(),
-            lines: LineBuffer::default(),
-            done: false,
-        };
-        let answer = futures::stream::unfold(state, |mut st| async move {
-            if st.done {
+        let url = format!("{}/api/chat", self.base_url);
+        let call = self
+            .http
+            .post(url)
+            .timeout(self.timeout)
+            .json(&Self::body(request));
+        let lines = ndjson(self.name.clone(), self.send(call).await?).boxed();
+        // Ends after the `done` line or an error; a stream that stops before `done` ends
+        // with an error (the answer may be cut short).
+        let state = (lines, self.name.clone(), false);
+        let answer = futures::stream::unfold(state, |(mut lines, provider, done)| async move {
+            if done {
                 return None;
             }
-            let items = st.next_items().await;
-            Some((futures::stream::iter(items), st))
+            let (items, done) = match lines.next().await {
+                Some(Ok(line)) => chat_events(&provider, &line),
+                Some(Err(e)) => (vec![Err(e)], true),
+                None => {
+                    let message = format!("{provider}: the answer ended before `done`");
+                    (vec![Err(InferenceError::Unavailable(message))], true)
+                }
+            };
+            Some((futures::stream::iter(items), (lines, provider, done)))
         })
         .flatten();
         Ok(futures::stream::once(async { Ok(ChatEvent::Started) })
@@ -148,34 +142,27 @@ impl OllamaClient {
 
     /// The models the server has.
     pub async fn tags(&self) -> Result<Vec<OllamaModel>, InferenceError> {
-        let response = self
-            .send(
-                self.http
-                    .get(format!("{}/api/tags", self.base_url))
-                    .timeout(self.timeout),
-            )
-            .await?;
-        let tags: WireTags = response.json().await.map_err(|e| {
-            if e.is_decode() {
-                self.upstream(502, format!("unreadable model list: {e}"))
-            } else {
-                self.transport_error(&e)
-            }
+        let call = self.http.get(format!("{}/api/tags", self.base_url));
+        let response = self.send(call.timeout(self.timeout)).await?;
+        let tags: Value = response.json().await.map_err(|e| match e.is_decode() {
+            true => self.upstream(502, format!("unreadable model list: {e}")),
+            false => transport_error(&self.name, &e),
         })?;
         // Ollama sends "" for details it does not know.
-        let known = |s: Option<String>| s.filter(|s| !s.is_empty());
-        Ok(tags
-            .models
-            .into_iter()
-            .map(|m| OllamaModel {
-                name: m.name,
-                size: m.size,
-                digest: m.digest,
-                parameter_size: known(m.details.parameter_size),
-                quantization_level: known(m.details.quantization_level),
-                family: known(m.details.family),
-            })
-            .collect())
+        let text = |v: &Value| v.as_str().filter(|s| !s.is_empty()).map(str::to_owned);
+        let models = tags["models"]
+            .as_array()
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        let model = |m: &Value| OllamaModel {
+            name: text(&m["name"]).unwrap_or_default(),
+            size: m["size"].as_u64().unwrap_or(0),
+            digest: text(&m["digest"]).unwrap_or_default(),
+            parameter_size: text(&m["details"]["parameter_size"]),
+            quantization_level: text(&m["details"]["quantization_level"]),
+            family: text(&m["details"]["family"]),
+        };
+        Ok(models.iter().map(model).collect())
     }
 
     /// Downloads `model`, calling `progress` with each progress line. Succeeds only when the
@@ -185,60 +172,32 @@ impl OllamaClient {
         model: &str,
         mut progress: impl FnMut(OllamaPullProgress) + Send,
     ) -> Result<(), InferenceError> {
-        let response = self
-            .send(
-                self.http
-                    .post(format!("{}/api/pull", self.base_url))
-                    .json(&json!({"model": model, "stream": true})),
-            )
-            .await?;
-        let mut bytes = response.bytes_stream();
-        let mut lines = LineBuffer::default();
+        let call = self.http.post(format!("{}/api/pull", self.base_url));
+        let call = call.json(&json!({"model": model, "stream": true}));
+        let mut lines = ndjson(self.name.clone(), self.send(call).await?).boxed();
         let mut succeeded = false;
-        loop {
-            let chunk = bytes.next().await;
-            let eof = chunk.is_none();
-            match chunk {
-                Some(Ok(chunk)) => lines.push(&chunk),
-                Some(Err(e)) => return Err(self.transport_error(&e)),
-                None => {}
+        while let Some(line) = lines.next().await {
+            let line = line?;
+            if let Some(error) = line.get("error") {
+                return Err(self.upstream(500, error_text(error)));
             }
-            while let Some(line) = lines.next_line(eof) {
-                let value: Value = serde_json::from_slice(&line)
-                    .map_err(|e| self.upstream(502, format!("unreadable pull progress: {e}")))?;
-                if let Some(error) = value.get("error") {
-                    return Err(self.upstream(500, error_text(error)));
-                }
-                let step: OllamaPullProgress = serde_json::from_value(value)
-                    .map_err(|e| self.upstream(502, format!("unreadable pull progress: {e}")))?;
-                succeeded = step.status == "success";
-                progress(step);
-            }
-            if eof {
-                break;
-            }
+            let step: OllamaPullProgress = serde_json::from_value(line)
+                .map_err(|e| self.upstream(502, format!("unreadable pull progress: {e}")))?;
+            succeeded = step.status == "success";
+            progress(step);
         }
-        if succeeded {
-            Ok(())
-        } else {
-            Err(InferenceError::Unavailable(format!(
-                "{}: the pull of `{model}` ended before it succeeded",
-                self.name
-            )))
+        if !succeeded {
+            let message = format!("{}: the pull of `{model}` stopped short", self.name);
+            return Err(InferenceError::Unavailable(message));
         }
+        Ok(())
     }
 
     /// Deletes `model` from the server.
     pub async fn delete(&self, model: &str) -> Result<(), InferenceError> {
-        let result = self
-            .send(
-                self.http
-                    .delete(format!("{}/api/delete", self.base_url))
-                    .timeout(self.timeout)
-                    .json(&json!({"model": model})),
-            )
-            .await;
-        match result {
+        let call = self.http.delete(format!("{}/api/delete", self.base_url));
+        let call = call.timeout(self.timeout).json(&json!({"model": model}));
+        match self.send(call).await {
             Ok(_) => Ok(()),
             Err(InferenceError::Upstream { status: 404, .. }) => {
                 Err(InferenceError::ModelNotFound(model.to_owned()))
@@ -253,35 +212,113 @@ impl OllamaClient {
         &self,
         call: reqwest::RequestBuilder,
     ) -> Result<reqwest::Response, InferenceError> {
-        let response = call.send().await.map_err(|e| self.transport_error(&e))?;
-        let status = response.status();
-        if status.is_success() {
+        let call = match &self.api_key {
+            Some(key) => call.bearer_auth(key),
+            None => call,
+        };
+        let response = call
+            .send()
+            .await
+            .map_err(|e| transport_error(&self.name, &e))?;
+        let status = response.status().as_u16();
+        if response.status().is_success() {
             return Ok(response);
         }
-        let retry_after_secs = response
-            .headers()
-            .get(http::header::RETRY_AFTER)
-            .and_then(|v| v.to_str().ok()?.trim().parse().ok());
+        let retry_after = response.headers().get(http::header::RETRY_AFTER);
+        let retry_after_secs = retry_after.and_then(|v| v.to_str().ok()?.trim().parse().ok());
         let text = response.text().await.unwrap_or_default();
         let message = serde_json::from_str::<Value>(&text)
             .ok()
             .and_then(|v| v.get("error").map(error_text))
             .unwrap_or_else(|| text.chars().take(500).collect());
+        let provider = self.name.clone();
         Err(InferenceError::Upstream {
-            provider: self.name.clone(),
-            status: status.as_u16(),
+            provider,
+            status,
             message,
             retry_after_secs,
         })
     }
 
-    fn transport_error(&self, e: &reqwest::Error) -> InferenceError {
-        transport_error(&self.name, e)
-    }
-
     fn upstream(&self, status: u16, message: String) -> InferenceError {
         upstream(&self.name, status, message)
     }
+}
+
+/// The events of one chat line, and whether it ends the answer. After the 200, Ollama
+/// reports a failure as a line of its own: `{"error": "…"}`. Thinking models also send
+/// `message.thinking`, which is not part of the answer.
+fn chat_events(provider: &str, line: &Value) -> (Vec<Result<ChatEvent, InferenceError>>, bool) {
+    if let Some(error) = line.get("error") {
+        return (vec![Err(upstream(provider, 500, error_text(error)))], true);
+    }
+    let mut items = Vec::new();
+    if let Some(text) = line["message"]["content"]
+        .as_str()
+        .filter(|t| !t.is_empty())
+    {
+        items.push(Ok(ChatEvent::Delta(text.to_owned())));
+    }
+    let done = line["done"].as_bool().unwrap_or(false);
+    if done {
+        let reason = match line["done_reason"].as_str() {
+            Some("length") => FinishReason::Length,
+            _ => FinishReason::Stop,
+        };
+        let count = |name: &str| {
+            line[name]
+                .as_u64()
+                .map_or(0, |n| u32::try_from(n).unwrap_or(u32::MAX))
+        };
+        let (prompt_tokens, completion_tokens) = (count("prompt_eval_count"), count("eval_count"));
+        let total_tokens = prompt_tokens.saturating_add(completion_tokens);
+        let usage = Usage {
+            prompt_tokens,
+            completion_tokens,
+            total_tokens,
+        };
+        items.push(Ok(ChatEvent::Finished { reason, usage }));
+    }
+    (items, done)
+}
+
+/// The JSON lines of an NDJSON body. Bytes are kept until their `\n` arrives, so a line (or
+/// a UTF-8 character in it) cut between two reads is parsed whole; a last line without its
+/// `\n` counts too. Ends after the first error.
+fn ndjson(
+    provider: String,
+    response: reqwest::Response,
+) -> impl Stream<Item = Result<Value, InferenceError>> + Send {
+    let state = (provider, response.bytes_stream().boxed(), Vec::new(), false);
+    futures::stream::unfold(
+        state,
+        |(provider, mut bytes, mut pending, mut eof)| async move {
+            loop {
+                let line: Vec<u8> = match pending.iter().position(|&b| b == b'\n') {
+                    Some(at) => pending.drain(..=at).collect(),
+                    None if eof && pending.is_empty() => return None,
+                    None if eof => std::mem::take(&mut pending),
+                    None => {
+                        match bytes.next().await {
+                            Some(Ok(chunk)) => pending.extend_from_slice(&chunk),
+                            Some(Err(e)) => {
+                                let error = transport_error(&provider, &e);
+                                return Some((Err(error), (provider, bytes, Vec::new(), true)));
+                            }
+                            None => eof = true,
+                        }
+                        continue;
+                    }
+                };
+                if line.trim_ascii().is_empty() {
+                    continue;
+                }
+                let item = serde_json::from_slice(&line)
+                    .map_err(|e| upstream(&provider, 502, format!("unreadable line: {e}")));
+                return Some((item, (provider, bytes, pending, eof)));
+            }
+        },
+    )
 }
 
 fn transport_error(provider: &str, e: &reqwest::Error) -> InferenceError {
@@ -293,11 +330,12 @@ fn transport_error(provider: &str, e: &reqwest::Error) -> InferenceError {
 }
 
 fn upstream(provider: &str, status: u16, message: String) -> InferenceError {
+    let (provider, retry_after_secs) = (provider.to_owned(), None);
     InferenceError::Upstream {
-        provider: provider.to_owned(),
+        provider,
         status,
         message,
-        retry_after_secs: None,
+        retry_after_secs,
     }
 }
 
@@ -310,162 +348,10 @@ fn error_text(error: &Value) -> String {
 
 /// An `f32` as the shortest decimal that reads back as it (`0.7`, not `0.699999988…`).
 fn decimal(x: f32) -> Value {
-    x.to_string()
-        .parse::<f64>()
-        .ok()
+    let shortest = x.to_string().parse::<f64>().ok();
+    shortest
         .and_then(serde_json::Number::from_f64)
         .map_or(Value::Null, Value::Number)
-}
-
-/// Splits a byte stream into lines. Bytes are kept until their `\n` arrives, so a line (or
-/// a UTF-8 character in it) cut between two reads is parsed whole.
-#[derive(Default)]
-struct LineBuffer {
-    pending: Vec<u8>,
-}
-
-impl LineBuffer {
-    fn push(&mut self, bytes: &[u8]) {
-        self.pending.extend_from_slice(bytes);
-    }
-
-    /// The next non-blank line; at `eof`, an unterminated last line too.
-    fn next_line(&mut self, eof: bool) -> Option<Vec<u8>> {
-        loop {
-            let line = match self.pending.iter().position(|&b| b == b'\n') {
-                Some(at) => {
-                    let mut line: Vec<u8> = self.pending.drain(..=at).collect();
-                    line.pop();
-                    line
-                }
-                None if eof && !self.pending.is_empty() => std::mem::take(&mut self.pending),
-                None => return None,
-            };
-            if !line.trim_ascii().is_empty() {
-                return Some(line);
-            }
-        }
-    }
-}
-
-#[derive(Deserialize)]
-struct ChatLine {
-    #[serde(default)]
-    message: Option<LineMessage>,
-    #[serde(default)]
-    done: bool,
-    #[serde(default)]
-    done_reason: Option<String>,
-    #[serde(default)]
-    prompt_eval_count: Option<u32>,
-    #[serde(default)]
-    eval_count: Option<u32>,
-    /// Errors after the 200 arrive as a line of their own.
-    #[serde(default)]
-    error: Option<Value>,
-}
-
-#[derive(Deserialize)]
-struct LineMessage {
-    /// Thinking models also send `thinking`, which is not part of the answer.
-    #[serde(default)]
-    content: String,
-}
-
-#[derive(Deserialize)]
-struct WireTags {
-    #[serde(default)]
-    models: Vec<WireModel>,
-}
-
-#[derive(Deserialize)]
-struct WireModel {
-    name: String,
-    #[serde(default)]
-    size: u64,
-    #[serde(default)]
-    digest: String,
-    #[serde(default)]
-    details: WireDetails,
-}
-
-#[derive(Deserialize, Default)]
-struct WireDetails {
-    parameter_size: Option<String>,
-    quantization_level: Option<String>,
-    family: Option<String>,
-}
-
-type ByteStream = futures::stream::BoxStream<'static, reqwest::Result<axum::body::Bytes>>;
-
-/// A chat answer being read.
-struct ChatState {
-    provider: String,
-    bytes: ByteStream,
-    lines: LineBuffer,
-    done: bool,
-}
-
-impl ChatState {
-    /// The events of the next line (reading as much as it takes), or the error that ends
-    /// the stream. The stream ends after the `done` line or an error.
-    async fn next_items(&mut self) -> Vec<Result<ChatEvent, InferenceError>> {
-        let mut eof = false;
-        loop {
-            if let Some(line) = self.lines.next_line(eof) {
-                return self.handle(&line);
-            }
-            if eof {
-                self.done = true;
-                return vec![Err(InferenceError::Unavailable(format!(
-                    "{}: the answer ended before `done`",
-                    self.provider
-                )))];
-            }
-            match self.bytes.next().await {
-                Some(Ok(chunk)) => self.lines.push(&chunk),
-                Some(Err(e)) => {
-                    self.done = true;
-                    return vec![Err(transport_error(&self.provider, &e))];
-                }
-                None => eof = true,
-            }
-        }
-    }
-
-    fn handle(&mut self, line: &[u8]) -> Vec<Result<ChatEvent, InferenceError>> {
-        let parsed = match serde_json::from_slice::<ChatLine>(line) {
-            Ok(parsed) => parsed,
-            Err(e) => {
-                self.done = true;
-                let text: String = String::from_utf8_lossy(line).chars().take(200).collect();
-                let message = format!("unreadable line ({e}): {text}");
-                return vec![Err(upstream(&self.provider, 502, message))];
-            }
-        };
-        if let Some(error) = parsed.error {
-            self.done = true;
-            return vec![Err(upstream(&self.provider, 500, error_text(&error)))];
-        }
-        let mut items = Vec::new();
-        if let Some(text) = parsed.message.map(|m| m.content).filter(|t| !t.is_empty()) {
-            items.push(Ok(ChatEvent::Delta(text)));
-        }
-        if parsed.done {
-            self.done = true;
-            items.push(Ok(ChatEvent::Finished {
-                reason: match parsed.done_reason.as_deref() {
-                    Some("length") => FinishReason::Length,
-                    _ => FinishReason::Stop,
-                },
-                usage: Usage::new(
-                    parsed.prompt_eval_count.unwrap_or(0),
-                    parsed.eval_count.unwrap_or(0),
-                ),
-            }));
-        }
-        items
-    }
 }
 
 #[cfg(test)]
@@ -479,47 +365,39 @@ mod tests {
 
     use axum::body::{Body, Bytes};
     use axum::http::{HeaderMap, Method, StatusCode, Uri};
-    use axum::response::Response;
     use tokio::sync::Mutex;
 
     use super::*;
-    use crate::types::{ChatMessage, JsonSchemaFormat, Role, SamplingParams};
+    use crate::types::{ChatMessage, Role, SamplingParams};
 
-    /// A request the fake received.
-    struct Seen {
-        method: Method,
-        path: String,
-        headers: HeaderMap,
-        body: Value,
-    }
+    /// The requests the fake received: method and path, headers, JSON body.
+    type Seen = Arc<Mutex<Vec<(String, HeaderMap, Value)>>>;
 
     /// A fake Ollama answering every request with `status` and `body`, written in pieces of
     /// `piece` bytes a little apart, so lines (and UTF-8 characters) straddle reads.
-    async fn fake(status: u16, body: &str, piece: usize) -> (String, Arc<Mutex<Vec<Seen>>>) {
-        let seen = Arc::new(Mutex::new(Vec::new()));
+    async fn fake(status: u16, body: &str, piece: usize) -> (String, Seen) {
+        let seen = Seen::default();
         let pieces: Vec<Vec<u8>> = body.as_bytes().chunks(piece).map(<[u8]>::to_vec).collect();
         let recorder = seen.clone();
         let handler = move |method: Method, uri: Uri, headers: HeaderMap, body: Bytes| {
             let (seen, pieces) = (recorder.clone(), pieces.clone());
             async move {
-                seen.lock().await.push(Seen {
-                    method,
-                    path: uri.path().to_owned(),
-                    headers,
-                    body: serde_json::from_slice(&body).unwrap_or(Value::Null),
-                });
+                let json = serde_json::from_slice(&body).unwrap_or(Value::Null);
+                seen.lock()
+                    .await
+                    .push((format!("{method} {}", uri.path()), headers, json));
                 let chunks = futures::stream::iter(pieces).then(|p| async move {
                     tokio::time::sleep(Duration::from_millis(2)).await;
                     Ok::<_, Infallible>(p)
                 });
-                let content_type = if status == 200 {
-                    "application/x-ndjson"
-                } else {
-                    "application/json"
+                let kind = match status {
+                    200 => "application/x-ndjson",
+                    _ => "application/json",
                 };
-                Response::builder()
-                    .status(StatusCode::from_u16(status).unwrap())
-                    .header("content-type", content_type)
+                let response = axum::response::Response::builder().header("content-type", kind);
+                let status = StatusCode::from_u16(status).unwrap();
+                response
+                    .status(status)
                     .body(Body::from_stream(chunks))
                     .unwrap()
             }
@@ -535,110 +413,92 @@ mod tests {
         OllamaClient::new("ollama", base_url, None, Duration::from_secs(10)).unwrap()
     }
 
-    fn request(params: SamplingParams, format: Option<ResponseFormat>) -> ChatRequest {
+    fn ask(format: Option<ResponseFormat>) -> ChatRequest {
         ChatRequest {
             model: "llama3.2".into(),
             messages: vec![
                 ChatMessage::new(Role::System, "Answer in JSON."),
                 ChatMessage::new(Role::User, "Describe a cat."),
             ],
-            params,
+            params: SamplingParams::default(),
             response_format: format,
         }
     }
 
-    /// Chat lines as Ollama writes them.
-    fn ndjson(lines: &[Value]) -> String {
-        lines.iter().map(|l| format!("{l}\n")).collect()
+    type Events = Vec<Result<ChatEvent, InferenceError>>;
+
+    /// Everything the stream yields.
+    async fn answer(base_url: &str, request: &ChatRequest) -> Result<Events, InferenceError> {
+        Ok(client(base_url).stream(request).await?.collect().await)
     }
 
-    fn token(text: &str) -> Value {
-        json!({
-            "model": "llama3.2",
-            "created_at": "2024-12-06T00:46:58.265747Z",
-            "message": {"role": "assistant", "content": text},
-            "done": false,
-        })
+    /// The status and message of an upstream error.
+    fn upstream(error: &InferenceError) -> (u16, &str) {
+        match error {
+            InferenceError::Upstream {
+                status, message, ..
+            } => (*status, message),
+            other => panic!("not an upstream error: {other:?}"),
+        }
     }
 
-    fn last(reason: &str) -> Value {
-        json!({
-            "model": "llama3.2",
-            "created_at": "2024-12-06T00:46:58.365747Z",
-            "message": {"role": "assistant", "content": ""},
-            "done_reason": reason,
-            "done": true,
-            "total_duration": 2_254_970_291_u64,
-            "load_duration": 574_751_416,
-            "prompt_eval_count": 26,
-            "prompt_eval_duration": 1_502_000_000,
-            "eval_count": 3,
-            "eval_duration": 175_000_000,
-        })
+    /// How [`ANSWER`] ends.
+    fn finished() -> ChatEvent {
+        let usage = Usage::new(26, 3);
+        ChatEvent::Finished {
+            reason: FinishReason::Length,
+            usage,
+        }
     }
+
+    /// An answer as Ollama streams it: a line per token, then the `done` line with counts.
+    const ANSWER: &str = r#"{"model":"llama3.2","created_at":"2024-12-06T00:46:58.265747Z","message":{"role":"assistant","content":"{\"name\": "},"done":false}
+{"model":"llama3.2","created_at":"2024-12-06T00:46:58.275747Z","message":{"role":"assistant","content":"\"Félix 🐈\""},"done":false}
+{"model":"llama3.2","created_at":"2024-12-06T00:46:58.285747Z","message":{"role":"assistant","content":"}"},"done":false}
+{"model":"llama3.2","created_at":"2024-12-06T00:46:58.365747Z","message":{"role":"assistant","content":""},"done_reason":"length","done":true,"total_duration":2254970291,"load_duration":574751416,"prompt_eval_count":26,"prompt_eval_duration":1502000000,"eval_count":3,"eval_duration":175000000}
+"#;
 
     #[tokio::test]
     async fn chat_streams_ndjson_cut_mid_line() {
-        let body = ndjson(&[
-            token("{\"name\": "),
-            token("\"Félix 🐈\""),
-            token("}"),
-            last("length"),
-        ]);
-        let (base, seen) = fake(200, &body, 5).await;
-        let params = SamplingParams {
+        // 5-byte pieces cut lines, JSON and the emoji apart.
+        let (base, seen) = fake(200, ANSWER, 5).await;
+        let mut request = ask(Some(ResponseFormat::JsonObject));
+        request.params = SamplingParams {
             temperature: 0.2,
             top_p: 0.9,
             max_tokens: Some(64),
             stop: vec!["\n\n".into()],
             seed: Some(42),
         };
-        let ollama = OllamaClient::new(
-            "ollama",
-            &base,
-            Some("secret".into()),
-            Duration::from_secs(10),
-        )
-        .unwrap();
-        let events: Vec<ChatEvent> = ollama
-            .stream(&request(params, Some(ResponseFormat::JsonObject)))
-            .await
-            .unwrap()
-            .map(Result::unwrap)
-            .collect()
-            .await;
-        assert_eq!(
-            events,
-            vec![
-                ChatEvent::Started,
-                ChatEvent::Delta("{\"name\": ".into()),
-                ChatEvent::Delta("\"Félix 🐈\"".into()),
-                ChatEvent::Delta("}".into()),
-                ChatEvent::Finished {
-                    reason: FinishReason::Length,
-                    usage: Usage::new(26, 3)
-                },
-            ]
-        );
-        let seen = seen.lock().await;
-        assert_eq!(
-            (&seen[0].method, seen[0].path.as_str()),
-            (&Method::POST, "/api/chat")
-        );
-        assert_eq!(seen[0].headers["authorization"], "Bearer secret");
-        assert_eq!(
-            seen[0].body,
-            json!({
-                "model": "llama3.2",
-                "messages": [
-                    {"role": "system", "content": "Answer in JSON."},
-                    {"role": "user", "content": "Describe a cat."},
-                ],
-                "stream": true,
-                "options": {"temperature": 0.2, "top_p": 0.9, "num_predict": 64, "stop": ["\n\n"], "seed": 42},
-                "format": "json",
-            })
-        );
+        let key = Some("secret".into());
+        let ollama = OllamaClient::new("ollama", &base, key, Duration::from_secs(10)).unwrap();
+        let events = ollama.stream(&request).await.unwrap();
+        let events: Vec<ChatEvent> = events.map(Result::unwrap).collect().await;
+        let expected = [
+            ChatEvent::Started,
+            ChatEvent::Delta("{\"name\": ".into()),
+            ChatEvent::Delta("\"Félix 🐈\"".into()),
+            ChatEvent::Delta("}".into()),
+            finished(),
+        ];
+        assert_eq!(events, expected);
+
+        let (call, headers, body) = &seen.lock().await[0];
+        assert_eq!(call, "POST /api/chat");
+        assert_eq!(headers["authorization"], "Bearer secret");
+        let expected = json!({
+            "model": "llama3.2",
+            "messages": [
+                {"role": "system", "content": "Answer in JSON."},
+                {"role": "user", "content": "Describe a cat."},
+            ],
+            "stream": true,
+            "options": {
+                "temperature": 0.2, "top_p": 0.9, "num_predict": 64, "stop": ["\n\n"], "seed": 42,
+            },
+            "format": "json",
+        });
+        assert_eq!(*body, expected);
     }
 
     #[test]
@@ -648,187 +508,120 @@ mod tests {
             "properties": {"age": {"type": "integer"}, "available": {"type": "boolean"}},
             "required": ["age", "available"],
         });
-        let format = ResponseFormat::JsonSchema {
-            json_schema: JsonSchemaFormat {
-                name: "x".into(),
-                schema: schema.clone(),
-                strict: Some(true),
-                description: None,
-            },
-        };
-        let body = OllamaClient::body(&request(SamplingParams::default(), Some(format)));
+        let format = json!({"type": "json_schema", "json_schema": {"name": "x", "schema": schema}});
+        let body = OllamaClient::body(&ask(Some(serde_json::from_value(format).unwrap())));
         assert_eq!(body["format"], schema);
         // Unset limits are left to the model's defaults.
         assert_eq!(body["options"], json!({"temperature": 1.0, "top_p": 1.0}));
-        let body = OllamaClient::body(&request(
-            SamplingParams::default(),
-            Some(ResponseFormat::Text),
-        ));
+        let body = OllamaClient::body(&ask(Some(ResponseFormat::Text)));
         assert!(body.get("format").is_none());
     }
 
     #[tokio::test]
     async fn errors_before_and_during_the_answer() {
-        let ask = request(SamplingParams::default(), None);
-        let (base, _) = fake(
-            400,
-            r#"{"error":"invalid options: num_predict must be an integer"}"#,
-            1024,
-        )
-        .await;
-        let error = client(&base).stream(&ask).await.err().unwrap();
-        assert!(
-            matches!(&error, InferenceError::Upstream { status: 400, message, .. } if message.starts_with("invalid options")),
-            "{error:?}"
-        );
+        let (base, _) = fake(400, r#"{"error":"invalid options: num_predict"}"#, 1024).await;
+        let error = answer(&base, &ask(None)).await.unwrap_err();
+        assert_eq!(upstream(&error), (400, "invalid options: num_predict"));
         let (base, _) = fake(404, r#"{"error":"model 'llama3.2' not found"}"#, 1024).await;
-        let error = client(&base).stream(&ask).await.err().unwrap();
-        assert!(
-            matches!(&error, InferenceError::Upstream { status: 404, message, .. } if message.contains("not found")),
-            "{error:?}"
-        );
+        let error = answer(&base, &ask(None)).await.unwrap_err();
+        assert_eq!(upstream(&error), (404, "model 'llama3.2' not found"));
 
         // After the 200, Ollama reports a failure as a line of its own.
-        let body = ndjson(&[
-            token("Hel"),
-            json!({"error": "an error was encountered while running the model: unexpected EOF"}),
-        ]);
-        let (base, _) = fake(200, &body, 7).await;
-        let events: Vec<_> = client(&base).stream(&ask).await.unwrap().collect().await;
-        assert_eq!(events.len(), 3, "{events:?}");
-        assert!(matches!(&events[1], Ok(ChatEvent::Delta(t)) if t == "Hel"));
-        assert!(
-            matches!(&events[2], Err(InferenceError::Upstream { status: 500, message, .. }) if message.contains("unexpected EOF"))
-        );
+        let first = ANSWER.lines().next().unwrap();
+        let failed = format!("{first}\n{{\"error\":\"model runner has unexpectedly stopped\"}}\n");
+        let (base, _) = fake(200, &failed, 7).await;
+        let mut events = answer(&base, &ask(None)).await.unwrap();
+        let error = events.pop().unwrap().unwrap_err();
+        let message = "model runner has unexpectedly stopped";
+        assert_eq!(upstream(&error), (500, message));
+        assert!(matches!(
+            &events[..],
+            [Ok(ChatEvent::Started), Ok(ChatEvent::Delta(_))]
+        ));
 
         // A stream that stops before `done` ends with an error, never a Finished.
-        let (base, _) = fake(200, &ndjson(&[token("Hel")]), 7).await;
-        let events: Vec<_> = client(&base).stream(&ask).await.unwrap().collect().await;
-        assert!(
-            matches!(events.last(), Some(Err(InferenceError::Unavailable(m))) if m.contains("done")),
-            "{events:?}"
-        );
+        let (base, _) = fake(200, &format!("{first}\n"), 7).await;
+        let events = answer(&base, &ask(None)).await.unwrap();
+        let Some(Err(InferenceError::Unavailable(message))) = events.last() else {
+            panic!("{events:?}");
+        };
+        assert!(message.contains("before `done`"), "{message}");
 
         // A last line without its newline still counts.
-        let body = ndjson(&[token("Hi"), last("stop")]);
-        let (base, _) = fake(200, body.trim_end(), 7).await;
-        let events: Vec<_> = client(&base)
-            .stream(&ask)
-            .await
-            .unwrap()
-            .map(Result::unwrap)
-            .collect()
-            .await;
-        assert_eq!(
-            events.last(),
-            Some(&ChatEvent::Finished {
-                reason: FinishReason::Stop,
-                usage: Usage::new(26, 3)
-            })
-        );
+        let (base, _) = fake(200, ANSWER.trim_end(), 7).await;
+        let events = answer(&base, &ask(None)).await.unwrap();
+        assert_eq!(events.last().unwrap().as_ref().unwrap(), &finished());
     }
 
     #[tokio::test]
     async fn tags_lists_the_models_with_their_details() {
-        let body = json!({"models": [
-            {
-                "name": "llama3.2:latest",
-                "model": "llama3.2:latest",
-                "modified_at": "2024-12-07T09:32:18.757212583-08:00",
-                "size": 2_019_393_189_u64,
-                "digest": "a80c4f17acd55265feec403c7aef86be0c25983ab279d83f3bcd3abbcb5b8b72",
-                "details": {"parent_model": "", "format": "gguf", "family": "llama", "families": ["llama"], "parameter_size": "3.2B", "quantization_level": "Q4_K_M"}
-            },
-            {"name": "custom:dev", "size": 10, "digest": "abc", "details": {"format": "gguf", "family": "", "families": null, "parameter_size": "", "quantization_level": ""}}
-        ]});
-        let (base, seen) = fake(200, &body.to_string(), 50).await;
+        let body = r#"{"models":[{"name":"llama3.2:latest","model":"llama3.2:latest","modified_at":"2024-12-07T09:32:18.757212583-08:00","size":2019393189,"digest":"a80c4f17acd55265feec403c7aef86be0c25983ab279d83f3bcd3abbcb5b8b72","details":{"parent_model":"","format":"gguf","family":"llama","families":["llama"],"parameter_size":"3.2B","quantization_level":"Q4_K_M"}},
+{"name":"custom:dev","model":"custom:dev","size":10,"digest":"abc","details":{"format":"gguf","family":"","families":null,"parameter_size":"","quantization_level":""}}]}"#;
+        let (base, seen) = fake(200, body, 50).await;
         let models = client(&base).tags().await.unwrap();
-        assert_eq!(
-            models,
-            vec![
-                OllamaModel {
-                    name: "llama3.2:latest".into(),
-                    size: 2_019_393_189,
-                    digest: "a80c4f17acd55265feec403c7aef86be0c25983ab279d83f3bcd3abbcb5b8b72"
-                        .into(),
-                    parameter_size: Some("3.2B".into()),
-                    quantization_level: Some("Q4_K_M".into()),
-                    family: Some("llama".into()),
-                },
-                OllamaModel {
-                    name: "custom:dev".into(),
-                    size: 10,
-                    digest: "abc".into(),
-                    parameter_size: None,
-                    quantization_level: None,
-                    family: None,
-                },
-            ]
-        );
-        let seen = seen.lock().await;
-        assert_eq!(
-            (&seen[0].method, seen[0].path.as_str()),
-            (&Method::GET, "/api/tags")
-        );
+        let llama = OllamaModel {
+            name: "llama3.2:latest".into(),
+            size: 2_019_393_189,
+            digest: "a80c4f17acd55265feec403c7aef86be0c25983ab279d83f3bcd3abbcb5b8b72".into(),
+            parameter_size: Some("3.2B".into()),
+            quantization_level: Some("Q4_K_M".into()),
+            family: Some("llama".into()),
+        };
+        assert_eq!(models[0], llama);
+        // Unknown details are None rather than "".
+        let custom = OllamaModel {
+            name: "custom:dev".into(),
+            size: 10,
+            digest: "abc".into(),
+            parameter_size: None,
+            quantization_level: None,
+            family: None,
+        };
+        assert_eq!(models[1], custom);
+        assert_eq!(seen.lock().await[0].0, "GET /api/tags");
     }
+
+    /// A pull as Ollama streams it.
+    const PULL: &str = r#"{"status":"pulling manifest"}
+{"status":"pulling dde5aa3fc5ff","digest":"sha256:dde5aa3fc5ff","total":2019377376}
+{"status":"pulling dde5aa3fc5ff","digest":"sha256:dde5aa3fc5ff","total":2019377376,"completed":241970}
+{"status":"verifying sha256 digest"}
+{"status":"writing manifest"}
+{"status":"success"}
+"#;
 
     #[tokio::test]
     async fn pull_reports_progress_until_success() {
-        let lines = [
-            json!({"status": "pulling manifest"}),
-            json!({"status": "pulling dde5aa3fc5ff", "digest": "sha256:dde5aa3fc5ff", "total": 2_019_377_376_u64}),
-            json!({"status": "pulling dde5aa3fc5ff", "digest": "sha256:dde5aa3fc5ff", "total": 2_019_377_376_u64, "completed": 241_970}),
-            json!({"status": "verifying sha256 digest"}),
-            json!({"status": "writing manifest"}),
-            json!({"status": "success"}),
-        ];
-        let (base, seen) = fake(200, &ndjson(&lines), 9).await;
-        let mut steps = Vec::new();
-        client(&base)
-            .pull("llama3.2", |p| steps.push(p))
-            .await
-            .unwrap();
-        assert_eq!(steps.len(), 6);
-        assert_eq!(
-            steps[2],
-            OllamaPullProgress {
-                status: "pulling dde5aa3fc5ff".into(),
-                digest: Some("sha256:dde5aa3fc5ff".into()),
-                total: Some(2_019_377_376),
-                completed: Some(241_970),
-            }
-        );
-        assert_eq!(steps[5].status, "success");
-        {
-            let seen = seen.lock().await;
-            assert_eq!(
-                (&seen[0].method, seen[0].path.as_str()),
-                (&Method::POST, "/api/pull")
-            );
-            assert_eq!(seen[0].body, json!({"model": "llama3.2", "stream": true}));
-        }
+        let (base, seen) = fake(200, PULL, 9).await;
+        let (ollama, mut steps) = (client(&base), Vec::new());
+        ollama.pull("llama3.2", |p| steps.push(p)).await.unwrap();
+        let statuses: Vec<&str> = steps.iter().map(|s| s.status.as_str()).collect();
+        assert_eq!(statuses.len(), 6);
+        assert_eq!((statuses[0], statuses[5]), ("pulling manifest", "success"));
+        let layer = OllamaPullProgress {
+            status: "pulling dde5aa3fc5ff".into(),
+            digest: Some("sha256:dde5aa3fc5ff".into()),
+            total: Some(2_019_377_376),
+            completed: Some(241_970),
+        };
+        assert_eq!(steps[2], layer);
+        let (call, _, body) = &seen.lock().await[0];
+        assert_eq!(call, "POST /api/pull");
+        assert_eq!(*body, json!({"model": "llama3.2", "stream": true}));
 
         // An error line fails the pull, after the progress before it.
-        let body = ndjson(&[
-            lines[0].clone(),
-            json!({"error": "pull model manifest: file does not exist"}),
-        ]);
-        let (base, _) = fake(200, &body, 9).await;
-        let mut steps = Vec::new();
-        let error = client(&base)
-            .pull("nope", |p| steps.push(p))
-            .await
-            .err()
-            .unwrap();
+        let failed = "{\"status\":\"pulling manifest\"}\n{\"error\":\"pull model manifest: file does not exist\"}\n";
+        let (base, _) = fake(200, failed, 9).await;
+        let (ollama, mut steps) = (client(&base), Vec::new());
+        let error = ollama.pull("nope", |p| steps.push(p)).await.unwrap_err();
+        let message = "pull model manifest: file does not exist";
+        assert_eq!(upstream(&error), (500, message));
         assert_eq!(steps.len(), 1);
-        assert!(
-            matches!(&error, InferenceError::Upstream { message, .. } if message.contains("file does not exist")),
-            "{error:?}"
-        );
 
         // So does a stream that stops short of `success`.
-        let (base, _) = fake(200, &ndjson(&lines[..3]), 9).await;
-        let error = client(&base).pull("llama3.2", |_| {}).await.err().unwrap();
+        let short = PULL.split("{\"status\":\"verifying").next().unwrap();
+        let (base, _) = fake(200, short, 9).await;
+        let error = client(&base).pull("llama3.2", |_| {}).await.unwrap_err();
         assert!(matches!(error, InferenceError::Unavailable(_)), "{error:?}");
     }
 
@@ -836,25 +629,20 @@ mod tests {
     async fn delete_maps_a_missing_model_to_model_not_found() {
         let (base, seen) = fake(200, "", 16).await;
         client(&base).delete("llama3.2:latest").await.unwrap();
-        {
-            let seen = seen.lock().await;
-            assert_eq!(
-                (&seen[0].method, seen[0].path.as_str()),
-                (&Method::DELETE, "/api/delete")
-            );
-            assert_eq!(seen[0].body, json!({"model": "llama3.2:latest"}));
-        }
+        let (call, _, body) = &seen.lock().await[0];
+        assert_eq!(
+            (call.as_str(), body),
+            ("DELETE /api/delete", &json!({"model": "llama3.2:latest"}))
+        );
+
         let (base, _) = fake(404, r#"{"error":"model 'gone' not found"}"#, 16).await;
-        let error = client(&base).delete("gone").await.err().unwrap();
+        let error = client(&base).delete("gone").await.unwrap_err();
         assert!(
             matches!(&error, InferenceError::ModelNotFound(m) if m == "gone"),
             "{error:?}"
         );
         let (base, _) = fake(500, r#"{"error":"disk on fire"}"#, 16).await;
-        let error = client(&base).delete("x").await.err().unwrap();
-        assert!(
-            matches!(&error, InferenceError::Upstream { status: 500, message, .. } if message == "disk on fire"),
-            "{error:?}"
-        );
+        let error = client(&base).delete("x").await.unwrap_err();
+        assert_eq!(upstream(&error), (500, "disk on fire"));
     }
 }

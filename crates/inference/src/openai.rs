@@ -177,6 +177,60 @@ impl OpenAiClient {
             .boxed())
     }
 
+    /// Embeddings from the upstream's `/embeddings`, as floats, with the tokens used.
+    pub async fn embed(
+        &self,
+        model: &str,
+        texts: Vec<String>,
+    ) -> Result<(Vec<Vec<f32>>, u32), InferenceError> {
+        let mut call = self
+            .http
+            .post(format!("{}/embeddings", self.base_url))
+            .json(&json!({"model": model, "input": texts, "encoding_format": "float"}));
+        if let Some(key) = &self.api_key {
+            call = call.bearer_auth(key);
+        }
+        let response = call.send().await.map_err(|e| self.transport_error(&e))?;
+        let status = response.status();
+        let body: serde_json::Value = response
+            .json()
+            .await
+            .map_err(|e| self.transport_error(&e))?;
+        if !status.is_success() {
+            return Err(InferenceError::Upstream {
+                provider: self.name.clone(),
+                status: status.as_u16(),
+                message: body["error"]["message"]
+                    .as_str()
+                    .unwrap_or("embedding failed")
+                    .to_owned(),
+                retry_after_secs: None,
+            });
+        }
+        let mut rows: Vec<(u64, Vec<f32>)> = body["data"]
+            .as_array()
+            .map(|data| {
+                data.iter()
+                    .map(|d| {
+                        let vector = d["embedding"]
+                            .as_array()
+                            .map(|v| {
+                                v.iter()
+                                    .filter_map(|x| x.as_f64().map(|x| x as f32))
+                                    .collect()
+                            })
+                            .unwrap_or_default();
+                        (d["index"].as_u64().unwrap_or(0), vector)
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        rows.sort_by_key(|(index, _)| *index);
+        let tokens =
+            u32::try_from(body["usage"]["prompt_tokens"].as_u64().unwrap_or(0)).unwrap_or(u32::MAX);
+        Ok((rows.into_iter().map(|(_, v)| v).collect(), tokens))
+    }
+
     fn transport_error(&self, e: &reqwest::Error) -> InferenceError {
         if e.is_timeout() {
             InferenceError::Timeout

@@ -378,6 +378,15 @@ impl Router {
         names
     }
 
+    /// The OpenAI-compatible backend serving `model`, for embeddings.
+    pub fn embedding_backend(&self, model: &str) -> Option<(Arc<OpenAiClient>, String)> {
+        let route = self.routes.get(model)?;
+        route.tiers.iter().flatten().find_map(|b| match &b.target {
+            Target::Remote(Provider::OpenAi(client)) => Some((client.clone(), b.model.clone())),
+            _ => None,
+        })
+    }
+
     /// Every backend's circuit, for `/metrics`.
     pub fn circuits(&self) -> Vec<(String, CircuitState)> {
         self.backends

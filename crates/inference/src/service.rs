@@ -167,6 +167,13 @@ impl InferenceService {
                 local: Some(model),
             })
             .collect();
+        for name in self.local.encoders() {
+            entries.push(ModelEntry {
+                id: name,
+                provider: "embedded".into(),
+                local: None,
+            });
+        }
         for (name, provider) in self.router.names() {
             if !entries.iter().any(|e| e.id == name) {
                 entries.push(ModelEntry {
@@ -194,6 +201,18 @@ impl InferenceService {
         cancel: CancellationToken,
     ) -> Result<Routed, InferenceError> {
         self.router.chat(request, cancel).await
+    }
+
+    /// Embeds texts with `model`: a remote OpenAI-compatible backend or a local encoder.
+    pub async fn embed(
+        &self,
+        model: &str,
+        texts: Vec<String>,
+    ) -> Result<(Vec<Vec<f32>>, u32), InferenceError> {
+        if let Some((client, upstream_model)) = self.router.embedding_backend(model) {
+            return client.embed(&upstream_model, texts).await;
+        }
+        self.local.embed(model, texts).await
     }
 
     /// The cache key of a request whose answer may be reused: non-streamed, deterministic

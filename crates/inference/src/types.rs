@@ -280,3 +280,53 @@ pub struct ModelObject {
     pub created: i64,
     pub owned_by: String,
 }
+
+/// `POST /v1/embeddings`.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+pub struct EmbeddingRequest {
+    pub model: String,
+    pub input: EmbeddingInput,
+    /// `float` (default) or `base64` (little-endian float32, what the SDKs ask for).
+    pub encoding_format: Option<String>,
+    /// Must equal the model's size when given.
+    pub dimensions: Option<u32>,
+    pub user: Option<String>,
+}
+
+/// One text, many texts, or token ids (not supported).
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(untagged)]
+pub enum EmbeddingInput {
+    One(String),
+    Many(Vec<String>),
+    #[schema(value_type = Vec<Object>)]
+    Tokens(Vec<serde_json::Value>),
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct EmbeddingResponse {
+    pub object: String,
+    pub data: Vec<EmbeddingData>,
+    pub model: String,
+    pub usage: EmbeddingUsage,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct EmbeddingData {
+    pub object: String,
+    pub index: u32,
+    pub embedding: EmbeddingValue,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(untagged)]
+pub enum EmbeddingValue {
+    Float(Vec<f32>),
+    Base64(String),
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema)]
+pub struct EmbeddingUsage {
+    pub prompt_tokens: u32,
+    pub total_tokens: u32,
+}

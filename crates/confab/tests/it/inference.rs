@@ -293,3 +293,43 @@ async fn models_are_listed() {
     assert!(installed.body["items"][0]["local"].is_null());
     app.stop().await;
 }
+
+#[tokio::test]
+async fn embedding_requests_are_validated() {
+    let (app, key) = app_with_key(&["inference"]).await;
+    let error = |r: &crate::common::Response| (r.status.as_u16(), r.body["error"]["param"].clone());
+    for (body, param) in [
+        (json!({"model": "m", "input": []}), "input"),
+        (json!({"model": "m", "input": ["ok", ""]}), "input"),
+        (
+            json!({"model": "m", "input": "x", "encoding_format": "hex"}),
+            "encoding_format",
+        ),
+    ] {
+        let response = app.post("/v1/embeddings", Some(&key), body.clone()).await;
+        assert_eq!(
+            error(&response),
+            (400, json!(param)),
+            "{body}: {}",
+            response.text
+        );
+    }
+    let tokens = app
+        .post(
+            "/v1/embeddings",
+            Some(&key),
+            json!({"model": "m", "input": [[1, 2, 3]]}),
+        )
+        .await;
+    assert_eq!(tokens.status, StatusCode::BAD_REQUEST);
+    let unknown = app
+        .post(
+            "/v1/embeddings",
+            Some(&key),
+            json!({"model": "m", "input": "x"}),
+        )
+        .await;
+    assert_eq!(unknown.status, StatusCode::NOT_FOUND);
+    assert_eq!(unknown.body["error"]["code"], "model_not_found");
+    app.stop().await;
+}

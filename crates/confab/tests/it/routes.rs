@@ -193,6 +193,12 @@ fn cases() -> Vec<Case> {
             [401, 200, 200, 200],
         ),
         case(
+            Method::POST,
+            T::Fixed("/v1/embeddings"),
+            P::Json(|| json!({"model": "no-encoder-here", "input": "hi"})),
+            [401, 404, 404, 404],
+        ),
+        case(
             Method::GET,
             T::Fixed("/v1/models"),
             P::None,

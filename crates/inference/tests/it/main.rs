@@ -254,3 +254,45 @@ async fn local_models_are_listed_with_their_metadata() {
         .unwrap();
     assert!(matches!(missing, InferenceError::ModelNotFound(_)));
 }
+
+#[tokio::test]
+async fn local_embeddings_are_normalised_and_meaningful() {
+    let service = service(1);
+    assert!(service.models().iter().any(|m| m.id == "all-MiniLM-L6-v2"));
+    let texts = [
+        "A cat sits on the mat.",
+        "A kitten rests on a rug.",
+        "The stock market fell today.",
+    ];
+    let (vectors, tokens) = service
+        .embed(
+            "all-MiniLM-L6-v2",
+            texts.iter().map(|t| (*t).to_owned()).collect(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(vectors.len(), 3);
+    assert!(vectors.iter().all(|v| v.len() == 384));
+    assert!(tokens > 10);
+    let dot = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(x, y)| x * y).sum::<f32>();
+    for v in &vectors {
+        assert!((dot(v, v) - 1.0).abs() < 1e-4, "unit length");
+    }
+    let similar = dot(&vectors[0], &vectors[1]);
+    let unrelated = dot(&vectors[0], &vectors[2]);
+    assert!(
+        similar > 0.5 && unrelated < 0.2 && similar > unrelated,
+        "{similar} vs {unrelated}"
+    );
+    // The same text embeds the same whatever it is batched with.
+    let (alone, _) = service
+        .embed("all-MiniLM-L6-v2", vec![texts[0].to_owned()])
+        .await
+        .unwrap();
+    assert!(dot(&alone[0], &vectors[0]) > 0.9999);
+    let missing = service
+        .embed("no-such-encoder", vec!["x".into()])
+        .await
+        .unwrap_err();
+    assert!(matches!(missing, InferenceError::ModelNotFound(_)));
+}
