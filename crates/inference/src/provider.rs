@@ -17,6 +17,10 @@ pub enum Provider {
     Embedded(Arc<crate::engine::Engine>),
     /// An OpenAI-compatible server.
     OpenAi(Arc<OpenAiClient>),
+    /// Anthropic's Messages API.
+    Anthropic(Arc<crate::anthropic::AnthropicClient>),
+    /// Ollama's native API.
+    Ollama(Arc<crate::ollama::OllamaClient>),
     /// The deterministic stand-in.
     Scripted(Arc<Scripted>),
 }
@@ -28,6 +32,8 @@ impl Provider {
             #[cfg(feature = "llama")]
             Provider::Embedded(_) => "embedded",
             Provider::OpenAi(client) => &client.name,
+            Provider::Anthropic(client) => &client.name,
+            Provider::Ollama(client) => &client.name,
             Provider::Scripted(_) => "scripted",
         }
     }
@@ -60,6 +66,8 @@ impl Provider {
                 tokio_stream::wrappers::ReceiverStream::new(receiver).boxed()
             }
             Provider::OpenAi(client) => client.stream(request).await?,
+            Provider::Anthropic(client) => client.stream(request).await?,
+            Provider::Ollama(client) => client.stream(request).await?,
             Provider::Scripted(scripted) => {
                 if request
                     .response_format

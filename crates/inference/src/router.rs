@@ -278,11 +278,21 @@ impl Router {
                     connect,
                     timeout,
                 )?)),
-                ProviderKind::Anthropic | ProviderKind::Ollama => {
-                    return Err(InferenceError::Unsupported(format!(
-                        "inference.providers `{}`: this kind is not available in this build",
-                        p.name
-                    )));
+                ProviderKind::Anthropic => {
+                    Provider::Anthropic(Arc::new(crate::anthropic::AnthropicClient::new(
+                        &p.name,
+                        p.base_url.as_deref().unwrap_or_default(),
+                        p.api_key.as_ref().map(|k| k.expose().to_owned()),
+                        timeout,
+                    )?))
+                }
+                ProviderKind::Ollama => {
+                    Provider::Ollama(Arc::new(crate::ollama::OllamaClient::new(
+                        &p.name,
+                        p.base_url.as_deref().unwrap_or_default(),
+                        p.api_key.as_ref().map(|k| k.expose().to_owned()),
+                        timeout,
+                    )?))
                 }
                 ProviderKind::Scripted => Provider::Scripted(Arc::new(Scripted {
                     reply: p.reply.clone().unwrap_or_else(|| "You said: {last}".into()),
