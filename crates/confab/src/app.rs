@@ -99,7 +99,8 @@ pub async fn build(config: &Config) -> anyhow::Result<App> {
         )
         .await?,
     );
-    let auth = Arc::new(AuthService::new(auth_store, keys, audit, config.auth.clone()).await?);
+    let auth =
+        Arc::new(AuthService::new(auth_store, keys, audit.clone(), config.auth.clone()).await?);
     let authenticator: DynAuthenticator = auth.clone();
     let https = config
         .server
@@ -126,10 +127,15 @@ pub async fn build(config: &Config) -> anyhow::Result<App> {
             cache: Some(Arc::new(MemoryCache::new(
                 config.inference.cache.max_entries,
             ))),
+            audit: Some(audit.clone()),
             tasks: tasks.clone(),
             shutdown: shutdown.clone(),
         },
     )?);
+    let resumed = inference.pulls().resume_interrupted().await?;
+    if resumed > 0 {
+        tracing::info!(resumed, "interrupted model pulls resumed");
+    }
     let circuits = inference.clone();
     metrics.on_scrape(move || circuits.export_circuits());
     let metrics = metrics.finish();

@@ -410,6 +410,7 @@ async fn chat(config: &Config, args: ChatArgs, out: &mut impl Write) -> anyhow::
         confab_inference::service::InferenceDeps {
             db: None,
             cache: None,
+            audit: None,
             tasks: tokio_util::task::TaskTracker::new(),
             shutdown: tokio_util::sync::CancellationToken::new(),
         },

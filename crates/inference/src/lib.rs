@@ -4,6 +4,7 @@
 
 pub mod anthropic;
 pub mod api;
+pub mod catalog;
 #[cfg(feature = "bert")]
 pub mod embed;
 #[cfg(feature = "llama")]
@@ -17,6 +18,7 @@ pub mod models;
 pub mod ollama;
 pub mod openai;
 pub mod provider;
+pub mod pulls;
 pub mod router;
 pub mod scripted;
 pub mod service;

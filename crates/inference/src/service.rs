@@ -13,11 +13,13 @@ use sha2::{Digest, Sha256};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::catalog::Catalog;
 use crate::error::InferenceError;
 use crate::limits::Limits;
 use crate::local::LocalEngines;
 use crate::metrics::InferenceMetrics;
 use crate::models::{LocalModel, ModelStore};
+use crate::pulls::Pulls;
 use crate::router::{CircuitState, Routed, Router};
 use crate::types::{ChatRequest, ResponseFormat, Usage};
 use crate::usage::{UsageRecord, UsageRecorder, UsageStore};
@@ -36,6 +38,8 @@ pub struct InferenceDeps {
     /// For usage records and daily token limits; `None` (the CLI) keeps no usage.
     pub db: Option<Db>,
     pub cache: Option<Arc<dyn Cache>>,
+    /// Where model pulls and deletions are recorded.
+    pub audit: Option<Arc<dyn confab_core::audit::AuditLog>>,
     pub tasks: TaskTracker,
     pub shutdown: CancellationToken,
 }
@@ -71,6 +75,9 @@ pub struct InferenceService {
     usage: Option<UsageRecorder>,
     limits: Limits,
     default_model: Option<String>,
+    pulls: Arc<Pulls>,
+    catalog: Catalog,
+    audit: Option<Arc<dyn confab_core::audit::AuditLog>>,
 }
 
 impl std::fmt::Debug for InferenceService {
@@ -108,6 +115,13 @@ impl InferenceService {
         ));
         let router = Arc::new(Router::new(config, local.clone(), metrics.clone())?);
         let usage_store = deps.db.clone().map(UsageStore::new);
+        let pulls = Pulls::new(
+            local.store().clone(),
+            deps.db.clone(),
+            deps.tasks.clone(),
+            deps.shutdown.clone(),
+        );
+        let catalog = Catalog::builtin().map_err(InferenceError::Engine)?;
         let usage = deps
             .db
             .map(|db| UsageRecorder::start(db, &deps.tasks, deps.shutdown.clone()));
@@ -124,6 +138,9 @@ impl InferenceService {
             usage,
             limits: Limits::new(&config.limits, usage_store),
             default_model: config.default_model.clone(),
+            pulls,
+            catalog,
+            audit: deps.audit,
         })
     }
 
@@ -133,6 +150,28 @@ impl InferenceService {
 
     pub fn store(&self) -> &ModelStore {
         self.local.store()
+    }
+
+    pub fn pulls(&self) -> &Arc<Pulls> {
+        &self.pulls
+    }
+
+    pub fn catalog(&self) -> &Catalog {
+        &self.catalog
+    }
+
+    /// Records an admin's model operation in the audit log.
+    pub async fn audit(&self, event: confab_core::audit::AuditEvent) {
+        if let Some(audit) = &self.audit {
+            let _ = audit.record(event).await;
+        }
+    }
+
+    /// Deletes a local model and forgets it if loaded.
+    pub async fn delete_local(&self, name: &str) -> Result<(), crate::models::ModelStoreError> {
+        self.local.store().remove(name)?;
+        self.local.unload(name).await;
+        Ok(())
     }
 
     pub fn limits(&self) -> &Limits {

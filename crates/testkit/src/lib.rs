@@ -96,6 +96,43 @@ pub fn test_models_dir() -> anyhow::Result<std::path::PathBuf> {
     }
 }
 
+/// A minimal valid GGUF file (a header and metadata, no tensors) for model-store tests.
+pub fn tiny_gguf(name: &str, padding: usize) -> Vec<u8> {
+    let mut out = Vec::new();
+    out.extend_from_slice(b"GGUF");
+    out.extend_from_slice(&3u32.to_le_bytes());
+    out.extend_from_slice(&0u64.to_le_bytes());
+    let kvs = [("general.architecture", "llama"), ("general.name", name)];
+    out.extend_from_slice(&(kvs.len() as u64).to_le_bytes());
+    for (key, value) in kvs {
+        out.extend_from_slice(&(key.len() as u64).to_le_bytes());
+        out.extend_from_slice(key.as_bytes());
+        out.extend_from_slice(&8u32.to_le_bytes());
+        out.extend_from_slice(&(value.len() as u64).to_le_bytes());
+        out.extend_from_slice(value.as_bytes());
+    }
+    // GGUF aligns the data section to 32 bytes; padding makes downloads long enough to resume.
+    out.resize(out.len().div_ceil(32) * 32 + padding, 0);
+    out
+}
+
+/// A static file server (with range requests) over `dir` on 127.0.0.1, for download tests.
+pub async fn serve_dir(
+    dir: &std::path::Path,
+) -> anyhow::Result<(std::net::SocketAddr, tokio::task::JoinHandle<()>)> {
+    let app = axum::Router::new().fallback_service(tower_http::services::ServeDir::new(dir));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    #[expect(
+        clippy::disallowed_methods,
+        reason = "a test server that lives as long as the test"
+    )]
+    let task = tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    Ok((addr, task))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -13,6 +13,7 @@ mod auth_flows;
 mod binary;
 mod common;
 mod inference;
+mod models;
 mod ops;
 mod router;
 mod routes;

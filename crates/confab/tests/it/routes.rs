@@ -33,6 +33,8 @@ enum Target {
     UserId(&'static str),
     /// `{id}` is a fresh group; `{user_id}` the user, already a member.
     Group(&'static str),
+    /// `{id}` is an id of nothing, `{name}` a name of nothing.
+    Nothing(&'static str),
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -200,6 +202,48 @@ fn cases() -> Vec<Case> {
         ),
         case(
             Method::GET,
+            T::Fixed("/api/v1/models/catalog"),
+            P::None,
+            [401, 200, 200, 200],
+        ),
+        case(
+            Method::GET,
+            T::Fixed("/api/v1/models/pulls"),
+            P::None,
+            [401, 403, 403, 200],
+        ),
+        case(
+            Method::POST,
+            T::Fixed("/api/v1/models/pulls"),
+            P::Json(|| json!({"source": "not a model source"})),
+            [401, 403, 403, 422],
+        ),
+        case(
+            Method::GET,
+            T::Nothing("/api/v1/models/pulls/{id}"),
+            P::None,
+            [401, 403, 403, 404],
+        ),
+        case(
+            Method::DELETE,
+            T::Nothing("/api/v1/models/pulls/{id}"),
+            P::None,
+            [401, 403, 403, 404],
+        ),
+        case(
+            Method::GET,
+            T::Nothing("/api/v1/models/pulls/{id}/events"),
+            P::None,
+            [401, 403, 403, 404],
+        ),
+        case(
+            Method::DELETE,
+            T::Nothing("/api/v1/models/{name}"),
+            P::None,
+            [401, 403, 403, 404],
+        ),
+        case(
+            Method::GET,
             T::Fixed("/v1/models"),
             P::None,
             [401, 200, 200, 200],
@@ -251,7 +295,11 @@ fn cases() -> Vec<Case> {
 
 fn template(target: Target) -> &'static str {
     match target {
-        Target::Fixed(p) | Target::UserKey(p) | Target::UserId(p) | Target::Group(p) => p,
+        Target::Fixed(p)
+        | Target::UserKey(p)
+        | Target::UserId(p)
+        | Target::Group(p)
+        | Target::Nothing(p) => p,
     }
 }
 
@@ -320,6 +368,9 @@ impl World {
         let client = ClientMeta::default();
         match target {
             Target::Fixed(p) => p.to_owned(),
+            Target::Nothing(p) => p
+                .replace("{id}", &Uuid::now_v7().to_string())
+                .replace("{name}", "nothing-here"),
             Target::UserId(p) => p.replace("{id}", &self.user_id.to_string()),
             Target::UserKey(p) => {
                 let key = self

@@ -32,6 +32,7 @@ fn service(parallel: u32) -> InferenceService {
     let deps = InferenceDeps {
         db: None,
         cache: None,
+        audit: None,
         tasks: tokio_util::task::TaskTracker::new(),
         shutdown: CancellationToken::new(),
     };

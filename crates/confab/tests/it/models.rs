@@ -1,0 +1,240 @@
+//! The explore side of inference: the catalog, model pulls as background jobs (with progress,
+//! events, checksums, resumption after an interruption and after a restart), and deleting
+//! local models.
+
+use std::time::Duration;
+
+use confab_inference::models::{ModelStore, Source};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::common::{PASSWORD, TestApp, test_config};
+
+async fn admin(app: &TestApp) -> String {
+    app.register("admin@example.com").await;
+    app.login("admin@example.com", PASSWORD).await.0
+}
+
+/// Polls a pull until it ends (bounded).
+async fn wait_for(app: &TestApp, token: &str, id: &str) -> Value {
+    for _ in 0..200 {
+        let status = app
+            .get(&format!("/api/v1/models/pulls/{id}"), Some(token))
+            .await;
+        let state = status.body["state"].as_str().unwrap_or_default().to_owned();
+        if ["completed", "failed", "cancelled"].contains(&state.as_str()) {
+            return status.body;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("the pull did not finish");
+}
+
+#[tokio::test]
+async fn the_catalog_is_searchable() {
+    let app = TestApp::start().await;
+    let token = admin(&app).await;
+    let all = app.get("/api/v1/models/catalog", Some(&token)).await;
+    assert!(all.body["version"].as_u64().unwrap() >= 1);
+    let small = app
+        .get(
+            "/api/v1/models/catalog?q=smollm2&capability=chat&max_size=200000000",
+            Some(&token),
+        )
+        .await;
+    let items = small.body["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "{}", small.text);
+    assert_eq!(items[0]["name"], "SmolLM2-135M-Instruct.Q4_1");
+    assert_eq!(items[0]["quantization"], "Q4_1");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn admins_pull_models_in_the_background_and_delete_them() {
+    let files = tempfile::tempdir().unwrap();
+    let gguf = confab_testkit::tiny_gguf("tiny", 64 * 1024);
+    std::fs::write(files.path().join("tiny-model.gguf"), &gguf).unwrap();
+    std::fs::write(files.path().join("not-a-model.gguf"), b"<html>login</html>").unwrap();
+    let (addr, _server) = confab_testkit::serve_dir(files.path()).await.unwrap();
+    let app = TestApp::start().await;
+    let token = admin(&app).await;
+
+    let started = app
+        .post(
+            "/api/v1/models/pulls",
+            Some(&token),
+            json!({"source": format!("http://{addr}/tiny-model.gguf")}),
+        )
+        .await;
+    assert_eq!(started.status, StatusCode::ACCEPTED, "{}", started.text);
+    assert_eq!(started.body["model"], "tiny-model");
+    let id = started.body["id"].as_str().unwrap().to_owned();
+    let done = wait_for(&app, &token, &id).await;
+    assert_eq!(done["state"], "completed", "{done}");
+    assert_eq!(done["bytes"], gguf.len());
+    assert_eq!(done["percent"], 100.0);
+
+    // Subscribers of a finished pull get its final state.
+    let events = app
+        .client
+        .get(app.url(&format!("/api/v1/models/pulls/{id}/events")))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(events.contains(r#""state":"completed""#), "{events}");
+
+    let installed = app.get("/api/v1/models", Some(&token)).await;
+    let local = installed.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["id"] == "tiny-model")
+        .cloned()
+        .unwrap();
+    assert_eq!(local["local"]["architecture"], "llama");
+    assert_eq!(local["local"]["display_name"], "tiny");
+    assert_eq!(local["local"]["sha256"].as_str().map(str::len), Some(64));
+
+    // A wrong checksum and a file that is no GGUF both fail, leaving nothing half-made.
+    let wrong = app
+        .post(
+            "/api/v1/models/pulls",
+            Some(&token),
+            json!({"source": format!("http://{addr}/tiny-model.gguf"), "sha256": "0".repeat(64)}),
+        )
+        .await;
+    let failed = wait_for(&app, &token, wrong.body["id"].as_str().unwrap()).await;
+    assert_eq!(failed["state"], "failed");
+    assert!(
+        failed["error"].as_str().unwrap().contains("sha256"),
+        "{failed}"
+    );
+    let html = app
+        .post(
+            "/api/v1/models/pulls",
+            Some(&token),
+            json!({"source": format!("http://{addr}/not-a-model.gguf")}),
+        )
+        .await;
+    let failed = wait_for(&app, &token, html.body["id"].as_str().unwrap()).await;
+    assert!(
+        failed["error"].as_str().unwrap().contains("not a GGUF"),
+        "{failed}"
+    );
+    app.post(
+        "/api/v1/models/pulls",
+        Some(&token),
+        json!({"source": "nonsense"}),
+    )
+    .await
+    .assert_error(422, "invalid_source");
+    app.post(
+        "/api/v1/models/pulls",
+        Some(&token),
+        json!({"source": "a/b/c.gguf", "sha256": "xyz"}),
+    )
+    .await
+    .assert_error(422, "invalid_sha256");
+    let listed = app.get("/api/v1/models/pulls", Some(&token)).await;
+    assert_eq!(listed.body["items"].as_array().unwrap().len(), 3);
+
+    let deleted = app
+        .call(
+            reqwest::Method::DELETE,
+            "/api/v1/models/tiny-model",
+            Some(&token),
+            None,
+        )
+        .await;
+    assert_eq!(deleted.status, StatusCode::NO_CONTENT);
+    app.call(
+        reqwest::Method::DELETE,
+        "/api/v1/models/tiny-model",
+        Some(&token),
+        None,
+    )
+    .await
+    .assert_error(404, "not_found");
+    let audit = confab_admin::SqlAuditLog::new(app.db.clone());
+    assert_eq!(
+        audit
+            .recent(Some("model.pull_started"), 10)
+            .await
+            .unwrap()
+            .len(),
+        3
+    );
+    assert_eq!(
+        audit.recent(Some("model.deleted"), 10).await.unwrap().len(),
+        1
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn an_interrupted_download_resumes_with_a_range_request() {
+    let files = tempfile::tempdir().unwrap();
+    let gguf = confab_testkit::tiny_gguf("resumable", 256 * 1024);
+    std::fs::write(files.path().join("resumable.gguf"), &gguf).unwrap();
+    let (addr, _server) = confab_testkit::serve_dir(files.path()).await.unwrap();
+    let models = tempfile::tempdir().unwrap();
+    // The first half arrived before the connection broke.
+    std::fs::create_dir_all(models.path().join(".partial")).unwrap();
+    std::fs::write(
+        models.path().join(".partial/resumable.gguf.partial"),
+        &gguf[..gguf.len() / 2],
+    )
+    .unwrap();
+    let store = ModelStore::new(models.path());
+    assert!(
+        store.list().unwrap().is_empty(),
+        "a partial file is never listed"
+    );
+    let mut first_progress = None;
+    let model = store
+        .pull(
+            &Source::Url(format!("http://{addr}/resumable.gguf")),
+            None,
+            |p| {
+                first_progress.get_or_insert(p.bytes);
+            },
+        )
+        .await
+        .unwrap();
+    assert!(
+        first_progress.unwrap() > (gguf.len() / 2) as u64,
+        "it continued from the half"
+    );
+    assert_eq!(std::fs::read(&model.path).unwrap(), gguf);
+}
+
+#[tokio::test]
+async fn pulls_running_at_a_restart_are_resumed() {
+    let files = tempfile::tempdir().unwrap();
+    let gguf = confab_testkit::tiny_gguf("after-restart", 1024);
+    std::fs::write(files.path().join("after-restart.gguf"), &gguf).unwrap();
+    let (addr, _server) = confab_testkit::serve_dir(files.path()).await.unwrap();
+    let (config, db) = test_config().await;
+    // The first process recorded a running pull, then died.
+    let first = confab::app::build(&config).await.unwrap();
+    let id = uuid::Uuid::now_v7();
+    confab_store::sqlx::query(
+        "INSERT INTO model_pulls (id, source, model, state, created_at, updated_at) VALUES ($1, $2, $3, 'running', 1, 1)",
+    )
+    .bind(id.to_string())
+    .bind(format!("http://{addr}/after-restart.gguf"))
+    .bind("after-restart")
+    .execute(first.db.pool())
+    .await
+    .unwrap();
+    drop(first);
+    let app = TestApp::serve(confab::app::build(&config).await.unwrap(), config, db).await;
+    let token = admin(&app).await;
+    let done = wait_for(&app, &token, &id.to_string()).await;
+    assert_eq!(done["state"], "completed", "{done}");
+    app.stop().await;
+}

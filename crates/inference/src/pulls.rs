@@ -1,0 +1,376 @@
+//! Model pulls as background jobs: started by an admin, run on the process's task tracker,
+//! reporting progress (bytes, total, percent, rate) that clients poll or subscribe to, and
+//! recorded in the database so a pull interrupted by a restart resumes (its partial file is
+//! continued with a range request).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use confab_store::{Db, StoreError};
+use parking_lot::Mutex;
+use serde::Serialize;
+use sqlx::Row;
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::models::{ModelStore, Source};
+
+/// Where a pull stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum PullState {
+    Queued,
+    Running,
+    Completed,
+    Failed,
+    Cancelled,
+}
+
+impl PullState {
+    fn as_str(self) -> &'static str {
+        match self {
+            PullState::Queued => "queued",
+            PullState::Running => "running",
+            PullState::Completed => "completed",
+            PullState::Failed => "failed",
+            PullState::Cancelled => "cancelled",
+        }
+    }
+
+    fn parse(s: &str) -> Self {
+        match s {
+            "queued" => PullState::Queued,
+            "running" => PullState::Running,
+            "completed" => PullState::Completed,
+            "cancelled" => PullState::Cancelled,
+            _ => PullState::Failed,
+        }
+    }
+
+    pub fn is_final(self) -> bool {
+        matches!(
+            self,
+            PullState::Completed | PullState::Failed | PullState::Cancelled
+        )
+    }
+}
+
+/// A pull as clients see it.
+#[derive(Debug, Clone, Serialize, ToSchema, PartialEq)]
+pub struct PullStatus {
+    pub id: Uuid,
+    pub source: String,
+    pub model: String,
+    pub state: PullState,
+    pub bytes: u64,
+    pub total: Option<u64>,
+    pub percent: Option<f64>,
+    /// Bytes per second.
+    pub rate: f64,
+    pub error: Option<String>,
+    #[serde(with = "confab_core::id::rfc3339_ms")]
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: i64,
+}
+
+struct Job {
+    status: watch::Sender<PullStatus>,
+    cancel: CancellationToken,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PullError {
+    #[error(transparent)]
+    Source(#[from] crate::models::ModelStoreError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+pub struct Pulls {
+    store: ModelStore,
+    db: Option<Db>,
+    jobs: Mutex<HashMap<Uuid, Arc<Job>>>,
+    tasks: TaskTracker,
+    shutdown: CancellationToken,
+}
+
+impl std::fmt::Debug for Pulls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pulls").finish_non_exhaustive()
+    }
+}
+
+impl Pulls {
+    pub fn new(
+        store: ModelStore,
+        db: Option<Db>,
+        tasks: TaskTracker,
+        shutdown: CancellationToken,
+    ) -> Arc<Self> {
+        Arc::new(Self {
+            store,
+            db,
+            jobs: Mutex::new(HashMap::new()),
+            tasks,
+            shutdown,
+        })
+    }
+
+    /// Restarts pulls that were queued or running when the process stopped.
+    pub async fn resume_interrupted(self: &Arc<Self>) -> Result<usize, PullError> {
+        let Some(db) = &self.db else { return Ok(0) };
+        let rows = sqlx::query(
+            "SELECT id, source, sha256, model, created_at FROM model_pulls WHERE state IN ('queued', 'running')",
+        )
+        .fetch_all(db.pool())
+        .await
+        .map_err(StoreError::from)?;
+        let mut resumed = 0;
+        for row in rows {
+            let id: String = row.try_get("id").map_err(StoreError::from)?;
+            let Ok(id) = Uuid::parse_str(&id) else {
+                continue;
+            };
+            let source: String = row.try_get("source").map_err(StoreError::from)?;
+            let sha256: Option<String> = row.try_get("sha256").map_err(StoreError::from)?;
+            let created_at: i64 = row.try_get("created_at").map_err(StoreError::from)?;
+            match Source::parse(&source) {
+                Ok(parsed) => {
+                    tracing::info!(%id, %source, "resuming an interrupted model pull");
+                    self.launch(id, source, parsed, sha256, created_at);
+                    resumed += 1;
+                }
+                Err(e) => {
+                    self.persist_final(id, PullState::Failed, 0, None, Some(e.to_string()))
+                        .await
+                }
+            }
+        }
+        Ok(resumed)
+    }
+
+    /// Starts a pull; returns its first status.
+    pub async fn start(
+        self: &Arc<Self>,
+        source: &str,
+        sha256: Option<String>,
+        actor: Option<Uuid>,
+    ) -> Result<PullStatus, PullError> {
+        let parsed = Source::parse(source)?;
+        let id = Uuid::now_v7();
+        let now = confab_core::now_ms();
+        if let Some(db) = &self.db {
+            sqlx::query(
+                "INSERT INTO model_pulls (id, source, sha256, model, state, created_by, created_at, updated_at) \
+                 VALUES ($1, $2, $3, $4, 'queued', $5, $6, $6)",
+            )
+            .bind(id.to_string())
+            .bind(source)
+            .bind(sha256.clone())
+            .bind(parsed.model_name())
+            .bind(actor.map(|a| a.to_string()))
+            .bind(now)
+            .execute(db.pool())
+            .await
+            .map_err(StoreError::from)?;
+        }
+        Ok(self.launch(id, source.to_owned(), parsed, sha256, now))
+    }
+
+    fn launch(
+        self: &Arc<Self>,
+        id: Uuid,
+        source: String,
+        parsed: Source,
+        sha256: Option<String>,
+        created_at: i64,
+    ) -> PullStatus {
+        let status = PullStatus {
+            id,
+            source,
+            model: parsed.model_name(),
+            state: PullState::Queued,
+            bytes: 0,
+            total: None,
+            percent: None,
+            rate: 0.0,
+            error: None,
+            created_at,
+        };
+        let (sender, _) = watch::channel(status.clone());
+        let job = Arc::new(Job {
+            status: sender,
+            cancel: self.shutdown.child_token(),
+        });
+        self.jobs.lock().insert(id, job.clone());
+        let this = self.clone();
+        self.tasks
+            .spawn(async move { this.run(id, parsed, sha256, job).await });
+        status
+    }
+
+    async fn run(self: Arc<Self>, id: Uuid, source: Source, sha256: Option<String>, job: Arc<Job>) {
+        job.status.send_modify(|s| s.state = PullState::Running);
+        self.persist_progress(id, PullState::Running, 0, None).await;
+        let mut last_sent = Instant::now() - Duration::from_secs(1);
+        let status = job.status.clone();
+        let pull = self.store.pull(&source, sha256.as_deref(), |p| {
+            if last_sent.elapsed() >= Duration::from_millis(200) || p.total == Some(p.bytes) {
+                last_sent = Instant::now();
+                status.send_modify(|s| {
+                    s.bytes = p.bytes;
+                    s.total = p.total;
+                    s.percent = p.percent();
+                    s.rate = p.rate;
+                });
+            }
+        });
+        let outcome = tokio::select! {
+            result = pull => Some(result),
+            () = job.cancel.cancelled() => None,
+        };
+        let (state, error) = match outcome {
+            Some(Ok(model)) => {
+                job.status.send_modify(|s| {
+                    s.bytes = model.size_bytes;
+                    s.total = Some(model.size_bytes);
+                    s.percent = Some(100.0);
+                });
+                (PullState::Completed, None)
+            }
+            Some(Err(e)) => (PullState::Failed, Some(e.to_string())),
+            // A shutdown leaves the row running so the next start resumes it.
+            None if self.shutdown.is_cancelled() => return,
+            None => (PullState::Cancelled, None),
+        };
+        job.status.send_modify(|s| {
+            s.state = state;
+            s.error = error.clone();
+        });
+        let (bytes, total) = {
+            let s = job.status.borrow();
+            (s.bytes, s.total)
+        };
+        self.persist_final(id, state, bytes, total, error).await;
+        tracing::info!(%id, state = state.as_str(), "model pull ended");
+    }
+
+    async fn persist_progress(&self, id: Uuid, state: PullState, bytes: u64, total: Option<u64>) {
+        self.persist_final(id, state, bytes, total, None).await;
+    }
+
+    async fn persist_final(
+        &self,
+        id: Uuid,
+        state: PullState,
+        bytes: u64,
+        total: Option<u64>,
+        error: Option<String>,
+    ) {
+        let Some(db) = &self.db else { return };
+        let result = sqlx::query(
+            "UPDATE model_pulls SET state = $1, bytes = $2, total = $3, error = $4, updated_at = $5 WHERE id = $6",
+        )
+        .bind(state.as_str())
+        .bind(confab_store::to_i64(bytes))
+        .bind(total.map(confab_store::to_i64))
+        .bind(error)
+        .bind(confab_core::now_ms())
+        .bind(id.to_string())
+        .execute(db.pool())
+        .await;
+        if let Err(e) = result {
+            tracing::warn!(%id, error = %e, "cannot record a model pull's state");
+        }
+    }
+
+    /// A pull's status: live if it runs in this process, else as recorded.
+    pub async fn status(&self, id: Uuid) -> Result<Option<PullStatus>, PullError> {
+        if let Some(job) = self.jobs.lock().get(&id) {
+            return Ok(Some(job.status.borrow().clone()));
+        }
+        let Some(db) = &self.db else { return Ok(None) };
+        let row = sqlx::query(
+            "SELECT id, source, model, state, bytes, total, error, created_at FROM model_pulls WHERE id = $1",
+        )
+        .bind(id.to_string())
+        .fetch_optional(db.pool())
+        .await
+        .map_err(StoreError::from)?;
+        row.map(|row| row_status(&row))
+            .transpose()
+            .map_err(|e| PullError::Store(e.into()))
+    }
+
+    /// Recent pulls, newest first.
+    pub async fn list(&self) -> Result<Vec<PullStatus>, PullError> {
+        let Some(db) = &self.db else {
+            return Ok(self
+                .jobs
+                .lock()
+                .values()
+                .map(|j| j.status.borrow().clone())
+                .collect());
+        };
+        let rows = sqlx::query(
+            "SELECT id, source, model, state, bytes, total, error, created_at FROM model_pulls \
+             ORDER BY created_at DESC LIMIT 100",
+        )
+        .fetch_all(db.pool())
+        .await
+        .map_err(StoreError::from)?;
+        let mut out = Vec::new();
+        for row in rows {
+            let recorded = row_status(&row).map_err(|e| PullError::Store(e.into()))?;
+            let live = self
+                .jobs
+                .lock()
+                .get(&recorded.id)
+                .map(|j| j.status.borrow().clone());
+            out.push(live.unwrap_or(recorded));
+        }
+        Ok(out)
+    }
+
+    /// Updates of a running pull, for server-sent events.
+    pub fn subscribe(&self, id: Uuid) -> Option<watch::Receiver<PullStatus>> {
+        self.jobs.lock().get(&id).map(|j| j.status.subscribe())
+    }
+
+    /// Cancels a running pull (its partial file stays, so pulling again resumes).
+    pub fn cancel(&self, id: Uuid) -> bool {
+        match self.jobs.lock().get(&id) {
+            Some(job) if !job.status.borrow().state.is_final() => {
+                job.cancel.cancel();
+                true
+            }
+            _ => false,
+        }
+    }
+}
+
+fn row_status(row: &sqlx::any::AnyRow) -> Result<PullStatus, sqlx::Error> {
+    let id: String = row.try_get("id")?;
+    let bytes = u64::try_from(row.try_get::<i64, _>("bytes")?).unwrap_or(0);
+    let total = row
+        .try_get::<Option<i64>, _>("total")?
+        .and_then(|t| u64::try_from(t).ok());
+    Ok(PullStatus {
+        id: Uuid::parse_str(&id).map_err(|e| sqlx::Error::Decode(Box::new(e)))?,
+        source: row.try_get("source")?,
+        model: row.try_get("model")?,
+        state: PullState::parse(&row.try_get::<String, _>("state")?),
+        bytes,
+        total,
+        percent: total
+            .filter(|t| *t > 0)
+            .map(|t| bytes as f64 * 100.0 / t as f64),
+        rate: 0.0,
+        error: row.try_get("error")?,
+        created_at: row.try_get("created_at")?,
+    })
+}
