@@ -222,6 +222,15 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let app = app::build(&config).await?;
+    if app.inference.models().is_empty() {
+        tracing::warn!(
+            models_dir = %config.models_dir().display(),
+            "no model to serve: run `scripts/fetch-model.sh {}` for the default local models, \
+             `confab models pull <org/repo/file.gguf | URL | path>` for another GGUF, \
+             or configure inference.providers",
+            config.models_dir().display()
+        );
+    }
     tracing::info!(
         startup_ms = started.elapsed().as_millis() as u64,
         database = if config.database.url.is_some() {
@@ -377,7 +386,15 @@ async fn models_command(
             )?;
         }
         ModelsCommand::List => {
-            for model in store.list()? {
+            let models = store.list()?;
+            if models.is_empty() {
+                writeln!(
+                    out,
+                    "no local models in {}; run scripts/fetch-model.sh or `confab models pull <source>`",
+                    store.dir().display()
+                )?;
+            }
+            for model in models {
                 writeln!(
                     out,
                     "{}\t{}\t{}\t{}\t{} MB",

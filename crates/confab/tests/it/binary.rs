@@ -248,3 +248,47 @@ async fn users_are_managed_from_the_command_line() {
     assert_eq!(login.status(), 200);
     server.terminate().await.unwrap();
 }
+
+#[tokio::test]
+async fn models_are_pulled_listed_and_removed_from_the_command_line() {
+    let db = TestDb::new().await.unwrap();
+    let source = db.dir.path().join("cli-model.gguf");
+    std::fs::write(&source, confab_testkit::tiny_gguf("cli", 4096)).unwrap();
+    let (code, stdout, _) = confab(&db, &["models", "list"], &[], None).await;
+    assert_eq!(code, 0);
+    assert!(stdout.contains("no local models"), "{stdout}");
+    let (code, stdout, stderr) = confab(
+        &db,
+        &["models", "pull", source.to_str().unwrap()],
+        &[],
+        None,
+    )
+    .await;
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.starts_with("pulled cli-model ("), "{stdout}");
+    let (code, _, stderr) = confab(
+        &db,
+        &[
+            "models",
+            "pull",
+            source.to_str().unwrap(),
+            "--sha256",
+            &"0".repeat(64),
+        ],
+        &[],
+        None,
+    )
+    .await;
+    assert_eq!(code, 1);
+    assert!(stderr.contains("sha256 mismatch"), "{stderr}");
+    let (_, stdout, _) = confab(&db, &["models", "list"], &[], None).await;
+    assert!(stdout.starts_with("cli-model\tllama\t"), "{stdout}");
+    let (code, stdout, _) = confab(&db, &["models", "rm", "cli-model"], &[], None).await;
+    assert_eq!((code, stdout.trim()), (0, "removed cli-model"));
+    let (code, _, stderr) = confab(&db, &["models", "rm", "cli-model"], &[], None).await;
+    assert_eq!(code, 1);
+    assert!(stderr.contains("no local model named"), "{stderr}");
+    let (code, _, stderr) = confab(&db, &["chat", "hello"], &[], None).await;
+    assert_eq!(code, 1);
+    assert!(stderr.contains("scripts/fetch-model.sh"), "{stderr}");
+}

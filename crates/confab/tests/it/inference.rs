@@ -4,7 +4,7 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::common::{PASSWORD, SCRIPTED_MODEL, TestApp};
+use crate::common::{PASSWORD, SCRIPTED_MODEL, TestApp, sse_data};
 
 async fn app_with_key(scopes: &[&str]) -> (TestApp, String) {
     let app = TestApp::start().await;
@@ -23,18 +23,6 @@ async fn app_with_key(scopes: &[&str]) -> (TestApp, String) {
 
 fn chat(content: &str) -> Value {
     json!({"model": SCRIPTED_MODEL, "messages": [{"role": "system", "content": "be nice"}, {"role": "user", "content": content}]})
-}
-
-/// Parses an SSE body into its `data:` payloads.
-fn sse_data(text: &str) -> Vec<String> {
-    text.split("\n\n")
-        .filter_map(|event| {
-            event
-                .lines()
-                .find_map(|l| l.strip_prefix("data: "))
-                .map(str::to_owned)
-        })
-        .collect()
 }
 
 #[tokio::test]

@@ -9,7 +9,7 @@ use confab_testkit::fake_openai::{Behavior, FakeOpenAi};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::common::{PASSWORD, SCRIPTED_MODEL, TestApp};
+use crate::common::{PASSWORD, SCRIPTED_MODEL, TestApp, sse_data};
 
 fn upstream(name: &str, fake: &FakeOpenAi, models: &[&str]) -> ProviderConfig {
     let mut provider = ProviderConfig::new(name, ProviderKind::Openai, models);
@@ -311,9 +311,8 @@ async fn streamed_answers_from_upstream_pass_through() {
         .text()
         .await
         .unwrap();
-    let content: String = text
-        .split("\n\n")
-        .filter_map(|e| e.strip_prefix("data: "))
+    let content: String = sse_data(&text)
+        .iter()
         .filter(|d| *d != "[DONE]")
         .filter_map(|d| serde_json::from_str::<Value>(d).ok())
         .filter_map(|c| {
