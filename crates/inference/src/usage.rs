@@ -179,8 +179,9 @@ impl UsageStore {
     ) -> Result<Vec<UsageRow>, StoreError> {
         let rows = sqlx::query(
             "SELECT day, user_id, model, COUNT(*) AS requests, \
-             SUM(CASE WHEN status = 'ok' THEN 0 ELSE 1 END) AS errors, \
-             SUM(prompt_tokens) AS prompt_tokens, SUM(completion_tokens) AS completion_tokens \
+             CAST(SUM(CASE WHEN status = 'ok' THEN 0 ELSE 1 END) AS BIGINT) AS errors, \
+             CAST(SUM(prompt_tokens) AS BIGINT) AS prompt_tokens, \
+             CAST(SUM(completion_tokens) AS BIGINT) AS completion_tokens \
              FROM inference_usage WHERE day >= $1 AND day <= $2 AND ($3 IS NULL OR user_id = $3) \
              GROUP BY day, user_id, model ORDER BY day, user_id, model",
         )
@@ -209,11 +210,11 @@ impl UsageStore {
     pub async fn tokens_on(&self, subject: Subject, day: &str) -> Result<u64, StoreError> {
         let sql = match subject {
             Subject::User(_) => {
-                "SELECT COALESCE(SUM(prompt_tokens + completion_tokens), 0) AS n FROM inference_usage \
+                "SELECT CAST(COALESCE(SUM(prompt_tokens + completion_tokens), 0) AS BIGINT) AS n FROM inference_usage \
                  WHERE user_id = $1 AND day = $2 AND cached = 0"
             }
             Subject::Key(_) => {
-                "SELECT COALESCE(SUM(prompt_tokens + completion_tokens), 0) AS n FROM inference_usage \
+                "SELECT CAST(COALESCE(SUM(prompt_tokens + completion_tokens), 0) AS BIGINT) AS n FROM inference_usage \
                  WHERE api_key_id = $1 AND day = $2 AND cached = 0"
             }
         };
