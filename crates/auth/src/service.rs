@@ -28,6 +28,10 @@ use crate::secret;
 /// API keys are marked used at most this often, so authentication rarely writes.
 const TOUCH_INTERVAL_MS: i64 = 60_000;
 
+/// How long an authentication lookup is reused. Revocations in this process take effect at
+/// once (the caches are invalidated); other replicas see them within this time.
+const AUTH_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Why an auth operation failed. [`ApiError`] gives each its status and code.
 #[derive(Debug, thiserror::Error)]
 pub enum AuthError {
@@ -154,12 +158,27 @@ pub struct AuthService {
     config: AuthConfig,
     /// Hash checked when an email is unknown, so failures take the same time either way.
     dummy_hash: String,
+    /// API-key lookups by key hash, so a request needs no query.
+    key_cache: moka::future::Cache<String, crate::ports::ApiKeyAuth>,
+    /// Session lookups by session id.
+    session_cache: moka::future::Cache<Uuid, crate::ports::SessionAuth>,
 }
 
 impl std::fmt::Debug for AuthService {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AuthService").finish_non_exhaustive()
     }
+}
+
+fn auth_cache<K, V>() -> moka::future::Cache<K, V>
+where
+    K: std::hash::Hash + Eq + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+{
+    moka::future::Cache::builder()
+        .max_capacity(100_000)
+        .time_to_live(AUTH_CACHE_TTL)
+        .build()
 }
 
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> AuthResult<T> {
@@ -192,6 +211,8 @@ impl AuthService {
             audit,
             config,
             dummy_hash,
+            key_cache: auth_cache(),
+            session_cache: auth_cache(),
         })
     }
 
@@ -439,6 +460,7 @@ impl AuthService {
                     self.store
                         .revoke_session(session_id, "account not active", now_ms())
                         .await?;
+                    self.session_cache.invalidate(&session_id).await;
                     return Err(AuthError::InvalidRefresh);
                 }
                 let (access_token, expires_in) = self.access_token(&user, session_id)?;
@@ -456,6 +478,7 @@ impl AuthService {
                 session_id,
                 user_id,
             } => {
+                self.session_cache.invalidate(&session_id).await;
                 tracing::warn!(%session_id, %user_id, "refresh token reused; session revoked");
                 self.audit(
                     AuditEvent::new("auth.refresh_reuse", Outcome::Failure, client)
@@ -478,6 +501,12 @@ impl AuthService {
             .ok_or(AuthError::InvalidRefresh)
     }
 
+    /// Forgets cached authentication after a revocation or a change of role or status.
+    async fn forget_auth(&self) {
+        self.key_cache.invalidate_all();
+        self.session_cache.invalidate_all();
+    }
+
     pub async fn logout(
         &self,
         user_id: Uuid,
@@ -487,6 +516,7 @@ impl AuthService {
         self.store
             .revoke_session(session_id, "logout", now_ms())
             .await?;
+        self.session_cache.invalidate(&session_id).await;
         self.audit(
             AuditEvent::new("auth.logout", Outcome::Success, client)
                 .actor(user_id)
@@ -552,6 +582,7 @@ impl AuthService {
             .store
             .revoke_sessions_of(user_id, Some(session_id), "password changed", now)
             .await?;
+        self.forget_auth().await;
         self.audit(
             AuditEvent::new("auth.password_change", Outcome::Success, client)
                 .actor(user_id)
@@ -637,6 +668,7 @@ impl AuthService {
         if !self.store.revoke_api_key(user_id, key_id, now_ms()).await? {
             return Err(AuthError::NotFound("API key"));
         }
+        self.forget_auth().await;
         self.audit(
             AuditEvent::new("auth.api_key_revoked", Outcome::Success, client)
                 .actor(user_id)
@@ -679,6 +711,8 @@ impl AuthService {
             });
         }
         let now = now_ms();
+        // Whatever changes, sessions and keys must be looked up afresh.
+        self.forget_auth().await;
         if let Some(role) = changes.role.filter(|r| *r != user.role) {
             self.store.set_role(id, role, now).await?;
             self.audit(
@@ -709,6 +743,8 @@ impl AuthService {
             )
             .await;
         }
+        // Again after the change, in case a request cached the old state meanwhile.
+        self.forget_auth().await;
         self.user(id).await
     }
 
@@ -843,6 +879,7 @@ impl AuthService {
             });
         }
         self.store.set_role(user.id, role, now_ms()).await?;
+        self.forget_auth().await;
         self.user(user.id).await
     }
 
@@ -857,16 +894,25 @@ impl AuthService {
         self.store
             .set_status(user.id, UserStatus::Active, now_ms())
             .await?;
+        self.forget_auth().await;
         self.user(user.id).await
     }
 
     async fn authenticate_key(&self, key: &str) -> Result<Principal, AuthFailure> {
-        let auth = self
-            .store
-            .api_key_auth(&secret::token_hash(key))
-            .await
-            .map_err(|e| AuthFailure::Unavailable(e.to_string()))?
-            .ok_or(AuthFailure::Invalid)?;
+        let hash = secret::token_hash(key);
+        let mut auth = match self.key_cache.get(&hash).await {
+            Some(auth) => auth,
+            None => {
+                let auth = self
+                    .store
+                    .api_key_auth(&hash)
+                    .await
+                    .map_err(|e| AuthFailure::Unavailable(e.to_string()))?
+                    .ok_or(AuthFailure::Invalid)?;
+                self.key_cache.insert(hash.clone(), auth.clone()).await;
+                auth
+            }
+        };
         let now = now_ms();
         if auth.revoked || auth.status != UserStatus::Active {
             return Err(AuthFailure::Revoked);
@@ -877,9 +923,14 @@ impl AuthService {
         if auth
             .last_used_at
             .is_none_or(|at| now - at > TOUCH_INTERVAL_MS)
-            && let Err(e) = self.store.touch_api_key(auth.key_id, now).await
         {
-            tracing::warn!(error = %e, "could not record API key use");
+            match self.store.touch_api_key(auth.key_id, now).await {
+                Ok(()) => {
+                    auth.last_used_at = Some(now);
+                    self.key_cache.insert(hash, auth.clone()).await;
+                }
+                Err(e) => tracing::warn!(error = %e, "could not record API key use"),
+            }
         }
         Ok(Principal {
             user_id: auth.user_id,
@@ -895,12 +946,19 @@ impl AuthService {
         let claims = self.keys.verify(token).await?;
         // Tokens are verified offline; here, where the database is at hand, also honour
         // logout, disabled accounts and role changes at once.
-        let session = self
-            .store
-            .session_auth(claims.sid)
-            .await
-            .map_err(|e| AuthFailure::Unavailable(e.to_string()))?
-            .ok_or(AuthFailure::Revoked)?;
+        let session = match self.session_cache.get(&claims.sid).await {
+            Some(session) => session,
+            None => {
+                let session = self
+                    .store
+                    .session_auth(claims.sid)
+                    .await
+                    .map_err(|e| AuthFailure::Unavailable(e.to_string()))?
+                    .ok_or(AuthFailure::Revoked)?;
+                self.session_cache.insert(claims.sid, session.clone()).await;
+                session
+            }
+        };
         if session.revoked || session.user_id != claims.sub || session.status != UserStatus::Active
         {
             return Err(AuthFailure::Revoked);

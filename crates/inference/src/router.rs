@@ -5,7 +5,7 @@
 //! over a window open it; after a pause one probe may pass; a success closes it) and its own
 //! timeouts (connect and total in the client, first token here).
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -34,16 +34,53 @@ pub enum CircuitState {
 
 #[derive(Debug)]
 enum Breaker {
-    Closed {
-        consecutive: u32,
-        window: VecDeque<(Instant, bool)>,
-    },
-    Open {
-        until: Instant,
-    },
-    HalfOpen {
-        probing: bool,
-    },
+    Closed { consecutive: u32, window: Window },
+    Open { until: Instant },
+    HalfOpen { probing: bool },
+}
+
+/// Outcomes over the last `len` seconds in one-second buckets, so recording is O(1) and
+/// reading is O(len) however many requests there are.
+#[derive(Debug)]
+struct Window {
+    start: Instant,
+    /// (second since `start`, requests, failures) per slot.
+    buckets: Vec<(u64, u32, u32)>,
+}
+
+impl Window {
+    fn new(secs: u64) -> Self {
+        let len = usize::try_from(secs.clamp(1, 3600)).unwrap_or(30);
+        Self {
+            start: Instant::now(),
+            buckets: vec![(u64::MAX, 0, 0); len],
+        }
+    }
+
+    fn record(&mut self, now: Instant, success: bool) {
+        let second = now.duration_since(self.start).as_secs();
+        let len = self.buckets.len() as u64;
+        let slot = &mut self.buckets[usize::try_from(second % len).unwrap_or(0)];
+        if slot.0 != second {
+            *slot = (second, 0, 0);
+        }
+        slot.1 += 1;
+        if !success {
+            slot.2 += 1;
+        }
+    }
+
+    /// Requests and failures within the window.
+    fn totals(&self, now: Instant) -> (u32, u32) {
+        let second = now.duration_since(self.start).as_secs();
+        let len = self.buckets.len() as u64;
+        self.buckets
+            .iter()
+            .filter(|(at, _, _)| *at != u64::MAX && *at + len > second)
+            .fold((0, 0), |(n, f), (_, requests, failures)| {
+                (n + requests, f + failures)
+            })
+    }
 }
 
 /// A backend's circuit breaker.
@@ -58,7 +95,7 @@ impl CircuitBreaker {
         Self {
             state: Mutex::new(Breaker::Closed {
                 consecutive: 0,
-                window: VecDeque::new(),
+                window: Window::new(settings.breaker_window_secs),
             }),
             settings,
         }
@@ -110,7 +147,7 @@ impl CircuitBreaker {
                 *state = if success {
                     Breaker::Closed {
                         consecutive: 0,
-                        window: VecDeque::new(),
+                        window: Window::new(settings.breaker_window_secs),
                     }
                 } else {
                     open
@@ -121,18 +158,13 @@ impl CircuitBreaker {
                 window,
             } => {
                 *consecutive = if success { 0 } else { *consecutive + 1 };
-                window.push_back((now, success));
-                let horizon = Duration::from_secs(settings.breaker_window_secs);
-                while window
-                    .front()
-                    .is_some_and(|(at, _)| now.duration_since(*at) > horizon)
-                {
-                    window.pop_front();
-                }
-                let failures = window.iter().filter(|(_, ok)| !ok).count();
-                let rate_tripped = window.len() >= settings.breaker_min_requests as usize
-                    && failures as f64 / window.len() as f64 >= settings.breaker_error_rate;
-                if *consecutive >= settings.breaker_failures || rate_tripped {
+                window.record(now, success);
+                let tripped_by_rate = !success && {
+                    let (requests, failures) = window.totals(now);
+                    requests >= settings.breaker_min_requests
+                        && f64::from(failures) / f64::from(requests) >= settings.breaker_error_rate
+                };
+                if *consecutive >= settings.breaker_failures || tripped_by_rate {
                     *state = open;
                 }
             }
