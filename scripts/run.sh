@@ -17,5 +17,5 @@ echo "==> A first chat with the local model (confab chat):"
 echo "> Hello! Who are you? Answer in one sentence."
 "$bin" chat --max-tokens 60 "Hello! Who are you? Answer in one sentence."
 echo
-echo "==> Serving Confab on ${CONFAB_LISTEN:-127.0.0.1:8080} (Ctrl-C stops). API reference: /api/docs"
+echo "==> Serving Confab (default http://127.0.0.1:8080; the \"listening\" log line has the address). Ctrl-C stops. API reference: /api/docs"
 exec "$bin" serve "$@"
