@@ -124,7 +124,7 @@ impl OpenAiClient {
         let mut finish = None;
         let mut usage = None;
         let events = response.bytes_stream().eventsource();
-        let stream = async_stream(name, events, move |data| {
+        let stream = sse_events(name, events, move |data| {
             let mut out = Vec::new();
             if data == "[DONE]" {
                 out.push(Ok(ChatEvent::Finished {
@@ -242,7 +242,7 @@ impl OpenAiClient {
 
 /// Maps SSE events through `handle` (which returns events to emit and whether the stream is
 /// done); a transport error or an end without `[DONE]` becomes an error event.
-fn async_stream<S, E, H>(
+fn sse_events<S, E, H>(
     provider: String,
     events: S,
     handle: H,

@@ -141,6 +141,20 @@ impl TestApp {
         )
     }
 
+    /// Posts a chat completion and reads the whole body as text (for SSE streams).
+    pub async fn chat_text(&self, key: &str, body: &Value) -> String {
+        self.client
+            .post(self.url("/v1/chat/completions"))
+            .bearer_auth(key)
+            .json(body)
+            .send()
+            .await
+            .expect("request sent")
+            .text()
+            .await
+            .expect("body read")
+    }
+
     pub async fn stop(self) {
         self.stop.cancel();
         self.server.await.unwrap().unwrap();

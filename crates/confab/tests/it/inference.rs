@@ -127,17 +127,7 @@ async fn streams_follow_the_openai_sse_format() {
 
     // Without include_usage there is no usage chunk.
     body["stream_options"] = json!(null);
-    let text = app
-        .client
-        .post(app.url("/v1/chat/completions"))
-        .bearer_auth(&key)
-        .json(&body)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = app.chat_text(&key, &body).await;
     let data = sse_data(&text);
     let last_chunk: Value = serde_json::from_str(&data[data.len() - 2]).unwrap();
     assert_eq!(last_chunk["choices"][0]["finish_reason"], "stop");

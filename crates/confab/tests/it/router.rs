@@ -300,17 +300,7 @@ async fn streamed_answers_from_upstream_pass_through() {
     let mut body = ask("gpt-x");
     body["stream"] = json!(true);
     body["stream_options"] = json!({"include_usage": true});
-    let text = app
-        .client
-        .post(app.url("/v1/chat/completions"))
-        .bearer_auth(&key)
-        .json(&body)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = app.chat_text(&key, &body).await;
     let content: String = sse_data(&text)
         .iter()
         .filter(|d| *d != "[DONE]")
