@@ -22,6 +22,10 @@ Measured with `loadgen` (bench/loadgen), one JSON line per run:
     (target: added p99 <= 1 ms);
 (b) closed loop at --concurrency: max requests/s, Confab / direct (target >= 0.4x);
 (c) (a) and (b) again with streamed answers (SSE, read to `[DONE]`);
+(e) the stack floor: `passthrough` (bench/loadgen), a bare axum + reqwest forwarder with no
+    auth, limits, accounting, metrics or JSON, at --concurrency; its max requests/s / direct is
+    the most any gateway on Confab's HTTP stack can reach here, and Confab / floor shows how
+    much of that Confab keeps;
 (d) LiteLLM at --concurrency (max requests/s, p50/p99) and open loop at a rate it sustains
     (half its max), with Confab at the same rate for comparison; Confab / LiteLLM max
     requests/s (target >= 50x).
@@ -181,6 +185,15 @@ def start_fake(procs, args, log):
     return port, proc
 
 
+def start_passthrough(procs, args, fake_port, log):
+    port = free_port()
+    proc = procs.start([os.path.join(ROOT, args.bin_dir, "passthrough"), "--listen", f"127.0.0.1:{port}",
+                        "--upstream", f"http://127.0.0.1:{fake_port}/v1/chat/completions"], stdout=log, stderr=log)
+    body = {"model": "fake-model", "messages": [{"role": "user", "content": PROMPT}]}
+    wait_until(lambda: http_json(port, "POST", "/v1/chat/completions", body)[0] == 200, proc, "passthrough", 10)
+    return port, proc
+
+
 def start_confab(procs, args, work, fake_port, log):
     port = free_port()
     data_dir = os.path.join(work, "confab-data")
@@ -332,7 +345,7 @@ def main():
     parser.add_argument("--raw", action="store_true", help="also print each loadgen JSON line")
     args = parser.parse_args()
 
-    for exe in (args.binary, os.path.join(args.bin_dir, "fake-upstream"), os.path.join(args.bin_dir, "loadgen")):
+    for exe in (args.binary, *(os.path.join(args.bin_dir, b) for b in ("fake-upstream", "loadgen", "passthrough"))):
         if not os.path.exists(os.path.join(ROOT, exe)):
             sys.exit(f"{exe} is missing: cargo build --release -p confab -p confab-bench")
 
@@ -342,13 +355,16 @@ def main():
     try:
         fake_port, fake = start_fake(procs, args, log)
         confab_port, confab, key, _ = start_confab(procs, args, work, fake_port, log)
+        floor_port, floor = start_passthrough(procs, args, fake_port, log)
         check_answers(fake_port, None, "fake-model")
         check_answers(confab_port, key, "fake-model")
+        check_answers(floor_port, None, "fake-model")
         bench = Bench(args, work)
-        bench.watch = {"fake": fake.pid, "confab": confab.pid}
+        bench.watch = {"fake": fake.pid, "confab": confab.pid, "floor": floor.pid}
         auth = [f"authorization: Bearer {key}"]
         direct_url = f"http://127.0.0.1:{fake_port}/v1/chat/completions"
         confab_url = f"http://127.0.0.1:{confab_port}/v1/chat/completions"
+        floor_url = f"http://127.0.0.1:{floor_port}/v1/chat/completions"
         plain = bench.body_file("plain", False, "fake-model")
         streamed = bench.body_file("stream", True, "fake-model")
         print(f"load average before: {loadavg()}", flush=True)
@@ -364,8 +380,11 @@ def main():
                     what = f"{args.rate:g}/s" if mode == "rate" else f"c{args.concurrency}"
                     # Alternate which side goes first so drift in background load hits both.
                     sides = ("direct", "confab") if rep % 2 == 0 else ("confab", "direct")
+                    if mode == "max":
+                        sides += ("floor",)
                     for side in sides:
-                        url, headers = (direct_url, ()) if side == "direct" else (confab_url, auth)
+                        url, headers = {"direct": (direct_url, ()), "confab": (confab_url, auth),
+                                        "floor": (floor_url, ())}[side]
                         runs.setdefault((kind, mode, side), []).append(
                             bench.run(f"{kind} {what} {side}{tag}", url, body, stream, headers, **load))
         r = {key: median_result(results) for key, results in runs.items()}
@@ -442,6 +461,13 @@ def report(args, r, litellm):
             row(f"{kind} c{args.concurrency} latency {q} ms", lat(d, q), lat(c, q))
         row(f"{kind} c{args.concurrency} errors", d["errors"], c["errors"])
         print(f"{'':30} CPU cores: direct run: {cpu(d)}; confab run: {cpu(c)}")
+        f = r[(kind, "max", "floor")]
+        floor_ratio = f["rps"] / d["rps"] if d["rps"] else float("nan")
+        kept = c["rps"] / f["rps"] if f["rps"] else float("nan")
+        row(f"{kind} c{args.concurrency} floor max rps", f"{d['rps']:.1f}", f"{f['rps']:.1f}", "",
+            f"{floor_ratio:.3f}x", "bare axum + reqwest forwarder")
+        row(f"{kind} c{args.concurrency} confab / floor", "", "", "", f"{kept:.3f}x")
+        print(f"{'':30} CPU cores: floor run: {cpu(f)}")
         verdicts.append((f"{kind}: max rps through Confab / direct {ratio:.3f}x "
                          f"(target >= {TARGET_THROUGHPUT_RATIO:g}x)", ratio >= TARGET_THROUGHPUT_RATIO))
 

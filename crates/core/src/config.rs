@@ -376,7 +376,9 @@ pub struct ProviderConfig {
     /// Seconds to wait for a connection.
     #[serde(default = "default_connect_timeout")]
     pub connect_timeout_secs: u64,
-    /// Seconds to wait for the first token before trying elsewhere.
+    /// Seconds to wait for the first token of a streamed answer before trying elsewhere. An
+    /// OpenAI-compatible provider's non-streamed answers are fetched whole, so `timeout_secs`
+    /// bounds them instead.
     #[serde(default = "default_first_token_timeout")]
     pub first_token_timeout_secs: u64,
     /// The answer of a `scripted` provider; `{last}` is replaced by the last user message.

@@ -413,6 +413,7 @@ mod tests {
             messages: vec![ChatMessage::new(Role::User, text)],
             params: SamplingParams::default(),
             response_format: None,
+            stream: true,
         }
     }
 

@@ -180,6 +180,7 @@ pub fn to_chat_request(body: ChatCompletionRequest) -> Result<ChatRequest, Infer
             seed: body.seed.map(|s| s as u64),
         },
         response_format: body.response_format,
+        stream: body.stream,
     })
 }
 

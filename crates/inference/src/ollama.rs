@@ -422,6 +422,7 @@ mod tests {
             ],
             params: SamplingParams::default(),
             response_format: format,
+            stream: true,
         }
     }
 

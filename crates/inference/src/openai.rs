@@ -1,25 +1,32 @@
 //! The OpenAI-compatible HTTP provider: OpenAI itself, vLLM, llama.cpp's server, LM Studio,
-//! LiteLLM. Requests are always streamed upstream (so answers flow as they are generated)
-//! and translated into [`ChatEvent`]s.
+//! LiteLLM. A request the caller streams is streamed upstream too (so answers flow as they are
+//! generated); one the caller reads whole is fetched whole, which costs the upstream and the
+//! gateway far less than an event stream. Both are translated into [`ChatEvent`]s.
 
 use std::time::Duration;
 
 use eventsource_stream::Eventsource;
 use futures::StreamExt;
-use serde::Deserialize;
+use http::HeaderValue;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::error::InferenceError;
-use crate::types::{ChatEvent, ChatRequest, ChatStream, FinishReason, ResponseFormat, Usage};
+use crate::types::{
+    ChatEvent, ChatMessage, ChatRequest, ChatStream, FinishReason, ResponseFormat, Usage,
+};
 
 #[derive(Debug, Clone)]
 pub struct OpenAiClient {
     pub name: String,
-    base_url: String,
-    api_key: Option<String>,
+    chat_url: reqwest::Url,
+    embeddings_url: reqwest::Url,
+    /// `Bearer <key>`, marked sensitive so it never appears in logs.
+    authorization: Option<HeaderValue>,
     http: reqwest::Client,
 }
 
+/// A streamed chunk.
 #[derive(Deserialize)]
 struct Chunk {
     #[serde(default)]
@@ -39,6 +46,73 @@ struct ChunkDelta {
     content: Option<String>,
 }
 
+/// A whole (non-streamed) completion.
+#[derive(Deserialize)]
+struct Completion {
+    #[serde(default)]
+    choices: Vec<CompletionChoice>,
+    #[serde(default)]
+    usage: Usage,
+}
+
+#[derive(Deserialize)]
+struct CompletionChoice {
+    message: CompletionMessage,
+    finish_reason: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct CompletionMessage {
+    #[serde(default)]
+    content: Option<String>,
+}
+
+/// The request body, borrowed from the request (no intermediate JSON tree).
+#[derive(Serialize)]
+struct Body<'a> {
+    model: &'a str,
+    messages: Vec<WireMessage<'a>>,
+    stream: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stream_options: Option<StreamOptions>,
+    temperature: f32,
+    top_p: f32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max_tokens: Option<u32>,
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    stop: &'a [String],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    seed: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    response_format: Option<&'a ResponseFormat>,
+}
+
+#[derive(Serialize)]
+struct WireMessage<'a> {
+    role: &'static str,
+    content: &'a str,
+}
+
+#[derive(Serialize)]
+struct StreamOptions {
+    include_usage: bool,
+}
+
+fn finish_reason(reason: Option<&str>) -> FinishReason {
+    match reason {
+        Some("length") => FinishReason::Length,
+        _ => FinishReason::Stop,
+    }
+}
+
+/// The message of an OpenAI error body, or the start of whatever the body is.
+fn error_message(text: &str) -> String {
+    serde_json::from_str::<serde_json::Value>(text)
+        .ok()
+        .and_then(|v| v["error"]["message"].as_str().map(str::to_owned))
+        .unwrap_or_else(|| text.chars().take(500).collect())
+}
+
 impl OpenAiClient {
     pub fn new(
         name: &str,
@@ -53,71 +127,95 @@ impl OpenAiClient {
             .pool_max_idle_per_host(256)
             .build()
             .map_err(|e| InferenceError::Engine(format!("HTTP client: {e}")))?;
+        let base = base_url.trim_end_matches('/');
+        let url = |path: &str| {
+            reqwest::Url::parse(&format!("{base}/{path}")).map_err(|e| {
+                InferenceError::Engine(format!("provider `{name}`: base_url `{base_url}`: {e}"))
+            })
+        };
+        let authorization = match api_key {
+            Some(key) => {
+                let mut value = HeaderValue::from_str(&format!("Bearer {key}")).map_err(|_| {
+                    InferenceError::Engine(format!(
+                        "provider `{name}`: the API key contains characters a header cannot carry"
+                    ))
+                })?;
+                value.set_sensitive(true);
+                Some(value)
+            }
+            None => None,
+        };
         Ok(Self {
             name: name.to_owned(),
-            base_url: base_url.trim_end_matches('/').to_owned(),
-            api_key,
+            chat_url: url("chat/completions")?,
+            embeddings_url: url("embeddings")?,
+            authorization,
             http,
         })
     }
 
-    fn body(request: &ChatRequest) -> serde_json::Value {
-        let messages: Vec<_> = request
-            .messages
-            .iter()
-            .map(|m| json!({"role": m.role.as_str(), "content": m.content}))
-            .collect();
-        let mut body = json!({
-            "model": request.model,
-            "messages": messages,
-            "stream": true,
-            "stream_options": {"include_usage": true},
-            "temperature": request.params.temperature,
-            "top_p": request.params.top_p,
-        });
-        if let Some(max) = request.params.max_tokens {
-            body["max_tokens"] = json!(max);
+    fn body(request: &ChatRequest) -> Body<'_> {
+        Body {
+            model: &request.model,
+            messages: request
+                .messages
+                .iter()
+                .map(|m: &ChatMessage| WireMessage {
+                    role: m.role.as_str(),
+                    content: &m.content,
+                })
+                .collect(),
+            stream: request.stream,
+            stream_options: request.stream.then_some(StreamOptions {
+                include_usage: true,
+            }),
+            temperature: request.params.temperature,
+            top_p: request.params.top_p,
+            max_tokens: request.params.max_tokens,
+            stop: &request.params.stop,
+            seed: request.params.seed,
+            response_format: request
+                .response_format
+                .as_ref()
+                .filter(|f| **f != ResponseFormat::Text),
         }
-        if !request.params.stop.is_empty() {
-            body["stop"] = json!(request.params.stop);
-        }
-        if let Some(seed) = request.params.seed {
-            body["seed"] = json!(seed);
-        }
-        if let Some(format) = &request.response_format
-            && *format != ResponseFormat::Text
-        {
-            body["response_format"] = json!(format);
-        }
-        body
     }
 
-    pub async fn stream(&self, request: &ChatRequest) -> Result<ChatStream, InferenceError> {
-        let mut call = self
-            .http
-            .post(format!("{}/chat/completions", self.base_url))
-            .json(&Self::body(request));
-        if let Some(key) = &self.api_key {
-            call = call.bearer_auth(key);
+    /// Sends `body` to `url`; a non-2xx answer becomes [`InferenceError::Upstream`] with the
+    /// upstream's message and `Retry-After`.
+    async fn send<B: Serialize>(
+        &self,
+        url: &reqwest::Url,
+        body: &B,
+    ) -> Result<reqwest::Response, InferenceError> {
+        let mut call = self.http.post(url.clone()).json(body);
+        if let Some(authorization) = &self.authorization {
+            call = call.header(http::header::AUTHORIZATION, authorization.clone());
         }
         let response = call.send().await.map_err(|e| self.transport_error(&e))?;
         let status = response.status();
-        if !status.is_success() {
-            let retry_after_secs = response
-                .headers()
-                .get(http::header::RETRY_AFTER)
-                .and_then(|v| v.to_str().ok()?.parse().ok());
-            let text = response.text().await.unwrap_or_default();
-            let message = serde_json::from_str::<serde_json::Value>(&text)
-                .ok()
-                .and_then(|v| v["error"]["message"].as_str().map(str::to_owned))
-                .unwrap_or_else(|| text.chars().take(500).collect());
-            return Err(InferenceError::Upstream {
-                provider: self.name.clone(),
-                status: status.as_u16(),
-                message,
-                retry_after_secs,
-            });
+        if status.is_success() {
+            return Ok(response);
+        }
+        let retry_after_secs = response
+            .headers()
+            .get(http::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok()?.parse().ok());
+        let text = response.text().await.unwrap_or_default();
+        Err(InferenceError::Upstream {
+            provider: self.name.clone(),
+            status: status.as_u16(),
+            message: error_message(&text),
+            retry_after_secs,
+        })
+    }
+
+    /// Starts a generation: streamed upstream when `request.stream`, else fetched whole and
+    /// replayed as one delta.
+    pub async fn stream(&self, request: &ChatRequest) -> Result<ChatStream, InferenceError> {
+        let response = self.send(&self.chat_url, &Self::body(request)).await?;
+        if !request.stream {
+            return self.whole(response).await;
         }
         let name = self.name.clone();
         let provider = self.name.clone();
@@ -142,12 +240,8 @@ impl OpenAiClient {
                         if let Some(text) = choice.delta.content.filter(|t| !t.is_empty()) {
                             out.push(Ok(ChatEvent::Delta(text)));
                         }
-                        if let Some(reason) = choice.finish_reason {
-                            finish = Some(if reason == "length" {
-                                FinishReason::Length
-                            } else {
-                                FinishReason::Stop
-                            });
+                        if choice.finish_reason.is_some() {
+                            finish = Some(finish_reason(choice.finish_reason.as_deref()));
                         }
                     }
                 }
@@ -177,36 +271,53 @@ impl OpenAiClient {
             .boxed())
     }
 
+    /// Reads a non-streamed completion and replays it as events.
+    async fn whole(&self, response: reqwest::Response) -> Result<ChatStream, InferenceError> {
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|e| self.transport_error(&e))?;
+        let completion: Completion =
+            serde_json::from_slice(&bytes).map_err(|e| InferenceError::Upstream {
+                provider: self.name.clone(),
+                status: 502,
+                message: format!(
+                    "unreadable completion ({e}): {}",
+                    String::from_utf8_lossy(&bytes[..bytes.len().min(200)])
+                ),
+                retry_after_secs: None,
+            })?;
+        let choice = completion.choices.into_iter().next();
+        let reason = finish_reason(choice.as_ref().and_then(|c| c.finish_reason.as_deref()));
+        let content = choice.and_then(|c| c.message.content).unwrap_or_default();
+        let mut events = Vec::with_capacity(3);
+        events.push(Ok(ChatEvent::Started));
+        if !content.is_empty() {
+            events.push(Ok(ChatEvent::Delta(content)));
+        }
+        events.push(Ok(ChatEvent::Finished {
+            reason,
+            usage: completion.usage,
+        }));
+        Ok(futures::stream::iter(events).boxed())
+    }
+
     /// Embeddings from the upstream's `/embeddings`, as floats, with the tokens used.
     pub async fn embed(
         &self,
         model: &str,
         texts: Vec<String>,
     ) -> Result<(Vec<Vec<f32>>, u32), InferenceError> {
-        let mut call = self
-            .http
-            .post(format!("{}/embeddings", self.base_url))
-            .json(&json!({"model": model, "input": texts, "encoding_format": "float"}));
-        if let Some(key) = &self.api_key {
-            call = call.bearer_auth(key);
-        }
-        let response = call.send().await.map_err(|e| self.transport_error(&e))?;
-        let status = response.status();
+        let response = self
+            .send(
+                &self.embeddings_url,
+                &json!({"model": model, "input": texts, "encoding_format": "float"}),
+            )
+            .await?;
         let body: serde_json::Value = response
             .json()
             .await
             .map_err(|e| self.transport_error(&e))?;
-        if !status.is_success() {
-            return Err(InferenceError::Upstream {
-                provider: self.name.clone(),
-                status: status.as_u16(),
-                message: body["error"]["message"]
-                    .as_str()
-                    .unwrap_or("embedding failed")
-                    .to_owned(),
-                retry_after_secs: None,
-            });
-        }
         let mut rows: Vec<(u64, Vec<f32>)> = body["data"]
             .as_array()
             .map(|data| {

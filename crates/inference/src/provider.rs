@@ -38,6 +38,12 @@ impl Provider {
         }
     }
 
+    /// Whether this provider fetches `request`'s answer in one response rather than as a
+    /// stream (remote OpenAI-compatible servers, when the caller does not stream).
+    pub fn fetches_whole(&self, request: &ChatRequest) -> bool {
+        matches!(self, Provider::OpenAi(_)) && !request.stream
+    }
+
     /// Starts a generation. Errors found before the first token (unknown parameters, an
     /// over-long prompt, an upstream refusal) are returned here rather than in the stream.
     pub async fn chat(

@@ -3,7 +3,8 @@
 //! jitter — only before the first token — honouring an upstream `Retry-After`, and fall back
 //! to later tiers. Each backend has a circuit breaker (consecutive failures or an error rate
 //! over a window open it; after a pause one probe may pass; a success closes it) and its own
-//! timeouts (connect and total in the client, first token here).
+//! timeouts (connect and total in the client, first token here; an answer fetched whole, not
+//! streamed, is bounded by the total timeout alone).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -189,6 +190,8 @@ pub struct Backend {
     pub breaker: CircuitBreaker,
     in_flight: AtomicUsize,
     first_token_timeout: Duration,
+    /// The provider's total timeout: the limit for answers fetched whole.
+    total_timeout: Duration,
 }
 
 /// Counts a request in flight until dropped.
@@ -298,7 +301,7 @@ impl Router {
         metrics: Arc<InferenceMetrics>,
     ) -> Result<Self, InferenceError> {
         let settings = config.router.clone();
-        let mut providers: HashMap<String, (Provider, Duration)> = HashMap::new();
+        let mut providers: HashMap<String, (Provider, Duration, Duration)> = HashMap::new();
         for p in &config.providers {
             let timeout = Duration::from_secs(p.timeout_secs);
             let connect = Duration::from_secs(p.connect_timeout_secs);
@@ -333,7 +336,11 @@ impl Router {
             };
             providers.insert(
                 p.name.clone(),
-                (provider, Duration::from_secs(p.first_token_timeout_secs)),
+                (
+                    provider,
+                    Duration::from_secs(p.first_token_timeout_secs),
+                    timeout,
+                ),
             );
         }
         let mut backends: HashMap<String, Arc<Backend>> = HashMap::new();
@@ -342,11 +349,12 @@ impl Router {
             if let Some(existing) = backends.get(&id) {
                 return Some(existing.clone());
             }
-            let (target, first_token_timeout) = if provider == "embedded" {
-                (Target::Local(model.to_owned()), Duration::from_secs(120))
+            let (target, first_token_timeout, total_timeout) = if provider == "embedded" {
+                let ftt = Duration::from_secs(120);
+                (Target::Local(model.to_owned()), ftt, ftt)
             } else {
-                let (p, ftt) = providers.get(provider)?;
-                (Target::Remote(p.clone()), *ftt)
+                let (p, ftt, total) = providers.get(provider)?;
+                (Target::Remote(p.clone()), *ftt, *total)
             };
             let made = Arc::new(Backend {
                 id: id.clone(),
@@ -355,6 +363,7 @@ impl Router {
                 breaker: CircuitBreaker::new(settings.clone()),
                 in_flight: AtomicUsize::new(0),
                 first_token_timeout,
+                total_timeout,
             });
             backends.insert(id, made.clone());
             Some(made)
@@ -453,6 +462,7 @@ impl Router {
                     breaker: CircuitBreaker::new(self.settings.clone()),
                     in_flight: AtomicUsize::new(0),
                     first_token_timeout: Duration::from_secs(120),
+                    total_timeout: Duration::from_secs(120),
                 })
             })
             .clone();
@@ -557,7 +567,13 @@ impl Router {
         };
         let mut upstream_request = request.clone();
         upstream_request.model = backend.model.clone();
-        let first = tokio::time::timeout(backend.first_token_timeout, async {
+        // An answer fetched whole arrives all at once: its first token is its last.
+        let limit = if provider.fetches_whole(request) {
+            backend.total_timeout
+        } else {
+            backend.first_token_timeout
+        };
+        let first = tokio::time::timeout(limit, async {
             let mut stream = provider.chat(&upstream_request, cancel).await?;
             let first = stream.next().await;
             Ok::<_, InferenceError>((first, stream))

@@ -107,6 +107,7 @@ mod tests {
             messages: vec![ChatMessage::new(Role::User, "ping pong")],
             params,
             response_format: None,
+            stream: true,
         }
     }
 

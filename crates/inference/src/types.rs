@@ -97,6 +97,10 @@ pub struct ChatRequest {
     pub messages: Vec<ChatMessage>,
     pub params: SamplingParams,
     pub response_format: Option<ResponseFormat>,
+    /// Whether the caller reads the answer as it is generated. When false, a remote provider
+    /// may fetch the whole answer in one response (and the first-token timeout then covers
+    /// the whole answer, so the provider's total timeout applies instead).
+    pub stream: bool,
 }
 
 /// Why generation ended.

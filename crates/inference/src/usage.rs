@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use confab_store::{Db, ServiceMigrations, StoreError};
+use confab_store::{Backend, Db, ServiceMigrations, StoreError};
 use sqlx::Row;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -119,31 +119,71 @@ async fn flush(db: &Db, batch: &mut Vec<UsageRecord>) {
     batch.clear();
 }
 
-async fn insert(db: &Db, batch: &[UsageRecord]) -> Result<(), StoreError> {
-    let mut tx = db.pool().begin().await?;
-    for r in batch {
-        sqlx::query(
-            "INSERT INTO inference_usage (id, at, day, user_id, api_key_id, model, backend, prompt_tokens, \
-             completion_tokens, ttft_ms, latency_ms, status, cached) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+/// One row as the insert statement reads it from its JSON parameter.
+#[derive(serde::Serialize)]
+struct JsonRow<'a> {
+    id: String,
+    at: i64,
+    day: String,
+    user_id: Option<Uuid>,
+    api_key_id: Option<Uuid>,
+    model: &'a str,
+    backend: &'a str,
+    prompt_tokens: u32,
+    completion_tokens: u32,
+    ttft_ms: Option<i64>,
+    latency_ms: i64,
+    status: &'a str,
+    cached: i64,
+}
+
+/// The columns, read from each element `value` of the JSON array (`->>` gives text or
+/// numbers in both databases; the casts make them the columns' types in PostgreSQL).
+macro_rules! usage_insert {
+    ($rows:literal) => {
+        concat!(
+            "INSERT INTO inference_usage (id, at, day, user_id, api_key_id, model, backend, \
+             prompt_tokens, completion_tokens, ttft_ms, latency_ms, status, cached) \
+             SELECT value ->> 'id', CAST(value ->> 'at' AS BIGINT), value ->> 'day', \
+             value ->> 'user_id', value ->> 'api_key_id', value ->> 'model', value ->> 'backend', \
+             CAST(value ->> 'prompt_tokens' AS BIGINT), CAST(value ->> 'completion_tokens' AS BIGINT), \
+             CAST(value ->> 'ttft_ms' AS BIGINT), CAST(value ->> 'latency_ms' AS BIGINT), \
+             value ->> 'status', CAST(value ->> 'cached' AS BIGINT) FROM ",
+            $rows
         )
-        .bind(Uuid::now_v7().to_string())
-        .bind(r.at)
-        .bind(day_of(r.at))
-        .bind(r.user_id.map(|u| u.to_string()))
-        .bind(r.api_key_id.map(|k| k.to_string()))
-        .bind(&r.model)
-        .bind(&r.backend)
-        .bind(i64::from(r.prompt_tokens))
-        .bind(i64::from(r.completion_tokens))
-        .bind(r.ttft_ms)
-        .bind(r.latency_ms)
-        .bind(&r.status)
-        .bind(i64::from(r.cached))
-        .execute(&mut *tx)
-        .await?;
-    }
-    tx.commit().await?;
+    };
+}
+
+/// Writes a batch as one statement whose one parameter is the rows as a JSON array: a
+/// single round trip and a single parse, where a statement per row (or a multi-row VALUES
+/// list, whose parameter lookup grows with the square of its size in SQLite) costs far more.
+async fn insert(db: &Db, batch: &[UsageRecord]) -> Result<(), StoreError> {
+    let rows: Vec<JsonRow<'_>> = batch
+        .iter()
+        .map(|r| JsonRow {
+            id: Uuid::now_v7().to_string(),
+            at: r.at,
+            day: day_of(r.at),
+            user_id: r.user_id,
+            api_key_id: r.api_key_id,
+            model: &r.model,
+            backend: &r.backend,
+            prompt_tokens: r.prompt_tokens,
+            completion_tokens: r.completion_tokens,
+            ttft_ms: r.ttft_ms,
+            latency_ms: r.latency_ms,
+            status: &r.status,
+            cached: i64::from(r.cached),
+        })
+        .collect();
+    let json = serde_json::to_string(&rows).map_err(|e| StoreError::Other(e.to_string()))?;
+    let sql = match db.backend() {
+        Backend::Sqlite => usage_insert!("jsonb_each(jsonb($1))"),
+        Backend::Postgres => {
+            usage_insert!("jsonb_array_elements(CAST($1 AS jsonb)) AS rows(value)")
+        }
+    };
+    sqlx::query(sql).bind(json).execute(db.pool()).await?;
     Ok(())
 }
 

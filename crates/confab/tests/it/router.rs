@@ -278,11 +278,40 @@ async fn a_slow_first_token_moves_on() {
         c.inference.providers.push(provider);
     })
     .await;
+    let mut body = ask("gpt-x");
+    body["stream"] = json!(true);
+    let text = app.chat_text(&key, &body).await;
+    assert!(text.contains("late"), "{text}");
+    assert_eq!(fake.hits(), 2);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_whole_answer_may_take_longer_than_the_first_token_timeout() {
+    // A request that is not streamed is fetched whole from the upstream: its first token is
+    // its last, so the provider's total timeout applies, not the first-token timeout.
+    let fake = FakeOpenAi::start(Behavior::Answer("unused".into()))
+        .await
+        .unwrap();
+    fake.push([Behavior::Stall(Duration::from_millis(1500))]);
+    let (app, key) = start(|c| {
+        let mut provider = upstream("up", &fake, &["gpt-x"]);
+        provider.first_token_timeout_secs = 1;
+        c.inference.providers.push(provider);
+    })
+    .await;
+    let started = std::time::Instant::now();
     let answer = app
         .post("/v1/chat/completions", Some(&key), ask("gpt-x"))
         .await;
     assert_eq!(answer.status, StatusCode::OK, "{}", answer.text);
-    assert_eq!(fake.hits(), 2);
+    assert_eq!(answer.body["choices"][0]["message"]["content"], "unused");
+    assert!(started.elapsed() >= Duration::from_millis(1400));
+    assert_eq!(
+        fake.hits(),
+        1,
+        "the stalled upstream answered; nothing was retried"
+    );
     app.stop().await;
 }
 
@@ -407,5 +436,48 @@ async fn every_request_is_recorded_for_usage() {
     assert_eq!(scripted.completion_tokens, 9);
     let missing = rows.iter().find(|r| r.model == "missing").unwrap();
     assert_eq!(missing.errors, 1);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn usage_batches_of_any_size_are_written_whole() {
+    use confab_inference::usage::{UsageRecord, UsageRecorder, UsageStore, day_of};
+    let (app, _key) = start(|_| {}).await;
+    let tasks = tokio_util::task::TaskTracker::new();
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let recorder = UsageRecorder::start(app.db.clone(), &tasks, shutdown.clone());
+    let user = uuid::Uuid::now_v7();
+    let now = confab_core::now_ms();
+    // 64 + 64 + 8 + 1 rows: every statement size the writer uses.
+    for i in 0..137u32 {
+        recorder.record(UsageRecord {
+            at: now,
+            user_id: Some(user),
+            api_key_id: None,
+            model: format!("model-{}", i % 2),
+            backend: "fake:model".into(),
+            prompt_tokens: 1,
+            completion_tokens: i,
+            ttft_ms: Some(1),
+            latency_ms: 2,
+            status: if i % 10 == 0 { "upstream_error" } else { "ok" }.into(),
+            cached: false,
+        });
+    }
+    shutdown.cancel();
+    tasks.close();
+    tasks.wait().await;
+    let today = day_of(now);
+    let rows = UsageStore::new(app.db.clone())
+        .summary(Some(user), &today, &today)
+        .await
+        .unwrap();
+    assert_eq!(rows.iter().map(|r| r.requests).sum::<i64>(), 137);
+    assert_eq!(rows.iter().map(|r| r.prompt_tokens).sum::<i64>(), 137);
+    assert_eq!(
+        rows.iter().map(|r| r.completion_tokens).sum::<i64>(),
+        (0..137).sum::<i64>()
+    );
+    assert_eq!(rows.iter().map(|r| r.errors).sum::<i64>(), 14);
     app.stop().await;
 }

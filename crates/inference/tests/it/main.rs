@@ -51,6 +51,7 @@ fn request(prompt: &str, params: SamplingParams) -> ChatRequest {
         messages: vec![ChatMessage::new(Role::User, prompt)],
         params,
         response_format: None,
+        stream: true,
     }
 }
 
