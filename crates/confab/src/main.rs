@@ -14,11 +14,7 @@ use confab_core::auth::Role;
 use confab_core::config::{Config, Overrides, Sources};
 use confab_store::Db;
 
-/// mimalloc: per-thread free lists make the many small allocations of request handling
-/// (headers, JSON, futures) markedly cheaper than glibc's allocator, and it returns memory to
-/// the system readily, which keeps idle RSS low.
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+mod alloc;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -146,6 +142,7 @@ fn load_config(cli: &Cli) -> anyhow::Result<Config> {
 }
 
 fn main() -> std::process::ExitCode {
+    alloc::configure();
     let cli = Cli::parse();
     let config = match load_config(&cli) {
         Ok(mut config) => {
