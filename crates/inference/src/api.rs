@@ -737,7 +737,8 @@ async fn catalog(
 #[derive(Debug, serde::Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PullRequest {
-    /// A catalog name, `org/repo/file.gguf` on Hugging Face, or an https URL.
+    /// A catalog name, `org/repo/file.gguf` on Hugging Face, an https URL, or
+    /// `ollama:<provider>/<model>` to have a configured Ollama provider pull `model`.
     pub source: String,
     /// Refuse the file unless its sha256 is this (catalog entries bring their own).
     pub sha256: Option<String>,
@@ -752,6 +753,9 @@ fn api_error(e: crate::pulls::PullError) -> confab_core::ApiError {
     match e {
         crate::pulls::PullError::Source(e) => {
             confab_core::ApiError::validation("invalid_source", e.to_string())
+        }
+        crate::pulls::PullError::Provider(message) => {
+            confab_core::ApiError::validation("invalid_source", message)
         }
         crate::pulls::PullError::Store(e) => confab_core::ApiError::internal(e.to_string()),
     }
@@ -907,9 +911,11 @@ async fn pull_events(
         .into_response())
 }
 
-/// Delete a local model (admin).
+/// Delete a local model, or a model of an Ollama provider named `ollama:<provider>/<model>`
+/// (the slash written `%2F`) (admin).
 #[utoipa::path(delete, path = "/api/v1/models/{name}", tag = "models", params(("name" = String, Path)),
-    responses((status = 204, description = "Deleted"), (status = 403, body = confab_core::error::ErrorEnvelope), (status = 404, body = confab_core::error::ErrorEnvelope)),
+    responses((status = 204, description = "Deleted"), (status = 403, body = confab_core::error::ErrorEnvelope), (status = 404, body = confab_core::error::ErrorEnvelope),
+        (status = 502, body = confab_core::error::ErrorEnvelope, description = "upstream_error: the Ollama server failed")),
     security(("bearer" = [])))]
 async fn delete_model(
     State(state): State<InferenceState>,
@@ -917,16 +923,31 @@ async fn delete_model(
     client: confab_core::extract::ClientMeta,
     axum::extract::Path(name): axum::extract::Path<String>,
 ) -> Result<StatusCode, confab_core::ApiError> {
-    state
-        .service
-        .delete_local(&name)
-        .await
-        .map_err(|e| match e {
-            crate::models::ModelStoreError::NotFound(_) => {
-                confab_core::ApiError::not_found(format!("no local model named `{name}`"))
-            }
-            other => confab_core::ApiError::internal(other.to_string()),
-        })?;
+    match state.service.delete_ollama(&name).await {
+        Some(Ok(())) => {}
+        Some(Err(InferenceError::ModelNotFound(model))) => {
+            return Err(confab_core::ApiError::not_found(format!(
+                "the Ollama server has no model `{model}`"
+            )));
+        }
+        Some(Err(e)) => {
+            return Err(confab_core::ApiError::new(
+                StatusCode::BAD_GATEWAY,
+                "upstream_error",
+                format!("the Ollama server refused the deletion: {e}"),
+            ));
+        }
+        None => state
+            .service
+            .delete_local(&name)
+            .await
+            .map_err(|e| match e {
+                crate::models::ModelStoreError::NotFound(_) => {
+                    confab_core::ApiError::not_found(format!("no local model named `{name}`"))
+                }
+                other => confab_core::ApiError::internal(other.to_string()),
+            })?,
+    }
     state
         .service
         .audit(

@@ -193,6 +193,45 @@ impl OllamaClient {
         Ok(())
     }
 
+    /// Embeddings of `texts` from `/api/embed`, in order, with the prompt tokens counted.
+    pub async fn embed(
+        &self,
+        model: &str,
+        texts: Vec<String>,
+    ) -> Result<(Vec<Vec<f32>>, u32), InferenceError> {
+        #[derive(Deserialize)]
+        struct Embedded {
+            embeddings: Vec<Vec<f32>>,
+            #[serde(default)]
+            prompt_eval_count: u32,
+        }
+        let expected = texts.len();
+        let call = self.http.post(format!("{}/api/embed", self.base_url));
+        let call = call
+            .timeout(self.timeout)
+            .json(&json!({"model": model, "input": texts}));
+        let response = match self.send(call).await {
+            Err(InferenceError::Upstream { status: 404, .. }) => {
+                return Err(InferenceError::ModelNotFound(model.to_owned()));
+            }
+            other => other?,
+        };
+        let body: Embedded = response.json().await.map_err(|e| match e.is_decode() {
+            true => self.upstream(502, format!("unreadable embeddings: {e}")),
+            false => transport_error(&self.name, &e),
+        })?;
+        if body.embeddings.len() != expected {
+            return Err(self.upstream(
+                502,
+                format!(
+                    "asked for {expected} embeddings, got {}",
+                    body.embeddings.len()
+                ),
+            ));
+        }
+        Ok((body.embeddings, body.prompt_eval_count))
+    }
+
     /// Deletes `model` from the server.
     pub async fn delete(&self, model: &str) -> Result<(), InferenceError> {
         let call = self.http.delete(format!("{}/api/delete", self.base_url));
@@ -624,6 +663,47 @@ mod tests {
         let (base, _) = fake(200, short, 9).await;
         let error = client(&base).pull("llama3.2", |_| {}).await.unwrap_err();
         assert!(matches!(error, InferenceError::Unavailable(_)), "{error:?}");
+    }
+
+    #[tokio::test]
+    async fn embed_returns_vectors_in_order_with_the_tokens() {
+        let body = r#"{"model":"all-minilm","embeddings":[[0.1,-0.2,0.3],[0.4,0.5,-0.6]],"total_duration":14143917,"load_duration":1019500,"prompt_eval_count":8}"#;
+        let (base, seen) = fake(200, body, 7).await;
+        let (vectors, tokens) = client(&base)
+            .embed("all-minilm", vec!["first".into(), "second".into()])
+            .await
+            .unwrap();
+        assert_eq!(vectors, vec![vec![0.1, -0.2, 0.3], vec![0.4, 0.5, -0.6]]);
+        assert_eq!(tokens, 8);
+        let (call, _, sent) = &seen.lock().await[0];
+        assert_eq!(
+            (call.as_str(), sent),
+            (
+                "POST /api/embed",
+                &json!({"model": "all-minilm", "input": ["first", "second"]})
+            )
+        );
+
+        let (base, _) = fake(200, r#"{"embeddings":[[1.0]]}"#, 16).await;
+        let error = client(&base)
+            .embed("m", vec!["a".into(), "b".into()])
+            .await
+            .unwrap_err();
+        assert_eq!(upstream(&error).0, 502);
+        let (base, _) = fake(
+            404,
+            r#"{"error":"model \"nope\" not found, try pulling it first"}"#,
+            16,
+        )
+        .await;
+        let error = client(&base)
+            .embed("nope", vec!["a".into()])
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&error, InferenceError::ModelNotFound(m) if m == "nope"),
+            "{error:?}"
+        );
     }
 
     #[tokio::test]

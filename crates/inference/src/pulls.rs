@@ -18,6 +18,29 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::models::{ModelStore, Source};
+use crate::ollama::OllamaClient;
+
+/// The prefix of a source pulled by an Ollama provider: `ollama:<provider>/<model>`.
+pub const OLLAMA_PREFIX: &str = "ollama:";
+
+/// What a pull fetches: a GGUF into the local store, or a model onto an Ollama server.
+#[derive(Debug, Clone)]
+enum Target {
+    Local(Source),
+    Ollama {
+        client: Arc<OllamaClient>,
+        model: String,
+    },
+}
+
+impl Target {
+    fn model_name(&self) -> String {
+        match self {
+            Target::Local(source) => source.model_name(),
+            Target::Ollama { client, model } => format!("{OLLAMA_PREFIX}{}/{model}", client.name),
+        }
+    }
+}
 
 /// Where a pull stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
@@ -88,10 +111,14 @@ pub enum PullError {
     Source(#[from] crate::models::ModelStoreError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error("{0}")]
+    Provider(String),
 }
 
 pub struct Pulls {
     store: ModelStore,
+    /// Ollama providers by name, for `ollama:` sources.
+    ollama: HashMap<String, Arc<OllamaClient>>,
     db: Option<Db>,
     jobs: Mutex<HashMap<Uuid, Arc<Job>>>,
     tasks: TaskTracker,
@@ -107,12 +134,14 @@ impl std::fmt::Debug for Pulls {
 impl Pulls {
     pub fn new(
         store: ModelStore,
+        ollama: HashMap<String, Arc<OllamaClient>>,
         db: Option<Db>,
         tasks: TaskTracker,
         shutdown: CancellationToken,
     ) -> Arc<Self> {
         Arc::new(Self {
             store,
+            ollama,
             db,
             jobs: Mutex::new(HashMap::new()),
             tasks,
@@ -138,7 +167,7 @@ impl Pulls {
             let source: String = row.try_get("source").map_err(StoreError::from)?;
             let sha256: Option<String> = row.try_get("sha256").map_err(StoreError::from)?;
             let created_at: i64 = row.try_get("created_at").map_err(StoreError::from)?;
-            match Source::parse(&source) {
+            match self.target(&source) {
                 Ok(parsed) => {
                     tracing::info!(%id, %source, "resuming an interrupted model pull");
                     self.launch(id, source, parsed, sha256, created_at);
@@ -160,7 +189,7 @@ impl Pulls {
         sha256: Option<String>,
         actor: Option<Uuid>,
     ) -> Result<PullStatus, PullError> {
-        let parsed = Source::parse(source)?;
+        let parsed = self.target(source)?;
         let id = Uuid::now_v7();
         let now = confab_core::now_ms();
         if let Some(db) = &self.db {
@@ -181,11 +210,49 @@ impl Pulls {
         Ok(self.launch(id, source.to_owned(), parsed, sha256, now))
     }
 
+    /// Reads a source: `ollama:<provider>/<model>` for an Ollama provider, else a GGUF source
+    /// for the local store (a path, an URL, or `org/repo/file.gguf` on Hugging Face).
+    fn target(&self, source: &str) -> Result<Target, PullError> {
+        let Some(rest) = source.trim().strip_prefix(OLLAMA_PREFIX) else {
+            return Ok(Target::Local(Source::parse(source)?));
+        };
+        let (provider, model) = rest.split_once('/').unwrap_or(("", rest));
+        if model.is_empty() {
+            return Err(PullError::Provider(format!(
+                "`{source}`: write ollama:<provider>/<model>, e.g. ollama:ollama/llama3.2"
+            )));
+        }
+        let client = self.ollama.get(provider).ok_or_else(|| {
+            let mut known: Vec<&str> = self.ollama.keys().map(String::as_str).collect();
+            known.sort_unstable();
+            PullError::Provider(format!(
+                "no Ollama provider named `{provider}` (configured: {})",
+                if known.is_empty() {
+                    "none".to_owned()
+                } else {
+                    known.join(", ")
+                }
+            ))
+        })?;
+        Ok(Target::Ollama {
+            client: client.clone(),
+            model: model.to_owned(),
+        })
+    }
+
+    /// The Ollama provider and model a name like `ollama:<provider>/<model>` stands for.
+    pub fn ollama_model(&self, name: &str) -> Option<(Arc<OllamaClient>, String)> {
+        match self.target(name).ok()? {
+            Target::Ollama { client, model } => Some((client, model)),
+            Target::Local(_) => None,
+        }
+    }
+
     fn launch(
         self: &Arc<Self>,
         id: Uuid,
         source: String,
-        parsed: Source,
+        parsed: Target,
         sha256: Option<String>,
         created_at: i64,
     ) -> PullStatus {
@@ -213,36 +280,32 @@ impl Pulls {
         status
     }
 
-    async fn run(self: Arc<Self>, id: Uuid, source: Source, sha256: Option<String>, job: Arc<Job>) {
+    async fn run(self: Arc<Self>, id: Uuid, target: Target, sha256: Option<String>, job: Arc<Job>) {
         job.status.send_modify(|s| s.state = PullState::Running);
         self.persist_progress(id, PullState::Running, 0, None).await;
-        let mut last_sent = Instant::now() - Duration::from_secs(1);
         let status = job.status.clone();
-        let pull = self.store.pull(&source, sha256.as_deref(), |p| {
-            if last_sent.elapsed() >= Duration::from_millis(200) || p.total == Some(p.bytes) {
-                last_sent = Instant::now();
-                status.send_modify(|s| {
-                    s.bytes = p.bytes;
-                    s.total = p.total;
-                    s.percent = p.percent();
-                    s.rate = p.rate;
-                });
+        let pull = async {
+            match &target {
+                Target::Local(source) => self.pull_local(source, sha256.as_deref(), &status).await,
+                Target::Ollama { client, model } => Self::pull_ollama(client, model, &status).await,
             }
-        });
+        };
         let outcome = tokio::select! {
             result = pull => Some(result),
             () = job.cancel.cancelled() => None,
         };
         let (state, error) = match outcome {
-            Some(Ok(model)) => {
+            Some(Ok(size)) => {
                 job.status.send_modify(|s| {
-                    s.bytes = model.size_bytes;
-                    s.total = Some(model.size_bytes);
+                    if let Some(size) = size {
+                        s.bytes = size;
+                        s.total = Some(size);
+                    }
                     s.percent = Some(100.0);
                 });
                 (PullState::Completed, None)
             }
-            Some(Err(e)) => (PullState::Failed, Some(e.to_string())),
+            Some(Err(e)) => (PullState::Failed, Some(e)),
             // A shutdown leaves the row running so the next start resumes it.
             None if self.shutdown.is_cancelled() => return,
             None => (PullState::Cancelled, None),
@@ -257,6 +320,72 @@ impl Pulls {
         };
         self.persist_final(id, state, bytes, total, error).await;
         tracing::info!(%id, state = state.as_str(), "model pull ended");
+    }
+
+    /// Pulls a GGUF into the local store; the model's size when done.
+    async fn pull_local(
+        &self,
+        source: &Source,
+        sha256: Option<&str>,
+        status: &watch::Sender<PullStatus>,
+    ) -> Result<Option<u64>, String> {
+        let mut last_sent = Instant::now() - Duration::from_secs(1);
+        let model = self
+            .store
+            .pull(source, sha256, |p| {
+                if last_sent.elapsed() >= Duration::from_millis(200) || p.total == Some(p.bytes) {
+                    last_sent = Instant::now();
+                    status.send_modify(|s| {
+                        s.bytes = p.bytes;
+                        s.total = p.total;
+                        s.percent = p.percent();
+                        s.rate = p.rate;
+                    });
+                }
+            })
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(Some(model.size_bytes))
+    }
+
+    /// Has an Ollama server pull `model`, relaying its progress. Ollama downloads a model as
+    /// several layers and reports each (`completed` of `total` bytes); the status shows the
+    /// layer in progress, and Ollama itself resumes a pull that was cut off.
+    async fn pull_ollama(
+        client: &OllamaClient,
+        model: &str,
+        status: &watch::Sender<PullStatus>,
+    ) -> Result<Option<u64>, String> {
+        let mut last_sent = Instant::now() - Duration::from_secs(1);
+        let mut layer: Option<(String, Instant)> = None;
+        client
+            .pull(model, |step| {
+                let (Some(digest), Some(total)) = (step.digest.clone(), step.total) else {
+                    return;
+                };
+                let completed = step.completed.unwrap_or(0);
+                if layer.as_ref().is_none_or(|(d, _)| *d != digest) {
+                    layer = Some((digest, Instant::now()));
+                }
+                let started = layer.as_ref().map_or_else(Instant::now, |(_, at)| *at);
+                if last_sent.elapsed() >= Duration::from_millis(200) || completed == total {
+                    last_sent = Instant::now();
+                    let secs = started.elapsed().as_secs_f64();
+                    status.send_modify(|s| {
+                        s.bytes = completed;
+                        s.total = Some(total);
+                        s.percent = (total > 0).then(|| completed as f64 * 100.0 / total as f64);
+                        s.rate = if secs > 0.0 {
+                            completed as f64 / secs
+                        } else {
+                            0.0
+                        };
+                    });
+                }
+            })
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(None)
     }
 
     async fn persist_progress(&self, id: Uuid, state: PullState, bytes: u64, total: Option<u64>) {

@@ -180,6 +180,27 @@ enum Target {
     Local(String),
 }
 
+/// A remote backend that computes embeddings.
+#[derive(Debug, Clone)]
+pub enum RemoteEmbedder {
+    OpenAi(Arc<OpenAiClient>),
+    Ollama(Arc<crate::ollama::OllamaClient>),
+}
+
+impl RemoteEmbedder {
+    /// Embeds `texts` with `model`: the vectors in order and the prompt tokens used.
+    pub async fn embed(
+        &self,
+        model: &str,
+        texts: Vec<String>,
+    ) -> Result<(Vec<Vec<f32>>, u32), InferenceError> {
+        match self {
+            RemoteEmbedder::OpenAi(client) => client.embed(model, texts).await,
+            RemoteEmbedder::Ollama(client) => client.embed(model, texts).await,
+        }
+    }
+}
+
 /// One place a request can go: a provider and the model name it knows.
 #[derive(Debug)]
 pub struct Backend {
@@ -265,6 +286,8 @@ pub struct Router {
     backends: Mutex<HashMap<String, Arc<Backend>>>,
     local: Arc<LocalEngines>,
     metrics: Arc<InferenceMetrics>,
+    /// The Ollama providers by name, for pulls and deletions through the explore API.
+    ollama: HashMap<String, Arc<crate::ollama::OllamaClient>>,
 }
 
 impl std::fmt::Debug for Router {
@@ -400,13 +423,26 @@ impl Router {
                 },
             );
         }
+        let ollama = providers
+            .iter()
+            .filter_map(|(name, (provider, _, _))| match provider {
+                Provider::Ollama(client) => Some((name.clone(), client.clone())),
+                _ => None,
+            })
+            .collect();
         Ok(Self {
             settings,
             routes,
             backends: Mutex::new(backends),
             local,
             metrics,
+            ollama,
         })
+    }
+
+    /// The configured Ollama providers by name.
+    pub fn ollama_clients(&self) -> HashMap<String, Arc<crate::ollama::OllamaClient>> {
+        self.ollama.clone()
     }
 
     /// Names a request may use besides local models: aliases and remote models, with the
@@ -429,11 +465,17 @@ impl Router {
         names
     }
 
-    /// The OpenAI-compatible backend serving `model`, for embeddings.
-    pub fn embedding_backend(&self, model: &str) -> Option<(Arc<OpenAiClient>, String)> {
+    /// The first remote backend of `model` that can embed (OpenAI-compatible or Ollama), with
+    /// the model name it knows.
+    pub fn embedding_backend(&self, model: &str) -> Option<(RemoteEmbedder, String)> {
         let route = self.routes.get(model)?;
         route.tiers.iter().flatten().find_map(|b| match &b.target {
-            Target::Remote(Provider::OpenAi(client)) => Some((client.clone(), b.model.clone())),
+            Target::Remote(Provider::OpenAi(client)) => {
+                Some((RemoteEmbedder::OpenAi(client.clone()), b.model.clone()))
+            }
+            Target::Remote(Provider::Ollama(client)) => {
+                Some((RemoteEmbedder::Ollama(client.clone()), b.model.clone()))
+            }
             _ => None,
         })
     }

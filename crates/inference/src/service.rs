@@ -117,6 +117,7 @@ impl InferenceService {
         let usage_store = deps.db.clone().map(UsageStore::new);
         let pulls = Pulls::new(
             local.store().clone(),
+            router.ollama_clients(),
             deps.db.clone(),
             deps.tasks.clone(),
             deps.shutdown.clone(),
@@ -165,6 +166,13 @@ impl InferenceService {
         if let Some(audit) = &self.audit {
             let _ = audit.record(event).await;
         }
+    }
+
+    /// Deletes a model from an Ollama provider, named `ollama:<provider>/<model>`; `None`
+    /// when the name is not of that form or names no configured provider.
+    pub async fn delete_ollama(&self, name: &str) -> Option<Result<(), InferenceError>> {
+        let (client, model) = self.pulls.ollama_model(name)?;
+        Some(client.delete(&model).await)
     }
 
     /// Deletes a local model and forgets it if loaded.

@@ -238,3 +238,153 @@ async fn pulls_running_at_a_restart_are_resumed() {
     assert_eq!(done["state"], "completed", "{done}");
     app.stop().await;
 }
+
+/// A fake Ollama server for pulls and deletions: `/api/pull` streams NDJSON progress for two
+/// layers then `success` (or an error line for `broken`); `/api/delete` knows one model.
+async fn fake_ollama() -> (String, tokio::task::JoinHandle<()>) {
+    use axum::routing::{delete, post};
+    async fn pull(axum::Json(body): axum::Json<Value>) -> axum::response::Response {
+        let model = body["model"].as_str().unwrap_or_default();
+        let lines: Vec<Value> = if model == "broken" {
+            vec![
+                json!({"status": "pulling manifest"}),
+                json!({"error": "pull model manifest: file does not exist"}),
+            ]
+        } else {
+            vec![
+                json!({"status": "pulling manifest"}),
+                json!({"status": "pulling aaa", "digest": "sha256:aaa", "total": 1000, "completed": 0}),
+                json!({"status": "pulling aaa", "digest": "sha256:aaa", "total": 1000, "completed": 1000}),
+                json!({"status": "pulling bbb", "digest": "sha256:bbb", "total": 50, "completed": 50}),
+                json!({"status": "verifying sha256 digest"}),
+                json!({"status": "writing manifest"}),
+                json!({"status": "success"}),
+            ]
+        };
+        let body: String = lines.iter().map(|l| format!("{l}\n")).collect();
+        axum::response::Response::builder()
+            .header("content-type", "application/x-ndjson")
+            .body(axum::body::Body::from(body))
+            .unwrap()
+    }
+    async fn remove(axum::Json(body): axum::Json<Value>) -> axum::response::Response {
+        let status = if body["model"] == "llama3.2" {
+            200
+        } else {
+            404
+        };
+        let text = if status == 200 {
+            String::new()
+        } else {
+            json!({"error": format!("model '{}' not found", body["model"].as_str().unwrap_or(""))})
+                .to_string()
+        };
+        axum::response::Response::builder()
+            .status(status)
+            .body(axum::body::Body::from(text))
+            .unwrap()
+    }
+    async fn embed(axum::Json(body): axum::Json<Value>) -> axum::Json<Value> {
+        let inputs = body["input"].as_array().cloned().unwrap_or_default();
+        let vectors: Vec<Value> = inputs
+            .iter()
+            .map(|t| json!([t.as_str().unwrap_or("").len() as f64, 1.0]))
+            .collect();
+        axum::Json(json!({"model": body["model"], "embeddings": vectors, "prompt_eval_count": 5}))
+    }
+    let app = axum::Router::new()
+        .route("/api/embed", post(embed))
+        .route("/api/pull", post(pull))
+        .route("/api/delete", delete(remove));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (format!("http://{addr}"), server)
+}
+
+#[tokio::test]
+async fn ollama_models_are_pulled_and_deleted_through_the_explore_api() {
+    use confab_core::config::{ProviderConfig, ProviderKind};
+    let (base_url, _server) = fake_ollama().await;
+    let app = TestApp::start_with(|c| {
+        let mut provider = ProviderConfig::new("lab", ProviderKind::Ollama, &["llama3.2"]);
+        provider.base_url = Some(base_url.clone());
+        c.inference.providers.push(provider);
+    })
+    .await;
+    let token = admin(&app).await;
+
+    let started = app
+        .post(
+            "/api/v1/models/pulls",
+            Some(&token),
+            json!({"source": "ollama:lab/llama3.2"}),
+        )
+        .await;
+    assert_eq!(started.status, StatusCode::ACCEPTED, "{}", started.text);
+    assert_eq!(started.body["model"], "ollama:lab/llama3.2");
+    let done = wait_for(&app, &token, started.body["id"].as_str().unwrap()).await;
+    assert_eq!(done["state"], "completed", "{done}");
+    assert_eq!(done["percent"], 100.0);
+
+    // Ollama's own error line fails the pull with its words.
+    let broken = app
+        .post(
+            "/api/v1/models/pulls",
+            Some(&token),
+            json!({"source": "ollama:lab/broken"}),
+        )
+        .await;
+    let failed = wait_for(&app, &token, broken.body["id"].as_str().unwrap()).await;
+    assert_eq!(failed["state"], "failed");
+    assert!(
+        failed["error"]
+            .as_str()
+            .unwrap()
+            .contains("file does not exist"),
+        "{failed}"
+    );
+
+    // An unknown provider is refused before anything starts, naming the configured ones.
+    let unknown = app
+        .post(
+            "/api/v1/models/pulls",
+            Some(&token),
+            json!({"source": "ollama:elsewhere/llama3.2"}),
+        )
+        .await;
+    let message = unknown.assert_error(422, "invalid_source");
+    assert!(message.contains("lab"), "{message}");
+
+    // Embeddings of an Ollama model come from Ollama's /api/embed.
+    let embedded = app
+        .post(
+            "/v1/embeddings",
+            Some(&token),
+            json!({"model": "llama3.2", "input": ["abc", "hello"], "encoding_format": "float"}),
+        )
+        .await;
+    assert_eq!(embedded.status, StatusCode::OK, "{}", embedded.text);
+    assert_eq!(embedded.body["data"][1]["embedding"], json!([5.0, 1.0]));
+    assert_eq!(embedded.body["usage"]["prompt_tokens"], 5);
+
+    let deleted = app
+        .call(
+            reqwest::Method::DELETE,
+            "/api/v1/models/ollama:lab%2Fllama3.2",
+            Some(&token),
+            None,
+        )
+        .await;
+    assert_eq!(deleted.status, StatusCode::NO_CONTENT, "{}", deleted.text);
+    let missing = app
+        .call(
+            reqwest::Method::DELETE,
+            "/api/v1/models/ollama:lab%2Fmistral",
+            Some(&token),
+            None,
+        )
+        .await;
+    missing.assert_error(404, "not_found");
+    app.stop().await;
+}
