@@ -29,6 +29,7 @@ pub fn all_migrations() -> Vec<ServiceMigrations> {
         confab_admin::migrations(),
         confab_auth::migrations(),
         confab_inference::usage::migrations(),
+        confab_chat::migrations(),
     ]
 }
 
@@ -47,6 +48,7 @@ pub struct App {
     pub db: Db,
     pub auth: Arc<AuthService>,
     pub inference: Arc<InferenceService>,
+    pub chat: Arc<confab_chat::ChatService>,
     pub openapi: utoipa::openapi::OpenApi,
     /// Background work that must finish before shutdown.
     pub tasks: TaskTracker,
@@ -144,9 +146,36 @@ pub async fn build(config: &Config) -> anyhow::Result<App> {
         authenticator: auth.clone(),
     };
 
+    let chat = confab_chat::ChatService::new(
+        Arc::new(confab_chat::SqlChatStore::new(db.clone())),
+        Arc::new(confab_chat::inference::InProcessModels::new(
+            inference.clone(),
+        )),
+        tasks.clone(),
+        shutdown.clone(),
+        confab_chat::ChatSettings {
+            default_context_tokens: config.chat.default_context_tokens as usize,
+            answer_reserve_tokens: config.chat.answer_reserve_tokens as usize,
+            checkpoint_every: std::time::Duration::from_millis(config.chat.checkpoint_ms),
+            auto_titles: config.chat.auto_titles,
+        },
+    );
+    let interrupted = chat.recover().await?;
+    if interrupted > 0 {
+        tracing::warn!(
+            interrupted,
+            "answers cut off by the last stop are marked interrupted"
+        );
+    }
+    let chat_state = confab_chat::ChatState {
+        service: chat.clone(),
+        authenticator: auth.clone(),
+    };
+
     let (api_router, openapi) = OpenApiRouter::with_openapi(crate::docs::ApiDoc::openapi())
         .merge(confab_auth::router(auth_state))
         .merge(confab_inference::router(inference_state))
+        .merge(confab_chat::router(chat_state))
         .split_for_parts();
     let router = api_router
         .merge(ops_router(metrics.clone(), vec![db.readiness()]))
@@ -166,6 +195,7 @@ pub async fn build(config: &Config) -> anyhow::Result<App> {
         db,
         auth,
         inference,
+        chat,
         openapi,
         tasks,
         shutdown,

@@ -26,6 +26,7 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
         (name = "users", description = "User and group administration (admin role)"),
         (name = "inference", description = "OpenAI-compatible API: chat completions and models"),
         (name = "models", description = "Installed models and their details"),
+        (name = "chat", description = "Conversations, messages and their branches, streamed answers, presets"),
     )
 )]
 pub struct ApiDoc;

@@ -64,6 +64,7 @@ pub struct Config {
     pub server: ServerConfig,
     pub auth: AuthConfig,
     pub inference: InferenceConfig,
+    pub chat: ChatConfig,
 }
 
 impl Default for Config {
@@ -76,6 +77,34 @@ impl Default for Config {
             server: ServerConfig::default(),
             auth: AuthConfig::default(),
             inference: InferenceConfig::default(),
+            chat: ChatConfig::default(),
+        }
+    }
+}
+
+/// The chat service.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct ChatConfig {
+    /// Context window assumed for models that do not report theirs (remote models), in tokens.
+    pub default_context_tokens: u32,
+    /// Tokens kept free for the answer when the history is fitted to the context window
+    /// (a conversation's `max_tokens`, when set, is used instead).
+    pub answer_reserve_tokens: u32,
+    /// How often a streaming answer's text is saved, in milliseconds: a crash loses at most
+    /// this much of an answer.
+    pub checkpoint_ms: u64,
+    /// Ask the conversation's model for a title after the first exchange.
+    pub auto_titles: bool,
+}
+
+impl Default for ChatConfig {
+    fn default() -> Self {
+        Self {
+            default_context_tokens: 8192,
+            answer_reserve_tokens: 512,
+            checkpoint_ms: 500,
+            auto_titles: true,
         }
     }
 }
@@ -500,6 +529,11 @@ impl Config {
         if self.auth.ip_rate_limit_per_minute == 0 || self.auth.ip_rate_limit_burst == 0 {
             return bad(
                 "auth.ip_rate_limit_per_minute and auth.ip_rate_limit_burst must be at least 1",
+            );
+        }
+        if self.chat.checkpoint_ms == 0 || self.chat.default_context_tokens < 256 {
+            return bad(
+                "chat.checkpoint_ms must be at least 1 and chat.default_context_tokens at least 256",
             );
         }
         let engine = &self.inference.engine;

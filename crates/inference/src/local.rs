@@ -1,6 +1,7 @@
 //! Local models: the store's GGUF files, loaded into the embedded engine on first use.
 
 use std::collections::HashMap;
+#[cfg(any(feature = "llama", feature = "bert"))]
 use std::sync::Arc;
 
 use tokio::sync::Mutex;

@@ -51,6 +51,9 @@ impl Provider {
         request: &ChatRequest,
         cancel: CancellationToken,
     ) -> Result<ChatStream, InferenceError> {
+        // Only the embedded engine takes the token; remote streams end when dropped.
+        #[cfg(not(feature = "llama"))]
+        let _ = cancel;
         let mut stream = match self {
             #[cfg(feature = "llama")]
             Provider::Embedded(engine) => {

@@ -78,6 +78,8 @@ pub struct InferenceService {
     pulls: Arc<Pulls>,
     catalog: Catalog,
     audit: Option<Arc<dyn confab_core::audit::AuditLog>>,
+    /// The embedded engine's context per request, in tokens.
+    engine_context: u32,
 }
 
 impl std::fmt::Debug for InferenceService {
@@ -142,6 +144,7 @@ impl InferenceService {
             pulls,
             catalog,
             audit: deps.audit,
+            engine_context: config.engine.context_size,
         })
     }
 
@@ -239,6 +242,14 @@ impl InferenceService {
             return Some(model.clone());
         }
         self.models().into_iter().next().map(|m| m.id)
+    }
+
+    /// The context window of `model` in tokens, when known: for a local model the engine's
+    /// context size, capped by what the model was trained for. Remote models: `None`.
+    pub fn context_tokens(&self, model: &str) -> Option<usize> {
+        let local = self.local.find(model)?;
+        let trained = local.meta.context_length.unwrap_or(u64::MAX);
+        usize::try_from(u64::from(self.engine_context).min(trained)).ok()
     }
 
     /// Starts a generation on the first backend that answers.

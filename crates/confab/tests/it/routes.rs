@@ -35,6 +35,12 @@ enum Target {
     Group(&'static str),
     /// `{id}` is an id of nothing, `{name}` a name of nothing.
     Nothing(&'static str),
+    /// `{id}` is a fresh conversation of the user.
+    Conversation(&'static str),
+    /// `{id}` is a fresh conversation of the user, `{mid}` its first (finished) answer.
+    Answer(&'static str),
+    /// `{id}` is a fresh preset of the user.
+    Preset(&'static str),
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -279,6 +285,94 @@ fn cases() -> Vec<Case> {
             [200, 200, 200, 200],
         ),
         case(
+            Method::POST,
+            T::Fixed("/api/v1/conversations"),
+            P::Json(|| json!({"title": "New", "tags": ["work"]})),
+            [401, 201, 201, 201],
+        ),
+        case(
+            Method::GET,
+            T::Fixed("/api/v1/conversations"),
+            P::None,
+            [401, 200, 200, 200],
+        ),
+        case(
+            Method::GET,
+            T::Conversation("/api/v1/conversations/{id}"),
+            P::None,
+            [401, 200, 404, 404],
+        ),
+        case(
+            Method::PATCH,
+            T::Conversation("/api/v1/conversations/{id}"),
+            P::Json(|| json!({"title": "Renamed", "pinned": true})),
+            [401, 200, 404, 404],
+        ),
+        case(
+            Method::DELETE,
+            T::Conversation("/api/v1/conversations/{id}"),
+            P::None,
+            [401, 204, 404, 404],
+        ),
+        case(
+            Method::GET,
+            T::Answer("/api/v1/conversations/{id}/messages"),
+            P::None,
+            [401, 200, 404, 404],
+        ),
+        case(
+            Method::POST,
+            T::Conversation("/api/v1/conversations/{id}/messages"),
+            P::Json(|| json!({"content": "Hello"})),
+            [401, 200, 404, 404],
+        ),
+        case(
+            Method::POST,
+            T::Answer("/api/v1/conversations/{id}/messages/{mid}/regenerate"),
+            P::None,
+            [401, 200, 404, 404],
+        ),
+        case(
+            Method::POST,
+            T::Answer("/api/v1/conversations/{id}/messages/{mid}/stop"),
+            P::None,
+            [401, 409, 404, 404],
+        ),
+        case(
+            Method::GET,
+            T::Answer("/api/v1/conversations/{id}/messages/{mid}/stream"),
+            P::None,
+            [401, 200, 404, 404],
+        ),
+        case(
+            Method::GET,
+            T::Fixed("/api/v1/presets"),
+            P::None,
+            [401, 200, 200, 200],
+        ),
+        case(
+            Method::POST,
+            T::Fixed("/api/v1/presets"),
+            P::Json(
+                || json!({"name": format!("p-{}", Uuid::now_v7()), "system_prompt": "Be terse."}),
+            ),
+            [401, 201, 201, 201],
+        ),
+        case(
+            Method::PUT,
+            T::Preset("/api/v1/presets/{id}"),
+            P::Json(
+                || json!({"name": format!("p-{}", Uuid::now_v7()), "params": {"temperature": 0.2}}),
+            ),
+            [401, 200, 404, 404],
+        ),
+        case(
+            Method::DELETE,
+            T::Preset("/api/v1/presets/{id}"),
+            P::None,
+            [401, 204, 404, 404],
+        ),
+        case(
             Method::GET,
             T::Fixed("/api/docs"),
             P::None,
@@ -299,13 +393,17 @@ fn template(target: Target) -> &'static str {
         | Target::UserKey(p)
         | Target::UserId(p)
         | Target::Group(p)
-        | Target::Nothing(p) => p,
+        | Target::Nothing(p)
+        | Target::Conversation(p)
+        | Target::Answer(p)
+        | Target::Preset(p) => p,
     }
 }
 
 struct World {
     router: axum::Router,
     auth: std::sync::Arc<confab_auth::AuthService>,
+    chat: std::sync::Arc<confab_chat::ChatService>,
     user_id: Uuid,
     admin_id: Uuid,
 }
@@ -354,6 +452,17 @@ impl World {
         )
     }
 
+    async fn conversation(&self) -> Uuid {
+        self.chat
+            .create_conversation(
+                &self.principal(self.user_id, Role::User),
+                confab_chat::service::ConversationInput::default(),
+            )
+            .await
+            .unwrap()
+            .id
+    }
+
     fn principal(&self, id: Uuid, role: Role) -> Principal {
         Principal {
             user_id: id,
@@ -386,6 +495,50 @@ impl World {
                     .unwrap();
                 p.replace("{id}", &key.view.id.to_string())
             }
+            Target::Conversation(p) => {
+                let conversation = self.conversation().await;
+                p.replace("{id}", &conversation.to_string())
+            }
+            Target::Answer(p) => {
+                let conversation = self.conversation().await;
+                let user = self.principal(self.user_id, Role::User);
+                let sent = self
+                    .chat
+                    .send(
+                        &user,
+                        conversation,
+                        confab_chat::service::SendInput {
+                            content: "Hi".into(),
+                            parent_id: None,
+                            model: None,
+                        },
+                    )
+                    .await
+                    .unwrap();
+                let answer = sent.assistant_message.id;
+                // Let the answer finish, so routes see a settled conversation.
+                let mut events = self
+                    .chat
+                    .follow(&user, conversation, answer, 0)
+                    .await
+                    .unwrap();
+                while futures::StreamExt::next(&mut events).await.is_some() {}
+                p.replace("{id}", &conversation.to_string())
+                    .replace("{mid}", &answer.to_string())
+            }
+            Target::Preset(p) => {
+                let preset = self
+                    .chat
+                    .create_preset(
+                        &self.principal(self.user_id, Role::User),
+                        format!("preset-{}", Uuid::now_v7()),
+                        None,
+                        confab_chat::domain::Params::default(),
+                    )
+                    .await
+                    .unwrap();
+                p.replace("{id}", &preset.id.to_string())
+            }
             Target::Group(p) => {
                 let admin = self.principal(self.admin_id, Role::Admin);
                 let group = self
@@ -412,6 +565,7 @@ async fn every_route_for_every_role() {
     let mut world = World {
         router: app.router.clone(),
         auth: app.auth.clone(),
+        chat: app.chat.clone(),
         user_id: Uuid::nil(),
         admin_id: Uuid::nil(),
     };

@@ -1,0 +1,585 @@
+//! The chat API under `/api/v1`: conversations, their messages and branches, answers as
+//! server-sent events that a client can re-attach to, and presets. Every route needs a signed-in
+//! user (an API key needs the `chat` scope) and sees only that user's data: another user's
+//! ids answer 404, as missing ones do.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{FromRef, FromRequestParts, Path, Query, State};
+use axum::http::request::Parts;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use confab_core::ApiError;
+use confab_core::auth::{CurrentUser, DynAuthenticator, Principal, Scope};
+use confab_core::error::ErrorEnvelope;
+use confab_core::extract::Json;
+use confab_core::pagination::{Page, PageParams, encode_cursor};
+use futures::StreamExt;
+use http::{HeaderMap, StatusCode};
+use serde::{Deserialize, Deserializer, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use uuid::Uuid;
+
+use crate::domain::{Conversation, Message, Params, Preset};
+use crate::ports::{Branches, ConversationChanges, ConversationFilter, ConversationPosition};
+use crate::service::{ChatError, ChatService, ConversationInput, Follow, SendInput};
+
+#[derive(Clone)]
+pub struct ChatState {
+    pub service: Arc<ChatService>,
+    pub authenticator: DynAuthenticator,
+}
+
+impl FromRef<ChatState> for DynAuthenticator {
+    fn from_ref(state: &ChatState) -> Self {
+        state.authenticator.clone()
+    }
+}
+
+pub fn router(state: ChatState) -> OpenApiRouter {
+    OpenApiRouter::new()
+        .routes(routes!(list_conversations, create_conversation))
+        .routes(routes!(
+            get_conversation,
+            update_conversation,
+            delete_conversation
+        ))
+        .routes(routes!(list_messages, send_message))
+        .routes(routes!(regenerate))
+        .routes(routes!(stop))
+        .routes(routes!(follow))
+        .routes(routes!(list_presets, create_preset))
+        .routes(routes!(update_preset, delete_preset))
+        .with_state(state)
+}
+
+/// A signed-in user allowed to chat.
+struct Chatter(Principal);
+
+impl<S> FromRequestParts<S> for Chatter
+where
+    S: Send + Sync,
+    DynAuthenticator: FromRef<S>,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let CurrentUser(principal) = CurrentUser::from_request_parts(parts, state).await?;
+        principal.require_scope(Scope::Chat)?;
+        Ok(Chatter(principal))
+    }
+}
+
+impl From<ChatError> for ApiError {
+    fn from(e: ChatError) -> Self {
+        use crate::ports::ModelError;
+        match e {
+            ChatError::NotFound(what) => ApiError::not_found(what),
+            ChatError::Invalid {
+                code,
+                message,
+                details,
+            } => {
+                let error = ApiError::validation(code, message);
+                if details.len() > 1 {
+                    error.with_details(details)
+                } else {
+                    error
+                }
+            }
+            ChatError::Conflict(code, message) => ApiError::conflict(code, message),
+            ChatError::Model(ModelError::NotFound(m)) => ApiError::validation("unknown_model", m),
+            ChatError::Model(ModelError::Invalid(m)) => ApiError::validation("model_refused", m),
+            ChatError::Model(ModelError::Limited(m, retry)) => {
+                let error = ApiError::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", m);
+                match retry {
+                    Some(secs) => error.with_retry_after(secs),
+                    None => error,
+                }
+            }
+            ChatError::Model(ModelError::Unavailable(m)) => {
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "model_unavailable", m)
+            }
+            ChatError::Store(confab_store::StoreError::Unavailable(detail)) => {
+                ApiError::unavailable(detail)
+            }
+            ChatError::Store(other) => ApiError::internal(other.to_string()),
+        }
+    }
+}
+
+/// Reads a field that may be absent (unchanged), `null` (cleared) or a value.
+fn double_option<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(deserializer).map(Some)
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateConversation {
+    pub title: Option<String>,
+    /// A model or alias; unset: the server's default model at each message.
+    pub model: Option<String>,
+    pub system_prompt: Option<String>,
+    pub params: Option<Params>,
+    pub folder: Option<String>,
+    #[serde(default)]
+    pub tags: Vec<String>,
+    /// Take the system prompt and parameters of this preset (fields given here win).
+    pub preset_id: Option<Uuid>,
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateConversation {
+    pub title: Option<String>,
+    /// `null` clears it (the default model is used).
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>)]
+    pub model: Option<Option<String>>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>)]
+    pub system_prompt: Option<Option<String>>,
+    pub params: Option<Params>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>)]
+    pub folder: Option<Option<String>>,
+    pub tags: Option<Vec<String>>,
+    pub pinned: Option<bool>,
+    pub archived: Option<bool>,
+    /// Switch branches: any message of the conversation; the newest message under it becomes
+    /// the active leaf.
+    pub active_message_id: Option<Uuid>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ListQuery {
+    pub cursor: Option<String>,
+    /// 1 to 200, default 50.
+    pub limit: Option<u32>,
+    pub folder: Option<String>,
+    pub tag: Option<String>,
+    /// `true` lists archived conversations instead of the others.
+    pub archived: Option<bool>,
+    pub pinned: Option<bool>,
+}
+
+/// Create a conversation.
+#[utoipa::path(post, path = "/api/v1/conversations", tag = "chat", request_body = CreateConversation,
+    responses((status = 201, body = Conversation), (status = 401, body = ErrorEnvelope),
+        (status = 422, body = ErrorEnvelope, description = "invalid_body, unknown_model")),
+    security(("bearer" = [])))]
+async fn create_conversation(
+    State(state): State<ChatState>,
+    Chatter(principal): Chatter,
+    Json(body): Json<CreateConversation>,
+) -> Result<(StatusCode, axum::Json<Conversation>), ApiError> {
+    let conversation = state
+        .service
+        .create_conversation(
+            &principal,
+            ConversationInput {
+                title: body.title,
+                model: body.model,
+                system_prompt: body.system_prompt,
+                params: body.params,
+                folder: body.folder,
+                tags: body.tags,
+                preset_id: body.preset_id,
+            },
+        )
+        .await?;
+    Ok((StatusCode::CREATED, axum::Json(conversation)))
+}
+
+/// The user's conversations by last activity, newest first.
+#[utoipa::path(get, path = "/api/v1/conversations", tag = "chat", params(ListQuery),
+    responses((status = 200, body = Page<Conversation>), (status = 400, body = ErrorEnvelope, description = "invalid_cursor, invalid_limit"), (status = 401, body = ErrorEnvelope)),
+    security(("bearer" = [])))]
+async fn list_conversations(
+    State(state): State<ChatState>,
+    Chatter(principal): Chatter,
+    Query(query): Query<ListQuery>,
+) -> Result<axum::Json<Page<Conversation>>, ApiError> {
+    let page = PageParams {
+        cursor: query.cursor,
+        limit: query.limit,
+    };
+    let limit = page.limit()?;
+    let after = page.position::<ConversationPosition>()?;
+    let filter = ConversationFilter {
+        folder: query.folder,
+        tag: query.tag,
+        archived: query.archived,
+        pinned: query.pinned,
+    };
+    let rows = state
+        .service
+        .list(&principal, &filter, after, limit + 1)
+        .await?;
+    Ok(axum::Json(Page::from_rows(rows, limit, |c| {
+        encode_cursor(&ConversationPosition {
+            updated_at: c.updated_at,
+            id: c.id,
+        })
+    })))
+}
+
+/// One conversation.
+#[utoipa::path(get, path = "/api/v1/conversations/{id}", tag = "chat", params(("id" = Uuid, Path)),
+    responses((status = 200, body = Conversation), (status = 404, body = ErrorEnvelope)),
+    security(("bearer" = [])))]
+async fn get_conversation(
+    State(state): State<ChatState>,
+    Chatter(principal): Chatter,
+    Path(id): Path<Uuid>,
+) -> Result<axum::Json<Conversation>, ApiError> {
+    Ok(axum::Json(
+        state.service.conversation(&principal, id).await?,
+    ))
+}
+
+/// Change a conversation: any of its fields, or the branch shown.
+#[utoipa::path(patch, path = "/api/v1/conversations/{id}", tag = "chat", params(("id" = Uuid, Path)),
+    request_body = UpdateConversation,
+    responses((status = 200, body = Conversation), (status = 404, body = ErrorEnvelope), (status = 422, body = ErrorEnvelope)),
+    security(("bearer" = [])))]
+async fn update_conversation(
+    State(state): State<ChatState>,
+    Chatter(principal): Chatter,
+    Path(id): Path<Uuid>,
+    Json(body): Json<UpdateConversation>,
+) -> Result<axum::Json<Conversation>, ApiError> {
+    let changes = ConversationChanges {
+        title: body.title,
+        model: body.model,
+        system_prompt: body.system_prompt,
+        params: body.params,
+        folder: body.folder,
+        tags: body.tags,
+        pinned: body.pinned,
+        archived: body.archived,
+        active_leaf_id: body.active_message_id,
+    };
+    Ok(axum::Json(
+        state.service.update(&principal, id, changes).await?,
+    ))
+}
+
+/// Delete a conversation with all its messages.
+#[utoipa::path(delete, path = "/api/v1/conversations/{id}", tag = "chat", params(("id" = Uuid, Path)),
+    responses((status = 204, description = "Deleted"), (status = 404, body = ErrorEnvelope)),
+    security(("bearer" = [])))]
+async fn delete_conversation(
+    State(state): State<ChatState>,
+    Chatter(principal): Chatter,
+    Path(id): Path<Uuid>,
+) -> Result<StatusCode, ApiError> {
+    state.service.delete(&principal, id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// A message on the active branch with its place among its siblings.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PathMessage {
+    #[serde(flatten)]
+    pub message: Message,
+    pub branches: Branches,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MessageList {
+    /// The active branch, first message first.
+    pub items: Vec<PathMessage>,
+}
+
+/// The messages of the active branch, with branch navigation data.
+#[utoipa::path(get, path = "/api/v1/conversations/{id}/messages", tag = "chat", params(("id" = Uuid, Path)),
+    responses((status = 200, body = MessageList), (status = 404, body = ErrorEnvelope)),
+    security(("bearer" = [])))]
+async fn list_messages(
+    State(state): State<ChatState>,
+    Chatter(principal): Chatter,
+    Path(id): Path<Uuid>,
+) -> Result<axum::Json<MessageList>, ApiError> {
+    let path = state.service.active_path(&principal, id).await?;
+    Ok(axum::Json(MessageList {
+        items: path
+            .into_iter()
+            .map(|(message, branches)| PathMessage { message, branches })
+            .collect(),
+    }))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SendMessage {
+    pub content: String,
+    /// Continue from this message instead of the active leaf. To edit a message, send the
+    /// new text with the edited message's `parent_id`: it becomes a sibling branch.
+    pub parent_id: Option<Uuid>,
+    /// Ask this model for this answer instead of the conversation's.
+    pub model: Option<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RegenerateBody {
+    pub model: Option<String>,
+}
+
+/// The first event of an answer's stream: the messages it concerns.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StreamStart {
+    /// The message just stored (absent for a regeneration).
+    pub user_message: Option<Message>,
+    pub assistant_message: Message,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DeltaEvent {
+    pub message_id: Uuid,
+    /// Characters (Unicode scalar values) of the answer before this piece.
+    pub offset: usize,
+    pub content: String,
+}
+
+fn json_event(name: &'static str, value: &impl Serialize) -> Event {
+    Event::default()
+        .event(name)
+        .data(serde_json::to_string(value).unwrap_or_default())
+}
+
+/// The answer's events as SSE: `delta` (with `id:` the offset after it, so `Last-Event-ID`
+/// resumes exactly), then `done` with the saved message.
+fn sse(
+    start: Option<StreamStart>,
+    message_id: Uuid,
+    events: futures::stream::BoxStream<'static, Follow>,
+) -> Response {
+    let first = start.map(|s| Ok::<_, Infallible>(json_event("message", &s)));
+    let rest = events.map(move |event| {
+        Ok(match event {
+            Follow::Delta { offset, content } => {
+                let end = offset + content.chars().count();
+                json_event(
+                    "delta",
+                    &DeltaEvent {
+                        message_id,
+                        offset,
+                        content,
+                    },
+                )
+                .id(end.to_string())
+            }
+            Follow::Done(message) => json_event("done", &message),
+        })
+    });
+    Sse::new(futures::stream::iter(first).chain(rest))
+        .keep_alive(
+            KeepAlive::new()
+                .interval(Duration::from_secs(15))
+                .text("ping"),
+        )
+        .into_response()
+}
+
+/// Send a message and stream the answer (SSE: `message`, `delta`…, `done`). The message is
+/// stored before the model is called; the answer goes on if the client disconnects, and can be
+/// followed again from `…/messages/{mid}/stream`.
+#[utoipa::path(post, path = "/api/v1/conversations/{id}/messages", tag = "chat", params(("id" = Uuid, Path)),
+    request_body = SendMessage,
+    responses((status = 200, content_type = "text/event-stream", description = "events `message` (StreamStart), `delta` (DeltaEvent), `done` (Message)"),
+        (status = 404, body = ErrorEnvelope), (status = 422, body = ErrorEnvelope, description = "empty_message, message_too_long, unknown_model"),
+        (status = 429, body = ErrorEnvelope), (status = 503, body = ErrorEnvelope, description = "model_unavailable")),
+    security(("bearer" = [])))]
+async fn send_message(
+    State(state): State<ChatState>,
+    Chatter(principal): Chatter,
+    Path(id): Path<Uuid>,
+    Json(body): Json<SendMessage>,
+) -> Result<Response, ApiError> {
+    let sent = state
+        .service
+        .send(
+            &principal,
+            id,
+            SendInput {
+                content: body.content,
+                parent_id: body.parent_id,
+                model: body.model,
+            },
+        )
+        .await?;
+    let answer_id = sent.assistant_message.id;
+    let events = state.service.follow(&principal, id, answer_id, 0).await?;
+    Ok(sse(
+        Some(StreamStart {
+            user_message: Some(sent.user_message),
+            assistant_message: sent.assistant_message,
+        }),
+        answer_id,
+        events,
+    ))
+}
+
+/// Generate another answer to the same question: a new sibling branch, streamed like a send.
+#[utoipa::path(post, path = "/api/v1/conversations/{id}/messages/{mid}/regenerate", tag = "chat",
+    params(("id" = Uuid, Path), ("mid" = Uuid, Path)), request_body(content = Option<RegenerateBody>),
+    responses((status = 200, content_type = "text/event-stream"), (status = 404, body = ErrorEnvelope), (status = 422, body = ErrorEnvelope)),
+    security(("bearer" = [])))]
+async fn regenerate(
+    State(state): State<ChatState>,
+    Chatter(principal): Chatter,
+    Path((id, mid)): Path<(Uuid, Uuid)>,
+    confab_core::extract::OptionalJson(body): confab_core::extract::OptionalJson<RegenerateBody>,
+) -> Result<Response, ApiError> {
+    let model = body.unwrap_or_default().model;
+    let answer = state.service.regenerate(&principal, id, mid, model).await?;
+    let events = state.service.follow(&principal, id, answer.id, 0).await?;
+    Ok(sse(
+        Some(StreamStart {
+            user_message: None,
+            assistant_message: answer.clone(),
+        }),
+        answer.id,
+        events,
+    ))
+}
+
+/// Stop an answer being generated; its text so far is kept with status `stopped`.
+#[utoipa::path(post, path = "/api/v1/conversations/{id}/messages/{mid}/stop", tag = "chat",
+    params(("id" = Uuid, Path), ("mid" = Uuid, Path)),
+    responses((status = 202, description = "Stopping"), (status = 404, body = ErrorEnvelope), (status = 409, body = ErrorEnvelope, description = "not_streaming")),
+    security(("bearer" = [])))]
+async fn stop(
+    State(state): State<ChatState>,
+    Chatter(principal): Chatter,
+    Path((id, mid)): Path<(Uuid, Uuid)>,
+) -> Result<StatusCode, ApiError> {
+    state.service.stop(&principal, id, mid).await?;
+    Ok(StatusCode::ACCEPTED)
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct FollowQuery {
+    /// Characters already received; the stream continues after them. `Last-Event-ID` (as an
+    /// EventSource sends on reconnecting) is used when this is absent.
+    pub offset: Option<usize>,
+}
+
+/// Re-attach to an answer: live while it is generated, else from its saved text.
+#[utoipa::path(get, path = "/api/v1/conversations/{id}/messages/{mid}/stream", tag = "chat",
+    params(("id" = Uuid, Path), ("mid" = Uuid, Path), FollowQuery),
+    responses((status = 200, content_type = "text/event-stream", description = "events `delta`, `done`"),
+        (status = 404, body = ErrorEnvelope), (status = 422, body = ErrorEnvelope, description = "invalid_offset, not_an_answer")),
+    security(("bearer" = [])))]
+async fn follow(
+    State(state): State<ChatState>,
+    Chatter(principal): Chatter,
+    Path((id, mid)): Path<(Uuid, Uuid)>,
+    Query(query): Query<FollowQuery>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let offset = match query.offset {
+        Some(offset) => offset,
+        None => match headers.get("last-event-id") {
+            Some(value) => value
+                .to_str()
+                .ok()
+                .and_then(|v| v.trim().parse().ok())
+                .ok_or_else(|| {
+                    ApiError::validation(
+                        "invalid_offset",
+                        "Last-Event-ID must be an offset given by this stream",
+                    )
+                })?,
+            None => 0,
+        },
+    };
+    let events = state.service.follow(&principal, id, mid, offset).await?;
+    Ok(sse(None, mid, events))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PresetBody {
+    pub name: String,
+    pub system_prompt: Option<String>,
+    #[serde(default)]
+    pub params: Params,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PresetList {
+    pub items: Vec<Preset>,
+}
+
+/// The user's presets, by name.
+#[utoipa::path(get, path = "/api/v1/presets", tag = "chat",
+    responses((status = 200, body = PresetList), (status = 401, body = ErrorEnvelope)),
+    security(("bearer" = [])))]
+async fn list_presets(
+    State(state): State<ChatState>,
+    Chatter(principal): Chatter,
+) -> Result<axum::Json<PresetList>, ApiError> {
+    Ok(axum::Json(PresetList {
+        items: state.service.presets(&principal).await?,
+    }))
+}
+
+/// Save a named system prompt with parameters.
+#[utoipa::path(post, path = "/api/v1/presets", tag = "chat", request_body = PresetBody,
+    responses((status = 201, body = Preset), (status = 409, body = ErrorEnvelope, description = "preset_exists"), (status = 422, body = ErrorEnvelope)),
+    security(("bearer" = [])))]
+async fn create_preset(
+    State(state): State<ChatState>,
+    Chatter(principal): Chatter,
+    Json(body): Json<PresetBody>,
+) -> Result<(StatusCode, axum::Json<Preset>), ApiError> {
+    let preset = state
+        .service
+        .create_preset(&principal, body.name, body.system_prompt, body.params)
+        .await?;
+    Ok((StatusCode::CREATED, axum::Json(preset)))
+}
+
+/// Replace a preset.
+#[utoipa::path(put, path = "/api/v1/presets/{id}", tag = "chat", params(("id" = Uuid, Path)), request_body = PresetBody,
+    responses((status = 200, body = Preset), (status = 404, body = ErrorEnvelope), (status = 409, body = ErrorEnvelope), (status = 422, body = ErrorEnvelope)),
+    security(("bearer" = [])))]
+async fn update_preset(
+    State(state): State<ChatState>,
+    Chatter(principal): Chatter,
+    Path(id): Path<Uuid>,
+    Json(body): Json<PresetBody>,
+) -> Result<axum::Json<Preset>, ApiError> {
+    Ok(axum::Json(
+        state
+            .service
+            .update_preset(&principal, id, body.name, body.system_prompt, body.params)
+            .await?,
+    ))
+}
+
+/// Delete a preset.
+#[utoipa::path(delete, path = "/api/v1/presets/{id}", tag = "chat", params(("id" = Uuid, Path)),
+    responses((status = 204, description = "Deleted"), (status = 404, body = ErrorEnvelope)),
+    security(("bearer" = [])))]
+async fn delete_preset(
+    State(state): State<ChatState>,
+    Chatter(principal): Chatter,
+    Path(id): Path<Uuid>,
+) -> Result<StatusCode, ApiError> {
+    state.service.delete_preset(&principal, id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

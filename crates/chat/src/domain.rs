@@ -1,0 +1,370 @@
+//! The chat vocabulary and its rules: conversations, messages in a tree, statuses, limits on
+//! what users may store, and which turns of a conversation fit a model's context window.
+//! No I/O here.
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+/// The longest title, folder name or tag, in characters.
+pub const MAX_TITLE_CHARS: usize = 200;
+pub const MAX_FOLDER_CHARS: usize = 100;
+pub const MAX_TAG_CHARS: usize = 50;
+pub const MAX_TAGS: usize = 20;
+/// The longest system prompt and message, in characters.
+pub const MAX_SYSTEM_PROMPT_CHARS: usize = 20_000;
+pub const MAX_MESSAGE_CHARS: usize = 100_000;
+
+/// Who wrote a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Author {
+    User,
+    Assistant,
+}
+
+impl Author {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Author::User => "user",
+            Author::Assistant => "assistant",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "user" => Some(Author::User),
+            "assistant" => Some(Author::Assistant),
+            _ => None,
+        }
+    }
+}
+
+/// Where a message stands. A user's message is `complete` when stored; an answer is
+/// `streaming` from its first moment and ends in one of the other four.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum MessageStatus {
+    Streaming,
+    Complete,
+    /// The user pressed stop.
+    Stopped,
+    /// The process ended while it streamed (found so at the next start).
+    Interrupted,
+    /// The model failed; `error` says why.
+    Error,
+}
+
+impl MessageStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MessageStatus::Streaming => "streaming",
+            MessageStatus::Complete => "complete",
+            MessageStatus::Stopped => "stopped",
+            MessageStatus::Interrupted => "interrupted",
+            MessageStatus::Error => "error",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "streaming" => MessageStatus::Streaming,
+            "complete" => MessageStatus::Complete,
+            "stopped" => MessageStatus::Stopped,
+            "interrupted" => MessageStatus::Interrupted,
+            "error" => MessageStatus::Error,
+            _ => return None,
+        })
+    }
+
+    pub fn is_final(self) -> bool {
+        self != MessageStatus::Streaming
+    }
+}
+
+/// Sampling settings of a conversation or preset; unset ones take the model's defaults.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Params {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub temperature: Option<f32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub top_p: Option<f32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_tokens: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed: Option<u64>,
+}
+
+impl Params {
+    /// Every problem with the values, for one error listing them all.
+    pub fn problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        if let Some(t) = self.temperature
+            && !(0.0..=2.0).contains(&t)
+        {
+            problems.push(format!(
+                "params.temperature must be between 0 and 2, got {t}"
+            ));
+        }
+        if let Some(p) = self.top_p
+            && !(p > 0.0 && p <= 1.0)
+        {
+            problems.push(format!(
+                "params.top_p must be above 0 and at most 1, got {p}"
+            ));
+        }
+        if self.max_tokens == Some(0) {
+            problems.push("params.max_tokens must be at least 1".into());
+        }
+        problems
+    }
+}
+
+/// A conversation as the API shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct Conversation {
+    pub id: Uuid,
+    pub title: String,
+    pub model: Option<String>,
+    pub system_prompt: Option<String>,
+    pub params: Params,
+    pub folder: Option<String>,
+    pub tags: Vec<String>,
+    pub pinned: bool,
+    pub archived: bool,
+    /// The last message of the branch shown; new messages continue from it.
+    pub active_leaf_id: Option<Uuid>,
+    #[serde(with = "confab_core::id::rfc3339_ms")]
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: i64,
+    /// Last activity: a message, or a change to the conversation.
+    #[serde(with = "confab_core::id::rfc3339_ms")]
+    #[schema(value_type = String, format = DateTime)]
+    pub updated_at: i64,
+}
+
+/// A message as stored.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct Message {
+    pub id: Uuid,
+    pub conversation_id: Uuid,
+    pub parent_id: Option<Uuid>,
+    pub role: Author,
+    pub content: String,
+    pub status: MessageStatus,
+    /// The model that answered (assistant messages).
+    pub model: Option<String>,
+    /// Why the answer failed (status `error`).
+    pub error: Option<String>,
+    pub prompt_tokens: Option<u32>,
+    pub completion_tokens: Option<u32>,
+    #[serde(with = "confab_core::id::rfc3339_ms")]
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: i64,
+    #[serde(with = "confab_core::id::rfc3339_ms")]
+    #[schema(value_type = String, format = DateTime)]
+    pub updated_at: i64,
+}
+
+/// A named system prompt with parameters.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct Preset {
+    pub id: Uuid,
+    pub name: String,
+    pub system_prompt: Option<String>,
+    pub params: Params,
+    #[serde(with = "confab_core::id::rfc3339_ms")]
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: i64,
+    #[serde(with = "confab_core::id::rfc3339_ms")]
+    #[schema(value_type = String, format = DateTime)]
+    pub updated_at: i64,
+}
+
+/// Checks a text field's length; `None` when fine, else the problem.
+pub fn too_long(field: &str, value: &str, max: usize) -> Option<String> {
+    let n = value.chars().count();
+    (n > max).then(|| format!("{field} is {n} characters; at most {max} are allowed"))
+}
+
+/// Normalises tags (trimmed, lower-case, unique, in order) and lists what is wrong with them.
+pub fn normalize_tags(tags: &[String]) -> Result<Vec<String>, Vec<String>> {
+    let mut out: Vec<String> = Vec::new();
+    let mut problems = Vec::new();
+    for tag in tags {
+        let tag = tag.trim().to_lowercase();
+        if tag.is_empty() {
+            problems.push("tags may not be empty".to_owned());
+            continue;
+        }
+        if let Some(p) = too_long("a tag", &tag, MAX_TAG_CHARS) {
+            problems.push(p);
+            continue;
+        }
+        if !out.contains(&tag) {
+            out.push(tag);
+        }
+    }
+    if out.len() > MAX_TAGS {
+        problems.push(format!("at most {MAX_TAGS} tags, got {}", out.len()));
+    }
+    if problems.is_empty() {
+        Ok(out)
+    } else {
+        Err(problems)
+    }
+}
+
+/// One turn of the history sent to a model.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Turn {
+    pub role: Author,
+    pub content: String,
+}
+
+/// A deliberately cautious token estimate: one token per three bytes of UTF-8, plus four per
+/// message for the chat template's markers. Real tokenizers average about four bytes per token
+/// on English text and fewer on other scripts, so the estimate errs towards sending less.
+pub fn estimate_tokens(text: &str) -> usize {
+    text.len().div_ceil(3) + 4
+}
+
+/// The history a model receives, fitted to its context window: the system prompt always; then
+/// the newest turns that fit in `context_tokens` minus `reserve` (room for the answer), oldest
+/// dropped first; the newest turn (the user's message) always, even alone over the budget
+/// (the model then refuses it with a clear error rather than answering out of context). A
+/// dropped turn takes every older turn with it, so the model never sees a gap.
+pub fn fit_history(
+    system_prompt: Option<&str>,
+    turns: &[Turn],
+    context_tokens: usize,
+    reserve: usize,
+) -> (Option<String>, Vec<Turn>) {
+    let system = system_prompt
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned);
+    let mut budget = context_tokens
+        .saturating_sub(reserve)
+        .saturating_sub(system.as_deref().map_or(0, estimate_tokens));
+    let mut kept = Vec::new();
+    for (i, turn) in turns.iter().enumerate().rev() {
+        let cost = estimate_tokens(&turn.content);
+        if cost > budget && i + 1 < turns.len() {
+            break;
+        }
+        budget = budget.saturating_sub(cost);
+        kept.push(turn.clone());
+    }
+    kept.reverse();
+    (system, kept)
+}
+
+/// A title from a model's suggestion: first line, without quotes, markdown or a final period,
+/// at most 80 characters; `None` if nothing usable is left.
+pub fn clean_title(raw: &str) -> Option<String> {
+    let line = raw.lines().map(str::trim).find(|l| !l.is_empty())?;
+    let line = line
+        .trim_start_matches(['#', '*', '-', ' '])
+        .trim_start_matches("Title:")
+        .trim_start_matches("title:")
+        .trim();
+    let line = line.trim_matches(['"', '\'', '*', '`', ' ', '“', '”']);
+    let line = line.strip_suffix('.').unwrap_or(line).trim();
+    if line.is_empty() {
+        return None;
+    }
+    let mut title: String = line.chars().take(80).collect();
+    if line.chars().count() > 80 {
+        title = title.trim_end().to_owned();
+        title.push('…');
+    }
+    Some(title)
+}
+
+/// The default title: the start of the first message, until a model suggests better.
+pub fn provisional_title(first_message: &str) -> String {
+    let text = first_message
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    let mut title: String = text.chars().take(60).collect();
+    if text.chars().count() > 60 {
+        title.push('…');
+    }
+    title
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn turn(role: Author, n: usize) -> Turn {
+        Turn {
+            role,
+            content: "x".repeat(n),
+        }
+    }
+
+    #[test]
+    fn history_keeps_the_system_prompt_and_the_newest_turns() {
+        let turns = vec![
+            turn(Author::User, 300),      // 104 tokens
+            turn(Author::Assistant, 300), // 104
+            turn(Author::User, 30),       // 14
+        ];
+        let (system, kept) = fit_history(Some("Be brief."), &turns, 1000, 0);
+        assert_eq!(system.as_deref(), Some("Be brief."));
+        assert_eq!(kept, turns);
+        // Room for the newest two only: the oldest goes, and nothing after a gap is kept.
+        let (_, kept) = fit_history(Some("Be brief."), &turns, 140, 0);
+        assert_eq!(kept, turns[1..].to_vec());
+        // The newest turn stays even when it alone is too long.
+        let (_, kept) = fit_history(None, &turns, 5, 0);
+        assert_eq!(kept, turns[2..].to_vec());
+        // The reserve for the answer counts against the budget.
+        let (_, kept) = fit_history(None, &turns, 240, 100);
+        assert_eq!(kept, turns[1..].to_vec());
+    }
+
+    #[test]
+    fn titles_are_cleaned() {
+        assert_eq!(
+            clean_title("\"Fox facts.\"\nmore").as_deref(),
+            Some("Fox facts")
+        );
+        assert_eq!(
+            clean_title("## Title: **Rust lifetimes**").as_deref(),
+            Some("Rust lifetimes")
+        );
+        assert_eq!(clean_title("  \n \"\" "), None);
+        assert_eq!(clean_title(&"a".repeat(100)).unwrap().chars().count(), 81);
+        assert_eq!(
+            provisional_title("hello   there\nfriend"),
+            "hello there friend"
+        );
+    }
+
+    #[test]
+    fn tags_are_normalised_and_checked() {
+        assert_eq!(
+            normalize_tags(&[" Work ".into(), "work".into(), "Ideas".into()]),
+            Ok(vec!["work".to_owned(), "ideas".to_owned()])
+        );
+        let problems = normalize_tags(&["".into(), "x".repeat(51)]).unwrap_err();
+        assert_eq!(problems.len(), 2);
+    }
+
+    #[test]
+    fn params_list_every_problem() {
+        let params = Params {
+            temperature: Some(3.0),
+            top_p: Some(0.0),
+            max_tokens: Some(0),
+            seed: None,
+        };
+        assert_eq!(params.problems().len(), 3);
+        assert!(Params::default().problems().is_empty());
+    }
+}

@@ -1,0 +1,170 @@
+//! [`ModelClient`] over the inference service in the same process: the router, its limits and
+//! its usage accounting, without HTTP in between.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use confab_core::auth::Principal;
+use confab_inference::InferenceService;
+use confab_inference::error::InferenceError;
+use confab_inference::service::Outcome;
+use confab_inference::types::{ChatEvent, ChatMessage, ChatRequest, Role, Usage};
+use futures::StreamExt;
+use futures::stream::BoxStream;
+use tokio_util::sync::CancellationToken;
+
+use crate::domain::Author;
+use crate::ports::{Ask, ModelClient, ModelError};
+
+#[derive(Debug, Clone)]
+pub struct InProcessModels {
+    service: Arc<InferenceService>,
+}
+
+impl InProcessModels {
+    pub fn new(service: Arc<InferenceService>) -> Self {
+        Self { service }
+    }
+}
+
+fn model_error(e: InferenceError) -> ModelError {
+    match e {
+        InferenceError::ModelNotFound(model) => {
+            ModelError::NotFound(format!("no model named `{model}`"))
+        }
+        e @ (InferenceError::InvalidRequest { .. }
+        | InferenceError::ContextLengthExceeded(_)
+        | InferenceError::Unsupported(_)) => ModelError::Invalid(e.to_string()),
+        e => ModelError::Unavailable(e.to_string()),
+    }
+}
+
+/// Records the answer's usage exactly once: when it finishes, fails or is dropped.
+struct Accounting {
+    service: Arc<InferenceService>,
+    principal: Principal,
+    model: String,
+    backend: String,
+    arrived: Instant,
+    upstream_started: Instant,
+    ttft: Duration,
+    done: bool,
+}
+
+impl Accounting {
+    fn end(&mut self, usage: Usage, status: &str) {
+        if std::mem::replace(&mut self.done, true) {
+            return;
+        }
+        self.service.finish(
+            &self.principal,
+            &Outcome {
+                model: self.model.clone(),
+                backend: self.backend.clone(),
+                usage,
+                ttft: Some(self.ttft),
+                upstream: self.upstream_started.elapsed(),
+                total: self.arrived.elapsed(),
+                status: status.to_owned(),
+                cached: false,
+            },
+        );
+    }
+}
+
+impl Drop for Accounting {
+    fn drop(&mut self) {
+        self.end(Usage::default(), "cancelled");
+    }
+}
+
+#[async_trait]
+impl ModelClient for InProcessModels {
+    async fn default_model(&self) -> Option<String> {
+        self.service.default_model()
+    }
+
+    async fn knows_model(&self, model: &str) -> bool {
+        self.service.models().iter().any(|m| m.id == model)
+    }
+
+    async fn context_tokens(&self, model: &str) -> Option<usize> {
+        self.service.context_tokens(model)
+    }
+
+    async fn answer(
+        &self,
+        principal: &Principal,
+        ask: Ask,
+        cancel: CancellationToken,
+    ) -> Result<BoxStream<'static, Result<ChatEvent, ModelError>>, ModelError> {
+        let arrived = Instant::now();
+        self.service
+            .limits()
+            .check(principal)
+            .await
+            .map_err(|e| ModelError::Limited(e.body.message, e.retry_after_secs))?;
+        let mut messages = Vec::with_capacity(ask.turns.len() + 1);
+        if let Some(system) = ask.system {
+            messages.push(ChatMessage::new(Role::System, system));
+        }
+        messages.extend(ask.turns.into_iter().map(|t| {
+            let role = match t.role {
+                Author::User => Role::User,
+                Author::Assistant => Role::Assistant,
+            };
+            ChatMessage::new(role, t.content)
+        }));
+        let request = ChatRequest {
+            model: ask.model.clone(),
+            messages,
+            params: ask.params,
+            response_format: None,
+            stream: true,
+        };
+        let routed = match self.service.chat(&request, cancel).await {
+            Ok(routed) => routed,
+            Err(e) => {
+                self.service.finish(
+                    principal,
+                    &Outcome {
+                        model: ask.model,
+                        backend: "none".into(),
+                        usage: Usage::default(),
+                        ttft: None,
+                        upstream: Duration::ZERO,
+                        total: arrived.elapsed(),
+                        status: "error".into(),
+                        cached: false,
+                    },
+                );
+                return Err(model_error(e));
+            }
+        };
+        let mut accounting = Accounting {
+            service: self.service.clone(),
+            principal: principal.clone(),
+            model: ask.model,
+            backend: routed.backend,
+            arrived,
+            upstream_started: routed.upstream_started,
+            ttft: routed.ttft,
+            done: false,
+        };
+        Ok(routed
+            .stream
+            .map(move |event| match event {
+                Ok(ChatEvent::Finished { reason, usage }) => {
+                    accounting.end(usage, "ok");
+                    Ok(ChatEvent::Finished { reason, usage })
+                }
+                Ok(event) => Ok(event),
+                Err(e) => {
+                    accounting.end(Usage::default(), "error");
+                    Err(model_error(e))
+                }
+            })
+            .boxed())
+    }
+}

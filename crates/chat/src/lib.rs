@@ -1,0 +1,16 @@
+//! The chat service: conversations (title, model, system prompt, parameters, folder, tags,
+//! pinned, archived), messages stored one row each as a tree (edits and regenerations are
+//! branches), answers generated on tracked tasks that outlive the client and are checkpointed
+//! while they stream, re-attachable streams, and presets.
+
+pub mod api;
+pub mod domain;
+pub mod inference;
+pub mod live;
+pub mod ports;
+pub mod service;
+pub mod store;
+
+pub use api::{ChatState, router};
+pub use service::{ChatError, ChatService, ChatSettings};
+pub use store::{SqlChatStore, migrations};

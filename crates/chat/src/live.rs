@@ -1,0 +1,147 @@
+//! Answers being generated in this process: their text so far, a signal for every change, and
+//! the switch that stops them. Any number of readers follow one answer from any offset; a
+//! reader that falls behind loses nothing (it reads from the shared text, not a queue).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+use crate::domain::MessageStatus;
+
+/// The state of one answer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Snapshot {
+    pub content: String,
+    /// `Streaming` until the answer ends.
+    pub status: MessageStatus,
+    pub error: Option<String>,
+}
+
+/// One answer in progress.
+#[derive(Debug)]
+pub struct LiveAnswer {
+    state: watch::Sender<Snapshot>,
+    pub cancel: CancellationToken,
+    /// Set when the user asked to stop (rather than the process shutting down).
+    stop_requested: Mutex<bool>,
+}
+
+impl LiveAnswer {
+    pub fn append(&self, text: &str) {
+        self.state.send_modify(|s| s.content.push_str(text));
+    }
+
+    pub fn end(&self, status: MessageStatus, error: Option<String>) {
+        self.state.send_modify(|s| {
+            s.status = status;
+            s.error = error;
+        });
+    }
+
+    pub fn snapshot(&self) -> Snapshot {
+        self.state.borrow().clone()
+    }
+
+    pub fn subscribe(&self) -> watch::Receiver<Snapshot> {
+        self.state.subscribe()
+    }
+
+    pub fn request_stop(&self) {
+        *self.stop_requested.lock() = true;
+        self.cancel.cancel();
+    }
+
+    pub fn stop_requested(&self) -> bool {
+        *self.stop_requested.lock()
+    }
+}
+
+/// Every answer this process is generating, by message id.
+#[derive(Debug, Default)]
+pub struct LiveAnswers {
+    answers: Mutex<HashMap<Uuid, Arc<LiveAnswer>>>,
+}
+
+impl LiveAnswers {
+    /// Registers an answer; `shutdown` cancels it too.
+    pub fn start(&self, id: Uuid, shutdown: &CancellationToken) -> Arc<LiveAnswer> {
+        let (state, _) = watch::channel(Snapshot {
+            content: String::new(),
+            status: MessageStatus::Streaming,
+            error: None,
+        });
+        let answer = Arc::new(LiveAnswer {
+            state,
+            cancel: shutdown.child_token(),
+            stop_requested: Mutex::new(false),
+        });
+        self.answers.lock().insert(id, answer.clone());
+        answer
+    }
+
+    pub fn get(&self, id: Uuid) -> Option<Arc<LiveAnswer>> {
+        self.answers.lock().get(&id).cloned()
+    }
+
+    /// Forgets an answer once it is saved; readers holding it still see its last state.
+    pub fn remove(&self, id: Uuid) {
+        self.answers.lock().remove(&id);
+    }
+
+    pub fn len(&self) -> usize {
+        self.answers.lock().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// The part of `text` after its first `offset` characters (Unicode scalar values), or `None`
+/// when `text` is shorter than that.
+pub fn after_chars(text: &str, offset: usize) -> Option<&str> {
+    if offset == 0 {
+        return Some(text);
+    }
+    match text.char_indices().nth(offset) {
+        Some((byte, _)) => Some(&text[byte..]),
+        None => (text.chars().count() == offset).then_some(""),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn offsets_count_characters() {
+        assert_eq!(after_chars("héllo", 0), Some("héllo"));
+        assert_eq!(after_chars("héllo", 2), Some("llo"));
+        assert_eq!(after_chars("héllo", 5), Some(""));
+        assert_eq!(after_chars("héllo", 6), None);
+        assert_eq!(after_chars("🦊a", 1), Some("a"));
+    }
+
+    #[tokio::test]
+    async fn readers_see_every_change_and_the_end() {
+        let live = LiveAnswers::default();
+        let id = Uuid::now_v7();
+        let answer = live.start(id, &CancellationToken::new());
+        let mut reader = answer.subscribe();
+        answer.append("Hel");
+        answer.append("lo");
+        reader.changed().await.unwrap();
+        assert_eq!(reader.borrow_and_update().content, "Hello");
+        answer.end(MessageStatus::Complete, None);
+        reader.changed().await.unwrap();
+        assert_eq!(reader.borrow().status, MessageStatus::Complete);
+        answer.request_stop();
+        assert!(answer.cancel.is_cancelled() && answer.stop_requested());
+        live.remove(id);
+        assert!(live.is_empty());
+    }
+}

@@ -1,0 +1,190 @@
+//! What the chat service needs from outside: storage ([`ChatStore`], adapter
+//! [`crate::store::SqlChatStore`]) and a way to reach models ([`ModelClient`], adapter
+//! [`crate::inference::InProcessModels`] in the all-in-one process; an HTTP adapter serves
+//! split mode).
+
+use async_trait::async_trait;
+use confab_core::auth::Principal;
+use confab_inference::types::{ChatEvent, SamplingParams};
+use confab_store::StoreError;
+use futures::stream::BoxStream;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::domain::{Author, Conversation, Message, MessageStatus, Params, Preset, Turn};
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// A new conversation.
+#[derive(Debug, Clone)]
+pub struct NewConversation {
+    pub id: Uuid,
+    pub user_id: Uuid,
+    pub title: String,
+    pub model: Option<String>,
+    pub system_prompt: Option<String>,
+    pub params: Params,
+    pub folder: Option<String>,
+    pub tags: Vec<String>,
+    pub now: i64,
+}
+
+/// Changes to a conversation; `None` leaves a field as it is, `Some(None)` clears it.
+#[derive(Debug, Clone, Default)]
+pub struct ConversationChanges {
+    pub title: Option<String>,
+    pub model: Option<Option<String>>,
+    pub system_prompt: Option<Option<String>>,
+    pub params: Option<Params>,
+    pub folder: Option<Option<String>>,
+    pub tags: Option<Vec<String>>,
+    pub pinned: Option<bool>,
+    pub archived: Option<bool>,
+    pub active_leaf_id: Option<Uuid>,
+}
+
+/// Which conversations to list.
+#[derive(Debug, Clone, Default)]
+pub struct ConversationFilter {
+    pub folder: Option<String>,
+    pub tag: Option<String>,
+    /// `None`: not archived only.
+    pub archived: Option<bool>,
+    pub pinned: Option<bool>,
+}
+
+/// Where a page of conversations ends: last activity and id of the last one listed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConversationPosition {
+    pub updated_at: i64,
+    pub id: Uuid,
+}
+
+/// A new message.
+#[derive(Debug, Clone)]
+pub struct NewMessage {
+    pub id: Uuid,
+    pub conversation_id: Uuid,
+    pub parent_id: Option<Uuid>,
+    pub role: Author,
+    pub content: String,
+    pub status: MessageStatus,
+    pub model: Option<String>,
+    pub now: i64,
+}
+
+/// How an answer ended.
+#[derive(Debug, Clone)]
+pub struct Ending {
+    pub status: MessageStatus,
+    pub content: String,
+    pub error: Option<String>,
+    pub prompt_tokens: Option<u32>,
+    pub completion_tokens: Option<u32>,
+    pub now: i64,
+}
+
+/// A message's place among its siblings (the messages with the same parent).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct Branches {
+    /// The siblings' ids, oldest first (this message included).
+    pub sibling_ids: Vec<Uuid>,
+    /// This message's position in `sibling_ids`, from 0.
+    pub index: usize,
+}
+
+#[async_trait]
+pub trait ChatStore: Send + Sync {
+    async fn create_conversation(&self, new: NewConversation) -> StoreResult<Conversation>;
+    /// A conversation of `user_id`; `NotFound` for another user's.
+    async fn conversation(&self, user_id: Uuid, id: Uuid) -> StoreResult<Conversation>;
+    /// A page of `user_id`'s conversations by last activity, newest first, after `after`.
+    async fn list_conversations(
+        &self,
+        user_id: Uuid,
+        filter: &ConversationFilter,
+        after: Option<ConversationPosition>,
+        limit: u32,
+    ) -> StoreResult<Vec<Conversation>>;
+    async fn update_conversation(
+        &self,
+        user_id: Uuid,
+        id: Uuid,
+        changes: ConversationChanges,
+        now: i64,
+    ) -> StoreResult<Conversation>;
+    /// Deletes a conversation and its messages.
+    async fn delete_conversation(&self, user_id: Uuid, id: Uuid) -> StoreResult<()>;
+
+    /// Stores a message, makes it the conversation's active leaf and bumps its activity, in one
+    /// transaction. The conversation must be `user_id`'s and `parent_id`, if any, in it.
+    async fn add_message(&self, user_id: Uuid, message: NewMessage) -> StoreResult<Message>;
+    /// A message of one of `user_id`'s conversations.
+    async fn message(&self, user_id: Uuid, conversation_id: Uuid, id: Uuid)
+    -> StoreResult<Message>;
+    /// The path from the root to `leaf`, root first, each with its branches.
+    async fn path(
+        &self,
+        conversation_id: Uuid,
+        leaf: Uuid,
+    ) -> StoreResult<Vec<(Message, Branches)>>;
+    /// The newest leaf under `id` (following the newest child at each step).
+    async fn newest_leaf(&self, conversation_id: Uuid, id: Uuid) -> StoreResult<Uuid>;
+    /// Saves a streaming answer's text so far.
+    async fn checkpoint(&self, id: Uuid, content: &str, now: i64) -> StoreResult<()>;
+    /// Ends a streaming answer.
+    async fn finish(&self, id: Uuid, ending: Ending) -> StoreResult<()>;
+    /// Marks every answer still `streaming` as `interrupted` (at start: no process streams
+    /// them any more). Returns how many.
+    async fn interrupt_streaming(&self, now: i64) -> StoreResult<u64>;
+    /// Sets the title of a conversation only if it is still `expected` (an automatic title
+    /// never overwrites one the user chose meanwhile). Returns whether it did.
+    async fn retitle(&self, id: Uuid, expected: &str, title: &str, now: i64) -> StoreResult<bool>;
+
+    async fn create_preset(&self, user_id: Uuid, preset: Preset) -> StoreResult<Preset>;
+    async fn presets(&self, user_id: Uuid) -> StoreResult<Vec<Preset>>;
+    async fn preset(&self, user_id: Uuid, id: Uuid) -> StoreResult<Preset>;
+    async fn update_preset(&self, user_id: Uuid, preset: Preset) -> StoreResult<Preset>;
+    async fn delete_preset(&self, user_id: Uuid, id: Uuid) -> StoreResult<()>;
+}
+
+/// A request for an answer.
+#[derive(Debug, Clone)]
+pub struct Ask {
+    pub model: String,
+    pub system: Option<String>,
+    pub turns: Vec<Turn>,
+    pub params: SamplingParams,
+}
+
+/// Why a model could not be asked.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ModelError {
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Invalid(String),
+    #[error("{0}")]
+    Unavailable(String),
+    /// A request or token limit; retry after this many seconds.
+    #[error("{0}")]
+    Limited(String, Option<u64>),
+}
+
+#[async_trait]
+pub trait ModelClient: Send + Sync {
+    /// The model used when neither the message nor the conversation names one.
+    async fn default_model(&self) -> Option<String>;
+    /// Whether `model` names a model or alias requests may use.
+    async fn knows_model(&self, model: &str) -> bool;
+    /// The context window of `model` in tokens, when known.
+    async fn context_tokens(&self, model: &str) -> Option<usize>;
+    /// Starts an answer for `principal`; its usage is accounted to them. The stream yields the
+    /// answer's events and ends with `Finished` or an error.
+    async fn answer(
+        &self,
+        principal: &Principal,
+        ask: Ask,
+        cancel: tokio_util::sync::CancellationToken,
+    ) -> Result<BoxStream<'static, Result<ChatEvent, ModelError>>, ModelError>;
+}

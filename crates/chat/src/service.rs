@@ -1,0 +1,951 @@
+//! The chat service: conversations and their message trees, and answers that survive the
+//! client. Sending a message stores it before any model is called, creates the answer as
+//! `streaming`, and generates it on a tracked task that checkpoints the text while it grows
+//! and records how it ended, whoever is still listening.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use confab_core::auth::Principal;
+use confab_inference::types::{ChatEvent, SamplingParams};
+use confab_store::StoreError;
+use futures::StreamExt;
+use futures::stream::BoxStream;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use uuid::Uuid;
+
+use crate::domain::{
+    self, Author, Conversation, Message, MessageStatus, Params, Preset, Turn, fit_history,
+};
+use crate::live::{LiveAnswer, LiveAnswers, after_chars};
+use crate::ports::{
+    Ask, Branches, ChatStore, ConversationChanges, ConversationFilter, ConversationPosition,
+    Ending, ModelClient, ModelError, NewConversation, NewMessage,
+};
+
+/// How the service behaves; from `[chat]` in the configuration.
+#[derive(Debug, Clone)]
+pub struct ChatSettings {
+    /// Context window assumed for models that do not report one (remote models).
+    pub default_context_tokens: usize,
+    /// Tokens kept free for the answer when the history is fitted.
+    pub answer_reserve_tokens: usize,
+    /// How often a streaming answer's text is saved.
+    pub checkpoint_every: Duration,
+    /// Ask the model for a title after the first exchange.
+    pub auto_titles: bool,
+}
+
+impl Default for ChatSettings {
+    fn default() -> Self {
+        Self {
+            default_context_tokens: 8192,
+            answer_reserve_tokens: 512,
+            checkpoint_every: Duration::from_millis(500),
+            auto_titles: true,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ChatError {
+    #[error("{0}")]
+    NotFound(&'static str),
+    /// Bad input: a stable code, a message, and every problem found.
+    #[error("{message}")]
+    Invalid {
+        code: &'static str,
+        message: String,
+        details: Vec<String>,
+    },
+    #[error("{1}")]
+    Conflict(&'static str, String),
+    #[error(transparent)]
+    Model(#[from] ModelError),
+    #[error(transparent)]
+    Store(StoreError),
+}
+
+impl From<StoreError> for ChatError {
+    fn from(e: StoreError) -> Self {
+        ChatError::Store(e)
+    }
+}
+
+impl ChatError {
+    fn invalid(code: &'static str, message: impl Into<String>) -> Self {
+        ChatError::Invalid {
+            code,
+            message: message.into(),
+            details: Vec::new(),
+        }
+    }
+
+    fn problems(details: Vec<String>) -> Self {
+        ChatError::Invalid {
+            code: "invalid_body",
+            message: details.join("; "),
+            details,
+        }
+    }
+}
+
+/// `NotFound` from the store as the thing that was looked for.
+fn not_found(what: &'static str) -> impl Fn(StoreError) -> ChatError {
+    move |e| match e {
+        StoreError::NotFound => ChatError::NotFound(what),
+        other => ChatError::Store(other),
+    }
+}
+
+/// A new conversation as a user asks for it.
+#[derive(Debug, Clone, Default)]
+pub struct ConversationInput {
+    pub title: Option<String>,
+    pub model: Option<String>,
+    pub system_prompt: Option<String>,
+    pub params: Option<Params>,
+    pub folder: Option<String>,
+    pub tags: Vec<String>,
+    /// Start from a preset's system prompt and parameters (explicit fields win).
+    pub preset_id: Option<Uuid>,
+}
+
+/// A message to send.
+#[derive(Debug, Clone)]
+pub struct SendInput {
+    pub content: String,
+    /// Continue from this message; `None`: from the conversation's active leaf. Editing a
+    /// message is sending new content with the edited message's parent.
+    pub parent_id: Option<Uuid>,
+    /// Ask this model instead of the conversation's.
+    pub model: Option<String>,
+}
+
+/// What sending a message started.
+#[derive(Debug, Clone)]
+pub struct Sent {
+    pub user_message: Message,
+    pub assistant_message: Message,
+}
+
+/// What a reader of an answer receives.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Follow {
+    /// Text from character `offset` on.
+    Delta { offset: usize, content: String },
+    /// The answer ended; the message as saved.
+    Done(Box<Message>),
+}
+
+pub struct ChatService {
+    store: Arc<dyn ChatStore>,
+    models: Arc<dyn ModelClient>,
+    live: LiveAnswers,
+    tasks: TaskTracker,
+    shutdown: CancellationToken,
+    settings: ChatSettings,
+}
+
+impl std::fmt::Debug for ChatService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChatService")
+            .field("settings", &self.settings)
+            .field("live", &self.live.len())
+            .finish_non_exhaustive()
+    }
+}
+
+fn check_text(field: &str, value: Option<&str>, max: usize, problems: &mut Vec<String>) {
+    if let Some(p) = value.and_then(|v| domain::too_long(field, v, max)) {
+        problems.push(p);
+    }
+}
+
+/// An optional text field: trimmed, and empty means unset.
+fn optional(value: Option<String>) -> Option<String> {
+    value.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
+}
+
+impl ChatService {
+    pub fn new(
+        store: Arc<dyn ChatStore>,
+        models: Arc<dyn ModelClient>,
+        tasks: TaskTracker,
+        shutdown: CancellationToken,
+        settings: ChatSettings,
+    ) -> Arc<Self> {
+        Arc::new(Self {
+            store,
+            models,
+            live: LiveAnswers::default(),
+            tasks,
+            shutdown,
+            settings,
+        })
+    }
+
+    /// At start: answers left `streaming` by a process that died are `interrupted`; their
+    /// last checkpoint is their text.
+    pub async fn recover(&self) -> Result<u64, ChatError> {
+        Ok(self
+            .store
+            .interrupt_streaming(confab_core::now_ms())
+            .await?)
+    }
+
+    async fn check_model(&self, model: Option<&str>) -> Result<(), ChatError> {
+        match model {
+            Some(m) if !self.models.knows_model(m).await => Err(ChatError::invalid(
+                "unknown_model",
+                format!("no model named `{m}`; GET /api/v1/models lists them"),
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    pub async fn create_conversation(
+        &self,
+        principal: &Principal,
+        input: ConversationInput,
+    ) -> Result<Conversation, ChatError> {
+        let user = principal.user_id;
+        let preset = match input.preset_id {
+            Some(id) => Some(
+                self.store
+                    .preset(user, id)
+                    .await
+                    .map_err(not_found("no such preset"))?,
+            ),
+            None => None,
+        };
+        let title = input.title.map(|t| t.trim().to_owned()).unwrap_or_default();
+        let model = optional(input.model);
+        let system_prompt = optional(input.system_prompt)
+            .or_else(|| preset.as_ref().and_then(|p| p.system_prompt.clone()));
+        let params = input
+            .params
+            .or_else(|| preset.as_ref().map(|p| p.params.clone()))
+            .unwrap_or_default();
+        let folder = optional(input.folder);
+        let mut problems = params.problems();
+        check_text(
+            "title",
+            Some(&title),
+            domain::MAX_TITLE_CHARS,
+            &mut problems,
+        );
+        check_text(
+            "system_prompt",
+            system_prompt.as_deref(),
+            domain::MAX_SYSTEM_PROMPT_CHARS,
+            &mut problems,
+        );
+        check_text(
+            "folder",
+            folder.as_deref(),
+            domain::MAX_FOLDER_CHARS,
+            &mut problems,
+        );
+        let tags = domain::normalize_tags(&input.tags).unwrap_or_else(|p| {
+            problems.extend(p);
+            Vec::new()
+        });
+        if !problems.is_empty() {
+            return Err(ChatError::problems(problems));
+        }
+        self.check_model(model.as_deref()).await?;
+        Ok(self
+            .store
+            .create_conversation(NewConversation {
+                id: confab_core::id::new_id(),
+                user_id: user,
+                title,
+                model,
+                system_prompt,
+                params,
+                folder,
+                tags,
+                now: confab_core::now_ms(),
+            })
+            .await?)
+    }
+
+    pub async fn conversation(
+        &self,
+        principal: &Principal,
+        id: Uuid,
+    ) -> Result<Conversation, ChatError> {
+        self.store
+            .conversation(principal.user_id, id)
+            .await
+            .map_err(not_found("no such conversation"))
+    }
+
+    pub async fn list(
+        &self,
+        principal: &Principal,
+        filter: &ConversationFilter,
+        after: Option<ConversationPosition>,
+        limit: u32,
+    ) -> Result<Vec<Conversation>, ChatError> {
+        Ok(self
+            .store
+            .list_conversations(principal.user_id, filter, after, limit)
+            .await?)
+    }
+
+    /// Applies changes after checking them all. `active_leaf_id` must be a message of the
+    /// conversation (branch navigation passes any message; its newest leaf becomes active).
+    pub async fn update(
+        &self,
+        principal: &Principal,
+        id: Uuid,
+        mut changes: ConversationChanges,
+    ) -> Result<Conversation, ChatError> {
+        let user = principal.user_id;
+        let mut problems = changes
+            .params
+            .as_ref()
+            .map(Params::problems)
+            .unwrap_or_default();
+        if let Some(title) = &mut changes.title {
+            *title = title.trim().to_owned();
+            check_text("title", Some(title), domain::MAX_TITLE_CHARS, &mut problems);
+        }
+        for value in [
+            &mut changes.model,
+            &mut changes.system_prompt,
+            &mut changes.folder,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            *value = optional(value.take());
+        }
+        check_text(
+            "system_prompt",
+            changes.system_prompt.clone().flatten().as_deref(),
+            domain::MAX_SYSTEM_PROMPT_CHARS,
+            &mut problems,
+        );
+        check_text(
+            "folder",
+            changes.folder.clone().flatten().as_deref(),
+            domain::MAX_FOLDER_CHARS,
+            &mut problems,
+        );
+        if let Some(tags) = &changes.tags {
+            match domain::normalize_tags(tags) {
+                Ok(tags) => changes.tags = Some(tags),
+                Err(p) => problems.extend(p),
+            }
+        }
+        if !problems.is_empty() {
+            return Err(ChatError::problems(problems));
+        }
+        self.check_model(changes.model.clone().flatten().as_deref())
+            .await?;
+        // The conversation must be the user's before anything else is looked at.
+        self.conversation(principal, id).await?;
+        if let Some(message) = changes.active_leaf_id {
+            self.store
+                .message(user, id, message)
+                .await
+                .map_err(not_found("no such message in this conversation"))?;
+            changes.active_leaf_id = Some(self.store.newest_leaf(id, message).await?);
+        }
+        self.store
+            .update_conversation(user, id, changes, confab_core::now_ms())
+            .await
+            .map_err(not_found("no such conversation"))
+    }
+
+    pub async fn delete(&self, principal: &Principal, id: Uuid) -> Result<(), ChatError> {
+        // Answers still generating in it stop first, so nothing writes to deleted rows.
+        let path = self.active_path(principal, id).await?;
+        for (message, _) in &path {
+            if let Some(live) = self.live.get(message.id) {
+                live.request_stop();
+            }
+        }
+        self.store
+            .delete_conversation(principal.user_id, id)
+            .await
+            .map_err(not_found("no such conversation"))
+    }
+
+    /// The messages of the active branch, root first, each with its siblings.
+    pub async fn active_path(
+        &self,
+        principal: &Principal,
+        id: Uuid,
+    ) -> Result<Vec<(Message, Branches)>, ChatError> {
+        let conversation = self.conversation(principal, id).await?;
+        let Some(leaf) = conversation.active_leaf_id else {
+            return Ok(Vec::new());
+        };
+        let mut path = self.store.path(id, leaf).await?;
+        // A live answer's row lags its text by up to one checkpoint: show the live text.
+        for (message, _) in &mut path {
+            if let Some(live) = self.live.get(message.id) {
+                message.content = live.snapshot().content;
+            }
+        }
+        Ok(path)
+    }
+
+    /// Stores the user's message, creates the answer and starts generating it.
+    pub async fn send(
+        self: &Arc<Self>,
+        principal: &Principal,
+        conversation_id: Uuid,
+        input: SendInput,
+    ) -> Result<Sent, ChatError> {
+        let content = input.content.trim().to_owned();
+        if content.is_empty() {
+            return Err(ChatError::invalid(
+                "empty_message",
+                "the message has no content",
+            ));
+        }
+        if let Some(p) = domain::too_long("content", &content, domain::MAX_MESSAGE_CHARS) {
+            return Err(ChatError::invalid("message_too_long", p));
+        }
+        let model_override = optional(input.model);
+        self.check_model(model_override.as_deref()).await?;
+        let conversation = self.conversation(principal, conversation_id).await?;
+        let parent_id = match input.parent_id {
+            Some(parent) => {
+                let parent = self
+                    .store
+                    .message(principal.user_id, conversation_id, parent)
+                    .await
+                    .map_err(not_found("no such message in this conversation"))?;
+                Some(parent.id)
+            }
+            None => conversation.active_leaf_id,
+        };
+        let model = self.pick_model(&conversation, model_override).await?;
+        let now = confab_core::now_ms();
+        let user_message = self
+            .store
+            .add_message(
+                principal.user_id,
+                NewMessage {
+                    id: confab_core::id::new_id(),
+                    conversation_id,
+                    parent_id,
+                    role: Author::User,
+                    content,
+                    status: MessageStatus::Complete,
+                    model: None,
+                    now,
+                },
+            )
+            .await
+            .map_err(not_found("no such conversation"))?;
+        if conversation.title.is_empty() {
+            let title = domain::provisional_title(&user_message.content);
+            self.store.retitle(conversation_id, "", &title, now).await?;
+        }
+        let assistant_message = self
+            .start_answer(principal, &conversation, user_message.id, model)
+            .await?;
+        Ok(Sent {
+            user_message,
+            assistant_message,
+        })
+    }
+
+    /// A new answer to the user message that `message_id` answers (or to `message_id` itself
+    /// when it is a user message): a sibling branch of the old answer.
+    pub async fn regenerate(
+        self: &Arc<Self>,
+        principal: &Principal,
+        conversation_id: Uuid,
+        message_id: Uuid,
+        model: Option<String>,
+    ) -> Result<Message, ChatError> {
+        let model_override = optional(model);
+        self.check_model(model_override.as_deref()).await?;
+        let conversation = self.conversation(principal, conversation_id).await?;
+        let message = self
+            .store
+            .message(principal.user_id, conversation_id, message_id)
+            .await
+            .map_err(not_found("no such message in this conversation"))?;
+        let question = match message.role {
+            Author::User => message.id,
+            Author::Assistant => message.parent_id.ok_or_else(|| {
+                ChatError::invalid("nothing_to_answer", "this answer has no question above it")
+            })?,
+        };
+        let model = self.pick_model(&conversation, model_override).await?;
+        self.start_answer(principal, &conversation, question, model)
+            .await
+    }
+
+    async fn pick_model(
+        &self,
+        conversation: &Conversation,
+        requested: Option<String>,
+    ) -> Result<String, ChatError> {
+        match requested.or_else(|| conversation.model.clone()) {
+            Some(model) => Ok(model),
+            None => self.models.default_model().await.ok_or_else(|| {
+                ChatError::Model(ModelError::Unavailable(
+                    "no model is available: pull one (confab models pull …) or configure a provider"
+                        .into(),
+                ))
+            }),
+        }
+    }
+
+    /// Creates the `streaming` answer under `question` and starts generating it.
+    async fn start_answer(
+        self: &Arc<Self>,
+        principal: &Principal,
+        conversation: &Conversation,
+        question: Uuid,
+        model: String,
+    ) -> Result<Message, ChatError> {
+        let history = self.store.path(conversation.id, question).await?;
+        let turns: Vec<Turn> = history
+            .into_iter()
+            .map(|(m, _)| m)
+            .filter(|m| !m.content.is_empty())
+            .map(|m| Turn {
+                role: m.role,
+                content: m.content,
+            })
+            .collect();
+        let context = self
+            .models
+            .context_tokens(&model)
+            .await
+            .unwrap_or(self.settings.default_context_tokens);
+        let reserve = conversation
+            .params
+            .max_tokens
+            .map_or(self.settings.answer_reserve_tokens, |m| m as usize)
+            .min(context / 2);
+        let (system, turns) = fit_history(
+            conversation.system_prompt.as_deref(),
+            &turns,
+            context,
+            reserve,
+        );
+        let defaults = SamplingParams::default();
+        let params = &conversation.params;
+        let ask = Ask {
+            model: model.clone(),
+            system,
+            turns,
+            params: SamplingParams {
+                temperature: params.temperature.unwrap_or(0.7),
+                top_p: params.top_p.unwrap_or(defaults.top_p),
+                max_tokens: params.max_tokens,
+                stop: Vec::new(),
+                seed: params.seed,
+            },
+        };
+        let answer = self
+            .store
+            .add_message(
+                principal.user_id,
+                NewMessage {
+                    id: confab_core::id::new_id(),
+                    conversation_id: conversation.id,
+                    parent_id: Some(question),
+                    role: Author::Assistant,
+                    content: String::new(),
+                    status: MessageStatus::Streaming,
+                    model: Some(model),
+                    now: confab_core::now_ms(),
+                },
+            )
+            .await
+            .map_err(not_found("no such conversation"))?;
+        let live = self.live.start(answer.id, &self.shutdown);
+        let this = self.clone();
+        let principal = principal.clone();
+        let id = answer.id;
+        let first_exchange = conversation.active_leaf_id.is_none();
+        let conversation_id = conversation.id;
+        self.tasks.spawn(async move {
+            let ended = this.generate(&principal, id, ask, &live).await;
+            if ended == MessageStatus::Complete && first_exchange && this.settings.auto_titles {
+                this.auto_title(&principal, conversation_id).await;
+            }
+        });
+        Ok(answer)
+    }
+
+    /// Generates one answer to its end, checkpointing, and records how it ended.
+    async fn generate(
+        &self,
+        principal: &Principal,
+        id: Uuid,
+        ask: Ask,
+        live: &LiveAnswer,
+    ) -> MessageStatus {
+        let mut content = String::new();
+        let mut saved = 0usize;
+        let mut usage = None;
+        let mut failure: Option<String> = None;
+        let mut tick = tokio::time::interval(self.settings.checkpoint_every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        tick.tick().await;
+        match self
+            .models
+            .answer(principal, ask, live.cancel.clone())
+            .await
+        {
+            Err(e) => failure = Some(e.to_string()),
+            Ok(mut stream) => loop {
+                tokio::select! {
+                    event = stream.next() => match event {
+                        Some(Ok(ChatEvent::Delta(text))) => {
+                            content.push_str(&text);
+                            live.append(&text);
+                        }
+                        Some(Ok(ChatEvent::Finished { usage: u, .. })) => usage = Some(u),
+                        Some(Ok(ChatEvent::Started)) => {}
+                        Some(Err(e)) => {
+                            failure = Some(e.to_string());
+                            break;
+                        }
+                        None => break,
+                    },
+                    _ = tick.tick() => {
+                        if content.len() != saved {
+                            if let Err(e) = self.store.checkpoint(id, &content, confab_core::now_ms()).await {
+                                tracing::warn!(message = %id, error = %e, "checkpoint failed");
+                            } else {
+                                saved = content.len();
+                            }
+                        }
+                    }
+                    () = live.cancel.cancelled() => break,
+                }
+            },
+        }
+        let status = if live.stop_requested() {
+            MessageStatus::Stopped
+        } else if live.cancel.is_cancelled() {
+            // The process is shutting down: the answer is cut off, like a crash but saved.
+            MessageStatus::Interrupted
+        } else if failure.is_some() {
+            MessageStatus::Error
+        } else if usage.is_none() {
+            failure = Some("the model's answer ended without finishing".into());
+            MessageStatus::Error
+        } else {
+            MessageStatus::Complete
+        };
+        let ending = Ending {
+            status,
+            content,
+            error: failure.clone(),
+            prompt_tokens: usage.map(|u| u.prompt_tokens),
+            completion_tokens: usage.map(|u| u.completion_tokens),
+            now: confab_core::now_ms(),
+        };
+        // Saved before readers are told, so a reader that then reads the row sees the end.
+        if let Err(e) = self.store.finish(id, ending).await {
+            tracing::error!(message = %id, error = %e, "cannot save the end of an answer");
+        }
+        live.end(status, failure);
+        self.live.remove(id);
+        status
+    }
+
+    /// Asks the conversation's model for a short title, and sets it unless the user renamed
+    /// the conversation meanwhile.
+    async fn auto_title(&self, principal: &Principal, conversation_id: Uuid) {
+        let Ok(conversation) = self
+            .store
+            .conversation(principal.user_id, conversation_id)
+            .await
+        else {
+            return;
+        };
+        let Ok(path) = self.active_path(principal, conversation_id).await else {
+            return;
+        };
+        let Some((first, _)) = path.first() else {
+            return;
+        };
+        let Ok(model) = self.pick_model(&conversation, None).await else {
+            return;
+        };
+        let excerpt: String = first.content.chars().take(1000).collect();
+        let ask = Ask {
+            model,
+            system: Some(
+                "You name conversations. Reply with a title of at most six words for the \
+                 conversation that starts with the user's message. Reply with the title only."
+                    .into(),
+            ),
+            turns: vec![Turn {
+                role: Author::User,
+                content: excerpt,
+            }],
+            params: SamplingParams {
+                temperature: 0.2,
+                max_tokens: Some(24),
+                ..SamplingParams::default()
+            },
+        };
+        let cancel = self.shutdown.child_token();
+        let Ok(mut stream) = self.models.answer(principal, ask, cancel).await else {
+            return;
+        };
+        let mut text = String::new();
+        while let Some(Ok(event)) = stream.next().await {
+            if let ChatEvent::Delta(piece) = event {
+                text.push_str(&piece);
+            }
+        }
+        if let Some(title) = domain::clean_title(&text)
+            && let Err(e) = self
+                .store
+                .retitle(
+                    conversation_id,
+                    &conversation.title,
+                    &title,
+                    confab_core::now_ms(),
+                )
+                .await
+        {
+            tracing::warn!(conversation = %conversation_id, error = %e, "cannot set the title");
+        }
+    }
+
+    /// Asks an answer being generated to stop; what was generated is kept as `stopped`.
+    pub async fn stop(
+        &self,
+        principal: &Principal,
+        conversation_id: Uuid,
+        message_id: Uuid,
+    ) -> Result<(), ChatError> {
+        let message = self
+            .store
+            .message(principal.user_id, conversation_id, message_id)
+            .await
+            .map_err(not_found("no such message in this conversation"))?;
+        match self.live.get(message_id) {
+            Some(live) => {
+                live.request_stop();
+                Ok(())
+            }
+            None => Err(ChatError::Conflict(
+                "not_streaming",
+                format!(
+                    "this answer is not being generated (it is {})",
+                    message.status.as_str()
+                ),
+            )),
+        }
+    }
+
+    /// An answer from character `offset` on: live while it is generated, then its end; or,
+    /// for a finished answer, the rest of its saved text and its end.
+    pub async fn follow(
+        &self,
+        principal: &Principal,
+        conversation_id: Uuid,
+        message_id: Uuid,
+        offset: usize,
+    ) -> Result<BoxStream<'static, Follow>, ChatError> {
+        let message = self
+            .store
+            .message(principal.user_id, conversation_id, message_id)
+            .await
+            .map_err(not_found("no such message in this conversation"))?;
+        if message.role != Author::Assistant {
+            return Err(ChatError::invalid(
+                "not_an_answer",
+                "only an assistant's message can be followed",
+            ));
+        }
+        let bad_offset = |length: usize| {
+            ChatError::invalid(
+                "invalid_offset",
+                format!("offset {offset} is past the answer's {length} characters so far"),
+            )
+        };
+        let Some(live) = self.live.get(message_id) else {
+            // Finished (or left by a process that died): the saved row is the whole story.
+            let rest = after_chars(&message.content, offset)
+                .ok_or_else(|| bad_offset(message.content.chars().count()))?
+                .to_owned();
+            let mut events = Vec::with_capacity(2);
+            if !rest.is_empty() {
+                events.push(Follow::Delta {
+                    offset,
+                    content: rest,
+                });
+            }
+            events.push(Follow::Done(Box::new(message)));
+            return Ok(futures::stream::iter(events).boxed());
+        };
+        let snapshot = live.snapshot();
+        if after_chars(&snapshot.content, offset).is_none() {
+            return Err(bad_offset(snapshot.content.chars().count()));
+        }
+        let receiver = live.subscribe();
+        let store = self.store.clone();
+        let user = principal.user_id;
+        let state = (receiver, offset, false);
+        Ok(
+            futures::stream::unfold(state, move |(mut receiver, mut sent, ended)| {
+                let store = store.clone();
+                let message = message.clone();
+                async move {
+                    if ended {
+                        return None;
+                    }
+                    loop {
+                        let snapshot = receiver.borrow_and_update().clone();
+                        let total = snapshot.content.chars().count();
+                        let mut events = Vec::new();
+                        if total > sent {
+                            let rest = after_chars(&snapshot.content, sent).unwrap_or_default();
+                            events.push(Follow::Delta {
+                                offset: sent,
+                                content: rest.to_owned(),
+                            });
+                            sent = total;
+                        }
+                        if snapshot.status.is_final() {
+                            let message = store
+                                .message(user, conversation_id, message_id)
+                                .await
+                                .ok()
+                                .unwrap_or_else(|| Message {
+                                    content: snapshot.content.clone(),
+                                    status: snapshot.status,
+                                    error: snapshot.error.clone(),
+                                    ..message.clone()
+                                });
+                            events.push(Follow::Done(Box::new(message)));
+                            return Some((futures::stream::iter(events), (receiver, sent, true)));
+                        }
+                        if !events.is_empty() {
+                            return Some((futures::stream::iter(events), (receiver, sent, false)));
+                        }
+                        if receiver.changed().await.is_err() {
+                            // The answer's owner went away without an end: read the row.
+                            let message = store.message(user, conversation_id, message_id).await;
+                            let events = message
+                                .map(|m| vec![Follow::Done(Box::new(m))])
+                                .unwrap_or_default();
+                            return Some((futures::stream::iter(events), (receiver, sent, true)));
+                        }
+                    }
+                }
+            })
+            .flatten()
+            .boxed(),
+        )
+    }
+
+    pub async fn create_preset(
+        &self,
+        principal: &Principal,
+        name: String,
+        system_prompt: Option<String>,
+        params: Params,
+    ) -> Result<Preset, ChatError> {
+        let preset = self.checked_preset(confab_core::id::new_id(), name, system_prompt, params)?;
+        self.store
+            .create_preset(principal.user_id, preset)
+            .await
+            .map_err(|e| match e {
+                StoreError::Conflict(_) => {
+                    ChatError::Conflict("preset_exists", "a preset with this name exists".into())
+                }
+                other => ChatError::Store(other),
+            })
+    }
+
+    fn checked_preset(
+        &self,
+        id: Uuid,
+        name: String,
+        system_prompt: Option<String>,
+        params: Params,
+    ) -> Result<Preset, ChatError> {
+        let name = name.trim().to_owned();
+        let system_prompt = optional(system_prompt);
+        let mut problems = params.problems();
+        if name.is_empty() {
+            problems.push("name may not be empty".into());
+        }
+        check_text("name", Some(&name), domain::MAX_TITLE_CHARS, &mut problems);
+        check_text(
+            "system_prompt",
+            system_prompt.as_deref(),
+            domain::MAX_SYSTEM_PROMPT_CHARS,
+            &mut problems,
+        );
+        if !problems.is_empty() {
+            return Err(ChatError::problems(problems));
+        }
+        let now = confab_core::now_ms();
+        Ok(Preset {
+            id,
+            name,
+            system_prompt,
+            params,
+            created_at: now,
+            updated_at: now,
+        })
+    }
+
+    pub async fn presets(&self, principal: &Principal) -> Result<Vec<Preset>, ChatError> {
+        Ok(self.store.presets(principal.user_id).await?)
+    }
+
+    pub async fn update_preset(
+        &self,
+        principal: &Principal,
+        id: Uuid,
+        name: String,
+        system_prompt: Option<String>,
+        params: Params,
+    ) -> Result<Preset, ChatError> {
+        let old = self
+            .store
+            .preset(principal.user_id, id)
+            .await
+            .map_err(not_found("no such preset"))?;
+        let mut preset = self.checked_preset(id, name, system_prompt, params)?;
+        preset.created_at = old.created_at;
+        self.store
+            .update_preset(principal.user_id, preset)
+            .await
+            .map_err(|e| match e {
+                StoreError::Conflict(_) => {
+                    ChatError::Conflict("preset_exists", "a preset with this name exists".into())
+                }
+                StoreError::NotFound => ChatError::NotFound("no such preset"),
+                other => ChatError::Store(other),
+            })
+    }
+
+    pub async fn delete_preset(&self, principal: &Principal, id: Uuid) -> Result<(), ChatError> {
+        self.store
+            .delete_preset(principal.user_id, id)
+            .await
+            .map_err(not_found("no such preset"))
+    }
+
+    /// Answers being generated now (for metrics and tests).
+    pub fn live_answers(&self) -> usize {
+        self.live.len()
+    }
+}

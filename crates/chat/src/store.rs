@@ -1,0 +1,615 @@
+//! [`ChatStore`] on SQLite and PostgreSQL (`sqlx::Any`, portable SQL). Every read and write
+//! of a conversation's data names the owner, so one user's ids never reach another's rows.
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use confab_store::{Db, ServiceMigrations, StoreError};
+use sqlx::Row;
+use sqlx::any::AnyRow;
+use uuid::Uuid;
+
+use crate::domain::{Author, Conversation, Message, MessageStatus, Params, Preset};
+use crate::ports::{
+    Branches, ChatStore, ConversationChanges, ConversationFilter, ConversationPosition, Ending,
+    NewConversation, NewMessage, StoreResult,
+};
+
+/// The chat service's migrations.
+pub fn migrations() -> ServiceMigrations {
+    ServiceMigrations::new(
+        "chat",
+        sqlx::migrate!("./migrations/sqlite"),
+        sqlx::migrate!("./migrations/postgres"),
+    )
+}
+
+#[derive(Debug, Clone)]
+pub struct SqlChatStore {
+    db: Db,
+}
+
+impl SqlChatStore {
+    pub fn new(db: Db) -> Self {
+        Self { db }
+    }
+}
+
+fn corrupt(what: &str) -> StoreError {
+    StoreError::Other(format!("unreadable {what} in the database"))
+}
+
+fn uuid(row: &AnyRow, column: &str) -> StoreResult<Uuid> {
+    let text: String = row.try_get(column)?;
+    Uuid::parse_str(&text).map_err(|_| corrupt(column))
+}
+
+fn opt_uuid(row: &AnyRow, column: &str) -> StoreResult<Option<Uuid>> {
+    let text: Option<String> = row.try_get(column)?;
+    text.map(|t| Uuid::parse_str(&t).map_err(|_| corrupt(column)))
+        .transpose()
+}
+
+fn params(row: &AnyRow) -> StoreResult<Params> {
+    let text: String = row.try_get("params")?;
+    serde_json::from_str(&text).map_err(|_| corrupt("params"))
+}
+
+fn params_json(params: &Params) -> String {
+    serde_json::to_string(params).unwrap_or_else(|_| "{}".into())
+}
+
+fn opt_u32(row: &AnyRow, column: &str) -> StoreResult<Option<u32>> {
+    let n: Option<i64> = row.try_get(column)?;
+    Ok(n.map(|n| u32::try_from(n).unwrap_or(u32::MAX)))
+}
+
+const CONVERSATION_COLUMNS: &str = "id, title, model, system_prompt, params, folder, pinned, \
+     archived, active_leaf_id, created_at, updated_at";
+
+fn conversation(row: &AnyRow, tags: Vec<String>) -> StoreResult<Conversation> {
+    Ok(Conversation {
+        id: uuid(row, "id")?,
+        title: row.try_get("title")?,
+        model: row.try_get("model")?,
+        system_prompt: row.try_get("system_prompt")?,
+        params: params(row)?,
+        folder: row.try_get("folder")?,
+        tags,
+        pinned: row.try_get::<i64, _>("pinned")? != 0,
+        archived: row.try_get::<i64, _>("archived")? != 0,
+        active_leaf_id: opt_uuid(row, "active_leaf_id")?,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+    })
+}
+
+const MESSAGE_COLUMNS: &str = "m.id, m.conversation_id, m.parent_id, m.role, m.content, m.status, \
+     m.model, m.error, m.prompt_tokens, m.completion_tokens, m.created_at, m.updated_at";
+
+fn message(row: &AnyRow) -> StoreResult<Message> {
+    let role: String = row.try_get("role")?;
+    let status: String = row.try_get("status")?;
+    Ok(Message {
+        id: uuid(row, "id")?,
+        conversation_id: uuid(row, "conversation_id")?,
+        parent_id: opt_uuid(row, "parent_id")?,
+        role: Author::parse(&role).ok_or_else(|| corrupt("role"))?,
+        content: row.try_get("content")?,
+        status: MessageStatus::parse(&status).ok_or_else(|| corrupt("status"))?,
+        model: row.try_get("model")?,
+        error: row.try_get("error")?,
+        prompt_tokens: opt_u32(row, "prompt_tokens")?,
+        completion_tokens: opt_u32(row, "completion_tokens")?,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+    })
+}
+
+fn preset(row: &AnyRow) -> StoreResult<Preset> {
+    Ok(Preset {
+        id: uuid(row, "id")?,
+        name: row.try_get("name")?,
+        system_prompt: row.try_get("system_prompt")?,
+        params: params(row)?,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+    })
+}
+
+impl SqlChatStore {
+    async fn tags_of(&self, ids: &[Uuid]) -> StoreResult<HashMap<Uuid, Vec<String>>> {
+        let mut tags: HashMap<Uuid, Vec<String>> = HashMap::new();
+        if ids.is_empty() {
+            return Ok(tags);
+        }
+        // One query for the page: the ids as a JSON array parameter keep the SQL static.
+        let list = serde_json::to_string(&ids.iter().map(Uuid::to_string).collect::<Vec<_>>())
+            .unwrap_or_else(|_| "[]".into());
+        let sql = match self.db.backend() {
+            confab_store::Backend::Sqlite => {
+                "SELECT conversation_id, tag FROM conversation_tags \
+                 WHERE conversation_id IN (SELECT value FROM json_each($1)) ORDER BY tag"
+            }
+            confab_store::Backend::Postgres => {
+                "SELECT conversation_id, tag FROM conversation_tags \
+                 WHERE conversation_id IN (SELECT jsonb_array_elements_text(CAST($1 AS jsonb))) \
+                 ORDER BY tag"
+            }
+        };
+        let rows = sqlx::query(sql)
+            .bind(list)
+            .fetch_all(self.db.pool())
+            .await?;
+        for row in rows {
+            tags.entry(uuid(&row, "conversation_id")?)
+                .or_default()
+                .push(row.try_get("tag")?);
+        }
+        Ok(tags)
+    }
+
+    async fn write_tags(
+        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+        id: Uuid,
+        tags: &[String],
+    ) -> StoreResult<()> {
+        sqlx::query("DELETE FROM conversation_tags WHERE conversation_id = $1")
+            .bind(id.to_string())
+            .execute(&mut **tx)
+            .await?;
+        for tag in tags {
+            sqlx::query("INSERT INTO conversation_tags (conversation_id, tag) VALUES ($1, $2)")
+                .bind(id.to_string())
+                .bind(tag)
+                .execute(&mut **tx)
+                .await?;
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl ChatStore for SqlChatStore {
+    async fn create_conversation(&self, new: NewConversation) -> StoreResult<Conversation> {
+        let mut tx = self.db.pool().begin().await?;
+        sqlx::query(
+            "INSERT INTO conversations (id, user_id, title, model, system_prompt, params, folder, \
+             pinned, archived, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, 0, 0, $8, $8)",
+        )
+        .bind(new.id.to_string())
+        .bind(new.user_id.to_string())
+        .bind(&new.title)
+        .bind(&new.model)
+        .bind(&new.system_prompt)
+        .bind(params_json(&new.params))
+        .bind(&new.folder)
+        .bind(new.now)
+        .execute(&mut *tx)
+        .await?;
+        Self::write_tags(&mut tx, new.id, &new.tags).await?;
+        tx.commit().await?;
+        Ok(Conversation {
+            id: new.id,
+            title: new.title,
+            model: new.model,
+            system_prompt: new.system_prompt,
+            params: new.params,
+            folder: new.folder,
+            tags: new.tags,
+            pinned: false,
+            archived: false,
+            active_leaf_id: None,
+            created_at: new.now,
+            updated_at: new.now,
+        })
+    }
+
+    async fn conversation(&self, user_id: Uuid, id: Uuid) -> StoreResult<Conversation> {
+        let sql = format!(
+            "SELECT {CONVERSATION_COLUMNS} FROM conversations WHERE id = $1 AND user_id = $2"
+        );
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(id.to_string())
+            .bind(user_id.to_string())
+            .fetch_optional(self.db.pool())
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        let tags = self.tags_of(&[id]).await?.remove(&id).unwrap_or_default();
+        conversation(&row, tags)
+    }
+
+    async fn list_conversations(
+        &self,
+        user_id: Uuid,
+        filter: &ConversationFilter,
+        after: Option<ConversationPosition>,
+        limit: u32,
+    ) -> StoreResult<Vec<Conversation>> {
+        let sql = format!(
+            "SELECT {CONVERSATION_COLUMNS} FROM conversations c WHERE user_id = $1 \
+             AND archived = $2 \
+             AND ($3 IS NULL OR folder = $3) \
+             AND ($4 IS NULL OR pinned = $4) \
+             AND ($5 IS NULL OR EXISTS (SELECT 1 FROM conversation_tags t \
+                  WHERE t.conversation_id = c.id AND t.tag = $5)) \
+             AND ($6 IS NULL OR updated_at < $6 OR (updated_at = $6 AND id < $7)) \
+             ORDER BY updated_at DESC, id DESC LIMIT $8"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(user_id.to_string())
+            .bind(i64::from(filter.archived.unwrap_or(false)))
+            .bind(&filter.folder)
+            .bind(filter.pinned.map(i64::from))
+            .bind(filter.tag.as_deref().map(str::to_lowercase))
+            .bind(after.map(|p| p.updated_at))
+            .bind(after.map(|p| p.id.to_string()))
+            .bind(i64::from(limit))
+            .fetch_all(self.db.pool())
+            .await?;
+        let ids: Vec<Uuid> = rows
+            .iter()
+            .map(|r| uuid(r, "id"))
+            .collect::<StoreResult<_>>()?;
+        let mut tags = self.tags_of(&ids).await?;
+        rows.iter()
+            .zip(&ids)
+            .map(|(row, id)| conversation(row, tags.remove(id).unwrap_or_default()))
+            .collect()
+    }
+
+    async fn update_conversation(
+        &self,
+        user_id: Uuid,
+        id: Uuid,
+        changes: ConversationChanges,
+        now: i64,
+    ) -> StoreResult<Conversation> {
+        let mut tx = self.db.pool().begin().await?;
+        // Each field is written only when given: `$n = 1` switches a column's update on.
+        let result = sqlx::query(
+            "UPDATE conversations SET \
+             title = CASE WHEN $1 = 1 THEN $2 ELSE title END, \
+             model = CASE WHEN $3 = 1 THEN $4 ELSE model END, \
+             system_prompt = CASE WHEN $5 = 1 THEN $6 ELSE system_prompt END, \
+             params = CASE WHEN $7 = 1 THEN $8 ELSE params END, \
+             folder = CASE WHEN $9 = 1 THEN $10 ELSE folder END, \
+             pinned = CASE WHEN $11 = 1 THEN $12 ELSE pinned END, \
+             archived = CASE WHEN $13 = 1 THEN $14 ELSE archived END, \
+             active_leaf_id = CASE WHEN $15 = 1 THEN $16 ELSE active_leaf_id END, \
+             updated_at = $17 \
+             WHERE id = $18 AND user_id = $19",
+        )
+        .bind(i64::from(changes.title.is_some()))
+        .bind(changes.title.clone())
+        .bind(i64::from(changes.model.is_some()))
+        .bind(changes.model.clone().flatten())
+        .bind(i64::from(changes.system_prompt.is_some()))
+        .bind(changes.system_prompt.clone().flatten())
+        .bind(i64::from(changes.params.is_some()))
+        .bind(changes.params.as_ref().map(params_json))
+        .bind(i64::from(changes.folder.is_some()))
+        .bind(changes.folder.clone().flatten())
+        .bind(i64::from(changes.pinned.is_some()))
+        .bind(i64::from(changes.pinned.unwrap_or(false)))
+        .bind(i64::from(changes.archived.is_some()))
+        .bind(i64::from(changes.archived.unwrap_or(false)))
+        .bind(i64::from(changes.active_leaf_id.is_some()))
+        .bind(changes.active_leaf_id.map(|l| l.to_string()))
+        .bind(now)
+        .bind(id.to_string())
+        .bind(user_id.to_string())
+        .execute(&mut *tx)
+        .await?;
+        if result.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        if let Some(tags) = &changes.tags {
+            Self::write_tags(&mut tx, id, tags).await?;
+        }
+        tx.commit().await?;
+        self.conversation(user_id, id).await
+    }
+
+    async fn delete_conversation(&self, user_id: Uuid, id: Uuid) -> StoreResult<()> {
+        let mut tx = self.db.pool().begin().await?;
+        let owned = sqlx::query("SELECT id FROM conversations WHERE id = $1 AND user_id = $2")
+            .bind(id.to_string())
+            .bind(user_id.to_string())
+            .fetch_optional(&mut *tx)
+            .await?;
+        if owned.is_none() {
+            return Err(StoreError::NotFound);
+        }
+        // Explicit, child tables first: the same on both databases whatever their
+        // foreign-key settings.
+        for sql in [
+            "DELETE FROM conversation_tags WHERE conversation_id = $1",
+            "UPDATE messages SET parent_id = NULL WHERE conversation_id = $1",
+            "DELETE FROM messages WHERE conversation_id = $1",
+            "DELETE FROM conversations WHERE id = $1",
+        ] {
+            sqlx::query(sql)
+                .bind(id.to_string())
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn add_message(&self, user_id: Uuid, m: NewMessage) -> StoreResult<Message> {
+        let mut tx = self.db.pool().begin().await?;
+        // Claim the conversation first (a write), so SQLite takes its lock up front and the
+        // ownership check and the insert are one unit.
+        let claimed = sqlx::query(
+            "UPDATE conversations SET active_leaf_id = $1, updated_at = $2 \
+             WHERE id = $3 AND user_id = $4",
+        )
+        .bind(m.id.to_string())
+        .bind(m.now)
+        .bind(m.conversation_id.to_string())
+        .bind(user_id.to_string())
+        .execute(&mut *tx)
+        .await?;
+        if claimed.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        if let Some(parent) = m.parent_id {
+            let found =
+                sqlx::query("SELECT id FROM messages WHERE id = $1 AND conversation_id = $2")
+                    .bind(parent.to_string())
+                    .bind(m.conversation_id.to_string())
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            if found.is_none() {
+                return Err(StoreError::NotFound);
+            }
+        }
+        sqlx::query(
+            "INSERT INTO messages (id, conversation_id, parent_id, role, content, status, model, \
+             created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)",
+        )
+        .bind(m.id.to_string())
+        .bind(m.conversation_id.to_string())
+        .bind(m.parent_id.map(|p| p.to_string()))
+        .bind(m.role.as_str())
+        .bind(&m.content)
+        .bind(m.status.as_str())
+        .bind(&m.model)
+        .bind(m.now)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(Message {
+            id: m.id,
+            conversation_id: m.conversation_id,
+            parent_id: m.parent_id,
+            role: m.role,
+            content: m.content,
+            status: m.status,
+            model: m.model,
+            error: None,
+            prompt_tokens: None,
+            completion_tokens: None,
+            created_at: m.now,
+            updated_at: m.now,
+        })
+    }
+
+    async fn message(
+        &self,
+        user_id: Uuid,
+        conversation_id: Uuid,
+        id: Uuid,
+    ) -> StoreResult<Message> {
+        let sql = format!(
+            "SELECT {MESSAGE_COLUMNS} FROM messages m JOIN conversations c \
+             ON c.id = m.conversation_id \
+             WHERE m.id = $1 AND m.conversation_id = $2 AND c.user_id = $3"
+        );
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(id.to_string())
+            .bind(conversation_id.to_string())
+            .bind(user_id.to_string())
+            .fetch_optional(self.db.pool())
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        message(&row)
+    }
+
+    async fn path(
+        &self,
+        conversation_id: Uuid,
+        leaf: Uuid,
+    ) -> StoreResult<Vec<(Message, Branches)>> {
+        // Walk up from the leaf with a recursive query (both databases have them), then
+        // fetch every sibling group on the path in one go.
+        let sql = format!(
+            "WITH RECURSIVE path (id, depth) AS ( \
+               SELECT id, 0 FROM messages WHERE id = $1 AND conversation_id = $2 \
+               UNION ALL \
+               SELECT m.parent_id, p.depth + 1 FROM messages m JOIN path p ON m.id = p.id \
+               WHERE m.parent_id IS NOT NULL) \
+             SELECT {MESSAGE_COLUMNS} FROM messages m JOIN path p ON m.id = p.id \
+             ORDER BY p.depth DESC"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(leaf.to_string())
+            .bind(conversation_id.to_string())
+            .fetch_all(self.db.pool())
+            .await?;
+        let messages: Vec<Message> = rows.iter().map(message).collect::<StoreResult<_>>()?;
+        if messages.is_empty() {
+            return Err(StoreError::NotFound);
+        }
+        let siblings = sqlx::query(
+            "SELECT id, parent_id FROM messages WHERE conversation_id = $1 \
+             ORDER BY created_at, id",
+        )
+        .bind(conversation_id.to_string())
+        .fetch_all(self.db.pool())
+        .await?;
+        let mut groups: HashMap<Option<Uuid>, Vec<Uuid>> = HashMap::new();
+        for row in &siblings {
+            groups
+                .entry(opt_uuid(row, "parent_id")?)
+                .or_default()
+                .push(uuid(row, "id")?);
+        }
+        Ok(messages
+            .into_iter()
+            .map(|m| {
+                let sibling_ids = groups.get(&m.parent_id).cloned().unwrap_or_default();
+                let index = sibling_ids.iter().position(|s| *s == m.id).unwrap_or(0);
+                (m, Branches { sibling_ids, index })
+            })
+            .collect())
+    }
+
+    async fn newest_leaf(&self, conversation_id: Uuid, id: Uuid) -> StoreResult<Uuid> {
+        let mut current = id;
+        // Bounded by the tree's depth; each step is one indexed lookup.
+        loop {
+            let child = sqlx::query(
+                "SELECT id FROM messages WHERE parent_id = $1 AND conversation_id = $2 \
+                 ORDER BY created_at DESC, id DESC LIMIT 1",
+            )
+            .bind(current.to_string())
+            .bind(conversation_id.to_string())
+            .fetch_optional(self.db.pool())
+            .await?;
+            match child {
+                Some(row) => current = uuid(&row, "id")?,
+                None => return Ok(current),
+            }
+        }
+    }
+
+    async fn checkpoint(&self, id: Uuid, content: &str, now: i64) -> StoreResult<()> {
+        sqlx::query(
+            "UPDATE messages SET content = $1, updated_at = $2 \
+             WHERE id = $3 AND status = 'streaming'",
+        )
+        .bind(content)
+        .bind(now)
+        .bind(id.to_string())
+        .execute(self.db.pool())
+        .await?;
+        Ok(())
+    }
+
+    async fn finish(&self, id: Uuid, e: Ending) -> StoreResult<()> {
+        sqlx::query(
+            "UPDATE messages SET status = $1, content = $2, error = $3, prompt_tokens = $4, \
+             completion_tokens = $5, updated_at = $6 WHERE id = $7",
+        )
+        .bind(e.status.as_str())
+        .bind(&e.content)
+        .bind(&e.error)
+        .bind(e.prompt_tokens.map(i64::from))
+        .bind(e.completion_tokens.map(i64::from))
+        .bind(e.now)
+        .bind(id.to_string())
+        .execute(self.db.pool())
+        .await?;
+        Ok(())
+    }
+
+    async fn interrupt_streaming(&self, now: i64) -> StoreResult<u64> {
+        let result = sqlx::query(
+            "UPDATE messages SET status = 'interrupted', updated_at = $1 \
+             WHERE status = 'streaming'",
+        )
+        .bind(now)
+        .execute(self.db.pool())
+        .await?;
+        Ok(result.rows_affected())
+    }
+
+    async fn retitle(&self, id: Uuid, expected: &str, title: &str, now: i64) -> StoreResult<bool> {
+        let result = sqlx::query(
+            "UPDATE conversations SET title = $1, updated_at = $2 WHERE id = $3 AND title = $4",
+        )
+        .bind(title)
+        .bind(now)
+        .bind(id.to_string())
+        .bind(expected)
+        .execute(self.db.pool())
+        .await?;
+        Ok(result.rows_affected() > 0)
+    }
+
+    async fn create_preset(&self, user_id: Uuid, p: Preset) -> StoreResult<Preset> {
+        sqlx::query(
+            "INSERT INTO chat_presets (id, user_id, name, system_prompt, params, created_at, \
+             updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(p.id.to_string())
+        .bind(user_id.to_string())
+        .bind(&p.name)
+        .bind(&p.system_prompt)
+        .bind(params_json(&p.params))
+        .bind(p.created_at)
+        .bind(p.updated_at)
+        .execute(self.db.pool())
+        .await?;
+        Ok(p)
+    }
+
+    async fn presets(&self, user_id: Uuid) -> StoreResult<Vec<Preset>> {
+        let rows = sqlx::query(
+            "SELECT id, name, system_prompt, params, created_at, updated_at FROM chat_presets \
+             WHERE user_id = $1 ORDER BY name",
+        )
+        .bind(user_id.to_string())
+        .fetch_all(self.db.pool())
+        .await?;
+        rows.iter().map(preset).collect()
+    }
+
+    async fn preset(&self, user_id: Uuid, id: Uuid) -> StoreResult<Preset> {
+        let row = sqlx::query(
+            "SELECT id, name, system_prompt, params, created_at, updated_at FROM chat_presets \
+             WHERE id = $1 AND user_id = $2",
+        )
+        .bind(id.to_string())
+        .bind(user_id.to_string())
+        .fetch_optional(self.db.pool())
+        .await?
+        .ok_or(StoreError::NotFound)?;
+        preset(&row)
+    }
+
+    async fn update_preset(&self, user_id: Uuid, p: Preset) -> StoreResult<Preset> {
+        let result = sqlx::query(
+            "UPDATE chat_presets SET name = $1, system_prompt = $2, params = $3, updated_at = $4 \
+             WHERE id = $5 AND user_id = $6",
+        )
+        .bind(&p.name)
+        .bind(&p.system_prompt)
+        .bind(params_json(&p.params))
+        .bind(p.updated_at)
+        .bind(p.id.to_string())
+        .bind(user_id.to_string())
+        .execute(self.db.pool())
+        .await?;
+        if result.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(p)
+    }
+
+    async fn delete_preset(&self, user_id: Uuid, id: Uuid) -> StoreResult<()> {
+        let result = sqlx::query("DELETE FROM chat_presets WHERE id = $1 AND user_id = $2")
+            .bind(id.to_string())
+            .bind(user_id.to_string())
+            .execute(self.db.pool())
+            .await?;
+        if result.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+}
