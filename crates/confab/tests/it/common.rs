@@ -37,6 +37,7 @@ pub struct TestApp {
     pub addr: SocketAddr,
     pub client: reqwest::Client,
     pub auth: std::sync::Arc<confab_auth::AuthService>,
+    pub chat: std::sync::Arc<confab_chat::ChatService>,
     pub db: confab_store::Db,
     stop: CancellationToken,
     server: tokio::task::JoinHandle<anyhow::Result<()>>,
@@ -60,6 +61,7 @@ impl TestApp {
         let addr = listener.local_addr().unwrap();
         let stop = CancellationToken::new();
         let auth = app.auth.clone();
+        let chat = app.chat.clone();
         let store = app.db.clone();
         let signal = stop.clone();
         let server = tokio::spawn(confab::server::serve(
@@ -75,6 +77,7 @@ impl TestApp {
                 .build()
                 .unwrap(),
             auth,
+            chat,
             db: store,
             stop,
             server,

@@ -11,6 +11,7 @@
 
 mod auth_flows;
 mod binary;
+mod chat;
 mod common;
 mod inference;
 mod models;
