@@ -24,7 +24,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
-use crate::domain::{Conversation, Message, Params, Preset};
+use crate::domain::{Conversation, Message, Params, Preset, SearchHit};
 use crate::ports::{Branches, ConversationChanges, ConversationFilter, ConversationPosition};
 use crate::service::{ChatError, ChatService, ConversationInput, Follow, SendInput};
 
@@ -52,6 +52,7 @@ pub fn router(state: ChatState) -> OpenApiRouter {
         .routes(routes!(regenerate))
         .routes(routes!(stop))
         .routes(routes!(follow))
+        .routes(routes!(search))
         .routes(routes!(list_presets, create_preset))
         .routes(routes!(update_preset, delete_preset))
         .with_state(state)
@@ -508,6 +509,37 @@ async fn follow(
     };
     let events = state.service.follow(&principal, id, mid, offset).await?;
     Ok(sse(None, mid, events))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct SearchQuery {
+    /// Words to find (all must match; the last may be the start of a word).
+    pub q: String,
+    /// Message results, 1 to 100 (default 20); up to 5 title results come first.
+    pub limit: Option<u32>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SearchResults {
+    pub items: Vec<SearchHit>,
+}
+
+/// Search the user's conversation titles and messages.
+#[utoipa::path(get, path = "/api/v1/search", tag = "chat", params(SearchQuery),
+    responses((status = 200, body = SearchResults), (status = 401, body = ErrorEnvelope),
+        (status = 422, body = ErrorEnvelope, description = "invalid_query")),
+    security(("bearer" = [])))]
+async fn search(
+    State(state): State<ChatState>,
+    Chatter(principal): Chatter,
+    Query(query): Query<SearchQuery>,
+) -> Result<axum::Json<SearchResults>, ApiError> {
+    let items = state
+        .service
+        .search(&principal, &query.q, query.limit.unwrap_or(20))
+        .await?;
+    Ok(axum::Json(SearchResults { items }))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

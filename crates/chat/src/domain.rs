@@ -182,6 +182,81 @@ pub struct Preset {
     pub updated_at: i64,
 }
 
+/// A piece of a search snippet; `highlight` marks the words that matched.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct SnippetPart {
+    pub text: String,
+    pub highlight: bool,
+}
+
+/// Where a search matched: a conversation's title or one of its messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum HitKind {
+    Title,
+    Message,
+}
+
+/// One search result, with what is needed to link to it.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct SearchHit {
+    pub kind: HitKind,
+    pub conversation_id: Uuid,
+    pub conversation_title: String,
+    /// The message that matched (`kind` = message).
+    pub message_id: Option<Uuid>,
+    pub role: Option<Author>,
+    /// The matching text around the match, the matched words marked.
+    pub snippet: Vec<SnippetPart>,
+    #[serde(with = "confab_core::id::rfc3339_ms")]
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: i64,
+}
+
+/// Markers the databases put around matched words in snippets (private-use characters, which
+/// stored text does not contain in practice); [`snippet_parts`] turns them into parts.
+pub const MARK_START: char = '\u{E000}';
+pub const MARK_END: char = '\u{E001}';
+
+/// Splits a marked snippet into plain and highlighted parts.
+pub fn snippet_parts(marked: &str) -> Vec<SnippetPart> {
+    let mut parts = Vec::new();
+    let mut current = String::new();
+    let mut highlight = false;
+    for c in marked.chars() {
+        if c == MARK_START || c == MARK_END {
+            if !current.is_empty() {
+                parts.push(SnippetPart {
+                    text: std::mem::take(&mut current),
+                    highlight,
+                });
+            }
+            highlight = c == MARK_START;
+        } else {
+            current.push(c);
+        }
+    }
+    if !current.is_empty() {
+        parts.push(SnippetPart {
+            text: current,
+            highlight,
+        });
+    }
+    parts
+}
+
+/// The words of a search query, for a query the databases cannot misread: letters, digits and
+/// inner apostrophes or hyphens only; at most 16 words.
+pub fn query_words(query: &str) -> Vec<String> {
+    query
+        .split(|c: char| !(c.is_alphanumeric() || c == '\'' || c == '-' || c == '_'))
+        .map(|w| w.trim_matches(|c: char| !c.is_alphanumeric()))
+        .filter(|w| !w.is_empty())
+        .take(16)
+        .map(str::to_lowercase)
+        .collect()
+}
+
 /// Checks a text field's length; `None` when fine, else the problem.
 pub fn too_long(field: &str, value: &str, max: usize) -> Option<String> {
     let n = value.chars().count();
@@ -326,6 +401,36 @@ mod tests {
         // The reserve for the answer counts against the budget.
         let (_, kept) = fit_history(None, &turns, 240, 100);
         assert_eq!(kept, turns[1..].to_vec());
+    }
+
+    #[test]
+    fn snippets_and_queries() {
+        let parts = snippet_parts("the \u{E000}quick\u{E001} fox \u{E000}jumps\u{E001}");
+        assert_eq!(
+            parts,
+            vec![
+                SnippetPart {
+                    text: "the ".into(),
+                    highlight: false
+                },
+                SnippetPart {
+                    text: "quick".into(),
+                    highlight: true
+                },
+                SnippetPart {
+                    text: " fox ".into(),
+                    highlight: false
+                },
+                SnippetPart {
+                    text: "jumps".into(),
+                    highlight: true
+                },
+            ]
+        );
+        assert_eq!(
+            query_words(r#"  "Fox" OR NEAR(x*) don't  -- "#),
+            vec!["fox", "or", "near", "x", "don't"]
+        );
     }
 
     #[test]

@@ -11,7 +11,9 @@ use futures::stream::BoxStream;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::domain::{Author, Conversation, Message, MessageStatus, Params, Preset, Turn};
+use crate::domain::{
+    Author, Conversation, Message, MessageStatus, Params, Preset, SearchHit, Turn,
+};
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
@@ -140,6 +142,16 @@ pub trait ChatStore: Send + Sync {
     /// Sets the title of a conversation only if it is still `expected` (an automatic title
     /// never overwrites one the user chose meanwhile). Returns whether it did.
     async fn retitle(&self, id: Uuid, expected: &str, title: &str, now: i64) -> StoreResult<bool>;
+
+    /// Full-text search over `user_id`'s conversation titles and finished messages: title
+    /// matches first, then messages, each ranked by relevance; `words` are plain words (all
+    /// must match; the last may be a prefix).
+    async fn search(
+        &self,
+        user_id: Uuid,
+        words: &[String],
+        limit: u32,
+    ) -> StoreResult<Vec<SearchHit>>;
 
     async fn create_preset(&self, user_id: Uuid, preset: Preset) -> StoreResult<Preset>;
     async fn presets(&self, user_id: Uuid) -> StoreResult<Vec<Preset>>;

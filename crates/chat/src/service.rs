@@ -572,7 +572,8 @@ impl ChatService {
         let this = self.clone();
         let principal = principal.clone();
         let id = answer.id;
-        let first_exchange = conversation.active_leaf_id.is_none();
+        // Only a conversation the user left untitled gets a title from the model.
+        let first_exchange = conversation.active_leaf_id.is_none() && conversation.title.is_empty();
         let conversation_id = conversation.id;
         self.tasks.spawn(async move {
             let ended = this.generate(&principal, id, ask, &live).await;
@@ -709,15 +710,12 @@ impl ChatService {
                 text.push_str(&piece);
             }
         }
+        // Replaces the provisional title only: a name the user gave meanwhile stays.
+        let provisional = domain::provisional_title(&first.content);
         if let Some(title) = domain::clean_title(&text)
             && let Err(e) = self
                 .store
-                .retitle(
-                    conversation_id,
-                    &conversation.title,
-                    &title,
-                    confab_core::now_ms(),
-                )
+                .retitle(conversation_id, &provisional, &title, confab_core::now_ms())
                 .await
         {
             tracing::warn!(conversation = %conversation_id, error = %e, "cannot set the title");
@@ -942,6 +940,32 @@ impl ChatService {
             .delete_preset(principal.user_id, id)
             .await
             .map_err(not_found("no such preset"))
+    }
+
+    /// Full-text search over the user's titles and finished messages.
+    pub async fn search(
+        &self,
+        principal: &Principal,
+        query: &str,
+        limit: u32,
+    ) -> Result<Vec<domain::SearchHit>, ChatError> {
+        if query.chars().count() > 200 {
+            return Err(ChatError::invalid(
+                "invalid_query",
+                "the query is longer than 200 characters",
+            ));
+        }
+        let words = domain::query_words(query);
+        if words.is_empty() {
+            return Err(ChatError::invalid(
+                "invalid_query",
+                "the query has no words to search for",
+            ));
+        }
+        Ok(self
+            .store
+            .search(principal.user_id, &words, limit.clamp(1, 100))
+            .await?)
     }
 
     /// Answers being generated now (for metrics and tests).

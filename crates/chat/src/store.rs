@@ -9,7 +9,9 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 use uuid::Uuid;
 
-use crate::domain::{Author, Conversation, Message, MessageStatus, Params, Preset};
+use crate::domain::{
+    Author, Conversation, HitKind, Message, MessageStatus, Params, Preset, SearchHit, snippet_parts,
+};
 use crate::ports::{
     Branches, ChatStore, ConversationChanges, ConversationFilter, ConversationPosition, Ending,
     NewConversation, NewMessage, StoreResult,
@@ -62,6 +64,52 @@ fn params_json(params: &Params) -> String {
 fn opt_u32(row: &AnyRow, column: &str) -> StoreResult<Option<u32>> {
     let n: Option<i64> = row.try_get(column)?;
     Ok(n.map(|n| u32::try_from(n).unwrap_or(u32::MAX)))
+}
+
+/// An FTS5 query matching every word, the last also as a prefix (`"a" "b" "c"*`). The words
+/// are plain (see [`crate::domain::query_words`]), so quoting them is enough.
+fn sqlite_match(words: &[String]) -> String {
+    let last = words.len() - 1;
+    words
+        .iter()
+        .enumerate()
+        .map(|(i, w)| {
+            let w = w.replace('"', "");
+            if i == last {
+                format!("\"{w}\"*")
+            } else {
+                format!("\"{w}\"")
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// A `to_tsquery` expression matching every word, the last also as a prefix (`a & b & c:*`).
+/// Apostrophes and hyphens split words here, leaving only letters and digits.
+fn postgres_tsquery(words: &[String]) -> String {
+    let parts: Vec<String> = words
+        .iter()
+        .flat_map(|w| {
+            w.split(|c: char| !c.is_alphanumeric())
+                .filter(|p| !p.is_empty())
+                .map(str::to_owned)
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let last = parts.len().saturating_sub(1);
+    parts
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            if i == last {
+                format!("{p}:*")
+            } else {
+                p.clone()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" & ")
 }
 
 const CONVERSATION_COLUMNS: &str = "id, title, model, system_prompt, params, folder, pinned, \
@@ -539,6 +587,88 @@ impl ChatStore for SqlChatStore {
         .execute(self.db.pool())
         .await?;
         Ok(result.rows_affected() > 0)
+    }
+
+    async fn search(
+        &self,
+        user_id: Uuid,
+        words: &[String],
+        limit: u32,
+    ) -> StoreResult<Vec<SearchHit>> {
+        if words.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (query, titles_sql, messages_sql) = match self.db.backend() {
+            confab_store::Backend::Sqlite => (
+                sqlite_match(words),
+                "SELECT c.id, c.title, c.updated_at AS created_at, \
+                 highlight(conversations_fts, 0, char(57344), char(57345)) AS snippet \
+                 FROM conversations_fts JOIN conversations c ON c.rowid = conversations_fts.rowid \
+                 WHERE conversations_fts MATCH $1 AND c.user_id = $2 \
+                 ORDER BY bm25(conversations_fts) LIMIT $3",
+                "SELECT m.id, m.conversation_id, m.role, m.created_at, c.title, \
+                 snippet(messages_fts, 0, char(57344), char(57345), '…', 16) AS snippet \
+                 FROM messages_fts JOIN messages m ON m.rowid = messages_fts.rowid \
+                 JOIN conversations c ON c.id = m.conversation_id \
+                 WHERE messages_fts MATCH $1 AND c.user_id = $2 \
+                 ORDER BY bm25(messages_fts) LIMIT $3",
+            ),
+            confab_store::Backend::Postgres => (
+                postgres_tsquery(words),
+                "SELECT c.id, c.title, c.updated_at AS created_at, \
+                 ts_headline('english', c.title, q, 'HighlightAll=true, StartSel=' || chr(57344) \
+                   || ', StopSel=' || chr(57345)) AS snippet \
+                 FROM conversations c, to_tsquery('english', $1) q \
+                 WHERE c.search @@ q AND c.user_id = $2 \
+                 ORDER BY ts_rank(c.search, q) DESC LIMIT $3",
+                "SELECT m.id, m.conversation_id, m.role, m.created_at, c.title, \
+                 ts_headline('english', m.content, q, 'MaxWords=24, MinWords=8, StartSel=' \
+                   || chr(57344) || ', StopSel=' || chr(57345)) AS snippet \
+                 FROM messages m JOIN conversations c ON c.id = m.conversation_id, \
+                 to_tsquery('english', $1) q \
+                 WHERE m.search @@ q AND c.user_id = $2 \
+                 ORDER BY ts_rank(m.search, q) DESC LIMIT $3",
+            ),
+        };
+        let mut hits = Vec::new();
+        let titles = sqlx::query(titles_sql)
+            .bind(&query)
+            .bind(user_id.to_string())
+            .bind(i64::from(limit.min(5)))
+            .fetch_all(self.db.pool())
+            .await?;
+        for row in &titles {
+            let snippet: String = row.try_get("snippet")?;
+            hits.push(SearchHit {
+                kind: HitKind::Title,
+                conversation_id: uuid(row, "id")?,
+                conversation_title: row.try_get("title")?,
+                message_id: None,
+                role: None,
+                snippet: snippet_parts(&snippet),
+                created_at: row.try_get("created_at")?,
+            });
+        }
+        let messages = sqlx::query(messages_sql)
+            .bind(&query)
+            .bind(user_id.to_string())
+            .bind(i64::from(limit))
+            .fetch_all(self.db.pool())
+            .await?;
+        for row in &messages {
+            let snippet: String = row.try_get("snippet")?;
+            let role: String = row.try_get("role")?;
+            hits.push(SearchHit {
+                kind: HitKind::Message,
+                conversation_id: uuid(row, "conversation_id")?,
+                conversation_title: row.try_get("title")?,
+                message_id: Some(uuid(row, "id")?),
+                role: Author::parse(&role),
+                snippet: snippet_parts(&snippet),
+                created_at: row.try_get("created_at")?,
+            });
+        }
+        Ok(hits)
     }
 
     async fn create_preset(&self, user_id: Uuid, p: Preset) -> StoreResult<Preset> {

@@ -642,3 +642,65 @@ async fn presets_shape_new_conversations() {
     assert_eq!(listed.body["items"][0]["name"], "Pirate");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn search_finds_titles_and_messages_of_the_user_only() {
+    let (app, token) = start().await;
+    let foxes = create(&app, &token, json!({"title": "Foxes in winter"})).await;
+    let id = foxes["id"].as_str().unwrap();
+    send(
+        &app,
+        &token,
+        id,
+        json!({"content": "Where do red foxes sleep?"}),
+    )
+    .await;
+    let other = create(&app, &token, json!({"title": "Cooking"})).await;
+    send(
+        &app,
+        &token,
+        other["id"].as_str().unwrap(),
+        json!({"content": "A recipe for bread"}),
+    )
+    .await;
+
+    let found = app.get("/api/v1/search?q=fox", Some(&token)).await;
+    assert_eq!(found.status, StatusCode::OK, "{}", found.text);
+    let items = found.body["items"].as_array().unwrap();
+    // The title first, then the question and the answer that quotes it (stemmed: foxes).
+    assert_eq!(items[0]["kind"], "title");
+    assert_eq!(items[0]["conversation_id"], id);
+    let messages: Vec<&Value> = items.iter().filter(|i| i["kind"] == "message").collect();
+    assert_eq!(messages.len(), 2, "{}", found.text);
+    for hit in &messages {
+        assert_eq!(hit["conversation_title"], "Foxes in winter");
+        assert!(hit["message_id"].is_string());
+        let marked: Vec<&str> = hit["snippet"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|p| p["highlight"] == true)
+            .map(|p| p["text"].as_str().unwrap())
+            .collect();
+        assert_eq!(marked, ["foxes"], "{hit}");
+    }
+    // Every word must match; syntax in the query is taken as words.
+    let none = app
+        .get("/api/v1/search?q=foxes%20bread", Some(&token))
+        .await;
+    assert_eq!(none.body["items"], json!([]));
+    let odd = app
+        .get("/api/v1/search?q=%22bread%22%20OR%20NEAR(", Some(&token))
+        .await;
+    assert_eq!(odd.status, StatusCode::OK, "{}", odd.text);
+    app.get("/api/v1/search?q=%20%21%21", Some(&token))
+        .await
+        .assert_error(422, "invalid_query");
+
+    // Another user finds nothing of Ada's.
+    app.register("bob@example.com").await;
+    let (bob, _) = app.login("bob@example.com", PASSWORD).await;
+    let theirs = app.get("/api/v1/search?q=fox", Some(&bob)).await;
+    assert_eq!(theirs.body["items"], json!([]));
+    app.stop().await;
+}

@@ -346,6 +346,12 @@ fn cases() -> Vec<Case> {
         ),
         case(
             Method::GET,
+            T::Fixed("/api/v1/search?q=hello"),
+            P::None,
+            [401, 200, 200, 200],
+        ),
+        case(
+            Method::GET,
             T::Fixed("/api/v1/presets"),
             P::None,
             [401, 200, 200, 200],
@@ -396,7 +402,7 @@ fn template(target: Target) -> &'static str {
         | Target::Nothing(p)
         | Target::Conversation(p)
         | Target::Answer(p)
-        | Target::Preset(p) => p,
+        | Target::Preset(p) => p.split('?').next().unwrap_or(p),
     }
 }
 
