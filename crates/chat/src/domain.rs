@@ -245,6 +245,71 @@ pub fn snippet_parts(marked: &str) -> Vec<SnippetPart> {
     parts
 }
 
+/// A snippet of `content` around the first word matching the query, matches marked: a word
+/// matches when its English stem equals a query word's stem (as the index stems them), or,
+/// for the last query word (of three letters or more), when it starts with it. At most
+/// `width` words, with `…` where text is cut.
+pub fn highlight(content: &str, words: &[String], width: usize) -> Vec<SnippetPart> {
+    let stemmer = rust_stemmers::Stemmer::create(rust_stemmers::Algorithm::English);
+    let stems: Vec<String> = words.iter().map(|w| stemmer.stem(w).into_owned()).collect();
+    let prefix = words.last().filter(|w| w.chars().count() >= 3);
+    // Words with their byte spans; what lies between them is kept as it is.
+    let mut spans = Vec::new();
+    let mut start = None;
+    for (i, c) in content.char_indices() {
+        match (c.is_alphanumeric() || c == '\'', start) {
+            (true, None) => start = Some(i),
+            (false, Some(s)) => {
+                spans.push((s, i));
+                start = None;
+            }
+            _ => {}
+        }
+    }
+    if let Some(s) = start {
+        spans.push((s, content.len()));
+    }
+    let matches = |&(s, e): &(usize, usize)| {
+        let word = content[s..e].to_lowercase();
+        stems.iter().any(|stem| *stem == stemmer.stem(&word))
+            || prefix.is_some_and(|p| word.starts_with(p.as_str()))
+    };
+    let first = spans.iter().position(matches).unwrap_or(0);
+    let from = first.saturating_sub(width / 4);
+    let to = (from + width).min(spans.len());
+    let mut parts: Vec<SnippetPart> = Vec::new();
+    let mut push = |text: &str, highlight: bool| match parts.last_mut() {
+        Some(last) if last.highlight == highlight => last.text.push_str(text),
+        _ if text.is_empty() => {}
+        _ => parts.push(SnippetPart {
+            text: text.to_owned(),
+            highlight,
+        }),
+    };
+    if spans.is_empty() {
+        push(content, false);
+        return parts;
+    }
+    if from > 0 {
+        push("…", false);
+    } else {
+        push(&content[..spans[0].0], false);
+    }
+    for (k, span) in spans[from..to].iter().enumerate() {
+        if k > 0 {
+            let gap_start = spans[from + k - 1].1;
+            push(&content[gap_start..span.0], false);
+        }
+        push(&content[span.0..span.1], matches(span));
+    }
+    if to < spans.len() {
+        push("…", false);
+    } else {
+        push(&content[spans[spans.len() - 1].1..], false);
+    }
+    parts
+}
+
 /// The words of a search query, for a query the databases cannot misread: letters, digits and
 /// inner apostrophes or hyphens only; at most 16 words.
 pub fn query_words(query: &str) -> Vec<String> {
@@ -430,6 +495,27 @@ mod tests {
         assert_eq!(
             query_words(r#"  "Fox" OR NEAR(x*) don't  -- "#),
             vec!["fox", "or", "near", "x", "don't"]
+        );
+    }
+
+    #[test]
+    fn highlights_follow_stems_and_the_last_prefix() {
+        let words = vec!["fox".to_owned(), "jump".to_owned()];
+        let parts = highlight("The Foxes were jumping, quickly!", &words, 16);
+        let marked: Vec<&str> = parts
+            .iter()
+            .filter(|p| p.highlight)
+            .map(|p| p.text.as_str())
+            .collect();
+        assert_eq!(marked, ["Foxes", "jumping"]);
+        let text: String = parts.iter().map(|p| p.text.as_str()).collect();
+        assert_eq!(text, "The Foxes were jumping, quickly!");
+        let long = format!("{} needle {}", "a ".repeat(50), "b ".repeat(50));
+        let parts = highlight(&long, &["needle".to_owned()], 8);
+        let text: String = parts.iter().map(|p| p.text.as_str()).collect();
+        assert!(
+            text.starts_with('…') && text.ends_with('…') && text.contains("needle"),
+            "{text}"
         );
     }
 

@@ -145,7 +145,7 @@ pub trait ChatStore: Send + Sync {
 
     /// Full-text search over `user_id`'s conversation titles and finished messages: title
     /// matches first, then messages, each ranked by relevance; `words` are plain words (all
-    /// must match; the last may be a prefix).
+    /// must match; the last, from 3 letters, may be a prefix).
     async fn search(
         &self,
         user_id: Uuid,

@@ -10,7 +10,8 @@ use sqlx::any::AnyRow;
 use uuid::Uuid;
 
 use crate::domain::{
-    Author, Conversation, HitKind, Message, MessageStatus, Params, Preset, SearchHit, snippet_parts,
+    Author, Conversation, HitKind, Message, MessageStatus, Params, Preset, SearchHit, highlight,
+    snippet_parts,
 };
 use crate::ports::{
     Branches, ChatStore, ConversationChanges, ConversationFilter, ConversationPosition, Ending,
@@ -66,6 +67,10 @@ fn opt_u32(row: &AnyRow, column: &str) -> StoreResult<Option<u32>> {
     Ok(n.map(|n| u32::try_from(n).unwrap_or(u32::MAX)))
 }
 
+/// The shortest last word matched as a prefix: shorter ones match too much to be useful and
+/// cost the most.
+const PREFIX_MIN: usize = 3;
+
 /// An FTS5 query matching every word, the last also as a prefix (`"a" "b" "c"*`). The words
 /// are plain (see [`crate::domain::query_words`]), so quoting them is enough.
 fn sqlite_match(words: &[String]) -> String {
@@ -75,7 +80,7 @@ fn sqlite_match(words: &[String]) -> String {
         .enumerate()
         .map(|(i, w)| {
             let w = w.replace('"', "");
-            if i == last {
+            if i == last && w.chars().count() >= PREFIX_MIN {
                 format!("\"{w}\"*")
             } else {
                 format!("\"{w}\"")
@@ -102,7 +107,7 @@ fn postgres_tsquery(words: &[String]) -> String {
         .iter()
         .enumerate()
         .map(|(i, p)| {
-            if i == last {
+            if i == last && p.chars().count() >= PREFIX_MIN {
                 format!("{p}:*")
             } else {
                 p.clone()
@@ -598,20 +603,28 @@ impl ChatStore for SqlChatStore {
         if words.is_empty() {
             return Ok(Vec::new());
         }
+        // Messages are ranked by relevance among the user's 500 newest matches: exact for
+        // all but very common words, whose matches can run to hundreds of thousands, and
+        // bounded in cost whatever the words (the newest matches come first from the index).
+        // SQLite: the FTS table drives each query (CROSS JOIN fixes the join order; left to
+        // itself the planner may walk the user's rows and test MATCH on each).
         let (query, titles_sql, messages_sql) = match self.db.backend() {
             confab_store::Backend::Sqlite => (
                 sqlite_match(words),
                 "SELECT c.id, c.title, c.updated_at AS created_at, \
                  highlight(conversations_fts, 0, char(57344), char(57345)) AS snippet \
-                 FROM conversations_fts JOIN conversations c ON c.rowid = conversations_fts.rowid \
+                 FROM conversations_fts CROSS JOIN conversations c \
+                 ON c.rowid = conversations_fts.rowid \
                  WHERE conversations_fts MATCH $1 AND c.user_id = $2 \
-                 ORDER BY bm25(conversations_fts) LIMIT $3",
-                "SELECT m.id, m.conversation_id, m.role, m.created_at, c.title, \
-                 snippet(messages_fts, 0, char(57344), char(57345), '…', 16) AS snippet \
-                 FROM messages_fts JOIN messages m ON m.rowid = messages_fts.rowid \
-                 JOIN conversations c ON c.id = m.conversation_id \
-                 WHERE messages_fts MATCH $1 AND c.user_id = $2 \
-                 ORDER BY bm25(messages_fts) LIMIT $3",
+                 ORDER BY conversations_fts.rank LIMIT $3",
+                "SELECT id, conversation_id, role, created_at, title, content AS snippet \
+                 FROM (SELECT m.id, m.conversation_id, m.role, m.content, \
+                   m.created_at, c.title, messages_fts.rank AS score \
+                   FROM messages_fts CROSS JOIN messages m ON m.rowid = messages_fts.rowid \
+                   CROSS JOIN conversations c ON c.id = m.conversation_id \
+                   WHERE messages_fts MATCH $1 AND c.user_id = $2 \
+                   ORDER BY messages_fts.rowid DESC LIMIT 500) \
+                 ORDER BY score LIMIT $3",
             ),
             confab_store::Backend::Postgres => (
                 postgres_tsquery(words),
@@ -621,13 +634,16 @@ impl ChatStore for SqlChatStore {
                  FROM conversations c, to_tsquery('english', $1) q \
                  WHERE c.search @@ q AND c.user_id = $2 \
                  ORDER BY ts_rank(c.search, q) DESC LIMIT $3",
-                "SELECT m.id, m.conversation_id, m.role, m.created_at, c.title, \
-                 ts_headline('english', m.content, q, 'MaxWords=24, MinWords=8, StartSel=' \
-                   || chr(57344) || ', StopSel=' || chr(57345)) AS snippet \
-                 FROM messages m JOIN conversations c ON c.id = m.conversation_id, \
-                 to_tsquery('english', $1) q \
-                 WHERE m.search @@ q AND c.user_id = $2 \
-                 ORDER BY ts_rank(m.search, q) DESC LIMIT $3",
+                "SELECT id, conversation_id, role, created_at, title, \
+                 ts_headline('english', content, to_tsquery('english', $1), 'MaxWords=24, \
+                   MinWords=8, StartSel=' || chr(57344) || ', StopSel=' || chr(57345)) AS snippet \
+                 FROM (SELECT m.id, m.conversation_id, m.role, m.created_at, m.content, \
+                   c.title, ts_rank(m.search, q) AS score \
+                   FROM messages m JOIN conversations c ON c.id = m.conversation_id, \
+                   to_tsquery('english', $1) q \
+                   WHERE m.search @@ q AND c.user_id = $2 \
+                   ORDER BY m.created_at DESC LIMIT 500) recent \
+                 ORDER BY score DESC LIMIT $3",
             ),
         };
         let mut hits = Vec::new();
@@ -655,8 +671,16 @@ impl ChatStore for SqlChatStore {
             .bind(i64::from(limit))
             .fetch_all(self.db.pool())
             .await?;
+        // SQLite returns the whole text (its snippet() reads a common word's entire posting
+        // list, hundreds of milliseconds at a million messages); the snippet is cut here.
+        let sqlite = self.db.backend() == confab_store::Backend::Sqlite;
         for row in &messages {
             let snippet: String = row.try_get("snippet")?;
+            let snippet = if sqlite {
+                highlight(&snippet, words, 24)
+            } else {
+                snippet_parts(&snippet)
+            };
             let role: String = row.try_get("role")?;
             hits.push(SearchHit {
                 kind: HitKind::Message,
@@ -664,7 +688,7 @@ impl ChatStore for SqlChatStore {
                 conversation_title: row.try_get("title")?,
                 message_id: Some(uuid(row, "id")?),
                 role: Author::parse(&role),
-                snippet: snippet_parts(&snippet),
+                snippet,
                 created_at: row.try_get("created_at")?,
             });
         }
