@@ -40,8 +40,17 @@ impl FromRef<ChatState> for DynAuthenticator {
     }
 }
 
+/// Largest import accepted, in bytes (the server's usual body limit is far smaller).
+pub const IMPORT_LIMIT_BYTES: usize = 64 * 1024 * 1024;
+
 pub fn router(state: ChatState) -> OpenApiRouter {
+    let imports = OpenApiRouter::new()
+        .routes(routes!(import))
+        .layer(axum::extract::DefaultBodyLimit::max(IMPORT_LIMIT_BYTES));
     OpenApiRouter::new()
+        .merge(imports)
+        .routes(routes!(export_all))
+        .routes(routes!(export_one))
         .routes(routes!(list_conversations, create_conversation))
         .routes(routes!(
             get_conversation,
@@ -509,6 +518,137 @@ async fn follow(
     };
     let events = state.service.follow(&principal, id, mid, offset).await?;
     Ok(sse(None, mid, events))
+}
+
+#[derive(Debug, Clone, Copy, Default, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ExportFormat {
+    /// Lossless, every branch; imports back.
+    #[default]
+    Json,
+    /// The active branch of each conversation, for reading.
+    Markdown,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ExportQuery {
+    /// `json` (default) or `markdown`.
+    pub format: Option<ExportFormat>,
+}
+
+fn attachment(content_type: &'static str, name: &str, body: String) -> Response {
+    (
+        [
+            (http::header::CONTENT_TYPE, content_type.to_owned()),
+            (
+                http::header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{name}\""),
+            ),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+/// Export one conversation: JSON with every branch (re-importable) or Markdown.
+#[utoipa::path(get, path = "/api/v1/conversations/{id}/export", tag = "chat",
+    params(("id" = Uuid, Path), ExportQuery),
+    responses((status = 200, body = crate::transfer::Export, description = "JSON (an export of one conversation) or text/markdown"),
+        (status = 404, body = ErrorEnvelope)),
+    security(("bearer" = [])))]
+async fn export_one(
+    State(state): State<ChatState>,
+    Chatter(principal): Chatter,
+    Path(id): Path<Uuid>,
+    Query(query): Query<ExportQuery>,
+) -> Result<Response, ApiError> {
+    match query.format.unwrap_or_default() {
+        ExportFormat::Json => {
+            let conversation = state.service.export_one(&principal, id).await?;
+            let export = crate::transfer::Export {
+                format: crate::transfer::FORMAT.into(),
+                version: crate::transfer::VERSION,
+                exported_at: confab_core::now_ms(),
+                conversations: vec![conversation],
+            };
+            let body = serde_json::to_string_pretty(&export)
+                .map_err(|e| ApiError::internal(e.to_string()))?;
+            Ok(attachment(
+                "application/json",
+                &format!("conversation-{id}.json"),
+                body,
+            ))
+        }
+        ExportFormat::Markdown => {
+            let body = state.service.markdown(&principal, id).await?;
+            Ok(attachment(
+                "text/markdown; charset=utf-8",
+                &format!("conversation-{id}.md"),
+                body,
+            ))
+        }
+    }
+}
+
+/// Export all of the user's conversations (archived ones too).
+#[utoipa::path(get, path = "/api/v1/conversations/export", tag = "chat", params(ExportQuery),
+    responses((status = 200, body = crate::transfer::Export, description = "JSON, or text/markdown of every active branch")),
+    security(("bearer" = [])))]
+async fn export_all(
+    State(state): State<ChatState>,
+    Chatter(principal): Chatter,
+    Query(query): Query<ExportQuery>,
+) -> Result<Response, ApiError> {
+    let export = state.service.export_all(&principal).await?;
+    match query.format.unwrap_or_default() {
+        ExportFormat::Json => {
+            let body = serde_json::to_string_pretty(&export)
+                .map_err(|e| ApiError::internal(e.to_string()))?;
+            Ok(attachment("application/json", "conversations.json", body))
+        }
+        ExportFormat::Markdown => {
+            let mut body = String::new();
+            for conversation in &export.conversations {
+                body.push_str(&state.service.markdown(&principal, conversation.id).await?);
+                body.push_str("\n---\n\n");
+            }
+            Ok(attachment(
+                "text/markdown; charset=utf-8",
+                "conversations.md",
+                body,
+            ))
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ImportResult {
+    pub imported: usize,
+    pub conversation_ids: Vec<Uuid>,
+}
+
+/// Import conversations: a Confab JSON export or ChatGPT's `conversations.json` (up to 64 MiB).
+/// The file is checked whole first; a bad file changes nothing and the error lists its first
+/// problems with where they are.
+#[utoipa::path(post, path = "/api/v1/conversations/import", tag = "chat",
+    request_body(content = crate::transfer::Export, description = "a Confab export, or ChatGPT's conversations.json"),
+    responses((status = 201, body = ImportResult), (status = 413, body = ErrorEnvelope),
+        (status = 422, body = ErrorEnvelope, description = "invalid_import, with details")),
+    security(("bearer" = [])))]
+async fn import(
+    State(state): State<ChatState>,
+    Chatter(principal): Chatter,
+    body: axum::body::Bytes,
+) -> Result<(StatusCode, axum::Json<ImportResult>), ApiError> {
+    let ids = state.service.import(&principal, &body).await?;
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(ImportResult {
+            imported: ids.len(),
+            conversation_ids: ids,
+        }),
+    ))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

@@ -10,6 +10,7 @@ pub mod live;
 pub mod ports;
 pub mod service;
 pub mod store;
+pub mod transfer;
 
 pub use api::{ChatState, router};
 pub use service::{ChatError, ChatService, ChatSettings};

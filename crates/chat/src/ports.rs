@@ -143,6 +143,15 @@ pub trait ChatStore: Send + Sync {
     /// never overwrites one the user chose meanwhile). Returns whether it did.
     async fn retitle(&self, id: Uuid, expected: &str, title: &str, now: i64) -> StoreResult<bool>;
 
+    /// Stores imported conversations, all or none (one transaction).
+    async fn import(
+        &self,
+        user_id: Uuid,
+        conversations: &[crate::transfer::Imported],
+    ) -> StoreResult<()>;
+    /// Every message of a conversation (all branches), oldest first.
+    async fn all_messages(&self, conversation_id: Uuid) -> StoreResult<Vec<Message>>;
+
     /// Full-text search over `user_id`'s conversation titles and finished messages: title
     /// matches first, then messages, each ranked by relevance; `words` are plain words (all
     /// must match; the last, from 3 letters, may be a prefix).

@@ -942,6 +942,96 @@ impl ChatService {
             .map_err(not_found("no such preset"))
     }
 
+    /// One conversation with every message of every branch.
+    pub async fn export_one(
+        &self,
+        principal: &Principal,
+        id: Uuid,
+    ) -> Result<crate::transfer::ExportedConversation, ChatError> {
+        let conversation = self.conversation(principal, id).await?;
+        let messages = self.store.all_messages(id).await?;
+        Ok(crate::transfer::ExportedConversation::new(
+            conversation,
+            messages,
+        ))
+    }
+
+    /// Every conversation of the user (archived ones too), newest activity first.
+    pub async fn export_all(
+        &self,
+        principal: &Principal,
+    ) -> Result<crate::transfer::Export, ChatError> {
+        let mut conversations = Vec::new();
+        for archived in [false, true] {
+            let filter = ConversationFilter {
+                archived: Some(archived),
+                ..ConversationFilter::default()
+            };
+            let mut after = None;
+            loop {
+                let page = self
+                    .store
+                    .list_conversations(principal.user_id, &filter, after, 200)
+                    .await?;
+                after = page.last().map(|c| ConversationPosition {
+                    updated_at: c.updated_at,
+                    id: c.id,
+                });
+                let done = page.len() < 200;
+                for conversation in page {
+                    let messages = self.store.all_messages(conversation.id).await?;
+                    conversations.push(crate::transfer::ExportedConversation::new(
+                        conversation,
+                        messages,
+                    ));
+                }
+                if done {
+                    break;
+                }
+            }
+        }
+        Ok(crate::transfer::Export {
+            format: crate::transfer::FORMAT.into(),
+            version: crate::transfer::VERSION,
+            exported_at: confab_core::now_ms(),
+            conversations,
+        })
+    }
+
+    /// The active branch of a conversation as Markdown.
+    pub async fn markdown(&self, principal: &Principal, id: Uuid) -> Result<String, ChatError> {
+        let conversation = self.conversation(principal, id).await?;
+        let path: Vec<Message> = self
+            .active_path(principal, id)
+            .await?
+            .into_iter()
+            .map(|(m, _)| m)
+            .collect();
+        Ok(crate::transfer::markdown(&conversation, &path))
+    }
+
+    /// Imports a Confab export or ChatGPT's `conversations.json`: checked whole first, then
+    /// stored in one transaction. Returns the new conversations' ids.
+    pub async fn import(
+        &self,
+        principal: &Principal,
+        bytes: &[u8],
+    ) -> Result<Vec<Uuid>, ChatError> {
+        let imported =
+            crate::transfer::read_import(bytes, confab_core::now_ms()).map_err(|details| {
+                ChatError::Invalid {
+                    code: "invalid_import",
+                    message: format!(
+                        "the file was not imported; nothing changed. First problem: {}",
+                        details.first().map_or("", String::as_str)
+                    ),
+                    details,
+                }
+            })?;
+        self.store.import(principal.user_id, &imported).await?;
+        Ok(imported.iter().map(|c| c.id).collect())
+    }
+
     /// Full-text search over the user's titles and finished messages.
     pub async fn search(
         &self,

@@ -594,6 +594,76 @@ impl ChatStore for SqlChatStore {
         Ok(result.rows_affected() > 0)
     }
 
+    async fn import(
+        &self,
+        user_id: Uuid,
+        conversations: &[crate::transfer::Imported],
+    ) -> StoreResult<()> {
+        let mut tx = self.db.pool().begin().await?;
+        for c in conversations {
+            sqlx::query(
+                "INSERT INTO conversations (id, user_id, title, model, system_prompt, params, \
+                 folder, pinned, archived, active_leaf_id, created_at, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, NULL, $10, $11)",
+            )
+            .bind(c.id.to_string())
+            .bind(user_id.to_string())
+            .bind(&c.title)
+            .bind(&c.model)
+            .bind(&c.system_prompt)
+            .bind(params_json(&c.params))
+            .bind(&c.folder)
+            .bind(i64::from(c.pinned))
+            .bind(i64::from(c.archived))
+            .bind(c.created_at)
+            .bind(c.updated_at)
+            .execute(&mut *tx)
+            .await?;
+            Self::write_tags(&mut tx, c.id, &c.tags).await?;
+            // Parents come first (the import orders them so).
+            for m in &c.messages {
+                sqlx::query(
+                    "INSERT INTO messages (id, conversation_id, parent_id, role, content, status, \
+                     model, error, prompt_tokens, completion_tokens, created_at, updated_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+                )
+                .bind(m.id.to_string())
+                .bind(c.id.to_string())
+                .bind(m.parent_id.map(|p| p.to_string()))
+                .bind(m.role.as_str())
+                .bind(&m.content)
+                .bind(m.status.as_str())
+                .bind(&m.model)
+                .bind(&m.error)
+                .bind(m.prompt_tokens.map(i64::from))
+                .bind(m.completion_tokens.map(i64::from))
+                .bind(m.created_at)
+                .bind(m.updated_at)
+                .execute(&mut *tx)
+                .await?;
+            }
+            sqlx::query("UPDATE conversations SET active_leaf_id = $1 WHERE id = $2")
+                .bind(c.active_leaf_id.map(|l| l.to_string()))
+                .bind(c.id.to_string())
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn all_messages(&self, conversation_id: Uuid) -> StoreResult<Vec<Message>> {
+        let sql = format!(
+            "SELECT {MESSAGE_COLUMNS} FROM messages m WHERE m.conversation_id = $1 \
+             ORDER BY m.created_at, m.id"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(conversation_id.to_string())
+            .fetch_all(self.db.pool())
+            .await?;
+        rows.iter().map(message).collect()
+    }
+
     async fn search(
         &self,
         user_id: Uuid,

@@ -704,3 +704,169 @@ async fn search_finds_titles_and_messages_of_the_user_only() {
     assert_eq!(theirs.body["items"], json!([]));
     app.stop().await;
 }
+
+#[tokio::test]
+async fn conversations_export_and_import_back_whole() {
+    let (app, token) = start().await;
+    let id = create(&app, &token, json!({"title": "Branchy", "tags": ["keep"]})).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let first = send(&app, &token, &id, json!({"content": "first"})).await;
+    let a1 = done(&first)["id"].as_str().unwrap().to_owned();
+    send(&app, &token, &id, json!({"content": "second"})).await;
+    send(
+        &app,
+        &token,
+        &id,
+        json!({"content": "second, edited", "parent_id": a1}),
+    )
+    .await;
+
+    let exported = app
+        .client
+        .get(app.url(&format!("/api/v1/conversations/{id}/export")))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(exported.status(), StatusCode::OK);
+    assert!(
+        exported.headers()["content-disposition"]
+            .to_str()
+            .unwrap()
+            .starts_with("attachment")
+    );
+    let file = exported.text().await.unwrap();
+    let parsed: Value = serde_json::from_str(&file).unwrap();
+    assert_eq!(parsed["format"], "confab.conversations");
+    assert_eq!(
+        parsed["conversations"][0]["messages"]
+            .as_array()
+            .unwrap()
+            .len(),
+        6
+    );
+
+    let markdown = app
+        .client
+        .get(app.url(&format!(
+            "/api/v1/conversations/{id}/export?format=markdown"
+        )))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(markdown.starts_with("# Branchy\n"), "{markdown}");
+    assert!(markdown.contains("## You\n\nsecond, edited"), "{markdown}");
+    assert!(
+        !markdown.contains("## You\n\nsecond\n"),
+        "only the active branch: {markdown}"
+    );
+
+    // Another user imports the file: the same tree under new ids, the same active branch.
+    app.register("bob@example.com").await;
+    let (bob, _) = app.login("bob@example.com", PASSWORD).await;
+    let imported = app
+        .client
+        .post(app.url("/api/v1/conversations/import"))
+        .bearer_auth(&bob)
+        .header("content-type", "application/json")
+        .body(file.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(imported.status(), StatusCode::CREATED);
+    let result: Value = imported.json().await.unwrap();
+    assert_eq!(result["imported"], 1);
+    let copy = result["conversation_ids"][0].as_str().unwrap();
+    assert_ne!(copy, id);
+    let original = path(&app, &token, &id).await;
+    let copied = path(&app, &bob, copy).await;
+    let texts = |p: &[Value]| -> Vec<(String, String, u64)> {
+        p.iter()
+            .map(|m| {
+                (
+                    m["role"].as_str().unwrap().to_owned(),
+                    m["content"].as_str().unwrap().to_owned(),
+                    m["branches"]["index"].as_u64().unwrap(),
+                )
+            })
+            .collect()
+    };
+    assert_eq!(texts(&copied), texts(&original));
+    let got = app
+        .get(&format!("/api/v1/conversations/{copy}"), Some(&bob))
+        .await;
+    assert_eq!(got.body["title"], "Branchy");
+    assert_eq!(got.body["tags"], json!(["keep"]));
+
+    // Exporting everything includes it; the owner can import their own export again.
+    let all = app.get("/api/v1/conversations/export", Some(&bob)).await;
+    assert_eq!(all.body["conversations"].as_array().unwrap().len(), 1);
+    let again = app
+        .client
+        .post(app.url("/api/v1/conversations/import"))
+        .bearer_auth(&token)
+        .body(file)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), StatusCode::CREATED);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn chatgpt_exports_import_and_bad_files_change_nothing() {
+    let (app, token) = start().await;
+    let chatgpt = json!([{
+        "title": "Fox facts", "create_time": 1700000000.0, "update_time": 1700000100.0,
+        "current_node": "a1",
+        "mapping": {
+            "root": {"id": "root", "message": null, "parent": null, "children": ["u1"]},
+            "u1": {"id": "u1", "message": {"author": {"role": "user"}, "create_time": 1700000001.0,
+                   "content": {"content_type": "text", "parts": ["Tell me about foxes"]}}, "parent": "root", "children": ["a1"]},
+            "a1": {"id": "a1", "message": {"author": {"role": "assistant"}, "create_time": 1700000002.0,
+                   "content": {"content_type": "text", "parts": ["Foxes are canids."]}}, "parent": "u1", "children": []}
+        }
+    }]);
+    let imported = app
+        .post("/api/v1/conversations/import", Some(&token), chatgpt)
+        .await;
+    assert_eq!(imported.status, StatusCode::CREATED, "{}", imported.text);
+    let id = imported.body["conversation_ids"][0].as_str().unwrap();
+    let messages = path(&app, &token, id).await;
+    assert_eq!(messages.len(), 2);
+    assert_eq!(messages[1]["content"], "Foxes are canids.");
+    // Imported text is searchable.
+    let found = app.get("/api/v1/search?q=canids", Some(&token)).await;
+    assert_eq!(found.body["items"][0]["conversation_id"], id);
+
+    // A file with a good conversation and a broken one is refused whole, with the place.
+    let broken = json!([
+        {"title": "ok", "mapping": {"u": {"id": "u", "message": {"author": {"role": "user"}, "content": {"parts": ["hi"]}}, "parent": null, "children": []}}},
+        {"title": "bad"}
+    ]);
+    let refused = app
+        .post("/api/v1/conversations/import", Some(&token), broken)
+        .await;
+    let message = refused.assert_error(422, "invalid_import");
+    assert!(message.contains("[1].mapping"), "{message}");
+    let listed = app.get("/api/v1/conversations", Some(&token)).await;
+    assert_eq!(
+        listed.body["items"].as_array().unwrap().len(),
+        1,
+        "nothing was added"
+    );
+    app.post(
+        "/api/v1/conversations/import",
+        Some(&token),
+        json!({"hello": 1}),
+    )
+    .await
+    .assert_error(422, "invalid_import");
+    app.stop().await;
+}

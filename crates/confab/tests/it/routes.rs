@@ -346,6 +346,26 @@ fn cases() -> Vec<Case> {
         ),
         case(
             Method::GET,
+            T::Answer("/api/v1/conversations/{id}/export"),
+            P::None,
+            [401, 200, 404, 404],
+        ),
+        case(
+            Method::GET,
+            T::Fixed("/api/v1/conversations/export"),
+            P::None,
+            [401, 200, 200, 200],
+        ),
+        case(
+            Method::POST,
+            T::Fixed("/api/v1/conversations/import"),
+            P::Json(
+                || json!({"format": "confab.conversations", "version": 1, "exported_at": "2026-01-01T00:00:00Z", "conversations": []}),
+            ),
+            [401, 201, 201, 201],
+        ),
+        case(
+            Method::GET,
             T::Fixed("/api/v1/search?q=hello"),
             P::None,
             [401, 200, 200, 200],
