@@ -24,7 +24,9 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
-use crate::domain::{Conversation, Message, Params, Preset, SearchHit};
+use crate::domain::{
+    Conversation, Message, Params, Preset, Reaction, SearchHit, ShareLink, SharedConversation,
+};
 use crate::ports::{Branches, ConversationChanges, ConversationFilter, ConversationPosition};
 use crate::service::{ChatError, ChatService, ConversationInput, Follow, SendInput};
 
@@ -62,6 +64,13 @@ pub fn router(state: ChatState) -> OpenApiRouter {
         .routes(routes!(stop))
         .routes(routes!(follow))
         .routes(routes!(search))
+        .routes(routes!(bulk))
+        .routes(routes!(list_shares, create_share))
+        .routes(routes!(revoke_share))
+        .routes(routes!(shared))
+        .routes(routes!(shared_page))
+        .routes(routes!(add_reaction))
+        .routes(routes!(remove_reaction))
         .routes(routes!(list_presets, create_preset))
         .routes(routes!(update_preset, delete_preset))
         .with_state(state)
@@ -303,6 +312,7 @@ pub struct PathMessage {
     #[serde(flatten)]
     pub message: Message,
     pub branches: Branches,
+    pub reactions: Vec<Reaction>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -321,10 +331,16 @@ async fn list_messages(
     Path(id): Path<Uuid>,
 ) -> Result<axum::Json<MessageList>, ApiError> {
     let path = state.service.active_path(&principal, id).await?;
+    let ids: Vec<Uuid> = path.iter().map(|(m, _)| m.id).collect();
+    let mut reactions = state.service.reactions(&principal, &ids).await?;
     Ok(axum::Json(MessageList {
         items: path
             .into_iter()
-            .map(|(message, branches)| PathMessage { message, branches })
+            .map(|(message, branches)| PathMessage {
+                reactions: reactions.remove(&message.id).unwrap_or_default(),
+                message,
+                branches,
+            })
             .collect(),
     }))
 }
@@ -649,6 +665,188 @@ async fn import(
             conversation_ids: ids,
         }),
     ))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BulkRequest {
+    /// 1 to 500 conversation ids; ids that are not the caller's are skipped.
+    pub ids: Vec<Uuid>,
+    pub action: crate::ports::BulkAction,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BulkResult {
+    pub affected: u64,
+}
+
+/// Archive, unarchive or delete many conversations at once.
+#[utoipa::path(post, path = "/api/v1/conversations/bulk", tag = "chat", request_body = BulkRequest,
+    responses((status = 200, body = BulkResult), (status = 422, body = ErrorEnvelope, description = "invalid_ids")),
+    security(("bearer" = [])))]
+async fn bulk(
+    State(state): State<ChatState>,
+    Chatter(principal): Chatter,
+    Json(body): Json<BulkRequest>,
+) -> Result<axum::Json<BulkResult>, ApiError> {
+    let affected = state
+        .service
+        .bulk(&principal, &body.ids, body.action)
+        .await?;
+    Ok(axum::Json(BulkResult { affected }))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ShareList {
+    pub items: Vec<ShareLink>,
+}
+
+/// Make a read-only link to a snapshot of the conversation's active branch.
+#[utoipa::path(post, path = "/api/v1/conversations/{id}/shares", tag = "chat", params(("id" = Uuid, Path)),
+    responses((status = 201, body = ShareLink), (status = 404, body = ErrorEnvelope), (status = 422, body = ErrorEnvelope, description = "nothing_to_share")),
+    security(("bearer" = [])))]
+async fn create_share(
+    State(state): State<ChatState>,
+    Chatter(principal): Chatter,
+    Path(id): Path<Uuid>,
+) -> Result<(StatusCode, axum::Json<ShareLink>), ApiError> {
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(state.service.share(&principal, id).await?),
+    ))
+}
+
+/// The conversation's share links, revoked ones included.
+#[utoipa::path(get, path = "/api/v1/conversations/{id}/shares", tag = "chat", params(("id" = Uuid, Path)),
+    responses((status = 200, body = ShareList), (status = 404, body = ErrorEnvelope)),
+    security(("bearer" = [])))]
+async fn list_shares(
+    State(state): State<ChatState>,
+    Chatter(principal): Chatter,
+    Path(id): Path<Uuid>,
+) -> Result<axum::Json<ShareList>, ApiError> {
+    Ok(axum::Json(ShareList {
+        items: state.service.shares(&principal, id).await?,
+    }))
+}
+
+/// Revoke a share link: it stops working at once.
+#[utoipa::path(delete, path = "/api/v1/shares/{token}", tag = "chat", params(("token" = String, Path)),
+    responses((status = 204, description = "Revoked"), (status = 404, body = ErrorEnvelope)),
+    security(("bearer" = [])))]
+async fn revoke_share(
+    State(state): State<ChatState>,
+    Chatter(principal): Chatter,
+    Path(token): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    state.service.revoke_share(&principal, &token).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// A shared conversation (public: no sign-in; only what the link's snapshot holds).
+#[utoipa::path(get, path = "/api/v1/shared/{token}", tag = "chat", params(("token" = String, Path)),
+    responses((status = 200, body = SharedConversation), (status = 404, body = ErrorEnvelope)))]
+async fn shared(
+    State(state): State<ChatState>,
+    Path(token): Path<String>,
+) -> Result<axum::Json<SharedConversation>, ApiError> {
+    Ok(axum::Json(state.service.shared(&token).await?))
+}
+
+/// A shared conversation as a page (public; server-rendered, no scripts).
+#[utoipa::path(get, path = "/s/{token}", tag = "chat", params(("token" = String, Path)),
+    responses((status = 200, content_type = "text/html", description = "The page"), (status = 404, body = ErrorEnvelope)))]
+async fn shared_page(
+    State(state): State<ChatState>,
+    Path(token): Path<String>,
+) -> Result<Response, ApiError> {
+    use confab_core::html::escape;
+    let shared = state.service.shared(&token).await?;
+    let title = if shared.title.is_empty() {
+        "Shared conversation".to_owned()
+    } else {
+        shared.title.clone()
+    };
+    let mut body = format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <meta name=\"robots\" content=\"noindex\"><title>{t}</title>\
+         <style>body{{font:16px/1.5 system-ui,sans-serif;max-width:48rem;margin:2rem auto;padding:0 1rem}}\
+         .m{{white-space:pre-wrap;padding:.75rem 1rem;border-radius:.5rem;margin:.5rem 0}}\
+         .user{{background:#eef}}.assistant{{background:#f4f4f4}}small{{color:#666}}</style></head>\
+         <body><h1>{t}</h1><p><small>Shared from Confab (read-only)</small></p>",
+        t = escape(&title)
+    );
+    for message in &shared.messages {
+        let (class, who) = match message.role {
+            crate::domain::Author::User => ("user", "User"),
+            crate::domain::Author::Assistant => ("assistant", "Assistant"),
+        };
+        body.push_str(&format!(
+            "<section class=\"m {class}\"><strong>{who}</strong>\n{}</section>",
+            escape(&message.content)
+        ));
+    }
+    body.push_str("</body></html>");
+    // Its own policy: no scripts or outside resources at all, the inline style allowed.
+    Ok((
+        [
+            (http::header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (
+                http::header::CONTENT_SECURITY_POLICY,
+                "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; \
+                 form-action 'none'; frame-ancestors 'none'",
+            ),
+        ],
+        body,
+    )
+        .into_response())
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReactionBody {
+    pub emoji: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReactionList {
+    pub items: Vec<Reaction>,
+}
+
+/// React to a message (idempotent); answers with the message's reactions.
+#[utoipa::path(post, path = "/api/v1/conversations/{id}/messages/{mid}/reactions", tag = "chat",
+    params(("id" = Uuid, Path), ("mid" = Uuid, Path)), request_body = ReactionBody,
+    responses((status = 200, body = ReactionList), (status = 404, body = ErrorEnvelope), (status = 422, body = ErrorEnvelope, description = "invalid_reaction")),
+    security(("bearer" = [])))]
+async fn add_reaction(
+    State(state): State<ChatState>,
+    Chatter(principal): Chatter,
+    Path((id, mid)): Path<(Uuid, Uuid)>,
+    Json(body): Json<ReactionBody>,
+) -> Result<axum::Json<ReactionList>, ApiError> {
+    let items = state
+        .service
+        .react(&principal, id, mid, &body.emoji, true)
+        .await?;
+    Ok(axum::Json(ReactionList { items }))
+}
+
+/// Take back a reaction.
+#[utoipa::path(delete, path = "/api/v1/conversations/{id}/messages/{mid}/reactions/{emoji}", tag = "chat",
+    params(("id" = Uuid, Path), ("mid" = Uuid, Path), ("emoji" = String, Path)),
+    responses((status = 200, body = ReactionList), (status = 404, body = ErrorEnvelope)),
+    security(("bearer" = [])))]
+async fn remove_reaction(
+    State(state): State<ChatState>,
+    Chatter(principal): Chatter,
+    Path((id, mid, emoji)): Path<(Uuid, Uuid, String)>,
+) -> Result<axum::Json<ReactionList>, ApiError> {
+    let items = state
+        .service
+        .react(&principal, id, mid, &emoji, false)
+        .await?;
+    Ok(axum::Json(ReactionList { items }))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

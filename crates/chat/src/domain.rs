@@ -182,6 +182,52 @@ pub struct Preset {
     pub updated_at: i64,
 }
 
+/// A read-only link to a snapshot of a conversation.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct ShareLink {
+    pub token: String,
+    pub conversation_id: Uuid,
+    /// The page anyone with the link can read: `/s/{token}`.
+    pub url: String,
+    #[serde(with = "confab_core::id::rfc3339_ms")]
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: i64,
+    pub revoked: bool,
+}
+
+/// What a share link shows: the title and the active branch when it was made.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct SharedConversation {
+    pub title: String,
+    #[serde(with = "confab_core::id::rfc3339_ms")]
+    #[schema(value_type = String, format = DateTime)]
+    pub shared_at: i64,
+    pub messages: Vec<SharedMessage>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct SharedMessage {
+    pub role: Author,
+    pub content: String,
+}
+
+/// The reactions to a message: each emoji with its count and whether the reader gave it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct Reaction {
+    pub emoji: String,
+    pub count: u32,
+    pub mine: bool,
+}
+
+/// A reaction must be short and without spaces (an emoji, or a short code like `+1`).
+pub fn check_emoji(emoji: &str) -> Result<(), String> {
+    let n = emoji.chars().count();
+    if n == 0 || n > 16 || emoji.chars().any(char::is_whitespace) {
+        return Err("a reaction is 1 to 16 characters without spaces".into());
+    }
+    Ok(())
+}
+
 /// A piece of a search snippet; `highlight` marks the words that matched.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub struct SnippetPart {

@@ -12,7 +12,8 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::domain::{
-    Author, Conversation, Message, MessageStatus, Params, Preset, SearchHit, Turn,
+    Author, Conversation, Message, MessageStatus, Params, Preset, Reaction, SearchHit, ShareLink,
+    SharedConversation, Turn,
 };
 
 pub type StoreResult<T> = Result<T, StoreError>;
@@ -143,6 +144,52 @@ pub trait ChatStore: Send + Sync {
     /// never overwrites one the user chose meanwhile). Returns whether it did.
     async fn retitle(&self, id: Uuid, expected: &str, title: &str, now: i64) -> StoreResult<bool>;
 
+    async fn create_share(
+        &self,
+        user_id: Uuid,
+        conversation_id: Uuid,
+        token: &str,
+        snapshot: &SharedConversation,
+        now: i64,
+    ) -> StoreResult<ShareLink>;
+    async fn shares(&self, user_id: Uuid, conversation_id: Uuid) -> StoreResult<Vec<ShareLink>>;
+    /// Revokes one of `user_id`'s links.
+    async fn revoke_share(&self, user_id: Uuid, token: &str, now: i64) -> StoreResult<()>;
+    /// The snapshot behind a link that is not revoked.
+    async fn shared(&self, token: &str) -> StoreResult<SharedConversation>;
+
+    /// Adds a reaction (idempotent); the message must be in one of `user_id`'s conversations.
+    async fn react(
+        &self,
+        user_id: Uuid,
+        conversation_id: Uuid,
+        message_id: Uuid,
+        emoji: &str,
+        now: i64,
+    ) -> StoreResult<()>;
+    async fn unreact(
+        &self,
+        user_id: Uuid,
+        conversation_id: Uuid,
+        message_id: Uuid,
+        emoji: &str,
+    ) -> StoreResult<()>;
+    /// Reactions to these messages, as `user_id` sees them.
+    async fn reactions(
+        &self,
+        user_id: Uuid,
+        message_ids: &[Uuid],
+    ) -> StoreResult<std::collections::HashMap<Uuid, Vec<Reaction>>>;
+
+    /// Archives, unarchives or deletes those of `ids` that are `user_id`'s; returns how many.
+    async fn bulk(
+        &self,
+        user_id: Uuid,
+        ids: &[Uuid],
+        action: BulkAction,
+        now: i64,
+    ) -> StoreResult<u64>;
+
     /// Stores imported conversations, all or none (one transaction).
     async fn import(
         &self,
@@ -167,6 +214,15 @@ pub trait ChatStore: Send + Sync {
     async fn preset(&self, user_id: Uuid, id: Uuid) -> StoreResult<Preset>;
     async fn update_preset(&self, user_id: Uuid, preset: Preset) -> StoreResult<Preset>;
     async fn delete_preset(&self, user_id: Uuid, id: Uuid) -> StoreResult<()>;
+}
+
+/// What a bulk operation does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum BulkAction {
+    Archive,
+    Unarchive,
+    Delete,
 }
 
 /// A request for an answer.

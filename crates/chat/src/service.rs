@@ -942,6 +942,149 @@ impl ChatService {
             .map_err(not_found("no such preset"))
     }
 
+    /// Makes a read-only link to a snapshot of the conversation's active branch.
+    pub async fn share(
+        &self,
+        principal: &Principal,
+        id: Uuid,
+    ) -> Result<domain::ShareLink, ChatError> {
+        use base64::Engine;
+        use rand::RngCore;
+        let conversation = self.conversation(principal, id).await?;
+        let path = self.active_path(principal, id).await?;
+        let messages: Vec<domain::SharedMessage> = path
+            .into_iter()
+            .map(|(m, _)| m)
+            .filter(|m| m.status != MessageStatus::Streaming && !m.content.is_empty())
+            .map(|m| domain::SharedMessage {
+                role: m.role,
+                content: m.content,
+            })
+            .collect();
+        if messages.is_empty() {
+            return Err(ChatError::invalid(
+                "nothing_to_share",
+                "the conversation has no finished messages to share",
+            ));
+        }
+        let now = confab_core::now_ms();
+        let snapshot = domain::SharedConversation {
+            title: conversation.title,
+            shared_at: now,
+            messages,
+        };
+        let mut bytes = [0u8; 18];
+        rand::thread_rng().fill_bytes(&mut bytes);
+        let token = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+        Ok(self
+            .store
+            .create_share(principal.user_id, id, &token, &snapshot, now)
+            .await?)
+    }
+
+    pub async fn shares(
+        &self,
+        principal: &Principal,
+        id: Uuid,
+    ) -> Result<Vec<domain::ShareLink>, ChatError> {
+        self.conversation(principal, id).await?;
+        Ok(self.store.shares(principal.user_id, id).await?)
+    }
+
+    pub async fn revoke_share(&self, principal: &Principal, token: &str) -> Result<(), ChatError> {
+        self.store
+            .revoke_share(principal.user_id, token, confab_core::now_ms())
+            .await
+            .map_err(not_found("no such share link"))
+    }
+
+    /// What a share link shows, for anyone who has it.
+    pub async fn shared(&self, token: &str) -> Result<domain::SharedConversation, ChatError> {
+        if token.len() > 64 {
+            return Err(ChatError::NotFound("no such share link"));
+        }
+        self.store
+            .shared(token)
+            .await
+            .map_err(not_found("no such share link"))
+    }
+
+    pub async fn react(
+        &self,
+        principal: &Principal,
+        conversation_id: Uuid,
+        message_id: Uuid,
+        emoji: &str,
+        add: bool,
+    ) -> Result<Vec<domain::Reaction>, ChatError> {
+        let emoji = emoji.trim();
+        domain::check_emoji(emoji).map_err(|m| ChatError::invalid("invalid_reaction", m))?;
+        let user = principal.user_id;
+        if add {
+            self.store
+                .react(
+                    user,
+                    conversation_id,
+                    message_id,
+                    emoji,
+                    confab_core::now_ms(),
+                )
+                .await
+                .map_err(not_found("no such message in this conversation"))?;
+        } else {
+            self.store
+                .unreact(user, conversation_id, message_id, emoji)
+                .await
+                .map_err(not_found("no such reaction"))?;
+        }
+        Ok(self
+            .store
+            .reactions(user, &[message_id])
+            .await?
+            .remove(&message_id)
+            .unwrap_or_default())
+    }
+
+    /// Reactions to the given messages as the user sees them.
+    pub async fn reactions(
+        &self,
+        principal: &Principal,
+        ids: &[Uuid],
+    ) -> Result<std::collections::HashMap<Uuid, Vec<domain::Reaction>>, ChatError> {
+        Ok(self.store.reactions(principal.user_id, ids).await?)
+    }
+
+    /// Archives, unarchives or deletes many conversations; ids that are not the user's are
+    /// skipped. Returns how many were changed.
+    pub async fn bulk(
+        &self,
+        principal: &Principal,
+        ids: &[Uuid],
+        action: crate::ports::BulkAction,
+    ) -> Result<u64, ChatError> {
+        if ids.is_empty() || ids.len() > 500 {
+            return Err(ChatError::invalid(
+                "invalid_ids",
+                "give between 1 and 500 conversation ids",
+            ));
+        }
+        if action == crate::ports::BulkAction::Delete {
+            for id in ids {
+                if let Ok(path) = self.active_path(principal, *id).await {
+                    for (message, _) in path {
+                        if let Some(live) = self.live.get(message.id) {
+                            live.request_stop();
+                        }
+                    }
+                }
+            }
+        }
+        Ok(self
+            .store
+            .bulk(principal.user_id, ids, action, confab_core::now_ms())
+            .await?)
+    }
+
     /// One conversation with every message of every branch.
     pub async fn export_one(
         &self,

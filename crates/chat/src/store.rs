@@ -10,12 +10,12 @@ use sqlx::any::AnyRow;
 use uuid::Uuid;
 
 use crate::domain::{
-    Author, Conversation, HitKind, Message, MessageStatus, Params, Preset, SearchHit, highlight,
-    snippet_parts,
+    Author, Conversation, HitKind, Message, MessageStatus, Params, Preset, Reaction, SearchHit,
+    ShareLink, SharedConversation, highlight, snippet_parts,
 };
 use crate::ports::{
-    Branches, ChatStore, ConversationChanges, ConversationFilter, ConversationPosition, Ending,
-    NewConversation, NewMessage, StoreResult,
+    Branches, BulkAction, ChatStore, ConversationChanges, ConversationFilter, ConversationPosition,
+    Ending, NewConversation, NewMessage, StoreResult,
 };
 
 /// The chat service's migrations.
@@ -170,7 +170,53 @@ fn preset(row: &AnyRow) -> StoreResult<Preset> {
     })
 }
 
+/// `IN (…)` over a JSON array of ids bound as one parameter `$n`, keeping the SQL static.
+fn ids_in(backend: confab_store::Backend, n: u8) -> String {
+    match backend {
+        confab_store::Backend::Sqlite => format!("IN (SELECT value FROM json_each(${n}))"),
+        confab_store::Backend::Postgres => {
+            format!("IN (SELECT jsonb_array_elements_text(CAST(${n} AS jsonb)))")
+        }
+    }
+}
+
+fn ids_json(ids: &[Uuid]) -> String {
+    serde_json::to_string(&ids.iter().map(Uuid::to_string).collect::<Vec<_>>())
+        .unwrap_or_else(|_| "[]".into())
+}
+
+fn share_link(row: &AnyRow) -> StoreResult<ShareLink> {
+    let token: String = row.try_get("token")?;
+    Ok(ShareLink {
+        url: format!("/s/{token}"),
+        token,
+        conversation_id: uuid(row, "conversation_id")?,
+        created_at: row.try_get("created_at")?,
+        revoked: row.try_get::<Option<i64>, _>("revoked_at")?.is_some(),
+    })
+}
+
 impl SqlChatStore {
+    /// Deletes one conversation's rows inside `tx` (child tables first, the same on both
+    /// databases whatever their foreign-key settings).
+    async fn delete_in(tx: &mut sqlx::Transaction<'_, sqlx::Any>, id: Uuid) -> StoreResult<()> {
+        for sql in [
+            "DELETE FROM conversation_tags WHERE conversation_id = $1",
+            "DELETE FROM share_links WHERE conversation_id = $1",
+            "DELETE FROM message_reactions WHERE message_id IN \
+             (SELECT id FROM messages WHERE conversation_id = $1)",
+            "UPDATE messages SET parent_id = NULL WHERE conversation_id = $1",
+            "DELETE FROM messages WHERE conversation_id = $1",
+            "DELETE FROM conversations WHERE id = $1",
+        ] {
+            sqlx::query(sql)
+                .bind(id.to_string())
+                .execute(&mut **tx)
+                .await?;
+        }
+        Ok(())
+    }
+
     async fn tags_of(&self, ids: &[Uuid]) -> StoreResult<HashMap<Uuid, Vec<String>>> {
         let mut tags: HashMap<Uuid, Vec<String>> = HashMap::new();
         if ids.is_empty() {
@@ -375,19 +421,7 @@ impl ChatStore for SqlChatStore {
         if owned.is_none() {
             return Err(StoreError::NotFound);
         }
-        // Explicit, child tables first: the same on both databases whatever their
-        // foreign-key settings.
-        for sql in [
-            "DELETE FROM conversation_tags WHERE conversation_id = $1",
-            "UPDATE messages SET parent_id = NULL WHERE conversation_id = $1",
-            "DELETE FROM messages WHERE conversation_id = $1",
-            "DELETE FROM conversations WHERE id = $1",
-        ] {
-            sqlx::query(sql)
-                .bind(id.to_string())
-                .execute(&mut *tx)
-                .await?;
-        }
+        Self::delete_in(&mut tx, id).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -592,6 +626,208 @@ impl ChatStore for SqlChatStore {
         .execute(self.db.pool())
         .await?;
         Ok(result.rows_affected() > 0)
+    }
+
+    async fn create_share(
+        &self,
+        user_id: Uuid,
+        conversation_id: Uuid,
+        token: &str,
+        snapshot: &SharedConversation,
+        now: i64,
+    ) -> StoreResult<ShareLink> {
+        sqlx::query(
+            "INSERT INTO share_links (token, conversation_id, user_id, snapshot, created_at) \
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(token)
+        .bind(conversation_id.to_string())
+        .bind(user_id.to_string())
+        .bind(serde_json::to_string(snapshot).map_err(|e| StoreError::Other(e.to_string()))?)
+        .bind(now)
+        .execute(self.db.pool())
+        .await?;
+        Ok(ShareLink {
+            token: token.to_owned(),
+            conversation_id,
+            url: format!("/s/{token}"),
+            created_at: now,
+            revoked: false,
+        })
+    }
+
+    async fn shares(&self, user_id: Uuid, conversation_id: Uuid) -> StoreResult<Vec<ShareLink>> {
+        let rows = sqlx::query(
+            "SELECT token, conversation_id, created_at, revoked_at FROM share_links \
+             WHERE user_id = $1 AND conversation_id = $2 ORDER BY created_at DESC",
+        )
+        .bind(user_id.to_string())
+        .bind(conversation_id.to_string())
+        .fetch_all(self.db.pool())
+        .await?;
+        rows.iter().map(share_link).collect()
+    }
+
+    async fn revoke_share(&self, user_id: Uuid, token: &str, now: i64) -> StoreResult<()> {
+        let result = sqlx::query(
+            "UPDATE share_links SET revoked_at = $1 \
+             WHERE token = $2 AND user_id = $3 AND revoked_at IS NULL",
+        )
+        .bind(now)
+        .bind(token)
+        .bind(user_id.to_string())
+        .execute(self.db.pool())
+        .await?;
+        if result.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    async fn shared(&self, token: &str) -> StoreResult<SharedConversation> {
+        let row =
+            sqlx::query("SELECT snapshot FROM share_links WHERE token = $1 AND revoked_at IS NULL")
+                .bind(token)
+                .fetch_optional(self.db.pool())
+                .await?
+                .ok_or(StoreError::NotFound)?;
+        let snapshot: String = row.try_get("snapshot")?;
+        serde_json::from_str(&snapshot).map_err(|_| corrupt("snapshot"))
+    }
+
+    async fn react(
+        &self,
+        user_id: Uuid,
+        conversation_id: Uuid,
+        message_id: Uuid,
+        emoji: &str,
+        now: i64,
+    ) -> StoreResult<()> {
+        self.message(user_id, conversation_id, message_id).await?;
+        let exists = sqlx::query(
+            "SELECT 1 AS one FROM message_reactions \
+             WHERE message_id = $1 AND user_id = $2 AND emoji = $3",
+        )
+        .bind(message_id.to_string())
+        .bind(user_id.to_string())
+        .bind(emoji)
+        .fetch_optional(self.db.pool())
+        .await?;
+        if exists.is_none() {
+            let inserted = sqlx::query(
+                "INSERT INTO message_reactions (message_id, user_id, emoji, created_at) \
+                 VALUES ($1, $2, $3, $4)",
+            )
+            .bind(message_id.to_string())
+            .bind(user_id.to_string())
+            .bind(emoji)
+            .bind(now)
+            .execute(self.db.pool())
+            .await;
+            match inserted {
+                // A concurrent request added the same reaction: the outcome is the same.
+                Ok(_) => {}
+                Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(())
+    }
+
+    async fn unreact(
+        &self,
+        user_id: Uuid,
+        conversation_id: Uuid,
+        message_id: Uuid,
+        emoji: &str,
+    ) -> StoreResult<()> {
+        self.message(user_id, conversation_id, message_id).await?;
+        let result = sqlx::query(
+            "DELETE FROM message_reactions WHERE message_id = $1 AND user_id = $2 AND emoji = $3",
+        )
+        .bind(message_id.to_string())
+        .bind(user_id.to_string())
+        .bind(emoji)
+        .execute(self.db.pool())
+        .await?;
+        if result.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    async fn reactions(
+        &self,
+        user_id: Uuid,
+        message_ids: &[Uuid],
+    ) -> StoreResult<HashMap<Uuid, Vec<Reaction>>> {
+        let mut out: HashMap<Uuid, Vec<Reaction>> = HashMap::new();
+        if message_ids.is_empty() {
+            return Ok(out);
+        }
+        let sql = format!(
+            "SELECT message_id, emoji, COUNT(*) AS n, \
+             CAST(SUM(CASE WHEN user_id = $1 THEN 1 ELSE 0 END) AS BIGINT) AS mine \
+             FROM message_reactions WHERE message_id {} \
+             GROUP BY message_id, emoji ORDER BY MIN(created_at)",
+            ids_in(self.db.backend(), 2)
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(user_id.to_string())
+            .bind(ids_json(message_ids))
+            .fetch_all(self.db.pool())
+            .await?;
+        for row in rows {
+            let count: i64 = row.try_get("n")?;
+            let mine: i64 = row.try_get("mine")?;
+            out.entry(uuid(&row, "message_id")?)
+                .or_default()
+                .push(Reaction {
+                    emoji: row.try_get("emoji")?,
+                    count: u32::try_from(count).unwrap_or(u32::MAX),
+                    mine: mine > 0,
+                });
+        }
+        Ok(out)
+    }
+
+    async fn bulk(
+        &self,
+        user_id: Uuid,
+        ids: &[Uuid],
+        action: BulkAction,
+        now: i64,
+    ) -> StoreResult<u64> {
+        let mut tx = self.db.pool().begin().await?;
+        let sql = format!(
+            "SELECT id FROM conversations WHERE user_id = $1 AND id {}",
+            ids_in(self.db.backend(), 2)
+        );
+        let owned: Vec<Uuid> = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(user_id.to_string())
+            .bind(ids_json(ids))
+            .fetch_all(&mut *tx)
+            .await?
+            .iter()
+            .map(|r| uuid(r, "id"))
+            .collect::<StoreResult<_>>()?;
+        for id in &owned {
+            match action {
+                BulkAction::Delete => Self::delete_in(&mut tx, *id).await?,
+                BulkAction::Archive | BulkAction::Unarchive => {
+                    sqlx::query(
+                        "UPDATE conversations SET archived = $1, updated_at = $2 WHERE id = $3",
+                    )
+                    .bind(i64::from(action == BulkAction::Archive))
+                    .bind(now)
+                    .bind(id.to_string())
+                    .execute(&mut *tx)
+                    .await?;
+                }
+            }
+        }
+        tx.commit().await?;
+        Ok(owned.len() as u64)
     }
 
     async fn import(

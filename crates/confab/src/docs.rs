@@ -80,21 +80,6 @@ pub fn router(openapi: &utoipa::openapi::OpenApi) -> anyhow::Result<Router> {
     )
 }
 
-fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
 fn anchor(text: &str) -> String {
     text.chars()
         .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
@@ -105,7 +90,11 @@ fn anchor(text: &str) -> String {
 fn type_of(schema: &Value) -> String {
     if let Some(reference) = schema.get("$ref").and_then(Value::as_str) {
         let name = reference.rsplit('/').next().unwrap_or(reference);
-        return format!("<a href=\"#schema-{}\">{}</a>", anchor(name), escape(name));
+        return format!(
+            "<a href=\"#schema-{}\">{}</a>",
+            anchor(name),
+            confab_core::html::escape(name)
+        );
     }
     for key in ["oneOf", "anyOf", "allOf"] {
         if let Some(items) = schema.get(key).and_then(Value::as_array) {
@@ -115,16 +104,16 @@ fn type_of(schema: &Value) -> String {
     if let Some(values) = schema.get("enum").and_then(Value::as_array) {
         return values
             .iter()
-            .map(|v| format!("<code>{}</code>", escape(&v.to_string())))
+            .map(|v| format!("<code>{}</code>", confab_core::html::escape(&v.to_string())))
             .collect::<Vec<_>>()
             .join(" | ");
     }
     let mut base = match schema.get("type") {
-        Some(Value::String(t)) => escape(t),
+        Some(Value::String(t)) => confab_core::html::escape(t),
         Some(Value::Array(ts)) => ts
             .iter()
             .filter_map(Value::as_str)
-            .map(escape)
+            .map(confab_core::html::escape)
             .collect::<Vec<_>>()
             .join(" | "),
         _ => "any".to_owned(),
@@ -133,7 +122,7 @@ fn type_of(schema: &Value) -> String {
         base = format!("array of {}", type_of(items));
     }
     if let Some(format) = schema.get("format").and_then(Value::as_str) {
-        let _ = write!(base, " ({})", escape(format));
+        let _ = write!(base, " ({})", confab_core::html::escape(format));
     }
     base
 }
@@ -147,10 +136,10 @@ fn render(doc: &Value) -> String {
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
          <title>{t} reference</title><link rel=\"stylesheet\" href=\"/api/docs.css\"></head><body><main>\
          <h1>{t} <small>{v}</small></h1><p>{d}</p><p>Machine-readable: <a href=\"/api/openapi.json\">/api/openapi.json</a> (OpenAPI {o}).</p>",
-        t = escape(title),
-        v = escape(version),
-        d = escape(doc["info"]["description"].as_str().unwrap_or("")),
-        o = escape(doc["openapi"].as_str().unwrap_or("")),
+        t = confab_core::html::escape(title),
+        v = confab_core::html::escape(version),
+        d = confab_core::html::escape(doc["info"]["description"].as_str().unwrap_or("")),
+        o = confab_core::html::escape(doc["openapi"].as_str().unwrap_or("")),
     );
 
     let mut operations = Vec::new();
@@ -171,8 +160,8 @@ fn render(doc: &Value) -> String {
             a = anchor(&format!("{method}{path}")),
             m = method,
             M = method.to_uppercase(),
-            p = escape(path),
-            s = escape(op["summary"].as_str().unwrap_or("")),
+            p = confab_core::html::escape(path),
+            s = confab_core::html::escape(op["summary"].as_str().unwrap_or("")),
         );
     }
     html.push_str("</ul></nav>");
@@ -191,7 +180,7 @@ fn render(doc: &Value) -> String {
             a = anchor(&format!("{method}{path}")),
             m = method,
             M = method.to_uppercase(),
-            p = escape(path),
+            p = confab_core::html::escape(path),
             auth = if public {
                 "Public"
             } else {
@@ -200,7 +189,7 @@ fn render(doc: &Value) -> String {
         );
         for key in ["summary", "description"] {
             if let Some(text) = op[key].as_str() {
-                let _ = write!(html, "<p>{}</p>", escape(text));
+                let _ = write!(html, "<p>{}</p>", confab_core::html::escape(text));
             }
         }
         if let Some(params) = op["parameters"].as_array().filter(|p| !p.is_empty()) {
@@ -209,15 +198,15 @@ fn render(doc: &Value) -> String {
                 let _ = write!(
                     html,
                     "<tr><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-                    escape(param["name"].as_str().unwrap_or("")),
-                    escape(param["in"].as_str().unwrap_or("")),
+                    confab_core::html::escape(param["name"].as_str().unwrap_or("")),
+                    confab_core::html::escape(param["in"].as_str().unwrap_or("")),
                     type_of(&param["schema"]),
                     if param["required"].as_bool().unwrap_or(false) {
                         "yes"
                     } else {
                         "no"
                     },
-                    escape(param["description"].as_str().unwrap_or("")),
+                    confab_core::html::escape(param["description"].as_str().unwrap_or("")),
                 );
             }
             html.push_str("</table>");
@@ -228,7 +217,7 @@ fn render(doc: &Value) -> String {
                 html,
                 "<h4>Request body</h4><p>{} {}</p>",
                 type_of(schema),
-                escape(body["description"].as_str().unwrap_or("")),
+                confab_core::html::escape(body["description"].as_str().unwrap_or("")),
             );
         }
         if let Some(responses) = op["responses"].as_object() {
@@ -240,13 +229,13 @@ fn render(doc: &Value) -> String {
                 let _ = write!(
                     html,
                     "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
-                    escape(status),
+                    confab_core::html::escape(status),
                     if schema.is_null() {
                         String::new()
                     } else {
                         type_of(schema)
                     },
-                    escape(response["description"].as_str().unwrap_or("")),
+                    confab_core::html::escape(response["description"].as_str().unwrap_or("")),
                 );
             }
             html.push_str("</table>");
@@ -261,10 +250,10 @@ fn render(doc: &Value) -> String {
                 html,
                 "<section id=\"schema-{}\"><h3>{}</h3>",
                 anchor(name),
-                escape(name)
+                confab_core::html::escape(name)
             );
             if let Some(text) = schema["description"].as_str() {
-                let _ = write!(html, "<p>{}</p>", escape(text));
+                let _ = write!(html, "<p>{}</p>", confab_core::html::escape(text));
             }
             let required: Vec<&str> = schema["required"]
                 .as_array()
@@ -276,14 +265,14 @@ fn render(doc: &Value) -> String {
                     let _ = write!(
                         html,
                         "<tr><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td></tr>",
-                        escape(field),
+                        confab_core::html::escape(field),
                         type_of(prop),
                         if required.contains(&field.as_str()) {
                             "yes"
                         } else {
                             "no"
                         },
-                        escape(prop["description"].as_str().unwrap_or("")),
+                        confab_core::html::escape(prop["description"].as_str().unwrap_or("")),
                     );
                 }
                 html.push_str("</table>");

@@ -8,6 +8,7 @@ pub mod auth;
 pub mod config;
 pub mod error;
 pub mod extract;
+pub mod html;
 pub mod http;
 pub mod id;
 pub mod metrics;

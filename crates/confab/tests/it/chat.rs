@@ -870,3 +870,172 @@ async fn chatgpt_exports_import_and_bad_files_change_nothing() {
     .assert_error(422, "invalid_import");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn share_links_show_a_snapshot_to_anyone_until_revoked() {
+    let (app, token) = start().await;
+    let id = create(
+        &app,
+        &token,
+        json!({"title": "Shared <b>chat</b>", "system_prompt": "secret"}),
+    )
+    .await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    app.post(
+        &format!("/api/v1/conversations/{id}/shares"),
+        Some(&token),
+        json!({}),
+    )
+    .await
+    .assert_error(422, "nothing_to_share");
+    send(&app, &token, &id, json!({"content": "hello <script>"})).await;
+    let link = app
+        .post(
+            &format!("/api/v1/conversations/{id}/shares"),
+            Some(&token),
+            json!({}),
+        )
+        .await;
+    assert_eq!(link.status, StatusCode::CREATED, "{}", link.text);
+    let share = link.body["token"].as_str().unwrap().to_owned();
+    assert_eq!(link.body["url"], format!("/s/{share}"));
+
+    // Anyone (no sign-in) reads the snapshot, and nothing else of the owner's.
+    let public = app.get(&format!("/api/v1/shared/{share}"), None).await;
+    assert_eq!(public.status, StatusCode::OK, "{}", public.text);
+    assert_eq!(public.body["title"], "Shared <b>chat</b>");
+    assert_eq!(public.body["messages"].as_array().unwrap().len(), 2);
+    assert!(!public.text.contains("secret") && !public.text.contains("ada@"));
+    let page = app
+        .client
+        .get(app.url(&format!("/s/{share}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    let csp = page.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(csp.starts_with("default-src 'none'"), "{csp}");
+    let html = page.text().await.unwrap();
+    assert!(
+        html.contains("Shared &lt;b&gt;chat&lt;/b&gt;") && html.contains("hello &lt;script&gt;")
+    );
+
+    // Later messages are not in the snapshot.
+    send(&app, &token, &id, json!({"content": "not shared"})).await;
+    let again = app.get(&format!("/api/v1/shared/{share}"), None).await;
+    assert!(!again.text.contains("not shared"));
+
+    let listed = app
+        .get(&format!("/api/v1/conversations/{id}/shares"), Some(&token))
+        .await;
+    assert_eq!(listed.body["items"][0]["revoked"], false);
+    app.register("bob@example.com").await;
+    let (bob, _) = app.login("bob@example.com", PASSWORD).await;
+    app.call(
+        reqwest::Method::DELETE,
+        &format!("/api/v1/shares/{share}"),
+        Some(&bob),
+        None,
+    )
+    .await
+    .assert_error(404, "not_found");
+    let revoked = app
+        .call(
+            reqwest::Method::DELETE,
+            &format!("/api/v1/shares/{share}"),
+            Some(&token),
+            None,
+        )
+        .await;
+    assert_eq!(revoked.status, StatusCode::NO_CONTENT);
+    app.get(&format!("/api/v1/shared/{share}"), None)
+        .await
+        .assert_error(404, "not_found");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn reactions_and_bulk_operations() {
+    let (app, token) = start().await;
+    let id = create(&app, &token, json!({})).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let events = send(&app, &token, &id, json!({"content": "hi"})).await;
+    let answer = done(&events)["id"].as_str().unwrap().to_owned();
+    let path_ = format!("/api/v1/conversations/{id}/messages/{answer}/reactions");
+    let reacted = app.post(&path_, Some(&token), json!({"emoji": "👍"})).await;
+    assert_eq!(reacted.status, StatusCode::OK, "{}", reacted.text);
+    assert_eq!(
+        reacted.body["items"],
+        json!([{"emoji": "👍", "count": 1, "mine": true}])
+    );
+    // Idempotent.
+    let twice = app.post(&path_, Some(&token), json!({"emoji": "👍"})).await;
+    assert_eq!(twice.body["items"][0]["count"], 1);
+    app.post(&path_, Some(&token), json!({"emoji": "two words"}))
+        .await
+        .assert_error(422, "invalid_reaction");
+    let messages = path(&app, &token, &id).await;
+    assert_eq!(messages[1]["reactions"][0]["emoji"], "👍");
+    let removed = app
+        .call(
+            reqwest::Method::DELETE,
+            &format!("{path_}/%F0%9F%91%8D"),
+            Some(&token),
+            None,
+        )
+        .await;
+    assert_eq!(removed.status, StatusCode::OK, "{}", removed.text);
+    assert_eq!(removed.body["items"], json!([]));
+
+    // Bulk: the user's own ids change; another user's are skipped.
+    let second = create(&app, &token, json!({})).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    app.register("bob@example.com").await;
+    let (bob, _) = app.login("bob@example.com", PASSWORD).await;
+    let theirs = create(&app, &bob, json!({})).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let archived = app
+        .post(
+            "/api/v1/conversations/bulk",
+            Some(&token),
+            json!({"ids": [id, second, theirs], "action": "archive"}),
+        )
+        .await;
+    assert_eq!(archived.body["affected"], 2, "{}", archived.text);
+    let listed = app.get("/api/v1/conversations", Some(&token)).await;
+    assert_eq!(listed.body["items"], json!([]));
+    let deleted = app
+        .post(
+            "/api/v1/conversations/bulk",
+            Some(&token),
+            json!({"ids": [id, theirs], "action": "delete"}),
+        )
+        .await;
+    assert_eq!(deleted.body["affected"], 1);
+    app.get(&format!("/api/v1/conversations/{id}"), Some(&token))
+        .await
+        .assert_error(404, "not_found");
+    let still = app
+        .get(&format!("/api/v1/conversations/{theirs}"), Some(&bob))
+        .await;
+    assert_eq!(still.status, StatusCode::OK);
+    app.post(
+        "/api/v1/conversations/bulk",
+        Some(&token),
+        json!({"ids": [], "action": "delete"}),
+    )
+    .await
+    .assert_error(422, "invalid_ids");
+    app.stop().await;
+}

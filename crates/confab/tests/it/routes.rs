@@ -41,6 +41,10 @@ enum Target {
     Answer(&'static str),
     /// `{id}` is a fresh preset of the user.
     Preset(&'static str),
+    /// `{token}` is a fresh share link of the user's.
+    Share(&'static str),
+    /// Like `Answer`, the answer having the user's reaction `ok` (`{emoji}`).
+    Reacted(&'static str),
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -365,6 +369,54 @@ fn cases() -> Vec<Case> {
             [401, 201, 201, 201],
         ),
         case(
+            Method::POST,
+            T::Fixed("/api/v1/conversations/bulk"),
+            P::Json(|| json!({"ids": [Uuid::now_v7()], "action": "archive"})),
+            [401, 200, 200, 200],
+        ),
+        case(
+            Method::POST,
+            T::Answer("/api/v1/conversations/{id}/shares"),
+            P::None,
+            [401, 201, 404, 404],
+        ),
+        case(
+            Method::GET,
+            T::Conversation("/api/v1/conversations/{id}/shares"),
+            P::None,
+            [401, 200, 404, 404],
+        ),
+        case(
+            Method::DELETE,
+            T::Share("/api/v1/shares/{token}"),
+            P::None,
+            [401, 204, 404, 404],
+        ),
+        case(
+            Method::GET,
+            T::Share("/api/v1/shared/{token}"),
+            P::None,
+            [200, 200, 200, 200],
+        ),
+        case(
+            Method::GET,
+            T::Share("/s/{token}"),
+            P::None,
+            [200, 200, 200, 200],
+        ),
+        case(
+            Method::POST,
+            T::Answer("/api/v1/conversations/{id}/messages/{mid}/reactions"),
+            P::Json(|| json!({"emoji": "🎉"})),
+            [401, 200, 404, 404],
+        ),
+        case(
+            Method::DELETE,
+            T::Reacted("/api/v1/conversations/{id}/messages/{mid}/reactions/{emoji}"),
+            P::None,
+            [401, 200, 404, 404],
+        ),
+        case(
             Method::GET,
             T::Fixed("/api/v1/search?q=hello"),
             P::None,
@@ -422,7 +474,9 @@ fn template(target: Target) -> &'static str {
         | Target::Nothing(p)
         | Target::Conversation(p)
         | Target::Answer(p)
-        | Target::Preset(p) => p.split('?').next().unwrap_or(p),
+        | Target::Preset(p)
+        | Target::Share(p)
+        | Target::Reacted(p) => p.split('?').next().unwrap_or(p),
     }
 }
 
@@ -524,6 +578,28 @@ impl World {
             Target::Conversation(p) => {
                 let conversation = self.conversation().await;
                 p.replace("{id}", &conversation.to_string())
+            }
+            Target::Share(p) => {
+                let answered = Box::pin(self.path(Target::Answer("{id}"))).await;
+                let user = self.principal(self.user_id, Role::User);
+                let link = self
+                    .chat
+                    .share(&user, answered.parse().unwrap())
+                    .await
+                    .unwrap();
+                p.replace("{token}", &link.token)
+            }
+            Target::Reacted(p) => {
+                let answered = Box::pin(self.path(Target::Answer("{id} {mid}"))).await;
+                let (id, mid) = answered.split_once(' ').unwrap();
+                let user = self.principal(self.user_id, Role::User);
+                self.chat
+                    .react(&user, id.parse().unwrap(), mid.parse().unwrap(), "ok", true)
+                    .await
+                    .unwrap();
+                p.replace("{id}", id)
+                    .replace("{mid}", mid)
+                    .replace("{emoji}", "ok")
             }
             Target::Answer(p) => {
                 let conversation = self.conversation().await;
