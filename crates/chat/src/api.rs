@@ -64,6 +64,7 @@ pub fn router(state: ChatState) -> OpenApiRouter {
         .routes(routes!(stop))
         .routes(routes!(follow))
         .routes(routes!(search))
+        .routes(routes!(websocket))
         .routes(routes!(bulk))
         .routes(routes!(list_shares, create_share))
         .routes(routes!(revoke_share))
@@ -665,6 +666,130 @@ async fn import(
             conversation_ids: ids,
         }),
     ))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct WsQuery {
+    /// The access token, for browsers (which cannot set headers on a WebSocket); other
+    /// clients may send `Authorization: Bearer` instead.
+    pub access_token: Option<String>,
+}
+
+/// How often the server pings a real-time connection, and how long it waits for any sign of
+/// life before closing it.
+const WS_PING: Duration = Duration::from_secs(20);
+const WS_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Real-time events for the signed-in user's tabs (WebSocket). Each text frame is
+/// `{"type", "data", "at"}`: `message.created`, `message.delta`, `message.completed`,
+/// `conversation.updated`, `conversation.deleted`, `conversations.changed`, `typing`,
+/// `reaction`, `presence`; `resync` when events were missed (reload from the API); `hello`
+/// first. The server pings every 20 s and closes a connection silent for 60 s.
+#[utoipa::path(get, path = "/api/v1/ws", tag = "chat", params(WsQuery),
+    responses((status = 101, description = "Switching to WebSocket"), (status = 401, body = ErrorEnvelope),
+        (status = 426, body = ErrorEnvelope, description = "upgrade_required: not a WebSocket request")),
+    security(("bearer" = [])))]
+async fn websocket(
+    State(state): State<ChatState>,
+    Query(query): Query<WsQuery>,
+    headers: HeaderMap,
+    upgrade: Result<
+        axum::extract::ws::WebSocketUpgrade,
+        axum::extract::ws::rejection::WebSocketUpgradeRejection,
+    >,
+) -> Result<Response, ApiError> {
+    let header_token = headers
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+        .map(str::to_owned);
+    let token = header_token.or(query.access_token).ok_or_else(|| {
+        ApiError::unauthorized("sign in: send ?access_token= or Authorization: Bearer")
+    })?;
+    let principal = state.authenticator.authenticate(&token).await?;
+    principal.require_scope(Scope::Chat)?;
+    let upgrade = upgrade.map_err(|_| {
+        ApiError::new(
+            StatusCode::UPGRADE_REQUIRED,
+            "upgrade_required",
+            "this endpoint speaks WebSocket only",
+        )
+    })?;
+    let service = state.service.clone();
+    Ok(upgrade
+        .max_message_size(64 * 1024)
+        .on_upgrade(move |socket| realtime(service, principal, socket)))
+}
+
+/// One real-time connection: the user's events out, heartbeats both ways.
+async fn realtime(
+    service: Arc<ChatService>,
+    principal: Principal,
+    mut socket: axum::extract::ws::WebSocket,
+) {
+    use axum::extract::ws::Message as Frame;
+    let user = principal.user_id;
+    let mut events = service.events().subscribe(&confab_bus::user_topic(user));
+    service.presence(user, true).await;
+    let frame = |kind: &str, data: serde_json::Value, at: i64| {
+        Frame::Text(
+            serde_json::json!({"type": kind, "data": data, "at": at})
+                .to_string()
+                .into(),
+        )
+    };
+    let hello = frame(
+        "hello",
+        serde_json::json!({"user_id": user}),
+        confab_core::now_ms(),
+    );
+    let mut ping = tokio::time::interval(WS_PING);
+    ping.tick().await;
+    let mut last_seen = tokio::time::Instant::now();
+    if socket.send(hello).await.is_ok() {
+        loop {
+            tokio::select! {
+                received = events.next() => {
+                    let out = match received {
+                        Some(confab_bus::Received::Event(e)) => frame(&e.kind, e.data, e.at),
+                        // Fell behind: the client reloads rather than the server buffering.
+                        Some(confab_bus::Received::Lagged(missed)) => frame(
+                            "resync",
+                            serde_json::json!({"missed": missed}),
+                            confab_core::now_ms(),
+                        ),
+                        None => break,
+                    };
+                    if socket.send(out).await.is_err() {
+                        break;
+                    }
+                }
+                incoming = socket.recv() => match incoming {
+                    Some(Ok(Frame::Close(_))) | None | Some(Err(_)) => break,
+                    Some(Ok(Frame::Text(text))) => {
+                        last_seen = tokio::time::Instant::now();
+                        if text.as_str().contains("\"ping\"") {
+                            let pong = frame("pong", serde_json::Value::Null, confab_core::now_ms());
+                            if socket.send(pong).await.is_err() {
+                                break;
+                            }
+                        }
+                    }
+                    Some(Ok(_)) => last_seen = tokio::time::Instant::now(),
+                },
+                _ = ping.tick() => {
+                    if last_seen.elapsed() > WS_TIMEOUT
+                        || socket.send(Frame::Ping(Vec::new().into())).await.is_err()
+                    {
+                        break;
+                    }
+                }
+            }
+        }
+    }
+    service.presence(user, false).await;
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

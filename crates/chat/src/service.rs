@@ -6,6 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use confab_bus::{Envelope, EventBus};
 use confab_core::auth::Principal;
 use confab_inference::types::{ChatEvent, SamplingParams};
 use confab_store::StoreError;
@@ -142,6 +143,10 @@ pub enum Follow {
 pub struct ChatService {
     store: Arc<dyn ChatStore>,
     models: Arc<dyn ModelClient>,
+    /// Where what happens is told to the user's open tabs (and other replicas).
+    events: Arc<dyn EventBus>,
+    /// Open real-time connections per user in this process.
+    presence: parking_lot::Mutex<std::collections::HashMap<Uuid, usize>>,
     live: LiveAnswers,
     tasks: TaskTracker,
     shutdown: CancellationToken,
@@ -172,6 +177,7 @@ impl ChatService {
     pub fn new(
         store: Arc<dyn ChatStore>,
         models: Arc<dyn ModelClient>,
+        events: Arc<dyn EventBus>,
         tasks: TaskTracker,
         shutdown: CancellationToken,
         settings: ChatSettings,
@@ -179,11 +185,62 @@ impl ChatService {
         Arc::new(Self {
             store,
             models,
+            events,
+            presence: parking_lot::Mutex::new(std::collections::HashMap::new()),
             live: LiveAnswers::default(),
             tasks,
             shutdown,
             settings,
         })
+    }
+
+    /// Tells the user's tabs (and other replicas) what happened; a bus failure is logged, never
+    /// fatal to the operation that caused it.
+    async fn publish(&self, user: Uuid, kind: &str, data: serde_json::Value) {
+        let event = Envelope::new(confab_bus::user_topic(user), kind, data);
+        if let Err(e) = self.events.publish(event).await {
+            tracing::warn!(error = %e, kind, "event not published");
+        }
+    }
+
+    async fn publish_conversation(&self, user: Uuid, id: Uuid) {
+        if let Ok(conversation) = self.store.conversation(user, id).await {
+            self.publish(
+                user,
+                "conversation.updated",
+                serde_json::json!({"conversation": conversation}),
+            )
+            .await;
+        }
+    }
+
+    /// The event bus, for the real-time endpoint.
+    pub fn events(&self) -> &Arc<dyn EventBus> {
+        &self.events
+    }
+
+    /// Counts a real-time connection of `user` in or out and tells their tabs.
+    pub async fn presence(&self, user: Uuid, joined: bool) {
+        let tabs = {
+            let mut presence = self.presence.lock();
+            let count = presence.entry(user).or_insert(0);
+            *count = if joined {
+                *count + 1
+            } else {
+                count.saturating_sub(1)
+            };
+            let tabs = *count;
+            if tabs == 0 {
+                presence.remove(&user);
+            }
+            tabs
+        };
+        self.publish(
+            user,
+            "presence",
+            serde_json::json!({"online": tabs > 0, "tabs": tabs}),
+        )
+        .await;
     }
 
     /// At start: answers left `streaming` by a process that died are `interrupted`; their
@@ -356,10 +413,18 @@ impl ChatService {
                 .map_err(not_found("no such message in this conversation"))?;
             changes.active_leaf_id = Some(self.store.newest_leaf(id, message).await?);
         }
-        self.store
+        let updated = self
+            .store
             .update_conversation(user, id, changes, confab_core::now_ms())
             .await
-            .map_err(not_found("no such conversation"))
+            .map_err(not_found("no such conversation"))?;
+        self.publish(
+            user,
+            "conversation.updated",
+            serde_json::json!({"conversation": updated}),
+        )
+        .await;
+        Ok(updated)
     }
 
     pub async fn delete(&self, principal: &Principal, id: Uuid) -> Result<(), ChatError> {
@@ -373,7 +438,14 @@ impl ChatService {
         self.store
             .delete_conversation(principal.user_id, id)
             .await
-            .map_err(not_found("no such conversation"))
+            .map_err(not_found("no such conversation"))?;
+        self.publish(
+            principal.user_id,
+            "conversation.deleted",
+            serde_json::json!({"conversation_id": id}),
+        )
+        .await;
+        Ok(())
     }
 
     /// The messages of the active branch, root first, each with its siblings.
@@ -450,9 +522,17 @@ impl ChatService {
             let title = domain::provisional_title(&user_message.content);
             self.store.retitle(conversation_id, "", &title, now).await?;
         }
+        self.publish(
+            principal.user_id,
+            "message.created",
+            serde_json::json!({"message": user_message}),
+        )
+        .await;
         let assistant_message = self
             .start_answer(principal, &conversation, user_message.id, model)
             .await?;
+        self.publish_conversation(principal.user_id, conversation_id)
+            .await;
         Ok(Sent {
             user_message,
             assistant_message,
@@ -568,6 +648,12 @@ impl ChatService {
             )
             .await
             .map_err(not_found("no such conversation"))?;
+        self.publish(
+            principal.user_id,
+            "message.created",
+            serde_json::json!({"message": answer}),
+        )
+        .await;
         let live = self.live.start(answer.id, &self.shutdown);
         let this = self.clone();
         let principal = principal.clone();
@@ -576,7 +662,9 @@ impl ChatService {
         let first_exchange = conversation.active_leaf_id.is_none() && conversation.title.is_empty();
         let conversation_id = conversation.id;
         self.tasks.spawn(async move {
-            let ended = this.generate(&principal, id, ask, &live).await;
+            let ended = this
+                .generate(&principal, conversation_id, id, ask, &live)
+                .await;
             if ended == MessageStatus::Complete && first_exchange && this.settings.auto_titles {
                 this.auto_title(&principal, conversation_id).await;
             }
@@ -588,10 +676,15 @@ impl ChatService {
     async fn generate(
         &self,
         principal: &Principal,
+        conversation_id: Uuid,
         id: Uuid,
         ask: Ask,
         live: &LiveAnswer,
     ) -> MessageStatus {
+        let user = principal.user_id;
+        let typing = |active: bool| serde_json::json!({"conversation_id": conversation_id, "message_id": id, "who": "assistant", "active": active});
+        self.publish(user, "typing", typing(true)).await;
+        let mut offset = 0usize;
         let mut content = String::new();
         let mut saved = 0usize;
         let mut usage = None;
@@ -611,6 +704,11 @@ impl ChatService {
                         Some(Ok(ChatEvent::Delta(text))) => {
                             content.push_str(&text);
                             live.append(&text);
+                            self.publish(user, "message.delta", serde_json::json!({
+                                "conversation_id": conversation_id, "message_id": id,
+                                "offset": offset, "content": text,
+                            })).await;
+                            offset += text.chars().count();
                         }
                         Some(Ok(ChatEvent::Finished { usage: u, .. })) => usage = Some(u),
                         Some(Ok(ChatEvent::Started)) => {}
@@ -660,6 +758,15 @@ impl ChatService {
         }
         live.end(status, failure);
         self.live.remove(id);
+        if let Ok(message) = self.store.message(user, conversation_id, id).await {
+            self.publish(
+                user,
+                "message.completed",
+                serde_json::json!({"message": message}),
+            )
+            .await;
+        }
+        self.publish(user, "typing", typing(false)).await;
         status
     }
 
@@ -712,13 +819,21 @@ impl ChatService {
         }
         // Replaces the provisional title only: a name the user gave meanwhile stays.
         let provisional = domain::provisional_title(&first.content);
-        if let Some(title) = domain::clean_title(&text)
-            && let Err(e) = self
+        if let Some(title) = domain::clean_title(&text) {
+            match self
                 .store
                 .retitle(conversation_id, &provisional, &title, confab_core::now_ms())
                 .await
-        {
-            tracing::warn!(conversation = %conversation_id, error = %e, "cannot set the title");
+            {
+                Ok(true) => {
+                    self.publish_conversation(principal.user_id, conversation_id)
+                        .await;
+                }
+                Ok(false) => {}
+                Err(e) => {
+                    tracing::warn!(conversation = %conversation_id, error = %e, "cannot set the title");
+                }
+            }
         }
     }
 
@@ -1037,12 +1152,19 @@ impl ChatService {
                 .await
                 .map_err(not_found("no such reaction"))?;
         }
-        Ok(self
+        let reactions = self
             .store
             .reactions(user, &[message_id])
             .await?
             .remove(&message_id)
-            .unwrap_or_default())
+            .unwrap_or_default();
+        self.publish(
+            user,
+            "reaction",
+            serde_json::json!({"conversation_id": conversation_id, "message_id": message_id, "reactions": reactions}),
+        )
+        .await;
+        Ok(reactions)
     }
 
     /// Reactions to the given messages as the user sees them.
@@ -1079,10 +1201,17 @@ impl ChatService {
                 }
             }
         }
-        Ok(self
+        let affected = self
             .store
             .bulk(principal.user_id, ids, action, confab_core::now_ms())
-            .await?)
+            .await?;
+        self.publish(
+            principal.user_id,
+            "conversations.changed",
+            serde_json::json!({"ids": ids, "action": action}),
+        )
+        .await;
+        Ok(affected)
     }
 
     /// One conversation with every message of every branch.

@@ -146,11 +146,14 @@ pub async fn build(config: &Config) -> anyhow::Result<App> {
         authenticator: auth.clone(),
     };
 
+    // The event bus: in-process in the all-in-one server.
+    let events: Arc<dyn confab_bus::EventBus> = Arc::new(confab_bus::MemoryBus::default());
     let chat = confab_chat::ChatService::new(
         Arc::new(confab_chat::SqlChatStore::new(db.clone())),
         Arc::new(confab_chat::inference::InProcessModels::new(
             inference.clone(),
         )),
+        events.clone(),
         tasks.clone(),
         shutdown.clone(),
         confab_chat::ChatSettings {

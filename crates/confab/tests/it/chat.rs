@@ -1039,3 +1039,98 @@ async fn reactions_and_bulk_operations() {
     .assert_error(422, "invalid_ids");
     app.stop().await;
 }
+
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+async fn socket(app: &TestApp, token: &str) -> Socket {
+    let url = format!("ws://{}/api/v1/ws?access_token={token}", app.addr);
+    let (socket, response) = tokio_tungstenite::connect_async(url).await.unwrap();
+    assert_eq!(response.status(), 101);
+    socket
+}
+
+/// The next JSON event, or `None` after `wait` without one.
+async fn next_event(socket: &mut Socket, wait: Duration) -> Option<Value> {
+    loop {
+        let frame = tokio::time::timeout(wait, socket.next())
+            .await
+            .ok()??
+            .ok()?;
+        if let tokio_tungstenite::tungstenite::Message::Text(text) = frame {
+            return serde_json::from_str(text.as_str()).ok();
+        }
+    }
+}
+
+/// Events until one of `kind` arrives (bounded).
+async fn events_until(socket: &mut Socket, kind: &str) -> Vec<Value> {
+    let mut seen = Vec::new();
+    while let Some(event) = next_event(socket, Duration::from_secs(5)).await {
+        let done = event["type"] == kind;
+        seen.push(event);
+        if done {
+            return seen;
+        }
+    }
+    panic!("no {kind} event; saw {seen:?}");
+}
+
+#[tokio::test]
+async fn every_tab_of_the_user_gets_live_events_and_no_one_else_does() {
+    let (app, token) = start().await;
+    let mut first = socket(&app, &token).await;
+    assert_eq!(
+        next_event(&mut first, Duration::from_secs(5))
+            .await
+            .unwrap()["type"],
+        "hello"
+    );
+    let mut second = socket(&app, &token).await;
+    // The first tab hears of its own arrival, then of the second tab's.
+    let mut tabs = Vec::new();
+    while tabs.last() != Some(&json!(2)) {
+        let presence = events_until(&mut first, "presence").await;
+        tabs.push(presence.last().unwrap()["data"]["tabs"].clone());
+        assert!(tabs.len() < 3, "{tabs:?}");
+    }
+    app.register("bob@example.com").await;
+    let (bob, _) = app.login("bob@example.com", PASSWORD).await;
+    let mut theirs = socket(&app, &bob).await;
+    events_until(&mut theirs, "presence").await;
+
+    let id = create(&app, &token, json!({})).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    send(&app, &token, &id, json!({"content": "hello there"})).await;
+    for tab in [&mut first, &mut second] {
+        let seen = events_until(tab, "message.completed").await;
+        let kinds: Vec<&str> = seen.iter().map(|e| e["type"].as_str().unwrap()).collect();
+        assert!(kinds.contains(&"message.created"), "{kinds:?}");
+        assert!(kinds.contains(&"typing"), "{kinds:?}");
+        let text: String = seen
+            .iter()
+            .filter(|e| e["type"] == "message.delta")
+            .map(|e| e["data"]["content"].as_str().unwrap())
+            .collect();
+        assert_eq!(text, "You said: hello there");
+        let completed = seen.last().unwrap();
+        assert_eq!(completed["data"]["message"]["status"], "complete");
+        let after = events_until(tab, "typing").await;
+        assert_eq!(after.last().unwrap()["data"]["active"], false);
+    }
+    // Bob's tab heard nothing of Ada's conversation.
+    while let Some(event) = next_event(&mut theirs, Duration::from_millis(300)).await {
+        assert_eq!(event["type"], "presence", "{event}");
+    }
+
+    // Not a WebSocket request, or no token.
+    app.get(&format!("/api/v1/ws?access_token={token}"), None)
+        .await
+        .assert_error(426, "upgrade_required");
+    app.get("/api/v1/ws", None)
+        .await
+        .assert_error(401, "unauthorized");
+    app.stop().await;
+}

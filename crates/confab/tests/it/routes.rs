@@ -369,6 +369,12 @@ fn cases() -> Vec<Case> {
             [401, 201, 201, 201],
         ),
         case(
+            Method::GET,
+            T::Fixed("/api/v1/ws"),
+            P::None,
+            [401, 426, 426, 426],
+        ),
+        case(
             Method::POST,
             T::Fixed("/api/v1/conversations/bulk"),
             P::Json(|| json!({"ids": [Uuid::now_v7()], "action": "archive"})),
