@@ -892,6 +892,13 @@ impl ChatService {
         };
         let Some(live) = self.live.get(message_id) else {
             // Finished (or left by a process that died): the saved row is the whole story.
+            // Read it again: the answer may have ended since the first read, and its row is
+            // saved before it stops being live.
+            let message = self
+                .store
+                .message(principal.user_id, conversation_id, message_id)
+                .await
+                .map_err(not_found("no such message in this conversation"))?;
             let rest = after_chars(&message.content, offset)
                 .ok_or_else(|| bad_offset(message.content.chars().count()))?
                 .to_owned();
