@@ -456,7 +456,7 @@ impl ChatStore for SqlChatStore {
         }
         sqlx::query(
             "INSERT INTO messages (id, conversation_id, parent_id, role, content, status, model, \
-             created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)",
+             created_at, updated_at, user_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9)",
         )
         .bind(m.id.to_string())
         .bind(m.conversation_id.to_string())
@@ -466,6 +466,7 @@ impl ChatStore for SqlChatStore {
         .bind(m.status.as_str())
         .bind(&m.model)
         .bind(m.now)
+        .bind(user_id.to_string())
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
@@ -860,8 +861,8 @@ impl ChatStore for SqlChatStore {
             for m in &c.messages {
                 sqlx::query(
                     "INSERT INTO messages (id, conversation_id, parent_id, role, content, status, \
-                     model, error, prompt_tokens, completion_tokens, created_at, updated_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+                     model, error, prompt_tokens, completion_tokens, created_at, updated_at, \
+                     user_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
                 )
                 .bind(m.id.to_string())
                 .bind(c.id.to_string())
@@ -875,6 +876,7 @@ impl ChatStore for SqlChatStore {
                 .bind(m.completion_tokens.map(i64::from))
                 .bind(m.created_at)
                 .bind(m.updated_at)
+                .bind(user_id.to_string())
                 .execute(&mut *tx)
                 .await?;
             }
@@ -928,7 +930,7 @@ impl ChatStore for SqlChatStore {
                    m.created_at, c.title, messages_fts.rank AS score \
                    FROM messages_fts CROSS JOIN messages m ON m.rowid = messages_fts.rowid \
                    CROSS JOIN conversations c ON c.id = m.conversation_id \
-                   WHERE messages_fts MATCH $1 AND c.user_id = $2 \
+                   WHERE messages_fts MATCH $1 AND m.user_id = $2 \
                    ORDER BY messages_fts.rowid DESC LIMIT 500) \
                  ORDER BY score LIMIT $3",
             ),
@@ -945,10 +947,10 @@ impl ChatStore for SqlChatStore {
                    MinWords=8, StartSel=' || chr(57344) || ', StopSel=' || chr(57345)) AS snippet \
                  FROM (SELECT m.id, m.conversation_id, m.role, m.created_at, m.content, \
                    c.title, ts_rank(m.search, q) AS score \
-                   FROM messages m JOIN conversations c ON c.id = m.conversation_id, \
-                   to_tsquery('english', $1) q \
-                   WHERE m.search @@ q AND c.user_id = $2 \
-                   ORDER BY m.created_at DESC LIMIT 500) recent \
+                   FROM (SELECT * FROM messages m, to_tsquery('english', $1) q \
+                     WHERE m.user_id = $2 AND m.search @@ q \
+                     ORDER BY m.created_at DESC LIMIT 500) m \
+                   JOIN conversations c ON c.id = m.conversation_id) recent \
                  ORDER BY score DESC LIMIT $3",
             ),
         };

@@ -131,15 +131,16 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let insert_messages = match db.backend() {
         Backend::Sqlite => {
             "INSERT INTO messages (id, conversation_id, parent_id, role, content, status, \
-             created_at, updated_at) SELECT value ->> 'id', value ->> 'conversation', \
+             created_at, updated_at, user_id) SELECT value ->> 'id', value ->> 'conversation', \
              value ->> 'parent', value ->> 'role', value ->> 'content', 'complete', \
-             CAST(value ->> 'at' AS BIGINT), CAST(value ->> 'at' AS BIGINT) FROM jsonb_each(jsonb($1))"
+             CAST(value ->> 'at' AS BIGINT), CAST(value ->> 'at' AS BIGINT), value ->> 'user' \
+             FROM jsonb_each(jsonb($1))"
         }
         Backend::Postgres => {
             "INSERT INTO messages (id, conversation_id, parent_id, role, content, status, \
-             created_at, updated_at) SELECT value ->> 'id', value ->> 'conversation', \
+             created_at, updated_at, user_id) SELECT value ->> 'id', value ->> 'conversation', \
              value ->> 'parent', value ->> 'role', value ->> 'content', 'complete', \
-             CAST(value ->> 'at' AS BIGINT), CAST(value ->> 'at' AS BIGINT) \
+             CAST(value ->> 'at' AS BIGINT), CAST(value ->> 'at' AS BIGINT), value ->> 'user' \
              FROM jsonb_array_elements(CAST($1 AS jsonb)) AS rows(value)"
         }
     };
@@ -166,7 +167,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
                 let length = rng.gen_range(10..60);
                 at += 1;
                 message_rows.push(json!({
-                    "id": message, "conversation": id, "parent": parent,
+                    "id": message, "conversation": id, "parent": parent, "user": user,
                     "role": if m % 2 == 0 { "user" } else { "assistant" },
                     "content": vocabulary.sentence(&mut rng, length), "at": at,
                 }));
