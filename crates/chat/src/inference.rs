@@ -2,13 +2,13 @@
 //! its usage accounting, without HTTP in between.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use async_trait::async_trait;
 use confab_core::auth::Principal;
 use confab_inference::InferenceService;
 use confab_inference::error::InferenceError;
-use confab_inference::service::Outcome;
+use confab_inference::service::Accounting;
 use confab_inference::types::{ChatEvent, ChatMessage, ChatRequest, Role, Usage};
 use futures::StreamExt;
 use futures::stream::BoxStream;
@@ -37,45 +37,6 @@ fn model_error(e: InferenceError) -> ModelError {
         | InferenceError::ContextLengthExceeded(_)
         | InferenceError::Unsupported(_)) => ModelError::Invalid(e.to_string()),
         e => ModelError::Unavailable(e.to_string()),
-    }
-}
-
-/// Records the answer's usage exactly once: when it finishes, fails or is dropped.
-struct Accounting {
-    service: Arc<InferenceService>,
-    principal: Principal,
-    model: String,
-    backend: String,
-    arrived: Instant,
-    upstream_started: Instant,
-    ttft: Duration,
-    done: bool,
-}
-
-impl Accounting {
-    fn end(&mut self, usage: Usage, status: &str) {
-        if std::mem::replace(&mut self.done, true) {
-            return;
-        }
-        self.service.finish(
-            &self.principal,
-            &Outcome {
-                model: self.model.clone(),
-                backend: self.backend.clone(),
-                usage,
-                ttft: Some(self.ttft),
-                upstream: self.upstream_started.elapsed(),
-                total: self.arrived.elapsed(),
-                status: status.to_owned(),
-                cached: false,
-            },
-        );
-    }
-}
-
-impl Drop for Accounting {
-    fn drop(&mut self) {
-        self.end(Usage::default(), "cancelled");
     }
 }
 
@@ -123,35 +84,22 @@ impl ModelClient for InProcessModels {
             response_format: None,
             stream: true,
         };
+        // Stopping the answer drops its stream: that is recorded as `cancelled`.
+        let mut accounting = Accounting::start(
+            self.service.clone(),
+            principal.clone(),
+            ask.model,
+            arrived,
+            "cancelled",
+        );
         let routed = match self.service.chat(&request, cancel).await {
             Ok(routed) => routed,
             Err(e) => {
-                self.service.finish(
-                    principal,
-                    &Outcome {
-                        model: ask.model,
-                        backend: "none".into(),
-                        usage: Usage::default(),
-                        ttft: None,
-                        upstream: Duration::ZERO,
-                        total: arrived.elapsed(),
-                        status: "error".into(),
-                        cached: false,
-                    },
-                );
+                accounting.end(Usage::default(), "error");
                 return Err(model_error(e));
             }
         };
-        let mut accounting = Accounting {
-            service: self.service.clone(),
-            principal: principal.clone(),
-            model: ask.model,
-            backend: routed.backend,
-            arrived,
-            upstream_started: routed.upstream_started,
-            ttft: routed.ttft,
-            done: false,
-        };
+        accounting.routed(&routed);
         Ok(routed
             .stream
             .map(move |event| match event {

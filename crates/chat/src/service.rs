@@ -1308,7 +1308,7 @@ impl ChatService {
                 }
             })?;
         self.store.import(principal.user_id, &imported).await?;
-        Ok(imported.iter().map(|c| c.id).collect())
+        Ok(imported.iter().map(|c| c.conversation.id).collect())
     }
 
     /// Full-text search over the user's titles and finished messages.

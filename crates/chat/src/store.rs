@@ -837,7 +837,8 @@ impl ChatStore for SqlChatStore {
         conversations: &[crate::transfer::Imported],
     ) -> StoreResult<()> {
         let mut tx = self.db.pool().begin().await?;
-        for c in conversations {
+        for imported in conversations {
+            let c = &imported.conversation;
             sqlx::query(
                 "INSERT INTO conversations (id, user_id, title, model, system_prompt, params, \
                  folder, pinned, archived, active_leaf_id, created_at, updated_at) \
@@ -858,7 +859,7 @@ impl ChatStore for SqlChatStore {
             .await?;
             Self::write_tags(&mut tx, c.id, &c.tags).await?;
             // Parents come first (the import orders them so).
-            for m in &c.messages {
+            for m in &imported.messages {
                 sqlx::query(
                     "INSERT INTO messages (id, conversation_id, parent_id, role, content, status, \
                      model, error, prompt_tokens, completion_tokens, created_at, updated_at, \

@@ -140,18 +140,7 @@ pub fn markdown(conversation: &Conversation, path: &[Message]) -> String {
 /// A conversation ready to store: fresh ids, messages parents first.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Imported {
-    pub id: Uuid,
-    pub title: String,
-    pub model: Option<String>,
-    pub system_prompt: Option<String>,
-    pub params: Params,
-    pub folder: Option<String>,
-    pub tags: Vec<String>,
-    pub pinned: bool,
-    pub archived: bool,
-    pub active_leaf_id: Option<Uuid>,
-    pub created_at: i64,
-    pub updated_at: i64,
+    pub conversation: Conversation,
     pub messages: Vec<Message>,
 }
 
@@ -318,18 +307,20 @@ fn read_confab(export: Export) -> Result<Vec<Imported>, Vec<String>> {
             None => None,
         };
         out.push(Imported {
-            id: new_id,
-            title: conversation.title,
-            model: conversation.model,
-            system_prompt: conversation.system_prompt,
-            params: conversation.params,
-            folder: conversation.folder,
-            tags,
-            pinned: conversation.pinned,
-            archived: conversation.archived,
-            active_leaf_id,
-            created_at: conversation.created_at,
-            updated_at: conversation.updated_at,
+            conversation: Conversation {
+                id: new_id,
+                title: conversation.title,
+                model: conversation.model,
+                system_prompt: conversation.system_prompt,
+                params: conversation.params,
+                folder: conversation.folder,
+                tags,
+                pinned: conversation.pinned,
+                archived: conversation.archived,
+                active_leaf_id,
+                created_at: conversation.created_at,
+                updated_at: conversation.updated_at,
+            },
             messages,
         });
     }
@@ -465,18 +456,20 @@ fn read_chatgpt(value: &serde_json::Value, now: i64) -> Result<Vec<Imported>, Ve
             continue;
         };
         out.push(Imported {
-            id: new_id,
-            title,
-            model: None,
-            system_prompt: None,
-            params: Params::default(),
-            folder: None,
-            tags: Vec::new(),
-            pinned: false,
-            archived: false,
-            active_leaf_id: active_leaf_id.and_then(|leaf| renamed.get(&leaf).copied()),
-            created_at,
-            updated_at,
+            conversation: Conversation {
+                id: new_id,
+                title,
+                model: None,
+                system_prompt: None,
+                params: Params::default(),
+                folder: None,
+                tags: Vec::new(),
+                pinned: false,
+                archived: false,
+                active_leaf_id: active_leaf_id.and_then(|leaf| renamed.get(&leaf).copied()),
+                created_at,
+                updated_at,
+            },
             messages,
         });
     }
@@ -508,8 +501,8 @@ mod tests {
         let imported = read_import(CHATGPT.as_bytes(), 0).unwrap();
         assert_eq!(imported.len(), 1);
         let c = &imported[0];
-        assert_eq!(c.title, "Fox facts");
-        assert_eq!(c.created_at, 1_700_000_000_500);
+        assert_eq!(c.conversation.title, "Fox facts");
+        assert_eq!(c.conversation.created_at, 1_700_000_000_500);
         assert_eq!(c.messages.len(), 3);
         let question = &c.messages[0];
         assert_eq!((question.role, question.parent_id), (Author::User, None));
@@ -519,7 +512,7 @@ mod tests {
                 .all(|m| m.parent_id == Some(question.id))
         );
         assert_eq!(c.messages[1].model.as_deref(), Some("gpt-4o"));
-        assert_eq!(c.active_leaf_id, Some(c.messages[2].id));
+        assert_eq!(c.conversation.active_leaf_id, Some(c.messages[2].id));
     }
 
     #[test]

@@ -23,7 +23,7 @@ use utoipa_axum::routes;
 use crate::error::{InferenceError, OpenAiError, OpenAiErrorBody};
 use crate::limits::Allowance;
 use crate::models::LocalModel;
-use crate::service::{InferenceService, Outcome};
+use crate::service::{Accounting, InferenceService, Outcome};
 use crate::types::{
     AssistantMessage, ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, ChatEvent,
     ChatMessage, ChatRequest, Choice, ChunkChoice, Delta, EmbeddingData, EmbeddingInput,
@@ -249,29 +249,22 @@ async fn chat_completions(
     let cancel = CancellationToken::new();
     // Dropping the response (the client went away) cancels the generation.
     let guard = cancel.clone().drop_guard();
-    let accounting = Accounting {
-        service: state.service.clone(),
+    let mut accounting = Accounting::start(
+        state.service.clone(),
         principal,
-        model: request.model.clone(),
-        backend: String::new(),
+        request.model.clone(),
         arrived,
-        upstream_started: Instant::now(),
-        ttft: None,
-        done: false,
-    };
+        "client_closed",
+    );
     let routed = match state.service.chat(&request, cancel).await {
         Ok(routed) => routed,
         Err(e) => {
             let e = OpenAiError::from(e);
-            let mut accounting = accounting;
             accounting.end(Usage::default(), e.body.code.as_deref().unwrap_or("error"));
             return Err(e);
         }
     };
-    let mut accounting = accounting;
-    accounting.backend = routed.backend.clone();
-    accounting.upstream_started = routed.upstream_started;
-    accounting.ttft = Some(routed.ttft);
+    accounting.routed(&routed);
     let id = format!("chatcmpl-{}", uuid::Uuid::now_v7().simple());
     let created = unix_now();
     let mut response = if stream_requested {
@@ -299,51 +292,6 @@ async fn chat_completions(
 fn add_headers(response: &mut Response, allowance: &Allowance) {
     for (name, value) in &allowance.headers {
         response.headers_mut().insert(name.clone(), value.clone());
-    }
-}
-
-/// Records a request's outcome exactly once: when it finishes, fails, or is dropped because
-/// the client went away.
-struct Accounting {
-    service: Arc<InferenceService>,
-    principal: Principal,
-    model: String,
-    backend: String,
-    arrived: Instant,
-    upstream_started: Instant,
-    ttft: Option<Duration>,
-    done: bool,
-}
-
-impl Accounting {
-    fn end(&mut self, usage: Usage, status: &str) {
-        if self.done {
-            return;
-        }
-        self.done = true;
-        self.service.finish(
-            &self.principal,
-            &Outcome {
-                model: self.model.clone(),
-                backend: if self.backend.is_empty() {
-                    "none".into()
-                } else {
-                    self.backend.clone()
-                },
-                usage,
-                ttft: self.ttft,
-                upstream: self.upstream_started.elapsed(),
-                total: self.arrived.elapsed(),
-                status: status.to_owned(),
-                cached: false,
-            },
-        );
-    }
-}
-
-impl Drop for Accounting {
-    fn drop(&mut self) {
-        self.end(Usage::default(), "client_closed");
     }
 }
 

@@ -242,6 +242,9 @@ impl Pulls {
 
     /// The Ollama provider and model a name like `ollama:<provider>/<model>` stands for.
     pub fn ollama_model(&self, name: &str) -> Option<(Arc<OllamaClient>, String)> {
+        if !name.trim().starts_with(OLLAMA_PREFIX) {
+            return None;
+        }
         match self.target(name).ok()? {
             Target::Ollama { client, model } => Some((client, model)),
             Target::Local(_) => None,

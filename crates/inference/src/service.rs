@@ -2,7 +2,7 @@
 //! passes through at the gateway — limits, the response cache, usage accounting, metrics.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use confab_cache::Cache;
 use confab_core::auth::{Credential, Principal};
@@ -64,6 +64,79 @@ pub struct Outcome {
     /// `ok` or an error code.
     pub status: String,
     pub cached: bool,
+}
+
+/// Records a request's outcome exactly once: when it finishes, fails, or is dropped (the
+/// client went away, or the generation was stopped).
+pub struct Accounting {
+    service: Arc<InferenceService>,
+    principal: Principal,
+    model: String,
+    backend: String,
+    arrived: Instant,
+    upstream_started: Instant,
+    ttft: Option<Duration>,
+    /// The status recorded when the value is dropped before `end`.
+    dropped: &'static str,
+    done: bool,
+}
+
+impl Accounting {
+    pub fn start(
+        service: Arc<InferenceService>,
+        principal: Principal,
+        model: String,
+        arrived: Instant,
+        dropped: &'static str,
+    ) -> Self {
+        Self {
+            service,
+            principal,
+            model,
+            backend: String::new(),
+            arrived,
+            upstream_started: Instant::now(),
+            ttft: None,
+            dropped,
+            done: false,
+        }
+    }
+
+    /// Notes which backend answered, and when.
+    pub fn routed(&mut self, routed: &Routed) {
+        self.backend.clone_from(&routed.backend);
+        self.upstream_started = routed.upstream_started;
+        self.ttft = Some(routed.ttft);
+    }
+
+    pub fn end(&mut self, usage: Usage, status: &str) {
+        if std::mem::replace(&mut self.done, true) {
+            return;
+        }
+        self.service.finish(
+            &self.principal,
+            &Outcome {
+                model: self.model.clone(),
+                backend: if self.backend.is_empty() {
+                    "none".into()
+                } else {
+                    self.backend.clone()
+                },
+                usage,
+                ttft: self.ttft,
+                upstream: self.upstream_started.elapsed(),
+                total: self.arrived.elapsed(),
+                status: status.to_owned(),
+                cached: false,
+            },
+        );
+    }
+}
+
+impl Drop for Accounting {
+    fn drop(&mut self) {
+        self.end(Usage::default(), self.dropped);
+    }
 }
 
 pub struct InferenceService {
