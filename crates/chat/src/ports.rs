@@ -119,12 +119,28 @@ pub trait ChatStore: Send + Sync {
     /// Deletes a conversation and its messages.
     async fn delete_conversation(&self, user_id: Uuid, id: Uuid) -> StoreResult<()>;
 
-    /// Stores a message, makes it the conversation's active leaf and bumps its activity, in one
-    /// transaction. The conversation must be `user_id`'s and `parent_id`, if any, in it.
-    async fn add_message(&self, user_id: Uuid, message: NewMessage) -> StoreResult<Message>;
+    /// Stores messages of one conversation in order, in one transaction, makes the last the
+    /// conversation's active leaf and bumps its activity. The conversation must be
+    /// `user_id`'s, and each `parent_id` must be in it (an earlier message of the same call
+    /// counts); otherwise `NotFound` and nothing is stored.
+    async fn add_messages(
+        &self,
+        user_id: Uuid,
+        conversation_id: Uuid,
+        messages: Vec<NewMessage>,
+    ) -> StoreResult<Vec<Message>>;
+    /// [`ChatStore::add_messages`] with one message.
+    async fn add_message(&self, user_id: Uuid, message: NewMessage) -> StoreResult<Message> {
+        self.add_messages(user_id, message.conversation_id, vec![message])
+            .await?
+            .pop()
+            .ok_or(StoreError::NotFound)
+    }
     /// A message of one of `user_id`'s conversations.
     async fn message(&self, user_id: Uuid, conversation_id: Uuid, id: Uuid)
     -> StoreResult<Message>;
+    /// The messages from the root to `leaf`, root first.
+    async fn lineage(&self, conversation_id: Uuid, leaf: Uuid) -> StoreResult<Vec<Message>>;
     /// The path from the root to `leaf`, root first, each with its branches.
     async fn path(
         &self,
@@ -135,8 +151,8 @@ pub trait ChatStore: Send + Sync {
     async fn newest_leaf(&self, conversation_id: Uuid, id: Uuid) -> StoreResult<Uuid>;
     /// Saves a streaming answer's text so far.
     async fn checkpoint(&self, id: Uuid, content: &str, now: i64) -> StoreResult<()>;
-    /// Ends a streaming answer.
-    async fn finish(&self, id: Uuid, ending: Ending) -> StoreResult<()>;
+    /// Ends a streaming answer with how it ended; returns the saved message.
+    async fn finish(&self, id: Uuid, ending: Ending) -> StoreResult<Message>;
     /// Marks every answer still `streaming` as `interrupted` (at start: no process streams
     /// them any more). Returns how many.
     async fn interrupt_streaming(&self, now: i64) -> StoreResult<u64>;

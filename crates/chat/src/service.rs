@@ -500,24 +500,47 @@ impl ChatService {
             None => conversation.active_leaf_id,
         };
         let model = self.pick_model(&conversation, model_override).await?;
+        // The history is the path to the parent, then this message.
+        let mut history = match parent_id {
+            Some(parent) => self.turns_to(conversation_id, parent).await?,
+            None => Vec::new(),
+        };
+        history.push(Turn {
+            role: Author::User,
+            content: content.clone(),
+        });
+        let ask = self.ask(&conversation, history, model.clone()).await;
         let now = confab_core::now_ms();
-        let user_message = self
+        let question = NewMessage {
+            id: confab_core::id::new_id(),
+            conversation_id,
+            parent_id,
+            role: Author::User,
+            content,
+            status: MessageStatus::Complete,
+            model: None,
+            now,
+        };
+        let answer = NewMessage {
+            id: confab_core::id::new_id(),
+            conversation_id,
+            parent_id: Some(question.id),
+            role: Author::Assistant,
+            content: String::new(),
+            status: MessageStatus::Streaming,
+            model: Some(model),
+            now,
+        };
+        // Both rows in one transaction, before any model call.
+        let mut stored = self
             .store
-            .add_message(
-                principal.user_id,
-                NewMessage {
-                    id: confab_core::id::new_id(),
-                    conversation_id,
-                    parent_id,
-                    role: Author::User,
-                    content,
-                    status: MessageStatus::Complete,
-                    model: None,
-                    now,
-                },
-            )
+            .add_messages(principal.user_id, conversation_id, vec![question, answer])
             .await
-            .map_err(not_found("no such conversation"))?;
+            .map_err(not_found("no such conversation"))?
+            .into_iter();
+        let (Some(user_message), Some(assistant_message)) = (stored.next(), stored.next()) else {
+            return Err(ChatError::Store(confab_store::StoreError::NotFound));
+        };
         if conversation.title.is_empty() {
             let title = domain::provisional_title(&user_message.content);
             self.store.retitle(conversation_id, "", &title, now).await?;
@@ -528,9 +551,8 @@ impl ChatService {
             serde_json::json!({"message": user_message}),
         )
         .await;
-        let assistant_message = self
-            .start_answer(principal, &conversation, user_message.id, model)
-            .await?;
+        self.launch(principal, &conversation, assistant_message.clone(), ask)
+            .await;
         self.publish_conversation(principal.user_id, conversation_id)
             .await;
         Ok(Sent {
@@ -583,24 +605,24 @@ impl ChatService {
         }
     }
 
-    /// Creates the `streaming` answer under `question` and starts generating it.
-    async fn start_answer(
-        self: &Arc<Self>,
-        principal: &Principal,
-        conversation: &Conversation,
-        question: Uuid,
-        model: String,
-    ) -> Result<Message, ChatError> {
-        let history = self.store.path(conversation.id, question).await?;
-        let turns: Vec<Turn> = history
+    /// The turns on the path from the root to `leaf`, empty messages left out.
+    async fn turns_to(&self, conversation_id: Uuid, leaf: Uuid) -> Result<Vec<Turn>, ChatError> {
+        Ok(self
+            .store
+            .lineage(conversation_id, leaf)
+            .await?
             .into_iter()
-            .map(|(m, _)| m)
             .filter(|m| !m.content.is_empty())
             .map(|m| Turn {
                 role: m.role,
                 content: m.content,
             })
-            .collect();
+            .collect())
+    }
+
+    /// What to ask `model`: the conversation's system prompt and parameters, and as much of
+    /// `history` as fits its context window.
+    async fn ask(&self, conversation: &Conversation, history: Vec<Turn>, model: String) -> Ask {
         let context = self
             .models
             .context_tokens(&model)
@@ -613,14 +635,14 @@ impl ChatService {
             .min(context / 2);
         let (system, turns) = fit_history(
             conversation.system_prompt.as_deref(),
-            &turns,
+            &history,
             context,
             reserve,
         );
         let defaults = SamplingParams::default();
         let params = &conversation.params;
-        let ask = Ask {
-            model: model.clone(),
+        Ask {
+            model,
             system,
             turns,
             params: SamplingParams {
@@ -630,7 +652,19 @@ impl ChatService {
                 stop: Vec::new(),
                 seed: params.seed,
             },
-        };
+        }
+    }
+
+    /// Creates the `streaming` answer under `question` and starts generating it.
+    async fn start_answer(
+        self: &Arc<Self>,
+        principal: &Principal,
+        conversation: &Conversation,
+        question: Uuid,
+        model: String,
+    ) -> Result<Message, ChatError> {
+        let history = self.turns_to(conversation.id, question).await?;
+        let ask = self.ask(conversation, history, model.clone()).await;
         let answer = self
             .store
             .add_message(
@@ -648,6 +682,19 @@ impl ChatService {
             )
             .await
             .map_err(not_found("no such conversation"))?;
+        self.launch(principal, conversation, answer.clone(), ask)
+            .await;
+        Ok(answer)
+    }
+
+    /// Announces a stored `streaming` answer and generates it on a tracked task.
+    async fn launch(
+        self: &Arc<Self>,
+        principal: &Principal,
+        conversation: &Conversation,
+        answer: Message,
+        ask: Ask,
+    ) {
         self.publish(
             principal.user_id,
             "message.created",
@@ -669,7 +716,6 @@ impl ChatService {
                 this.auto_title(&principal, conversation_id).await;
             }
         });
-        Ok(answer)
     }
 
     /// Generates one answer to its end, checkpointing, and records how it ended.
@@ -753,18 +799,21 @@ impl ChatService {
             now: confab_core::now_ms(),
         };
         // Saved before readers are told, so a reader that then reads the row sees the end.
-        if let Err(e) = self.store.finish(id, ending).await {
-            tracing::error!(message = %id, error = %e, "cannot save the end of an answer");
-        }
+        let saved = self.store.finish(id, ending).await;
         live.end(status, failure);
         self.live.remove(id);
-        if let Ok(message) = self.store.message(user, conversation_id, id).await {
-            self.publish(
-                user,
-                "message.completed",
-                serde_json::json!({"message": message}),
-            )
-            .await;
+        match saved {
+            Ok(message) => {
+                self.publish(
+                    user,
+                    "message.completed",
+                    serde_json::json!({"message": message}),
+                )
+                .await;
+            }
+            Err(e) => {
+                tracing::error!(message = %id, error = %e, "cannot save the end of an answer");
+            }
         }
         self.publish(user, "typing", typing(false)).await;
         status

@@ -271,7 +271,7 @@ impl SqlChatStore {
 #[async_trait]
 impl ChatStore for SqlChatStore {
     async fn create_conversation(&self, new: NewConversation) -> StoreResult<Conversation> {
-        let mut tx = self.db.pool().begin().await?;
+        let mut tx = self.db.writer().begin().await?;
         sqlx::query(
             "INSERT INTO conversations (id, user_id, title, model, system_prompt, params, folder, \
              pinned, archived, created_at, updated_at) \
@@ -306,8 +306,20 @@ impl ChatStore for SqlChatStore {
     }
 
     async fn conversation(&self, user_id: Uuid, id: Uuid) -> StoreResult<Conversation> {
+        // The tags come along as one JSON array, so this is one query.
+        let tags = match self.db.backend() {
+            confab_store::Backend::Sqlite => {
+                "(SELECT json_group_array(tag) FROM (SELECT tag FROM conversation_tags \
+                 WHERE conversation_id = c.id ORDER BY tag))"
+            }
+            confab_store::Backend::Postgres => {
+                "(SELECT CAST(COALESCE(json_agg(tag ORDER BY tag), '[]') AS TEXT) \
+                 FROM conversation_tags WHERE conversation_id = c.id)"
+            }
+        };
         let sql = format!(
-            "SELECT {CONVERSATION_COLUMNS} FROM conversations WHERE id = $1 AND user_id = $2"
+            "SELECT {CONVERSATION_COLUMNS}, {tags} AS tags FROM conversations c \
+             WHERE id = $1 AND user_id = $2"
         );
         let row = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(id.to_string())
@@ -315,7 +327,9 @@ impl ChatStore for SqlChatStore {
             .fetch_optional(self.db.pool())
             .await?
             .ok_or(StoreError::NotFound)?;
-        let tags = self.tags_of(&[id]).await?.remove(&id).unwrap_or_default();
+        let tags: String = row.try_get("tags")?;
+        let tags = serde_json::from_str(&tags)
+            .map_err(|e| StoreError::Other(format!("conversation tags: {e}")))?;
         conversation(&row, tags)
     }
 
@@ -365,7 +379,7 @@ impl ChatStore for SqlChatStore {
         changes: ConversationChanges,
         now: i64,
     ) -> StoreResult<Conversation> {
-        let mut tx = self.db.pool().begin().await?;
+        let mut tx = self.db.writer().begin().await?;
         // Each field is written only when given: `$n = 1` switches a column's update on.
         let result = sqlx::query(
             "UPDATE conversations SET \
@@ -412,7 +426,7 @@ impl ChatStore for SqlChatStore {
     }
 
     async fn delete_conversation(&self, user_id: Uuid, id: Uuid) -> StoreResult<()> {
-        let mut tx = self.db.pool().begin().await?;
+        let mut tx = self.db.writer().begin().await?;
         let owned = sqlx::query("SELECT id FROM conversations WHERE id = $1 AND user_id = $2")
             .bind(id.to_string())
             .bind(user_id.to_string())
@@ -426,64 +440,86 @@ impl ChatStore for SqlChatStore {
         Ok(())
     }
 
-    async fn add_message(&self, user_id: Uuid, m: NewMessage) -> StoreResult<Message> {
-        let mut tx = self.db.pool().begin().await?;
-        // Claim the conversation first (a write), so SQLite takes its lock up front and the
-        // ownership check and the insert are one unit.
-        let claimed = sqlx::query(
-            "UPDATE conversations SET active_leaf_id = $1, updated_at = $2 \
-             WHERE id = $3 AND user_id = $4",
-        )
-        .bind(m.id.to_string())
-        .bind(m.now)
-        .bind(m.conversation_id.to_string())
-        .bind(user_id.to_string())
-        .execute(&mut *tx)
-        .await?;
-        if claimed.rows_affected() == 0 {
+    async fn add_messages(
+        &self,
+        user_id: Uuid,
+        conversation_id: Uuid,
+        messages: Vec<NewMessage>,
+    ) -> StoreResult<Vec<Message>> {
+        let Some(first) = messages.first() else {
+            return Ok(Vec::new());
+        };
+        // Later messages may hang only under earlier ones of the same call: the parent
+        // check below is for the first one's parent, which must already be stored.
+        let chained = messages.iter().enumerate().skip(1).all(|(i, m)| {
+            m.conversation_id == conversation_id
+                && m.parent_id
+                    .is_some_and(|p| messages[..i].iter().any(|earlier| earlier.id == p))
+        });
+        if first.conversation_id != conversation_id || !chained {
             return Err(StoreError::NotFound);
         }
-        if let Some(parent) = m.parent_id {
-            let found =
-                sqlx::query("SELECT id FROM messages WHERE id = $1 AND conversation_id = $2")
-                    .bind(parent.to_string())
-                    .bind(m.conversation_id.to_string())
-                    .fetch_optional(&mut *tx)
-                    .await?;
-            if found.is_none() {
-                return Err(StoreError::NotFound);
-            }
+        // One statement: every row or none (the owner and the first parent are checked in
+        // it), and the trigger `messages_active_leaf` makes the last the active leaf.
+        let condition = "EXISTS (SELECT 1 FROM conversations WHERE id = $1 AND user_id = $2) \
+             AND ($3 IS NULL OR EXISTS \
+             (SELECT 1 FROM messages WHERE id = $3 AND conversation_id = $1))";
+        let rows: Vec<String> = (0..messages.len())
+            .map(|i| {
+                let p = 4 + i * 7;
+                format!(
+                    "SELECT ${}, $1, ${}, ${}, ${}, ${}, ${}, ${}, ${}, $2 WHERE {condition}",
+                    p,
+                    p + 1,
+                    p + 2,
+                    p + 3,
+                    p + 4,
+                    p + 5,
+                    p + 6,
+                    p + 6
+                )
+            })
+            .collect();
+        let sql = format!(
+            "INSERT INTO messages (id, conversation_id, parent_id, role, content, status, \
+             model, created_at, updated_at, user_id) {}",
+            rows.join(" UNION ALL ")
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(conversation_id.to_string())
+            .bind(user_id.to_string())
+            .bind(first.parent_id.map(|p| p.to_string()));
+        for m in &messages {
+            query = query
+                .bind(m.id.to_string())
+                .bind(m.parent_id.map(|p| p.to_string()))
+                .bind(m.role.as_str())
+                .bind(m.content.clone())
+                .bind(m.status.as_str())
+                .bind(m.model.clone())
+                .bind(m.now);
         }
-        sqlx::query(
-            "INSERT INTO messages (id, conversation_id, parent_id, role, content, status, model, \
-             created_at, updated_at, user_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9)",
-        )
-        .bind(m.id.to_string())
-        .bind(m.conversation_id.to_string())
-        .bind(m.parent_id.map(|p| p.to_string()))
-        .bind(m.role.as_str())
-        .bind(&m.content)
-        .bind(m.status.as_str())
-        .bind(&m.model)
-        .bind(m.now)
-        .bind(user_id.to_string())
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(Message {
-            id: m.id,
-            conversation_id: m.conversation_id,
-            parent_id: m.parent_id,
-            role: m.role,
-            content: m.content,
-            status: m.status,
-            model: m.model,
-            error: None,
-            prompt_tokens: None,
-            completion_tokens: None,
-            created_at: m.now,
-            updated_at: m.now,
-        })
+        let inserted = query.execute(self.db.writer()).await?;
+        if inserted.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(messages
+            .into_iter()
+            .map(|m| Message {
+                id: m.id,
+                conversation_id,
+                parent_id: m.parent_id,
+                role: m.role,
+                content: m.content,
+                status: m.status,
+                model: m.model,
+                error: None,
+                prompt_tokens: None,
+                completion_tokens: None,
+                created_at: m.now,
+                updated_at: m.now,
+            })
+            .collect())
     }
 
     async fn message(
@@ -507,13 +543,8 @@ impl ChatStore for SqlChatStore {
         message(&row)
     }
 
-    async fn path(
-        &self,
-        conversation_id: Uuid,
-        leaf: Uuid,
-    ) -> StoreResult<Vec<(Message, Branches)>> {
-        // Walk up from the leaf with a recursive query (both databases have them), then
-        // fetch every sibling group on the path in one go.
+    async fn lineage(&self, conversation_id: Uuid, leaf: Uuid) -> StoreResult<Vec<Message>> {
+        // Walk up from the leaf with a recursive query (both databases have them).
         let sql = format!(
             "WITH RECURSIVE path (id, depth) AS ( \
                SELECT id, 0 FROM messages WHERE id = $1 AND conversation_id = $2 \
@@ -532,8 +563,24 @@ impl ChatStore for SqlChatStore {
         if messages.is_empty() {
             return Err(StoreError::NotFound);
         }
+        Ok(messages)
+    }
+
+    async fn path(
+        &self,
+        conversation_id: Uuid,
+        leaf: Uuid,
+    ) -> StoreResult<Vec<(Message, Branches)>> {
+        let messages = self.lineage(conversation_id, leaf).await?;
+        // Every group of two or more siblings in one go (most messages have none: a message
+        // missing here is an only child).
         let siblings = sqlx::query(
-            "SELECT id, parent_id FROM messages WHERE conversation_id = $1 \
+            "SELECT id, parent_id FROM messages WHERE conversation_id = $1 AND ( \
+               parent_id IN (SELECT parent_id FROM messages WHERE conversation_id = $1 \
+                 AND parent_id IS NOT NULL GROUP BY parent_id HAVING COUNT(*) > 1) \
+               OR (parent_id IS NULL AND EXISTS (SELECT 1 FROM messages WHERE \
+                 conversation_id = $1 AND parent_id IS NULL GROUP BY conversation_id \
+                 HAVING COUNT(*) > 1))) \
              ORDER BY created_at, id",
         )
         .bind(conversation_id.to_string())
@@ -549,7 +596,10 @@ impl ChatStore for SqlChatStore {
         Ok(messages
             .into_iter()
             .map(|m| {
-                let sibling_ids = groups.get(&m.parent_id).cloned().unwrap_or_default();
+                let sibling_ids = groups
+                    .get(&m.parent_id)
+                    .cloned()
+                    .unwrap_or_else(|| vec![m.id]);
                 let index = sibling_ids.iter().position(|s| *s == m.id).unwrap_or(0);
                 (m, Branches { sibling_ids, index })
             })
@@ -583,26 +633,28 @@ impl ChatStore for SqlChatStore {
         .bind(content)
         .bind(now)
         .bind(id.to_string())
-        .execute(self.db.pool())
+        .execute(self.db.writer())
         .await?;
         Ok(())
     }
 
-    async fn finish(&self, id: Uuid, e: Ending) -> StoreResult<()> {
-        sqlx::query(
+    async fn finish(&self, id: Uuid, e: Ending) -> StoreResult<Message> {
+        let sql = format!(
             "UPDATE messages SET status = $1, content = $2, error = $3, prompt_tokens = $4, \
-             completion_tokens = $5, updated_at = $6 WHERE id = $7",
-        )
-        .bind(e.status.as_str())
-        .bind(&e.content)
-        .bind(&e.error)
-        .bind(e.prompt_tokens.map(i64::from))
-        .bind(e.completion_tokens.map(i64::from))
-        .bind(e.now)
-        .bind(id.to_string())
-        .execute(self.db.pool())
-        .await?;
-        Ok(())
+             completion_tokens = $5, updated_at = $6 WHERE id = $7 RETURNING {}",
+            MESSAGE_COLUMNS.replace("m.", "")
+        );
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(e.status.as_str())
+            .bind(&e.content)
+            .bind(&e.error)
+            .bind(e.prompt_tokens.map(i64::from))
+            .bind(e.completion_tokens.map(i64::from))
+            .bind(e.now)
+            .bind(id.to_string())
+            .fetch_optional(self.db.writer())
+            .await?;
+        message(&row.ok_or(StoreError::NotFound)?)
     }
 
     async fn interrupt_streaming(&self, now: i64) -> StoreResult<u64> {
@@ -611,7 +663,7 @@ impl ChatStore for SqlChatStore {
              WHERE status = 'streaming'",
         )
         .bind(now)
-        .execute(self.db.pool())
+        .execute(self.db.writer())
         .await?;
         Ok(result.rows_affected())
     }
@@ -624,7 +676,7 @@ impl ChatStore for SqlChatStore {
         .bind(now)
         .bind(id.to_string())
         .bind(expected)
-        .execute(self.db.pool())
+        .execute(self.db.writer())
         .await?;
         Ok(result.rows_affected() > 0)
     }
@@ -646,7 +698,7 @@ impl ChatStore for SqlChatStore {
         .bind(user_id.to_string())
         .bind(serde_json::to_string(snapshot).map_err(|e| StoreError::Other(e.to_string()))?)
         .bind(now)
-        .execute(self.db.pool())
+        .execute(self.db.writer())
         .await?;
         Ok(ShareLink {
             token: token.to_owned(),
@@ -677,7 +729,7 @@ impl ChatStore for SqlChatStore {
         .bind(now)
         .bind(token)
         .bind(user_id.to_string())
-        .execute(self.db.pool())
+        .execute(self.db.writer())
         .await?;
         if result.rows_affected() == 0 {
             return Err(StoreError::NotFound);
@@ -723,7 +775,7 @@ impl ChatStore for SqlChatStore {
             .bind(user_id.to_string())
             .bind(emoji)
             .bind(now)
-            .execute(self.db.pool())
+            .execute(self.db.writer())
             .await;
             match inserted {
                 // A concurrent request added the same reaction: the outcome is the same.
@@ -749,7 +801,7 @@ impl ChatStore for SqlChatStore {
         .bind(message_id.to_string())
         .bind(user_id.to_string())
         .bind(emoji)
-        .execute(self.db.pool())
+        .execute(self.db.writer())
         .await?;
         if result.rows_affected() == 0 {
             return Err(StoreError::NotFound);
@@ -799,7 +851,7 @@ impl ChatStore for SqlChatStore {
         action: BulkAction,
         now: i64,
     ) -> StoreResult<u64> {
-        let mut tx = self.db.pool().begin().await?;
+        let mut tx = self.db.writer().begin().await?;
         let sql = format!(
             "SELECT id FROM conversations WHERE user_id = $1 AND id {}",
             ids_in(self.db.backend(), 2)
@@ -836,7 +888,7 @@ impl ChatStore for SqlChatStore {
         user_id: Uuid,
         conversations: &[crate::transfer::Imported],
     ) -> StoreResult<()> {
-        let mut tx = self.db.pool().begin().await?;
+        let mut tx = self.db.writer().begin().await?;
         for imported in conversations {
             let c = &imported.conversation;
             sqlx::query(
@@ -881,11 +933,15 @@ impl ChatStore for SqlChatStore {
                 .execute(&mut *tx)
                 .await?;
             }
-            sqlx::query("UPDATE conversations SET active_leaf_id = $1 WHERE id = $2")
-                .bind(c.active_leaf_id.map(|l| l.to_string()))
-                .bind(c.id.to_string())
-                .execute(&mut *tx)
-                .await?;
+            // After the messages, whose trigger moved the leaf and the activity.
+            sqlx::query(
+                "UPDATE conversations SET active_leaf_id = $1, updated_at = $2 WHERE id = $3",
+            )
+            .bind(c.active_leaf_id.map(|l| l.to_string()))
+            .bind(c.updated_at)
+            .bind(c.id.to_string())
+            .execute(&mut *tx)
+            .await?;
         }
         tx.commit().await?;
         Ok(())
@@ -1016,7 +1072,7 @@ impl ChatStore for SqlChatStore {
         .bind(params_json(&p.params))
         .bind(p.created_at)
         .bind(p.updated_at)
-        .execute(self.db.pool())
+        .execute(self.db.writer())
         .await?;
         Ok(p)
     }
@@ -1056,7 +1112,7 @@ impl ChatStore for SqlChatStore {
         .bind(p.updated_at)
         .bind(p.id.to_string())
         .bind(user_id.to_string())
-        .execute(self.db.pool())
+        .execute(self.db.writer())
         .await?;
         if result.rows_affected() == 0 {
             return Err(StoreError::NotFound);
@@ -1068,7 +1124,7 @@ impl ChatStore for SqlChatStore {
         let result = sqlx::query("DELETE FROM chat_presets WHERE id = $1 AND user_id = $2")
             .bind(id.to_string())
             .bind(user_id.to_string())
-            .execute(self.db.pool())
+            .execute(self.db.writer())
             .await?;
         if result.rows_affected() == 0 {
             return Err(StoreError::NotFound);

@@ -183,7 +183,7 @@ async fn insert(db: &Db, batch: &[UsageRecord]) -> Result<(), StoreError> {
             usage_insert!("jsonb_array_elements(CAST($1 AS jsonb)) AS rows(value)")
         }
     };
-    sqlx::query(sql).bind(json).execute(db.pool()).await?;
+    sqlx::query(sql).bind(json).execute(db.writer()).await?;
     Ok(())
 }
 

@@ -34,9 +34,16 @@ pub enum Backend {
 }
 
 /// A connection pool with its backend.
+///
+/// SQLite lets one connection write at a time; writers that collide wait in SQLite's busy
+/// handler, which sleeps in steps of milliseconds. So for SQLite, [`Db::writer`] is a second
+/// pool of one connection over the same file: write transactions queue for it in the
+/// process instead (fair, no sleeping), while reads use [`Db::pool`] and run beside the
+/// writer (WAL). For PostgreSQL both are the same pool.
 #[derive(Debug, Clone)]
 pub struct Db {
     pool: AnyPool,
+    writer: AnyPool,
     backend: Backend,
 }
 
@@ -60,27 +67,56 @@ impl Db {
         };
         let options = AnyConnectOptions::from_str(&url)
             .map_err(|e| StoreError::Config(redact(&e.to_string())))?;
-        let mut pool = AnyPoolOptions::new()
-            .max_connections(config.max_connections)
-            .acquire_timeout(Duration::from_secs(config.acquire_timeout_secs));
-        if backend == Backend::Sqlite {
-            pool = pool.after_connect(|conn, _meta| {
-                Box::pin(async move {
-                    conn.execute(
-                        "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
-                         PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON;",
-                    )
-                    .await?;
-                    Ok(())
-                })
-            });
-        }
-        let pool = pool.connect_with(options).await.map_err(StoreError::from)?;
-        Ok(Self { pool, backend })
+        let pool_options = |connections: u32| {
+            let pool = AnyPoolOptions::new()
+                .max_connections(connections)
+                .acquire_timeout(Duration::from_secs(config.acquire_timeout_secs));
+            if backend == Backend::Sqlite {
+                // A connection to a local file does not go away: testing it before each use
+                // (a ping, one more round trip to its thread) would only cost.
+                pool.test_before_acquire(false)
+                    .after_connect(|conn, _meta| {
+                        Box::pin(async move {
+                            conn.execute(
+                                "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+                             PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON;",
+                            )
+                            .await?;
+                            Ok(())
+                        })
+                    })
+            } else {
+                pool
+            }
+        };
+        let pool = pool_options(config.max_connections)
+            .connect_with(options.clone())
+            .await
+            .map_err(StoreError::from)?;
+        // An in-memory database exists once per connection: there the one pool must do.
+        let writer = if backend == Backend::Sqlite && !url.contains(":memory:") {
+            pool_options(1)
+                .connect_with(options)
+                .await
+                .map_err(StoreError::from)?
+        } else {
+            pool.clone()
+        };
+        Ok(Self {
+            pool,
+            writer,
+            backend,
+        })
     }
 
+    /// The pool for reads (and for writes off the hot paths).
     pub fn pool(&self) -> &AnyPool {
         &self.pool
+    }
+
+    /// The pool for write transactions on hot paths; see [`Db`].
+    pub fn writer(&self) -> &AnyPool {
+        &self.writer
     }
 
     pub fn backend(&self) -> Backend {
@@ -96,6 +132,7 @@ impl Db {
     /// Waits for checked-out connections to return, then closes them all.
     pub async fn close(&self) {
         self.pool.close().await;
+        self.writer.close().await;
     }
 
     /// Pool gauges, refreshed at each scrape.

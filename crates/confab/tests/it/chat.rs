@@ -464,6 +464,81 @@ async fn answers_cut_off_by_a_crash_are_interrupted_at_the_next_start() {
 }
 
 #[tokio::test]
+async fn a_question_and_its_answer_are_stored_together_or_not_at_all() {
+    use confab_chat::domain::{Author, MessageStatus};
+    use confab_chat::ports::{ChatStore, NewConversation, NewMessage};
+    use confab_store::StoreError;
+    let (config, _db) = crate::common::test_config().await;
+    let app = confab::app::build(&config).await.unwrap();
+    let store = confab_chat::SqlChatStore::new(app.db.clone());
+    let (user, stranger) = (uuid::Uuid::now_v7(), uuid::Uuid::now_v7());
+    let now = confab_core::now_ms();
+    let conversation = |owner| NewConversation {
+        id: uuid::Uuid::now_v7(),
+        user_id: owner,
+        title: "t".into(),
+        model: None,
+        system_prompt: None,
+        params: Default::default(),
+        folder: None,
+        tags: vec![],
+        now,
+    };
+    let mine = store.create_conversation(conversation(user)).await.unwrap();
+    let theirs = store
+        .create_conversation(conversation(stranger))
+        .await
+        .unwrap();
+    let message = |conversation_id, parent_id, role| NewMessage {
+        id: uuid::Uuid::now_v7(),
+        conversation_id,
+        parent_id,
+        role,
+        content: "text".into(),
+        status: MessageStatus::Complete,
+        model: None,
+        now: now + 5,
+    };
+    let exchange = |conversation_id, parent_id| {
+        let question = message(conversation_id, parent_id, Author::User);
+        let answer = message(conversation_id, Some(question.id), Author::Assistant);
+        vec![question, answer]
+    };
+    let first = exchange(mine.id, None);
+    let answer_id = first[1].id;
+    let stored = store.add_messages(user, mine.id, first).await.unwrap();
+    assert_eq!(stored.len(), 2);
+    let after = store.conversation(user, mine.id).await.unwrap();
+    assert_eq!(
+        after.active_leaf_id,
+        Some(answer_id),
+        "the last one is the leaf"
+    );
+    assert_eq!(after.updated_at, now + 5);
+
+    // Refused whole: another user's conversation, a parent from another conversation, an
+    // answer that does not hang under its question.
+    let foreign = store
+        .add_message(stranger, message(theirs.id, None, Author::User))
+        .await
+        .unwrap();
+    let mut unchained = exchange(mine.id, Some(answer_id));
+    unchained[1].parent_id = Some(answer_id);
+    for (owner, batch) in [
+        (stranger, exchange(mine.id, None)),
+        (user, exchange(mine.id, Some(foreign.id))),
+        (user, unchained),
+    ] {
+        let refused = store.add_messages(owner, mine.id, batch).await;
+        assert!(matches!(refused, Err(StoreError::NotFound)), "{refused:?}");
+    }
+    assert_eq!(store.all_messages(mine.id).await.unwrap().len(), 2);
+    let unchanged = store.conversation(user, mine.id).await.unwrap();
+    assert_eq!(unchanged.active_leaf_id, Some(answer_id));
+    app.db.close().await;
+}
+
+#[tokio::test]
 async fn conversations_are_listed_filtered_and_paged() {
     let (app, token) = start().await;
     let a = create(
