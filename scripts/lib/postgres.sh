@@ -2,7 +2,8 @@
 # A throwaway PostgreSQL server for the test suite. Source this file, then:
 #
 #   trap stop_postgres EXIT   # first, so that a half-started server is cleaned up too
-#   start_postgres            # exports TEST_POSTGRES_URL
+#   start_postgres            # exports TEST_POSTGRES_URL; PG_EXTRA_CONF (lines of
+#                             # postgresql.conf settings) is appended to its configuration
 #
 # The server listens on 127.0.0.1 only, on a free port, trusts every local connection and
 # runs without fsync: for tests, never for data worth keeping. Its data directory, log and
@@ -153,6 +154,10 @@ start_postgres() {
 		synchronous_commit = off
 		full_page_writes = off
 	EOF
+	# Extra settings, one per line (benchmarks size shared_buffers this way).
+	if [[ -n ${PG_EXTRA_CONF:-} ]]; then
+		printf '%s\n' "$PG_EXTRA_CONF" >>"$conf" || return 1
+	fi
 
 	for attempt in 1 2 3 4 5 6 7 8 9 10; do
 		port=$(_pg_pick_port "$attempt")

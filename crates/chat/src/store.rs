@@ -137,6 +137,18 @@ fn conversation(row: &AnyRow, tags: Vec<String>) -> StoreResult<Conversation> {
     })
 }
 
+/// Rows (conversations and messages) from which an import refreshes PostgreSQL's statistics.
+const IMPORT_ANALYZE_ROWS: usize = 1_000;
+
+/// Messages a search ranks by relevance: the user's newest matches, at most this many.
+const SEARCH_CANDIDATES: usize = 200;
+/// PostgreSQL (see `SqlChatStore::postgres_candidates`): the user's newest messages tested
+/// one by one to see how common the words are, the most tested when they are common enough,
+/// and the share of matches below which the full-text index is cheaper than testing.
+const SEARCH_PROBE: usize = 4_000;
+const SEARCH_WALK: usize = 60_000;
+const SEARCH_DENSE: f64 = 0.004;
+
 const MESSAGE_COLUMNS: &str = "m.id, m.conversation_id, m.parent_id, m.role, m.content, m.status, \
      m.model, m.error, m.prompt_tokens, m.completion_tokens, m.created_at, m.updated_at";
 
@@ -215,6 +227,78 @@ impl SqlChatStore {
                 .await?;
         }
         Ok(())
+    }
+
+    /// PostgreSQL: the user's newest matches of `query` (at most [`SEARCH_CANDIDATES`]),
+    /// each with its relevance.
+    ///
+    /// The planner cannot be trusted to choose here: it estimates prefixes and word pairs
+    /// badly, and either wrong choice costs 100-250 ms at a million messages (testing all of
+    /// a user's messages for words that are rare, or fetching every match of common words from
+    /// the GIN index). The costs, measured: testing a message ~0.5 µs, fetching a match found
+    /// by the index ~6 µs. So the choice is made from the data: the user's newest
+    /// [`SEARCH_PROBE`] messages are tested first (~2 ms); if the words match at least
+    /// [`SEARCH_DENSE`] of them, testing goes on (it stops at the last candidate needed, at
+    /// most [`SEARCH_WALK`] messages, ~25 ms), since finding the candidates that way costs at
+    /// most what fetching all matches would. Otherwise, or if that still found too few, the
+    /// GIN index fetches every match, the planner told (for this transaction only) not to
+    /// walk. Either way the worst case is about 25 ms, where the two costs meet.
+    async fn postgres_candidates(
+        &self,
+        user_id: Uuid,
+        query: &str,
+    ) -> StoreResult<Vec<(Uuid, f64)>> {
+        let select = "SELECT m.id, CAST(ts_rank(m.search, q) AS DOUBLE PRECISION) AS score";
+        let read = |rows: Vec<AnyRow>| -> StoreResult<Vec<(Uuid, f64)>> {
+            rows.iter()
+                .map(|row| Ok((uuid(row, "id")?, row.try_get::<f64, _>("score")?)))
+                .collect()
+        };
+        let walk = |rows: usize| {
+            format!(
+                "{select} FROM (SELECT id, created_at, search FROM messages WHERE user_id = $2 \
+                   ORDER BY created_at DESC LIMIT {rows}) m, to_tsquery('english', $1) q \
+                 WHERE m.search @@ q ORDER BY m.created_at DESC LIMIT {SEARCH_CANDIDATES}"
+            )
+        };
+        let probed = read(
+            sqlx::query(sqlx::AssertSqlSafe(walk(SEARCH_PROBE)))
+                .bind(query)
+                .bind(user_id.to_string())
+                .fetch_all(self.db.pool())
+                .await?,
+        )?;
+        if probed.len() >= SEARCH_CANDIDATES {
+            return Ok(probed);
+        }
+        if probed.len() as f64 >= SEARCH_DENSE * SEARCH_PROBE as f64 {
+            let walked = read(
+                sqlx::query(sqlx::AssertSqlSafe(walk(SEARCH_WALK)))
+                    .bind(query)
+                    .bind(user_id.to_string())
+                    .fetch_all(self.db.pool())
+                    .await?,
+            )?;
+            if walked.len() >= SEARCH_CANDIDATES {
+                return Ok(walked);
+            }
+        }
+        let indexed = format!(
+            "{select} FROM messages m, to_tsquery('english', $1) q \
+             WHERE m.user_id = $2 AND m.search @@ q \
+             ORDER BY m.created_at DESC LIMIT {SEARCH_CANDIDATES}"
+        );
+        let mut tx = self.db.pool().begin().await?;
+        sqlx::raw_sql("SET LOCAL enable_seqscan = off; SET LOCAL enable_indexscan = off")
+            .execute(&mut *tx)
+            .await?;
+        let rows = sqlx::query(sqlx::AssertSqlSafe(indexed))
+            .bind(query)
+            .bind(user_id.to_string())
+            .fetch_all(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        read(rows)
     }
 
     async fn tags_of(&self, ids: &[Uuid]) -> StoreResult<HashMap<Uuid, Vec<String>>> {
@@ -944,6 +1028,15 @@ impl ChatStore for SqlChatStore {
             .await?;
         }
         tx.commit().await?;
+        // A big import (a ChatGPT history) can multiply the rows; PostgreSQL's statistics
+        // would lag until autovacuum's next round, and meanwhile its planner walks a user's
+        // conversations to list 50 of them (measured: 5.7 ms instead of 0.6 ms at 10,000).
+        let rows: usize = conversations.iter().map(|c| 1 + c.messages.len()).sum();
+        if self.db.backend() == confab_store::Backend::Postgres && rows >= IMPORT_ANALYZE_ROWS {
+            sqlx::raw_sql("ANALYZE conversations, conversation_tags, messages")
+                .execute(self.db.pool())
+                .await?;
+        }
         Ok(())
     }
 
@@ -968,7 +1061,7 @@ impl ChatStore for SqlChatStore {
         if words.is_empty() {
             return Ok(Vec::new());
         }
-        // Messages are ranked by relevance among the user's 500 newest matches: exact for
+        // Messages are ranked by relevance among the user's 200 newest matches: exact for
         // all but very common words, whose matches can run to hundreds of thousands, and
         // bounded in cost whatever the words (the newest matches come first from the index).
         // SQLite: the FTS table drives each query (CROSS JOIN fixes the join order; left to
@@ -988,7 +1081,7 @@ impl ChatStore for SqlChatStore {
                    FROM messages_fts CROSS JOIN messages m ON m.rowid = messages_fts.rowid \
                    CROSS JOIN conversations c ON c.id = m.conversation_id \
                    WHERE messages_fts MATCH $1 AND m.user_id = $2 \
-                   ORDER BY messages_fts.rowid DESC LIMIT 500) \
+                   ORDER BY messages_fts.rowid DESC LIMIT 200) \
                  ORDER BY score LIMIT $3",
             ),
             confab_store::Backend::Postgres => (
@@ -999,16 +1092,13 @@ impl ChatStore for SqlChatStore {
                  FROM conversations c, to_tsquery('english', $1) q \
                  WHERE c.search @@ q AND c.user_id = $2 \
                  ORDER BY ts_rank(c.search, q) DESC LIMIT $3",
-                "SELECT id, conversation_id, role, created_at, title, \
-                 ts_headline('english', content, to_tsquery('english', $1), 'MaxWords=24, \
+                // Messages: see `postgres_candidates`; this query only dresses the chosen.
+                "SELECT m.id, m.conversation_id, m.role, m.created_at, c.title, \
+                 ts_headline('english', m.content, to_tsquery('english', $1), 'MaxWords=24, \
                    MinWords=8, StartSel=' || chr(57344) || ', StopSel=' || chr(57345)) AS snippet \
-                 FROM (SELECT m.id, m.conversation_id, m.role, m.created_at, m.content, \
-                   c.title, ts_rank(m.search, q) AS score \
-                   FROM (SELECT * FROM messages m, to_tsquery('english', $1) q \
-                     WHERE m.user_id = $2 AND m.search @@ q \
-                     ORDER BY m.created_at DESC LIMIT 500) m \
-                   JOIN conversations c ON c.id = m.conversation_id) recent \
-                 ORDER BY score DESC LIMIT $3",
+                 FROM messages m JOIN conversations c ON c.id = m.conversation_id \
+                 WHERE m.user_id = $2 AND m.id IN \
+                 (SELECT jsonb_array_elements_text(CAST($3 AS jsonb)))",
             ),
         };
         let mut hits = Vec::new();
@@ -1030,12 +1120,37 @@ impl ChatStore for SqlChatStore {
                 created_at: row.try_get("created_at")?,
             });
         }
-        let messages = sqlx::query(messages_sql)
-            .bind(&query)
-            .bind(user_id.to_string())
-            .bind(i64::from(limit))
-            .fetch_all(self.db.pool())
-            .await?;
+        let messages = match self.db.backend() {
+            confab_store::Backend::Sqlite => {
+                sqlx::query(messages_sql)
+                    .bind(&query)
+                    .bind(user_id.to_string())
+                    .bind(i64::from(limit))
+                    .fetch_all(self.db.pool())
+                    .await?
+            }
+            confab_store::Backend::Postgres => {
+                let mut chosen = self.postgres_candidates(user_id, &query).await?;
+                chosen.sort_by(|a, b| b.1.total_cmp(&a.1));
+                chosen.truncate(limit as usize);
+                let ids: Vec<Uuid> = chosen.iter().map(|(id, _)| *id).collect();
+                let mut rows = sqlx::query(messages_sql)
+                    .bind(&query)
+                    .bind(user_id.to_string())
+                    .bind(ids_json(&ids))
+                    .fetch_all(self.db.pool())
+                    .await?;
+                // In the order of relevance.
+                let place = |row: &AnyRow| {
+                    uuid(row, "id")
+                        .ok()
+                        .and_then(|id| ids.iter().position(|c| *c == id))
+                        .unwrap_or(usize::MAX)
+                };
+                rows.sort_by_key(|row| place(row));
+                rows
+            }
+        };
         // SQLite returns the whole text (its snippet() reads a common word's entire posting
         // list, hundreds of milliseconds at a million messages); the snippet is cut here.
         let sqlite = self.db.backend() == confab_store::Backend::Sqlite;

@@ -539,6 +539,87 @@ async fn a_question_and_its_answer_are_stored_together_or_not_at_all() {
 }
 
 #[tokio::test]
+async fn searches_find_common_middling_and_rare_words_alike() {
+    // Enough messages that each way of finding candidates is taken on PostgreSQL (testing
+    // the newest messages until 200 matches, testing further, the GIN index).
+    use confab_chat::domain::{Author, HitKind, MessageStatus};
+    use confab_chat::ports::{ChatStore, NewConversation, NewMessage};
+    let (config, _db) = crate::common::test_config().await;
+    let app = confab::app::build(&config).await.unwrap();
+    let store = confab_chat::SqlChatStore::new(app.db.clone());
+    let user = uuid::Uuid::now_v7();
+    let now = confab_core::now_ms();
+    let conversation = store
+        .create_conversation(NewConversation {
+            id: uuid::Uuid::now_v7(),
+            user_id: user,
+            title: "notes".into(),
+            model: None,
+            system_prompt: None,
+            params: Default::default(),
+            folder: None,
+            tags: vec![],
+            now,
+        })
+        .await
+        .unwrap();
+    let mut parent = None;
+    for i in 0..300 {
+        let mut content = format!("entry {i} about giraffes");
+        if i % 10 == 0 {
+            content.push_str(" and zebras");
+        }
+        if i == 123 {
+            content.push_str(" with an okapi");
+        }
+        let id = uuid::Uuid::now_v7();
+        store
+            .add_message(
+                user,
+                NewMessage {
+                    id,
+                    conversation_id: conversation.id,
+                    parent_id: parent,
+                    role: Author::User,
+                    content,
+                    status: MessageStatus::Complete,
+                    model: None,
+                    now: now + i,
+                },
+            )
+            .await
+            .unwrap();
+        parent = Some(id);
+    }
+    let words = |q: &str| q.split(' ').map(str::to_owned).collect::<Vec<_>>();
+    let messages = |hits: Vec<confab_chat::domain::SearchHit>| {
+        hits.into_iter()
+            .filter(|h| h.kind == HitKind::Message)
+            .collect::<Vec<_>>()
+    };
+    // Every message matches: the newest 200 are candidates, 20 returned.
+    let common = messages(store.search(user, &words("giraffes"), 20).await.unwrap());
+    assert_eq!(common.len(), 20);
+    // One in ten (30 of 300), and as a prefix.
+    let middling = messages(store.search(user, &words("zebra"), 50).await.unwrap());
+    assert_eq!(middling.len(), 30);
+    let prefix = messages(store.search(user, &words("giraffes zeb"), 50).await.unwrap());
+    assert_eq!(prefix.len(), 30);
+    // One message.
+    let rare = messages(store.search(user, &words("okapi"), 20).await.unwrap());
+    assert_eq!(rare.len(), 1);
+    let text: String = rare[0].snippet.iter().map(|p| p.text.as_str()).collect();
+    assert!(text.contains("okapi"), "{text}");
+    // Nobody else's.
+    let other = store
+        .search(uuid::Uuid::now_v7(), &words("giraffes"), 20)
+        .await
+        .unwrap();
+    assert!(other.is_empty());
+    app.db.close().await;
+}
+
+#[tokio::test]
 async fn conversations_are_listed_filtered_and_paged() {
     let (app, token) = start().await;
     let a = create(
