@@ -603,7 +603,12 @@ async fn searches_find_common_middling_and_rare_words_alike() {
     // One in ten (30 of 300), and as a prefix.
     let middling = messages(store.search(user, &words("zebra"), 50).await.unwrap());
     assert_eq!(middling.len(), 30);
-    let prefix = messages(store.search(user, &words("giraffes zeb"), 50).await.unwrap());
+    let prefix = messages(
+        store
+            .search(user, &words("giraffes zeb"), 50)
+            .await
+            .unwrap(),
+    );
     assert_eq!(prefix.len(), 30);
     // One message.
     let rare = messages(store.search(user, &words("okapi"), 20).await.unwrap());
