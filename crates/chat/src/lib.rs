@@ -8,6 +8,7 @@ pub mod domain;
 pub mod inference;
 pub mod live;
 pub mod ports;
+pub mod remote;
 pub mod service;
 pub mod store;
 pub mod transfer;

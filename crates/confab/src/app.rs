@@ -10,7 +10,7 @@ use confab_auth::throttle::IpThrottle;
 use confab_auth::{AuthService, AuthState, SqlAuthStore};
 use confab_cache::MemoryCache;
 use confab_core::ApiError;
-use confab_core::auth::DynAuthenticator;
+use confab_core::auth::{DynAuthenticator, ServiceTokens, WithServiceTokens};
 use confab_core::config::Config;
 use confab_core::http::{HttpContext, apply_common_layers, ops_router};
 use confab_core::metrics::MetricsBuilder;
@@ -103,7 +103,22 @@ pub async fn build(config: &Config) -> anyhow::Result<App> {
     );
     let auth =
         Arc::new(AuthService::new(auth_store, keys, audit.clone(), config.auth.clone()).await?);
-    let authenticator: DynAuthenticator = auth.clone();
+    // With a services secret, the other services of a split deployment may call this one on
+    // a user's behalf (the chat service of another process calling inference here).
+    let service_tokens = match &config.services.token {
+        Some(token) => Some(
+            ServiceTokens::new(token.expose().as_bytes())
+                .map_err(|e| anyhow::anyhow!("services.token: {e}"))?,
+        ),
+        None => None,
+    };
+    let authenticator: DynAuthenticator = match &service_tokens {
+        Some(tokens) => Arc::new(WithServiceTokens {
+            inner: auth.clone(),
+            tokens: tokens.clone(),
+        }),
+        None => auth.clone(),
+    };
     let https = config
         .server
         .public_url
@@ -111,7 +126,7 @@ pub async fn build(config: &Config) -> anyhow::Result<App> {
         .is_some_and(|u| u.starts_with("https://"));
     let auth_state = AuthState {
         service: auth.clone(),
-        authenticator,
+        authenticator: authenticator.clone(),
         throttle: Arc::new(IpThrottle::new(
             config.auth.ip_rate_limit_per_minute,
             config.auth.ip_rate_limit_burst,
@@ -143,16 +158,29 @@ pub async fn build(config: &Config) -> anyhow::Result<App> {
     let metrics = metrics.finish();
     let inference_state = InferenceState {
         service: inference.clone(),
-        authenticator: auth.clone(),
+        authenticator: authenticator.clone(),
     };
 
     // The event bus: in-process in the all-in-one server.
     let events: Arc<dyn confab_bus::EventBus> = Arc::new(confab_bus::MemoryBus::default());
+    // The chat service's models: the inference service in this process, or another one's
+    // over HTTP (split mode).
+    let models: Arc<dyn confab_chat::ports::ModelClient> =
+        match (&config.chat.inference_url, &service_tokens) {
+            (Some(url), Some(tokens)) => {
+                tracing::info!(url = %url, "the chat service calls a remote inference service");
+                Arc::new(
+                    confab_chat::remote::HttpModels::new(url, tokens.clone())
+                        .map_err(|e| anyhow::anyhow!(e))?,
+                )
+            }
+            _ => Arc::new(confab_chat::inference::InProcessModels::new(
+                inference.clone(),
+            )),
+        };
     let chat = confab_chat::ChatService::new(
         Arc::new(confab_chat::SqlChatStore::new(db.clone())),
-        Arc::new(confab_chat::inference::InProcessModels::new(
-            inference.clone(),
-        )),
+        models,
         events.clone(),
         tasks.clone(),
         shutdown.clone(),
@@ -172,7 +200,7 @@ pub async fn build(config: &Config) -> anyhow::Result<App> {
     }
     let chat_state = confab_chat::ChatState {
         service: chat.clone(),
-        authenticator: auth.clone(),
+        authenticator: authenticator.clone(),
     };
 
     let (api_router, openapi) = OpenApiRouter::with_openapi(crate::docs::ApiDoc::openapi())

@@ -106,6 +106,13 @@ pub enum Credential {
     Session { session_id: Uuid },
     /// An API key; only its scopes.
     ApiKey { key_id: Uuid, scopes: Vec<Scope> },
+    /// Another Confab service calling on the user's behalf (split mode; see
+    /// [`ServiceTokens`]): only the scopes it was given, and the user's API key, if the user
+    /// came with one, so limits and usage stay the key's.
+    Service {
+        key_id: Option<Uuid>,
+        scopes: Vec<Scope>,
+    },
 }
 
 /// An authenticated caller.
@@ -125,7 +132,9 @@ impl Principal {
     pub fn allows(&self, scope: Scope) -> bool {
         match &self.credential {
             Credential::Session { .. } => true,
-            Credential::ApiKey { scopes, .. } => scopes.contains(&scope),
+            Credential::ApiKey { scopes, .. } | Credential::Service { scopes, .. } => {
+                scopes.contains(&scope)
+            }
         }
     }
 
@@ -144,7 +153,7 @@ impl Principal {
     pub fn require_session(&self) -> Result<Uuid, ApiError> {
         match &self.credential {
             Credential::Session { session_id } => Ok(*session_id),
-            Credential::ApiKey { .. } => Err(ApiError::forbidden(
+            Credential::ApiKey { .. } | Credential::Service { .. } => Err(ApiError::forbidden(
                 "session_required",
                 "this operation needs a signed-in session, not an API key",
             )),
@@ -371,9 +380,166 @@ impl KeySet {
     }
 }
 
+/// Tokens that Confab's services give each other in split mode: the caller (the chat service
+/// calling inference, say) vouches for a user it has authenticated. HS256 JWTs over the shared
+/// `services.token` secret, prefixed `cfs_`, living [`ServiceTokens::LIFETIME`], carrying the
+/// user, role, the user's API key (if any) and the scopes granted for the call. The secret
+/// itself never travels.
+#[derive(Clone)]
+pub struct ServiceTokens {
+    encoding: jsonwebtoken::EncodingKey,
+    decoding: DecodingKey,
+}
+
+impl fmt::Debug for ServiceTokens {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ServiceTokens([redacted])")
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct ServiceClaims {
+    sub: Uuid,
+    role: Role,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    key: Option<Uuid>,
+    scopes: Vec<Scope>,
+    aud: String,
+    iat: i64,
+    exp: i64,
+}
+
+impl ServiceTokens {
+    pub const PREFIX: &'static str = "cfs_";
+    pub const LIFETIME: std::time::Duration = std::time::Duration::from_secs(300);
+    const AUDIENCE: &'static str = "confab-services";
+    /// Shortest secret accepted, in bytes.
+    pub const MIN_SECRET: usize = 32;
+
+    pub fn new(secret: &[u8]) -> Result<Self, String> {
+        if secret.len() < Self::MIN_SECRET {
+            return Err(format!(
+                "the services token must be at least {} bytes (e.g. `openssl rand -hex 32`)",
+                Self::MIN_SECRET
+            ));
+        }
+        Ok(Self {
+            encoding: jsonwebtoken::EncodingKey::from_secret(secret),
+            decoding: DecodingKey::from_secret(secret),
+        })
+    }
+
+    /// A token for a call on `principal`'s behalf with `scopes`. The caller vouches that the
+    /// principal may do this: the chat service asks for `inference` to answer a user whose
+    /// API key has only `chat`, because answering is what the chat scope is for.
+    pub fn mint(&self, principal: &Principal, scopes: &[Scope]) -> Result<String, AuthFailure> {
+        let now = crate::now_ms() / 1000;
+        let key = match &principal.credential {
+            Credential::ApiKey { key_id, .. } => Some(*key_id),
+            Credential::Service { key_id, .. } => *key_id,
+            Credential::Session { .. } => None,
+        };
+        let claims = ServiceClaims {
+            sub: principal.user_id,
+            role: principal.role,
+            key,
+            scopes: scopes.to_vec(),
+            aud: Self::AUDIENCE.into(),
+            iat: now,
+            exp: now + i64::try_from(Self::LIFETIME.as_secs()).unwrap_or(300),
+        };
+        let token = jsonwebtoken::encode(
+            &jsonwebtoken::Header::new(Algorithm::HS256),
+            &claims,
+            &self.encoding,
+        )
+        .map_err(|e| AuthFailure::Unavailable(format!("cannot sign a service token: {e}")))?;
+        Ok(format!("{}{token}", Self::PREFIX))
+    }
+
+    /// The principal a service token vouches for; `Invalid` unless signed with this secret.
+    pub fn verify(&self, bearer: &str) -> Result<Principal, AuthFailure> {
+        let token = bearer
+            .strip_prefix(Self::PREFIX)
+            .ok_or(AuthFailure::Invalid)?;
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.set_audience(&[Self::AUDIENCE]);
+        validation.leeway = 5;
+        validation.set_required_spec_claims(&["exp", "sub", "aud"]);
+        match jsonwebtoken::decode::<ServiceClaims>(token, &self.decoding, &validation) {
+            Ok(data) => Ok(Principal {
+                user_id: data.claims.sub,
+                role: data.claims.role,
+                credential: Credential::Service {
+                    key_id: data.claims.key,
+                    scopes: data.claims.scopes,
+                },
+            }),
+            Err(e) if matches!(e.kind(), jsonwebtoken::errors::ErrorKind::ExpiredSignature) => {
+                Err(AuthFailure::Expired)
+            }
+            Err(_) => Err(AuthFailure::Invalid),
+        }
+    }
+}
+
+/// An [`Authenticator`] that also accepts service tokens: what every service uses in split
+/// mode (and the all-in-one server when `services.token` is set, so it can be called by
+/// another instance's chat service).
+pub struct WithServiceTokens {
+    pub inner: DynAuthenticator,
+    pub tokens: ServiceTokens,
+}
+
+#[async_trait::async_trait]
+impl Authenticator for WithServiceTokens {
+    async fn authenticate(&self, bearer: &str) -> Result<Principal, AuthFailure> {
+        if bearer.starts_with(ServiceTokens::PREFIX) {
+            self.tokens.verify(bearer)
+        } else {
+            self.inner.authenticate(bearer).await
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn service_tokens_vouch_for_a_user_with_the_scopes_given() {
+        let tokens = ServiceTokens::new(&[7; 32]).unwrap();
+        let key_id = Uuid::now_v7();
+        let user = Principal {
+            user_id: Uuid::now_v7(),
+            role: Role::User,
+            credential: Credential::ApiKey {
+                key_id,
+                scopes: vec![Scope::Chat, Scope::Inference],
+            },
+        };
+        let token = tokens.mint(&user, &[Scope::Inference]).unwrap();
+        assert!(token.starts_with("cfs_"));
+        let vouched = tokens.verify(&token).unwrap();
+        assert_eq!(vouched.user_id, user.user_id);
+        assert_eq!(
+            vouched.credential,
+            Credential::Service {
+                key_id: Some(key_id),
+                scopes: vec![Scope::Inference],
+            }
+        );
+        assert!(vouched.allows(Scope::Inference) && !vouched.allows(Scope::Chat));
+        assert!(vouched.require_session().is_err());
+        // Another secret, a bare JWT, or a tampered token: refused.
+        let other = ServiceTokens::new(&[8; 32]).unwrap();
+        assert!(matches!(other.verify(&token), Err(AuthFailure::Invalid)));
+        assert!(tokens.verify(token.trim_start_matches("cfs_")).is_err());
+        let mut tampered = token.clone();
+        tampered.pop();
+        assert!(tokens.verify(&tampered).is_err());
+        assert!(ServiceTokens::new(b"short").is_err());
+    }
 
     #[test]
     fn scopes_parse_and_print() {

@@ -51,6 +51,17 @@ impl Serialize for Secret {
     }
 }
 
+/// A URL's shape, checked with `http`'s parser (the config crate has no URL library).
+fn check_http_url(url: &str) -> Result<(), String> {
+    let uri: http::Uri = url
+        .parse()
+        .map_err(|e: http::uri::InvalidUri| e.to_string())?;
+    if uri.host().is_none() {
+        return Err("no host".into());
+    }
+    Ok(())
+}
+
 /// The whole configuration of a Confab process.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
@@ -65,6 +76,7 @@ pub struct Config {
     pub auth: AuthConfig,
     pub inference: InferenceConfig,
     pub chat: ChatConfig,
+    pub services: ServicesConfig,
 }
 
 impl Default for Config {
@@ -78,8 +90,19 @@ impl Default for Config {
             auth: AuthConfig::default(),
             inference: InferenceConfig::default(),
             chat: ChatConfig::default(),
+            services: ServicesConfig::default(),
         }
     }
+}
+
+/// Calls between Confab's services (split mode).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServicesConfig {
+    /// The secret shared by every service of one deployment (at least 32 bytes): a service
+    /// calling another on a user's behalf signs a short-lived token with it. Set, this
+    /// process also accepts such tokens.
+    pub token: Option<Secret>,
 }
 
 /// The chat service.
@@ -96,6 +119,10 @@ pub struct ChatConfig {
     pub checkpoint_ms: u64,
     /// Ask the conversation's model for a title after the first exchange.
     pub auto_titles: bool,
+    /// The inference service's base URL when it runs elsewhere (split mode), e.g.
+    /// `http://inference:8080`; unset, the chat service calls the one in this process.
+    /// Needs `services.token`.
+    pub inference_url: Option<String>,
 }
 
 impl Default for ChatConfig {
@@ -105,6 +132,7 @@ impl Default for ChatConfig {
             answer_reserve_tokens: 512,
             checkpoint_ms: 500,
             auto_titles: true,
+            inference_url: None,
         }
     }
 }
@@ -513,6 +541,26 @@ impl Config {
         let bad = |msg: &str| Err(ConfigError::Invalid(msg.to_owned()));
         if self.database.max_connections == 0 {
             return bad("database.max_connections must be at least 1");
+        }
+        if let Some(token) = &self.services.token
+            && let Err(e) = crate::auth::ServiceTokens::new(token.expose().as_bytes())
+        {
+            return Err(ConfigError::Invalid(format!("services.token: {e}")));
+        }
+        if let Some(url) = &self.chat.inference_url {
+            if !(url.starts_with("http://") || url.starts_with("https://"))
+                || check_http_url(url).is_err()
+            {
+                return Err(ConfigError::Invalid(format!(
+                    "chat.inference_url `{url}` is not an http:// or https:// URL"
+                )));
+            }
+            if self.services.token.is_none() {
+                return bad(
+                    "chat.inference_url needs services.token: the secret the chat and inference \
+                     services share",
+                );
+            }
         }
         if self.server.body_limit_bytes < 1024 {
             return bad("server.body_limit_bytes must be at least 1024");

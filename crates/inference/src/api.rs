@@ -613,6 +613,9 @@ pub struct InstalledModel {
     pub local: Option<LocalModel>,
     /// The model used when a request names none.
     pub default: bool,
+    /// Tokens of context a request may use (prompt and answer), where known: for local models
+    /// the engine's context size capped by the model's own.
+    pub context_tokens: Option<usize>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -635,6 +638,7 @@ async fn installed_models(
             .into_iter()
             .map(|m| InstalledModel {
                 default: default.as_deref() == Some(m.id.as_str()),
+                context_tokens: state.service.context_tokens(&m.id),
                 id: m.id,
                 provider: m.provider,
                 local: m.local,

@@ -79,8 +79,12 @@ impl Limits {
 
     fn subjects(principal: &Principal) -> (Subject, Option<Subject>) {
         let key = match &principal.credential {
-            Credential::ApiKey { key_id, .. } => Some(Subject::Key(*key_id)),
-            Credential::Session { .. } => None,
+            Credential::ApiKey { key_id, .. }
+            | Credential::Service {
+                key_id: Some(key_id),
+                ..
+            } => Some(Subject::Key(*key_id)),
+            Credential::Session { .. } | Credential::Service { key_id: None, .. } => None,
         };
         (Subject::User(principal.user_id), key)
     }

@@ -188,8 +188,17 @@ impl OpenAiClient {
         url: &reqwest::Url,
         body: &B,
     ) -> Result<reqwest::Response, InferenceError> {
+        self.send_as(url, body, self.authorization.as_ref()).await
+    }
+
+    async fn send_as<B: Serialize>(
+        &self,
+        url: &reqwest::Url,
+        body: &B,
+        authorization: Option<&HeaderValue>,
+    ) -> Result<reqwest::Response, InferenceError> {
         let mut call = self.http.post(url.clone()).json(body);
-        if let Some(authorization) = &self.authorization {
+        if let Some(authorization) = authorization {
             call = call.header(http::header::AUTHORIZATION, authorization.clone());
         }
         let response = call.send().await.map_err(|e| self.transport_error(&e))?;
@@ -213,7 +222,31 @@ impl OpenAiClient {
     /// Starts a generation: streamed upstream when `request.stream`, else fetched whole and
     /// replayed as one delta.
     pub async fn stream(&self, request: &ChatRequest) -> Result<ChatStream, InferenceError> {
-        let response = self.send(&self.chat_url, &Self::body(request)).await?;
+        self.stream_as(request, self.authorization.as_ref()).await
+    }
+
+    /// [`OpenAiClient::stream`] with another `Authorization` for this request (a token minted
+    /// for the user on whose behalf it is made).
+    pub async fn stream_with_bearer(
+        &self,
+        request: &ChatRequest,
+        bearer: &str,
+    ) -> Result<ChatStream, InferenceError> {
+        let mut value = HeaderValue::from_str(&format!("Bearer {bearer}")).map_err(|_| {
+            InferenceError::Engine("the bearer token cannot be sent in a header".into())
+        })?;
+        value.set_sensitive(true);
+        self.stream_as(request, Some(&value)).await
+    }
+
+    async fn stream_as(
+        &self,
+        request: &ChatRequest,
+        authorization: Option<&HeaderValue>,
+    ) -> Result<ChatStream, InferenceError> {
+        let response = self
+            .send_as(&self.chat_url, &Self::body(request), authorization)
+            .await?;
         if !request.stream {
             return self.whole(response).await;
         }

@@ -419,6 +419,7 @@ impl InferenceService {
                 user_id: Some(principal.user_id),
                 api_key_id: match &principal.credential {
                     Credential::ApiKey { key_id, .. } => Some(*key_id),
+                    Credential::Service { key_id, .. } => *key_id,
                     Credential::Session { .. } => None,
                 },
                 model: outcome.model.clone(),

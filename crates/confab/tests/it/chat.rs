@@ -1295,3 +1295,79 @@ async fn every_tab_of_the_user_gets_live_events_and_no_one_else_does() {
         .assert_error(401, "unauthorized");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_chat_service_answers_through_a_remote_inference_service() {
+    use confab_core::auth::{Credential, Principal, Role, Scope, ServiceTokens};
+    use confab_core::config::Secret;
+    const SECRET: &str = "split-mode-secret-0123456789abcdef";
+    // Split mode in miniature: one process serves inference, another the chat service,
+    // which calls the first over HTTP with service tokens.
+    let inference = TestApp::start_with(|c| {
+        c.services.token = Some(Secret::new(SECRET));
+        c.inference.providers[0].reply = Some("Remotely: {last}".into());
+    })
+    .await;
+    let base = inference.url("");
+    let chat = TestApp::start_with(|c| {
+        c.services.token = Some(Secret::new(SECRET));
+        c.chat.inference_url = Some(base.clone());
+        c.chat.auto_titles = false;
+        // No models of its own: every answer comes from the other process.
+        c.inference.providers.clear();
+    })
+    .await;
+    chat.register("ada@example.com").await;
+    let (token, _) = chat.login("ada@example.com", PASSWORD).await;
+    // A key for chat only: answering through inference is what the chat scope is for.
+    let key = chat
+        .post(
+            "/api/v1/auth/api-keys",
+            Some(&token),
+            json!({"name": "chat only", "scopes": ["chat"]}),
+        )
+        .await;
+    let key = key.body["key"].as_str().unwrap().to_owned();
+    let conversation = create(&chat, &key, json!({"model": crate::common::SCRIPTED_MODEL})).await;
+    let id = conversation["id"].as_str().unwrap();
+    let answer = send(&chat, &key, id, json!({"content": "hello over there"})).await;
+    assert_eq!(text_of(&answer), "Remotely: hello over there");
+    assert_eq!(done(&answer)["status"], "complete");
+    // The remote model list decides which models exist.
+    let unknown = chat
+        .post(
+            &format!("/api/v1/conversations/{id}/messages"),
+            Some(&key),
+            json!({"content": "hi", "model": "no-such-model"}),
+        )
+        .await;
+    unknown.assert_error(422, "unknown_model");
+
+    // The inference service takes tokens signed with the shared secret only.
+    let user = Principal {
+        user_id: uuid::Uuid::now_v7(),
+        role: Role::User,
+        credential: Credential::Session {
+            session_id: uuid::Uuid::now_v7(),
+        },
+    };
+    let body = json!({"model": crate::common::SCRIPTED_MODEL,
+                      "messages": [{"role": "user", "content": "ping"}]});
+    for (secret, status) in [(SECRET, 200), ("another-secret-0123456789abcdef-xyz", 401)] {
+        let minted = ServiceTokens::new(secret.as_bytes())
+            .unwrap()
+            .mint(&user, &[Scope::Inference])
+            .unwrap();
+        let response = inference
+            .client
+            .post(inference.url("/v1/chat/completions"))
+            .bearer_auth(minted)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), status);
+    }
+    chat.stop().await;
+    inference.stop().await;
+}
