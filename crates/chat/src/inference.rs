@@ -9,12 +9,11 @@ use confab_core::auth::Principal;
 use confab_inference::InferenceService;
 use confab_inference::error::InferenceError;
 use confab_inference::service::Accounting;
-use confab_inference::types::{ChatEvent, ChatMessage, ChatRequest, Role, Usage};
+use confab_inference::types::{ChatEvent, Usage};
 use futures::StreamExt;
 use futures::stream::BoxStream;
 use tokio_util::sync::CancellationToken;
 
-use crate::domain::Author;
 use crate::ports::{Ask, ModelClient, ModelError};
 
 #[derive(Debug, Clone)]
@@ -66,29 +65,13 @@ impl ModelClient for InProcessModels {
             .check(principal)
             .await
             .map_err(|e| ModelError::Limited(e.body.message, e.retry_after_secs))?;
-        let mut messages = Vec::with_capacity(ask.turns.len() + 1);
-        if let Some(system) = ask.system {
-            messages.push(ChatMessage::new(Role::System, system));
-        }
-        messages.extend(ask.turns.into_iter().map(|t| {
-            let role = match t.role {
-                Author::User => Role::User,
-                Author::Assistant => Role::Assistant,
-            };
-            ChatMessage::new(role, t.content)
-        }));
-        let request = ChatRequest {
-            model: ask.model.clone(),
-            messages,
-            params: ask.params,
-            response_format: None,
-            stream: true,
-        };
+        let model = ask.model.clone();
+        let request = ask.into_request();
         // Stopping the answer drops its stream: that is recorded as `cancelled`.
         let mut accounting = Accounting::start(
             self.service.clone(),
             principal.clone(),
-            ask.model,
+            model,
             arrived,
             "cancelled",
         );

@@ -250,6 +250,31 @@ pub struct Ask {
     pub params: SamplingParams,
 }
 
+impl Ask {
+    /// The streamed chat request this is, in the inference service's terms.
+    pub fn into_request(self) -> confab_inference::types::ChatRequest {
+        use confab_inference::types::{ChatMessage, Role};
+        let mut messages = Vec::with_capacity(self.turns.len() + 1);
+        if let Some(system) = self.system {
+            messages.push(ChatMessage::new(Role::System, system));
+        }
+        messages.extend(self.turns.into_iter().map(|t| {
+            let role = match t.role {
+                crate::domain::Author::User => Role::User,
+                crate::domain::Author::Assistant => Role::Assistant,
+            };
+            ChatMessage::new(role, t.content)
+        }));
+        confab_inference::types::ChatRequest {
+            model: self.model,
+            messages,
+            params: self.params,
+            response_format: None,
+            stream: true,
+        }
+    }
+}
+
 /// Why a model could not be asked.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum ModelError {

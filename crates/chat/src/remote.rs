@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use confab_core::auth::{Principal, Role, Scope, ServiceTokens};
 use confab_inference::error::InferenceError;
 use confab_inference::openai::OpenAiClient;
-use confab_inference::types::{ChatEvent, ChatMessage, ChatRequest, Role as ChatRole};
+use confab_inference::types::ChatEvent;
 use futures::StreamExt;
 use futures::stream::BoxStream;
 use serde::Deserialize;
@@ -18,7 +18,6 @@ use tokio::sync::RwLock;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use crate::domain::Author;
 use crate::ports::{Ask, ModelClient, ModelError};
 
 /// How long the model list is reused before it is asked for again.
@@ -191,24 +190,7 @@ impl ModelClient for HttpModels {
             .tokens
             .mint(principal, &[Scope::Inference])
             .map_err(|e| ModelError::Unavailable(e.to_string()))?;
-        let mut messages = Vec::with_capacity(ask.turns.len() + 1);
-        if let Some(system) = ask.system {
-            messages.push(ChatMessage::new(ChatRole::System, system));
-        }
-        messages.extend(ask.turns.into_iter().map(|t| {
-            let role = match t.role {
-                Author::User => ChatRole::User,
-                Author::Assistant => ChatRole::Assistant,
-            };
-            ChatMessage::new(role, t.content)
-        }));
-        let request = ChatRequest {
-            model: ask.model,
-            messages,
-            params: ask.params,
-            response_format: None,
-            stream: true,
-        };
+        let request = ask.into_request();
         let stream = tokio::select! {
             started = self.openai.stream_with_bearer(&request, &token) => started.map_err(model_error)?,
             () = cancel.cancelled() => return Ok(futures::stream::empty().boxed()),

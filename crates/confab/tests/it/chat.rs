@@ -31,6 +31,21 @@ async fn start() -> (TestApp, String) {
     (app, token)
 }
 
+/// A conversation of `owner` made straight in the store (for store-level tests).
+fn new_conversation(owner: uuid::Uuid, now: i64) -> confab_chat::ports::NewConversation {
+    confab_chat::ports::NewConversation {
+        id: uuid::Uuid::now_v7(),
+        user_id: owner,
+        title: "t".into(),
+        model: None,
+        system_prompt: None,
+        params: Default::default(),
+        folder: None,
+        tags: vec![],
+        now,
+    }
+}
+
 /// An SSE body as (event name, JSON data) pairs.
 fn events(text: &str) -> Vec<(String, Value)> {
     text.split("\n\n")
@@ -402,24 +417,14 @@ async fn an_answer_outlives_its_client_and_can_be_followed_again() {
 
 #[tokio::test]
 async fn answers_cut_off_by_a_crash_are_interrupted_at_the_next_start() {
-    use confab_chat::ports::{ChatStore, NewConversation, NewMessage};
+    use confab_chat::ports::{ChatStore, NewMessage};
     let (config, _db) = crate::common::test_config().await;
     let first = confab::app::build(&config).await.unwrap();
     let store = confab_chat::SqlChatStore::new(first.db.clone());
     let user = uuid::Uuid::now_v7();
     let now = confab_core::now_ms();
     let conversation = store
-        .create_conversation(NewConversation {
-            id: uuid::Uuid::now_v7(),
-            user_id: user,
-            title: "t".into(),
-            model: None,
-            system_prompt: None,
-            params: Default::default(),
-            folder: None,
-            tags: vec![],
-            now,
-        })
+        .create_conversation(new_conversation(user, now))
         .await
         .unwrap();
     let message = |role, status| NewMessage {
@@ -466,27 +471,19 @@ async fn answers_cut_off_by_a_crash_are_interrupted_at_the_next_start() {
 #[tokio::test]
 async fn a_question_and_its_answer_are_stored_together_or_not_at_all() {
     use confab_chat::domain::{Author, MessageStatus};
-    use confab_chat::ports::{ChatStore, NewConversation, NewMessage};
+    use confab_chat::ports::{ChatStore, NewMessage};
     use confab_store::StoreError;
     let (config, _db) = crate::common::test_config().await;
     let app = confab::app::build(&config).await.unwrap();
     let store = confab_chat::SqlChatStore::new(app.db.clone());
     let (user, stranger) = (uuid::Uuid::now_v7(), uuid::Uuid::now_v7());
     let now = confab_core::now_ms();
-    let conversation = |owner| NewConversation {
-        id: uuid::Uuid::now_v7(),
-        user_id: owner,
-        title: "t".into(),
-        model: None,
-        system_prompt: None,
-        params: Default::default(),
-        folder: None,
-        tags: vec![],
-        now,
-    };
-    let mine = store.create_conversation(conversation(user)).await.unwrap();
+    let mine = store
+        .create_conversation(new_conversation(user, now))
+        .await
+        .unwrap();
     let theirs = store
-        .create_conversation(conversation(stranger))
+        .create_conversation(new_conversation(stranger, now))
         .await
         .unwrap();
     let message = |conversation_id, parent_id, role| NewMessage {
@@ -543,24 +540,14 @@ async fn searches_find_common_middling_and_rare_words_alike() {
     // Enough messages that each way of finding candidates is taken on PostgreSQL (testing
     // the newest messages until 200 matches, testing further, the GIN index).
     use confab_chat::domain::{Author, HitKind, MessageStatus};
-    use confab_chat::ports::{ChatStore, NewConversation, NewMessage};
+    use confab_chat::ports::{ChatStore, NewMessage};
     let (config, _db) = crate::common::test_config().await;
     let app = confab::app::build(&config).await.unwrap();
     let store = confab_chat::SqlChatStore::new(app.db.clone());
     let user = uuid::Uuid::now_v7();
     let now = confab_core::now_ms();
     let conversation = store
-        .create_conversation(NewConversation {
-            id: uuid::Uuid::now_v7(),
-            user_id: user,
-            title: "notes".into(),
-            model: None,
-            system_prompt: None,
-            params: Default::default(),
-            folder: None,
-            tags: vec![],
-            now,
-        })
+        .create_conversation(new_conversation(user, now))
         .await
         .unwrap();
     let mut parent = None;
