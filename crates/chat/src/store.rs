@@ -254,31 +254,31 @@ impl SqlChatStore {
                 .map(|row| Ok((uuid(row, "id")?, row.try_get::<f64, _>("score")?)))
                 .collect()
         };
+        let owner = user_id.to_string();
+        // Tests the user's newest `rows` messages, newest first, up to the candidates needed.
         let walk = |rows: usize| {
-            format!(
+            let sql = format!(
                 "{select} FROM (SELECT id, created_at, search FROM messages WHERE user_id = $2 \
                    ORDER BY created_at DESC LIMIT {rows}) m, to_tsquery('english', $1) q \
                  WHERE m.search @@ q ORDER BY m.created_at DESC LIMIT {SEARCH_CANDIDATES}"
-            )
+            );
+            let owner = &owner;
+            async move {
+                read(
+                    sqlx::query(sqlx::AssertSqlSafe(sql))
+                        .bind(query)
+                        .bind(owner)
+                        .fetch_all(self.db.pool())
+                        .await?,
+                )
+            }
         };
-        let probed = read(
-            sqlx::query(sqlx::AssertSqlSafe(walk(SEARCH_PROBE)))
-                .bind(query)
-                .bind(user_id.to_string())
-                .fetch_all(self.db.pool())
-                .await?,
-        )?;
+        let probed = walk(SEARCH_PROBE).await?;
         if probed.len() >= SEARCH_CANDIDATES {
             return Ok(probed);
         }
         if probed.len() as f64 >= SEARCH_DENSE * SEARCH_PROBE as f64 {
-            let walked = read(
-                sqlx::query(sqlx::AssertSqlSafe(walk(SEARCH_WALK)))
-                    .bind(query)
-                    .bind(user_id.to_string())
-                    .fetch_all(self.db.pool())
-                    .await?,
-            )?;
+            let walked = walk(SEARCH_WALK).await?;
             if walked.len() >= SEARCH_CANDIDATES {
                 return Ok(walked);
             }
@@ -294,7 +294,7 @@ impl SqlChatStore {
             .await?;
         let rows = sqlx::query(sqlx::AssertSqlSafe(indexed))
             .bind(query)
-            .bind(user_id.to_string())
+            .bind(&owner)
             .fetch_all(&mut *tx)
             .await?;
         tx.commit().await?;
@@ -578,9 +578,9 @@ impl ChatStore for SqlChatStore {
                 .bind(m.id.to_string())
                 .bind(m.parent_id.map(|p| p.to_string()))
                 .bind(m.role.as_str())
-                .bind(m.content.clone())
+                .bind(&m.content)
                 .bind(m.status.as_str())
-                .bind(m.model.clone())
+                .bind(&m.model)
                 .bind(m.now);
         }
         let inserted = query.execute(self.db.writer()).await?;

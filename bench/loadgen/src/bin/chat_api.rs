@@ -332,15 +332,16 @@ async fn send(http: &reqwest::Client, url: &str, key: &str, content: &str) -> an
     if !status.is_success() {
         bail!("{status}: {}", String::from_utf8_lossy(&body));
     }
-    if !memchr_done(&body) {
+    if !has_event(&body, "done") {
         bail!("the stream ended without `done`");
     }
     Ok(())
 }
 
-fn memchr_done(body: &[u8]) -> bool {
-    body.windows(b"event: done".len())
-        .any(|w| w == b"event: done")
+/// Whether an SSE body holds an event named `name`.
+fn has_event(body: &[u8], name: &str) -> bool {
+    let line = format!("event: {name}");
+    body.windows(line.len()).any(|w| w == line.as_bytes())
 }
 
 struct AppendResult {
@@ -398,7 +399,7 @@ where
                         Ok(()) => latency.saturating_record(micros(started.elapsed())),
                         Err(e) => {
                             if errors.fetch_add(1, Ordering::Relaxed) < 3 {
-                                tracing_free_warn(&e);
+                                report_error(&e);
                             }
                         }
                     }
@@ -425,7 +426,7 @@ where
     })
 }
 
-fn tracing_free_warn(e: &anyhow::Error) {
+fn report_error(e: &anyhow::Error) {
     let mut err = std::io::stderr().lock();
     let _ = writeln!(err, "error: {e:#}");
 }
@@ -870,11 +871,11 @@ async fn streams(server: &Server, args: &Args) -> anyhow::Result<Streams> {
             let mut seen = Vec::new();
             while let Some(chunk) = response.chunk().await? {
                 seen.extend_from_slice(&chunk);
-                if first.is_none() && memchr_delta(&seen) {
+                if first.is_none() && has_event(&seen, "delta") {
                     first = Some(began.elapsed());
                 }
             }
-            if !memchr_done(&seen) {
+            if !has_event(&seen, "done") {
                 bail!("the stream ended without `done`");
             }
             Ok((first.context("no delta")?, began.elapsed()))
@@ -893,7 +894,7 @@ async fn streams(server: &Server, args: &Args) -> anyhow::Result<Streams> {
             Err(e) => {
                 failed += 1;
                 if failed <= 3 {
-                    tracing_free_warn(&e);
+                    report_error(&e);
                 }
             }
         }
@@ -914,11 +915,6 @@ async fn streams(server: &Server, args: &Args) -> anyhow::Result<Streams> {
         cpu_seconds: cpu,
         seconds,
     })
-}
-
-fn memchr_delta(body: &[u8]) -> bool {
-    body.windows(b"event: delta".len())
-        .any(|w| w == b"event: delta")
 }
 
 async fn run(args: Args) -> anyhow::Result<()> {
