@@ -11,8 +11,12 @@ use async_trait::async_trait;
 use futures::stream::BoxStream;
 use serde::{Deserialize, Serialize};
 
+mod durable;
+mod jobs;
 mod memory;
 
+pub use durable::{Delivery, DurableEvents};
+pub use jobs::{Heartbeat, Job, JobError, JobFilter, JobQueue, JobState, Lease, NewJob, Progress};
 pub use memory::MemoryBus;
 
 /// One event: what happened (`kind`, e.g. `message.delta`), about what (`data`), for whom
