@@ -1,0 +1,1 @@
+//! The contract suite of the `DurableEvents` port (work in progress).

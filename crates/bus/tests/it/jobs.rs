@@ -1,0 +1,1 @@
+//! The contract suite of the `JobQueue` port (work in progress).
