@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The project's test command: the whole workspace suite twice, once against SQLite and once
 # against a throwaway PostgreSQL server that this script starts and always stops on exit.
+# Both passes also get a throwaway NATS server with JetStream (the NATS adapter tests).
 #
 #   scripts/test.sh [ARGS...]      ARGS go to both `cargo nextest run` invocations
 #                                  (e.g. a test name filter, or `--no-fail-fast`)
@@ -8,6 +9,8 @@
 #   SKIP_POSTGRES=1     run only the SQLite pass
 #   TEST_POSTGRES_URL   use this server instead of starting one; its user must be allowed
 #                       to CREATE DATABASE (the tests create one database per test)
+#   SKIP_NATS=1         start no NATS server (the NATS adapter tests skip themselves)
+#   TEST_NATS_URL       use this NATS server (JetStream enabled) instead of starting one
 #   NEXTEST_PROFILE     the nextest profile (default: ci, see .config/nextest.toml)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -15,9 +18,15 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 scripts/deps.sh
 # shellcheck source=SCRIPTDIR/lib/postgres.sh
 source scripts/lib/postgres.sh
+# shellcheck source=SCRIPTDIR/lib/nats.sh
+source scripts/lib/nats.sh
 
-# Whatever happens, including Ctrl-C, the server stops and its directory goes.
-trap stop_postgres EXIT
+# Whatever happens, including Ctrl-C, the servers stop and their directories go.
+stop_servers() {
+	stop_nats
+	stop_postgres
+}
+trap stop_servers EXIT
 trap 'exit 129' HUP
 trap 'exit 130' INT
 trap 'exit 143' TERM
@@ -35,6 +44,19 @@ elif [[ -n ${TEST_POSTGRES_URL:-} ]]; then
 	export TEST_POSTGRES_URL
 else
 	start_postgres
+fi
+
+nats_tests=true
+case ${SKIP_NATS:-} in
+'' | 0 | false | no) ;;
+*) nats_tests=false ;;
+esac
+
+if ! $nats_tests; then
+	echo "SKIP_NATS is set: no NATS server (the NATS adapter tests skip themselves)"
+	unset TEST_NATS_URL
+else
+	start_nats # uses TEST_NATS_URL from the environment when it is set
 fi
 
 if cargo nextest --version >/dev/null 2>&1; then
