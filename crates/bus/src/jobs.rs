@@ -9,6 +9,7 @@
 //! NATS JetStream work-queue adapter for split mode. Both pass the contract suite in
 //! `tests/it/jobs.rs`. [`crate::Workers`] runs handlers over any adapter.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -238,4 +239,13 @@ pub trait JobQueue: Send + Sync {
 
     /// Newest first.
     async fn list(&self, filter: &JobFilter) -> Result<Vec<Job>, JobError>;
+
+    /// A signal that jobs of `kind` may have become due in this process (enqueued, retried),
+    /// so an idle worker can lease at once instead of at its next poll. It is only a hint
+    /// (jobs enqueued by other processes do not signal it): workers still poll. `None` when
+    /// the adapter has no such signal.
+    fn wake_signal(&self, kind: &str) -> Option<Arc<tokio::sync::Notify>> {
+        let _ = kind;
+        None
+    }
 }

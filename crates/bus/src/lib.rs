@@ -14,10 +14,12 @@ use serde::{Deserialize, Serialize};
 mod durable;
 mod jobs;
 mod memory;
+mod sql_jobs;
 
 pub use durable::{Delivery, DurableEvents};
 pub use jobs::{Heartbeat, Job, JobError, JobFilter, JobQueue, JobState, Lease, NewJob, Progress};
 pub use memory::MemoryBus;
+pub use sql_jobs::{SqlJobQueue, migrations};
 
 /// One event: what happened (`kind`, e.g. `message.delta`), about what (`data`), for whom
 /// (`topic`).
