@@ -15,11 +15,13 @@ mod durable;
 mod jobs;
 mod memory;
 mod sql_jobs;
+mod sql_outbox;
 
 pub use durable::{Delivery, DurableEvents};
 pub use jobs::{Heartbeat, Job, JobError, JobFilter, JobQueue, JobState, Lease, NewJob, Progress};
 pub use memory::MemoryBus;
 pub use sql_jobs::{SqlJobQueue, migrations};
+pub use sql_outbox::SqlOutbox;
 
 /// One event: what happened (`kind`, e.g. `message.delta`), about what (`data`), for whom
 /// (`topic`).

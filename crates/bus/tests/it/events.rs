@@ -1,1 +1,236 @@
-//! The contract suite of the `DurableEvents` port (work in progress).
+//! The contract suite of the [`DurableEvents`] port, run here against [`SqlOutbox`] on the
+//! backend under test, one test per case (`cargo nextest run -p confab-bus events::`).
+//!
+//! To run it against another adapter, from another module of this test binary:
+//!
+//! ```ignore
+//! let make: Make<dyn DurableEvents> = Arc::new(|| Box::pin(async {
+//!     Ok(Fixture { port: Arc::new(MyEvents::connect(..).await?) as Arc<dyn DurableEvents>, guard: Box::new(()) })
+//! }));
+//! crate::events::durable_events_contract(make).await;
+//! ```
+//!
+//! or pick cases from [`durable_events_cases`]. Every case uses topics and consumer names of
+//! its own, so cases may share one server.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use confab_bus::{Delivery, DurableEvents, Envelope, SqlOutbox};
+use futures::StreamExt;
+use futures::stream::BoxStream;
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::{Fixture, Make, suite};
+
+/// A fresh [`SqlOutbox`] on the backend under test.
+pub async fn sql_fixture() -> anyhow::Result<Fixture<dyn DurableEvents>> {
+    let (db, guard) = crate::test_db().await?;
+    Ok(Fixture {
+        port: Arc::new(SqlOutbox::new(db)),
+        guard: Box::new(guard),
+    })
+}
+
+/// Runs every case against fixtures from `make`.
+#[allow(dead_code, reason = "used by other adapters' modules")]
+pub async fn durable_events_contract(make: Make<dyn DurableEvents>) {
+    crate::run_cases("durable_events", make, durable_events_cases()).await;
+}
+
+suite!(dyn DurableEvents, durable_events_cases, sql, crate::events::sql_fixture;
+    new_consumer_gets_everything_in_order,
+    two_consumers_each_get_all,
+    prefix_filter,
+    ack_then_consume_again_resumes_after_it,
+    unacked_events_come_again,
+    acks_out_of_order_keep_the_highest,
+    live_events_arrive,
+);
+
+/// A topic prefix no other case uses.
+fn prefix(name: &str) -> String {
+    format!("t{}.{name}.", Uuid::now_v7().simple())
+}
+
+fn consumer(name: &str) -> String {
+    format!("{name}_{}", Uuid::now_v7().simple())
+}
+
+async fn publish(events: &dyn DurableEvents, topic: &str, n: i64) {
+    events
+        .publish(Envelope::new(topic, "test.event", json!({ "n": n })))
+        .await
+        .unwrap();
+}
+
+async fn next(stream: &mut BoxStream<'static, Result<Delivery, confab_bus::BusError>>) -> Delivery {
+    tokio::time::timeout(Duration::from_secs(10), stream.next())
+        .await
+        .expect("an event within 10 s")
+        .expect("the stream goes on")
+        .expect("no error")
+}
+
+/// Nothing more arrives for a while.
+async fn quiet(stream: &mut BoxStream<'static, Result<Delivery, confab_bus::BusError>>) {
+    if let Ok(item) = tokio::time::timeout(Duration::from_millis(300), stream.next()).await {
+        panic!("unexpected {item:?}");
+    }
+}
+
+fn n(delivery: &Delivery) -> i64 {
+    delivery.event.data["n"].as_i64().unwrap()
+}
+
+pub async fn new_consumer_gets_everything_in_order(f: Fixture<dyn DurableEvents>) {
+    let events = f.port;
+    let p = prefix("order");
+    for i in 1..=5 {
+        publish(&*events, &format!("{p}a"), i).await;
+    }
+    let mut stream = events.consume(&consumer("c"), &p).await.unwrap();
+    let mut last_seq = 0;
+    for i in 1..=5 {
+        let d = next(&mut stream).await;
+        assert_eq!(n(&d), i);
+        assert_eq!(d.event.topic, format!("{p}a"));
+        assert_eq!(d.event.kind, "test.event");
+        assert!(d.seq > last_seq, "sequence numbers increase");
+        last_seq = d.seq;
+        d.ack().await.unwrap();
+    }
+    quiet(&mut stream).await;
+}
+
+pub async fn two_consumers_each_get_all(f: Fixture<dyn DurableEvents>) {
+    let events = f.port;
+    let p = prefix("two");
+    for i in 1..=3 {
+        publish(&*events, &format!("{p}x"), i).await;
+    }
+    let mut one = events.consume(&consumer("one"), &p).await.unwrap();
+    let mut two = events.consume(&consumer("two"), &p).await.unwrap();
+    for i in 1..=3 {
+        let d = next(&mut one).await;
+        assert_eq!(n(&d), i);
+        d.ack().await.unwrap();
+    }
+    for i in 1..=3 {
+        let d = next(&mut two).await;
+        assert_eq!(n(&d), i);
+        d.ack().await.unwrap();
+    }
+}
+
+pub async fn prefix_filter(f: Fixture<dyn DurableEvents>) {
+    let events = f.port;
+    let p = prefix("filter");
+    publish(&*events, &format!("{p}x.1"), 1).await;
+    publish(&*events, &format!("{p}y.1"), 2).await;
+    publish(&*events, &format!("{p}x.2"), 3).await;
+    let mut xs = events
+        .consume(&consumer("x"), &format!("{p}x."))
+        .await
+        .unwrap();
+    let first = next(&mut xs).await;
+    assert_eq!(
+        (n(&first), first.event.topic.clone()),
+        (1, format!("{p}x.1"))
+    );
+    first.ack().await.unwrap();
+    let second = next(&mut xs).await;
+    assert_eq!(n(&second), 3);
+    second.ack().await.unwrap();
+    quiet(&mut xs).await;
+}
+
+pub async fn ack_then_consume_again_resumes_after_it(f: Fixture<dyn DurableEvents>) {
+    let events = f.port;
+    let p = prefix("resume");
+    let name = consumer("resume");
+    for i in 1..=4 {
+        publish(&*events, &format!("{p}a"), i).await;
+    }
+    {
+        let mut stream = events.consume(&name, &p).await.unwrap();
+        for i in 1..=2 {
+            let d = next(&mut stream).await;
+            assert_eq!(n(&d), i);
+            d.ack().await.unwrap();
+        }
+    }
+    let mut stream = events.consume(&name, &p).await.unwrap();
+    assert_eq!(n(&next(&mut stream).await), 3);
+}
+
+pub async fn unacked_events_come_again(f: Fixture<dyn DurableEvents>) {
+    let events = f.port;
+    let p = prefix("unacked");
+    let name = consumer("unacked");
+    for i in 1..=3 {
+        publish(&*events, &format!("{p}a"), i).await;
+    }
+    {
+        let mut stream = events.consume(&name, &p).await.unwrap();
+        let first = next(&mut stream).await;
+        assert_eq!(n(&first), 1);
+        first.ack().await.unwrap();
+        assert_eq!(n(&next(&mut stream).await), 2);
+        assert_eq!(n(&next(&mut stream).await), 3);
+    }
+    let mut stream = events.consume(&name, &p).await.unwrap();
+    let again = next(&mut stream).await;
+    assert_eq!(n(&again), 2, "the unacknowledged come again");
+    again.ack().await.unwrap();
+    let again = next(&mut stream).await;
+    assert_eq!(n(&again), 3);
+    again.ack().await.unwrap();
+}
+
+pub async fn acks_out_of_order_keep_the_highest(f: Fixture<dyn DurableEvents>) {
+    let events = f.port;
+    let p = prefix("out_of_order");
+    let name = consumer("ooo");
+    for i in 1..=3 {
+        publish(&*events, &format!("{p}a"), i).await;
+    }
+    {
+        let mut stream = events.consume(&name, &p).await.unwrap();
+        let first = next(&mut stream).await;
+        let second = next(&mut stream).await;
+        second.ack().await.unwrap();
+        first.ack().await.unwrap();
+    }
+    let mut stream = events.consume(&name, &p).await.unwrap();
+    assert_eq!(n(&next(&mut stream).await), 3);
+}
+
+pub async fn live_events_arrive(f: Fixture<dyn DurableEvents>) {
+    let events = f.port;
+    let p = prefix("live");
+    let mut stream = events.consume(&consumer("live"), &p).await.unwrap();
+    quiet(&mut stream).await;
+    let publisher = {
+        let events = Arc::clone(&events);
+        let topic = format!("{p}a");
+        async move {
+            for i in 1..=3 {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                publish(&*events, &topic, i).await;
+            }
+        }
+    };
+    let receiver = async {
+        let mut got = Vec::new();
+        for _ in 0..3 {
+            let d = next(&mut stream).await;
+            got.push(n(&d));
+            d.ack().await.unwrap();
+        }
+        got
+    };
+    let ((), got) = tokio::join!(publisher, receiver);
+    assert_eq!(got, vec![1, 2, 3]);
+}

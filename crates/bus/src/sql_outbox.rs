@@ -1,0 +1,246 @@
+//! [`DurableEvents`] in the database: an outbox table of events numbered in commit order
+//! (`bus_events.seq`) and one row per named consumer holding the last sequence number it
+//! acknowledged (`bus_consumers.position`). A consumer reads the events after its position
+//! in batches, then waits for a publish in this process (or polls, for other processes).
+//!
+//! Acknowledging `n` means every event up to `n` is handled for that consumer: positions
+//! only move forward, so an ack that arrives late changes nothing, but a consumer that acks
+//! out of order may skip an unacknowledged event after a restart. Consumers ack in order.
+//!
+//! On PostgreSQL a sequence number is taken when the insert runs, not when it commits, so
+//! two concurrent publishers could commit 8 after a reader saw 9 and moved past it.
+//! Publishers therefore take a table lock that only they conflict on, one at a time.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use confab_store::{Backend, Db, StoreError};
+use futures::StreamExt;
+use futures::stream::BoxStream;
+use sqlx::Row;
+use tokio::sync::watch;
+
+use crate::{BusError, Delivery, DurableEvents, Envelope};
+
+/// Events read per query.
+const BATCH: i64 = 256;
+
+/// The durable event log in the database; its tables come with the bus [`crate::migrations`].
+#[derive(Clone)]
+pub struct SqlOutbox {
+    db: Db,
+    /// Bumped on every publish in this process, so waiting consumers read at once.
+    published: Arc<watch::Sender<u64>>,
+    poll: Duration,
+}
+
+impl std::fmt::Debug for SqlOutbox {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqlOutbox")
+            .field("backend", &self.db.backend())
+            .field("poll", &self.poll)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SqlOutbox {
+    /// The outbox over `db`; caught-up consumers look for events from other processes every
+    /// 500 ms.
+    pub fn new(db: Db) -> Self {
+        Self {
+            db,
+            published: Arc::new(watch::Sender::new(0)),
+            poll: Duration::from_millis(500),
+        }
+    }
+
+    /// How often caught-up consumers look for events published by other processes.
+    pub fn with_poll(mut self, poll: Duration) -> Self {
+        self.poll = poll;
+        self
+    }
+
+    /// Deletes events published before `before_ms` that every consumer has acknowledged;
+    /// returns how many went. (A consumer that has never consumed yet does not hold events
+    /// back: it starts at the oldest event still kept.)
+    pub async fn prune(&self, before_ms: i64) -> Result<u64, BusError> {
+        let done = sqlx::query(
+            "DELETE FROM bus_events WHERE at < $1 \
+             AND seq <= (SELECT COALESCE(MIN(position), 0) FROM bus_consumers)",
+        )
+        .bind(before_ms)
+        .execute(self.db.writer())
+        .await
+        .map_err(bus_error)?;
+        Ok(done.rows_affected())
+    }
+
+    /// A consumer's position: the last sequence number it acknowledged (0 for none).
+    pub async fn position(&self, consumer: &str) -> Result<u64, BusError> {
+        let position: Option<i64> =
+            sqlx::query_scalar("SELECT position FROM bus_consumers WHERE name = $1")
+                .bind(consumer)
+                .fetch_optional(self.db.pool())
+                .await
+                .map_err(bus_error)?;
+        Ok(to_u64(position.unwrap_or(0)))
+    }
+}
+
+fn bus_error(error: sqlx::Error) -> BusError {
+    BusError::Unavailable(StoreError::from(error).to_string())
+}
+
+fn to_u64(value: i64) -> u64 {
+    u64::try_from(value).unwrap_or(0)
+}
+
+fn to_i64(value: u64) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
+}
+
+/// One consumer's reading state.
+struct Reader {
+    db: Db,
+    name: String,
+    prefix: String,
+    /// The last sequence number handed out by this stream.
+    after: i64,
+    buffer: VecDeque<Delivery>,
+    published: watch::Receiver<u64>,
+    poll: Duration,
+    /// A read failed: wait a poll interval before the next.
+    failed: bool,
+}
+
+impl Reader {
+    /// The next batch after `after`.
+    async fn read(&mut self) -> Result<(), BusError> {
+        let rows = sqlx::query(
+            "SELECT seq, topic, kind, data, at FROM bus_events \
+             WHERE seq > $1 AND substr(topic, 1, length($2)) = $2 ORDER BY seq LIMIT $3",
+        )
+        .bind(self.after)
+        .bind(self.prefix.as_str())
+        .bind(BATCH)
+        .fetch_all(self.db.pool())
+        .await
+        .map_err(bus_error)?;
+        for row in rows {
+            let seq: i64 = row.try_get("seq").map_err(bus_error)?;
+            let data: String = row.try_get("data").map_err(bus_error)?;
+            let event = Envelope {
+                topic: row.try_get("topic").map_err(bus_error)?,
+                kind: row.try_get("kind").map_err(bus_error)?,
+                data: serde_json::from_str(&data).unwrap_or(serde_json::Value::Null),
+                at: row.try_get("at").map_err(bus_error)?,
+            };
+            let db = self.db.clone();
+            let name = self.name.clone();
+            self.buffer
+                .push_back(Delivery::new(event, to_u64(seq), move || {
+                    Box::pin(async move { ack(&db, &name, seq).await })
+                }));
+            self.after = seq;
+        }
+        Ok(())
+    }
+
+    async fn next(&mut self) -> Result<Delivery, BusError> {
+        loop {
+            if let Some(delivery) = self.buffer.pop_front() {
+                return Ok(delivery);
+            }
+            if self.failed {
+                self.failed = false;
+                tokio::time::sleep(self.poll).await;
+            }
+            // Seen before reading: a publish after this point wakes the wait below.
+            self.published.borrow_and_update();
+            if let Err(e) = self.read().await {
+                self.failed = true;
+                return Err(e);
+            }
+            if self.buffer.is_empty() {
+                // A closed channel cannot happen while the outbox lives; then poll alone.
+                let _ = tokio::time::timeout(self.poll, self.published.changed()).await;
+            }
+        }
+    }
+}
+
+async fn ack(db: &Db, consumer: &str, seq: i64) -> Result<(), BusError> {
+    sqlx::query(
+        "UPDATE bus_consumers SET position = $1, updated_at = $2 WHERE name = $3 AND position < $1",
+    )
+    .bind(seq)
+    .bind(confab_core::now_ms())
+    .bind(consumer)
+    .execute(db.writer())
+    .await
+    .map_err(bus_error)?;
+    Ok(())
+}
+
+#[async_trait]
+impl DurableEvents for SqlOutbox {
+    async fn publish(&self, event: Envelope) -> Result<(), BusError> {
+        let data = event.data.to_string();
+        let insert =
+            sqlx::query("INSERT INTO bus_events (topic, kind, data, at) VALUES ($1, $2, $3, $4)")
+                .bind(event.topic)
+                .bind(event.kind)
+                .bind(data)
+                .bind(event.at);
+        match self.db.backend() {
+            Backend::Sqlite => {
+                insert.execute(self.db.writer()).await.map_err(bus_error)?;
+            }
+            Backend::Postgres => {
+                let mut tx = self.db.writer().begin().await.map_err(bus_error)?;
+                sqlx::query("LOCK TABLE bus_events IN SHARE ROW EXCLUSIVE MODE")
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(bus_error)?;
+                insert.execute(&mut *tx).await.map_err(bus_error)?;
+                tx.commit().await.map_err(bus_error)?;
+            }
+        }
+        self.published.send_modify(|n| *n = n.wrapping_add(1));
+        Ok(())
+    }
+
+    async fn consume(
+        &self,
+        consumer: &str,
+        topic_prefix: &str,
+    ) -> Result<BoxStream<'static, Result<Delivery, BusError>>, BusError> {
+        sqlx::query(
+            "INSERT INTO bus_consumers (name, position, updated_at) VALUES ($1, 0, $2) \
+             ON CONFLICT (name) DO NOTHING",
+        )
+        .bind(consumer)
+        .bind(confab_core::now_ms())
+        .execute(self.db.writer())
+        .await
+        .map_err(bus_error)?;
+        let after = to_i64(self.position(consumer).await?);
+        let reader = Reader {
+            db: self.db.clone(),
+            name: consumer.to_owned(),
+            prefix: topic_prefix.to_owned(),
+            after,
+            buffer: VecDeque::new(),
+            published: self.published.subscribe(),
+            poll: self.poll,
+            failed: false,
+        };
+        Ok(futures::stream::unfold(reader, |mut reader| async move {
+            let item = reader.next().await;
+            Some((item, reader))
+        })
+        .boxed())
+    }
+}
