@@ -14,12 +14,14 @@ use serde::{Deserialize, Serialize};
 mod durable;
 mod jobs;
 mod memory;
+mod nats;
 mod sql_jobs;
 mod sql_outbox;
 
 pub use durable::{Delivery, DurableEvents};
 pub use jobs::{Heartbeat, Job, JobError, JobFilter, JobQueue, JobState, Lease, NewJob, Progress};
 pub use memory::MemoryBus;
+pub use nats::{NatsBus, NatsDurable, NatsDurableConfig};
 pub use sql_jobs::{SqlJobQueue, migrations};
 pub use sql_outbox::SqlOutbox;
 

@@ -18,6 +18,7 @@ use futures::future::BoxFuture;
 
 mod events;
 mod jobs;
+mod nats;
 
 /// What one suite case runs against: the adapter, and whatever must live as long as it does
 /// (a temporary database, a server; `Box::new(())` when nothing).
