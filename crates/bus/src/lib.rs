@@ -17,6 +17,7 @@ mod memory;
 mod nats;
 mod sql_jobs;
 mod sql_outbox;
+mod worker;
 
 pub use durable::{Delivery, DurableEvents};
 pub use jobs::{Heartbeat, Job, JobError, JobFilter, JobQueue, JobState, Lease, NewJob, Progress};
@@ -24,6 +25,10 @@ pub use memory::MemoryBus;
 pub use nats::{NatsBus, NatsDurable, NatsDurableConfig};
 pub use sql_jobs::{SqlJobQueue, migrations};
 pub use sql_outbox::SqlOutbox;
+pub use worker::{
+    JOB_UPDATED, JOBS_TOPIC, JobContext, JobFailure, JobHandler, WorkerConfig, Workers,
+    job_event_data,
+};
 
 /// One event: what happened (`kind`, e.g. `message.delta`), about what (`data`), for whom
 /// (`topic`).
