@@ -417,6 +417,11 @@ async fn run_job(
         }
     };
 
+    // The handler's token is a child of `shutdown`: the handler may return before this loop
+    // saw the shutdown itself.
+    if stop.is_none() && shutdown.is_cancelled() {
+        stop = Some(Stop::Shutdown);
+    }
     let failure = match outcome {
         Some(Ok(Ok(result))) => {
             match runtime.queue.complete(&lease, result).await {
