@@ -2,6 +2,9 @@
 //! [`AuditLog`] port that other services record through. User management, jobs, runtime
 //! configuration and usage statistics will land here too.
 
+pub mod usage;
+pub mod usage_api;
+
 use async_trait::async_trait;
 use confab_core::audit::{AuditEvent, AuditLog};
 use confab_store::{Db, ServiceMigrations, StoreError};

@@ -26,6 +26,7 @@ use utoipa_axum::router::OpenApiRouter;
 /// Every service's migrations, in the order they apply.
 pub fn all_migrations() -> Vec<ServiceMigrations> {
     vec![
+        confab_bus::migrations(),
         confab_admin::migrations(),
         confab_auth::migrations(),
         confab_inference::usage::migrations(),
@@ -135,6 +136,21 @@ pub async fn build(config: &Config) -> anyhow::Result<App> {
         trust_proxy_headers: config.server.trust_proxy_headers,
     };
 
+    // Durable events (the outbox table in the database): usage records feed the usage
+    // statistics of the admin service through them.
+    let durable: Arc<dyn confab_bus::DurableEvents> =
+        Arc::new(confab_bus::SqlOutbox::new(db.clone()));
+    confab_admin::usage::UsageProjection::start(
+        db.clone(),
+        durable.clone(),
+        &tasks,
+        shutdown.clone(),
+    );
+    let usage_state = confab_admin::usage_api::UsageState {
+        usage: Arc::new(confab_admin::usage::UsageReadModel::new(db.clone())),
+        authenticator: authenticator.clone(),
+    };
+
     let inference = Arc::new(InferenceService::new(
         &config.inference,
         config.models_dir(),
@@ -145,6 +161,7 @@ pub async fn build(config: &Config) -> anyhow::Result<App> {
                 config.inference.cache.max_entries,
             ))),
             audit: Some(audit.clone()),
+            events: Some(durable.clone()),
             tasks: tasks.clone(),
             shutdown: shutdown.clone(),
         },
@@ -207,6 +224,7 @@ pub async fn build(config: &Config) -> anyhow::Result<App> {
         .merge(confab_auth::router(auth_state))
         .merge(confab_inference::router(inference_state))
         .merge(confab_chat::router(chat_state))
+        .merge(confab_admin::usage_api::router(usage_state))
         .split_for_parts();
     let router = api_router
         .merge(ops_router(metrics.clone(), vec![db.readiness()]))

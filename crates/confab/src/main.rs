@@ -431,6 +431,7 @@ async fn chat(config: &Config, args: ChatArgs, out: &mut impl Write) -> anyhow::
             db: None,
             cache: None,
             audit: None,
+            events: None,
             tasks: tokio_util::task::TaskTracker::new(),
             shutdown: tokio_util::sync::CancellationToken::new(),
         },

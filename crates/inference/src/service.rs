@@ -40,6 +40,9 @@ pub struct InferenceDeps {
     pub cache: Option<Arc<dyn Cache>>,
     /// Where model pulls and deletions are recorded.
     pub audit: Option<Arc<dyn confab_core::audit::AuditLog>>,
+    /// Where each usage row is published as a durable `usage.recorded` event (the admin
+    /// service's usage statistics); `None` publishes nothing.
+    pub events: Option<Arc<dyn confab_bus::DurableEvents>>,
     pub tasks: TaskTracker,
     pub shutdown: CancellationToken,
 }
@@ -198,9 +201,9 @@ impl InferenceService {
             deps.shutdown.clone(),
         );
         let catalog = Catalog::builtin().map_err(InferenceError::Engine)?;
-        let usage = deps
-            .db
-            .map(|db| UsageRecorder::start(db, &deps.tasks, deps.shutdown.clone()));
+        let usage = deps.db.map(|db| {
+            UsageRecorder::start_with_events(db, deps.events, &deps.tasks, deps.shutdown.clone())
+        });
         Ok(Self {
             local,
             router,

@@ -1,11 +1,20 @@
 //! Usage accounting: one record per request (user, key, model, backend, tokens, time to first
 //! token, latency, outcome), queued without waiting and written in batches by a background
 //! task, so the request path never waits for the database. Queryable per user, model and day.
+//!
+//! With a [`DurableEvents`] port, the writer also publishes every row as a `usage.recorded`
+//! event on `usage.inference` (the admin service's usage statistics are built from them). It
+//! does so after the batch is stored, from the table: rows carry a `published` flag set once
+//! their events are durable, so an unreachable bus or a crash delays events but loses none
+//! (a crash between publishing and marking publishes a row again; the event carries the row's
+//! id so consumers drop the repeat). Rows that predate the flag are published once, the same
+//! way: that is the backfill of a new read model.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use confab_bus::{DurableEvents, Envelope};
 use confab_store::{Backend, Db, ServiceMigrations, StoreError};
 use sqlx::Row;
 use tokio::sync::mpsc;
@@ -25,6 +34,13 @@ pub fn migrations() -> ServiceMigrations {
 const BATCH: usize = 256;
 const FLUSH_EVERY: Duration = Duration::from_millis(500);
 const QUEUE: usize = 16_384;
+/// Rows published per page; pages repeat while the record queue is empty.
+const PUBLISH_PAGE: i64 = 512;
+
+/// The topic of usage events.
+pub const USAGE_TOPIC: &str = "usage.inference";
+/// The kind of the event published for each usage row; its data is a [`UsageEvent`].
+pub const USAGE_RECORDED: &str = "usage.recorded";
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct UsageRecord {
@@ -63,8 +79,19 @@ pub struct UsageRecorder {
 impl UsageRecorder {
     /// Starts the writer on `tasks`; it flushes and stops when `shutdown` is cancelled.
     pub fn start(db: Db, tasks: &TaskTracker, shutdown: CancellationToken) -> Self {
+        Self::start_with_events(db, None, tasks, shutdown)
+    }
+
+    /// The same, also publishing each stored row as a `usage.recorded` event when `events`
+    /// is given (see the module's documentation).
+    pub fn start_with_events(
+        db: Db,
+        events: Option<Arc<dyn DurableEvents>>,
+        tasks: &TaskTracker,
+        shutdown: CancellationToken,
+    ) -> Self {
         let (queue, receiver) = mpsc::channel(QUEUE);
-        tasks.spawn(writer(db, receiver, shutdown));
+        tasks.spawn(writer(db, events, receiver, shutdown));
         Self {
             queue,
             dropped: Arc::new(AtomicU64::new(0)),
@@ -82,21 +109,33 @@ impl UsageRecorder {
     }
 }
 
-async fn writer(db: Db, mut receiver: mpsc::Receiver<UsageRecord>, shutdown: CancellationToken) {
+async fn writer(
+    db: Db,
+    events: Option<Arc<dyn DurableEvents>>,
+    mut receiver: mpsc::Receiver<UsageRecord>,
+    shutdown: CancellationToken,
+) {
     let mut batch = Vec::with_capacity(BATCH);
     let mut tick = tokio::time::interval(FLUSH_EVERY);
+    // Rows may wait unpublished from an earlier run (or from before events existed).
+    let mut unpublished = true;
     loop {
         tokio::select! {
             record = receiver.recv() => match record {
                 Some(record) => {
                     batch.push(record);
                     if batch.len() >= BATCH {
-                        flush(&db, &mut batch).await;
+                        unpublished |= flush(&db, &mut batch).await;
                     }
                 }
                 None => break,
             },
-            _ = tick.tick() => flush(&db, &mut batch).await,
+            _ = tick.tick() => {
+                unpublished |= flush(&db, &mut batch).await;
+                if let (Some(events), true) = (&events, unpublished) {
+                    unpublished = publish_pending(&db, events.as_ref(), &receiver).await;
+                }
+            }
             () = shutdown.cancelled() => {
                 while let Ok(record) = receiver.try_recv() {
                     batch.push(record);
@@ -106,17 +145,154 @@ async fn writer(db: Db, mut receiver: mpsc::Receiver<UsageRecord>, shutdown: Can
         }
     }
     flush(&db, &mut batch).await;
+    if let Some(events) = &events {
+        publish_pending(&db, events.as_ref(), &receiver).await;
+    }
 }
 
-async fn flush(db: &Db, batch: &mut Vec<UsageRecord>) {
+/// Writes the batch; true when rows were written.
+async fn flush(db: &Db, batch: &mut Vec<UsageRecord>) -> bool {
     if batch.is_empty() {
-        return;
+        return false;
     }
     let count = batch.len();
-    if let Err(e) = insert(db, batch).await {
-        tracing::error!(error = %e, count, "usage records could not be written");
-    }
+    let written = match insert(db, batch).await {
+        Ok(()) => true,
+        Err(e) => {
+            tracing::error!(error = %e, count, "usage records could not be written");
+            false
+        }
+    };
     batch.clear();
+    written
+}
+
+/// The data of a `usage.recorded` event: one usage row.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct UsageEvent {
+    /// The usage row's id: the same row published twice carries the same id.
+    pub id: String,
+    /// Unix milliseconds.
+    pub at: i64,
+    pub user_id: Option<String>,
+    pub api_key_id: Option<String>,
+    pub model: String,
+    pub backend: String,
+    pub prompt_tokens: i64,
+    pub completion_tokens: i64,
+    pub latency_ms: i64,
+    pub ttft_ms: Option<i64>,
+    /// `ok` or an error code.
+    pub status: String,
+    /// `ok` or `error`.
+    pub outcome: String,
+    pub cached: bool,
+}
+
+/// Publishes unpublished rows, oldest first, a page at a time while no records wait, and
+/// marks those published. Returns whether rows may still be waiting (a failure, or more
+/// than was published); they are tried again at the next tick. Never waits for long on an
+/// unreachable bus: the first failure ends the round.
+async fn publish_pending(
+    db: &Db,
+    events: &dyn DurableEvents,
+    receiver: &mpsc::Receiver<UsageRecord>,
+) -> bool {
+    loop {
+        let page = match unpublished_rows(db, PUBLISH_PAGE).await {
+            Ok(page) => page,
+            Err(e) => {
+                tracing::warn!(error = %e, "unpublished usage rows could not be read");
+                return true;
+            }
+        };
+        let full = i64::try_from(page.len()).unwrap_or(i64::MAX) >= PUBLISH_PAGE;
+        let mut published = Vec::with_capacity(page.len());
+        let mut failed = false;
+        for event in page {
+            let id = event.id.clone();
+            let data = match serde_json::to_value(&event) {
+                Ok(data) => data,
+                Err(e) => {
+                    tracing::error!(error = %e, "a usage event could not be encoded");
+                    failed = true;
+                    break;
+                }
+            };
+            let mut envelope = Envelope::new(USAGE_TOPIC, USAGE_RECORDED, data);
+            envelope.at = event.at;
+            if let Err(e) = events.publish(envelope).await {
+                tracing::warn!(error = %e, "usage events could not be published; retrying later");
+                failed = true;
+                break;
+            }
+            published.push(id);
+        }
+        if !published.is_empty()
+            && let Err(e) = mark_published(db, &published).await
+        {
+            // Published again next time; consumers drop repeated ids.
+            tracing::warn!(error = %e, "published usage rows could not be marked");
+            return true;
+        }
+        if failed {
+            return true;
+        }
+        if !full {
+            return false;
+        }
+        if !receiver.is_empty() {
+            return true;
+        }
+    }
+}
+
+async fn unpublished_rows(db: &Db, limit: i64) -> Result<Vec<UsageEvent>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT id, at, user_id, api_key_id, model, backend, prompt_tokens, completion_tokens, \
+         latency_ms, ttft_ms, status, cached FROM inference_usage WHERE published = 0 \
+         ORDER BY at, id LIMIT $1",
+    )
+    .bind(limit)
+    .fetch_all(db.pool())
+    .await?;
+    rows.iter()
+        .map(|row| {
+            let status: String = row.try_get("status")?;
+            Ok(UsageEvent {
+                id: row.try_get("id")?,
+                at: row.try_get("at")?,
+                user_id: row.try_get("user_id")?,
+                api_key_id: row.try_get("api_key_id")?,
+                model: row.try_get("model")?,
+                backend: row.try_get("backend")?,
+                prompt_tokens: row.try_get("prompt_tokens")?,
+                completion_tokens: row.try_get("completion_tokens")?,
+                latency_ms: row.try_get("latency_ms")?,
+                ttft_ms: row.try_get("ttft_ms")?,
+                outcome: if status == "ok" { "ok" } else { "error" }.to_owned(),
+                status,
+                cached: row.try_get::<i64, _>("cached")? != 0,
+            })
+        })
+        .collect::<Result<_, sqlx::Error>>()
+        .map_err(Into::into)
+}
+
+async fn mark_published(db: &Db, ids: &[String]) -> Result<(), StoreError> {
+    let json = serde_json::to_string(ids).map_err(|e| StoreError::Other(e.to_string()))?;
+    let sql = match db.backend() {
+        Backend::Sqlite => {
+            "UPDATE inference_usage SET published = 1 \
+             WHERE id IN (SELECT value FROM json_each($1))"
+        }
+        Backend::Postgres => {
+            "UPDATE inference_usage SET published = 1 \
+             WHERE id IN (SELECT jsonb_array_elements_text(CAST($1 AS jsonb)))"
+        }
+    };
+    sqlx::query(sql).bind(json).execute(db.writer()).await?;
+    Ok(())
 }
 
 /// One row as the insert statement reads it from its JSON parameter.

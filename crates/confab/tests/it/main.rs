@@ -18,3 +18,4 @@ mod models;
 mod ops;
 mod router;
 mod routes;
+mod usage;

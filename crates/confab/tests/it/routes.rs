@@ -458,6 +458,24 @@ fn cases() -> Vec<Case> {
         ),
         case(
             Method::GET,
+            T::Fixed("/api/v1/admin/usage?group_by=model"),
+            P::None,
+            [401, 403, 403, 200],
+        ),
+        case(
+            Method::GET,
+            T::Fixed("/api/v1/admin/usage/export?format=csv"),
+            P::None,
+            [401, 403, 403, 200],
+        ),
+        case(
+            Method::GET,
+            T::Fixed("/api/v1/usage"),
+            P::None,
+            [401, 200, 200, 200],
+        ),
+        case(
+            Method::GET,
             T::Fixed("/api/docs"),
             P::None,
             [200, 200, 200, 200],

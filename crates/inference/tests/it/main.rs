@@ -33,6 +33,7 @@ fn service(parallel: u32) -> InferenceService {
         db: None,
         cache: None,
         audit: None,
+        events: None,
         tasks: tokio_util::task::TaskTracker::new(),
         shutdown: CancellationToken::new(),
     };
