@@ -91,7 +91,7 @@ pub async fn build(config: &Config) -> anyhow::Result<App> {
     let tasks = TaskTracker::new();
     let shutdown = CancellationToken::new();
 
-    let audit = Arc::new(SqlAuditLog::new(db.clone()));
+    let audit = Arc::new(SqlAuditLog::open(db.clone()).await?);
     let auth_store = Arc::new(SqlAuthStore::new(db.clone()));
     let keys = Arc::new(
         KeyRing::open(
@@ -225,6 +225,11 @@ pub async fn build(config: &Config) -> anyhow::Result<App> {
         .merge(confab_inference::router(inference_state))
         .merge(confab_chat::router(chat_state))
         .merge(confab_admin::usage_api::router(usage_state))
+        .merge(confab_admin::audit_api::router(confab_admin::AuditState {
+            log: audit.clone(),
+            authenticator: authenticator.clone(),
+            archive_dir: Some(confab_admin::archive_dir(&config.data_dir)),
+        }))
         .split_for_parts();
     let router = api_router
         .merge(ops_router(metrics.clone(), vec![db.readiness()]))

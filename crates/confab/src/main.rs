@@ -1,4 +1,4 @@
-//! The `confab` command line: `serve`, `migrate`, `config`, `users`, `keys`.
+//! The `confab` command line: `serve`, `migrate`, `config`, `users`, `keys`, `audit`.
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::net::SocketAddr;
@@ -55,6 +55,23 @@ enum Command {
     Models(ModelsCommand),
     /// Chat with a model in the terminal: one answer for PROMPT, or a conversation.
     Chat(ChatArgs),
+    /// Check or archive the audit log.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum AuditCommand {
+    /// Check the audit log's hash chain (and the archive files in <data_dir>/audit-archive);
+    /// exit 1 naming the first broken entry.
+    Verify,
+    /// Move entries older than admin.audit_retention_days into JSONL files under
+    /// <data_dir>/audit-archive now.
+    Archive {
+        /// Use this many days instead of admin.audit_retention_days.
+        #[arg(long)]
+        days: Option<u32>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -209,6 +226,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
         }
         Command::Models(command) => models_command(&config, command, &mut out).await,
         Command::Chat(args) => chat(&config, args, &mut out).await,
+        Command::Audit(command) => audit_command(&config, command, &mut out).await,
         Command::Keys(KeysCommand::Rotate) => {
             let app = app::build(&config).await?;
             let kid = app.auth.keys().rotate().await?;
@@ -217,6 +235,65 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+async fn audit_command(
+    config: &Config,
+    command: AuditCommand,
+    out: &mut impl Write,
+) -> anyhow::Result<()> {
+    let db = Db::connect(&config.database_url(), &config.database).await?;
+    let migrations = confab_admin::migrations();
+    if config.database.auto_migrate {
+        migrations.run(&db).await?;
+    } else {
+        migrations.verify(&db).await?;
+    }
+    let result = async {
+        let log = confab_admin::SqlAuditLog::open(db.clone()).await?;
+        let dir = confab_admin::archive_dir(&config.data_dir);
+        match command {
+            AuditCommand::Verify => {
+                let report = log.verify_with_archives(Some(&dir)).await?;
+                if let Some(broken) = report.first_broken {
+                    bail!(
+                        "audit log broken at {broken} ({} entries checked before it)",
+                        report.entries
+                    );
+                }
+                writeln!(
+                    out,
+                    "audit log intact: {} entries ({} archived, {} archive files checked)",
+                    report.entries, report.archived_entries, report.archive_files_checked
+                )?;
+            }
+            AuditCommand::Archive { days } => {
+                let days = days.unwrap_or(config.admin.audit_retention_days);
+                if days == 0 {
+                    writeln!(
+                        out,
+                        "retention is off (admin.audit_retention_days = 0): nothing archived"
+                    )?;
+                    return Ok(());
+                }
+                let report = log.apply_retention(days, &dir).await?;
+                for file in &report.files {
+                    writeln!(
+                        out,
+                        "archived seq {} to {} into {}",
+                        file.from_seq,
+                        file.to_seq,
+                        dir.join(&file.file_name).display()
+                    )?;
+                }
+                writeln!(out, "{} entries archived", report.entries)?;
+            }
+        }
+        Ok(())
+    }
+    .await;
+    db.close().await;
+    result
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {

@@ -77,6 +77,7 @@ pub struct Config {
     pub inference: InferenceConfig,
     pub chat: ChatConfig,
     pub services: ServicesConfig,
+    pub admin: AdminConfig,
 }
 
 impl Default for Config {
@@ -91,8 +92,19 @@ impl Default for Config {
             inference: InferenceConfig::default(),
             chat: ChatConfig::default(),
             services: ServicesConfig::default(),
+            admin: AdminConfig::default(),
         }
     }
+}
+
+/// The admin service.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct AdminConfig {
+    /// Audit entries older than this many days are moved into JSONL files under
+    /// `<data_dir>/audit-archive` (hashes intact, then deleted from the database); 0 keeps
+    /// them in the database forever.
+    pub audit_retention_days: u32,
 }
 
 /// Calls between Confab's services (split mode).

@@ -476,6 +476,24 @@ fn cases() -> Vec<Case> {
         ),
         case(
             Method::GET,
+            T::Fixed("/api/v1/admin/audit?action=auth.*"),
+            P::None,
+            [401, 403, 403, 200],
+        ),
+        case(
+            Method::GET,
+            T::Fixed("/api/v1/admin/audit/export?format=csv"),
+            P::None,
+            [401, 403, 403, 200],
+        ),
+        case(
+            Method::GET,
+            T::Fixed("/api/v1/admin/audit/verify"),
+            P::None,
+            [401, 403, 403, 200],
+        ),
+        case(
+            Method::GET,
             T::Fixed("/api/docs"),
             P::None,
             [200, 200, 200, 200],
