@@ -866,19 +866,17 @@ impl SqlAuditLog {
         .execute(&mut *tx)
         .await;
         if let Err(e) = recorded {
-            // Another process archived first: its record stands; this file is the same
-            // range's copy or a stray, and goes unless the record names it.
             drop(tx);
-            let named = self
-                .archives()
-                .await?
-                .iter()
-                .any(|a| a.file_name == record.file_name);
-            if !named {
+            // The file goes unless a record names it (another run wrote the same range).
+            let archives = self.archives().await?;
+            if !archives.iter().any(|a| a.file_name == record.file_name) {
                 let _ = tokio::fs::remove_file(&path).await;
             }
-            tracing::warn!(error = %e, "audit archive not recorded; another run got there first");
-            return Ok(None);
+            if archives.iter().any(|a| a.from_seq == record.from_seq) {
+                tracing::warn!(error = %e, "audit archive not recorded; another run got there first");
+                return Ok(None);
+            }
+            return Err(e.into());
         }
         sqlx::query("DELETE FROM audit_log WHERE seq >= $1 AND seq <= $2")
             .bind(record.from_seq)

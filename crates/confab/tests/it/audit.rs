@@ -332,6 +332,32 @@ async fn retention_archives_to_files_before_deleting() {
     assert!(stdout.contains("retention is off"), "{stdout}");
 }
 
+#[tokio::test]
+async fn concurrent_archivers_move_each_entry_once() {
+    let (db, test_db) = database().await;
+    let other = Db::connect(&test_db.url, &DatabaseConfig::default())
+        .await
+        .unwrap();
+    let dir = confab_admin::archive_dir(test_db.dir.path());
+    let logs = [SqlAuditLog::new(db.clone()), SqlAuditLog::new(other)];
+    append(&logs[0], 4).await;
+    let cutoff = confab_core::now_ms() + 1;
+    let (a, b) = tokio::join!(
+        logs[0].archive_older_than(cutoff, &dir),
+        logs[1].archive_older_than(cutoff, &dir)
+    );
+    assert_eq!(a.unwrap().entries + b.unwrap().entries, 4);
+    let files: Vec<_> = std::fs::read_dir(&dir).unwrap().collect();
+    assert_eq!(files.len(), 1, "{files:?}");
+    let report = logs[1].verify_with_archives(Some(&dir)).await.unwrap();
+    assert!(report.intact(), "{report:?}");
+    assert_eq!((report.entries, report.archived_entries), (0, 4));
+    // The chain goes on from the archive.
+    logs[0].append(event("test.after", 5)).await.unwrap();
+    assert_eq!(logs[1].recent(None, 10).await.unwrap()[0].seq, 5);
+    assert!(logs[0].verify().await.unwrap().intact());
+}
+
 /// The listing's items for a query string.
 async fn items(app: &TestApp, token: &str, query: &str) -> Vec<Value> {
     let response = app
