@@ -36,6 +36,8 @@ const FLUSH_EVERY: Duration = Duration::from_millis(500);
 const QUEUE: usize = 16_384;
 /// Rows published per page; pages repeat while the record queue is empty.
 const PUBLISH_PAGE: i64 = 512;
+/// A publish that takes longer counts as failed, so a hanging bus cannot hold up the writer.
+const PUBLISH_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The topic of usage events.
 pub const USAGE_TOPIC: &str = "usage.inference";
@@ -221,8 +223,14 @@ async fn publish_pending(
             };
             let mut envelope = Envelope::new(USAGE_TOPIC, USAGE_RECORDED, data);
             envelope.at = event.at;
-            if let Err(e) = events.publish(envelope).await {
-                tracing::warn!(error = %e, "usage events could not be published; retrying later");
+            let error = match tokio::time::timeout(PUBLISH_TIMEOUT, events.publish(envelope)).await
+            {
+                Ok(Ok(())) => None,
+                Ok(Err(e)) => Some(e.to_string()),
+                Err(_) => Some(format!("no answer in {} s", PUBLISH_TIMEOUT.as_secs())),
+            };
+            if let Some(error) = error {
+                tracing::warn!(error, "usage events could not be published; retrying later");
                 failed = true;
                 break;
             }
@@ -466,5 +474,111 @@ mod tests {
     fn days_are_utc() {
         assert_eq!(day_of(0), "1970-01-01");
         assert_eq!(day_of(1_795_308_378_000), "2026-11-22");
+    }
+
+    /// A bus that refuses the first publishes, then keeps what it is given.
+    struct Flaky {
+        failures: AtomicU64,
+        events: parking_lot::Mutex<Vec<Envelope>>,
+    }
+
+    #[async_trait::async_trait]
+    impl DurableEvents for Flaky {
+        async fn publish(&self, event: Envelope) -> Result<(), confab_bus::BusError> {
+            if self
+                .failures
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                .is_ok()
+            {
+                return Err(confab_bus::BusError::Unavailable("down".into()));
+            }
+            self.events.lock().push(event);
+            Ok(())
+        }
+
+        async fn consume(
+            &self,
+            _consumer: &str,
+            _topic_prefix: &str,
+        ) -> Result<
+            futures::stream::BoxStream<'static, Result<confab_bus::Delivery, confab_bus::BusError>>,
+            confab_bus::BusError,
+        > {
+            Err(confab_bus::BusError::Unavailable(
+                "not for consuming".into(),
+            ))
+        }
+    }
+
+    #[tokio::test]
+    async fn a_failing_bus_delays_usage_events_but_loses_none() {
+        let test_db = confab_testkit::TestDb::new().await.unwrap();
+        let db = Db::connect(
+            &test_db.url,
+            &confab_core::config::DatabaseConfig::default(),
+        )
+        .await
+        .unwrap();
+        migrations().run(&db).await.unwrap();
+        let bus = Arc::new(Flaky {
+            failures: AtomicU64::new(2),
+            events: parking_lot::Mutex::new(Vec::new()),
+        });
+        let tasks = TaskTracker::new();
+        let shutdown = CancellationToken::new();
+        let recorder = UsageRecorder::start_with_events(
+            db.clone(),
+            Some(bus.clone()),
+            &tasks,
+            shutdown.clone(),
+        );
+        for (i, status) in ["ok", "upstream_error", "ok"].into_iter().enumerate() {
+            recorder.record(UsageRecord {
+                at: confab_core::now_ms(),
+                user_id: Some(Uuid::now_v7()),
+                api_key_id: None,
+                model: "m".into(),
+                backend: "b".into(),
+                prompt_tokens: 1,
+                completion_tokens: u32::try_from(i).unwrap(),
+                ttft_ms: None,
+                latency_ms: 7,
+                status: status.into(),
+                cached: false,
+            });
+        }
+        let unpublished = || async {
+            sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM inference_usage WHERE published = 0")
+                .fetch_one(db.pool())
+                .await
+                .unwrap()
+        };
+        for _ in 0..500 {
+            if bus.events.lock().len() >= 3 && unpublished().await == 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!(unpublished().await, 0);
+        let events = bus.events.lock().clone();
+        assert_eq!(events.len(), 3, "{events:?}");
+        assert!(
+            events
+                .iter()
+                .all(|e| e.topic == USAGE_TOPIC && e.kind == USAGE_RECORDED)
+        );
+        let data: Vec<UsageEvent> = events
+            .iter()
+            .map(|e| serde_json::from_value(e.data.clone()).unwrap())
+            .collect();
+        let ids: std::collections::HashSet<&str> = data.iter().map(|d| d.id.as_str()).collect();
+        assert_eq!(ids.len(), 3);
+        let mut outcomes: Vec<&str> = data.iter().map(|d| d.outcome.as_str()).collect();
+        outcomes.sort_unstable();
+        assert_eq!(outcomes, ["error", "ok", "ok"]);
+        shutdown.cancel();
+        tasks.close();
+        tasks.wait().await;
+        db.close().await;
     }
 }
