@@ -15,6 +15,7 @@ mod durable;
 mod jobs;
 mod memory;
 mod nats;
+mod nats_jobs;
 mod sql_jobs;
 mod sql_outbox;
 mod worker;
@@ -23,6 +24,7 @@ pub use durable::{Delivery, DurableEvents};
 pub use jobs::{Heartbeat, Job, JobError, JobFilter, JobQueue, JobState, Lease, NewJob, Progress};
 pub use memory::MemoryBus;
 pub use nats::{NatsBus, NatsDurable, NatsDurableConfig};
+pub use nats_jobs::{NatsJobQueue, NatsJobsConfig};
 pub use sql_jobs::{SqlJobQueue, migrations};
 pub use sql_outbox::SqlOutbox;
 pub use worker::{

@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use confab_bus::{
-    BusError, Delivery, DurableEvents, Envelope, EventBus, NatsBus, NatsDurable, NatsDurableConfig,
-    Received,
+    BusError, Delivery, DurableEvents, Envelope, EventBus, JobQueue, JobState, NatsBus,
+    NatsDurable, NatsDurableConfig, NatsJobQueue, NatsJobsConfig, NewJob, Received,
 };
 use futures::StreamExt;
 use futures::stream::BoxStream;
@@ -394,4 +394,157 @@ async fn nats_durable_passes_the_durable_events_contract() {
     });
     crate::events::durable_events_contract(make).await;
     fixture.cleanup().await;
+}
+
+/// A job queue with a stream and bucket of its own, deleted by [`cleanup_jobs`].
+async fn job_queue(url: &str) -> NatsJobQueue {
+    let id = Uuid::now_v7().simple().to_string();
+    let config = NatsJobsConfig {
+        stream: format!("TEST_JOBS_{id}"),
+        subject_root: format!("test.jobs.{id}"),
+        bucket: format!("test_jobs_{id}"),
+        ..NatsJobsConfig::default()
+    };
+    let client = async_nats::connect(url).await.unwrap();
+    NatsJobQueue::new(client, config).await.unwrap()
+}
+
+async fn cleanup_jobs(queue: &NatsJobQueue) {
+    let context = queue.context();
+    let _ = context.delete_stream(&queue.config().stream).await;
+    let _ = context.delete_key_value(&queue.config().bucket).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn nats_job_queue_passes_the_job_queue_contract() {
+    let Some(url) = nats_url("nats_job_queue_passes_the_job_queue_contract") else {
+        return;
+    };
+    // One stream and bucket for every case: each case uses job kinds of its own.
+    let queue = job_queue(&url).await;
+    let port: Arc<dyn JobQueue> = Arc::new(queue.clone());
+    let make: Make<dyn JobQueue> = Arc::new(move || {
+        let port = Arc::clone(&port);
+        Box::pin(async move {
+            Ok(Fixture {
+                port,
+                guard: Box::new(()),
+            })
+        })
+    });
+    crate::jobs::job_queue_contract(make).await;
+    cleanup_jobs(&queue).await;
+}
+
+/// How many dispatches the queue's work-queue stream holds.
+async fn dispatches(queue: &NatsJobQueue) -> u64 {
+    let mut stream = queue
+        .context()
+        .get_stream(&queue.config().stream)
+        .await
+        .unwrap();
+    stream.info().await.unwrap().state.messages
+}
+
+#[tokio::test]
+async fn nats_job_queue_leaves_no_dispatch_behind() {
+    let Some(url) = nats_url("nats_job_queue_leaves_no_dispatch_behind") else {
+        return;
+    };
+    let queue = job_queue(&url).await;
+    let long = Duration::from_secs(60);
+    let id = queue
+        .enqueue(NewJob::new("pull", json!(1)).max_attempts(3))
+        .await
+        .unwrap()
+        .id;
+    assert_eq!(dispatches(&queue).await, 1);
+
+    // A retried attempt swaps the lease's dispatch for a fresh one.
+    let lease = queue.lease(&["pull"], "w", long).await.unwrap().unwrap();
+    queue
+        .fail(&lease, "flaky", true, Duration::ZERO)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(dispatches(&queue).await, 1);
+
+    // Success removes it.
+    let lease = queue.lease(&["pull"], "w", long).await.unwrap().unwrap();
+    assert_eq!((lease.job.id, lease.job.attempts), (id, 2));
+    assert!(queue.complete(&lease, json!("ok")).await.unwrap());
+    assert_eq!(dispatches(&queue).await, 0);
+
+    // A cancelled queued job's dispatch goes when a worker next looks.
+    let id = queue
+        .enqueue(NewJob::new("pull", json!(2)))
+        .await
+        .unwrap()
+        .id;
+    queue.cancel(id).await.unwrap();
+    assert!(queue.lease(&["pull"], "w", long).await.unwrap().is_none());
+    assert_eq!(dispatches(&queue).await, 0);
+
+    // A retried job runs again from a dispatch of its own.
+    queue.retry(id).await.unwrap();
+    let lease = queue.lease(&["pull"], "w", long).await.unwrap().unwrap();
+    assert_eq!(lease.job.id, id);
+    assert!(queue.cancelled(&lease).await.unwrap());
+    assert_eq!(dispatches(&queue).await, 0);
+    cleanup_jobs(&queue).await;
+}
+
+#[tokio::test]
+async fn nats_job_queue_survives_a_worker_that_vanished_mid_lease() {
+    let Some(url) = nats_url("nats_job_queue_survives_a_worker_that_vanished_mid_lease") else {
+        return;
+    };
+    // Two processes' queues over the same stream and bucket; the first one's worker dies
+    // holding a lease (nothing more is heard from it).
+    let first = job_queue(&url).await;
+    let client = async_nats::connect(&url).await.unwrap();
+    let second = NatsJobQueue::new(client, first.config().clone())
+        .await
+        .unwrap();
+    let id = first
+        .enqueue(NewJob::new("ingest", json!(null)).max_attempts(2))
+        .await
+        .unwrap()
+        .id;
+    let short = Duration::from_millis(300);
+    let lost = first
+        .lease(&["ingest"], "w1", short)
+        .await
+        .unwrap()
+        .unwrap();
+    drop(first);
+    assert!(
+        second
+            .lease(&["ingest"], "w2", short)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let retaken = second
+        .lease(&["ingest"], "w2", short)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((retaken.job.id, retaken.job.attempts), (id, 2));
+    assert_ne!(retaken.token, lost.token);
+    // The second attempt's worker dies too: no attempts left, the job fails for good.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        second
+            .lease(&["ingest"], "w3", short)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let job = second.get(id).await.unwrap().unwrap();
+    assert_eq!(job.state, JobState::Failed);
+    assert_eq!(job.error.as_deref(), Some("lease expired after 2 attempts"));
+    assert_eq!(dispatches(&second).await, 0);
+    cleanup_jobs(&second).await;
 }
