@@ -5,6 +5,8 @@
 
 pub mod audit;
 pub mod audit_api;
+pub mod jobs_api;
+pub mod settings;
 pub mod usage;
 pub mod usage_api;
 

@@ -61,11 +61,14 @@ pub fn router(state: AuthState) -> OpenApiRouter {
         .routes(routes!(logout))
         .routes(routes!(me, update_me))
         .routes(routes!(change_password))
+        .routes(routes!(complete_password_reset))
         .routes(routes!(list_api_keys, create_api_key))
         .routes(routes!(revoke_api_key))
         .routes(routes!(jwks))
         .routes(routes!(list_users))
-        .routes(routes!(update_user))
+        .routes(routes!(update_user, delete_user))
+        .routes(routes!(lock_user))
+        .routes(routes!(reset_password))
         .routes(routes!(approve_user))
         .routes(routes!(unlock_user))
         .routes(routes!(list_groups, create_group))
@@ -133,6 +136,32 @@ pub struct UpdateMeRequest {
 pub struct ChangePasswordRequest {
     pub current_password: String,
     pub new_password: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CompleteResetRequest {
+    pub email: String,
+    /// The temporary password the administrator handed over.
+    pub password: String,
+    pub new_password: String,
+}
+
+/// A temporary password, shown once.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PasswordResetResponse {
+    pub user_id: Uuid,
+    /// Hand this to the user; it only lets them choose a new password.
+    pub temporary_password: String,
+}
+
+/// A deletion under way.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UserDeletionResponse {
+    pub user_id: Uuid,
+    /// The background job (`user.purge`) deleting the user's data; follow it at
+    /// `/api/v1/admin/jobs/{job_id}`.
+    pub job_id: Uuid,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -471,6 +500,33 @@ async fn change_password(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// Choose a new password after an administrator reset it: the temporary password proves
+/// who you are; answers like sign-in.
+#[utoipa::path(post, path = "/api/v1/auth/password/reset", tag = "auth", request_body = CompleteResetRequest,
+    responses(
+        (status = 200, body = TokenResponse),
+        (status = 401, body = ErrorEnvelope, description = "invalid_credentials"),
+        (status = 409, body = ErrorEnvelope, description = "no_reset_pending"),
+        (status = 422, body = ErrorEnvelope, description = "weak_password"),
+        (status = 429, body = ErrorEnvelope, description = "rate_limited"),
+    ))]
+async fn complete_password_reset(
+    State(state): State<AuthState>,
+    client: ClientMeta,
+    headers: HeaderMap,
+    jar: CookieJar,
+    Json(body): Json<CompleteResetRequest>,
+) -> Result<Response, ApiError> {
+    state.throttle.check(client.ip)?;
+    let signed_in = state
+        .service
+        .complete_password_reset(&body.email, &body.password, &body.new_password, &client)
+        .await?;
+    let response = token_response(signed_in)?;
+    let jar = session_cookies(&state, &headers, jar, &response.refresh_token);
+    Ok((jar, Json(response)).into_response())
+}
+
 /// The signed-in user's API keys (not revoked).
 #[utoipa::path(get, path = "/api/v1/auth/api-keys", tag = "auth",
     responses((status = 200, body = ApiKeyList), (status = 401, body = ErrorEnvelope), (status = 403, body = ErrorEnvelope, description = "session_required")),
@@ -623,7 +679,8 @@ async fn approve_user(
     ))
 }
 
-/// End a user's lockout early (admin).
+/// Unlock an account (admin): ends a lockout after failed sign-ins early and re-enables an
+/// account an admin locked.
 #[utoipa::path(post, path = "/api/v1/auth/users/{id}/unlock", tag = "users", params(("id" = Uuid, Path)),
     responses((status = 200, body = UserView), (status = 403, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope)),
     security(("bearer" = [])))]
@@ -639,6 +696,73 @@ async fn unlock_user(
             .unlock_user(admin.principal(), id, &client)
             .await?,
     ))
+}
+
+/// Lock an account (admin): it cannot sign in, and its sessions and API keys stop working
+/// at once, until unlocked.
+#[utoipa::path(post, path = "/api/v1/auth/users/{id}/lock", tag = "users", params(("id" = Uuid, Path)),
+    responses((status = 200, body = UserView), (status = 403, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope),
+        (status = 409, body = ErrorEnvelope, description = "last_admin, cannot_lock_self")),
+    security(("bearer" = [])))]
+async fn lock_user(
+    State(state): State<AuthState>,
+    admin: AdminUser,
+    client: ClientMeta,
+    Path(id): Path<Uuid>,
+) -> Result<Json<UserView>, ApiError> {
+    Ok(Json(
+        state
+            .service
+            .lock_user(admin.principal(), id, &client)
+            .await?,
+    ))
+}
+
+/// Reset a user's password (admin): returns a temporary password, once, that only lets the
+/// user choose a new one (`POST /api/v1/auth/password/reset`); their sessions end.
+#[utoipa::path(post, path = "/api/v1/auth/users/{id}/password-reset", tag = "users", params(("id" = Uuid, Path)),
+    responses((status = 200, body = PasswordResetResponse), (status = 403, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope)),
+    security(("bearer" = [])))]
+async fn reset_password(
+    State(state): State<AuthState>,
+    admin: AdminUser,
+    client: ClientMeta,
+    Path(id): Path<Uuid>,
+) -> Result<Json<PasswordResetResponse>, ApiError> {
+    let temporary_password = state
+        .service
+        .reset_password(admin.principal(), id, &client)
+        .await?;
+    Ok(Json(PasswordResetResponse {
+        user_id: id,
+        temporary_password,
+    }))
+}
+
+/// Delete a user with all their data (admin): the account is disabled at once; a background
+/// job deletes their conversations, keys and files, then the account.
+#[utoipa::path(delete, path = "/api/v1/auth/users/{id}", tag = "users", params(("id" = Uuid, Path)),
+    responses((status = 202, body = UserDeletionResponse), (status = 403, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope),
+        (status = 409, body = ErrorEnvelope, description = "last_admin, cannot_delete_self")),
+    security(("bearer" = [])))]
+async fn delete_user(
+    State(state): State<AuthState>,
+    admin: AdminUser,
+    client: ClientMeta,
+    Path(id): Path<Uuid>,
+) -> Result<Response, ApiError> {
+    let job_id = state
+        .service
+        .delete_user(admin.principal(), id, &client)
+        .await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(UserDeletionResponse {
+            user_id: id,
+            job_id,
+        }),
+    )
+        .into_response())
 }
 
 /// List groups with their members (admin).

@@ -122,6 +122,9 @@ pub trait AuthStore: Send + Sync {
     ) -> StoreResult<()>;
     async fn set_role(&self, id: Uuid, role: Role, now: i64) -> StoreResult<()>;
     async fn set_status(&self, id: Uuid, status: UserStatus, now: i64) -> StoreResult<()>;
+    /// Deletes the user with their sessions, refresh tokens, keys and memberships; `false`
+    /// when there was no such user.
+    async fn delete_user(&self, id: Uuid) -> StoreResult<bool>;
 
     async fn create_session(&self, session: &NewSession) -> StoreResult<()>;
     async fn session_auth(&self, session_id: Uuid) -> StoreResult<Option<SessionAuth>>;

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use confab_bus::{JobQueue, NewJob};
 use confab_core::ApiError;
 use confab_core::audit::{AuditEvent, AuditLog, Outcome};
 use confab_core::auth::{
@@ -11,6 +12,7 @@ use confab_core::auth::{
 };
 use confab_core::config::{AuthConfig, RegistrationPolicy};
 use confab_core::extract::ClientMeta;
+use confab_core::runtime::LiveSettings;
 use confab_core::{new_id, now_ms};
 use confab_store::StoreError;
 use http::StatusCode;
@@ -59,6 +61,11 @@ pub enum AuthError {
     RefreshReused,
     #[error("the current password is wrong")]
     WrongPassword,
+    #[error(
+        "an administrator reset this password; set a new one with POST /api/v1/auth/password/reset \
+         (email, the temporary password as `password`, and `new_password`)"
+    )]
+    PasswordChangeRequired,
     #[error("{0} not found")]
     NotFound(&'static str),
     #[error("{message}")]
@@ -108,6 +115,9 @@ impl From<AuthError> for ApiError {
                 ApiError::new(StatusCode::UNAUTHORIZED, "refresh_token_reused", message)
             }
             AuthError::WrongPassword => ApiError::forbidden("wrong_password", message),
+            AuthError::PasswordChangeRequired => {
+                ApiError::forbidden("password_change_required", message)
+            }
             AuthError::NotFound(_) => ApiError::not_found(message),
             AuthError::Conflict { code, message } => ApiError::conflict(code, message),
             AuthError::Store(StoreError::NotFound) => ApiError::not_found("not found"),
@@ -120,6 +130,9 @@ impl From<AuthError> for ApiError {
 }
 
 pub type AuthResult<T> = Result<T, AuthError>;
+
+/// The job kind that deletes a user's data everywhere, then the account.
+pub const PURGE_USER_JOB: &str = "user.purge";
 
 /// Tokens handed to a client after sign-in or refresh.
 #[derive(Debug, Clone)]
@@ -162,6 +175,10 @@ pub struct AuthService {
     key_cache: moka::future::Cache<String, crate::ports::ApiKeyAuth>,
     /// Session lookups by session id.
     session_cache: moka::future::Cache<Uuid, crate::ports::SessionAuth>,
+    /// Settings admins change at run time (the registration policy); `None`: the config's.
+    settings: Option<LiveSettings>,
+    /// Where deleting a user queues the purge of their data; `None`: deletion is refused.
+    jobs: Option<Arc<dyn JobQueue>>,
 }
 
 impl std::fmt::Debug for AuthService {
@@ -213,7 +230,28 @@ impl AuthService {
             dummy_hash,
             key_cache: auth_cache(),
             session_cache: auth_cache(),
+            settings: None,
+            jobs: None,
         })
+    }
+
+    /// Reads the registration policy from `settings` instead of the start-up config.
+    pub fn with_settings(mut self, settings: LiveSettings) -> Self {
+        self.settings = Some(settings);
+        self
+    }
+
+    /// Lets admins delete users: the purge of their data is queued here.
+    pub fn with_jobs(mut self, jobs: Arc<dyn JobQueue>) -> Self {
+        self.jobs = Some(jobs);
+        self
+    }
+
+    /// The registration policy in force.
+    pub fn registration(&self) -> RegistrationPolicy {
+        self.settings
+            .as_ref()
+            .map_or(self.config.registration, |s| s.get().registration)
     }
 
     pub fn keys(&self) -> &Arc<KeyRing> {
@@ -297,7 +335,8 @@ impl AuthService {
         password: &str,
         client: &ClientMeta,
     ) -> AuthResult<SignedIn> {
-        if self.config.registration == RegistrationPolicy::Closed {
+        let policy = self.registration();
+        if policy == RegistrationPolicy::Closed {
             self.audit(
                 AuditEvent::new("auth.register", Outcome::Failure, client)
                     .details(json!({"reason": "closed"})),
@@ -305,7 +344,7 @@ impl AuthService {
             .await;
             return Err(AuthError::RegistrationClosed);
         }
-        let status = match self.config.registration {
+        let status = match policy {
             RegistrationPolicy::Approval => UserStatus::Pending,
             _ => UserStatus::Active,
         };
@@ -371,6 +410,43 @@ impl AuthService {
         password: &str,
         client: &ClientMeta,
     ) -> AuthResult<SignedIn> {
+        let user = self.check_credentials(email, password, client).await?;
+        if user.must_change_password {
+            self.audit(
+                AuditEvent::new("auth.login", Outcome::Failure, client)
+                    .actor(user.id)
+                    .target(user.email.clone())
+                    .details(json!({"reason": "password_change_required"})),
+            )
+            .await;
+            return Err(AuthError::PasswordChangeRequired);
+        }
+        self.signed_in(user, client).await
+    }
+
+    async fn signed_in(&self, user: User, client: &ClientMeta) -> AuthResult<SignedIn> {
+        let tokens = self.start_session(&user, client).await?;
+        self.audit(
+            AuditEvent::new("auth.login", Outcome::Success, client)
+                .actor(user.id)
+                .target(user.id.to_string())
+                .details(json!({"session": tokens.session_id})),
+        )
+        .await;
+        Ok(SignedIn {
+            user: self.view(&user).await?,
+            tokens: Some(tokens),
+        })
+    }
+
+    /// The user whose email and password these are, if they may sign in: counts failures
+    /// towards the lockout and audits them.
+    async fn check_credentials(
+        &self,
+        email: &str,
+        password: &str,
+        client: &ClientMeta,
+    ) -> AuthResult<User> {
         let normalized = normalize_email(email).unwrap_or_default();
         let user = if normalized.is_empty() || password.len() > domain::MAX_PASSWORD_BYTES {
             None
@@ -427,18 +503,80 @@ impl AuthService {
         if user.failed_logins > 0 || user.locked_until.is_some() {
             self.store.clear_failed_logins(user.id).await?;
         }
-        let tokens = self.start_session(&user, client).await?;
+        Ok(user)
+    }
+
+    /// Sets a new password after an administrator's reset: the temporary password proves
+    /// who it is (failures count towards the lockout like sign-ins); then signs in.
+    pub async fn complete_password_reset(
+        &self,
+        email: &str,
+        temporary: &str,
+        new: &str,
+        client: &ClientMeta,
+    ) -> AuthResult<SignedIn> {
+        let user = self.check_credentials(email, temporary, client).await?;
+        if !user.must_change_password {
+            return Err(AuthError::Conflict {
+                code: "no_reset_pending",
+                message: "no password reset is pending for this account; use POST /api/v1/auth/password while signed in".into(),
+            });
+        }
+        Self::check_password_policy(new, &user.email)?;
+        if temporary == new {
+            return Err(AuthError::invalid(
+                "weak_password",
+                "the new password must differ from the temporary one",
+            ));
+        }
+        let new_hash = hash(new.to_owned()).await?;
+        self.store
+            .set_password(user.id, &new_hash, false, now_ms())
+            .await?;
         self.audit(
-            AuditEvent::new("auth.login", Outcome::Success, client)
+            AuditEvent::new("auth.password_reset_completed", Outcome::Success, client)
                 .actor(user.id)
-                .target(user.id.to_string())
-                .details(json!({"session": tokens.session_id})),
+                .target(user.id.to_string()),
         )
         .await;
-        Ok(SignedIn {
-            user: self.view(&user).await?,
-            tokens: Some(tokens),
-        })
+        let user = self
+            .store
+            .user_by_id(user.id)
+            .await?
+            .ok_or(AuthError::NotFound("user"))?;
+        self.signed_in(user, client).await
+    }
+
+    /// An administrator resets a user's password: a temporary password (returned once) that
+    /// only lets the user choose a new one; every session of the user ends.
+    pub async fn reset_password(
+        &self,
+        actor: &Principal,
+        id: Uuid,
+        client: &ClientMeta,
+    ) -> AuthResult<String> {
+        let user = self
+            .store
+            .user_by_id(id)
+            .await?
+            .ok_or(AuthError::NotFound("user"))?;
+        let temporary = secret::random_token();
+        let temp_hash = hash(temporary.clone()).await?;
+        let now = now_ms();
+        self.store.set_password(id, &temp_hash, true, now).await?;
+        let revoked = self
+            .store
+            .revoke_sessions_of(id, None, "password reset by an administrator", now)
+            .await?;
+        self.forget_auth().await;
+        self.audit(
+            AuditEvent::new("auth.password_reset", Outcome::Success, client)
+                .actor(actor.user_id)
+                .target(user.id.to_string())
+                .details(json!({"revoked_sessions": revoked})),
+        )
+        .await;
+        Ok(temporary)
     }
 
     /// Exchanges a refresh token for new tokens; the presented one stops working. Presenting
@@ -748,7 +886,48 @@ impl AuthService {
         self.user(id).await
     }
 
-    /// Ends a lockout early.
+    /// Locks an account: it cannot sign in and its sessions and keys stop working at once,
+    /// until an admin unlocks it.
+    pub async fn lock_user(
+        &self,
+        actor: &Principal,
+        id: Uuid,
+        client: &ClientMeta,
+    ) -> AuthResult<UserView> {
+        let user = self
+            .store
+            .user_by_id(id)
+            .await?
+            .ok_or(AuthError::NotFound("user"))?;
+        if user.status == UserStatus::Disabled {
+            return self.view(&user).await;
+        }
+        if id == actor.user_id {
+            return Err(AuthError::Conflict {
+                code: "cannot_lock_self",
+                message: "you cannot lock your own account".into(),
+            });
+        }
+        self.guard_last_admin(&user).await?;
+        let now = now_ms();
+        self.store.set_status(id, UserStatus::Disabled, now).await?;
+        let revoked = self
+            .store
+            .revoke_sessions_of(id, None, "account locked", now)
+            .await?;
+        self.forget_auth().await;
+        self.audit(
+            AuditEvent::new("auth.user_locked", Outcome::Success, client)
+                .actor(actor.user_id)
+                .target(id.to_string())
+                .details(json!({"from": user.status, "revoked_sessions": revoked})),
+        )
+        .await;
+        self.user(id).await
+    }
+
+    /// Unlocks an account: ends a lockout after failed sign-ins early, and re-enables an
+    /// account an admin locked.
     pub async fn unlock_user(
         &self,
         actor: &Principal,
@@ -761,13 +940,94 @@ impl AuthService {
             .await?
             .ok_or(AuthError::NotFound("user"))?;
         self.store.clear_failed_logins(user.id).await?;
+        if user.status == UserStatus::Disabled {
+            self.store
+                .set_status(id, UserStatus::Active, now_ms())
+                .await?;
+            self.forget_auth().await;
+        }
         self.audit(
             AuditEvent::new("auth.user_unlocked", Outcome::Success, client)
                 .actor(actor.user_id)
-                .target(id.to_string()),
+                .target(id.to_string())
+                .details(json!({"was": user.status})),
         )
         .await;
-        self.view(&user).await
+        self.user(id).await
+    }
+
+    /// Refuses to take away the last active admin.
+    async fn guard_last_admin(&self, user: &User) -> AuthResult<()> {
+        if user.role == Role::Admin
+            && user.status == UserStatus::Active
+            && self.store.count_active_admins().await? <= 1
+        {
+            return Err(AuthError::Conflict {
+                code: "last_admin",
+                message: "this is the only active admin; make another admin first".into(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Deletes a user with all their data, as one operation that survives a crash: the
+    /// account is disabled and signed out at once, then a `user.purge` job (retried until it
+    /// succeeds) deletes the user's data in every service and finally the account itself.
+    /// Returns the job's id.
+    pub async fn delete_user(
+        &self,
+        actor: &Principal,
+        id: Uuid,
+        client: &ClientMeta,
+    ) -> AuthResult<Uuid> {
+        let Some(jobs) = &self.jobs else {
+            return Err(AuthError::Internal(
+                "user deletion needs the job queue".into(),
+            ));
+        };
+        let user = self
+            .store
+            .user_by_id(id)
+            .await?
+            .ok_or(AuthError::NotFound("user"))?;
+        if id == actor.user_id {
+            return Err(AuthError::Conflict {
+                code: "cannot_delete_self",
+                message: "you cannot delete your own account; ask another admin".into(),
+            });
+        }
+        self.guard_last_admin(&user).await?;
+        let now = now_ms();
+        self.store.set_status(id, UserStatus::Disabled, now).await?;
+        self.store
+            .revoke_sessions_of(id, None, "account deleted", now)
+            .await?;
+        self.forget_auth().await;
+        let job = jobs
+            .enqueue(
+                NewJob::new(PURGE_USER_JOB, json!({"user_id": id}))
+                    .priority(10)
+                    .max_attempts(20)
+                    .created_by(actor.user_id),
+            )
+            .await
+            .map_err(|e| AuthError::Internal(format!("cannot queue the purge: {e}")))?;
+        self.audit(
+            AuditEvent::new("auth.user_deleted", Outcome::Success, client)
+                .actor(actor.user_id)
+                .target(id.to_string())
+                .details(json!({"email": user.email, "job": job.id})),
+        )
+        .await;
+        Ok(job.id)
+    }
+
+    /// The last step of a user's purge: the account row with its sessions, keys and group
+    /// memberships. Idempotent: `false` when it was already gone.
+    pub async fn purge_account(&self, id: Uuid) -> AuthResult<bool> {
+        let deleted = self.store.delete_user(id).await?;
+        self.forget_auth().await;
+        Ok(deleted)
     }
 
     pub async fn create_group(

@@ -261,6 +261,28 @@ impl AuthStore for SqlAuthStore {
         one_row(done.rows_affected())
     }
 
+    async fn delete_user(&self, id: Uuid) -> StoreResult<bool> {
+        let id = id.to_string();
+        let mut tx = self.db.pool().begin().await?;
+        // The user row first, so SQLite takes its write lock before the reads of the
+        // cascades; the foreign keys cascade too, the explicit deletes keep it independent
+        // of that setting.
+        let done = sqlx::query("DELETE FROM users WHERE id = $1")
+            .bind(&id)
+            .execute(&mut *tx)
+            .await?;
+        for statement in [
+            "DELETE FROM refresh_tokens WHERE session_id IN (SELECT id FROM sessions WHERE user_id = $1)",
+            "DELETE FROM sessions WHERE user_id = $1",
+            "DELETE FROM api_keys WHERE user_id = $1",
+            "DELETE FROM group_members WHERE user_id = $1",
+        ] {
+            sqlx::query(statement).bind(&id).execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(done.rows_affected() == 1)
+    }
+
     async fn create_session(&self, session: &NewSession) -> StoreResult<()> {
         let mut tx = self.db.pool().begin().await?;
         sqlx::query(

@@ -60,6 +60,12 @@ impl ModelClient for InProcessModels {
         cancel: CancellationToken,
     ) -> Result<BoxStream<'static, Result<ChatEvent, ModelError>>, ModelError> {
         let arrived = Instant::now();
+        if !self.service.allows_model(principal, &ask.model) {
+            return Err(ModelError::Invalid(format!(
+                "your account may not use the model `{}`; ask an administrator",
+                ask.model
+            )));
+        }
         self.service
             .limits()
             .check(principal)

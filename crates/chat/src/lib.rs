@@ -14,5 +14,5 @@ pub mod store;
 pub mod transfer;
 
 pub use api::{ChatState, router};
-pub use service::{ChatError, ChatService, ChatSettings};
+pub use service::{ChatError, ChatService, ChatSettings, TITLE_JOB, TitleJob};
 pub use store::{SqlChatStore, migrations};

@@ -118,6 +118,9 @@ pub trait ChatStore: Send + Sync {
     ) -> StoreResult<Conversation>;
     /// Deletes a conversation and its messages.
     async fn delete_conversation(&self, user_id: Uuid, id: Uuid) -> StoreResult<()>;
+    /// Deletes everything of one user's (conversations, messages, tags, shares, reactions,
+    /// presets) in one transaction; returns how many conversations went. Idempotent.
+    async fn purge_user(&self, user_id: Uuid) -> StoreResult<u64>;
 
     /// Stores messages of one conversation in order, in one transaction, makes the last the
     /// conversation's active leaf and bumps its activity. The conversation must be

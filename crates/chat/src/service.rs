@@ -6,12 +6,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use confab_bus::{Envelope, EventBus};
-use confab_core::auth::Principal;
+use confab_bus::{Envelope, EventBus, JobQueue, NewJob};
+use confab_core::auth::{Credential, Principal, Role, Scope};
 use confab_inference::types::{ChatEvent, SamplingParams};
 use confab_store::StoreError;
 use futures::StreamExt;
 use futures::stream::BoxStream;
+use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use uuid::Uuid;
@@ -151,6 +152,35 @@ pub struct ChatService {
     tasks: TaskTracker,
     shutdown: CancellationToken,
     settings: ChatSettings,
+    /// Where titles are queued as `chat.title` jobs; `None`: they run on `tasks`.
+    jobs: Option<Arc<dyn JobQueue>>,
+}
+
+/// The job kind that names a conversation after its first exchange.
+pub const TITLE_JOB: &str = "chat.title";
+
+/// The payload of a [`TITLE_JOB`]: for whom (the title is generated on their behalf and
+/// counts as their usage) and which conversation.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TitleJob {
+    pub user_id: Uuid,
+    pub role: Role,
+    /// The user's API key, when they asked through one (its limits and usage apply).
+    pub key_id: Option<Uuid>,
+    pub conversation_id: Uuid,
+}
+
+impl TitleJob {
+    fn principal(&self) -> Principal {
+        Principal {
+            user_id: self.user_id,
+            role: self.role,
+            credential: Credential::Service {
+                key_id: self.key_id,
+                scopes: vec![Scope::Chat, Scope::Inference],
+            },
+        }
+    }
 }
 
 impl std::fmt::Debug for ChatService {
@@ -181,6 +211,7 @@ impl ChatService {
         tasks: TaskTracker,
         shutdown: CancellationToken,
         settings: ChatSettings,
+        jobs: Option<Arc<dyn JobQueue>>,
     ) -> Arc<Self> {
         Arc::new(Self {
             store,
@@ -191,7 +222,23 @@ impl ChatService {
             tasks,
             shutdown,
             settings,
+            jobs,
         })
+    }
+
+    /// Deletes everything of one user's (when their account is deleted); idempotent.
+    /// Returns how many conversations went.
+    pub async fn purge_user(&self, user_id: Uuid) -> Result<u64, ChatError> {
+        let purged = self.store.purge_user(user_id).await?;
+        self.publish(user_id, "conversations.changed", serde_json::json!({}))
+            .await;
+        Ok(purged)
+    }
+
+    /// Runs a [`TITLE_JOB`]: the title, or `None` when the conversation is gone, was renamed
+    /// by its user, or has nothing to name. A model failure is an error (the job retries).
+    pub async fn run_title_job(&self, job: &TitleJob) -> Result<Option<String>, String> {
+        self.auto_title(&job.principal(), job.conversation_id).await
     }
 
     /// Tells the user's tabs (and other replicas) what happened; a bus failure is logged, never
@@ -713,7 +760,7 @@ impl ChatService {
                 .generate(&principal, conversation_id, id, ask, &live)
                 .await;
             if ended == MessageStatus::Complete && first_exchange && this.settings.auto_titles {
-                this.auto_title(&principal, conversation_id).await;
+                this.queue_title(&principal, conversation_id).await;
             }
         });
     }
@@ -819,25 +866,69 @@ impl ChatService {
         status
     }
 
+    /// Names the conversation in the background: a durable `chat.title` job when a job queue
+    /// is configured, else a task of this process.
+    async fn queue_title(&self, principal: &Principal, conversation_id: Uuid) {
+        let Some(jobs) = &self.jobs else {
+            if let Err(e) = self.auto_title(principal, conversation_id).await {
+                tracing::warn!(conversation = %conversation_id, error = %e, "no title");
+            }
+            return;
+        };
+        let key_id = match &principal.credential {
+            Credential::ApiKey { key_id, .. } => Some(*key_id),
+            Credential::Service { key_id, .. } => *key_id,
+            Credential::Session { .. } => None,
+        };
+        let job = TitleJob {
+            user_id: principal.user_id,
+            role: principal.role,
+            key_id,
+            conversation_id,
+        };
+        let payload = serde_json::to_value(&job).unwrap_or_default();
+        if let Err(e) = jobs
+            .enqueue(
+                NewJob::new(TITLE_JOB, payload)
+                    .max_attempts(3)
+                    .created_by(principal.user_id),
+            )
+            .await
+        {
+            tracing::warn!(conversation = %conversation_id, error = %e, "cannot queue the title");
+        }
+    }
+
     /// Asks the conversation's model for a short title, and sets it unless the user renamed
-    /// the conversation meanwhile.
-    async fn auto_title(&self, principal: &Principal, conversation_id: Uuid) {
+    /// the conversation meanwhile. Idempotent: once titled, the provisional title is gone and
+    /// a second run changes nothing.
+    async fn auto_title(
+        &self,
+        principal: &Principal,
+        conversation_id: Uuid,
+    ) -> Result<Option<String>, String> {
         let Ok(conversation) = self
             .store
             .conversation(principal.user_id, conversation_id)
             .await
         else {
-            return;
+            return Ok(None);
         };
         let Ok(path) = self.active_path(principal, conversation_id).await else {
-            return;
+            return Ok(None);
         };
         let Some((first, _)) = path.first() else {
-            return;
+            return Ok(None);
         };
-        let Ok(model) = self.pick_model(&conversation, None).await else {
-            return;
-        };
+        let provisional = domain::provisional_title(&first.content);
+        if conversation.title != provisional {
+            // Named already: by the user, or by an earlier run of this job.
+            return Ok(None);
+        }
+        let model = self
+            .pick_model(&conversation, None)
+            .await
+            .map_err(|e| e.to_string())?;
         let excerpt: String = first.content.chars().take(1000).collect();
         let ask = Ask {
             model,
@@ -857,33 +948,34 @@ impl ChatService {
             },
         };
         let cancel = self.shutdown.child_token();
-        let Ok(mut stream) = self.models.answer(principal, ask, cancel).await else {
-            return;
-        };
+        let mut stream = self
+            .models
+            .answer(principal, ask, cancel)
+            .await
+            .map_err(|e| e.to_string())?;
         let mut text = String::new();
-        while let Some(Ok(event)) = stream.next().await {
-            if let ChatEvent::Delta(piece) = event {
-                text.push_str(&piece);
+        while let Some(event) = stream.next().await {
+            match event {
+                Ok(ChatEvent::Delta(piece)) => text.push_str(&piece),
+                Ok(_) => {}
+                Err(e) => return Err(e.to_string()),
             }
         }
         // Replaces the provisional title only: a name the user gave meanwhile stays.
-        let provisional = domain::provisional_title(&first.content);
-        if let Some(title) = domain::clean_title(&text) {
-            match self
-                .store
-                .retitle(conversation_id, &provisional, &title, confab_core::now_ms())
-                .await
-            {
-                Ok(true) => {
-                    self.publish_conversation(principal.user_id, conversation_id)
-                        .await;
-                }
-                Ok(false) => {}
-                Err(e) => {
-                    tracing::warn!(conversation = %conversation_id, error = %e, "cannot set the title");
-                }
-            }
+        let Some(title) = domain::clean_title(&text) else {
+            return Ok(None);
+        };
+        let changed = self
+            .store
+            .retitle(conversation_id, &provisional, &title, confab_core::now_ms())
+            .await
+            .map_err(|e| e.to_string())?;
+        if !changed {
+            return Ok(None);
         }
+        self.publish_conversation(principal.user_id, conversation_id)
+            .await;
+        Ok(Some(title))
     }
 
     /// Asks an answer being generated to stop; what was generated is kept as `stopped`.

@@ -524,6 +524,35 @@ impl ChatStore for SqlChatStore {
         Ok(())
     }
 
+    async fn purge_user(&self, user_id: Uuid) -> StoreResult<u64> {
+        let mut tx = self.db.writer().begin().await?;
+        // The conversations' rows are claimed first so SQLite takes its write lock up front.
+        let conversations =
+            sqlx::query("UPDATE conversations SET active_leaf_id = NULL WHERE user_id = $1")
+                .bind(user_id.to_string())
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+        for sql in [
+            "DELETE FROM conversation_tags WHERE conversation_id IN \
+             (SELECT id FROM conversations WHERE user_id = $1)",
+            "DELETE FROM share_links WHERE user_id = $1",
+            "DELETE FROM message_reactions WHERE user_id = $1 OR message_id IN \
+             (SELECT id FROM messages WHERE user_id = $1)",
+            "UPDATE messages SET parent_id = NULL WHERE user_id = $1",
+            "DELETE FROM messages WHERE user_id = $1",
+            "DELETE FROM conversations WHERE user_id = $1",
+            "DELETE FROM chat_presets WHERE user_id = $1",
+        ] {
+            sqlx::query(sql)
+                .bind(user_id.to_string())
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(conversations)
+    }
+
     async fn add_messages(
         &self,
         user_id: Uuid,

@@ -5,15 +5,18 @@ use std::sync::Arc;
 use anyhow::Context;
 use axum::Router;
 use confab_admin::SqlAuditLog;
+use confab_admin::settings::RuntimeConfig;
 use confab_auth::keys::KeyRing;
 use confab_auth::throttle::IpThrottle;
 use confab_auth::{AuthService, AuthState, SqlAuthStore};
+use confab_bus::{WorkerConfig, Workers};
 use confab_cache::MemoryCache;
 use confab_core::ApiError;
 use confab_core::auth::{DynAuthenticator, ServiceTokens, WithServiceTokens};
 use confab_core::config::Config;
 use confab_core::http::{HttpContext, apply_common_layers, ops_router};
 use confab_core::metrics::MetricsBuilder;
+use confab_core::runtime::{LiveSettings, RuntimeSettings};
 use confab_inference::metrics::InferenceMetrics;
 use confab_inference::service::InferenceDeps;
 use confab_inference::{InferenceService, InferenceState};
@@ -102,8 +105,23 @@ pub async fn build(config: &Config) -> anyhow::Result<App> {
         )
         .await?,
     );
-    let auth =
-        Arc::new(AuthService::new(auth_store, keys, audit.clone(), config.auth.clone()).await?);
+    // Events, durable events and jobs: in this process and the database, or through NATS
+    // JetStream when configured (split mode, several replicas).
+    let bus = crate::bus::connect(config, &db).await?;
+    let events = bus.events.clone();
+    let jobs = bus.jobs.clone();
+    // Settings admins change at run time, followed by every service that reads them.
+    let live = LiveSettings::new(RuntimeSettings::from_config(config));
+    let runtime_config = RuntimeConfig::load(db.clone(), live.clone(), events.clone())
+        .await
+        .context("cannot load the runtime settings")?;
+    runtime_config.follow(&tasks, shutdown.clone());
+    let auth = Arc::new(
+        AuthService::new(auth_store, keys, audit.clone(), config.auth.clone())
+            .await?
+            .with_settings(live.clone())
+            .with_jobs(jobs.clone()),
+    );
     // With a services secret, the other services of a split deployment may call this one on
     // a user's behalf (the chat service of another process calling inference here).
     let service_tokens = match &config.services.token {
@@ -138,8 +156,7 @@ pub async fn build(config: &Config) -> anyhow::Result<App> {
 
     // Durable events (the outbox table in the database): usage records feed the usage
     // statistics of the admin service through them.
-    let durable: Arc<dyn confab_bus::DurableEvents> =
-        Arc::new(confab_bus::SqlOutbox::new(db.clone()));
+    let durable = bus.durable.clone();
     confab_admin::usage::UsageProjection::start(
         db.clone(),
         durable.clone(),
@@ -166,6 +183,8 @@ pub async fn build(config: &Config) -> anyhow::Result<App> {
             shutdown: shutdown.clone(),
         },
     )?);
+    inference.use_settings(live.clone());
+    inference.pulls().use_jobs(jobs.clone());
     let resumed = inference.pulls().resume_interrupted().await?;
     if resumed > 0 {
         tracing::info!(resumed, "interrupted model pulls resumed");
@@ -178,8 +197,6 @@ pub async fn build(config: &Config) -> anyhow::Result<App> {
         authenticator: authenticator.clone(),
     };
 
-    // The event bus: in-process in the all-in-one server.
-    let events: Arc<dyn confab_bus::EventBus> = Arc::new(confab_bus::MemoryBus::default());
     // The chat service's models: the inference service in this process, or another one's
     // over HTTP (split mode).
     let models: Arc<dyn confab_chat::ports::ModelClient> =
@@ -207,6 +224,7 @@ pub async fn build(config: &Config) -> anyhow::Result<App> {
             checkpoint_every: std::time::Duration::from_millis(config.chat.checkpoint_ms),
             auto_titles: config.chat.auto_titles,
         },
+        Some(jobs.clone()),
     );
     let interrupted = chat.recover().await?;
     if interrupted > 0 {
@@ -215,6 +233,38 @@ pub async fn build(config: &Config) -> anyhow::Result<App> {
             "answers cut off by the last stop are marked interrupted"
         );
     }
+    // The workers that run this process's share of the background jobs.
+    let mut workers = Workers::new(
+        jobs.clone(),
+        events.clone(),
+        WorkerConfig {
+            lease: std::time::Duration::from_secs(config.bus.job_lease_secs),
+            poll: std::time::Duration::from_millis(config.bus.job_poll_ms),
+            ..WorkerConfig::default()
+        },
+    );
+    crate::jobs::register(
+        &mut workers,
+        config.bus.job_concurrency as usize,
+        auth.clone(),
+        chat.clone(),
+        inference.pulls().clone(),
+    );
+    workers.start(&tasks, shutdown.clone());
+    let jobs_state = confab_admin::jobs_api::JobsState {
+        jobs: jobs.clone(),
+        events: events.clone(),
+        audit: audit.clone(),
+        authenticator: authenticator.clone(),
+    };
+    let model_names = inference.clone();
+    let settings_state = confab_admin::settings::SettingsState {
+        config: runtime_config,
+        models: Arc::new(move || model_names.models().into_iter().map(|m| m.id).collect()),
+        audit: audit.clone(),
+        authenticator: authenticator.clone(),
+    };
+
     let chat_state = confab_chat::ChatState {
         service: chat.clone(),
         authenticator: authenticator.clone(),
@@ -224,6 +274,8 @@ pub async fn build(config: &Config) -> anyhow::Result<App> {
         .merge(confab_auth::router(auth_state))
         .merge(confab_inference::router(inference_state))
         .merge(confab_chat::router(chat_state))
+        .merge(confab_admin::jobs_api::router(jobs_state))
+        .merge(confab_admin::settings::router(settings_state))
         .merge(confab_admin::usage_api::router(usage_state))
         .merge(confab_admin::audit_api::router(confab_admin::AuditState {
             log: audit.clone(),

@@ -3,5 +3,7 @@
 //! this library; the integration tests build the same [`app::App`].
 
 pub mod app;
+pub mod bus;
 pub mod docs;
+pub mod jobs;
 pub mod server;

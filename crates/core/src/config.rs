@@ -77,6 +77,7 @@ pub struct Config {
     pub inference: InferenceConfig,
     pub chat: ChatConfig,
     pub services: ServicesConfig,
+    pub bus: BusConfig,
     pub admin: AdminConfig,
 }
 
@@ -92,7 +93,37 @@ impl Default for Config {
             inference: InferenceConfig::default(),
             chat: ChatConfig::default(),
             services: ServicesConfig::default(),
+            bus: BusConfig::default(),
             admin: AdminConfig::default(),
+        }
+    }
+}
+
+/// Events and background jobs.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct BusConfig {
+    /// A NATS server with JetStream (split mode): events, durable events and jobs go through
+    /// it so every replica sees them. Unset: in-process events, jobs and the outbox in the
+    /// database.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nats_url: Option<String>,
+    /// How long a worker holds a job without a heartbeat; a crashed worker's jobs are
+    /// retaken after this.
+    pub job_lease_secs: u64,
+    /// How often idle workers look for due jobs, in milliseconds.
+    pub job_poll_ms: u64,
+    /// Background jobs of one kind run at the same time per process.
+    pub job_concurrency: u32,
+}
+
+impl Default for BusConfig {
+    fn default() -> Self {
+        Self {
+            nats_url: None,
+            job_lease_secs: 30,
+            job_poll_ms: 500,
+            job_concurrency: 4,
         }
     }
 }
@@ -576,6 +607,20 @@ impl Config {
         }
         if self.server.body_limit_bytes < 1024 {
             return bad("server.body_limit_bytes must be at least 1024");
+        }
+        if self.bus.job_lease_secs < 2 || self.bus.job_poll_ms < 10 || self.bus.job_concurrency == 0
+        {
+            return bad(
+                "bus.job_lease_secs must be at least 2, bus.job_poll_ms at least 10 and \
+                 bus.job_concurrency at least 1",
+            );
+        }
+        if let Some(url) = &self.bus.nats_url
+            && !(url.starts_with("nats://") || url.starts_with("tls://"))
+        {
+            return Err(ConfigError::Invalid(format!(
+                "bus.nats_url `{url}` is not a nats:// or tls:// URL"
+            )));
         }
         if self.auth.lockout_threshold == 0 {
             return bad("auth.lockout_threshold must be at least 1");

@@ -13,6 +13,7 @@ pub mod http;
 pub mod id;
 pub mod metrics;
 pub mod pagination;
+pub mod runtime;
 pub mod telemetry;
 
 pub use error::ApiError;

@@ -74,6 +74,16 @@ where
     }
 }
 
+/// The refusal of a model the runtime settings do not let this user call.
+fn model_not_allowed(model: &str) -> OpenAiError {
+    OpenAiError::new(
+        StatusCode::FORBIDDEN,
+        "model_not_allowed",
+        format!("your account may not use the model `{model}`; ask an administrator"),
+        Some("model"),
+    )
+}
+
 /// A JSON body whose failures are in OpenAI's error shape.
 struct OpenAiJson<T>(T);
 
@@ -214,6 +224,9 @@ async fn chat_completions(
         .as_ref()
         .is_some_and(|o| o.include_usage);
     let request = to_chat_request(body)?;
+    if !state.service.allows_model(&principal, &request.model) {
+        return Err(model_not_allowed(&request.model));
+    }
     let cache_key = if stream_requested {
         None
     } else {
@@ -469,6 +482,9 @@ async fn embeddings(
     OpenAiJson(body): OpenAiJson<EmbeddingRequest>,
 ) -> Result<Response, OpenAiError> {
     let arrived = Instant::now();
+    if !state.service.allows_model(&principal, &body.model) {
+        return Err(model_not_allowed(&body.model));
+    }
     let allowance = state.service.limits().check(&principal).await?;
     let texts = match body.input {
         EmbeddingInput::One(text) => vec![text],
@@ -813,7 +829,13 @@ async fn cancel_pull(
     _admin: confab_core::auth::AdminUser,
     axum::extract::Path(id): axum::extract::Path<uuid::Uuid>,
 ) -> Result<StatusCode, confab_core::ApiError> {
-    if state.service.pulls().cancel(id) {
+    let cancelled = state
+        .service
+        .pulls()
+        .cancel(id)
+        .await
+        .map_err(|e| confab_core::ApiError::internal(e.to_string()))?;
+    if cancelled {
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(confab_core::ApiError::not_found(

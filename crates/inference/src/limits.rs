@@ -5,9 +5,11 @@
 
 use std::collections::HashMap;
 use std::num::NonZeroU32;
+use std::sync::Arc;
 
 use confab_core::auth::{Credential, Principal};
 use confab_core::config::LimitsConfig;
+use confab_core::runtime::LiveSettings;
 use governor::clock::{Clock, DefaultClock};
 use governor::middleware::StateInformationMiddleware;
 use governor::state::keyed::DefaultKeyedStateStore;
@@ -35,10 +37,27 @@ pub struct Allowance {
     pub headers: Vec<(HeaderName, HeaderValue)>,
 }
 
-pub struct Limits {
+/// The limits in force and their limiters.
+struct Levels {
     config: LimitsConfig,
     user_rpm: Option<Limiter>,
     key_rpm: Option<Limiter>,
+}
+
+impl Levels {
+    fn new(config: &LimitsConfig) -> Self {
+        Self {
+            user_rpm: limiter(config.user_requests_per_minute),
+            key_rpm: limiter(config.key_requests_per_minute),
+            config: config.clone(),
+        }
+    }
+}
+
+pub struct Limits {
+    levels: parking_lot::RwLock<Arc<Levels>>,
+    /// Where admins change the limits at run time; `None`: the start-up config only.
+    settings: std::sync::OnceLock<LiveSettings>,
     clock: DefaultClock,
     /// Tokens used today per subject: (day, tokens).
     tokens: Mutex<HashMap<Subject, (String, u64)>>,
@@ -48,7 +67,7 @@ pub struct Limits {
 impl std::fmt::Debug for Limits {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Limits")
-            .field("config", &self.config)
+            .field("config", &self.levels.read().config)
             .finish_non_exhaustive()
     }
 }
@@ -68,13 +87,34 @@ fn header(name: &'static str, value: impl ToString) -> Option<(HeaderName, Heade
 impl Limits {
     pub fn new(config: &LimitsConfig, usage: Option<UsageStore>) -> Self {
         Self {
-            user_rpm: limiter(config.user_requests_per_minute),
-            key_rpm: limiter(config.key_requests_per_minute),
-            config: config.clone(),
+            levels: parking_lot::RwLock::new(Arc::new(Levels::new(config))),
+            settings: std::sync::OnceLock::new(),
             clock: DefaultClock::default(),
             tokens: Mutex::new(HashMap::new()),
             usage,
         }
+    }
+
+    /// Follows the limits in `settings` from now on (runtime configuration).
+    pub fn use_settings(&self, settings: LiveSettings) {
+        let _ = self.settings.set(settings);
+    }
+
+    /// The limits in force; rebuilt when an admin changed them (request counts restart).
+    fn levels(&self) -> Arc<Levels> {
+        let current = self.levels.read().clone();
+        let Some(settings) = self.settings.get() else {
+            return current;
+        };
+        let wanted = LimitsConfig::from(&settings.get().limits);
+        if wanted == current.config {
+            return current;
+        }
+        let mut levels = self.levels.write();
+        if levels.config != wanted {
+            *levels = Arc::new(Levels::new(&wanted));
+        }
+        levels.clone()
     }
 
     fn subjects(principal: &Principal) -> (Subject, Option<Subject>) {
@@ -89,10 +129,10 @@ impl Limits {
         (Subject::User(principal.user_id), key)
     }
 
-    fn token_limit(&self, subject: Subject) -> u64 {
+    fn token_limit(levels: &Levels, subject: Subject) -> u64 {
         match subject {
-            Subject::User(_) => self.config.user_tokens_per_day,
-            Subject::Key(_) => self.config.key_tokens_per_day,
+            Subject::User(_) => levels.config.user_tokens_per_day,
+            Subject::Key(_) => levels.config.key_tokens_per_day,
         }
     }
 
@@ -125,18 +165,19 @@ impl Limits {
         let now = confab_core::now_ms();
         let today = day_of(now);
         let (user, key) = Self::subjects(principal);
+        let levels = self.levels();
         let mut allowance = Allowance::default();
         let checks = [(
             user,
-            self.user_rpm.as_ref(),
-            self.config.user_requests_per_minute,
+            levels.user_rpm.as_ref(),
+            levels.config.user_requests_per_minute,
         )]
         .into_iter()
         .chain(key.map(|k| {
             (
                 k,
-                self.key_rpm.as_ref(),
-                self.config.key_requests_per_minute,
+                levels.key_rpm.as_ref(),
+                levels.config.key_requests_per_minute,
             )
         }));
         let mut request_headers = Vec::new();
@@ -172,7 +213,7 @@ impl Limits {
                     }
                 }
             }
-            let limit = self.token_limit(subject);
+            let limit = Self::token_limit(&levels, subject);
             if limit > 0 {
                 let used = self.used_today(subject, &today).await;
                 let reset = secs_to_midnight(now);
@@ -208,9 +249,10 @@ impl Limits {
         }
         let today = day_of(confab_core::now_ms());
         let (user, key) = Self::subjects(principal);
+        let levels = self.levels();
         let mut counts = self.tokens.lock();
         for subject in std::iter::once(user).chain(key) {
-            if self.token_limit(subject) == 0 {
+            if Self::token_limit(&levels, subject) == 0 {
                 continue;
             }
             let entry = counts.entry(subject).or_insert_with(|| (today.clone(), 0));

@@ -17,6 +17,8 @@ use tokio_util::task::TaskTracker;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+use confab_bus::{JobError, JobQueue, JobState, NewJob};
+
 use crate::models::{ModelStore, Source};
 use crate::ollama::OllamaClient;
 
@@ -105,6 +107,27 @@ struct Job {
     cancel: CancellationToken,
 }
 
+/// The job kind of a model pull (payload `{"pull_id": …}`).
+pub const PULL_JOB: &str = "model.pull";
+
+/// How a pull run as a job ended badly.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PullJobError {
+    /// Worth another attempt (network, server errors); the pull is queued again.
+    Retry(String),
+    /// Not worth another attempt (a bad source, a checksum mismatch, cancelled).
+    Fatal(String),
+}
+
+/// How one run of a pull ended.
+enum Ended {
+    Completed,
+    Failed(String),
+    Cancelled,
+    /// The process is stopping: the pull stays running for the next start.
+    Shutdown,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum PullError {
     #[error(transparent)]
@@ -123,6 +146,8 @@ pub struct Pulls {
     jobs: Mutex<HashMap<Uuid, Arc<Job>>>,
     tasks: TaskTracker,
     shutdown: CancellationToken,
+    /// Where pulls are queued as durable [`PULL_JOB`]s; unset: they run on `tasks`.
+    queue: std::sync::OnceLock<Arc<dyn JobQueue>>,
 }
 
 impl std::fmt::Debug for Pulls {
@@ -146,14 +171,50 @@ impl Pulls {
             jobs: Mutex::new(HashMap::new()),
             tasks,
             shutdown,
+            queue: std::sync::OnceLock::new(),
         })
     }
 
-    /// Restarts pulls that were queued or running when the process stopped.
+    /// Runs pulls as durable jobs on `queue` from now on (the composition root registers
+    /// [`Pulls::run_job`] as the handler of [`PULL_JOB`]).
+    pub fn use_jobs(&self, queue: Arc<dyn JobQueue>) {
+        let _ = self.queue.set(queue);
+    }
+
+    /// Queues the job of a recorded pull and notes its id on the row.
+    async fn enqueue(
+        &self,
+        queue: &Arc<dyn JobQueue>,
+        id: Uuid,
+        actor: Option<Uuid>,
+    ) -> Result<(), PullError> {
+        let mut job = NewJob::new(PULL_JOB, serde_json::json!({"pull_id": id})).max_attempts(3);
+        if let Some(actor) = actor {
+            job = job.created_by(actor);
+        }
+        let job = queue
+            .enqueue(job)
+            .await
+            .map_err(|e| PullError::Provider(format!("cannot queue the pull: {e}")))?;
+        if let Some(db) = &self.db {
+            sqlx::query("UPDATE model_pulls SET job_id = $1 WHERE id = $2")
+                .bind(job.id.to_string())
+                .bind(id.to_string())
+                .execute(db.pool())
+                .await
+                .map_err(StoreError::from)?;
+        }
+        Ok(())
+    }
+
+    /// Restarts pulls that were queued or running when the process stopped. With a job queue
+    /// their jobs do that (an expired lease is retaken); only a pull whose job is missing or
+    /// ended (recorded before jobs, or cut off between the row and its job) is queued again.
     pub async fn resume_interrupted(self: &Arc<Self>) -> Result<usize, PullError> {
         let Some(db) = &self.db else { return Ok(0) };
         let rows = sqlx::query(
-            "SELECT id, source, sha256, model, created_at FROM model_pulls WHERE state IN ('queued', 'running')",
+            "SELECT id, source, sha256, model, created_at, job_id, created_by FROM model_pulls \
+             WHERE state IN ('queued', 'running')",
         )
         .fetch_all(db.pool())
         .await
@@ -164,6 +225,22 @@ impl Pulls {
             let Ok(id) = Uuid::parse_str(&id) else {
                 continue;
             };
+            if let Some(queue) = self.queue.get() {
+                let job_id: Option<String> = row.try_get("job_id").map_err(StoreError::from)?;
+                let job = match job_id.and_then(|j| Uuid::parse_str(&j).ok()) {
+                    Some(job_id) => queue.get(job_id).await.ok().flatten(),
+                    None => None,
+                };
+                if job.is_none_or(|j| j.state.is_final()) {
+                    let actor: Option<String> =
+                        row.try_get("created_by").map_err(StoreError::from)?;
+                    let actor = actor.and_then(|a| Uuid::parse_str(&a).ok());
+                    tracing::info!(%id, "queueing an interrupted model pull again");
+                    self.enqueue(queue, id, actor).await?;
+                    resumed += 1;
+                }
+                continue;
+            }
             let source: String = row.try_get("source").map_err(StoreError::from)?;
             let sha256: Option<String> = row.try_get("sha256").map_err(StoreError::from)?;
             let created_at: i64 = row.try_get("created_at").map_err(StoreError::from)?;
@@ -207,7 +284,214 @@ impl Pulls {
             .await
             .map_err(StoreError::from)?;
         }
+        if let Some(queue) = self.queue.get()
+            && self.db.is_some()
+        {
+            let status = self.initial_status(id, source.to_owned(), &parsed, now);
+            self.track(id, status.clone());
+            self.enqueue(queue, id, actor).await?;
+            return Ok(status);
+        }
         Ok(self.launch(id, source.to_owned(), parsed, sha256, now))
+    }
+
+    fn initial_status(
+        &self,
+        id: Uuid,
+        source: String,
+        target: &Target,
+        created_at: i64,
+    ) -> PullStatus {
+        PullStatus {
+            id,
+            source,
+            model: target.model_name(),
+            state: PullState::Queued,
+            bytes: 0,
+            total: None,
+            percent: None,
+            rate: 0.0,
+            error: None,
+            created_at,
+        }
+    }
+
+    /// The live status of a pull in this process (made on first use).
+    fn track(&self, id: Uuid, status: PullStatus) -> Arc<Job> {
+        self.jobs
+            .lock()
+            .entry(id)
+            .or_insert_with(|| {
+                let (sender, _) = watch::channel(status);
+                Arc::new(Job {
+                    status: sender,
+                    cancel: self.shutdown.child_token(),
+                })
+            })
+            .clone()
+    }
+
+    /// Runs the pull `id` as a job: resumes its partial file, relays progress to `progress`
+    /// (percent, message) and to status subscribers, and records how it ended. `cancel`
+    /// fires on an admin's cancellation (or the process stopping). `last_attempt`: a failure
+    /// now is final. Idempotent: a pull already ended is left alone.
+    pub async fn run_job(
+        &self,
+        id: Uuid,
+        cancel: CancellationToken,
+        last_attempt: bool,
+        progress: impl Fn(Option<f64>, String) + Send + Sync,
+    ) -> Result<serde_json::Value, PullJobError> {
+        let Some(db) = &self.db else {
+            return Err(PullJobError::Fatal("pull jobs need the database".into()));
+        };
+        let row = sqlx::query(
+            "SELECT id, source, sha256, model, state, bytes, total, error, created_at FROM model_pulls WHERE id = $1",
+        )
+        .bind(id.to_string())
+        .fetch_optional(db.pool())
+        .await
+        .map_err(|e| PullJobError::Retry(e.to_string()))?;
+        let Some(row) = row else {
+            return Ok(serde_json::json!({"skipped": "no such pull"}));
+        };
+        let recorded = row_status(&row).map_err(|e| PullJobError::Retry(e.to_string()))?;
+        if recorded.state.is_final() {
+            return Ok(serde_json::json!({"state": recorded.state}));
+        }
+        let sha256: Option<String> = row
+            .try_get("sha256")
+            .map_err(|e| PullJobError::Retry(e.to_string()))?;
+        let target = match self.target(&recorded.source) {
+            Ok(t) => t,
+            Err(e) => {
+                self.persist_final(id, PullState::Failed, 0, None, Some(e.to_string()))
+                    .await;
+                return Err(PullJobError::Fatal(e.to_string()));
+            }
+        };
+        let job = self.track(id, recorded);
+        // The job's token and this pull's own (cancelled by `cancel` here) both stop it.
+        let own = job.cancel.clone();
+        let stop = CancellationToken::new();
+        let relay = {
+            let stop = stop.clone();
+            let own = own.clone();
+            async move {
+                tokio::select! {
+                    () = cancel.cancelled() => {}
+                    () = own.cancelled() => {}
+                }
+                stop.cancel();
+            }
+        };
+        let mut updates = job.status.subscribe();
+        let forward = async {
+            while updates.changed().await.is_ok() {
+                let s = updates.borrow_and_update().clone();
+                let message = match s.total {
+                    Some(total) => format!("{} of {} bytes", s.bytes, total),
+                    None => format!("{} bytes", s.bytes),
+                };
+                progress(s.percent, message);
+            }
+        };
+        let ended = tokio::select! {
+            ended = self.execute(id, &target, sha256.as_deref(), &job, &stop) => ended,
+            () = relay => Ended::Cancelled,
+            () = forward => Ended::Shutdown,
+        };
+        let ended = match ended {
+            Ended::Cancelled if self.shutdown.is_cancelled() => Ended::Shutdown,
+            other => other,
+        };
+        match ended {
+            Ended::Completed => {
+                let model = job.status.borrow().model.clone();
+                Ok(serde_json::json!({"model": model}))
+            }
+            Ended::Shutdown => Err(PullJobError::Retry("the server stopped".into())),
+            Ended::Cancelled => {
+                self.finish(id, &job, PullState::Cancelled, None).await;
+                Err(PullJobError::Fatal("cancelled".into()))
+            }
+            Ended::Failed(error) if last_attempt => {
+                self.finish(id, &job, PullState::Failed, Some(error.clone()))
+                    .await;
+                Err(PullJobError::Fatal(error))
+            }
+            Ended::Failed(error) => {
+                // Queued again by the job; the status says why meanwhile.
+                job.status.send_modify(|s| {
+                    s.state = PullState::Queued;
+                    s.error = Some(error.clone());
+                });
+                let (bytes, total) = {
+                    let s = job.status.borrow();
+                    (s.bytes, s.total)
+                };
+                self.persist_final(id, PullState::Queued, bytes, total, Some(error.clone()))
+                    .await;
+                Err(PullJobError::Retry(error))
+            }
+        }
+    }
+
+    /// Records a final state, live and in the row.
+    async fn finish(&self, id: Uuid, job: &Job, state: PullState, error: Option<String>) {
+        job.status.send_modify(|s| {
+            s.state = state;
+            s.error = error.clone();
+        });
+        let (bytes, total) = {
+            let s = job.status.borrow();
+            (s.bytes, s.total)
+        };
+        self.persist_final(id, state, bytes, total, error).await;
+        tracing::info!(%id, state = state.as_str(), "model pull ended");
+    }
+
+    /// One run of a pull until it ends or `stop` fires; records `running` and `completed`.
+    async fn execute(
+        &self,
+        id: Uuid,
+        target: &Target,
+        sha256: Option<&str>,
+        job: &Job,
+        stop: &CancellationToken,
+    ) -> Ended {
+        job.status.send_modify(|s| {
+            s.state = PullState::Running;
+            s.error = None;
+        });
+        self.persist_progress(id, PullState::Running, 0, None).await;
+        let status = job.status.clone();
+        let pull = async {
+            match target {
+                Target::Local(source) => self.pull_local(source, sha256, &status).await,
+                Target::Ollama { client, model } => Self::pull_ollama(client, model, &status).await,
+            }
+        };
+        let outcome = tokio::select! {
+            result = pull => Some(result),
+            () = stop.cancelled() => None,
+        };
+        match outcome {
+            Some(Ok(size)) => {
+                job.status.send_modify(|s| {
+                    if let Some(size) = size {
+                        s.bytes = size;
+                        s.total = Some(size);
+                    }
+                    s.percent = Some(100.0);
+                });
+                self.finish(id, job, PullState::Completed, None).await;
+                Ended::Completed
+            }
+            Some(Err(e)) => Ended::Failed(e),
+            None if self.shutdown.is_cancelled() => Ended::Shutdown,
+            None => Ended::Cancelled,
+        }
     }
 
     /// Reads a source: `ollama:<provider>/<model>` for an Ollama provider, else a GGUF source
@@ -259,70 +543,23 @@ impl Pulls {
         sha256: Option<String>,
         created_at: i64,
     ) -> PullStatus {
-        let status = PullStatus {
-            id,
-            source,
-            model: parsed.model_name(),
-            state: PullState::Queued,
-            bytes: 0,
-            total: None,
-            percent: None,
-            rate: 0.0,
-            error: None,
-            created_at,
-        };
-        let (sender, _) = watch::channel(status.clone());
-        let job = Arc::new(Job {
-            status: sender,
-            cancel: self.shutdown.child_token(),
-        });
-        self.jobs.lock().insert(id, job.clone());
+        let status = self.initial_status(id, source, &parsed, created_at);
+        let job = self.track(id, status.clone());
         let this = self.clone();
-        self.tasks
-            .spawn(async move { this.run(id, parsed, sha256, job).await });
-        status
-    }
-
-    async fn run(self: Arc<Self>, id: Uuid, target: Target, sha256: Option<String>, job: Arc<Job>) {
-        job.status.send_modify(|s| s.state = PullState::Running);
-        self.persist_progress(id, PullState::Running, 0, None).await;
-        let status = job.status.clone();
-        let pull = async {
-            match &target {
-                Target::Local(source) => self.pull_local(source, sha256.as_deref(), &status).await,
-                Target::Ollama { client, model } => Self::pull_ollama(client, model, &status).await,
+        self.tasks.spawn(async move {
+            let stop = job.cancel.clone();
+            match this
+                .execute(id, &parsed, sha256.as_deref(), &job, &stop)
+                .await
+            {
+                Ended::Completed | Ended::Shutdown => {}
+                Ended::Failed(error) => {
+                    this.finish(id, &job, PullState::Failed, Some(error)).await;
+                }
+                Ended::Cancelled => this.finish(id, &job, PullState::Cancelled, None).await,
             }
-        };
-        let outcome = tokio::select! {
-            result = pull => Some(result),
-            () = job.cancel.cancelled() => None,
-        };
-        let (state, error) = match outcome {
-            Some(Ok(size)) => {
-                job.status.send_modify(|s| {
-                    if let Some(size) = size {
-                        s.bytes = size;
-                        s.total = Some(size);
-                    }
-                    s.percent = Some(100.0);
-                });
-                (PullState::Completed, None)
-            }
-            Some(Err(e)) => (PullState::Failed, Some(e)),
-            // A shutdown leaves the row running so the next start resumes it.
-            None if self.shutdown.is_cancelled() => return,
-            None => (PullState::Cancelled, None),
-        };
-        job.status.send_modify(|s| {
-            s.state = state;
-            s.error = error.clone();
         });
-        let (bytes, total) = {
-            let s = job.status.borrow();
-            (s.bytes, s.total)
-        };
-        self.persist_final(id, state, bytes, total, error).await;
-        tracing::info!(%id, state = state.as_str(), "model pull ended");
+        status
     }
 
     /// Pulls a GGUF into the local store; the model's size when done.
@@ -473,15 +710,51 @@ impl Pulls {
         self.jobs.lock().get(&id).map(|j| j.status.subscribe())
     }
 
-    /// Cancels a running pull (its partial file stays, so pulling again resumes).
-    pub fn cancel(&self, id: Uuid) -> bool {
-        match self.jobs.lock().get(&id) {
-            Some(job) if !job.status.borrow().state.is_final() => {
-                job.cancel.cancel();
-                true
-            }
-            _ => false,
+    /// Cancels a pull that has not ended (its partial file stays, so pulling again
+    /// resumes); `false` when there is no such pull or it ended.
+    pub async fn cancel(&self, id: Uuid) -> Result<bool, PullError> {
+        let local = self.jobs.lock().get(&id).cloned();
+        if let Some(job) = &local
+            && !job.status.borrow().state.is_final()
+        {
+            // Running here: stops at once (and the job, if any, ends cancelled).
+            job.cancel.cancel();
         }
+        let (Some(queue), Some(db)) = (self.queue.get(), &self.db) else {
+            return Ok(local.is_some_and(|j| j.cancel.is_cancelled()));
+        };
+        let row = sqlx::query("SELECT state, job_id FROM model_pulls WHERE id = $1")
+            .bind(id.to_string())
+            .fetch_optional(db.pool())
+            .await
+            .map_err(StoreError::from)?;
+        let Some(row) = row else { return Ok(false) };
+        let state = PullState::parse(
+            &row.try_get::<String, _>("state")
+                .map_err(StoreError::from)?,
+        );
+        if state.is_final() {
+            return Ok(false);
+        }
+        let job_id: Option<String> = row.try_get("job_id").map_err(StoreError::from)?;
+        if let Some(job_id) = job_id.and_then(|j| Uuid::parse_str(&j).ok()) {
+            match queue.cancel(job_id).await {
+                // Queued (or already stopped): nothing runs it, so the pull ends here.
+                Ok(job) if job.state == JobState::Cancelled => {}
+                // Running elsewhere: its worker stops at the next heartbeat and records it.
+                Ok(_) => return Ok(true),
+                Err(JobError::Conflict(_) | JobError::NotFound) => {}
+                Err(e) => return Err(PullError::Provider(e.to_string())),
+            }
+        }
+        match local {
+            Some(job) => self.finish(id, &job, PullState::Cancelled, None).await,
+            None => {
+                self.persist_final(id, PullState::Cancelled, 0, None, None)
+                    .await
+            }
+        }
+        Ok(true)
     }
 }
 

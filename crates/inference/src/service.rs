@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use confab_cache::Cache;
 use confab_core::auth::{Credential, Principal};
 use confab_core::config::InferenceConfig;
+use confab_core::runtime::LiveSettings;
 use confab_store::Db;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -151,6 +152,8 @@ pub struct InferenceService {
     usage: Option<UsageRecorder>,
     limits: Limits,
     default_model: Option<String>,
+    /// Runtime settings (default model, model access, limits) when an admin may change them.
+    settings: std::sync::OnceLock<LiveSettings>,
     pulls: Arc<Pulls>,
     catalog: Catalog,
     audit: Option<Arc<dyn confab_core::audit::AuditLog>>,
@@ -217,6 +220,7 @@ impl InferenceService {
             usage,
             limits: Limits::new(&config.limits, usage_store),
             default_model: config.default_model.clone(),
+            settings: std::sync::OnceLock::new(),
             pulls,
             catalog,
             audit: deps.audit,
@@ -312,10 +316,28 @@ impl InferenceService {
         entries
     }
 
+    /// Follows runtime settings from now on: the default model, which models users may
+    /// call, and the limits.
+    pub fn use_settings(&self, settings: LiveSettings) {
+        self.limits.use_settings(settings.clone());
+        let _ = self.settings.set(settings);
+    }
+
+    /// Whether `principal` may call `model` (runtime settings: `user_models`).
+    pub fn allows_model(&self, principal: &Principal, model: &str) -> bool {
+        self.settings
+            .get()
+            .is_none_or(|s| s.get().allows_model(principal.role, model))
+    }
+
     /// The model used when none is named: the configured one, else the first listed.
     pub fn default_model(&self) -> Option<String> {
-        if let Some(model) = &self.default_model {
-            return Some(model.clone());
+        let configured = match self.settings.get() {
+            Some(settings) => settings.get().default_model.clone(),
+            None => self.default_model.clone(),
+        };
+        if let Some(model) = configured {
+            return Some(model);
         }
         self.models().into_iter().next().map(|m| m.id)
     }

@@ -458,3 +458,170 @@ fn streamed_text(raw: &str) -> String {
         .map(|d| d["content"].as_str().unwrap_or_default().to_owned())
         .collect()
 }
+
+/// The jobs crash test: 100 model pulls (durable `model.pull` jobs) queued and running from
+/// a slow file server when the server is killed with SIGKILL. After a restart the leases
+/// of the jobs that were running expire and are retaken, the queued ones run, and every
+/// pull completes exactly once in effect: 100 jobs succeeded, none failed or lost, each
+/// model installed once and whole.
+#[tokio::test]
+async fn jobs_queued_and_running_at_a_kill_all_complete_after_a_restart() {
+    const PULLS: usize = 100;
+    // A file server that takes 250 ms per file, so pulls are still queued and running at the
+    // kill.
+    let app = axum::Router::new().route(
+        "/{name}",
+        axum::routing::get(
+            |axum::extract::Path(name): axum::extract::Path<String>| async move {
+                tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+                let model = name.trim_end_matches(".gguf").to_owned();
+                confab_testkit::tiny_gguf(&model, 4096)
+            },
+        ),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let files = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+
+    let db = TestDb::new().await.unwrap();
+    let config = db.dir.path().join("confab.toml");
+    std::fs::write(
+        &config,
+        "[bus]\njob_lease_secs = 2\njob_poll_ms = 100\njob_concurrency = 4\n",
+    )
+    .unwrap();
+    let config = config.to_str().unwrap().to_owned();
+    let env = [
+        ("CONFAB_DATABASE__URL", db.url.as_str()),
+        ("CONFAB_CONFIG", config.as_str()),
+    ];
+    let server = ConfabProcess::spawn(bin(), db.dir.path(), &env)
+        .await
+        .unwrap();
+    let client = reqwest::Client::new();
+    client
+        .post(server.url("/api/v1/auth/register"))
+        .json(&json!({"email": "admin@example.com", "password": PASSWORD, "name": "Admin"}))
+        .send()
+        .await
+        .unwrap();
+    let login: serde_json::Value = client
+        .post(server.url("/api/v1/auth/login"))
+        .json(&json!({"email": "admin@example.com", "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = login["access_token"].as_str().unwrap().to_owned();
+    for i in 0..PULLS {
+        let started = client
+            .post(server.url("/api/v1/models/pulls"))
+            .bearer_auth(&token)
+            .json(&json!({"source": format!("http://{files}/crash-{i}.gguf")}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(started.status(), 202, "{}", started.text().await.unwrap());
+    }
+    // Some pulls finish, some run, most wait: then the process dies without warning.
+    let jobs_in = |state: &'static str| {
+        let client = client.clone();
+        let token = token.clone();
+        let url = server.url(&format!(
+            "/api/v1/admin/jobs?kind=model.pull&state={state}&limit=200"
+        ));
+        async move {
+            let page: serde_json::Value = client
+                .get(url)
+                .bearer_auth(&token)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            page["items"].as_array().map_or(0, Vec::len)
+        }
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    let running = jobs_in("running").await;
+    let queued = jobs_in("queued").await;
+    assert!(
+        running > 0 && queued > 0,
+        "running {running}, queued {queued}"
+    );
+    let mut server = server;
+    server.child.start_kill().unwrap();
+    server.child.wait().await.unwrap();
+
+    let server = ConfabProcess::spawn(bin(), db.dir.path(), &env)
+        .await
+        .unwrap();
+    let jobs_in = |state: &'static str| {
+        let client = client.clone();
+        let token = token.clone();
+        let url = server.url(&format!(
+            "/api/v1/admin/jobs?kind=model.pull&state={state}&limit=200"
+        ));
+        async move {
+            let page: serde_json::Value = client
+                .get(url)
+                .bearer_auth(&token)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            page["items"].as_array().cloned().unwrap_or_default()
+        }
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while jobs_in("succeeded").await.len() < PULLS {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not every job completed after the restart"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    let succeeded = jobs_in("succeeded").await;
+    assert_eq!(succeeded.len(), PULLS);
+    assert!(jobs_in("failed").await.is_empty());
+    assert!(jobs_in("queued").await.is_empty());
+    assert!(jobs_in("running").await.is_empty());
+    assert!(
+        succeeded.iter().any(|j| j["attempts"].as_u64() > Some(1)),
+        "the jobs running at the kill were retaken"
+    );
+    let pulls: serde_json::Value = client
+        .get(server.url("/api/v1/models/pulls"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let pulls = pulls["items"].as_array().unwrap();
+    assert_eq!(pulls.len(), PULLS, "one pull record each");
+    assert!(pulls.iter().all(|p| p["state"] == "completed"), "{pulls:?}");
+    // Each model installed once, whole, and nothing half-written left behind.
+    let models = db.dir.path().join("models");
+    for i in 0..PULLS {
+        let file = models.join(format!("crash-{i}.gguf"));
+        assert_eq!(
+            std::fs::read(&file).unwrap(),
+            confab_testkit::tiny_gguf(&format!("crash-{i}"), 4096),
+            "{}",
+            file.display()
+        );
+    }
+    let partial = models.join(".partial");
+    assert!(
+        !partial.exists() || std::fs::read_dir(&partial).unwrap().next().is_none(),
+        "no partial file is left"
+    );
+    server.terminate().await.unwrap();
+}

@@ -9,6 +9,7 @@
     reason = "test code: panics are failures, servers run on plain tasks"
 )]
 
+mod admin;
 mod audit;
 mod auth_flows;
 mod binary;

@@ -27,6 +27,8 @@ const WHO: [Who; 4] = [Who::Anonymous, Who::User, Who::Other, Who::Admin];
 #[derive(Clone, Copy, Debug)]
 enum Target {
     Fixed(&'static str),
+    /// `{id}` is a fresh active user (for changes that would spoil the shared users).
+    FreshUser(&'static str),
     /// `{id}` is a fresh API key of the user.
     UserKey(&'static str),
     /// `{id}` is the user.
@@ -164,6 +166,74 @@ fn cases() -> Vec<Case> {
             Method::POST,
             T::UserId("/api/v1/auth/users/{id}/unlock"),
             P::None,
+            [401, 403, 403, 200],
+        ),
+        case(
+            Method::POST,
+            T::FreshUser("/api/v1/auth/users/{id}/lock"),
+            P::None,
+            [401, 403, 403, 200],
+        ),
+        case(
+            Method::POST,
+            T::FreshUser("/api/v1/auth/users/{id}/password-reset"),
+            P::None,
+            [401, 403, 403, 200],
+        ),
+        case(
+            Method::DELETE,
+            T::FreshUser("/api/v1/auth/users/{id}"),
+            P::None,
+            [401, 403, 403, 202],
+        ),
+        case(
+            Method::POST,
+            T::Fixed("/api/v1/auth/password/reset"),
+            P::Json(
+                || json!({"email": "nobody@example.com", "password": "x", "new_password": "y"}),
+            ),
+            [401, 401, 401, 401],
+        ),
+        case(
+            Method::GET,
+            T::Fixed("/api/v1/admin/jobs"),
+            P::None,
+            [401, 403, 403, 200],
+        ),
+        case(
+            Method::GET,
+            T::Fixed("/api/v1/admin/jobs/events"),
+            P::None,
+            [401, 403, 403, 200],
+        ),
+        case(
+            Method::GET,
+            T::Nothing("/api/v1/admin/jobs/{id}"),
+            P::None,
+            [401, 403, 403, 404],
+        ),
+        case(
+            Method::POST,
+            T::Nothing("/api/v1/admin/jobs/{id}/cancel"),
+            P::None,
+            [401, 403, 403, 404],
+        ),
+        case(
+            Method::POST,
+            T::Nothing("/api/v1/admin/jobs/{id}/retry"),
+            P::None,
+            [401, 403, 403, 404],
+        ),
+        case(
+            Method::GET,
+            T::Fixed("/api/v1/admin/settings"),
+            P::None,
+            [401, 403, 403, 200],
+        ),
+        case(
+            Method::PATCH,
+            T::Fixed("/api/v1/admin/settings"),
+            P::Json(|| json!({})),
             [401, 403, 403, 200],
         ),
         case(
@@ -510,6 +580,7 @@ fn cases() -> Vec<Case> {
 fn template(target: Target) -> &'static str {
     match target {
         Target::Fixed(p)
+        | Target::FreshUser(p)
         | Target::UserKey(p)
         | Target::UserId(p)
         | Target::Group(p)
@@ -551,6 +622,14 @@ impl World {
         .unwrap();
         let response = self.router.clone().oneshot(request).await.unwrap();
         let status = response.status();
+        let streaming = response
+            .headers()
+            .get("content-type")
+            .is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"));
+        if streaming && status.is_success() {
+            // An endless event stream: the status is the answer.
+            return (status, Value::Null);
+        }
         let bytes = response.into_body().collect().await.unwrap().to_bytes();
         (
             status,
@@ -603,6 +682,21 @@ impl World {
                 .replace("{id}", &Uuid::now_v7().to_string())
                 .replace("{name}", "nothing-here"),
             Target::UserId(p) => p.replace("{id}", &self.user_id.to_string()),
+            Target::FreshUser(p) => {
+                let user = self
+                    .auth
+                    .create_user(
+                        &format!("{}@example.com", Uuid::now_v7()),
+                        "Fresh",
+                        PASSWORD,
+                        confab_core::auth::Role::User,
+                        confab_auth::domain::UserStatus::Active,
+                        false,
+                    )
+                    .await
+                    .unwrap();
+                p.replace("{id}", &user.id.to_string())
+            }
             Target::UserKey(p) => {
                 let key = self
                     .auth

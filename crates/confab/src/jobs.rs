@@ -1,0 +1,124 @@
+//! The background jobs this process runs, and their handlers: each adapts a service's
+//! operation to the job queue's [`JobHandler`] (payload in, progress and cancellation
+//! through the [`JobContext`], failures classified for retries). Every handler is
+//! idempotent: a job whose worker died runs again.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use confab_auth::{AuthService, PURGE_USER_JOB};
+use confab_bus::{Job, JobContext, JobFailure, JobHandler, Workers};
+use confab_chat::{ChatService, TITLE_JOB, TitleJob};
+use confab_inference::pulls::{PULL_JOB, PullJobError, Pulls};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+/// Registers every handler with `concurrency` jobs of each kind at a time.
+pub fn register(
+    workers: &mut Workers,
+    concurrency: usize,
+    auth: Arc<AuthService>,
+    chat: Arc<ChatService>,
+    pulls: Arc<Pulls>,
+) {
+    workers.register(PULL_JOB, concurrency, Arc::new(PullHandler { pulls }));
+    workers.register(
+        TITLE_JOB,
+        concurrency,
+        Arc::new(TitleHandler { chat: chat.clone() }),
+    );
+    workers.register(
+        PURGE_USER_JOB,
+        concurrency,
+        Arc::new(PurgeUserHandler { auth, chat }),
+    );
+}
+
+fn payload<T: for<'de> Deserialize<'de>>(job: &Job) -> Result<T, JobFailure> {
+    serde_json::from_value(job.payload.clone())
+        .map_err(|e| JobFailure::Fatal(format!("bad payload for {}: {e}", job.kind)))
+}
+
+/// `model.pull`: downloads a model (resuming its partial file), with progress.
+struct PullHandler {
+    pulls: Arc<Pulls>,
+}
+
+#[derive(Deserialize)]
+struct PullPayload {
+    pull_id: Uuid,
+}
+
+#[async_trait]
+impl JobHandler for PullHandler {
+    async fn run(&self, job: &Job, ctx: JobContext) -> Result<Value, JobFailure> {
+        let PullPayload { pull_id } = payload(job)?;
+        let last_attempt = ctx.attempt() >= job.max_attempts;
+        let reporter = ctx.clone();
+        self.pulls
+            .run_job(
+                pull_id,
+                ctx.cancelled().clone(),
+                last_attempt,
+                move |percent, message| reporter.progress(percent, Some(&message)),
+            )
+            .await
+            .map_err(|e| match e {
+                PullJobError::Retry(message) => JobFailure::Retry(message),
+                PullJobError::Fatal(message) => JobFailure::Fatal(message),
+            })
+    }
+}
+
+/// `chat.title`: names a conversation after its first exchange.
+struct TitleHandler {
+    chat: Arc<ChatService>,
+}
+
+#[async_trait]
+impl JobHandler for TitleHandler {
+    async fn run(&self, job: &Job, _ctx: JobContext) -> Result<Value, JobFailure> {
+        let title: TitleJob = payload(job)?;
+        match self.chat.run_title_job(&title).await {
+            Ok(title) => Ok(json!({ "title": title })),
+            Err(e) => Err(JobFailure::Retry(e)),
+        }
+    }
+}
+
+/// `user.purge`: deletes a deleted user's data in every service, then the account.
+struct PurgeUserHandler {
+    auth: Arc<AuthService>,
+    chat: Arc<ChatService>,
+}
+
+#[derive(Deserialize)]
+struct PurgePayload {
+    user_id: Uuid,
+}
+
+#[async_trait]
+impl JobHandler for PurgeUserHandler {
+    async fn run(&self, job: &Job, ctx: JobContext) -> Result<Value, JobFailure> {
+        let PurgePayload { user_id } = payload(job)?;
+        ctx.progress(Some(0.0), Some("deleting conversations"));
+        let conversations = self
+            .chat
+            .purge_user(user_id)
+            .await
+            .map_err(|e| JobFailure::Retry(e.to_string()))?;
+        ctx.progress(
+            Some(50.0),
+            Some("deleting the account, its keys and sessions"),
+        );
+        // Last: while the account row exists, the purge is not finished.
+        let account = self
+            .auth
+            .purge_account(user_id)
+            .await
+            .map_err(|e| JobFailure::Retry(e.to_string()))?;
+        ctx.progress(Some(100.0), Some("done"));
+        Ok(json!({ "conversations": conversations, "account_deleted": account }))
+    }
+}
