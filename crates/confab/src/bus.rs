@@ -28,16 +28,33 @@ pub async fn connect(config: &Config, db: &Db) -> anyhow::Result<Bus> {
     let events = confab_bus::NatsBus::connect(url)
         .await
         .with_context(|| format!("cannot reach NATS at bus.nats_url `{url}`"))?;
+    let ns = &config.bus.nats_namespace;
+    let upper = ns.to_uppercase().replace('-', "_");
     let durable = confab_bus::NatsDurable::new(
         events.client().clone(),
-        confab_bus::NatsDurableConfig::default(),
+        confab_bus::NatsDurableConfig {
+            stream: format!("{upper}_EVENTS"),
+            subject_root: format!("{ns}.durable"),
+            ..confab_bus::NatsDurableConfig::default()
+        },
     )
     .await
     .with_context(|| format!("JetStream at bus.nats_url `{url}` (start nats-server with -js)"))?;
-    tracing::info!(url = %url, "events and durable events go through NATS JetStream");
+    let jobs = confab_bus::NatsJobQueue::new(
+        events.client().clone(),
+        confab_bus::NatsJobsConfig {
+            stream: format!("{upper}_JOBS"),
+            subject_root: format!("{ns}.jobs"),
+            bucket: format!("{}_jobs", ns.replace('-', "_")),
+            ..confab_bus::NatsJobsConfig::default()
+        },
+    )
+    .await
+    .with_context(|| format!("the job queue on JetStream at bus.nats_url `{url}`"))?;
+    tracing::info!(url = %url, "events, durable events and jobs go through NATS JetStream");
     Ok(Bus {
         events: Arc::new(events),
         durable: Arc::new(durable),
-        jobs: Arc::new(SqlJobQueue::new(db.clone())),
+        jobs: Arc::new(jobs),
     })
 }

@@ -108,6 +108,9 @@ pub struct BusConfig {
     /// database.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub nats_url: Option<String>,
+    /// Names this deployment's JetStream streams, buckets and subjects (`<ns>.jobs.*`,
+    /// `<NS>_JOBS`, …), so deployments can share one NATS server. Letters, digits, `_`, `-`.
+    pub nats_namespace: String,
     /// How long a worker holds a job without a heartbeat; a crashed worker's jobs are
     /// retaken after this.
     pub job_lease_secs: u64,
@@ -121,6 +124,7 @@ impl Default for BusConfig {
     fn default() -> Self {
         Self {
             nats_url: None,
+            nats_namespace: "confab".to_owned(),
             job_lease_secs: 30,
             job_poll_ms: 500,
             job_concurrency: 4,
@@ -614,6 +618,17 @@ impl Config {
                 "bus.job_lease_secs must be at least 2, bus.job_poll_ms at least 10 and \
                  bus.job_concurrency at least 1",
             );
+        }
+        let namespace = &self.bus.nats_namespace;
+        if namespace.is_empty()
+            || namespace.len() > 32
+            || !namespace
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        {
+            return Err(ConfigError::Invalid(format!(
+                "bus.nats_namespace `{namespace}`: use 1 to 32 letters, digits, `_` or `-`"
+            )));
         }
         if let Some(url) = &self.bus.nats_url
             && !(url.starts_with("nats://") || url.starts_with("tls://"))

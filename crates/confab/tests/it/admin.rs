@@ -551,3 +551,102 @@ async fn runtime_settings_are_validated_audited_and_applied_without_a_restart() 
     );
     app.stop().await;
 }
+
+/// Two replicas on one database and one NATS server (split mode): a settings change made
+/// on one is applied by the other without a restart (a `config.changed` event over NATS),
+/// and a job enqueued on one (a title, in the JetStream job queue) is visible to the
+/// other's admin API and run by whichever worker leases it. Runs when `TEST_NATS_URL` names
+/// a server with JetStream (scripts/test.sh starts one).
+#[tokio::test]
+async fn replicas_share_settings_jobs_and_events_over_nats() {
+    let Ok(nats) = std::env::var("TEST_NATS_URL") else {
+        eprintln!("TEST_NATS_URL is not set: skipping the NATS replica test");
+        return;
+    };
+    let namespace = format!("t{}", uuid::Uuid::now_v7().simple());
+    let configure = |c: &mut confab_core::config::Config| {
+        c.bus.nats_url = Some(nats.clone());
+        c.bus.nats_namespace = namespace.clone();
+        c.bus.job_poll_ms = 50;
+    };
+    let first = TestApp::start_with(configure).await;
+    // The second replica: the same database, its own data directory.
+    let (mut config, _) = crate::common::test_config().await;
+    configure(&mut config);
+    let shared_url = first.database_url.clone();
+    config.database.url = Some(confab_core::config::Secret::new(shared_url.clone()));
+    let second_db = confab_testkit::TestDb {
+        url: shared_url,
+        dir: tempfile::tempdir().unwrap(),
+    };
+    config.data_dir = second_db.dir.path().to_path_buf();
+    let second = TestApp::serve(
+        confab::app::build(&config).await.unwrap(),
+        config,
+        second_db,
+    )
+    .await;
+
+    first.register("admin@example.com").await;
+    let (admin, _) = first.login("admin@example.com", PASSWORD).await;
+    // Sessions live in the shared database: the token works on both replicas.
+    let changed = first
+        .call(
+            Method::PATCH,
+            "/api/v1/admin/settings",
+            Some(&admin),
+            Some(json!({"registration": "closed"})),
+        )
+        .await;
+    assert_eq!(changed.status, StatusCode::OK, "{}", changed.text);
+    let mut closed = false;
+    for _ in 0..100 {
+        let attempt = second
+            .post(
+                "/api/v1/auth/register",
+                None,
+                json!({"email": format!("{}@example.com", uuid::Uuid::now_v7()), "password": PASSWORD, "name": "Late"}),
+            )
+            .await;
+        if attempt.status == StatusCode::FORBIDDEN {
+            closed = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(closed, "the second replica applied the closed registration");
+
+    // A job queued on the second replica is seen on the first and run by a worker.
+    let conversation = second
+        .post(
+            "/api/v1/conversations",
+            Some(&admin),
+            json!({"model": SCRIPTED_MODEL}),
+        )
+        .await;
+    let cid = conversation.body["id"].as_str().unwrap().to_owned();
+    second
+        .post(
+            &format!("/api/v1/conversations/{cid}/messages"),
+            Some(&admin),
+            json!({"content": "a title please"}),
+        )
+        .await;
+    let mut titled = Value::Null;
+    for _ in 0..200 {
+        let jobs = first
+            .get("/api/v1/admin/jobs?kind=chat.title", Some(&admin))
+            .await;
+        if let Some(job) = jobs.body["items"]
+            .as_array()
+            .and_then(|a| a.iter().find(|j| j["state"] == "succeeded"))
+        {
+            titled = job.clone();
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(titled["payload"]["conversation_id"], cid, "{titled}");
+    first.stop().await;
+    second.stop().await;
+}

@@ -39,6 +39,8 @@ pub struct TestApp {
     pub auth: std::sync::Arc<confab_auth::AuthService>,
     pub chat: std::sync::Arc<confab_chat::ChatService>,
     pub db: confab_store::Db,
+    /// The URL of `db`, for a second replica on the same database.
+    pub database_url: String,
     stop: CancellationToken,
     server: tokio::task::JoinHandle<anyhow::Result<()>>,
     _db: TestDb,
@@ -79,6 +81,7 @@ impl TestApp {
             auth,
             chat,
             db: store,
+            database_url: db.url.clone(),
             stop,
             server,
             _db: db,
