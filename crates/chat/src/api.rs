@@ -12,9 +12,10 @@ use axum::http::request::Parts;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use confab_core::ApiError;
+use confab_core::audit::{AuditEvent, AuditLog, Outcome};
 use confab_core::auth::{CurrentUser, DynAuthenticator, Principal, Scope};
 use confab_core::error::ErrorEnvelope;
-use confab_core::extract::Json;
+use confab_core::extract::{ClientMeta, Json};
 use confab_core::pagination::{Page, PageParams, encode_cursor};
 use futures::StreamExt;
 use http::{HeaderMap, StatusCode};
@@ -34,6 +35,8 @@ use crate::service::{ChatError, ChatService, ConversationInput, Follow, SendInpu
 pub struct ChatState {
     pub service: Arc<ChatService>,
     pub authenticator: DynAuthenticator,
+    /// Where creating and revoking share links is recorded.
+    pub audit: Arc<dyn AuditLog>,
 }
 
 impl FromRef<ChatState> for DynAuthenticator {
@@ -833,12 +836,22 @@ pub struct ShareList {
 async fn create_share(
     State(state): State<ChatState>,
     Chatter(principal): Chatter,
+    client: ClientMeta,
     Path(id): Path<Uuid>,
 ) -> Result<(StatusCode, axum::Json<ShareLink>), ApiError> {
-    Ok((
-        StatusCode::CREATED,
-        axum::Json(state.service.share(&principal, id).await?),
-    ))
+    let link = state.service.share(&principal, id).await?;
+    // The token is the secret of the link: only its start is kept, to tell links apart.
+    let token_start: String = link.token.chars().take(6).collect();
+    let _ = state
+        .audit
+        .record(
+            AuditEvent::new("chat.share_created", Outcome::Success, &client)
+                .actor(principal.user_id)
+                .target(id.to_string())
+                .details(serde_json::json!({"token_start": token_start})),
+        )
+        .await;
+    Ok((StatusCode::CREATED, axum::Json(link)))
 }
 
 /// The conversation's share links, revoked ones included.
@@ -862,9 +875,19 @@ async fn list_shares(
 async fn revoke_share(
     State(state): State<ChatState>,
     Chatter(principal): Chatter,
+    client: ClientMeta,
     Path(token): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     state.service.revoke_share(&principal, &token).await?;
+    let token_start: String = token.chars().take(6).collect();
+    let _ = state
+        .audit
+        .record(
+            AuditEvent::new("chat.share_revoked", Outcome::Success, &client)
+                .actor(principal.user_id)
+                .details(serde_json::json!({"token_start": token_start})),
+        )
+        .await;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -251,6 +251,7 @@ pub async fn build(config: &Config) -> anyhow::Result<App> {
         inference.pulls().clone(),
     );
     workers.start(&tasks, shutdown.clone());
+    crate::maintenance::start(config, bus.clone(), audit.clone(), &tasks, shutdown.clone());
     let jobs_state = confab_admin::jobs_api::JobsState {
         jobs: jobs.clone(),
         events: events.clone(),
@@ -268,6 +269,7 @@ pub async fn build(config: &Config) -> anyhow::Result<App> {
     let chat_state = confab_chat::ChatState {
         service: chat.clone(),
         authenticator: authenticator.clone(),
+        audit: audit.clone(),
     };
 
     let (api_router, openapi) = OpenApiRouter::with_openapi(crate::docs::ApiDoc::openapi())

@@ -15,14 +15,41 @@ pub struct Bus {
     pub events: Arc<dyn EventBus>,
     pub durable: Arc<dyn DurableEvents>,
     pub jobs: Arc<dyn JobQueue>,
+    /// The adapters that keep what must be pruned now and then.
+    stores: Stores,
+}
+
+#[derive(Clone)]
+enum Stores {
+    Database(SqlOutbox, SqlJobQueue),
+    /// The durable events stream ages out by itself (`max_age`).
+    Nats(confab_bus::NatsJobQueue),
+}
+
+impl Bus {
+    /// Deletes finished jobs last changed before `jobs_before` and durable events every
+    /// consumer has passed that are older than `events_before` (Unix ms). Returns how many
+    /// of each went.
+    pub async fn prune(&self, jobs_before: i64, events_before: i64) -> anyhow::Result<(u64, u64)> {
+        Ok(match &self.stores {
+            Stores::Database(outbox, jobs) => (
+                jobs.prune(jobs_before).await?,
+                outbox.prune(events_before).await?,
+            ),
+            Stores::Nats(jobs) => (jobs.prune(jobs_before).await?, 0),
+        })
+    }
 }
 
 pub async fn connect(config: &Config, db: &Db) -> anyhow::Result<Bus> {
     let Some(url) = &config.bus.nats_url else {
+        let outbox = SqlOutbox::new(db.clone());
+        let jobs = SqlJobQueue::new(db.clone());
         return Ok(Bus {
             events: Arc::new(MemoryBus::default()),
-            durable: Arc::new(SqlOutbox::new(db.clone())),
-            jobs: Arc::new(SqlJobQueue::new(db.clone())),
+            durable: Arc::new(outbox.clone()),
+            jobs: Arc::new(jobs.clone()),
+            stores: Stores::Database(outbox, jobs),
         });
     };
     let events = confab_bus::NatsBus::connect(url)
@@ -55,6 +82,7 @@ pub async fn connect(config: &Config, db: &Db) -> anyhow::Result<Bus> {
     Ok(Bus {
         events: Arc::new(events),
         durable: Arc::new(durable),
-        jobs: Arc::new(jobs),
+        jobs: Arc::new(jobs.clone()),
+        stores: Stores::Nats(jobs),
     })
 }

@@ -6,4 +6,5 @@ pub mod app;
 pub mod bus;
 pub mod docs;
 pub mod jobs;
+pub mod maintenance;
 pub mod server;

@@ -118,6 +118,10 @@ pub struct BusConfig {
     pub job_poll_ms: u64,
     /// Background jobs of one kind run at the same time per process.
     pub job_concurrency: u32,
+    /// Finished jobs are deleted this many days after they ended.
+    pub job_retention_days: u32,
+    /// Durable events every consumer has handled are deleted after this many days.
+    pub event_retention_days: u32,
 }
 
 impl Default for BusConfig {
@@ -128,6 +132,8 @@ impl Default for BusConfig {
             job_lease_secs: 30,
             job_poll_ms: 500,
             job_concurrency: 4,
+            job_retention_days: 30,
+            event_retention_days: 7,
         }
     }
 }

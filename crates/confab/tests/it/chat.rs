@@ -1104,6 +1104,22 @@ async fn share_links_show_a_snapshot_to_anyone_until_revoked() {
     app.get(&format!("/api/v1/shared/{share}"), None)
         .await
         .assert_error(404, "not_found");
+    // Both are in the audit log, without the link's secret.
+    let logged: Vec<(String, String)> = confab_store::sqlx::query_as(
+        "SELECT action, details FROM audit_log WHERE action LIKE 'chat.share%' ORDER BY seq",
+    )
+    .fetch_all(app.db.pool())
+    .await
+    .unwrap();
+    let actions: Vec<&str> = logged.iter().map(|(a, _)| a.as_str()).collect();
+    assert!(
+        actions.ends_with(&["chat.share_created", "chat.share_revoked"]),
+        "{logged:?}"
+    );
+    assert!(
+        logged.iter().all(|(_, d)| !d.contains(&share)),
+        "{logged:?}"
+    );
     app.stop().await;
 }
 
