@@ -17,10 +17,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use futures::FutureExt;
+use futures::stream::FuturesUnordered;
+use futures::{FutureExt, StreamExt};
 use parking_lot::Mutex;
 use rand::Rng;
-use tokio::sync::{Notify, Semaphore};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 use tokio::time::{Instant, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -262,7 +263,12 @@ impl Workers {
     }
 }
 
-/// Leases jobs of one kind while slots are free.
+/// Leases in flight at once per kind while jobs are found (PostgreSQL answers them in
+/// parallel; SQLite queues them on its writer).
+const PARALLEL_LEASES: usize = 4;
+
+/// Leases jobs of one kind while slots are free: several leases at a time while they find
+/// jobs, one after finding none, and none while idle until the wake signal or the poll.
 async fn dispatch(
     runtime: Arc<Runtime>,
     registration: Registration,
@@ -276,22 +282,67 @@ async fn dispatch(
     } = registration;
     let slots = Arc::new(Semaphore::new(concurrency));
     let wake = runtime.queue.wake_signal(&kind);
-    let config = &runtime.config;
-    loop {
-        let slot = tokio::select! {
+    let poll = runtime.config.poll;
+    let parallel = concurrency.min(PARALLEL_LEASES);
+    let lease = |slot: OwnedSemaphorePermit| {
+        let runtime = Arc::clone(&runtime);
+        let kind = kind.clone();
+        async move {
+            let config = &runtime.config;
+            let leased = runtime
+                .queue
+                .lease(&[&kind], &config.name, config.lease)
+                .await;
+            (slot, leased)
+        }
+    };
+    let mut leasing = FuturesUnordered::new();
+    let mut found = true;
+    'dispatch: loop {
+        if !found && leasing.is_empty() {
+            let woken = async {
+                match &wake {
+                    Some(notify) => notify.notified().await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                () = shutdown.cancelled() => break,
+                () = tokio::time::sleep(poll) => {}
+                () = woken => {}
+            }
+        }
+        let target = if found { parallel } else { 1 };
+        while leasing.len() < target {
+            if leasing.is_empty() {
+                let slot = tokio::select! {
+                    biased;
+                    () = shutdown.cancelled() => break 'dispatch,
+                    slot = Arc::clone(&slots).acquire_owned() => match slot {
+                        Ok(slot) => slot,
+                        Err(_) => break 'dispatch,
+                    },
+                };
+                leasing.push(lease(slot));
+            } else if let Ok(slot) = Arc::clone(&slots).try_acquire_owned() {
+                leasing.push(lease(slot));
+            } else {
+                break;
+            }
+        }
+        // A lease that completes after shutdown is dropped: like any interrupted job, it
+        // runs again when its lease expires.
+        let (slot, leased) = tokio::select! {
             biased;
             () = shutdown.cancelled() => break,
-            slot = Arc::clone(&slots).acquire_owned() => match slot {
-                Ok(slot) => slot,
-                Err(_) => break,
+            next = leasing.next() => match next {
+                Some(next) => next,
+                None => continue,
             },
         };
-        match runtime
-            .queue
-            .lease(&[&kind], &config.name, config.lease)
-            .await
-        {
+        match leased {
             Ok(Some(lease)) => {
+                found = true;
                 let runtime = Arc::clone(&runtime);
                 let handler = Arc::clone(&handler);
                 let shutdown = shutdown.clone();
@@ -300,27 +351,10 @@ async fn dispatch(
                     drop(slot);
                 });
             }
-            Ok(None) => {
-                drop(slot);
-                let woken = async {
-                    match &wake {
-                        Some(notify) => notify.notified().await,
-                        None => std::future::pending().await,
-                    }
-                };
-                tokio::select! {
-                    () = shutdown.cancelled() => break,
-                    () = tokio::time::sleep(config.poll) => {}
-                    () = woken => {}
-                }
-            }
+            Ok(None) => found = false,
             Err(e) => {
-                drop(slot);
+                found = false;
                 tracing::warn!(kind, error = %e, "leasing a job failed");
-                tokio::select! {
-                    () = shutdown.cancelled() => break,
-                    () = tokio::time::sleep(config.poll) => {}
-                }
             }
         }
     }

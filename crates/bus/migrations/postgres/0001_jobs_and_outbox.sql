@@ -23,7 +23,7 @@ CREATE TABLE jobs (
 -- Leasing: the most urgent queued job of a kind, in index order.
 CREATE INDEX jobs_queued ON jobs (kind, priority DESC, run_after, id) WHERE state = 'queued';
 -- Leasing: running jobs whose lease expired.
-CREATE INDEX jobs_leased ON jobs (lease_until) WHERE state = 'running';
+CREATE INDEX jobs_leased ON jobs (kind, lease_until) WHERE state = 'running';
 -- Listing, newest first, by state, kind or creator.
 CREATE INDEX jobs_state ON jobs (state, id);
 CREATE INDEX jobs_kind ON jobs (kind, id);
