@@ -676,6 +676,17 @@ impl AuthService {
     pub async fn update_name(&self, id: Uuid, name: &str) -> AuthResult<UserView> {
         let name = normalize_name(name).map_err(|m| AuthError::invalid("invalid_name", m))?;
         self.store.update_name(id, &name, now_ms()).await?;
+        self.audit(
+            AuditEvent::new(
+                "auth.profile_updated",
+                Outcome::Success,
+                &ClientMeta::default(),
+            )
+            .actor(id)
+            .target(id.to_string())
+            .details(json!({"name": name})),
+        )
+        .await;
         self.user(id).await
     }
 
@@ -1121,6 +1132,25 @@ impl AuthService {
         Ok(())
     }
 
+    /// Records an administrative action taken from the command line (no actor, no client).
+    pub async fn audit_cli(
+        &self,
+        action: &'static str,
+        target: String,
+        details: serde_json::Value,
+    ) {
+        let mut details = details;
+        if let Some(map) = details.as_object_mut() {
+            map.insert("via".into(), json!("cli"));
+        }
+        self.audit(
+            AuditEvent::new(action, Outcome::Success, &ClientMeta::default())
+                .target(target)
+                .details(details),
+        )
+        .await;
+    }
+
     /// For the CLI: a user's role by email.
     pub async fn set_role_by_email(&self, email: &str, role: Role) -> AuthResult<UserView> {
         let email = normalize_email(email).map_err(|m| AuthError::invalid("invalid_email", m))?;
@@ -1140,6 +1170,12 @@ impl AuthService {
         }
         self.store.set_role(user.id, role, now_ms()).await?;
         self.forget_auth().await;
+        self.audit_cli(
+            "auth.role_changed",
+            user.id.to_string(),
+            json!({"from": user.role, "to": role}),
+        )
+        .await;
         self.user(user.id).await
     }
 
@@ -1155,6 +1191,12 @@ impl AuthService {
             .set_status(user.id, UserStatus::Active, now_ms())
             .await?;
         self.forget_auth().await;
+        self.audit_cli(
+            "auth.user_approved",
+            user.id.to_string(),
+            json!({"from": user.status, "to": UserStatus::Active}),
+        )
+        .await;
         self.user(user.id).await
     }
 

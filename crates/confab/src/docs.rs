@@ -27,6 +27,8 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
         (name = "inference", description = "OpenAI-compatible API: chat completions and models"),
         (name = "models", description = "Installed models and their details"),
         (name = "chat", description = "Conversations, messages and their branches, streamed answers, presets"),
+        (name = "admin", description = "Administration (admin role): background jobs, runtime settings, the audit log"),
+        (name = "usage", description = "Usage statistics: one's own, and every user's and model's for admins"),
     )
 )]
 pub struct ApiDoc;

@@ -230,6 +230,13 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
         Command::Keys(KeysCommand::Rotate) => {
             let app = app::build(&config).await?;
             let kid = app.auth.keys().rotate().await?;
+            app.auth
+                .audit_cli(
+                    "auth.signing_key_rotated",
+                    kid.to_string(),
+                    serde_json::json!({}),
+                )
+                .await;
             writeln!(out, "new signing key {kid}")?;
             app.db.close().await;
             Ok(())
@@ -368,6 +375,13 @@ async fn users_command(
                 )
                 .await
                 .map_err(describe)?;
+            app.auth
+                .audit_cli(
+                    "auth.user_created",
+                    user.id.to_string(),
+                    serde_json::json!({"email": user.email, "role": user.role}),
+                )
+                .await;
             writeln!(out, "created {} ({}) {}", user.email, user.role, user.id)?;
         }
         UsersCommand::List { status } => {

@@ -18,6 +18,8 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use confab_bus::{JobError, JobQueue, JobState, NewJob};
+use confab_core::audit::{AuditEvent, AuditLog, Outcome};
+use confab_core::extract::ClientMeta;
 
 use crate::models::{ModelStore, Source};
 use crate::ollama::OllamaClient;
@@ -148,6 +150,8 @@ pub struct Pulls {
     shutdown: CancellationToken,
     /// Where pulls are queued as durable [`PULL_JOB`]s; unset: they run on `tasks`.
     queue: std::sync::OnceLock<Arc<dyn JobQueue>>,
+    /// Where pulls that end are recorded.
+    audit: std::sync::OnceLock<Arc<dyn AuditLog>>,
 }
 
 impl std::fmt::Debug for Pulls {
@@ -172,7 +176,13 @@ impl Pulls {
             tasks,
             shutdown,
             queue: std::sync::OnceLock::new(),
+            audit: std::sync::OnceLock::new(),
         })
+    }
+
+    /// Records how each pull ends in `audit` from now on.
+    pub fn use_audit(&self, audit: Arc<dyn AuditLog>) {
+        let _ = self.audit.set(audit);
     }
 
     /// Runs pulls as durable jobs on `queue` from now on (the composition root registers
@@ -447,8 +457,24 @@ impl Pulls {
             let s = job.status.borrow();
             (s.bytes, s.total)
         };
-        self.persist_final(id, state, bytes, total, error).await;
+        self.persist_final(id, state, bytes, total, error.clone())
+            .await;
         tracing::info!(%id, state = state.as_str(), "model pull ended");
+        if let Some(audit) = self.audit.get() {
+            let (action, outcome) = match state {
+                PullState::Completed => ("model.pull_completed", Outcome::Success),
+                PullState::Cancelled => ("model.pull_cancelled", Outcome::Success),
+                _ => ("model.pull_failed", Outcome::Failure),
+            };
+            let model = job.status.borrow().model.clone();
+            let _ = audit
+                .record(
+                    AuditEvent::new(action, outcome, &ClientMeta::default())
+                        .target(model)
+                        .details(serde_json::json!({"pull": id, "bytes": bytes, "error": error})),
+                )
+                .await;
+        }
     }
 
     /// One run of a pull until it ends or `stop` fires; records `running` and `completed`.

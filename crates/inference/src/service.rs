@@ -203,6 +203,9 @@ impl InferenceService {
             deps.tasks.clone(),
             deps.shutdown.clone(),
         );
+        if let Some(audit) = &deps.audit {
+            pulls.use_audit(audit.clone());
+        }
         let catalog = Catalog::builtin().map_err(InferenceError::Engine)?;
         let usage = deps.db.map(|db| {
             UsageRecorder::start_with_events(db, deps.events, &deps.tasks, deps.shutdown.clone())

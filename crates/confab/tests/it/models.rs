@@ -172,6 +172,16 @@ async fn admins_pull_models_in_the_background_and_delete_them() {
         audit.recent(Some("model.deleted"), 10).await.unwrap().len(),
         1
     );
+    let completed = audit
+        .recent(Some("model.pull_completed"), 10)
+        .await
+        .unwrap();
+    assert!(
+        completed
+            .iter()
+            .any(|e| e.target.as_deref() == Some("tiny-model")),
+        "{completed:?}"
+    );
     app.stop().await;
 }
 
