@@ -23,7 +23,7 @@ pub struct Bus {
 enum Stores {
     Database(SqlOutbox, SqlJobQueue),
     /// The durable events stream ages out by itself (`max_age`).
-    Nats(confab_bus::NatsJobQueue),
+    Nats(Box<confab_bus::NatsJobQueue>),
 }
 
 impl Bus {
@@ -83,6 +83,6 @@ pub async fn connect(config: &Config, db: &Db) -> anyhow::Result<Bus> {
         events: Arc::new(events),
         durable: Arc::new(durable),
         jobs: Arc::new(jobs.clone()),
-        stores: Stores::Nats(jobs),
+        stores: Stores::Nats(Box::new(jobs)),
     })
 }
