@@ -7,6 +7,7 @@
 use std::sync::Arc;
 
 use axum::extract::{FromRef, State};
+use confab_bus::events::ConfigChanged;
 use confab_bus::{Envelope, EventBus, Received};
 use confab_core::ApiError;
 use confab_core::audit::{AuditEvent, AuditLog, Outcome};
@@ -27,8 +28,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
-/// The topic settings changes are published on.
-pub const CONFIG_TOPIC: &str = "config";
+pub use confab_bus::events::CONFIG_TOPIC;
 
 /// Most entries in `user_models`.
 const MAX_MODEL_PATTERNS: usize = 200;
@@ -427,11 +427,7 @@ async fn update_settings(
     if let Err(e) = state
         .config
         .events
-        .publish(Envelope::new(
-            CONFIG_TOPIC,
-            "config.changed",
-            json!({"version": version}),
-        ))
+        .publish(Envelope::typed(&ConfigChanged { version }))
         .await
     {
         // Stored and applied here; other replicas pick it up at their next reload.

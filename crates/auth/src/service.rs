@@ -4,7 +4,8 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use confab_bus::{JobQueue, NewJob};
+use confab_bus::events::{UserDeleted, UserRegistered};
+use confab_bus::{Envelope, EventBus, JobQueue, NewJob};
 use confab_core::ApiError;
 use confab_core::audit::{AuditEvent, AuditLog, Outcome};
 use confab_core::auth::{
@@ -179,6 +180,8 @@ pub struct AuthService {
     settings: Option<LiveSettings>,
     /// Where deleting a user queues the purge of their data; `None`: deletion is refused.
     jobs: Option<Arc<dyn JobQueue>>,
+    /// Where account events (`user.registered`, `user.deleted`) are published.
+    events: Option<Arc<dyn EventBus>>,
 }
 
 impl std::fmt::Debug for AuthService {
@@ -232,6 +235,7 @@ impl AuthService {
             session_cache: auth_cache(),
             settings: None,
             jobs: None,
+            events: None,
         })
     }
 
@@ -245,6 +249,20 @@ impl AuthService {
     pub fn with_jobs(mut self, jobs: Arc<dyn JobQueue>) -> Self {
         self.jobs = Some(jobs);
         self
+    }
+
+    /// Publishes account events on `events`.
+    pub fn with_events(mut self, events: Arc<dyn EventBus>) -> Self {
+        self.events = Some(events);
+        self
+    }
+
+    async fn publish(&self, envelope: Envelope) {
+        if let Some(events) = &self.events
+            && let Err(e) = events.publish(envelope).await
+        {
+            tracing::warn!(error = %e, "account event not published");
+        }
     }
 
     /// The registration policy in force.
@@ -397,7 +415,15 @@ impl AuthService {
             updated_at: now,
         };
         match self.store.insert_user(&user, first_is_admin).await {
-            Ok(user) => Ok(user),
+            Ok(user) => {
+                self.publish(Envelope::typed(&UserRegistered {
+                    user_id: user.id,
+                    email: user.email.clone(),
+                    status: user.status.as_str().to_owned(),
+                }))
+                .await;
+                Ok(user)
+            }
             Err(StoreError::Conflict(_)) => Err(AuthError::EmailTaken),
             Err(e) => Err(e.into()),
         }
@@ -1038,6 +1064,10 @@ impl AuthService {
     pub async fn purge_account(&self, id: Uuid) -> AuthResult<bool> {
         let deleted = self.store.delete_user(id).await?;
         self.forget_auth().await;
+        if deleted {
+            self.publish(Envelope::typed(&UserDeleted { user_id: id }))
+                .await;
+        }
         Ok(deleted)
     }
 

@@ -12,6 +12,7 @@ use futures::stream::BoxStream;
 use serde::{Deserialize, Serialize};
 
 mod durable;
+pub mod events;
 mod jobs;
 mod memory;
 mod nats;
@@ -21,6 +22,7 @@ mod sql_outbox;
 mod worker;
 
 pub use durable::{Delivery, DurableEvents};
+pub use events::TypedEvent;
 pub use jobs::{Heartbeat, Job, JobError, JobFilter, JobQueue, JobState, Lease, NewJob, Progress};
 pub use memory::MemoryBus;
 pub use nats::{NatsBus, NatsDurable, NatsDurableConfig};

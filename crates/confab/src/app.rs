@@ -53,6 +53,8 @@ pub struct App {
     pub auth: Arc<AuthService>,
     pub inference: Arc<InferenceService>,
     pub chat: Arc<confab_chat::ChatService>,
+    /// Live events of this process (or of every replica, over NATS).
+    pub events: Arc<dyn confab_bus::EventBus>,
     pub openapi: utoipa::openapi::OpenApi,
     /// Background work that must finish before shutdown.
     pub tasks: TaskTracker,
@@ -120,7 +122,8 @@ pub async fn build(config: &Config) -> anyhow::Result<App> {
         AuthService::new(auth_store, keys, audit.clone(), config.auth.clone())
             .await?
             .with_settings(live.clone())
-            .with_jobs(jobs.clone()),
+            .with_jobs(jobs.clone())
+            .with_events(events.clone()),
     );
     // With a services secret, the other services of a split deployment may call this one on
     // a user's behalf (the chat service of another process calling inference here).
@@ -185,6 +188,7 @@ pub async fn build(config: &Config) -> anyhow::Result<App> {
     )?);
     inference.use_settings(live.clone());
     inference.pulls().use_jobs(jobs.clone());
+    inference.pulls().use_events(events.clone());
     let resumed = inference.pulls().resume_interrupted().await?;
     if resumed > 0 {
         tracing::info!(resumed, "interrupted model pulls resumed");
@@ -304,6 +308,7 @@ pub async fn build(config: &Config) -> anyhow::Result<App> {
         auth,
         inference,
         chat,
+        events,
         openapi,
         tasks,
         shutdown,

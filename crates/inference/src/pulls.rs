@@ -17,7 +17,8 @@ use tokio_util::task::TaskTracker;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use confab_bus::{JobError, JobQueue, JobState, NewJob};
+use confab_bus::events::ModelPulled;
+use confab_bus::{Envelope, EventBus, JobError, JobQueue, JobState, NewJob};
 use confab_core::audit::{AuditEvent, AuditLog, Outcome};
 use confab_core::extract::ClientMeta;
 
@@ -152,6 +153,8 @@ pub struct Pulls {
     queue: std::sync::OnceLock<Arc<dyn JobQueue>>,
     /// Where pulls that end are recorded.
     audit: std::sync::OnceLock<Arc<dyn AuditLog>>,
+    /// Where `model.pulled` is published.
+    events: std::sync::OnceLock<Arc<dyn EventBus>>,
 }
 
 impl std::fmt::Debug for Pulls {
@@ -177,7 +180,13 @@ impl Pulls {
             shutdown,
             queue: std::sync::OnceLock::new(),
             audit: std::sync::OnceLock::new(),
+            events: std::sync::OnceLock::new(),
         })
+    }
+
+    /// Publishes `model.pulled` on `events` when a pull completes, from now on.
+    pub fn use_events(&self, events: Arc<dyn EventBus>) {
+        let _ = self.events.set(events);
     }
 
     /// Records how each pull ends in `audit` from now on.
@@ -460,6 +469,19 @@ impl Pulls {
         self.persist_final(id, state, bytes, total, error.clone())
             .await;
         tracing::info!(%id, state = state.as_str(), "model pull ended");
+        if state == PullState::Completed
+            && let Some(events) = self.events.get()
+        {
+            let model = job.status.borrow().model.clone();
+            let pulled = ModelPulled {
+                pull_id: id,
+                model,
+                bytes,
+            };
+            if let Err(e) = events.publish(Envelope::typed(&pulled)).await {
+                tracing::warn!(%id, error = %e, "model.pulled not published");
+            }
+        }
         if let Some(audit) = self.audit.get() {
             let (action, outcome) = match state {
                 PullState::Completed => ("model.pull_completed", Outcome::Success),

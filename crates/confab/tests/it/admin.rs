@@ -60,6 +60,7 @@ async fn admins_lock_unlock_reset_passwords_and_delete_users_with_their_data() {
         .unwrap()
         .to_owned();
     let (admin, _) = app.login("admin@example.com", PASSWORD).await;
+    let mut account_events = app.events.subscribe(confab_bus::events::USERS_TOPIC);
     let bob_id = app.register("bob@example.com").await["user"]["id"]
         .as_str()
         .unwrap()
@@ -265,6 +266,24 @@ async fn admins_lock_unlock_reset_passwords_and_delete_users_with_their_data() {
     .await
     .assert_error(401, "invalid_credentials");
     assert_eq!(audited(&app, "auth.user_deleted").await, 1);
+    // Typed account events: bob's registration, then his deletion.
+    let mut seen = Vec::new();
+    while seen.len() < 2 {
+        let received = tokio::time::timeout(Duration::from_secs(5), account_events.next())
+            .await
+            .expect("account events")
+            .unwrap();
+        if let confab_bus::Received::Event(envelope) = received {
+            seen.push(envelope);
+        }
+    }
+    let registered = seen[0]
+        .decode::<confab_bus::events::UserRegistered>()
+        .unwrap();
+    assert_eq!(registered.user_id.to_string(), bob_id);
+    assert_eq!(registered.email, "bob@example.com");
+    let gone = seen[1].decode::<confab_bus::events::UserDeleted>().unwrap();
+    assert_eq!(gone.user_id.to_string(), bob_id);
     // Bob's email is free again.
     app.register("bob@example.com").await;
     app.stop().await;

@@ -38,6 +38,7 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub auth: std::sync::Arc<confab_auth::AuthService>,
     pub chat: std::sync::Arc<confab_chat::ChatService>,
+    pub events: std::sync::Arc<dyn confab_bus::EventBus>,
     pub db: confab_store::Db,
     /// The URL of `db`, for a second replica on the same database.
     pub database_url: String,
@@ -64,6 +65,7 @@ impl TestApp {
         let stop = CancellationToken::new();
         let auth = app.auth.clone();
         let chat = app.chat.clone();
+        let events = app.events.clone();
         let store = app.db.clone();
         let signal = stop.clone();
         let server = tokio::spawn(confab::server::serve(
@@ -80,6 +82,7 @@ impl TestApp {
                 .unwrap(),
             auth,
             chat,
+            events,
             db: store,
             database_url: db.url.clone(),
             stop,

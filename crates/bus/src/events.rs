@@ -1,0 +1,125 @@
+//! Typed platform events: each is a struct that knows its kind and topic, so publishers and
+//! consumers agree on the shape through the type rather than through string keys.
+//! [`Envelope::typed`] wraps one for the bus; [`Envelope::decode`] reads it back (`None` for
+//! another kind).
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::Envelope;
+
+/// An event with a fixed kind and a topic derived from its content.
+pub trait TypedEvent: Serialize + DeserializeOwned {
+    /// The envelope's `kind`, e.g. `user.registered`.
+    const KIND: &'static str;
+    /// The topic it is published on.
+    fn topic(&self) -> String;
+}
+
+impl Envelope {
+    /// The envelope of a typed event.
+    pub fn typed<E: TypedEvent>(event: &E) -> Self {
+        Envelope::new(
+            event.topic(),
+            E::KIND,
+            serde_json::to_value(event).unwrap_or(serde_json::Value::Null),
+        )
+    }
+
+    /// The typed event this envelope carries, if it is of kind `E::KIND` and well formed.
+    pub fn decode<E: TypedEvent>(&self) -> Option<E> {
+        if self.kind != E::KIND {
+            return None;
+        }
+        serde_json::from_value(self.data.clone()).ok()
+    }
+}
+
+/// The topic of account events (admins' views, other services' caches).
+pub const USERS_TOPIC: &str = "users";
+/// The topic of model lifecycle events.
+pub const MODELS_TOPIC: &str = "models";
+/// The topic of runtime settings changes.
+pub const CONFIG_TOPIC: &str = "config";
+
+/// An account was created (by registration, an admin or the command line).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UserRegistered {
+    pub user_id: Uuid,
+    pub email: String,
+    /// `active` or `pending` (waiting for an admin's approval).
+    pub status: String,
+}
+
+impl TypedEvent for UserRegistered {
+    const KIND: &'static str = "user.registered";
+    fn topic(&self) -> String {
+        USERS_TOPIC.to_owned()
+    }
+}
+
+/// An account and all its data are gone (the end of a `user.purge` job).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UserDeleted {
+    pub user_id: Uuid,
+}
+
+impl TypedEvent for UserDeleted {
+    const KIND: &'static str = "user.deleted";
+    fn topic(&self) -> String {
+        USERS_TOPIC.to_owned()
+    }
+}
+
+/// A model pull ended well: the model can be used.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelPulled {
+    pub pull_id: Uuid,
+    pub model: String,
+    pub bytes: u64,
+}
+
+impl TypedEvent for ModelPulled {
+    const KIND: &'static str = "model.pulled";
+    fn topic(&self) -> String {
+        MODELS_TOPIC.to_owned()
+    }
+}
+
+/// An admin changed the runtime settings; replicas re-read them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ConfigChanged {
+    pub version: i64,
+}
+
+impl TypedEvent for ConfigChanged {
+    const KIND: &'static str = "config.changed";
+    fn topic(&self) -> String {
+        CONFIG_TOPIC.to_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn typed_events_round_trip_and_other_kinds_do_not_decode() {
+        let event = UserRegistered {
+            user_id: Uuid::now_v7(),
+            email: "a@example.com".into(),
+            status: "active".into(),
+        };
+        let envelope = Envelope::typed(&event);
+        assert_eq!(envelope.topic, "users");
+        assert_eq!(envelope.kind, "user.registered");
+        assert_eq!(envelope.decode::<UserRegistered>(), Some(event));
+        assert_eq!(envelope.decode::<UserDeleted>(), None);
+        let changed = Envelope::typed(&ConfigChanged { version: 3 });
+        assert_eq!(
+            changed.decode::<ConfigChanged>(),
+            Some(ConfigChanged { version: 3 })
+        );
+    }
+}
