@@ -363,8 +363,18 @@ async fn login(
         .service
         .login(&body.email, &body.password, &client)
         .await?;
+    signed_in_response(&state, &headers, jar, signed_in)
+}
+
+/// The tokens of a sign-in, in the body and the session cookies.
+fn signed_in_response(
+    state: &AuthState,
+    headers: &HeaderMap,
+    jar: CookieJar,
+    signed_in: SignedIn,
+) -> Result<Response, ApiError> {
     let response = token_response(signed_in)?;
-    let jar = session_cookies(&state, &headers, jar, &response.refresh_token);
+    let jar = session_cookies(state, headers, jar, &response.refresh_token);
     Ok((jar, Json(response)).into_response())
 }
 
@@ -522,9 +532,7 @@ async fn complete_password_reset(
         .service
         .complete_password_reset(&body.email, &body.password, &body.new_password, &client)
         .await?;
-    let response = token_response(signed_in)?;
-    let jar = session_cookies(&state, &headers, jar, &response.refresh_token);
-    Ok((jar, Json(response)).into_response())
+    signed_in_response(&state, &headers, jar, signed_in)
 }
 
 /// The signed-in user's API keys (not revoked).

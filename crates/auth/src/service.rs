@@ -581,11 +581,7 @@ impl AuthService {
         id: Uuid,
         client: &ClientMeta,
     ) -> AuthResult<String> {
-        let user = self
-            .store
-            .user_by_id(id)
-            .await?
-            .ok_or(AuthError::NotFound("user"))?;
+        let user = self.existing_user(id).await?;
         let temporary = secret::random_token();
         let temp_hash = hash(temporary.clone()).await?;
         let now = now_ms();
@@ -691,11 +687,7 @@ impl AuthService {
     }
 
     pub async fn user(&self, id: Uuid) -> AuthResult<UserView> {
-        let user = self
-            .store
-            .user_by_id(id)
-            .await?
-            .ok_or(AuthError::NotFound("user"))?;
+        let user = self.existing_user(id).await?;
         self.view(&user).await
     }
 
@@ -870,11 +862,7 @@ impl AuthService {
         changes: &UserChanges,
         client: &ClientMeta,
     ) -> AuthResult<UserView> {
-        let user = self
-            .store
-            .user_by_id(id)
-            .await?
-            .ok_or(AuthError::NotFound("user"))?;
+        let user = self.existing_user(id).await?;
         let demotes_admin = user.role == Role::Admin
             && user.status == UserStatus::Active
             && (changes.role.is_some_and(|r| r != Role::Admin)
@@ -931,11 +919,7 @@ impl AuthService {
         id: Uuid,
         client: &ClientMeta,
     ) -> AuthResult<UserView> {
-        let user = self
-            .store
-            .user_by_id(id)
-            .await?
-            .ok_or(AuthError::NotFound("user"))?;
+        let user = self.existing_user(id).await?;
         if user.status == UserStatus::Disabled {
             return self.view(&user).await;
         }
@@ -971,11 +955,7 @@ impl AuthService {
         id: Uuid,
         client: &ClientMeta,
     ) -> AuthResult<UserView> {
-        let user = self
-            .store
-            .user_by_id(id)
-            .await?
-            .ok_or(AuthError::NotFound("user"))?;
+        let user = self.existing_user(id).await?;
         self.store.clear_failed_logins(user.id).await?;
         if user.status == UserStatus::Disabled {
             self.store
@@ -991,6 +971,13 @@ impl AuthService {
         )
         .await;
         self.user(id).await
+    }
+
+    async fn existing_user(&self, id: Uuid) -> AuthResult<User> {
+        self.store
+            .user_by_id(id)
+            .await?
+            .ok_or(AuthError::NotFound("user"))
     }
 
     /// Refuses to take away the last active admin.
@@ -1022,11 +1009,7 @@ impl AuthService {
                 "user deletion needs the job queue".into(),
             ));
         };
-        let user = self
-            .store
-            .user_by_id(id)
-            .await?
-            .ok_or(AuthError::NotFound("user"))?;
+        let user = self.existing_user(id).await?;
         if id == actor.user_id {
             return Err(AuthError::Conflict {
                 code: "cannot_delete_self",

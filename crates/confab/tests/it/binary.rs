@@ -526,28 +526,9 @@ async fn jobs_queued_and_running_at_a_kill_all_complete_after_a_restart() {
         assert_eq!(started.status(), 202, "{}", started.text().await.unwrap());
     }
     // Some pulls finish, some run, most wait: then the process dies without warning.
-    let jobs_in = |state: &'static str| {
-        let client = client.clone();
-        let token = token.clone();
-        let url = server.url(&format!(
-            "/api/v1/admin/jobs?kind=model.pull&state={state}&limit=200"
-        ));
-        async move {
-            let page: serde_json::Value = client
-                .get(url)
-                .bearer_auth(&token)
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
-            page["items"].as_array().map_or(0, Vec::len)
-        }
-    };
     tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
-    let running = jobs_in("running").await;
-    let queued = jobs_in("queued").await;
+    let running = pull_jobs(&client, &server, &token, "running").await.len();
+    let queued = pull_jobs(&client, &server, &token, "queued").await.len();
     assert!(
         running > 0 && queued > 0,
         "running {running}, queued {queued}"
@@ -559,26 +540,8 @@ async fn jobs_queued_and_running_at_a_kill_all_complete_after_a_restart() {
     let server = ConfabProcess::spawn(bin(), db.dir.path(), &env)
         .await
         .unwrap();
-    let jobs_in = |state: &'static str| {
-        let client = client.clone();
-        let token = token.clone();
-        let url = server.url(&format!(
-            "/api/v1/admin/jobs?kind=model.pull&state={state}&limit=200"
-        ));
-        async move {
-            let page: serde_json::Value = client
-                .get(url)
-                .bearer_auth(&token)
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
-            page["items"].as_array().cloned().unwrap_or_default()
-        }
-    };
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    let jobs_in = |state| pull_jobs(&client, &server, &token, state);
     while jobs_in("succeeded").await.len() < PULLS {
         assert!(
             std::time::Instant::now() < deadline,
@@ -624,4 +587,26 @@ async fn jobs_queued_and_running_at_a_kill_all_complete_after_a_restart() {
         "no partial file is left"
     );
     server.terminate().await.unwrap();
+}
+
+/// The `model.pull` jobs in `state`, from the admin API.
+async fn pull_jobs(
+    client: &reqwest::Client,
+    server: &ConfabProcess,
+    token: &str,
+    state: &str,
+) -> Vec<serde_json::Value> {
+    let url = server.url(&format!(
+        "/api/v1/admin/jobs?kind=model.pull&state={state}&limit=200"
+    ));
+    let page: serde_json::Value = client
+        .get(url)
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    page["items"].as_array().cloned().unwrap_or_default()
 }
