@@ -3,7 +3,9 @@
 //! enqueue to its `job.updated` (succeeded) event. Each phase is set beside a raw baseline
 //! on the same database: single-row INSERTs for the enqueue, two UPDATEs by primary key per
 //! job (a claim and a finish) from as many tasks as workers for the drain, and one INSERT
-//! plus one UPDATE in a row for the trickle, so the queue's own overhead shows.
+//! plus one UPDATE in a row for the trickle, so the queue's own overhead shows. Enqueue and
+//! its baseline alternate in chunks, and the drain's baseline runs half before and half
+//! after it, so that other load on the machine weighs on both sides alike.
 //!
 //! Prints one JSON line.
 //!
@@ -54,6 +56,8 @@ struct Args {
 
 const KIND: &str = "bench.noop";
 const TRICKLE_KIND: &str = "bench.trickle";
+/// Rows per alternating chunk of the enqueue phase.
+const CHUNK: usize = 1_000;
 
 struct Noop;
 
@@ -112,48 +116,32 @@ async fn run(args: Args) -> anyhow::Result<()> {
         .execute(db.pool())
         .await?;
 
-    // Raw baseline of the enqueue: one INSERT per row, one after another.
-    let mut raw_ids = Vec::with_capacity(args.jobs);
-    let started = Instant::now();
-    for i in 0..args.jobs {
-        let id = Uuid::now_v7().to_string();
-        raw_insert(&db, &id, i).await?;
-        raw_ids.push(id);
-    }
-    let raw_insert_rate = per_second(args.jobs, started.elapsed());
-
-    // The queue's enqueue, one after another.
+    // The enqueue beside its raw baseline (one INSERT per row), both one after another, in
+    // alternating chunks so that other load on the machine weighs on both alike.
     let queue = Arc::new(SqlJobQueue::new(db.clone()));
-    let started = Instant::now();
-    for i in 0..args.jobs {
-        queue.enqueue(NewJob::new(KIND, json!({ "i": i }))).await?;
+    let mut raw_ids = Vec::with_capacity(args.jobs);
+    let (mut raw_time, mut enqueue_time) = (Duration::ZERO, Duration::ZERO);
+    for chunk in (0..args.jobs).collect::<Vec<_>>().chunks(CHUNK) {
+        let started = Instant::now();
+        for &i in chunk {
+            let id = Uuid::now_v7().to_string();
+            raw_insert(&db, &id, i).await?;
+            raw_ids.push(id);
+        }
+        raw_time += started.elapsed();
+        let started = Instant::now();
+        for &i in chunk {
+            queue.enqueue(NewJob::new(KIND, json!({ "i": i }))).await?;
+        }
+        enqueue_time += started.elapsed();
     }
-    let enqueue_rate = per_second(args.jobs, started.elapsed());
+    let raw_insert_rate = per_second(args.jobs, raw_time);
+    let enqueue_rate = per_second(args.jobs, enqueue_time);
 
     // Raw baseline of the drain: a claim and a finish by primary key per row, from as many
-    // tasks as the queue gets workers.
-    let raw_ids = Arc::new(raw_ids);
-    let next = Arc::new(AtomicUsize::new(0));
-    let started = Instant::now();
-    let mut tasks = JoinSet::new();
-    for _ in 0..args.workers {
-        let (db, raw_ids, next) = (db.clone(), Arc::clone(&raw_ids), Arc::clone(&next));
-        tasks.spawn(async move {
-            loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                let Some(id) = raw_ids.get(i) else {
-                    return Ok::<_, anyhow::Error>(());
-                };
-                raw_update(&db, id, "running").await?;
-                raw_update(&db, id, "done").await?;
-            }
-        });
-    }
-    while let Some(done) = tasks.join_next().await {
-        done??;
-    }
-    let raw_drain_rate = per_second(args.jobs, started.elapsed());
-
+    // tasks as the queue gets workers; half of the rows before the queue's drain, half after.
+    let (first_half, second_half) = raw_ids.split_at(raw_ids.len() / 2);
+    let mut raw_drain_time = raw_drain(&db, first_half.to_vec(), args.workers).await?;
     // The queue's drain: the Workers runtime, lease + complete per job.
     let bus = Arc::new(MemoryBus::new(65_536));
     let tracker = TaskTracker::new();
@@ -168,21 +156,35 @@ async fn run(args: Args) -> anyhow::Result<()> {
     );
     workers.register(KIND, args.workers, Arc::new(Noop));
     workers.register(TRICKLE_KIND, args.workers, Arc::new(Noop));
+    // Completions are counted from the succeeded events (published after the database
+    // write); should the counter fall behind the bus, the database is asked instead.
+    let mut updates = bus.subscribe(confab_bus::JOBS_TOPIC);
     let started = Instant::now();
     workers.start(&tracker, shutdown.clone());
-    loop {
+    let mut succeeded = 0;
+    while succeeded < args.jobs {
+        match updates.next().await {
+            Some(Received::Event(event)) => {
+                if event.data["kind"] == KIND && event.data["state"] == "succeeded" {
+                    succeeded += 1;
+                }
+            }
+            Some(Received::Lagged(_)) | None => break,
+        }
+    }
+    drop(updates);
+    while succeeded < args.jobs {
         let done: i64 =
             sqlx::query_scalar("SELECT COUNT(*) FROM jobs WHERE kind = $1 AND state = 'succeeded'")
                 .bind(KIND)
                 .fetch_one(db.pool())
                 .await?;
-        if usize::try_from(done).unwrap_or(0) >= args.jobs {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
+        succeeded = usize::try_from(done).unwrap_or(0);
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let drain_elapsed = started.elapsed();
-    let drain_rate = per_second(args.jobs, drain_elapsed);
+    let drain_rate = per_second(args.jobs, started.elapsed());
+    raw_drain_time += raw_drain(&db, second_half.to_vec(), args.workers).await?;
+    let raw_drain_rate = per_second(args.jobs, raw_drain_time);
 
     // Raw baseline of one job's latency: an INSERT then an UPDATE.
     let mut raw_latency = Vec::with_capacity(args.trickle);
@@ -268,6 +270,31 @@ async fn run(args: Args) -> anyhow::Result<()> {
     writeln!(out, "{line}").context("cannot write the result")?;
     db.close().await;
     Ok(())
+}
+
+/// Claims and finishes `ids` from `workers` tasks; returns the time it took.
+async fn raw_drain(db: &Db, ids: Vec<String>, workers: usize) -> anyhow::Result<Duration> {
+    let ids = Arc::new(ids);
+    let next = Arc::new(AtomicUsize::new(0));
+    let started = Instant::now();
+    let mut tasks = JoinSet::new();
+    for _ in 0..workers {
+        let (db, ids, next) = (db.clone(), Arc::clone(&ids), Arc::clone(&next));
+        tasks.spawn(async move {
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(id) = ids.get(i) else {
+                    return Ok::<_, anyhow::Error>(());
+                };
+                raw_update(&db, id, "running").await?;
+                raw_update(&db, id, "done").await?;
+            }
+        });
+    }
+    while let Some(done) = tasks.join_next().await {
+        done??;
+    }
+    Ok(started.elapsed())
 }
 
 async fn raw_insert(db: &Db, id: &str, i: usize) -> anyhow::Result<()> {
