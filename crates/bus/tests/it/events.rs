@@ -234,3 +234,28 @@ pub async fn live_events_arrive(f: Fixture<dyn DurableEvents>) {
     let ((), got) = tokio::join!(publisher, receiver);
     assert_eq!(got, vec![1, 2, 3]);
 }
+
+/// The SQL outbox's retention: events every consumer has passed go; the rest stay.
+#[tokio::test]
+async fn sql_prune_keeps_what_a_consumer_still_needs() {
+    let (db, _guard) = crate::test_db().await.unwrap();
+    let outbox = SqlOutbox::new(db);
+    let p = prefix("prune");
+    for i in 1..=3 {
+        publish(&outbox, &format!("{p}a"), i).await;
+    }
+    {
+        let mut stream = outbox.consume("slow", &p).await.unwrap();
+        let first = next(&mut stream).await;
+        first.ack().await.unwrap();
+        let mut fast = outbox.consume("fast", &p).await.unwrap();
+        for _ in 1..=3 {
+            next(&mut fast).await.ack().await.unwrap();
+        }
+    }
+    assert_eq!(outbox.position("fast").await.unwrap(), 3);
+    let pruned = outbox.prune(confab_core::now_ms() + 1_000).await.unwrap();
+    assert_eq!(pruned, 1, "only what the slow consumer acknowledged");
+    let mut stream = outbox.consume("slow", &p).await.unwrap();
+    assert_eq!(n(&next(&mut stream).await), 2);
+}

@@ -997,3 +997,27 @@ pub async fn workers_complete_what_finishes_during_shutdown(f: Fixture<dyn JobQu
         (JobState::Succeeded, Some(json!("saved before stopping")))
     );
 }
+
+/// The SQL queue's retention: finished jobs older than the cut go; the rest stay.
+#[tokio::test]
+async fn sql_prune_removes_old_finished_jobs() {
+    let (db, _guard) = crate::test_db().await.unwrap();
+    let q = SqlJobQueue::new(db);
+    let k = kind("prune");
+    let done = q
+        .enqueue(NewJob::new(k.clone(), json!(null)))
+        .await
+        .unwrap()
+        .id;
+    let lease = q.lease(&[&k], "w", LONG_TTL).await.unwrap().unwrap();
+    q.complete(&lease, json!(null)).await.unwrap();
+    let waiting = q
+        .enqueue(NewJob::new(k.clone(), json!(null)))
+        .await
+        .unwrap()
+        .id;
+    assert_eq!(q.prune(now_ms() - 60_000).await.unwrap(), 0);
+    assert_eq!(q.prune(now_ms() + 1_000).await.unwrap(), 1);
+    assert!(q.get(done).await.unwrap().is_none());
+    assert!(q.get(waiting).await.unwrap().is_some());
+}
