@@ -11,7 +11,6 @@ use confab_auth::throttle::IpThrottle;
 use confab_auth::{AuthService, AuthState, SqlAuthStore};
 use confab_bus::{WorkerConfig, Workers};
 use confab_cache::MemoryCache;
-use confab_core::ApiError;
 use confab_core::auth::{DynAuthenticator, ServiceTokens, WithServiceTokens};
 use confab_core::config::Config;
 use confab_core::http::{HttpContext, apply_common_layers, ops_router};
@@ -292,7 +291,7 @@ pub async fn build(config: &Config) -> anyhow::Result<App> {
     let router = api_router
         .merge(ops_router(metrics.clone(), vec![db.readiness()]))
         .merge(crate::docs::router(&openapi)?)
-        .fallback(|| async { ApiError::not_found("no such route; see /api/docs") });
+        .fallback(crate::web::fallback);
     let router = apply_common_layers(
         router,
         HttpContext {

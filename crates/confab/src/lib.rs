@@ -8,3 +8,4 @@ pub mod docs;
 pub mod jobs;
 pub mod maintenance;
 pub mod server;
+pub mod web;

@@ -98,7 +98,7 @@ async fn request_ids_errors_and_security_headers() {
             .contains("default-src 'self'")
     );
 
-    app.get("/no/such/route", None)
+    app.get("/api/v1/no/such/route", None)
         .await
         .assert_error(404, "not_found");
     app.call(Method::PUT, "/api/v1/auth/login", None, None)
@@ -263,4 +263,48 @@ async fn shutdown_finishes_in_flight_requests_then_refuses_new_ones() {
         tokio::net::TcpStream::connect(addr).await.is_err(),
         "no new connections after shutdown"
     );
+}
+
+/// The web UI is served at `/` and at the app's own paths (client-side routes get
+/// `index.html`); API paths keep their JSON 404s; a missing asset is a 404, not the app. A
+/// binary built without the UI says how to build it.
+#[tokio::test]
+async fn the_web_ui_is_served_outside_the_api() {
+    let app = TestApp::start().await;
+    for path in ["/", "/settings", "/c/some-conversation"] {
+        let page = app.get(path, None).await;
+        assert!(
+            page.header("content-type")
+                .is_some_and(|t| t.starts_with("text/html")),
+            "{path}: {:?}",
+            page.headers
+        );
+        if confab::web::available() {
+            assert_eq!(page.status, StatusCode::OK, "{path}");
+            assert!(page.text.contains("id=\"root\""), "{}", page.text);
+            let csp = page.header("content-security-policy").unwrap();
+            assert!(csp.contains("script-src 'self'"), "{csp}");
+            assert_eq!(page.header("cache-control"), Some("no-cache"));
+        } else {
+            assert_eq!(page.status, StatusCode::OK, "{path}");
+            assert!(
+                page.text.contains("npm --prefix web run build"),
+                "{}",
+                page.text
+            );
+        }
+    }
+    app.get("/assets/no-such-file.js", None)
+        .await
+        .assert_error(404, "not_found");
+    app.get("/api/v1/nothing-here", None)
+        .await
+        .assert_error(404, "not_found");
+    app.get("/v1/nothing-here", None)
+        .await
+        .assert_error(404, "not_found");
+    app.post("/settings", None, serde_json::json!({}))
+        .await
+        .assert_error(404, "not_found");
+    app.stop().await;
 }
