@@ -1,0 +1,62 @@
+import { Spin } from 'antd';
+import { lazy, Suspense, type ReactNode } from 'react';
+import { BrowserRouter, Navigate, Route, Routes, useLocation } from 'react-router';
+import { AuthProvider, useAuth } from './auth/AuthContext';
+import { Pending } from './pages/Pending';
+import { SignIn } from './pages/SignIn';
+import { SignUp } from './pages/SignUp';
+import { ThemeProvider } from './theme/ThemeContext';
+
+const ChatPage = lazy(() => import('./chat/ChatPage'));
+const SettingsPage = lazy(() => import('./settings/SettingsPage'));
+
+function Loading() {
+  return (
+    <div className="center-fill" role="status" aria-label="Loading">
+      <Spin size="large" />
+    </div>
+  );
+}
+
+function RequireAuth({ children }: { children: ReactNode }) {
+  const { session } = useAuth();
+  const location = useLocation();
+  if (session.status === 'loading') return <Loading />;
+  if (session.status === 'signed-out') {
+    return <Navigate to="/signin" replace state={{ from: location.pathname + location.search }} />;
+  }
+  return <Suspense fallback={<Loading />}>{children}</Suspense>;
+}
+
+function GuestOnly({ children }: { children: ReactNode }) {
+  const { session } = useAuth();
+  if (session.status === 'loading') return <Loading />;
+  if (session.status === 'signed-in') return <Navigate to="/" replace />;
+  return <>{children}</>;
+}
+
+export function AppRoutes() {
+  return (
+    <Routes>
+      <Route path="/signin" element={<GuestOnly><SignIn /></GuestOnly>} />
+      <Route path="/signup" element={<GuestOnly><SignUp /></GuestOnly>} />
+      <Route path="/pending" element={<Pending />} />
+      <Route path="/settings" element={<RequireAuth><SettingsPage /></RequireAuth>} />
+      <Route path="/c/:conversationId" element={<RequireAuth><ChatPage /></RequireAuth>} />
+      <Route path="/" element={<RequireAuth><ChatPage /></RequireAuth>} />
+      <Route path="*" element={<Navigate to="/" replace />} />
+    </Routes>
+  );
+}
+
+export default function App() {
+  return (
+    <ThemeProvider>
+      <AuthProvider>
+        <BrowserRouter>
+          <AppRoutes />
+        </BrowserRouter>
+      </AuthProvider>
+    </ThemeProvider>
+  );
+}

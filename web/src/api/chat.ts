@@ -1,0 +1,96 @@
+import { api, type ApiClient } from './client';
+import { followAnswer, type AnswerHandlers } from './sse';
+import type { Conversation, Message, Model, Page, PathMessage, SearchHit } from './types';
+
+const base = '/api/v1/conversations';
+
+export interface ListFilter {
+  limit?: number;
+  cursor?: string;
+  archived?: boolean;
+  pinned?: boolean;
+}
+
+function query(params: Record<string, string | number | boolean | undefined>): string {
+  const q = new URLSearchParams();
+  for (const [k, v] of Object.entries(params)) if (v !== undefined) q.set(k, String(v));
+  const s = q.toString();
+  return s ? `?${s}` : '';
+}
+
+export interface ConversationPatch {
+  title?: string;
+  model?: string | null;
+  system_prompt?: string | null;
+  pinned?: boolean;
+  archived?: boolean;
+  active_message_id?: string;
+  folder?: string | null;
+  tags?: string[];
+}
+
+/** The chat endpoints over an ApiClient. */
+export function chatApi(client: ApiClient = api) {
+  async function stream(path: string, body: unknown, handlers: AnswerHandlers, signal?: AbortSignal) {
+    const response = await client.fetch(
+      path,
+      {
+        method: 'POST',
+        body: JSON.stringify(body ?? {}),
+        headers: { 'content-type': 'application/json', accept: 'text/event-stream' },
+      },
+      { signal },
+    );
+    if (!response.body) return null;
+    return followAnswer(response.body, handlers);
+  }
+
+  return {
+    models: () => client.get<{ items: Model[] }>('/api/v1/models').then((r) => r.items),
+
+    list: (filter: ListFilter = {}) => client.get<Page<Conversation>>(`${base}${query({ ...filter })}`),
+    /** Every page of a listing. */
+    async listAll(filter: ListFilter = {}): Promise<Conversation[]> {
+      const all: Conversation[] = [];
+      let cursor: string | undefined;
+      for (let i = 0; i < 20; i++) {
+        const page = await client.get<Page<Conversation>>(`${base}${query({ ...filter, limit: 200, cursor })}`);
+        all.push(...page.items);
+        if (!page.next_cursor) break;
+        cursor = page.next_cursor;
+      }
+      return all;
+    },
+    get: (id: string) => client.get<Conversation>(`${base}/${id}`),
+    create: (body: { title?: string; model?: string; system_prompt?: string } = {}) =>
+      client.post<Conversation>(base, body),
+    update: (id: string, patch: ConversationPatch) => client.patch<Conversation>(`${base}/${id}`, patch),
+    remove: (id: string) => client.delete(`${base}/${id}`),
+    messages: (id: string) => client.get<{ items: PathMessage[] }>(`${base}/${id}/messages`).then((r) => r.items),
+
+    send: (
+      id: string,
+      body: { content: string; parent_id?: string; model?: string },
+      handlers: AnswerHandlers,
+      signal?: AbortSignal,
+    ) => stream(`${base}/${id}/messages`, body, handlers, signal),
+    regenerate: (id: string, messageId: string, handlers: AnswerHandlers, signal?: AbortSignal, model?: string) =>
+      stream(`${base}/${id}/messages/${messageId}/regenerate`, model ? { model } : {}, handlers, signal),
+    async follow(id: string, messageId: string, offset: number, handlers: AnswerHandlers, signal?: AbortSignal) {
+      const response = await client.fetch(
+        `${base}/${id}/messages/${messageId}/stream?offset=${offset}`,
+        { headers: { accept: 'text/event-stream' } },
+        { signal },
+      );
+      if (!response.body) return null;
+      return followAnswer(response.body, handlers);
+    },
+    stop: (id: string, messageId: string) => client.post<void>(`${base}/${id}/messages/${messageId}/stop`),
+
+    search: (q: string) => client.get<{ items: SearchHit[] }>(`/api/v1/search${query({ q })}`).then((r) => r.items),
+  };
+}
+
+export type ChatApi = ReturnType<typeof chatApi>;
+export const chat = chatApi();
+export type { Message };

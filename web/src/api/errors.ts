@@ -1,0 +1,107 @@
+import type { ErrorBody } from './types';
+
+/** A failed API call: the server's error envelope, or a network failure (`network_error`). */
+export class ApiError extends Error {
+  readonly status: number;
+  readonly code: string;
+  readonly details: string[];
+  readonly requestId?: string;
+  /** Seconds, from the `Retry-After` header. */
+  readonly retryAfter?: number;
+
+  constructor(
+    status: number,
+    body: ErrorBody,
+    retryAfter?: number,
+  ) {
+    super(body.message);
+    this.name = 'ApiError';
+    this.status = status;
+    this.code = body.code;
+    this.details = body.details ?? [];
+    this.requestId = body.request_id;
+    this.retryAfter = retryAfter;
+  }
+}
+
+/** Builds an ApiError from a failed response, whatever its body. */
+export async function errorFromResponse(response: Response): Promise<ApiError> {
+  const retryHeader = response.headers.get('retry-after');
+  const retryAfter = retryHeader && /^\d+$/.test(retryHeader) ? Number(retryHeader) : undefined;
+  let body: ErrorBody | undefined;
+  try {
+    const json = (await response.json()) as { error?: ErrorBody };
+    if (json && typeof json.error === 'object' && json.error && typeof json.error.code === 'string') {
+      body = json.error;
+    }
+  } catch {
+    // not JSON
+  }
+  if (!body) {
+    body = {
+      code: response.status >= 500 ? 'server_error' : `http_${response.status}`,
+      message: response.statusText || `The server answered ${response.status}.`,
+    };
+  }
+  return new ApiError(response.status, body, retryAfter);
+}
+
+function waitWords(seconds: number): string {
+  if (seconds < 90) return `${seconds} second${seconds === 1 ? '' : 's'}`;
+  const minutes = Math.ceil(seconds / 60);
+  return `${minutes} minute${minutes === 1 ? '' : 's'}`;
+}
+
+/** What to tell a person about an error, by its code; else the server's own message. */
+export function friendlyMessage(error: unknown): string {
+  if (!(error instanceof ApiError)) {
+    if (error instanceof Error && error.name === 'AbortError') return 'Stopped.';
+    return error instanceof Error ? error.message : String(error);
+  }
+  switch (error.code) {
+    case 'invalid_credentials':
+      return 'Email or password is wrong.';
+    case 'account_pending':
+      return 'Your account is waiting for an administrator’s approval.';
+    case 'account_disabled':
+      return 'This account has been disabled. Ask an administrator.';
+    case 'account_locked':
+      return error.retryAfter
+        ? `Too many failed sign-ins. Try again in ${waitWords(error.retryAfter)}.`
+        : 'Too many failed sign-ins. Try again later.';
+    case 'registration_closed':
+      return 'Sign-ups are closed on this server. Ask an administrator for an account.';
+    case 'email_taken':
+      return 'An account with this email already exists. Sign in instead.';
+    case 'invalid_email':
+      return 'That does not look like an email address.';
+    case 'weak_password':
+      return error.details.length
+        ? `Choose a stronger password: ${error.details.join('; ')}.`
+        : `Choose a stronger password: ${error.message}`;
+    case 'wrong_password':
+      return 'The current password is wrong.';
+    case 'password_change_required':
+      return 'You must choose a new password before continuing.';
+    case 'rate_limited':
+      return error.retryAfter
+        ? `Too many requests. Try again in ${waitWords(error.retryAfter)}.`
+        : 'Too many requests. Wait a moment and try again.';
+    case 'token_expired':
+    case 'invalid_refresh_token':
+    case 'refresh_token_reused':
+    case 'unauthorized':
+      return 'Your session has ended. Sign in again.';
+    case 'model_unavailable':
+      return 'The model is not available right now. Try again or pick another model.';
+    case 'unknown_model':
+      return 'That model is not installed on this server.';
+    case 'network_error':
+      return 'Cannot reach the server. Check your connection.';
+    case 'server_error':
+    case 'internal':
+      return `Something went wrong on the server${error.requestId ? ` (request ${error.requestId})` : ''}.`;
+    default:
+      return error.message;
+  }
+}

@@ -1,0 +1,140 @@
+import { EditOutlined, LeftOutlined, RedoOutlined, RightOutlined } from '@ant-design/icons';
+import { Alert, Button, Input, Space, Tag, Tooltip } from 'antd';
+import { useState } from 'react';
+import { CopyButton } from './CopyButton';
+import { Markdown } from './Markdown';
+import type { ChatMessage } from './useConversation';
+
+export interface MessageViewProps {
+  message: ChatMessage;
+  streaming: boolean;
+  busy: boolean;
+  onRegenerate(m: ChatMessage): void;
+  onEdit(m: ChatMessage, content: string): void;
+  onSwitch(m: ChatMessage, direction: -1 | 1): void;
+}
+
+function BranchNav({ message, busy, onSwitch }: Pick<MessageViewProps, 'message' | 'busy' | 'onSwitch'>) {
+  const b = message.branches;
+  if (!b || b.sibling_ids.length < 2) return null;
+  return (
+    <Space.Compact size="small" aria-label="Branches">
+      <Button
+        size="small"
+        type="text"
+        icon={<LeftOutlined />}
+        aria-label="Previous branch"
+        disabled={busy || b.index === 0}
+        onClick={() => onSwitch(message, -1)}
+      />
+      <span className="branch-count" aria-live="polite" style={{ padding: '0 4px', lineHeight: '24px' }}>
+        {b.index + 1}/{b.sibling_ids.length}
+      </span>
+      <Button
+        size="small"
+        type="text"
+        icon={<RightOutlined />}
+        aria-label="Next branch"
+        disabled={busy || b.index >= b.sibling_ids.length - 1}
+        onClick={() => onSwitch(message, 1)}
+      />
+    </Space.Compact>
+  );
+}
+
+export function MessageView({ message, streaming, busy, onRegenerate, onEdit, onSwitch }: MessageViewProps) {
+  const [editing, setEditing] = useState(false);
+  const [draft, setDraft] = useState(message.content);
+  const isUser = message.role === 'user';
+  const label = isUser ? 'Your message' : 'Assistant message';
+
+  return (
+    <article className={`message ${message.role}`} aria-label={label} data-status={message.status}>
+      {isUser && editing ? (
+        <div style={{ width: '100%' }}>
+          <Input.TextArea
+            aria-label="Edit message"
+            value={draft}
+            autoSize={{ minRows: 2, maxRows: 12 }}
+            onChange={(e) => setDraft(e.target.value)}
+            onKeyDown={(e) => {
+              if (e.key === 'Escape') setEditing(false);
+              if (e.key === 'Enter' && !e.shiftKey && !e.nativeEvent.isComposing) {
+                e.preventDefault();
+                if (draft.trim()) {
+                  setEditing(false);
+                  onEdit(message, draft);
+                }
+              }
+            }}
+          />
+          <Space style={{ marginTop: 8 }}>
+            <Button onClick={() => setEditing(false)}>Cancel</Button>
+            <Button
+              type="primary"
+              disabled={!draft.trim()}
+              onClick={() => {
+                setEditing(false);
+                onEdit(message, draft);
+              }}
+            >
+              Save and send
+            </Button>
+          </Space>
+        </div>
+      ) : (
+        <div className="message-body">
+          {isUser ? message.content : <Markdown text={message.content} />}
+          {!isUser && streaming && message.content === '' && (
+            <div className="typing" role="status" aria-label="Assistant is typing">
+              <span className="typing-dots">
+                <span>●</span>
+                <span>●</span>
+                <span>●</span>
+              </span>
+            </div>
+          )}
+        </div>
+      )}
+      {message.status === 'error' && message.role === 'assistant' && (
+        <Alert type="error" showIcon title={message.error || 'The model failed to answer.'} style={{ marginTop: 8 }} />
+      )}
+      {!editing && (
+        <div className="message-actions">
+          <BranchNav message={message} busy={busy} onSwitch={onSwitch} />
+          {!streaming && <CopyButton label="Copy message" text={() => message.content} />}
+          {isUser && message.parent_id && !busy && (
+            <Tooltip title="Edit">
+              <Button
+                size="small"
+                type="text"
+                icon={<EditOutlined />}
+                aria-label="Edit message"
+                onClick={() => {
+                  setDraft(message.content);
+                  setEditing(true);
+                }}
+              />
+            </Tooltip>
+          )}
+          {!isUser && !busy && !message.id.startsWith('temp-') && (
+            <Tooltip title="Regenerate">
+              <Button
+                size="small"
+                type="text"
+                icon={<RedoOutlined />}
+                aria-label="Regenerate answer"
+                onClick={() => onRegenerate(message)}
+              />
+            </Tooltip>
+          )}
+          {!isUser && message.status === 'stopped' && <Tag>stopped</Tag>}
+          {!isUser && message.status === 'interrupted' && <Tag color="warning">interrupted</Tag>}
+          {!isUser && message.model && !streaming && (
+            <span style={{ opacity: 0.6, marginLeft: 4 }}>{message.model}</span>
+          )}
+        </div>
+      )}
+    </article>
+  );
+}

@@ -1,0 +1,273 @@
+import { useCallback, useEffect, useRef, useState } from 'react';
+import { chat as defaultChat, type ChatApi } from '../api/chat';
+import { friendlyMessage } from '../api/errors';
+import { charLength, type AnswerHandlers } from '../api/sse';
+import type { Branches, Conversation, Message } from '../api/types';
+
+export interface ChatMessage extends Message {
+  branches?: Branches;
+}
+
+/** The text after a delta at `offset` (in characters, as the server counts them). */
+export function applyDelta(current: string, offset: number, piece: string): string {
+  const chars = [...current];
+  if (offset >= chars.length) return current + piece;
+  return chars.slice(0, offset).join('') + piece;
+}
+
+let tempCounter = 0;
+function tempMessage(role: 'user' | 'assistant', content: string, parentId: string | null, conversationId: string): ChatMessage {
+  const now = new Date().toISOString();
+  return {
+    id: `temp-${role}-${++tempCounter}`,
+    conversation_id: conversationId,
+    parent_id: parentId,
+    role,
+    content,
+    status: role === 'assistant' ? 'streaming' : 'complete',
+    model: null,
+    error: null,
+    prompt_tokens: null,
+    completion_tokens: null,
+    created_at: now,
+    updated_at: now,
+  };
+}
+
+export interface UseConversationOptions {
+  /** Creates the conversation for a first message (no id yet). */
+  create?: () => Promise<Conversation>;
+  /** Called once the conversation of a first message exists and its answer is starting. */
+  onCreated?: (conversation: Conversation) => void;
+  model?: string;
+  api?: ChatApi;
+}
+
+/** One conversation's active branch, with sending, streaming, stop, regenerate, edit and branches. */
+export function useConversation(conversationId: string | undefined, options: UseConversationOptions = {}) {
+  const chat = options.api ?? defaultChat;
+  const [messages, setMessages] = useState<ChatMessage[]>([]);
+  const [loading, setLoading] = useState(false);
+  const [error, setError] = useState<string | null>(null);
+  const [streamingId, setStreamingId] = useState<string | null>(null);
+  const stream = useRef<{ conversationId: string; controller: AbortController; messageId: string | null } | null>(
+    null,
+  );
+  const current = useRef(conversationId);
+  current.current = conversationId;
+  const messagesRef = useRef(messages);
+  messagesRef.current = messages;
+  const optionsRef = useRef(options);
+  optionsRef.current = options;
+
+  const handlers = useCallback(
+    (tempUserId: string | null, tempAssistantId: string | null): AnswerHandlers => ({
+      onStart({ user_message, assistant_message }) {
+        if (stream.current) stream.current.messageId = assistant_message.id;
+        setStreamingId(assistant_message.id);
+        setMessages((ms) =>
+          ms.map((m) => {
+            if (tempUserId && m.id === tempUserId && user_message) return { ...m, ...user_message };
+            if (tempAssistantId && m.id === tempAssistantId) return { ...m, ...assistant_message };
+            return m;
+          }),
+        );
+      },
+      onDelta({ message_id, offset, content }) {
+        setMessages((ms) =>
+          ms.map((m) => (m.id === message_id ? { ...m, content: applyDelta(m.content, offset, content) } : m)),
+        );
+      },
+      onDone(message) {
+        setMessages((ms) => ms.map((m) => (m.id === message.id ? { ...m, ...message } : m)));
+      },
+    }),
+    [],
+  );
+
+  const reload = useCallback(
+    async (id: string | undefined = current.current) => {
+      if (!id) return;
+      try {
+        const items = await chat.messages(id);
+        if (current.current !== id) return;
+        setMessages(items);
+        const last = items[items.length - 1];
+        if (last && last.role === 'assistant' && last.status === 'streaming' && !stream.current) {
+          void run(id, last.id, (h, signal) => chat.follow(id, last.id, charLength(last.content), h, signal), null, null);
+        }
+      } catch (e) {
+        if (current.current === id) setError(friendlyMessage(e));
+      }
+    },
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+    [chat],
+  );
+
+  /** Runs one answer stream to its end, then reloads the branch (for sibling counts). */
+  async function run(
+    id: string,
+    knownMessageId: string | null,
+    start: (h: AnswerHandlers, signal: AbortSignal) => Promise<unknown>,
+    tempUserId: string | null,
+    tempAssistantId: string | null,
+  ) {
+    const controller = new AbortController();
+    stream.current = { conversationId: id, controller, messageId: knownMessageId };
+    setStreamingId(knownMessageId ?? tempAssistantId);
+    setError(null);
+    try {
+      await start(handlers(tempUserId, tempAssistantId), controller.signal);
+    } catch (e) {
+      if (!(e instanceof Error && e.name === 'AbortError') && current.current === id) {
+        setError(friendlyMessage(e));
+        setMessages((ms) =>
+          ms
+            .filter((m) => m.id !== tempAssistantId)
+            .map((m) => (m.id === tempUserId ? { ...m, status: 'error' as const } : m)),
+        );
+      }
+    } finally {
+      if (stream.current?.controller === controller) stream.current = null;
+      setStreamingId(null);
+      if (current.current === id) {
+        const items = await chat.messages(id).catch(() => null);
+        if (items && current.current === id && !stream.current) setMessages(items);
+      }
+    }
+  }
+
+  useEffect(() => {
+    setError(null);
+    if (!conversationId) {
+      stream.current?.controller.abort();
+      stream.current = null;
+      setMessages([]);
+      return;
+    }
+    // A conversation just created by the first message is already streaming here.
+    if (stream.current?.conversationId === conversationId) return;
+    stream.current?.controller.abort();
+    stream.current = null;
+    setMessages([]);
+    setLoading(true);
+    void reload(conversationId).finally(() => setLoading(false));
+  }, [conversationId, reload]);
+
+  useEffect(() => () => stream.current?.controller.abort(), []);
+
+  const send = useCallback(
+    async (content: string, parentId?: string | null) => {
+      if (stream.current || !content.trim()) return;
+      let id = current.current;
+      let created: Conversation | null = null;
+      if (!id) {
+        if (!optionsRef.current.create) return;
+        try {
+          created = await optionsRef.current.create();
+          id = created.id;
+        } catch (e) {
+          setError(friendlyMessage(e));
+          return;
+        }
+        // Claim it before it is shown, so that showing it does not reload over the stream.
+        stream.current = { conversationId: id, controller: new AbortController(), messageId: null };
+        optionsRef.current.onCreated?.(created);
+      }
+      const conversation = id;
+      const ms = created ? [] : messagesRef.current;
+      let base = ms;
+      if (parentId) {
+        const at = ms.findIndex((m) => m.id === parentId);
+        if (at >= 0) base = ms.slice(0, at + 1);
+      }
+      const parent = parentId ?? base[base.length - 1]?.id ?? null;
+      const user = tempMessage('user', content, parent, conversation);
+      const assistant = tempMessage('assistant', '', user.id, conversation);
+      setMessages([...base, user, assistant]);
+      const body: { content: string; parent_id?: string; model?: string } = { content };
+      if (parentId) body.parent_id = parentId;
+      if (optionsRef.current.model) body.model = optionsRef.current.model;
+      await run(conversation, null, (h, signal) => chat.send(conversation, body, h, signal), user.id, assistant.id);
+    },
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+    [chat],
+  );
+
+  const regenerate = useCallback(
+    async (message: ChatMessage) => {
+      const id = current.current;
+      if (!id || stream.current || message.role !== 'assistant') return;
+      const assistant = tempMessage('assistant', '', message.parent_id, id);
+      setMessages((ms) => {
+        const at = ms.findIndex((m) => m.id === message.id);
+        return [...(at >= 0 ? ms.slice(0, at) : ms), assistant];
+      });
+      await run(
+        id,
+        null,
+        (h, signal) => chat.regenerate(id, message.id, h, signal, optionsRef.current.model),
+        null,
+        assistant.id,
+      );
+    },
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+    [chat],
+  );
+
+  /** Asks the server to stop; the stream then ends with the kept text. Aborts if it cannot. */
+  const stop = useCallback(async () => {
+    const s = stream.current;
+    if (!s) return;
+    if (!s.messageId || s.messageId.startsWith('temp-')) {
+      s.controller.abort();
+      return;
+    }
+    try {
+      await chat.stop(s.conversationId, s.messageId);
+      setTimeout(() => {
+        if (stream.current === s) s.controller.abort();
+      }, 5000);
+    } catch {
+      s.controller.abort();
+    }
+  }, [chat]);
+
+  const edit = useCallback(
+    (message: ChatMessage, content: string) => send(content, message.parent_id),
+    [send],
+  );
+
+  const switchBranch = useCallback(
+    async (message: ChatMessage, direction: -1 | 1) => {
+      const id = current.current;
+      const b = message.branches;
+      if (!id || !b || stream.current) return;
+      const target = b.sibling_ids[b.index + direction];
+      if (!target) return;
+      try {
+        await chat.update(id, { active_message_id: target });
+        await reload(id);
+      } catch (e) {
+        setError(friendlyMessage(e));
+      }
+    },
+    [chat, reload],
+  );
+
+  return {
+    messages,
+    loading,
+    error,
+    streaming: streamingId !== null,
+    streamingId,
+    send,
+    stop,
+    regenerate,
+    edit,
+    switchBranch,
+    reload,
+    /** Whether this tab is streaming an answer of that conversation. */
+    isStreaming: (id: string) => stream.current?.conversationId === id,
+  };
+}
