@@ -3,6 +3,17 @@ import { errorResponse, jsonResponse } from '../test/helpers';
 import { ApiClient } from './client';
 import { ApiError, friendlyMessage } from './errors';
 
+/** The ApiError a call rejects with. */
+async function failure(p: Promise<unknown>): Promise<ApiError> {
+  try {
+    await p;
+  } catch (e) {
+    if (e instanceof ApiError) return e;
+    throw e;
+  }
+  throw new Error('expected the call to fail');
+}
+
 const user = { id: 'u', email: 'a@b.c', name: 'A', role: 'user', status: 'active', groups: [], must_change_password: false, created_at: '' };
 
 function tokens(access: string, expiresIn = 900) {
@@ -13,7 +24,7 @@ describe('ApiClient', () => {
   it('maps error envelopes to ApiError and friendly words', async () => {
     const fetch = vi.fn(async () => errorResponse(401, 'invalid_credentials', 'invalid email or password'));
     const client = new ApiClient({ fetch, cookies: () => '' });
-    const error = await client.post('/api/v1/auth/login', { email: 'x', password: 'y' }).catch((e) => e);
+    const error = await failure(client.post('/api/v1/auth/login', { email: 'x', password: 'y' }));
     expect(error).toBeInstanceOf(ApiError);
     expect(error.code).toBe('invalid_credentials');
     expect(error.status).toBe(401);
@@ -29,22 +40,21 @@ describe('ApiClient', () => {
       fetch: async () => errorResponse(429, 'rate_limited', 'slow down') as Response,
       cookies: () => '',
     });
-    const limited = await client.get('/api/v1/models').catch((e) => e);
+    const limited = await failure(client.get('/api/v1/models'));
     expect(limited.code).toBe('rate_limited');
     const withHeader = new Response(JSON.stringify({ error: { code: 'account_locked', message: 'locked' } }), {
       status: 423,
       headers: { 'retry-after': '120' },
     });
-    const locked = await new ApiClient({ fetch: async () => withHeader, cookies: () => '' })
-      .post('/api/v1/auth/login', {})
-      .catch((e) => e);
+    const locked = await failure(new ApiClient({ fetch: async () => withHeader, cookies: () => '' })
+      .post('/api/v1/auth/login', {}));
     expect(friendlyMessage(locked)).toBe('Too many failed sign-ins. Try again in 2 minutes.');
   });
 
   it('falls back to the server message for unknown codes, and to the status for non-JSON', async () => {
     expect(friendlyMessage(new ApiError(409, { code: 'something_new', message: 'Server words.' }))).toBe('Server words.');
     const client = new ApiClient({ fetch: async () => new Response('<html>', { status: 502 }), cookies: () => '' });
-    const e = await client.get('/api/v1/x').catch((x) => x);
+    const e = await failure(client.get('/api/v1/x'));
     expect(e.code).toBe('server_error');
   });
 
@@ -111,7 +121,7 @@ describe('ApiClient', () => {
     const changes: Array<unknown> = [];
     client.onSession((u) => changes.push(u));
     client.setSession(tokens('old'));
-    const e = await client.get('/api/v1/conversations').catch((x) => x);
+    const e = await failure(client.get('/api/v1/conversations'));
     expect(e.code).toBe('token_expired');
     expect(client.token).toBeNull();
     expect(changes).toEqual([user, null]);

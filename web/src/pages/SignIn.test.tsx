@@ -32,7 +32,9 @@ async function fillAndSubmit() {
 
 describe('SignIn', () => {
   it('shows the friendly error for wrong credentials', async () => {
-    const fetch = vi.fn(async () => errorResponse(401, 'invalid_credentials', 'invalid email or password'));
+    const fetch = vi.fn(async (_input: RequestInfo | URL, _init?: RequestInit) =>
+      errorResponse(401, 'invalid_credentials', 'invalid email or password'),
+    );
     renderSignIn(fetch);
     await fillAndSubmit();
     expect(await screen.findByRole('alert')).toHaveTextContent('Email or password is wrong.');

@@ -1,0 +1,141 @@
+import { act, renderHook, waitFor } from '@testing-library/react';
+import { describe, expect, it, vi } from 'vitest';
+import type { ChatApi } from '../api/chat';
+import type { AnswerHandlers } from '../api/sse';
+import type { Message, PathMessage } from '../api/types';
+import { useConversation } from './useConversation';
+
+function msg(id: string, role: 'user' | 'assistant', content: string, parent: string | null, extra: Partial<PathMessage> = {}): PathMessage {
+  return {
+    id,
+    conversation_id: 'c1',
+    parent_id: parent,
+    role,
+    content,
+    status: 'complete',
+    model: null,
+    error: null,
+    prompt_tokens: null,
+    completion_tokens: null,
+    created_at: '',
+    updated_at: '',
+    branches: { sibling_ids: [id], index: 0 },
+    reactions: [],
+    ...extra,
+  };
+}
+
+/** A fake chat API whose answer streams the test drives by hand. */
+function fakeApi(initial: PathMessage[]) {
+  let path = initial;
+  let handlers: AnswerHandlers | null = null;
+  let finish: ((m: Message | null) => void) | null = null;
+  const streamCall = (h: AnswerHandlers) => {
+    handlers = h;
+    return new Promise<Message | null>((resolve) => (finish = resolve));
+  };
+  const api = {
+    messages: vi.fn(async () => path),
+    send: vi.fn((_id: string, _body: unknown, h: AnswerHandlers) => streamCall(h)),
+    regenerate: vi.fn((_id: string, _mid: string, h: AnswerHandlers) => streamCall(h)),
+    follow: vi.fn((_id: string, _mid: string, _offset: number, h: AnswerHandlers) => streamCall(h)),
+    stop: vi.fn(async () => {}),
+    update: vi.fn(async () => ({})),
+  };
+  return {
+    api: api as unknown as ChatApi,
+    raw: api,
+    setPath: (p: PathMessage[]) => (path = p),
+    handlers: () => handlers!,
+    finish: (m: Message | null) => finish!(m),
+  };
+}
+
+const q1 = msg('u1', 'user', 'first question', null);
+const a1 = msg('a1', 'assistant', 'first answer', 'u1');
+const q2 = msg('u2', 'user', 'second question', 'a1');
+const a2 = msg('a2', 'assistant', 'second answer', 'u2');
+
+describe('useConversation', () => {
+  it('shows the question at once, streams the answer, then reloads the branch', async () => {
+    const fake = fakeApi([q1, a1]);
+    const { result } = renderHook(() => useConversation('c1', { api: fake.api }));
+    await waitFor(() => expect(result.current.messages).toHaveLength(2));
+
+    act(() => void result.current.send('another'));
+    await waitFor(() => expect(result.current.messages).toHaveLength(4));
+    expect(result.current.streaming).toBe(true);
+    expect(result.current.messages[2].content).toBe('another');
+    expect(fake.raw.send).toHaveBeenCalledWith('c1', { content: 'another' }, expect.anything(), expect.anything());
+
+    const assistant = msg('a3', 'assistant', '', 'u3', { status: 'streaming' });
+    act(() => {
+      fake.handlers().onStart!({ user_message: msg('u3', 'user', 'another', 'a1'), assistant_message: assistant });
+      fake.handlers().onDelta!({ message_id: 'a3', offset: 0, content: 'Hel' });
+      fake.handlers().onDelta!({ message_id: 'a3', offset: 3, content: 'lo' });
+    });
+    expect(result.current.messages.map((m) => m.id)).toEqual(['u1', 'a1', 'u3', 'a3']);
+    expect(result.current.messages[3].content).toBe('Hello');
+    expect(result.current.streamingId).toBe('a3');
+
+    fake.setPath([q1, a1, msg('u3', 'user', 'another', 'a1'), msg('a3', 'assistant', 'Hello', 'u3')]);
+    await act(async () => fake.finish({ ...assistant, content: 'Hello', status: 'complete' }));
+    await waitFor(() => expect(result.current.streaming).toBe(false));
+    expect(fake.raw.messages).toHaveBeenCalledTimes(2);
+  });
+
+  it('edits a question as a branch: cuts the path at its parent and sends parent_id', async () => {
+    const fake = fakeApi([q1, a1, q2, a2]);
+    const { result } = renderHook(() => useConversation('c1', { api: fake.api }));
+    await waitFor(() => expect(result.current.messages).toHaveLength(4));
+    act(() => void result.current.edit(result.current.messages[2], 'second, edited'));
+    await waitFor(() => expect(fake.raw.send).toHaveBeenCalled());
+    expect(fake.raw.send.mock.calls[0][1]).toEqual({ content: 'second, edited', parent_id: 'a1' });
+    expect(result.current.messages.map((m) => m.content)).toEqual(['first question', 'first answer', 'second, edited', '']);
+  });
+
+  it('regenerates from the answer, replacing it and what follows', async () => {
+    const fake = fakeApi([q1, a1, q2, a2]);
+    const { result } = renderHook(() => useConversation('c1', { api: fake.api }));
+    await waitFor(() => expect(result.current.messages).toHaveLength(4));
+    act(() => void result.current.regenerate(result.current.messages[1]));
+    await waitFor(() => expect(fake.raw.regenerate).toHaveBeenCalled());
+    expect(fake.raw.regenerate.mock.calls[0][1]).toBe('a1');
+    expect(result.current.messages.map((m) => m.id.startsWith('temp-') ? 'temp' : m.id)).toEqual(['u1', 'temp']);
+  });
+
+  it('re-attaches to an answer still streaming after a reload, from its length in characters', async () => {
+    const fake = fakeApi([q1, msg('a1', 'assistant', 'Partial 😀', 'u1', { status: 'streaming' })]);
+    const { result } = renderHook(() => useConversation('c1', { api: fake.api }));
+    await waitFor(() => expect(fake.raw.follow).toHaveBeenCalled());
+    expect(fake.raw.follow.mock.calls[0].slice(0, 3)).toEqual(['c1', 'a1', 9]);
+    expect(result.current.streaming).toBe(true);
+    act(() => fake.handlers().onDelta!({ message_id: 'a1', offset: 9, content: ' done' }));
+    expect(result.current.messages[1].content).toBe('Partial 😀 done');
+  });
+
+  it('stops through the server once the answer has an id', async () => {
+    const fake = fakeApi([q1, a1]);
+    const { result } = renderHook(() => useConversation('c1', { api: fake.api }));
+    await waitFor(() => expect(result.current.messages).toHaveLength(2));
+    act(() => void result.current.send('go'));
+    await waitFor(() => expect(fake.raw.send).toHaveBeenCalled());
+    act(() =>
+      fake.handlers().onStart!({
+        user_message: msg('u9', 'user', 'go', 'a1'),
+        assistant_message: msg('a9', 'assistant', '', 'u9', { status: 'streaming' }),
+      }),
+    );
+    await act(async () => result.current.stop());
+    expect(fake.raw.stop).toHaveBeenCalledWith('c1', 'a9');
+  });
+
+  it('switches branches with active_message_id', async () => {
+    const branched = msg('a1', 'assistant', 'first answer', 'u1', { branches: { sibling_ids: ['a0', 'a1'], index: 1 } });
+    const fake = fakeApi([q1, branched]);
+    const { result } = renderHook(() => useConversation('c1', { api: fake.api }));
+    await waitFor(() => expect(result.current.messages).toHaveLength(2));
+    await act(async () => result.current.switchBranch(result.current.messages[1], -1));
+    expect(fake.raw.update).toHaveBeenCalledWith('c1', { active_message_id: 'a0' });
+  });
+});
