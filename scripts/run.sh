@@ -8,8 +8,14 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 export CONFAB_DATA_DIR=${CONFAB_DATA_DIR:-data}
 
 "$root/scripts/deps.sh"
-(cd "$root" && cargo build --release -p confab)
 bin=${CARGO_TARGET_DIR:-$root/target}/release/confab
+# The web UI first: the release binary embeds web/dist. A UI newer than the binary makes
+# Cargo rebuild it (build.rs watches web/dist only once it exists).
+"$root/scripts/web.sh" build
+if [[ -e $bin && $root/web/dist/index.html -nt $bin ]]; then
+	touch "$root/crates/confab/build.rs"
+fi
+(cd "$root" && cargo build --release -p confab)
 
 "$root/scripts/fetch-model.sh" "$CONFAB_DATA_DIR/models"
 echo
@@ -17,5 +23,5 @@ echo "==> A first chat with the local model (confab chat):"
 echo "> Hello! Who are you? Answer in one sentence."
 "$bin" chat --max-tokens 60 "Hello! Who are you? Answer in one sentence."
 echo
-echo "==> Serving Confab (default http://127.0.0.1:8080; the \"listening\" log line has the address). Ctrl-C stops. API reference: /api/docs"
+echo "==> Serving Confab (default http://127.0.0.1:8080; the \"listening\" log line has the address): the web UI at /, the API reference at /api/docs. Ctrl-C stops."
 exec "$bin" serve "$@"

@@ -2,6 +2,7 @@
 # The project's test command: the whole workspace suite twice, once against SQLite and once
 # against a throwaway PostgreSQL server that this script starts and always stops on exit.
 # Both passes also get a throwaway NATS server with JetStream (the NATS adapter tests).
+# First the web UI's component tests run and the UI is built (scripts/web.sh all).
 #
 #   scripts/test.sh [ARGS...]      ARGS go to both `cargo nextest run` invocations
 #                                  (e.g. a test name filter, or `--no-fail-fast`)
@@ -73,6 +74,9 @@ run_pass() {
 	echo "==> TEST_BACKEND=$backend ${runner[*]} $*"
 	TEST_BACKEND=$backend "${runner[@]}" "$@"
 }
+
+# The web UI: its component tests, and the build that the server tests find in web/dist.
+scripts/web.sh all
 
 # The engine tests and the SDK tests use a real model (SmolLM2-135M-Instruct, about 98 MB).
 scripts/fetch-model.sh target/test-models

@@ -12,7 +12,7 @@ use confab_core::ApiError;
 use rust_embed::Embed;
 
 #[derive(Embed)]
-#[folder = "$CARGO_MANIFEST_DIR/../../web/dist/"]
+#[folder = "$WEB_UI_DIST"]
 #[allow_missing = true]
 struct Ui;
 
@@ -35,9 +35,12 @@ const NOT_UI: [&str; 7] = [
     "/readyz",
 ];
 
+/// When the embedded UI was built (Unix ms of its `index.html`), or `none`.
+pub const BUILD: &str = env!("WEB_UI_BUILD");
+
 /// Whether the UI was built into (or, in debug builds, is present for) this binary.
 pub fn available() -> bool {
-    Ui::get("index.html").is_some()
+    BUILD != "none" && Ui::get("index.html").is_some()
 }
 
 /// The fallback of the whole router: the UI for `GET`/`HEAD` outside the API, else a 404 in

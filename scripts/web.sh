@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Builds the web UI (web/ → web/dist, which the confab binary embeds) and, with `test`, runs
+# its component tests: scripts/web.sh [build|test|all] (default: build).
+# Needs Node.js 20.19 or newer with npm; packages come from the npm registry (npm ci, from
+# web/package-lock.json), and are installed again only when the lock file changed.
+set -euo pipefail
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+web=$root/web
+what=${1:-build}
+
+if ! command -v npm >/dev/null 2>&1; then
+	echo "error: the web UI needs Node.js (20.19 or newer) and npm; install them, then run $0 again" >&2
+	exit 1
+fi
+node_version=$(node -p 'process.versions.node')
+if ! node -e 'const [a,b]=process.versions.node.split(".").map(Number); process.exit(a>20||(a==20&&b>=19)?0:1)'; then
+	echo "error: the web UI needs Node.js 20.19 or newer; this is $node_version" >&2
+	exit 1
+fi
+
+stamp=$web/node_modules/.confab-installed
+if [[ ! -f $stamp || $web/package-lock.json -nt $stamp ]]; then
+	echo "==> npm ci (web/)"
+	(cd "$web" && npm ci --no-audit --no-fund --loglevel=error)
+	touch "$stamp"
+fi
+
+case $what in
+build | all)
+	echo "==> building the web UI (web/dist)"
+	(cd "$web" && npm run --silent build)
+	;;&
+test | all)
+	echo "==> web UI component tests (vitest)"
+	(cd "$web" && npm test --silent)
+	;;
+build) ;;
+*)
+	echo "usage: $0 [build|test|all]" >&2
+	exit 2
+	;;
+esac
