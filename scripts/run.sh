@@ -9,12 +9,8 @@ export CONFAB_DATA_DIR=${CONFAB_DATA_DIR:-data}
 
 "$root/scripts/deps.sh"
 bin=${CARGO_TARGET_DIR:-$root/target}/release/confab
-# The web UI first: the release binary embeds web/dist. A UI newer than the binary makes
-# Cargo rebuild it (build.rs watches web/dist only once it exists).
+# The web UI first: the release binary embeds web/dist (a changed UI makes Cargo rebuild it).
 "$root/scripts/web.sh" build
-if [[ -e $bin && $root/web/dist/index.html -nt $bin ]]; then
-	touch "$root/crates/confab/build.rs"
-fi
 (cd "$root" && cargo build --release -p confab)
 
 "$root/scripts/fetch-model.sh" "$CONFAB_DATA_DIR/models"

@@ -28,7 +28,14 @@ fi
 case $what in
 build | all)
 	echo "==> building the web UI (web/dist)"
+	first_build=false
+	[[ -f $web/dist/index.html ]] || first_build=true
 	(cd "$web" && npm run --silent build)
+	# Cargo watches web/dist only once it exists (crates/confab/build.rs): the first build
+	# tells it so, and the binary embeds the UI at its next build.
+	if $first_build; then
+		touch "$root/crates/confab/build.rs"
+	fi
 	;;&
 test | all)
 	echo "==> web UI component tests (vitest)"

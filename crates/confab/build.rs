@@ -1,7 +1,7 @@
 //! Rebuilds the binary when the web UI's build (`web/dist`, embedded by `src/web.rs`)
 //! appears or changes. Cargo reruns a build script on every build while a watched path is
-//! missing, so the folder is watched only once it exists (`scripts/run.sh` touches this file
-//! when it built the UI after the binary); `WEB_UI_BUILD` (the time of the build's
+//! missing, so the folder is watched only once it exists (`scripts/web.sh` touches this file
+//! when it builds the UI for the first time); `WEB_UI_BUILD` (the time of the build's
 //! `index.html`, or `none`) changes with it, which makes Cargo compile the crate again and
 //! the embedding see the new files.
 
