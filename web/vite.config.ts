@@ -24,5 +24,8 @@ export default defineConfig({
     setupFiles: ['./src/test/setup.ts'],
     css: false,
     restoreMocks: true,
+    // The app-shell tests render lazy routes with antd in jsdom: seconds on a busy 2-core CI
+    // machine.
+    testTimeout: 30_000,
   },
 });

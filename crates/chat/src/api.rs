@@ -354,8 +354,11 @@ async fn list_messages(
 pub struct SendMessage {
     pub content: String,
     /// Continue from this message instead of the active leaf. To edit a message, send the
-    /// new text with the edited message's `parent_id`: it becomes a sibling branch.
-    pub parent_id: Option<Uuid>,
+    /// new text with the edited message's `parent_id`: it becomes a sibling branch. `null`
+    /// starts from the top: a new first message (how the first message is edited).
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<Uuid>)]
+    pub parent_id: Option<Option<Uuid>>,
     /// Ask this model for this answer instead of the conversation's.
     pub model: Option<String>,
 }
@@ -444,7 +447,8 @@ async fn send_message(
             id,
             SendInput {
                 content: body.content,
-                parent_id: body.parent_id,
+                parent_id: body.parent_id.flatten(),
+                from_root: body.parent_id == Some(None),
                 model: body.model,
             },
         )

@@ -118,9 +118,13 @@ pub struct ConversationInput {
 #[derive(Debug, Clone)]
 pub struct SendInput {
     pub content: String,
-    /// Continue from this message; `None`: from the conversation's active leaf. Editing a
-    /// message is sending new content with the edited message's parent.
+    /// Continue from this message; `None`: from the conversation's active leaf (or from the
+    /// top with `from_root`). Editing a message is sending new content with the edited
+    /// message's parent.
     pub parent_id: Option<Uuid>,
+    /// With no `parent_id`: a new first message (a sibling of the conversation's first
+    /// message), instead of continuing from the active leaf.
+    pub from_root: bool,
     /// Ask this model instead of the conversation's.
     pub model: Option<String>,
 }
@@ -544,6 +548,7 @@ impl ChatService {
                     .map_err(not_found("no such message in this conversation"))?;
                 Some(parent.id)
             }
+            None if input.from_root => None,
             None => conversation.active_leaf_id,
         };
         let model = self.pick_model(&conversation, model_override).await?;

@@ -70,7 +70,7 @@ export function chatApi(client: ApiClient = api) {
 
     send: (
       id: string,
-      body: { content: string; parent_id?: string; model?: string },
+      body: { content: string; parent_id?: string | null; model?: string },
       handlers: AnswerHandlers,
       signal?: AbortSignal,
     ) => stream(`${base}/${id}/messages`, body, handlers, signal),

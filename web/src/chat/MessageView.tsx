@@ -103,7 +103,7 @@ export function MessageView({ message, streaming, busy, onRegenerate, onEdit, on
         <div className="message-actions">
           <BranchNav message={message} busy={busy} onSwitch={onSwitch} />
           {!streaming && <CopyButton label="Copy message" text={() => message.content} />}
-          {isUser && message.parent_id && !busy && (
+          {isUser && !busy && (
             <Tooltip title="Edit">
               <Button
                 size="small"

@@ -94,6 +94,25 @@ describe('useConversation', () => {
     expect(result.current.messages.map((m) => m.content)).toEqual(['first question', 'first answer', 'second, edited', '']);
   });
 
+  it('edits the first question as a new first message: parent_id null, nothing kept above it', async () => {
+    const fake = fakeApi([q1, a1, q2, a2]);
+    const { result } = renderHook(() => useConversation('c1', { api: fake.api }));
+    await waitFor(() => expect(result.current.messages).toHaveLength(4));
+    act(() => void result.current.edit(result.current.messages[0], 'first, rewritten'));
+    await waitFor(() => expect(fake.raw.send).toHaveBeenCalled());
+    expect(fake.raw.send.mock.calls[0][1]).toEqual({ content: 'first, rewritten', parent_id: null });
+    expect(result.current.messages.map((m) => m.content)).toEqual(['first, rewritten', '']);
+  });
+
+  it('continues from the end when sending without a parent: no parent_id sent', async () => {
+    const fake = fakeApi([q1, a1]);
+    const { result } = renderHook(() => useConversation('c1', { api: fake.api }));
+    await waitFor(() => expect(result.current.messages).toHaveLength(2));
+    act(() => void result.current.send('next'));
+    await waitFor(() => expect(fake.raw.send).toHaveBeenCalled());
+    expect(fake.raw.send.mock.calls[0][1]).toEqual({ content: 'next' });
+  });
+
   it('regenerates from the answer, replacing it and what follows', async () => {
     const fake = fakeApi([q1, a1, q2, a2]);
     const { result } = renderHook(() => useConversation('c1', { api: fake.api }));

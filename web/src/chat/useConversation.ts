@@ -176,17 +176,21 @@ export function useConversation(conversationId: string | undefined, options: Use
       }
       const conversation = id;
       const ms = created ? [] : messagesRef.current;
+      // `undefined`: continue from the end; `null`: a new first message (editing the first
+      // message); an id: continue from that message (editing any other).
       let base = ms;
-      if (parentId) {
+      if (parentId === null) {
+        base = [];
+      } else if (parentId) {
         const at = ms.findIndex((m) => m.id === parentId);
         if (at >= 0) base = ms.slice(0, at + 1);
       }
-      const parent = parentId ?? base[base.length - 1]?.id ?? null;
+      const parent = parentId === undefined ? (base[base.length - 1]?.id ?? null) : parentId;
       const user = tempMessage('user', content, parent, conversation);
       const assistant = tempMessage('assistant', '', user.id, conversation);
       setMessages([...base, user, assistant]);
-      const body: { content: string; parent_id?: string; model?: string } = { content };
-      if (parentId) body.parent_id = parentId;
+      const body: { content: string; parent_id?: string | null; model?: string } = { content };
+      if (parentId !== undefined) body.parent_id = parentId;
       if (optionsRef.current.model) body.model = optionsRef.current.model;
       await run(conversation, null, (h, signal) => chat.send(conversation, body, h, signal), user.id, assistant.id);
     },

@@ -279,6 +279,28 @@ async fn edits_and_regenerations_are_branches() {
     assert_eq!(messages[2]["content"], "second");
     assert_eq!(messages[3]["content"], "You said: second");
     assert_eq!(messages[2]["branches"]["index"], 0);
+
+    // Editing the first message: `parent_id: null` starts from the top, a sibling of it.
+    let rewritten = send(
+        &app,
+        &token,
+        &id,
+        json!({"content": "first, rewritten", "parent_id": null}),
+    )
+    .await;
+    assert_eq!(text_of(&rewritten), "You said: first, rewritten");
+    assert!(rewritten[0].1["user_message"]["parent_id"].is_null());
+    let messages = path(&app, &token, &id).await;
+    assert_eq!(messages.len(), 2);
+    assert_eq!(messages[0]["content"], "first, rewritten");
+    assert_eq!(messages[0]["branches"]["index"], 1);
+    assert_eq!(
+        messages[0]["branches"]["sibling_ids"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
     app.stop().await;
 }
 

@@ -748,6 +748,7 @@ impl World {
                         confab_chat::service::SendInput {
                             content: "Hi".into(),
                             parent_id: None,
+                            from_root: false,
                             model: None,
                         },
                     )
