@@ -88,8 +88,12 @@ async fn serves_then_stops_cleanly_on_sigterm() {
     .await
     .unwrap();
     assert!(status.success(), "{status:?}");
+    // The process has exited; its last lines may still be on their way through the pipe:
+    // read until the reader sees the end of it.
     let mut lines = Vec::new();
-    while let Ok(line) = logs.try_recv() {
+    while let Ok(Some(line)) =
+        tokio::time::timeout(std::time::Duration::from_secs(5), logs.recv()).await
+    {
         lines.push(line);
     }
     let text = lines.join("\n");
