@@ -446,6 +446,23 @@ async fn dispatches(queue: &NatsJobQueue) -> u64 {
     stream.info().await.unwrap().state.messages
 }
 
+/// Waits (up to 5 s) until the stream holds `expected` dispatches: the server removes an
+/// acknowledged message from a work-queue stream asynchronously.
+async fn assert_dispatches(queue: &NatsJobQueue, expected: u64) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let held = dispatches(queue).await;
+        if held == expected {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the stream holds {held} dispatches, expected {expected}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 #[tokio::test]
 async fn nats_job_queue_leaves_no_dispatch_behind() {
     let Some(url) = nats_url("nats_job_queue_leaves_no_dispatch_behind") else {
@@ -458,7 +475,7 @@ async fn nats_job_queue_leaves_no_dispatch_behind() {
         .await
         .unwrap()
         .id;
-    assert_eq!(dispatches(&queue).await, 1);
+    assert_dispatches(&queue, 1).await;
 
     // A retried attempt swaps the lease's dispatch for a fresh one.
     let lease = queue.lease(&["pull"], "w", long).await.unwrap().unwrap();
@@ -467,13 +484,13 @@ async fn nats_job_queue_leaves_no_dispatch_behind() {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(dispatches(&queue).await, 1);
+    assert_dispatches(&queue, 1).await;
 
     // Success removes it.
     let lease = queue.lease(&["pull"], "w", long).await.unwrap().unwrap();
     assert_eq!((lease.job.id, lease.job.attempts), (id, 2));
     assert!(queue.complete(&lease, json!("ok")).await.unwrap());
-    assert_eq!(dispatches(&queue).await, 0);
+    assert_dispatches(&queue, 0).await;
 
     // A cancelled queued job's dispatch goes when a worker next looks.
     let id = queue
@@ -483,14 +500,14 @@ async fn nats_job_queue_leaves_no_dispatch_behind() {
         .id;
     queue.cancel(id).await.unwrap();
     assert!(queue.lease(&["pull"], "w", long).await.unwrap().is_none());
-    assert_eq!(dispatches(&queue).await, 0);
+    assert_dispatches(&queue, 0).await;
 
     // A retried job runs again from a dispatch of its own.
     queue.retry(id).await.unwrap();
     let lease = queue.lease(&["pull"], "w", long).await.unwrap().unwrap();
     assert_eq!(lease.job.id, id);
     assert!(queue.cancelled(&lease).await.unwrap());
-    assert_eq!(dispatches(&queue).await, 0);
+    assert_dispatches(&queue, 0).await;
     cleanup_jobs(&queue).await;
 }
 
@@ -545,6 +562,6 @@ async fn nats_job_queue_survives_a_worker_that_vanished_mid_lease() {
     let job = second.get(id).await.unwrap().unwrap();
     assert_eq!(job.state, JobState::Failed);
     assert_eq!(job.error.as_deref(), Some("lease expired after 2 attempts"));
-    assert_eq!(dispatches(&second).await, 0);
+    assert_dispatches(&second, 0).await;
     cleanup_jobs(&second).await;
 }
