@@ -63,6 +63,30 @@ impl NewJob {
         self.created_by = Some(user);
         self
     }
+
+    /// The job as an adapter stores it when enqueued at `now` (Unix ms) under `id`.
+    pub fn into_job(self, id: Uuid, now: i64) -> Job {
+        Job {
+            id,
+            kind: self.kind,
+            payload: self.payload,
+            priority: self.priority,
+            state: JobState::Queued,
+            attempts: 0,
+            max_attempts: self.max_attempts.max(1),
+            run_after: self.run_after.unwrap_or(now),
+            progress: None,
+            progress_message: None,
+            result: None,
+            error: None,
+            cancel_requested: false,
+            created_by: self.created_by,
+            created_at: now,
+            updated_at: now,
+            worker: None,
+            lease_until: None,
+        }
+    }
 }
 
 /// Where a job stands.

@@ -241,26 +241,7 @@ fn job_from_row(row: &AnyRow) -> Result<Job, JobError> {
 impl JobQueue for SqlJobQueue {
     async fn enqueue(&self, job: NewJob) -> Result<Job, JobError> {
         let now = confab_core::now_ms();
-        let job = Job {
-            id: confab_core::new_id(),
-            kind: job.kind,
-            payload: job.payload,
-            priority: job.priority,
-            state: JobState::Queued,
-            attempts: 0,
-            max_attempts: job.max_attempts.max(1),
-            run_after: job.run_after.unwrap_or(now),
-            progress: None,
-            progress_message: None,
-            result: None,
-            error: None,
-            cancel_requested: false,
-            created_by: job.created_by,
-            created_at: now,
-            updated_at: now,
-            worker: None,
-            lease_until: None,
-        };
+        let job = job.into_job(confab_core::new_id(), now);
         sqlx::query(
             "INSERT INTO jobs (id, kind, payload, priority, state, attempts, max_attempts, \
              run_after, cancel_requested, created_by, created_at, updated_at) \
