@@ -15,6 +15,13 @@ fn bin() -> &'static Path {
     Path::new(env!("CARGO_BIN_EXE_confab"))
 }
 
+/// Writes `toml` as the test's `confab.toml` and returns its path (for `CONFAB_CONFIG`).
+fn write_config(db: &TestDb, toml: &str) -> String {
+    let path = db.dir.path().join("confab.toml");
+    std::fs::write(&path, toml).unwrap();
+    path.to_str().unwrap().to_owned()
+}
+
 /// Runs a `confab` subcommand against `db`; returns (exit code, stdout, stderr).
 async fn confab(
     db: &TestDb,
@@ -308,15 +315,12 @@ async fn a_killed_server_keeps_every_message_and_each_answer_to_its_last_checkpo
     let words: Vec<String> = (1..=300).map(|i| format!("w{i}")).collect();
     let reply = words.join(" ");
     let db = TestDb::new().await.unwrap();
-    let config = db.dir.path().join("confab.toml");
-    std::fs::write(
-        &config,
-        format!(
+    let config = write_config(
+        &db,
+        &format!(
             "[chat]\nauto_titles = false\n\n[inference]\nproviders = [{{ name = \"slow\", kind = \"scripted\", models = [\"slow\"], reply = \"{reply}\", delay_ms = 20 }}]\n"
         ),
-    )
-    .unwrap();
-    let config = config.to_str().unwrap().to_owned();
+    );
     let env = [
         ("CONFAB_DATABASE__URL", db.url.as_str()),
         ("CONFAB_CONFIG", config.as_str()),
@@ -488,13 +492,10 @@ async fn jobs_queued_and_running_at_a_kill_all_complete_after_a_restart() {
     tokio::spawn(async move { axum::serve(listener, app).await });
 
     let db = TestDb::new().await.unwrap();
-    let config = db.dir.path().join("confab.toml");
-    std::fs::write(
-        &config,
+    let config = write_config(
+        &db,
         "[bus]\njob_lease_secs = 2\njob_poll_ms = 100\njob_concurrency = 4\n",
-    )
-    .unwrap();
-    let config = config.to_str().unwrap().to_owned();
+    );
     let env = [
         ("CONFAB_DATABASE__URL", db.url.as_str()),
         ("CONFAB_CONFIG", config.as_str()),
