@@ -9,6 +9,8 @@ import { ThemeProvider } from './theme/ThemeContext';
 
 const ChatPage = lazy(() => import('./chat/ChatPage'));
 const SettingsPage = lazy(() => import('./settings/SettingsPage'));
+const ModelsPage = lazy(() => import('./models/ModelsPage'));
+const AdminPage = lazy(() => import('./admin/AdminPage'));
 
 function Loading() {
   return (
@@ -42,6 +44,8 @@ export function AppRoutes() {
       <Route path="/signup" element={<GuestOnly><SignUp /></GuestOnly>} />
       <Route path="/pending" element={<Pending />} />
       <Route path="/settings" element={<RequireAuth><SettingsPage /></RequireAuth>} />
+      <Route path="/models" element={<RequireAuth><ModelsPage /></RequireAuth>} />
+      <Route path="/admin/*" element={<RequireAuth><AdminPage /></RequireAuth>} />
       <Route path="/c/:conversationId" element={<RequireAuth><ChatPage /></RequireAuth>} />
       <Route path="/" element={<RequireAuth><ChatPage /></RequireAuth>} />
       <Route path="*" element={<Navigate to="/" replace />} />

@@ -134,6 +134,7 @@ export default function ChatPage() {
       conversations={conversations.items}
       activeId={conversationId}
       userName={user?.name}
+      isAdmin={user?.role === 'admin'}
       onNew={() => {
         setDrawerOpen(false);
         navigate('/');

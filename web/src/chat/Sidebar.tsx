@@ -7,6 +7,8 @@ import {
   PushpinOutlined,
   SearchOutlined,
   SettingOutlined,
+  AppstoreOutlined,
+  DashboardOutlined,
 } from '@ant-design/icons';
 import { App, Button, Dropdown, Input, Modal, Typography } from 'antd';
 import { useMemo, useState } from 'react';
@@ -25,6 +27,8 @@ export interface SidebarProps {
   onDelete(c: Conversation): void;
   onNavigate?(): void;
   userName?: string;
+  /** Admins get a link to the admin console. */
+  isAdmin?: boolean;
 }
 
 export function Sidebar(props: SidebarProps) {
@@ -112,6 +116,14 @@ export function Sidebar(props: SidebarProps) {
         <Typography.Text ellipsis style={{ flex: 1 }}>
           {props.userName}
         </Typography.Text>
+        <Link to="/models" aria-label="Models">
+          <Button type="text" icon={<AppstoreOutlined />} tabIndex={-1} aria-hidden />
+        </Link>
+        {props.isAdmin && (
+          <Link to="/admin" aria-label="Admin">
+            <Button type="text" icon={<DashboardOutlined />} tabIndex={-1} aria-hidden />
+          </Link>
+        )}
         <Link to="/settings" aria-label="Settings">
           <Button type="text" icon={<SettingOutlined />} tabIndex={-1} aria-hidden />
         </Link>
