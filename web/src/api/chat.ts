@@ -1,12 +1,15 @@
 import { api, type ApiClient } from './client';
 import { followAnswer, type AnswerHandlers } from './sse';
-import type { Conversation, Message, Model, Page, PathMessage, SearchHit } from './types';
+import type { Conversation, Message, Model, Page, Params, PathMessage, Preset, Reaction, SearchHit } from './types';
 
 const base = '/api/v1/conversations';
 
 export interface ListFilter {
   limit?: number;
   cursor?: string;
+  folder?: string;
+  tag?: string;
+  /** `true` lists archived conversations instead of the others. */
   archived?: boolean;
   pinned?: boolean;
 }
@@ -22,11 +25,29 @@ export interface ConversationPatch {
   title?: string;
   model?: string | null;
   system_prompt?: string | null;
+  params?: Params;
   pinned?: boolean;
   archived?: boolean;
   active_message_id?: string;
   folder?: string | null;
   tags?: string[];
+}
+
+export interface NewConversation {
+  title?: string;
+  model?: string;
+  system_prompt?: string;
+  params?: Params;
+  folder?: string;
+  tags?: string[];
+  /** Take the system prompt and parameters of this preset (fields given here win). */
+  preset_id?: string;
+}
+
+export interface PresetInput {
+  name: string;
+  system_prompt: string | null;
+  params: Params;
 }
 
 /** The chat endpoints over an ApiClient. */
@@ -62,8 +83,7 @@ export function chatApi(client: ApiClient = api) {
       return all;
     },
     get: (id: string) => client.get<Conversation>(`${base}/${id}`),
-    create: (body: { title?: string; model?: string; system_prompt?: string } = {}) =>
-      client.post<Conversation>(base, body),
+    create: (body: NewConversation = {}) => client.post<Conversation>(base, body),
     update: (id: string, patch: ConversationPatch) => client.patch<Conversation>(`${base}/${id}`, patch),
     remove: (id: string) => client.delete(`${base}/${id}`),
     messages: (id: string) => client.get<{ items: PathMessage[] }>(`${base}/${id}/messages`).then((r) => r.items),
@@ -86,6 +106,22 @@ export function chatApi(client: ApiClient = api) {
       return followAnswer(response.body, handlers);
     },
     stop: (id: string, messageId: string) => client.post<void>(`${base}/${id}/messages/${messageId}/stop`),
+
+    /** Adds the reader's reaction (idempotent); the message's reactions after it. */
+    react: (id: string, messageId: string, emoji: string) =>
+      client
+        .post<{ items: Reaction[] }>(`${base}/${id}/messages/${messageId}/reactions`, { emoji })
+        .then((r) => r.items),
+    /** Takes the reader's reaction back; the message's reactions after it. */
+    unreact: (id: string, messageId: string, emoji: string) =>
+      client
+        .delete<{ items: Reaction[] }>(`${base}/${id}/messages/${messageId}/reactions/${encodeURIComponent(emoji)}`)
+        .then((r) => r.items),
+
+    presets: () => client.get<{ items: Preset[] }>('/api/v1/presets').then((r) => r.items),
+    createPreset: (body: PresetInput) => client.post<Preset>('/api/v1/presets', body),
+    updatePreset: (id: string, body: PresetInput) => client.request<Preset>('PUT', `/api/v1/presets/${id}`, body),
+    removePreset: (id: string) => client.delete(`/api/v1/presets/${id}`),
 
     search: (q: string) => client.get<{ items: SearchHit[] }>(`/api/v1/search${query({ q })}`).then((r) => r.items),
   };

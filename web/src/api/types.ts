@@ -60,7 +60,25 @@ export interface Model {
   local: unknown;
 }
 
-export type Params = Record<string, unknown>;
+/** Sampling settings of a conversation or preset; unset ones take the model's defaults. */
+export interface Params {
+  /** 0 to 2. */
+  temperature?: number;
+  /** Above 0, at most 1. */
+  top_p?: number;
+  /** At least 1. */
+  max_tokens?: number;
+  seed?: number;
+}
+
+/** Limits the server checks (crates/chat/src/domain.rs). */
+export const LIMITS = {
+  title: 200,
+  folder: 100,
+  tag: 50,
+  tags: 20,
+  systemPrompt: 20_000,
+} as const;
 
 export interface Conversation {
   id: string;
@@ -99,9 +117,26 @@ export interface Branches {
   index: number;
 }
 
+/** An emoji with its count and whether the reader gave it. */
+export interface Reaction {
+  emoji: string;
+  count: number;
+  mine: boolean;
+}
+
 export interface PathMessage extends Message {
   branches: Branches;
-  reactions: unknown[];
+  reactions: Reaction[];
+}
+
+/** A named system prompt with parameters. */
+export interface Preset {
+  id: string;
+  name: string;
+  system_prompt: string | null;
+  params: Params;
+  created_at: string;
+  updated_at: string;
 }
 
 export interface StreamStart {

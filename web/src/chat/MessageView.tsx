@@ -3,6 +3,7 @@ import { Alert, Button, Input, Space, Tag, Tooltip } from 'antd';
 import { useState } from 'react';
 import { CopyButton } from './CopyButton';
 import { Markdown } from './Markdown';
+import { Reactions } from './Reactions';
 import type { ChatMessage } from './useConversation';
 
 export interface MessageViewProps {
@@ -12,6 +13,8 @@ export interface MessageViewProps {
   onRegenerate(m: ChatMessage): void;
   onEdit(m: ChatMessage, content: string): void;
   onSwitch(m: ChatMessage, direction: -1 | 1): void;
+  /** Toggles the reader's reaction; without it no reactions are offered. */
+  onReact?(m: ChatMessage, emoji: string): void;
 }
 
 function BranchNav({ message, busy, onSwitch }: Pick<MessageViewProps, 'message' | 'busy' | 'onSwitch'>) {
@@ -42,7 +45,7 @@ function BranchNav({ message, busy, onSwitch }: Pick<MessageViewProps, 'message'
   );
 }
 
-export function MessageView({ message, streaming, busy, onRegenerate, onEdit, onSwitch }: MessageViewProps) {
+export function MessageView({ message, streaming, busy, onRegenerate, onEdit, onSwitch, onReact }: MessageViewProps) {
   const [editing, setEditing] = useState(false);
   const [draft, setDraft] = useState(message.content);
   const isUser = message.role === 'user';
@@ -103,6 +106,9 @@ export function MessageView({ message, streaming, busy, onRegenerate, onEdit, on
         <div className="message-actions">
           <BranchNav message={message} busy={busy} onSwitch={onSwitch} />
           {!streaming && <CopyButton label="Copy message" text={() => message.content} />}
+          {onReact && !streaming && !message.id.startsWith('temp-') && message.status !== 'streaming' && (
+            <Reactions reactions={message.reactions} onToggle={(emoji) => onReact(message, emoji)} />
+          )}
           {isUser && !busy && (
             <Tooltip title="Edit">
               <Button

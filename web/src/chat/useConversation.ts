@@ -2,10 +2,24 @@ import { useCallback, useEffect, useRef, useState } from 'react';
 import { chat as defaultChat, type ChatApi } from '../api/chat';
 import { friendlyMessage } from '../api/errors';
 import { charLength, type AnswerHandlers } from '../api/sse';
-import type { Branches, Conversation, Message } from '../api/types';
+import type { Branches, Conversation, Message, Reaction } from '../api/types';
 
 export interface ChatMessage extends Message {
   branches?: Branches;
+  reactions?: Reaction[];
+}
+
+/** The reactions after the reader toggles `emoji` (added when `add`, else taken back). */
+export function toggleReaction(reactions: Reaction[] = [], emoji: string, add: boolean): Reaction[] {
+  const at = reactions.findIndex((r) => r.emoji === emoji);
+  if (at < 0) return add ? [...reactions, { emoji, count: 1, mine: true }] : reactions;
+  const r = reactions[at];
+  if (r.mine === add) return reactions;
+  const count = Math.max(0, r.count + (add ? 1 : -1));
+  const next = [...reactions];
+  if (count === 0) next.splice(at, 1);
+  else next[at] = { ...r, count, mine: add };
+  return next;
 }
 
 /** The text after a delta at `offset` (in characters, as the server counts them). */
@@ -259,6 +273,32 @@ export function useConversation(conversationId: string | undefined, options: Use
     [chat, reload],
   );
 
+  /** Shows a message's reactions as the server sent them (its answer, or a live event). */
+  const setReactions = useCallback((messageId: string, reactions: Reaction[]) => {
+    setMessages((ms) => ms.map((m) => (m.id === messageId ? { ...m, reactions } : m)));
+  }, []);
+
+  /** Toggles the reader's reaction to a message: shown at once, then as the server has it. */
+  const react = useCallback(
+    async (message: ChatMessage, emoji: string) => {
+      const id = current.current;
+      if (!id || message.id.startsWith('temp-')) return;
+      const before = messagesRef.current.find((m) => m.id === message.id)?.reactions ?? message.reactions ?? [];
+      const add = !before.some((r) => r.emoji === emoji && r.mine);
+      setReactions(message.id, toggleReaction(before, emoji, add));
+      try {
+        const items = add ? await chat.react(id, message.id, emoji) : await chat.unreact(id, message.id, emoji);
+        if (current.current === id) setReactions(message.id, items);
+      } catch (e) {
+        if (current.current === id) {
+          setReactions(message.id, before);
+          setError(friendlyMessage(e));
+        }
+      }
+    },
+    [chat, setReactions],
+  );
+
   return {
     messages,
     loading,
@@ -270,6 +310,8 @@ export function useConversation(conversationId: string | undefined, options: Use
     regenerate,
     edit,
     switchBranch,
+    react,
+    setReactions,
     reload,
     /** Whether this tab is streaming an answer of that conversation. */
     isStreaming: (id: string) => stream.current?.conversationId === id,
