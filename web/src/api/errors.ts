@@ -96,6 +96,20 @@ export function friendlyMessage(error: unknown): string {
       return 'The model is not available right now. Try again or pick another model.';
     case 'unknown_model':
       return 'That model is not installed on this server.';
+    case 'forbidden':
+      return 'Only an administrator can do this.';
+    case 'insufficient_scope':
+      return `This API key is not allowed to do this: ${error.message}.`;
+    case 'invalid_source':
+      return `The server cannot pull that source: ${error.message}`;
+    case 'invalid_sha256':
+      return 'A SHA-256 checksum is 64 hexadecimal digits.';
+    case 'upstream_error':
+      return `The model server failed: ${error.message}`;
+    case 'payload_too_large':
+      return 'The file is larger than the server accepts.';
+    case 'invalid_import':
+      return 'The file was not imported; nothing changed.';
     case 'network_error':
       return 'Cannot reach the server. Check your connection.';
     case 'server_error':
