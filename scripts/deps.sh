@@ -35,6 +35,9 @@ check() {
 	have cc || missing+=(gcc)          # C parts of dependencies (the bundled SQLite)
 	installed libc6-dev || missing+=(libc6-dev)
 	installed ca-certificates || missing+=(ca-certificates) # cargo fetches crates over HTTPS
+	have chromium || have chromium-browser || missing+=(chromium) # the web UI's end-to-end tests
+	installed fonts-dejavu-core || missing+=(fonts-dejavu-core)   # text in their screenshots
+	installed fonts-noto-color-emoji || missing+=(fonts-noto-color-emoji) # and the reaction emoji
 }
 
 check

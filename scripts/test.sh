@@ -2,7 +2,8 @@
 # The project's test command: the whole workspace suite twice, once against SQLite and once
 # against a throwaway PostgreSQL server that this script starts and always stops on exit.
 # Both passes also get a throwaway NATS server with JetStream (the NATS adapter tests).
-# First the web UI's component tests run and the UI is built (scripts/web.sh all).
+# First the web UI's component tests run and the UI is built (scripts/web.sh all); last, its
+# end-to-end tests run in Chromium (scripts/web.sh e2e).
 #
 #   scripts/test.sh [ARGS...]      ARGS go to both `cargo nextest run` invocations
 #                                  (e.g. a test name filter, or `--no-fail-fast`)
@@ -99,6 +100,8 @@ if $postgres_pass; then
 fi
 if [[ $# -eq 0 ]]; then
 	sdk_tests || failed+=(openai-sdk)
+	# The web UI in Chromium against a live `confab serve` (SQLite).
+	scripts/web.sh e2e || failed+=(web-e2e)
 fi
 
 echo
@@ -107,7 +110,7 @@ if ((${#failed[@]} > 0)); then
 	exit 1
 fi
 if $postgres_pass; then
-	echo "==> passed: sqlite and postgres (and the openai SDK tests unless a filter was given)"
+	echo "==> passed: sqlite and postgres (and the openai SDK and web end-to-end tests unless a filter was given)"
 else
 	echo "==> passed: sqlite (postgres skipped)"
 fi

@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Builds the web UI (web/ → web/dist, which the confab binary embeds) and, with `test`, runs
-# its component tests: scripts/web.sh [build|test|all] (default: build).
+# its component tests: scripts/web.sh [build|test|all|e2e] (default: build).
+# `e2e` runs the end-to-end tests (web/e2e, Playwright driving the system's Chromium) against
+# a `confab serve` it starts from TEST_CONFAB_BIN (default target/debug/confab, built here
+# when missing), serving the web/dist built before; screenshots go to target/e2e/screenshots.
 # Needs Node.js 20.19 or newer with npm; packages come from the npm registry (npm ci, from
 # web/package-lock.json), and are installed again only when the lock file changed.
 set -euo pipefail
@@ -52,8 +55,27 @@ test | all)
 	(cd "$web" && npm test --silent)
 	;;
 build) ;;
+e2e)
+	chromium=${CHROMIUM:-$(command -v chromium || command -v chromium-browser || true)}
+	if [[ -z $chromium ]]; then
+		echo "error: the end-to-end tests need Chromium (Debian: apt-get install chromium)" >&2
+		exit 1
+	fi
+	export CHROMIUM=$chromium
+	[[ -f $web/dist/index.html ]] || (cd "$web" && npm run --silent build)
+	if [[ -z ${TEST_CONFAB_BIN:-} ]]; then
+		(cd "$root" && cargo build --quiet -p confab --bin confab)
+		export TEST_CONFAB_BIN=$root/target/debug/confab
+	fi
+	E2E_PORT=${E2E_PORT:-$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')}
+	export E2E_PORT
+	echo "==> web UI end-to-end tests (Playwright, $("$chromium" --version 2>/dev/null | head -n1))"
+	rm -rf "$root/target/e2e/screenshots"
+	(cd "$web" && npx tsc -p e2e && npx playwright test -c e2e/playwright.config.ts)
+	echo "==> screenshots: target/e2e/screenshots"
+	;;
 *)
-	echo "usage: $0 [build|test|all]" >&2
+	echo "usage: $0 [build|test|all|e2e]" >&2
 	exit 2
 	;;
 esac

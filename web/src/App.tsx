@@ -46,8 +46,12 @@ export function AppRoutes() {
       <Route path="/settings" element={<RequireAuth><SettingsPage /></RequireAuth>} />
       <Route path="/models" element={<RequireAuth><ModelsPage /></RequireAuth>} />
       <Route path="/admin/*" element={<RequireAuth><AdminPage /></RequireAuth>} />
-      <Route path="/c/:conversationId" element={<RequireAuth><ChatPage /></RequireAuth>} />
-      <Route path="/" element={<RequireAuth><ChatPage /></RequireAuth>} />
+      {/* One chat page for both paths: sending the first message of a new chat moves from
+          `/` to `/c/:id` while its answer streams, which must not remount the page. */}
+      <Route element={<RequireAuth><ChatPage /></RequireAuth>}>
+        <Route path="/" element={null} />
+        <Route path="/c/:conversationId" element={null} />
+      </Route>
       <Route path="*" element={<Navigate to="/" replace />} />
     </Routes>
   );

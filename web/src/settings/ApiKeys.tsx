@@ -44,6 +44,7 @@ export function ApiKeys() {
       </Typography.Paragraph>
       {error && <Alert type="error" showIcon title={error} style={{ marginBottom: 12 }} />}
       <Form
+        name="api-key"
         form={form}
         layout="inline"
         aria-label="Create API key"
