@@ -44,6 +44,8 @@ build | all)
 	first_build=false
 	[[ -f $web/dist/index.html ]] || first_build=true
 	(cd "$web" && npm run --silent build)
+	# What a first visit downloads, gzipped; fails over 500 KB.
+	(cd "$web" && node scripts/bundle-size.mjs dist 500)
 	# Cargo watches web/dist only once it exists (crates/confab/build.rs): the first build
 	# tells it so, and the binary embeds the UI at its next build.
 	if $first_build; then
