@@ -130,3 +130,46 @@ test('settings: API keys are created, shown once, work, and stop working when re
   await expect(table).not.toContainText('laptop script');
   expect((await request.get('/v1/models', withKey)).status()).toBe(401);
 });
+
+test('another tab of the same user follows the conversation live', async ({ browser }) => {
+  const context = await browser.newContext();
+  const first = await context.newPage();
+  await newUser(first, 'twotabs');
+  await send(first, 'Start a conversation');
+  await answerFinished(first);
+  const url = first.url();
+
+  // The second tab shares the session (the refresh cookie) and opens the same conversation.
+  const second = await context.newPage();
+  await second.goto(url);
+  await expect(userMessages(second).first()).toContainText('Start a conversation');
+
+  await send(first, 'Seen from the other tab');
+  // The other tab shows that the assistant is answering, then the answer.
+  await expect(second.getByRole('status', { name: 'Assistant is typing' })).toBeVisible();
+  await expect(userMessages(second).nth(1)).toContainText('Seen from the other tab');
+  await expect(assistantMessages(second).nth(1)).toContainText(ANSWER_END);
+  await expect(second.getByRole('status', { name: 'Assistant is typing' })).toHaveCount(0);
+
+  // A conversation started in one tab appears in the other's sidebar.
+  await first.getByRole('button', { name: 'New chat' }).click();
+  await send(first, 'A brand new topic');
+  await expect(second.getByRole('navigation', { name: 'Conversations' })).toContainText('A brand new topic');
+  await context.close();
+});
+
+test('at phone width the sidebar is a drawer and chatting works', async ({ browser }) => {
+  const context = await browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true });
+  const page = await context.newPage();
+  await newUser(page, 'phone');
+  await expect(page.getByRole('navigation', { name: 'Conversations' })).toBeHidden();
+  await send(page, 'Hello from a phone');
+  await answerFinished(page);
+  await shot(page, 'phone-chat');
+  await page.getByRole('button', { name: 'Open sidebar' }).click();
+  const sidebar = page.getByRole('navigation', { name: 'Conversations' });
+  await expect(sidebar).toBeVisible();
+  await expect(sidebar).toContainText('Hello from a phone');
+  await shot(page, 'phone-sidebar');
+  await context.close();
+});
