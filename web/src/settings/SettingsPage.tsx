@@ -7,6 +7,7 @@ import type { User } from '../api/types';
 import { useAuth } from '../auth/AuthContext';
 import { useTheme, type ThemeMode } from '../theme/ThemeContext';
 import { ApiKeys } from './ApiKeys';
+import { DataTransfer } from './DataTransfer';
 
 function Profile() {
   const { user, setUser, client } = useAuth();
@@ -179,6 +180,8 @@ export default function SettingsPage() {
         <Appearance />
         <Divider />
         <ApiKeys />
+        <Divider />
+        <DataTransfer />
       </Card>
     </main>
   );
