@@ -97,7 +97,7 @@ export function ConversationSettings(props: ConversationSettingsProps) {
       footer={
         <Space style={{ display: 'flex', justifyContent: 'flex-end' }}>
           <Button onClick={props.onClose}>Cancel</Button>
-          <Button type="primary" icon={<SaveOutlined />} loading={saving} onClick={() => void save()}>
+          <Button type="primary" icon={<SaveOutlined aria-hidden />} loading={saving} onClick={() => void save()}>
             Save
           </Button>
         </Space>
@@ -144,7 +144,7 @@ export function ConversationSettings(props: ConversationSettingsProps) {
               notFoundContent={presets.error ?? (presets.loading ? 'Loading presets…' : 'No presets yet.')}
               onChange={(id: string) => applyPreset(id)}
             />
-            <Button icon={<AppstoreAddOutlined />} onClick={() => setPresetsOpen(true)}>
+            <Button icon={<AppstoreAddOutlined aria-hidden />} onClick={() => setPresetsOpen(true)}>
               Presets
             </Button>
           </Space.Compact>

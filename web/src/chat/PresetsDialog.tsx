@@ -158,7 +158,7 @@ export function PresetsDialog({ open, onClose, presets, initial }: PresetsDialog
           <Typography.Paragraph type="secondary">
             A preset is a named system prompt with parameters, to start chats from or apply to one.
           </Typography.Paragraph>
-          <Button icon={<PlusOutlined />} onClick={() => edit(editingOf(null))} style={{ marginBottom: 12 }}>
+          <Button icon={<PlusOutlined aria-hidden />} onClick={() => edit(editingOf(null))} style={{ marginBottom: 12 }}>
             New preset
           </Button>
           {presets.error && (

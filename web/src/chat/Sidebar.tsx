@@ -387,7 +387,7 @@ export function Sidebar(props: SidebarProps) {
               <Button
                 key={f}
                 size="small"
-                icon={<FolderOutlined />}
+                icon={<FolderOutlined aria-hidden />}
                 type={f === folder.trim() ? 'primary' : 'default'}
                 aria-pressed={f === folder.trim()}
                 onClick={() => setFolder(f)}

@@ -1,8 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import type { Conversation } from '../api/types';
-import { groupConversations } from './grouping';
+import { filterByTag, foldersOf, groupConversations, tagsOf } from './grouping';
 
-function conv(id: string, updated: Date, pinned = false): Conversation {
+function conv(
+  id: string,
+  updated: Date,
+  pinned = false,
+  extra: Partial<Pick<Conversation, 'folder' | 'tags'>> = {},
+): Conversation {
   return {
     id,
     title: id,
@@ -16,6 +21,7 @@ function conv(id: string, updated: Date, pinned = false): Conversation {
     active_leaf_id: null,
     created_at: updated.toISOString(),
     updated_at: updated.toISOString(),
+    ...extra,
   };
 }
 
@@ -52,5 +58,47 @@ describe('groupConversations', () => {
     expect(groups).toHaveLength(1);
     expect(groups[0].key).toBe('today');
     expect(groupConversations([], now)).toEqual([]);
+  });
+
+  it('puts conversations in a folder under the folder, by name, between Pinned and the days', () => {
+    const groups = groupConversations(
+      [
+        conv('today', at(20, 8)),
+        conv('w-old', at(1, 8), false, { folder: 'Work' }),
+        conv('w-new', at(20, 9), false, { folder: 'Work' }),
+        conv('a', at(19, 8), false, { folder: 'archive ideas' }),
+        conv('pinned-in-folder', at(18, 8), true, { folder: 'Work' }),
+        conv('older', at(2, 8)),
+      ],
+      now,
+    );
+    expect(groups.map((g) => [g.kind, g.label])).toEqual([
+      ['pinned', 'Pinned'],
+      ['folder', 'archive ideas'],
+      ['folder', 'Work'],
+      ['recent', 'Today'],
+      ['recent', 'Older'],
+    ]);
+    expect(groups.map((g) => g.items.map((c) => c.id))).toEqual([
+      ['pinned-in-folder'],
+      ['a'],
+      ['w-new', 'w-old'],
+      ['today'],
+      ['older'],
+    ]);
+    expect(groups[2]).toMatchObject({ key: 'folder:Work', folder: 'Work' });
+  });
+
+  it('lists folders and tags in use, and filters by a tag', () => {
+    const list = [
+      conv('a', at(20, 8), false, { folder: 'Work', tags: ['rust', 'ideas'] }),
+      conv('b', at(20, 7), false, { tags: ['ideas'] }),
+      conv('c', at(20, 6), false, { folder: 'Home' }),
+    ];
+    expect(foldersOf(list)).toEqual(['Home', 'Work']);
+    expect(tagsOf(list)).toEqual(['ideas', 'rust']);
+    expect(filterByTag(list, 'ideas').map((c) => c.id)).toEqual(['a', 'b']);
+    expect(filterByTag(list, 'rust').map((c) => c.id)).toEqual(['a']);
+    expect(filterByTag(list, null)).toBe(list);
   });
 });
