@@ -110,6 +110,20 @@ export function friendlyMessage(error: unknown): string {
       return 'The file is larger than the server accepts.';
     case 'invalid_import':
       return 'The file was not imported; nothing changed.';
+    case 'last_admin':
+      return 'This is the only active administrator. Make another user an admin first.';
+    case 'cannot_lock_self':
+      return 'You cannot lock your own account.';
+    case 'cannot_delete_self':
+      return 'You cannot delete your own account; ask another administrator.';
+    case 'group_exists':
+      return 'A group with this name already exists.';
+    case 'job_state':
+      return `That is not possible in the task’s current state (${error.message}).`;
+    case 'settings_changed':
+      return 'Someone else changed the settings meanwhile. Reload them and make your change again.';
+    case 'invalid_settings':
+      return error.details.length ? `The settings were not saved: ${error.details.join('; ')}.` : error.message;
     case 'network_error':
       return 'Cannot reach the server. Check your connection.';
     case 'server_error':
