@@ -9,6 +9,9 @@ import { ConversationSettings, type ChatSettings } from './ConversationSettings'
 import { conversation, openDialog, routes, signedIn, type Handler } from './testing';
 import { usePresets } from './usePresets';
 
+// Whole screens with antd drawers and dialogs in jsdom: slow on a busy machine.
+vi.setConfig({ testTimeout: 60_000 });
+
 const preset = {
   id: 'p1',
   name: 'Translator',

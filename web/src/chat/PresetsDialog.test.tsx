@@ -1,13 +1,16 @@
 import { render, screen, waitFor, within } from '@testing-library/react';
 import userEvent from '@testing-library/user-event';
 import { App as AntApp } from 'antd';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import type { ChatApi, PresetInput } from '../api/chat';
 import type { Preset } from '../api/types';
 import { errorResponse, jsonResponse } from '../test/helpers';
 import { PresetsDialog } from './PresetsDialog';
 import { openDialog, routes, signedIn, type Handler } from './testing';
 import { usePresets } from './usePresets';
+
+// Whole screens with antd drawers and dialogs in jsdom: slow on a busy machine.
+vi.setConfig({ testTimeout: 60_000 });
 
 function preset(id: string, name: string, extra: Partial<Preset> = {}): Preset {
   return { id, name, system_prompt: null, params: {}, created_at: '', updated_at: '', ...extra };

@@ -73,3 +73,20 @@ export async function openDialog(title: string): Promise<HTMLElement> {
     return found[found.length - 1];
   });
 }
+
+/** A desktop-wide window: antd's breakpoints match. */
+export function desktop() {
+  vi.spyOn(window, 'matchMedia').mockImplementation(
+    (query: string) =>
+      ({
+        matches: query.includes('min-width'),
+        media: query,
+        onchange: null,
+        addListener: () => {},
+        removeListener: () => {},
+        addEventListener: () => {},
+        removeEventListener: () => {},
+        dispatchEvent: () => false,
+      }) as MediaQueryList,
+  );
+}

@@ -3,7 +3,7 @@ import { describe, expect, it, vi } from 'vitest';
 import type { ChatApi } from '../api/chat';
 import type { AnswerHandlers } from '../api/sse';
 import type { Message, PathMessage } from '../api/types';
-import { useConversation } from './useConversation';
+import { toggleReaction, useConversation } from './useConversation';
 
 function msg(id: string, role: 'user' | 'assistant', content: string, parent: string | null, extra: Partial<PathMessage> = {}): PathMessage {
   return {
@@ -41,6 +41,8 @@ function fakeApi(initial: PathMessage[]) {
     follow: vi.fn((_id: string, _mid: string, _offset: number, h: AnswerHandlers) => streamCall(h)),
     stop: vi.fn(async () => {}),
     update: vi.fn(async () => ({})),
+    react: vi.fn(async (_id: string, _mid: string, emoji: string) => [{ emoji, count: 1, mine: true }]),
+    unreact: vi.fn(async () => []),
   };
   return {
     api: api as unknown as ChatApi,
@@ -156,5 +158,37 @@ describe('useConversation', () => {
     await waitFor(() => expect(result.current.messages).toHaveLength(2));
     await act(async () => result.current.switchBranch(result.current.messages[1], -1));
     expect(fake.raw.update).toHaveBeenCalledWith('c1', { active_message_id: 'a0' });
+  });
+
+  it('toggles a reaction: POST when not yours, DELETE when yours, the server’s list kept', async () => {
+    const fake = fakeApi([q1, msg('a1', 'assistant', 'first answer', 'u1', { reactions: [{ emoji: '🎉', count: 1, mine: true }] })]);
+    const { result } = renderHook(() => useConversation('c1', { api: fake.api }));
+    await waitFor(() => expect(result.current.messages).toHaveLength(2));
+    await act(async () => result.current.react(result.current.messages[1], '👍'));
+    expect(fake.raw.react).toHaveBeenCalledWith('c1', 'a1', '👍');
+    expect(result.current.messages[1].reactions).toEqual([{ emoji: '👍', count: 1, mine: true }]);
+    await act(async () => result.current.react(result.current.messages[1], '👍'));
+    expect(fake.raw.unreact).toHaveBeenCalledWith('c1', 'a1', '👍');
+    expect(result.current.messages[1].reactions).toEqual([]);
+  });
+
+  it('puts a reaction back as it was when the server refuses it', async () => {
+    const fake = fakeApi([q1, a1]);
+    fake.raw.react.mockRejectedValueOnce(new Error('refused'));
+    const { result } = renderHook(() => useConversation('c1', { api: fake.api }));
+    await waitFor(() => expect(result.current.messages).toHaveLength(2));
+    await act(async () => result.current.react(result.current.messages[1], '👍'));
+    expect(result.current.messages[1].reactions).toEqual([]);
+    expect(result.current.error).toBe('refused');
+  });
+});
+
+describe('toggleReaction', () => {
+  it('adds, counts and takes back the reader’s reaction', () => {
+    expect(toggleReaction([], '👍', true)).toEqual([{ emoji: '👍', count: 1, mine: true }]);
+    expect(toggleReaction([{ emoji: '👍', count: 2, mine: false }], '👍', true)).toEqual([{ emoji: '👍', count: 3, mine: true }]);
+    expect(toggleReaction([{ emoji: '👍', count: 2, mine: true }], '👍', false)).toEqual([{ emoji: '👍', count: 1, mine: false }]);
+    expect(toggleReaction([{ emoji: '👍', count: 1, mine: true }], '👍', false)).toEqual([]);
+    expect(toggleReaction([], '👍', false)).toEqual([]);
   });
 });

@@ -105,6 +105,9 @@ export function useConversation(conversationId: string | undefined, options: Use
       try {
         const items = await chat.messages(id);
         if (current.current !== id) return;
+        // While this tab streams an answer here, its own stream is newer than what the server
+        // last saved (answers are checkpointed): the reload after the stream ends shows it.
+        if (stream.current?.conversationId === id) return;
         setMessages(items);
         const last = items[items.length - 1];
         if (last && last.role === 'assistant' && last.status === 'streaming' && !stream.current) {
@@ -133,7 +136,10 @@ export function useConversation(conversationId: string | undefined, options: Use
     try {
       await start(handlers(tempUserId, tempAssistantId), controller.signal);
     } catch (e) {
-      if (!(e instanceof Error && e.name === 'AbortError') && current.current === id) {
+      // Still this stream's conversation: shown, or just created and about to be (a quick
+      // refusal can come before the page has moved to the new conversation).
+      const here = current.current === id || stream.current?.controller === controller;
+      if (!(e instanceof Error && e.name === 'AbortError') && here) {
         setError(friendlyMessage(e));
         setMessages((ms) =>
           ms
@@ -152,6 +158,9 @@ export function useConversation(conversationId: string | undefined, options: Use
   }
 
   useEffect(() => {
+    // A conversation just created by the first message is already streaming here (and an
+    // error of that first answer is this conversation's).
+    if (conversationId && stream.current?.conversationId === conversationId) return;
     setError(null);
     if (!conversationId) {
       stream.current?.controller.abort();
@@ -159,8 +168,6 @@ export function useConversation(conversationId: string | undefined, options: Use
       setMessages([]);
       return;
     }
-    // A conversation just created by the first message is already streaming here.
-    if (stream.current?.conversationId === conversationId) return;
     stream.current?.controller.abort();
     stream.current = null;
     setMessages([]);

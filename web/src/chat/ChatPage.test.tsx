@@ -1,0 +1,260 @@
+import { render, screen, waitFor, within } from '@testing-library/react';
+import userEvent from '@testing-library/user-event';
+import { App as AntApp } from 'antd';
+import { MemoryRouter, Route, Routes } from 'react-router';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { api } from '../api/client';
+import type { Conversation, Reaction } from '../api/types';
+import { AuthProvider } from '../auth/AuthContext';
+import { errorResponse, jsonResponse } from '../test/helpers';
+import ChatPage from './ChatPage';
+import { conversation, desktop, openDialog, routes, testUser, type Handler } from './testing';
+
+// Whole screens with antd drawers and dialogs in jsdom: slow on a busy machine.
+vi.setConfig({ testTimeout: 60_000 });
+
+const now = new Date().toISOString();
+const message = (id: string, role: 'user' | 'assistant', content: string, parent: string | null, reactions: Reaction[] = []) => ({
+  id,
+  conversation_id: 'c1',
+  parent_id: parent,
+  role,
+  content,
+  status: 'complete',
+  model: 'm',
+  error: null,
+  prompt_tokens: null,
+  completion_tokens: null,
+  created_at: now,
+  updated_at: now,
+  branches: { sibling_ids: [id], index: 0 },
+  reactions,
+});
+
+const models = () =>
+  jsonResponse(200, { items: [{ id: 'm', provider: 'p', default: true, local: null, context_tokens: null }] });
+
+function serve(table: Record<string, Handler>) {
+  const server = routes({ 'GET /api/v1/models': models, ...table });
+  vi.stubGlobal('fetch', server.fetch);
+  vi.stubGlobal('WebSocket', undefined);
+  return server;
+}
+
+function renderChat(path: string) {
+  render(
+    <AntApp>
+      <AuthProvider client={api}>
+        <MemoryRouter initialEntries={[path]}>
+          <Routes>
+            <Route path="/c/:conversationId" element={<ChatPage />} />
+            <Route path="/" element={<ChatPage />} />
+          </Routes>
+        </MemoryRouter>
+      </AuthProvider>
+    </AntApp>,
+  );
+}
+
+beforeEach(() => {
+  api.setSession({ access_token: 'token', expires_in: 900, user: testUser });
+  desktop();
+});
+
+afterEach(() => {
+  vi.unstubAllGlobals();
+  api.clearSession();
+  localStorage.clear();
+});
+
+const patchWith = (c: Conversation): Handler => (init) => jsonResponse(200, { ...c, ...JSON.parse(String(init!.body)) });
+
+describe('ChatPage', () => {
+  it('toggles reactions with POST and DELETE and shows the counts', async () => {
+    const c1 = conversation('c1', 'Rust questions');
+    const server = serve({
+      'GET /api/v1/conversations': () => jsonResponse(200, { items: [c1], next_cursor: null }),
+      'GET /api/v1/conversations/c1/messages': () =>
+        jsonResponse(200, {
+          items: [message('q', 'user', 'How?', null), message('r', 'assistant', 'Like this.', 'q', [{ emoji: '🎉', count: 1, mine: true }])],
+        }),
+      'POST /api/v1/conversations/c1/messages/r/reactions': () =>
+        jsonResponse(200, {
+          items: [
+            { emoji: '🎉', count: 1, mine: true },
+            { emoji: '👍', count: 1, mine: true },
+          ],
+        }),
+      'DELETE /api/v1/conversations/c1/messages/r/reactions/%F0%9F%91%8D': () =>
+        jsonResponse(200, { items: [{ emoji: '🎉', count: 1, mine: true }] }),
+    });
+    renderChat('/c/c1');
+    const answer = await screen.findByRole('article', { name: 'Assistant message' });
+    const user = userEvent.setup();
+    expect(within(answer).getByRole('button', { name: 'React 🎉' })).toHaveAttribute('aria-pressed', 'true');
+    const thumbs = within(answer).getByRole('button', { name: 'React 👍' });
+    expect(thumbs).toHaveAttribute('aria-pressed', 'false');
+
+    await user.click(thumbs);
+    await waitFor(() => expect(thumbs).toHaveAttribute('aria-pressed', 'true'));
+    expect(thumbs).toHaveTextContent('👍1');
+    expect(server.calls('POST /api/v1/conversations/c1/messages/r/reactions').map((r) => r.body)).toEqual([{ emoji: '👍' }]);
+
+    await user.click(thumbs);
+    await waitFor(() => expect(server.calls('DELETE /api/v1/conversations/c1/messages/r/reactions/%F0%9F%91%8D')).toHaveLength(1));
+    await waitFor(() => expect(thumbs).toHaveAttribute('aria-pressed', 'false'));
+    expect(thumbs).toHaveTextContent(/^👍$/);
+    // Your own messages take reactions too.
+    const question = screen.getByRole('article', { name: 'Your message' });
+    expect(within(question).getByRole('button', { name: 'React ❤️' })).toBeInTheDocument();
+  });
+
+  it('takes back a reaction the server refused, and says why', async () => {
+    const c1 = conversation('c1', 'Rust questions');
+    serve({
+      'GET /api/v1/conversations': () => jsonResponse(200, { items: [c1], next_cursor: null }),
+      'GET /api/v1/conversations/c1/messages': () =>
+        jsonResponse(200, { items: [message('q', 'user', 'How?', null), message('r', 'assistant', 'Like this.', 'q')] }),
+      'POST /api/v1/conversations/c1/messages/r/reactions': () =>
+        errorResponse(404, 'not_found', 'no such message in this conversation'),
+    });
+    renderChat('/c/c1');
+    const answer = await screen.findByRole('article', { name: 'Assistant message' });
+    const heart = within(answer).getByRole('button', { name: 'React ❤️' });
+    await userEvent.setup().click(heart);
+    expect(await screen.findByRole('alert')).toHaveTextContent('no such message in this conversation');
+    expect(heart).toHaveAttribute('aria-pressed', 'false');
+  });
+
+  it('moves a conversation to a folder and tags it, with PATCH', async () => {
+    const c1 = conversation('c1', 'Rust questions');
+    const c2 = conversation('c2', 'Bread', { folder: 'Kitchen' });
+    const server = serve({
+      'GET /api/v1/conversations': () => jsonResponse(200, { items: [c1, c2], next_cursor: null }),
+      'GET /api/v1/conversations/c1/messages': () => jsonResponse(200, { items: [] }),
+      'PATCH /api/v1/conversations/c1': patchWith(c1),
+    });
+    renderChat('/c/c1');
+    const nav = await screen.findByRole('navigation', { name: 'Conversations' });
+    await within(nav).findByRole('link', { name: /Rust questions/ });
+    const user = userEvent.setup();
+
+    await user.click(within(nav).getByRole('button', { name: 'Actions for Rust questions' }));
+    await user.click(await screen.findByText('Move to folder…'));
+    const move = await openDialog('Move to folder');
+    await user.type(within(move).getByRole('combobox', { name: 'Folder' }), 'Work');
+    await user.click(within(move).getByRole('button', { name: 'Move' }));
+    await waitFor(() => expect(within(nav).getByRole('heading', { name: 'Work' })).toBeInTheDocument());
+    expect(server.calls('PATCH /api/v1/conversations/c1').map((r) => r.body)).toEqual([{ folder: 'Work' }]);
+    const work = within(nav).getByRole('heading', { name: 'Work' }).closest('section')!;
+    expect(within(work).getByRole('link', { name: /Rust questions/ })).toBeInTheDocument();
+    expect(within(nav).getByRole('heading', { name: 'Kitchen' })).toBeInTheDocument();
+
+    await user.click(within(nav).getByRole('button', { name: 'Actions for Rust questions' }));
+    await user.click((await screen.findAllByText('Edit tags…')).at(-1)!);
+    const tags = await openDialog('Edit tags');
+    await user.type(within(tags).getByRole('combobox', { name: 'Tags' }), 'Borrowing{Enter}');
+    await user.click(within(tags).getByRole('button', { name: 'Save' }));
+    expect(await within(nav).findByRole('button', { name: 'Filter by tag borrowing' })).toBeInTheDocument();
+    expect(server.calls('PATCH /api/v1/conversations/c1').map((r) => r.body)).toEqual([
+      { folder: 'Work' },
+      { tags: ['borrowing'] },
+    ]);
+  });
+
+  it('shows the archived conversations and unarchives one', async () => {
+    const c1 = conversation('c1', 'Rust questions');
+    const old = conversation('a1', 'Old trip plans', { archived: true });
+    const server = serve({
+      'GET /api/v1/conversations': (_init, url) =>
+        jsonResponse(200, { items: url.includes('archived=true') ? [old] : [c1], next_cursor: null }),
+      'GET /api/v1/conversations/c1/messages': () => jsonResponse(200, { items: [] }),
+      'PATCH /api/v1/conversations/a1': patchWith(old),
+    });
+    renderChat('/c/c1');
+    const nav = await screen.findByRole('navigation', { name: 'Conversations' });
+    await within(nav).findByRole('link', { name: /Rust questions/ });
+    const user = userEvent.setup();
+    await user.click(within(nav).getByRole('button', { name: 'Archived conversations' }));
+    expect(await within(nav).findByRole('link', { name: /Old trip plans/ })).toBeInTheDocument();
+    expect(within(nav).queryByRole('link', { name: /Rust questions/ })).toBeNull();
+    expect(server.calls('GET /api/v1/conversations').some((r) => r.url.includes('archived=true'))).toBe(true);
+
+    await user.click(within(nav).getByRole('button', { name: 'Actions for Old trip plans' }));
+    await user.click(await screen.findByText('Unarchive'));
+    await waitFor(() => expect(within(nav).getByText('No archived conversations.')).toBeInTheDocument());
+    expect(server.calls('PATCH /api/v1/conversations/a1').map((r) => r.body)).toEqual([{ archived: false }]);
+    await user.click(within(nav).getByRole('button', { name: 'Back to conversations' }));
+    expect(await within(nav).findByRole('link', { name: /Old trip plans/ })).toBeInTheDocument();
+    expect(within(nav).getByRole('link', { name: /Rust questions/ })).toBeInTheDocument();
+  });
+
+  it('starts a new chat from a preset, with settings given for it', async () => {
+    const created = conversation('new1', '');
+    const server = serve({
+      'GET /api/v1/conversations': () => jsonResponse(200, { items: [], next_cursor: null }),
+      'GET /api/v1/presets': () =>
+        jsonResponse(200, {
+          items: [
+            {
+              id: 'p1',
+              name: 'Translator',
+              system_prompt: 'Translate into French.',
+              params: { temperature: 0.2 },
+              created_at: '',
+              updated_at: '',
+            },
+          ],
+        }),
+      'POST /api/v1/conversations': () => jsonResponse(201, created),
+      'GET /api/v1/conversations/new1/messages': () => jsonResponse(200, { items: [] }),
+      'POST /api/v1/conversations/new1/messages': () => errorResponse(503, 'model_unavailable', 'down'),
+    });
+    renderChat('/');
+    const user = userEvent.setup();
+    await user.click(await screen.findByRole('combobox', { name: 'Start from preset' }));
+    await user.click(await screen.findByTitle('Translator'));
+
+    // The settings show the preset's; what is saved there goes with the creation.
+    await user.click(screen.getByRole('button', { name: 'Conversation settings' }));
+    const drawer = await openDialog('Conversation settings');
+    expect(within(drawer).getByLabelText('System prompt')).toHaveValue('Translate into French.');
+    await user.click(within(drawer).getByLabelText('Seed'));
+    await user.paste('7');
+    await user.click(within(drawer).getByRole('button', { name: 'Save' }));
+
+    const box = screen.getByRole('textbox', { name: 'Message' });
+    await user.click(box);
+    await user.paste('Good morning');
+    await user.keyboard('{Enter}');
+    await waitFor(() => expect(server.calls('POST /api/v1/conversations')).toHaveLength(1));
+    expect(server.calls('POST /api/v1/conversations')[0].body).toEqual({
+      preset_id: 'p1',
+      system_prompt: 'Translate into French.',
+      params: { temperature: 0.2, seed: 7 },
+    });
+    expect(await screen.findByText('The model is not available right now. Try again or pick another model.')).toBeInTheDocument();
+  });
+
+  it('starts a new chat from a preset alone with preset_id', async () => {
+    const server = serve({
+      'GET /api/v1/conversations': () => jsonResponse(200, { items: [], next_cursor: null }),
+      'GET /api/v1/presets': () =>
+        jsonResponse(200, {
+          items: [{ id: 'p1', name: 'Translator', system_prompt: 'x', params: {}, created_at: '', updated_at: '' }],
+        }),
+      'POST /api/v1/conversations': () => jsonResponse(201, conversation('new1', '')),
+      'GET /api/v1/conversations/new1/messages': () => jsonResponse(200, { items: [] }),
+      'POST /api/v1/conversations/new1/messages': () => errorResponse(503, 'model_unavailable', 'down'),
+    });
+    renderChat('/');
+    const user = userEvent.setup();
+    await user.click(await screen.findByRole('combobox', { name: 'Start from preset' }));
+    await user.click(await screen.findByTitle('Translator'));
+    await user.click(screen.getByRole('textbox', { name: 'Message' }));
+    await user.paste('Hello');
+    await user.keyboard('{Enter}');
+    await waitFor(() => expect(server.calls('POST /api/v1/conversations')).toHaveLength(1));
+    expect(server.calls('POST /api/v1/conversations')[0].body).toEqual({ preset_id: 'p1' });
+  });
+});
