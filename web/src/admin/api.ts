@@ -224,11 +224,3 @@ export function formatTime(t: string | null | undefined): string {
 export function formatNumber(n: number | null | undefined): string {
   return n === null || n === undefined ? '—' : n.toLocaleString();
 }
-
-/** The creation time (Unix ms) a UUIDv7 carries in its first 48 bits, or null. */
-export function uuidV7Time(id: string): number | null {
-  const hex = id.replace(/-/g, '');
-  if (hex.length !== 32 || hex[12] !== '7') return null;
-  const ms = parseInt(hex.slice(0, 12), 16);
-  return Number.isFinite(ms) ? ms : null;
-}
