@@ -18,18 +18,31 @@ export class LiveEvents {
   private retry = 0;
   private timer: ReturnType<typeof setTimeout> | null = null;
   private closed = true;
+  private idle: ReturnType<typeof setTimeout> | null = null;
 
-  constructor(private client: ApiClient = api) {}
+  /** `idleMs`: how long the socket stays open after the last listener leaves. */
+  constructor(
+    private client: ApiClient = api,
+    private idleMs = 2000,
+  ) {}
 
   subscribe(listener: Listener): () => void {
     this.listeners.add(listener);
+    if (this.idle) clearTimeout(this.idle);
+    this.idle = null;
     if (this.closed) {
       this.closed = false;
       void this.connect();
     }
     return () => {
       this.listeners.delete(listener);
-      if (this.listeners.size === 0) this.close();
+      // A page that re-subscribes at once (new dependencies, a route change) keeps the socket.
+      if (this.listeners.size === 0 && !this.idle) {
+        this.idle = setTimeout(() => {
+          this.idle = null;
+          if (this.listeners.size === 0) this.close();
+        }, this.idleMs);
+      }
     };
   }
 
@@ -44,11 +57,15 @@ export class LiveEvents {
     const scheme = location.protocol === 'https:' ? 'wss' : 'ws';
     const socket = new WebSocket(`${scheme}://${location.host}/api/v1/ws?access_token=${encodeURIComponent(token)}`);
     this.socket = socket;
+    // Events of a socket that was replaced or closed are ignored.
+    const current = () => this.socket === socket && !this.closed;
     socket.onopen = () => {
+      if (!current()) return;
       if (this.retry > 0) this.emit({ type: 'resync', data: null });
       this.retry = 0;
     };
     socket.onmessage = (m) => {
+      if (!current()) return;
       try {
         this.emit(JSON.parse(String(m.data)) as LiveEvent);
       } catch {
@@ -56,8 +73,8 @@ export class LiveEvents {
       }
     };
     socket.onclose = () => {
+      if (!current()) return;
       this.socket = null;
-      if (this.closed) return;
       const delay = Math.min(30_000, 1000 * 2 ** this.retry++);
       this.timer = setTimeout(() => void this.connect(), delay);
     };
@@ -65,6 +82,8 @@ export class LiveEvents {
 
   close() {
     this.closed = true;
+    if (this.idle) clearTimeout(this.idle);
+    this.idle = null;
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
     this.socket?.close();

@@ -24,6 +24,7 @@ function Profile() {
       </Typography.Paragraph>
       {error && <Alert type="error" showIcon title={error} style={{ marginBottom: 12 }} />}
       <Form
+        name="profile"
         layout="inline"
         aria-label="Profile"
         initialValues={{ name: user?.name }}
