@@ -162,6 +162,41 @@ describe('ChatPage', () => {
     ]);
   });
 
+  it('exports one conversation as Markdown or JSON, with the name the server gives', async () => {
+    const c1 = conversation('c1', 'Rust questions');
+    const saved: string[] = [];
+    vi.spyOn(HTMLAnchorElement.prototype, 'click').mockImplementation(function (this: HTMLAnchorElement) {
+      saved.push(this.download);
+    });
+    URL.createObjectURL = vi.fn(() => 'blob:export');
+    URL.revokeObjectURL = vi.fn();
+    const server = serve({
+      'GET /api/v1/conversations': () => jsonResponse(200, { items: [c1], next_cursor: null }),
+      'GET /api/v1/conversations/c1/messages': () => jsonResponse(200, { items: [] }),
+      'GET /api/v1/conversations/c1/export': (_init, url) =>
+        new URL(String(url), 'http://x').searchParams.get('format') === 'markdown'
+          ? new Response('# Rust questions', {
+              status: 200,
+              headers: { 'content-type': 'text/markdown', 'content-disposition': 'attachment; filename="conversation-c1.md"' },
+            })
+          : errorResponse(404, 'not_found', 'conversation not found'),
+    });
+    renderChat('/c/c1');
+    const nav = await screen.findByRole('navigation', { name: 'Conversations' });
+    await within(nav).findByRole('link', { name: /Rust questions/ });
+    const user = userEvent.setup();
+
+    await user.click(within(nav).getByRole('button', { name: 'Actions for Rust questions' }));
+    await user.click(await screen.findByText('Export as Markdown'));
+    await waitFor(() => expect(saved).toEqual(['conversation-c1.md']));
+
+    await user.click(within(nav).getByRole('button', { name: 'Actions for Rust questions' }));
+    await user.click((await screen.findAllByText('Export as JSON')).at(-1)!);
+    expect(await screen.findByText(/The export failed/)).toBeInTheDocument();
+    expect(saved).toEqual(['conversation-c1.md']);
+    expect(server.calls('GET /api/v1/conversations/c1/export')).toHaveLength(2);
+  });
+
   it('shows the archived conversations and unarchives one', async () => {
     const c1 = conversation('c1', 'Rust questions');
     const old = conversation('a1', 'Old trip plans', { archived: true });

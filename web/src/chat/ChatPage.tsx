@@ -3,6 +3,7 @@ import { Alert, App, Button, Drawer, Grid, Layout, Select, Spin, Tooltip, Typogr
 import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
 import { useMatch, useNavigate } from 'react-router';
 import { chat, type NewConversation } from '../api/chat';
+import { download } from '../api/download';
 import { friendlyMessage } from '../api/errors';
 import { live, type LiveEvent } from '../api/live';
 import type { Conversation, Model, Reaction } from '../api/types';
@@ -75,7 +76,7 @@ export default function ChatPage() {
   // navigates without remounting, so the first answer keeps streaming into this page.
   const conversationId = useMatch('/c/:conversationId')?.params.conversationId;
   const navigate = useNavigate();
-  const { user } = useAuth();
+  const { user, client } = useAuth();
   const { message: toast } = App.useApp();
   const screens = Grid.useBreakpoint();
   const phone = screens.md === false;
@@ -242,6 +243,17 @@ export default function ChatPage() {
       onUnarchive={(c) => update(c, { archived: false })}
       onMove={(c, folder) => update(c, { folder })}
       onTags={(c, tags) => update(c, { tags })}
+      onExport={async (c, format) => {
+        try {
+          await download(
+            client,
+            `/api/v1/conversations/${c.id}/export?format=${format}`,
+            `conversation-${c.id}.${format === 'json' ? 'json' : 'md'}`,
+          );
+        } catch (e) {
+          toast.error(`The export failed: ${friendlyMessage(e)}`);
+        }
+      }}
       showArchived={showArchived}
       onShowArchived={openArchived}
       archived={conversations.archived}

@@ -2,6 +2,7 @@ import {
   AppstoreOutlined,
   DashboardOutlined,
   DeleteOutlined,
+  DownloadOutlined,
   DownOutlined,
   EditOutlined,
   FolderOutlined,
@@ -35,6 +36,8 @@ export interface SidebarProps {
   /** Moves a conversation into a folder; `null` takes it out of its folder. */
   onMove?(c: Conversation, folder: string | null): void;
   onTags?(c: Conversation, tags: string[]): void;
+  /** Download the conversation: JSON (every branch, re-importable) or Markdown. */
+  onExport?(c: Conversation, format: 'json' | 'markdown'): void;
   onNavigate?(): void;
   /** Shows the archived conversations instead of the others. */
   showArchived?: boolean;
@@ -132,11 +135,19 @@ export function Sidebar(props: SidebarProps) {
         { key: 'pin', icon: <PushpinOutlined />, label: c.pinned ? 'Unpin' : 'Pin' },
         ...(props.onMove ? [{ key: 'move', icon: <FolderOutlined />, label: 'Move to folder…' }] : []),
         ...(props.onTags ? [{ key: 'tags', icon: <TagsOutlined />, label: 'Edit tags…' }] : []),
+        ...(props.onExport
+          ? [
+              { key: 'export-json', icon: <DownloadOutlined />, label: 'Export as JSON' },
+              { key: 'export-markdown', icon: <DownloadOutlined />, label: 'Export as Markdown' },
+            ]
+          : []),
         { key: 'archive', icon: <InboxOutlined />, label: 'Archive' },
         { key: 'delete', icon: <DeleteOutlined />, label: 'Delete', danger: true },
       ],
       onClick: ({ key }) => {
-        if (key === 'rename') {
+        if (key === 'export-json') props.onExport?.(c, 'json');
+        else if (key === 'export-markdown') props.onExport?.(c, 'markdown');
+        else if (key === 'rename') {
           setTitle(c.title);
           setRenaming(c);
         } else if (key === 'pin') props.onPin(c, !c.pinned);

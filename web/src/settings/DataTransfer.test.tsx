@@ -6,7 +6,8 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { ApiClient } from '../api/client';
 import { AuthProvider } from '../auth/AuthContext';
 import { errorResponse, jsonResponse } from '../test/helpers';
-import { DataTransfer, filenameFrom, IMPORT_LIMIT_BYTES, summarize } from './DataTransfer';
+import { filenameFrom } from '../api/download';
+import { DataTransfer, IMPORT_LIMIT_BYTES, summarize } from './DataTransfer';
 
 const user = { id: 'u1', email: 'ada@example.com', name: 'Ada', role: 'user', status: 'active', groups: [], must_change_password: false, created_at: '' };
 

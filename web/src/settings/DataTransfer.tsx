@@ -4,6 +4,7 @@ import { useId, useState } from 'react';
 import { Link } from 'react-router';
 import { ApiError, friendlyMessage } from '../api/errors';
 import { useAuth } from '../auth/AuthContext';
+import { download } from '../api/download';
 
 /** The server's limit on an import (crates/chat/src/api.rs IMPORT_LIMIT_BYTES). */
 export const IMPORT_LIMIT_BYTES = 64 * 1024 * 1024;
@@ -14,42 +15,6 @@ const CONFAB_VERSION = 1;
 const LISTED = 10;
 
 type ExportFormat = 'json' | 'markdown';
-
-/** The file name in a Content-Disposition header, if any. */
-export function filenameFrom(header: string | null): string | null {
-  if (!header) return null;
-  const extended = /filename\*\s*=\s*(?:UTF-8|utf-8)''([^;]+)/.exec(header);
-  let name: string | null = null;
-  if (extended) {
-    try {
-      name = decodeURIComponent(extended[1]!.trim());
-    } catch {
-      name = null;
-    }
-  }
-  if (!name) {
-    const plain = /filename\s*=\s*(?:"([^"]*)"|([^;]+))/.exec(header);
-    name = plain ? (plain[1] ?? plain[2] ?? '').trim() : null;
-  }
-  // A name, never a path.
-  const base = name?.split(/[\\/]/).pop()?.trim();
-  return base ? base : null;
-}
-
-function saveBlob(blob: Blob, name: string) {
-  const url = URL.createObjectURL(blob);
-  const a = document.createElement('a');
-  a.href = url;
-  a.download = name;
-  a.rel = 'noopener';
-  a.style.display = 'none';
-  document.body.appendChild(a);
-  a.click();
-  a.remove();
-  // After the click has handed the file to the browser.
-  setTimeout(() => URL.revokeObjectURL(url), 1000);
-}
-
 /** Mebibytes, as people say megabytes: `64 MB`, `64.3 MB`. */
 function mib(bytes: number): string {
   const value = bytes / (1024 * 1024);
@@ -236,12 +201,11 @@ function ExportAll() {
             setError(null);
             setSaved(null);
             try {
-              const response = await client.fetch(`/api/v1/conversations/export?format=${format}`, { method: 'GET' });
-              const blob = await response.blob();
-              const name =
-                filenameFrom(response.headers.get('content-disposition')) ??
-                (format === 'json' ? 'conversations.json' : 'conversations.md');
-              saveBlob(blob, name);
+              const name = await download(
+                client,
+                `/api/v1/conversations/export?format=${format}`,
+                format === 'json' ? 'conversations.json' : 'conversations.md',
+              );
               setSaved(name);
             } catch (e) {
               setError(`The export failed: ${friendlyMessage(e)}`);
