@@ -137,16 +137,16 @@ export default function AdminPage() {
           )}
           <Layout.Content className={phone ? 'admin-content phone' : 'admin-content'}>
             <Suspense fallback={<Loading />}>
-                <Routes>
-                  <Route index element={<Navigate to="users" replace />} />
-                  <Route path="users" element={<UsersScreen />} />
-                  <Route path="groups" element={<GroupsScreen />} />
-                  <Route path="usage" element={<UsageScreen />} />
-                  <Route path="audit" element={<AuditScreen />} />
-                  <Route path="jobs" element={<JobsScreen />} />
-                  <Route path="settings" element={<SettingsScreen />} />
-                  <Route path="*" element={<Navigate to="/admin/users" replace />} />
-                </Routes>
+              <Routes>
+                <Route index element={<Navigate to="users" replace />} />
+                <Route path="users" element={<UsersScreen />} />
+                <Route path="groups" element={<GroupsScreen />} />
+                <Route path="usage" element={<UsageScreen />} />
+                <Route path="audit" element={<AuditScreen />} />
+                <Route path="jobs" element={<JobsScreen />} />
+                <Route path="settings" element={<SettingsScreen />} />
+                <Route path="*" element={<Navigate to="/admin/users" replace />} />
+              </Routes>
             </Suspense>
           </Layout.Content>
         </Layout>

@@ -123,7 +123,7 @@ export default function UsageScreen() {
       </Typography.Title>
       <Space wrap align="end" style={{ marginBottom: 16 }}>
         <label>
-          <div>From</div>
+          <span style={{ display: 'block' }}>From</span>
           <DatePicker
             aria-label="From day"
             value={from}
@@ -133,7 +133,7 @@ export default function UsageScreen() {
           />
         </label>
         <label>
-          <div>To</div>
+          <span style={{ display: 'block' }}>To</span>
           <DatePicker
             aria-label="To day"
             value={to}
@@ -143,7 +143,7 @@ export default function UsageScreen() {
           />
         </label>
         <label>
-          <div>User</div>
+          <span style={{ display: 'block' }}>User</span>
           <UserPicker aria-label="Only this user" placeholder="Every user" value={userId} onChange={setUserId} />
         </label>
         <div>

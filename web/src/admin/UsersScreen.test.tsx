@@ -123,6 +123,25 @@ describe('Users screen', { timeout: 90_000 }, () => {
     expect(server.find('PATCH', `/api/v1/auth/users/${ada.id}`)[0].body).toEqual({ role: 'admin' });
   });
 
+  it('asks before an admin removes their own admin role', async () => {
+    const server = fakeServer({
+      'GET /api/v1/auth/users': usersRoute({ '': { items: [adminUser, ada], next_cursor: null } }),
+      [`PATCH /api/v1/auth/users/${adminUser.id}`]: () => jsonResponse(200, { ...adminUser, role: 'user' }),
+    });
+    renderAdmin(server.fetch);
+    const user = userEvent.setup();
+    await findRow('root@example.com');
+    await user.click(screen.getByLabelText('Role of root@example.com'));
+    const options = await screen.findAllByTitle('User');
+    await user.click(options[options.length - 1]);
+    const dialog = await screen.findByRole('dialog');
+    expect(dialog).toHaveTextContent('Remove your own admin role?');
+    expect(server.find('PATCH', `/api/v1/auth/users/${adminUser.id}`)).toHaveLength(0);
+    await user.click(within(dialog).getByRole('button', { name: 'Remove my admin role' }));
+    await waitFor(() => expect(server.find('PATCH', `/api/v1/auth/users/${adminUser.id}`)).toHaveLength(1));
+    expect(server.find('PATCH', `/api/v1/auth/users/${adminUser.id}`)[0].body).toEqual({ role: 'user' });
+  });
+
   it('resets a password and shows the temporary one once, with a copy button', async () => {
     const server = fakeServer({
       'GET /api/v1/auth/users': usersRoute({ '': { items: [adminUser, ada], next_cursor: null } }),

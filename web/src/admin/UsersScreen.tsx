@@ -80,11 +80,22 @@ export default function UsersScreen() {
       message.success(`${u.email} approved`);
     });
 
-  const setRole = (u: User, role: string) =>
+  const changeRole = (u: User, role: string) =>
     act(`role:${u.id}`, async () => {
       replace(await client.patch<User>(`/api/v1/auth/users/${u.id}`, { role }));
       message.success(`${u.email} is now ${role === 'admin' ? 'an admin' : 'a user'}`);
     });
+
+  const setRole = (u: User, role: string) => {
+    if (u.id !== me?.id || role === 'admin') return void changeRole(u, role);
+    modal.confirm({
+      title: 'Remove your own admin role?',
+      content: 'You lose access to this console at once; only another admin can give it back.',
+      okText: 'Remove my admin role',
+      okButtonProps: { danger: true },
+      onOk: () => changeRole(u, role),
+    });
+  };
 
   const lock = (u: User) =>
     act(`lock:${u.id}`, async () => {
