@@ -173,3 +173,30 @@ test('at phone width the sidebar is a drawer and chatting works', async ({ brows
   await shot(page, 'phone-sidebar');
   await context.close();
 });
+
+test('keyboard: Shift+Enter adds a line, Enter sends, Esc stops; the dark theme stays after a reload', async ({ page }) => {
+  await newUser(page, 'keys');
+  const box = page.getByRole('textbox', { name: 'Message' });
+  await box.fill('First line');
+  await box.press('Shift+Enter');
+  await box.pressSequentially('second line');
+  await expect(box).toHaveValue('First line\nsecond line');
+  await box.press('Enter');
+  await expect(userMessages(page).first()).toContainText('second line');
+  await expect(assistantMessages(page).first()).toContainText('word by word');
+  await page.keyboard.press('Escape');
+  await expect(assistantMessages(page).first()).toContainText('stopped');
+  await expect(assistantMessages(page).first()).not.toContainText(ANSWER_END);
+
+  await page.getByRole('link', { name: 'Settings' }).click();
+  // A button-style radio: its input is hidden behind the label.
+  await page.locator('label', { hasText: 'Dark' }).click();
+  await expect(page.getByRole('radio', { name: 'Dark' })).toBeChecked();
+  await expect(page.locator('html')).toHaveAttribute('data-theme', 'dark');
+  await page.goto('/');
+  await page.reload();
+  await expect(page.locator('html')).toHaveAttribute('data-theme', 'dark');
+  await page.getByRole('navigation', { name: 'Conversations' }).getByRole('link').first().click();
+  await expect(assistantMessages(page).first()).toContainText('stopped');
+  await shot(page, 'chat-dark');
+});
