@@ -126,7 +126,7 @@ export default function UsersScreen() {
     modal.confirm({
       title: `Delete ${u.email}?`,
       content:
-        'The account is disabled at once; a background task then deletes their conversations, API keys and files, and the account. This cannot be undone.',
+        'The account is disabled at once; a background task then deletes their conversations, presets, share links and API keys, and the account. This cannot be undone.',
       okText: 'Delete user',
       okButtonProps: { danger: true },
       onOk: () =>
