@@ -200,3 +200,37 @@ test('keyboard: Shift+Enter adds a line, Enter sends, Esc stops; the dark theme 
   await expect(assistantMessages(page).first()).toContainText('stopped');
   await shot(page, 'chat-dark');
 });
+
+test('a conversation exported from one account imports into another, branches and all', async ({ browser }, testInfo) => {
+  const first = await browser.newContext();
+  const page = await first.newPage();
+  await newUser(page, 'exporter');
+  await send(page, 'Remember the mountains');
+  await answerFinished(page);
+  await assistantMessages(page).first().getByRole('button', { name: 'Regenerate answer' }).click();
+  await answerFinished(page);
+  const title = 'Remember the mountains';
+  const nav = page.getByRole('navigation', { name: 'Conversations' });
+  await nav.getByRole('button', { name: `Actions for ${title}` }).click();
+  const downloading = page.waitForEvent('download');
+  await page.getByRole('menuitem', { name: 'Export as JSON' }).click();
+  const download = await downloading;
+  expect(download.suggestedFilename()).toMatch(/^conversation-.*\.json$/);
+  const file = testInfo.outputPath(download.suggestedFilename());
+  await download.saveAs(file);
+  await first.close();
+
+  const second = await browser.newContext();
+  const other = await second.newPage();
+  await newUser(other, 'importer');
+  await other.getByRole('link', { name: 'Settings' }).click();
+  await other.getByLabel('File to import').setInputFiles(file);
+  const result = other.getByRole('status').filter({ hasText: 'Imported 1 conversation with 3 messages' });
+  await expect(result).toBeVisible();
+  await shot(other, 'import-done');
+  await result.getByRole('link', { name: title }).click();
+  await expect(userMessages(other).first()).toContainText(title);
+  await expect(assistantMessages(other).first().getByLabel('Branches')).toContainText('2/2');
+  await expect(assistantMessages(other).first()).toContainText(ANSWER_END);
+  await second.close();
+});
