@@ -4,7 +4,7 @@ import type { ColumnsType } from 'antd/es/table';
 import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
 import type { ApiClient } from '../api/client';
 import { ApiError, friendlyMessage } from '../api/errors';
-import { readSse } from '../api/sse';
+import { followEventStream } from '../api/sse';
 import type { Page } from '../api/types';
 import { useAuth } from '../auth/AuthContext';
 import { formatTime, JOB_STATES, KNOWN_JOB_KINDS, query, type Job, type JobEvent, type JobState } from './api';
@@ -61,16 +61,6 @@ export function applyJobEvent(jobs: Job[], event: JobEvent, now = new Date()): J
 
 export type FeedStatus = 'connecting' | 'live' | 'reconnecting' | 'stopped';
 
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(resolve, ms);
-    signal.addEventListener('abort', () => {
-      clearTimeout(timer);
-      resolve();
-    });
-  });
-}
-
 /**
  * Follows `/api/v1/admin/jobs/events` (SSE over the client's fetch, so the bearer token goes
  * along and is refreshed). When the stream ends or fails it reconnects with backoff and calls
@@ -88,46 +78,37 @@ export function useJobFeed(
 
   useEffect(() => {
     const abort = new AbortController();
-    const { signal } = abort;
-    void (async () => {
-      let failures = 0;
-      while (!signal.aborted) {
-        try {
-          const response = await client.fetch(
-            '/api/v1/admin/jobs/events',
-            { headers: { accept: 'text/event-stream' } },
-            { signal },
-          );
-          if (!response.body) throw new Error('The live feed sent no body.');
-          setStatus('live');
-          if (failures > 0) handlers.current.onResync();
-          failures = 0;
-          for await (const event of readSse(response.body)) {
-            if (signal.aborted) break;
-            if (event.event === 'job.updated') {
-              try {
-                handlers.current.onEvent(JSON.parse(event.data) as JobEvent);
-              } catch {
-                // an event we cannot read; the next resync catches up
-              }
-            } else if (event.event === 'resync') {
-              handlers.current.onResync();
-            }
+    let failures = 0;
+    void followEventStream(client, '/api/v1/admin/jobs/events', abort.signal, {
+      onOpen() {
+        setStatus('live');
+        if (failures > 0) handlers.current.onResync();
+        failures = 0;
+      },
+      onEvent(event) {
+        if (event.event === 'job.updated') {
+          try {
+            handlers.current.onEvent(JSON.parse(event.data) as JobEvent);
+          } catch {
+            // an event we cannot read; the next resync catches up
           }
-        } catch (e) {
-          if (signal.aborted) return;
-          if (e instanceof ApiError && (e.status === 401 || e.status === 403)) {
-            setStatus('stopped');
-            return;
-          }
+        } else if (event.event === 'resync') {
+          handlers.current.onResync();
         }
-        if (signal.aborted) return;
+      },
+      onError(e) {
+        if (e instanceof ApiError && (e.status === 401 || e.status === 403)) {
+          setStatus('stopped');
+          return true;
+        }
+      },
+      onDrop() {
         failures += 1;
         setStatus('reconnecting');
         const delay = Math.min(30_000, firstRetryMs * 2 ** (failures - 1));
-        await sleep(delay * (0.75 + Math.random() * 0.5), signal);
-      }
-    })();
+        return delay * (0.75 + Math.random() * 0.5);
+      },
+    });
     return () => abort.abort();
   }, [client, firstRetryMs]);
 

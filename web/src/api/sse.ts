@@ -1,4 +1,5 @@
 import { createParser, type EventSourceMessage } from 'eventsource-parser';
+import type { ApiClient } from './client';
 import { ApiError } from './errors';
 import type { DeltaEvent, ErrorBody, Message, StreamStart } from './types';
 
@@ -36,6 +37,59 @@ export async function* readSse(body: ReadableStream<Uint8Array>): AsyncGenerator
     while (queue.length) yield queue.shift()!;
   } finally {
     reader.releaseLock();
+  }
+}
+
+/** Resolves after `ms`, or at once when `signal` aborts. */
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    signal.addEventListener('abort', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
+}
+
+export interface EventStreamHandlers {
+  /** The stream is open (a first connection or a reconnection). */
+  onOpen?(): void;
+  /** One event; returning true ends the following (nothing more is to come). */
+  onEvent(event: SseEvent): boolean | void;
+  /** The request or the stream failed; returning true ends the following (asking again would not help). */
+  onError?(error: unknown): boolean | void;
+  /** The stream ended or failed: the pause before reconnecting, in ms, or null to give up. */
+  onDrop(): number | null;
+}
+
+/**
+ * Follows the server-sent events of a GET `path` (over the client's fetch, so the bearer token
+ * goes along and is refreshed), reconnecting after the pause `onDrop` asks for whenever the
+ * stream ends or fails, until a handler ends it or `signal` aborts.
+ */
+export async function followEventStream(
+  client: ApiClient,
+  path: string,
+  signal: AbortSignal,
+  handlers: EventStreamHandlers,
+): Promise<void> {
+  while (!signal.aborted) {
+    try {
+      const response = await client.fetch(path, { headers: { accept: 'text/event-stream' } }, { signal });
+      if (!response.body) throw new Error('The server sent no event stream.');
+      handlers.onOpen?.();
+      for await (const event of readSse(response.body)) {
+        if (signal.aborted) break;
+        if (handlers.onEvent(event)) return;
+      }
+    } catch (e) {
+      if (signal.aborted) return;
+      if (handlers.onError?.(e)) return;
+    }
+    if (signal.aborted) return;
+    const pause = handlers.onDrop();
+    if (pause === null) return;
+    await sleep(pause, signal);
   }
 }
 

@@ -1,21 +1,11 @@
 import { useCallback, useEffect, useRef, useState } from 'react';
 import type { ApiClient } from '../api/client';
 import { ApiError, friendlyMessage } from '../api/errors';
-import { readSse } from '../api/sse';
+import { followEventStream } from '../api/sse';
 import { isFinal, type PullStatus } from './types';
 
 /** Reconnections of one pull's event stream before giving up. */
 const MAX_RETRIES = 5;
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(resolve, ms);
-    signal.addEventListener('abort', () => {
-      clearTimeout(timer);
-      resolve();
-    });
-  });
-}
 
 export interface PullsValue {
   /** Recent pulls, newest first, with live progress for those still running. */
@@ -63,43 +53,37 @@ export function usePulls(
       const controller = new AbortController();
       const { signal } = controller;
       followers.current.set(id, controller);
+      let retries = 0;
       void (async () => {
-        let retries = 0;
         try {
-          while (!signal.aborted) {
-            try {
-              const response = await client.fetch(
-                `/api/v1/models/pulls/${encodeURIComponent(id)}/events`,
-                { headers: { accept: 'text/event-stream' } },
-                { signal },
-              );
-              if (!response.body) throw new Error('The server sent no progress stream.');
-              for await (const event of readSse(response.body)) {
-                if (event.event !== 'message' || !event.data) continue;
-                const status = JSON.parse(event.data) as PullStatus;
-                retries = 0;
-                upsert(status);
-                if (isFinal(status.state)) {
-                  finished.current(status);
-                  return;
-                }
+          await followEventStream(client, `/api/v1/models/pulls/${encodeURIComponent(id)}/events`, signal, {
+            onEvent(event) {
+              if (event.event !== 'message' || !event.data) return;
+              const status = JSON.parse(event.data) as PullStatus;
+              retries = 0;
+              upsert(status);
+              if (isFinal(status.state)) {
+                finished.current(status);
+                return true;
               }
-            } catch (e) {
-              if (signal.aborted) return;
+            },
+            onError(e) {
               // A refusal (403, 404) will not change by asking again.
               if (e instanceof ApiError && e.status >= 400 && e.status < 500) {
                 setError(`Cannot follow the pull’s progress: ${friendlyMessage(e)}`);
-                return;
+                return true;
               }
-            }
-            // The stream ended before the pull did: reconnect, with growing pauses.
-            retries++;
-            if (retries > MAX_RETRIES) {
-              setError('Lost touch with a running pull. Reload the page to see how it is doing.');
-              return;
-            }
-            await sleep(Math.min(500 * 2 ** retries, 10_000), signal);
-          }
+            },
+            onDrop() {
+              // The stream ended before the pull did: reconnect, with growing pauses.
+              retries++;
+              if (retries > MAX_RETRIES) {
+                setError('Lost touch with a running pull. Reload the page to see how it is doing.');
+                return null;
+              }
+              return Math.min(500 * 2 ** retries, 10_000);
+            },
+          });
         } finally {
           if (followers.current.get(id) === controller) followers.current.delete(id);
         }
