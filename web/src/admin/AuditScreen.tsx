@@ -2,12 +2,14 @@ import { DownloadOutlined, SafetyCertificateOutlined } from '@ant-design/icons';
 import { Alert, App, Button, DatePicker, Descriptions, Form, Input, Select, Space, Table, Tag, Typography } from 'antd';
 import type { ColumnsType } from 'antd/es/table';
 import type { Dayjs } from 'dayjs';
-import { useCallback, useEffect, useRef, useState } from 'react';
+import { useCallback, useState } from 'react';
 import { friendlyMessage } from '../api/errors';
 import type { Page } from '../api/types';
 import { useAuth } from '../auth/AuthContext';
 import { downloadFile, formatTime, query, type AuditEntry, type VerifyReport } from './api';
+import { ErrorAlert, LoadMore } from './common';
 import { UserPicker, userLabel, useUserDirectory } from './directory';
+import { useCursorPages } from './useCursorPages';
 
 const PAGE = 50;
 
@@ -63,39 +65,17 @@ export default function AuditScreen() {
   const { byId } = useUserDirectory();
   const [form] = Form.useForm<AuditFilters>();
   const [filters, setFilters] = useState<AuditFilters>({});
-  const [entries, setEntries] = useState<AuditEntry[]>([]);
-  const [cursor, setCursor] = useState<string | null>(null);
-  const [loading, setLoading] = useState(false);
-  const [error, setError] = useState<string | null>(null);
   const [verifying, setVerifying] = useState(false);
   const [verified, setVerified] = useState<VerifyReport | null>(null);
   const [exporting, setExporting] = useState<string | null>(null);
-  const ticket = useRef(0);
 
-  const load = useCallback(
-    async (more: string | null) => {
-      const mine = ++ticket.current;
-      setLoading(true);
-      try {
-        const page = await client.get<Page<AuditEntry>>(
-          `/api/v1/admin/audit${query({ ...auditParams(filters), limit: PAGE, cursor: more })}`,
-        );
-        if (mine !== ticket.current) return;
-        setEntries((old) => (more ? [...old, ...page.items] : page.items));
-        setCursor(page.next_cursor);
-        setError(null);
-      } catch (e) {
-        if (mine === ticket.current) setError(friendlyMessage(e));
-      } finally {
-        if (mine === ticket.current) setLoading(false);
-      }
-    },
+  const fetchPage = useCallback(
+    (cursor: string | null) =>
+      client.get<Page<AuditEntry>>(`/api/v1/admin/audit${query({ ...auditParams(filters), limit: PAGE, cursor })}`),
     [client, filters],
   );
-
-  useEffect(() => {
-    void load(null);
-  }, [load]);
+  const pages = useCursorPages(fetchPage);
+  const { setError } = pages;
 
   const exportAs = async (format: 'csv' | 'jsonl') => {
     setExporting(format);
@@ -228,13 +208,13 @@ export default function AuditScreen() {
           <VerifyResult report={verified} />
         </div>
       )}
-      {error && <Alert type="error" showIcon role="alert" title={error} closable={{ onClose: () => setError(null) }} style={{ marginBottom: 12 }} />}
+      <ErrorAlert error={pages.error} onClose={() => setError(null)} />
       <Table<AuditEntry>
         rowKey="id"
         size="small"
         columns={columns}
-        dataSource={entries}
-        loading={loading}
+        dataSource={pages.items}
+        loading={pages.loading}
         pagination={false}
         scroll={{ x: 'max-content' }}
         locale={{ emptyText: 'No entries match these filters.' }}
@@ -254,13 +234,7 @@ export default function AuditScreen() {
           ),
         }}
       />
-      {cursor && (
-        <div style={{ textAlign: 'center', marginTop: 12 }}>
-          <Button onClick={() => void load(cursor)} loading={loading}>
-            Load more
-          </Button>
-        </div>
-      )}
+      <LoadMore pages={pages} />
     </section>
   );
 }

@@ -1,9 +1,10 @@
 import { CloseOutlined, DeleteOutlined, PlusOutlined } from '@ant-design/icons';
-import { Alert, App, Button, Card, Empty, Form, Input, Popconfirm, Space, Spin, Tag, Typography } from 'antd';
+import { App, Button, Card, Empty, Form, Input, Popconfirm, Space, Spin, Tag, Typography } from 'antd';
 import { useCallback, useEffect, useState } from 'react';
 import { friendlyMessage } from '../api/errors';
 import { useAuth } from '../auth/AuthContext';
 import { formatTime, type Group } from './api';
+import { ErrorAlert } from './common';
 import { UserPicker, userLabel, useUserDirectory } from './directory';
 
 function GroupCard({
@@ -172,7 +173,7 @@ export default function GroupsScreen() {
         Groups are named sets of users. A group cannot be renamed: create one with the new name, move the members, and
         delete the old one.
       </Typography.Paragraph>
-      {error && <Alert type="error" showIcon role="alert" title={error} closable={{ onClose: () => setError(null) }} style={{ marginBottom: 12 }} />}
+      <ErrorAlert error={error} onClose={() => setError(null)} />
       {groups === null ? (
         !error && <Spin aria-label="Loading groups" />
       ) : groups.length === 0 ? (

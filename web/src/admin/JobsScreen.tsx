@@ -1,5 +1,5 @@
 import { ReloadOutlined, RedoOutlined, StopOutlined } from '@ant-design/icons';
-import { Alert, App, Button, Progress, Select, Space, Table, Tag, Tooltip, Typography } from 'antd';
+import { App, Button, Progress, Select, Space, Table, Tag, Tooltip, Typography } from 'antd';
 import type { ColumnsType } from 'antd/es/table';
 import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
 import type { ApiClient } from '../api/client';
@@ -8,7 +8,9 @@ import { followEventStream } from '../api/sse';
 import type { Page } from '../api/types';
 import { useAuth } from '../auth/AuthContext';
 import { formatTime, JOB_STATES, KNOWN_JOB_KINDS, query, type Job, type JobEvent, type JobState } from './api';
+import { ErrorAlert, LoadMore } from './common';
 import { userLabel, useUserDirectory } from './directory';
+import { useCursorPages } from './useCursorPages';
 
 const PAGE = 50;
 
@@ -58,6 +60,8 @@ export function applyJobEvent(jobs: Job[], event: JobEvent, now = new Date()): J
   next[index] = updated;
   return next;
 }
+
+const jobId = (job: Job) => job.id;
 
 export type FeedStatus = 'connecting' | 'live' | 'reconnecting' | 'stopped';
 
@@ -137,38 +141,17 @@ export default function JobsScreen() {
   const { byId } = useUserDirectory();
   const [stateFilter, setStateFilter] = useState<JobState | undefined>();
   const [kindFilter, setKindFilter] = useState<string | undefined>();
-  const [jobs, setJobs] = useState<Job[]>([]);
-  const [cursor, setCursor] = useState<string | null>(null);
-  const [loading, setLoading] = useState(false);
-  const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState<string | null>(null);
-  const ticket = useRef(0);
   const fetching = useRef(new Set<string>());
 
-  const load = useCallback(
-    async (more: string | null) => {
-      const mine = ++ticket.current;
-      setLoading(true);
-      try {
-        const page = await client.get<Page<Job>>(
-          `/api/v1/admin/jobs${query({ state: stateFilter, kind: kindFilter, limit: PAGE, cursor: more })}`,
-        );
-        if (mine !== ticket.current) return;
-        setJobs((old) => (more ? [...old, ...page.items.filter((j) => !old.some((o) => o.id === j.id))] : page.items));
-        setCursor(page.next_cursor);
-        setError(null);
-      } catch (e) {
-        if (mine === ticket.current) setError(friendlyMessage(e));
-      } finally {
-        if (mine === ticket.current) setLoading(false);
-      }
-    },
+  const fetchPage = useCallback(
+    (cursor: string | null) =>
+      client.get<Page<Job>>(`/api/v1/admin/jobs${query({ state: stateFilter, kind: kindFilter, limit: PAGE, cursor })}`),
     [client, stateFilter, kindFilter],
   );
-
-  useEffect(() => {
-    void load(null);
-  }, [load]);
+  // New tasks from the live feed shift the pages: a task already listed is not listed twice.
+  const pages = useCursorPages(fetchPage, jobId);
+  const { items: jobs, setItems: setJobs, loading, setError, reload } = pages;
 
   const replace = (job: Job) => setJobs((old) => old.map((j) => (j.id === job.id ? job : j)));
 
@@ -195,7 +178,7 @@ export default function JobsScreen() {
     [client, stateFilter, kindFilter],
   );
 
-  const feed = useJobFeed(client, onEvent, () => void load(null));
+  const feed = useJobFeed(client, onEvent, () => void reload());
 
   const act = async (job: Job, action: 'cancel' | 'retry') => {
     setBusy(`${action}:${job.id}`);
@@ -388,11 +371,11 @@ export default function JobsScreen() {
           options={kinds}
           style={{ width: 180 }}
         />
-        <Button icon={<ReloadOutlined aria-hidden="true" />} onClick={() => void load(null)} loading={loading}>
+        <Button icon={<ReloadOutlined aria-hidden="true" />} onClick={() => void reload()} loading={loading}>
           Refresh
         </Button>
       </Space>
-      {error && <Alert type="error" showIcon role="alert" title={error} closable={{ onClose: () => setError(null) }} style={{ marginBottom: 12 }} />}
+      <ErrorAlert error={pages.error} onClose={() => setError(null)} />
       <Table<Job>
         rowKey="id"
         size="small"
@@ -403,13 +386,7 @@ export default function JobsScreen() {
         scroll={{ x: 'max-content' }}
         locale={{ emptyText: stateFilter || kindFilter ? 'No task matches these filters.' : 'No background tasks.' }}
       />
-      {cursor && (
-        <div style={{ textAlign: 'center', marginTop: 12 }}>
-          <Button onClick={() => void load(cursor)} loading={loading}>
-            Load more
-          </Button>
-        </div>
-      )}
+      <LoadMore pages={pages} />
     </section>
   );
 }

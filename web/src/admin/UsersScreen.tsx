@@ -1,14 +1,16 @@
 import { CheckOutlined, DeleteOutlined, KeyOutlined, LockOutlined, MoreOutlined, UnlockOutlined } from '@ant-design/icons';
 import { Alert, App, Button, Dropdown, Input, Modal, Popconfirm, Select, Space, Table, Tag, Typography } from 'antd';
 import type { ColumnsType } from 'antd/es/table';
-import { useCallback, useEffect, useRef, useState } from 'react';
+import { useCallback, useState } from 'react';
 import { Link } from 'react-router';
 import { friendlyMessage } from '../api/errors';
 import type { Page, User } from '../api/types';
 import { useAuth } from '../auth/AuthContext';
 import { CopyButton } from '../chat/CopyButton';
 import { formatTime, query, type PasswordReset, type UserDeletion, type UserStatusFilter } from './api';
+import { ErrorAlert, LoadMore } from './common';
 import { useUserDirectory } from './directory';
+import { useCursorPages } from './useCursorPages';
 
 const PAGE = 50;
 
@@ -25,39 +27,17 @@ export default function UsersScreen() {
   const directory = useUserDirectory();
   const [filters, setFilters] = useState<Filters>({ q: '' });
   const [search, setSearch] = useState('');
-  const [users, setUsers] = useState<User[]>([]);
-  const [cursor, setCursor] = useState<string | null>(null);
-  const [loading, setLoading] = useState(false);
-  const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState<string | null>(null);
   const [reset, setReset] = useState<{ email: string; password: string } | null>(null);
   const [deletion, setDeletion] = useState<{ email: string; jobId: string } | null>(null);
-  const ticket = useRef(0);
 
-  const load = useCallback(
-    async (more: string | null) => {
-      const mine = ++ticket.current;
-      setLoading(true);
-      try {
-        const page = await client.get<Page<User>>(
-          `/api/v1/auth/users${query({ q: filters.q.trim(), status: filters.status, limit: PAGE, cursor: more })}`,
-        );
-        if (mine !== ticket.current) return;
-        setUsers((old) => (more ? [...old, ...page.items] : page.items));
-        setCursor(page.next_cursor);
-        setError(null);
-      } catch (e) {
-        if (mine === ticket.current) setError(friendlyMessage(e));
-      } finally {
-        if (mine === ticket.current) setLoading(false);
-      }
-    },
+  const fetchPage = useCallback(
+    (cursor: string | null) =>
+      client.get<Page<User>>(`/api/v1/auth/users${query({ q: filters.q.trim(), status: filters.status, limit: PAGE, cursor })}`),
     [client, filters],
   );
-
-  useEffect(() => {
-    void load(null);
-  }, [load]);
+  const pages = useCursorPages(fetchPage);
+  const { setItems: setUsers, setError, reload } = pages;
 
   const replace = (updated: User) => setUsers((old) => old.map((u) => (u.id === updated.id ? updated : u)));
 
@@ -118,7 +98,7 @@ export default function UsersScreen() {
         act(`reset:${u.id}`, async () => {
           const r = await client.post<PasswordReset>(`/api/v1/auth/users/${u.id}/password-reset`);
           setReset({ email: u.email, password: r.temporary_password });
-          void load(null);
+          void reload();
         }),
     });
 
@@ -133,7 +113,7 @@ export default function UsersScreen() {
         act(`delete:${u.id}`, async () => {
           const r = await client.delete<UserDeletion>(`/api/v1/auth/users/${u.id}`);
           setDeletion({ email: u.email, jobId: r.job_id });
-          void load(null);
+          void reload();
           void directory.reload();
         }),
     });
@@ -296,7 +276,7 @@ export default function UsersScreen() {
           style={{ width: 180 }}
         />
       </Space>
-      {error && <Alert type="error" showIcon role="alert" title={error} closable={{ onClose: () => setError(null) }} style={{ marginBottom: 12 }} />}
+      <ErrorAlert error={pages.error} onClose={() => setError(null)} />
       {deletion && (
         <Alert
           type="info"
@@ -317,20 +297,14 @@ export default function UsersScreen() {
         rowKey="id"
         size="middle"
         columns={columns}
-        dataSource={users}
-        loading={loading}
+        dataSource={pages.items}
+        loading={pages.loading}
         pagination={false}
         scroll={{ x: 'max-content' }}
         rowClassName={(u) => (u.status === 'pending' ? 'admin-row-pending' : '')}
         locale={{ emptyText: filters.q || filters.status ? 'No user matches these filters.' : 'No users yet.' }}
       />
-      {cursor && (
-        <div style={{ textAlign: 'center', marginTop: 12 }}>
-          <Button onClick={() => void load(cursor)} loading={loading}>
-            Load more
-          </Button>
-        </div>
-      )}
+      <LoadMore pages={pages} />
       <Modal
         open={reset !== null}
         title={`Temporary password for ${reset?.email ?? ''}`}
