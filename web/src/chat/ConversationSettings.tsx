@@ -1,9 +1,10 @@
 import { AppstoreAddOutlined, SaveOutlined } from '@ant-design/icons';
-import { Alert, Button, Drawer, Form, Select, Space, Typography } from 'antd';
+import { Button, Drawer, Form, Select, Space, Typography } from 'antd';
 import { useEffect, useId, useState } from 'react';
 import type { ChatApi, PresetInput } from '../api/chat';
 import type { Conversation, Params } from '../api/types';
-import { cleanParams, ParamsFields, SystemPromptField } from './ParamsFields';
+import { FormProblems } from './FormProblems';
+import { cleanParams, ParamsFields, SystemPromptField, systemPromptOrNull } from './ParamsFields';
 import { PresetsDialog } from './PresetsDialog';
 import { formProblems } from './problems';
 import type { PresetsState } from './usePresets';
@@ -72,7 +73,7 @@ export function ConversationSettings(props: ConversationSettingsProps) {
     setProblems([]);
     try {
       const updated = await props.api.update(conversation.id, {
-        system_prompt: systemPrompt.trim() ? systemPrompt : null,
+        system_prompt: systemPromptOrNull(systemPrompt),
         params: value.params,
       });
       props.onSaved(updated);
@@ -109,22 +110,7 @@ export function ConversationSettings(props: ConversationSettingsProps) {
             These settings apply to the new chat when you send its first message.
           </Typography.Paragraph>
         )}
-        {problems.length > 0 && (
-          <Alert
-            type="error"
-            showIcon
-            role="alert"
-            title="The settings were not saved"
-            description={
-              <ul style={{ margin: 0, paddingLeft: 18 }}>
-                {problems.map((p) => (
-                  <li key={p}>{p}</li>
-                ))}
-              </ul>
-            }
-            style={{ marginBottom: 12 }}
-          />
-        )}
+        <FormProblems title="The settings were not saved" problems={problems} />
         <Form.Item
           label="Apply preset"
           htmlFor={`${ids}-preset`}
@@ -155,7 +141,7 @@ export function ConversationSettings(props: ConversationSettingsProps) {
           onClick={() => {
             setPresetDraft({
               name: '',
-              system_prompt: systemPrompt.trim() ? systemPrompt : null,
+              system_prompt: systemPromptOrNull(systemPrompt),
               params: cleanParams(params),
             });
             setPresetsOpen(true);

@@ -80,6 +80,11 @@ export function ParamsFields({ idPrefix, value, onChange, disabled }: ParamsFiel
   );
 }
 
+/** A system prompt as the server stores it: null when there is none (only white space). */
+export function systemPromptOrNull(text: string): string | null {
+  return text.trim() ? text : null;
+}
+
 export interface SystemPromptFieldProps {
   id: string;
   value: string;

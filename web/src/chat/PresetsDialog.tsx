@@ -4,7 +4,8 @@ import { useEffect, useId, useState } from 'react';
 import type { PresetInput } from '../api/chat';
 import { friendlyMessage } from '../api/errors';
 import { LIMITS, type Preset } from '../api/types';
-import { cleanParams, describeParams, ParamsFields, SystemPromptField } from './ParamsFields';
+import { FormProblems } from './FormProblems';
+import { cleanParams, describeParams, ParamsFields, SystemPromptField, systemPromptOrNull } from './ParamsFields';
 import { formProblems } from './problems';
 import type { PresetsState } from './usePresets';
 
@@ -62,7 +63,7 @@ export function PresetsDialog({ open, onClose, presets, initial }: PresetsDialog
     }
     const input: PresetInput = {
       name: editing.name.trim(),
-      system_prompt: editing.systemPrompt.trim() ? editing.systemPrompt : null,
+      system_prompt: systemPromptOrNull(editing.systemPrompt),
       params: cleanParams(editing.params),
     };
     setSaving(true);
@@ -117,22 +118,7 @@ export function PresetsDialog({ open, onClose, presets, initial }: PresetsDialog
     >
       {editing ? (
         <Form layout="vertical" component={false}>
-          {problems.length > 0 && (
-            <Alert
-              type="error"
-              showIcon
-              role="alert"
-              title="The preset was not saved"
-              description={
-                <ul style={{ margin: 0, paddingLeft: 18 }}>
-                  {problems.map((p) => (
-                    <li key={p}>{p}</li>
-                  ))}
-                </ul>
-              }
-              style={{ marginBottom: 12 }}
-            />
-          )}
+          <FormProblems title="The preset was not saved" problems={problems} />
           <Form.Item label="Name" htmlFor={`${ids}-name`}>
             <Input
               id={`${ids}-name`}
