@@ -21,8 +21,9 @@ export const PALETTE = {
   completion: '#722ed1',
 };
 
-function fill(color: string): string {
-  return `${color}99`;
+/** One dataset in `color`, its fill a translucent shade of it. */
+function dataset(label: string, data: number[], color: string, yAxisID?: string): ChartDataset {
+  return { label, data, backgroundColor: `${color}99`, borderColor: color, ...(yAxisID ? { yAxisID } : {}) };
 }
 
 /** Requests and errors per day of the range (a bar chart). */
@@ -30,18 +31,8 @@ export function requestsPerDay(series: SeriesPoint[]): ChartData {
   return {
     labels: series.map((p) => p.day),
     datasets: [
-      {
-        label: 'Requests',
-        data: series.map((p) => p.requests),
-        backgroundColor: fill(PALETTE.requests),
-        borderColor: PALETTE.requests,
-      },
-      {
-        label: 'Errors',
-        data: series.map((p) => p.errors),
-        backgroundColor: fill(PALETTE.errors),
-        borderColor: PALETTE.errors,
-      },
+      dataset('Requests', series.map((p) => p.requests), PALETTE.requests),
+      dataset('Errors', series.map((p) => p.errors), PALETTE.errors),
     ],
   };
 }
@@ -51,18 +42,8 @@ export function tokensPerDay(series: SeriesPoint[]): ChartData {
   return {
     labels: series.map((p) => p.day),
     datasets: [
-      {
-        label: 'Prompt tokens',
-        data: series.map((p) => p.prompt_tokens),
-        backgroundColor: fill(PALETTE.prompt),
-        borderColor: PALETTE.prompt,
-      },
-      {
-        label: 'Completion tokens',
-        data: series.map((p) => p.completion_tokens),
-        backgroundColor: fill(PALETTE.completion),
-        borderColor: PALETTE.completion,
-      },
+      dataset('Prompt tokens', series.map((p) => p.prompt_tokens), PALETTE.prompt),
+      dataset('Completion tokens', series.map((p) => p.completion_tokens), PALETTE.completion),
     ],
   };
 }
@@ -86,8 +67,8 @@ export function breakdown(rows: UsageRow[], labelOf: (key: string) => string, to
   return {
     labels,
     datasets: [
-      { label: 'Requests', data: requests, backgroundColor: fill(PALETTE.requests), borderColor: PALETTE.requests, yAxisID: 'y' },
-      { label: 'Tokens', data: tokens, backgroundColor: fill(PALETTE.completion), borderColor: PALETTE.completion, yAxisID: 'y1' },
+      dataset('Requests', requests, PALETTE.requests, 'y'),
+      dataset('Tokens', tokens, PALETTE.completion, 'y1'),
     ],
   };
 }
