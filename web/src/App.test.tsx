@@ -3,46 +3,23 @@ import userEvent from '@testing-library/user-event';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import App from './App';
 import { api } from './api/client';
-import { errorResponse, jsonResponse } from './test/helpers';
+import { conversation, pathMessage, testUser as user } from './test/fixtures';
+import { desktop, jsonResponse, routes, type Handler } from './test/helpers';
 
-const user = { id: 'u', email: 'ada@example.com', name: 'Ada', role: 'user', status: 'active', groups: [], must_change_password: false, created_at: '' };
 const now = new Date().toISOString();
-const conversation = (id: string, title: string, pinned = false) => ({
-  id, title, model: null, system_prompt: null, params: {}, folder: null, tags: [], pinned, archived: false,
-  active_leaf_id: null, created_at: now, updated_at: now,
-});
-const message = (id: string, role: string, content: string, parent: string | null) => ({
-  id, conversation_id: 'c1', parent_id: parent, role, content, status: 'complete', model: 'm', error: null,
-  prompt_tokens: null, completion_tokens: null, created_at: now, updated_at: now,
-  branches: { sibling_ids: role === 'assistant' ? ['x', id] : [id], index: role === 'assistant' ? 1 : 0 }, reactions: [],
-});
-
-function serve(routes: Record<string, () => Response>) {
-  const fetch = vi.fn(async (input: RequestInfo | URL, init?: RequestInit) => {
-    const key = `${init?.method ?? 'GET'} ${String(input).split('?')[0]}`;
-    const route = routes[key];
-    return route ? route() : errorResponse(404, 'not_found', `no route ${key}`);
+const message = (id: string, role: 'user' | 'assistant', content: string, parent: string | null) =>
+  pathMessage(id, role, content, parent, {
+    model: 'm',
+    created_at: now,
+    updated_at: now,
+    branches: { sibling_ids: role === 'assistant' ? ['x', id] : [id], index: role === 'assistant' ? 1 : 0 },
   });
+
+function serve(table: Record<string, Handler>) {
+  const { fetch } = routes(table);
   vi.stubGlobal('fetch', fetch);
   vi.stubGlobal('WebSocket', undefined);
   return fetch;
-}
-
-/** A desktop-wide window: antd's breakpoints match. */
-function desktop() {
-  vi.spyOn(window, 'matchMedia').mockImplementation(
-    (query: string) =>
-      ({
-        matches: query.includes('min-width'),
-        media: query,
-        onchange: null,
-        addListener: () => {},
-        removeListener: () => {},
-        addEventListener: () => {},
-        removeEventListener: () => {},
-        dispatchEvent: () => false,
-      }) as MediaQueryList,
-  );
 }
 
 afterEach(() => {
@@ -67,7 +44,7 @@ describe('App', () => {
         jsonResponse(200, { access_token: 'a', refresh_token: 'r', token_type: 'Bearer', expires_in: 900, user }),
       'GET /api/v1/models': () => jsonResponse(200, { items: [{ id: 'm', provider: 'p', default: true, local: null, context_tokens: null }] }),
       'GET /api/v1/conversations': () =>
-        jsonResponse(200, { items: [conversation('c1', 'Rust questions'), conversation('c2', 'Pinned one', true)], next_cursor: null }),
+        jsonResponse(200, { items: [conversation('c1', 'Rust questions'), conversation('c2', 'Pinned one', { pinned: true })], next_cursor: null }),
       'GET /api/v1/conversations/c1/messages': () =>
         jsonResponse(200, { items: [message('q', 'user', 'How?', null), message('r', 'assistant', 'Like `this`.', 'q')] }),
     });

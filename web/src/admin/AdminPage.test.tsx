@@ -1,8 +1,9 @@
 import { screen, within } from '@testing-library/react';
 import userEvent from '@testing-library/user-event';
 import { describe, expect, it } from 'vitest';
-import { jsonResponse } from '../test/helpers';
-import { adminUser, desktop, fakeServer, makeUser, renderAdmin } from './testing';
+import { makeUser } from '../test/fixtures';
+import { desktop, jsonResponse } from '../test/helpers';
+import { adminUser, fakeServer, renderAdmin } from './testing';
 
 describe('AdminPage', { timeout: 90_000 }, () => {
   it('tells a non-admin that the console is for admins only, without calling admin APIs', async () => {

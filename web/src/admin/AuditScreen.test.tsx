@@ -2,10 +2,10 @@ import { screen, waitFor } from '@testing-library/react';
 import userEvent from '@testing-library/user-event';
 import dayjs from 'dayjs';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { jsonResponse } from '../test/helpers';
+import { desktop, jsonResponse } from '../test/helpers';
 import type { AuditEntry, VerifyReport } from './api';
 import { auditParams } from './AuditScreen';
-import { adminUser, desktop, fakeServer, renderAdmin, type Call } from './testing';
+import { adminUser, fakeServer, renderAdmin, type Call } from './testing';
 
 function entry(seq: number, action: string, outcome = 'success'): AuditEntry {
   return {

@@ -1,9 +1,10 @@
 import { screen, waitFor } from '@testing-library/react';
 import userEvent from '@testing-library/user-event';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { errorResponse, jsonResponse } from '../test/helpers';
+import { makeUser } from '../test/fixtures';
+import { desktop, errorResponse, jsonResponse } from '../test/helpers';
 import type { Group } from './api';
-import { adminUser, desktop, fakeServer, makeUser, renderAdmin } from './testing';
+import { adminUser, fakeServer, renderAdmin } from './testing';
 
 const ada = makeUser('0190aaaa-0000-7000-8000-0000000000a1', 'ada@example.com');
 const bob = makeUser('0190aaaa-0000-7000-8000-0000000000b2', 'bob@example.com');

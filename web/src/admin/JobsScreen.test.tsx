@@ -1,10 +1,10 @@
 import { screen, waitFor, within } from '@testing-library/react';
 import userEvent from '@testing-library/user-event';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { errorResponse, jsonResponse } from '../test/helpers';
+import { desktop, errorResponse, jsonResponse, sseStream } from '../test/helpers';
 import type { Job, JobEvent } from './api';
 import { applyJobEvent, jobStateMessage } from './JobsScreen';
-import { desktop, fakeServer, renderAdmin, sseStream, type Call } from './testing';
+import { fakeServer, renderAdmin, type Call } from './testing';
 
 const RUNNING = '0190bbbb-0000-7000-8000-000000000001';
 const FAILED = '0190bbbb-0000-7000-8000-000000000002';

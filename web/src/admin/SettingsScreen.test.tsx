@@ -1,10 +1,10 @@
 import { screen, waitFor } from '@testing-library/react';
 import userEvent from '@testing-library/user-event';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { errorResponse, jsonResponse } from '../test/helpers';
+import { desktop, errorResponse, jsonResponse } from '../test/helpers';
 import type { SettingsView } from './api';
 import { settingsPatch } from './SettingsScreen';
-import { adminUser, desktop, fakeServer, renderAdmin } from './testing';
+import { adminUser, fakeServer, renderAdmin } from './testing';
 
 const v3: SettingsView = {
   settings: {

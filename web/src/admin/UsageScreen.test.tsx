@@ -1,9 +1,10 @@
 import { screen, waitFor, within } from '@testing-library/react';
 import userEvent from '@testing-library/user-event';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { jsonResponse } from '../test/helpers';
+import { makeUser } from '../test/fixtures';
+import { desktop, jsonResponse } from '../test/helpers';
 import type { SeriesPoint, UsageReport, UsageRow, UsageStats } from './api';
-import { adminUser, desktop, fakeServer, makeUser, renderAdmin, type Call } from './testing';
+import { adminUser, fakeServer, renderAdmin, type Call } from './testing';
 import { breakdown, describeSeries, requestsPerDay, tokensPerDay } from './usageData';
 
 // chart.js needs a canvas, which jsdom lacks: the charts render their data as text here.

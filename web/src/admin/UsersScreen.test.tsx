@@ -2,8 +2,9 @@ import { fireEvent, screen, waitFor, within } from '@testing-library/react';
 import userEvent from '@testing-library/user-event';
 import { beforeEach, describe, expect, it } from 'vitest';
 import type { User } from '../api/types';
-import { errorResponse, jsonResponse } from '../test/helpers';
-import { adminUser, desktop, fakeServer, makeUser, renderAdmin, type Call } from './testing';
+import { makeUser } from '../test/fixtures';
+import { desktop, errorResponse, jsonResponse } from '../test/helpers';
+import { adminUser, fakeServer, renderAdmin, type Call } from './testing';
 
 const ada = makeUser('0190aaaa-0000-7000-8000-0000000000a1', 'ada@example.com');
 const bob = makeUser('0190aaaa-0000-7000-8000-0000000000b2', 'bob@example.com', { status: 'pending' });

@@ -6,6 +6,7 @@ import { vi } from 'vitest';
 import { ApiClient } from '../api/client';
 import type { User } from '../api/types';
 import { AuthProvider } from '../auth/AuthContext';
+import { makeUser } from '../test/fixtures';
 import { errorResponse, jsonResponse } from '../test/helpers';
 import { ThemeProvider } from '../theme/ThemeContext';
 import AdminPage from './AdminPage';
@@ -13,30 +14,11 @@ import AdminPage from './AdminPage';
 // The screens are lazy chunks with antd tables: their first render in jsdom takes seconds.
 configure({ asyncUtilTimeout: 10_000 });
 
-export const adminUser: User = {
-  id: '0190aaaa-0000-7000-8000-000000000001',
-  email: 'root@example.com',
+export const adminUser: User = makeUser('0190aaaa-0000-7000-8000-000000000001', 'root@example.com', {
   name: 'Root',
   role: 'admin',
-  status: 'active',
-  groups: [],
-  must_change_password: false,
   created_at: '2026-01-01T00:00:00.000Z',
-};
-
-export function makeUser(id: string, email: string, extra: Partial<User> = {}): User {
-  return {
-    id,
-    email,
-    name: email.split('@')[0],
-    role: 'user',
-    status: 'active',
-    groups: [],
-    must_change_password: false,
-    created_at: '2026-02-01T10:00:00.000Z',
-    ...extra,
-  };
-}
+});
 
 export interface Call {
   method: string;
@@ -92,51 +74,4 @@ export function renderAdmin(fetch: typeof globalThis.fetch, path = '/admin/users
       </AuthProvider>
     </ThemeProvider>,
   );
-}
-
-/** A desktop-wide window: antd's breakpoints match. */
-export function desktop() {
-  vi.spyOn(window, 'matchMedia').mockImplementation(
-    (query: string) =>
-      ({
-        matches: query.includes('min-width'),
-        media: query,
-        onchange: null,
-        addListener: () => {},
-        removeListener: () => {},
-        addEventListener: () => {},
-        removeEventListener: () => {},
-        dispatchEvent: () => false,
-      }) as MediaQueryList,
-  );
-}
-
-/** A server-sent event stream the test writes to; it fails when the request is aborted. */
-export function sseStream(signal?: AbortSignal | null) {
-  const encoder = new TextEncoder();
-  let controller!: ReadableStreamDefaultController<Uint8Array>;
-  let open = true;
-  const stream = new ReadableStream<Uint8Array>({
-    start(c) {
-      controller = c;
-    },
-  });
-  signal?.addEventListener('abort', () => {
-    if (open) {
-      open = false;
-      controller.error(new DOMException('Aborted', 'AbortError'));
-    }
-  });
-  return {
-    response: () => new Response(stream, { status: 200, headers: { 'content-type': 'text/event-stream' } }),
-    send(event: string, data: unknown) {
-      if (open) controller.enqueue(encoder.encode(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`));
-    },
-    close() {
-      if (open) {
-        open = false;
-        controller.close();
-      }
-    },
-  };
 }

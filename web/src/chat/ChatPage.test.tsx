@@ -6,30 +6,17 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { api } from '../api/client';
 import type { Conversation, Reaction } from '../api/types';
 import { AuthProvider } from '../auth/AuthContext';
-import { errorResponse, jsonResponse } from '../test/helpers';
+import { conversation, pathMessage, testUser } from '../test/fixtures';
+import { desktop, errorResponse, jsonResponse, routes, type Handler } from '../test/helpers';
 import ChatPage from './ChatPage';
-import { conversation, desktop, openDialog, routes, testUser, type Handler } from './testing';
+import { openDialog } from './testing';
 
 // Whole screens with antd drawers and dialogs in jsdom: slow on a busy machine.
 vi.setConfig({ testTimeout: 60_000 });
 
 const now = new Date().toISOString();
-const message = (id: string, role: 'user' | 'assistant', content: string, parent: string | null, reactions: Reaction[] = []) => ({
-  id,
-  conversation_id: 'c1',
-  parent_id: parent,
-  role,
-  content,
-  status: 'complete',
-  model: 'm',
-  error: null,
-  prompt_tokens: null,
-  completion_tokens: null,
-  created_at: now,
-  updated_at: now,
-  branches: { sibling_ids: [id], index: 0 },
-  reactions,
-});
+const message = (id: string, role: 'user' | 'assistant', content: string, parent: string | null, reactions: Reaction[] = []) =>
+  pathMessage(id, role, content, parent, { model: 'm', created_at: now, updated_at: now, reactions });
 
 const models = () =>
   jsonResponse(200, { items: [{ id: 'm', provider: 'p', default: true, local: null, context_tokens: null }] });

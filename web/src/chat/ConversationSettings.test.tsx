@@ -4,9 +4,10 @@ import { App as AntApp } from 'antd';
 import { describe, expect, it, vi } from 'vitest';
 import type { ChatApi } from '../api/chat';
 import type { Conversation } from '../api/types';
-import { errorResponse, jsonResponse } from '../test/helpers';
+import { conversation } from '../test/fixtures';
+import { errorResponse, jsonResponse, routes, type Handler } from '../test/helpers';
 import { ConversationSettings, type ChatSettings } from './ConversationSettings';
-import { conversation, openDialog, routes, signedIn, type Handler } from './testing';
+import { openDialog, signedIn } from './testing';
 import { usePresets } from './usePresets';
 
 // Whole screens with antd drawers and dialogs in jsdom: slow on a busy machine.

@@ -4,9 +4,9 @@ import { App as AntApp } from 'antd';
 import { describe, expect, it, vi } from 'vitest';
 import type { ChatApi, PresetInput } from '../api/chat';
 import type { Preset } from '../api/types';
-import { errorResponse, jsonResponse } from '../test/helpers';
+import { errorResponse, jsonResponse, routes, type Handler } from '../test/helpers';
 import { PresetsDialog } from './PresetsDialog';
-import { openDialog, routes, signedIn, type Handler } from './testing';
+import { openDialog, signedIn } from './testing';
 import { usePresets } from './usePresets';
 
 // Whole screens with antd drawers and dialogs in jsdom: slow on a busy machine.

@@ -4,27 +4,9 @@ import { App as AntApp } from 'antd';
 import { MemoryRouter } from 'react-router';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { Conversation } from '../api/types';
+import { conversation } from '../test/fixtures';
 import { Sidebar, type SidebarProps } from './Sidebar';
 import { openDialog } from './testing';
-
-const now = new Date().toISOString();
-function conv(id: string, title: string, extra: Partial<Conversation> = {}): Conversation {
-  return {
-    id,
-    title,
-    model: null,
-    system_prompt: null,
-    params: {},
-    folder: null,
-    tags: [],
-    pinned: false,
-    archived: false,
-    active_leaf_id: null,
-    created_at: now,
-    updated_at: now,
-    ...extra,
-  };
-}
 
 function renderSidebar(props: Partial<SidebarProps> & { conversations: Conversation[] }) {
   const handlers = {
@@ -50,10 +32,10 @@ function renderSidebar(props: Partial<SidebarProps> & { conversations: Conversat
 }
 
 const list = [
-  conv('c1', 'Borrow checker', { folder: 'Rust', tags: ['rust', 'learning'] }),
-  conv('c2', 'Lifetimes', { folder: 'Rust', tags: ['rust'] }),
-  conv('c3', 'Bread recipe', { tags: ['cooking'] }),
-  conv('c4', 'Untagged chat'),
+  conversation('c1', 'Borrow checker', { folder: 'Rust', tags: ['rust', 'learning'] }),
+  conversation('c2', 'Lifetimes', { folder: 'Rust', tags: ['rust'] }),
+  conversation('c3', 'Bread recipe', { tags: ['cooking'] }),
+  conversation('c4', 'Untagged chat'),
 ];
 
 /** The conversations listed, by title. */
@@ -151,7 +133,7 @@ describe('Sidebar', () => {
   });
 
   it('shows the archived conversations, to unarchive', async () => {
-    const archived = [conv('a1', 'Old trip plans', { archived: true })];
+    const archived = [conversation('a1', 'Old trip plans', { archived: true })];
     const handlers = renderSidebar({ conversations: list, showArchived: true, archived });
     const nav = screen.getByRole('navigation', { name: 'Conversations' });
     expect(within(nav).getAllByRole('heading').map((h) => h.textContent)).toEqual(['Archived']);

@@ -3,27 +3,8 @@ import { describe, expect, it, vi } from 'vitest';
 import type { ChatApi } from '../api/chat';
 import type { AnswerHandlers } from '../api/sse';
 import type { Message, PathMessage } from '../api/types';
+import { pathMessage as msg } from '../test/fixtures';
 import { toggleReaction, useConversation } from './useConversation';
-
-function msg(id: string, role: 'user' | 'assistant', content: string, parent: string | null, extra: Partial<PathMessage> = {}): PathMessage {
-  return {
-    id,
-    conversation_id: 'c1',
-    parent_id: parent,
-    role,
-    content,
-    status: 'complete',
-    model: null,
-    error: null,
-    prompt_tokens: null,
-    completion_tokens: null,
-    created_at: '',
-    updated_at: '',
-    branches: { sibling_ids: [id], index: 0 },
-    reactions: [],
-    ...extra,
-  };
-}
 
 /** A fake chat API whose answer streams the test drives by hand. */
 function fakeApi(initial: PathMessage[]) {

@@ -6,20 +6,12 @@ import { describe, expect, it, vi } from 'vitest';
 import { ApiClient } from '../api/client';
 import type { User } from '../api/types';
 import { AuthProvider } from '../auth/AuthContext';
-import { errorResponse, jsonResponse } from '../test/helpers';
+import { makeUser } from '../test/fixtures';
+import { errorResponse, jsonResponse, sseStream } from '../test/helpers';
 import ModelsPage from './ModelsPage';
 import type { CatalogEntry, InstalledModel, PullStatus } from './types';
 
-const person = (role: string): User => ({
-  id: 'u1',
-  email: 'ada@example.com',
-  name: 'Ada',
-  role,
-  status: 'active',
-  groups: [],
-  must_change_password: false,
-  created_at: '',
-});
+const person = (role: string): User => makeUser('u1', 'ada@example.com', { name: 'Ada', role, created_at: '' });
 
 const entry = (name: string, extra: Partial<CatalogEntry>): CatalogEntry => ({
   name,
@@ -90,22 +82,6 @@ const pullStatus = (extra: Partial<PullStatus>): PullStatus => ({
   created_at: '2025-01-01T00:00:00.000Z',
   ...extra,
 });
-
-/** A response body the test writes to as it goes. */
-function liveStream() {
-  const encoder = new TextEncoder();
-  let controller!: ReadableStreamDefaultController<Uint8Array>;
-  const stream = new ReadableStream<Uint8Array>({
-    start(c) {
-      controller = c;
-    },
-  });
-  return {
-    stream,
-    send: (status: PullStatus) => controller.enqueue(encoder.encode(`data: ${JSON.stringify(status)}\n\n`)),
-    close: () => controller.close(),
-  };
-}
 
 type Handler = (url: URL, init?: RequestInit) => Response | Promise<Response>;
 
@@ -226,13 +202,13 @@ describe('ModelsPage', () => {
   });
 
   it('lets an admin pull a catalog model, shows its progress from the event stream and the new model when done', async () => {
-    const events = liveStream();
+    const events = sseStream();
     let installed = INSTALLED;
     const fetch = renderPage('admin', {
       'GET /api/v1/models': () => jsonResponse(200, { items: installed }),
       'POST /api/v1/models/pulls': () => jsonResponse(202, pullStatus({})),
       'GET /api/v1/models/pulls/0190-pull/events': () =>
-        new Response(events.stream, { status: 200, headers: { 'content-type': 'text/event-stream' } }),
+        events.response(),
     });
     await waitFor(() => expect(shownCards()).toHaveLength(3));
     const user = userEvent.setup();
@@ -244,7 +220,7 @@ describe('ModelsPage', () => {
     expect(await within(cardOf(QWEN.name)).findByText('Waiting to start…')).toBeInTheDocument();
 
     act(() =>
-      events.send(pullStatus({ state: 'running', bytes: 245_700_016, total: 491_400_032, percent: 50, rate: 2_000_000 })),
+      events.send('message', pullStatus({ state: 'running', bytes: 245_700_016, total: 491_400_032, percent: 50, rate: 2_000_000 })),
     );
     const bar = await within(cardOf(QWEN.name)).findByRole('progressbar', { name: /Pull of qwen2.5/ });
     await waitFor(() => expect(bar).toHaveAttribute('aria-valuenow', '50'));
@@ -257,7 +233,7 @@ describe('ModelsPage', () => {
       { id: 'qwen2.5-0.5b-instruct-q4_k_m', provider: 'embedded', default: false, context_tokens: 4096, local: null },
     ];
     act(() => {
-      events.send(pullStatus({ state: 'completed', bytes: 491_400_032, total: 491_400_032, percent: 100 }));
+      events.send('message', pullStatus({ state: 'completed', bytes: 491_400_032, total: 491_400_032, percent: 100 }));
       events.close();
     });
     expect(await screen.findByText('qwen2.5-0.5b-instruct-q4_k_m is installed.')).toBeInTheDocument();
@@ -267,13 +243,13 @@ describe('ModelsPage', () => {
   });
 
   it('lets an admin cancel a running pull', async () => {
-    const events = liveStream();
+    const events = sseStream();
     const running = pullStatus({ state: 'running', bytes: 900, total: null, percent: null });
     const fetch = renderPage('admin', {
       'GET /api/v1/models/pulls': () => jsonResponse(200, { items: [running] }),
-      'GET /api/v1/models/pulls/0190-pull/events': () => new Response(events.stream, { status: 200 }),
+      'GET /api/v1/models/pulls/0190-pull/events': () => events.response(),
       'DELETE /api/v1/models/pulls/0190-pull': () => {
-        events.send({ ...running, state: 'cancelled' });
+        events.send('message', { ...running, state: 'cancelled' });
         events.close();
         return new Response(null, { status: 204 });
       },
