@@ -3,10 +3,11 @@ import { Alert, App, Button, DatePicker, Descriptions, Form, Input, Select, Spac
 import type { ColumnsType } from 'antd/es/table';
 import type { Dayjs } from 'dayjs';
 import { useCallback, useState } from 'react';
+import { download } from '../api/download';
 import { friendlyMessage } from '../api/errors';
 import type { Page } from '../api/types';
 import { useAuth } from '../auth/AuthContext';
-import { downloadFile, formatTime, query, type AuditEntry, type VerifyReport } from './api';
+import { formatTime, query, type AuditEntry, type VerifyReport } from './api';
 import { ErrorAlert, LoadMore } from './common';
 import { UserPicker, userLabel, useUserDirectory } from './directory';
 import { useCursorPages } from './useCursorPages';
@@ -80,7 +81,7 @@ export default function AuditScreen() {
   const exportAs = async (format: 'csv' | 'jsonl') => {
     setExporting(format);
     try {
-      const name = await downloadFile(
+      const name = await download(
         client,
         `/api/v1/admin/audit/export${query({ ...auditParams(filters), format })}`,
         `audit.${format}`,

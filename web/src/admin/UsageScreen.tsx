@@ -3,9 +3,10 @@ import { Alert, App, Button, Card, Col, DatePicker, Empty, Row, Segmented, Space
 import type { ColumnsType } from 'antd/es/table';
 import dayjs, { type Dayjs } from 'dayjs';
 import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
+import { download } from '../api/download';
 import { friendlyMessage } from '../api/errors';
 import { useAuth } from '../auth/AuthContext';
-import { downloadFile, formatNumber, query, type GroupBy, type UsageReport, type UsageRow } from './api';
+import { formatNumber, query, type GroupBy, type UsageReport, type UsageRow } from './api';
 import { UserPicker, userLabel, useUserDirectory } from './directory';
 import { BreakdownChart, RequestsChart, TokensChart } from './UsageCharts';
 import { breakdown, describeSeries, requestsPerDay, tokensPerDay } from './usageData';
@@ -80,7 +81,7 @@ export default function UsageScreen() {
   const exportCsv = async () => {
     setExporting(true);
     try {
-      const name = await downloadFile(
+      const name = await download(
         client,
         `/api/v1/admin/usage/export${query({ format: 'csv', ...params })}`,
         `usage-${params.from}-${params.to}.csv`,

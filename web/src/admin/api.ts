@@ -174,35 +174,6 @@ export function query(params: Record<string, string | number | null | undefined>
   return text ? `?${text}` : '';
 }
 
-/** The file name of a `Content-Disposition: attachment; filename="…"` header. */
-export function attachmentName(header: string | null, fallback: string): string {
-  const match = header && /filename="?([^";]+)"?/i.exec(header);
-  return match ? match[1] : fallback;
-}
-
-/**
- * Downloads an authenticated API response as a file: fetched with the client (so the bearer
- * token goes along), kept as a Blob, and saved through a temporary object URL.
- */
-export async function downloadFile(client: ApiClient, path: string, fallbackName: string): Promise<string> {
-  const response = await client.fetch(path, { headers: { accept: '*/*' } });
-  const blob = await response.blob();
-  const name = attachmentName(response.headers.get('content-disposition'), fallbackName);
-  const url = URL.createObjectURL(blob);
-  const link = document.createElement('a');
-  link.href = url;
-  link.download = name;
-  link.style.display = 'none';
-  document.body.appendChild(link);
-  try {
-    link.click();
-  } finally {
-    link.remove();
-    setTimeout(() => URL.revokeObjectURL(url), 1000);
-  }
-  return name;
-}
-
 /** Every user, a page of 200 at a time, up to `max` users (names for ids in other screens). */
 export async function listAllUsers(client: ApiClient, max = 2000): Promise<User[]> {
   const users: User[] = [];
