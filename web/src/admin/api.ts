@@ -1,6 +1,7 @@
 // Shapes of the admin APIs (crates/auth/src/api.rs, crates/admin/src/*_api.rs, settings.rs)
 // and small helpers the admin screens share.
 import type { ApiClient } from '../api/client';
+import { query } from '../api/query';
 import type { Page, User } from '../api/types';
 
 export type { Page };
@@ -162,17 +163,6 @@ export interface UsageReport {
 }
 
 export type AdminUser = User;
-
-/** `?a=1&b=2` from the values given (empty and missing ones are left out), or `''`. */
-export function query(params: Record<string, string | number | null | undefined>): string {
-  const search = new URLSearchParams();
-  for (const [key, value] of Object.entries(params)) {
-    if (value === undefined || value === null || value === '') continue;
-    search.set(key, String(value));
-  }
-  const text = search.toString();
-  return text ? `?${text}` : '';
-}
 
 /** Every user, a page of 200 at a time, up to `max` users (names for ids in other screens). */
 export async function listAllUsers(client: ApiClient, max = 2000): Promise<User[]> {

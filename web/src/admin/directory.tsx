@@ -1,8 +1,9 @@
 import { Select } from 'antd';
 import { createContext, useCallback, useContext, useEffect, useMemo, useRef, useState, type ReactNode } from 'react';
+import { query } from '../api/query';
 import type { Page, User } from '../api/types';
 import { useAuth } from '../auth/AuthContext';
-import { listAllUsers, query } from './api';
+import { listAllUsers } from './api';
 
 interface DirectoryValue {
   byId: Map<string, User>;

@@ -1,4 +1,5 @@
 import { api, type ApiClient } from './client';
+import { query } from './query';
 import { followAnswer, type AnswerHandlers } from './sse';
 import type { Conversation, Message, Model, Page, Params, PathMessage, Preset, Reaction, SearchHit } from './types';
 
@@ -12,13 +13,6 @@ export interface ListFilter {
   /** `true` lists archived conversations instead of the others. */
   archived?: boolean;
   pinned?: boolean;
-}
-
-function query(params: Record<string, string | number | boolean | undefined>): string {
-  const q = new URLSearchParams();
-  for (const [k, v] of Object.entries(params)) if (v !== undefined) q.set(k, String(v));
-  const s = q.toString();
-  return s ? `?${s}` : '';
 }
 
 export interface ConversationPatch {

@@ -3,6 +3,7 @@ import { Alert, App, Button, Card, Flex, Grid, Space, Typography } from 'antd';
 import { useCallback, useEffect, useState } from 'react';
 import { Link } from 'react-router';
 import { ApiError, friendlyMessage } from '../api/errors';
+import { query } from '../api/query';
 import { useAuth } from '../auth/AuthContext';
 import { Catalog, NO_FILTERS, type CatalogFilters } from './Catalog';
 import { InstalledModels } from './InstalledModels';
@@ -12,15 +13,6 @@ import { usePulls } from './usePulls';
 
 /** Pause after typing before the catalog is searched. */
 const SEARCH_DELAY_MS = 250;
-
-function catalogQuery(f: CatalogFilters): string {
-  const params = new URLSearchParams();
-  if (f.q.trim()) params.set('q', f.q.trim());
-  if (f.capability) params.set('capability', f.capability);
-  if (f.maxSize !== null) params.set('max_size', String(f.maxSize));
-  const text = params.toString();
-  return text ? `?${text}` : '';
-}
 
 /** The models page: what is installed, the catalog, and for admins pulls and deletions. */
 export default function ModelsPage() {
@@ -76,16 +68,16 @@ export default function ModelsPage() {
 
   // The catalog: the server filters by words, capability and size (the search waits for a
   // pause in typing; a newer query wins over an older answer).
-  const query = catalogQuery(filters);
+  const search = query({ q: filters.q.trim(), capability: filters.capability, max_size: filters.maxSize });
   useEffect(() => {
     const controller = new AbortController();
-    const delay = query ? SEARCH_DELAY_MS : 0;
+    const delay = search ? SEARCH_DELAY_MS : 0;
     const timer = setTimeout(async () => {
       setCatalogLoading(true);
       try {
-        const page = await client.get<CatalogPage>(`/api/v1/models/catalog${query}`, { signal: controller.signal });
+        const page = await client.get<CatalogPage>(`/api/v1/models/catalog${search}`, { signal: controller.signal });
         setEntries(page.items);
-        if (!query) setAllEntries(page.items);
+        if (!search) setAllEntries(page.items);
         setCatalogError(null);
       } catch (e) {
         if (controller.signal.aborted) return;
@@ -98,7 +90,7 @@ export default function ModelsPage() {
       clearTimeout(timer);
       controller.abort();
     };
-  }, [client, query]);
+  }, [client, search]);
 
   const pull = async (entry: CatalogEntry) => {
     setStarting(entry.name);
