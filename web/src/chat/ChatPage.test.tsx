@@ -56,6 +56,22 @@ afterEach(() => {
 
 const patchWith = (c: Conversation): Handler => (init) => jsonResponse(200, { ...c, ...JSON.parse(String(init!.body)) });
 
+/** A new chat (new1) that the server creates and whose first answer it refuses. */
+const refusedNewChat = (): Record<string, Handler> => ({
+  'POST /api/v1/conversations': () => jsonResponse(201, conversation('new1', '')),
+  'GET /api/v1/conversations/new1/messages': () => jsonResponse(200, { items: [] }),
+  'POST /api/v1/conversations/new1/messages': () => errorResponse(503, 'model_unavailable', 'down'),
+});
+
+/** The chat screen for a new chat, with the preset "Translator" chosen to start from. */
+async function startFromTranslator() {
+  renderChat('/');
+  const user = userEvent.setup();
+  await user.click(await screen.findByRole('combobox', { name: 'Start from preset' }));
+  await user.click(await screen.findByTitle('Translator'));
+  return user;
+}
+
 describe('ChatPage', () => {
   it('toggles reactions with POST and DELETE and shows the counts', async () => {
     const c1 = conversation('c1', 'Rust questions');
@@ -212,7 +228,6 @@ describe('ChatPage', () => {
   });
 
   it('starts a new chat from a preset, with settings given for it', async () => {
-    const created = conversation('new1', '');
     const server = serve({
       'GET /api/v1/conversations': () => jsonResponse(200, { items: [], next_cursor: null }),
       'GET /api/v1/presets': () =>
@@ -228,14 +243,9 @@ describe('ChatPage', () => {
             },
           ],
         }),
-      'POST /api/v1/conversations': () => jsonResponse(201, created),
-      'GET /api/v1/conversations/new1/messages': () => jsonResponse(200, { items: [] }),
-      'POST /api/v1/conversations/new1/messages': () => errorResponse(503, 'model_unavailable', 'down'),
+      ...refusedNewChat(),
     });
-    renderChat('/');
-    const user = userEvent.setup();
-    await user.click(await screen.findByRole('combobox', { name: 'Start from preset' }));
-    await user.click(await screen.findByTitle('Translator'));
+    const user = await startFromTranslator();
 
     // The settings show the preset's; what is saved there goes with the creation.
     await user.click(screen.getByRole('button', { name: 'Conversation settings' }));
@@ -265,14 +275,9 @@ describe('ChatPage', () => {
         jsonResponse(200, {
           items: [{ id: 'p1', name: 'Translator', system_prompt: 'x', params: {}, created_at: '', updated_at: '' }],
         }),
-      'POST /api/v1/conversations': () => jsonResponse(201, conversation('new1', '')),
-      'GET /api/v1/conversations/new1/messages': () => jsonResponse(200, { items: [] }),
-      'POST /api/v1/conversations/new1/messages': () => errorResponse(503, 'model_unavailable', 'down'),
+      ...refusedNewChat(),
     });
-    renderChat('/');
-    const user = userEvent.setup();
-    await user.click(await screen.findByRole('combobox', { name: 'Start from preset' }));
-    await user.click(await screen.findByTitle('Translator'));
+    const user = await startFromTranslator();
     await user.click(screen.getByRole('textbox', { name: 'Message' }));
     await user.paste('Hello');
     await user.keyboard('{Enter}');
