@@ -5,6 +5,7 @@ import {
   assistantMessages,
   newUser,
   send,
+  settled,
   shot,
   signUp,
   uniqueEmail,
@@ -126,6 +127,7 @@ test('settings: API keys are created, shown once, work, and stop working when re
   await expect(table).toContainText('laptop script');
   await expect(table).not.toContainText(key);
   await page.getByRole('button', { name: 'Revoke laptop script' }).click();
+  await settled(page);
   await page.getByRole('button', { name: /^(Revoke|OK|Yes)$/ }).last().click();
   await expect(table).not.toContainText('laptop script');
   expect((await request.get('/v1/models', withKey)).status()).toBe(401);

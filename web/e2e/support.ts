@@ -78,3 +78,20 @@ export async function apiToken(request: APIRequestContext, email: string, passwo
   expect(response.status(), await response.text()).toBe(200);
   return ((await response.json()) as { access_token: string }).access_token;
 }
+
+/**
+ * Waits until antd's open and close animations are over: a click on a dialog that is still
+ * zooming in can land beside its moving button.
+ */
+export async function settled(page: Page): Promise<void> {
+  await expect(page.locator('[class*="-appear-active"], [class*="-enter-active"], [class*="-leave-active"]')).toHaveCount(0);
+}
+
+/** Confirms a dialog with the button named `button` once it stands still, and waits for it to go. */
+export async function confirmIn(page: Page, button: string): Promise<void> {
+  const dialog = page.getByRole('dialog').filter({ has: page.getByRole('button', { name: button }) });
+  await expect(dialog).toBeVisible();
+  await settled(page);
+  await dialog.getByRole('button', { name: button }).click();
+  await expect(dialog).toBeHidden();
+}

@@ -5,6 +5,7 @@ import {
   answerFinished,
   apiToken,
   assistantMessages,
+  confirmIn,
   newUser,
   send,
   shot,
@@ -112,7 +113,7 @@ test('an admin requires approval, approves a new user, and follows usage, the au
     await admin.getByRole('link', { name: 'Users' }).first().click();
     await admin.getByRole('button', { name: `More actions for ${email}` }).click();
     await admin.getByRole('menuitem', { name: 'Delete user' }).click();
-    await admin.getByRole('dialog').getByRole('button', { name: 'Delete user' }).click();
+    await confirmIn(admin, 'Delete user');
     await expect(admin.getByText(`Deleting ${email}`)).toBeVisible();
     await admin.getByRole('link', { name: 'Background tasks' }).first().click();
     const job = admin.getByRole('row', { name: /user\.purge/ });
