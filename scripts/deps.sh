@@ -38,6 +38,7 @@ check() {
 	have chromium || have chromium-browser || missing+=(chromium) # the web UI's end-to-end tests
 	installed fonts-dejavu-core || missing+=(fonts-dejavu-core)   # text in their screenshots
 	installed fonts-noto-color-emoji || missing+=(fonts-noto-color-emoji) # and the reaction emoji
+	installed fonts-liberation || missing+=(fonts-liberation) # Arial's metrics, so emoji fonts stay out of plain text
 }
 
 check
