@@ -198,7 +198,7 @@ test('keyboard: Shift+Enter adds a line, Enter sends, Esc stops; the dark theme 
   await page.goto('/');
   await page.reload();
   await expect(page.locator('html')).toHaveAttribute('data-theme', 'dark');
-  await page.getByRole('navigation', { name: 'Conversations' }).getByRole('link').first().click();
+  await page.getByRole('navigation', { name: 'Conversations' }).getByRole('link', { name: /^First line/ }).click();
   await expect(assistantMessages(page).first()).toContainText('stopped');
   await shot(page, 'chat-dark');
 });
