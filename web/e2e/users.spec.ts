@@ -26,6 +26,10 @@ test("a second user sees none of the first user's conversations", async ({ brows
   const second = await browser.newContext();
   const bob = await second.newPage();
   await newUser(bob, 'bob');
+  // Judge the sidebar once its list has come back (it reads "No conversations yet" before).
+  const listed = bob.waitForResponse((r) => r.url().includes('/api/v1/conversations?') && r.request().method() === 'GET');
+  await bob.reload();
+  expect((await listed).status()).toBe(200);
   const sidebar = bob.getByRole('navigation', { name: 'Conversations' });
   await expect(sidebar).toContainText('No conversations yet');
 
