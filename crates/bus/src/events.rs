@@ -7,7 +7,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::Envelope;
+use crate::{Envelope, user_topic};
 
 /// An event with a fixed kind and a topic derived from its content.
 pub trait TypedEvent: Serialize + DeserializeOwned {
@@ -97,6 +97,28 @@ impl TypedEvent for ConfigChanged {
     const KIND: &'static str = "config.changed";
     fn topic(&self) -> String {
         CONFIG_TOPIC.to_owned()
+    }
+}
+
+/// Something that authorised a user's requests stopped doing so: a logout (one session), or
+/// for every session of the account a lock, a disable, a deletion, a role change or a password
+/// change. Published on the user's own topic, so whatever holds a long-lived connection for
+/// them (the chat service's WebSockets) re-checks its credential at once.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AccessRevoked {
+    pub user_id: Uuid,
+    /// The one session that ended (a logout); `None`: every session and key of the account
+    /// must be checked again.
+    pub session_id: Option<Uuid>,
+    /// Why, for logs: `logout`, `locked`, `disabled`, `deleted`, `role_changed`,
+    /// `password_changed`, `key_revoked`.
+    pub reason: String,
+}
+
+impl TypedEvent for AccessRevoked {
+    const KIND: &'static str = "access.revoked";
+    fn topic(&self) -> String {
+        user_topic(self.user_id)
     }
 }
 
