@@ -212,6 +212,11 @@ user_requests_per_minute = 10000000
 key_requests_per_minute = 10000000
 user_tokens_per_day = 1000000000000
 key_tokens_per_day = 1000000000000
+
+[inference.concurrency]
+# The one benchmark key runs --concurrency requests at once: a cap far above that.
+user_requests = 100000
+key_requests = 100000
 """)
     binary = os.path.join(ROOT, args.binary)
     proc = procs.start([binary, "--config", config, "serve", "--listen", f"127.0.0.1:{port}",

@@ -5,10 +5,8 @@
 
 pub mod api;
 pub mod domain;
-pub mod inference;
 pub mod live;
 pub mod ports;
-pub mod remote;
 pub mod service;
 pub mod store;
 pub mod transfer;

@@ -1,13 +1,12 @@
 //! What the chat service needs from outside: storage ([`ChatStore`], adapter
-//! [`crate::store::SqlChatStore`]) and a way to reach models ([`ModelClient`], adapter
-//! [`crate::inference::InProcessModels`] in the all-in-one process; an HTTP adapter serves
-//! split mode).
+//! [`crate::store::SqlChatStore`]) and a way to reach models ([`ModelClient`], the platform's
+//! one model-calling port from `confab-model-client`: the inference service in the same
+//! process, or its HTTP adapter in split mode).
 
 use async_trait::async_trait;
-use confab_core::auth::Principal;
-use confab_inference::types::{ChatEvent, SamplingParams};
+use confab_model_client::types::{ChatMessage, ChatRequest, Role, SamplingParams};
+pub use confab_model_client::{ModelClient, ModelError};
 use confab_store::StoreError;
-use futures::stream::BoxStream;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -254,9 +253,8 @@ pub struct Ask {
 }
 
 impl Ask {
-    /// The streamed chat request this is, in the inference service's terms.
-    pub fn into_request(self) -> confab_inference::types::ChatRequest {
-        use confab_inference::types::{ChatMessage, Role};
+    /// The streamed chat request this is.
+    pub fn into_request(self) -> ChatRequest {
         let mut messages = Vec::with_capacity(self.turns.len() + 1);
         if let Some(system) = self.system {
             messages.push(ChatMessage::new(Role::System, system));
@@ -268,7 +266,7 @@ impl Ask {
             };
             ChatMessage::new(role, t.content)
         }));
-        confab_inference::types::ChatRequest {
+        ChatRequest {
             model: self.model,
             messages,
             params: self.params,
@@ -276,36 +274,4 @@ impl Ask {
             stream: true,
         }
     }
-}
-
-/// Why a model could not be asked.
-#[derive(Debug, Clone, thiserror::Error)]
-pub enum ModelError {
-    #[error("{0}")]
-    NotFound(String),
-    #[error("{0}")]
-    Invalid(String),
-    #[error("{0}")]
-    Unavailable(String),
-    /// A request or token limit; retry after this many seconds.
-    #[error("{0}")]
-    Limited(String, Option<u64>),
-}
-
-#[async_trait]
-pub trait ModelClient: Send + Sync {
-    /// The model used when neither the message nor the conversation names one.
-    async fn default_model(&self) -> Option<String>;
-    /// Whether `model` names a model or alias requests may use.
-    async fn knows_model(&self, model: &str) -> bool;
-    /// The context window of `model` in tokens, when known.
-    async fn context_tokens(&self, model: &str) -> Option<usize>;
-    /// Starts an answer for `principal`; its usage is accounted to them. The stream yields the
-    /// answer's events and ends with `Finished` or an error.
-    async fn answer(
-        &self,
-        principal: &Principal,
-        ask: Ask,
-        cancel: tokio_util::sync::CancellationToken,
-    ) -> Result<BoxStream<'static, Result<ChatEvent, ModelError>>, ModelError>;
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use confab_bus::{Envelope, EventBus, JobQueue, NewJob};
 use confab_core::auth::{Credential, Principal, Role, Scope};
-use confab_inference::types::{ChatEvent, SamplingParams};
+use confab_model_client::types::{ChatEvent, SamplingParams};
 use confab_store::StoreError;
 use futures::StreamExt;
 use futures::stream::BoxStream;
@@ -65,8 +65,19 @@ pub enum ChatError {
     Conflict(&'static str, String),
     #[error(transparent)]
     Model(#[from] ModelError),
+    /// Neither the message, the conversation nor the settings name a model, and none exists.
+    #[error("no model is available: pull one (confab models pull …) or configure a provider")]
+    NoModel,
     #[error(transparent)]
     Store(StoreError),
+}
+
+/// What an answer that failed says about it: the error's safe message (stored with the
+/// message and shown to the user); the internal detail — upstream bodies, provider URLs,
+/// file paths — goes to the log only.
+fn answer_failure(message_id: Uuid, e: &ModelError) -> String {
+    tracing::warn!(message = %message_id, code = e.code(), detail = e.internal().unwrap_or_default(), error = %e, "answer failed");
+    e.public_message()
 }
 
 impl From<StoreError> for ChatError {
@@ -648,12 +659,7 @@ impl ChatService {
     ) -> Result<String, ChatError> {
         match requested.or_else(|| conversation.model.clone()) {
             Some(model) => Ok(model),
-            None => self.models.default_model().await.ok_or_else(|| {
-                ChatError::Model(ModelError::Unavailable(
-                    "no model is available: pull one (confab models pull …) or configure a provider"
-                        .into(),
-                ))
-            }),
+            None => self.models.default_model().await.ok_or(ChatError::NoModel),
         }
     }
 
@@ -792,10 +798,10 @@ impl ChatService {
         tick.tick().await;
         match self
             .models
-            .answer(principal, ask, live.cancel.clone())
+            .chat(principal, ask.into_request(), live.cancel.clone())
             .await
         {
-            Err(e) => failure = Some(e.to_string()),
+            Err(e) => failure = Some(answer_failure(id, &e)),
             Ok(mut stream) => loop {
                 tokio::select! {
                     event = stream.next() => match event {
@@ -811,7 +817,7 @@ impl ChatService {
                         Some(Ok(ChatEvent::Finished { usage: u, .. })) => usage = Some(u),
                         Some(Ok(ChatEvent::Started)) => {}
                         Some(Err(e)) => {
-                            failure = Some(e.to_string());
+                            failure = Some(answer_failure(id, &e));
                             break;
                         }
                         None => break,
@@ -955,7 +961,7 @@ impl ChatService {
         let cancel = self.shutdown.child_token();
         let mut stream = self
             .models
-            .answer(principal, ask, cancel)
+            .chat(principal, ask.into_request(), cancel)
             .await
             .map_err(|e| e.to_string())?;
         let mut text = String::new();

@@ -202,18 +202,16 @@ pub async fn build(config: &Config) -> anyhow::Result<App> {
 
     // The chat service's models: the inference service in this process, or another one's
     // over HTTP (split mode).
-    let models: Arc<dyn confab_chat::ports::ModelClient> =
+    let models: Arc<dyn confab_model_client::ModelClient> =
         match (&config.chat.inference_url, &service_tokens) {
             (Some(url), Some(tokens)) => {
                 tracing::info!(url = %url, "the chat service calls a remote inference service");
                 Arc::new(
-                    confab_chat::remote::HttpModels::new(url, tokens.clone())
-                        .map_err(|e| anyhow::anyhow!(e))?,
+                    confab_model_client::http::HttpModelClient::new(url, tokens.clone())
+                        .map_err(|e| anyhow::anyhow!("chat.inference_url: {e}"))?,
                 )
             }
-            _ => Arc::new(confab_chat::inference::InProcessModels::new(
-                inference.clone(),
-            )),
+            _ => Arc::new(crate::models::InProcessModels::new(inference.clone())),
         };
     let chat = confab_chat::ChatService::new(
         Arc::new(confab_chat::SqlChatStore::new(db.clone())),

@@ -7,5 +7,6 @@ pub mod bus;
 pub mod docs;
 pub mod jobs;
 pub mod maintenance;
+pub mod models;
 pub mod server;
 pub mod web;

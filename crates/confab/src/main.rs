@@ -514,7 +514,7 @@ async fn chat(config: &Config, args: ChatArgs, out: &mut impl Write) -> anyhow::
     let metrics = confab_inference::metrics::InferenceMetrics::register(
         &mut confab_core::metrics::MetricsBuilder::new(),
     );
-    let service = confab_inference::InferenceService::new(
+    let service = std::sync::Arc::new(confab_inference::InferenceService::new(
         &config.inference,
         config.models_dir(),
         metrics,
@@ -526,7 +526,16 @@ async fn chat(config: &Config, args: ChatArgs, out: &mut impl Write) -> anyhow::
             tasks: tokio_util::task::TaskTracker::new(),
             shutdown: tokio_util::sync::CancellationToken::new(),
         },
-    )?;
+    )?);
+    // The person at the terminal owns the machine: an admin, with no account behind it
+    // (no database, so nothing is recorded).
+    let operator = confab_core::auth::Principal {
+        user_id: uuid::Uuid::nil(),
+        role: confab_core::auth::Role::Admin,
+        credential: confab_core::auth::Credential::Session {
+            session_id: uuid::Uuid::nil(),
+        },
+    };
     let Some(model) = args.model.or_else(|| service.default_model()) else {
         bail!(
             "no model to chat with: {} holds no GGUF model. Run scripts/fetch-model.sh, or `confab models pull <org/repo/file.gguf | URL | path>`",
@@ -574,7 +583,11 @@ async fn chat(config: &Config, args: ChatArgs, out: &mut impl Write) -> anyhow::
             stream: true,
         };
         let mut stream = service
-            .chat(&request, tokio_util::sync::CancellationToken::new())
+            .chat_completion(
+                &operator,
+                request,
+                tokio_util::sync::CancellationToken::new(),
+            )
             .await
             .map_err(|e| anyhow::anyhow!("{e}"))?
             .stream;

@@ -334,6 +334,32 @@ pub struct InferenceConfig {
     pub router: RouterConfig,
     pub cache: CacheConfig,
     pub limits: LimitsConfig,
+    pub concurrency: ConcurrencyConfig,
+}
+
+/// How many generations and embeddings run at once, per caller and per engine, so that one
+/// user cannot occupy the models for everyone.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct ConcurrencyConfig {
+    /// Requests one user may have running at once (all their sessions and keys together);
+    /// more are refused with 429 `concurrency_exceeded`. 0 = unlimited.
+    pub user_requests: u32,
+    /// Requests one API key may have running at once; 0 = only the user's cap applies.
+    pub key_requests: u32,
+    /// Requests waiting for a worker of one local model; more are refused with 503
+    /// `model_busy` and `Retry-After`. 0 = unlimited.
+    pub engine_queue: u32,
+}
+
+impl Default for ConcurrencyConfig {
+    fn default() -> Self {
+        Self {
+            user_requests: 8,
+            key_requests: 0,
+            engine_queue: 64,
+        }
+    }
 }
 
 /// How requests are spread over equal backends.

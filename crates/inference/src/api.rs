@@ -4,7 +4,7 @@
 
 use std::convert::Infallible;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::extract::{FromRef, FromRequest, FromRequestParts, Request, State};
 use axum::response::sse::{Event, KeepAlive, Sse};
@@ -23,12 +23,12 @@ use utoipa_axum::routes;
 use crate::error::{InferenceError, OpenAiError, OpenAiErrorBody};
 use crate::limits::Allowance;
 use crate::models::LocalModel;
-use crate::service::{Accounting, InferenceService, Outcome};
+use crate::service::InferenceService;
 use crate::types::{
     AssistantMessage, ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, ChatEvent,
-    ChatMessage, ChatRequest, Choice, ChunkChoice, Delta, EmbeddingData, EmbeddingInput,
-    EmbeddingRequest, EmbeddingResponse, EmbeddingUsage, EmbeddingValue, FinishReason, ModelList,
-    ModelObject, Role, SamplingParams, Usage, WireContent,
+    ChatMessage, ChatRequest, Choice, ChunkChoice, Delta, EmbedRequest, EmbeddingData,
+    EmbeddingInput, EmbeddingRequest, EmbeddingResponse, EmbeddingUsage, EmbeddingValue,
+    FinishReason, ModelList, ModelObject, Role, SamplingParams, Usage, WireContent,
 };
 
 #[derive(Clone)]
@@ -75,15 +75,6 @@ where
 }
 
 /// The refusal of a model the runtime settings do not let this user call.
-fn model_not_allowed(model: &str) -> OpenAiError {
-    OpenAiError::new(
-        StatusCode::FORBIDDEN,
-        "model_not_allowed",
-        format!("your account may not use the model `{model}`; ask an administrator"),
-        Some("model"),
-    )
-}
-
 /// A JSON body whose failures are in OpenAI's error shape.
 struct OpenAiJson<T>(T);
 
@@ -216,89 +207,28 @@ async fn chat_completions(
     InferenceCaller(principal): InferenceCaller,
     OpenAiJson(body): OpenAiJson<ChatCompletionRequest>,
 ) -> Result<Response, OpenAiError> {
-    let arrived = Instant::now();
-    let allowance = state.service.limits().check(&principal).await?;
     let stream_requested = body.stream;
     let include_usage = body
         .stream_options
         .as_ref()
         .is_some_and(|o| o.include_usage);
     let request = to_chat_request(body)?;
-    if !state.service.allows_model(&principal, &request.model) {
-        return Err(model_not_allowed(&request.model));
-    }
-    let cache_key = if stream_requested {
-        None
-    } else {
-        state.service.cache_key(&principal, &request)
-    };
-    if let Some(key) = &cache_key
-        && let Some(cached) = state.service.cache_get(key).await
-    {
-        let usage = serde_json::from_slice::<ChatCompletion>(&cached)
-            .map(|c| c.usage)
-            .unwrap_or_default();
-        state.service.finish(
-            &principal,
-            &Outcome {
-                model: request.model.clone(),
-                backend: "cache".into(),
-                usage,
-                ttft: None,
-                upstream: Duration::ZERO,
-                total: arrived.elapsed(),
-                status: "ok".into(),
-                cached: true,
-            },
-        );
-        let mut response = (
-            [(http::header::CONTENT_TYPE, "application/json")],
-            cached.as_ref().clone(),
-        )
-            .into_response();
-        add_headers(&mut response, &allowance);
-        return Ok(response);
-    }
+    let model = request.model.clone();
     let cancel = CancellationToken::new();
     // Dropping the response (the client went away) cancels the generation.
     let guard = cancel.clone().drop_guard();
-    let mut accounting = Accounting::start(
-        state.service.clone(),
-        principal,
-        request.model.clone(),
-        arrived,
-        "client_closed",
-    );
-    let routed = match state.service.chat(&request, cancel).await {
-        Ok(routed) => routed,
-        Err(e) => {
-            let e = OpenAiError::from(e);
-            accounting.end(Usage::default(), e.body.code.as_deref().unwrap_or("error"));
-            return Err(e);
-        }
-    };
-    accounting.routed(&routed);
+    let answer = state
+        .service
+        .chat_completion(&principal, request, cancel)
+        .await?;
     let id = format!("chatcmpl-{}", uuid::Uuid::now_v7().simple());
     let created = unix_now();
     let mut response = if stream_requested {
-        stream_response(
-            routed.stream,
-            id,
-            created,
-            request.model,
-            include_usage,
-            guard,
-            accounting,
-        )
+        stream_response(answer.stream, id, created, model, include_usage, guard)
     } else {
-        let (response, body) =
-            collect_response(routed.stream, id, created, request.model, accounting).await?;
-        if let (Some(key), Some(body)) = (cache_key, body) {
-            state.service.cache_put(key, body).await;
-        }
-        response
+        collect_response(answer.stream, id, created, model).await?
     };
-    add_headers(&mut response, &allowance);
+    add_headers(&mut response, &answer.allowance);
     Ok(response)
 }
 
@@ -313,24 +243,17 @@ async fn collect_response(
     id: String,
     created: i64,
     model: String,
-    mut accounting: Accounting,
-) -> Result<(Response, Option<Vec<u8>>), OpenAiError> {
+) -> Result<Response, OpenAiError> {
     let mut content = String::new();
     let mut finished = None;
     while let Some(event) = events.next().await {
-        match event {
-            Ok(ChatEvent::Started) => {}
-            Ok(ChatEvent::Delta(text)) => content.push_str(&text),
-            Ok(ChatEvent::Finished { reason, usage }) => finished = Some((reason, usage)),
-            Err(e) => {
-                let e = OpenAiError::from(e);
-                accounting.end(Usage::default(), e.body.code.as_deref().unwrap_or("error"));
-                return Err(e);
-            }
+        match event? {
+            ChatEvent::Started => {}
+            ChatEvent::Delta(text) => content.push_str(&text),
+            ChatEvent::Finished { reason, usage } => finished = Some((reason, usage)),
         }
     }
     let Some((finish_reason, usage)) = finished else {
-        accounting.end(Usage::default(), "incomplete");
         return Err(OpenAiError::from(InferenceError::Engine(
             "the answer ended without finishing".into(),
         )));
@@ -351,15 +274,7 @@ async fn collect_response(
         }],
         usage,
     };
-    let body = serde_json::to_vec(&completion)
-        .map_err(|e| OpenAiError::from(InferenceError::Engine(e.to_string())))?;
-    accounting.end(usage, "ok");
-    let response = (
-        [(http::header::CONTENT_TYPE, "application/json")],
-        body.clone(),
-    )
-        .into_response();
-    Ok((response, Some(body)))
+    Ok(axum::Json(completion).into_response())
 }
 
 fn chunk(
@@ -395,7 +310,6 @@ fn stream_response(
     model: String,
     include_usage: bool,
     guard: tokio_util::sync::DropGuard,
-    mut accounting: Accounting,
 ) -> Response {
     let first = chunk(
         &id,
@@ -426,7 +340,6 @@ fn stream_response(
                             None,
                         ))],
                         Ok(ChatEvent::Finished { reason, usage }) => {
-                            accounting.end(usage, "ok");
                             let mut out = vec![data(&chunk(&id, created, &model, Delta::default(), Some(reason)))];
                             if include_usage {
                                 out.push(data(&usage_chunk(&id, created, &model, usage)));
@@ -435,7 +348,6 @@ fn stream_response(
                         }
                         Err(e) => {
                             let e = OpenAiError::from(e);
-                            accounting.end(Usage::default(), e.body.code.as_deref().unwrap_or("error"));
                             tracing::warn!(code = ?e.body.code, detail = ?e.internal, "stream failed after it began");
                             vec![data(&OpenAiErrorBody { error: e.body })]
                         }
@@ -464,9 +376,6 @@ fn usage_chunk(id: &str, created: i64, model: &str, usage: Usage) -> ChatComplet
     }
 }
 
-/// Most texts in one embeddings request.
-const MAX_EMBEDDING_INPUTS: usize = 2048;
-
 /// Create embeddings (OpenAI-compatible): float arrays, or base64 of little-endian float32.
 #[utoipa::path(post, path = "/v1/embeddings", tag = "inference", request_body = EmbeddingRequest,
     responses(
@@ -481,11 +390,6 @@ async fn embeddings(
     InferenceCaller(principal): InferenceCaller,
     OpenAiJson(body): OpenAiJson<EmbeddingRequest>,
 ) -> Result<Response, OpenAiError> {
-    let arrived = Instant::now();
-    if !state.service.allows_model(&principal, &body.model) {
-        return Err(model_not_allowed(&body.model));
-    }
-    let allowance = state.service.limits().check(&principal).await?;
     let texts = match body.input {
         EmbeddingInput::One(text) => vec![text],
         EmbeddingInput::Many(texts) => texts,
@@ -496,16 +400,6 @@ async fn embeddings(
             .into());
         }
     };
-    if texts.is_empty() || texts.len() > MAX_EMBEDDING_INPUTS {
-        return Err(InferenceError::invalid(
-            "input",
-            format!("input must hold 1 to {MAX_EMBEDDING_INPUTS} texts"),
-        )
-        .into());
-    }
-    if texts.iter().any(String::is_empty) {
-        return Err(InferenceError::invalid("input", "input cannot contain empty strings").into());
-    }
     let base64 = match body.encoding_format.as_deref() {
         None | Some("float") => false,
         Some("base64") => true,
@@ -517,56 +411,34 @@ async fn embeddings(
             .into());
         }
     };
-    let upstream_started = Instant::now();
-    let result = state.service.embed(&body.model, texts).await;
-    let (vectors, tokens) = match result {
-        Ok(done) => done,
-        Err(e) => {
-            let e = OpenAiError::from(e);
-            state.service.finish(
-                &principal,
-                &Outcome {
-                    model: body.model.clone(),
-                    backend: "embeddings".into(),
-                    usage: Usage::default(),
-                    ttft: None,
-                    upstream: upstream_started.elapsed(),
-                    total: arrived.elapsed(),
-                    status: e.body.code.clone().unwrap_or_else(|| "error".into()),
-                    cached: false,
-                },
-            );
-            return Err(e);
-        }
+    let cancel = CancellationToken::new();
+    // Dropping the response (the client went away) stops a local encoder between batches.
+    let _guard = cancel.clone().drop_guard();
+    let request = EmbedRequest {
+        model: body.model,
+        texts,
     };
+    let model = request.model.clone();
+    let (embeddings, allowance) = state
+        .service
+        .embeddings(&principal, request, cancel)
+        .await?;
     if let Some(dimensions) = body.dimensions
-        && vectors
-            .first()
-            .is_some_and(|v| v.len() != dimensions as usize)
+        && let Some(first) = embeddings.vectors.first()
+        && first.len() != dimensions as usize
     {
         return Err(InferenceError::invalid(
             "dimensions",
             format!(
                 "this model makes {}-dimensional embeddings; omit dimensions or ask for that",
-                vectors[0].len()
+                first.len()
             ),
         )
         .into());
     }
-    state.service.finish(
-        &principal,
-        &Outcome {
-            model: body.model.clone(),
-            backend: "embeddings".into(),
-            usage: Usage::new(tokens, 0),
-            ttft: None,
-            upstream: upstream_started.elapsed(),
-            total: arrived.elapsed(),
-            status: "ok".into(),
-            cached: false,
-        },
-    );
-    let data = vectors
+    let tokens = embeddings.prompt_tokens;
+    let data = embeddings
+        .vectors
         .into_iter()
         .enumerate()
         .map(|(index, vector)| EmbeddingData {
@@ -583,7 +455,7 @@ async fn embeddings(
     let mut response = axum::Json(EmbeddingResponse {
         object: "list".into(),
         data,
-        model: body.model,
+        model,
         usage: EmbeddingUsage {
             prompt_tokens: tokens,
             total_tokens: tokens,

@@ -74,11 +74,22 @@ impl BertEmbedder {
         })
     }
 
-    /// Unit vectors for `texts`, and the number of tokens they used (blocking).
-    pub fn embed(&self, texts: &[String]) -> Result<(Vec<Vec<f32>>, u32), InferenceError> {
+    /// Unit vectors for `texts`, and the number of tokens they used (blocking). Stops
+    /// between batches once `cancel` is cancelled (the caller went away), so an abandoned
+    /// request does not keep the cores busy.
+    pub fn embed(
+        &self,
+        texts: &[String],
+        cancel: &tokio_util::sync::CancellationToken,
+    ) -> Result<(Vec<Vec<f32>>, u32), InferenceError> {
         let mut vectors = Vec::with_capacity(texts.len());
         let mut tokens = 0u32;
         for batch in texts.chunks(BATCH) {
+            if cancel.is_cancelled() {
+                return Err(InferenceError::Unavailable(
+                    "the embeddings request was cancelled".into(),
+                ));
+            }
             let encodings = self
                 .tokenizer
                 .encode_batch(batch.to_vec(), true)

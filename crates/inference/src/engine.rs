@@ -31,6 +31,8 @@ pub struct EngineSettings {
     pub context_size: u32,
     pub parallel: u32,
     pub batch_size: u32,
+    /// Requests that may wait for a worker; more are refused as busy. 0 = unlimited.
+    pub queue: u32,
 }
 
 impl EngineSettings {
@@ -105,7 +107,12 @@ impl Engine {
         let model = Arc::new(model);
         let template = Arc::new(Template::for_model(&model));
         let context_size = settings.context_size.min(model.n_ctx_train().max(64));
-        let (jobs, queue) = flume::unbounded::<Job>();
+        // A bounded queue: past it, requests are refused at once (503 with Retry-After)
+        // instead of waiting behind a backlog nobody will read in time.
+        let (jobs, queue) = match settings.queue {
+            0 => flume::unbounded::<Job>(),
+            n => flume::bounded::<Job>(n as usize),
+        };
         let threads = settings.threads();
         for slot in 0..settings.parallel.max(1) {
             let model = model.clone();
@@ -155,16 +162,27 @@ impl Engine {
         cancel: CancellationToken,
     ) -> Result<mpsc::Receiver<Result<ChatEvent, InferenceError>>, InferenceError> {
         let (events, receiver) = mpsc::channel(64);
-        self.jobs
-            .send(Job {
-                messages,
-                params,
-                grammar,
-                events,
-                cancel,
-            })
-            .map_err(|_| InferenceError::Engine("the model's workers have stopped".into()))?;
-        Ok(receiver)
+        let job = Job {
+            messages,
+            params,
+            grammar,
+            events,
+            cancel,
+        };
+        match self.jobs.try_send(job) {
+            Ok(()) => Ok(receiver),
+            Err(flume::TrySendError::Full(_)) => Err(InferenceError::Busy {
+                message: format!(
+                    "the model `{}` has {} requests waiting; retry shortly",
+                    self.name,
+                    self.jobs.len()
+                ),
+                retry_after_secs: Some(2),
+            }),
+            Err(flume::TrySendError::Disconnected(_)) => Err(InferenceError::Engine(
+                "the model's workers have stopped".into(),
+            )),
+        }
     }
 }
 

@@ -10,45 +10,9 @@ use http::{HeaderValue, StatusCode, header};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-#[derive(Debug, Clone, thiserror::Error)]
-pub enum InferenceError {
-    #[error("the model `{0}` does not exist or you do not have access to it")]
-    ModelNotFound(String),
-    #[error("{message}")]
-    InvalidRequest {
-        param: Option<&'static str>,
-        message: String,
-    },
-    #[error("{0}")]
-    ContextLengthExceeded(String),
-    #[error("{0}")]
-    Unsupported(String),
-    /// The upstream answered with an error.
-    #[error("upstream {provider} answered {status}: {message}")]
-    Upstream {
-        provider: String,
-        status: u16,
-        message: String,
-        retry_after_secs: Option<u64>,
-    },
-    /// No backend could be reached.
-    #[error("{0}")]
-    Unavailable(String),
-    #[error("the model did not answer in time")]
-    Timeout,
-    /// The engine failed (our fault).
-    #[error("engine: {0}")]
-    Engine(String),
-}
-
-impl InferenceError {
-    pub fn invalid(param: &'static str, message: impl Into<String>) -> Self {
-        InferenceError::InvalidRequest {
-            param: Some(param),
-            message: message.into(),
-        }
-    }
-}
+/// The inference service's errors are the model-calling vocabulary's: callers in other
+/// services see the same variants through the `ModelClient` port.
+pub use confab_model_client::ModelError as InferenceError;
 
 /// The OpenAI error body.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -109,79 +73,12 @@ impl OpenAiError {
 
 impl From<InferenceError> for OpenAiError {
     fn from(error: InferenceError) -> Self {
-        let message = error.to_string();
-        match error {
-            InferenceError::ModelNotFound(_) => OpenAiError::new(
-                StatusCode::NOT_FOUND,
-                "model_not_found",
-                message,
-                Some("model"),
-            ),
-            InferenceError::InvalidRequest { param, message } => {
-                OpenAiError::new(StatusCode::BAD_REQUEST, "invalid_request", message, param)
-            }
-            InferenceError::ContextLengthExceeded(message) => OpenAiError::new(
-                StatusCode::BAD_REQUEST,
-                "context_length_exceeded",
-                message,
-                Some("messages"),
-            ),
-            InferenceError::Unsupported(message) => {
-                OpenAiError::new(StatusCode::BAD_REQUEST, "unsupported", message, None)
-            }
-            InferenceError::Upstream {
-                status,
-                retry_after_secs,
-                ref provider,
-                ..
-            } => {
-                // Client errors and rate limits pass through; anything else is a bad gateway.
-                let passed = StatusCode::from_u16(status)
-                    .ok()
-                    .filter(|s| s.is_client_error())
-                    .unwrap_or(StatusCode::BAD_GATEWAY);
-                let mut e = OpenAiError::new(
-                    passed,
-                    if passed == StatusCode::TOO_MANY_REQUESTS {
-                        "rate_limit_exceeded"
-                    } else {
-                        "upstream_error"
-                    },
-                    if passed.is_server_error() {
-                        format!("the model backend `{provider}` failed; retry shortly")
-                    } else {
-                        message.clone()
-                    },
-                    None,
-                );
-                e.retry_after_secs = retry_after_secs;
-                e.internal = Some(message);
-                e
-            }
-            InferenceError::Unavailable(detail) => {
-                let mut e = OpenAiError::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "unavailable",
-                    "no model backend is available; retry shortly",
-                    None,
-                );
-                e.internal = Some(detail);
-                e
-            }
-            InferenceError::Timeout => {
-                OpenAiError::new(StatusCode::GATEWAY_TIMEOUT, "timeout", message, None)
-            }
-            InferenceError::Engine(detail) => {
-                let mut e = OpenAiError::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "internal",
-                    "the model failed; see the server log for this request id",
-                    None,
-                );
-                e.internal = Some(detail);
-                e
-            }
-        }
+        let status =
+            StatusCode::from_u16(error.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let mut e = OpenAiError::new(status, error.code(), error.public_message(), error.param());
+        e.retry_after_secs = error.retry_after_secs();
+        e.internal = error.internal().map(str::to_owned);
+        e
     }
 }
 

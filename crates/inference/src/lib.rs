@@ -16,7 +16,6 @@ pub mod local;
 pub mod metrics;
 pub mod models;
 pub mod ollama;
-pub mod openai;
 pub mod provider;
 pub mod pulls;
 pub mod router;
@@ -26,6 +25,9 @@ pub mod template;
 pub mod text;
 pub mod types;
 pub mod usage;
+
+/// The OpenAI-compatible HTTP client (used for OpenAI-compatible backends).
+pub use confab_model_client::openai;
 
 pub use api::{InferenceState, router};
 pub use error::InferenceError;

@@ -1,24 +1,24 @@
 //! Per-user and per-API-key limits on the inference API: requests per minute (a keyed GCRA
-//! limiter) and tokens per UTC day (counted in memory, seeded from the usage table on first
-//! use each day). Every answer carries OpenAI's `x-ratelimit-*` headers; a refusal is 429 with
-//! `Retry-After`.
+//! limiter), tokens per UTC day (counted in memory, seeded from the usage table on first use
+//! each day) and requests running at once (a [`Slot`] per running request). Every answer
+//! carries OpenAI's `x-ratelimit-*` headers; a refusal is 429 with `Retry-After`.
 
 use std::collections::HashMap;
 use std::num::NonZeroU32;
 use std::sync::Arc;
 
 use confab_core::auth::{Credential, Principal};
-use confab_core::config::LimitsConfig;
+use confab_core::config::{ConcurrencyConfig, LimitsConfig};
 use confab_core::runtime::LiveSettings;
 use governor::clock::{Clock, DefaultClock};
 use governor::middleware::StateInformationMiddleware;
 use governor::state::keyed::DefaultKeyedStateStore;
 use governor::{Quota, RateLimiter};
-use http::{HeaderName, HeaderValue, StatusCode};
+use http::{HeaderName, HeaderValue};
 use parking_lot::Mutex;
 use uuid::Uuid;
 
-use crate::error::OpenAiError;
+use crate::error::InferenceError;
 use crate::usage::{Subject, UsageStore, day_of};
 
 type Limiter =
@@ -62,6 +62,30 @@ pub struct Limits {
     /// Tokens used today per subject: (day, tokens).
     tokens: Mutex<HashMap<Subject, (String, u64)>>,
     usage: Option<UsageStore>,
+    concurrency: ConcurrencyConfig,
+    /// Requests running now per subject.
+    running: Arc<Mutex<HashMap<Subject, u32>>>,
+}
+
+/// One running request's place in its user's (and key's) concurrency count; freed on drop.
+#[derive(Debug)]
+pub struct Slot {
+    running: Arc<Mutex<HashMap<Subject, u32>>>,
+    subjects: Vec<Subject>,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let mut running = self.running.lock();
+        for subject in &self.subjects {
+            if let Some(count) = running.get_mut(subject) {
+                *count = count.saturating_sub(1);
+                if *count == 0 {
+                    running.remove(subject);
+                }
+            }
+        }
+    }
 }
 
 impl std::fmt::Debug for Limits {
@@ -85,14 +109,53 @@ fn header(name: &'static str, value: impl ToString) -> Option<(HeaderName, Heade
 }
 
 impl Limits {
-    pub fn new(config: &LimitsConfig, usage: Option<UsageStore>) -> Self {
+    pub fn new(
+        config: &LimitsConfig,
+        concurrency: &ConcurrencyConfig,
+        usage: Option<UsageStore>,
+    ) -> Self {
         Self {
             levels: parking_lot::RwLock::new(Arc::new(Levels::new(config))),
             settings: std::sync::OnceLock::new(),
             clock: DefaultClock::default(),
             tokens: Mutex::new(HashMap::new()),
             usage,
+            concurrency: concurrency.clone(),
+            running: Arc::new(Mutex::new(HashMap::new())),
         }
+    }
+
+    /// Takes a place among the requests `principal` has running, or refuses with 429
+    /// `concurrency_exceeded` when their user (or key) is at its cap.
+    pub fn acquire(&self, principal: &Principal) -> Result<Slot, InferenceError> {
+        let (user, key) = Self::subjects(principal);
+        let caps = [(Some(user), self.concurrency.user_requests, "your account")]
+            .into_iter()
+            .chain([(key, self.concurrency.key_requests, "this API key")]);
+        let mut running = self.running.lock();
+        let mut subjects = Vec::with_capacity(2);
+        for (subject, cap, whose) in caps {
+            let Some(subject) = subject else { continue };
+            let count = running.get(&subject).copied().unwrap_or(0);
+            if cap > 0 && count >= cap {
+                return Err(InferenceError::Limited {
+                    code: "concurrency_exceeded",
+                    message: format!(
+                        "{whose} already has {count} requests running (at most {cap} at once); \
+                         wait for one to finish"
+                    ),
+                    retry_after_secs: Some(1),
+                });
+            }
+            subjects.push(subject);
+        }
+        for subject in &subjects {
+            *running.entry(*subject).or_insert(0) += 1;
+        }
+        Ok(Slot {
+            running: self.running.clone(),
+            subjects,
+        })
     }
 
     /// Follows the limits in `settings` from now on (runtime configuration).
@@ -161,7 +224,7 @@ impl Limits {
     }
 
     /// Admits a request or refuses it with 429; returns the headers to send either way.
-    pub async fn check(&self, principal: &Principal) -> Result<Allowance, OpenAiError> {
+    pub async fn check(&self, principal: &Principal) -> Result<Allowance, InferenceError> {
         let now = confab_core::now_ms();
         let today = day_of(now);
         let (user, key) = Self::subjects(principal);
@@ -200,16 +263,13 @@ impl Limits {
                     }
                     Err(not_until) => {
                         let wait = not_until.wait_time_from(self.clock.now()).as_secs() + 1;
-                        let mut e = OpenAiError::new(
-                            StatusCode::TOO_MANY_REQUESTS,
-                            "rate_limit_exceeded",
-                            format!(
+                        return Err(InferenceError::Limited {
+                            code: "rate_limit_exceeded",
+                            message: format!(
                                 "request limit of {per_minute} per minute reached; retry in {wait} s"
                             ),
-                            None,
-                        );
-                        e.retry_after_secs = Some(wait);
-                        return Err(e);
+                            retry_after_secs: Some(wait),
+                        });
                     }
                 }
             }
@@ -218,14 +278,13 @@ impl Limits {
                 let used = self.used_today(subject, &today).await;
                 let reset = secs_to_midnight(now);
                 if used >= limit {
-                    let mut e = OpenAiError::new(
-                        StatusCode::TOO_MANY_REQUESTS,
-                        "tokens_exceeded",
-                        format!("daily token limit of {limit} reached; it resets at midnight UTC"),
-                        None,
-                    );
-                    e.retry_after_secs = Some(reset);
-                    return Err(e);
+                    return Err(InferenceError::Limited {
+                        code: "tokens_exceeded",
+                        message: format!(
+                            "daily token limit of {limit} reached; it resets at midnight UTC"
+                        ),
+                        retry_after_secs: Some(reset),
+                    });
                 }
                 token_headers = vec![
                     header("x-ratelimit-limit-tokens", limit),
@@ -287,6 +346,7 @@ mod tests {
                 key_requests_per_minute: 2,
                 ..LimitsConfig::default()
             },
+            &ConcurrencyConfig::default(),
             None,
         );
         let p = key_principal();
@@ -299,8 +359,11 @@ mod tests {
         );
         limits.check(&p).await.unwrap();
         let refused = limits.check(&p).await.unwrap_err();
-        assert_eq!(refused.status, StatusCode::TOO_MANY_REQUESTS);
-        assert!(refused.retry_after_secs.unwrap() >= 1);
+        assert_eq!(
+            (refused.status(), refused.code()),
+            (429, "rate_limit_exceeded")
+        );
+        assert!(refused.retry_after_secs().unwrap() >= 1);
         // Another key has its own allowance.
         limits.check(&key_principal()).await.unwrap();
     }
@@ -312,6 +375,7 @@ mod tests {
                 user_tokens_per_day: 100,
                 ..LimitsConfig::default()
             },
+            &ConcurrencyConfig::default(),
             None,
         );
         let p = key_principal();
@@ -330,7 +394,67 @@ mod tests {
         );
         limits.add_tokens(&p, 60);
         let refused = limits.check(&p).await.unwrap_err();
-        assert_eq!(refused.body.code.as_deref(), Some("tokens_exceeded"));
-        assert!(refused.retry_after_secs.unwrap() <= 86_401);
+        assert_eq!(refused.code(), "tokens_exceeded");
+        assert!(refused.retry_after_secs().unwrap() <= 86_401);
+    }
+
+    #[test]
+    fn running_requests_per_user_and_key_are_capped_and_freed_on_drop() {
+        let limits = Limits::new(
+            &LimitsConfig::default(),
+            &ConcurrencyConfig {
+                user_requests: 3,
+                key_requests: 2,
+                engine_queue: 0,
+            },
+            None,
+        );
+        let p = key_principal();
+        let a = limits.acquire(&p).unwrap();
+        let _b = limits.acquire(&p).unwrap();
+        // The key is at its cap of 2.
+        let refused = limits.acquire(&p).unwrap_err();
+        assert_eq!(
+            (refused.status(), refused.code()),
+            (429, "concurrency_exceeded")
+        );
+        assert_eq!(refused.retry_after_secs(), Some(1));
+        // The same user through their session still has one place left, then none.
+        let session = Principal {
+            user_id: p.user_id,
+            role: Role::User,
+            credential: Credential::Session {
+                session_id: Uuid::now_v7(),
+            },
+        };
+        let _c = limits.acquire(&session).unwrap();
+        assert!(limits.acquire(&session).is_err());
+        // Another user is not affected.
+        limits.acquire(&key_principal()).unwrap();
+        // A finished request frees its place for both counts.
+        drop(a);
+        limits.acquire(&p).unwrap();
+        assert!(limits.running.lock().len() <= 3);
+    }
+
+    #[test]
+    fn zero_means_unlimited() {
+        let limits = Limits::new(
+            &LimitsConfig::default(),
+            &ConcurrencyConfig {
+                user_requests: 0,
+                key_requests: 0,
+                engine_queue: 0,
+            },
+            None,
+        );
+        let p = key_principal();
+        let slots: Vec<_> = (0..100).map(|_| limits.acquire(&p).unwrap()).collect();
+        assert_eq!(slots.len(), 100);
+        drop(slots);
+        assert!(
+            limits.running.lock().is_empty(),
+            "counts are forgotten at zero"
+        );
     }
 }

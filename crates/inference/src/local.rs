@@ -32,7 +32,16 @@ impl std::fmt::Debug for LocalEngines {
 }
 
 impl LocalEngines {
-    pub fn new(store: ModelStore, config: &confab_core::config::EngineConfig) -> Self {
+    /// `queue`: requests that may wait for a worker of one model (0 = unlimited).
+    pub fn new(
+        store: ModelStore,
+        config: &confab_core::config::EngineConfig,
+        #[cfg_attr(
+            not(feature = "llama"),
+            expect(unused_variables, reason = "no engine, no queue")
+        )]
+        queue: u32,
+    ) -> Self {
         Self {
             store,
             enabled: config.enabled && cfg!(feature = "llama"),
@@ -42,6 +51,7 @@ impl LocalEngines {
                 context_size: config.context_size,
                 parallel: config.parallel,
                 batch_size: config.batch_size,
+                queue,
             },
             loaded: Mutex::new(HashMap::new()),
             #[cfg(feature = "bert")]
@@ -77,6 +87,7 @@ impl LocalEngines {
         &self,
         name: &str,
         texts: Vec<String>,
+        cancel: tokio_util::sync::CancellationToken,
     ) -> Result<(Vec<Vec<f32>>, u32), InferenceError> {
         let Some(found) = self
             .encoders()
@@ -106,7 +117,7 @@ impl LocalEngines {
                 }
             }
         };
-        tokio::task::spawn_blocking(move || encoder.embed(&texts))
+        tokio::task::spawn_blocking(move || encoder.embed(&texts, &cancel))
             .await
             .map_err(|e| InferenceError::Engine(format!("embedding thread failed: {e}")))?
     }
@@ -116,6 +127,7 @@ impl LocalEngines {
         &self,
         name: &str,
         _texts: Vec<String>,
+        _cancel: tokio_util::sync::CancellationToken,
     ) -> Result<(Vec<Vec<f32>>, u32), InferenceError> {
         Err(InferenceError::ModelNotFound(name.to_owned()))
     }

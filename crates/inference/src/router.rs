@@ -465,6 +465,11 @@ impl Router {
         names
     }
 
+    /// Whether `model` names an alias, a configured remote model or a local model.
+    pub fn knows(&self, model: &str) -> bool {
+        self.routes.contains_key(model) || self.local.find(model).is_some()
+    }
+
     /// The first remote backend of `model` that can embed (OpenAI-compatible or Ollama), with
     /// the model name it knows.
     pub fn embedding_backend(&self, model: &str) -> Option<(RemoteEmbedder, String)> {
@@ -574,6 +579,12 @@ impl Router {
                         ttft: started.elapsed(),
                         upstream_started,
                     });
+                }
+                // A full queue is not a failure of the backend: try the others, and leave
+                // its circuit alone.
+                Err(e @ InferenceError::Busy { .. }) => {
+                    skip.push(backend.id.clone());
+                    last_error = Some(e);
                 }
                 Err(e) if retryable(&e) => {
                     backend.breaker.record(false);

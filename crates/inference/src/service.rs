@@ -9,20 +9,24 @@ use confab_core::auth::{Credential, Principal};
 use confab_core::config::InferenceConfig;
 use confab_core::runtime::LiveSettings;
 use confab_store::Db;
-use serde::Serialize;
+use futures::StreamExt;
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::catalog::Catalog;
 use crate::error::InferenceError;
-use crate::limits::Limits;
+use crate::limits::{Allowance, Limits, Slot};
 use crate::local::LocalEngines;
 use crate::metrics::InferenceMetrics;
 use crate::models::{LocalModel, ModelStore};
 use crate::pulls::Pulls;
 use crate::router::{CircuitState, Routed, Router};
-use crate::types::{ChatRequest, ResponseFormat, Usage};
+use crate::types::{
+    ChatEvent, ChatRequest, ChatStream, EmbedRequest, Embeddings, FinishReason, ResponseFormat,
+    Usage,
+};
 use crate::usage::{UsageRecord, UsageRecorder, UsageStore};
 
 /// A model as `/v1/models` and the explore service list it.
@@ -56,7 +60,7 @@ impl std::fmt::Debug for InferenceDeps {
 
 /// How a request ended, for accounting.
 #[derive(Debug, Clone)]
-pub struct Outcome {
+struct Outcome {
     pub model: String,
     pub backend: String,
     pub usage: Usage,
@@ -72,55 +76,64 @@ pub struct Outcome {
 
 /// Records a request's outcome exactly once: when it finishes, fails, or is dropped (the
 /// client went away, or the generation was stopped).
-pub struct Accounting {
+struct Accounting {
     service: Arc<InferenceService>,
     principal: Principal,
     model: String,
+    /// Whether `model` is known to name a configured or local model (so it may be a metric
+    /// label); `None` until routing says, then checked on demand.
+    known: Option<bool>,
     backend: String,
     arrived: Instant,
     upstream_started: Instant,
     ttft: Option<Duration>,
-    /// The status recorded when the value is dropped before `end`.
-    dropped: &'static str,
     done: bool,
 }
 
 impl Accounting {
-    pub fn start(
+    fn start(
         service: Arc<InferenceService>,
         principal: Principal,
         model: String,
         arrived: Instant,
-        dropped: &'static str,
     ) -> Self {
         Self {
             service,
             principal,
             model,
+            known: None,
             backend: String::new(),
             arrived,
             upstream_started: Instant::now(),
             ttft: None,
-            dropped,
             done: false,
         }
     }
 
     /// Notes which backend answered, and when.
-    pub fn routed(&mut self, routed: &Routed) {
+    fn routed(&mut self, routed: &Routed) {
         self.backend.clone_from(&routed.backend);
         self.upstream_started = routed.upstream_started;
         self.ttft = Some(routed.ttft);
+        self.known = Some(true);
     }
 
-    pub fn end(&mut self, usage: Usage, status: &str) {
+    fn end(&mut self, usage: Usage, status: &str) {
         if std::mem::replace(&mut self.done, true) {
             return;
         }
+        let known = match self.known {
+            Some(known) => known,
+            None => self.service.knows_model(&self.model),
+        };
         self.service.finish(
             &self.principal,
             &Outcome {
-                model: self.model.clone(),
+                model: if known {
+                    self.model.clone()
+                } else {
+                    UNKNOWN_MODEL.into()
+                },
                 backend: if self.backend.is_empty() {
                     "none".into()
                 } else {
@@ -139,8 +152,52 @@ impl Accounting {
 
 impl Drop for Accounting {
     fn drop(&mut self) {
-        self.end(Usage::default(), self.dropped);
+        self.end(Usage::default(), "cancelled");
     }
+}
+
+/// What metrics and usage rows say for a model name that names nothing: request bodies choose
+/// model names, and a label or row per invented name would grow without bound.
+pub const UNKNOWN_MODEL: &str = "unknown";
+
+/// An answer under way, from [`InferenceService::chat_completion`].
+pub struct Answer {
+    /// `Started`, the deltas and one `Finished`, or an error. Accounting and the caller's
+    /// concurrency slot ride on it: they end when it ends or is dropped.
+    pub stream: ChatStream,
+    /// The rate-limit headers for HTTP callers.
+    pub allowance: Allowance,
+    /// Whether the response cache answered.
+    pub cached: bool,
+}
+
+impl std::fmt::Debug for Answer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Answer")
+            .field("cached", &self.cached)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A cached answer: what the model said, independent of how it is sent.
+#[derive(Serialize, Deserialize)]
+struct CachedAnswer {
+    content: String,
+    reason: FinishReason,
+    usage: Usage,
+}
+
+/// Most texts in one embeddings request.
+pub const MAX_EMBEDDING_INPUTS: usize = 2048;
+
+/// The state of an answer's stream as [`InferenceService::chat_completion`] hands it on.
+struct Flow {
+    events: ChatStream,
+    accounting: Accounting,
+    _slot: Slot,
+    /// The cache key and the text so far, when the finished answer is to be cached.
+    cache: Option<(String, String)>,
+    ended: bool,
 }
 
 pub struct InferenceService {
@@ -193,6 +250,7 @@ impl InferenceService {
         let local = Arc::new(LocalEngines::new(
             ModelStore::new(models_dir),
             &config.engine,
+            config.concurrency.engine_queue,
         ));
         let router = Arc::new(Router::new(config, local.clone(), metrics.clone())?);
         let usage_store = deps.db.clone().map(UsageStore::new);
@@ -221,7 +279,7 @@ impl InferenceService {
             },
             cache_ttl: Duration::from_secs(config.cache.ttl_secs),
             usage,
-            limits: Limits::new(&config.limits, usage_store),
+            limits: Limits::new(&config.limits, &config.concurrency, usage_store),
             default_model: config.default_model.clone(),
             settings: std::sync::OnceLock::new(),
             pulls,
@@ -353,30 +411,211 @@ impl InferenceService {
         usize::try_from(u64::from(self.engine_context).min(trained)).ok()
     }
 
-    /// Starts a generation on the first backend that answers.
-    pub async fn chat(
-        &self,
-        request: &ChatRequest,
+    /// Whether `model` names a model or alias requests may use (no file is read for a
+    /// configured name; a local model is looked up in the model store).
+    pub fn knows_model(&self, model: &str) -> bool {
+        self.router.knows(model) || self.local.encoders().iter().any(|e| e == model)
+    }
+
+    /// An answer for `principal`, through the whole policy chain: model access → limits
+    /// (requests, tokens, concurrency) → the response cache → accounting → routing. Every
+    /// caller — the OpenAI-compatible API and the in-process model client — comes here.
+    pub async fn chat_completion(
+        self: &Arc<Self>,
+        principal: &Principal,
+        request: ChatRequest,
         cancel: CancellationToken,
-    ) -> Result<Routed, InferenceError> {
-        self.router.chat(request, cancel).await
+    ) -> Result<Answer, InferenceError> {
+        let arrived = Instant::now();
+        if !self.allows_model(principal, &request.model) {
+            return Err(InferenceError::ModelNotAllowed(request.model));
+        }
+        let allowance = self.limits.check(principal).await?;
+        let cache_key = if request.stream {
+            None
+        } else {
+            self.cache_key(principal, &request)
+        };
+        if let Some(key) = &cache_key
+            && let Some(hit) = self.cached_answer(key).await
+        {
+            self.finish(
+                principal,
+                &Outcome {
+                    model: request.model.clone(),
+                    backend: "cache".into(),
+                    usage: hit.usage,
+                    ttft: None,
+                    upstream: Duration::ZERO,
+                    total: arrived.elapsed(),
+                    status: "ok".into(),
+                    cached: true,
+                },
+            );
+            let mut events = vec![Ok(ChatEvent::Started)];
+            if !hit.content.is_empty() {
+                events.push(Ok(ChatEvent::Delta(hit.content)));
+            }
+            events.push(Ok(ChatEvent::Finished {
+                reason: hit.reason,
+                usage: hit.usage,
+            }));
+            return Ok(Answer {
+                stream: futures::stream::iter(events).boxed(),
+                allowance,
+                cached: true,
+            });
+        }
+        let slot = self.limits.acquire(principal)?;
+        let mut accounting = Accounting::start(
+            self.clone(),
+            principal.clone(),
+            request.model.clone(),
+            arrived,
+        );
+        let routed = match self.router.chat(&request, cancel).await {
+            Ok(routed) => routed,
+            Err(e) => {
+                if matches!(e, InferenceError::ModelNotFound(_)) {
+                    accounting.known = Some(false);
+                }
+                accounting.end(Usage::default(), e.code());
+                return Err(e);
+            }
+        };
+        accounting.routed(&routed);
+        let flow = Flow {
+            events: routed.stream,
+            accounting,
+            _slot: slot,
+            cache: cache_key.map(|key| (key, String::new())),
+            ended: false,
+        };
+        let service = self.clone();
+        let stream = futures::stream::unfold(flow, move |mut flow| {
+            let service = service.clone();
+            async move {
+                if flow.ended {
+                    return None;
+                }
+                let Some(event) = flow.events.next().await else {
+                    flow.accounting.end(Usage::default(), "incomplete");
+                    return None;
+                };
+                match &event {
+                    Ok(ChatEvent::Delta(text)) => {
+                        if let Some((_, content)) = &mut flow.cache {
+                            content.push_str(text);
+                        }
+                    }
+                    Ok(ChatEvent::Finished { reason, usage }) => {
+                        flow.accounting.end(*usage, "ok");
+                        flow.ended = true;
+                        if let Some((key, content)) = flow.cache.take() {
+                            let answer = CachedAnswer {
+                                content,
+                                reason: *reason,
+                                usage: *usage,
+                            };
+                            if let Ok(bytes) = serde_json::to_vec(&answer) {
+                                service.cache_put(key, bytes).await;
+                            }
+                        }
+                    }
+                    Ok(ChatEvent::Started) => {}
+                    Err(e) => {
+                        flow.accounting.end(Usage::default(), e.code());
+                        flow.ended = true;
+                    }
+                }
+                Some((event, flow))
+            }
+        });
+        Ok(Answer {
+            stream: stream.boxed(),
+            allowance,
+            cached: false,
+        })
+    }
+
+    /// Embeddings for `principal`, through the same chain as answers (model access →
+    /// limits → accounting → the encoder or a remote backend). Cancelling `cancel` (the HTTP
+    /// client went away) stops a local encoder between batches.
+    pub async fn embeddings(
+        self: &Arc<Self>,
+        principal: &Principal,
+        request: EmbedRequest,
+        cancel: CancellationToken,
+    ) -> Result<(Embeddings, Allowance), InferenceError> {
+        let arrived = Instant::now();
+        if !self.allows_model(principal, &request.model) {
+            return Err(InferenceError::ModelNotAllowed(request.model));
+        }
+        if request.texts.is_empty() || request.texts.len() > MAX_EMBEDDING_INPUTS {
+            return Err(InferenceError::invalid(
+                "input",
+                format!("input must hold 1 to {MAX_EMBEDDING_INPUTS} texts"),
+            ));
+        }
+        if request.texts.iter().any(String::is_empty) {
+            return Err(InferenceError::invalid(
+                "input",
+                "input cannot contain empty strings",
+            ));
+        }
+        let allowance = self.limits.check(principal).await?;
+        let _slot = self.limits.acquire(principal)?;
+        let mut accounting = Accounting::start(
+            self.clone(),
+            principal.clone(),
+            request.model.clone(),
+            arrived,
+        );
+        accounting.backend = "embeddings".into();
+        let result = self.embed(&request.model, request.texts, cancel).await;
+        match result {
+            Ok((vectors, prompt_tokens)) => {
+                accounting.known = Some(true);
+                accounting.end(Usage::new(prompt_tokens, 0), "ok");
+                Ok((
+                    Embeddings {
+                        vectors,
+                        prompt_tokens,
+                    },
+                    allowance,
+                ))
+            }
+            Err(e) => {
+                if matches!(e, InferenceError::ModelNotFound(_)) {
+                    accounting.known = Some(false);
+                }
+                accounting.end(Usage::default(), e.code());
+                Err(e)
+            }
+        }
     }
 
     /// Embeds texts with `model`: a remote OpenAI-compatible backend or a local encoder.
-    pub async fn embed(
+    async fn embed(
         &self,
         model: &str,
         texts: Vec<String>,
+        cancel: CancellationToken,
     ) -> Result<(Vec<Vec<f32>>, u32), InferenceError> {
         if let Some((client, upstream_model)) = self.router.embedding_backend(model) {
             return client.embed(&upstream_model, texts).await;
         }
-        self.local.embed(model, texts).await
+        self.local.embed(model, texts, cancel).await
+    }
+
+    async fn cached_answer(&self, key: &str) -> Option<CachedAnswer> {
+        let bytes = self.cache_get(key).await?;
+        serde_json::from_slice(&bytes).ok()
     }
 
     /// The cache key of a request whose answer may be reused: non-streamed, deterministic
     /// (temperature 0 or a seed), with the cache on. Answers are only shared with the same user.
-    pub fn cache_key(&self, principal: &Principal, request: &ChatRequest) -> Option<String> {
+    fn cache_key(&self, principal: &Principal, request: &ChatRequest) -> Option<String> {
         self.cache.as_ref()?;
         if request.params.temperature > 0.0 && request.params.seed.is_none() {
             return None;
@@ -407,20 +646,20 @@ impl InferenceService {
         ))
     }
 
-    pub async fn cache_get(&self, key: &str) -> Option<Arc<Vec<u8>>> {
+    async fn cache_get(&self, key: &str) -> Option<Arc<Vec<u8>>> {
         let hit = self.cache.as_ref()?.get(key).await;
         self.metrics.cache(hit.is_some());
         hit
     }
 
-    pub async fn cache_put(&self, key: String, value: Vec<u8>) {
+    async fn cache_put(&self, key: String, value: Vec<u8>) {
         if let Some(cache) = &self.cache {
             cache.set(key, value, self.cache_ttl).await;
         }
     }
 
     /// Records how a request ended: usage row, token limits, metrics.
-    pub fn finish(&self, principal: &Principal, outcome: &Outcome) {
+    fn finish(&self, principal: &Principal, outcome: &Outcome) {
         let m = &self.metrics;
         m.request(&outcome.model, &outcome.backend, &outcome.status);
         if let Some(ttft) = outcome.ttft {

@@ -128,6 +128,7 @@ fn main() -> anyhow::Result<()> {
         context_size: args.context_size,
         parallel: 1,
         batch_size: args.batch_size,
+        queue: 0,
     };
     let name = args
         .model

@@ -318,7 +318,7 @@ async fn a_killed_server_keeps_every_message_and_each_answer_to_its_last_checkpo
     let config = write_config(
         &db,
         &format!(
-            "[chat]\nauto_titles = false\n\n[inference]\nproviders = [{{ name = \"slow\", kind = \"scripted\", models = [\"slow\"], reply = \"{reply}\", delay_ms = 20 }}]\n"
+            "[chat]\nauto_titles = false\n\n[inference]\nproviders = [{{ name = \"slow\", kind = \"scripted\", models = [\"slow\"], reply = \"{reply}\", delay_ms = 20 }}]\n\n# One user streams all 50 answers at once.\n[inference.concurrency]\nuser_requests = 0\n"
         ),
     );
     let env = [

@@ -16,6 +16,7 @@ mod binary;
 mod chat;
 mod common;
 mod inference;
+mod model_calls;
 mod models;
 mod ops;
 mod router;

@@ -10,19 +10,33 @@
     reason = "test code"
 )]
 
+use std::sync::Arc;
+
+use confab_core::auth::{Credential, Principal};
 use confab_core::config::InferenceConfig;
 use confab_inference::InferenceService;
 use confab_inference::error::InferenceError;
 use confab_inference::metrics::InferenceMetrics;
 use confab_inference::service::InferenceDeps;
 use confab_inference::types::{
-    ChatEvent, ChatMessage, ChatRequest, FinishReason, JsonSchemaFormat, ResponseFormat, Role,
-    SamplingParams, Usage,
+    ChatEvent, ChatMessage, ChatRequest, EmbedRequest, FinishReason, JsonSchemaFormat,
+    ResponseFormat, Role, SamplingParams, Usage,
 };
 use futures::StreamExt;
 use tokio_util::sync::CancellationToken;
 
-fn service(parallel: u32) -> InferenceService {
+/// Who the tests ask as: a user of their own.
+fn caller() -> Principal {
+    Principal {
+        user_id: uuid::Uuid::now_v7(),
+        role: confab_core::auth::Role::User,
+        credential: Credential::Session {
+            session_id: uuid::Uuid::now_v7(),
+        },
+    }
+}
+
+fn service(parallel: u32) -> Arc<InferenceService> {
     let mut config = InferenceConfig::default();
     config.engine.context_size = 512;
     config.engine.parallel = parallel;
@@ -37,13 +51,15 @@ fn service(parallel: u32) -> InferenceService {
         tasks: tokio_util::task::TaskTracker::new(),
         shutdown: CancellationToken::new(),
     };
-    InferenceService::new(
-        &config,
-        confab_testkit::test_models_dir().unwrap(),
-        metrics,
-        deps,
+    Arc::new(
+        InferenceService::new(
+            &config,
+            confab_testkit::test_models_dir().unwrap(),
+            metrics,
+            deps,
+        )
+        .unwrap(),
     )
-    .unwrap()
 }
 
 fn request(prompt: &str, params: SamplingParams) -> ChatRequest {
@@ -66,11 +82,11 @@ fn greedy(max_tokens: u32) -> SamplingParams {
 
 /// The deltas and the finish of a whole generation.
 async fn run(
-    service: &InferenceService,
+    service: &Arc<InferenceService>,
     request: &ChatRequest,
 ) -> (Vec<String>, FinishReason, Usage) {
     let mut stream = service
-        .chat(request, CancellationToken::new())
+        .chat_completion(&caller(), request.clone(), CancellationToken::new())
         .await
         .unwrap()
         .stream;
@@ -135,7 +151,11 @@ async fn an_over_long_prompt_fails_before_streaming() {
     let service = service(1);
     let prompt = "word ".repeat(600);
     let error = service
-        .chat(&request(&prompt, greedy(5)), CancellationToken::new())
+        .chat_completion(
+            &caller(),
+            request(&prompt, greedy(5)),
+            CancellationToken::new(),
+        )
         .await
         .err()
         .unwrap();
@@ -150,8 +170,9 @@ async fn cancelling_stops_generation_and_frees_the_slot() {
     let service = service(1);
     let cancel = CancellationToken::new();
     let mut stream = service
-        .chat(
-            &request("Tell me a long story about a dragon.", greedy(400)),
+        .chat_completion(
+            &caller(),
+            request("Tell me a long story about a dragon.", greedy(400)),
             cancel.clone(),
         )
         .await
@@ -176,7 +197,7 @@ async fn cancelling_stops_generation_and_frees_the_slot() {
 
 #[tokio::test]
 async fn requests_queue_for_a_busy_model() {
-    let service = std::sync::Arc::new(service(1));
+    let service = service(1);
     let tasks: Vec<_> = (0..3)
         .map(|i| {
             let service = service.clone();
@@ -193,6 +214,76 @@ async fn requests_queue_for_a_busy_model() {
         let (_, _, usage) = task.await.unwrap();
         assert!(usage.completion_tokens > 0);
     }
+}
+
+#[tokio::test]
+async fn a_full_queue_refuses_at_once_instead_of_growing() {
+    use confab_inference::engine::{Engine, EngineSettings};
+    let path = confab_testkit::test_models_dir()
+        .unwrap()
+        .join(format!("{}.gguf", confab_testkit::SMOLLM2));
+    let settings = EngineSettings {
+        threads: 1,
+        context_size: 512,
+        parallel: 1,
+        batch_size: 512,
+        queue: 1,
+    };
+    let engine = tokio::task::spawn_blocking(move || Engine::load("m", &path, &settings))
+        .await
+        .unwrap()
+        .unwrap();
+    let long = || {
+        vec![ChatMessage::new(
+            Role::User,
+            "Tell me a long story about a dragon.",
+        )]
+    };
+    let cancel = CancellationToken::new();
+    // The worker takes the first job: once it streams, the queue is empty again.
+    let mut first = engine
+        .generate(long(), greedy(400), None, cancel.clone())
+        .unwrap();
+    first.recv().await.unwrap().unwrap();
+    // The second waits in the queue, which holds one.
+    let _second = engine
+        .generate(long(), greedy(4), None, cancel.clone())
+        .unwrap();
+    // The third is refused at once, as busy, with a time to retry.
+    let refused = engine
+        .generate(long(), greedy(4), None, cancel.clone())
+        .unwrap_err();
+    assert!(
+        matches!(
+            refused,
+            InferenceError::Busy {
+                retry_after_secs: Some(_),
+                ..
+            }
+        ),
+        "{refused:?}"
+    );
+    assert_eq!((refused.status(), refused.code()), (503, "model_busy"));
+    cancel.cancel();
+}
+
+#[tokio::test]
+async fn an_abandoned_embeddings_request_stops_before_its_next_batch() {
+    let service = service(1);
+    let cancel = CancellationToken::new();
+    cancel.cancel();
+    let request = EmbedRequest {
+        model: "all-MiniLM-L6-v2".into(),
+        texts: vec!["a sentence to embed".into(); 256],
+    };
+    let error = service
+        .embeddings(&caller(), request, cancel)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error, InferenceError::Unavailable(ref m) if m.contains("cancelled")),
+        "{error:?}"
+    );
 }
 
 #[tokio::test]
@@ -245,8 +336,9 @@ async fn local_models_are_listed_with_their_metadata() {
         Some(confab_testkit::SMOLLM2)
     );
     let missing = service
-        .chat(
-            &ChatRequest {
+        .chat_completion(
+            &caller(),
+            ChatRequest {
                 model: "missing".into(),
                 ..request("x", greedy(1))
             },
@@ -267,13 +359,25 @@ async fn local_embeddings_are_normalised_and_meaningful() {
         "A kitten rests on a rug.",
         "The stock market fell today.",
     ];
-    let (vectors, tokens) = service
-        .embed(
-            "all-MiniLM-L6-v2",
-            texts.iter().map(|t| (*t).to_owned()).collect(),
-        )
-        .await
-        .unwrap();
+    let embed = |model: &str, texts: Vec<String>| {
+        let service = service.clone();
+        let request = EmbedRequest {
+            model: model.to_owned(),
+            texts,
+        };
+        async move {
+            service
+                .embeddings(&caller(), request, CancellationToken::new())
+                .await
+                .map(|(e, _)| (e.vectors, e.prompt_tokens))
+        }
+    };
+    let (vectors, tokens) = embed(
+        "all-MiniLM-L6-v2",
+        texts.iter().map(|t| (*t).to_owned()).collect(),
+    )
+    .await
+    .unwrap();
     assert_eq!(vectors.len(), 3);
     assert!(vectors.iter().all(|v| v.len() == 384));
     assert!(tokens > 10);
@@ -288,13 +392,11 @@ async fn local_embeddings_are_normalised_and_meaningful() {
         "{similar} vs {unrelated}"
     );
     // The same text embeds the same whatever it is batched with.
-    let (alone, _) = service
-        .embed("all-MiniLM-L6-v2", vec![texts[0].to_owned()])
+    let (alone, _) = embed("all-MiniLM-L6-v2", vec![texts[0].to_owned()])
         .await
         .unwrap();
     assert!(dot(&alone[0], &vectors[0]) > 0.9999);
-    let missing = service
-        .embed("no-such-encoder", vec!["x".into()])
+    let missing = embed("no-such-encoder", vec!["x".into()])
         .await
         .unwrap_err();
     assert!(matches!(missing, InferenceError::ModelNotFound(_)));

@@ -1,5 +1,5 @@
-//! The OpenAI-compatible HTTP provider: OpenAI itself, vLLM, llama.cpp's server, LM Studio,
-//! LiteLLM. A request the caller streams is streamed upstream too (so answers flow as they are
+//! The OpenAI-compatible HTTP client: OpenAI itself, vLLM, llama.cpp's server, LM Studio,
+//! LiteLLM — and another Confab's inference service, which speaks the same API. A request the caller streams is streamed upstream too (so answers flow as they are
 //! generated); one the caller reads whole is fetched whole, which costs the upstream and the
 //! gateway far less than an event stream. Both are translated into [`ChatEvent`]s.
 
@@ -11,7 +11,7 @@ use http::HeaderValue;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::error::InferenceError;
+use crate::error::ModelError;
 use crate::types::{
     ChatEvent, ChatMessage, ChatRequest, ChatStream, FinishReason, ResponseFormat, Usage,
 };
@@ -120,23 +120,23 @@ impl OpenAiClient {
         api_key: Option<String>,
         connect_timeout: Duration,
         timeout: Duration,
-    ) -> Result<Self, InferenceError> {
+    ) -> Result<Self, ModelError> {
         let http = reqwest::Client::builder()
             .connect_timeout(connect_timeout)
             .timeout(timeout)
             .pool_max_idle_per_host(256)
             .build()
-            .map_err(|e| InferenceError::Engine(format!("HTTP client: {e}")))?;
+            .map_err(|e| ModelError::Engine(format!("HTTP client: {e}")))?;
         let base = base_url.trim_end_matches('/');
         let url = |path: &str| {
             reqwest::Url::parse(&format!("{base}/{path}")).map_err(|e| {
-                InferenceError::Engine(format!("provider `{name}`: base_url `{base_url}`: {e}"))
+                ModelError::Engine(format!("provider `{name}`: base_url `{base_url}`: {e}"))
             })
         };
         let authorization = match api_key {
             Some(key) => {
                 let mut value = HeaderValue::from_str(&format!("Bearer {key}")).map_err(|_| {
-                    InferenceError::Engine(format!(
+                    ModelError::Engine(format!(
                         "provider `{name}`: the API key contains characters a header cannot carry"
                     ))
                 })?;
@@ -181,22 +181,14 @@ impl OpenAiClient {
         }
     }
 
-    /// Sends `body` to `url`; a non-2xx answer becomes [`InferenceError::Upstream`] with the
+    /// Sends `body` to `url`; a non-2xx answer becomes [`ModelError::Upstream`] with the
     /// upstream's message and `Retry-After`.
-    async fn send<B: Serialize>(
-        &self,
-        url: &reqwest::Url,
-        body: &B,
-    ) -> Result<reqwest::Response, InferenceError> {
-        self.send_as(url, body, self.authorization.as_ref()).await
-    }
-
     async fn send_as<B: Serialize>(
         &self,
         url: &reqwest::Url,
         body: &B,
         authorization: Option<&HeaderValue>,
-    ) -> Result<reqwest::Response, InferenceError> {
+    ) -> Result<reqwest::Response, ModelError> {
         let mut call = self.http.post(url.clone()).json(body);
         if let Some(authorization) = authorization {
             call = call.header(http::header::AUTHORIZATION, authorization.clone());
@@ -211,7 +203,7 @@ impl OpenAiClient {
             .get(http::header::RETRY_AFTER)
             .and_then(|v| v.to_str().ok()?.parse().ok());
         let text = response.text().await.unwrap_or_default();
-        Err(InferenceError::Upstream {
+        Err(ModelError::Upstream {
             provider: self.name.clone(),
             status: status.as_u16(),
             message: error_message(&text),
@@ -221,7 +213,7 @@ impl OpenAiClient {
 
     /// Starts a generation: streamed upstream when `request.stream`, else fetched whole and
     /// replayed as one delta.
-    pub async fn stream(&self, request: &ChatRequest) -> Result<ChatStream, InferenceError> {
+    pub async fn stream(&self, request: &ChatRequest) -> Result<ChatStream, ModelError> {
         self.stream_as(request, self.authorization.as_ref()).await
     }
 
@@ -231,11 +223,8 @@ impl OpenAiClient {
         &self,
         request: &ChatRequest,
         bearer: &str,
-    ) -> Result<ChatStream, InferenceError> {
-        let mut value = HeaderValue::from_str(&format!("Bearer {bearer}")).map_err(|_| {
-            InferenceError::Engine("the bearer token cannot be sent in a header".into())
-        })?;
-        value.set_sensitive(true);
+    ) -> Result<ChatStream, ModelError> {
+        let value = bearer_header(bearer)?;
         self.stream_as(request, Some(&value)).await
     }
 
@@ -243,7 +232,7 @@ impl OpenAiClient {
         &self,
         request: &ChatRequest,
         authorization: Option<&HeaderValue>,
-    ) -> Result<ChatStream, InferenceError> {
+    ) -> Result<ChatStream, ModelError> {
         let response = self
             .send_as(&self.chat_url, &Self::body(request), authorization)
             .await?;
@@ -288,7 +277,7 @@ impl OpenAiClient {
                                 data.chars().take(200).collect::<String>()
                             )
                         });
-                    out.push(Err(InferenceError::Upstream {
+                    out.push(Err(ModelError::Upstream {
                         provider: provider.clone(),
                         status: 502,
                         message,
@@ -305,13 +294,13 @@ impl OpenAiClient {
     }
 
     /// Reads a non-streamed completion and replays it as events.
-    async fn whole(&self, response: reqwest::Response) -> Result<ChatStream, InferenceError> {
+    async fn whole(&self, response: reqwest::Response) -> Result<ChatStream, ModelError> {
         let bytes = response
             .bytes()
             .await
             .map_err(|e| self.transport_error(&e))?;
         let completion: Completion =
-            serde_json::from_slice(&bytes).map_err(|e| InferenceError::Upstream {
+            serde_json::from_slice(&bytes).map_err(|e| ModelError::Upstream {
                 provider: self.name.clone(),
                 status: 502,
                 message: format!(
@@ -340,11 +329,33 @@ impl OpenAiClient {
         &self,
         model: &str,
         texts: Vec<String>,
-    ) -> Result<(Vec<Vec<f32>>, u32), InferenceError> {
+    ) -> Result<(Vec<Vec<f32>>, u32), ModelError> {
+        self.embed_as(model, texts, self.authorization.as_ref())
+            .await
+    }
+
+    /// [`OpenAiClient::embed`] with another `Authorization` for this request.
+    pub async fn embed_with_bearer(
+        &self,
+        model: &str,
+        texts: Vec<String>,
+        bearer: &str,
+    ) -> Result<(Vec<Vec<f32>>, u32), ModelError> {
+        let value = bearer_header(bearer)?;
+        self.embed_as(model, texts, Some(&value)).await
+    }
+
+    async fn embed_as(
+        &self,
+        model: &str,
+        texts: Vec<String>,
+        authorization: Option<&HeaderValue>,
+    ) -> Result<(Vec<Vec<f32>>, u32), ModelError> {
         let response = self
-            .send(
+            .send_as(
                 &self.embeddings_url,
                 &json!({"model": model, "input": texts, "encoding_format": "float"}),
+                authorization,
             )
             .await?;
         let body: serde_json::Value = response
@@ -375,13 +386,21 @@ impl OpenAiClient {
         Ok((rows.into_iter().map(|(_, v)| v).collect(), tokens))
     }
 
-    fn transport_error(&self, e: &reqwest::Error) -> InferenceError {
+    fn transport_error(&self, e: &reqwest::Error) -> ModelError {
         if e.is_timeout() {
-            InferenceError::Timeout
+            ModelError::Timeout
         } else {
-            InferenceError::Unavailable(format!("{}: {e}", self.name))
+            ModelError::Unavailable(format!("{}: {e}", self.name))
         }
     }
+}
+
+/// `Bearer <token>` as a header value that logs never show.
+fn bearer_header(bearer: &str) -> Result<HeaderValue, ModelError> {
+    let mut value = HeaderValue::from_str(&format!("Bearer {bearer}"))
+        .map_err(|_| ModelError::Engine("the bearer token cannot be sent in a header".into()))?;
+    value.set_sensitive(true);
+    Ok(value)
 }
 
 /// Maps SSE events through `handle` (which returns events to emit and whether the stream is
@@ -390,11 +409,11 @@ fn sse_events<S, E, H>(
     provider: String,
     events: S,
     handle: H,
-) -> impl futures::Stream<Item = Result<ChatEvent, InferenceError>> + Send
+) -> impl futures::Stream<Item = Result<ChatEvent, ModelError>> + Send
 where
     S: futures::Stream<Item = Result<eventsource_stream::Event, E>> + Send + 'static,
     E: std::fmt::Display,
-    H: FnMut(String) -> (Vec<Result<ChatEvent, InferenceError>>, bool) + Send + 'static,
+    H: FnMut(String) -> (Vec<Result<ChatEvent, ModelError>>, bool) + Send + 'static,
 {
     struct State<H> {
         events: futures::stream::BoxStream<'static, Result<eventsource_stream::Event, String>>,
@@ -420,14 +439,14 @@ where
             }
             Some(Err(e)) => {
                 st.done = true;
-                vec![Err(InferenceError::Unavailable(format!(
+                vec![Err(ModelError::Unavailable(format!(
                     "{}: the stream broke: {e}",
                     st.provider
                 )))]
             }
             None => {
                 st.done = true;
-                vec![Err(InferenceError::Unavailable(format!(
+                vec![Err(ModelError::Unavailable(format!(
                     "{}: the stream ended without [DONE]",
                     st.provider
                 )))]

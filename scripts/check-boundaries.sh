@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Dependency boundaries the compiler alone does not keep: services that call models depend on
+# the model-calling port (confab-model-client), never on the inference service's crate, so they
+# can run in a process of their own and reach it over HTTP. Fails naming the crate and the path
+# by which the forbidden dependency came in.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+status=0
+# Crates that must not depend on confab-inference, in any build (normal, build or dev).
+for crate in confab-chat confab-model-client; do
+	tree=$(cargo tree --locked -p "$crate" -e normal,build,dev --prefix none --format '{p}')
+	if grep -q '^confab-inference ' <<<"$tree"; then
+		echo "boundary: $crate depends on confab-inference; call models through confab-model-client:" >&2
+		cargo tree --locked -p "$crate" -e normal,build,dev -i confab-inference >&2 || true
+		status=1
+	fi
+done
+# The same check in the issue's words: nothing on stdout.
+if [[ -n $(cargo tree --locked -p confab-chat -i confab-inference 2>/dev/null) ]]; then
+	echo "boundary: \`cargo tree -p confab-chat -i confab-inference\` is not empty" >&2
+	status=1
+fi
+if ((status == 0)); then
+	echo "boundaries: chat and the model client do not depend on the inference service"
+fi
+exit $status
