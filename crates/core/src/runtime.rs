@@ -69,7 +69,8 @@ impl RuntimeSettings {
         }
     }
 
-    /// Whether `role` may call `model`.
+    /// Whether `role` may call `model`. Names compare without regard to ASCII case, as the
+    /// local model store finds models: a pattern allows every spelling that reaches its model.
     pub fn allows_model(&self, role: Role, model: &str) -> bool {
         role == Role::Admin
             || self.user_models.is_empty()
@@ -77,8 +78,10 @@ impl RuntimeSettings {
                 .user_models
                 .iter()
                 .any(|pattern| match pattern.strip_suffix('*') {
-                    Some(prefix) => model.starts_with(prefix),
-                    None => pattern == model,
+                    Some(prefix) => model
+                        .get(..prefix.len())
+                        .is_some_and(|start| start.eq_ignore_ascii_case(prefix)),
+                    None => pattern.eq_ignore_ascii_case(model),
                 })
     }
 }
@@ -133,6 +136,12 @@ mod tests {
         assert!(s.allows_model(Role::User, "llama-3"));
         assert!(!s.allows_model(Role::User, "smaller"));
         assert!(s.allows_model(Role::Admin, "smaller"));
+        // Any spelling that reaches the model (local lookups ignore ASCII case) is allowed.
+        assert!(s.allows_model(Role::User, "SMALL"));
+        assert!(s.allows_model(Role::User, "Llama-3"));
+        assert!(!s.allows_model(Role::User, "LLAMA"));
+        // A multi-byte character where the prefix ends is not a match, and no panic.
+        assert!(!s.allows_model(Role::User, "llamé-x"));
         let live = LiveSettings::new(s.clone());
         assert!(!live.set(s.clone()));
         s.default_model = Some("small".into());
