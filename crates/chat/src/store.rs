@@ -850,15 +850,17 @@ impl ChatStore for SqlChatStore {
         Ok(())
     }
 
-    async fn shared(&self, token: &str) -> StoreResult<SharedConversation> {
-        let row =
-            sqlx::query("SELECT snapshot FROM share_links WHERE token = $1 AND revoked_at IS NULL")
-                .bind(token)
-                .fetch_optional(self.db.pool())
-                .await?
-                .ok_or(StoreError::NotFound)?;
+    async fn shared(&self, token: &str) -> StoreResult<(Uuid, SharedConversation)> {
+        let row = sqlx::query(
+            "SELECT user_id, snapshot FROM share_links WHERE token = $1 AND revoked_at IS NULL",
+        )
+        .bind(token)
+        .fetch_optional(self.db.pool())
+        .await?
+        .ok_or(StoreError::NotFound)?;
         let snapshot: String = row.try_get("snapshot")?;
-        serde_json::from_str(&snapshot).map_err(|_| corrupt("snapshot"))
+        let snapshot = serde_json::from_str(&snapshot).map_err(|_| corrupt("snapshot"))?;
+        Ok((uuid(&row, "user_id")?, snapshot))
     }
 
     async fn react(
