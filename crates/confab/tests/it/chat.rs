@@ -1486,6 +1486,47 @@ async fn imports_and_tags_are_bounded_before_the_work() {
     app.stop().await;
 }
 
+/// Security review: any number of imports were parsed at once (about 1.1 GB each for a
+/// 63 MiB file). Past `chat.import_concurrency`, an import is refused at once with a time to
+/// retry.
+#[tokio::test]
+async fn imports_past_the_concurrency_cap_are_refused_with_retry_after() {
+    let app = TestApp::start_with(|c| c.chat.import_concurrency = 1).await;
+    if app.db.backend() != confab_store::Backend::Sqlite {
+        // The held writer below makes an import wait only on SQLite (one writer connection).
+        app.stop().await;
+        return;
+    }
+    app.register("ada@example.com").await;
+    let (token, _) = app.login("ada@example.com", PASSWORD).await;
+    let file = r#"[{"title": "t", "mapping": {"u": {"message": {"author": {"role": "user"},
+        "content": {"parts": ["hello"]}}, "parent": null}}}]"#;
+    let import = || {
+        let request = app
+            .client
+            .post(app.url("/api/v1/conversations/import"))
+            .bearer_auth(&token)
+            .header("content-type", "application/json")
+            .body(file);
+        async move { response(request.send().await.unwrap()).await }
+    };
+    // With the only writer connection held, the import holding the one permit waits to store
+    // its conversations; the other is refused without waiting.
+    let held = app.db.writer().acquire().await.unwrap();
+    let (refused, other) =
+        match futures::future::select(Box::pin(import()), Box::pin(import())).await {
+            futures::future::Either::Left(done) | futures::future::Either::Right(done) => done,
+        };
+    refused.assert_error(503, "imports_busy");
+    assert_eq!(refused.header("retry-after"), Some("5"));
+    drop(held);
+    let stored = other.await;
+    assert_eq!(stored.status, StatusCode::CREATED, "{}", stored.text);
+    // The permit came back.
+    assert_eq!(import().await.status, StatusCode::CREATED);
+    app.stop().await;
+}
+
 /// The close frame a socket ends with (skipping other frames), or `None` when it ends
 /// without one or stays open for `wait`.
 async fn close_code(socket: &mut Socket, wait: Duration) -> Option<(u16, String)> {
