@@ -1265,3 +1265,27 @@ async fn delete_preset(
     state.service.delete_preset(&principal, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use base64::Engine;
+
+    fn jwt(payload: &str) -> String {
+        let b64 = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
+        format!("{}.{}.signature", b64(r#"{"alg":"EdDSA"}"#), b64(payload))
+    }
+
+    /// A socket checks its access token again when it expires: the `exp` is read from access
+    /// and service tokens; API keys have none.
+    #[test]
+    fn sockets_know_when_their_token_expires() {
+        let token = jwt(r#"{"sub":"x","exp":1700000000}"#);
+        assert_eq!(token_expiry(&token), Some(1_700_000_000));
+        assert_eq!(token_expiry(&format!("cfs_{token}")), Some(1_700_000_000));
+        assert_eq!(token_expiry("cfk_0123456789abcdef"), None);
+        assert_eq!(token_expiry(&jwt(r#"{"sub":"x"}"#)), None);
+        // Already expired: checked again at once.
+        assert!(expiry_deadline(0) <= tokio::time::Instant::now());
+    }
+}
