@@ -46,13 +46,19 @@ impl FromRef<ChatState> for DynAuthenticator {
     }
 }
 
-/// Largest import accepted, in bytes (the server's usual body limit is far smaller).
-pub const IMPORT_LIMIT_BYTES: usize = 64 * 1024 * 1024;
-
 pub fn router(state: ChatState) -> OpenApiRouter {
+    // Imports have their own body limit (`chat.import_limit_bytes`; the server's usual one is
+    // far smaller).
+    let import_limit = state.service.settings().import_limit_bytes;
     let imports = OpenApiRouter::new()
         .routes(routes!(import))
-        .layer(axum::extract::DefaultBodyLimit::max(IMPORT_LIMIT_BYTES));
+        .layer(axum::extract::DefaultBodyLimit::max(import_limit));
+    // Share pages are for whoever holds the link, never for a cache on the way or the
+    // browser's history store to keep once the link is revoked.
+    let shares = OpenApiRouter::new()
+        .routes(routes!(shared))
+        .routes(routes!(shared_page))
+        .layer(axum::middleware::map_response(no_store));
     OpenApiRouter::new()
         .merge(imports)
         .routes(routes!(export_all))
@@ -72,13 +78,21 @@ pub fn router(state: ChatState) -> OpenApiRouter {
         .routes(routes!(bulk))
         .routes(routes!(list_shares, create_share))
         .routes(routes!(revoke_share))
-        .routes(routes!(shared))
-        .routes(routes!(shared_page))
+        .merge(shares)
         .routes(routes!(add_reaction))
         .routes(routes!(remove_reaction))
         .routes(routes!(list_presets, create_preset))
         .routes(routes!(update_preset, delete_preset))
         .with_state(state)
+}
+
+/// Marks a response as not to be stored by any cache (error responses too).
+async fn no_store(mut response: Response) -> Response {
+    response.headers_mut().insert(
+        http::header::CACHE_CONTROL,
+        http::HeaderValue::from_static("no-store"),
+    );
+    response
 }
 
 /// A signed-in user allowed to chat.
@@ -165,6 +179,16 @@ impl From<ChatError> for ApiError {
                 ApiError::unavailable(detail)
             }
             ChatError::Store(other) => ApiError::internal(other.to_string()),
+            ChatError::Busy {
+                code,
+                message,
+                retry_after_secs,
+            } => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, code, message)
+                .with_retry_after(retry_after_secs),
+            ChatError::TooMany { code, message } => {
+                ApiError::new(StatusCode::TOO_MANY_REQUESTS, code, message)
+            }
+            ChatError::Internal(detail) => ApiError::internal(detail),
         }
     }
 }
@@ -686,20 +710,23 @@ pub struct ImportResult {
     pub conversation_ids: Vec<Uuid>,
 }
 
-/// Import conversations: a Confab JSON export or ChatGPT's `conversations.json` (up to 64 MiB).
-/// The file is checked whole first; a bad file changes nothing and the error lists its first
-/// problems with where they are.
+/// Import conversations: a Confab JSON export or ChatGPT's `conversations.json` (up to
+/// `chat.import_limit_bytes`, 32 MiB by default; a ChatGPT conversation of at most 20,000
+/// nodes). The file is checked whole first; a bad file changes nothing and the error lists its
+/// first problems with where they are. A few imports are read at once; another is refused with
+/// 503 and `Retry-After`.
 #[utoipa::path(post, path = "/api/v1/conversations/import", tag = "chat",
     request_body(content = crate::transfer::Export, description = "a Confab export, or ChatGPT's conversations.json"),
     responses((status = 201, body = ImportResult), (status = 413, body = ErrorEnvelope),
-        (status = 422, body = ErrorEnvelope, description = "invalid_import, with details")),
+        (status = 422, body = ErrorEnvelope, description = "invalid_import, with details; import_too_large"),
+        (status = 503, body = ErrorEnvelope, description = "imports_busy, with Retry-After")),
     security(("bearer" = [])))]
 async fn import(
     State(state): State<ChatState>,
     Chatter(principal): Chatter,
     body: axum::body::Bytes,
 ) -> Result<(StatusCode, axum::Json<ImportResult>), ApiError> {
-    let ids = state.service.import(&principal, &body).await?;
+    let ids = state.service.import(&principal, body).await?;
     Ok((
         StatusCode::CREATED,
         axum::Json(ImportResult {
@@ -721,15 +748,22 @@ pub struct WsQuery {
 /// life before closing it.
 const WS_PING: Duration = Duration::from_secs(20);
 const WS_TIMEOUT: Duration = Duration::from_secs(60);
+/// How soon an access token found still valid at its expiry is checked again.
+const WS_EXPIRY_RETRY: Duration = Duration::from_secs(5);
 
 /// Real-time events for the signed-in user's tabs (WebSocket). Each text frame is
 /// `{"type", "data", "at"}`: `message.created`, `message.delta`, `message.completed`,
 /// `conversation.updated`, `conversation.deleted`, `conversations.changed`, `typing`,
 /// `reaction`, `presence`; `resync` when events were missed (reload from the API); `hello`
-/// first. The server pings every 20 s and closes a connection silent for 60 s.
+/// first. The server pings every 20 s and closes a connection silent for 60 s. The credential
+/// is checked again when the user's access is revoked (logout, lock, disable, role or
+/// password change) and when the access token expires: a credential no longer valid closes
+/// the socket with code 1008 (policy violation). A user may hold `chat.sockets_per_user`
+/// connections (16 by default) in one process; another is refused with 429.
 #[utoipa::path(get, path = "/api/v1/ws", tag = "chat", params(WsQuery),
     responses((status = 101, description = "Switching to WebSocket"), (status = 401, body = ErrorEnvelope),
-        (status = 426, body = ErrorEnvelope, description = "upgrade_required: not a WebSocket request")),
+        (status = 426, body = ErrorEnvelope, description = "upgrade_required: not a WebSocket request"),
+        (status = 429, body = ErrorEnvelope, description = "too_many_sockets")),
     security(("bearer" = [])))]
 async fn websocket(
     State(state): State<ChatState>,
@@ -758,22 +792,106 @@ async fn websocket(
             "this endpoint speaks WebSocket only",
         )
     })?;
-    let service = state.service.clone();
+    // Held by the connection until it ends (dropped with it if the upgrade fails).
+    let slot = state.service.reserve_socket(principal.user_id)?;
+    let connection = Connection {
+        service: state.service.clone(),
+        authenticator: state.authenticator.clone(),
+        expires_at: token_expiry(&token),
+        token,
+        principal,
+    };
     Ok(upgrade
         .max_message_size(64 * 1024)
-        .on_upgrade(move |socket| realtime(service, principal, socket)))
+        .on_upgrade(move |socket| realtime(connection, slot, socket)))
 }
 
-/// One real-time connection: the user's events out, heartbeats both ways.
-async fn realtime(
+/// What one real-time connection holds: the credential it was opened with, checked again
+/// whenever the user's access may have changed.
+struct Connection {
     service: Arc<ChatService>,
+    authenticator: DynAuthenticator,
+    token: String,
     principal: Principal,
+    /// When the access token expires (Unix seconds); API keys do not.
+    expires_at: Option<i64>,
+}
+
+/// The `exp` of a JWT (an access token, or a service token behind its `cfs_` prefix), read
+/// without checking the signature: the token was verified when the socket opened, and this
+/// only decides when to verify it again.
+fn token_expiry(token: &str) -> Option<i64> {
+    use base64::Engine;
+    #[derive(Deserialize)]
+    struct Claims {
+        exp: i64,
+    }
+    let jwt = token.strip_prefix("cfs_").unwrap_or(token);
+    let payload = jwt.split('.').nth(1)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload.trim_end_matches('='))
+        .ok()?;
+    serde_json::from_slice::<Claims>(&bytes).ok().map(|c| c.exp)
+}
+
+/// The moment to check an expiring credential again: just after it expires.
+fn expiry_deadline(expires_at: i64) -> tokio::time::Instant {
+    let left_ms = expires_at
+        .saturating_mul(1000)
+        .saturating_sub(confab_core::now_ms())
+        .saturating_add(500)
+        .max(0);
+    tokio::time::Instant::now() + Duration::from_millis(u64::try_from(left_ms).unwrap_or(0))
+}
+
+/// Why a connection must end, as a WebSocket close frame.
+struct Refused {
+    code: u16,
+    reason: String,
+}
+
+impl Connection {
+    /// Authenticates the connection's credential again (the auth service clears its caches
+    /// before it announces a revocation, so this sees the change).
+    async fn recheck(&mut self) -> Result<(), Refused> {
+        use axum::extract::ws::close_code;
+        match self.authenticator.authenticate(&self.token).await {
+            Ok(principal)
+                if principal.user_id == self.principal.user_id && principal.allows(Scope::Chat) =>
+            {
+                self.principal = principal;
+                Ok(())
+            }
+            Ok(_) => Err(Refused {
+                code: close_code::POLICY,
+                reason: "the credential no longer allows chat".into(),
+            }),
+            // Not a refusal: the client reconnects later and is checked then.
+            Err(confab_core::auth::AuthFailure::Unavailable(_)) => Err(Refused {
+                code: close_code::AGAIN,
+                reason: "authentication is unavailable; reconnect".into(),
+            }),
+            Err(failure) => Err(Refused {
+                code: close_code::POLICY,
+                reason: failure.to_string(),
+            }),
+        }
+    }
+}
+
+/// One real-time connection: the user's events out, heartbeats both ways, and the
+/// credential checked again on revocation events, after missed events and at its expiry.
+async fn realtime(
+    mut connection: Connection,
+    slot: crate::service::SocketSlot,
     mut socket: axum::extract::ws::WebSocket,
 ) {
-    use axum::extract::ws::Message as Frame;
-    let user = principal.user_id;
+    use axum::extract::ws::{CloseFrame, Message as Frame};
+    use confab_bus::events::AccessRevoked;
+    let service = connection.service.clone();
+    let user = connection.principal.user_id;
     let mut events = service.events().subscribe(&confab_bus::user_topic(user));
-    service.presence(user, true).await;
+    service.announce_presence(user).await;
     let frame = |kind: &str, data: serde_json::Value, at: i64| {
         Frame::Text(
             serde_json::json!({"type": kind, "data": data, "at": at})
@@ -789,23 +907,55 @@ async fn realtime(
     let mut ping = tokio::time::interval(WS_PING);
     ping.tick().await;
     let mut last_seen = tokio::time::Instant::now();
+    let mut recheck_at = connection.expires_at.map(expiry_deadline);
+    let mut refused = None;
     if socket.send(hello).await.is_ok() {
         loop {
+            let expiry = async {
+                match recheck_at {
+                    Some(at) => tokio::time::sleep_until(at).await,
+                    None => std::future::pending().await,
+                }
+            };
             tokio::select! {
                 received = events.next() => {
                     let out = match received {
+                        // Access changed: check the credential; the event itself is not
+                        // for the browser.
+                        Some(confab_bus::Received::Event(e)) if e.kind == <AccessRevoked as confab_bus::TypedEvent>::KIND => {
+                            if let Err(r) = connection.recheck().await {
+                                refused = Some(r);
+                                break;
+                            }
+                            continue;
+                        }
                         Some(confab_bus::Received::Event(e)) => frame(&e.kind, e.data, e.at),
                         // Fell behind: the client reloads rather than the server buffering.
-                        Some(confab_bus::Received::Lagged(missed)) => frame(
-                            "resync",
-                            serde_json::json!({"missed": missed}),
-                            confab_core::now_ms(),
-                        ),
+                        // A revocation may be among the missed events: check first.
+                        Some(confab_bus::Received::Lagged(missed)) => {
+                            if let Err(r) = connection.recheck().await {
+                                refused = Some(r);
+                                break;
+                            }
+                            frame(
+                                "resync",
+                                serde_json::json!({"missed": missed}),
+                                confab_core::now_ms(),
+                            )
+                        }
                         None => break,
                     };
                     if socket.send(out).await.is_err() {
                         break;
                     }
+                }
+                () = expiry => {
+                    if let Err(r) = connection.recheck().await {
+                        refused = Some(r);
+                        break;
+                    }
+                    // Still valid (clocks differ a little): look again shortly.
+                    recheck_at = Some(tokio::time::Instant::now() + WS_EXPIRY_RETRY);
                 }
                 incoming = socket.recv() => match incoming {
                     Some(Ok(Frame::Close(_))) | None | Some(Err(_)) => break,
@@ -830,7 +980,17 @@ async fn realtime(
             }
         }
     }
-    service.presence(user, false).await;
+    if let Some(Refused { code, reason }) = refused {
+        tracing::info!(%user, code, reason, "real-time connection closed: access ended");
+        let close = Frame::Close(Some(CloseFrame {
+            code,
+            reason: reason.into(),
+        }));
+        let _ = socket.send(close).await;
+    }
+    drop(events);
+    drop(slot);
+    service.announce_presence(user).await;
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -1138,4 +1298,28 @@ async fn delete_preset(
 ) -> Result<StatusCode, ApiError> {
     state.service.delete_preset(&principal, id).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use base64::Engine;
+
+    fn jwt(payload: &str) -> String {
+        let b64 = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
+        format!("{}.{}.signature", b64(r#"{"alg":"EdDSA"}"#), b64(payload))
+    }
+
+    /// A socket checks its access token again when it expires: the `exp` is read from access
+    /// and service tokens; API keys have none.
+    #[test]
+    fn sockets_know_when_their_token_expires() {
+        let token = jwt(r#"{"sub":"x","exp":1700000000}"#);
+        assert_eq!(token_expiry(&token), Some(1_700_000_000));
+        assert_eq!(token_expiry(&format!("cfs_{token}")), Some(1_700_000_000));
+        assert_eq!(token_expiry("cfk_0123456789abcdef"), None);
+        assert_eq!(token_expiry(&jwt(r#"{"sub":"x"}"#)), None);
+        // Already expired: checked again at once.
+        assert!(expiry_deadline(0) <= tokio::time::Instant::now());
+    }
 }

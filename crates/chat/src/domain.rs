@@ -11,9 +11,13 @@ pub const MAX_TITLE_CHARS: usize = 200;
 pub const MAX_FOLDER_CHARS: usize = 100;
 pub const MAX_TAG_CHARS: usize = 50;
 pub const MAX_TAGS: usize = 20;
+/// The longest model name a conversation or message may name.
+pub const MAX_MODEL_CHARS: usize = 200;
 /// The longest system prompt and message, in characters.
 pub const MAX_SYSTEM_PROMPT_CHARS: usize = 20_000;
 pub const MAX_MESSAGE_CHARS: usize = 100_000;
+/// The longest error an answer may carry (imports bring their own).
+pub const MAX_ERROR_CHARS: usize = 10_000;
 
 /// Who wrote a message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -375,8 +379,14 @@ pub fn too_long(field: &str, value: &str, max: usize) -> Option<String> {
 }
 
 /// Normalises tags (trimmed, lower-case, unique, in order) and lists what is wrong with them.
+/// The count is checked before any tag is looked at, and duplicates are found with a set, so
+/// the work is linear in the input and a huge list is refused at once.
 pub fn normalize_tags(tags: &[String]) -> Result<Vec<String>, Vec<String>> {
-    let mut out: Vec<String> = Vec::new();
+    if tags.len() > MAX_TAGS {
+        return Err(vec![format!("at most {MAX_TAGS} tags, got {}", tags.len())]);
+    }
+    let mut out: Vec<String> = Vec::with_capacity(tags.len());
+    let mut seen = std::collections::HashSet::with_capacity(tags.len());
     let mut problems = Vec::new();
     for tag in tags {
         let tag = tag.trim().to_lowercase();
@@ -388,17 +398,69 @@ pub fn normalize_tags(tags: &[String]) -> Result<Vec<String>, Vec<String>> {
             problems.push(p);
             continue;
         }
-        if !out.contains(&tag) {
+        if seen.insert(tag.clone()) {
             out.push(tag);
         }
-    }
-    if out.len() > MAX_TAGS {
-        problems.push(format!("at most {MAX_TAGS} tags, got {}", out.len()));
     }
     if problems.is_empty() {
         Ok(out)
     } else {
         Err(problems)
+    }
+}
+
+/// An optional text field as stored: trimmed, and empty means unset.
+pub fn optional_text(value: Option<String>) -> Option<String> {
+    value.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
+}
+
+/// The fields users set on a conversation or a preset, as they come in: by create, PATCH,
+/// a preset, or either import format. Unset fields are not checked. [`Fields::check`] is the
+/// one validation they all go through, so no way in skips a limit.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Fields<'a> {
+    pub title: Option<&'a str>,
+    /// A preset's name: required, at most [`MAX_TITLE_CHARS`].
+    pub name: Option<&'a str>,
+    pub model: Option<&'a str>,
+    pub system_prompt: Option<&'a str>,
+    pub folder: Option<&'a str>,
+    pub params: Option<&'a Params>,
+    pub tags: Option<&'a [String]>,
+}
+
+impl Fields<'_> {
+    /// Checks every field given. Returns the tags normalised (when given), or every problem.
+    pub fn check(&self) -> Result<Option<Vec<String>>, Vec<String>> {
+        let mut problems = self.params.map(Params::problems).unwrap_or_default();
+        if self.name.is_some_and(|n| n.trim().is_empty()) {
+            problems.push("name may not be empty".into());
+        }
+        let limits = [
+            ("title", self.title, MAX_TITLE_CHARS),
+            ("name", self.name, MAX_TITLE_CHARS),
+            ("model", self.model, MAX_MODEL_CHARS),
+            ("system_prompt", self.system_prompt, MAX_SYSTEM_PROMPT_CHARS),
+            ("folder", self.folder, MAX_FOLDER_CHARS),
+        ];
+        for (field, value, max) in limits {
+            if let Some(p) = value.and_then(|v| too_long(field, v, max)) {
+                problems.push(p);
+            }
+        }
+        let tags = match self.tags.map(normalize_tags) {
+            Some(Ok(tags)) => Some(tags),
+            Some(Err(p)) => {
+                problems.extend(p);
+                None
+            }
+            None => None,
+        };
+        if problems.is_empty() {
+            Ok(tags)
+        } else {
+            Err(problems)
+        }
     }
 }
 
@@ -591,6 +653,61 @@ mod tests {
         );
         let problems = normalize_tags(&["".into(), "x".repeat(51)]).unwrap_err();
         assert_eq!(problems.len(), 2);
+    }
+
+    /// 80,000 tags took seconds (a quadratic de-duplication) before the count was checked:
+    /// the count now comes first, before any tag is trimmed or compared.
+    #[test]
+    fn too_many_tags_are_refused_before_any_is_looked_at() {
+        // Tags that would each be a problem if they were looked at: only the count is named.
+        let many: Vec<String> = vec![String::new(); 80_000];
+        assert_eq!(
+            normalize_tags(&many),
+            Err(vec!["at most 20 tags, got 80000".to_owned()])
+        );
+        let twenty_one: Vec<String> = (0..21).map(|i| format!("t{i}")).collect();
+        assert_eq!(
+            normalize_tags(&twenty_one),
+            Err(vec!["at most 20 tags, got 21".to_owned()])
+        );
+        let twenty: Vec<String> = (0..20).map(|i| format!("T{i}")).collect();
+        assert_eq!(normalize_tags(&twenty).unwrap().len(), 20);
+    }
+
+    #[test]
+    fn fields_are_checked_in_one_place() {
+        let long = "x".repeat(20_001);
+        let tags = vec!["A".to_owned(), "a".to_owned()];
+        let params = Params {
+            temperature: Some(5.0),
+            ..Params::default()
+        };
+        let problems = Fields {
+            title: Some(&long),
+            name: Some(" "),
+            model: Some(&long),
+            system_prompt: Some(&long),
+            folder: Some(&long),
+            params: Some(&params),
+            tags: None,
+        }
+        .check()
+        .unwrap_err();
+        assert_eq!(problems.len(), 6, "{problems:?}");
+        assert!(
+            problems
+                .iter()
+                .any(|p| p.starts_with("system_prompt is 20001"))
+        );
+        assert!(problems.iter().any(|p| p.starts_with("folder is 20001")));
+        assert!(problems.iter().any(|p| p.starts_with("model is 20001")));
+        let fine = Fields {
+            title: Some("t"),
+            tags: Some(&tags),
+            ..Fields::default()
+        };
+        assert_eq!(fine.check(), Ok(Some(vec!["a".to_owned()])));
+        assert_eq!(Fields::default().check(), Ok(None));
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! What the chat service needs from outside: storage ([`ChatStore`], adapter
-//! [`crate::store::SqlChatStore`]) and a way to reach models ([`ModelClient`], the platform's
+//! [`crate::store::SqlChatStore`]), a way to reach models ([`ModelClient`], the platform's
 //! one model-calling port from `confab-model-client`: the inference service in the same
-//! process, or its HTTP adapter in split mode).
+//! process, or its HTTP adapter in split mode), and whether an account may still be served
+//! ([`Accounts`], an adapter over the auth service in the composition root).
 
 use async_trait::async_trait;
 use confab_model_client::types::{ChatMessage, ChatRequest, Role, SamplingParams};
@@ -173,8 +174,8 @@ pub trait ChatStore: Send + Sync {
     async fn shares(&self, user_id: Uuid, conversation_id: Uuid) -> StoreResult<Vec<ShareLink>>;
     /// Revokes one of `user_id`'s links.
     async fn revoke_share(&self, user_id: Uuid, token: &str, now: i64) -> StoreResult<()>;
-    /// The snapshot behind a link that is not revoked.
-    async fn shared(&self, token: &str) -> StoreResult<SharedConversation>;
+    /// The snapshot behind a link that is not revoked, with the id of the user who shared it.
+    async fn shared(&self, token: &str) -> StoreResult<(Uuid, SharedConversation)>;
 
     /// Adds a reaction (idempotent); the message must be in one of `user_id`'s conversations.
     async fn react(
@@ -274,4 +275,20 @@ impl Ask {
             stream: true,
         }
     }
+}
+
+/// Why the state of an account could not be learnt.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum AccountsError {
+    #[error("accounts are unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// What the chat service needs to know of accounts, which belong to the auth service (chat
+/// never reads auth's tables).
+#[async_trait]
+pub trait Accounts: Send + Sync {
+    /// Whether `user_id` names an account that is active: not disabled (locked by an admin),
+    /// waiting for approval, or deleted. What such an account shared is not served.
+    async fn is_active(&self, user_id: Uuid) -> Result<bool, AccountsError>;
 }

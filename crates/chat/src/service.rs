@@ -37,6 +37,12 @@ pub struct ChatSettings {
     pub checkpoint_every: Duration,
     /// Ask the model for a title after the first exchange.
     pub auto_titles: bool,
+    /// The largest import accepted, in bytes.
+    pub import_limit_bytes: usize,
+    /// Imports read at once in this process; more are refused with 503 and `Retry-After`.
+    pub import_concurrency: usize,
+    /// Real-time connections one user may hold open in this process.
+    pub sockets_per_user: usize,
 }
 
 impl Default for ChatSettings {
@@ -46,6 +52,9 @@ impl Default for ChatSettings {
             answer_reserve_tokens: 512,
             checkpoint_every: Duration::from_millis(500),
             auto_titles: true,
+            import_limit_bytes: 32 * 1024 * 1024,
+            import_concurrency: 2,
+            sockets_per_user: 16,
         }
     }
 }
@@ -70,6 +79,19 @@ pub enum ChatError {
     NoModel,
     #[error(transparent)]
     Store(StoreError),
+    /// The service is at capacity for this kind of work; retry after this many seconds.
+    #[error("{message}")]
+    Busy {
+        code: &'static str,
+        message: String,
+        retry_after_secs: u64,
+    },
+    /// Too many of something the user holds at once (connections).
+    #[error("{message}")]
+    TooMany { code: &'static str, message: String },
+    /// A failure of this process (never shown to users in detail).
+    #[error("{0}")]
+    Internal(String),
 }
 
 /// What an answer that failed says about it: the error's safe message (stored with the
@@ -79,6 +101,9 @@ fn answer_failure(message_id: Uuid, e: &ModelError) -> String {
     tracing::warn!(message = %message_id, code = e.code(), detail = e.internal().unwrap_or_default(), error = %e, "answer failed");
     e.public_message()
 }
+
+/// How long a refused import is asked to wait before it tries again.
+const IMPORT_RETRY_SECS: u64 = 5;
 
 impl From<StoreError> for ChatError {
     fn from(e: StoreError) -> Self {
@@ -169,6 +194,36 @@ pub struct ChatService {
     settings: ChatSettings,
     /// Where titles are queued as `chat.title` jobs; `None`: they run on `tasks`.
     jobs: Option<Arc<dyn JobQueue>>,
+    /// Whether accounts are active (share links of inactive ones are not served).
+    accounts: Arc<dyn crate::ports::Accounts>,
+    /// Permits for imports being read (`settings.import_concurrency`).
+    imports: Arc<tokio::sync::Semaphore>,
+}
+
+/// One open real-time connection of a user (see [`ChatService::reserve_socket`]).
+pub struct SocketSlot {
+    service: Arc<ChatService>,
+    user: Uuid,
+}
+
+impl std::fmt::Debug for SocketSlot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SocketSlot")
+            .field("user", &self.user)
+            .finish()
+    }
+}
+
+impl Drop for SocketSlot {
+    fn drop(&mut self) {
+        let mut presence = self.service.presence.lock();
+        if let Some(count) = presence.get_mut(&self.user) {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                presence.remove(&self.user);
+            }
+        }
+    }
 }
 
 /// The job kind that names a conversation after its first exchange.
@@ -207,18 +262,16 @@ impl std::fmt::Debug for ChatService {
     }
 }
 
-fn check_text(field: &str, value: Option<&str>, max: usize, problems: &mut Vec<String>) {
-    if let Some(p) = value.and_then(|v| domain::too_long(field, v, max)) {
-        problems.push(p);
-    }
-}
-
 /// An optional text field: trimmed, and empty means unset.
 fn optional(value: Option<String>) -> Option<String> {
-    value.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
+    domain::optional_text(value)
 }
 
 impl ChatService {
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "one port per argument until the services get one way of construction (issue 13 §4)"
+    )]
     pub fn new(
         store: Arc<dyn ChatStore>,
         models: Arc<dyn ModelClient>,
@@ -227,6 +280,7 @@ impl ChatService {
         shutdown: CancellationToken,
         settings: ChatSettings,
         jobs: Option<Arc<dyn JobQueue>>,
+        accounts: Arc<dyn crate::ports::Accounts>,
     ) -> Arc<Self> {
         Arc::new(Self {
             store,
@@ -236,6 +290,10 @@ impl ChatService {
             live: LiveAnswers::default(),
             tasks,
             shutdown,
+            accounts,
+            imports: Arc::new(tokio::sync::Semaphore::new(
+                settings.import_concurrency.max(1),
+            )),
             settings,
             jobs,
         })
@@ -281,22 +339,32 @@ impl ChatService {
         &self.events
     }
 
-    /// Counts a real-time connection of `user` in or out and tells their tabs.
-    pub async fn presence(&self, user: Uuid, joined: bool) {
-        let tabs = {
-            let mut presence = self.presence.lock();
-            let count = presence.entry(user).or_insert(0);
-            *count = if joined {
-                *count + 1
-            } else {
-                count.saturating_sub(1)
-            };
-            let tabs = *count;
-            if tabs == 0 {
-                presence.remove(&user);
-            }
-            tabs
-        };
+    /// Reserves one of `user`'s real-time connections in this process, before the socket is
+    /// opened: at most `sockets_per_user` at once (each holds a subscription and a task). The
+    /// slot is given back when the returned value is dropped, however the connection ends.
+    pub fn reserve_socket(self: &Arc<Self>, user: Uuid) -> Result<SocketSlot, ChatError> {
+        let mut presence = self.presence.lock();
+        let count = presence.entry(user).or_insert(0);
+        if *count >= self.settings.sockets_per_user {
+            return Err(ChatError::TooMany {
+                code: "too_many_sockets",
+                message: format!(
+                    "at most {} real-time connections per user are open at once; close a tab \
+                     or another client",
+                    self.settings.sockets_per_user
+                ),
+            });
+        }
+        *count += 1;
+        Ok(SocketSlot {
+            service: self.clone(),
+            user,
+        })
+    }
+
+    /// Tells `user`'s tabs how many of them are connected now.
+    pub async fn announce_presence(&self, user: Uuid) {
+        let tabs = self.presence.lock().get(&user).copied().unwrap_or(0);
         self.publish(
             user,
             "presence",
@@ -348,32 +416,18 @@ impl ChatService {
             .or_else(|| preset.as_ref().map(|p| p.params.clone()))
             .unwrap_or_default();
         let folder = optional(input.folder);
-        let mut problems = params.problems();
-        check_text(
-            "title",
-            Some(&title),
-            domain::MAX_TITLE_CHARS,
-            &mut problems,
-        );
-        check_text(
-            "system_prompt",
-            system_prompt.as_deref(),
-            domain::MAX_SYSTEM_PROMPT_CHARS,
-            &mut problems,
-        );
-        check_text(
-            "folder",
-            folder.as_deref(),
-            domain::MAX_FOLDER_CHARS,
-            &mut problems,
-        );
-        let tags = domain::normalize_tags(&input.tags).unwrap_or_else(|p| {
-            problems.extend(p);
-            Vec::new()
-        });
-        if !problems.is_empty() {
-            return Err(ChatError::problems(problems));
+        let tags = domain::Fields {
+            title: Some(&title),
+            model: model.as_deref(),
+            system_prompt: system_prompt.as_deref(),
+            folder: folder.as_deref(),
+            params: Some(&params),
+            tags: Some(&input.tags),
+            ..domain::Fields::default()
         }
+        .check()
+        .map_err(ChatError::problems)?
+        .unwrap_or_default();
         self.check_model(model.as_deref()).await?;
         Ok(self
             .store
@@ -424,14 +478,8 @@ impl ChatService {
         mut changes: ConversationChanges,
     ) -> Result<Conversation, ChatError> {
         let user = principal.user_id;
-        let mut problems = changes
-            .params
-            .as_ref()
-            .map(Params::problems)
-            .unwrap_or_default();
         if let Some(title) = &mut changes.title {
             *title = title.trim().to_owned();
-            check_text("title", Some(title), domain::MAX_TITLE_CHARS, &mut problems);
         }
         for value in [
             &mut changes.model,
@@ -443,26 +491,19 @@ impl ChatService {
         {
             *value = optional(value.take());
         }
-        check_text(
-            "system_prompt",
-            changes.system_prompt.clone().flatten().as_deref(),
-            domain::MAX_SYSTEM_PROMPT_CHARS,
-            &mut problems,
-        );
-        check_text(
-            "folder",
-            changes.folder.clone().flatten().as_deref(),
-            domain::MAX_FOLDER_CHARS,
-            &mut problems,
-        );
-        if let Some(tags) = &changes.tags {
-            match domain::normalize_tags(tags) {
-                Ok(tags) => changes.tags = Some(tags),
-                Err(p) => problems.extend(p),
-            }
+        let tags = domain::Fields {
+            title: changes.title.as_deref(),
+            model: changes.model.clone().flatten().as_deref(),
+            system_prompt: changes.system_prompt.clone().flatten().as_deref(),
+            folder: changes.folder.clone().flatten().as_deref(),
+            params: changes.params.as_ref(),
+            tags: changes.tags.as_deref(),
+            ..domain::Fields::default()
         }
-        if !problems.is_empty() {
-            return Err(ChatError::problems(problems));
+        .check()
+        .map_err(ChatError::problems)?;
+        if tags.is_some() {
+            changes.tags = tags;
         }
         self.check_model(changes.model.clone().flatten().as_deref())
             .await?;
@@ -1153,20 +1194,14 @@ impl ChatService {
     ) -> Result<Preset, ChatError> {
         let name = name.trim().to_owned();
         let system_prompt = optional(system_prompt);
-        let mut problems = params.problems();
-        if name.is_empty() {
-            problems.push("name may not be empty".into());
+        domain::Fields {
+            name: Some(&name),
+            system_prompt: system_prompt.as_deref(),
+            params: Some(&params),
+            ..domain::Fields::default()
         }
-        check_text("name", Some(&name), domain::MAX_TITLE_CHARS, &mut problems);
-        check_text(
-            "system_prompt",
-            system_prompt.as_deref(),
-            domain::MAX_SYSTEM_PROMPT_CHARS,
-            &mut problems,
-        );
-        if !problems.is_empty() {
-            return Err(ChatError::problems(problems));
-        }
+        .check()
+        .map_err(ChatError::problems)?;
         let now = confab_core::now_ms();
         Ok(Preset {
             id,
@@ -1272,15 +1307,26 @@ impl ChatService {
             .map_err(not_found("no such share link"))
     }
 
-    /// What a share link shows, for anyone who has it.
+    /// What a share link shows, for anyone who has it, while its owner's account is active:
+    /// a link of a disabled (locked), pending or deleted account answers as a revoked one.
     pub async fn shared(&self, token: &str) -> Result<domain::SharedConversation, ChatError> {
         if token.len() > 64 {
             return Err(ChatError::NotFound("no such share link"));
         }
-        self.store
+        let (owner, snapshot) = self
+            .store
             .shared(token)
             .await
-            .map_err(not_found("no such share link"))
+            .map_err(not_found("no such share link"))?;
+        let active = self.accounts.is_active(owner).await.map_err(|e| match e {
+            crate::ports::AccountsError::Unavailable(detail) => {
+                ChatError::Store(StoreError::Unavailable(detail))
+            }
+        })?;
+        if !active {
+            return Err(ChatError::NotFound("no such share link"));
+        }
+        Ok(snapshot)
     }
 
     pub async fn react(
@@ -1443,22 +1489,44 @@ impl ChatService {
 
     /// Imports a Confab export or ChatGPT's `conversations.json`: checked whole first, then
     /// stored in one transaction. Returns the new conversations' ids.
+    ///
+    /// Reading and checking a file is CPU work proportional to its size: it runs on a blocking
+    /// thread, never on the threads that serve requests, and at most
+    /// `import_concurrency` imports of the whole process read at once (each holds its file
+    /// and what was read from it); one more is refused at once with a time to retry.
     pub async fn import(
         &self,
         principal: &Principal,
-        bytes: &[u8],
+        bytes: axum::body::Bytes,
     ) -> Result<Vec<Uuid>, ChatError> {
-        let imported =
-            crate::transfer::read_import(bytes, confab_core::now_ms()).map_err(|details| {
-                ChatError::Invalid {
-                    code: "invalid_import",
-                    message: format!(
-                        "the file was not imported; nothing changed. First problem: {}",
-                        details.first().map_or("", String::as_str)
-                    ),
-                    details,
-                }
+        let _permit = self
+            .imports
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| ChatError::Busy {
+                code: "imports_busy",
+                message: "other imports are being read; try again in a few seconds".into(),
+                retry_after_secs: IMPORT_RETRY_SECS,
             })?;
+        let now = confab_core::now_ms();
+        let read = tokio::task::spawn_blocking(move || crate::transfer::read_import(&bytes, now))
+            .await
+            .map_err(|e| ChatError::Internal(format!("the import's reader failed: {e}")))?;
+        let imported = read.map_err(|e| match e {
+            crate::transfer::ImportError::TooLarge(message) => ChatError::Invalid {
+                code: "import_too_large",
+                message: format!("the file was not imported; nothing changed: {message}"),
+                details: Vec::new(),
+            },
+            crate::transfer::ImportError::Invalid(details) => ChatError::Invalid {
+                code: "invalid_import",
+                message: format!(
+                    "the file was not imported; nothing changed. First problem: {}",
+                    details.first().map_or("", String::as_str)
+                ),
+                details,
+            },
+        })?;
         self.store.import(principal.user_id, &imported).await?;
         Ok(imported.iter().map(|c| c.conversation.id).collect())
     }
@@ -1487,6 +1555,11 @@ impl ChatService {
             .store
             .search(principal.user_id, &words, limit.clamp(1, 100))
             .await?)
+    }
+
+    /// How the service was configured.
+    pub fn settings(&self) -> &ChatSettings {
+        &self.settings
     }
 
     /// Answers being generated now (for metrics and tests).

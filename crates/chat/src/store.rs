@@ -71,11 +71,19 @@ fn opt_u32(row: &AnyRow, column: &str) -> StoreResult<Option<u32>> {
 /// cost the most.
 const PREFIX_MIN: usize = 3;
 
-/// An FTS5 query matching every word, the last also as a prefix (`"a" "b" "c"*`). The words
-/// are plain (see [`crate::domain::query_words`]), so quoting them is enough.
-fn sqlite_match(words: &[String]) -> String {
+/// An FTS5 query for one user's rows matching every word, the last also as a prefix:
+/// `user_id : "<user>" AND {content} : ("a" "b" "c"*)` (`{content}` is the text column,
+/// `content` or `title`). The words are plain (see [`crate::domain::query_words`]), so quoting
+/// them is enough.
+///
+/// The owner's phrase bounds the work: FTS5 answers an AND by leapfrogging the posting lists
+/// of its terms (each seeks past the others' current rowid through the doclist index), so a
+/// common word costs about as much as the user's own rows, not every user's matches. (A last
+/// word of five letters or more, matched as a prefix, still merges the lists of the words it
+/// starts, which the 3- and 4-letter prefix indexes do not cover.)
+fn sqlite_match(user_id: Uuid, text_column: &str, words: &[String]) -> String {
     let last = words.len() - 1;
-    words
+    let words = words
         .iter()
         .enumerate()
         .map(|(i, w)| {
@@ -87,7 +95,8 @@ fn sqlite_match(words: &[String]) -> String {
             }
         })
         .collect::<Vec<_>>()
-        .join(" ")
+        .join(" ");
+    format!("user_id : \"{user_id}\" AND {text_column} : ({words})")
 }
 
 /// A `to_tsquery` expression matching every word, the last also as a prefix (`a & b & c:*`).
@@ -850,15 +859,17 @@ impl ChatStore for SqlChatStore {
         Ok(())
     }
 
-    async fn shared(&self, token: &str) -> StoreResult<SharedConversation> {
-        let row =
-            sqlx::query("SELECT snapshot FROM share_links WHERE token = $1 AND revoked_at IS NULL")
-                .bind(token)
-                .fetch_optional(self.db.pool())
-                .await?
-                .ok_or(StoreError::NotFound)?;
+    async fn shared(&self, token: &str) -> StoreResult<(Uuid, SharedConversation)> {
+        let row = sqlx::query(
+            "SELECT user_id, snapshot FROM share_links WHERE token = $1 AND revoked_at IS NULL",
+        )
+        .bind(token)
+        .fetch_optional(self.db.pool())
+        .await?
+        .ok_or(StoreError::NotFound)?;
         let snapshot: String = row.try_get("snapshot")?;
-        serde_json::from_str(&snapshot).map_err(|_| corrupt("snapshot"))
+        let snapshot = serde_json::from_str(&snapshot).map_err(|_| corrupt("snapshot"))?;
+        Ok((uuid(&row, "user_id")?, snapshot))
     }
 
     async fn react(
@@ -1094,19 +1105,22 @@ impl ChatStore for SqlChatStore {
         // all but very common words, whose matches can run to hundreds of thousands, and
         // bounded in cost whatever the words (the newest matches come first from the index).
         // SQLite: the FTS table drives each query (CROSS JOIN fixes the join order; left to
-        // itself the planner may walk the user's rows and test MATCH on each).
-        let (query, titles_sql, messages_sql) = match self.db.backend() {
+        // itself the planner may walk the user's rows and test MATCH on each), and its MATCH
+        // is scoped to the user inside the index (see `sqlite_match`); the owner's column
+        // weighs nothing in the ranking (bm25 weights: text 1, owner 0).
+        let (query, titles_query, titles_sql, messages_sql) = match self.db.backend() {
             confab_store::Backend::Sqlite => (
-                sqlite_match(words),
+                sqlite_match(user_id, "content", words),
+                sqlite_match(user_id, "title", words),
                 "SELECT c.id, c.title, c.updated_at AS created_at, \
                  highlight(conversations_fts, 0, char(57344), char(57345)) AS snippet \
                  FROM conversations_fts CROSS JOIN conversations c \
                  ON c.rowid = conversations_fts.rowid \
                  WHERE conversations_fts MATCH $1 AND c.user_id = $2 \
-                 ORDER BY conversations_fts.rank LIMIT $3",
+                 ORDER BY bm25(conversations_fts, 1.0, 0.0) LIMIT $3",
                 "SELECT id, conversation_id, role, created_at, title, content AS snippet \
                  FROM (SELECT m.id, m.conversation_id, m.role, m.content, \
-                   m.created_at, c.title, messages_fts.rank AS score \
+                   m.created_at, c.title, bm25(messages_fts, 1.0, 0.0) AS score \
                    FROM messages_fts CROSS JOIN messages m ON m.rowid = messages_fts.rowid \
                    CROSS JOIN conversations c ON c.id = m.conversation_id \
                    WHERE messages_fts MATCH $1 AND m.user_id = $2 \
@@ -1114,6 +1128,7 @@ impl ChatStore for SqlChatStore {
                  ORDER BY score LIMIT $3",
             ),
             confab_store::Backend::Postgres => (
+                postgres_tsquery(words),
                 postgres_tsquery(words),
                 "SELECT c.id, c.title, c.updated_at AS created_at, \
                  ts_headline('english', c.title, q, 'HighlightAll=true, StartSel=' || chr(57344) \
@@ -1132,7 +1147,7 @@ impl ChatStore for SqlChatStore {
         };
         let mut hits = Vec::new();
         let titles = sqlx::query(titles_sql)
-            .bind(&query)
+            .bind(&titles_query)
             .bind(user_id.to_string())
             .bind(i64::from(limit.min(5)))
             .fetch_all(self.db.pool())
@@ -1274,5 +1289,104 @@ impl ChatStore for SqlChatStore {
             return Err(StoreError::NotFound);
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{Author, HitKind, MessageStatus};
+
+    /// Before, `MATCH` ran over every user's rows and the owner was checked after the join:
+    /// the index itself now answers only the owner's rows, whatever others have written.
+    #[tokio::test]
+    async fn sqlite_searches_are_scoped_to_the_owner_inside_the_index() {
+        let dir = std::env::temp_dir().join(format!("confab-chat-fts-{}", Uuid::now_v7()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let url = format!("sqlite://{}", dir.join("test.db").display());
+        let db = Db::connect(&url, &confab_core::config::DatabaseConfig::default())
+            .await
+            .unwrap();
+        migrations().run(&db).await.unwrap();
+        let store = SqlChatStore::new(db.clone());
+        let (mine, theirs) = (Uuid::now_v7(), Uuid::now_v7());
+        let now = confab_core::now_ms();
+        for (user, count) in [(theirs, 300), (mine, 3)] {
+            let conversation = store
+                .create_conversation(NewConversation {
+                    id: Uuid::now_v7(),
+                    user_id: user,
+                    title: "giraffes".into(),
+                    model: None,
+                    system_prompt: None,
+                    params: Params::default(),
+                    folder: None,
+                    tags: vec![],
+                    now,
+                })
+                .await
+                .unwrap();
+            let mut parent = None;
+            for i in 0..count {
+                let id = Uuid::now_v7();
+                store
+                    .add_message(
+                        user,
+                        NewMessage {
+                            id,
+                            conversation_id: conversation.id,
+                            parent_id: parent,
+                            role: Author::User,
+                            content: format!("entry {i} about giraffes"),
+                            status: MessageStatus::Complete,
+                            model: None,
+                            now: now + i,
+                        },
+                    )
+                    .await
+                    .unwrap();
+                parent = Some(id);
+            }
+        }
+        let words = vec!["giraffes".to_owned()];
+        let in_index = |sql: &'static str, query: String| {
+            let db = db.clone();
+            async move {
+                sqlx::query_scalar::<_, i64>(sql)
+                    .bind(query)
+                    .fetch_one(db.pool())
+                    .await
+                    .unwrap()
+            }
+        };
+        // What the store's MATCH finds, before any join or filter.
+        let count = "SELECT count(*) FROM messages_fts WHERE messages_fts MATCH $1";
+        assert_eq!(
+            in_index(count, sqlite_match(mine, "content", &words)).await,
+            3
+        );
+        assert_eq!(
+            in_index(count, sqlite_match(theirs, "content", &words)).await,
+            300
+        );
+        let titles = "SELECT count(*) FROM conversations_fts WHERE conversations_fts MATCH $1";
+        assert_eq!(
+            in_index(titles, sqlite_match(mine, "title", &words)).await,
+            1
+        );
+        // A word that is part of a user's id matches no text.
+        let id_part = mine.to_string()[..8].to_owned();
+        assert_eq!(
+            in_index(count, sqlite_match(mine, "content", &[id_part])).await,
+            0
+        );
+        let hits = store.search(mine, &words, 100).await.unwrap();
+        assert_eq!(hits.iter().filter(|h| h.kind == HitKind::Title).count(), 1);
+        assert_eq!(
+            hits.iter().filter(|h| h.kind == HitKind::Message).count(),
+            3
+        );
+        db.close().await;
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -25,6 +25,26 @@ use tokio_util::task::TaskTracker;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 
+/// The chat service's view of accounts, over the auth service in this process.
+struct AuthAccounts(Arc<AuthService>);
+
+#[async_trait::async_trait]
+impl confab_chat::ports::Accounts for AuthAccounts {
+    async fn is_active(
+        &self,
+        user_id: uuid::Uuid,
+    ) -> Result<bool, confab_chat::ports::AccountsError> {
+        use confab_auth::AuthError;
+        match self.0.user(user_id).await {
+            Ok(user) => Ok(user.status == confab_auth::domain::UserStatus::Active),
+            Err(AuthError::NotFound(_)) => Ok(false),
+            Err(e) => Err(confab_chat::ports::AccountsError::Unavailable(
+                e.to_string(),
+            )),
+        }
+    }
+}
+
 /// Every service's migrations, in the order they apply.
 pub fn all_migrations() -> Vec<ServiceMigrations> {
     vec![
@@ -224,8 +244,13 @@ pub async fn build(config: &Config) -> anyhow::Result<App> {
             answer_reserve_tokens: config.chat.answer_reserve_tokens as usize,
             checkpoint_every: std::time::Duration::from_millis(config.chat.checkpoint_ms),
             auto_titles: config.chat.auto_titles,
+            import_limit_bytes: usize::try_from(config.chat.import_limit_bytes)
+                .unwrap_or(usize::MAX),
+            import_concurrency: config.chat.import_concurrency as usize,
+            sockets_per_user: config.chat.sockets_per_user as usize,
         },
         Some(jobs.clone()),
+        Arc::new(AuthAccounts(auth.clone())),
     );
     let interrupted = chat.recover().await?;
     if interrupted > 0 {

@@ -176,6 +176,14 @@ pub struct ChatConfig {
     /// `http://inference:8080`; unset, the chat service calls the one in this process.
     /// Needs `services.token`.
     pub inference_url: Option<String>,
+    /// The largest conversation import accepted, in bytes.
+    pub import_limit_bytes: u64,
+    /// Imports read at once by this process (each holds its file and what was read from it in
+    /// memory); one more is refused with 503 and `Retry-After`.
+    pub import_concurrency: u32,
+    /// Real-time connections (`/api/v1/ws`) one user may hold open in this process; one more
+    /// is refused with 429.
+    pub sockets_per_user: u32,
 }
 
 impl Default for ChatConfig {
@@ -186,6 +194,9 @@ impl Default for ChatConfig {
             checkpoint_ms: 500,
             auto_titles: true,
             inference_url: None,
+            import_limit_bytes: 32 * 1024 * 1024,
+            import_concurrency: 2,
+            sockets_per_user: 16,
         }
     }
 }
@@ -681,6 +692,15 @@ impl Config {
         if self.auth.ip_rate_limit_per_minute == 0 || self.auth.ip_rate_limit_burst == 0 {
             return bad(
                 "auth.ip_rate_limit_per_minute and auth.ip_rate_limit_burst must be at least 1",
+            );
+        }
+        if self.chat.import_limit_bytes < 1024
+            || self.chat.import_concurrency == 0
+            || self.chat.sockets_per_user == 0
+        {
+            return bad(
+                "chat.import_limit_bytes must be at least 1024, chat.import_concurrency and \
+                 chat.sockets_per_user at least 1",
             );
         }
         if self.chat.checkpoint_ms == 0 || self.chat.default_context_tokens < 256 {

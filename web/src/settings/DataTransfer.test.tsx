@@ -211,7 +211,7 @@ describe('DataTransfer', () => {
     const big = jsonFile(CONFAB, 'huge.json');
     Object.defineProperty(big, 'size', { value: IMPORT_LIMIT_BYTES + 1 });
     await userEvent.setup().upload(fileInput(), big);
-    expect(await screen.findByRole('alert')).toHaveTextContent('huge.json is 64.0 MB; the server accepts files up to 64 MB.');
+    expect(await screen.findByRole('alert')).toHaveTextContent('huge.json is 32.0 MB; the server accepts files up to 32 MB.');
     expect(fetch).not.toHaveBeenCalled();
   });
 

@@ -6,8 +6,8 @@ import { ApiError, friendlyMessage } from '../api/errors';
 import { useAuth } from '../auth/AuthContext';
 import { download } from '../api/download';
 
-/** The server's limit on an import (crates/chat/src/api.rs IMPORT_LIMIT_BYTES). */
-export const IMPORT_LIMIT_BYTES = 64 * 1024 * 1024;
+/** The server's default limit on an import (`chat.import_limit_bytes`); a server configured lower answers 413, which is shown too. */
+export const IMPORT_LIMIT_BYTES = 32 * 1024 * 1024;
 /** The `format` field of a Confab export, and the version this server reads. */
 const CONFAB_FORMAT = 'confab.conversations';
 const CONFAB_VERSION = 1;

@@ -1,5 +1,5 @@
 //! The integration tests of the bus crate, one binary: the contract suites of the ports
-//! (`jobs`, `events`), run against the SQL adapters on the backend under test (SQLite by
+//! (`jobs`, `events`, `live`), run against the SQL adapters on the backend under test (SQLite by
 //! default, PostgreSQL with `TEST_BACKEND=postgres`), and reusable by other adapters' modules:
 //! each suite is a list of public cases over a [`Fixture`], and a `*_contract` function that
 //! runs them all against fixtures from a [`Make`].
@@ -18,6 +18,7 @@ use futures::future::BoxFuture;
 
 mod events;
 mod jobs;
+mod live;
 mod nats;
 
 /// What one suite case runs against: the adapter, and whatever must live as long as it does

@@ -1396,3 +1396,323 @@ async fn a_chat_service_answers_through_a_remote_inference_service() {
     chat.stop().await;
     inference.stop().await;
 }
+
+/// A response read whole, for its checks.
+async fn response(response: reqwest::Response) -> crate::common::Response {
+    let (status, headers) = (response.status(), response.headers().clone());
+    let text = response.text().await.unwrap();
+    crate::common::Response {
+        status,
+        headers,
+        body: serde_json::from_str(&text).unwrap_or(Value::Null),
+        text,
+    }
+}
+
+/// Security review (issue 13 §6): imports are read off the request threads with bounds, and
+/// every way in keeps the same field limits.
+#[tokio::test]
+async fn imports_and_tags_are_bounded_before_the_work() {
+    let app = TestApp::start_with(|c| c.chat.import_limit_bytes = 4 * 1024 * 1024).await;
+    app.register("ada@example.com").await;
+    let (token, _) = app.login("ada@example.com", PASSWORD).await;
+    let import = |body: String| {
+        let request = app
+            .client
+            .post(app.url("/api/v1/conversations/import"))
+            .bearer_auth(&token)
+            .header("content-type", "application/json")
+            .body(body);
+        async move { response(request.send().await.unwrap()).await }
+    };
+    // A ChatGPT conversation over 20,000 nodes is refused while it is read.
+    let nodes: Vec<String> = (0..20_001)
+        .map(|i| format!(r#""n{i}": {{"message": null, "parent": null}}"#))
+        .collect();
+    let big = format!(
+        r#"[{{"title": "big", "mapping": {{{}}}}}]"#,
+        nodes.join(",")
+    );
+    let message = import(big).await.assert_error(422, "import_too_large");
+    assert!(message.contains("at most 20000"), "{message}");
+    // Over the route's (configured) body limit.
+    let huge = format!(r#"[{{"title": "{}"}}]"#, "x".repeat(4 * 1024 * 1024));
+    assert_eq!(import(huge).await.status, StatusCode::PAYLOAD_TOO_LARGE);
+    // A Confab file keeps the limits of the API: these were stored before.
+    let export = json!({
+        "format": "confab.conversations", "version": 1, "exported_at": "2026-01-01T00:00:00Z",
+        "conversations": [{
+            "id": "0190f6a0-0000-7000-8000-000000000001", "title": "t",
+            "model": "m".repeat(5_000), "system_prompt": "s".repeat(100_000),
+            "folder": "f".repeat(10_000), "active_leaf_id": null,
+            "created_at": "2026-01-01T00:00:00Z", "updated_at": "2026-01-01T00:00:00Z",
+            "messages": []
+        }]
+    });
+    let refused = import(export.to_string()).await;
+    refused.assert_error(422, "invalid_import");
+    let details = refused.body["error"]["details"].to_string();
+    for field in [
+        "model is 5000",
+        "system_prompt is 100000",
+        "folder is 10000",
+    ] {
+        assert!(details.contains(field), "{field}: {details}");
+    }
+    let listed = app.get("/api/v1/conversations", Some(&token)).await;
+    assert_eq!(listed.body["items"], json!([]), "nothing was stored");
+
+    // 80,000 tags: refused by their count, on create and on change.
+    let tags = vec![""; 80_000];
+    let message = app
+        .post("/api/v1/conversations", Some(&token), json!({"tags": tags}))
+        .await
+        .assert_error(422, "invalid_body");
+    assert_eq!(message, "at most 20 tags, got 80000");
+    let id = create(&app, &token, json!({})).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let message = app
+        .call(
+            reqwest::Method::PATCH,
+            &format!("/api/v1/conversations/{id}"),
+            Some(&token),
+            Some(json!({"tags": tags})),
+        )
+        .await
+        .assert_error(422, "invalid_body");
+    assert_eq!(message, "at most 20 tags, got 80000");
+    app.stop().await;
+}
+
+/// Security review: any number of imports were parsed at once (about 1.1 GB each for a
+/// 63 MiB file). Past `chat.import_concurrency`, an import is refused at once with a time to
+/// retry.
+#[tokio::test]
+async fn imports_past_the_concurrency_cap_are_refused_with_retry_after() {
+    let app = TestApp::start_with(|c| c.chat.import_concurrency = 1).await;
+    if app.db.backend() != confab_store::Backend::Sqlite {
+        // The held writer below makes an import wait only on SQLite (one writer connection).
+        app.stop().await;
+        return;
+    }
+    app.register("ada@example.com").await;
+    let (token, _) = app.login("ada@example.com", PASSWORD).await;
+    let file = r#"[{"title": "t", "mapping": {"u": {"message": {"author": {"role": "user"},
+        "content": {"parts": ["hello"]}}, "parent": null}}}]"#;
+    let import = || {
+        let request = app
+            .client
+            .post(app.url("/api/v1/conversations/import"))
+            .bearer_auth(&token)
+            .header("content-type", "application/json")
+            .body(file);
+        async move { response(request.send().await.unwrap()).await }
+    };
+    // With the only writer connection held, the import holding the one permit waits to store
+    // its conversations; the other is refused without waiting.
+    let held = app.db.writer().acquire().await.unwrap();
+    let (refused, other) =
+        match futures::future::select(Box::pin(import()), Box::pin(import())).await {
+            futures::future::Either::Left(done) | futures::future::Either::Right(done) => done,
+        };
+    refused.assert_error(503, "imports_busy");
+    assert_eq!(refused.header("retry-after"), Some("5"));
+    drop(held);
+    let stored = other.await;
+    assert_eq!(stored.status, StatusCode::CREATED, "{}", stored.text);
+    // The permit came back.
+    assert_eq!(import().await.status, StatusCode::CREATED);
+    app.stop().await;
+}
+
+/// The close frame a socket ends with (skipping other frames), or `None` when it ends
+/// without one or stays open for `wait`.
+async fn close_code(socket: &mut Socket, wait: Duration) -> Option<(u16, String)> {
+    use tokio_tungstenite::tungstenite::Message;
+    loop {
+        match tokio::time::timeout(wait, socket.next()).await.ok()?? {
+            Ok(Message::Close(Some(frame))) => {
+                return Some((u16::from(frame.code), frame.reason.to_string()));
+            }
+            Ok(Message::Close(None)) | Err(_) => return None,
+            Ok(Message::Text(text)) => {
+                let event: Value = serde_json::from_str(text.as_str()).unwrap();
+                assert_ne!(event["type"], "access.revoked", "not for the browser");
+            }
+            Ok(_) => {}
+        }
+    }
+}
+
+/// Security review: sockets were authorised only when they opened, and kept receiving the
+/// user's events after logout, a lock or the token's expiry.
+#[tokio::test]
+async fn a_socket_closes_when_its_access_ends() {
+    use confab_bus::events::AccessRevoked;
+    let (app, ada) = start().await;
+    let bob_id: uuid::Uuid = app.register("bob@example.com").await["user"]["id"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let (bob, _) = app.login("bob@example.com", PASSWORD).await;
+    let revoked = |session_id, reason: &str| {
+        confab_bus::Envelope::typed(&AccessRevoked {
+            user_id: bob_id,
+            session_id,
+            reason: reason.into(),
+        })
+    };
+    let mut first = socket(&app, &bob).await;
+    events_until(&mut first, "presence").await;
+
+    // A revocation that does not concern this credential: the socket checks and stays.
+    app.events
+        .publish(revoked(Some(uuid::Uuid::now_v7()), "logout"))
+        .await
+        .unwrap();
+    let mut second = socket(&app, &bob).await;
+    events_until(&mut first, "presence").await;
+    events_until(&mut second, "presence").await;
+
+    // Bob signs out: both sockets of that session close with 1008.
+    let out = app
+        .call(
+            reqwest::Method::POST,
+            "/api/v1/auth/logout",
+            Some(&bob),
+            None,
+        )
+        .await;
+    assert_eq!(out.status, StatusCode::NO_CONTENT, "{}", out.text);
+    // The auth service announces it; published here too, for a build where it does not yet.
+    app.events.publish(revoked(None, "logout")).await.unwrap();
+    for tab in [&mut first, &mut second] {
+        let (code, reason) = close_code(tab, Duration::from_secs(5))
+            .await
+            .expect("a close frame");
+        assert_eq!(code, 1008, "{reason}");
+        assert!(reason.contains("revoked"), "{reason}");
+    }
+
+    // Locked by an admin: a socket opened with a fresh sign-in closes too, and hears nothing
+    // after that.
+    let (bob, _) = app.login("bob@example.com", PASSWORD).await;
+    let mut third = socket(&app, &bob).await;
+    events_until(&mut third, "presence").await;
+    let locked = app
+        .post(
+            &format!("/api/v1/auth/users/{bob_id}/lock"),
+            Some(&ada),
+            json!({}),
+        )
+        .await;
+    assert_eq!(locked.status, StatusCode::OK, "{}", locked.text);
+    app.events.publish(revoked(None, "locked")).await.unwrap();
+    let (code, _) = close_code(&mut third, Duration::from_secs(5))
+        .await
+        .expect("a close frame");
+    assert_eq!(code, 1008);
+    app.events
+        .publish(confab_bus::Envelope::new(
+            confab_bus::user_topic(bob_id),
+            "conversation.updated",
+            json!({"secret": true}),
+        ))
+        .await
+        .unwrap();
+    assert!(
+        next_event(&mut third, Duration::from_millis(300))
+            .await
+            .is_none()
+    );
+    app.stop().await;
+}
+
+/// Security review: 200 sockets of one user were accepted.
+#[tokio::test]
+async fn a_user_holds_a_bounded_number_of_sockets() {
+    let app = TestApp::start_with(|c| c.chat.sockets_per_user = 2).await;
+    app.register("ada@example.com").await;
+    let (token, _) = app.login("ada@example.com", PASSWORD).await;
+    let first = socket(&app, &token).await;
+    let _second = socket(&app, &token).await;
+    let url = format!("ws://{}/api/v1/ws?access_token={token}", app.addr);
+    match tokio_tungstenite::connect_async(&url).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+            assert_eq!(response.status(), 429);
+            let body: Value = serde_json::from_slice(response.body().as_deref().unwrap()).unwrap();
+            assert_eq!(body["error"]["code"], "too_many_sockets");
+        }
+        other => panic!("{other:?}"),
+    }
+    // Another user is not affected.
+    app.register("bob@example.com").await;
+    let (bob, _) = app.login("bob@example.com", PASSWORD).await;
+    let _theirs = socket(&app, &bob).await;
+    // A closed socket frees its place (once the server has seen it close).
+    drop(first);
+    let mut reopened = None;
+    for _ in 0..50 {
+        if let Ok((s, _)) = tokio_tungstenite::connect_async(&url).await {
+            reopened = Some(s);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(reopened.is_some(), "the place was not given back");
+    app.stop().await;
+}
+
+/// Security review: share links kept working while their owner was locked, and share pages
+/// could be kept by caches.
+#[tokio::test]
+async fn share_links_stop_while_their_owner_is_locked_and_are_never_cached() {
+    let (app, ada) = start().await;
+    let bob_id = app.register("bob@example.com").await["user"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (bob, _) = app.login("bob@example.com", PASSWORD).await;
+    let id = create(&app, &bob, json!({"title": "Bob's"})).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    send(&app, &bob, &id, json!({"content": "hello"})).await;
+    let link = app
+        .post(
+            &format!("/api/v1/conversations/{id}/shares"),
+            Some(&bob),
+            json!({}),
+        )
+        .await;
+    assert_eq!(link.status, StatusCode::CREATED, "{}", link.text);
+    let share = link.body["token"].as_str().unwrap().to_owned();
+    let (api, page) = (format!("/api/v1/shared/{share}"), format!("/s/{share}"));
+    for path in [&api, &page] {
+        let shown = app.get(path, None).await;
+        assert_eq!(shown.status, StatusCode::OK, "{path}: {}", shown.text);
+        assert_eq!(shown.header("cache-control"), Some("no-store"), "{path}");
+    }
+    let lock = |action: &'static str| {
+        let path = format!("/api/v1/auth/users/{bob_id}/{action}");
+        let (app, ada) = (&app, &ada);
+        async move {
+            let done = app.post(&path, Some(ada), json!({})).await;
+            assert_eq!(done.status, StatusCode::OK, "{}", done.text);
+        }
+    };
+    lock("lock").await;
+    for path in [&api, &page] {
+        let gone = app.get(path, None).await;
+        gone.assert_error(404, "not_found");
+        assert_eq!(gone.header("cache-control"), Some("no-store"), "{path}");
+    }
+    lock("unlock").await;
+    for path in [&api, &page] {
+        assert_eq!(app.get(path, None).await.status, StatusCode::OK, "{path}");
+    }
+    app.stop().await;
+}
