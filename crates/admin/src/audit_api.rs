@@ -22,7 +22,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
-use crate::audit::{ActionMatch, AuditEntry, AuditError, AuditFilter, SqlAuditLog, VerifyReport};
+use crate::audit::{ActionMatch, AuditEntry, AuditError, AuditFilter, AuditReader, VerifyReport};
 
 /// Entries per page of a listing unless asked otherwise, and at most.
 pub const DEFAULT_LIMIT: i64 = 50;
@@ -33,7 +33,7 @@ const EXPORT_PAGE: i64 = 500;
 /// What the audit routes share.
 #[derive(Clone)]
 pub struct AuditState {
-    pub log: Arc<SqlAuditLog>,
+    pub log: Arc<dyn AuditReader>,
     pub authenticator: DynAuthenticator,
     /// Where archive files are; `verify` checks those it finds there.
     pub archive_dir: Option<PathBuf>,
@@ -304,13 +304,13 @@ async fn export(
 
 /// The export's body: one chunk per page, so memory stays bounded whatever the log's size.
 fn export_stream(
-    log: Arc<SqlAuditLog>,
+    log: Arc<dyn AuditReader>,
     filter: AuditFilter,
     format: Format,
     until_seq: i64,
 ) -> impl futures::Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static {
     struct Cursor {
-        log: Arc<SqlAuditLog>,
+        log: Arc<dyn AuditReader>,
         filter: AuditFilter,
         after: i64,
         header: bool,

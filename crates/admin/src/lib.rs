@@ -14,7 +14,7 @@ use confab_store::ServiceMigrations;
 
 pub use audit::{
     ActionMatch, Appended, ArchiveRecord, ArchiveReport, AuditEntry, AuditError, AuditFilter,
-    BreakKind, BrokenEntry, SqlAuditLog, VerifyReport, archive_dir,
+    AuditReader, BreakKind, BrokenEntry, SqlAuditLog, VerifyReport, archive_dir,
 };
 pub use audit_api::AuditState;
 

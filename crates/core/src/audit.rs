@@ -66,8 +66,16 @@ impl AuditEvent {
     }
 }
 
+/// Why an event could not be recorded.
+#[derive(Debug, thiserror::Error)]
+pub enum AuditLogError {
+    /// The log's storage cannot be reached or refused the write; the detail is for the log.
+    #[error("the audit log is unavailable: {0}")]
+    Unavailable(String),
+}
+
 /// Where audit events go. Appending is the only write.
 #[async_trait::async_trait]
 pub trait AuditLog: Send + Sync {
-    async fn record(&self, event: AuditEvent) -> Result<(), String>;
+    async fn record(&self, event: AuditEvent) -> Result<(), AuditLogError>;
 }
