@@ -705,7 +705,8 @@ async fn catalog(
 #[derive(Debug, serde::Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PullRequest {
-    /// A catalog name, `org/repo/file.gguf` on Hugging Face, an https URL, or
+    /// A catalog name, `org/repo/file.gguf` on Hugging Face, an https URL, a file in the
+    /// server's import directory (`inference.import_dir`, when set), or
     /// `ollama:<provider>/<model>` to have a configured Ollama provider pull `model`.
     pub source: String,
     /// Refuse the file unless its sha256 is this (catalog entries bring their own).
@@ -718,7 +719,14 @@ pub struct PullList {
 }
 
 fn api_error(e: crate::pulls::PullError) -> confab_core::ApiError {
+    use crate::models::ModelStoreError;
     match e {
+        crate::pulls::PullError::Source(e @ ModelStoreError::Forbidden(_)) => {
+            confab_core::ApiError::validation("pull_target_forbidden", e.to_string())
+        }
+        crate::pulls::PullError::Source(
+            e @ (ModelStoreError::LocalPath(_) | ModelStoreError::NotImportable(_)),
+        ) => confab_core::ApiError::validation("local_path_forbidden", e.to_string()),
         crate::pulls::PullError::Source(e) => {
             confab_core::ApiError::validation("invalid_source", e.to_string())
         }
@@ -735,7 +743,7 @@ fn api_error(e: crate::pulls::PullError) -> confab_core::ApiError {
     responses(
         (status = 202, body = crate::pulls::PullStatus),
         (status = 403, body = confab_core::error::ErrorEnvelope),
-        (status = 422, body = confab_core::error::ErrorEnvelope, description = "invalid_source"),
+        (status = 422, body = confab_core::error::ErrorEnvelope, description = "invalid_source; pull_target_forbidden: the URL is not https (inference.pull_allow_http) or its host is or resolves to an internal address (inference.pull_allow_private); local_path_forbidden: a server path outside inference.import_dir"),
     ),
     security(("bearer" = [])))]
 async fn start_pull(

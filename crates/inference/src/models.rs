@@ -1,11 +1,15 @@
 //! The local model store: GGUF files in the models directory. Pulls download into a
 //! `.partial` file (resumed with an HTTP range request when interrupted), check the GGUF
 //! magic and the sha256, and appear under their final name only by an atomic rename, so a
-//! half file is never listed.
+//! half file is never listed. Downloads pass the SSRF guard (`crate::ssrf`), time out when
+//! stalled and stop at `inference.pull_max_bytes`.
 
 use std::path::{Path, PathBuf};
-use std::time::Instant;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
+use confab_core::config::InferenceConfig;
+use confab_core::ssrf::{FetchPolicy, Refusal};
 use futures::StreamExt;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -14,15 +18,34 @@ use utoipa::ToSchema;
 
 const PARTIAL_DIR: &str = ".partial";
 const GGUF_MAGIC: &[u8; 4] = b"GGUF";
+/// The settings named in refusals, so the operator knows what to change.
+const ALLOW_PRIVATE_SETTING: &str = "inference.pull_allow_private";
+const ALLOW_HTTP_SETTING: &str = "inference.pull_allow_http";
 
 #[derive(Debug, thiserror::Error)]
 pub enum ModelStoreError {
     #[error("no local model named `{0}`")]
     NotFound(String),
     #[error(
-        "`{0}` is not a model source: give a local .gguf path, an https URL, or a Hugging Face org/repo/file.gguf"
+        "`{0}` is not a model source: give an https URL, a Hugging Face org/repo/file.gguf, \
+         or a .gguf path (through the API only inside inference.import_dir)"
     )]
     BadSource(String),
+    /// The SSRF guard refused the URL, a redirect hop or the address a name resolved to.
+    #[error("the pull target is refused: {0}")]
+    Forbidden(#[from] Refusal),
+    /// A server-local path given through the API while no import directory is configured.
+    #[error(
+        "`{0}` is a local path: the API imports files only from the directory set in \
+         inference.import_dir (unset); on the server, `confab models pull <path>` imports any file"
+    )]
+    LocalPath(String),
+    /// A path outside the import directory, missing, or no regular file; one answer for all
+    /// three, so the API tells nothing about files outside the directory.
+    #[error("`{0}` is not a regular file inside the import directory (inference.import_dir)")]
+    NotImportable(String),
+    #[error("the model is larger than the pull limit of {limit} bytes (inference.pull_max_bytes)")]
+    TooLarge { limit: u64 },
     #[error("the download failed: {0}")]
     Download(String),
     #[error("sha256 mismatch: expected {expected}, got {actual}; the download was discarded")]
@@ -31,6 +54,66 @@ pub enum ModelStoreError {
     NotGguf(String),
     #[error("model store I/O: {0}")]
     Io(#[from] std::io::Error),
+    #[error("model store setup: {0}")]
+    Setup(String),
+}
+
+impl ModelStoreError {
+    /// Whether pulling again cannot help (the source or the file is wrong, not the network).
+    pub fn is_permanent(&self) -> bool {
+        matches!(
+            self,
+            ModelStoreError::BadSource(_)
+                | ModelStoreError::Forbidden(_)
+                | ModelStoreError::LocalPath(_)
+                | ModelStoreError::NotImportable(_)
+                | ModelStoreError::TooLarge { .. }
+        )
+    }
+}
+
+/// How pulls fetch: the SSRF rule, the size cap, timeouts and the import directory.
+#[derive(Debug, Clone)]
+pub struct PullSettings {
+    pub policy: FetchPolicy,
+    pub max_bytes: u64,
+    pub connect_timeout: Duration,
+    pub read_timeout: Duration,
+    /// Where the API may import local files from; `None`: nowhere.
+    pub import_dir: Option<PathBuf>,
+}
+
+impl PullSettings {
+    pub fn from_config(config: &InferenceConfig) -> Result<Self, ModelStoreError> {
+        let policy = FetchPolicy::new(
+            &config.pull_allow_private,
+            config.pull_allow_http,
+            ALLOW_PRIVATE_SETTING,
+            ALLOW_HTTP_SETTING,
+        )
+        .map_err(|e| ModelStoreError::Setup(format!("{ALLOW_PRIVATE_SETTING}: {e}")))?;
+        Ok(Self {
+            policy,
+            max_bytes: config.pull_max_bytes,
+            connect_timeout: Duration::from_secs(config.pull_connect_timeout_secs),
+            read_timeout: Duration::from_secs(config.pull_read_timeout_secs),
+            import_dir: config.import_dir.clone(),
+        })
+    }
+}
+
+impl Default for PullSettings {
+    /// The defaults of `inference`: https to public addresses only, 64 GiB, no import dir.
+    fn default() -> Self {
+        let config = InferenceConfig::default();
+        Self {
+            policy: FetchPolicy::strict(ALLOW_PRIVATE_SETTING, ALLOW_HTTP_SETTING),
+            max_bytes: config.pull_max_bytes,
+            connect_timeout: Duration::from_secs(config.pull_connect_timeout_secs),
+            read_timeout: Duration::from_secs(config.pull_read_timeout_secs),
+            import_dir: None,
+        }
+    }
 }
 
 /// Where a model comes from.
@@ -41,27 +124,56 @@ pub enum Source {
 }
 
 impl Source {
-    /// A local path, an http(s) URL, or `org/repo/path/file.gguf` on Hugging Face.
+    /// A local path, a URL, or `org/repo/path/file.gguf` on Hugging Face. For the operator
+    /// on the server (`confab models pull`): any readable path is taken. Sources from the API
+    /// go through [`Source::parse_confined`].
     pub fn parse(text: &str) -> Result<Self, ModelStoreError> {
         let text = text.trim();
-        if text.starts_with("https://") || text.starts_with("http://") {
+        if text.contains("://") {
             return Ok(Source::Url(text.to_owned()));
         }
         let path = Path::new(text);
         if path.exists() {
             return Ok(Source::Path(path.to_owned()));
         }
+        Self::remote(text).ok_or_else(|| ModelStoreError::BadSource(text.to_owned()))
+    }
+
+    /// A source given through the API: a URL or a Hugging Face name; a local path only when
+    /// `import_dir` is set and the path, symbolic links resolved, is a regular file inside it
+    /// (absolute, or relative to the directory).
+    pub fn parse_confined(text: &str, import_dir: Option<&Path>) -> Result<Self, ModelStoreError> {
+        let text = text.trim();
+        if let Some(source) = Self::remote(text) {
+            return Ok(source);
+        }
+        match import_dir {
+            Some(dir) => confine(dir, text).map(Source::Path),
+            None if text.contains(['/', '\\']) || text.ends_with(".gguf") => {
+                Err(ModelStoreError::LocalPath(text.to_owned()))
+            }
+            None => Err(ModelStoreError::BadSource(text.to_owned())),
+        }
+    }
+
+    /// A URL (any scheme: the fetch policy judges it) or `org/repo/file.gguf`.
+    fn remote(text: &str) -> Option<Self> {
+        if text.contains("://") {
+            return Some(Source::Url(text.to_owned()));
+        }
         let parts: Vec<&str> = text.split('/').collect();
         if parts.len() >= 3
             && text.ends_with(".gguf")
-            && parts.iter().all(|p| !p.is_empty() && *p != "..")
+            && parts
+                .iter()
+                .all(|p| !p.is_empty() && *p != ".." && *p != "." && !p.starts_with('~'))
         {
             let (repo, file) = (parts[..2].join("/"), parts[2..].join("/"));
-            return Ok(Source::Url(format!(
+            return Some(Source::Url(format!(
                 "https://huggingface.co/{repo}/resolve/main/{file}"
             )));
         }
-        Err(ModelStoreError::BadSource(text.to_owned()))
+        None
     }
 
     /// The name the model gets: the file name without `.gguf`.
@@ -118,6 +230,7 @@ pub struct LocalModel {
 pub struct ModelStore {
     dir: PathBuf,
     http: reqwest::Client,
+    settings: Arc<PullSettings>,
 }
 
 fn valid_name(name: &str) -> bool {
@@ -125,15 +238,31 @@ fn valid_name(name: &str) -> bool {
 }
 
 impl ModelStore {
-    pub fn new(dir: impl Into<PathBuf>) -> Self {
-        Self {
+    pub fn new(dir: impl Into<PathBuf>, settings: PullSettings) -> Result<Self, ModelStoreError> {
+        let policy = Arc::new(settings.policy.clone());
+        let http = crate::ssrf::client(policy, settings.connect_timeout, settings.read_timeout)
+            .map_err(|e| ModelStoreError::Setup(format!("the HTTP client: {e}")))?;
+        Ok(Self {
             dir: dir.into(),
-            http: reqwest::Client::new(),
-        }
+            http,
+            settings: Arc::new(settings),
+        })
+    }
+
+    /// A store with the pull settings of `config`.
+    pub fn from_config(
+        dir: impl Into<PathBuf>,
+        config: &InferenceConfig,
+    ) -> Result<Self, ModelStoreError> {
+        Self::new(dir, PullSettings::from_config(config)?)
     }
 
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    pub fn settings(&self) -> &PullSettings {
+        &self.settings
     }
 
     fn file(&self, name: &str) -> PathBuf {
@@ -193,6 +322,25 @@ impl ModelStore {
         Ok(())
     }
 
+    /// Judges a source before its pull starts, for an early answer: a URL's scheme and
+    /// address (a name by its addresses now; the download judges them again when it
+    /// connects).
+    pub async fn check(&self, source: &Source) -> Result<(), ModelStoreError> {
+        match source {
+            Source::Url(url) => {
+                let url = parse_url(url)?;
+                let check = crate::ssrf::check(&self.settings.policy, &url);
+                // A slow resolver does not hold the request: the download judges again.
+                match tokio::time::timeout(self.settings.connect_timeout, check).await {
+                    Ok(judged) => judged?,
+                    Err(_elapsed) => {}
+                }
+                Ok(())
+            }
+            Source::Path(_) => Ok(()),
+        }
+    }
+
     /// Downloads or copies a model into the store; an interrupted download resumes.
     pub async fn pull(
         &self,
@@ -207,9 +355,18 @@ impl ModelStore {
         let partial_dir = self.dir.join(PARTIAL_DIR);
         tokio::fs::create_dir_all(&partial_dir).await?;
         let partial = partial_dir.join(format!("{name}.gguf.partial"));
-        match source {
-            Source::Path(path) => copy_with_progress(path, &partial, &mut progress).await?,
-            Source::Url(url) => self.download(url, &partial, &mut progress).await?,
+        let fetched = match source {
+            Source::Path(path) => {
+                copy_with_progress(path, &partial, self.settings.max_bytes, &mut progress).await
+            }
+            Source::Url(url) => self.download(url, &partial, &mut progress).await,
+        };
+        if let Err(e) = fetched {
+            if matches!(e, ModelStoreError::TooLarge { .. }) {
+                // Useless to resume: the file will not fit.
+                let _ = tokio::fs::remove_file(&partial).await;
+            }
+            return Err(e);
         }
         let mut file = tokio::fs::File::open(&partial).await?;
         let mut magic = [0u8; 4];
@@ -239,18 +396,22 @@ impl ModelStore {
         partial: &Path,
         progress: &mut (impl FnMut(Progress) + Send),
     ) -> Result<(), ModelStoreError> {
+        let parsed = parse_url(url)?;
+        // reqwest does not resolve a literal address, so the resolver never sees it: judged
+        // here (and on every redirect by the client's policy).
+        self.settings
+            .policy
+            .check_url(parsed.scheme(), parsed.host_str())?;
+        let max = self.settings.max_bytes;
         let have = tokio::fs::metadata(partial)
             .await
             .map(|m| m.len())
             .unwrap_or(0);
-        let mut request = self.http.get(url);
+        let mut request = self.http.get(parsed);
         if have > 0 {
             request = request.header(http::header::RANGE, format!("bytes={have}-"));
         }
-        let response = request
-            .send()
-            .await
-            .map_err(|e| ModelStoreError::Download(e.to_string()))?;
+        let response = request.send().await.map_err(download_error)?;
         let status = response.status();
         let resumed = status == reqwest::StatusCode::PARTIAL_CONTENT && have > 0;
         if status == reqwest::StatusCode::RANGE_NOT_SATISFIABLE && have > 0 {
@@ -263,7 +424,12 @@ impl ModelStore {
             )));
         }
         let start = if resumed { have } else { 0 };
-        let total = response.content_length().map(|len| len + start);
+        let total = response
+            .content_length()
+            .map(|len| len.saturating_add(start));
+        if total.is_some_and(|total| total > max) {
+            return Err(ModelStoreError::TooLarge { limit: max });
+        }
         let mut file = tokio::fs::OpenOptions::new()
             .create(true)
             .write(true)
@@ -275,9 +441,13 @@ impl ModelStore {
         let mut bytes = start;
         let mut body = response.bytes_stream();
         while let Some(chunk) = body.next().await {
-            let chunk = chunk.map_err(|e| ModelStoreError::Download(e.to_string()))?;
-            file.write_all(&chunk).await?;
+            let chunk = chunk.map_err(download_error)?;
             bytes += chunk.len() as u64;
+            // A server may send more than it announced, or announce nothing.
+            if bytes > max {
+                return Err(ModelStoreError::TooLarge { limit: max });
+            }
+            file.write_all(&chunk).await?;
             let elapsed = started.elapsed().as_secs_f64().max(1e-3);
             progress(Progress {
                 bytes,
@@ -298,13 +468,53 @@ impl ModelStore {
     }
 }
 
+fn parse_url(url: &str) -> Result<reqwest::Url, ModelStoreError> {
+    reqwest::Url::parse(url).map_err(|_| ModelStoreError::BadSource(url.to_owned()))
+}
+
+/// A failed request: the guard's refusal if it was one, else reqwest's words (which name
+/// the URL but carry no connection details).
+fn download_error(error: reqwest::Error) -> ModelStoreError {
+    match crate::ssrf::refusal_in(&error) {
+        Some(refusal) => ModelStoreError::Forbidden(refusal),
+        None if error.is_timeout() => {
+            ModelStoreError::Download("the server stopped sending; pull again to resume".into())
+        }
+        None => ModelStoreError::Download(error.to_string()),
+    }
+}
+
+/// `text` as a regular file inside `dir`, symbolic links resolved.
+fn confine(dir: &Path, text: &str) -> Result<PathBuf, ModelStoreError> {
+    let refused = || ModelStoreError::NotImportable(text.to_owned());
+    let base = std::fs::canonicalize(dir).map_err(|e| {
+        tracing::warn!(dir = %dir.display(), error = %e, "inference.import_dir is unusable");
+        refused()
+    })?;
+    let candidate = Path::new(text);
+    let candidate = if candidate.is_absolute() {
+        candidate.to_owned()
+    } else {
+        base.join(candidate)
+    };
+    let real = std::fs::canonicalize(&candidate).map_err(|_| refused())?;
+    if !real.starts_with(&base) || !std::fs::metadata(&real).is_ok_and(|m| m.is_file()) {
+        return Err(refused());
+    }
+    Ok(real)
+}
+
 async fn copy_with_progress(
     from: &Path,
     to: &Path,
+    max: u64,
     progress: &mut (impl FnMut(Progress) + Send),
 ) -> Result<(), ModelStoreError> {
     let mut input = tokio::fs::File::open(from).await?;
     let total = input.metadata().await?.len();
+    if total > max {
+        return Err(ModelStoreError::TooLarge { limit: max });
+    }
     let mut output = tokio::fs::File::create(to).await?;
     let mut buffer = vec![0u8; 1 << 20];
     let started = Instant::now();
@@ -314,8 +524,12 @@ async fn copy_with_progress(
         if n == 0 {
             break;
         }
-        output.write_all(&buffer[..n]).await?;
         bytes += n as u64;
+        // Devices and growing files report a size that is not what they give.
+        if bytes > max {
+            return Err(ModelStoreError::TooLarge { limit: max });
+        }
+        output.write_all(&buffer[..n]).await?;
         progress(Progress {
             bytes,
             total: Some(total),
@@ -369,7 +583,7 @@ mod tests {
     #[tokio::test]
     async fn local_pull_checks_magic_and_sha() {
         let dir = tempfile::tempdir().unwrap();
-        let store = ModelStore::new(dir.path().join("models"));
+        let store = ModelStore::new(dir.path().join("models"), PullSettings::default()).unwrap();
         let source_file = dir.path().join("tiny.gguf");
         std::fs::write(&source_file, b"GGUF\x03\x00\x00\x00rest").unwrap();
         let err = store

@@ -190,10 +190,9 @@ impl InferenceService {
         metrics: Arc<InferenceMetrics>,
         deps: InferenceDeps,
     ) -> Result<Self, InferenceError> {
-        let local = Arc::new(LocalEngines::new(
-            ModelStore::new(models_dir),
-            &config.engine,
-        ));
+        let store = ModelStore::from_config(models_dir, config)
+            .map_err(|e| InferenceError::Engine(e.to_string()))?;
+        let local = Arc::new(LocalEngines::new(store, &config.engine));
         let router = Arc::new(Router::new(config, local.clone(), metrics.clone())?);
         let usage_store = deps.db.clone().map(UsageStore::new);
         let pulls = Pulls::new(
