@@ -626,7 +626,7 @@ pub struct InstalledModel {
     /// `embedded` for local GGUF models, else the provider's name.
     pub provider: String,
     /// Local models only.
-    pub local: Option<LocalModel>,
+    pub local: Option<InstalledLocalModel>,
     /// The model used when a request names none.
     pub default: bool,
     /// Tokens of context a request may use (prompt and answer), where known: for local models
@@ -634,33 +634,70 @@ pub struct InstalledModel {
     pub context_tokens: Option<usize>,
 }
 
+/// A GGUF file of the local store as listed.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct InstalledLocalModel {
+    pub name: String,
+    /// The file on the server: shown to admins only (`null` for everyone else).
+    pub path: Option<String>,
+    pub size_bytes: u64,
+    /// Recorded at pull time.
+    pub sha256: Option<String>,
+    #[serde(flatten)]
+    pub meta: crate::gguf::GgufMeta,
+}
+
+impl InstalledLocalModel {
+    /// The listing of `model`; its path only when `admin`, since a server's file layout
+    /// helps attackers and is of no use to anyone else.
+    fn of(model: LocalModel, admin: bool) -> Self {
+        Self {
+            name: model.name,
+            path: admin.then(|| model.path.display().to_string()),
+            size_bytes: model.size_bytes,
+            sha256: model.sha256,
+            meta: model.meta,
+        }
+    }
+}
+
 #[derive(Debug, Serialize, ToSchema)]
 pub struct InstalledModels {
     pub items: Vec<InstalledModel>,
 }
 
-/// Installed models with provider, size, quantization, parameters and context length.
+/// Installed models with provider, size, quantization, parameters and context length (file
+/// paths for admins only). API keys need the `inference` or `chat` scope.
 #[utoipa::path(get, path = "/api/v1/models", tag = "models",
-    responses((status = 200, body = InstalledModels), (status = 401, body = confab_core::error::ErrorEnvelope)),
+    responses((status = 200, body = InstalledModels), (status = 401, body = confab_core::error::ErrorEnvelope),
+        (status = 403, body = confab_core::error::ErrorEnvelope, description = "insufficient_scope: the API key has neither the `inference` nor the `chat` scope")),
     security(("bearer" = [])))]
 async fn installed_models(
     State(state): State<InferenceState>,
-    _user: CurrentUser,
+    CurrentUser(principal): CurrentUser,
 ) -> Result<axum::Json<InstalledModels>, confab_core::ApiError> {
+    // Chat clients list models to pick one, so either scope will do.
+    if !principal.allows(Scope::Inference) && !principal.allows(Scope::Chat) {
+        return Err(confab_core::ApiError::forbidden(
+            "insufficient_scope",
+            "this API key needs the `inference` or `chat` scope to list models",
+        ));
+    }
+    let admin = principal.is_admin();
     let default = state.service.default_model();
-    let models = state.service.models();
-    Ok(axum::Json(InstalledModels {
-        items: models
-            .into_iter()
-            .map(|m| InstalledModel {
-                default: default.as_deref() == Some(m.id.as_str()),
-                context_tokens: state.service.context_tokens(&m.id),
-                id: m.id,
-                provider: m.provider,
-                local: m.local,
-            })
-            .collect(),
-    }))
+    let items = state
+        .service
+        .models()
+        .into_iter()
+        .map(|m| InstalledModel {
+            default: default.as_deref() == Some(m.id.as_str()),
+            context_tokens: state.service.context_tokens(&m.id),
+            id: m.id,
+            provider: m.provider,
+            local: m.local.map(|local| InstalledLocalModel::of(local, admin)),
+        })
+        .collect();
+    Ok(axum::Json(InstalledModels { items }))
 }
 
 /// Query of the catalog.

@@ -1,6 +1,7 @@
 //! The explore side of inference: the catalog, model pulls as background jobs (with progress,
 //! events, checksums, resumption after an interruption and after a restart), what a pull may
-//! fetch (the SSRF guard, local paths), and deleting local models.
+//! fetch (the SSRF guard, local paths), the model listing's paths and scopes, and deleting
+//! local models.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -625,5 +626,77 @@ async fn the_api_imports_regular_files_from_the_import_dir_only() {
         messages.push(message.replace(path, "<path>"));
     }
     assert!(messages.windows(2).all(|w| w[0] == w[1]), "{messages:?}");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn model_paths_are_for_admins_and_keys_need_a_model_scope() {
+    let models = tempfile::tempdir().unwrap();
+    std::fs::write(
+        models.path().join("tiny.gguf"),
+        confab_testkit::tiny_gguf("tiny", 0),
+    )
+    .unwrap();
+    let dir = models.path().to_owned();
+    let app = TestApp::start_with(move |c| c.inference.models_dir = Some(dir)).await;
+    let admin = admin(&app).await;
+    app.register("user@example.com").await;
+    let (user, _) = app.login("user@example.com", PASSWORD).await;
+    let tiny = |listing: &Value| {
+        listing["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["id"] == "tiny")
+            .cloned()
+            .unwrap()
+    };
+
+    let seen_by_user = app.get("/api/v1/models", Some(&user)).await;
+    assert_eq!(seen_by_user.status, StatusCode::OK, "{}", seen_by_user.text);
+    let local = tiny(&seen_by_user.body)["local"].clone();
+    assert_eq!(local["path"], Value::Null, "{local}");
+    assert!(
+        !seen_by_user.text.contains(models.path().to_str().unwrap()),
+        "{}",
+        seen_by_user.text
+    );
+    assert_eq!(local["display_name"], "tiny");
+    assert!(local["size_bytes"].as_u64().unwrap() > 0);
+    let seen_by_admin = app.get("/api/v1/models", Some(&admin)).await;
+    let path = tiny(&seen_by_admin.body)["local"]["path"].clone();
+    assert!(
+        path.as_str().unwrap().ends_with("tiny.gguf"),
+        "{}",
+        seen_by_admin.text
+    );
+
+    let key = |scopes: Value| {
+        let app = &app;
+        let user = user.clone();
+        async move {
+            let created = app
+                .post(
+                    "/api/v1/auth/api-keys",
+                    Some(&user),
+                    json!({"name": "k", "scopes": scopes}),
+                )
+                .await;
+            assert_eq!(created.status, StatusCode::CREATED, "{}", created.text);
+            created.body["key"].as_str().unwrap().to_owned()
+        }
+    };
+    let files_only = key(json!(["files"])).await;
+    let message = app
+        .get("/api/v1/models", Some(&files_only))
+        .await
+        .assert_error(403, "insufficient_scope");
+    assert!(message.contains("`inference` or `chat`"), "{message}");
+    for scopes in [json!(["chat"]), json!(["inference"])] {
+        let key = key(scopes.clone()).await;
+        let listed = app.get("/api/v1/models", Some(&key)).await;
+        assert_eq!(listed.status, StatusCode::OK, "{scopes}: {}", listed.text);
+        assert_eq!(tiny(&listed.body)["local"]["path"], Value::Null);
+    }
     app.stop().await;
 }
