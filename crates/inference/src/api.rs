@@ -602,9 +602,9 @@ async fn list_models(
     State(state): State<InferenceState>,
     _caller: InferenceCaller,
 ) -> Result<axum::Json<ModelList>, OpenAiError> {
-    let data = state
-        .service
-        .models()
+    let data = models_off_thread(&state)
+        .await
+        .map_err(|e| InferenceError::Engine(e.to_string()))?
         .into_iter()
         .map(|m| ModelObject {
             id: m.id,
@@ -617,6 +617,15 @@ async fn list_models(
         object: "list".into(),
         data,
     }))
+}
+
+/// The models the service knows, listed on a blocking thread: listing reads the models
+/// directory (and the header of a new or changed GGUF file).
+async fn models_off_thread(
+    state: &InferenceState,
+) -> Result<Vec<crate::service::ModelEntry>, tokio::task::JoinError> {
+    let service = state.service.clone();
+    tokio::task::spawn_blocking(move || service.models()).await
 }
 
 /// One installed or configured model with what is known about it.
@@ -684,19 +693,25 @@ async fn installed_models(
         ));
     }
     let admin = principal.is_admin();
-    let default = state.service.default_model();
-    let items = state
-        .service
-        .models()
-        .into_iter()
-        .map(|m| InstalledModel {
-            default: default.as_deref() == Some(m.id.as_str()),
-            context_tokens: state.service.context_tokens(&m.id),
-            id: m.id,
-            provider: m.provider,
-            local: m.local.map(|local| InstalledLocalModel::of(local, admin)),
-        })
-        .collect();
+    let service = state.service.clone();
+    // Off the async threads: listing reads the models directory, and context sizes and the
+    // default model look the local models up again (answered from the store's cache).
+    let items = tokio::task::spawn_blocking(move || {
+        let default = service.default_model();
+        service
+            .models()
+            .into_iter()
+            .map(|m| InstalledModel {
+                default: default.as_deref() == Some(m.id.as_str()),
+                context_tokens: service.context_tokens(&m.id),
+                id: m.id,
+                provider: m.provider,
+                local: m.local.map(|local| InstalledLocalModel::of(local, admin)),
+            })
+            .collect()
+    })
+    .await
+    .map_err(|e| confab_core::ApiError::internal(format!("the model listing thread: {e}")))?;
     Ok(axum::Json(InstalledModels { items }))
 }
 

@@ -2,15 +2,19 @@
 //! `.partial` file (resumed with an HTTP range request when interrupted), check the GGUF
 //! magic and the sha256, and appear under their final name only by an atomic rename, so a
 //! half file is never listed. Downloads pass the SSRF guard (`crate::ssrf`), time out when
-//! stalled and stop at `inference.pull_max_bytes`.
+//! stalled and stop at `inference.pull_max_bytes`. Listings keep each file's metadata and
+//! read a GGUF header again only when the file's size or modification time changed.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime};
 
 use confab_core::config::InferenceConfig;
 use confab_core::ssrf::{FetchPolicy, Refusal};
 use futures::StreamExt;
+use parking_lot::Mutex;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -226,11 +230,25 @@ pub struct LocalModel {
     pub meta: crate::gguf::GgufMeta,
 }
 
+/// What a listing knows about one file: if its size and times are unchanged, so is the
+/// model, and the header is not read again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Stamp {
+    len: u64,
+    modified: Option<SystemTime>,
+    /// The `.sha256` file beside it.
+    checksum_modified: Option<SystemTime>,
+}
+
 #[derive(Debug, Clone)]
 pub struct ModelStore {
     dir: PathBuf,
     http: reqwest::Client,
     settings: Arc<PullSettings>,
+    /// The last listing, by file name, with each file's stamp.
+    listed: Arc<Mutex<HashMap<String, (Stamp, LocalModel)>>>,
+    /// GGUF headers read so far (the expensive part of a listing).
+    header_reads: Arc<AtomicU64>,
 }
 
 fn valid_name(name: &str) -> bool {
@@ -246,6 +264,8 @@ impl ModelStore {
             dir: dir.into(),
             http,
             settings: Arc::new(settings),
+            listed: Arc::default(),
+            header_reads: Arc::default(),
         })
     }
 
@@ -265,18 +285,30 @@ impl ModelStore {
         &self.settings
     }
 
+    /// How many GGUF headers this store has read: once per new or changed file.
+    pub fn header_reads(&self) -> u64 {
+        self.header_reads.load(Ordering::Relaxed)
+    }
+
     fn file(&self, name: &str) -> PathBuf {
         self.dir.join(format!("{name}.gguf"))
     }
 
-    /// Every complete model, by name.
+    /// Every complete model, by name. Blocking file-system work (a directory read and a
+    /// `stat` per file; a header read for new or changed files only): async code calls it
+    /// on a blocking thread.
     pub fn list(&self) -> Result<Vec<LocalModel>, ModelStoreError> {
         let entries = match std::fs::read_dir(&self.dir) {
             Ok(entries) => entries,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                self.listed.lock().clear();
+                return Ok(Vec::new());
+            }
             Err(e) => return Err(e.into()),
         };
-        let mut models = Vec::new();
+        // Held while reading headers, so concurrent listings read each header once.
+        let mut listed = self.listed.lock();
+        let mut fresh = HashMap::with_capacity(listed.len());
         for entry in entries {
             let path = entry?.path();
             let Some(name) = path
@@ -287,24 +319,37 @@ impl ModelStore {
             else {
                 continue;
             };
-            models.push(self.describe(name, &path)?);
+            let metadata = std::fs::metadata(&path)?;
+            let checksum = path.with_extension("gguf.sha256");
+            let stamp = Stamp {
+                len: metadata.len(),
+                modified: metadata.modified().ok(),
+                checksum_modified: std::fs::metadata(&checksum).and_then(|m| m.modified()).ok(),
+            };
+            let model = match listed.remove(name) {
+                Some((known, model)) if known == stamp => model,
+                _ => self.describe(name, &path, stamp.len),
+            };
+            fresh.insert(name.to_owned(), (stamp, model));
         }
+        *listed = fresh;
+        let mut models: Vec<LocalModel> = listed.values().map(|(_, m)| m.clone()).collect();
         models.sort_by_key(|m| m.name.to_lowercase());
         Ok(models)
     }
 
-    fn describe(&self, name: &str, path: &Path) -> Result<LocalModel, ModelStoreError> {
-        let size_bytes = std::fs::metadata(path)?.len();
+    fn describe(&self, name: &str, path: &Path, size_bytes: u64) -> LocalModel {
         let sha256 = std::fs::read_to_string(path.with_extension("gguf.sha256"))
             .ok()
             .map(|s| s.trim().to_owned());
-        Ok(LocalModel {
+        self.header_reads.fetch_add(1, Ordering::Relaxed);
+        LocalModel {
             name: name.to_owned(),
             path: path.to_owned(),
             size_bytes,
             sha256,
             meta: crate::gguf::read_meta(path),
-        })
+        }
     }
 
     /// The model called `name` (case-insensitive).
@@ -387,7 +432,11 @@ impl ModelStore {
         let target = self.file(&name);
         tokio::fs::write(target.with_extension("gguf.sha256"), format!("{actual}\n")).await?;
         tokio::fs::rename(&partial, &target).await?;
-        self.describe(&name, &target)
+        let size = tokio::fs::metadata(&target).await?.len();
+        let store = self.clone();
+        tokio::task::spawn_blocking(move || store.describe(&name, &target, size))
+            .await
+            .map_err(|e| ModelStoreError::Setup(format!("the header reading thread: {e}")))
     }
 
     async fn download(

@@ -1,6 +1,6 @@
 //! The model store without the engine: what a pull may fetch (the SSRF guard on the URL, the
 //! resolved address and every redirect; https; the size cap; stalled downloads; local paths
-//! only inside the import directory).
+//! only inside the import directory) and listings that read each GGUF header once.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -347,6 +347,76 @@ fn api_sources_are_confined_to_the_import_dir() {
             "{refused}: {err:?}"
         );
     }
+}
+
+#[tokio::test]
+async fn listings_read_each_header_once_and_follow_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(dir.path(), |_| {});
+    std::fs::write(
+        dir.path().join("a.gguf"),
+        confab_testkit::tiny_gguf("first", 0),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("b.gguf"),
+        confab_testkit::tiny_gguf("bee", 0),
+    )
+    .unwrap();
+    let names = |store: &ModelStore| {
+        store
+            .list()
+            .unwrap()
+            .into_iter()
+            .map(|m| m.name)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(names(&store), ["a", "b"]);
+    assert_eq!(store.header_reads(), 2);
+    for _ in 0..5 {
+        assert_eq!(names(&store), ["a", "b"]);
+        store.find("A").unwrap();
+    }
+    assert_eq!(
+        store.header_reads(),
+        2,
+        "unchanged files are not read again"
+    );
+
+    // A file rewritten in place (new size and time) is read again, and only it.
+    std::fs::write(
+        dir.path().join("a.gguf"),
+        confab_testkit::tiny_gguf("second", 64),
+    )
+    .unwrap();
+    let a = store.find("a").unwrap();
+    assert_eq!(a.meta.display_name.as_deref(), Some("second"));
+    assert_eq!(store.header_reads(), 3);
+
+    // The same size, only a newer modification time: read again.
+    let file = std::fs::File::options()
+        .write(true)
+        .open(dir.path().join("b.gguf"))
+        .unwrap();
+    file.set_modified(std::time::SystemTime::now() + Duration::from_secs(5))
+        .unwrap();
+    drop(file);
+    store.list().unwrap();
+    assert_eq!(store.header_reads(), 4);
+
+    // A pull adds a file, a deletion removes one: both show in the next listing.
+    let imported = dir.path().join("c-source.gguf");
+    std::fs::write(&imported, confab_testkit::tiny_gguf("sea", 0)).unwrap();
+    store
+        .pull(&Source::Path(imported), None, |_| {})
+        .await
+        .unwrap();
+    assert_eq!(names(&store), ["a", "b", "c-source"]);
+    store.remove("b").unwrap();
+    assert_eq!(names(&store), ["a", "c-source"]);
+    let reads = store.header_reads();
+    names(&store);
+    assert_eq!(store.header_reads(), reads);
 }
 
 #[test]
