@@ -448,7 +448,7 @@ async fn models_command(
     out: &mut impl Write,
 ) -> anyhow::Result<()> {
     use confab_inference::models::{ModelStore, Source};
-    let store = ModelStore::new(config.models_dir());
+    let store = ModelStore::from_config(config.models_dir(), &config.inference)?;
     match command {
         ModelsCommand::Pull { source, sha256 } => {
             let source = Source::parse(&source)?;

@@ -327,7 +327,7 @@ impl Default for AuthConfig {
 }
 
 /// Models and where they run.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct InferenceConfig {
     /// Directory of local GGUF models; unset means `<data_dir>/models`.
@@ -337,6 +337,24 @@ pub struct InferenceConfig {
     /// first local model.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub default_model: Option<String>,
+    /// Networks (CIDRs, addresses) and host names that model pulls may reach although they
+    /// are loopback, private, link-local, unique-local, CGNAT, multicast, reserved or cloud
+    /// metadata addresses (refused by default, judged on the resolved address and on every
+    /// redirect).
+    pub pull_allow_private: Vec<String>,
+    /// Pull models over plain `http://` too (only `https://` by default).
+    pub pull_allow_http: bool,
+    /// The largest model file a pull accepts, in bytes.
+    pub pull_max_bytes: u64,
+    /// Seconds a pull waits to connect.
+    pub pull_connect_timeout_secs: u64,
+    /// Seconds a pull waits for the next bytes of a download before giving up.
+    pub pull_read_timeout_secs: u64,
+    /// A directory whose regular files admins may import through the API (`POST
+    /// /api/v1/models/pulls` with a path inside it); unset, the API refuses local paths
+    /// (`confab models pull <path>` on the server still imports any file).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub import_dir: Option<PathBuf>,
     pub engine: EngineConfig,
     /// Backends besides the embedded engine.
     pub providers: Vec<ProviderConfig>,
@@ -369,6 +387,28 @@ impl Default for ConcurrencyConfig {
             user_requests: 8,
             key_requests: 0,
             engine_queue: 64,
+        }
+    }
+}
+
+impl Default for InferenceConfig {
+    fn default() -> Self {
+        Self {
+            models_dir: None,
+            default_model: None,
+            pull_allow_private: Vec::new(),
+            pull_allow_http: false,
+            pull_max_bytes: 64 << 30,
+            pull_connect_timeout_secs: 10,
+            pull_read_timeout_secs: 60,
+            import_dir: None,
+            engine: EngineConfig::default(),
+            providers: Vec::new(),
+            aliases: Vec::new(),
+            router: RouterConfig::default(),
+            cache: CacheConfig::default(),
+            limits: LimitsConfig::default(),
+            concurrency: ConcurrencyConfig::default(),
         }
     }
 }
@@ -756,6 +796,23 @@ impl Config {
                 }
             }
         }
+        for entry in &self.inference.pull_allow_private {
+            if crate::ssrf::AllowRule::parse(entry).is_none() {
+                return Err(ConfigError::Invalid(format!(
+                    "inference.pull_allow_private: `{entry}` is neither a CIDR (10.0.0.0/8), \
+                     an IP address nor a host name"
+                )));
+            }
+        }
+        if self.inference.pull_max_bytes == 0
+            || self.inference.pull_connect_timeout_secs == 0
+            || self.inference.pull_read_timeout_secs == 0
+        {
+            return bad(
+                "inference.pull_max_bytes, inference.pull_connect_timeout_secs and \
+                 inference.pull_read_timeout_secs must be at least 1",
+            );
+        }
         if !(0.0..=1.0).contains(&self.inference.router.breaker_error_rate) {
             return bad("inference.router.breaker_error_rate must be between 0 and 1");
         }
@@ -954,6 +1011,23 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(text.contains("registration"), "{text}");
+    }
+
+    #[test]
+    fn pull_allow_lists_take_networks_and_host_names() {
+        let mut config = Config::default();
+        config.inference.pull_allow_private =
+            vec!["10.0.0.0/8".into(), "::1".into(), "models.lan".into()];
+        config.validate().unwrap();
+        config
+            .inference
+            .pull_allow_private
+            .push("http://models.lan".into());
+        let text = config.validate().unwrap_err().to_string();
+        assert!(
+            text.contains("inference.pull_allow_private") && text.contains("http://models.lan"),
+            "{text}"
+        );
     }
 
     /// The documented example config must parse, name every key, and show the defaults.

@@ -14,6 +14,7 @@ pub mod id;
 pub mod metrics;
 pub mod pagination;
 pub mod runtime;
+pub mod ssrf;
 pub mod telemetry;
 
 pub use error::ApiError;

@@ -474,9 +474,9 @@ async fn list_models(
     State(state): State<InferenceState>,
     _caller: InferenceCaller,
 ) -> Result<axum::Json<ModelList>, OpenAiError> {
-    let data = state
-        .service
-        .models()
+    let data = models_off_thread(&state)
+        .await
+        .map_err(|e| InferenceError::Engine(e.to_string()))?
         .into_iter()
         .map(|m| ModelObject {
             id: m.id,
@@ -491,6 +491,15 @@ async fn list_models(
     }))
 }
 
+/// The models the service knows, listed on a blocking thread: listing reads the models
+/// directory (and the header of a new or changed GGUF file).
+async fn models_off_thread(
+    state: &InferenceState,
+) -> Result<Vec<crate::service::ModelEntry>, tokio::task::JoinError> {
+    let service = state.service.clone();
+    tokio::task::spawn_blocking(move || service.models()).await
+}
+
 /// One installed or configured model with what is known about it.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct InstalledModel {
@@ -498,7 +507,7 @@ pub struct InstalledModel {
     /// `embedded` for local GGUF models, else the provider's name.
     pub provider: String,
     /// Local models only.
-    pub local: Option<LocalModel>,
+    pub local: Option<InstalledLocalModel>,
     /// The model used when a request names none.
     pub default: bool,
     /// Tokens of context a request may use (prompt and answer), where known: for local models
@@ -506,33 +515,76 @@ pub struct InstalledModel {
     pub context_tokens: Option<usize>,
 }
 
+/// A GGUF file of the local store as listed.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct InstalledLocalModel {
+    pub name: String,
+    /// The file on the server: shown to admins only (`null` for everyone else).
+    pub path: Option<String>,
+    pub size_bytes: u64,
+    /// Recorded at pull time.
+    pub sha256: Option<String>,
+    #[serde(flatten)]
+    pub meta: crate::gguf::GgufMeta,
+}
+
+impl InstalledLocalModel {
+    /// The listing of `model`; its path only when `admin`, since a server's file layout
+    /// helps attackers and is of no use to anyone else.
+    fn of(model: LocalModel, admin: bool) -> Self {
+        Self {
+            name: model.name,
+            path: admin.then(|| model.path.display().to_string()),
+            size_bytes: model.size_bytes,
+            sha256: model.sha256,
+            meta: model.meta,
+        }
+    }
+}
+
 #[derive(Debug, Serialize, ToSchema)]
 pub struct InstalledModels {
     pub items: Vec<InstalledModel>,
 }
 
-/// Installed models with provider, size, quantization, parameters and context length.
+/// Installed models with provider, size, quantization, parameters and context length (file
+/// paths for admins only). API keys need the `inference` or `chat` scope.
 #[utoipa::path(get, path = "/api/v1/models", tag = "models",
-    responses((status = 200, body = InstalledModels), (status = 401, body = confab_core::error::ErrorEnvelope)),
+    responses((status = 200, body = InstalledModels), (status = 401, body = confab_core::error::ErrorEnvelope),
+        (status = 403, body = confab_core::error::ErrorEnvelope, description = "insufficient_scope: the API key has neither the `inference` nor the `chat` scope")),
     security(("bearer" = [])))]
 async fn installed_models(
     State(state): State<InferenceState>,
-    _user: CurrentUser,
+    CurrentUser(principal): CurrentUser,
 ) -> Result<axum::Json<InstalledModels>, confab_core::ApiError> {
-    let default = state.service.default_model();
-    let models = state.service.models();
-    Ok(axum::Json(InstalledModels {
-        items: models
+    // Chat clients list models to pick one, so either scope will do.
+    if !principal.allows(Scope::Inference) && !principal.allows(Scope::Chat) {
+        return Err(confab_core::ApiError::forbidden(
+            "insufficient_scope",
+            "this API key needs the `inference` or `chat` scope to list models",
+        ));
+    }
+    let admin = principal.is_admin();
+    let service = state.service.clone();
+    // Off the async threads: listing reads the models directory, and context sizes and the
+    // default model look the local models up again (answered from the store's cache).
+    let items = tokio::task::spawn_blocking(move || {
+        let default = service.default_model();
+        service
+            .models()
             .into_iter()
             .map(|m| InstalledModel {
                 default: default.as_deref() == Some(m.id.as_str()),
-                context_tokens: state.service.context_tokens(&m.id),
+                context_tokens: service.context_tokens(&m.id),
                 id: m.id,
                 provider: m.provider,
-                local: m.local,
+                local: m.local.map(|local| InstalledLocalModel::of(local, admin)),
             })
-            .collect(),
-    }))
+            .collect()
+    })
+    .await
+    .map_err(|e| confab_core::ApiError::internal(format!("the model listing thread: {e}")))?;
+    Ok(axum::Json(InstalledModels { items }))
 }
 
 /// Query of the catalog.
@@ -577,7 +629,8 @@ async fn catalog(
 #[derive(Debug, serde::Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PullRequest {
-    /// A catalog name, `org/repo/file.gguf` on Hugging Face, an https URL, or
+    /// A catalog name, `org/repo/file.gguf` on Hugging Face, an https URL, a file in the
+    /// server's import directory (`inference.import_dir`, when set), or
     /// `ollama:<provider>/<model>` to have a configured Ollama provider pull `model`.
     pub source: String,
     /// Refuse the file unless its sha256 is this (catalog entries bring their own).
@@ -590,7 +643,14 @@ pub struct PullList {
 }
 
 fn api_error(e: crate::pulls::PullError) -> confab_core::ApiError {
+    use crate::models::ModelStoreError;
     match e {
+        crate::pulls::PullError::Source(e @ ModelStoreError::Forbidden(_)) => {
+            confab_core::ApiError::validation("pull_target_forbidden", e.to_string())
+        }
+        crate::pulls::PullError::Source(
+            e @ (ModelStoreError::LocalPath(_) | ModelStoreError::NotImportable(_)),
+        ) => confab_core::ApiError::validation("local_path_forbidden", e.to_string()),
         crate::pulls::PullError::Source(e) => {
             confab_core::ApiError::validation("invalid_source", e.to_string())
         }
@@ -607,7 +667,7 @@ fn api_error(e: crate::pulls::PullError) -> confab_core::ApiError {
     responses(
         (status = 202, body = crate::pulls::PullStatus),
         (status = 403, body = confab_core::error::ErrorEnvelope),
-        (status = 422, body = confab_core::error::ErrorEnvelope, description = "invalid_source"),
+        (status = 422, body = confab_core::error::ErrorEnvelope, description = "invalid_source; pull_target_forbidden: the URL is not https (inference.pull_allow_http) or its host is or resolves to an internal address (inference.pull_allow_private); local_path_forbidden: a server path outside inference.import_dir"),
     ),
     security(("bearer" = [])))]
 async fn start_pull(

@@ -21,6 +21,7 @@ pub mod pulls;
 pub mod router;
 pub mod scripted;
 pub mod service;
+pub mod ssrf;
 pub mod template;
 pub mod text;
 pub mod types;

@@ -1,12 +1,20 @@
 //! The local model store: GGUF files in the models directory. Pulls download into a
 //! `.partial` file (resumed with an HTTP range request when interrupted), check the GGUF
 //! magic and the sha256, and appear under their final name only by an atomic rename, so a
-//! half file is never listed.
+//! half file is never listed. Downloads pass the SSRF guard (`crate::ssrf`), time out when
+//! stalled and stop at `inference.pull_max_bytes`. Listings keep each file's metadata and
+//! read a GGUF header again only when the file's size or modification time changed.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::time::Instant;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime};
 
+use confab_core::config::InferenceConfig;
+use confab_core::ssrf::{FetchPolicy, Refusal};
 use futures::StreamExt;
+use parking_lot::Mutex;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -14,15 +22,34 @@ use utoipa::ToSchema;
 
 const PARTIAL_DIR: &str = ".partial";
 const GGUF_MAGIC: &[u8; 4] = b"GGUF";
+/// The settings named in refusals, so the operator knows what to change.
+const ALLOW_PRIVATE_SETTING: &str = "inference.pull_allow_private";
+const ALLOW_HTTP_SETTING: &str = "inference.pull_allow_http";
 
 #[derive(Debug, thiserror::Error)]
 pub enum ModelStoreError {
     #[error("no local model named `{0}`")]
     NotFound(String),
     #[error(
-        "`{0}` is not a model source: give a local .gguf path, an https URL, or a Hugging Face org/repo/file.gguf"
+        "`{0}` is not a model source: give an https URL, a Hugging Face org/repo/file.gguf, \
+         or a .gguf path (through the API only inside inference.import_dir)"
     )]
     BadSource(String),
+    /// The SSRF guard refused the URL, a redirect hop or the address a name resolved to.
+    #[error("the pull target is refused: {0}")]
+    Forbidden(#[from] Refusal),
+    /// A server-local path given through the API while no import directory is configured.
+    #[error(
+        "`{0}` is a local path: the API imports files only from the directory set in \
+         inference.import_dir (unset); on the server, `confab models pull <path>` imports any file"
+    )]
+    LocalPath(String),
+    /// A path outside the import directory, missing, or no regular file; one answer for all
+    /// three, so the API tells nothing about files outside the directory.
+    #[error("`{0}` is not a regular file inside the import directory (inference.import_dir)")]
+    NotImportable(String),
+    #[error("the model is larger than the pull limit of {limit} bytes (inference.pull_max_bytes)")]
+    TooLarge { limit: u64 },
     #[error("the download failed: {0}")]
     Download(String),
     #[error("sha256 mismatch: expected {expected}, got {actual}; the download was discarded")]
@@ -31,6 +58,66 @@ pub enum ModelStoreError {
     NotGguf(String),
     #[error("model store I/O: {0}")]
     Io(#[from] std::io::Error),
+    #[error("model store setup: {0}")]
+    Setup(String),
+}
+
+impl ModelStoreError {
+    /// Whether pulling again cannot help (the source or the file is wrong, not the network).
+    pub fn is_permanent(&self) -> bool {
+        matches!(
+            self,
+            ModelStoreError::BadSource(_)
+                | ModelStoreError::Forbidden(_)
+                | ModelStoreError::LocalPath(_)
+                | ModelStoreError::NotImportable(_)
+                | ModelStoreError::TooLarge { .. }
+        )
+    }
+}
+
+/// How pulls fetch: the SSRF rule, the size cap, timeouts and the import directory.
+#[derive(Debug, Clone)]
+pub struct PullSettings {
+    pub policy: FetchPolicy,
+    pub max_bytes: u64,
+    pub connect_timeout: Duration,
+    pub read_timeout: Duration,
+    /// Where the API may import local files from; `None`: nowhere.
+    pub import_dir: Option<PathBuf>,
+}
+
+impl PullSettings {
+    pub fn from_config(config: &InferenceConfig) -> Result<Self, ModelStoreError> {
+        let policy = FetchPolicy::new(
+            &config.pull_allow_private,
+            config.pull_allow_http,
+            ALLOW_PRIVATE_SETTING,
+            ALLOW_HTTP_SETTING,
+        )
+        .map_err(|e| ModelStoreError::Setup(format!("{ALLOW_PRIVATE_SETTING}: {e}")))?;
+        Ok(Self {
+            policy,
+            max_bytes: config.pull_max_bytes,
+            connect_timeout: Duration::from_secs(config.pull_connect_timeout_secs),
+            read_timeout: Duration::from_secs(config.pull_read_timeout_secs),
+            import_dir: config.import_dir.clone(),
+        })
+    }
+}
+
+impl Default for PullSettings {
+    /// The defaults of `inference`: https to public addresses only, 64 GiB, no import dir.
+    fn default() -> Self {
+        let config = InferenceConfig::default();
+        Self {
+            policy: FetchPolicy::strict(ALLOW_PRIVATE_SETTING, ALLOW_HTTP_SETTING),
+            max_bytes: config.pull_max_bytes,
+            connect_timeout: Duration::from_secs(config.pull_connect_timeout_secs),
+            read_timeout: Duration::from_secs(config.pull_read_timeout_secs),
+            import_dir: None,
+        }
+    }
 }
 
 /// Where a model comes from.
@@ -41,27 +128,56 @@ pub enum Source {
 }
 
 impl Source {
-    /// A local path, an http(s) URL, or `org/repo/path/file.gguf` on Hugging Face.
+    /// A local path, a URL, or `org/repo/path/file.gguf` on Hugging Face. For the operator
+    /// on the server (`confab models pull`): any readable path is taken. Sources from the API
+    /// go through [`Source::parse_confined`].
     pub fn parse(text: &str) -> Result<Self, ModelStoreError> {
         let text = text.trim();
-        if text.starts_with("https://") || text.starts_with("http://") {
+        if text.contains("://") {
             return Ok(Source::Url(text.to_owned()));
         }
         let path = Path::new(text);
         if path.exists() {
             return Ok(Source::Path(path.to_owned()));
         }
+        Self::remote(text).ok_or_else(|| ModelStoreError::BadSource(text.to_owned()))
+    }
+
+    /// A source given through the API: a URL or a Hugging Face name; a local path only when
+    /// `import_dir` is set and the path, symbolic links resolved, is a regular file inside it
+    /// (absolute, or relative to the directory).
+    pub fn parse_confined(text: &str, import_dir: Option<&Path>) -> Result<Self, ModelStoreError> {
+        let text = text.trim();
+        if let Some(source) = Self::remote(text) {
+            return Ok(source);
+        }
+        match import_dir {
+            Some(dir) => confine(dir, text).map(Source::Path),
+            None if text.contains(['/', '\\']) || text.ends_with(".gguf") => {
+                Err(ModelStoreError::LocalPath(text.to_owned()))
+            }
+            None => Err(ModelStoreError::BadSource(text.to_owned())),
+        }
+    }
+
+    /// A URL (any scheme: the fetch policy judges it) or `org/repo/file.gguf`.
+    fn remote(text: &str) -> Option<Self> {
+        if text.contains("://") {
+            return Some(Source::Url(text.to_owned()));
+        }
         let parts: Vec<&str> = text.split('/').collect();
         if parts.len() >= 3
             && text.ends_with(".gguf")
-            && parts.iter().all(|p| !p.is_empty() && *p != "..")
+            && parts
+                .iter()
+                .all(|p| !p.is_empty() && *p != ".." && *p != "." && !p.starts_with('~'))
         {
             let (repo, file) = (parts[..2].join("/"), parts[2..].join("/"));
-            return Ok(Source::Url(format!(
+            return Some(Source::Url(format!(
                 "https://huggingface.co/{repo}/resolve/main/{file}"
             )));
         }
-        Err(ModelStoreError::BadSource(text.to_owned()))
+        None
     }
 
     /// The name the model gets: the file name without `.gguf`.
@@ -114,10 +230,25 @@ pub struct LocalModel {
     pub meta: crate::gguf::GgufMeta,
 }
 
+/// What a listing knows about one file: if its size and times are unchanged, so is the
+/// model, and the header is not read again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Stamp {
+    len: u64,
+    modified: Option<SystemTime>,
+    /// The `.sha256` file beside it.
+    checksum_modified: Option<SystemTime>,
+}
+
 #[derive(Debug, Clone)]
 pub struct ModelStore {
     dir: PathBuf,
     http: reqwest::Client,
+    settings: Arc<PullSettings>,
+    /// The last listing, by file name, with each file's stamp.
+    listed: Arc<Mutex<HashMap<String, (Stamp, LocalModel)>>>,
+    /// GGUF headers read so far (the expensive part of a listing).
+    header_reads: Arc<AtomicU64>,
 }
 
 fn valid_name(name: &str) -> bool {
@@ -125,29 +256,59 @@ fn valid_name(name: &str) -> bool {
 }
 
 impl ModelStore {
-    pub fn new(dir: impl Into<PathBuf>) -> Self {
-        Self {
+    pub fn new(dir: impl Into<PathBuf>, settings: PullSettings) -> Result<Self, ModelStoreError> {
+        let policy = Arc::new(settings.policy.clone());
+        let http = crate::ssrf::client(policy, settings.connect_timeout, settings.read_timeout)
+            .map_err(|e| ModelStoreError::Setup(format!("the HTTP client: {e}")))?;
+        Ok(Self {
             dir: dir.into(),
-            http: reqwest::Client::new(),
-        }
+            http,
+            settings: Arc::new(settings),
+            listed: Arc::default(),
+            header_reads: Arc::default(),
+        })
+    }
+
+    /// A store with the pull settings of `config`.
+    pub fn from_config(
+        dir: impl Into<PathBuf>,
+        config: &InferenceConfig,
+    ) -> Result<Self, ModelStoreError> {
+        Self::new(dir, PullSettings::from_config(config)?)
     }
 
     pub fn dir(&self) -> &Path {
         &self.dir
     }
 
+    pub fn settings(&self) -> &PullSettings {
+        &self.settings
+    }
+
+    /// How many GGUF headers this store has read: once per new or changed file.
+    pub fn header_reads(&self) -> u64 {
+        self.header_reads.load(Ordering::Relaxed)
+    }
+
     fn file(&self, name: &str) -> PathBuf {
         self.dir.join(format!("{name}.gguf"))
     }
 
-    /// Every complete model, by name.
+    /// Every complete model, by name. Blocking file-system work (a directory read and a
+    /// `stat` per file; a header read for new or changed files only): async code calls it
+    /// on a blocking thread.
     pub fn list(&self) -> Result<Vec<LocalModel>, ModelStoreError> {
         let entries = match std::fs::read_dir(&self.dir) {
             Ok(entries) => entries,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                self.listed.lock().clear();
+                return Ok(Vec::new());
+            }
             Err(e) => return Err(e.into()),
         };
-        let mut models = Vec::new();
+        // Held while reading headers, so concurrent listings read each header once.
+        let mut listed = self.listed.lock();
+        let mut fresh = HashMap::with_capacity(listed.len());
         for entry in entries {
             let path = entry?.path();
             let Some(name) = path
@@ -158,24 +319,37 @@ impl ModelStore {
             else {
                 continue;
             };
-            models.push(self.describe(name, &path)?);
+            let metadata = std::fs::metadata(&path)?;
+            let checksum = path.with_extension("gguf.sha256");
+            let stamp = Stamp {
+                len: metadata.len(),
+                modified: metadata.modified().ok(),
+                checksum_modified: std::fs::metadata(&checksum).and_then(|m| m.modified()).ok(),
+            };
+            let model = match listed.remove(name) {
+                Some((known, model)) if known == stamp => model,
+                _ => self.describe(name, &path, stamp.len),
+            };
+            fresh.insert(name.to_owned(), (stamp, model));
         }
+        *listed = fresh;
+        let mut models: Vec<LocalModel> = listed.values().map(|(_, m)| m.clone()).collect();
         models.sort_by_key(|m| m.name.to_lowercase());
         Ok(models)
     }
 
-    fn describe(&self, name: &str, path: &Path) -> Result<LocalModel, ModelStoreError> {
-        let size_bytes = std::fs::metadata(path)?.len();
+    fn describe(&self, name: &str, path: &Path, size_bytes: u64) -> LocalModel {
         let sha256 = std::fs::read_to_string(path.with_extension("gguf.sha256"))
             .ok()
             .map(|s| s.trim().to_owned());
-        Ok(LocalModel {
+        self.header_reads.fetch_add(1, Ordering::Relaxed);
+        LocalModel {
             name: name.to_owned(),
             path: path.to_owned(),
             size_bytes,
             sha256,
             meta: crate::gguf::read_meta(path),
-        })
+        }
     }
 
     /// The model called `name` (case-insensitive).
@@ -193,6 +367,25 @@ impl ModelStore {
         Ok(())
     }
 
+    /// Judges a source before its pull starts, for an early answer: a URL's scheme and
+    /// address (a name by its addresses now; the download judges them again when it
+    /// connects).
+    pub async fn check(&self, source: &Source) -> Result<(), ModelStoreError> {
+        match source {
+            Source::Url(url) => {
+                let url = parse_url(url)?;
+                let check = crate::ssrf::check(&self.settings.policy, &url);
+                // A slow resolver does not hold the request: the download judges again.
+                match tokio::time::timeout(self.settings.connect_timeout, check).await {
+                    Ok(judged) => judged?,
+                    Err(_elapsed) => {}
+                }
+                Ok(())
+            }
+            Source::Path(_) => Ok(()),
+        }
+    }
+
     /// Downloads or copies a model into the store; an interrupted download resumes.
     pub async fn pull(
         &self,
@@ -207,9 +400,18 @@ impl ModelStore {
         let partial_dir = self.dir.join(PARTIAL_DIR);
         tokio::fs::create_dir_all(&partial_dir).await?;
         let partial = partial_dir.join(format!("{name}.gguf.partial"));
-        match source {
-            Source::Path(path) => copy_with_progress(path, &partial, &mut progress).await?,
-            Source::Url(url) => self.download(url, &partial, &mut progress).await?,
+        let fetched = match source {
+            Source::Path(path) => {
+                copy_with_progress(path, &partial, self.settings.max_bytes, &mut progress).await
+            }
+            Source::Url(url) => self.download(url, &partial, &mut progress).await,
+        };
+        if let Err(e) = fetched {
+            if matches!(e, ModelStoreError::TooLarge { .. }) {
+                // Useless to resume: the file will not fit.
+                let _ = tokio::fs::remove_file(&partial).await;
+            }
+            return Err(e);
         }
         let mut file = tokio::fs::File::open(&partial).await?;
         let mut magic = [0u8; 4];
@@ -230,7 +432,11 @@ impl ModelStore {
         let target = self.file(&name);
         tokio::fs::write(target.with_extension("gguf.sha256"), format!("{actual}\n")).await?;
         tokio::fs::rename(&partial, &target).await?;
-        self.describe(&name, &target)
+        let size = tokio::fs::metadata(&target).await?.len();
+        let store = self.clone();
+        tokio::task::spawn_blocking(move || store.describe(&name, &target, size))
+            .await
+            .map_err(|e| ModelStoreError::Setup(format!("the header reading thread: {e}")))
     }
 
     async fn download(
@@ -239,18 +445,22 @@ impl ModelStore {
         partial: &Path,
         progress: &mut (impl FnMut(Progress) + Send),
     ) -> Result<(), ModelStoreError> {
+        let parsed = parse_url(url)?;
+        // reqwest does not resolve a literal address, so the resolver never sees it: judged
+        // here (and on every redirect by the client's policy).
+        self.settings
+            .policy
+            .check_url(parsed.scheme(), parsed.host_str())?;
+        let max = self.settings.max_bytes;
         let have = tokio::fs::metadata(partial)
             .await
             .map(|m| m.len())
             .unwrap_or(0);
-        let mut request = self.http.get(url);
+        let mut request = self.http.get(parsed);
         if have > 0 {
             request = request.header(http::header::RANGE, format!("bytes={have}-"));
         }
-        let response = request
-            .send()
-            .await
-            .map_err(|e| ModelStoreError::Download(e.to_string()))?;
+        let response = request.send().await.map_err(download_error)?;
         let status = response.status();
         let resumed = status == reqwest::StatusCode::PARTIAL_CONTENT && have > 0;
         if status == reqwest::StatusCode::RANGE_NOT_SATISFIABLE && have > 0 {
@@ -263,7 +473,12 @@ impl ModelStore {
             )));
         }
         let start = if resumed { have } else { 0 };
-        let total = response.content_length().map(|len| len + start);
+        let total = response
+            .content_length()
+            .map(|len| len.saturating_add(start));
+        if total.is_some_and(|total| total > max) {
+            return Err(ModelStoreError::TooLarge { limit: max });
+        }
         let mut file = tokio::fs::OpenOptions::new()
             .create(true)
             .write(true)
@@ -275,9 +490,13 @@ impl ModelStore {
         let mut bytes = start;
         let mut body = response.bytes_stream();
         while let Some(chunk) = body.next().await {
-            let chunk = chunk.map_err(|e| ModelStoreError::Download(e.to_string()))?;
-            file.write_all(&chunk).await?;
+            let chunk = chunk.map_err(download_error)?;
             bytes += chunk.len() as u64;
+            // A server may send more than it announced, or announce nothing.
+            if bytes > max {
+                return Err(ModelStoreError::TooLarge { limit: max });
+            }
+            file.write_all(&chunk).await?;
             let elapsed = started.elapsed().as_secs_f64().max(1e-3);
             progress(Progress {
                 bytes,
@@ -298,13 +517,53 @@ impl ModelStore {
     }
 }
 
+fn parse_url(url: &str) -> Result<reqwest::Url, ModelStoreError> {
+    reqwest::Url::parse(url).map_err(|_| ModelStoreError::BadSource(url.to_owned()))
+}
+
+/// A failed request: the guard's refusal if it was one, else reqwest's words (which name
+/// the URL but carry no connection details).
+fn download_error(error: reqwest::Error) -> ModelStoreError {
+    match crate::ssrf::refusal_in(&error) {
+        Some(refusal) => ModelStoreError::Forbidden(refusal),
+        None if error.is_timeout() => {
+            ModelStoreError::Download("the server stopped sending; pull again to resume".into())
+        }
+        None => ModelStoreError::Download(error.to_string()),
+    }
+}
+
+/// `text` as a regular file inside `dir`, symbolic links resolved.
+fn confine(dir: &Path, text: &str) -> Result<PathBuf, ModelStoreError> {
+    let refused = || ModelStoreError::NotImportable(text.to_owned());
+    let base = std::fs::canonicalize(dir).map_err(|e| {
+        tracing::warn!(dir = %dir.display(), error = %e, "inference.import_dir is unusable");
+        refused()
+    })?;
+    let candidate = Path::new(text);
+    let candidate = if candidate.is_absolute() {
+        candidate.to_owned()
+    } else {
+        base.join(candidate)
+    };
+    let real = std::fs::canonicalize(&candidate).map_err(|_| refused())?;
+    if !real.starts_with(&base) || !std::fs::metadata(&real).is_ok_and(|m| m.is_file()) {
+        return Err(refused());
+    }
+    Ok(real)
+}
+
 async fn copy_with_progress(
     from: &Path,
     to: &Path,
+    max: u64,
     progress: &mut (impl FnMut(Progress) + Send),
 ) -> Result<(), ModelStoreError> {
     let mut input = tokio::fs::File::open(from).await?;
     let total = input.metadata().await?.len();
+    if total > max {
+        return Err(ModelStoreError::TooLarge { limit: max });
+    }
     let mut output = tokio::fs::File::create(to).await?;
     let mut buffer = vec![0u8; 1 << 20];
     let started = Instant::now();
@@ -314,8 +573,12 @@ async fn copy_with_progress(
         if n == 0 {
             break;
         }
-        output.write_all(&buffer[..n]).await?;
         bytes += n as u64;
+        // Devices and growing files report a size that is not what they give.
+        if bytes > max {
+            return Err(ModelStoreError::TooLarge { limit: max });
+        }
+        output.write_all(&buffer[..n]).await?;
         progress(Progress {
             bytes,
             total: Some(total),
@@ -369,7 +632,7 @@ mod tests {
     #[tokio::test]
     async fn local_pull_checks_magic_and_sha() {
         let dir = tempfile::tempdir().unwrap();
-        let store = ModelStore::new(dir.path().join("models"));
+        let store = ModelStore::new(dir.path().join("models"), PullSettings::default()).unwrap();
         let source_file = dir.path().join("tiny.gguf");
         std::fs::write(&source_file, b"GGUF\x03\x00\x00\x00rest").unwrap();
         let err = store

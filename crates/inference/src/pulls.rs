@@ -125,7 +125,8 @@ pub enum PullJobError {
 /// How one run of a pull ended.
 enum Ended {
     Completed,
-    Failed(String),
+    /// Why, and whether another attempt cannot help (a refused source, a file too large).
+    Failed(String, bool),
     Cancelled,
     /// The process is stopping: the pull stays running for the next start.
     Shutdown,
@@ -286,6 +287,10 @@ impl Pulls {
         actor: Option<Uuid>,
     ) -> Result<PullStatus, PullError> {
         let parsed = self.target(source)?;
+        if let Target::Local(local) = &parsed {
+            // A refused target is answered now, not as a failed pull later.
+            self.store.check(local).await?;
+        }
         let id = Uuid::now_v7();
         let now = confab_core::now_ms();
         if let Some(db) = &self.db {
@@ -434,12 +439,12 @@ impl Pulls {
                 self.finish(id, &job, PullState::Cancelled, None).await;
                 Err(PullJobError::Fatal("cancelled".into()))
             }
-            Ended::Failed(error) if last_attempt => {
+            Ended::Failed(error, permanent) if last_attempt || permanent => {
                 self.finish(id, &job, PullState::Failed, Some(error.clone()))
                     .await;
                 Err(PullJobError::Fatal(error))
             }
-            Ended::Failed(error) => {
+            Ended::Failed(error, _) => {
                 // Queued again by the job; the status says why meanwhile.
                 job.status.send_modify(|s| {
                     s.state = PullState::Queued;
@@ -536,17 +541,19 @@ impl Pulls {
                 self.finish(id, job, PullState::Completed, None).await;
                 Ended::Completed
             }
-            Some(Err(e)) => Ended::Failed(e),
+            Some(Err((error, permanent))) => Ended::Failed(error, permanent),
             None if self.shutdown.is_cancelled() => Ended::Shutdown,
             None => Ended::Cancelled,
         }
     }
 
     /// Reads a source: `ollama:<provider>/<model>` for an Ollama provider, else a GGUF source
-    /// for the local store (a path, an URL, or `org/repo/file.gguf` on Hugging Face).
+    /// for the local store (an URL, `org/repo/file.gguf` on Hugging Face, or a file in the
+    /// import directory: pulls come from the API, which may not name other server paths).
     fn target(&self, source: &str) -> Result<Target, PullError> {
         let Some(rest) = source.trim().strip_prefix(OLLAMA_PREFIX) else {
-            return Ok(Target::Local(Source::parse(source)?));
+            let import_dir = self.store.settings().import_dir.as_deref();
+            return Ok(Target::Local(Source::parse_confined(source, import_dir)?));
         };
         let (provider, model) = rest.split_once('/').unwrap_or(("", rest));
         if model.is_empty() {
@@ -601,7 +608,7 @@ impl Pulls {
                 .await
             {
                 Ended::Completed | Ended::Shutdown => {}
-                Ended::Failed(error) => {
+                Ended::Failed(error, _) => {
                     this.finish(id, &job, PullState::Failed, Some(error)).await;
                 }
                 Ended::Cancelled => this.finish(id, &job, PullState::Cancelled, None).await,
@@ -610,13 +617,14 @@ impl Pulls {
         status
     }
 
-    /// Pulls a GGUF into the local store; the model's size when done.
+    /// Pulls a GGUF into the local store; the model's size when done, else why not and
+    /// whether that is permanent.
     async fn pull_local(
         &self,
         source: &Source,
         sha256: Option<&str>,
         status: &watch::Sender<PullStatus>,
-    ) -> Result<Option<u64>, String> {
+    ) -> Result<Option<u64>, (String, bool)> {
         let mut last_sent = Instant::now() - Duration::from_secs(1);
         let model = self
             .store
@@ -632,7 +640,7 @@ impl Pulls {
                 }
             })
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| (e.to_string(), e.is_permanent()))?;
         Ok(Some(model.size_bytes))
     }
 
@@ -643,7 +651,7 @@ impl Pulls {
         client: &OllamaClient,
         model: &str,
         status: &watch::Sender<PullStatus>,
-    ) -> Result<Option<u64>, String> {
+    ) -> Result<Option<u64>, (String, bool)> {
         let mut last_sent = Instant::now() - Duration::from_secs(1);
         let mut layer: Option<(String, Instant)> = None;
         client
@@ -672,7 +680,7 @@ impl Pulls {
                 }
             })
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| (e.to_string(), false))?;
         Ok(None)
     }
 

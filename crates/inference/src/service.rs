@@ -247,8 +247,10 @@ impl InferenceService {
         metrics: Arc<InferenceMetrics>,
         deps: InferenceDeps,
     ) -> Result<Self, InferenceError> {
+        let store = ModelStore::from_config(models_dir, config)
+            .map_err(|e| InferenceError::Engine(e.to_string()))?;
         let local = Arc::new(LocalEngines::new(
-            ModelStore::new(models_dir),
+            store,
             &config.engine,
             config.concurrency.engine_queue,
         ));

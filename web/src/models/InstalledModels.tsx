@@ -28,9 +28,11 @@ function fileDetails(m: InstalledModel) {
       {local.display_name && local.display_name !== m.id && (
         <Typography.Text type="secondary">{local.display_name}</Typography.Text>
       )}
-      <Typography.Text type="secondary" style={{ fontSize: 12 }}>
-        <code>{local.path}</code>
-      </Typography.Text>
+      {local.path && (
+        <Typography.Text type="secondary" style={{ fontSize: 12 }}>
+          <code>{local.path}</code>
+        </Typography.Text>
+      )}
       {local.sha256 && (
         <Tooltip title={local.sha256}>
           <Typography.Text type="secondary" style={{ fontSize: 12 }} aria-label={`SHA-256 ${local.sha256}`}>

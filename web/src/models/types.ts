@@ -3,7 +3,8 @@
 /** A GGUF file in the server's local model store (`LocalModel` with its flattened `GgufMeta`). */
 export interface LocalModel {
   name: string;
-  path: string;
+  /** The file on the server: admins only (`null` for everyone else). */
+  path: string | null;
   size_bytes: number;
   /** Recorded at pull time. */
   sha256: string | null;

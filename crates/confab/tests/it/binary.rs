@@ -494,7 +494,8 @@ async fn jobs_queued_and_running_at_a_kill_all_complete_after_a_restart() {
     let db = TestDb::new().await.unwrap();
     let config = write_config(
         &db,
-        "[bus]\njob_lease_secs = 2\njob_poll_ms = 100\njob_concurrency = 4\n",
+        // The file server is on loopback over plain http: allowed for this test only.
+        "[bus]\njob_lease_secs = 2\njob_poll_ms = 100\njob_concurrency = 4\n\n[inference]\npull_allow_private = [\"127.0.0.1/32\"]\npull_allow_http = true\n",
     );
     let env = [
         ("CONFAB_DATABASE__URL", db.url.as_str()),

@@ -1,6 +1,6 @@
 //! The embedded engine on a real model (SmolLM2-135M-Instruct, fetched by scripts/test.sh):
 //! deterministic greedy answers, streaming, limits, stop sequences, context overflow,
-//! cancellation, queueing and grammar-constrained JSON.
+//! cancellation, queueing and grammar-constrained JSON; and the model store (`store`).
 #![cfg(feature = "llama")]
 #![allow(
     clippy::unwrap_used,
@@ -24,6 +24,8 @@ use confab_inference::types::{
 };
 use futures::StreamExt;
 use tokio_util::sync::CancellationToken;
+
+mod store;
 
 /// Who the tests ask as: a user of their own.
 fn caller() -> Principal {
