@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Dependency boundaries the compiler alone does not keep: services that call models depend on
 # the model-calling port (confab-model-client), never on the inference service's crate, so they
-# can run in a process of their own and reach it over HTTP. Fails naming the crate and the path
-# by which the forbidden dependency came in.
+# can run in a process of their own and reach it over HTTP; and the NATS adapters (async-nats)
+# are built only for the composition root. Fails naming the crate and the path by which the
+# forbidden dependency came in.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -16,12 +17,19 @@ for crate in confab-chat confab-model-client; do
 		status=1
 	fi
 done
+# Only the composition root builds the NATS client: the services use the bus's ports alone.
+for crate in confab-chat confab-auth confab-admin confab-inference; do
+	if cargo tree --locked -p "$crate" -e normal,build --prefix none --format '{p}' | grep -q '^async-nats '; then
+		echo "boundary: $crate builds async-nats; depend on confab-bus without its \`nats\` feature" >&2
+		status=1
+	fi
+done
 # The same check in the issue's words: nothing on stdout.
 if [[ -n $(cargo tree --locked -p confab-chat -i confab-inference 2>/dev/null) ]]; then
 	echo "boundary: \`cargo tree -p confab-chat -i confab-inference\` is not empty" >&2
 	status=1
 fi
 if ((status == 0)); then
-	echo "boundaries: chat and the model client do not depend on the inference service"
+	echo "boundaries: chat and the model client do not depend on the inference service; only the composition root builds async-nats"
 fi
 exit $status

@@ -15,7 +15,9 @@ mod durable;
 pub mod events;
 mod jobs;
 mod memory;
+#[cfg(feature = "nats")]
 mod nats;
+#[cfg(feature = "nats")]
 mod nats_jobs;
 mod sql_jobs;
 mod sql_outbox;
@@ -25,7 +27,9 @@ pub use durable::{Delivery, DurableEvents};
 pub use events::TypedEvent;
 pub use jobs::{Heartbeat, Job, JobError, JobFilter, JobQueue, JobState, Lease, NewJob, Progress};
 pub use memory::MemoryBus;
+#[cfg(feature = "nats")]
 pub use nats::{NatsBus, NatsDurable, NatsDurableConfig};
+#[cfg(feature = "nats")]
 pub use nats_jobs::{NatsJobQueue, NatsJobsConfig};
 pub use sql_jobs::{SqlJobQueue, migrations};
 pub use sql_outbox::SqlOutbox;

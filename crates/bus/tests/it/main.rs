@@ -19,6 +19,7 @@ use futures::future::BoxFuture;
 mod events;
 mod jobs;
 mod live;
+#[cfg(feature = "nats")]
 mod nats;
 
 /// What one suite case runs against: the adapter, and whatever must live as long as it does
