@@ -2,9 +2,8 @@
 //! deterministic greedy answers, streaming, limits, stop sequences, context overflow,
 //! cancellation, queueing and grammar-constrained JSON; and the model store (`store`).
 #![cfg(feature = "llama")]
-#![allow(
+#![expect(
     clippy::unwrap_used,
-    clippy::expect_used,
     clippy::panic,
     clippy::disallowed_methods,
     reason = "test code"
