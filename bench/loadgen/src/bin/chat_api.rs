@@ -150,7 +150,9 @@ impl Server {
                  default_model = \"fast\"\nproviders = [\n\
                  {{ name = \"fast\", kind = \"scripted\", models = [\"fast\"], reply = \"{FAST_REPLY}\" }},\n\
                  {{ name = \"slow\", kind = \"scripted\", models = [\"slow\"], reply = \"{slow_reply}\", delay_ms = {} }},\n]\n\n\
-                 [inference.engine]\nenabled = false\n",
+                 [inference.engine]\nenabled = false\n\n\
+                 # One user stands in for many: no cap on the answers it has running.\n\
+                 [inference.concurrency]\nuser_requests = 0\n",
                 args.slow_word_ms
             ),
         )?;
