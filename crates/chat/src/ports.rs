@@ -11,6 +11,7 @@ use confab_store::StoreError;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+pub use crate::domain::ConversationChanges;
 use crate::domain::{
     Author, Conversation, Message, MessageStatus, Params, Preset, Reaction, SearchHit, ShareLink,
     SharedConversation, Turn,
@@ -30,20 +31,6 @@ pub struct NewConversation {
     pub folder: Option<String>,
     pub tags: Vec<String>,
     pub now: i64,
-}
-
-/// Changes to a conversation; `None` leaves a field as it is, `Some(None)` clears it.
-#[derive(Debug, Clone, Default)]
-pub struct ConversationChanges {
-    pub title: Option<String>,
-    pub model: Option<Option<String>>,
-    pub system_prompt: Option<Option<String>>,
-    pub params: Option<Params>,
-    pub folder: Option<Option<String>>,
-    pub tags: Option<Vec<String>>,
-    pub pinned: Option<bool>,
-    pub archived: Option<bool>,
-    pub active_leaf_id: Option<Uuid>,
 }
 
 /// Which conversations to list.
@@ -142,26 +129,50 @@ pub trait ChatStore: Send + Sync {
     /// A message of one of `user_id`'s conversations.
     async fn message(&self, user_id: Uuid, conversation_id: Uuid, id: Uuid)
     -> StoreResult<Message>;
-    /// The messages from the root to `leaf`, root first.
-    async fn lineage(&self, conversation_id: Uuid, leaf: Uuid) -> StoreResult<Vec<Message>>;
-    /// The path from the root to `leaf`, root first, each with its branches.
+    /// The messages from the root to `leaf`, root first; `NotFound` unless `leaf` is in one
+    /// of `user_id`'s conversations.
+    async fn lineage(
+        &self,
+        user_id: Uuid,
+        conversation_id: Uuid,
+        leaf: Uuid,
+    ) -> StoreResult<Vec<Message>>;
+    /// The path from the root to `leaf`, root first, each with its branches; `NotFound`
+    /// unless `leaf` is in one of `user_id`'s conversations.
     async fn path(
         &self,
+        user_id: Uuid,
         conversation_id: Uuid,
         leaf: Uuid,
     ) -> StoreResult<Vec<(Message, Branches)>>;
-    /// The newest leaf under `id` (following the newest child at each step).
-    async fn newest_leaf(&self, conversation_id: Uuid, id: Uuid) -> StoreResult<Uuid>;
-    /// Saves a streaming answer's text so far.
-    async fn checkpoint(&self, id: Uuid, content: &str, now: i64) -> StoreResult<()>;
-    /// Ends a streaming answer with how it ended; returns the saved message.
-    async fn finish(&self, id: Uuid, ending: Ending) -> StoreResult<Message>;
+    /// The newest leaf under `id` (following the newest child at each step); `NotFound`
+    /// unless `id` is in one of `user_id`'s conversations.
+    async fn newest_leaf(
+        &self,
+        user_id: Uuid,
+        conversation_id: Uuid,
+        id: Uuid,
+    ) -> StoreResult<Uuid>;
+    /// Saves a streaming answer's text so far (nothing for an answer that is not streaming or
+    /// not `user_id`'s).
+    async fn checkpoint(&self, user_id: Uuid, id: Uuid, content: &str, now: i64)
+    -> StoreResult<()>;
+    /// Ends a streaming answer with how it ended; returns the saved message. `NotFound`
+    /// unless the answer is in one of `user_id`'s conversations.
+    async fn finish(&self, user_id: Uuid, id: Uuid, ending: Ending) -> StoreResult<Message>;
     /// Marks every answer still `streaming` as `interrupted` (at start: no process streams
     /// them any more). Returns how many.
     async fn interrupt_streaming(&self, now: i64) -> StoreResult<u64>;
-    /// Sets the title of a conversation only if it is still `expected` (an automatic title
-    /// never overwrites one the user chose meanwhile). Returns whether it did.
-    async fn retitle(&self, id: Uuid, expected: &str, title: &str, now: i64) -> StoreResult<bool>;
+    /// Sets the title of one of `user_id`'s conversations only if it is still `expected` (an
+    /// automatic title never overwrites one the user chose meanwhile). Returns whether it did.
+    async fn retitle(
+        &self,
+        user_id: Uuid,
+        id: Uuid,
+        expected: &str,
+        title: &str,
+        now: i64,
+    ) -> StoreResult<bool>;
 
     async fn create_share(
         &self,
@@ -215,8 +226,10 @@ pub trait ChatStore: Send + Sync {
         user_id: Uuid,
         conversations: &[crate::transfer::Imported],
     ) -> StoreResult<()>;
-    /// Every message of a conversation (all branches), oldest first.
-    async fn all_messages(&self, conversation_id: Uuid) -> StoreResult<Vec<Message>>;
+    /// Every message of one of `user_id`'s conversations (all branches), oldest first;
+    /// nothing for another user's.
+    async fn all_messages(&self, user_id: Uuid, conversation_id: Uuid)
+    -> StoreResult<Vec<Message>>;
 
     /// Full-text search over `user_id`'s conversation titles and finished messages: title
     /// matches first, then messages, each ranked by relevance; `words` are plain words (all

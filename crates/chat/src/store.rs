@@ -665,11 +665,18 @@ impl ChatStore for SqlChatStore {
         message(&row)
     }
 
-    async fn lineage(&self, conversation_id: Uuid, leaf: Uuid) -> StoreResult<Vec<Message>> {
-        // Walk up from the leaf with a recursive query (both databases have them).
+    async fn lineage(
+        &self,
+        user_id: Uuid,
+        conversation_id: Uuid,
+        leaf: Uuid,
+    ) -> StoreResult<Vec<Message>> {
+        // Walk up from the leaf with a recursive query (both databases have them). The leaf
+        // must be in one of the owner's conversations; its ancestors are in the same one.
         let sql = format!(
             "WITH RECURSIVE path (id, depth) AS ( \
-               SELECT id, 0 FROM messages WHERE id = $1 AND conversation_id = $2 \
+               SELECT m.id, 0 FROM messages m JOIN conversations c ON c.id = m.conversation_id \
+               WHERE m.id = $1 AND m.conversation_id = $2 AND c.user_id = $3 \
                UNION ALL \
                SELECT m.parent_id, p.depth + 1 FROM messages m JOIN path p ON m.id = p.id \
                WHERE m.parent_id IS NOT NULL) \
@@ -679,6 +686,7 @@ impl ChatStore for SqlChatStore {
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(leaf.to_string())
             .bind(conversation_id.to_string())
+            .bind(user_id.to_string())
             .fetch_all(self.db.pool())
             .await?;
         let messages: Vec<Message> = rows.iter().map(message).collect::<StoreResult<_>>()?;
@@ -690,14 +698,16 @@ impl ChatStore for SqlChatStore {
 
     async fn path(
         &self,
+        user_id: Uuid,
         conversation_id: Uuid,
         leaf: Uuid,
     ) -> StoreResult<Vec<(Message, Branches)>> {
-        let messages = self.lineage(conversation_id, leaf).await?;
+        let messages = self.lineage(user_id, conversation_id, leaf).await?;
         // Every group of two or more siblings in one go (most messages have none: a message
         // missing here is an only child).
         let siblings = sqlx::query(
-            "SELECT id, parent_id FROM messages WHERE conversation_id = $1 AND ( \
+            "SELECT id, parent_id FROM messages WHERE conversation_id = $1 \
+             AND EXISTS (SELECT 1 FROM conversations WHERE id = $1 AND user_id = $2) AND ( \
                parent_id IN (SELECT parent_id FROM messages WHERE conversation_id = $1 \
                  AND parent_id IS NOT NULL GROUP BY parent_id HAVING COUNT(*) > 1) \
                OR (parent_id IS NULL AND EXISTS (SELECT 1 FROM messages WHERE \
@@ -706,6 +716,7 @@ impl ChatStore for SqlChatStore {
              ORDER BY created_at, id",
         )
         .bind(conversation_id.to_string())
+        .bind(user_id.to_string())
         .fetch_all(self.db.pool())
         .await?;
         let mut groups: HashMap<Option<Uuid>, Vec<Uuid>> = HashMap::new();
@@ -728,8 +739,14 @@ impl ChatStore for SqlChatStore {
             .collect())
     }
 
-    async fn newest_leaf(&self, conversation_id: Uuid, id: Uuid) -> StoreResult<Uuid> {
-        let mut current = id;
+    async fn newest_leaf(
+        &self,
+        user_id: Uuid,
+        conversation_id: Uuid,
+        id: Uuid,
+    ) -> StoreResult<Uuid> {
+        // The start must be the owner's; its descendants are in the same conversation.
+        let mut current = self.message(user_id, conversation_id, id).await?.id;
         // Bounded by the tree's depth; each step is one indexed lookup.
         loop {
             let child = sqlx::query(
@@ -747,23 +764,33 @@ impl ChatStore for SqlChatStore {
         }
     }
 
-    async fn checkpoint(&self, id: Uuid, content: &str, now: i64) -> StoreResult<()> {
+    async fn checkpoint(
+        &self,
+        user_id: Uuid,
+        id: Uuid,
+        content: &str,
+        now: i64,
+    ) -> StoreResult<()> {
         sqlx::query(
             "UPDATE messages SET content = $1, updated_at = $2 \
-             WHERE id = $3 AND status = 'streaming'",
+             WHERE id = $3 AND status = 'streaming' AND EXISTS (SELECT 1 FROM conversations c \
+             WHERE c.id = messages.conversation_id AND c.user_id = $4)",
         )
         .bind(content)
         .bind(now)
         .bind(id.to_string())
+        .bind(user_id.to_string())
         .execute(self.db.writer())
         .await?;
         Ok(())
     }
 
-    async fn finish(&self, id: Uuid, e: Ending) -> StoreResult<Message> {
+    async fn finish(&self, user_id: Uuid, id: Uuid, e: Ending) -> StoreResult<Message> {
         let sql = format!(
             "UPDATE messages SET status = $1, content = $2, error = $3, prompt_tokens = $4, \
-             completion_tokens = $5, updated_at = $6 WHERE id = $7 RETURNING {}",
+             completion_tokens = $5, updated_at = $6 WHERE id = $7 AND EXISTS (SELECT 1 FROM \
+             conversations c WHERE c.id = messages.conversation_id AND c.user_id = $8) \
+             RETURNING {}",
             MESSAGE_COLUMNS.replace("m.", "")
         );
         let row = sqlx::query(sqlx::AssertSqlSafe(sql))
@@ -774,6 +801,7 @@ impl ChatStore for SqlChatStore {
             .bind(e.completion_tokens.map(i64::from))
             .bind(e.now)
             .bind(id.to_string())
+            .bind(user_id.to_string())
             .fetch_optional(self.db.writer())
             .await?;
         message(&row.ok_or(StoreError::NotFound)?)
@@ -790,14 +818,23 @@ impl ChatStore for SqlChatStore {
         Ok(result.rows_affected())
     }
 
-    async fn retitle(&self, id: Uuid, expected: &str, title: &str, now: i64) -> StoreResult<bool> {
+    async fn retitle(
+        &self,
+        user_id: Uuid,
+        id: Uuid,
+        expected: &str,
+        title: &str,
+        now: i64,
+    ) -> StoreResult<bool> {
         let result = sqlx::query(
-            "UPDATE conversations SET title = $1, updated_at = $2 WHERE id = $3 AND title = $4",
+            "UPDATE conversations SET title = $1, updated_at = $2 \
+             WHERE id = $3 AND title = $4 AND user_id = $5",
         )
         .bind(title)
         .bind(now)
         .bind(id.to_string())
         .bind(expected)
+        .bind(user_id.to_string())
         .execute(self.db.writer())
         .await?;
         Ok(result.rows_affected() > 0)
@@ -1080,13 +1117,19 @@ impl ChatStore for SqlChatStore {
         Ok(())
     }
 
-    async fn all_messages(&self, conversation_id: Uuid) -> StoreResult<Vec<Message>> {
+    async fn all_messages(
+        &self,
+        user_id: Uuid,
+        conversation_id: Uuid,
+    ) -> StoreResult<Vec<Message>> {
         let sql = format!(
-            "SELECT {MESSAGE_COLUMNS} FROM messages m WHERE m.conversation_id = $1 \
+            "SELECT {MESSAGE_COLUMNS} FROM messages m JOIN conversations c \
+             ON c.id = m.conversation_id WHERE m.conversation_id = $1 AND c.user_id = $2 \
              ORDER BY m.created_at, m.id"
         );
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(conversation_id.to_string())
+            .bind(user_id.to_string())
             .fetch_all(self.db.pool())
             .await?;
         rows.iter().map(message).collect()

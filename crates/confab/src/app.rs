@@ -248,6 +248,11 @@ pub async fn build(config: &Config) -> anyhow::Result<App> {
                 .unwrap_or(usize::MAX),
             import_concurrency: config.chat.import_concurrency as usize,
             sockets_per_user: config.chat.sockets_per_user as usize,
+            // Validated to 0..=2 and (0, 1]: nothing is lost in f32.
+            default_temperature: config.chat.default_temperature as f32,
+            default_top_p: config.chat.default_top_p as f32,
+            title_temperature: config.chat.title_temperature as f32,
+            title_max_tokens: config.chat.title_max_tokens,
         },
         Some(jobs.clone()),
         Arc::new(AuthAccounts(auth.clone())),

@@ -468,7 +468,7 @@ async fn answers_cut_off_by_a_crash_are_interrupted_at_the_next_start() {
     streaming.parent_id = Some(question.id);
     let answer = store.add_message(user, streaming).await.unwrap();
     store
-        .checkpoint(answer.id, "half an ans", now)
+        .checkpoint(user, answer.id, "half an ans", now)
         .await
         .unwrap();
     // The process "dies" here; the next start finds the answer still streaming.
@@ -551,7 +551,7 @@ async fn a_question_and_its_answer_are_stored_together_or_not_at_all() {
         let refused = store.add_messages(owner, mine.id, batch).await;
         assert!(matches!(refused, Err(StoreError::NotFound)), "{refused:?}");
     }
-    assert_eq!(store.all_messages(mine.id).await.unwrap().len(), 2);
+    assert_eq!(store.all_messages(user, mine.id).await.unwrap().len(), 2);
     let unchanged = store.conversation(user, mine.id).await.unwrap();
     assert_eq!(unchanged.active_leaf_id, Some(answer_id));
     app.db.close().await;
