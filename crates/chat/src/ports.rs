@@ -11,11 +11,11 @@ use confab_store::StoreError;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-pub use crate::domain::ConversationChanges;
 use crate::domain::{
     Author, Conversation, Message, MessageStatus, Params, Preset, Reaction, SearchHit, ShareLink,
     SharedConversation, Turn,
 };
+pub use crate::domain::{BulkAction, ConversationChanges};
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
@@ -246,15 +246,6 @@ pub trait ChatStore: Send + Sync {
     async fn preset(&self, user_id: Uuid, id: Uuid) -> StoreResult<Preset>;
     async fn update_preset(&self, user_id: Uuid, preset: Preset) -> StoreResult<Preset>;
     async fn delete_preset(&self, user_id: Uuid, id: Uuid) -> StoreResult<()>;
-}
-
-/// What a bulk operation does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum BulkAction {
-    Archive,
-    Unarchive,
-    Delete,
 }
 
 /// A request for an answer.

@@ -222,6 +222,15 @@ pub struct Reaction {
     pub mine: bool,
 }
 
+/// What a bulk operation does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum BulkAction {
+    Archive,
+    Unarchive,
+    Delete,
+}
+
 /// A reaction must be short and without spaces (an emoji, or a short code like `+1`).
 pub fn check_emoji(emoji: &str) -> Result<(), String> {
     let n = emoji.chars().count();

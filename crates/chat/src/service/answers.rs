@@ -14,6 +14,7 @@ use super::{ChatError, ChatService, not_found};
 use crate::domain::{
     self, Author, Conversation, Generation, Message, MessageStatus, Params, Turn, fit_history,
 };
+use crate::events::{MessageCompleted, MessageCreated, MessageDelta, Typing};
 use crate::live::{Follow, LiveAnswer};
 use crate::ports::{Ask, Ending, ModelError, NewMessage};
 
@@ -128,11 +129,10 @@ impl ChatService {
                 .retitle(principal.user_id, conversation_id, "", &title, now)
                 .await?;
         }
-        self.publish(
-            principal.user_id,
-            "message.created",
-            serde_json::json!({"message": user_message}),
-        )
+        self.publish(&MessageCreated {
+            user_id: principal.user_id,
+            message: user_message.clone(),
+        })
         .await;
         self.launch(principal, &conversation, assistant_message.clone(), ask)
             .await;
@@ -273,11 +273,10 @@ impl ChatService {
         answer: Message,
         ask: Ask,
     ) {
-        self.publish(
-            principal.user_id,
-            "message.created",
-            serde_json::json!({"message": answer}),
-        )
+        self.publish(&MessageCreated {
+            user_id: principal.user_id,
+            message: answer.clone(),
+        })
         .await;
         let live = self.live.start(answer.id, &self.shutdown);
         let this = self.clone();
@@ -306,8 +305,14 @@ impl ChatService {
         live: &LiveAnswer,
     ) -> MessageStatus {
         let user = principal.user_id;
-        let typing = |active: bool| serde_json::json!({"conversation_id": conversation_id, "message_id": id, "who": "assistant", "active": active});
-        self.publish(user, "typing", typing(true)).await;
+        let typing = |active: bool| Typing {
+            user_id: user,
+            conversation_id,
+            message_id: id,
+            who: Author::Assistant,
+            active,
+        };
+        self.publish(&typing(true)).await;
         let mut offset = 0usize;
         let mut content = String::new();
         let mut saved = 0usize;
@@ -328,11 +333,15 @@ impl ChatService {
                         Some(Ok(ChatEvent::Delta(text))) => {
                             content.push_str(&text);
                             live.append(&text);
-                            self.publish(user, "message.delta", serde_json::json!({
-                                "conversation_id": conversation_id, "message_id": id,
-                                "offset": offset, "content": text,
-                            })).await;
-                            offset += text.chars().count();
+                            let length = text.chars().count();
+                            self.publish(&MessageDelta {
+                                user_id: user,
+                                conversation_id,
+                                message_id: id,
+                                offset,
+                                content: text,
+                            }).await;
+                            offset += length;
                         }
                         Some(Ok(ChatEvent::Finished { usage: u, .. })) => usage = Some(u),
                         Some(Ok(ChatEvent::Started)) => {}
@@ -376,18 +385,17 @@ impl ChatService {
         self.live.remove(id);
         match saved {
             Ok(message) => {
-                self.publish(
-                    user,
-                    "message.completed",
-                    serde_json::json!({"message": message}),
-                )
+                self.publish(&MessageCompleted {
+                    user_id: user,
+                    message,
+                })
                 .await;
             }
             Err(e) => {
                 tracing::error!(message = %id, error = %e, "cannot save the end of an answer");
             }
         }
-        self.publish(user, "typing", typing(false)).await;
+        self.publish(&typing(false)).await;
         status
     }
 

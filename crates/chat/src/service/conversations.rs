@@ -6,6 +6,7 @@ use uuid::Uuid;
 
 use super::{ChatError, ChatService, not_found};
 use crate::domain::{Conversation, ConversationChanges, ConversationInput, Message};
+use crate::events::{ConversationDeleted, ConversationUpdated, ConversationsChanged};
 use crate::ports::{
     Branches, BulkAction, ConversationFilter, ConversationPosition, NewConversation,
 };
@@ -95,11 +96,10 @@ impl ChatService {
             .update_conversation(user, id, changes, confab_core::now_ms())
             .await
             .map_err(not_found("no such conversation"))?;
-        self.publish(
-            user,
-            "conversation.updated",
-            serde_json::json!({"conversation": updated}),
-        )
+        self.publish(&ConversationUpdated {
+            user_id: user,
+            conversation: updated.clone(),
+        })
         .await;
         Ok(updated)
     }
@@ -112,11 +112,10 @@ impl ChatService {
             .delete_conversation(principal.user_id, id)
             .await
             .map_err(not_found("no such conversation"))?;
-        self.publish(
-            principal.user_id,
-            "conversation.deleted",
-            serde_json::json!({"conversation_id": id}),
-        )
+        self.publish(&ConversationDeleted {
+            user_id: principal.user_id,
+            conversation_id: id,
+        })
         .await;
         Ok(())
     }
@@ -175,11 +174,11 @@ impl ChatService {
             .store
             .bulk(principal.user_id, ids, action, confab_core::now_ms())
             .await?;
-        self.publish(
-            principal.user_id,
-            "conversations.changed",
-            serde_json::json!({"ids": ids, "action": action}),
-        )
+        self.publish(&ConversationsChanged {
+            user_id: principal.user_id,
+            ids: Some(ids.to_vec()),
+            action: Some(action),
+        })
         .await;
         Ok(affected)
     }
@@ -188,8 +187,12 @@ impl ChatService {
     /// Returns how many conversations went.
     pub async fn purge_user(&self, user_id: Uuid) -> Result<u64, ChatError> {
         let purged = self.store.purge_user(user_id).await?;
-        self.publish(user_id, "conversations.changed", serde_json::json!({}))
-            .await;
+        self.publish(&ConversationsChanged {
+            user_id,
+            ids: None,
+            action: None,
+        })
+        .await;
         Ok(purged)
     }
 }

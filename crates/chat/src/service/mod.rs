@@ -11,13 +11,14 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use confab_bus::{Envelope, EventBus, JobQueue};
+use confab_bus::{Envelope, EventBus, JobQueue, TypedEvent};
 use confab_store::StoreError;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use uuid::Uuid;
 
 use crate::domain::Conversation;
+use crate::events::ConversationUpdated;
 use crate::live::LiveAnswers;
 use crate::ports::{Accounts, ChatStore, ModelClient, ModelError};
 
@@ -210,22 +211,21 @@ impl ChatService {
         })
     }
 
-    /// Tells the user's tabs (and other replicas) what happened; a bus failure is logged, never
-    /// fatal to the operation that caused it.
-    async fn publish(&self, user: Uuid, kind: &str, data: serde_json::Value) {
-        let event = Envelope::new(confab_bus::user_topic(user), kind, data);
-        if let Err(e) = self.events.publish(event).await {
-            tracing::warn!(error = %e, kind, "event not published");
+    /// Tells the user's tabs (and other replicas) what happened (see [`crate::events`]); a
+    /// bus failure is logged, never fatal to the operation that caused it.
+    async fn publish<E: TypedEvent>(&self, event: &E) {
+        if let Err(e) = self.events.publish(Envelope::typed(event)).await {
+            tracing::warn!(error = %e, kind = E::KIND, "event not published");
         }
     }
 
+    /// Publishes a conversation as it is now.
     async fn publish_conversation(&self, user: Uuid, id: Uuid) {
         if let Ok(conversation) = self.store.conversation(user, id).await {
-            self.publish(
-                user,
-                "conversation.updated",
-                serde_json::json!({"conversation": conversation}),
-            )
+            self.publish(&ConversationUpdated {
+                user_id: user,
+                conversation,
+            })
             .await;
         }
     }

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use uuid::Uuid;
 
 use super::{ChatError, ChatService};
+use crate::events::Presence;
 
 /// One open real-time connection of a user (see [`ChatService::reserve_socket`]).
 pub struct SocketSlot {
@@ -60,11 +61,11 @@ impl ChatService {
     /// Tells `user`'s tabs how many of them are connected now.
     pub async fn announce_presence(&self, user: Uuid) {
         let tabs = self.presence.lock().get(&user).copied().unwrap_or(0);
-        self.publish(
-            user,
-            "presence",
-            serde_json::json!({"online": tabs > 0, "tabs": tabs}),
-        )
+        self.publish(&Presence {
+            user_id: user,
+            online: tabs > 0,
+            tabs,
+        })
         .await;
     }
 }

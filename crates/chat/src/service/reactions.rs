@@ -7,6 +7,7 @@ use uuid::Uuid;
 
 use super::{ChatError, ChatService, not_found};
 use crate::domain::{self, Reaction};
+use crate::events::ReactionChanged;
 
 impl ChatService {
     /// Adds (`add`) or takes back a reaction; answers with the message's reactions.
@@ -44,11 +45,12 @@ impl ChatService {
             .await?
             .remove(&message_id)
             .unwrap_or_default();
-        self.publish(
-            user,
-            "reaction",
-            serde_json::json!({"conversation_id": conversation_id, "message_id": message_id, "reactions": reactions}),
-        )
+        self.publish(&ReactionChanged {
+            user_id: user,
+            conversation_id,
+            message_id,
+            reactions: reactions.clone(),
+        })
         .await;
         Ok(reactions)
     }
