@@ -439,7 +439,7 @@ async fn an_answer_outlives_its_client_and_can_be_followed_again() {
 
 #[tokio::test]
 async fn answers_cut_off_by_a_crash_are_interrupted_at_the_next_start() {
-    use confab_chat::ports::{ChatStore, NewMessage};
+    use confab_chat::ports::{ConversationStore, MessageStore, NewMessage};
     let (config, _db) = crate::common::test_config().await;
     let first = confab::app::build(&config).await.unwrap();
     let store = confab_chat::SqlChatStore::new(first.db.clone());
@@ -493,7 +493,7 @@ async fn answers_cut_off_by_a_crash_are_interrupted_at_the_next_start() {
 #[tokio::test]
 async fn a_question_and_its_answer_are_stored_together_or_not_at_all() {
     use confab_chat::domain::{Author, MessageStatus};
-    use confab_chat::ports::{ChatStore, NewMessage};
+    use confab_chat::ports::{ConversationStore, MessageStore, NewMessage};
     use confab_store::StoreError;
     let (config, _db) = crate::common::test_config().await;
     let app = confab::app::build(&config).await.unwrap();
@@ -562,7 +562,7 @@ async fn searches_find_common_middling_and_rare_words_alike() {
     // Enough messages that each way of finding candidates is taken on PostgreSQL (testing
     // the newest messages until 200 matches, testing further, the GIN index).
     use confab_chat::domain::{Author, HitKind, MessageStatus};
-    use confab_chat::ports::{ChatStore, NewMessage};
+    use confab_chat::ports::{ConversationStore, MessageStore, NewMessage, SearchStore};
     let (config, _db) = crate::common::test_config().await;
     let app = confab::app::build(&config).await.unwrap();
     let store = confab_chat::SqlChatStore::new(app.db.clone());
