@@ -179,21 +179,43 @@ impl std::fmt::Debug for ChatService {
     }
 }
 
+/// The ports and handles a [`ChatService`] runs on, chosen by the composition root.
+#[derive(Clone)]
+pub struct ChatDeps {
+    pub store: Arc<dyn ChatStore>,
+    pub models: Arc<dyn ModelClient>,
+    /// Whether accounts are active (share links of inactive ones are not served).
+    pub accounts: Arc<dyn Accounts>,
+    /// Live events to the user's tabs and other replicas.
+    pub events: Arc<dyn EventBus>,
+    /// Where titles are queued as `chat.title` jobs; `None`: they run on `tasks`.
+    pub jobs: Option<Arc<dyn JobQueue>>,
+    /// Where answers are generated, so shutdown waits for them.
+    pub tasks: TaskTracker,
+    /// Cancelled at shutdown: answers still generating end `interrupted`.
+    pub shutdown: CancellationToken,
+}
+
+impl std::fmt::Debug for ChatDeps {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChatDeps")
+            .field("jobs", &self.jobs.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
 impl ChatService {
-    #[expect(
-        clippy::too_many_arguments,
-        reason = "one port per argument until the services get one way of construction (issue 13 §4)"
-    )]
-    pub fn new(
-        store: Arc<dyn ChatStore>,
-        models: Arc<dyn ModelClient>,
-        events: Arc<dyn EventBus>,
-        tasks: TaskTracker,
-        shutdown: CancellationToken,
-        settings: ChatSettings,
-        jobs: Option<Arc<dyn JobQueue>>,
-        accounts: Arc<dyn Accounts>,
-    ) -> Arc<Self> {
+    /// The service over its ports (`deps`) with its settings.
+    pub fn new(deps: ChatDeps, settings: ChatSettings) -> Arc<Self> {
+        let ChatDeps {
+            store,
+            models,
+            accounts,
+            events,
+            jobs,
+            tasks,
+            shutdown,
+        } = deps;
         Arc::new(Self {
             store,
             models,
