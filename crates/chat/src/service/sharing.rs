@@ -47,10 +47,10 @@ impl ChatService {
             shared_at: now,
             messages,
         };
-        Ok(self
-            .store
+        self.store
             .create_share(principal.user_id, id, &new_token(), &snapshot, now)
-            .await?)
+            .await
+            .map_err(not_found("no such conversation"))
     }
 
     pub async fn shares(

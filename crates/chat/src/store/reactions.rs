@@ -83,11 +83,14 @@ impl ReactionStore for SqlChatStore {
         if message_ids.is_empty() {
             return Ok(out);
         }
+        // Only messages of the user's own conversations: another user's ids show nothing.
         let sql = format!(
-            "SELECT message_id, emoji, COUNT(*) AS n, \
-             CAST(SUM(CASE WHEN user_id = $1 THEN 1 ELSE 0 END) AS BIGINT) AS mine \
-             FROM message_reactions WHERE message_id {} \
-             GROUP BY message_id, emoji ORDER BY MIN(created_at)",
+            "SELECT r.message_id, r.emoji, COUNT(*) AS n, \
+             CAST(SUM(CASE WHEN r.user_id = $1 THEN 1 ELSE 0 END) AS BIGINT) AS mine \
+             FROM message_reactions r WHERE r.message_id {} AND EXISTS (SELECT 1 FROM messages m \
+             JOIN conversations c ON c.id = m.conversation_id \
+             WHERE m.id = r.message_id AND c.user_id = $1) \
+             GROUP BY r.message_id, r.emoji ORDER BY MIN(r.created_at)",
             ids_in(self.db.backend(), 2)
         );
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))

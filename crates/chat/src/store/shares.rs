@@ -32,9 +32,11 @@ impl ShareStore for SqlChatStore {
         snapshot: &SharedConversation,
         now: i64,
     ) -> StoreResult<ShareLink> {
-        sqlx::query(
+        // Only a conversation of the owner's can be shared: checked in the statement.
+        let inserted = sqlx::query(
             "INSERT INTO share_links (token, conversation_id, user_id, snapshot, created_at) \
-             VALUES ($1, $2, $3, $4, $5)",
+             SELECT $1, $2, $3, $4, $5 WHERE EXISTS \
+             (SELECT 1 FROM conversations WHERE id = $2 AND user_id = $3)",
         )
         .bind(token)
         .bind(conversation_id.to_string())
@@ -43,6 +45,9 @@ impl ShareStore for SqlChatStore {
         .bind(now)
         .execute(self.db.writer())
         .await?;
+        if inserted.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
         Ok(ShareLink {
             token: token.to_owned(),
             conversation_id,

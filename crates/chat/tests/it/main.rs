@@ -9,3 +9,6 @@
 )]
 
 mod events;
+mod purity;
+mod service;
+mod store;
