@@ -15,6 +15,7 @@ use confab_core::auth::{DynAuthenticator, ServiceTokens, WithServiceTokens};
 use confab_core::config::Config;
 use confab_core::http::{HttpContext, apply_common_layers, ops_router};
 use confab_core::metrics::MetricsBuilder;
+use confab_core::net::ProxyTrust;
 use confab_core::runtime::{LiveSettings, RuntimeSettings};
 use confab_inference::metrics::InferenceMetrics;
 use confab_inference::service::InferenceDeps;
@@ -296,7 +297,7 @@ pub async fn build(config: &Config) -> anyhow::Result<App> {
         router,
         HttpContext {
             metrics,
-            trust_proxy_headers: config.server.trust_proxy_headers,
+            proxies: ProxyTrust::from_config(&config.server).map_err(|e| anyhow::anyhow!(e))?,
             hsts: https,
         },
         &config.server,

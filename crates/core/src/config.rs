@@ -253,6 +253,11 @@ pub struct ServerConfig {
     pub public_url: Option<String>,
     /// Trust `X-Forwarded-For` / `X-Forwarded-Proto` (only behind a proxy you run).
     pub trust_proxy_headers: bool,
+    /// The addresses or ranges (`10.0.0.0/8`) of the reverse proxies in front of Confab. With
+    /// `trust_proxy_headers`, the client is the rightmost `X-Forwarded-For` entry that is not
+    /// one of these, and a peer not listed here is itself the client. Empty: exactly one
+    /// proxy, the connected peer, is trusted (the client is the last entry).
+    pub trusted_proxies: Vec<String>,
 }
 
 impl Default for ServerConfig {
@@ -264,6 +269,7 @@ impl Default for ServerConfig {
             cors_origins: Vec::new(),
             public_url: None,
             trust_proxy_headers: false,
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -712,6 +718,11 @@ impl Config {
         }
         if !(0.0..=1.0).contains(&self.inference.router.breaker_error_rate) {
             return bad("inference.router.breaker_error_rate must be between 0 and 1");
+        }
+        for proxy in &self.server.trusted_proxies {
+            if let Err(e) = proxy.parse::<crate::net::IpRange>() {
+                return Err(ConfigError::Invalid(format!("server.trusted_proxies: {e}")));
+            }
         }
         for origin in &self.server.cors_origins {
             if origin.parse::<http::HeaderValue>().is_err() || !origin.contains("://") {

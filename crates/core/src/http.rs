@@ -25,6 +25,7 @@ use crate::config::ServerConfig;
 use crate::error::{ApiError, ErrorLog, code_for_status, message_for_status};
 use crate::extract::ClientIp;
 use crate::metrics::{HttpLabels, Metrics};
+use crate::net::ProxyTrust;
 
 pub const REQUEST_ID_HEADER: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -45,7 +46,9 @@ pub struct RequestId(pub String);
 #[derive(Debug, Clone)]
 pub struct HttpContext {
     pub metrics: Arc<Metrics>,
-    pub trust_proxy_headers: bool,
+    /// Whose `X-Forwarded-For` is believed (`server.trust_proxy_headers`,
+    /// `server.trusted_proxies`).
+    pub proxies: ProxyTrust,
     /// Send `Strict-Transport-Security` (the public URL is https).
     pub hsts: bool,
 }
@@ -109,22 +112,20 @@ fn incoming_request_id(request: &Request) -> Option<String> {
     ok.then(|| value.to_owned())
 }
 
-fn client_ip(request: &Request, trust_proxy_headers: bool) -> Option<IpAddr> {
-    if trust_proxy_headers {
-        let forwarded = request
-            .headers()
-            .get("x-forwarded-for")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(',').next())
-            .and_then(|v| v.trim().parse().ok());
-        if forwarded.is_some() {
-            return forwarded;
-        }
-    }
-    request
+fn client_ip(request: &Request, proxies: &ProxyTrust) -> Option<IpAddr> {
+    let peer = request
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
-        .map(|ConnectInfo(addr)| addr.ip())
+        .map(|ConnectInfo(addr)| addr.ip());
+    if !proxies.enabled() {
+        return peer;
+    }
+    let forwarded = request
+        .headers()
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok());
+    proxies.client_ip(peer, forwarded)
 }
 
 async fn request_context(
@@ -135,7 +136,7 @@ async fn request_context(
     let started = Instant::now();
     let id = incoming_request_id(&request).unwrap_or_else(|| crate::id::new_id().to_string());
     request.extensions_mut().insert(RequestId(id.clone()));
-    if let Some(ip) = client_ip(&request, ctx.trust_proxy_headers) {
+    if let Some(ip) = client_ip(&request, &ctx.proxies) {
         request.extensions_mut().insert(ClientIp(ip));
     }
     let method = request.method().clone();

@@ -833,3 +833,42 @@ async fn an_https_public_url_makes_cookies_secure_and_sends_hsts() {
     assert!(refresh.contains("Secure"), "{refresh}");
     app.stop().await;
 }
+
+/// Behind a proxy, the client is the hop the proxy appended, not the entries a client sent:
+/// rotating made-up `X-Forwarded-For` entries neither escapes the per-IP throttle nor writes
+/// a chosen address into the audit log.
+#[tokio::test]
+async fn forwarded_for_is_read_from_the_right() {
+    let app = TestApp::start_with(|c| {
+        c.server.trust_proxy_headers = true;
+        // The test client connects from loopback: that is "our proxy".
+        c.server.trusted_proxies = vec!["127.0.0.0/8".into()];
+        c.auth.ip_rate_limit_per_minute = 1;
+        c.auth.ip_rate_limit_burst = 3;
+    })
+    .await;
+    let login = |spoofed: String| {
+        app.client
+            .post(app.url("/api/v1/auth/login"))
+            .header(
+                "x-forwarded-for",
+                format!("{spoofed}, 203.0.113.9, 127.0.0.1"),
+            )
+            .json(&json!({"email": "a@example.com", "password": "whatever it is"}))
+            .send()
+    };
+    for i in 0..3 {
+        let response = login(format!("198.51.100.{i}")).await.unwrap();
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    }
+    let throttled = login("198.51.100.77".into()).await.unwrap();
+    assert_eq!(throttled.status(), StatusCode::TOO_MANY_REQUESTS);
+
+    let audit = confab_admin::SqlAuditLog::new(app.db.clone());
+    let failures = audit.recent(Some("auth.login"), 10).await.unwrap();
+    assert_eq!(failures.len(), 3);
+    for entry in &failures {
+        assert_eq!(entry.ip.as_deref(), Some("203.0.113.9"), "{entry:?}");
+    }
+    app.stop().await;
+}
