@@ -348,8 +348,7 @@ async fn register(
         (status = 200, body = TokenResponse),
         (status = 401, body = ErrorEnvelope, description = "invalid_credentials (same for unknown email and wrong password)"),
         (status = 403, body = ErrorEnvelope, description = "account_pending, account_disabled"),
-        (status = 423, body = ErrorEnvelope, description = "account_locked, with Retry-After"),
-        (status = 429, body = ErrorEnvelope, description = "rate_limited, with Retry-After"),
+        (status = 429, body = ErrorEnvelope, description = "rate_limited (this address, any account) or login_throttled (too many failures for this account from this address; alike for unknown emails), with Retry-After"),
     ))]
 async fn login(
     State(state): State<AuthState>,
@@ -518,7 +517,7 @@ async fn change_password(
         (status = 401, body = ErrorEnvelope, description = "invalid_credentials"),
         (status = 409, body = ErrorEnvelope, description = "no_reset_pending"),
         (status = 422, body = ErrorEnvelope, description = "weak_password"),
-        (status = 429, body = ErrorEnvelope, description = "rate_limited"),
+        (status = 429, body = ErrorEnvelope, description = "rate_limited, login_throttled"),
     ))]
 async fn complete_password_reset(
     State(state): State<AuthState>,
@@ -687,7 +686,7 @@ async fn approve_user(
     ))
 }
 
-/// Unlock an account (admin): ends a lockout after failed sign-ins early and re-enables an
+/// Unlock an account (admin): ends the waits after failed sign-ins early and re-enables an
 /// account an admin locked.
 #[utoipa::path(post, path = "/api/v1/auth/users/{id}/unlock", tag = "users", params(("id" = Uuid, Path)),
     responses((status = 200, body = UserView), (status = 403, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope)),

@@ -103,14 +103,8 @@ pub trait AuthStore: Send + Sync {
     async fn user_by_id(&self, id: Uuid) -> StoreResult<Option<User>>;
     async fn list_users(&self, filter: &UserFilter) -> StoreResult<Vec<User>>;
     async fn count_active_admins(&self) -> StoreResult<i64>;
-    /// Counts a failed login; at `threshold` failures in a row the account locks until
-    /// `lock_until` and the counter restarts. Returns whether this failure locked it.
-    async fn record_failed_login(
-        &self,
-        id: Uuid,
-        threshold: u32,
-        lock_until: i64,
-    ) -> StoreResult<bool>;
+    /// Clears the failure count and lockout that earlier versions kept in the user's row
+    /// (sign-in failures are now counted by [`crate::guard::LoginGuard`]).
     async fn clear_failed_logins(&self, id: Uuid) -> StoreResult<()>;
     async fn update_name(&self, id: Uuid, name: &str, now: i64) -> StoreResult<()>;
     async fn set_password(

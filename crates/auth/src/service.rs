@@ -24,6 +24,7 @@ use crate::domain::{
     self, ApiKeyView, GroupView, MAX_KEYS_PER_USER, User, UserStatus, UserView, normalize_email,
     normalize_name, password_problems,
 };
+use crate::guard::{GuardPolicy, LoginGuard, Verdict};
 use crate::keys::{KeyError, KeyRing};
 use crate::ports::{AuthStore, NewApiKey, NewSession, Rotation, UserFilter};
 use crate::secret;
@@ -50,8 +51,11 @@ pub enum AuthError {
     RegistrationClosed,
     #[error("email or password is wrong")]
     InvalidCredentials,
-    #[error("too many failed sign-ins; the account is locked for {retry_after_secs} s")]
-    Locked { retry_after_secs: u64 },
+    #[error(
+        "too many failed sign-ins for this account from your address; try again in \
+         {retry_after_secs} s"
+    )]
+    Throttled { retry_after_secs: u64 },
     #[error("the account waits for an administrator's approval")]
     Pending,
     #[error("the account is disabled")]
@@ -103,8 +107,8 @@ impl From<AuthError> for ApiError {
             AuthError::InvalidCredentials => {
                 ApiError::new(StatusCode::UNAUTHORIZED, "invalid_credentials", message)
             }
-            AuthError::Locked { retry_after_secs } => {
-                ApiError::new(StatusCode::LOCKED, "account_locked", message)
+            AuthError::Throttled { retry_after_secs } => {
+                ApiError::new(StatusCode::TOO_MANY_REQUESTS, "login_throttled", message)
                     .with_retry_after(retry_after_secs)
             }
             AuthError::Pending => ApiError::forbidden("account_pending", message),
@@ -172,6 +176,8 @@ pub struct AuthService {
     config: AuthConfig,
     /// Hash checked when an email is unknown, so failures take the same time either way.
     dummy_hash: String,
+    /// Failed sign-ins by account and address (brute-force protection).
+    guard: LoginGuard,
     /// API-key lookups by key hash, so a request needs no query.
     key_cache: moka::future::Cache<String, crate::ports::ApiKeyAuth>,
     /// Session lookups by session id.
@@ -229,6 +235,7 @@ impl AuthService {
             store,
             keys,
             audit,
+            guard: LoginGuard::new(GuardPolicy::from_config(&config)),
             config,
             dummy_hash,
             key_cache: auth_cache(),
@@ -466,7 +473,9 @@ impl AuthService {
     }
 
     /// The user whose email and password these are, if they may sign in: counts failures
-    /// towards the lockout and audits them.
+    /// per account and address (see [`crate::guard`]) and audits them. Unknown emails,
+    /// wrong passwords and addresses that must wait answer alike whether or not the account
+    /// exists.
     async fn check_credentials(
         &self,
         email: &str,
@@ -479,42 +488,64 @@ impl AuthService {
         } else {
             self.store.user_by_email(&normalized).await?
         };
+        // Counted under the email as given when it is not even valid, so junk is throttled too.
+        let account = if normalized.is_empty() {
+            email.trim().to_lowercase()
+        } else {
+            normalized.clone()
+        };
         let failed = |reason: &'static str| {
             AuditEvent::new("auth.login", Outcome::Failure, client)
                 .target(normalized.clone())
                 .details(json!({"reason": reason}))
         };
-        let Some(user) = user else {
-            // Spend the same effort as a real check so timing does not reveal the email.
-            verify(password.to_owned(), self.dummy_hash.clone()).await?;
-            self.audit(failed("unknown_email")).await;
-            return Err(AuthError::InvalidCredentials);
-        };
         let now = now_ms();
-        if let Some(until) = user.locked_until.filter(|until| *until > now) {
-            self.audit(failed("locked").actor(user.id)).await;
-            return Err(AuthError::Locked {
-                retry_after_secs: u64::try_from((until - now) / 1000 + 1).unwrap_or(1),
-            });
-        }
-        if !verify(password.to_owned(), user.password_hash.clone()).await? {
-            let lock_until =
-                now + confab_store::to_i64(self.config.lockout_duration_secs.saturating_mul(1000));
-            let locked = self
-                .store
-                .record_failed_login(user.id, self.config.lockout_threshold, lock_until)
-                .await?;
-            self.audit(failed("wrong_password").actor(user.id)).await;
-            if locked {
-                self.audit(
-                    AuditEvent::new("auth.lockout", Outcome::Success, client)
-                        .target(user.id.to_string())
-                        .details(json!({"until": lock_until, "threshold": self.config.lockout_threshold})),
-                )
-                .await;
+        if let Verdict::Wait { retry_after_secs } = self.guard.check(&account, client.ip, now).await
+        {
+            let mut event = failed("throttled");
+            if let Some(user) = &user {
+                event = event.actor(user.id);
             }
-            return Err(AuthError::InvalidCredentials);
+            self.audit(event).await;
+            return Err(AuthError::Throttled { retry_after_secs });
         }
+        let verified = match &user {
+            Some(user) => verify(password.to_owned(), user.password_hash.clone()).await?,
+            None => {
+                // Spend the same effort as a real check so timing does not reveal the email.
+                verify(password.to_owned(), self.dummy_hash.clone()).await?;
+                false
+            }
+        };
+        let user = match user {
+            Some(user) if verified => user,
+            user => {
+                let waits = self.guard.failed(&account, client.ip, now).await;
+                let reason = if user.is_some() {
+                    "wrong_password"
+                } else {
+                    "unknown_email"
+                };
+                let mut event = failed(reason);
+                if let Some(user) = &user {
+                    event = event.actor(user.id);
+                }
+                self.audit(event).await;
+                if let Some(wait_secs) = waits {
+                    self.audit(
+                        AuditEvent::new("auth.login_throttled", Outcome::Success, client)
+                            .target(normalized.clone())
+                            .details(json!({
+                                "wait_secs": wait_secs,
+                                "threshold": self.guard.policy().threshold,
+                            })),
+                    )
+                    .await;
+                }
+                return Err(AuthError::InvalidCredentials);
+            }
+        };
+        self.guard.succeeded(&account, client.ip).await;
         match user.status {
             UserStatus::Active => {}
             UserStatus::Pending => {
@@ -526,14 +557,11 @@ impl AuthService {
                 return Err(AuthError::Disabled);
             }
         }
-        if user.failed_logins > 0 || user.locked_until.is_some() {
-            self.store.clear_failed_logins(user.id).await?;
-        }
         Ok(user)
     }
 
     /// Sets a new password after an administrator's reset: the temporary password proves
-    /// who it is (failures count towards the lockout like sign-ins); then signs in.
+    /// who it is (failures are counted like sign-ins); then signs in.
     pub async fn complete_password_reset(
         &self,
         email: &str,
@@ -947,7 +975,7 @@ impl AuthService {
         self.user(id).await
     }
 
-    /// Unlocks an account: ends a lockout after failed sign-ins early, and re-enables an
+    /// Unlocks an account: ends the waits after failed sign-ins early, and re-enables an
     /// account an admin locked.
     pub async fn unlock_user(
         &self,
@@ -956,6 +984,8 @@ impl AuthService {
         client: &ClientMeta,
     ) -> AuthResult<UserView> {
         let user = self.existing_user(id).await?;
+        self.guard.forget(&user.email).await;
+        // Lockouts of earlier versions were kept in the row; end those too.
         self.store.clear_failed_logins(user.id).await?;
         if user.status == UserStatus::Disabled {
             self.store

@@ -178,32 +178,6 @@ impl AuthStore for SqlAuthStore {
         Ok(row.try_get("n")?)
     }
 
-    async fn record_failed_login(
-        &self,
-        id: Uuid,
-        threshold: u32,
-        lock_until: i64,
-    ) -> StoreResult<bool> {
-        let mut tx = self.db.pool().begin().await?;
-        let row = sqlx::query(
-            "UPDATE users SET failed_logins = failed_logins + 1 WHERE id = $1 RETURNING failed_logins",
-        )
-        .bind(id.to_string())
-        .fetch_one(&mut *tx)
-        .await?;
-        let failures: i64 = row.try_get("failed_logins")?;
-        let locked = failures >= i64::from(threshold);
-        if locked {
-            sqlx::query("UPDATE users SET failed_logins = 0, locked_until = $1 WHERE id = $2")
-                .bind(lock_until)
-                .bind(id.to_string())
-                .execute(&mut *tx)
-                .await?;
-        }
-        tx.commit().await?;
-        Ok(locked)
-    }
-
     async fn clear_failed_logins(&self, id: Uuid) -> StoreResult<()> {
         sqlx::query("UPDATE users SET failed_logins = 0, locked_until = NULL WHERE id = $1")
             .bind(id.to_string())

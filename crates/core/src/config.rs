@@ -292,9 +292,19 @@ pub struct AuthConfig {
     pub registration: RegistrationPolicy,
     pub access_token_ttl_secs: u64,
     pub refresh_token_ttl_secs: u64,
-    /// Failed logins in a row that lock an account.
+    /// Failed sign-ins for one account from one address (IPv6: one /64) before that address
+    /// must wait to try that account again. Other addresses are not affected, so nobody can
+    /// lock a user out; unknown emails are counted the same way.
     pub lockout_threshold: u32,
+    /// The longest such wait, in seconds.
     pub lockout_duration_secs: u64,
+    /// The first wait, in seconds; every further failure doubles it (up to
+    /// `lockout_duration_secs`).
+    pub login_delay_secs: u64,
+    /// Failed sign-ins per hour for one account from all addresses together; beyond it,
+    /// addresses that already failed for the account wait until the hour is over, while an
+    /// address without failures may still sign in. 0: no such limit.
+    pub account_failures_per_hour: u32,
     /// Sustained requests per minute one IP may make to the auth endpoints.
     pub ip_rate_limit_per_minute: u32,
     /// Requests one IP may make in a burst before the per-minute rate applies.
@@ -313,6 +323,8 @@ impl Default for AuthConfig {
             refresh_token_ttl_secs: 30 * 24 * 3600,
             lockout_threshold: 5,
             lockout_duration_secs: 15 * 60,
+            login_delay_secs: 30,
+            account_failures_per_hour: 100,
             ip_rate_limit_per_minute: 60,
             ip_rate_limit_burst: 20,
             signing_key_rotation_days: 90,
