@@ -103,25 +103,51 @@ async fn revoke_session_tx(
 #[async_trait]
 impl AuthStore for SqlAuthStore {
     async fn insert_user(&self, user: &User, first_is_admin: bool) -> StoreResult<User> {
+        // On the writer, so SQLite's racing sign-ups queue here instead of failing a stale
+        // read in WAL mode; for PostgreSQL it is the same pool.
+        let mut tx = self.db.writer().begin().await?;
+        // The first admin is claimed in `auth_first_admin`'s one row before the user is
+        // inserted. Under PostgreSQL's READ COMMITTED two racing first sign-ups both see no
+        // users; the row's key makes the second claim wait for the first transaction and
+        // then do nothing, so exactly one of them becomes the admin.
+        let claimed = if first_is_admin {
+            sqlx::query(
+                "INSERT INTO auth_first_admin (id, user_id, claimed_at) \
+                 SELECT 1, $1, $2 WHERE NOT EXISTS (SELECT 1 FROM users) \
+                 ON CONFLICT (id) DO NOTHING",
+            )
+            .bind(user.id.to_string())
+            .bind(user.created_at)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected()
+                == 1
+        } else {
+            false
+        };
+        let (role, status) = if claimed {
+            (Role::Admin, UserStatus::Active)
+        } else {
+            (user.role, user.status)
+        };
         let sql = format!(
-            "INSERT INTO users ({USER_COLUMNS}) VALUES ($1, $2, $3, $4, \
-             CASE WHEN $5 = 1 AND NOT EXISTS (SELECT 1 FROM users) THEN 'admin' ELSE $6 END, \
-             CASE WHEN $5 = 1 AND NOT EXISTS (SELECT 1 FROM users) THEN 'active' ELSE $7 END, \
-             0, NULL, $8, $9, $9) RETURNING {USER_COLUMNS}"
+            "INSERT INTO users ({USER_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, 0, NULL, $7, $8, $8) \
+             RETURNING {USER_COLUMNS}"
         );
         let row = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(user.id.to_string())
             .bind(&user.email)
             .bind(&user.name)
             .bind(&user.password_hash)
-            .bind(i64::from(first_is_admin))
-            .bind(user.role.as_str())
-            .bind(user.status.as_str())
+            .bind(role.as_str())
+            .bind(status.as_str())
             .bind(i64::from(user.must_change_password))
             .bind(user.created_at)
-            .fetch_one(self.db.pool())
+            .fetch_one(&mut *tx)
             .await?;
-        Ok(user_from_row(&row)?)
+        let stored = user_from_row(&row)?;
+        tx.commit().await?;
+        Ok(stored)
     }
 
     async fn user_by_email(&self, email: &str) -> StoreResult<Option<User>> {

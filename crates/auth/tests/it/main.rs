@@ -65,16 +65,16 @@ async fn migrations_are_idempotent_and_verified() {
         "{err}"
     );
     let first = migrations().run(&db).await.unwrap();
-    assert_eq!((first.applied_before, first.applied_now), (0, 1));
+    assert_eq!((first.applied_before, first.applied_now), (0, 2));
     let second = migrations().run(&db).await.unwrap();
-    assert_eq!((second.applied_before, second.applied_now), (1, 0));
+    assert_eq!((second.applied_before, second.applied_now), (2, 0));
     migrations().verify(&db).await.unwrap();
     // Each service keeps its own migration table.
     let row = sqlx::query("SELECT COUNT(*) AS n FROM _auth_migrations")
         .fetch_one(db.pool())
         .await
         .unwrap();
-    assert_eq!(sqlx::Row::try_get::<i64, _>(&row, "n").unwrap(), 1);
+    assert_eq!(sqlx::Row::try_get::<i64, _>(&row, "n").unwrap(), 2);
 }
 
 #[tokio::test]
@@ -128,6 +128,62 @@ async fn first_user_becomes_admin_and_emails_are_unique() {
     );
     assert!(store.user_by_id(Uuid::now_v7()).await.unwrap().is_none());
     assert_eq!(store.count_active_admins().await.unwrap(), 1);
+}
+
+/// Under PostgreSQL's READ COMMITTED racing first sign-ups each saw no users and each became
+/// an admin; the claim of the first-admin row lets exactly one win on both backends. The race
+/// is run several times over (emptied in between) so that a store without the claim fails.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn racing_first_sign_ups_make_exactly_one_admin() {
+    let (store, db, _t) = store().await;
+    let store = std::sync::Arc::new(store);
+    for round in 0..10 {
+        // Open the pool's connections first, so the sign-ups start together rather than one
+        // connection at a time.
+        let mut warm = Vec::new();
+        for _ in 0..8 {
+            warm.push(db.pool().acquire().await.unwrap());
+        }
+        drop(warm);
+        let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(8));
+        let mut tasks = tokio::task::JoinSet::new();
+        for i in 0..8 {
+            let (store, barrier) = (store.clone(), barrier.clone());
+            tasks.spawn(async move {
+                let email = format!("u{i}@example.com");
+                let candidate = user(&email, Role::User, UserStatus::Active);
+                barrier.wait().await;
+                store.insert_user(&candidate, true).await.unwrap()
+            });
+        }
+        let mut admins = 0;
+        while let Some(stored) = tasks.join_next().await {
+            admins += usize::from(stored.unwrap().role == Role::Admin);
+        }
+        assert_eq!(admins, 1, "round {round}");
+        assert_eq!(store.count_active_admins().await.unwrap(), 1);
+        for statement in ["DELETE FROM auth_first_admin", "DELETE FROM users"] {
+            sqlx::query(statement).execute(db.pool()).await.unwrap();
+        }
+    }
+}
+
+/// A database that had users before the claim existed has had its first admin.
+#[tokio::test]
+async fn no_first_admin_once_users_exist() {
+    let (store, _db, _t) = store().await;
+    store
+        .insert_user(
+            &user("cli@example.com", Role::User, UserStatus::Active),
+            false,
+        )
+        .await
+        .unwrap();
+    let later = store
+        .insert_user(&user("b@example.com", Role::User, UserStatus::Active), true)
+        .await
+        .unwrap();
+    assert_eq!(later.role, Role::User);
 }
 
 #[tokio::test]
