@@ -479,7 +479,8 @@ async fn update_me(
     ))
 }
 
-/// Change the password; every other session of the user is signed out.
+/// Change the password; every other session of the user is signed out and every API key of
+/// the user is revoked.
 #[utoipa::path(post, path = "/api/v1/auth/password", tag = "auth", request_body = ChangePasswordRequest,
     responses(
         (status = 204, description = "Changed"),
@@ -726,7 +727,8 @@ async fn lock_user(
 }
 
 /// Reset a user's password (admin): returns a temporary password, once, that only lets the
-/// user choose a new one (`POST /api/v1/auth/password/reset`); their sessions end.
+/// user choose a new one (`POST /api/v1/auth/password/reset`); their sessions end and their
+/// API keys are revoked.
 #[utoipa::path(post, path = "/api/v1/auth/users/{id}/password-reset", tag = "users", params(("id" = Uuid, Path)),
     responses((status = 200, body = PasswordResetResponse), (status = 403, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope)),
     security(("bearer" = [])))]

@@ -148,6 +148,8 @@ pub trait AuthStore: Send + Sync {
     async fn list_api_keys(&self, user_id: Uuid) -> StoreResult<Vec<ApiKeyView>>;
     /// Revokes one of the user's keys; false if the user has no such live key.
     async fn revoke_api_key(&self, user_id: Uuid, key_id: Uuid, now: i64) -> StoreResult<bool>;
+    /// Revokes every live key of the user; returns how many.
+    async fn revoke_api_keys_of(&self, user_id: Uuid, now: i64) -> StoreResult<u64>;
     async fn api_key_auth(&self, key_hash: &str) -> StoreResult<Option<ApiKeyAuth>>;
     async fn touch_api_key(&self, key_id: Uuid, now: i64) -> StoreResult<()>;
 

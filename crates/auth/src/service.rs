@@ -602,7 +602,7 @@ impl AuthService {
     }
 
     /// An administrator resets a user's password: a temporary password (returned once) that
-    /// only lets the user choose a new one; every session of the user ends.
+    /// only lets the user choose a new one; every session and API key of the user ends.
     pub async fn reset_password(
         &self,
         actor: &Principal,
@@ -618,12 +618,14 @@ impl AuthService {
             .store
             .revoke_sessions_of(id, None, "password reset by an administrator", now)
             .await?;
+        // Whoever may have learnt the old password may also have made keys with it.
+        let revoked_keys = self.store.revoke_api_keys_of(id, now).await?;
         self.forget_auth().await;
         self.audit(
             AuditEvent::new("auth.password_reset", Outcome::Success, client)
                 .actor(actor.user_id)
                 .target(user.id.to_string())
-                .details(json!({"revoked_sessions": revoked})),
+                .details(json!({"revoked_sessions": revoked, "revoked_api_keys": revoked_keys})),
         )
         .await;
         Ok(temporary)
@@ -736,7 +738,7 @@ impl AuthService {
         self.user(id).await
     }
 
-    /// Changes the password and signs out every other session.
+    /// Changes the password, signs out every other session and revokes every API key.
     pub async fn change_password(
         &self,
         user_id: Uuid,
@@ -777,12 +779,15 @@ impl AuthService {
             .store
             .revoke_sessions_of(user_id, Some(session_id), "password changed", now)
             .await?;
+        // A password change is what a user does after a suspected compromise: keys made by
+        // whoever knew the old password must stop working too.
+        let revoked_keys = self.store.revoke_api_keys_of(user_id, now).await?;
         self.forget_auth().await;
         self.audit(
             AuditEvent::new("auth.password_change", Outcome::Success, client)
                 .actor(user_id)
                 .target(user_id.to_string())
-                .details(json!({"revoked_sessions": revoked})),
+                .details(json!({"revoked_sessions": revoked, "revoked_api_keys": revoked_keys})),
         )
         .await;
         Ok(())

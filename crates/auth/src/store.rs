@@ -507,6 +507,17 @@ impl AuthStore for SqlAuthStore {
         Ok(done.rows_affected() == 1)
     }
 
+    async fn revoke_api_keys_of(&self, user_id: Uuid, now: i64) -> StoreResult<u64> {
+        let done = sqlx::query(
+            "UPDATE api_keys SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL",
+        )
+        .bind(now)
+        .bind(user_id.to_string())
+        .execute(self.db.pool())
+        .await?;
+        Ok(done.rows_affected())
+    }
+
     async fn api_key_auth(&self, key_hash: &str) -> StoreResult<Option<ApiKeyAuth>> {
         let row = sqlx::query(
             "SELECT k.id, k.user_id, k.scopes, k.expires_at, k.revoked_at, k.last_used_at, u.role, u.status \

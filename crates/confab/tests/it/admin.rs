@@ -106,7 +106,21 @@ async fn admins_lock_unlock_reset_passwords_and_delete_users_with_their_data() {
     assert_eq!(audited(&app, "auth.user_locked").await, 1);
     assert_eq!(audited(&app, "auth.user_unlocked").await, 1);
 
-    // A password reset: a temporary password that only lets bob choose a new one.
+    // A password reset: a temporary password that only lets bob choose a new one; bob's API
+    // keys are revoked with his sessions (whoever knew the password may have made them).
+    let old_key = app
+        .post(
+            "/api/v1/auth/api-keys",
+            Some(&bob),
+            json!({"name": "before the reset", "scopes": ["chat"]}),
+        )
+        .await;
+    assert_eq!(old_key.status, StatusCode::CREATED, "{}", old_key.text);
+    let old_key = old_key.body["key"].as_str().unwrap().to_owned();
+    assert_eq!(
+        app.get("/api/v1/auth/me", Some(&old_key)).await.status,
+        StatusCode::OK
+    );
     let reset = app
         .post(
             &format!("/api/v1/auth/users/{bob_id}/password-reset"),
@@ -120,6 +134,9 @@ async fn admins_lock_unlock_reset_passwords_and_delete_users_with_their_data() {
         .unwrap()
         .to_owned();
     app.get("/api/v1/auth/me", Some(&bob))
+        .await
+        .assert_error(401, "token_revoked");
+    app.get("/api/v1/auth/me", Some(&old_key))
         .await
         .assert_error(401, "token_revoked");
     app.post(

@@ -309,8 +309,26 @@ async fn profile_and_password_change() {
     change(PASSWORD, "short")
         .await
         .assert_error(422, "weak_password");
+    let key = app
+        .post(
+            "/api/v1/auth/api-keys",
+            Some(&access),
+            json!({"name": "laptop", "scopes": ["chat"]}),
+        )
+        .await;
+    let key = key.body["key"].as_str().unwrap().to_owned();
+    assert_eq!(
+        app.get("/api/v1/auth/me", Some(&key)).await.status,
+        StatusCode::OK
+    );
     let done = change(PASSWORD, "a brand new secret").await;
     assert_eq!(done.status, StatusCode::NO_CONTENT, "{}", done.text);
+    // API keys end with the old password: whoever knew it may have made them.
+    app.get("/api/v1/auth/me", Some(&key))
+        .await
+        .assert_error(401, "token_revoked");
+    let keys = app.get("/api/v1/auth/api-keys", Some(&access)).await;
+    assert_eq!(keys.body["items"], json!([]), "{}", keys.text);
 
     // This session stays; every other one ends.
     assert_eq!(
