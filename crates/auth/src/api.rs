@@ -103,7 +103,10 @@ pub struct RefreshRequest {
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct TokenResponse {
     pub access_token: String,
-    pub refresh_token: String,
+    /// Absent for browsers (requests with `Sec-Fetch-*` headers, or a refresh by cookie):
+    /// they hold it only in the HttpOnly cookie, out of reach of the page's scripts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
     /// Always `Bearer`.
     pub token_type: String,
     /// Seconds until the access token expires.
@@ -117,6 +120,7 @@ pub struct RegisterResponse {
     pub user: UserView,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub access_token: Option<String>,
+    /// Absent for browsers, which hold it only in the HttpOnly cookie (see `TokenResponse`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub refresh_token: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -282,13 +286,22 @@ fn presented_refresh(
     }
 }
 
-fn token_response(signed_in: SignedIn) -> Result<TokenResponse, ApiError> {
+/// Whether the refresh token may go into the JSON body. Browsers get it only as the HttpOnly
+/// cookie, so a script injected into the page cannot read the long-lived credential: a
+/// refresh authenticated by the cookie is a browser's, and so is any request with
+/// `Sec-Fetch-*` headers, which browsers add to every request and scripts cannot remove.
+/// Other clients (the CLI, SDKs) have no cookie jar and need it in the body.
+fn refresh_in_body(headers: &HeaderMap, by_cookie: bool) -> bool {
+    !by_cookie && !headers.contains_key("sec-fetch-site") && !headers.contains_key("sec-fetch-mode")
+}
+
+fn token_response(signed_in: SignedIn, refresh_in_body: bool) -> Result<TokenResponse, ApiError> {
     let tokens = signed_in
         .tokens
         .ok_or_else(|| ApiError::internal("sign-in produced no tokens"))?;
     Ok(TokenResponse {
         access_token: tokens.access_token,
-        refresh_token: tokens.refresh_token,
+        refresh_token: refresh_in_body.then_some(tokens.refresh_token),
         token_type: "Bearer".into(),
         expires_in: tokens.expires_in,
         user: signed_in.user,
@@ -323,7 +336,7 @@ async fn register(
             RegisterResponse {
                 user: signed_in.user,
                 access_token: Some(tokens.access_token),
-                refresh_token: Some(tokens.refresh_token),
+                refresh_token: refresh_in_body(&headers, false).then_some(tokens.refresh_token),
                 token_type: Some("Bearer".into()),
                 expires_in: Some(tokens.expires_in),
             },
@@ -362,7 +375,7 @@ async fn login(
         .service
         .login(&body.email, &body.password, &client)
         .await?;
-    signed_in_response(&state, &headers, jar, signed_in)
+    signed_in_response(&state, &headers, jar, signed_in, false)
 }
 
 /// The tokens of a sign-in, in the body and the session cookies.
@@ -371,9 +384,15 @@ fn signed_in_response(
     headers: &HeaderMap,
     jar: CookieJar,
     signed_in: SignedIn,
+    by_cookie: bool,
 ) -> Result<Response, ApiError> {
-    let response = token_response(signed_in)?;
-    let jar = session_cookies(state, headers, jar, &response.refresh_token);
+    let refresh_token = signed_in
+        .tokens
+        .as_ref()
+        .map(|t| t.refresh_token.clone())
+        .ok_or_else(|| ApiError::internal("sign-in produced no tokens"))?;
+    let response = token_response(signed_in, refresh_in_body(headers, by_cookie))?;
+    let jar = session_cookies(state, headers, jar, &refresh_token);
     Ok((jar, Json(response)).into_response())
 }
 
@@ -394,7 +413,9 @@ async fn refresh(
     OptionalJson(body): OptionalJson<RefreshRequest>,
 ) -> Result<Response, ApiError> {
     state.throttle.check(client.ip)?;
-    let presented = presented_refresh(&jar, &headers, body.unwrap_or_default().refresh_token)?;
+    let in_body = body.unwrap_or_default().refresh_token;
+    let by_cookie = in_body.is_none();
+    let presented = presented_refresh(&jar, &headers, in_body)?;
     let Some(token) = presented else {
         return Err(ApiError::new(
             StatusCode::UNAUTHORIZED,
@@ -403,11 +424,7 @@ async fn refresh(
         ));
     };
     match state.service.refresh(&token, &client).await {
-        Ok(signed_in) => {
-            let response = token_response(signed_in)?;
-            let jar = session_cookies(&state, &headers, jar, &response.refresh_token);
-            Ok((jar, Json(response)).into_response())
-        }
+        Ok(signed_in) => signed_in_response(&state, &headers, jar, signed_in, by_cookie),
         Err(e) => Ok((clear_cookies(jar), ApiError::from(e)).into_response()),
     }
 }
@@ -532,7 +549,7 @@ async fn complete_password_reset(
         .service
         .complete_password_reset(&body.email, &body.password, &body.new_password, &client)
         .await?;
-    signed_in_response(&state, &headers, jar, signed_in)
+    signed_in_response(&state, &headers, jar, signed_in, false)
 }
 
 /// The signed-in user's API keys (not revoked).

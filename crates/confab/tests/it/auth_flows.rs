@@ -213,7 +213,27 @@ async fn cookie_refresh_needs_the_csrf_header() {
         .send()
         .await
         .unwrap();
-    assert_eq!(response.status(), StatusCode::OK);
+    let response = crate::common::Response::read(response).await;
+    assert_eq!(response.status, StatusCode::OK, "{}", response.text);
+    // A refresh by cookie is a browser's: the refresh token stays in the HttpOnly cookie,
+    // out of reach of scripts, and is not repeated in the body.
+    assert!(
+        response.body["access_token"].is_string(),
+        "{}",
+        response.text
+    );
+    assert!(
+        response.body.get("refresh_token").is_none(),
+        "{}",
+        response.text
+    );
+    assert!(
+        response
+            .cookies()
+            .iter()
+            .any(|c| c.starts_with("confab_refresh=")),
+        "the cookie is rotated"
+    );
     let wrong = app
         .client
         .post(app.url("/api/v1/auth/refresh"))
