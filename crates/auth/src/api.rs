@@ -75,6 +75,18 @@ pub fn router(state: AuthState) -> OpenApiRouter {
         .routes(routes!(delete_group))
         .routes(routes!(add_member, remove_member))
         .with_state(state)
+        .layer(axum::middleware::map_response(no_store))
+}
+
+/// Responses here carry tokens, keys, temporary passwords or account data: no cache (the
+/// browser's, a proxy's) may keep them. A route that sets its own policy (the public JWKS)
+/// keeps it.
+async fn no_store(mut response: Response) -> Response {
+    response
+        .headers_mut()
+        .entry(http::header::CACHE_CONTROL)
+        .or_insert(http::HeaderValue::from_static("no-store"));
+    response
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

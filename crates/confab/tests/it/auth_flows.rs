@@ -926,3 +926,122 @@ async fn forwarded_for_is_read_from_the_right() {
     }
     app.stop().await;
 }
+
+/// Browsers (their requests carry `Sec-Fetch-*`, which scripts cannot remove) get the refresh
+/// token only as the HttpOnly cookie; clients without cookies still get it in the body. No
+/// response carrying a credential may be cached.
+#[tokio::test]
+async fn browsers_get_no_refresh_token_in_the_body_and_credentials_are_not_cached() {
+    let app = TestApp::start().await;
+    let registered = app
+        .client
+        .post(app.url("/api/v1/auth/register"))
+        .header("sec-fetch-site", "same-origin")
+        .header("sec-fetch-mode", "cors")
+        .json(&json!({"email": "ada@example.com", "password": PASSWORD, "name": "Ada"}))
+        .send()
+        .await
+        .unwrap();
+    let registered = crate::common::Response::read(registered).await;
+    assert_eq!(
+        registered.status,
+        StatusCode::CREATED,
+        "{}",
+        registered.text
+    );
+    assert!(registered.body["access_token"].is_string());
+    assert!(
+        registered.body.get("refresh_token").is_none(),
+        "{}",
+        registered.text
+    );
+    assert!(
+        registered
+            .cookies()
+            .iter()
+            .any(|c| c.starts_with("confab_refresh="))
+    );
+    assert_eq!(registered.header("cache-control"), Some("no-store"));
+
+    let browser_login = app
+        .client
+        .post(app.url("/api/v1/auth/login"))
+        .header("sec-fetch-site", "same-origin")
+        .json(&json!({"email": "ada@example.com", "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    let browser_login = crate::common::Response::read(browser_login).await;
+    assert_eq!(
+        browser_login.status,
+        StatusCode::OK,
+        "{}",
+        browser_login.text
+    );
+    assert!(
+        browser_login.body.get("refresh_token").is_none(),
+        "{}",
+        browser_login.text
+    );
+    assert_eq!(browser_login.header("cache-control"), Some("no-store"));
+
+    // A client without cookies: the token in the body, and still not cacheable.
+    let login = app
+        .post(
+            "/api/v1/auth/login",
+            None,
+            json!({"email": "ada@example.com", "password": PASSWORD}),
+        )
+        .await;
+    assert_eq!(login.header("cache-control"), Some("no-store"));
+    let access = login.body["access_token"].as_str().unwrap().to_owned();
+    let refresh = login.body["refresh_token"].as_str().unwrap().to_owned();
+    let refreshed = app
+        .post(
+            "/api/v1/auth/refresh",
+            None,
+            json!({"refresh_token": refresh}),
+        )
+        .await;
+    assert!(
+        refreshed.body["refresh_token"].is_string(),
+        "{}",
+        refreshed.text
+    );
+    assert_eq!(refreshed.header("cache-control"), Some("no-store"));
+    let key = app
+        .post(
+            "/api/v1/auth/api-keys",
+            Some(&access),
+            json!({"name": "laptop", "scopes": ["chat"]}),
+        )
+        .await;
+    assert_eq!(key.status, StatusCode::CREATED, "{}", key.text);
+    assert_eq!(key.header("cache-control"), Some("no-store"));
+    let reset = app
+        .post(
+            &format!(
+                "/api/v1/auth/users/{}/password-reset",
+                registered.body["user"]["id"].as_str().unwrap()
+            ),
+            Some(&access),
+            json!({}),
+        )
+        .await;
+    assert_eq!(reset.status, StatusCode::OK, "{}", reset.text);
+    assert_eq!(reset.header("cache-control"), Some("no-store"));
+    // Errors too (they may name the account), while the public JWKS stays cacheable.
+    app.post(
+        "/api/v1/auth/login",
+        None,
+        json!({"email": "ada@example.com", "password": "not it at all"}),
+    )
+    .await
+    .headers
+    .get("cache-control")
+    .map(|v| assert_eq!(v, "no-store"))
+    .expect("an error is not cacheable either");
+    let jwks = app.get("/.well-known/jwks.json", None).await;
+    assert_eq!(jwks.header("cache-control"), Some("public, max-age=300"));
+    app.stop().await;
+}
