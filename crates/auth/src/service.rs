@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use confab_bus::events::{UserDeleted, UserRegistered};
+use confab_bus::events::{AccessRevoked, UserDeleted, UserRegistered};
 use confab_bus::{Envelope, EventBus, JobQueue, NewJob};
 use confab_core::ApiError;
 use confab_core::audit::{AuditEvent, AuditLog, Outcome};
@@ -186,7 +186,8 @@ pub struct AuthService {
     settings: Option<LiveSettings>,
     /// Where deleting a user queues the purge of their data; `None`: deletion is refused.
     jobs: Option<Arc<dyn JobQueue>>,
-    /// Where account events (`user.registered`, `user.deleted`) are published.
+    /// Where account events (`user.registered`, `user.deleted`, `access.revoked`) are
+    /// published.
     events: Option<Arc<dyn EventBus>>,
 }
 
@@ -270,6 +271,19 @@ impl AuthService {
         {
             tracing::warn!(error = %e, "account event not published");
         }
+    }
+
+    /// Tells live connections (the chat service's WebSockets, on every replica) that a
+    /// credential of `user_id` may have stopped working: they check theirs again and close
+    /// when it has. Published after this process's lookup caches were cleared, so that
+    /// check sees the change. `session_id`: the one session that ended; `None`: check all.
+    async fn access_revoked(&self, user_id: Uuid, session_id: Option<Uuid>, reason: &str) {
+        self.publish(Envelope::typed(&AccessRevoked {
+            user_id,
+            session_id,
+            reason: reason.to_owned(),
+        }))
+        .await;
     }
 
     /// The registration policy in force.
@@ -621,6 +635,7 @@ impl AuthService {
         // Whoever may have learnt the old password may also have made keys with it.
         let revoked_keys = self.store.revoke_api_keys_of(id, now).await?;
         self.forget_auth().await;
+        self.access_revoked(id, None, "password_reset").await;
         self.audit(
             AuditEvent::new("auth.password_reset", Outcome::Success, client)
                 .actor(actor.user_id)
@@ -669,6 +684,8 @@ impl AuthService {
                 user_id,
             } => {
                 self.session_cache.invalidate(&session_id).await;
+                self.access_revoked(user_id, Some(session_id), "refresh_reuse")
+                    .await;
                 tracing::warn!(%session_id, %user_id, "refresh token reused; session revoked");
                 self.audit(
                     AuditEvent::new("auth.refresh_reuse", Outcome::Failure, client)
@@ -707,6 +724,8 @@ impl AuthService {
             .revoke_session(session_id, "logout", now_ms())
             .await?;
         self.session_cache.invalidate(&session_id).await;
+        self.access_revoked(user_id, Some(session_id), "logout")
+            .await;
         self.audit(
             AuditEvent::new("auth.logout", Outcome::Success, client)
                 .actor(user_id)
@@ -783,6 +802,7 @@ impl AuthService {
         // whoever knew the old password must stop working too.
         let revoked_keys = self.store.revoke_api_keys_of(user_id, now).await?;
         self.forget_auth().await;
+        self.access_revoked(user_id, None, "password_changed").await;
         self.audit(
             AuditEvent::new("auth.password_change", Outcome::Success, client)
                 .actor(user_id)
@@ -869,6 +889,7 @@ impl AuthService {
             return Err(AuthError::NotFound("API key"));
         }
         self.forget_auth().await;
+        self.access_revoked(user_id, None, "key_revoked").await;
         self.audit(
             AuditEvent::new("auth.api_key_revoked", Outcome::Success, client)
                 .actor(user_id)
@@ -941,6 +962,18 @@ impl AuthService {
         }
         // Again after the change, in case a request cached the old state meanwhile.
         self.forget_auth().await;
+        if let Some(status) = changes.status.filter(|s| *s != user.status)
+            && status != UserStatus::Active
+        {
+            let reason = if status == UserStatus::Disabled {
+                "disabled"
+            } else {
+                "status_changed"
+            };
+            self.access_revoked(id, None, reason).await;
+        } else if changes.role.is_some_and(|r| r != user.role) {
+            self.access_revoked(id, None, "role_changed").await;
+        }
         self.user(id).await
     }
 
@@ -970,6 +1003,7 @@ impl AuthService {
             .revoke_sessions_of(id, None, "account locked", now)
             .await?;
         self.forget_auth().await;
+        self.access_revoked(id, None, "locked").await;
         self.audit(
             AuditEvent::new("auth.user_locked", Outcome::Success, client)
                 .actor(actor.user_id)
@@ -1058,6 +1092,7 @@ impl AuthService {
             .revoke_sessions_of(id, None, "account deleted", now)
             .await?;
         self.forget_auth().await;
+        self.access_revoked(id, None, "deleted").await;
         let job = jobs
             .enqueue(
                 NewJob::new(PURGE_USER_JOB, json!({"user_id": id}))
@@ -1218,6 +1253,9 @@ impl AuthService {
         }
         self.store.set_role(user.id, role, now_ms()).await?;
         self.forget_auth().await;
+        if role != user.role {
+            self.access_revoked(user.id, None, "role_changed").await;
+        }
         self.audit_cli(
             "auth.role_changed",
             user.id.to_string(),
