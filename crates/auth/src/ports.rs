@@ -35,7 +35,8 @@ pub struct SessionAuth {
 /// The result of presenting a refresh token.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Rotation {
-    /// The token was current: it is now used and `new_hash` is the session's token.
+    /// The token was current (or just used, within the grace window): `new_hash` is now a
+    /// token of the session.
     Rotated { session_id: Uuid, user: User },
     /// The token had already been used: the whole session (token family) is now revoked.
     Reused { session_id: Uuid, user_id: Uuid },
@@ -122,13 +123,17 @@ pub trait AuthStore: Send + Sync {
 
     async fn create_session(&self, session: &NewSession) -> StoreResult<()>;
     async fn session_auth(&self, session_id: Uuid) -> StoreResult<Option<SessionAuth>>;
-    /// Uses `old_hash` once and installs `new_hash`; a second use revokes the session.
+    /// Uses `old_hash` once and installs `new_hash`; a second use revokes the session —
+    /// except within `grace_ms` of the first use when `old_hash` is the session's most
+    /// recently used token (two tabs refreshing at once): then `new_hash` is installed beside
+    /// the first use's successor and nothing is revoked.
     async fn rotate_refresh(
         &self,
         old_hash: &str,
         new_hash: &str,
         now: i64,
         ttl_ms: i64,
+        grace_ms: i64,
     ) -> StoreResult<Rotation>;
     /// The session and user a (current) refresh token belongs to.
     async fn session_of_refresh(&self, hash: &str) -> StoreResult<Option<(Uuid, Uuid)>>;

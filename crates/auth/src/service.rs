@@ -647,7 +647,8 @@ impl AuthService {
     }
 
     /// Exchanges a refresh token for new tokens; the presented one stops working. Presenting
-    /// a used token revokes its whole session.
+    /// a used token revokes its whole session, unless it is the session's last used token
+    /// and comes within `auth.refresh_reuse_grace_secs` (two tabs refreshing at once).
     pub async fn refresh(&self, refresh_token: &str, client: &ClientMeta) -> AuthResult<SignedIn> {
         let new_refresh = secret::random_token();
         let rotation = self
@@ -657,6 +658,7 @@ impl AuthService {
                 &secret::token_hash(&new_refresh),
                 now_ms(),
                 self.refresh_ttl_ms(),
+                confab_store::to_i64(self.config.refresh_reuse_grace_secs.saturating_mul(1000)),
             )
             .await?;
         match rotation {

@@ -332,10 +332,11 @@ impl AuthStore for SqlAuthStore {
         new_hash: &str,
         now: i64,
         ttl_ms: i64,
+        grace_ms: i64,
     ) -> StoreResult<Rotation> {
         // The transaction starts with a write so SQLite takes its write lock up front.
         let mut tx = self.db.pool().begin().await?;
-        let claimed = sqlx::query(
+        let mut claimed = sqlx::query(
             "UPDATE refresh_tokens SET used_at = $1 WHERE token_hash = $2 AND used_at IS NULL",
         )
         .bind(now)
@@ -344,7 +345,8 @@ impl AuthStore for SqlAuthStore {
         .await?
         .rows_affected();
         let row = sqlx::query(
-            "SELECT t.session_id, t.expires_at AS token_expires, s.user_id, s.expires_at, s.revoked_at \
+            "SELECT t.session_id, t.expires_at AS token_expires, t.used_at, s.user_id, s.expires_at, \
+             s.revoked_at \
              FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id WHERE t.token_hash = $1",
         )
         .bind(old_hash)
@@ -358,6 +360,23 @@ impl AuthStore for SqlAuthStore {
         let revoked = row.try_get::<Option<i64>, _>("revoked_at")?.is_some();
         let expired = row.try_get::<i64, _>("expires_at")? <= now
             || row.try_get::<i64, _>("token_expires")? <= now;
+        if claimed == 0 && !revoked && !expired && grace_ms > 0 {
+            // Two tabs (or two requests of one client) refreshing with the same token at
+            // once: the later one comes within the grace window, with the token the session
+            // used last. It gets a token of its own; the family lives on.
+            let used_at: Option<i64> = row.try_get("used_at")?;
+            let later = sqlx::query(
+                "SELECT COUNT(*) AS n FROM refresh_tokens WHERE session_id = $1 AND used_at > $2",
+            )
+            .bind(&session_id)
+            .bind(used_at.unwrap_or(i64::MAX))
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get::<i64, _>("n")?;
+            if used_at.is_some_and(|at| now - at <= grace_ms) && later == 0 {
+                claimed = 1;
+            }
+        }
         if claimed == 0 {
             // Presented twice: whoever holds the other copy may be a thief. End the family.
             revoke_session_tx(&mut tx, &session_id, "refresh token reuse", now).await?;

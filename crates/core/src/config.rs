@@ -292,6 +292,10 @@ pub struct AuthConfig {
     pub registration: RegistrationPolicy,
     pub access_token_ttl_secs: u64,
     pub refresh_token_ttl_secs: u64,
+    /// A refresh token presented again within this many seconds of its use, while it is
+    /// still the session's last used token, gets new tokens instead of ending the session
+    /// (two tabs refreshing at once). Later reuse still revokes the session. 0: no grace.
+    pub refresh_reuse_grace_secs: u64,
     /// Failed sign-ins for one account from one address (IPv6: one /64) before that address
     /// must wait to try that account again. Other addresses are not affected, so nobody can
     /// lock a user out; unknown emails are counted the same way.
@@ -321,6 +325,7 @@ impl Default for AuthConfig {
             registration: RegistrationPolicy::Open,
             access_token_ttl_secs: 15 * 60,
             refresh_token_ttl_secs: 30 * 24 * 3600,
+            refresh_reuse_grace_secs: 20,
             lockout_threshold: 5,
             lockout_duration_secs: 15 * 60,
             login_delay_secs: 30,
@@ -669,6 +674,12 @@ impl Config {
         }
         if self.auth.refresh_token_ttl_secs < self.auth.access_token_ttl_secs {
             return bad("auth.refresh_token_ttl_secs must not be shorter than the access token's");
+        }
+        if self.auth.refresh_reuse_grace_secs > 300 {
+            return bad(
+                "auth.refresh_reuse_grace_secs must be at most 300: a longer window lets a stolen \
+                 refresh token be used unnoticed",
+            );
         }
         if self.auth.ip_rate_limit_per_minute == 0 || self.auth.ip_rate_limit_burst == 0 {
             return bad(

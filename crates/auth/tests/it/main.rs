@@ -226,7 +226,7 @@ async fn refresh_tokens_rotate_once_and_reuse_ends_the_session() {
     );
 
     match store
-        .rotate_refresh("h1", "h2", now + 1, 60_000)
+        .rotate_refresh("h1", "h2", now + 1, 60_000, 0)
         .await
         .unwrap()
     {
@@ -240,7 +240,7 @@ async fn refresh_tokens_rotate_once_and_reuse_ends_the_session() {
 
     assert_eq!(
         store
-            .rotate_refresh("h1", "h3", now + 2, 60_000)
+            .rotate_refresh("h1", "h3", now + 2, 60_000, 0)
             .await
             .unwrap(),
         Rotation::Reused {
@@ -251,14 +251,14 @@ async fn refresh_tokens_rotate_once_and_reuse_ends_the_session() {
     assert!(store.session_auth(s.id).await.unwrap().unwrap().revoked);
     assert_eq!(
         store
-            .rotate_refresh("h2", "h4", now + 3, 60_000)
+            .rotate_refresh("h2", "h4", now + 3, 60_000, 0)
             .await
             .unwrap(),
         Rotation::Ended
     );
     assert_eq!(
         store
-            .rotate_refresh("nope", "h5", now, 60_000)
+            .rotate_refresh("nope", "h5", now, 60_000, 0)
             .await
             .unwrap(),
         Rotation::Unknown
@@ -269,11 +269,95 @@ async fn refresh_tokens_rotate_once_and_reuse_ends_the_session() {
     store.create_session(&old).await.unwrap();
     assert_eq!(
         store
-            .rotate_refresh("old", "h6", now, 60_000)
+            .rotate_refresh("old", "h6", now, 60_000, 0)
             .await
             .unwrap(),
         Rotation::Ended
     );
+}
+
+/// Two tabs refreshing with one token at once: the later request, within the grace window,
+/// gets a token of its own and the session lives on. Outside the window, or with a token
+/// that is no longer the session's last used one, reuse still ends the session.
+#[tokio::test]
+async fn a_just_used_refresh_token_has_a_grace_window() {
+    let (store, _db, _t) = store().await;
+    let u = store
+        .insert_user(
+            &user("a@example.com", Role::User, UserStatus::Active),
+            false,
+        )
+        .await
+        .unwrap();
+    let now = confab_core::now_ms();
+    let grace = 20_000;
+    let s = session(u.id, "a", now, 600_000);
+    store.create_session(&s).await.unwrap();
+    let rotated =
+        |r: Rotation| matches!(r, Rotation::Rotated { session_id, .. } if session_id == s.id);
+
+    // The first tab: a -> b. The second tab, 5 s later with a: c, nothing revoked.
+    assert!(rotated(
+        store
+            .rotate_refresh("a", "b", now, 600_000, grace)
+            .await
+            .unwrap()
+    ));
+    assert!(rotated(
+        store
+            .rotate_refresh("a", "c", now + 5_000, 600_000, grace)
+            .await
+            .unwrap()
+    ));
+    assert!(!store.session_auth(s.id).await.unwrap().unwrap().revoked);
+    // Both tabs' tokens work.
+    assert!(rotated(
+        store
+            .rotate_refresh("b", "d", now + 6_000, 600_000, grace)
+            .await
+            .unwrap()
+    ));
+    assert!(rotated(
+        store
+            .rotate_refresh("c", "e", now + 7_000, 600_000, grace)
+            .await
+            .unwrap()
+    ));
+    // `a` is no longer the last used token (b and c were used after it): reuse, even
+    // within the window, ends the session.
+    assert_eq!(
+        store
+            .rotate_refresh("a", "f", now + 8_000, 600_000, grace)
+            .await
+            .unwrap(),
+        Rotation::Reused {
+            session_id: s.id,
+            user_id: u.id
+        }
+    );
+    assert!(store.session_auth(s.id).await.unwrap().unwrap().revoked);
+
+    // Past the window, the last used token presented again ends the session too.
+    let t = session(u.id, "x", now, 600_000);
+    store.create_session(&t).await.unwrap();
+    assert!(matches!(
+        store
+            .rotate_refresh("x", "y", now, 600_000, grace)
+            .await
+            .unwrap(),
+        Rotation::Rotated { .. }
+    ));
+    assert_eq!(
+        store
+            .rotate_refresh("x", "z", now + grace + 1, 600_000, grace)
+            .await
+            .unwrap(),
+        Rotation::Reused {
+            session_id: t.id,
+            user_id: u.id
+        }
+    );
+    assert!(store.session_auth(t.id).await.unwrap().unwrap().revoked);
 }
 
 #[tokio::test]

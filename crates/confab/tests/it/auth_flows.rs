@@ -124,7 +124,8 @@ async fn registration_rejects_bad_input_with_codes() {
 
 #[tokio::test]
 async fn refresh_rotates_and_reuse_revokes_the_family() {
-    let app = TestApp::start().await;
+    // No grace window: the old token presented right after its use is reuse.
+    let app = TestApp::start_with(|c| c.auth.refresh_reuse_grace_secs = 0).await;
     app.register("ada@example.com").await;
     let (access, refresh) = app.login("ada@example.com", PASSWORD).await;
 
@@ -1043,5 +1044,41 @@ async fn browsers_get_no_refresh_token_in_the_body_and_credentials_are_not_cache
     .expect("an error is not cacheable either");
     let jwks = app.get("/.well-known/jwks.json", None).await;
     assert_eq!(jwks.header("cache-control"), Some("public, max-age=300"));
+    app.stop().await;
+}
+
+/// Two tabs refreshing with the same cookie at once no longer sign the user out: within the
+/// grace window the second refresh gets tokens of its own and both tabs go on working.
+#[tokio::test]
+async fn two_tabs_refreshing_at_once_keep_the_session() {
+    let app = TestApp::start().await;
+    app.register("ada@example.com").await;
+    let (_, refresh) = app.login("ada@example.com", PASSWORD).await;
+    let body = json!({"refresh_token": refresh});
+    let (first, second) = tokio::join!(
+        app.post("/api/v1/auth/refresh", None, body.clone()),
+        app.post("/api/v1/auth/refresh", None, body.clone()),
+    );
+    assert_eq!(first.status, StatusCode::OK, "{}", first.text);
+    assert_eq!(second.status, StatusCode::OK, "{}", second.text);
+    for tab in [&first, &second] {
+        let access = tab.body["access_token"].as_str().unwrap();
+        assert_eq!(
+            app.get("/api/v1/auth/me", Some(access)).await.status,
+            StatusCode::OK
+        );
+        let next = app
+            .post(
+                "/api/v1/auth/refresh",
+                None,
+                json!({"refresh_token": tab.body["refresh_token"]}),
+            )
+            .await;
+        assert_eq!(next.status, StatusCode::OK, "{}", next.text);
+    }
+    // The first token, no longer the session's last used one, is reuse: the session ends.
+    app.post("/api/v1/auth/refresh", None, body)
+        .await
+        .assert_error(401, "refresh_token_reused");
     app.stop().await;
 }
