@@ -182,6 +182,8 @@ pub struct AuthService {
     key_cache: moka::future::Cache<String, crate::ports::ApiKeyAuth>,
     /// Session lookups by session id.
     session_cache: moka::future::Cache<Uuid, crate::ports::SessionAuth>,
+    /// Users' role and status by id (`None`: no such user here), for service tokens.
+    user_cache: moka::future::Cache<Uuid, Option<(Role, UserStatus)>>,
     /// Settings admins change at run time (the registration policy); `None`: the config's.
     settings: Option<LiveSettings>,
     /// Where deleting a user queues the purge of their data; `None`: deletion is refused.
@@ -241,6 +243,7 @@ impl AuthService {
             dummy_hash,
             key_cache: auth_cache(),
             session_cache: auth_cache(),
+            user_cache: auth_cache(),
             settings: None,
             jobs: None,
             events: None,
@@ -714,6 +717,7 @@ impl AuthService {
     async fn forget_auth(&self) {
         self.key_cache.invalidate_all();
         self.session_cache.invalidate_all();
+        self.user_cache.invalidate_all();
     }
 
     pub async fn logout(
@@ -1370,6 +1374,27 @@ impl Authenticator for AuthService {
             self.authenticate_key(bearer).await
         } else {
             self.authenticate_token(bearer).await
+        }
+    }
+
+    async fn current_role(&self, user_id: Uuid) -> Result<Option<Role>, AuthFailure> {
+        let known = match self.user_cache.get(&user_id).await {
+            Some(known) => known,
+            None => {
+                let known = self
+                    .store
+                    .user_by_id(user_id)
+                    .await
+                    .map_err(|e| AuthFailure::Unavailable(e.to_string()))?
+                    .map(|user| (user.role, user.status));
+                self.user_cache.insert(user_id, known).await;
+                known
+            }
+        };
+        match known {
+            Some((role, UserStatus::Active)) => Ok(Some(role)),
+            Some(_) => Err(AuthFailure::Revoked),
+            None => Ok(None),
         }
     }
 }

@@ -1082,3 +1082,67 @@ async fn two_tabs_refreshing_at_once_keep_the_session() {
         .assert_error(401, "refresh_token_reused");
     app.stop().await;
 }
+
+/// Service tokens (`cfs_`, minted by Confab's services for each other) never open admin
+/// routes, and stop working for a user who was locked since they were minted.
+#[tokio::test]
+async fn service_tokens_are_refused_on_admin_routes_and_for_locked_users() {
+    use confab_core::auth::{Credential, Principal, Scope, ServiceTokens};
+    const SECRET: &str = "split-mode-secret-0123456789abcdef";
+    let app = TestApp::start_with(|c| {
+        c.services.token = Some(confab_core::config::Secret::new(SECRET));
+    })
+    .await;
+    let admin_id: uuid::Uuid = app.register("admin@example.com").await["user"]["id"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let (admin, _) = app.login("admin@example.com", PASSWORD).await;
+    let bob_id: uuid::Uuid = app.register("bob@example.com").await["user"]["id"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let tokens = ServiceTokens::new(SECRET.as_bytes()).unwrap();
+    let mint = |user_id, role, scopes: &[Scope]| {
+        let principal = Principal {
+            user_id,
+            role,
+            credential: Credential::Session {
+                session_id: uuid::Uuid::now_v7(),
+            },
+        };
+        tokens.mint(&principal, scopes).unwrap()
+    };
+
+    let as_admin = mint(admin_id, Role::Admin, &[Scope::Admin, Scope::Chat]);
+    assert_eq!(
+        app.get("/api/v1/auth/me", Some(&as_admin)).await.status,
+        StatusCode::OK
+    );
+    app.get("/api/v1/auth/users", Some(&as_admin))
+        .await
+        .assert_error(403, "service_token_not_allowed");
+    app.get("/api/v1/admin/audit", Some(&as_admin))
+        .await
+        .assert_error(403, "service_token_not_allowed");
+
+    let as_bob = mint(bob_id, Role::User, &[Scope::Chat]);
+    assert_eq!(
+        app.get("/api/v1/auth/me", Some(&as_bob)).await.status,
+        StatusCode::OK
+    );
+    let locked = app
+        .post(
+            &format!("/api/v1/auth/users/{bob_id}/lock"),
+            Some(&admin),
+            json!({}),
+        )
+        .await;
+    assert_eq!(locked.status, StatusCode::OK, "{}", locked.text);
+    app.get("/api/v1/auth/me", Some(&as_bob))
+        .await
+        .assert_error(401, "token_revoked");
+    app.stop().await;
+}
