@@ -76,7 +76,7 @@ pub struct ApiKeyAuth {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SigningKeyRecord {
     pub kid: String,
-    /// PKCS#8 DER, base64.
+    /// PKCS#8 DER, base64; or encrypted (see [`crate::keys::KeyEncryption`]).
     pub private_key: String,
     /// The raw public key, base64url (the JWK `x`).
     pub public_key: String,
@@ -161,6 +161,9 @@ pub trait AuthStore: Send + Sync {
     async fn signing_keys(&self) -> StoreResult<Vec<SigningKeyRecord>>;
     /// Adds a key and retires every other live key at `key.created_at`, atomically.
     async fn rotate_signing_key(&self, key: &SigningKeyRecord) -> StoreResult<()>;
+    /// Replaces a key's stored private key (`old` → `new`: encrypting it at rest); another
+    /// replica that did the same first wins.
+    async fn replace_private_key(&self, kid: &str, old: &str, new: &str) -> StoreResult<()>;
 
     async fn create_group(&self, id: Uuid, name: &str, now: i64) -> StoreResult<()>;
     async fn list_groups(&self) -> StoreResult<Vec<GroupView>>;

@@ -604,6 +604,16 @@ impl AuthStore for SqlAuthStore {
         Ok(())
     }
 
+    async fn replace_private_key(&self, kid: &str, old: &str, new: &str) -> StoreResult<()> {
+        sqlx::query("UPDATE signing_keys SET private_key = $1 WHERE kid = $2 AND private_key = $3")
+            .bind(new)
+            .bind(kid)
+            .bind(old)
+            .execute(self.db.pool())
+            .await?;
+        Ok(())
+    }
+
     async fn create_group(&self, id: Uuid, name: &str, now: i64) -> StoreResult<()> {
         sqlx::query("INSERT INTO groups (id, name, created_at) VALUES ($1, $2, $3)")
             .bind(id.to_string())

@@ -313,8 +313,14 @@ pub struct AuthConfig {
     pub ip_rate_limit_per_minute: u32,
     /// Requests one IP may make in a burst before the per-minute rate applies.
     pub ip_rate_limit_burst: u32,
-    /// A new signing key is made when the current one is older than this.
+    /// A new signing key is made when the current one is older than this (checked at start
+    /// and every minute while running); retired keys verify until their tokens expire.
     pub signing_key_rotation_days: u32,
+    /// The secret (at least 32 bytes) that encrypts the private signing keys stored in the
+    /// database; give it as `CONFAB_AUTH__KEY_ENCRYPTION_KEY_FILE`. Keys stored in the clear
+    /// are encrypted at the next start. Unset: they stay in the clear (start-up warns).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key_encryption_key: Option<Secret>,
     /// The `iss` claim of access tokens.
     pub issuer: String,
 }
@@ -333,6 +339,7 @@ impl Default for AuthConfig {
             ip_rate_limit_per_minute: 60,
             ip_rate_limit_burst: 20,
             signing_key_rotation_days: 90,
+            key_encryption_key: None,
             issuer: "confab".into(),
         }
     }
@@ -674,6 +681,16 @@ impl Config {
         }
         if self.auth.refresh_token_ttl_secs < self.auth.access_token_ttl_secs {
             return bad("auth.refresh_token_ttl_secs must not be shorter than the access token's");
+        }
+        if self.auth.signing_key_rotation_days == 0 {
+            return bad("auth.signing_key_rotation_days must be at least 1");
+        }
+        if let Some(key) = &self.auth.key_encryption_key
+            && key.expose().len() < 32
+        {
+            return bad(
+                "auth.key_encryption_key must be at least 32 bytes (e.g. `openssl rand -hex 32`)",
+            );
         }
         if self.auth.refresh_reuse_grace_secs > 300 {
             return bad(

@@ -575,3 +575,109 @@ async fn users_are_listed_with_filters_and_cursors() {
         .unwrap();
     assert_eq!(by_name.len(), 1);
 }
+
+/// With a key encryption key the private signing keys are stored encrypted: keys stored in
+/// the clear before are encrypted at the next start and keep signing; the database alone (or
+/// with the wrong secret) cannot sign.
+#[tokio::test]
+async fn signing_keys_are_encrypted_at_rest() {
+    use confab_auth::keys::{KeyEncryption, KeyError, KeyRing};
+    use confab_core::auth::AccessClaims;
+    const SECRET: &str = "0123456789abcdef0123456789abcdef-kek";
+    let (store, _db, _t) = store().await;
+    let store: std::sync::Arc<dyn AuthStore> = std::sync::Arc::new(store);
+    let open = |kek: Option<&str>| {
+        let store = store.clone();
+        let kek = kek.map(|k| KeyEncryption::from_secret(k).unwrap());
+        async move { KeyRing::open(store, "confab".into(), 900, 90, kek).await }
+    };
+    let claims = || AccessClaims {
+        sub: Uuid::now_v7(),
+        sid: Uuid::now_v7(),
+        role: Role::User,
+        iss: "confab".into(),
+        iat: confab_core::now_ms() / 1000,
+        exp: confab_core::now_ms() / 1000 + 900,
+    };
+
+    // As before: in the clear.
+    let plain = open(None).await.unwrap();
+    let token = plain.sign(&claims()).unwrap();
+    let before = store.signing_keys().await.unwrap();
+    assert!(!KeyEncryption::is_sealed(&before[0].private_key));
+
+    // The next start with a key encryption key encrypts it; the same key still signs.
+    let sealed = open(Some(SECRET)).await.unwrap();
+    let after = store.signing_keys().await.unwrap();
+    assert_eq!(after.len(), 1);
+    assert_eq!(after[0].kid, before[0].kid);
+    assert!(KeyEncryption::is_sealed(&after[0].private_key));
+    assert!(!after[0].private_key.contains(&before[0].private_key));
+    assert!(sealed.verify(&token).await.is_ok());
+    assert!(plain.verify(&sealed.sign(&claims()).unwrap()).await.is_ok());
+    // Rotations store encrypted keys too.
+    sealed.rotate().await.unwrap();
+    assert!(
+        store
+            .signing_keys()
+            .await
+            .unwrap()
+            .iter()
+            .all(|k| KeyEncryption::is_sealed(&k.private_key))
+    );
+
+    // Without the secret, or with another one, the keys cannot be used.
+    assert!(matches!(
+        open(None).await,
+        Err(KeyError::EncryptionKeyMissing)
+    ));
+    let wrong = open(Some("another secret of at least 32 bytes!")).await;
+    assert!(
+        matches!(wrong, Err(KeyError::EncryptionKeyWrong { .. })),
+        "{wrong:?}"
+    );
+    assert!(matches!(
+        KeyEncryption::from_secret("short"),
+        Err(KeyError::EncryptionKeyShort { .. })
+    ));
+}
+
+/// A running process rotates a key that has grown too old; the old key stays in the JWKS
+/// and keeps verifying the tokens it signed.
+#[tokio::test]
+async fn a_running_key_ring_rotates_by_age() {
+    use confab_auth::keys::KeyRing;
+    use confab_core::auth::AccessClaims;
+    let (store, db, _t) = store().await;
+    let store: std::sync::Arc<dyn AuthStore> = std::sync::Arc::new(store);
+    let ring = KeyRing::open(store.clone(), "confab".into(), 900, 1, None)
+        .await
+        .unwrap();
+    let now = confab_core::now_ms();
+    let token = ring
+        .sign(&AccessClaims {
+            sub: Uuid::now_v7(),
+            sid: Uuid::now_v7(),
+            role: Role::User,
+            iss: "confab".into(),
+            iat: now / 1000,
+            exp: now / 1000 + 900,
+        })
+        .unwrap();
+    assert_eq!(ring.maintain().await.unwrap(), None, "a fresh key stays");
+    // The key ages past the rotation age (one day) while the process runs.
+    let old_kid = store.signing_keys().await.unwrap()[0].kid.clone();
+    sqlx::query("UPDATE signing_keys SET created_at = $1")
+        .bind(now - 2 * 86_400_000)
+        .execute(db.pool())
+        .await
+        .unwrap();
+    let new_kid = ring.maintain().await.unwrap().expect("rotated");
+    assert_ne!(new_kid, old_kid);
+    let kids: Vec<String> = ring.jwks().keys.into_iter().map(|k| k.kid).collect();
+    assert!(
+        kids.contains(&old_kid) && kids.contains(&new_kid),
+        "{kids:?}"
+    );
+    assert!(ring.verify(&token).await.is_ok());
+}
