@@ -51,6 +51,30 @@ impl Serialize for Secret {
     }
 }
 
+/// `url` with the credentials in its authority (`user:password@`) replaced by `[redacted]`,
+/// for logs, `Debug` and `confab config`: NATS and provider URLs may carry them.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_end);
+    match authority.rsplit_once('@') {
+        Some((_, host)) => format!("{scheme}://[redacted]@{host}{tail}"),
+        None => url.to_owned(),
+    }
+}
+
+fn serialize_redacted_url<S: serde::Serializer>(
+    url: &Option<String>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    match url {
+        Some(url) => s.serialize_some(&redact_url(url)),
+        None => s.serialize_none(),
+    }
+}
+
 /// A URL's shape, checked with `http`'s parser (the config crate has no URL library).
 fn check_http_url(url: &str) -> Result<(), String> {
     let uri: http::Uri = url
@@ -100,13 +124,16 @@ impl Default for Config {
 }
 
 /// Events and background jobs.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Clone, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct BusConfig {
     /// A NATS server with JetStream (split mode): events, durable events and jobs go through
     /// it so every replica sees them. Unset: in-process events, jobs and the outbox in the
-    /// database.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// database. Credentials in it (`nats://user:password@host`) are redacted when shown.
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "serialize_redacted_url"
+    )]
     pub nats_url: Option<String>,
     /// Names this deployment's JetStream streams, buckets and subjects (`<ns>.jobs.*`,
     /// `<NS>_JOBS`, …), so deployments can share one NATS server. Letters, digits, `_`, `-`.
@@ -122,6 +149,20 @@ pub struct BusConfig {
     pub job_retention_days: u32,
     /// Durable events every consumer has handled are deleted after this many days.
     pub event_retention_days: u32,
+}
+
+impl fmt::Debug for BusConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BusConfig")
+            .field("nats_url", &self.nats_url.as_deref().map(redact_url))
+            .field("nats_namespace", &self.nats_namespace)
+            .field("job_lease_secs", &self.job_lease_secs)
+            .field("job_poll_ms", &self.job_poll_ms)
+            .field("job_concurrency", &self.job_concurrency)
+            .field("job_retention_days", &self.job_retention_days)
+            .field("event_retention_days", &self.event_retention_days)
+            .finish()
+    }
 }
 
 impl Default for BusConfig {
@@ -497,14 +538,19 @@ pub enum ProviderKind {
 }
 
 /// One backend besides the embedded engine.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct ProviderConfig {
     /// A name for logs and metrics.
     pub name: String,
     pub kind: ProviderKind,
-    /// The API root, e.g. `https://api.openai.com/v1` (kind `openai`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// The API root, e.g. `https://api.openai.com/v1` (kind `openai`). Credentials in it
+    /// (`https://user:password@host`) are redacted when shown.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "serialize_redacted_url"
+    )]
     pub base_url: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub api_key: Option<Secret>,
@@ -527,6 +573,23 @@ pub struct ProviderConfig {
     /// Milliseconds between the words of a `scripted` answer.
     #[serde(default)]
     pub delay_ms: u64,
+}
+
+impl fmt::Debug for ProviderConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ProviderConfig")
+            .field("name", &self.name)
+            .field("kind", &self.kind)
+            .field("base_url", &self.base_url.as_deref().map(redact_url))
+            .field("api_key", &self.api_key)
+            .field("models", &self.models)
+            .field("timeout_secs", &self.timeout_secs)
+            .field("connect_timeout_secs", &self.connect_timeout_secs)
+            .field("first_token_timeout_secs", &self.first_token_timeout_secs)
+            .field("reply", &self.reply)
+            .field("delay_ms", &self.delay_ms)
+            .finish()
+    }
 }
 
 impl ProviderConfig {
@@ -947,6 +1010,43 @@ mod tests {
         ]))
         .unwrap();
         assert_eq!(config.database_url(), "sqlite://b.db");
+    }
+
+    #[test]
+    fn credentials_in_urls_are_redacted() {
+        assert_eq!(
+            redact_url("nats://user:hunter2@nats.internal:4222"),
+            "nats://[redacted]@nats.internal:4222"
+        );
+        assert_eq!(
+            redact_url("https://key:hunter2@llm.example/v1?x=@y"),
+            "https://[redacted]@llm.example/v1?x=@y"
+        );
+        assert_eq!(
+            redact_url("https://api.openai.com/v1"),
+            "https://api.openai.com/v1"
+        );
+        assert_eq!(redact_url("not a url"), "not a url");
+
+        let config = Config::load(&env(&[
+            ("CONFAB_BUS__NATS_URL", "nats://user:hunter2@nats.internal:4222"),
+            ("CONFAB_INFERENCE__PROVIDERS", r#"[{name = "up", kind = "openai", base_url = "https://u:hunter3@llm.example/v1", models = ["m"]}]"#),
+        ]))
+        .unwrap();
+        // The values in force keep their credentials; every way of showing them does not.
+        assert_eq!(
+            config.bus.nats_url.as_deref(),
+            Some("nats://user:hunter2@nats.internal:4222")
+        );
+        let shown = [format!("{config:?}"), config.to_redacted_toml().unwrap()];
+        for text in shown {
+            assert!(
+                !text.contains("hunter2") && !text.contains("hunter3"),
+                "{text}"
+            );
+            assert!(text.contains("[redacted]@nats.internal:4222"), "{text}");
+            assert!(text.contains("[redacted]@llm.example/v1"), "{text}");
+        }
     }
 
     #[test]
