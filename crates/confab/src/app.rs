@@ -296,7 +296,11 @@ pub async fn build(config: &Config) -> anyhow::Result<App> {
         }))
         .split_for_parts();
     let router = api_router
-        .merge(ops_router(metrics.clone(), vec![db.readiness()]))
+        .merge(ops_router(
+            metrics.clone(),
+            vec![db.readiness()],
+            config.server.metrics_token.clone(),
+        ))
         .merge(crate::docs::router(&openapi)?)
         .fallback(crate::web::fallback);
     let router = apply_common_layers(

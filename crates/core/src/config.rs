@@ -299,6 +299,11 @@ pub struct ServerConfig {
     /// one of these, and a peer not listed here is itself the client. Empty: exactly one
     /// proxy, the connected peer, is trusted (the client is the last entry).
     pub trusted_proxies: Vec<String>,
+    /// A bearer token (at least 16 bytes) that `/metrics` requires; unset, the metrics are
+    /// public (keep them off the internet at the proxy then). A secret: give it as
+    /// `CONFAB_SERVER__METRICS_TOKEN_FILE`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub metrics_token: Option<Secret>,
 }
 
 impl Default for ServerConfig {
@@ -311,6 +316,7 @@ impl Default for ServerConfig {
             public_url: None,
             trust_proxy_headers: false,
             trusted_proxies: Vec::new(),
+            metrics_token: None,
         }
     }
 }
@@ -821,6 +827,11 @@ impl Config {
         }
         if !(0.0..=1.0).contains(&self.inference.router.breaker_error_rate) {
             return bad("inference.router.breaker_error_rate must be between 0 and 1");
+        }
+        if let Some(token) = &self.server.metrics_token
+            && token.expose().trim().len() < 16
+        {
+            return bad("server.metrics_token must be at least 16 bytes");
         }
         for proxy in &self.server.trusted_proxies {
             if let Err(e) = proxy.parse::<crate::net::IpRange>() {

@@ -21,7 +21,7 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::timeout::TimeoutLayer;
 use tracing::Instrument;
 
-use crate::config::ServerConfig;
+use crate::config::{Secret, ServerConfig};
 use crate::error::{ApiError, ErrorLog, code_for_status, message_for_status};
 use crate::extract::ClientIp;
 use crate::metrics::{HttpLabels, Metrics};
@@ -285,10 +285,17 @@ struct Health {
 struct OpsState {
     metrics: Arc<Metrics>,
     checks: Arc<Vec<Arc<dyn ReadinessCheck>>>,
+    /// `server.metrics_token`: when set, `/metrics` needs `Authorization: Bearer <it>`.
+    metrics_token: Option<Secret>,
 }
 
-/// `/healthz` (the process answers), `/readyz` (its dependencies answer) and `/metrics`.
-pub fn ops_router(metrics: Arc<Metrics>, checks: Vec<Arc<dyn ReadinessCheck>>) -> Router {
+/// `/healthz` (the process answers), `/readyz` (its dependencies answer) and `/metrics`
+/// (public, or behind `metrics_token`).
+pub fn ops_router(
+    metrics: Arc<Metrics>,
+    checks: Vec<Arc<dyn ReadinessCheck>>,
+    metrics_token: Option<Secret>,
+) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
@@ -296,7 +303,13 @@ pub fn ops_router(metrics: Arc<Metrics>, checks: Vec<Arc<dyn ReadinessCheck>>) -
         .with_state(OpsState {
             metrics,
             checks: Arc::new(checks),
+            metrics_token,
         })
+}
+
+/// Compares in time that does not depend on where the inputs first differ.
+fn same_secret(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 async fn healthz() -> impl IntoResponse {
@@ -338,7 +351,25 @@ async fn readyz(State(state): State<OpsState>) -> Response {
     }
 }
 
-async fn render_metrics(State(state): State<OpsState>) -> Response {
+async fn render_metrics(State(state): State<OpsState>, headers: http::HeaderMap) -> Response {
+    if let Some(token) = &state.metrics_token {
+        let presented = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim);
+        if !presented.is_some_and(|p| same_secret(p.as_bytes(), token.expose().as_bytes())) {
+            let mut refused = ApiError::unauthorized(
+                "the metrics need `Authorization: Bearer <server.metrics_token>`",
+            )
+            .into_response();
+            refused.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"metrics\""),
+            );
+            return refused;
+        }
+    }
     (
         [(
             header::CONTENT_TYPE,
