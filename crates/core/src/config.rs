@@ -745,6 +745,14 @@ impl Config {
         if self.auth.lockout_threshold == 0 {
             return bad("auth.lockout_threshold must be at least 1");
         }
+        if self.auth.login_delay_secs == 0
+            || self.auth.login_delay_secs > self.auth.lockout_duration_secs
+        {
+            return bad(
+                "auth.login_delay_secs (the first wait after failed sign-ins) must be at least 1 \
+                 and not more than auth.lockout_duration_secs (the longest wait)",
+            );
+        }
         if self.auth.access_token_ttl_secs < 30 {
             return bad("auth.access_token_ttl_secs must be at least 30");
         }
@@ -1021,6 +1029,19 @@ mod tests {
         ]))
         .unwrap();
         assert_eq!(config.database_url(), "sqlite://b.db");
+    }
+
+    #[test]
+    fn sign_in_waits_must_grow_from_a_first_wait() {
+        for (delay, longest) in [("0", "900"), ("901", "900")] {
+            let text = Config::load(&env(&[
+                ("CONFAB_AUTH__LOGIN_DELAY_SECS", delay),
+                ("CONFAB_AUTH__LOCKOUT_DURATION_SECS", longest),
+            ]))
+            .unwrap_err()
+            .to_string();
+            assert!(text.contains("auth.login_delay_secs"), "{text}");
+        }
     }
 
     #[test]
