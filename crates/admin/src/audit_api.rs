@@ -362,7 +362,9 @@ const CSV_HEADER: &str = "seq,id,at,actor,action,target,outcome,ip,user_agent,re
                           details,prev_hash,hash\r\n";
 
 /// One CSV record (RFC 4180: fields with a comma, quote or line break are quoted, quotes
-/// doubled; records end with CRLF). Values are written as stored, unaltered.
+/// doubled; records end with CRLF). A value that a spreadsheet would run as a formula gets a
+/// leading `'` ([`crate::csv::field`]); JSON Lines keeps every value exactly as stored (for
+/// recomputing the hashes).
 fn csv_row(out: &mut Vec<u8>, entry: &AuditEntry) {
     let at = confab_core::id::ms_to_datetime(entry.at)
         .format(&Rfc3339)
@@ -394,13 +396,7 @@ fn csv_row(out: &mut Vec<u8>, entry: &AuditEntry) {
 }
 
 fn csv_field(out: &mut Vec<u8>, field: &str) {
-    if field.contains([',', '"', '\r', '\n']) {
-        out.push(b'"');
-        out.extend_from_slice(field.replace('"', "\"\"").as_bytes());
-        out.push(b'"');
-    } else {
-        out.extend_from_slice(field.as_bytes());
-    }
+    out.extend_from_slice(crate::csv::field(field).as_bytes());
 }
 
 /// Walk the hash chain and report the first broken entry, if any (admin). Archive files

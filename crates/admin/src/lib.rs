@@ -5,6 +5,7 @@
 
 pub mod audit;
 pub mod audit_api;
+pub mod csv;
 pub mod jobs_api;
 pub mod settings;
 pub mod usage;

@@ -119,29 +119,14 @@ pub struct ExportParams {
 const CSV_HEADER: &str = "day,user_id,model,requests,errors,prompt_tokens,completion_tokens,\
                           latency_avg_ms,latency_p50_ms,latency_p95_ms\n";
 
-/// A CSV field: quoted when it holds a comma, quote or line break; a leading `=`, `+`, `-`
-/// or `@` gets a `'` so spreadsheets do not run it as a formula.
-fn csv_field(text: &str) -> String {
-    let text = if text.starts_with(['=', '+', '-', '@']) {
-        format!("'{text}")
-    } else {
-        text.to_owned()
-    };
-    if text.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", text.replace('"', "\"\""))
-    } else {
-        text
-    }
-}
-
 fn csv_line(row: &DailyUsage) -> String {
     let stats = row.stats();
     let opt = |v: Option<i64>| v.map(|v| v.to_string()).unwrap_or_default();
     format!(
         "{},{},{},{},{},{},{},{},{},{}\n",
         row.day,
-        csv_field(&row.user_id),
-        csv_field(&row.model),
+        crate::csv::field(&row.user_id),
+        crate::csv::field(&row.model),
         row.requests,
         row.errors,
         row.prompt_tokens,
@@ -228,17 +213,4 @@ async fn my_usage(
     Ok(axum::Json(
         state.usage.report(&query).await.map_err(store_error)?,
     ))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn csv_fields_are_quoted_and_defused() {
-        assert_eq!(csv_field("plain"), "plain");
-        assert_eq!(csv_field("a,b"), "\"a,b\"");
-        assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
-        assert_eq!(csv_field("=1+1"), "'=1+1");
-    }
 }

@@ -75,6 +75,18 @@ pub fn router(state: AuthState) -> OpenApiRouter {
         .routes(routes!(delete_group))
         .routes(routes!(add_member, remove_member))
         .with_state(state)
+        .layer(axum::middleware::map_response(no_store))
+}
+
+/// Responses here carry tokens, keys, temporary passwords or account data: no cache (the
+/// browser's, a proxy's) may keep them. A route that sets its own policy (the public JWKS)
+/// keeps it.
+async fn no_store(mut response: Response) -> Response {
+    response
+        .headers_mut()
+        .entry(http::header::CACHE_CONTROL)
+        .or_insert(http::HeaderValue::from_static("no-store"));
+    response
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -103,7 +115,10 @@ pub struct RefreshRequest {
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct TokenResponse {
     pub access_token: String,
-    pub refresh_token: String,
+    /// Absent for browsers (requests with `Sec-Fetch-*` headers, or a refresh by cookie):
+    /// they hold it only in the HttpOnly cookie, out of reach of the page's scripts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
     /// Always `Bearer`.
     pub token_type: String,
     /// Seconds until the access token expires.
@@ -117,6 +132,7 @@ pub struct RegisterResponse {
     pub user: UserView,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub access_token: Option<String>,
+    /// Absent for browsers, which hold it only in the HttpOnly cookie (see `TokenResponse`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub refresh_token: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -282,13 +298,22 @@ fn presented_refresh(
     }
 }
 
-fn token_response(signed_in: SignedIn) -> Result<TokenResponse, ApiError> {
+/// Whether the refresh token may go into the JSON body. Browsers get it only as the HttpOnly
+/// cookie, so a script injected into the page cannot read the long-lived credential: a
+/// refresh authenticated by the cookie is a browser's, and so is any request with
+/// `Sec-Fetch-*` headers, which browsers add to every request and scripts cannot remove.
+/// Other clients (the CLI, SDKs) have no cookie jar and need it in the body.
+fn refresh_in_body(headers: &HeaderMap, by_cookie: bool) -> bool {
+    !by_cookie && !headers.contains_key("sec-fetch-site") && !headers.contains_key("sec-fetch-mode")
+}
+
+fn token_response(signed_in: SignedIn, refresh_in_body: bool) -> Result<TokenResponse, ApiError> {
     let tokens = signed_in
         .tokens
         .ok_or_else(|| ApiError::internal("sign-in produced no tokens"))?;
     Ok(TokenResponse {
         access_token: tokens.access_token,
-        refresh_token: tokens.refresh_token,
+        refresh_token: refresh_in_body.then_some(tokens.refresh_token),
         token_type: "Bearer".into(),
         expires_in: tokens.expires_in,
         user: signed_in.user,
@@ -323,7 +348,7 @@ async fn register(
             RegisterResponse {
                 user: signed_in.user,
                 access_token: Some(tokens.access_token),
-                refresh_token: Some(tokens.refresh_token),
+                refresh_token: refresh_in_body(&headers, false).then_some(tokens.refresh_token),
                 token_type: Some("Bearer".into()),
                 expires_in: Some(tokens.expires_in),
             },
@@ -348,8 +373,7 @@ async fn register(
         (status = 200, body = TokenResponse),
         (status = 401, body = ErrorEnvelope, description = "invalid_credentials (same for unknown email and wrong password)"),
         (status = 403, body = ErrorEnvelope, description = "account_pending, account_disabled"),
-        (status = 423, body = ErrorEnvelope, description = "account_locked, with Retry-After"),
-        (status = 429, body = ErrorEnvelope, description = "rate_limited, with Retry-After"),
+        (status = 429, body = ErrorEnvelope, description = "rate_limited (this address, any account) or login_throttled (too many failures for this account from this address; alike for unknown emails), with Retry-After"),
     ))]
 async fn login(
     State(state): State<AuthState>,
@@ -363,7 +387,7 @@ async fn login(
         .service
         .login(&body.email, &body.password, &client)
         .await?;
-    signed_in_response(&state, &headers, jar, signed_in)
+    signed_in_response(&state, &headers, jar, signed_in, false)
 }
 
 /// The tokens of a sign-in, in the body and the session cookies.
@@ -372,9 +396,15 @@ fn signed_in_response(
     headers: &HeaderMap,
     jar: CookieJar,
     signed_in: SignedIn,
+    by_cookie: bool,
 ) -> Result<Response, ApiError> {
-    let response = token_response(signed_in)?;
-    let jar = session_cookies(state, headers, jar, &response.refresh_token);
+    let refresh_token = signed_in
+        .tokens
+        .as_ref()
+        .map(|t| t.refresh_token.clone())
+        .ok_or_else(|| ApiError::internal("sign-in produced no tokens"))?;
+    let response = token_response(signed_in, refresh_in_body(headers, by_cookie))?;
+    let jar = session_cookies(state, headers, jar, &refresh_token);
     Ok((jar, Json(response)).into_response())
 }
 
@@ -395,7 +425,9 @@ async fn refresh(
     OptionalJson(body): OptionalJson<RefreshRequest>,
 ) -> Result<Response, ApiError> {
     state.throttle.check(client.ip)?;
-    let presented = presented_refresh(&jar, &headers, body.unwrap_or_default().refresh_token)?;
+    let in_body = body.unwrap_or_default().refresh_token;
+    let by_cookie = in_body.is_none();
+    let presented = presented_refresh(&jar, &headers, in_body)?;
     let Some(token) = presented else {
         return Err(ApiError::new(
             StatusCode::UNAUTHORIZED,
@@ -404,11 +436,7 @@ async fn refresh(
         ));
     };
     match state.service.refresh(&token, &client).await {
-        Ok(signed_in) => {
-            let response = token_response(signed_in)?;
-            let jar = session_cookies(&state, &headers, jar, &response.refresh_token);
-            Ok((jar, Json(response)).into_response())
-        }
+        Ok(signed_in) => signed_in_response(&state, &headers, jar, signed_in, by_cookie),
         Err(e) => Ok((clear_cookies(jar), ApiError::from(e)).into_response()),
     }
 }
@@ -480,7 +508,8 @@ async fn update_me(
     ))
 }
 
-/// Change the password; every other session of the user is signed out.
+/// Change the password; every other session of the user is signed out and every API key of
+/// the user is revoked.
 #[utoipa::path(post, path = "/api/v1/auth/password", tag = "auth", request_body = ChangePasswordRequest,
     responses(
         (status = 204, description = "Changed"),
@@ -518,7 +547,7 @@ async fn change_password(
         (status = 401, body = ErrorEnvelope, description = "invalid_credentials"),
         (status = 409, body = ErrorEnvelope, description = "no_reset_pending"),
         (status = 422, body = ErrorEnvelope, description = "weak_password"),
-        (status = 429, body = ErrorEnvelope, description = "rate_limited"),
+        (status = 429, body = ErrorEnvelope, description = "rate_limited, login_throttled"),
     ))]
 async fn complete_password_reset(
     State(state): State<AuthState>,
@@ -532,7 +561,7 @@ async fn complete_password_reset(
         .service
         .complete_password_reset(&body.email, &body.password, &body.new_password, &client)
         .await?;
-    signed_in_response(&state, &headers, jar, signed_in)
+    signed_in_response(&state, &headers, jar, signed_in, false)
 }
 
 /// The signed-in user's API keys (not revoked).
@@ -687,7 +716,7 @@ async fn approve_user(
     ))
 }
 
-/// Unlock an account (admin): ends a lockout after failed sign-ins early and re-enables an
+/// Unlock an account (admin): ends the waits after failed sign-ins early and re-enables an
 /// account an admin locked.
 #[utoipa::path(post, path = "/api/v1/auth/users/{id}/unlock", tag = "users", params(("id" = Uuid, Path)),
     responses((status = 200, body = UserView), (status = 403, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope)),
@@ -727,7 +756,8 @@ async fn lock_user(
 }
 
 /// Reset a user's password (admin): returns a temporary password, once, that only lets the
-/// user choose a new one (`POST /api/v1/auth/password/reset`); their sessions end.
+/// user choose a new one (`POST /api/v1/auth/password/reset`); their sessions end and their
+/// API keys are revoked.
 #[utoipa::path(post, path = "/api/v1/auth/users/{id}/password-reset", tag = "users", params(("id" = Uuid, Path)),
     responses((status = 200, body = PasswordResetResponse), (status = 403, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope)),
     security(("bearer" = [])))]

@@ -1,12 +1,21 @@
 //! Ed25519 keys that sign access tokens: made at first start and stored in the database (never
-//! in config), rotated by age or on demand. A retired key stays in the JWKS, and keeps
-//! verifying, until every token it signed has expired.
+//! in config), rotated by age — at start and while running ([`KeyRing::maintain`]) — or on
+//! demand. A retired key stays in the JWKS, and keeps verifying, until every token it signed
+//! has expired.
+//!
+//! With `auth.key_encryption_key` the private keys are stored encrypted
+//! ([`KeyEncryption`]: XChaCha20-Poly1305 under a key derived from that secret, the key id as
+//! associated data), so a copy of the database alone cannot sign tokens. Keys stored in the
+//! clear before are encrypted at the next start; without the setting they stay in the clear
+//! and start-up warns.
 
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use chacha20poly1305::XChaCha20Poly1305;
+use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use confab_core::auth::{AccessClaims, AuthFailure, Jwk, JwkSet, KeySet};
 use ed25519_dalek::SigningKey;
 use ed25519_dalek::pkcs8::EncodePrivateKey;
@@ -29,6 +38,100 @@ pub enum KeyError {
     Generate(String),
     #[error("cannot sign a token: {0}")]
     Sign(String),
+    #[error(
+        "the signing keys are encrypted at rest; set auth.key_encryption_key (or \
+         CONFAB_AUTH__KEY_ENCRYPTION_KEY_FILE) to the secret they were encrypted with"
+    )]
+    EncryptionKeyMissing,
+    #[error(
+        "signing key {kid} cannot be decrypted: auth.key_encryption_key is not the secret it \
+         was encrypted with, or the stored key was altered"
+    )]
+    EncryptionKeyWrong { kid: String },
+    #[error("auth.key_encryption_key must be at least {min} bytes (e.g. `openssl rand -hex 32`)")]
+    EncryptionKeyShort { min: usize },
+}
+
+/// How an encrypted private key is marked in `signing_keys.private_key` (plain ones are the
+/// base64 of their PKCS#8 DER, which never contains `:`).
+const SEALED_PREFIX: &str = "xchacha20poly1305:";
+const NONCE_BYTES: usize = 24;
+
+/// The key that encrypts signing keys at rest, from `auth.key_encryption_key`.
+pub struct KeyEncryption {
+    cipher: XChaCha20Poly1305,
+}
+
+impl std::fmt::Debug for KeyEncryption {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("KeyEncryption([redacted])")
+    }
+}
+
+impl KeyEncryption {
+    /// Shortest secret accepted, in bytes.
+    pub const MIN_SECRET: usize = 32;
+
+    /// The cipher keyed by SHA-256 of `secret` (a high-entropy secret of any length from
+    /// 32 bytes: hex, base64 or raw).
+    pub fn from_secret(secret: &str) -> Result<Self, KeyError> {
+        if secret.len() < Self::MIN_SECRET {
+            return Err(KeyError::EncryptionKeyShort {
+                min: Self::MIN_SECRET,
+            });
+        }
+        let key = Sha256::digest(secret.as_bytes());
+        let cipher = XChaCha20Poly1305::new_from_slice(&key)
+            .map_err(|e| KeyError::Generate(e.to_string()))?;
+        Ok(Self { cipher })
+    }
+
+    /// Whether a stored private key is encrypted.
+    pub fn is_sealed(stored: &str) -> bool {
+        stored.starts_with(SEALED_PREFIX)
+    }
+
+    /// Encrypts a private key (PKCS#8 DER) for storage, bound to its key id.
+    pub fn seal(&self, kid: &str, der: &[u8]) -> Result<String, KeyError> {
+        let mut nonce = [0u8; NONCE_BYTES];
+        rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut nonce);
+        let sealed = self
+            .cipher
+            .encrypt(
+                &nonce.into(),
+                Payload {
+                    msg: der,
+                    aad: kid.as_bytes(),
+                },
+            )
+            .map_err(|e| KeyError::Generate(format!("cannot encrypt a signing key: {e}")))?;
+        let mut stored = nonce.to_vec();
+        stored.extend_from_slice(&sealed);
+        Ok(format!("{SEALED_PREFIX}{}", STANDARD.encode(stored)))
+    }
+
+    /// Decrypts a stored private key.
+    pub fn open(&self, kid: &str, stored: &str) -> Result<Vec<u8>, KeyError> {
+        let wrong = || KeyError::EncryptionKeyWrong {
+            kid: kid.to_owned(),
+        };
+        let bytes = stored
+            .strip_prefix(SEALED_PREFIX)
+            .and_then(|b64| STANDARD.decode(b64).ok())
+            .filter(|b| b.len() > NONCE_BYTES)
+            .ok_or_else(wrong)?;
+        let (nonce, sealed) = bytes.split_at(NONCE_BYTES);
+        let nonce: [u8; NONCE_BYTES] = nonce.try_into().map_err(|_| wrong())?;
+        self.cipher
+            .decrypt(
+                &nonce.into(),
+                Payload {
+                    msg: sealed,
+                    aad: kid.as_bytes(),
+                },
+            )
+            .map_err(|_| wrong())
+    }
 }
 
 struct Signer {
@@ -49,6 +152,7 @@ pub struct KeyRing {
     issuer: String,
     access_ttl_ms: i64,
     rotation_age_ms: i64,
+    encryption: Option<KeyEncryption>,
     state: RwLock<Arc<KeyState>>,
     last_reload_ms: AtomicI64,
 }
@@ -79,34 +183,109 @@ pub fn generate_key(now: i64) -> Result<SigningKeyRecord, KeyError> {
 }
 
 impl KeyRing {
-    /// Loads the keys, making the first one or rotating an old one as needed.
+    /// Loads the keys, making the first one or rotating an old one as needed. With
+    /// `encryption`, keys still stored in the clear are encrypted now.
     pub async fn open(
         store: Arc<dyn AuthStore>,
         issuer: String,
         access_ttl_secs: u64,
         rotation_days: u32,
+        encryption: Option<KeyEncryption>,
     ) -> Result<Self, KeyError> {
         let ring = Self {
             store,
             issuer,
             access_ttl_ms: confab_store::to_i64(access_ttl_secs.saturating_mul(1000)),
             rotation_age_ms: i64::from(rotation_days).saturating_mul(86_400_000),
+            encryption,
             state: RwLock::new(Arc::new(KeyState::default())),
             last_reload_ms: AtomicI64::new(0),
         };
+        ring.encrypt_stored_keys().await?;
         ring.reload().await?;
-        let now = confab_core::now_ms();
-        let needs_key = match ring.snapshot().signer.as_ref() {
-            None => true,
-            Some(_) => ring
-                .current_created_at()
-                .await?
-                .is_some_and(|at| now - at > ring.rotation_age_ms),
-        };
-        if needs_key {
+        if ring.snapshot().signer.is_none() {
             ring.rotate().await?;
+        } else {
+            ring.rotate_if_due().await?;
         }
         Ok(ring)
+    }
+
+    /// Encrypts the private keys stored in the clear (by an earlier version, or before the
+    /// setting was made); without a key encryption key, says that they are in the clear.
+    async fn encrypt_stored_keys(&self) -> Result<(), KeyError> {
+        let records = self.store.signing_keys().await?;
+        let Some(encryption) = &self.encryption else {
+            if records
+                .iter()
+                .any(|r| !KeyEncryption::is_sealed(&r.private_key))
+            {
+                tracing::warn!(
+                    "the private signing keys are stored unencrypted in the database; set \
+                     auth.key_encryption_key to encrypt them"
+                );
+            }
+            return Ok(());
+        };
+        for record in records
+            .iter()
+            .filter(|r| !KeyEncryption::is_sealed(&r.private_key))
+        {
+            let der = STANDARD
+                .decode(&record.private_key)
+                .map_err(|e| KeyError::Corrupt {
+                    kid: record.kid.clone(),
+                    reason: e.to_string(),
+                })?;
+            let sealed = encryption.seal(&record.kid, &der)?;
+            self.store
+                .replace_private_key(&record.kid, &record.private_key, &sealed)
+                .await?;
+            tracing::info!(kid = %record.kid, "signing key encrypted at rest");
+        }
+        Ok(())
+    }
+
+    /// A stored private key as PKCS#8 DER.
+    fn private_der(&self, record: &SigningKeyRecord) -> Result<Vec<u8>, KeyError> {
+        if KeyEncryption::is_sealed(&record.private_key) {
+            self.encryption
+                .as_ref()
+                .ok_or(KeyError::EncryptionKeyMissing)?
+                .open(&record.kid, &record.private_key)
+        } else {
+            STANDARD
+                .decode(&record.private_key)
+                .map_err(|e| KeyError::Corrupt {
+                    kid: record.kid.clone(),
+                    reason: e.to_string(),
+                })
+        }
+    }
+
+    /// Rotates when the current key is older than the rotation age; returns the new key's id.
+    pub async fn rotate_if_due(&self) -> Result<Option<String>, KeyError> {
+        let now = confab_core::now_ms();
+        let due = self
+            .current_created_at()
+            .await?
+            .is_none_or(|at| now - at > self.rotation_age_ms);
+        if due {
+            self.rotate().await.map(Some)
+        } else {
+            Ok(None)
+        }
+    }
+
+    /// What a running process does periodically (every minute): rotate a key that has grown
+    /// too old, and re-read the keys, so another replica's rotation is used for signing and
+    /// retired keys whose tokens have all expired leave the JWKS.
+    pub async fn maintain(&self) -> Result<Option<String>, KeyError> {
+        let rotated = self.rotate_if_due().await?;
+        if rotated.is_none() {
+            self.reload().await?;
+        }
+        Ok(rotated)
     }
 
     async fn current_created_at(&self) -> Result<Option<i64>, KeyError> {
@@ -128,7 +307,11 @@ impl KeyRing {
     /// Makes a new signing key; the previous one keeps verifying until its tokens expire.
     /// Returns the new key's id.
     pub async fn rotate(&self) -> Result<String, KeyError> {
-        let record = generate_key(confab_core::now_ms())?;
+        let mut record = generate_key(confab_core::now_ms())?;
+        if let Some(encryption) = &self.encryption {
+            let der = self.private_der(&record)?;
+            record.private_key = encryption.seal(&record.kid, &der)?;
+        }
         self.store.rotate_signing_key(&record).await?;
         self.reload().await?;
         tracing::info!(kid = %record.kid, "signing key rotated");
@@ -150,12 +333,7 @@ impl KeyRing {
                 continue;
             }
             if live && signer.is_none() {
-                let der = STANDARD
-                    .decode(&record.private_key)
-                    .map_err(|e| KeyError::Corrupt {
-                        kid: record.kid.clone(),
-                        reason: e.to_string(),
-                    })?;
+                let der = self.private_der(record)?;
                 signer = Some(Arc::new(Signer {
                     kid: record.kid.clone(),
                     key: EncodingKey::from_ed_der(&der),

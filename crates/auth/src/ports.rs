@@ -35,7 +35,8 @@ pub struct SessionAuth {
 /// The result of presenting a refresh token.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Rotation {
-    /// The token was current: it is now used and `new_hash` is the session's token.
+    /// The token was current (or just used, within the grace window): `new_hash` is now a
+    /// token of the session.
     Rotated { session_id: Uuid, user: User },
     /// The token had already been used: the whole session (token family) is now revoked.
     Reused { session_id: Uuid, user_id: Uuid },
@@ -75,7 +76,7 @@ pub struct ApiKeyAuth {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SigningKeyRecord {
     pub kid: String,
-    /// PKCS#8 DER, base64.
+    /// PKCS#8 DER, base64; or encrypted (see [`crate::keys::KeyEncryption`]).
     pub private_key: String,
     /// The raw public key, base64url (the JWK `x`).
     pub public_key: String,
@@ -103,14 +104,8 @@ pub trait AuthStore: Send + Sync {
     async fn user_by_id(&self, id: Uuid) -> StoreResult<Option<User>>;
     async fn list_users(&self, filter: &UserFilter) -> StoreResult<Vec<User>>;
     async fn count_active_admins(&self) -> StoreResult<i64>;
-    /// Counts a failed login; at `threshold` failures in a row the account locks until
-    /// `lock_until` and the counter restarts. Returns whether this failure locked it.
-    async fn record_failed_login(
-        &self,
-        id: Uuid,
-        threshold: u32,
-        lock_until: i64,
-    ) -> StoreResult<bool>;
+    /// Clears the failure count and lockout that earlier versions kept in the user's row
+    /// (sign-in failures are now counted by [`crate::guard::LoginGuard`]).
     async fn clear_failed_logins(&self, id: Uuid) -> StoreResult<()>;
     async fn update_name(&self, id: Uuid, name: &str, now: i64) -> StoreResult<()>;
     async fn set_password(
@@ -128,13 +123,17 @@ pub trait AuthStore: Send + Sync {
 
     async fn create_session(&self, session: &NewSession) -> StoreResult<()>;
     async fn session_auth(&self, session_id: Uuid) -> StoreResult<Option<SessionAuth>>;
-    /// Uses `old_hash` once and installs `new_hash`; a second use revokes the session.
+    /// Uses `old_hash` once and installs `new_hash`; a second use revokes the session —
+    /// except within `grace_ms` of the first use when `old_hash` is the session's most
+    /// recently used token (two tabs refreshing at once): then `new_hash` is installed beside
+    /// the first use's successor and nothing is revoked.
     async fn rotate_refresh(
         &self,
         old_hash: &str,
         new_hash: &str,
         now: i64,
         ttl_ms: i64,
+        grace_ms: i64,
     ) -> StoreResult<Rotation>;
     /// The session and user a (current) refresh token belongs to.
     async fn session_of_refresh(&self, hash: &str) -> StoreResult<Option<(Uuid, Uuid)>>;
@@ -154,12 +153,17 @@ pub trait AuthStore: Send + Sync {
     async fn list_api_keys(&self, user_id: Uuid) -> StoreResult<Vec<ApiKeyView>>;
     /// Revokes one of the user's keys; false if the user has no such live key.
     async fn revoke_api_key(&self, user_id: Uuid, key_id: Uuid, now: i64) -> StoreResult<bool>;
+    /// Revokes every live key of the user; returns how many.
+    async fn revoke_api_keys_of(&self, user_id: Uuid, now: i64) -> StoreResult<u64>;
     async fn api_key_auth(&self, key_hash: &str) -> StoreResult<Option<ApiKeyAuth>>;
     async fn touch_api_key(&self, key_id: Uuid, now: i64) -> StoreResult<()>;
 
     async fn signing_keys(&self) -> StoreResult<Vec<SigningKeyRecord>>;
     /// Adds a key and retires every other live key at `key.created_at`, atomically.
     async fn rotate_signing_key(&self, key: &SigningKeyRecord) -> StoreResult<()>;
+    /// Replaces a key's stored private key (`old` → `new`: encrypting it at rest); another
+    /// replica that did the same first wins.
+    async fn replace_private_key(&self, kid: &str, old: &str, new: &str) -> StoreResult<()>;
 
     async fn create_group(&self, id: Uuid, name: &str, now: i64) -> StoreResult<()>;
     async fn list_groups(&self) -> StoreResult<Vec<GroupView>>;

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use confab_bus::events::{UserDeleted, UserRegistered};
+use confab_bus::events::{AccessRevoked, UserDeleted, UserRegistered};
 use confab_bus::{Envelope, EventBus, JobQueue, NewJob};
 use confab_core::ApiError;
 use confab_core::audit::{AuditEvent, AuditLog, Outcome};
@@ -24,6 +24,7 @@ use crate::domain::{
     self, ApiKeyView, GroupView, MAX_KEYS_PER_USER, User, UserStatus, UserView, normalize_email,
     normalize_name, password_problems,
 };
+use crate::guard::{GuardPolicy, LoginGuard, Verdict};
 use crate::keys::{KeyError, KeyRing};
 use crate::ports::{AuthStore, NewApiKey, NewSession, Rotation, UserFilter};
 use crate::secret;
@@ -50,8 +51,11 @@ pub enum AuthError {
     RegistrationClosed,
     #[error("email or password is wrong")]
     InvalidCredentials,
-    #[error("too many failed sign-ins; the account is locked for {retry_after_secs} s")]
-    Locked { retry_after_secs: u64 },
+    #[error(
+        "too many failed sign-ins for this account from your address; try again in \
+         {retry_after_secs} s"
+    )]
+    Throttled { retry_after_secs: u64 },
     #[error("the account waits for an administrator's approval")]
     Pending,
     #[error("the account is disabled")]
@@ -103,8 +107,8 @@ impl From<AuthError> for ApiError {
             AuthError::InvalidCredentials => {
                 ApiError::new(StatusCode::UNAUTHORIZED, "invalid_credentials", message)
             }
-            AuthError::Locked { retry_after_secs } => {
-                ApiError::new(StatusCode::LOCKED, "account_locked", message)
+            AuthError::Throttled { retry_after_secs } => {
+                ApiError::new(StatusCode::TOO_MANY_REQUESTS, "login_throttled", message)
                     .with_retry_after(retry_after_secs)
             }
             AuthError::Pending => ApiError::forbidden("account_pending", message),
@@ -172,15 +176,20 @@ pub struct AuthService {
     config: AuthConfig,
     /// Hash checked when an email is unknown, so failures take the same time either way.
     dummy_hash: String,
+    /// Failed sign-ins by account and address (brute-force protection).
+    guard: LoginGuard,
     /// API-key lookups by key hash, so a request needs no query.
     key_cache: moka::future::Cache<String, crate::ports::ApiKeyAuth>,
     /// Session lookups by session id.
     session_cache: moka::future::Cache<Uuid, crate::ports::SessionAuth>,
+    /// Users' role and status by id (`None`: no such user here), for service tokens.
+    user_cache: moka::future::Cache<Uuid, Option<(Role, UserStatus)>>,
     /// Settings admins change at run time (the registration policy); `None`: the config's.
     settings: Option<LiveSettings>,
     /// Where deleting a user queues the purge of their data; `None`: deletion is refused.
     jobs: Option<Arc<dyn JobQueue>>,
-    /// Where account events (`user.registered`, `user.deleted`) are published.
+    /// Where account events (`user.registered`, `user.deleted`, `access.revoked`) are
+    /// published.
     events: Option<Arc<dyn EventBus>>,
 }
 
@@ -229,10 +238,12 @@ impl AuthService {
             store,
             keys,
             audit,
+            guard: LoginGuard::new(GuardPolicy::from_config(&config)),
             config,
             dummy_hash,
             key_cache: auth_cache(),
             session_cache: auth_cache(),
+            user_cache: auth_cache(),
             settings: None,
             jobs: None,
             events: None,
@@ -263,6 +274,19 @@ impl AuthService {
         {
             tracing::warn!(error = %e, "account event not published");
         }
+    }
+
+    /// Tells live connections (the chat service's WebSockets, on every replica) that a
+    /// credential of `user_id` may have stopped working: they check theirs again and close
+    /// when it has. Published after this process's lookup caches were cleared, so that
+    /// check sees the change. `session_id`: the one session that ended; `None`: check all.
+    async fn access_revoked(&self, user_id: Uuid, session_id: Option<Uuid>, reason: &str) {
+        self.publish(Envelope::typed(&AccessRevoked {
+            user_id,
+            session_id,
+            reason: reason.to_owned(),
+        }))
+        .await;
     }
 
     /// The registration policy in force.
@@ -466,7 +490,9 @@ impl AuthService {
     }
 
     /// The user whose email and password these are, if they may sign in: counts failures
-    /// towards the lockout and audits them.
+    /// per account and address (see [`crate::guard`]) and audits them. Unknown emails,
+    /// wrong passwords and addresses that must wait answer alike whether or not the account
+    /// exists.
     async fn check_credentials(
         &self,
         email: &str,
@@ -479,42 +505,64 @@ impl AuthService {
         } else {
             self.store.user_by_email(&normalized).await?
         };
+        // Counted under the email as given when it is not even valid, so junk is throttled too.
+        let account = if normalized.is_empty() {
+            email.trim().to_lowercase()
+        } else {
+            normalized.clone()
+        };
         let failed = |reason: &'static str| {
             AuditEvent::new("auth.login", Outcome::Failure, client)
                 .target(normalized.clone())
                 .details(json!({"reason": reason}))
         };
-        let Some(user) = user else {
-            // Spend the same effort as a real check so timing does not reveal the email.
-            verify(password.to_owned(), self.dummy_hash.clone()).await?;
-            self.audit(failed("unknown_email")).await;
-            return Err(AuthError::InvalidCredentials);
-        };
         let now = now_ms();
-        if let Some(until) = user.locked_until.filter(|until| *until > now) {
-            self.audit(failed("locked").actor(user.id)).await;
-            return Err(AuthError::Locked {
-                retry_after_secs: u64::try_from((until - now) / 1000 + 1).unwrap_or(1),
-            });
-        }
-        if !verify(password.to_owned(), user.password_hash.clone()).await? {
-            let lock_until =
-                now + confab_store::to_i64(self.config.lockout_duration_secs.saturating_mul(1000));
-            let locked = self
-                .store
-                .record_failed_login(user.id, self.config.lockout_threshold, lock_until)
-                .await?;
-            self.audit(failed("wrong_password").actor(user.id)).await;
-            if locked {
-                self.audit(
-                    AuditEvent::new("auth.lockout", Outcome::Success, client)
-                        .target(user.id.to_string())
-                        .details(json!({"until": lock_until, "threshold": self.config.lockout_threshold})),
-                )
-                .await;
+        if let Verdict::Wait { retry_after_secs } = self.guard.check(&account, client.ip, now).await
+        {
+            let mut event = failed("throttled");
+            if let Some(user) = &user {
+                event = event.actor(user.id);
             }
-            return Err(AuthError::InvalidCredentials);
+            self.audit(event).await;
+            return Err(AuthError::Throttled { retry_after_secs });
         }
+        let verified = match &user {
+            Some(user) => verify(password.to_owned(), user.password_hash.clone()).await?,
+            None => {
+                // Spend the same effort as a real check so timing does not reveal the email.
+                verify(password.to_owned(), self.dummy_hash.clone()).await?;
+                false
+            }
+        };
+        let user = match user {
+            Some(user) if verified => user,
+            user => {
+                let waits = self.guard.failed(&account, client.ip, now).await;
+                let reason = if user.is_some() {
+                    "wrong_password"
+                } else {
+                    "unknown_email"
+                };
+                let mut event = failed(reason);
+                if let Some(user) = &user {
+                    event = event.actor(user.id);
+                }
+                self.audit(event).await;
+                if let Some(wait_secs) = waits {
+                    self.audit(
+                        AuditEvent::new("auth.login_throttled", Outcome::Success, client)
+                            .target(normalized.clone())
+                            .details(json!({
+                                "wait_secs": wait_secs,
+                                "threshold": self.guard.policy().threshold,
+                            })),
+                    )
+                    .await;
+                }
+                return Err(AuthError::InvalidCredentials);
+            }
+        };
+        self.guard.succeeded(&account, client.ip).await;
         match user.status {
             UserStatus::Active => {}
             UserStatus::Pending => {
@@ -526,14 +574,11 @@ impl AuthService {
                 return Err(AuthError::Disabled);
             }
         }
-        if user.failed_logins > 0 || user.locked_until.is_some() {
-            self.store.clear_failed_logins(user.id).await?;
-        }
         Ok(user)
     }
 
     /// Sets a new password after an administrator's reset: the temporary password proves
-    /// who it is (failures count towards the lockout like sign-ins); then signs in.
+    /// who it is (failures are counted like sign-ins); then signs in.
     pub async fn complete_password_reset(
         &self,
         email: &str,
@@ -574,7 +619,7 @@ impl AuthService {
     }
 
     /// An administrator resets a user's password: a temporary password (returned once) that
-    /// only lets the user choose a new one; every session of the user ends.
+    /// only lets the user choose a new one; every session and API key of the user ends.
     pub async fn reset_password(
         &self,
         actor: &Principal,
@@ -590,19 +635,23 @@ impl AuthService {
             .store
             .revoke_sessions_of(id, None, "password reset by an administrator", now)
             .await?;
+        // Whoever may have learnt the old password may also have made keys with it.
+        let revoked_keys = self.store.revoke_api_keys_of(id, now).await?;
         self.forget_auth().await;
+        self.access_revoked(id, None, "password_reset").await;
         self.audit(
             AuditEvent::new("auth.password_reset", Outcome::Success, client)
                 .actor(actor.user_id)
                 .target(user.id.to_string())
-                .details(json!({"revoked_sessions": revoked})),
+                .details(json!({"revoked_sessions": revoked, "revoked_api_keys": revoked_keys})),
         )
         .await;
         Ok(temporary)
     }
 
     /// Exchanges a refresh token for new tokens; the presented one stops working. Presenting
-    /// a used token revokes its whole session.
+    /// a used token revokes its whole session, unless it is the session's last used token
+    /// and comes within `auth.refresh_reuse_grace_secs` (two tabs refreshing at once).
     pub async fn refresh(&self, refresh_token: &str, client: &ClientMeta) -> AuthResult<SignedIn> {
         let new_refresh = secret::random_token();
         let rotation = self
@@ -612,6 +661,7 @@ impl AuthService {
                 &secret::token_hash(&new_refresh),
                 now_ms(),
                 self.refresh_ttl_ms(),
+                confab_store::to_i64(self.config.refresh_reuse_grace_secs.saturating_mul(1000)),
             )
             .await?;
         match rotation {
@@ -639,6 +689,8 @@ impl AuthService {
                 user_id,
             } => {
                 self.session_cache.invalidate(&session_id).await;
+                self.access_revoked(user_id, Some(session_id), "refresh_reuse")
+                    .await;
                 tracing::warn!(%session_id, %user_id, "refresh token reused; session revoked");
                 self.audit(
                     AuditEvent::new("auth.refresh_reuse", Outcome::Failure, client)
@@ -665,6 +717,7 @@ impl AuthService {
     async fn forget_auth(&self) {
         self.key_cache.invalidate_all();
         self.session_cache.invalidate_all();
+        self.user_cache.invalidate_all();
     }
 
     pub async fn logout(
@@ -677,6 +730,8 @@ impl AuthService {
             .revoke_session(session_id, "logout", now_ms())
             .await?;
         self.session_cache.invalidate(&session_id).await;
+        self.access_revoked(user_id, Some(session_id), "logout")
+            .await;
         self.audit(
             AuditEvent::new("auth.logout", Outcome::Success, client)
                 .actor(user_id)
@@ -708,7 +763,7 @@ impl AuthService {
         self.user(id).await
     }
 
-    /// Changes the password and signs out every other session.
+    /// Changes the password, signs out every other session and revokes every API key.
     pub async fn change_password(
         &self,
         user_id: Uuid,
@@ -749,12 +804,16 @@ impl AuthService {
             .store
             .revoke_sessions_of(user_id, Some(session_id), "password changed", now)
             .await?;
+        // A password change is what a user does after a suspected compromise: keys made by
+        // whoever knew the old password must stop working too.
+        let revoked_keys = self.store.revoke_api_keys_of(user_id, now).await?;
         self.forget_auth().await;
+        self.access_revoked(user_id, None, "password_changed").await;
         self.audit(
             AuditEvent::new("auth.password_change", Outcome::Success, client)
                 .actor(user_id)
                 .target(user_id.to_string())
-                .details(json!({"revoked_sessions": revoked})),
+                .details(json!({"revoked_sessions": revoked, "revoked_api_keys": revoked_keys})),
         )
         .await;
         Ok(())
@@ -836,6 +895,7 @@ impl AuthService {
             return Err(AuthError::NotFound("API key"));
         }
         self.forget_auth().await;
+        self.access_revoked(user_id, None, "key_revoked").await;
         self.audit(
             AuditEvent::new("auth.api_key_revoked", Outcome::Success, client)
                 .actor(user_id)
@@ -908,6 +968,18 @@ impl AuthService {
         }
         // Again after the change, in case a request cached the old state meanwhile.
         self.forget_auth().await;
+        if let Some(status) = changes.status.filter(|s| *s != user.status)
+            && status != UserStatus::Active
+        {
+            let reason = if status == UserStatus::Disabled {
+                "disabled"
+            } else {
+                "status_changed"
+            };
+            self.access_revoked(id, None, reason).await;
+        } else if changes.role.is_some_and(|r| r != user.role) {
+            self.access_revoked(id, None, "role_changed").await;
+        }
         self.user(id).await
     }
 
@@ -937,6 +1009,7 @@ impl AuthService {
             .revoke_sessions_of(id, None, "account locked", now)
             .await?;
         self.forget_auth().await;
+        self.access_revoked(id, None, "locked").await;
         self.audit(
             AuditEvent::new("auth.user_locked", Outcome::Success, client)
                 .actor(actor.user_id)
@@ -947,7 +1020,7 @@ impl AuthService {
         self.user(id).await
     }
 
-    /// Unlocks an account: ends a lockout after failed sign-ins early, and re-enables an
+    /// Unlocks an account: ends the waits after failed sign-ins early, and re-enables an
     /// account an admin locked.
     pub async fn unlock_user(
         &self,
@@ -956,6 +1029,8 @@ impl AuthService {
         client: &ClientMeta,
     ) -> AuthResult<UserView> {
         let user = self.existing_user(id).await?;
+        self.guard.forget(&user.email).await;
+        // Lockouts of earlier versions were kept in the row; end those too.
         self.store.clear_failed_logins(user.id).await?;
         if user.status == UserStatus::Disabled {
             self.store
@@ -1023,6 +1098,7 @@ impl AuthService {
             .revoke_sessions_of(id, None, "account deleted", now)
             .await?;
         self.forget_auth().await;
+        self.access_revoked(id, None, "deleted").await;
         let job = jobs
             .enqueue(
                 NewJob::new(PURGE_USER_JOB, json!({"user_id": id}))
@@ -1183,6 +1259,9 @@ impl AuthService {
         }
         self.store.set_role(user.id, role, now_ms()).await?;
         self.forget_auth().await;
+        if role != user.role {
+            self.access_revoked(user.id, None, "role_changed").await;
+        }
         self.audit_cli(
             "auth.role_changed",
             user.id.to_string(),
@@ -1295,6 +1374,27 @@ impl Authenticator for AuthService {
             self.authenticate_key(bearer).await
         } else {
             self.authenticate_token(bearer).await
+        }
+    }
+
+    async fn current_role(&self, user_id: Uuid) -> Result<Option<Role>, AuthFailure> {
+        let known = match self.user_cache.get(&user_id).await {
+            Some(known) => known,
+            None => {
+                let known = self
+                    .store
+                    .user_by_id(user_id)
+                    .await
+                    .map_err(|e| AuthFailure::Unavailable(e.to_string()))?
+                    .map(|user| (user.role, user.status));
+                self.user_cache.insert(user_id, known).await;
+                known
+            }
+        };
+        match known {
+            Some((role, UserStatus::Active)) => Ok(Some(role)),
+            Some(_) => Err(AuthFailure::Revoked),
+            None => Ok(None),
         }
     }
 }

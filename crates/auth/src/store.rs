@@ -103,25 +103,51 @@ async fn revoke_session_tx(
 #[async_trait]
 impl AuthStore for SqlAuthStore {
     async fn insert_user(&self, user: &User, first_is_admin: bool) -> StoreResult<User> {
+        // On the writer, so SQLite's racing sign-ups queue here instead of failing a stale
+        // read in WAL mode; for PostgreSQL it is the same pool.
+        let mut tx = self.db.writer().begin().await?;
+        // The first admin is claimed in `auth_first_admin`'s one row before the user is
+        // inserted. Under PostgreSQL's READ COMMITTED two racing first sign-ups both see no
+        // users; the row's key makes the second claim wait for the first transaction and
+        // then do nothing, so exactly one of them becomes the admin.
+        let claimed = if first_is_admin {
+            sqlx::query(
+                "INSERT INTO auth_first_admin (id, user_id, claimed_at) \
+                 SELECT 1, $1, $2 WHERE NOT EXISTS (SELECT 1 FROM users) \
+                 ON CONFLICT (id) DO NOTHING",
+            )
+            .bind(user.id.to_string())
+            .bind(user.created_at)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected()
+                == 1
+        } else {
+            false
+        };
+        let (role, status) = if claimed {
+            (Role::Admin, UserStatus::Active)
+        } else {
+            (user.role, user.status)
+        };
         let sql = format!(
-            "INSERT INTO users ({USER_COLUMNS}) VALUES ($1, $2, $3, $4, \
-             CASE WHEN $5 = 1 AND NOT EXISTS (SELECT 1 FROM users) THEN 'admin' ELSE $6 END, \
-             CASE WHEN $5 = 1 AND NOT EXISTS (SELECT 1 FROM users) THEN 'active' ELSE $7 END, \
-             0, NULL, $8, $9, $9) RETURNING {USER_COLUMNS}"
+            "INSERT INTO users ({USER_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, 0, NULL, $7, $8, $8) \
+             RETURNING {USER_COLUMNS}"
         );
         let row = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(user.id.to_string())
             .bind(&user.email)
             .bind(&user.name)
             .bind(&user.password_hash)
-            .bind(i64::from(first_is_admin))
-            .bind(user.role.as_str())
-            .bind(user.status.as_str())
+            .bind(role.as_str())
+            .bind(status.as_str())
             .bind(i64::from(user.must_change_password))
             .bind(user.created_at)
-            .fetch_one(self.db.pool())
+            .fetch_one(&mut *tx)
             .await?;
-        Ok(user_from_row(&row)?)
+        let stored = user_from_row(&row)?;
+        tx.commit().await?;
+        Ok(stored)
     }
 
     async fn user_by_email(&self, email: &str) -> StoreResult<Option<User>> {
@@ -176,32 +202,6 @@ impl AuthStore for SqlAuthStore {
         .fetch_one(self.db.pool())
         .await?;
         Ok(row.try_get("n")?)
-    }
-
-    async fn record_failed_login(
-        &self,
-        id: Uuid,
-        threshold: u32,
-        lock_until: i64,
-    ) -> StoreResult<bool> {
-        let mut tx = self.db.pool().begin().await?;
-        let row = sqlx::query(
-            "UPDATE users SET failed_logins = failed_logins + 1 WHERE id = $1 RETURNING failed_logins",
-        )
-        .bind(id.to_string())
-        .fetch_one(&mut *tx)
-        .await?;
-        let failures: i64 = row.try_get("failed_logins")?;
-        let locked = failures >= i64::from(threshold);
-        if locked {
-            sqlx::query("UPDATE users SET failed_logins = 0, locked_until = $1 WHERE id = $2")
-                .bind(lock_until)
-                .bind(id.to_string())
-                .execute(&mut *tx)
-                .await?;
-        }
-        tx.commit().await?;
-        Ok(locked)
     }
 
     async fn clear_failed_logins(&self, id: Uuid) -> StoreResult<()> {
@@ -332,10 +332,11 @@ impl AuthStore for SqlAuthStore {
         new_hash: &str,
         now: i64,
         ttl_ms: i64,
+        grace_ms: i64,
     ) -> StoreResult<Rotation> {
         // The transaction starts with a write so SQLite takes its write lock up front.
         let mut tx = self.db.pool().begin().await?;
-        let claimed = sqlx::query(
+        let mut claimed = sqlx::query(
             "UPDATE refresh_tokens SET used_at = $1 WHERE token_hash = $2 AND used_at IS NULL",
         )
         .bind(now)
@@ -344,7 +345,8 @@ impl AuthStore for SqlAuthStore {
         .await?
         .rows_affected();
         let row = sqlx::query(
-            "SELECT t.session_id, t.expires_at AS token_expires, s.user_id, s.expires_at, s.revoked_at \
+            "SELECT t.session_id, t.expires_at AS token_expires, t.used_at, s.user_id, s.expires_at, \
+             s.revoked_at \
              FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id WHERE t.token_hash = $1",
         )
         .bind(old_hash)
@@ -358,6 +360,23 @@ impl AuthStore for SqlAuthStore {
         let revoked = row.try_get::<Option<i64>, _>("revoked_at")?.is_some();
         let expired = row.try_get::<i64, _>("expires_at")? <= now
             || row.try_get::<i64, _>("token_expires")? <= now;
+        if claimed == 0 && !revoked && !expired && grace_ms > 0 {
+            // Two tabs (or two requests of one client) refreshing with the same token at
+            // once: the later one comes within the grace window, with the token the session
+            // used last. It gets a token of its own; the family lives on.
+            let used_at: Option<i64> = row.try_get("used_at")?;
+            let later = sqlx::query(
+                "SELECT COUNT(*) AS n FROM refresh_tokens WHERE session_id = $1 AND used_at > $2",
+            )
+            .bind(&session_id)
+            .bind(used_at.unwrap_or(i64::MAX))
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get::<i64, _>("n")?;
+            if used_at.is_some_and(|at| now - at <= grace_ms) && later == 0 {
+                claimed = 1;
+            }
+        }
         if claimed == 0 {
             // Presented twice: whoever holds the other copy may be a thief. End the family.
             revoke_session_tx(&mut tx, &session_id, "refresh token reuse", now).await?;
@@ -507,6 +526,17 @@ impl AuthStore for SqlAuthStore {
         Ok(done.rows_affected() == 1)
     }
 
+    async fn revoke_api_keys_of(&self, user_id: Uuid, now: i64) -> StoreResult<u64> {
+        let done = sqlx::query(
+            "UPDATE api_keys SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL",
+        )
+        .bind(now)
+        .bind(user_id.to_string())
+        .execute(self.db.pool())
+        .await?;
+        Ok(done.rows_affected())
+    }
+
     async fn api_key_auth(&self, key_hash: &str) -> StoreResult<Option<ApiKeyAuth>> {
         let row = sqlx::query(
             "SELECT k.id, k.user_id, k.scopes, k.expires_at, k.revoked_at, k.last_used_at, u.role, u.status \
@@ -571,6 +601,16 @@ impl AuthStore for SqlAuthStore {
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
+        Ok(())
+    }
+
+    async fn replace_private_key(&self, kid: &str, old: &str, new: &str) -> StoreResult<()> {
+        sqlx::query("UPDATE signing_keys SET private_key = $1 WHERE kid = $2 AND private_key = $3")
+            .bind(new)
+            .bind(kid)
+            .bind(old)
+            .execute(self.db.pool())
+            .await?;
         Ok(())
     }
 

@@ -4,6 +4,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::num::NonZeroU32;
 
 use confab_core::ApiError;
+use confab_core::net::throttle_key;
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
@@ -33,10 +34,11 @@ impl IpThrottle {
         }
     }
 
-    /// Takes one request from `ip`'s allowance, or says how long to wait. Callers without a
-    /// known address share one bucket.
+    /// Takes one request from `ip`'s allowance, or says how long to wait. IPv6 addresses are
+    /// counted by their /64 (one host commonly holds a whole /64). Callers without a known
+    /// address share one bucket.
     pub fn check(&self, ip: Option<IpAddr>) -> Result<(), ApiError> {
-        let key = ip.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+        let key = ip.map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), throttle_key);
         if self.limiter.len() > SWEEP_AT {
             self.limiter.retain_recent();
         }
@@ -62,5 +64,18 @@ mod tests {
         assert_eq!(refused.status.as_u16(), 429);
         assert!(refused.retry_after_secs.unwrap() >= 1);
         assert!(throttle.check(b).is_ok());
+    }
+
+    #[test]
+    fn ipv6_addresses_of_one_64_share_a_bucket() {
+        let throttle = IpThrottle::new(1, 2);
+        let ip = |text: &str| Some(text.parse().unwrap());
+        // Fresh addresses from one /64, as a client rotating through its prefix would use.
+        assert!(throttle.check(ip("2001:db8:0:1::1")).is_ok());
+        assert!(throttle.check(ip("2001:db8:0:1::2")).is_ok());
+        let refused = throttle.check(ip("2001:db8:0:1:dead:beef:1:2"));
+        assert_eq!(refused.unwrap_err().status.as_u16(), 429);
+        // Another /64 has its own allowance.
+        assert!(throttle.check(ip("2001:db8:0:2::1")).is_ok());
     }
 }

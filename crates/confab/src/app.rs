@@ -6,7 +6,7 @@ use anyhow::Context;
 use axum::Router;
 use confab_admin::SqlAuditLog;
 use confab_admin::settings::RuntimeConfig;
-use confab_auth::keys::KeyRing;
+use confab_auth::keys::{KeyEncryption, KeyRing};
 use confab_auth::throttle::IpThrottle;
 use confab_auth::{AuthService, AuthState, SqlAuthStore};
 use confab_bus::{WorkerConfig, Workers};
@@ -15,6 +15,7 @@ use confab_core::auth::{DynAuthenticator, ServiceTokens, WithServiceTokens};
 use confab_core::config::Config;
 use confab_core::http::{HttpContext, apply_common_layers, ops_router};
 use confab_core::metrics::MetricsBuilder;
+use confab_core::net::ProxyTrust;
 use confab_core::runtime::{LiveSettings, RuntimeSettings};
 use confab_inference::metrics::InferenceMetrics;
 use confab_inference::service::InferenceDeps;
@@ -117,15 +118,21 @@ pub async fn build(config: &Config) -> anyhow::Result<App> {
 
     let audit = Arc::new(SqlAuditLog::open(db.clone()).await?);
     let auth_store = Arc::new(SqlAuthStore::new(db.clone()));
+    let key_encryption = match &config.auth.key_encryption_key {
+        Some(secret) => Some(KeyEncryption::from_secret(secret.expose())?),
+        None => None,
+    };
     let keys = Arc::new(
         KeyRing::open(
             auth_store.clone(),
             config.auth.issuer.clone(),
             config.auth.access_token_ttl_secs,
             config.auth.signing_key_rotation_days,
+            key_encryption,
         )
         .await?,
     );
+    maintain_signing_keys(keys.clone(), &tasks, shutdown.clone());
     // Events, durable events and jobs: in this process and the database, or through NATS
     // JetStream when configured (split mode, several replicas).
     let bus = crate::bus::connect(config, &db).await?;
@@ -319,14 +326,18 @@ pub async fn build(config: &Config) -> anyhow::Result<App> {
         }))
         .split_for_parts();
     let router = api_router
-        .merge(ops_router(metrics.clone(), vec![db.readiness()]))
+        .merge(ops_router(
+            metrics.clone(),
+            vec![db.readiness()],
+            config.server.metrics_token.clone(),
+        ))
         .merge(crate::docs::router(&openapi)?)
         .fallback(crate::web::fallback);
     let router = apply_common_layers(
         router,
         HttpContext {
             metrics,
-            trust_proxy_headers: config.server.trust_proxy_headers,
+            proxies: ProxyTrust::from_config(&config.server).map_err(|e| anyhow::anyhow!(e))?,
             hsts: https,
         },
         &config.server,
@@ -342,4 +353,27 @@ pub async fn build(config: &Config) -> anyhow::Result<App> {
         tasks,
         shutdown,
     })
+}
+
+/// Rotates the signing key when it grows too old and follows other replicas' rotations,
+/// every minute while the process runs (a retired key keeps verifying for one access-token
+/// lifetime plus a minute, so a replica that signs with it until its next look is covered).
+fn maintain_signing_keys(keys: Arc<KeyRing>, tasks: &TaskTracker, shutdown: CancellationToken) {
+    tasks.spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // The first tick is immediate, and `KeyRing::open` has just done that work.
+        tick.tick().await;
+        loop {
+            tokio::select! {
+                () = shutdown.cancelled() => break,
+                _ = tick.tick() => {}
+            }
+            match keys.maintain().await {
+                Ok(Some(kid)) => tracing::info!(%kid, "signing key rotated by age"),
+                Ok(None) => {}
+                Err(e) => tracing::warn!(error = %e, "signing key maintenance failed"),
+            }
+        }
+    });
 }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use confab_bus::{DurableEvents, EventBus, JobQueue, MemoryBus, SqlJobQueue, SqlOutbox};
-use confab_core::config::Config;
+use confab_core::config::{Config, redact_url};
 use confab_store::Db;
 
 /// The bus adapters of one process.
@@ -54,7 +54,7 @@ pub async fn connect(config: &Config, db: &Db) -> anyhow::Result<Bus> {
     };
     let events = confab_bus::NatsBus::connect(url)
         .await
-        .with_context(|| format!("cannot reach NATS at bus.nats_url `{url}`"))?;
+        .with_context(|| format!("cannot reach NATS at bus.nats_url `{}`", redact_url(url)))?;
     let ns = &config.bus.nats_namespace;
     let upper = ns.to_uppercase().replace('-', "_");
     let durable = confab_bus::NatsDurable::new(
@@ -66,7 +66,12 @@ pub async fn connect(config: &Config, db: &Db) -> anyhow::Result<Bus> {
         },
     )
     .await
-    .with_context(|| format!("JetStream at bus.nats_url `{url}` (start nats-server with -js)"))?;
+    .with_context(|| {
+        format!(
+            "JetStream at bus.nats_url `{}` (start nats-server with -js)",
+            redact_url(url)
+        )
+    })?;
     let jobs = confab_bus::NatsJobQueue::new(
         events.client().clone(),
         confab_bus::NatsJobsConfig {
@@ -77,8 +82,13 @@ pub async fn connect(config: &Config, db: &Db) -> anyhow::Result<Bus> {
         },
     )
     .await
-    .with_context(|| format!("the job queue on JetStream at bus.nats_url `{url}`"))?;
-    tracing::info!(url = %url, "events, durable events and jobs go through NATS JetStream");
+    .with_context(|| {
+        format!(
+            "the job queue on JetStream at bus.nats_url `{}`",
+            redact_url(url)
+        )
+    })?;
+    tracing::info!(url = %redact_url(url), "events, durable events and jobs go through NATS JetStream");
     Ok(Bus {
         events: Arc::new(events),
         durable: Arc::new(durable),

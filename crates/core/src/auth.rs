@@ -199,6 +199,16 @@ impl From<AuthFailure> for ApiError {
 #[async_trait::async_trait]
 pub trait Authenticator: Send + Sync {
     async fn authenticate(&self, bearer: &str) -> Result<Principal, AuthFailure>;
+
+    /// The user's role now, if the account may act at all: what a service token, which
+    /// names a user but is verified offline, is checked against. `Revoked` for an account
+    /// that is locked, disabled or pending; `Ok(None)` when this authenticator does not know
+    /// the user (it keeps no accounts, or the user belongs to an auth service whose store
+    /// this process does not share).
+    async fn current_role(&self, user_id: Uuid) -> Result<Option<Role>, AuthFailure> {
+        let _ = user_id;
+        Ok(None)
+    }
 }
 
 /// The shared handle services keep in their state.
@@ -266,6 +276,15 @@ where
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let CurrentUser(principal) = CurrentUser::from_request_parts(parts, state).await?;
+        // Service tokens carry a role the calling service vouched for; services call each
+        // other for a user's model and chat requests, never to administer. An admin uses
+        // their own credential.
+        if matches!(principal.credential, Credential::Service { .. }) {
+            return Err(ApiError::forbidden(
+                "service_token_not_allowed",
+                "service tokens cannot call admin routes; use an admin's own session or API key",
+            ));
+        }
         if principal.role != Role::Admin {
             return Err(ApiError::forbidden(
                 "forbidden",
@@ -485,7 +504,9 @@ impl ServiceTokens {
 
 /// An [`Authenticator`] that also accepts service tokens: what every service uses in split
 /// mode (and the all-in-one server when `services.token` is set, so it can be called by
-/// another instance's chat service).
+/// another instance's chat service). A service token for a user `inner` knows counts only
+/// while the account is active, with the user's current role; and it never counts on admin
+/// routes ([`AdminUser`] refuses it).
 pub struct WithServiceTokens {
     pub inner: DynAuthenticator,
     pub tokens: ServiceTokens,
@@ -495,10 +516,21 @@ pub struct WithServiceTokens {
 impl Authenticator for WithServiceTokens {
     async fn authenticate(&self, bearer: &str) -> Result<Principal, AuthFailure> {
         if bearer.starts_with(ServiceTokens::PREFIX) {
-            self.tokens.verify(bearer)
+            let mut principal = self.tokens.verify(bearer)?;
+            // The token lives five minutes and was minted before any change since: an
+            // account this process knows must still be active, and its role is today's,
+            // not the token's.
+            if let Some(role) = self.inner.current_role(principal.user_id).await? {
+                principal.role = role;
+            }
+            Ok(principal)
         } else {
             self.inner.authenticate(bearer).await
         }
+    }
+
+    async fn current_role(&self, user_id: Uuid) -> Result<Option<Role>, AuthFailure> {
+        self.inner.current_role(user_id).await
     }
 }
 
@@ -539,6 +571,52 @@ mod tests {
         tampered.pop();
         assert!(tokens.verify(&tampered).is_err());
         assert!(ServiceTokens::new(b"short").is_err());
+    }
+
+    /// Users as the auth service sees them now: `Err` for an inactive account.
+    struct Accounts(Result<Option<Role>, ()>);
+
+    #[async_trait::async_trait]
+    impl Authenticator for Accounts {
+        async fn authenticate(&self, _: &str) -> Result<Principal, AuthFailure> {
+            Err(AuthFailure::Invalid)
+        }
+        async fn current_role(&self, _: Uuid) -> Result<Option<Role>, AuthFailure> {
+            self.0.map_err(|()| AuthFailure::Revoked)
+        }
+    }
+
+    #[tokio::test]
+    async fn service_tokens_count_only_for_active_users_with_their_current_role() {
+        let tokens = ServiceTokens::new(&[7; 32]).unwrap();
+        let admin = Principal {
+            user_id: Uuid::now_v7(),
+            role: Role::Admin,
+            credential: Credential::Session {
+                session_id: Uuid::now_v7(),
+            },
+        };
+        let token = tokens.mint(&admin, &[Scope::Inference]).unwrap();
+        let with = |known| WithServiceTokens {
+            inner: Arc::new(Accounts(known)),
+            tokens: tokens.clone(),
+        };
+        // Demoted since the token was minted: today's role.
+        let demoted = with(Ok(Some(Role::User)))
+            .authenticate(&token)
+            .await
+            .unwrap();
+        assert_eq!(demoted.role, Role::User);
+        // Locked, disabled or pending: refused.
+        assert!(matches!(
+            with(Err(())).authenticate(&token).await,
+            Err(AuthFailure::Revoked)
+        ));
+        // A user of an auth service this process does not see: the token's word.
+        assert_eq!(
+            with(Ok(None)).authenticate(&token).await.unwrap().role,
+            Role::Admin
+        );
     }
 
     #[test]

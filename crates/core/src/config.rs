@@ -51,6 +51,30 @@ impl Serialize for Secret {
     }
 }
 
+/// `url` with the credentials in its authority (`user:password@`) replaced by `[redacted]`,
+/// for logs, `Debug` and `confab config`: NATS and provider URLs may carry them.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_end);
+    match authority.rsplit_once('@') {
+        Some((_, host)) => format!("{scheme}://[redacted]@{host}{tail}"),
+        None => url.to_owned(),
+    }
+}
+
+fn serialize_redacted_url<S: serde::Serializer>(
+    url: &Option<String>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    match url {
+        Some(url) => s.serialize_some(&redact_url(url)),
+        None => s.serialize_none(),
+    }
+}
+
 /// A URL's shape, checked with `http`'s parser (the config crate has no URL library).
 fn check_http_url(url: &str) -> Result<(), String> {
     let uri: http::Uri = url
@@ -100,13 +124,16 @@ impl Default for Config {
 }
 
 /// Events and background jobs.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Clone, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct BusConfig {
     /// A NATS server with JetStream (split mode): events, durable events and jobs go through
     /// it so every replica sees them. Unset: in-process events, jobs and the outbox in the
-    /// database.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// database. Credentials in it (`nats://user:password@host`) are redacted when shown.
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "serialize_redacted_url"
+    )]
     pub nats_url: Option<String>,
     /// Names this deployment's JetStream streams, buckets and subjects (`<ns>.jobs.*`,
     /// `<NS>_JOBS`, …), so deployments can share one NATS server. Letters, digits, `_`, `-`.
@@ -122,6 +149,20 @@ pub struct BusConfig {
     pub job_retention_days: u32,
     /// Durable events every consumer has handled are deleted after this many days.
     pub event_retention_days: u32,
+}
+
+impl fmt::Debug for BusConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BusConfig")
+            .field("nats_url", &self.nats_url.as_deref().map(redact_url))
+            .field("nats_namespace", &self.nats_namespace)
+            .field("job_lease_secs", &self.job_lease_secs)
+            .field("job_poll_ms", &self.job_poll_ms)
+            .field("job_concurrency", &self.job_concurrency)
+            .field("job_retention_days", &self.job_retention_days)
+            .field("event_retention_days", &self.event_retention_days)
+            .finish()
+    }
 }
 
 impl Default for BusConfig {
@@ -277,6 +318,16 @@ pub struct ServerConfig {
     pub public_url: Option<String>,
     /// Trust `X-Forwarded-For` / `X-Forwarded-Proto` (only behind a proxy you run).
     pub trust_proxy_headers: bool,
+    /// The addresses or ranges (`10.0.0.0/8`) of the reverse proxies in front of Confab. With
+    /// `trust_proxy_headers`, the client is the rightmost `X-Forwarded-For` entry that is not
+    /// one of these, and a peer not listed here is itself the client. Empty: exactly one
+    /// proxy, the connected peer, is trusted (the client is the last entry).
+    pub trusted_proxies: Vec<String>,
+    /// A bearer token (at least 16 bytes) that `/metrics` requires; unset, the metrics are
+    /// public (keep them off the internet at the proxy then). A secret: give it as
+    /// `CONFAB_SERVER__METRICS_TOKEN_FILE`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub metrics_token: Option<Secret>,
 }
 
 impl Default for ServerConfig {
@@ -288,6 +339,8 @@ impl Default for ServerConfig {
             cors_origins: Vec::new(),
             public_url: None,
             trust_proxy_headers: false,
+            trusted_proxies: Vec::new(),
+            metrics_token: None,
         }
     }
 }
@@ -310,15 +363,35 @@ pub struct AuthConfig {
     pub registration: RegistrationPolicy,
     pub access_token_ttl_secs: u64,
     pub refresh_token_ttl_secs: u64,
-    /// Failed logins in a row that lock an account.
+    /// A refresh token presented again within this many seconds of its use, while it is
+    /// still the session's last used token, gets new tokens instead of ending the session
+    /// (two tabs refreshing at once). Later reuse still revokes the session. 0: no grace.
+    pub refresh_reuse_grace_secs: u64,
+    /// Failed sign-ins for one account from one address (IPv6: one /64) before that address
+    /// must wait to try that account again. Other addresses are not affected, so nobody can
+    /// lock a user out; unknown emails are counted the same way.
     pub lockout_threshold: u32,
+    /// The longest such wait, in seconds.
     pub lockout_duration_secs: u64,
+    /// The first wait, in seconds; every further failure doubles it (up to
+    /// `lockout_duration_secs`).
+    pub login_delay_secs: u64,
+    /// Failed sign-ins per hour for one account from all addresses together; beyond it,
+    /// addresses that already failed for the account wait until the hour is over, while an
+    /// address without failures may still sign in. 0: no such limit.
+    pub account_failures_per_hour: u32,
     /// Sustained requests per minute one IP may make to the auth endpoints.
     pub ip_rate_limit_per_minute: u32,
     /// Requests one IP may make in a burst before the per-minute rate applies.
     pub ip_rate_limit_burst: u32,
-    /// A new signing key is made when the current one is older than this.
+    /// A new signing key is made when the current one is older than this (checked at start
+    /// and every minute while running); retired keys verify until their tokens expire.
     pub signing_key_rotation_days: u32,
+    /// The secret (at least 32 bytes) that encrypts the private signing keys stored in the
+    /// database; give it as `CONFAB_AUTH__KEY_ENCRYPTION_KEY_FILE`. Keys stored in the clear
+    /// are encrypted at the next start. Unset: they stay in the clear (start-up warns).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key_encryption_key: Option<Secret>,
     /// The `iss` claim of access tokens.
     pub issuer: String,
 }
@@ -329,11 +402,15 @@ impl Default for AuthConfig {
             registration: RegistrationPolicy::Open,
             access_token_ttl_secs: 15 * 60,
             refresh_token_ttl_secs: 30 * 24 * 3600,
+            refresh_reuse_grace_secs: 20,
             lockout_threshold: 5,
             lockout_duration_secs: 15 * 60,
+            login_delay_secs: 30,
+            account_failures_per_hour: 100,
             ip_rate_limit_per_minute: 60,
             ip_rate_limit_burst: 20,
             signing_key_rotation_days: 90,
+            key_encryption_key: None,
             issuer: "confab".into(),
         }
     }
@@ -557,14 +634,19 @@ pub enum ProviderKind {
 }
 
 /// One backend besides the embedded engine.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct ProviderConfig {
     /// A name for logs and metrics.
     pub name: String,
     pub kind: ProviderKind,
-    /// The API root, e.g. `https://api.openai.com/v1` (kind `openai`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// The API root, e.g. `https://api.openai.com/v1` (kind `openai`). Credentials in it
+    /// (`https://user:password@host`) are redacted when shown.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "serialize_redacted_url"
+    )]
     pub base_url: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub api_key: Option<Secret>,
@@ -587,6 +669,23 @@ pub struct ProviderConfig {
     /// Milliseconds between the words of a `scripted` answer.
     #[serde(default)]
     pub delay_ms: u64,
+}
+
+impl fmt::Debug for ProviderConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ProviderConfig")
+            .field("name", &self.name)
+            .field("kind", &self.kind)
+            .field("base_url", &self.base_url.as_deref().map(redact_url))
+            .field("api_key", &self.api_key)
+            .field("models", &self.models)
+            .field("timeout_secs", &self.timeout_secs)
+            .field("connect_timeout_secs", &self.connect_timeout_secs)
+            .field("first_token_timeout_secs", &self.first_token_timeout_secs)
+            .field("reply", &self.reply)
+            .field("delay_ms", &self.delay_ms)
+            .finish()
+    }
 }
 
 impl ProviderConfig {
@@ -736,11 +835,35 @@ impl Config {
         if self.auth.lockout_threshold == 0 {
             return bad("auth.lockout_threshold must be at least 1");
         }
+        if self.auth.login_delay_secs == 0
+            || self.auth.login_delay_secs > self.auth.lockout_duration_secs
+        {
+            return bad(
+                "auth.login_delay_secs (the first wait after failed sign-ins) must be at least 1 \
+                 and not more than auth.lockout_duration_secs (the longest wait)",
+            );
+        }
         if self.auth.access_token_ttl_secs < 30 {
             return bad("auth.access_token_ttl_secs must be at least 30");
         }
         if self.auth.refresh_token_ttl_secs < self.auth.access_token_ttl_secs {
             return bad("auth.refresh_token_ttl_secs must not be shorter than the access token's");
+        }
+        if self.auth.signing_key_rotation_days == 0 {
+            return bad("auth.signing_key_rotation_days must be at least 1");
+        }
+        if let Some(key) = &self.auth.key_encryption_key
+            && key.expose().len() < 32
+        {
+            return bad(
+                "auth.key_encryption_key must be at least 32 bytes (e.g. `openssl rand -hex 32`)",
+            );
+        }
+        if self.auth.refresh_reuse_grace_secs > 300 {
+            return bad(
+                "auth.refresh_reuse_grace_secs must be at most 300: a longer window lets a stolen \
+                 refresh token be used unnoticed",
+            );
         }
         if self.auth.ip_rate_limit_per_minute == 0 || self.auth.ip_rate_limit_burst == 0 {
             return bad(
@@ -840,6 +963,16 @@ impl Config {
         }
         if !(0.0..=1.0).contains(&self.inference.router.breaker_error_rate) {
             return bad("inference.router.breaker_error_rate must be between 0 and 1");
+        }
+        if let Some(token) = &self.server.metrics_token
+            && token.expose().trim().len() < 16
+        {
+            return bad("server.metrics_token must be at least 16 bytes");
+        }
+        for proxy in &self.server.trusted_proxies {
+            if let Err(e) = proxy.parse::<crate::net::IpRange>() {
+                return Err(ConfigError::Invalid(format!("server.trusted_proxies: {e}")));
+            }
         }
         for origin in &self.server.cors_origins {
             if origin.parse::<http::HeaderValue>().is_err() || !origin.contains("://") {
@@ -1024,6 +1157,56 @@ mod tests {
         ]))
         .unwrap();
         assert_eq!(config.database_url(), "sqlite://b.db");
+    }
+
+    #[test]
+    fn sign_in_waits_must_grow_from_a_first_wait() {
+        for (delay, longest) in [("0", "900"), ("901", "900")] {
+            let text = Config::load(&env(&[
+                ("CONFAB_AUTH__LOGIN_DELAY_SECS", delay),
+                ("CONFAB_AUTH__LOCKOUT_DURATION_SECS", longest),
+            ]))
+            .unwrap_err()
+            .to_string();
+            assert!(text.contains("auth.login_delay_secs"), "{text}");
+        }
+    }
+
+    #[test]
+    fn credentials_in_urls_are_redacted() {
+        assert_eq!(
+            redact_url("nats://user:hunter2@nats.internal:4222"),
+            "nats://[redacted]@nats.internal:4222"
+        );
+        assert_eq!(
+            redact_url("https://key:hunter2@llm.example/v1?x=@y"),
+            "https://[redacted]@llm.example/v1?x=@y"
+        );
+        assert_eq!(
+            redact_url("https://api.openai.com/v1"),
+            "https://api.openai.com/v1"
+        );
+        assert_eq!(redact_url("not a url"), "not a url");
+
+        let config = Config::load(&env(&[
+            ("CONFAB_BUS__NATS_URL", "nats://user:hunter2@nats.internal:4222"),
+            ("CONFAB_INFERENCE__PROVIDERS", r#"[{name = "up", kind = "openai", base_url = "https://u:hunter3@llm.example/v1", models = ["m"]}]"#),
+        ]))
+        .unwrap();
+        // The values in force keep their credentials; every way of showing them does not.
+        assert_eq!(
+            config.bus.nats_url.as_deref(),
+            Some("nats://user:hunter2@nats.internal:4222")
+        );
+        let shown = [format!("{config:?}"), config.to_redacted_toml().unwrap()];
+        for text in shown {
+            assert!(
+                !text.contains("hunter2") && !text.contains("hunter3"),
+                "{text}"
+            );
+            assert!(text.contains("[redacted]@nats.internal:4222"), "{text}");
+            assert!(text.contains("[redacted]@llm.example/v1"), "{text}");
+        }
     }
 
     #[test]

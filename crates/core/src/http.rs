@@ -21,10 +21,11 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::timeout::TimeoutLayer;
 use tracing::Instrument;
 
-use crate::config::ServerConfig;
+use crate::config::{Secret, ServerConfig};
 use crate::error::{ApiError, ErrorLog, code_for_status, message_for_status};
 use crate::extract::ClientIp;
 use crate::metrics::{HttpLabels, Metrics};
+use crate::net::ProxyTrust;
 
 pub const REQUEST_ID_HEADER: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -45,7 +46,9 @@ pub struct RequestId(pub String);
 #[derive(Debug, Clone)]
 pub struct HttpContext {
     pub metrics: Arc<Metrics>,
-    pub trust_proxy_headers: bool,
+    /// Whose `X-Forwarded-For` is believed (`server.trust_proxy_headers`,
+    /// `server.trusted_proxies`).
+    pub proxies: ProxyTrust,
     /// Send `Strict-Transport-Security` (the public URL is https).
     pub hsts: bool,
 }
@@ -109,22 +112,20 @@ fn incoming_request_id(request: &Request) -> Option<String> {
     ok.then(|| value.to_owned())
 }
 
-fn client_ip(request: &Request, trust_proxy_headers: bool) -> Option<IpAddr> {
-    if trust_proxy_headers {
-        let forwarded = request
-            .headers()
-            .get("x-forwarded-for")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(',').next())
-            .and_then(|v| v.trim().parse().ok());
-        if forwarded.is_some() {
-            return forwarded;
-        }
-    }
-    request
+fn client_ip(request: &Request, proxies: &ProxyTrust) -> Option<IpAddr> {
+    let peer = request
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
-        .map(|ConnectInfo(addr)| addr.ip())
+        .map(|ConnectInfo(addr)| addr.ip());
+    if !proxies.enabled() {
+        return peer;
+    }
+    let forwarded = request
+        .headers()
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok());
+    proxies.client_ip(peer, forwarded)
 }
 
 async fn request_context(
@@ -135,7 +136,7 @@ async fn request_context(
     let started = Instant::now();
     let id = incoming_request_id(&request).unwrap_or_else(|| crate::id::new_id().to_string());
     request.extensions_mut().insert(RequestId(id.clone()));
-    if let Some(ip) = client_ip(&request, ctx.trust_proxy_headers) {
+    if let Some(ip) = client_ip(&request, &ctx.proxies) {
         request.extensions_mut().insert(ClientIp(ip));
     }
     let method = request.method().clone();
@@ -284,10 +285,17 @@ struct Health {
 struct OpsState {
     metrics: Arc<Metrics>,
     checks: Arc<Vec<Arc<dyn ReadinessCheck>>>,
+    /// `server.metrics_token`: when set, `/metrics` needs `Authorization: Bearer <it>`.
+    metrics_token: Option<Secret>,
 }
 
-/// `/healthz` (the process answers), `/readyz` (its dependencies answer) and `/metrics`.
-pub fn ops_router(metrics: Arc<Metrics>, checks: Vec<Arc<dyn ReadinessCheck>>) -> Router {
+/// `/healthz` (the process answers), `/readyz` (its dependencies answer) and `/metrics`
+/// (public, or behind `metrics_token`).
+pub fn ops_router(
+    metrics: Arc<Metrics>,
+    checks: Vec<Arc<dyn ReadinessCheck>>,
+    metrics_token: Option<Secret>,
+) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
@@ -295,7 +303,13 @@ pub fn ops_router(metrics: Arc<Metrics>, checks: Vec<Arc<dyn ReadinessCheck>>) -
         .with_state(OpsState {
             metrics,
             checks: Arc::new(checks),
+            metrics_token,
         })
+}
+
+/// Compares in time that does not depend on where the inputs first differ.
+fn same_secret(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 async fn healthz() -> impl IntoResponse {
@@ -337,7 +351,25 @@ async fn readyz(State(state): State<OpsState>) -> Response {
     }
 }
 
-async fn render_metrics(State(state): State<OpsState>) -> Response {
+async fn render_metrics(State(state): State<OpsState>, headers: http::HeaderMap) -> Response {
+    if let Some(token) = &state.metrics_token {
+        let presented = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim);
+        if !presented.is_some_and(|p| same_secret(p.as_bytes(), token.expose().as_bytes())) {
+            let mut refused = ApiError::unauthorized(
+                "the metrics need `Authorization: Bearer <server.metrics_token>`",
+            )
+            .into_response();
+            refused.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"metrics\""),
+            );
+            return refused;
+        }
+    }
     (
         [(
             header::CONTENT_TYPE,

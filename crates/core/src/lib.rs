@@ -12,6 +12,7 @@ pub mod html;
 pub mod http;
 pub mod id;
 pub mod metrics;
+pub mod net;
 pub mod pagination;
 pub mod runtime;
 pub mod ssrf;

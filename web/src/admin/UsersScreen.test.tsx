@@ -156,6 +156,7 @@ describe('Users screen', { timeout: 90_000 }, () => {
     await user.click(await screen.findByText('Reset password'));
     const dialog = await screen.findByRole('dialog');
     expect(dialog).toHaveTextContent('Reset the password of ada@example.com?');
+    expect(dialog).toHaveTextContent('their API keys are revoked');
     await user.click(within(dialog).getByRole('button', { name: 'Reset password' }));
     expect(await screen.findByLabelText('Temporary password')).toHaveValue('Tmp-4821-xyz');
     expect(screen.getByLabelText('Copy temporary password')).toBeInTheDocument();

@@ -93,7 +93,8 @@ export default function UsersScreen() {
   const resetPassword = (u: User) =>
     modal.confirm({
       title: `Reset the password of ${u.email}?`,
-      content: 'They are signed out everywhere and get a temporary password that only lets them choose a new one.',
+      content:
+        'They are signed out everywhere, their API keys are revoked, and they get a temporary password that only lets them choose a new one.',
       okText: 'Reset password',
       onOk: () =>
         act(`reset:${u.id}`, async () => {

@@ -42,8 +42,8 @@ describe('ApiClient', () => {
     });
     const limited = await failure(client.get('/api/v1/models'));
     expect(limited.code).toBe('rate_limited');
-    const withHeader = new Response(JSON.stringify({ error: { code: 'account_locked', message: 'locked' } }), {
-      status: 423,
+    const withHeader = new Response(JSON.stringify({ error: { code: 'login_throttled', message: 'wait' } }), {
+      status: 429,
       headers: { 'retry-after': '120' },
     });
     const locked = await failure(new ApiClient({ fetch: async () => withHeader, cookies: () => '' })

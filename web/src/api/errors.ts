@@ -65,7 +65,7 @@ export function friendlyMessage(error: unknown): string {
       return 'Your account is waiting for an administrator’s approval.';
     case 'account_disabled':
       return 'This account has been disabled. Ask an administrator.';
-    case 'account_locked':
+    case 'login_throttled':
       return error.retryAfter
         ? `Too many failed sign-ins. Try again in ${waitWords(error.retryAfter)}.`
         : 'Too many failed sign-ins. Try again later.';

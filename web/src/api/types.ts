@@ -16,7 +16,8 @@ export interface User {
 
 export interface TokenResponse {
   access_token: string;
-  refresh_token: string;
+  /** Only for clients without cookies; browsers keep it in the HttpOnly cookie alone. */
+  refresh_token?: string;
   token_type: string;
   expires_in: number;
   user: User;

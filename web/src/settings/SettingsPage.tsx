@@ -65,6 +65,9 @@ function Password() {
       <Typography.Title level={4} id="password-title">
         Password
       </Typography.Title>
+      <Typography.Paragraph type="secondary">
+        Changing your password signs out your other sessions and revokes all your API keys.
+      </Typography.Paragraph>
       {error && (
         <Alert
           type="error"
@@ -86,7 +89,7 @@ function Password() {
             await client.post('/api/v1/auth/password', v);
             form.resetFields();
             setError(null);
-            message.success('Password changed');
+            message.success('Password changed; other sessions signed out and API keys revoked');
           } catch (e) {
             setError(
               e instanceof ApiError && e.code === 'weak_password'

@@ -60,16 +60,16 @@ async fn migrations_are_idempotent_and_verified() {
         "{err}"
     );
     let first = migrations().run(&db).await.unwrap();
-    assert_eq!((first.applied_before, first.applied_now), (0, 1));
+    assert_eq!((first.applied_before, first.applied_now), (0, 2));
     let second = migrations().run(&db).await.unwrap();
-    assert_eq!((second.applied_before, second.applied_now), (1, 0));
+    assert_eq!((second.applied_before, second.applied_now), (2, 0));
     migrations().verify(&db).await.unwrap();
     // Each service keeps its own migration table.
     let row = sqlx::query("SELECT COUNT(*) AS n FROM _auth_migrations")
         .fetch_one(db.pool())
         .await
         .unwrap();
-    assert_eq!(sqlx::Row::try_get::<i64, _>(&row, "n").unwrap(), 1);
+    assert_eq!(sqlx::Row::try_get::<i64, _>(&row, "n").unwrap(), 2);
 }
 
 #[tokio::test]
@@ -125,9 +125,65 @@ async fn first_user_becomes_admin_and_emails_are_unique() {
     assert_eq!(store.count_active_admins().await.unwrap(), 1);
 }
 
+/// Under PostgreSQL's READ COMMITTED racing first sign-ups each saw no users and each became
+/// an admin; the claim of the first-admin row lets exactly one win on both backends. The race
+/// is run several times over (emptied in between) so that a store without the claim fails.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn racing_first_sign_ups_make_exactly_one_admin() {
+    let (store, db, _t) = store().await;
+    let store = std::sync::Arc::new(store);
+    for round in 0..10 {
+        // Open the pool's connections first, so the sign-ups start together rather than one
+        // connection at a time.
+        let mut warm = Vec::new();
+        for _ in 0..8 {
+            warm.push(db.pool().acquire().await.unwrap());
+        }
+        drop(warm);
+        let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(8));
+        let mut tasks = tokio::task::JoinSet::new();
+        for i in 0..8 {
+            let (store, barrier) = (store.clone(), barrier.clone());
+            tasks.spawn(async move {
+                let email = format!("u{i}@example.com");
+                let candidate = user(&email, Role::User, UserStatus::Active);
+                barrier.wait().await;
+                store.insert_user(&candidate, true).await.unwrap()
+            });
+        }
+        let mut admins = 0;
+        while let Some(stored) = tasks.join_next().await {
+            admins += usize::from(stored.unwrap().role == Role::Admin);
+        }
+        assert_eq!(admins, 1, "round {round}");
+        assert_eq!(store.count_active_admins().await.unwrap(), 1);
+        for statement in ["DELETE FROM auth_first_admin", "DELETE FROM users"] {
+            sqlx::query(statement).execute(db.pool()).await.unwrap();
+        }
+    }
+}
+
+/// A database that had users before the claim existed has had its first admin.
 #[tokio::test]
-async fn failed_logins_lock_at_the_threshold() {
+async fn no_first_admin_once_users_exist() {
     let (store, _db, _t) = store().await;
+    store
+        .insert_user(
+            &user("cli@example.com", Role::User, UserStatus::Active),
+            false,
+        )
+        .await
+        .unwrap();
+    let later = store
+        .insert_user(&user("b@example.com", Role::User, UserStatus::Active), true)
+        .await
+        .unwrap();
+    assert_eq!(later.role, Role::User);
+}
+
+#[tokio::test]
+async fn clearing_failed_logins_ends_a_stored_lockout() {
+    let (store, db, _t) = store().await;
     let u = store
         .insert_user(
             &user("a@example.com", Role::User, UserStatus::Active),
@@ -135,11 +191,12 @@ async fn failed_logins_lock_at_the_threshold() {
         )
         .await
         .unwrap();
-    assert!(!store.record_failed_login(u.id, 3, 99).await.unwrap());
-    assert!(!store.record_failed_login(u.id, 3, 99).await.unwrap());
-    assert!(store.record_failed_login(u.id, 3, 99).await.unwrap());
-    let locked = store.user_by_id(u.id).await.unwrap().unwrap();
-    assert_eq!((locked.failed_logins, locked.locked_until), (0, Some(99)));
+    // A lockout as earlier versions stored it in the row.
+    sqlx::query("UPDATE users SET failed_logins = 3, locked_until = 99 WHERE id = $1")
+        .bind(u.id.to_string())
+        .execute(db.pool())
+        .await
+        .unwrap();
     store.clear_failed_logins(u.id).await.unwrap();
     let cleared = store.user_by_id(u.id).await.unwrap().unwrap();
     assert_eq!((cleared.failed_logins, cleared.locked_until), (0, None));
@@ -164,7 +221,7 @@ async fn refresh_tokens_rotate_once_and_reuse_ends_the_session() {
     );
 
     match store
-        .rotate_refresh("h1", "h2", now + 1, 60_000)
+        .rotate_refresh("h1", "h2", now + 1, 60_000, 0)
         .await
         .unwrap()
     {
@@ -178,7 +235,7 @@ async fn refresh_tokens_rotate_once_and_reuse_ends_the_session() {
 
     assert_eq!(
         store
-            .rotate_refresh("h1", "h3", now + 2, 60_000)
+            .rotate_refresh("h1", "h3", now + 2, 60_000, 0)
             .await
             .unwrap(),
         Rotation::Reused {
@@ -189,14 +246,14 @@ async fn refresh_tokens_rotate_once_and_reuse_ends_the_session() {
     assert!(store.session_auth(s.id).await.unwrap().unwrap().revoked);
     assert_eq!(
         store
-            .rotate_refresh("h2", "h4", now + 3, 60_000)
+            .rotate_refresh("h2", "h4", now + 3, 60_000, 0)
             .await
             .unwrap(),
         Rotation::Ended
     );
     assert_eq!(
         store
-            .rotate_refresh("nope", "h5", now, 60_000)
+            .rotate_refresh("nope", "h5", now, 60_000, 0)
             .await
             .unwrap(),
         Rotation::Unknown
@@ -207,11 +264,95 @@ async fn refresh_tokens_rotate_once_and_reuse_ends_the_session() {
     store.create_session(&old).await.unwrap();
     assert_eq!(
         store
-            .rotate_refresh("old", "h6", now, 60_000)
+            .rotate_refresh("old", "h6", now, 60_000, 0)
             .await
             .unwrap(),
         Rotation::Ended
     );
+}
+
+/// Two tabs refreshing with one token at once: the later request, within the grace window,
+/// gets a token of its own and the session lives on. Outside the window, or with a token
+/// that is no longer the session's last used one, reuse still ends the session.
+#[tokio::test]
+async fn a_just_used_refresh_token_has_a_grace_window() {
+    let (store, _db, _t) = store().await;
+    let u = store
+        .insert_user(
+            &user("a@example.com", Role::User, UserStatus::Active),
+            false,
+        )
+        .await
+        .unwrap();
+    let now = confab_core::now_ms();
+    let grace = 20_000;
+    let s = session(u.id, "a", now, 600_000);
+    store.create_session(&s).await.unwrap();
+    let rotated =
+        |r: Rotation| matches!(r, Rotation::Rotated { session_id, .. } if session_id == s.id);
+
+    // The first tab: a -> b. The second tab, 5 s later with a: c, nothing revoked.
+    assert!(rotated(
+        store
+            .rotate_refresh("a", "b", now, 600_000, grace)
+            .await
+            .unwrap()
+    ));
+    assert!(rotated(
+        store
+            .rotate_refresh("a", "c", now + 5_000, 600_000, grace)
+            .await
+            .unwrap()
+    ));
+    assert!(!store.session_auth(s.id).await.unwrap().unwrap().revoked);
+    // Both tabs' tokens work.
+    assert!(rotated(
+        store
+            .rotate_refresh("b", "d", now + 6_000, 600_000, grace)
+            .await
+            .unwrap()
+    ));
+    assert!(rotated(
+        store
+            .rotate_refresh("c", "e", now + 7_000, 600_000, grace)
+            .await
+            .unwrap()
+    ));
+    // `a` is no longer the last used token (b and c were used after it): reuse, even
+    // within the window, ends the session.
+    assert_eq!(
+        store
+            .rotate_refresh("a", "f", now + 8_000, 600_000, grace)
+            .await
+            .unwrap(),
+        Rotation::Reused {
+            session_id: s.id,
+            user_id: u.id
+        }
+    );
+    assert!(store.session_auth(s.id).await.unwrap().unwrap().revoked);
+
+    // Past the window, the last used token presented again ends the session too.
+    let t = session(u.id, "x", now, 600_000);
+    store.create_session(&t).await.unwrap();
+    assert!(matches!(
+        store
+            .rotate_refresh("x", "y", now, 600_000, grace)
+            .await
+            .unwrap(),
+        Rotation::Rotated { .. }
+    ));
+    assert_eq!(
+        store
+            .rotate_refresh("x", "z", now + grace + 1, 600_000, grace)
+            .await
+            .unwrap(),
+        Rotation::Reused {
+            session_id: t.id,
+            user_id: u.id
+        }
+    );
+    assert!(store.session_auth(t.id).await.unwrap().unwrap().revoked);
 }
 
 #[tokio::test]
@@ -428,4 +569,110 @@ async fn users_are_listed_with_filters_and_cursors() {
         .await
         .unwrap();
     assert_eq!(by_name.len(), 1);
+}
+
+/// With a key encryption key the private signing keys are stored encrypted: keys stored in
+/// the clear before are encrypted at the next start and keep signing; the database alone (or
+/// with the wrong secret) cannot sign.
+#[tokio::test]
+async fn signing_keys_are_encrypted_at_rest() {
+    use confab_auth::keys::{KeyEncryption, KeyError, KeyRing};
+    use confab_core::auth::AccessClaims;
+    const SECRET: &str = "0123456789abcdef0123456789abcdef-kek";
+    let (store, _db, _t) = store().await;
+    let store: std::sync::Arc<dyn AuthStore> = std::sync::Arc::new(store);
+    let open = |kek: Option<&str>| {
+        let store = store.clone();
+        let kek = kek.map(|k| KeyEncryption::from_secret(k).unwrap());
+        async move { KeyRing::open(store, "confab".into(), 900, 90, kek).await }
+    };
+    let claims = || AccessClaims {
+        sub: Uuid::now_v7(),
+        sid: Uuid::now_v7(),
+        role: Role::User,
+        iss: "confab".into(),
+        iat: confab_core::now_ms() / 1000,
+        exp: confab_core::now_ms() / 1000 + 900,
+    };
+
+    // As before: in the clear.
+    let plain = open(None).await.unwrap();
+    let token = plain.sign(&claims()).unwrap();
+    let before = store.signing_keys().await.unwrap();
+    assert!(!KeyEncryption::is_sealed(&before[0].private_key));
+
+    // The next start with a key encryption key encrypts it; the same key still signs.
+    let sealed = open(Some(SECRET)).await.unwrap();
+    let after = store.signing_keys().await.unwrap();
+    assert_eq!(after.len(), 1);
+    assert_eq!(after[0].kid, before[0].kid);
+    assert!(KeyEncryption::is_sealed(&after[0].private_key));
+    assert!(!after[0].private_key.contains(&before[0].private_key));
+    assert!(sealed.verify(&token).await.is_ok());
+    assert!(plain.verify(&sealed.sign(&claims()).unwrap()).await.is_ok());
+    // Rotations store encrypted keys too.
+    sealed.rotate().await.unwrap();
+    assert!(
+        store
+            .signing_keys()
+            .await
+            .unwrap()
+            .iter()
+            .all(|k| KeyEncryption::is_sealed(&k.private_key))
+    );
+
+    // Without the secret, or with another one, the keys cannot be used.
+    assert!(matches!(
+        open(None).await,
+        Err(KeyError::EncryptionKeyMissing)
+    ));
+    let wrong = open(Some("another secret of at least 32 bytes!")).await;
+    assert!(
+        matches!(wrong, Err(KeyError::EncryptionKeyWrong { .. })),
+        "{wrong:?}"
+    );
+    assert!(matches!(
+        KeyEncryption::from_secret("short"),
+        Err(KeyError::EncryptionKeyShort { .. })
+    ));
+}
+
+/// A running process rotates a key that has grown too old; the old key stays in the JWKS
+/// and keeps verifying the tokens it signed.
+#[tokio::test]
+async fn a_running_key_ring_rotates_by_age() {
+    use confab_auth::keys::KeyRing;
+    use confab_core::auth::AccessClaims;
+    let (store, db, _t) = store().await;
+    let store: std::sync::Arc<dyn AuthStore> = std::sync::Arc::new(store);
+    let ring = KeyRing::open(store.clone(), "confab".into(), 900, 1, None)
+        .await
+        .unwrap();
+    let now = confab_core::now_ms();
+    let token = ring
+        .sign(&AccessClaims {
+            sub: Uuid::now_v7(),
+            sid: Uuid::now_v7(),
+            role: Role::User,
+            iss: "confab".into(),
+            iat: now / 1000,
+            exp: now / 1000 + 900,
+        })
+        .unwrap();
+    assert_eq!(ring.maintain().await.unwrap(), None, "a fresh key stays");
+    // The key ages past the rotation age (one day) while the process runs.
+    let old_kid = store.signing_keys().await.unwrap()[0].kid.clone();
+    sqlx::query("UPDATE signing_keys SET created_at = $1")
+        .bind(now - 2 * 86_400_000)
+        .execute(db.pool())
+        .await
+        .unwrap();
+    let new_kid = ring.maintain().await.unwrap().expect("rotated");
+    assert_ne!(new_kid, old_kid);
+    let kids: Vec<String> = ring.jwks().keys.into_iter().map(|k| k.kid).collect();
+    assert!(
+        kids.contains(&old_kid) && kids.contains(&new_kid),
+        "{kids:?}"
+    );
+    assert!(ring.verify(&token).await.is_ok());
 }

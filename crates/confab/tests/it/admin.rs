@@ -106,7 +106,21 @@ async fn admins_lock_unlock_reset_passwords_and_delete_users_with_their_data() {
     assert_eq!(audited(&app, "auth.user_locked").await, 1);
     assert_eq!(audited(&app, "auth.user_unlocked").await, 1);
 
-    // A password reset: a temporary password that only lets bob choose a new one.
+    // A password reset: a temporary password that only lets bob choose a new one; bob's API
+    // keys are revoked with his sessions (whoever knew the password may have made them).
+    let old_key = app
+        .post(
+            "/api/v1/auth/api-keys",
+            Some(&bob),
+            json!({"name": "before the reset", "scopes": ["chat"]}),
+        )
+        .await;
+    assert_eq!(old_key.status, StatusCode::CREATED, "{}", old_key.text);
+    let old_key = old_key.body["key"].as_str().unwrap().to_owned();
+    assert_eq!(
+        app.get("/api/v1/auth/me", Some(&old_key)).await.status,
+        StatusCode::OK
+    );
     let reset = app
         .post(
             &format!("/api/v1/auth/users/{bob_id}/password-reset"),
@@ -120,6 +134,9 @@ async fn admins_lock_unlock_reset_passwords_and_delete_users_with_their_data() {
         .unwrap()
         .to_owned();
     app.get("/api/v1/auth/me", Some(&bob))
+        .await
+        .assert_error(401, "token_revoked");
+    app.get("/api/v1/auth/me", Some(&old_key))
         .await
         .assert_error(401, "token_revoked");
     app.post(
@@ -668,4 +685,108 @@ async fn replicas_share_settings_jobs_and_events_over_nats() {
     assert_eq!(titled["payload"]["conversation_id"], cid, "{titled}");
     first.stop().await;
     second.stop().await;
+}
+
+/// Every way a credential stops working is published as `access.revoked` on the user's
+/// topic, after this process's lookup caches were cleared: a subscriber that checks the
+/// credential as soon as the event arrives (the chat service's WebSockets do) sees it refused.
+#[tokio::test]
+async fn revocations_are_published_after_the_caches_are_cleared() {
+    use confab_bus::events::AccessRevoked;
+    use confab_core::auth::Authenticator;
+
+    let app = TestApp::start().await;
+    app.register("admin@example.com").await;
+    let (admin, _) = app.login("admin@example.com", PASSWORD).await;
+    let bob_id: uuid::Uuid = app.register("bob@example.com").await["user"]["id"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let mut events = app.events.subscribe(&confab_bus::user_topic(bob_id));
+    let mut next_revocation = async || loop {
+        let received = tokio::time::timeout(Duration::from_secs(5), events.next())
+            .await
+            .expect("an access.revoked event")
+            .unwrap();
+        if let confab_bus::Received::Event(envelope) = received
+            && let Some(revoked) = envelope.decode::<AccessRevoked>()
+        {
+            return revoked;
+        }
+    };
+    let user_path = format!("/api/v1/auth/users/{bob_id}");
+
+    // Logout: that one session, refused at once (its lookup was cached just before).
+    let (bob, _) = app.login("bob@example.com", PASSWORD).await;
+    assert_eq!(
+        app.get("/api/v1/auth/me", Some(&bob)).await.status,
+        StatusCode::OK
+    );
+    let session = app.auth.authenticate(&bob).await.unwrap();
+    app.call(Method::POST, "/api/v1/auth/logout", Some(&bob), None)
+        .await;
+    let revoked = next_revocation().await;
+    assert_eq!(revoked.reason, "logout");
+    assert_eq!(revoked.session_id, Some(session.require_session().unwrap()));
+    assert!(app.auth.authenticate(&bob).await.is_err());
+
+    // A password change: every credential is checked again.
+    let (bob, _) = app.login("bob@example.com", PASSWORD).await;
+    app.post(
+        "/api/v1/auth/password",
+        Some(&bob),
+        json!({"current_password": PASSWORD, "new_password": "another fine passphrase"}),
+    )
+    .await;
+    let revoked = next_revocation().await;
+    assert_eq!(
+        (revoked.reason.as_str(), revoked.session_id),
+        ("password_changed", None)
+    );
+
+    // Role change, disabling, locking, an admin's reset and deletion.
+    let (bob, _) = app
+        .login("bob@example.com", "another fine passphrase")
+        .await;
+    app.get("/api/v1/auth/me", Some(&bob)).await;
+    app.call(
+        Method::PATCH,
+        &user_path,
+        Some(&admin),
+        Some(json!({"role": "admin"})),
+    )
+    .await;
+    assert_eq!(next_revocation().await.reason, "role_changed");
+    app.call(
+        Method::PATCH,
+        &user_path,
+        Some(&admin),
+        Some(json!({"status": "disabled"})),
+    )
+    .await;
+    assert_eq!(next_revocation().await.reason, "disabled");
+    assert!(app.auth.authenticate(&bob).await.is_err());
+    app.post(&format!("{user_path}/unlock"), Some(&admin), json!({}))
+        .await;
+    app.post(&format!("{user_path}/lock"), Some(&admin), json!({}))
+        .await;
+    assert_eq!(next_revocation().await.reason, "locked");
+    app.post(&format!("{user_path}/unlock"), Some(&admin), json!({}))
+        .await;
+    app.post(
+        &format!("{user_path}/password-reset"),
+        Some(&admin),
+        json!({}),
+    )
+    .await;
+    assert_eq!(next_revocation().await.reason, "password_reset");
+    app.call(Method::DELETE, &user_path, Some(&admin), None)
+        .await;
+    let revoked = next_revocation().await;
+    assert_eq!(
+        (revoked.user_id, revoked.reason.as_str()),
+        (bob_id, "deleted")
+    );
+    app.stop().await;
 }

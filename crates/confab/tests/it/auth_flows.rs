@@ -124,7 +124,8 @@ async fn registration_rejects_bad_input_with_codes() {
 
 #[tokio::test]
 async fn refresh_rotates_and_reuse_revokes_the_family() {
-    let app = TestApp::start().await;
+    // No grace window: the old token presented right after its use is reuse.
+    let app = TestApp::start_with(|c| c.auth.refresh_reuse_grace_secs = 0).await;
     app.register("ada@example.com").await;
     let (access, refresh) = app.login("ada@example.com", PASSWORD).await;
 
@@ -213,7 +214,27 @@ async fn cookie_refresh_needs_the_csrf_header() {
         .send()
         .await
         .unwrap();
-    assert_eq!(response.status(), StatusCode::OK);
+    let response = crate::common::Response::read(response).await;
+    assert_eq!(response.status, StatusCode::OK, "{}", response.text);
+    // A refresh by cookie is a browser's: the refresh token stays in the HttpOnly cookie,
+    // out of reach of scripts, and is not repeated in the body.
+    assert!(
+        response.body["access_token"].is_string(),
+        "{}",
+        response.text
+    );
+    assert!(
+        response.body.get("refresh_token").is_none(),
+        "{}",
+        response.text
+    );
+    assert!(
+        response
+            .cookies()
+            .iter()
+            .any(|c| c.starts_with("confab_refresh=")),
+        "the cookie is rotated"
+    );
     let wrong = app
         .client
         .post(app.url("/api/v1/auth/refresh"))
@@ -309,8 +330,26 @@ async fn profile_and_password_change() {
     change(PASSWORD, "short")
         .await
         .assert_error(422, "weak_password");
+    let key = app
+        .post(
+            "/api/v1/auth/api-keys",
+            Some(&access),
+            json!({"name": "laptop", "scopes": ["chat"]}),
+        )
+        .await;
+    let key = key.body["key"].as_str().unwrap().to_owned();
+    assert_eq!(
+        app.get("/api/v1/auth/me", Some(&key)).await.status,
+        StatusCode::OK
+    );
     let done = change(PASSWORD, "a brand new secret").await;
     assert_eq!(done.status, StatusCode::NO_CONTENT, "{}", done.text);
+    // API keys end with the old password: whoever knew it may have made them.
+    app.get("/api/v1/auth/me", Some(&key))
+        .await
+        .assert_error(401, "token_revoked");
+    let keys = app.get("/api/v1/auth/api-keys", Some(&access)).await;
+    assert_eq!(keys.body["items"], json!([]), "{}", keys.text);
 
     // This session stays; every other one ends.
     assert_eq!(
@@ -331,67 +370,83 @@ async fn profile_and_password_change() {
     app.stop().await;
 }
 
-#[tokio::test]
-async fn wrong_passwords_lock_the_account_without_revealing_emails() {
-    let app = TestApp::start().await;
-    app.register("admin@example.com").await;
-    let victim = app.register("ada@example.com").await;
-    let victim_id = victim["user"]["id"].as_str().unwrap().to_owned();
+/// Sign-in from one address with a header naming it (the app trusts one proxy).
+async fn login_from(
+    app: &TestApp,
+    ip: &str,
+    email: &str,
+    password: &str,
+) -> crate::common::Response {
+    let response = app
+        .client
+        .post(app.url("/api/v1/auth/login"))
+        .header("x-forwarded-for", ip)
+        .json(&json!({"email": email, "password": password}))
+        .send()
+        .await
+        .unwrap();
+    crate::common::Response::read(response).await
+}
 
-    let unknown = app
-        .post(
-            "/api/v1/auth/login",
-            None,
-            json!({"email": "nobody@example.com", "password": "whatever it is"}),
-        )
-        .await;
-    let unknown_message = unknown.assert_error(401, "invalid_credentials");
-    for _ in 0..5 {
-        let wrong = app
-            .post(
-                "/api/v1/auth/login",
-                None,
-                json!({"email": "ada@example.com", "password": "not the password"}),
-            )
-            .await;
-        assert_eq!(
-            wrong.assert_error(401, "invalid_credentials"),
-            unknown_message
-        );
+/// Guessing wrong makes the guessing address wait, not the account: the user signs in from
+/// another address meanwhile, an admin cannot be locked out by strangers, and an unknown
+/// email is answered exactly like a real one at every step.
+#[tokio::test]
+async fn failed_sign_ins_slow_the_address_without_locking_the_account_or_naming_it() {
+    let app = TestApp::start_with(|c| c.server.trust_proxy_headers = true).await;
+    let admin = app.register("admin@example.com").await;
+    let admin_id = admin["user"]["id"].as_str().unwrap().to_owned();
+    const ATTACKER: &str = "203.0.113.66";
+
+    let mut answers = Vec::new();
+    for email in ["admin@example.com", "nobody@example.com"] {
+        let mut seen = Vec::new();
+        for _ in 0..5 {
+            let wrong = login_from(&app, ATTACKER, email, "not the password").await;
+            seen.push((wrong.status, wrong.assert_error(401, "invalid_credentials")));
+        }
+        // Even the right password is not checked while the address waits.
+        let waiting = login_from(&app, ATTACKER, email, PASSWORD).await;
+        let message = waiting.assert_error(429, "login_throttled");
+        let retry_after: u64 = waiting.header("retry-after").unwrap().parse().unwrap();
+        assert!((25..=31).contains(&retry_after), "{retry_after}");
+        seen.push((waiting.status, message));
+        answers.push(seen);
     }
-    let locked = app
-        .post(
-            "/api/v1/auth/login",
-            None,
-            json!({"email": "ada@example.com", "password": PASSWORD}),
-        )
-        .await;
-    locked.assert_error(423, "account_locked");
-    let retry_after: u64 = locked.header("retry-after").unwrap().parse().unwrap();
-    assert!((800..=901).contains(&retry_after), "{retry_after}");
+    assert_eq!(
+        answers[0], answers[1],
+        "a real and an unknown email answer alike"
+    );
+
+    // The admin, from their own address, is not locked out.
+    let own = login_from(&app, "198.51.100.7", "admin@example.com", PASSWORD).await;
+    assert_eq!(own.status, StatusCode::OK, "{}", own.text);
+    let admin_token = own.body["access_token"].as_str().unwrap().to_owned();
 
     let audit = confab_admin::SqlAuditLog::new(app.db.clone());
-    assert_eq!(
-        audit.recent(Some("auth.lockout"), 10).await.unwrap().len(),
-        1
-    );
-    let failures = audit.recent(Some("auth.login"), 20).await.unwrap();
+    let throttled = audit
+        .recent(Some("auth.login_throttled"), 10)
+        .await
+        .unwrap();
+    assert_eq!(throttled.len(), 2, "{throttled:?}");
+    let failures = audit.recent(Some("auth.login"), 30).await.unwrap();
     assert!(
         failures
             .iter()
             .any(|e| e.target.as_deref() == Some("nobody@example.com"))
     );
 
-    let (admin, _) = app.login("admin@example.com", PASSWORD).await;
+    // An admin can end an address's wait early.
     let unlocked = app
         .post(
-            &format!("/api/v1/auth/users/{victim_id}/unlock"),
-            Some(&admin),
+            &format!("/api/v1/auth/users/{admin_id}/unlock"),
+            Some(&admin_token),
             json!({}),
         )
         .await;
     assert_eq!(unlocked.status, StatusCode::OK, "{}", unlocked.text);
-    app.login("ada@example.com", PASSWORD).await;
+    let again = login_from(&app, ATTACKER, "admin@example.com", PASSWORD).await;
+    assert_eq!(again.status, StatusCode::OK, "{}", again.text);
     app.stop().await;
 }
 
@@ -831,5 +886,263 @@ async fn an_https_public_url_makes_cookies_secure_and_sends_hsts() {
         .find(|c| c.starts_with("confab_refresh="))
         .unwrap();
     assert!(refresh.contains("Secure"), "{refresh}");
+    app.stop().await;
+}
+
+/// Behind a proxy, the client is the hop the proxy appended, not the entries a client sent:
+/// rotating made-up `X-Forwarded-For` entries neither escapes the per-IP throttle nor writes
+/// a chosen address into the audit log.
+#[tokio::test]
+async fn forwarded_for_is_read_from_the_right() {
+    let app = TestApp::start_with(|c| {
+        c.server.trust_proxy_headers = true;
+        // The test client connects from loopback: that is "our proxy".
+        c.server.trusted_proxies = vec!["127.0.0.0/8".into()];
+        c.auth.ip_rate_limit_per_minute = 1;
+        c.auth.ip_rate_limit_burst = 3;
+    })
+    .await;
+    let login = |spoofed: String| {
+        app.client
+            .post(app.url("/api/v1/auth/login"))
+            .header(
+                "x-forwarded-for",
+                format!("{spoofed}, 203.0.113.9, 127.0.0.1"),
+            )
+            .json(&json!({"email": "a@example.com", "password": "whatever it is"}))
+            .send()
+    };
+    for i in 0..3 {
+        let response = login(format!("198.51.100.{i}")).await.unwrap();
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    }
+    let throttled = login("198.51.100.77".into()).await.unwrap();
+    assert_eq!(throttled.status(), StatusCode::TOO_MANY_REQUESTS);
+
+    let audit = confab_admin::SqlAuditLog::new(app.db.clone());
+    let failures = audit.recent(Some("auth.login"), 10).await.unwrap();
+    assert_eq!(failures.len(), 3);
+    for entry in &failures {
+        assert_eq!(entry.ip.as_deref(), Some("203.0.113.9"), "{entry:?}");
+    }
+    app.stop().await;
+}
+
+/// Browsers (their requests carry `Sec-Fetch-*`, which scripts cannot remove) get the refresh
+/// token only as the HttpOnly cookie; clients without cookies still get it in the body. No
+/// response carrying a credential may be cached.
+#[tokio::test]
+async fn browsers_get_no_refresh_token_in_the_body_and_credentials_are_not_cached() {
+    let app = TestApp::start().await;
+    let registered = app
+        .client
+        .post(app.url("/api/v1/auth/register"))
+        .header("sec-fetch-site", "same-origin")
+        .header("sec-fetch-mode", "cors")
+        .json(&json!({"email": "ada@example.com", "password": PASSWORD, "name": "Ada"}))
+        .send()
+        .await
+        .unwrap();
+    let registered = crate::common::Response::read(registered).await;
+    assert_eq!(
+        registered.status,
+        StatusCode::CREATED,
+        "{}",
+        registered.text
+    );
+    assert!(registered.body["access_token"].is_string());
+    assert!(
+        registered.body.get("refresh_token").is_none(),
+        "{}",
+        registered.text
+    );
+    assert!(
+        registered
+            .cookies()
+            .iter()
+            .any(|c| c.starts_with("confab_refresh="))
+    );
+    assert_eq!(registered.header("cache-control"), Some("no-store"));
+
+    let browser_login = app
+        .client
+        .post(app.url("/api/v1/auth/login"))
+        .header("sec-fetch-site", "same-origin")
+        .json(&json!({"email": "ada@example.com", "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    let browser_login = crate::common::Response::read(browser_login).await;
+    assert_eq!(
+        browser_login.status,
+        StatusCode::OK,
+        "{}",
+        browser_login.text
+    );
+    assert!(
+        browser_login.body.get("refresh_token").is_none(),
+        "{}",
+        browser_login.text
+    );
+    assert_eq!(browser_login.header("cache-control"), Some("no-store"));
+
+    // A client without cookies: the token in the body, and still not cacheable.
+    let login = app
+        .post(
+            "/api/v1/auth/login",
+            None,
+            json!({"email": "ada@example.com", "password": PASSWORD}),
+        )
+        .await;
+    assert_eq!(login.header("cache-control"), Some("no-store"));
+    let access = login.body["access_token"].as_str().unwrap().to_owned();
+    let refresh = login.body["refresh_token"].as_str().unwrap().to_owned();
+    let refreshed = app
+        .post(
+            "/api/v1/auth/refresh",
+            None,
+            json!({"refresh_token": refresh}),
+        )
+        .await;
+    assert!(
+        refreshed.body["refresh_token"].is_string(),
+        "{}",
+        refreshed.text
+    );
+    assert_eq!(refreshed.header("cache-control"), Some("no-store"));
+    let key = app
+        .post(
+            "/api/v1/auth/api-keys",
+            Some(&access),
+            json!({"name": "laptop", "scopes": ["chat"]}),
+        )
+        .await;
+    assert_eq!(key.status, StatusCode::CREATED, "{}", key.text);
+    assert_eq!(key.header("cache-control"), Some("no-store"));
+    let reset = app
+        .post(
+            &format!(
+                "/api/v1/auth/users/{}/password-reset",
+                registered.body["user"]["id"].as_str().unwrap()
+            ),
+            Some(&access),
+            json!({}),
+        )
+        .await;
+    assert_eq!(reset.status, StatusCode::OK, "{}", reset.text);
+    assert_eq!(reset.header("cache-control"), Some("no-store"));
+    // Errors too (they may name the account), while the public JWKS stays cacheable.
+    app.post(
+        "/api/v1/auth/login",
+        None,
+        json!({"email": "ada@example.com", "password": "not it at all"}),
+    )
+    .await
+    .headers
+    .get("cache-control")
+    .map(|v| assert_eq!(v, "no-store"))
+    .expect("an error is not cacheable either");
+    let jwks = app.get("/.well-known/jwks.json", None).await;
+    assert_eq!(jwks.header("cache-control"), Some("public, max-age=300"));
+    app.stop().await;
+}
+
+/// Two tabs refreshing with the same cookie at once no longer sign the user out: within the
+/// grace window the second refresh gets tokens of its own and both tabs go on working.
+#[tokio::test]
+async fn two_tabs_refreshing_at_once_keep_the_session() {
+    let app = TestApp::start().await;
+    app.register("ada@example.com").await;
+    let (_, refresh) = app.login("ada@example.com", PASSWORD).await;
+    let body = json!({"refresh_token": refresh});
+    let (first, second) = tokio::join!(
+        app.post("/api/v1/auth/refresh", None, body.clone()),
+        app.post("/api/v1/auth/refresh", None, body.clone()),
+    );
+    assert_eq!(first.status, StatusCode::OK, "{}", first.text);
+    assert_eq!(second.status, StatusCode::OK, "{}", second.text);
+    for tab in [&first, &second] {
+        let access = tab.body["access_token"].as_str().unwrap();
+        assert_eq!(
+            app.get("/api/v1/auth/me", Some(access)).await.status,
+            StatusCode::OK
+        );
+        let next = app
+            .post(
+                "/api/v1/auth/refresh",
+                None,
+                json!({"refresh_token": tab.body["refresh_token"]}),
+            )
+            .await;
+        assert_eq!(next.status, StatusCode::OK, "{}", next.text);
+    }
+    // The first token, no longer the session's last used one, is reuse: the session ends.
+    app.post("/api/v1/auth/refresh", None, body)
+        .await
+        .assert_error(401, "refresh_token_reused");
+    app.stop().await;
+}
+
+/// Service tokens (`cfs_`, minted by Confab's services for each other) never open admin
+/// routes, and stop working for a user who was locked since they were minted.
+#[tokio::test]
+async fn service_tokens_are_refused_on_admin_routes_and_for_locked_users() {
+    use confab_core::auth::{Credential, Principal, Scope, ServiceTokens};
+    const SECRET: &str = "split-mode-secret-0123456789abcdef";
+    let app = TestApp::start_with(|c| {
+        c.services.token = Some(confab_core::config::Secret::new(SECRET));
+    })
+    .await;
+    let admin_id: uuid::Uuid = app.register("admin@example.com").await["user"]["id"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let (admin, _) = app.login("admin@example.com", PASSWORD).await;
+    let bob_id: uuid::Uuid = app.register("bob@example.com").await["user"]["id"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let tokens = ServiceTokens::new(SECRET.as_bytes()).unwrap();
+    let mint = |user_id, role, scopes: &[Scope]| {
+        let principal = Principal {
+            user_id,
+            role,
+            credential: Credential::Session {
+                session_id: uuid::Uuid::now_v7(),
+            },
+        };
+        tokens.mint(&principal, scopes).unwrap()
+    };
+
+    let as_admin = mint(admin_id, Role::Admin, &[Scope::Admin, Scope::Chat]);
+    assert_eq!(
+        app.get("/api/v1/auth/me", Some(&as_admin)).await.status,
+        StatusCode::OK
+    );
+    app.get("/api/v1/auth/users", Some(&as_admin))
+        .await
+        .assert_error(403, "service_token_not_allowed");
+    app.get("/api/v1/admin/audit", Some(&as_admin))
+        .await
+        .assert_error(403, "service_token_not_allowed");
+
+    let as_bob = mint(bob_id, Role::User, &[Scope::Chat]);
+    assert_eq!(
+        app.get("/api/v1/auth/me", Some(&as_bob)).await.status,
+        StatusCode::OK
+    );
+    let locked = app
+        .post(
+            &format!("/api/v1/auth/users/{bob_id}/lock"),
+            Some(&admin),
+            json!({}),
+        )
+        .await;
+    assert_eq!(locked.status, StatusCode::OK, "{}", locked.text);
+    app.get("/api/v1/auth/me", Some(&as_bob))
+        .await
+        .assert_error(401, "token_revoked");
     app.stop().await;
 }

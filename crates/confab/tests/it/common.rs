@@ -180,6 +180,11 @@ pub struct Response {
 }
 
 impl Response {
+    /// Reads a response sent by hand (for requests that need their own headers).
+    pub async fn read(response: reqwest::Response) -> Self {
+        Self::from(response).await
+    }
+
     async fn from(response: reqwest::Response) -> Self {
         let status = response.status();
         let headers = response.headers().clone();

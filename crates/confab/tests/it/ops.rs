@@ -308,3 +308,33 @@ async fn the_web_ui_is_served_outside_the_api() {
         .assert_error(404, "not_found");
     app.stop().await;
 }
+
+/// With `server.metrics_token`, `/metrics` answers only the scraper that sends it.
+#[tokio::test]
+async fn metrics_can_require_a_token() {
+    const TOKEN: &str = "scraper-token-0123456789";
+    let app = TestApp::start_with(|c| {
+        c.server.metrics_token = Some(confab_core::config::Secret::new(TOKEN));
+    })
+    .await;
+    let refused = app.get("/metrics", None).await;
+    refused.assert_error(401, "unauthorized");
+    assert_eq!(
+        refused.header("www-authenticate"),
+        Some("Bearer realm=\"metrics\"")
+    );
+    app.get("/metrics", Some("scraper-token-0123456788"))
+        .await
+        .assert_error(401, "unauthorized");
+    let scraped = app.get("/metrics", Some(TOKEN)).await;
+    assert_eq!(scraped.status, StatusCode::OK, "{}", scraped.text);
+    assert!(
+        scraped.text.contains("confab_http_requests_total"),
+        "{}",
+        scraped.text
+    );
+    // Health and readiness stay open for the orchestrator.
+    assert_eq!(app.get("/healthz", None).await.status, StatusCode::OK);
+    assert_eq!(app.get("/readyz", None).await.status, StatusCode::OK);
+    app.stop().await;
+}
