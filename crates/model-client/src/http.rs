@@ -48,8 +48,12 @@ impl HttpModelClient {
             // Answers stream for as long as the model talks; the caller stops them.
             Duration::from_secs(3600),
         )?;
-        let models_url = reqwest::Url::parse(&format!("{base}/api/v1/models"))
-            .map_err(|e| ModelError::Engine(format!("inference URL `{base_url}`: {e}")))?;
+        let models_url = reqwest::Url::parse(&format!("{base}/api/v1/models")).map_err(|e| {
+            ModelError::Engine(format!(
+                "inference URL `{}`: {e}",
+                confab_core::config::redact_url(base_url)
+            ))
+        })?;
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(10))
             .timeout(Duration::from_secs(30))

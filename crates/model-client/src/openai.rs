@@ -130,7 +130,10 @@ impl OpenAiClient {
         let base = base_url.trim_end_matches('/');
         let url = |path: &str| {
             reqwest::Url::parse(&format!("{base}/{path}")).map_err(|e| {
-                ModelError::Engine(format!("provider `{name}`: base_url `{base_url}`: {e}"))
+                ModelError::Engine(format!(
+                    "provider `{name}`: base_url `{}`: {e}",
+                    confab_core::config::redact_url(base_url)
+                ))
             })
         };
         let authorization = match api_key {
