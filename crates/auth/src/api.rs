@@ -26,8 +26,9 @@ use uuid::Uuid;
 use crate::domain::{ApiKeyView, GroupView, UserStatus, UserView};
 use crate::ports::UserFilter;
 use crate::secret;
-use crate::service::{AuthService, SignedIn, UserChanges};
+use crate::service::{AuthError, AuthService, SignedIn, UserChanges};
 use crate::throttle::IpThrottle;
+use confab_store::StoreError;
 
 pub const REFRESH_COOKIE: &str = "confab_refresh";
 pub const CSRF_COOKIE: &str = "confab_csrf";
@@ -689,7 +690,7 @@ async fn update_user(
     Ok(Json(
         state
             .service
-            .update_user(admin.principal(), id, &changes, &client)
+            .update_user(&admin, id, &changes, &client)
             .await?,
     ))
 }
@@ -711,7 +712,7 @@ async fn approve_user(
     Ok(Json(
         state
             .service
-            .update_user(admin.principal(), id, &changes, &client)
+            .update_user(&admin, id, &changes, &client)
             .await?,
     ))
 }
@@ -727,12 +728,7 @@ async fn unlock_user(
     client: ClientMeta,
     Path(id): Path<Uuid>,
 ) -> Result<Json<UserView>, ApiError> {
-    Ok(Json(
-        state
-            .service
-            .unlock_user(admin.principal(), id, &client)
-            .await?,
-    ))
+    Ok(Json(state.service.unlock_user(&admin, id, &client).await?))
 }
 
 /// Lock an account (admin): it cannot sign in, and its sessions and API keys stop working
@@ -747,12 +743,7 @@ async fn lock_user(
     client: ClientMeta,
     Path(id): Path<Uuid>,
 ) -> Result<Json<UserView>, ApiError> {
-    Ok(Json(
-        state
-            .service
-            .lock_user(admin.principal(), id, &client)
-            .await?,
-    ))
+    Ok(Json(state.service.lock_user(&admin, id, &client).await?))
 }
 
 /// Reset a user's password (admin): returns a temporary password, once, that only lets the
@@ -767,10 +758,7 @@ async fn reset_password(
     client: ClientMeta,
     Path(id): Path<Uuid>,
 ) -> Result<Json<PasswordResetResponse>, ApiError> {
-    let temporary_password = state
-        .service
-        .reset_password(admin.principal(), id, &client)
-        .await?;
+    let temporary_password = state.service.reset_password(&admin, id, &client).await?;
     Ok(Json(PasswordResetResponse {
         user_id: id,
         temporary_password,
@@ -789,10 +777,7 @@ async fn delete_user(
     client: ClientMeta,
     Path(id): Path<Uuid>,
 ) -> Result<Response, ApiError> {
-    let job_id = state
-        .service
-        .delete_user(admin.principal(), id, &client)
-        .await?;
+    let job_id = state.service.delete_user(&admin, id, &client).await?;
     Ok((
         StatusCode::ACCEPTED,
         Json(UserDeletionResponse {
@@ -828,7 +813,7 @@ async fn create_group(
 ) -> Result<Response, ApiError> {
     let group = state
         .service
-        .create_group(admin.principal(), &body.name, &client)
+        .create_group(&admin, &body.name, &client)
         .await?;
     Ok((StatusCode::CREATED, Json(group)).into_response())
 }
@@ -843,10 +828,7 @@ async fn delete_group(
     client: ClientMeta,
     Path(id): Path<Uuid>,
 ) -> Result<StatusCode, ApiError> {
-    state
-        .service
-        .delete_group(admin.principal(), id, &client)
-        .await?;
+    state.service.delete_group(&admin, id, &client).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -863,7 +845,7 @@ async fn add_member(
 ) -> Result<StatusCode, ApiError> {
     state
         .service
-        .set_membership(admin.principal(), id, user_id, true, &client)
+        .set_membership(&admin, id, user_id, true, &client)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -881,7 +863,49 @@ async fn remove_member(
 ) -> Result<StatusCode, ApiError> {
     state
         .service
-        .set_membership(admin.principal(), id, user_id, false, &client)
+        .set_membership(&admin, id, user_id, false, &client)
         .await?;
     Ok(StatusCode::NO_CONTENT)
+}
+/// Each auth failure as the API answers it: its status, stable code and message; store and
+/// key-ring failures are internal (their detail goes to the log, never to the client).
+impl From<AuthError> for ApiError {
+    fn from(error: AuthError) -> Self {
+        let message = error.to_string();
+        match error {
+            AuthError::Invalid {
+                code,
+                message,
+                details,
+            } => ApiError::validation(code, message).with_details(details),
+            AuthError::EmailTaken => ApiError::conflict("email_taken", message),
+            AuthError::RegistrationClosed => ApiError::forbidden("registration_closed", message),
+            AuthError::InvalidCredentials => {
+                ApiError::new(StatusCode::UNAUTHORIZED, "invalid_credentials", message)
+            }
+            AuthError::Throttled { retry_after_secs } => {
+                ApiError::new(StatusCode::TOO_MANY_REQUESTS, "login_throttled", message)
+                    .with_retry_after(retry_after_secs)
+            }
+            AuthError::Pending => ApiError::forbidden("account_pending", message),
+            AuthError::Disabled => ApiError::forbidden("account_disabled", message),
+            AuthError::InvalidRefresh => {
+                ApiError::new(StatusCode::UNAUTHORIZED, "invalid_refresh_token", message)
+            }
+            AuthError::RefreshReused => {
+                ApiError::new(StatusCode::UNAUTHORIZED, "refresh_token_reused", message)
+            }
+            AuthError::WrongPassword => ApiError::forbidden("wrong_password", message),
+            AuthError::PasswordChangeRequired => {
+                ApiError::forbidden("password_change_required", message)
+            }
+            AuthError::NotFound(_) => ApiError::not_found(message),
+            AuthError::Conflict { code, message } => ApiError::conflict(code, message),
+            AuthError::Store(StoreError::NotFound) => ApiError::not_found("not found"),
+            AuthError::Store(StoreError::Unavailable(detail)) => ApiError::unavailable(detail),
+            AuthError::Store(other) => ApiError::internal(other.to_string()),
+            AuthError::Keys(e) => ApiError::internal(e.to_string()),
+            AuthError::Internal(detail) => ApiError::internal(detail),
+        }
+    }
 }

@@ -280,9 +280,54 @@ const COMMON_PASSWORDS: &[&str] = &[
     "password!!",
 ];
 
+/// Whether an account in this standing counts as an active admin.
+pub fn is_active_admin(role: Role, status: UserStatus) -> bool {
+    role == Role::Admin && status == UserStatus::Active
+}
+
+/// The last-admin rule: an operation that leaves an account `after` (its role and status;
+/// `None`: the account goes) may not take away the last active admin. `active_admins` counts
+/// the active admins before the operation (the caller need only count them when the account
+/// is one and stops being one).
+pub fn leaves_no_active_admin(
+    before: (Role, UserStatus),
+    after: Option<(Role, UserStatus)>,
+    active_admins: i64,
+) -> bool {
+    is_active_admin(before.0, before.1)
+        && !after.is_some_and(|(role, status)| is_active_admin(role, status))
+        && active_admins <= 1
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_last_active_admin_cannot_be_taken_away() {
+        let admin = (Role::Admin, UserStatus::Active);
+        // Demoted, disabled or deleted: refused while they are the only one.
+        for after in [
+            Some((Role::User, UserStatus::Active)),
+            Some((Role::Admin, UserStatus::Disabled)),
+            None,
+        ] {
+            assert!(leaves_no_active_admin(admin, after, 1), "{after:?}");
+            assert!(!leaves_no_active_admin(admin, after, 2), "{after:?}");
+        }
+        // Staying an active admin, or not being one: never refused.
+        assert!(!leaves_no_active_admin(admin, Some(admin), 1));
+        assert!(!leaves_no_active_admin(
+            (Role::User, UserStatus::Active),
+            None,
+            1
+        ));
+        assert!(!leaves_no_active_admin(
+            (Role::Admin, UserStatus::Disabled),
+            None,
+            1
+        ));
+    }
 
     #[test]
     fn emails() {

@@ -265,17 +265,10 @@ impl AdminUser {
     pub fn principal(&self) -> &Principal {
         &self.0
     }
-}
 
-impl<S> FromRequestParts<S> for AdminUser
-where
-    S: Send + Sync,
-    DynAuthenticator: FromRef<S>,
-{
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let CurrentUser(principal) = CurrentUser::from_request_parts(parts, state).await?;
+    /// The check behind the capability: `principal` may administer when it is an admin's own
+    /// credential (a session, or an API key with the `admin` scope), never a service token.
+    pub fn check(principal: Principal) -> Result<Self, ApiError> {
         // Service tokens carry a role the calling service vouched for; services call each
         // other for a user's model and chat requests, never to administer. An admin uses
         // their own credential.
@@ -293,6 +286,36 @@ where
         }
         principal.require_scope(Scope::Admin)?;
         Ok(AdminUser(principal))
+    }
+
+    /// The person at the machine's terminal (the command line): an administrator with no
+    /// account behind it. Only the binary's own commands make one.
+    pub fn operator() -> Self {
+        AdminUser(Principal {
+            user_id: Uuid::nil(),
+            role: Role::Admin,
+            credential: Credential::Session {
+                session_id: Uuid::nil(),
+            },
+        })
+    }
+
+    /// Whether this is the command line's operator rather than an admin's account.
+    pub fn is_operator(&self) -> bool {
+        self.0.user_id.is_nil()
+    }
+}
+
+impl<S> FromRequestParts<S> for AdminUser
+where
+    S: Send + Sync,
+    DynAuthenticator: FromRef<S>,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let CurrentUser(principal) = CurrentUser::from_request_parts(parts, state).await?;
+        AdminUser::check(principal)
     }
 }
 

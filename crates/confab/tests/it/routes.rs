@@ -779,7 +779,9 @@ impl World {
                 p.replace("{id}", &preset.id.to_string())
             }
             Target::Group(p) => {
-                let admin = self.principal(self.admin_id, Role::Admin);
+                let admin =
+                    confab_core::auth::AdminUser::check(self.principal(self.admin_id, Role::Admin))
+                        .unwrap();
                 let group = self
                     .auth
                     .create_group(&admin, &format!("g-{}", Uuid::now_v7()), &client)

@@ -1,0 +1,316 @@
+//! The auth service's operations, one module per seam: [`accounts`] (registration, profile,
+//! passwords), [`sessions`] (sign-in, refresh, logout), [`api_keys`], [`admin`] (users and
+//! groups, for admins and the command line) and [`authenticator`] (the `Authenticator` adapter
+//! with its lookup caches). Handlers call these; they call the store, the key ring and the
+//! audit log. This module holds the service, its errors and what the seams share.
+
+mod accounts;
+mod admin;
+mod api_keys;
+mod authenticator;
+mod sessions;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use confab_bus::events::{AccessRevoked, UserDeleted, UserRegistered};
+use confab_bus::{Envelope, EventBus, JobQueue, NewJob};
+use confab_core::audit::{AuditEvent, AuditLog, Outcome};
+use confab_core::auth::{
+    AccessClaims, AdminUser, AuthFailure, Authenticator, Credential, Principal, Role, Scope,
+};
+use confab_core::config::{AuthConfig, RegistrationPolicy};
+use confab_core::extract::ClientMeta;
+use confab_core::runtime::LiveSettings;
+use confab_core::{new_id, now_ms};
+use confab_store::StoreError;
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::domain::{
+    self, ApiKeyView, GroupView, MAX_KEYS_PER_USER, User, UserStatus, UserView, normalize_email,
+    normalize_name, password_problems,
+};
+use crate::guard::{GuardPolicy, LoginGuard, Verdict};
+use crate::keys::{KeyError, KeyRing};
+use crate::ports::{AuthStore, NewApiKey, NewSession, Rotation, UserFilter};
+use crate::secret;
+
+/// API keys are marked used at most this often, so authentication rarely writes.
+const TOUCH_INTERVAL_MS: i64 = 60_000;
+
+/// How long an authentication lookup is reused. Revocations in this process take effect at
+/// once (the caches are invalidated); other replicas see them within this time.
+const AUTH_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Why an auth operation failed. [`ApiError`] gives each its status and code.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    #[error("{message}")]
+    Invalid {
+        code: &'static str,
+        message: String,
+        details: Vec<String>,
+    },
+    #[error("an account with this email already exists")]
+    EmailTaken,
+    #[error("registration is closed; ask an administrator for an account")]
+    RegistrationClosed,
+    #[error("email or password is wrong")]
+    InvalidCredentials,
+    #[error(
+        "too many failed sign-ins for this account from your address; try again in \
+         {retry_after_secs} s"
+    )]
+    Throttled { retry_after_secs: u64 },
+    #[error("the account waits for an administrator's approval")]
+    Pending,
+    #[error("the account is disabled")]
+    Disabled,
+    #[error("the refresh token is invalid, expired or revoked; sign in again")]
+    InvalidRefresh,
+    #[error("the refresh token was already used; the session has been revoked, sign in again")]
+    RefreshReused,
+    #[error("the current password is wrong")]
+    WrongPassword,
+    #[error(
+        "an administrator reset this password; set a new one with POST /api/v1/auth/password/reset \
+         (email, the temporary password as `password`, and `new_password`)"
+    )]
+    PasswordChangeRequired,
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    #[error("{message}")]
+    Conflict { code: &'static str, message: String },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Keys(#[from] KeyError),
+    #[error("internal: {0}")]
+    Internal(String),
+}
+
+impl AuthError {
+    fn invalid(code: &'static str, message: impl Into<String>) -> Self {
+        AuthError::Invalid {
+            code,
+            message: message.into(),
+            details: Vec::new(),
+        }
+    }
+}
+
+pub type AuthResult<T> = Result<T, AuthError>;
+
+/// The job kind that deletes a user's data everywhere, then the account.
+pub const PURGE_USER_JOB: &str = "user.purge";
+
+/// Tokens handed to a client after sign-in or refresh.
+#[derive(Debug, Clone)]
+pub struct IssuedTokens {
+    pub access_token: String,
+    pub refresh_token: String,
+    pub expires_in: u64,
+    pub session_id: Uuid,
+}
+
+/// A user and, when the account may sign in at once, its tokens.
+#[derive(Debug, Clone)]
+pub struct SignedIn {
+    pub user: UserView,
+    pub tokens: Option<IssuedTokens>,
+}
+
+/// A newly made API key: the secret is in `key`, shown once.
+#[derive(Debug, Clone)]
+pub struct CreatedKey {
+    pub key: String,
+    pub view: ApiKeyView,
+}
+
+/// Changes an admin may make to a user.
+#[derive(Debug, Clone, Default)]
+pub struct UserChanges {
+    pub role: Option<Role>,
+    pub status: Option<UserStatus>,
+}
+
+pub struct AuthService {
+    store: Arc<dyn AuthStore>,
+    keys: Arc<KeyRing>,
+    audit: Arc<dyn AuditLog>,
+    config: AuthConfig,
+    /// Hash checked when an email is unknown, so failures take the same time either way.
+    dummy_hash: String,
+    /// Failed sign-ins by account and address (brute-force protection).
+    guard: LoginGuard,
+    /// API-key lookups by key hash, so a request needs no query.
+    key_cache: moka::future::Cache<String, crate::ports::ApiKeyAuth>,
+    /// Session lookups by session id.
+    session_cache: moka::future::Cache<Uuid, crate::ports::SessionAuth>,
+    /// Users' role and status by id (`None`: no such user here), for service tokens.
+    user_cache: moka::future::Cache<Uuid, Option<(Role, UserStatus)>>,
+    /// Settings admins change at run time (the registration policy); `None`: the config's.
+    settings: Option<LiveSettings>,
+    /// Where deleting a user queues the purge of their data; `None`: deletion is refused.
+    jobs: Option<Arc<dyn JobQueue>>,
+    /// Where account events (`user.registered`, `user.deleted`, `access.revoked`) are
+    /// published.
+    events: Option<Arc<dyn EventBus>>,
+}
+
+impl std::fmt::Debug for AuthService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthService").finish_non_exhaustive()
+    }
+}
+
+fn auth_cache<K, V>() -> moka::future::Cache<K, V>
+where
+    K: std::hash::Hash + Eq + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+{
+    moka::future::Cache::builder()
+        .max_capacity(100_000)
+        .time_to_live(AUTH_CACHE_TTL)
+        .build()
+}
+
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> AuthResult<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| AuthError::Internal(format!("blocking task failed: {e}")))
+}
+
+async fn hash(password: String) -> AuthResult<String> {
+    blocking(move || secret::hash_password(&password))
+        .await?
+        .map_err(AuthError::Internal)
+}
+
+async fn verify(password: String, hash: String) -> AuthResult<bool> {
+    blocking(move || secret::verify_password(&password, &hash)).await
+}
+
+impl AuthService {
+    pub async fn new(
+        store: Arc<dyn AuthStore>,
+        keys: Arc<KeyRing>,
+        audit: Arc<dyn AuditLog>,
+        config: AuthConfig,
+    ) -> AuthResult<Self> {
+        let dummy_hash = hash(secret::random_token()).await?;
+        Ok(Self {
+            store,
+            keys,
+            audit,
+            guard: LoginGuard::new(GuardPolicy::from_config(&config)),
+            config,
+            dummy_hash,
+            key_cache: auth_cache(),
+            session_cache: auth_cache(),
+            user_cache: auth_cache(),
+            settings: None,
+            jobs: None,
+            events: None,
+        })
+    }
+
+    /// Reads the registration policy from `settings` instead of the start-up config.
+    pub fn with_settings(mut self, settings: LiveSettings) -> Self {
+        self.settings = Some(settings);
+        self
+    }
+
+    /// Lets admins delete users: the purge of their data is queued here.
+    pub fn with_jobs(mut self, jobs: Arc<dyn JobQueue>) -> Self {
+        self.jobs = Some(jobs);
+        self
+    }
+
+    /// Publishes account events on `events`.
+    pub fn with_events(mut self, events: Arc<dyn EventBus>) -> Self {
+        self.events = Some(events);
+        self
+    }
+
+    pub(super) async fn publish(&self, envelope: Envelope) {
+        if let Some(events) = &self.events
+            && let Err(e) = events.publish(envelope).await
+        {
+            tracing::warn!(error = %e, "account event not published");
+        }
+    }
+
+    /// Tells live connections (the chat service's WebSockets, on every replica) that a
+    /// credential of `user_id` may have stopped working: they check theirs again and close
+    /// when it has. Published after this process's lookup caches were cleared, so that
+    /// check sees the change. `session_id`: the one session that ended; `None`: check all.
+    pub(super) async fn access_revoked(
+        &self,
+        user_id: Uuid,
+        session_id: Option<Uuid>,
+        reason: &str,
+    ) {
+        self.publish(Envelope::typed(&AccessRevoked {
+            user_id,
+            session_id,
+            reason: reason.to_owned(),
+        }))
+        .await;
+    }
+
+    /// The registration policy in force.
+    pub fn registration(&self) -> RegistrationPolicy {
+        self.settings
+            .as_ref()
+            .map_or(self.config.registration, |s| s.get().registration)
+    }
+
+    pub fn keys(&self) -> &Arc<KeyRing> {
+        &self.keys
+    }
+
+    pub fn config(&self) -> &AuthConfig {
+        &self.config
+    }
+
+    pub(super) async fn audit(&self, event: AuditEvent) {
+        // The audit adapter logs its own failures; an audit outage must not lock users out.
+        let _ = self.audit.record(event).await;
+    }
+
+    pub(super) async fn view(&self, user: &User) -> AuthResult<UserView> {
+        Ok(UserView::new(user, self.store.groups_of(user.id).await?))
+    }
+
+    pub(super) fn check_password_policy(password: &str, email: &str) -> AuthResult<()> {
+        let problems = password_problems(password, email);
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(AuthError::Invalid {
+                code: "weak_password",
+                message: format!(
+                    "the password does not meet the policy: {}",
+                    problems.join("; ")
+                ),
+                details: problems,
+            })
+        }
+    }
+
+    /// Forgets cached authentication after a revocation or a change of role or status.
+    pub(super) async fn forget_auth(&self) {
+        self.key_cache.invalidate_all();
+        self.session_cache.invalidate_all();
+        self.user_cache.invalidate_all();
+    }
+
+    pub(super) async fn existing_user(&self, id: Uuid) -> AuthResult<User> {
+        self.store
+            .user_by_id(id)
+            .await?
+            .ok_or(AuthError::NotFound("user"))
+    }
+}
