@@ -5,7 +5,8 @@ use std::sync::Arc;
 use anyhow::Context;
 use axum::Router;
 use confab_admin::SqlAuditLog;
-use confab_admin::settings::RuntimeConfig;
+use confab_admin::settings::{RuntimeConfig, SqlSettingsStore};
+use confab_admin::usage::{SqlUsageStats, UsageProjection, UsageReadModel};
 use confab_auth::keys::KeyRing;
 use confab_auth::throttle::IpThrottle;
 use confab_auth::{AuthService, AuthState, SqlAuthStore};
@@ -133,9 +134,13 @@ pub async fn build(config: &Config) -> anyhow::Result<App> {
     let jobs = bus.jobs.clone();
     // Settings admins change at run time, followed by every service that reads them.
     let live = LiveSettings::new(RuntimeSettings::from_config(config));
-    let runtime_config = RuntimeConfig::load(db.clone(), live.clone(), events.clone())
-        .await
-        .context("cannot load the runtime settings")?;
+    let runtime_config = RuntimeConfig::load(
+        Arc::new(SqlSettingsStore::new(db.clone())),
+        live.clone(),
+        events.clone(),
+    )
+    .await
+    .context("cannot load the runtime settings")?;
     runtime_config.follow(&tasks, shutdown.clone());
     let auth = Arc::new(
         AuthService::new(auth_store, keys, audit.clone(), config.auth.clone())
@@ -179,14 +184,15 @@ pub async fn build(config: &Config) -> anyhow::Result<App> {
     // Durable events (the outbox table in the database): usage records feed the usage
     // statistics of the admin service through them.
     let durable = bus.durable.clone();
-    confab_admin::usage::UsageProjection::start(
-        db.clone(),
+    let usage_stats = Arc::new(SqlUsageStats::new(db.clone()));
+    UsageProjection::start(
+        usage_stats.clone(),
         durable.clone(),
         &tasks,
         shutdown.clone(),
     );
     let usage_state = confab_admin::usage_api::UsageState {
-        usage: Arc::new(confab_admin::usage::UsageReadModel::new(db.clone())),
+        usage: Arc::new(UsageReadModel::new(usage_stats)),
         authenticator: authenticator.clone(),
     };
 
