@@ -18,7 +18,9 @@ use confab_core::http::{HttpContext, apply_common_layers, ops_router};
 use confab_core::metrics::MetricsBuilder;
 use confab_core::runtime::{LiveSettings, RuntimeSettings};
 use confab_inference::metrics::InferenceMetrics;
+use confab_inference::pulls::SqlPullStore;
 use confab_inference::service::InferenceDeps;
+use confab_inference::usage::SqlUsageLog;
 use confab_inference::{InferenceService, InferenceState};
 use confab_store::{Db, MigrationReport, ServiceMigrations};
 use tokio_util::sync::CancellationToken;
@@ -52,7 +54,7 @@ pub fn all_migrations() -> Vec<ServiceMigrations> {
         confab_bus::migrations(),
         confab_admin::migrations(),
         confab_auth::migrations(),
-        confab_inference::usage::migrations(),
+        confab_inference::migrations(),
         confab_chat::migrations(),
     ]
 }
@@ -201,7 +203,8 @@ pub async fn build(config: &Config) -> anyhow::Result<App> {
         config.models_dir(),
         inference_metrics,
         InferenceDeps {
-            db: Some(db.clone()),
+            usage: Some(Arc::new(SqlUsageLog::new(db.clone()))),
+            pulls: Some(Arc::new(SqlPullStore::new(db.clone()))),
             cache: Some(Arc::new(MemoryCache::new(
                 config.inference.cache.max_entries,
             ))),
