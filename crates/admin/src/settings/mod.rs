@@ -7,7 +7,7 @@
 //! The rules of a change are pure ([`patch`]); the stored row is reached through the
 //! [`SettingsStore`] port, whose SQL adapter is [`SqlSettingsStore`].
 
-mod patch;
+pub mod patch;
 mod store;
 
 use std::sync::Arc;

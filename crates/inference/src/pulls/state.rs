@@ -1,6 +1,6 @@
 //! Where a pull stands, free of I/O: its states and which are final, the status clients see,
 //! the record the [`PullStore`](crate::ports::PullStore) keeps, and what the end of one run
-//! means for the pull and its job ([`Ended::next`]).
+//! means for the pull and its job (`Ended::next`).
 
 use serde::Serialize;
 use utoipa::ToSchema;
