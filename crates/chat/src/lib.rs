@@ -5,6 +5,7 @@
 
 pub mod api;
 pub mod domain;
+pub mod events;
 pub mod live;
 pub mod ports;
 pub mod service;
@@ -12,5 +13,7 @@ pub mod store;
 pub mod transfer;
 
 pub use api::{ChatState, router};
-pub use service::{ChatError, ChatService, ChatSettings, TITLE_JOB, TitleJob};
+pub use service::{
+    ChatDeps, ChatError, ChatService, ChatSettings, TITLE_JOB, TitleError, TitleJob,
+};
 pub use store::{SqlChatStore, migrations};

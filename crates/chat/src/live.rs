@@ -1,16 +1,21 @@
 //! Answers being generated in this process: their text so far, a signal for every change, and
-//! the switch that stops them. Any number of readers follow one answer from any offset; a
-//! reader that falls behind loses nothing (it reads from the shared text, not a queue).
+//! the switch that stops them. Any number of readers follow one answer from any offset
+//! ([`follow`]); a reader that falls behind loses nothing (it reads from the shared text, not a
+//! queue).
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use confab_store::StoreError;
+use futures::StreamExt;
+use futures::stream::BoxStream;
 use parking_lot::Mutex;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use crate::domain::MessageStatus;
+use crate::domain::{Message, MessageStatus};
+use crate::ports::ChatStore;
 
 /// The state of one answer.
 #[derive(Debug, Clone, PartialEq)]
@@ -111,6 +116,116 @@ pub fn after_chars(text: &str, offset: usize) -> Option<&str> {
         Some((byte, _)) => Some(&text[byte..]),
         None => (text.chars().count() == offset).then_some(""),
     }
+}
+
+/// What a reader of an answer receives.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Follow {
+    /// Text from character `offset` on.
+    Delta { offset: usize, content: String },
+    /// The answer ended; the message as saved.
+    Done(Box<Message>),
+}
+
+/// Why an answer cannot be followed.
+#[derive(Debug, thiserror::Error)]
+pub enum FollowError {
+    /// The offset is past the text so far (`length` characters).
+    #[error("the offset is past the answer's {length} characters so far")]
+    Offset { length: usize },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The answer `message` (of `user`'s, as first read) from character `offset` on: while it is
+/// `live`, its text as it grows and then its end; otherwise — finished, or left by a process
+/// that died — the rest of its saved text and its end.
+pub async fn follow(
+    store: Arc<dyn ChatStore>,
+    live: Option<Arc<LiveAnswer>>,
+    user: Uuid,
+    message: Message,
+    offset: usize,
+) -> Result<BoxStream<'static, Follow>, FollowError> {
+    let (conversation_id, message_id) = (message.conversation_id, message.id);
+    let Some(live) = live else {
+        // The saved row is the whole story. Read it again: the answer may have ended since
+        // the first read, and its row is saved before it stops being live.
+        let message = store.message(user, conversation_id, message_id).await?;
+        let rest = after_chars(&message.content, offset)
+            .ok_or_else(|| FollowError::Offset {
+                length: message.content.chars().count(),
+            })?
+            .to_owned();
+        let mut events = Vec::with_capacity(2);
+        if !rest.is_empty() {
+            events.push(Follow::Delta {
+                offset,
+                content: rest,
+            });
+        }
+        events.push(Follow::Done(Box::new(message)));
+        return Ok(futures::stream::iter(events).boxed());
+    };
+    let snapshot = live.snapshot();
+    if after_chars(&snapshot.content, offset).is_none() {
+        return Err(FollowError::Offset {
+            length: snapshot.content.chars().count(),
+        });
+    }
+    let receiver = live.subscribe();
+    let state = (receiver, offset, false);
+    Ok(
+        futures::stream::unfold(state, move |(mut receiver, mut sent, ended)| {
+            let store = store.clone();
+            let message = message.clone();
+            async move {
+                if ended {
+                    return None;
+                }
+                loop {
+                    let snapshot = receiver.borrow_and_update().clone();
+                    let total = snapshot.content.chars().count();
+                    let mut events = Vec::new();
+                    if total > sent {
+                        let rest = after_chars(&snapshot.content, sent).unwrap_or_default();
+                        events.push(Follow::Delta {
+                            offset: sent,
+                            content: rest.to_owned(),
+                        });
+                        sent = total;
+                    }
+                    if snapshot.status.is_final() {
+                        let message = store
+                            .message(user, conversation_id, message_id)
+                            .await
+                            .ok()
+                            .unwrap_or_else(|| Message {
+                                content: snapshot.content.clone(),
+                                status: snapshot.status,
+                                error: snapshot.error.clone(),
+                                ..message.clone()
+                            });
+                        events.push(Follow::Done(Box::new(message)));
+                        return Some((futures::stream::iter(events), (receiver, sent, true)));
+                    }
+                    if !events.is_empty() {
+                        return Some((futures::stream::iter(events), (receiver, sent, false)));
+                    }
+                    if receiver.changed().await.is_err() {
+                        // The answer's owner went away without an end: read the row.
+                        let message = store.message(user, conversation_id, message_id).await;
+                        let events = message
+                            .map(|m| vec![Follow::Done(Box::new(m))])
+                            .unwrap_or_default();
+                        return Some((futures::stream::iter(events), (receiver, sent, true)));
+                    }
+                }
+            }
+        })
+        .flatten()
+        .boxed(),
+    )
 }
 
 #[cfg(test)]

@@ -1,4 +1,6 @@
-//! What the chat service needs from outside: storage ([`ChatStore`], adapter
+//! What the chat service needs from outside: storage ([`ChatStore`], the sum of its roles
+//! [`ConversationStore`], [`MessageStore`], [`SearchStore`], [`ShareStore`],
+//! [`ReactionStore`], [`PresetStore`] and [`TransferStore`]; adapter
 //! [`crate::store::SqlChatStore`]), a way to reach models ([`ModelClient`], the platform's
 //! one model-calling port from `confab-model-client`: the inference service in the same
 //! process, or its HTTP adapter in split mode), and whether an account may still be served
@@ -15,6 +17,7 @@ use crate::domain::{
     Author, Conversation, Message, MessageStatus, Params, Preset, Reaction, SearchHit, ShareLink,
     SharedConversation, Turn,
 };
+pub use crate::domain::{BulkAction, ConversationChanges};
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
@@ -30,20 +33,6 @@ pub struct NewConversation {
     pub folder: Option<String>,
     pub tags: Vec<String>,
     pub now: i64,
-}
-
-/// Changes to a conversation; `None` leaves a field as it is, `Some(None)` clears it.
-#[derive(Debug, Clone, Default)]
-pub struct ConversationChanges {
-    pub title: Option<String>,
-    pub model: Option<Option<String>>,
-    pub system_prompt: Option<Option<String>>,
-    pub params: Option<Params>,
-    pub folder: Option<Option<String>>,
-    pub tags: Option<Vec<String>>,
-    pub pinned: Option<bool>,
-    pub archived: Option<bool>,
-    pub active_leaf_id: Option<Uuid>,
 }
 
 /// Which conversations to list.
@@ -96,8 +85,10 @@ pub struct Branches {
     pub index: usize,
 }
 
+/// Conversations: one user's, each call naming its owner (another user's ids are `NotFound`
+/// or change nothing), and the purge of everything a deleted user had.
 #[async_trait]
-pub trait ChatStore: Send + Sync {
+pub trait ConversationStore: Send + Sync {
     async fn create_conversation(&self, new: NewConversation) -> StoreResult<Conversation>;
     /// A conversation of `user_id`; `NotFound` for another user's.
     async fn conversation(&self, user_id: Uuid, id: Uuid) -> StoreResult<Conversation>;
@@ -118,10 +109,35 @@ pub trait ChatStore: Send + Sync {
     ) -> StoreResult<Conversation>;
     /// Deletes a conversation and its messages.
     async fn delete_conversation(&self, user_id: Uuid, id: Uuid) -> StoreResult<()>;
+    /// Sets the title of one of `user_id`'s conversations only if it is still `expected` (an
+    /// automatic title never overwrites one the user chose meanwhile). Returns whether it did.
+    async fn retitle(
+        &self,
+        user_id: Uuid,
+        id: Uuid,
+        expected: &str,
+        title: &str,
+        now: i64,
+    ) -> StoreResult<bool>;
+    /// Archives, unarchives or deletes those of `ids` that are `user_id`'s; returns how many.
+    async fn bulk(
+        &self,
+        user_id: Uuid,
+        ids: &[Uuid],
+        action: BulkAction,
+        now: i64,
+    ) -> StoreResult<u64>;
     /// Deletes everything of one user's (conversations, messages, tags, shares, reactions,
     /// presets) in one transaction; returns how many conversations went. Idempotent.
     async fn purge_user(&self, user_id: Uuid) -> StoreResult<u64>;
+}
 
+/// Messages, a tree per conversation: storing them, reading one, a branch or all of them,
+/// and an answer's checkpoints and end. Every method but [`MessageStore::interrupt_streaming`]
+/// names the owner; that one runs at start over every user's answers, which no process
+/// streams any more.
+#[async_trait]
+pub trait MessageStore: Send + Sync {
     /// Stores messages of one conversation in order, in one transaction, makes the last the
     /// conversation's active leaf and bumps its activity. The conversation must be
     /// `user_id`'s, and each `parent_id` must be in it (an earlier message of the same call
@@ -142,27 +158,64 @@ pub trait ChatStore: Send + Sync {
     /// A message of one of `user_id`'s conversations.
     async fn message(&self, user_id: Uuid, conversation_id: Uuid, id: Uuid)
     -> StoreResult<Message>;
-    /// The messages from the root to `leaf`, root first.
-    async fn lineage(&self, conversation_id: Uuid, leaf: Uuid) -> StoreResult<Vec<Message>>;
-    /// The path from the root to `leaf`, root first, each with its branches.
+    /// The messages from the root to `leaf`, root first; `NotFound` unless `leaf` is in one
+    /// of `user_id`'s conversations.
+    async fn lineage(
+        &self,
+        user_id: Uuid,
+        conversation_id: Uuid,
+        leaf: Uuid,
+    ) -> StoreResult<Vec<Message>>;
+    /// The path from the root to `leaf`, root first, each with its branches; `NotFound`
+    /// unless `leaf` is in one of `user_id`'s conversations.
     async fn path(
         &self,
+        user_id: Uuid,
         conversation_id: Uuid,
         leaf: Uuid,
     ) -> StoreResult<Vec<(Message, Branches)>>;
-    /// The newest leaf under `id` (following the newest child at each step).
-    async fn newest_leaf(&self, conversation_id: Uuid, id: Uuid) -> StoreResult<Uuid>;
-    /// Saves a streaming answer's text so far.
-    async fn checkpoint(&self, id: Uuid, content: &str, now: i64) -> StoreResult<()>;
-    /// Ends a streaming answer with how it ended; returns the saved message.
-    async fn finish(&self, id: Uuid, ending: Ending) -> StoreResult<Message>;
+    /// The newest leaf under `id` (following the newest child at each step); `NotFound`
+    /// unless `id` is in one of `user_id`'s conversations.
+    async fn newest_leaf(
+        &self,
+        user_id: Uuid,
+        conversation_id: Uuid,
+        id: Uuid,
+    ) -> StoreResult<Uuid>;
+    /// Saves a streaming answer's text so far (nothing for an answer that is not streaming or
+    /// not `user_id`'s).
+    async fn checkpoint(&self, user_id: Uuid, id: Uuid, content: &str, now: i64)
+    -> StoreResult<()>;
+    /// Ends a streaming answer with how it ended; returns the saved message. `NotFound`
+    /// unless the answer is in one of `user_id`'s conversations.
+    async fn finish(&self, user_id: Uuid, id: Uuid, ending: Ending) -> StoreResult<Message>;
     /// Marks every answer still `streaming` as `interrupted` (at start: no process streams
     /// them any more). Returns how many.
     async fn interrupt_streaming(&self, now: i64) -> StoreResult<u64>;
-    /// Sets the title of a conversation only if it is still `expected` (an automatic title
-    /// never overwrites one the user chose meanwhile). Returns whether it did.
-    async fn retitle(&self, id: Uuid, expected: &str, title: &str, now: i64) -> StoreResult<bool>;
+    /// Every message of one of `user_id`'s conversations (all branches), oldest first;
+    /// nothing for another user's.
+    async fn all_messages(&self, user_id: Uuid, conversation_id: Uuid)
+    -> StoreResult<Vec<Message>>;
+}
 
+/// Full-text search over one user's titles and finished messages.
+#[async_trait]
+pub trait SearchStore: Send + Sync {
+    /// Full-text search over `user_id`'s conversation titles and finished messages: title
+    /// matches first, then messages, each ranked by relevance; `words` are plain words (all
+    /// must match; the last, from 3 letters, may be a prefix).
+    async fn search(
+        &self,
+        user_id: Uuid,
+        words: &[String],
+        limit: u32,
+    ) -> StoreResult<Vec<SearchHit>>;
+}
+
+/// Share links. [`ShareStore::shared`] alone takes no owner: the token is the capability, and
+/// it answers with the owner so the service can check that account.
+#[async_trait]
+pub trait ShareStore: Send + Sync {
     async fn create_share(
         &self,
         user_id: Uuid,
@@ -176,7 +229,11 @@ pub trait ChatStore: Send + Sync {
     async fn revoke_share(&self, user_id: Uuid, token: &str, now: i64) -> StoreResult<()>;
     /// The snapshot behind a link that is not revoked, with the id of the user who shared it.
     async fn shared(&self, token: &str) -> StoreResult<(Uuid, SharedConversation)>;
+}
 
+/// Reactions to messages of one user's conversations.
+#[async_trait]
+pub trait ReactionStore: Send + Sync {
     /// Adds a reaction (idempotent); the message must be in one of `user_id`'s conversations.
     async fn react(
         &self,
@@ -199,35 +256,11 @@ pub trait ChatStore: Send + Sync {
         user_id: Uuid,
         message_ids: &[Uuid],
     ) -> StoreResult<std::collections::HashMap<Uuid, Vec<Reaction>>>;
+}
 
-    /// Archives, unarchives or deletes those of `ids` that are `user_id`'s; returns how many.
-    async fn bulk(
-        &self,
-        user_id: Uuid,
-        ids: &[Uuid],
-        action: BulkAction,
-        now: i64,
-    ) -> StoreResult<u64>;
-
-    /// Stores imported conversations, all or none (one transaction).
-    async fn import(
-        &self,
-        user_id: Uuid,
-        conversations: &[crate::transfer::Imported],
-    ) -> StoreResult<()>;
-    /// Every message of a conversation (all branches), oldest first.
-    async fn all_messages(&self, conversation_id: Uuid) -> StoreResult<Vec<Message>>;
-
-    /// Full-text search over `user_id`'s conversation titles and finished messages: title
-    /// matches first, then messages, each ranked by relevance; `words` are plain words (all
-    /// must match; the last, from 3 letters, may be a prefix).
-    async fn search(
-        &self,
-        user_id: Uuid,
-        words: &[String],
-        limit: u32,
-    ) -> StoreResult<Vec<SearchHit>>;
-
+/// A user's presets.
+#[async_trait]
+pub trait PresetStore: Send + Sync {
     async fn create_preset(&self, user_id: Uuid, preset: Preset) -> StoreResult<Preset>;
     async fn presets(&self, user_id: Uuid) -> StoreResult<Vec<Preset>>;
     async fn preset(&self, user_id: Uuid, id: Uuid) -> StoreResult<Preset>;
@@ -235,13 +268,39 @@ pub trait ChatStore: Send + Sync {
     async fn delete_preset(&self, user_id: Uuid, id: Uuid) -> StoreResult<()>;
 }
 
-/// What a bulk operation does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum BulkAction {
-    Archive,
-    Unarchive,
-    Delete,
+/// Imports: many conversations of one user, all or none.
+#[async_trait]
+pub trait TransferStore: Send + Sync {
+    /// Stores imported conversations, all or none (one transaction).
+    async fn import(
+        &self,
+        user_id: Uuid,
+        conversations: &[crate::transfer::Imported],
+    ) -> StoreResult<()>;
+}
+
+/// The whole chat store: every role, as the service holds it (one `Arc<dyn ChatStore>`, one
+/// adapter, [`crate::store::SqlChatStore`]). Anything implementing every role is one.
+pub trait ChatStore:
+    ConversationStore
+    + MessageStore
+    + SearchStore
+    + ShareStore
+    + ReactionStore
+    + PresetStore
+    + TransferStore
+{
+}
+
+impl<T> ChatStore for T where
+    T: ConversationStore
+        + MessageStore
+        + SearchStore
+        + ShareStore
+        + ReactionStore
+        + PresetStore
+        + TransferStore
+{
 }
 
 /// A request for an answer.

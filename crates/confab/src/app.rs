@@ -243,11 +243,15 @@ pub async fn build(config: &Config) -> anyhow::Result<App> {
             _ => Arc::new(crate::models::InProcessModels::new(inference.clone())),
         };
     let chat = confab_chat::ChatService::new(
-        Arc::new(confab_chat::SqlChatStore::new(db.clone())),
-        models,
-        events.clone(),
-        tasks.clone(),
-        shutdown.clone(),
+        confab_chat::ChatDeps {
+            store: Arc::new(confab_chat::SqlChatStore::new(db.clone())),
+            models,
+            accounts: Arc::new(AuthAccounts(auth.clone())),
+            events: events.clone(),
+            jobs: Some(jobs.clone()),
+            tasks: tasks.clone(),
+            shutdown: shutdown.clone(),
+        },
         confab_chat::ChatSettings {
             default_context_tokens: config.chat.default_context_tokens as usize,
             answer_reserve_tokens: config.chat.answer_reserve_tokens as usize,
@@ -257,9 +261,12 @@ pub async fn build(config: &Config) -> anyhow::Result<App> {
                 .unwrap_or(usize::MAX),
             import_concurrency: config.chat.import_concurrency as usize,
             sockets_per_user: config.chat.sockets_per_user as usize,
+            // Validated to 0..=2 and (0, 1]: small numbers f32 holds closely enough.
+            default_temperature: config.chat.default_temperature as f32,
+            default_top_p: config.chat.default_top_p as f32,
+            title_temperature: config.chat.title_temperature as f32,
+            title_max_tokens: config.chat.title_max_tokens,
         },
-        Some(jobs.clone()),
-        Arc::new(AuthAccounts(auth.clone())),
     );
     let interrupted = chat.recover().await?;
     if interrupted > 0 {

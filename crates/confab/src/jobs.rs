@@ -82,7 +82,7 @@ impl JobHandler for TitleHandler {
         let title: TitleJob = payload(job)?;
         match self.chat.run_title_job(&title).await {
             Ok(title) => Ok(json!({ "title": title })),
-            Err(e) => Err(JobFailure::Retry(e)),
+            Err(e) => Err(JobFailure::Retry(e.to_string())),
         }
     }
 }

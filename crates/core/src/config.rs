@@ -184,6 +184,15 @@ pub struct ChatConfig {
     /// Real-time connections (`/api/v1/ws`) one user may hold open in this process; one more
     /// is refused with 429.
     pub sockets_per_user: u32,
+    /// The temperature of answers in conversations that set none (0 to 2).
+    pub default_temperature: f64,
+    /// The nucleus sampling (`top_p`) of answers in conversations that set none (above 0, at
+    /// most 1).
+    pub default_top_p: f64,
+    /// The temperature of title suggestions (0 to 2; low, so titles are plain).
+    pub title_temperature: f64,
+    /// The longest title suggestion asked of a model, in tokens.
+    pub title_max_tokens: u32,
 }
 
 impl Default for ChatConfig {
@@ -197,6 +206,10 @@ impl Default for ChatConfig {
             import_limit_bytes: 32 * 1024 * 1024,
             import_concurrency: 2,
             sockets_per_user: 16,
+            default_temperature: 0.7,
+            default_top_p: 1.0,
+            title_temperature: 0.2,
+            title_max_tokens: 24,
         }
     }
 }
@@ -748,6 +761,18 @@ impl Config {
                 "chat.checkpoint_ms must be at least 1 and chat.default_context_tokens at least 256",
             );
         }
+        let sampling_ok = [self.chat.default_temperature, self.chat.title_temperature]
+            .iter()
+            .all(|t| (0.0..=2.0).contains(t))
+            && self.chat.default_top_p > 0.0
+            && self.chat.default_top_p <= 1.0
+            && self.chat.title_max_tokens > 0;
+        if !sampling_ok {
+            return bad(
+                "chat.default_temperature and chat.title_temperature must be between 0 and 2, \
+                 chat.default_top_p above 0 and at most 1, chat.title_max_tokens at least 1",
+            );
+        }
         let engine = &self.inference.engine;
         if engine.context_size < 64 || engine.parallel == 0 || engine.batch_size == 0 {
             return bad(
@@ -1028,6 +1053,21 @@ mod tests {
             text.contains("inference.pull_allow_private") && text.contains("http://models.lan"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn chat_sampling_defaults_are_checked() {
+        let config = Config::load(&env(&[("CONFAB_CHAT__DEFAULT_TEMPERATURE", "0.3")])).unwrap();
+        assert!((config.chat.default_temperature - 0.3).abs() < 1e-9);
+        for (key, value) in [
+            ("CONFAB_CHAT__DEFAULT_TEMPERATURE", "2.5"),
+            ("CONFAB_CHAT__TITLE_TEMPERATURE", "-1"),
+            ("CONFAB_CHAT__DEFAULT_TOP_P", "0"),
+            ("CONFAB_CHAT__TITLE_MAX_TOKENS", "0"),
+        ] {
+            let text = Config::load(&env(&[(key, value)])).unwrap_err().to_string();
+            assert!(text.contains("chat.default_temperature"), "{key}: {text}");
+        }
     }
 
     /// The documented example config must parse, name every key, and show the defaults.

@@ -341,7 +341,7 @@ where
 }
 
 #[cfg(test)]
-#[allow(
+#[expect(
     clippy::disallowed_methods,
     reason = "the fake servers run on spawned tasks"
 )]

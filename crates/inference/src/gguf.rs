@@ -75,7 +75,7 @@ pub fn read_meta(path: &Path) -> GgufMeta {
         return GgufMeta::default();
     };
     let find = |key: &str| Some(ctx.find_key(key)).filter(|i| *i >= 0);
-    #[allow(
+    #[expect(
         clippy::unnecessary_cast,
         reason = "gguf_type is an integer alias or an enum depending on bindgen"
     )]

@@ -394,7 +394,7 @@ fn decimal(x: f32) -> Value {
 }
 
 #[cfg(test)]
-#[allow(
+#[expect(
     clippy::disallowed_methods,
     reason = "the fake servers run on spawned tasks"
 )]

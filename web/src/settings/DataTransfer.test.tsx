@@ -237,7 +237,7 @@ describe('DataTransfer', () => {
     const u = userEvent.setup();
     await u.upload(fileInput(), jsonFile(CONFAB));
     expect(await screen.findByRole('alert')).toHaveTextContent(
-      'The file is larger than the server accepts (64 MB at most); nothing was imported.',
+      'The file is larger than the server accepts (32 MB at most); nothing was imported.',
     );
     response = () => errorResponse(403, 'insufficient_scope', 'this API key lacks the `chat` scope');
     await u.upload(fileInput(), jsonFile(CONFAB));

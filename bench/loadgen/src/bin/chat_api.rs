@@ -32,7 +32,9 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use clap::Parser;
 use confab_chat::domain::{Author, MessageStatus};
-use confab_chat::ports::{ChatStore, ConversationFilter, ConversationPosition, Ending, NewMessage};
+use confab_chat::ports::{
+    ConversationFilter, ConversationPosition, ConversationStore, Ending, MessageStore, NewMessage,
+};
 use confab_core::config::DatabaseConfig;
 use confab_store::Db;
 use hdrhistogram::Histogram;
@@ -150,7 +152,9 @@ impl Server {
                  default_model = \"fast\"\nproviders = [\n\
                  {{ name = \"fast\", kind = \"scripted\", models = [\"fast\"], reply = \"{FAST_REPLY}\" }},\n\
                  {{ name = \"slow\", kind = \"scripted\", models = [\"slow\"], reply = \"{slow_reply}\", delay_ms = {} }},\n]\n\n\
-                 [inference.engine]\nenabled = false\n",
+                 [inference.engine]\nenabled = false\n\n\
+                 # One user stands in for many: no cap on the answers it has running.\n\
+                 [inference.concurrency]\nuser_requests = 0\n",
                 args.slow_word_ms
             ),
         )?;
@@ -492,7 +496,7 @@ async fn append_direct(
         async move {
             let conversation = store.conversation(user, c).await?;
             if let Some(leaf) = conversation.active_leaf_id {
-                store.lineage(c, leaf).await?;
+                store.lineage(user, c, leaf).await?;
             }
             let content = format!("message number {n} of the benchmark");
             let now = confab_core::now_ms();
@@ -520,6 +524,7 @@ async fn append_direct(
             store.add_messages(user, c, vec![question, answer]).await?;
             store
                 .finish(
+                    user,
                     answer_id,
                     Ending {
                         status: MessageStatus::Complete,
@@ -799,7 +804,7 @@ async fn list_and_open(
         let direct = sequential(args.requests, || async {
             let c = store.conversation(user, id).await?;
             let leaf = c.active_leaf_id.context("no active leaf")?;
-            store.path(id, leaf).await?;
+            store.path(user, id, leaf).await?;
             Ok(())
         })
         .await?;

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use clap::Parser;
-use confab_chat::ports::ChatStore;
+use confab_chat::ports::SearchStore;
 use confab_core::config::DatabaseConfig;
 use confab_store::{Backend, Db};
 use rand::rngs::StdRng;

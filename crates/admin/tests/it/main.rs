@@ -2,12 +2,7 @@
 //! the backend under test (SQLite by default, PostgreSQL with `TEST_BACKEND=postgres`;
 //! `scripts/test.sh` runs both): usage statistics (`usage.rs`) and runtime settings
 //! (`settings.rs`). The audit log's are in `crates/confab/tests/it/audit.rs`.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    reason = "test code: panics are failures"
-)]
+#![expect(clippy::unwrap_used, reason = "test code: panics are failures")]
 
 mod settings;
 mod usage;

@@ -1,11 +1,6 @@
 //! The contract suite of the auth store, run against the backend under test (SQLite by
 //! default, PostgreSQL with `TEST_BACKEND=postgres`; `scripts/test.sh` runs both).
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    reason = "test code: panics are failures"
-)]
+#![expect(clippy::unwrap_used, reason = "test code: panics are failures")]
 
 use confab_auth::domain::{User, UserStatus};
 use confab_auth::ports::{AuthStore, NewApiKey, NewSession, Rotation, UserFilter};

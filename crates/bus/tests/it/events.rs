@@ -34,7 +34,10 @@ pub async fn sql_fixture() -> anyhow::Result<Fixture<dyn DurableEvents>> {
 }
 
 /// Runs every case against fixtures from `make`.
-#[allow(dead_code, reason = "used by other adapters' modules")]
+#[cfg_attr(
+    not(feature = "nats"),
+    expect(dead_code, reason = "used by the NATS adapters' module")
+)]
 pub async fn durable_events_contract(make: Make<dyn DurableEvents>) {
     crate::run_cases("durable_events", make, durable_events_cases()).await;
 }

@@ -49,13 +49,16 @@ pub async fn sql_fixture() -> anyhow::Result<Fixture<dyn JobQueue>> {
 }
 
 /// Runs every case against fixtures from `make`.
-#[allow(dead_code, reason = "used by other adapters' modules")]
+#[cfg_attr(
+    not(feature = "nats"),
+    expect(dead_code, reason = "used by the NATS adapters' module")
+)]
 pub async fn job_queue_contract(make: Make<dyn JobQueue>) {
     crate::run_cases("job_queue", make, job_queue_cases()).await;
 }
 
 /// Runs every case of the workers runtime against queues from `make`.
-#[allow(dead_code, reason = "used by other adapters' modules")]
+#[expect(dead_code, reason = "used by other adapters' modules")]
 pub async fn workers_contract(make: Make<dyn JobQueue>) {
     crate::run_cases("workers", make, workers_cases()).await;
 }

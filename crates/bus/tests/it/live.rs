@@ -23,7 +23,7 @@ pub async fn memory_fixture() -> anyhow::Result<Fixture<dyn EventBus>> {
 }
 
 /// Runs every case against fixtures from `make`.
-#[allow(dead_code, reason = "used by other adapters' modules")]
+#[expect(dead_code, reason = "used by other adapters' modules")]
 pub async fn event_bus_contract(make: Make<dyn EventBus>) {
     crate::run_cases("event_bus", make, event_bus_cases()).await;
 }

@@ -440,7 +440,7 @@ async fn an_answer_outlives_its_client_and_can_be_followed_again() {
 
 #[tokio::test]
 async fn answers_cut_off_by_a_crash_are_interrupted_at_the_next_start() {
-    use confab_chat::ports::{ChatStore, NewMessage};
+    use confab_chat::ports::{ConversationStore, MessageStore, NewMessage};
     let (config, _db) = crate::common::test_config().await;
     let first = confab::app::build(&config).await.unwrap();
     let store = confab_chat::SqlChatStore::new(first.db.clone());
@@ -469,7 +469,7 @@ async fn answers_cut_off_by_a_crash_are_interrupted_at_the_next_start() {
     streaming.parent_id = Some(question.id);
     let answer = store.add_message(user, streaming).await.unwrap();
     store
-        .checkpoint(answer.id, "half an ans", now)
+        .checkpoint(user, answer.id, "half an ans", now)
         .await
         .unwrap();
     // The process "dies" here; the next start finds the answer still streaming.
@@ -494,7 +494,7 @@ async fn answers_cut_off_by_a_crash_are_interrupted_at_the_next_start() {
 #[tokio::test]
 async fn a_question_and_its_answer_are_stored_together_or_not_at_all() {
     use confab_chat::domain::{Author, MessageStatus};
-    use confab_chat::ports::{ChatStore, NewMessage};
+    use confab_chat::ports::{ConversationStore, MessageStore, NewMessage};
     use confab_store::StoreError;
     let (config, _db) = crate::common::test_config().await;
     let app = confab::app::build(&config).await.unwrap();
@@ -552,7 +552,7 @@ async fn a_question_and_its_answer_are_stored_together_or_not_at_all() {
         let refused = store.add_messages(owner, mine.id, batch).await;
         assert!(matches!(refused, Err(StoreError::NotFound)), "{refused:?}");
     }
-    assert_eq!(store.all_messages(mine.id).await.unwrap().len(), 2);
+    assert_eq!(store.all_messages(user, mine.id).await.unwrap().len(), 2);
     let unchanged = store.conversation(user, mine.id).await.unwrap();
     assert_eq!(unchanged.active_leaf_id, Some(answer_id));
     app.db.close().await;
@@ -563,7 +563,7 @@ async fn searches_find_common_middling_and_rare_words_alike() {
     // Enough messages that each way of finding candidates is taken on PostgreSQL (testing
     // the newest messages until 200 matches, testing further, the GIN index).
     use confab_chat::domain::{Author, HitKind, MessageStatus};
-    use confab_chat::ports::{ChatStore, NewMessage};
+    use confab_chat::ports::{ConversationStore, MessageStore, NewMessage, SearchStore};
     let (config, _db) = crate::common::test_config().await;
     let app = confab::app::build(&config).await.unwrap();
     let store = confab_chat::SqlChatStore::new(app.db.clone());

@@ -1,6 +1,6 @@
 //! Integration tests of the all-in-one server, at three depths: the router in-process
 //! (`oneshot`), the app on a real socket on port 0, and the real binary spawned.
-#![allow(
+#![expect(
     clippy::disallowed_methods,
     clippy::unwrap_used,
     clippy::expect_used,
@@ -15,6 +15,7 @@ mod auth_flows;
 mod binary;
 mod chat;
 mod common;
+mod hygiene;
 mod inference;
 mod model_calls;
 mod models;

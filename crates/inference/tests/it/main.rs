@@ -2,9 +2,8 @@
 //! (`engine`, with the `llama` feature), the model store (`store`), and the contract suites
 //! of the storage ports on the backend under test — SQLite by default, PostgreSQL with
 //! `TEST_BACKEND=postgres` — (`pulls`: `PullStore`, `usage`: `UsageLog`).
-#![allow(
+#![expect(
     clippy::unwrap_used,
-    clippy::expect_used,
     clippy::panic,
     clippy::disallowed_methods,
     reason = "test code"

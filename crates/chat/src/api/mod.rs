@@ -1,0 +1,174 @@
+//! The chat API under `/api/v1`: conversations, their messages and branches, answers as
+//! server-sent events that a client can re-attach to, and presets. Every route needs a signed-in
+//! user (an API key needs the `chat` scope) and sees only that user's data: another user's
+//! ids answer 404, as missing ones do. Share pages are the exception: public, for whoever holds
+//! the link.
+//!
+//! One module per area, each with its routes: `conversations` (with bulk changes, search,
+//! export and import), `messages` (answers as SSE, stop, re-attach, reactions), `sockets`
+//! (the real-time WebSocket), `shares` and `presets`. This module holds the state, the
+//! extractor of a user allowed to chat and the mapping of the service's errors to HTTP.
+
+use std::sync::Arc;
+
+use axum::extract::{FromRef, FromRequestParts};
+use axum::http::request::Parts;
+use axum::response::Response;
+use confab_core::ApiError;
+use confab_core::audit::AuditLog;
+use confab_core::auth::{CurrentUser, DynAuthenticator, Principal, Scope};
+use http::StatusCode;
+use serde::{Deserialize, Deserializer};
+use utoipa_axum::router::OpenApiRouter;
+
+use crate::ports::ModelError;
+use crate::service::{ChatError, ChatService};
+
+mod conversations;
+mod messages;
+mod presets;
+mod shares;
+mod sockets;
+
+#[derive(Clone)]
+pub struct ChatState {
+    pub service: Arc<ChatService>,
+    pub authenticator: DynAuthenticator,
+    /// Where creating and revoking share links is recorded.
+    pub audit: Arc<dyn AuditLog>,
+}
+
+impl FromRef<ChatState> for DynAuthenticator {
+    fn from_ref(state: &ChatState) -> Self {
+        state.authenticator.clone()
+    }
+}
+
+pub fn router(state: ChatState) -> OpenApiRouter {
+    // Imports have their own body limit (`chat.import_limit_bytes`; the server's usual one is
+    // far smaller).
+    let import_limit = state.service.settings().import_limit_bytes;
+    OpenApiRouter::new()
+        .merge(conversations::routes(import_limit))
+        .merge(messages::routes())
+        .merge(sockets::routes())
+        .merge(shares::routes())
+        .merge(presets::routes())
+        .with_state(state)
+}
+
+/// Marks a response as not to be stored by any cache (error responses too).
+async fn no_store(mut response: Response) -> Response {
+    response.headers_mut().insert(
+        http::header::CACHE_CONTROL,
+        http::HeaderValue::from_static("no-store"),
+    );
+    response
+}
+
+/// A signed-in user allowed to chat.
+struct Chatter(Principal);
+
+impl<S> FromRequestParts<S> for Chatter
+where
+    S: Send + Sync,
+    DynAuthenticator: FromRef<S>,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let CurrentUser(principal) = CurrentUser::from_request_parts(parts, state).await?;
+        principal.require_scope(Scope::Chat)?;
+        Ok(Chatter(principal))
+    }
+}
+
+/// A model call's failure as the chat API answers it: the user's own mistake (an unknown or
+/// refused model, a prompt too long) is 422, their limits 429, the platform's trouble 503 —
+/// with the error's safe message; internal detail only in the log.
+fn model_error(e: &ModelError) -> ApiError {
+    let message = e.public_message();
+    let error = match e {
+        ModelError::ModelNotFound(_) => ApiError::validation("unknown_model", message),
+        ModelError::Limited { .. } => {
+            ApiError::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", message)
+        }
+        ModelError::Upstream { status: 429, .. } => {
+            ApiError::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", message)
+        }
+        ModelError::ModelNotAllowed(_)
+        | ModelError::InvalidRequest { .. }
+        | ModelError::ContextLengthExceeded(_)
+        | ModelError::Unsupported(_) => ApiError::validation("model_refused", message),
+        ModelError::Upstream { status, .. } if (400..500).contains(status) => {
+            ApiError::validation("model_refused", message)
+        }
+        ModelError::Busy { .. }
+        | ModelError::Upstream { .. }
+        | ModelError::Unavailable(_)
+        | ModelError::Timeout
+        | ModelError::Engine(_) => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "model_unavailable",
+            message,
+        ),
+    };
+    let error = match e.retry_after_secs() {
+        Some(secs) => error.with_retry_after(secs),
+        None => error,
+    };
+    match e.internal() {
+        Some(detail) => error.with_internal(detail),
+        None => error,
+    }
+}
+
+impl From<ChatError> for ApiError {
+    fn from(e: ChatError) -> Self {
+        match e {
+            ChatError::NotFound(what) => ApiError::not_found(what),
+            ChatError::Invalid {
+                code,
+                message,
+                details,
+            } => {
+                let error = ApiError::validation(code, message);
+                if details.len() > 1 {
+                    error.with_details(details)
+                } else {
+                    error
+                }
+            }
+            ChatError::Conflict(code, message) => ApiError::conflict(code, message),
+            ChatError::NoModel => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "model_unavailable",
+                e.to_string(),
+            ),
+            ChatError::Model(e) => model_error(&e),
+            ChatError::Store(confab_store::StoreError::Unavailable(detail)) => {
+                ApiError::unavailable(detail)
+            }
+            ChatError::Store(other) => ApiError::internal(other.to_string()),
+            ChatError::Busy {
+                code,
+                message,
+                retry_after_secs,
+            } => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, code, message)
+                .with_retry_after(retry_after_secs),
+            ChatError::TooMany { code, message } => {
+                ApiError::new(StatusCode::TOO_MANY_REQUESTS, code, message)
+            }
+            ChatError::Internal(detail) => ApiError::internal(detail),
+        }
+    }
+}
+
+/// Reads a field that may be absent (unchanged), `null` (cleared) or a value.
+fn double_option<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(deserializer).map(Some)
+}
