@@ -5,7 +5,8 @@ use std::sync::Arc;
 use anyhow::Context;
 use axum::Router;
 use confab_admin::SqlAuditLog;
-use confab_admin::settings::RuntimeConfig;
+use confab_admin::settings::{RuntimeConfig, SqlSettingsStore};
+use confab_admin::usage::{SqlUsageStats, UsageProjection, UsageReadModel};
 use confab_auth::keys::{KeyEncryption, KeyRing};
 use confab_auth::throttle::IpThrottle;
 use confab_auth::{AuthService, AuthState, SqlAuthStore};
@@ -18,7 +19,9 @@ use confab_core::metrics::MetricsBuilder;
 use confab_core::net::ProxyTrust;
 use confab_core::runtime::{LiveSettings, RuntimeSettings};
 use confab_inference::metrics::InferenceMetrics;
+use confab_inference::pulls::SqlPullStore;
 use confab_inference::service::InferenceDeps;
+use confab_inference::usage::SqlUsageLog;
 use confab_inference::{InferenceService, InferenceState};
 use confab_store::{Db, MigrationReport, ServiceMigrations};
 use tokio_util::sync::CancellationToken;
@@ -52,7 +55,7 @@ pub fn all_migrations() -> Vec<ServiceMigrations> {
         confab_bus::migrations(),
         confab_admin::migrations(),
         confab_auth::migrations(),
-        confab_inference::usage::migrations(),
+        confab_inference::migrations(),
         confab_chat::migrations(),
     ]
 }
@@ -140,9 +143,13 @@ pub async fn build(config: &Config) -> anyhow::Result<App> {
     let jobs = bus.jobs.clone();
     // Settings admins change at run time, followed by every service that reads them.
     let live = LiveSettings::new(RuntimeSettings::from_config(config));
-    let runtime_config = RuntimeConfig::load(db.clone(), live.clone(), events.clone())
-        .await
-        .context("cannot load the runtime settings")?;
+    let runtime_config = RuntimeConfig::load(
+        Arc::new(SqlSettingsStore::new(db.clone())),
+        live.clone(),
+        events.clone(),
+    )
+    .await
+    .context("cannot load the runtime settings")?;
     runtime_config.follow(&tasks, shutdown.clone());
     let auth = Arc::new(
         AuthService::new(auth_store, keys, audit.clone(), config.auth.clone())
@@ -186,14 +193,15 @@ pub async fn build(config: &Config) -> anyhow::Result<App> {
     // Durable events (the outbox table in the database): usage records feed the usage
     // statistics of the admin service through them.
     let durable = bus.durable.clone();
-    confab_admin::usage::UsageProjection::start(
-        db.clone(),
+    let usage_stats = Arc::new(SqlUsageStats::new(db.clone()));
+    UsageProjection::start(
+        usage_stats.clone(),
         durable.clone(),
         &tasks,
         shutdown.clone(),
     );
     let usage_state = confab_admin::usage_api::UsageState {
-        usage: Arc::new(confab_admin::usage::UsageReadModel::new(db.clone())),
+        usage: Arc::new(UsageReadModel::new(usage_stats)),
         authenticator: authenticator.clone(),
     };
 
@@ -202,7 +210,8 @@ pub async fn build(config: &Config) -> anyhow::Result<App> {
         config.models_dir(),
         inference_metrics,
         InferenceDeps {
-            db: Some(db.clone()),
+            usage: Some(Arc::new(SqlUsageLog::new(db.clone()))),
+            pulls: Some(Arc::new(SqlPullStore::new(db.clone()))),
             cache: Some(Arc::new(MemoryCache::new(
                 config.inference.cache.max_entries,
             ))),

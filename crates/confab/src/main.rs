@@ -519,7 +519,8 @@ async fn chat(config: &Config, args: ChatArgs, out: &mut impl Write) -> anyhow::
         config.models_dir(),
         metrics,
         confab_inference::service::InferenceDeps {
-            db: None,
+            usage: None,
+            pulls: None,
             cache: None,
             audit: None,
             events: None,

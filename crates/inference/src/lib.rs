@@ -1,6 +1,8 @@
 //! The inference service: providers (the embedded llama.cpp engine, OpenAI-compatible
 //! servers, a deterministic scripted stand-in), the local model store, and the
-//! OpenAI-compatible API (`/v1/chat/completions`, `/v1/models`).
+//! OpenAI-compatible API (`/v1/chat/completions`, `/v1/models`). Its own tables (usage
+//! records, model pulls) are reached through the [`ports`]; each port has one SQL adapter
+//! next to the rules it serves (`usage/store.rs`, `pulls/store.rs`).
 
 pub mod anthropic;
 pub mod api;
@@ -16,6 +18,7 @@ pub mod local;
 pub mod metrics;
 pub mod models;
 pub mod ollama;
+pub mod ports;
 pub mod provider;
 pub mod pulls;
 pub mod router;
@@ -33,3 +36,14 @@ pub use confab_model_client::openai;
 pub use api::{InferenceState, router};
 pub use error::InferenceError;
 pub use service::InferenceService;
+
+use confab_store::ServiceMigrations;
+
+/// The inference service's migrations.
+pub fn migrations() -> ServiceMigrations {
+    ServiceMigrations::new(
+        "inference",
+        sqlx::migrate!("./migrations/sqlite"),
+        sqlx::migrate!("./migrations/postgres"),
+    )
+}

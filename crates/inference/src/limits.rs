@@ -1,5 +1,5 @@
 //! Per-user and per-API-key limits on the inference API: requests per minute (a keyed GCRA
-//! limiter), tokens per UTC day (counted in memory, seeded from the usage table on first use
+//! limiter), tokens per UTC day (counted in memory, seeded from the usage log on first use
 //! each day) and requests running at once (a [`Slot`] per running request). Every answer
 //! carries OpenAI's `x-ratelimit-*` headers; a refusal is 429 with `Retry-After`.
 
@@ -19,7 +19,8 @@ use parking_lot::Mutex;
 use uuid::Uuid;
 
 use crate::error::InferenceError;
-use crate::usage::{Subject, UsageStore, day_of};
+use crate::ports::UsageLog;
+use crate::usage::{Subject, day_of};
 
 type Limiter =
     RateLimiter<Uuid, DefaultKeyedStateStore<Uuid>, DefaultClock, StateInformationMiddleware>;
@@ -61,7 +62,8 @@ pub struct Limits {
     clock: DefaultClock,
     /// Tokens used today per subject: (day, tokens).
     tokens: Mutex<HashMap<Subject, (String, u64)>>,
-    usage: Option<UsageStore>,
+    /// Where the day's tokens so far are read from; `None`: counted from zero.
+    usage: Option<Arc<dyn UsageLog>>,
     concurrency: ConcurrencyConfig,
     /// Requests running now per subject.
     running: Arc<Mutex<HashMap<Subject, u32>>>,
@@ -112,7 +114,7 @@ impl Limits {
     pub fn new(
         config: &LimitsConfig,
         concurrency: &ConcurrencyConfig,
-        usage: Option<UsageStore>,
+        usage: Option<Arc<dyn UsageLog>>,
     ) -> Self {
         Self {
             levels: parking_lot::RwLock::new(Arc::new(Levels::new(config))),
@@ -199,7 +201,7 @@ impl Limits {
         }
     }
 
-    /// Tokens `subject` used today, loading the day's total from the usage table once.
+    /// Tokens `subject` used today, loading the day's total from the usage log once.
     async fn used_today(&self, subject: Subject, today: &str) -> u64 {
         if let Some((day, used)) = self.tokens.lock().get(&subject)
             && day == today
@@ -207,7 +209,7 @@ impl Limits {
             return *used;
         }
         let stored = match &self.usage {
-            Some(usage) => usage.tokens_on(subject, today).await.unwrap_or_else(|e| {
+            Some(usage) => usage.tokens_used(subject, today).await.unwrap_or_else(|e| {
                 tracing::warn!(error = %e, "cannot read today's token usage; counting from zero");
                 0
             }),

@@ -8,7 +8,6 @@ use confab_cache::Cache;
 use confab_core::auth::{Credential, Principal};
 use confab_core::config::InferenceConfig;
 use confab_core::runtime::LiveSettings;
-use confab_store::Db;
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -21,13 +20,14 @@ use crate::limits::{Allowance, Limits, Slot};
 use crate::local::LocalEngines;
 use crate::metrics::InferenceMetrics;
 use crate::models::{LocalModel, ModelStore};
+use crate::ports::{PullStore, UsageLog};
 use crate::pulls::Pulls;
 use crate::router::{CircuitState, Routed, Router};
 use crate::types::{
     ChatEvent, ChatRequest, ChatStream, EmbedRequest, Embeddings, FinishReason, ResponseFormat,
     Usage,
 };
-use crate::usage::{UsageRecord, UsageRecorder, UsageStore};
+use crate::usage::{UsageRecord, UsageRecorder};
 
 /// A model as `/v1/models` and the explore service list it.
 #[derive(Debug, Clone, PartialEq)]
@@ -40,8 +40,12 @@ pub struct ModelEntry {
 
 /// What the service needs from the process around it.
 pub struct InferenceDeps {
-    /// For usage records and daily token limits; `None` (the CLI) keeps no usage.
-    pub db: Option<Db>,
+    /// Where usage records are kept, and the daily token limits read them; `None` (the CLI)
+    /// keeps no usage.
+    pub usage: Option<Arc<dyn UsageLog>>,
+    /// Where model pulls are recorded, so they resume after a restart; `None`: in this
+    /// process only.
+    pub pulls: Option<Arc<dyn PullStore>>,
     pub cache: Option<Arc<dyn Cache>>,
     /// Where model pulls and deletions are recorded.
     pub audit: Option<Arc<dyn confab_core::audit::AuditLog>>,
@@ -255,11 +259,10 @@ impl InferenceService {
             config.concurrency.engine_queue,
         ));
         let router = Arc::new(Router::new(config, local.clone(), metrics.clone())?);
-        let usage_store = deps.db.clone().map(UsageStore::new);
         let pulls = Pulls::new(
             local.store().clone(),
             router.ollama_clients(),
-            deps.db.clone(),
+            deps.pulls,
             deps.tasks.clone(),
             deps.shutdown.clone(),
         );
@@ -267,8 +270,8 @@ impl InferenceService {
             pulls.use_audit(audit.clone());
         }
         let catalog = Catalog::builtin().map_err(InferenceError::Engine)?;
-        let usage = deps.db.map(|db| {
-            UsageRecorder::start_with_events(db, deps.events, &deps.tasks, deps.shutdown.clone())
+        let usage = deps.usage.clone().map(|log| {
+            UsageRecorder::start_with_events(log, deps.events, &deps.tasks, deps.shutdown.clone())
         });
         Ok(Self {
             local,
@@ -281,7 +284,7 @@ impl InferenceService {
             },
             cache_ttl: Duration::from_secs(config.cache.ttl_secs),
             usage,
-            limits: Limits::new(&config.limits, &config.concurrency, usage_store),
+            limits: Limits::new(&config.limits, &config.concurrency, deps.usage),
             default_model: config.default_model.clone(),
             settings: std::sync::OnceLock::new(),
             pulls,

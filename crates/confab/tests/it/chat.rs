@@ -195,11 +195,12 @@ async fn a_message_is_answered_as_a_stream_and_kept() {
     assert_eq!(title, "You said: Tell me about foxes");
 
     // The answer counts as the user's inference usage.
-    let usage = confab_inference::usage::UsageStore::new(app.db.clone());
+    use confab_inference::usage::UsageLog as _;
+    let usage = confab_inference::usage::SqlUsageLog::new(app.db.clone());
     let today = confab_inference::usage::day_of(confab_core::now_ms());
     let mut requests = 0;
     for _ in 0..100 {
-        let rows = usage.summary(None, &today, &today).await.unwrap();
+        let rows = usage.daily_totals(None, &today, &today).await.unwrap();
         requests = rows.iter().map(|r| r.requests).sum::<i64>();
         if requests >= 2 {
             break;

@@ -424,12 +424,13 @@ async fn every_request_is_recorded_for_usage() {
     }
     app.post("/v1/chat/completions", Some(&key), ask("missing"))
         .await;
-    let store = confab_inference::usage::UsageStore::new(app.db.clone());
+    use confab_inference::usage::UsageLog as _;
+    let store = confab_inference::usage::SqlUsageLog::new(app.db.clone());
     let today = confab_inference::usage::day_of(confab_core::now_ms());
     // The writer flushes in the background; poll (bounded) until the rows are there.
     let mut rows = Vec::new();
     for _ in 0..100 {
-        rows = store.summary(None, &today, &today).await.unwrap();
+        rows = store.daily_totals(None, &today, &today).await.unwrap();
         if rows.iter().map(|r| r.requests).sum::<i64>() == 4 {
             break;
         }
@@ -447,11 +448,12 @@ async fn every_request_is_recorded_for_usage() {
 
 #[tokio::test]
 async fn usage_batches_of_any_size_are_written_whole() {
-    use confab_inference::usage::{UsageRecord, UsageRecorder, UsageStore, day_of};
+    use confab_inference::usage::{SqlUsageLog, UsageLog, UsageRecord, UsageRecorder, day_of};
     let (app, _key) = start(|_| {}).await;
     let tasks = tokio_util::task::TaskTracker::new();
     let shutdown = tokio_util::sync::CancellationToken::new();
-    let recorder = UsageRecorder::start(app.db.clone(), &tasks, shutdown.clone());
+    let log = std::sync::Arc::new(SqlUsageLog::new(app.db.clone()));
+    let recorder = UsageRecorder::start(log.clone(), &tasks, shutdown.clone());
     let user = uuid::Uuid::now_v7();
     let now = confab_core::now_ms();
     // 64 + 64 + 8 + 1 rows: every statement size the writer uses.
@@ -474,10 +476,7 @@ async fn usage_batches_of_any_size_are_written_whole() {
     tasks.close();
     tasks.wait().await;
     let today = day_of(now);
-    let rows = UsageStore::new(app.db.clone())
-        .summary(Some(user), &today, &today)
-        .await
-        .unwrap();
+    let rows = log.daily_totals(Some(user), &today, &today).await.unwrap();
     assert_eq!(rows.iter().map(|r| r.requests).sum::<i64>(), 137);
     assert_eq!(rows.iter().map(|r| r.prompt_tokens).sum::<i64>(), 137);
     assert_eq!(

@@ -2,19 +2,23 @@
 //! reporting progress (bytes, total, percent, rate) that clients poll or subscribe to, and
 //! recorded in the database so a pull interrupted by a restart resumes (its partial file is
 //! continued with a range request).
+//!
+//! Where a pull stands and how a run's end moves it on are pure ([`state`]); fetching is in
+//! `fetch.rs`; the records are kept through the [`PullStore`] port, whose SQL adapter is
+//! [`SqlPullStore`] (`model_pulls`).
+
+mod fetch;
+pub mod state;
+mod store;
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
-use confab_store::{Db, StoreError};
+use confab_store::StoreError;
 use parking_lot::Mutex;
-use serde::Serialize;
-use sqlx::Row;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use utoipa::ToSchema;
 use uuid::Uuid;
 
 use confab_bus::events::ModelPulled;
@@ -22,93 +26,25 @@ use confab_bus::{Envelope, EventBus, JobError, JobQueue, JobState, NewJob};
 use confab_core::audit::{AuditEvent, AuditLog, Outcome};
 use confab_core::extract::ClientMeta;
 
-use crate::models::{ModelStore, Source};
+use crate::models::ModelStore;
 use crate::ollama::OllamaClient;
+use crate::ports::PullStore;
+use fetch::Target;
+use state::{Ended, Next};
+
+pub use state::{NewPull, PullProgress, PullRecord, PullState, PullStatus};
+pub use store::SqlPullStore;
 
 /// The prefix of a source pulled by an Ollama provider: `ollama:<provider>/<model>`.
 pub const OLLAMA_PREFIX: &str = "ollama:";
-
-/// What a pull fetches: a GGUF into the local store, or a model onto an Ollama server.
-#[derive(Debug, Clone)]
-enum Target {
-    Local(Source),
-    Ollama {
-        client: Arc<OllamaClient>,
-        model: String,
-    },
-}
-
-impl Target {
-    fn model_name(&self) -> String {
-        match self {
-            Target::Local(source) => source.model_name(),
-            Target::Ollama { client, model } => format!("{OLLAMA_PREFIX}{}/{model}", client.name),
-        }
-    }
-}
-
-/// Where a pull stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum PullState {
-    Queued,
-    Running,
-    Completed,
-    Failed,
-    Cancelled,
-}
-
-impl PullState {
-    fn as_str(self) -> &'static str {
-        match self {
-            PullState::Queued => "queued",
-            PullState::Running => "running",
-            PullState::Completed => "completed",
-            PullState::Failed => "failed",
-            PullState::Cancelled => "cancelled",
-        }
-    }
-
-    fn parse(s: &str) -> Self {
-        match s {
-            "queued" => PullState::Queued,
-            "running" => PullState::Running,
-            "completed" => PullState::Completed,
-            "cancelled" => PullState::Cancelled,
-            _ => PullState::Failed,
-        }
-    }
-
-    pub fn is_final(self) -> bool {
-        matches!(
-            self,
-            PullState::Completed | PullState::Failed | PullState::Cancelled
-        )
-    }
-}
-
-/// A pull as clients see it.
-#[derive(Debug, Clone, Serialize, ToSchema, PartialEq)]
-pub struct PullStatus {
-    pub id: Uuid,
-    pub source: String,
-    pub model: String,
-    pub state: PullState,
-    pub bytes: u64,
-    pub total: Option<u64>,
-    pub percent: Option<f64>,
-    /// Bytes per second.
-    pub rate: f64,
-    pub error: Option<String>,
-    #[serde(with = "confab_core::id::rfc3339_ms")]
-    #[schema(value_type = String, format = DateTime)]
-    pub created_at: i64,
-}
 
 struct Job {
     status: watch::Sender<PullStatus>,
     cancel: CancellationToken,
 }
+
+/// Pulls listed at most, newest first.
+const LISTED: usize = 100;
 
 /// The job kind of a model pull (payload `{"pull_id": …}`).
 pub const PULL_JOB: &str = "model.pull";
@@ -120,16 +56,6 @@ pub enum PullJobError {
     Retry(String),
     /// Not worth another attempt (a bad source, a checksum mismatch, cancelled).
     Fatal(String),
-}
-
-/// How one run of a pull ended.
-enum Ended {
-    Completed,
-    /// Why, and whether another attempt cannot help (a refused source, a file too large).
-    Failed(String, bool),
-    Cancelled,
-    /// The process is stopping: the pull stays running for the next start.
-    Shutdown,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -146,7 +72,8 @@ pub struct Pulls {
     store: ModelStore,
     /// Ollama providers by name, for `ollama:` sources.
     ollama: HashMap<String, Arc<OllamaClient>>,
-    db: Option<Db>,
+    /// Where pulls are recorded; `None` (the CLI): only in this process, not resumed.
+    records: Option<Arc<dyn PullStore>>,
     jobs: Mutex<HashMap<Uuid, Arc<Job>>>,
     tasks: TaskTracker,
     shutdown: CancellationToken,
@@ -168,14 +95,14 @@ impl Pulls {
     pub fn new(
         store: ModelStore,
         ollama: HashMap<String, Arc<OllamaClient>>,
-        db: Option<Db>,
+        records: Option<Arc<dyn PullStore>>,
         tasks: TaskTracker,
         shutdown: CancellationToken,
     ) -> Arc<Self> {
         Arc::new(Self {
             store,
             ollama,
-            db,
+            records,
             jobs: Mutex::new(HashMap::new()),
             tasks,
             shutdown,
@@ -216,13 +143,8 @@ impl Pulls {
             .enqueue(job)
             .await
             .map_err(|e| PullError::Provider(format!("cannot queue the pull: {e}")))?;
-        if let Some(db) = &self.db {
-            sqlx::query("UPDATE model_pulls SET job_id = $1 WHERE id = $2")
-                .bind(job.id.to_string())
-                .bind(id.to_string())
-                .execute(db.pool())
-                .await
-                .map_err(StoreError::from)?;
+        if let Some(records) = &self.records {
+            records.set_job(id, job.id).await?;
         }
         Ok(())
     }
@@ -231,43 +153,28 @@ impl Pulls {
     /// their jobs do that (an expired lease is retaken); only a pull whose job is missing or
     /// ended (recorded before jobs, or cut off between the row and its job) is queued again.
     pub async fn resume_interrupted(self: &Arc<Self>) -> Result<usize, PullError> {
-        let Some(db) = &self.db else { return Ok(0) };
-        let rows = sqlx::query(
-            "SELECT id, source, sha256, model, created_at, job_id, created_by FROM model_pulls \
-             WHERE state IN ('queued', 'running')",
-        )
-        .fetch_all(db.pool())
-        .await
-        .map_err(StoreError::from)?;
+        let Some(records) = &self.records else {
+            return Ok(0);
+        };
         let mut resumed = 0;
-        for row in rows {
-            let id: String = row.try_get("id").map_err(StoreError::from)?;
-            let Ok(id) = Uuid::parse_str(&id) else {
-                continue;
-            };
+        for pull in records.unfinished().await? {
+            let id = pull.id;
             if let Some(queue) = self.queue.get() {
-                let job_id: Option<String> = row.try_get("job_id").map_err(StoreError::from)?;
-                let job = match job_id.and_then(|j| Uuid::parse_str(&j).ok()) {
+                let job = match pull.job_id {
                     Some(job_id) => queue.get(job_id).await.ok().flatten(),
                     None => None,
                 };
                 if job.is_none_or(|j| j.state.is_final()) {
-                    let actor: Option<String> =
-                        row.try_get("created_by").map_err(StoreError::from)?;
-                    let actor = actor.and_then(|a| Uuid::parse_str(&a).ok());
                     tracing::info!(%id, "queueing an interrupted model pull again");
-                    self.enqueue(queue, id, actor).await?;
+                    self.enqueue(queue, id, pull.created_by).await?;
                     resumed += 1;
                 }
                 continue;
             }
-            let source: String = row.try_get("source").map_err(StoreError::from)?;
-            let sha256: Option<String> = row.try_get("sha256").map_err(StoreError::from)?;
-            let created_at: i64 = row.try_get("created_at").map_err(StoreError::from)?;
-            match self.target(&source) {
+            match self.target(&pull.source) {
                 Ok(parsed) => {
-                    tracing::info!(%id, %source, "resuming an interrupted model pull");
-                    self.launch(id, source, parsed, sha256, created_at);
+                    tracing::info!(%id, source = %pull.source, "resuming an interrupted model pull");
+                    self.launch(id, pull.source, parsed, pull.sha256, pull.created_at);
                     resumed += 1;
                 }
                 Err(e) => {
@@ -293,23 +200,20 @@ impl Pulls {
         }
         let id = Uuid::now_v7();
         let now = confab_core::now_ms();
-        if let Some(db) = &self.db {
-            sqlx::query(
-                "INSERT INTO model_pulls (id, source, sha256, model, state, created_by, created_at, updated_at) \
-                 VALUES ($1, $2, $3, $4, 'queued', $5, $6, $6)",
-            )
-            .bind(id.to_string())
-            .bind(source)
-            .bind(sha256.clone())
-            .bind(parsed.model_name())
-            .bind(actor.map(|a| a.to_string()))
-            .bind(now)
-            .execute(db.pool())
-            .await
-            .map_err(StoreError::from)?;
+        if let Some(records) = &self.records {
+            records
+                .insert(&NewPull {
+                    id,
+                    source: source.to_owned(),
+                    sha256: sha256.clone(),
+                    model: parsed.model_name(),
+                    created_by: actor,
+                    created_at: now,
+                })
+                .await?;
         }
         if let Some(queue) = self.queue.get()
-            && self.db.is_some()
+            && self.records.is_some()
         {
             let status = self.initial_status(id, source.to_owned(), &parsed, now);
             self.track(id, status.clone());
@@ -366,26 +270,21 @@ impl Pulls {
         last_attempt: bool,
         progress: impl Fn(Option<f64>, String) + Send + Sync,
     ) -> Result<serde_json::Value, PullJobError> {
-        let Some(db) = &self.db else {
+        let Some(records) = &self.records else {
             return Err(PullJobError::Fatal("pull jobs need the database".into()));
         };
-        let row = sqlx::query(
-            "SELECT id, source, sha256, model, state, bytes, total, error, created_at FROM model_pulls WHERE id = $1",
-        )
-        .bind(id.to_string())
-        .fetch_optional(db.pool())
-        .await
-        .map_err(|e| PullJobError::Retry(e.to_string()))?;
-        let Some(row) = row else {
+        let pull = records
+            .get(id)
+            .await
+            .map_err(|e| PullJobError::Retry(e.to_string()))?;
+        let Some(pull) = pull else {
             return Ok(serde_json::json!({"skipped": "no such pull"}));
         };
-        let recorded = row_status(&row).map_err(|e| PullJobError::Retry(e.to_string()))?;
-        if recorded.state.is_final() {
-            return Ok(serde_json::json!({"state": recorded.state}));
+        if pull.state.is_final() {
+            return Ok(serde_json::json!({"state": pull.state}));
         }
-        let sha256: Option<String> = row
-            .try_get("sha256")
-            .map_err(|e| PullJobError::Retry(e.to_string()))?;
+        let recorded = pull.status();
+        let sha256 = pull.sha256;
         let target = match self.target(&recorded.source) {
             Ok(t) => t,
             Err(e) => {
@@ -429,22 +328,19 @@ impl Pulls {
             Ended::Cancelled if self.shutdown.is_cancelled() => Ended::Shutdown,
             other => other,
         };
-        match ended {
-            Ended::Completed => {
+        match ended.next(last_attempt) {
+            Next::Done => {
                 let model = job.status.borrow().model.clone();
                 Ok(serde_json::json!({"model": model}))
             }
-            Ended::Shutdown => Err(PullJobError::Retry("the server stopped".into())),
-            Ended::Cancelled => {
-                self.finish(id, &job, PullState::Cancelled, None).await;
-                Err(PullJobError::Fatal("cancelled".into()))
+            Next::Interrupted => Err(PullJobError::Retry("the server stopped".into())),
+            Next::End(state, error) => {
+                self.finish(id, &job, state, error.clone()).await;
+                Err(PullJobError::Fatal(
+                    error.unwrap_or_else(|| state.as_str().to_owned()),
+                ))
             }
-            Ended::Failed(error, permanent) if last_attempt || permanent => {
-                self.finish(id, &job, PullState::Failed, Some(error.clone()))
-                    .await;
-                Err(PullJobError::Fatal(error))
-            }
-            Ended::Failed(error, _) => {
+            Next::Requeue(error) => {
                 // Queued again by the job; the status says why meanwhile.
                 job.status.send_modify(|s| {
                     s.state = PullState::Queued;
@@ -547,49 +443,6 @@ impl Pulls {
         }
     }
 
-    /// Reads a source: `ollama:<provider>/<model>` for an Ollama provider, else a GGUF source
-    /// for the local store (an URL, `org/repo/file.gguf` on Hugging Face, or a file in the
-    /// import directory: pulls come from the API, which may not name other server paths).
-    fn target(&self, source: &str) -> Result<Target, PullError> {
-        let Some(rest) = source.trim().strip_prefix(OLLAMA_PREFIX) else {
-            let import_dir = self.store.settings().import_dir.as_deref();
-            return Ok(Target::Local(Source::parse_confined(source, import_dir)?));
-        };
-        let (provider, model) = rest.split_once('/').unwrap_or(("", rest));
-        if model.is_empty() {
-            return Err(PullError::Provider(format!(
-                "`{source}`: write ollama:<provider>/<model>, e.g. ollama:ollama/llama3.2"
-            )));
-        }
-        let client = self.ollama.get(provider).ok_or_else(|| {
-            let mut known: Vec<&str> = self.ollama.keys().map(String::as_str).collect();
-            known.sort_unstable();
-            PullError::Provider(format!(
-                "no Ollama provider named `{provider}` (configured: {})",
-                if known.is_empty() {
-                    "none".to_owned()
-                } else {
-                    known.join(", ")
-                }
-            ))
-        })?;
-        Ok(Target::Ollama {
-            client: client.clone(),
-            model: model.to_owned(),
-        })
-    }
-
-    /// The Ollama provider and model a name like `ollama:<provider>/<model>` stands for.
-    pub fn ollama_model(&self, name: &str) -> Option<(Arc<OllamaClient>, String)> {
-        if !name.trim().starts_with(OLLAMA_PREFIX) {
-            return None;
-        }
-        match self.target(name).ok()? {
-            Target::Ollama { client, model } => Some((client, model)),
-            Target::Local(_) => None,
-        }
-    }
-
     fn launch(
         self: &Arc<Self>,
         id: Uuid,
@@ -617,73 +470,6 @@ impl Pulls {
         status
     }
 
-    /// Pulls a GGUF into the local store; the model's size when done, else why not and
-    /// whether that is permanent.
-    async fn pull_local(
-        &self,
-        source: &Source,
-        sha256: Option<&str>,
-        status: &watch::Sender<PullStatus>,
-    ) -> Result<Option<u64>, (String, bool)> {
-        let mut last_sent = Instant::now() - Duration::from_secs(1);
-        let model = self
-            .store
-            .pull(source, sha256, |p| {
-                if last_sent.elapsed() >= Duration::from_millis(200) || p.total == Some(p.bytes) {
-                    last_sent = Instant::now();
-                    status.send_modify(|s| {
-                        s.bytes = p.bytes;
-                        s.total = p.total;
-                        s.percent = p.percent();
-                        s.rate = p.rate;
-                    });
-                }
-            })
-            .await
-            .map_err(|e| (e.to_string(), e.is_permanent()))?;
-        Ok(Some(model.size_bytes))
-    }
-
-    /// Has an Ollama server pull `model`, relaying its progress. Ollama downloads a model as
-    /// several layers and reports each (`completed` of `total` bytes); the status shows the
-    /// layer in progress, and Ollama itself resumes a pull that was cut off.
-    async fn pull_ollama(
-        client: &OllamaClient,
-        model: &str,
-        status: &watch::Sender<PullStatus>,
-    ) -> Result<Option<u64>, (String, bool)> {
-        let mut last_sent = Instant::now() - Duration::from_secs(1);
-        let mut layer: Option<(String, Instant)> = None;
-        client
-            .pull(model, |step| {
-                let (Some(digest), Some(total)) = (step.digest.clone(), step.total) else {
-                    return;
-                };
-                let completed = step.completed.unwrap_or(0);
-                if layer.as_ref().is_none_or(|(d, _)| *d != digest) {
-                    layer = Some((digest, Instant::now()));
-                }
-                let started = layer.as_ref().map_or_else(Instant::now, |(_, at)| *at);
-                if last_sent.elapsed() >= Duration::from_millis(200) || completed == total {
-                    last_sent = Instant::now();
-                    let secs = started.elapsed().as_secs_f64();
-                    status.send_modify(|s| {
-                        s.bytes = completed;
-                        s.total = Some(total);
-                        s.percent = (total > 0).then(|| completed as f64 * 100.0 / total as f64);
-                        s.rate = if secs > 0.0 {
-                            completed as f64 / secs
-                        } else {
-                            0.0
-                        };
-                    });
-                }
-            })
-            .await
-            .map_err(|e| (e.to_string(), false))?;
-        Ok(None)
-    }
-
     async fn persist_progress(&self, id: Uuid, state: PullState, bytes: u64, total: Option<u64>) {
         self.persist_final(id, state, bytes, total, None).await;
     }
@@ -696,18 +482,16 @@ impl Pulls {
         total: Option<u64>,
         error: Option<String>,
     ) {
-        let Some(db) = &self.db else { return };
-        let result = sqlx::query(
-            "UPDATE model_pulls SET state = $1, bytes = $2, total = $3, error = $4, updated_at = $5 WHERE id = $6",
-        )
-        .bind(state.as_str())
-        .bind(confab_store::to_i64(bytes))
-        .bind(total.map(confab_store::to_i64))
-        .bind(error)
-        .bind(confab_core::now_ms())
-        .bind(id.to_string())
-        .execute(db.pool())
-        .await;
+        let Some(records) = &self.records else {
+            return;
+        };
+        let progress = PullProgress {
+            state,
+            bytes,
+            total,
+            error,
+        };
+        let result = records.update(id, &progress, confab_core::now_ms()).await;
         if let Err(e) = result {
             tracing::warn!(%id, error = %e, "cannot record a model pull's state");
         }
@@ -718,22 +502,15 @@ impl Pulls {
         if let Some(job) = self.jobs.lock().get(&id) {
             return Ok(Some(job.status.borrow().clone()));
         }
-        let Some(db) = &self.db else { return Ok(None) };
-        let row = sqlx::query(
-            "SELECT id, source, model, state, bytes, total, error, created_at FROM model_pulls WHERE id = $1",
-        )
-        .bind(id.to_string())
-        .fetch_optional(db.pool())
-        .await
-        .map_err(StoreError::from)?;
-        row.map(|row| row_status(&row))
-            .transpose()
-            .map_err(|e| PullError::Store(e.into()))
+        let Some(records) = &self.records else {
+            return Ok(None);
+        };
+        Ok(records.get(id).await?.map(|pull| pull.status()))
     }
 
     /// Recent pulls, newest first.
     pub async fn list(&self) -> Result<Vec<PullStatus>, PullError> {
-        let Some(db) = &self.db else {
+        let Some(records) = &self.records else {
             return Ok(self
                 .jobs
                 .lock()
@@ -741,16 +518,9 @@ impl Pulls {
                 .map(|j| j.status.borrow().clone())
                 .collect());
         };
-        let rows = sqlx::query(
-            "SELECT id, source, model, state, bytes, total, error, created_at FROM model_pulls \
-             ORDER BY created_at DESC LIMIT 100",
-        )
-        .fetch_all(db.pool())
-        .await
-        .map_err(StoreError::from)?;
         let mut out = Vec::new();
-        for row in rows {
-            let recorded = row_status(&row).map_err(|e| PullError::Store(e.into()))?;
+        for pull in records.recent(LISTED).await? {
+            let recorded = pull.status();
             let live = self
                 .jobs
                 .lock()
@@ -776,24 +546,16 @@ impl Pulls {
             // Running here: stops at once (and the job, if any, ends cancelled).
             job.cancel.cancel();
         }
-        let (Some(queue), Some(db)) = (self.queue.get(), &self.db) else {
+        let (Some(queue), Some(records)) = (self.queue.get(), &self.records) else {
             return Ok(local.is_some_and(|j| j.cancel.is_cancelled()));
         };
-        let row = sqlx::query("SELECT state, job_id FROM model_pulls WHERE id = $1")
-            .bind(id.to_string())
-            .fetch_optional(db.pool())
-            .await
-            .map_err(StoreError::from)?;
-        let Some(row) = row else { return Ok(false) };
-        let state = PullState::parse(
-            &row.try_get::<String, _>("state")
-                .map_err(StoreError::from)?,
-        );
-        if state.is_final() {
+        let Some(pull) = records.get(id).await? else {
+            return Ok(false);
+        };
+        if pull.state.is_final() {
             return Ok(false);
         }
-        let job_id: Option<String> = row.try_get("job_id").map_err(StoreError::from)?;
-        if let Some(job_id) = job_id.and_then(|j| Uuid::parse_str(&j).ok()) {
+        if let Some(job_id) = pull.job_id {
             match queue.cancel(job_id).await {
                 // Queued (or already stopped): nothing runs it, so the pull ends here.
                 Ok(job) if job.state == JobState::Cancelled => {}
@@ -812,26 +574,4 @@ impl Pulls {
         }
         Ok(true)
     }
-}
-
-fn row_status(row: &sqlx::any::AnyRow) -> Result<PullStatus, sqlx::Error> {
-    let id: String = row.try_get("id")?;
-    let bytes = u64::try_from(row.try_get::<i64, _>("bytes")?).unwrap_or(0);
-    let total = row
-        .try_get::<Option<i64>, _>("total")?
-        .and_then(|t| u64::try_from(t).ok());
-    Ok(PullStatus {
-        id: Uuid::parse_str(&id).map_err(|e| sqlx::Error::Decode(Box::new(e)))?,
-        source: row.try_get("source")?,
-        model: row.try_get("model")?,
-        state: PullState::parse(&row.try_get::<String, _>("state")?),
-        bytes,
-        total,
-        percent: total
-            .filter(|t| *t > 0)
-            .map(|t| bytes as f64 * 100.0 / t as f64),
-        rate: 0.0,
-        error: row.try_get("error")?,
-        created_at: row.try_get("created_at")?,
-    })
 }
