@@ -14,5 +14,5 @@ pub mod store;
 pub mod throttle;
 
 pub use api::{AuthState, router};
-pub use service::{AuthError, AuthService, PURGE_USER_JOB};
+pub use service::{AuthDeps, AuthError, AuthService, PURGE_USER_JOB};
 pub use store::{SqlAuthStore, migrations};

@@ -9,7 +9,7 @@ use confab_admin::settings::{RuntimeConfig, SqlSettingsStore};
 use confab_admin::usage::{SqlUsageStats, UsageProjection, UsageReadModel};
 use confab_auth::keys::{KeyEncryption, KeyRing};
 use confab_auth::throttle::IpThrottle;
-use confab_auth::{AuthService, AuthState, SqlAuthStore};
+use confab_auth::{AuthDeps, AuthService, AuthState, SqlAuthStore};
 use confab_bus::{WorkerConfig, Workers};
 use confab_cache::MemoryCache;
 use confab_core::auth::{DynAuthenticator, ServiceTokens, WithServiceTokens};
@@ -20,7 +20,7 @@ use confab_core::net::ProxyTrust;
 use confab_core::runtime::{LiveSettings, RuntimeSettings};
 use confab_inference::metrics::InferenceMetrics;
 use confab_inference::pulls::SqlPullStore;
-use confab_inference::service::InferenceDeps;
+use confab_inference::service::{InferenceDeps, InferenceSettings};
 use confab_inference::usage::SqlUsageLog;
 use confab_inference::{InferenceService, InferenceState};
 use confab_store::{Db, MigrationReport, ServiceMigrations};
@@ -152,11 +152,18 @@ pub async fn build(config: &Config) -> anyhow::Result<App> {
     .context("cannot load the runtime settings")?;
     runtime_config.follow(&tasks, shutdown.clone());
     let auth = Arc::new(
-        AuthService::new(auth_store, keys, audit.clone(), config.auth.clone())
-            .await?
-            .with_settings(live.clone())
-            .with_jobs(jobs.clone())
-            .with_events(events.clone()),
+        AuthService::new(
+            AuthDeps {
+                store: auth_store,
+                keys,
+                audit: audit.clone(),
+                settings: Some(live.clone()),
+                jobs: Some(jobs.clone()),
+                events: Some(events.clone()),
+            },
+            config.auth.clone(),
+        )
+        .await?,
     );
     // With a services secret, the other services of a split deployment may call this one on
     // a user's behalf (the chat service of another process calling inference here).
@@ -206,9 +213,6 @@ pub async fn build(config: &Config) -> anyhow::Result<App> {
     };
 
     let inference = Arc::new(InferenceService::new(
-        &config.inference,
-        config.models_dir(),
-        inference_metrics,
         InferenceDeps {
             usage: Some(Arc::new(SqlUsageLog::new(db.clone()))),
             pulls: Some(Arc::new(SqlPullStore::new(db.clone()))),
@@ -217,13 +221,18 @@ pub async fn build(config: &Config) -> anyhow::Result<App> {
             ))),
             audit: Some(audit.clone()),
             events: Some(durable.clone()),
+            jobs: Some(jobs.clone()),
+            live_events: Some(events.clone()),
+            settings: Some(live.clone()),
+            metrics: inference_metrics,
             tasks: tasks.clone(),
             shutdown: shutdown.clone(),
         },
+        InferenceSettings {
+            config: config.inference.clone(),
+            models_dir: config.models_dir(),
+        },
     )?);
-    inference.use_settings(live.clone());
-    inference.pulls().use_jobs(jobs.clone());
-    inference.pulls().use_events(events.clone());
     let resumed = inference.pulls().resume_interrupted().await?;
     if resumed > 0 {
         tracing::info!(resumed, "interrupted model pulls resumed");

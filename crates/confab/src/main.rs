@@ -515,17 +515,10 @@ async fn chat(config: &Config, args: ChatArgs, out: &mut impl Write) -> anyhow::
         &mut confab_core::metrics::MetricsBuilder::new(),
     );
     let service = std::sync::Arc::new(confab_inference::InferenceService::new(
-        &config.inference,
-        config.models_dir(),
-        metrics,
-        confab_inference::service::InferenceDeps {
-            usage: None,
-            pulls: None,
-            cache: None,
-            audit: None,
-            events: None,
-            tasks: tokio_util::task::TaskTracker::new(),
-            shutdown: tokio_util::sync::CancellationToken::new(),
+        confab_inference::service::InferenceDeps::standalone(metrics),
+        confab_inference::service::InferenceSettings {
+            config: config.inference.clone(),
+            models_dir: config.models_dir(),
         },
     )?);
     // The person at the terminal owns the machine: an admin, with no account behind it

@@ -52,8 +52,43 @@ pub struct InferenceDeps {
     /// Where each usage row is published as a durable `usage.recorded` event (the admin
     /// service's usage statistics); `None` publishes nothing.
     pub events: Option<Arc<dyn confab_bus::DurableEvents>>,
+    /// Where model pulls run as durable jobs; `None`: pulls are refused.
+    pub jobs: Option<Arc<dyn confab_bus::JobQueue>>,
+    /// Where pull progress is published live; `None`: nowhere.
+    pub live_events: Option<Arc<dyn confab_bus::EventBus>>,
+    /// Runtime settings admins change (the default model, model access, limits); `None`:
+    /// the start-up configuration only.
+    pub settings: Option<LiveSettings>,
+    pub metrics: Arc<InferenceMetrics>,
     pub tasks: TaskTracker,
     pub shutdown: CancellationToken,
+}
+
+impl InferenceDeps {
+    /// The service alone in this process, keeping nothing (the command line, tests): no
+    /// usage, pull records, cache, audit, events or jobs.
+    pub fn standalone(metrics: Arc<InferenceMetrics>) -> Self {
+        Self {
+            usage: None,
+            pulls: None,
+            cache: None,
+            audit: None,
+            events: None,
+            jobs: None,
+            live_events: None,
+            settings: None,
+            metrics,
+            tasks: TaskTracker::new(),
+            shutdown: CancellationToken::new(),
+        }
+    }
+}
+
+/// The inference service's settings: its configuration and where local models live.
+#[derive(Debug, Clone)]
+pub struct InferenceSettings {
+    pub config: InferenceConfig,
+    pub models_dir: std::path::PathBuf,
 }
 
 impl std::fmt::Debug for InferenceDeps {
@@ -245,12 +280,12 @@ struct CacheKey<'a> {
 }
 
 impl InferenceService {
-    pub fn new(
-        config: &InferenceConfig,
-        models_dir: std::path::PathBuf,
-        metrics: Arc<InferenceMetrics>,
-        deps: InferenceDeps,
-    ) -> Result<Self, InferenceError> {
+    /// The service over `deps`, configured by `settings` (the one way services are
+    /// constructed: `<Service>Deps` plus settings).
+    pub fn new(deps: InferenceDeps, settings: InferenceSettings) -> Result<Self, InferenceError> {
+        let InferenceSettings { config, models_dir } = settings;
+        let config = &config;
+        let metrics = deps.metrics.clone();
         let store = ModelStore::from_config(models_dir, config)
             .map_err(|e| InferenceError::Engine(e.to_string()))?;
         let local = Arc::new(LocalEngines::new(
@@ -269,11 +304,17 @@ impl InferenceService {
         if let Some(audit) = &deps.audit {
             pulls.use_audit(audit.clone());
         }
+        if let Some(jobs) = &deps.jobs {
+            pulls.use_jobs(jobs.clone());
+        }
+        if let Some(events) = &deps.live_events {
+            pulls.use_events(events.clone());
+        }
         let catalog = Catalog::builtin().map_err(InferenceError::Engine)?;
         let usage = deps.usage.clone().map(|log| {
             UsageRecorder::start_with_events(log, deps.events, &deps.tasks, deps.shutdown.clone())
         });
-        Ok(Self {
+        let service = Self {
             local,
             router,
             metrics,
@@ -291,7 +332,12 @@ impl InferenceService {
             catalog,
             audit: deps.audit,
             engine_context: config.engine.context_size,
-        })
+        };
+        if let Some(settings) = deps.settings {
+            service.limits.use_settings(settings.clone());
+            let _ = service.settings.set(settings);
+        }
+        Ok(service)
     }
 
     pub fn local(&self) -> &LocalEngines {
@@ -380,13 +426,6 @@ impl InferenceService {
             }
         }
         entries
-    }
-
-    /// Follows runtime settings from now on: the default model, which models users may
-    /// call, and the limits.
-    pub fn use_settings(&self, settings: LiveSettings) {
-        self.limits.use_settings(settings.clone());
-        let _ = self.settings.set(settings);
     }
 
     /// Whether `principal` may call `model` (runtime settings: `user_models`).

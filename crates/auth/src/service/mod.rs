@@ -135,6 +135,27 @@ pub struct UserChanges {
     pub status: Option<UserStatus>,
 }
 
+/// What the auth service needs from the process around it (the one way services are
+/// constructed: `<Service>Deps` plus settings).
+pub struct AuthDeps {
+    pub store: Arc<dyn AuthStore>,
+    pub keys: Arc<KeyRing>,
+    pub audit: Arc<dyn AuditLog>,
+    /// Settings admins change at run time (the registration policy); `None`: the config's.
+    pub settings: Option<LiveSettings>,
+    /// Where deleting a user queues the purge of their data; `None`: deletion is refused.
+    pub jobs: Option<Arc<dyn JobQueue>>,
+    /// Where account events (`user.registered`, `user.deleted`, `access.revoked`) are
+    /// published; `None`: nowhere.
+    pub events: Option<Arc<dyn EventBus>>,
+}
+
+impl std::fmt::Debug for AuthDeps {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthDeps").finish_non_exhaustive()
+    }
+}
+
 pub struct AuthService {
     store: Arc<dyn AuthStore>,
     keys: Arc<KeyRing>,
@@ -193,45 +214,22 @@ async fn verify(password: String, hash: String) -> AuthResult<bool> {
 }
 
 impl AuthService {
-    pub async fn new(
-        store: Arc<dyn AuthStore>,
-        keys: Arc<KeyRing>,
-        audit: Arc<dyn AuditLog>,
-        config: AuthConfig,
-    ) -> AuthResult<Self> {
+    pub async fn new(deps: AuthDeps, config: AuthConfig) -> AuthResult<Self> {
         let dummy_hash = hash(secret::random_token()).await?;
         Ok(Self {
-            store,
-            keys,
-            audit,
+            store: deps.store,
+            keys: deps.keys,
+            audit: deps.audit,
             guard: LoginGuard::new(GuardPolicy::from_config(&config)),
             config,
             dummy_hash,
             key_cache: auth_cache(),
             session_cache: auth_cache(),
             user_cache: auth_cache(),
-            settings: None,
-            jobs: None,
-            events: None,
+            settings: deps.settings,
+            jobs: deps.jobs,
+            events: deps.events,
         })
-    }
-
-    /// Reads the registration policy from `settings` instead of the start-up config.
-    pub fn with_settings(mut self, settings: LiveSettings) -> Self {
-        self.settings = Some(settings);
-        self
-    }
-
-    /// Lets admins delete users: the purge of their data is queued here.
-    pub fn with_jobs(mut self, jobs: Arc<dyn JobQueue>) -> Self {
-        self.jobs = Some(jobs);
-        self
-    }
-
-    /// Publishes account events on `events`.
-    pub fn with_events(mut self, events: Arc<dyn EventBus>) -> Self {
-        self.events = Some(events);
-        self
     }
 
     pub(super) async fn publish(&self, envelope: Envelope) {

@@ -9,7 +9,7 @@ use confab_core::config::InferenceConfig;
 use confab_inference::InferenceService;
 use confab_inference::error::InferenceError;
 use confab_inference::metrics::InferenceMetrics;
-use confab_inference::service::InferenceDeps;
+use confab_inference::service::{InferenceDeps, InferenceSettings};
 use confab_inference::types::{
     ChatEvent, ChatMessage, ChatRequest, EmbedRequest, FinishReason, JsonSchemaFormat,
     ResponseFormat, Role, SamplingParams, Usage,
@@ -35,21 +35,13 @@ fn service(parallel: u32) -> Arc<InferenceService> {
     // Tests run side by side; one thread each keeps them from fighting over the cores.
     config.engine.threads = 1;
     let metrics = InferenceMetrics::register(&mut confab_core::metrics::MetricsBuilder::new());
-    let deps = InferenceDeps {
-        usage: None,
-        pulls: None,
-        cache: None,
-        audit: None,
-        events: None,
-        tasks: tokio_util::task::TaskTracker::new(),
-        shutdown: CancellationToken::new(),
-    };
     Arc::new(
         InferenceService::new(
-            &config,
-            confab_testkit::test_models_dir().unwrap(),
-            metrics,
-            deps,
+            InferenceDeps::standalone(metrics),
+            InferenceSettings {
+                config,
+                models_dir: confab_testkit::test_models_dir().unwrap(),
+            },
         )
         .unwrap(),
     )
