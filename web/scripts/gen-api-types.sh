@@ -38,7 +38,7 @@ trap 'rm -rf "$tmp"' EXIT
 if $check; then
 	if ! diff -u "$target" "$tmp/schema.gen.ts" >"$tmp/diff"; then
 		head -n 60 "$tmp/diff" >&2
-		echo "error: web/src/api/schema.gen.ts is stale: the server's OpenAPI document changed." >&2
+		echo "error: web/src/api/schema.gen.ts does not match the server's OpenAPI document (the document changed, or the file was edited)." >&2
 		echo "       Run web/scripts/gen-api-types.sh and commit the result." >&2
 		exit 1
 	fi
