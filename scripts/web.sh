@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Builds the web UI (web/ → web/dist, which the confab binary embeds) and, with `test`, runs
-# its component tests: scripts/web.sh [build|test|all|e2e] (default: build).
+# its component tests: scripts/web.sh [build|test|types|all|e2e] (default: build).
+# `types` (and `all`, which the test command runs) fails when web/src/api/schema.gen.ts is not
+# what web/scripts/gen-api-types.sh makes from this tree's OpenAPI document (it builds
+# target/debug/confab for `confab openapi`, or uses CONFAB_BIN).
 # `e2e` runs the end-to-end tests (web/e2e, Playwright driving the system's Chromium) against
 # a `confab serve` it starts from TEST_CONFAB_BIN (default target/debug/confab, built here
 # when missing), serving the web/dist built before; screenshots go to target/e2e/screenshots.
@@ -39,6 +42,10 @@ if [[ ! -f $stamp || $web/package-lock.json -nt $stamp ]]; then
 fi
 
 case $what in
+types | all)
+	echo "==> web UI API types against the server's OpenAPI document"
+	"$web/scripts/gen-api-types.sh" --check
+	;;&
 build | all)
 	echo "==> building the web UI (web/dist)"
 	first_build=false
@@ -56,7 +63,7 @@ test | all)
 	echo "==> web UI component tests (vitest)"
 	(cd "$web" && npm test --silent)
 	;;
-build) ;;
+build | types) ;;
 e2e)
 	chromium=${CHROMIUM:-$(command -v chromium || command -v chromium-browser || true)}
 	if [[ -z $chromium ]]; then
@@ -77,7 +84,7 @@ e2e)
 	echo "==> screenshots: target/e2e/screenshots"
 	;;
 *)
-	echo "usage: $0 [build|test|all|e2e]" >&2
+	echo "usage: $0 [build|test|types|all|e2e]" >&2
 	exit 2
 	;;
 esac

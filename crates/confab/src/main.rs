@@ -1,4 +1,4 @@
-//! The `confab` command line: `serve`, `migrate`, `config`, `users`, `keys`, `audit`.
+//! The `confab` command line: `serve`, `migrate`, `config`, `users`, `keys`, `audit`, `openapi`.
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::net::SocketAddr;
@@ -58,6 +58,9 @@ enum Command {
     /// Check or archive the audit log.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Print the OpenAPI document that `serve` publishes at /api/openapi.json (the web UI's
+    /// API types are generated from it: web/scripts/gen-api-types.sh).
+    Openapi,
 }
 
 #[derive(Debug, Subcommand)]
@@ -161,7 +164,13 @@ fn load_config(cli: &Cli) -> anyhow::Result<Config> {
 fn main() -> std::process::ExitCode {
     alloc::configure();
     let cli = Cli::parse();
-    let config = match load_config(&cli) {
+    // `openapi` reads no configuration: the document is the same everywhere, and a broken
+    // local confab.toml must not stop a type generation.
+    let loaded = match cli.command {
+        Command::Openapi => Ok(Config::default()),
+        _ => load_config(&cli),
+    };
+    let config = match loaded {
         Ok(mut config) => {
             // Commands at a terminal only report problems unless asked for more.
             if !matches!(cli.command, Command::Serve) && config.log.level == "info" {
@@ -227,6 +236,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
         Command::Models(command) => models_command(&config, command, &mut out).await,
         Command::Chat(args) => chat(&config, args, &mut out).await,
         Command::Audit(command) => audit_command(&config, command, &mut out).await,
+        Command::Openapi => openapi(&mut out).await,
         Command::Keys(KeysCommand::Rotate) => {
             let app = app::build(&config).await?;
             let kid = app.auth.keys().rotate().await?;
@@ -242,6 +252,33 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// Prints the OpenAPI document as pretty JSON. The document is assembled from the services'
+/// routers, which need a built application: it is built on the default configuration with a
+/// throwaway SQLite database, so the output never depends on (nor touches) the local
+/// configuration's database, and generated files stay the same on every machine.
+async fn openapi(out: &mut impl Write) -> anyhow::Result<()> {
+    let dir = std::env::temp_dir().join(format!("confab-openapi-{}", uuid::Uuid::now_v7()));
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let config = Config {
+        data_dir: dir.clone(),
+        ..Config::default()
+    };
+    let result = async {
+        let app = app::build(&config).await?;
+        let json = serde_json::to_string_pretty(&app.openapi);
+        app.shutdown.cancel();
+        app.tasks.close();
+        app.tasks.wait().await;
+        app.db.close().await;
+        writeln!(out, "{}", json?)?;
+        anyhow::Ok(())
+    }
+    .await;
+    // Best effort: a leftover directory in the temp dir is harmless.
+    let _ = std::fs::remove_dir_all(&dir);
+    result
 }
 
 async fn audit_command(

@@ -8,7 +8,7 @@ import { query } from '../api/query';
 import { followEventStream } from '../api/sse';
 import type { Page } from '../api/types';
 import { useAuth } from '../auth/AuthContext';
-import { formatTime, JOB_STATES, KNOWN_JOB_KINDS, type Job, type JobEvent, type JobState } from './api';
+import { formatTime, isJobState, JOB_STATES, KNOWN_JOB_KINDS, type Job, type JobEvent, type JobState } from './api';
 import { ErrorAlert, LoadMore } from './common';
 import { userLabel, useUserDirectory } from './directory';
 import { useCursorPages } from './useCursorPages';
@@ -193,7 +193,7 @@ export default function JobsScreen() {
         try {
           const fresh = await client.get<Job>(`/api/v1/admin/jobs/${job.id}`);
           replace(fresh);
-          state = fresh.state;
+          if (isJobState(fresh.state)) state = fresh.state;
         } catch {
           // keep the row as it was
         }
@@ -254,8 +254,8 @@ export default function JobsScreen() {
       key: 'progress',
       width: 180,
       render: (_, job) => {
-        if (job.progress === null && !job.progress_message) return '—';
-        const percent = job.progress === null ? 0 : Math.round(job.progress);
+        if (typeof job.progress !== 'number' && !job.progress_message) return '—';
+        const percent = typeof job.progress === 'number' ? Math.round(job.progress) : 0;
         return (
           <div>
             {job.progress !== null && (

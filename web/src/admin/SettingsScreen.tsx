@@ -3,11 +3,11 @@ import { useCallback, useEffect, useState } from 'react';
 import { ApiError, friendlyMessage } from '../api/errors';
 import type { Model } from '../api/types';
 import { useAuth } from '../auth/AuthContext';
-import { formatTime, type LimitLevels, type RegistrationPolicy, type SettingsPatch, type SettingsView } from './api';
+import { formatTime, type LimitLevels, type RuntimeSettings, type SettingsPatch, type SettingsView } from './api';
 import { userLabel, useUserDirectory } from './directory';
 
 interface FormValues {
-  registration: RegistrationPolicy;
+  registration: RuntimeSettings['registration'];
   /** '' for none (the first local model). */
   default_model: string;
   user_models: string[];

@@ -25,8 +25,8 @@ const GROUPS: { value: GroupBy; label: string }[] = [
   { value: 'day', label: 'By day' },
 ];
 
-function ms(v: number | null): string {
-  return v === null ? '—' : `${v.toLocaleString()} ms`;
+function ms(v: number | null | undefined): string {
+  return typeof v === 'number' ? `${v.toLocaleString()} ms` : '—';
 }
 
 export default function UsageScreen() {

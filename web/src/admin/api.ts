@@ -1,166 +1,57 @@
-// Shapes of the admin APIs (crates/auth/src/api.rs, crates/admin/src/*_api.rs, settings.rs)
-// and small helpers the admin screens share.
+// Shapes of the admin APIs, aliases of the types generated from the server's OpenAPI document
+// (../api/schema.gen.ts), and small helpers the admin screens share.
 import type { ApiClient } from '../api/client';
 import { query } from '../api/query';
+import type { components } from '../api/schema.gen';
 import type { Page, User } from '../api/types';
+
+type Schemas = components['schemas'];
 
 export type { Page };
 
-export type UserStatusFilter = 'active' | 'pending' | 'disabled';
+export type UserStatusFilter = Schemas['UserStatus'];
 
 /** `POST /api/v1/auth/users/{id}/password-reset`. */
-export interface PasswordReset {
-  user_id: string;
-  temporary_password: string;
-}
-
+export type PasswordReset = Schemas['PasswordResetResponse'];
 /** `DELETE /api/v1/auth/users/{id}` (202). */
-export interface UserDeletion {
-  user_id: string;
-  job_id: string;
-}
+export type UserDeletion = Schemas['UserDeletionResponse'];
+export type Group = Schemas['GroupView'];
 
-export interface Group {
-  id: string;
-  name: string;
-  /** User ids. */
-  members: string[];
-  created_at: string;
-}
-
+export type Job = Schemas['JobView'];
+/** The states the jobs screen knows (the document types a job's `state` as any string). */
 export type JobState = 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled';
 export const JOB_STATES: JobState[] = ['queued', 'running', 'succeeded', 'failed', 'cancelled'];
+export function isJobState(state: string): state is JobState {
+  return (JOB_STATES as string[]).includes(state);
+}
 /** The job kinds the server runs today (crates/confab/src/jobs.rs). */
 export const KNOWN_JOB_KINDS = ['model.pull', 'chat.title', 'user.purge'];
 
-export interface Job {
-  id: string;
-  kind: string;
-  payload: unknown;
-  priority: number;
-  state: JobState;
-  attempts: number;
-  max_attempts: number;
-  run_after: string;
-  /** 0–100 when the job reports it. */
-  progress: number | null;
-  progress_message: string | null;
-  result: unknown;
-  error: string | null;
-  cancel_requested: boolean;
-  created_by: string | null;
-  created_at: string;
-  updated_at: string;
-  worker: string | null;
-}
+/**
+ * The data of a `job.updated` event on `/api/v1/admin/jobs/events`: these fields of a job
+ * (the document does not describe event streams).
+ */
+export type JobEvent = Pick<
+  Job,
+  'id' | 'kind' | 'state' | 'progress' | 'progress_message' | 'attempts' | 'max_attempts' | 'error' | 'created_by'
+>;
 
-/** The data of a `job.updated` event on `/api/v1/admin/jobs/events`. */
-export interface JobEvent {
-  id: string;
-  kind: string;
-  state: JobState;
-  progress: number | null;
-  progress_message: string | null;
-  attempts: number;
-  max_attempts: number;
-  error: string | null;
-  created_by: string | null;
-}
+export type AuditEntry = Schemas['AuditEntry'];
+export type BrokenEntry = Schemas['BrokenEntry'];
+export type VerifyReport = Schemas['VerifyReport'];
 
-export interface AuditEntry {
-  id: string;
-  seq: number;
-  at: string;
-  actor: string | null;
-  action: string;
-  target: string | null;
-  outcome: 'success' | 'failure' | string;
-  ip: string | null;
-  user_agent: string | null;
-  request_id: string | null;
-  details: unknown;
-  prev_hash: string;
-  hash: string;
-}
-
-export interface BrokenEntry {
-  seq: number | null;
-  id: string | null;
-  kind: string;
-  reason: string;
-}
-
-export interface VerifyReport {
-  entries: number;
-  archived_entries: number;
-  archive_files_checked: number;
-  head_seq: number;
-  first_broken: BrokenEntry | null;
-}
-
-export type RegistrationPolicy = 'open' | 'approval' | 'closed';
-
-export interface LimitLevels {
-  user_requests_per_minute: number;
-  user_tokens_per_day: number;
-  key_requests_per_minute: number;
-  key_tokens_per_day: number;
-}
-
-export interface RuntimeSettings {
-  registration: RegistrationPolicy;
-  default_model: string | null;
-  user_models: string[];
-  limits: LimitLevels;
-}
-
-export interface SettingsView {
-  settings: RuntimeSettings;
-  /** 0 while nothing was changed since installation. */
-  version: number;
-  updated_at: string | null;
-  updated_by: string | null;
-}
-
+export type LimitLevels = Schemas['LimitLevels'];
+export type RuntimeSettings = Schemas['RuntimeSettings'];
+export type SettingsView = Schemas['SettingsView'];
 /** `PATCH /api/v1/admin/settings`: only the fields given change. */
-export interface SettingsPatch {
-  registration?: RegistrationPolicy;
-  default_model?: string;
-  user_models?: string[];
-  limits?: Partial<LimitLevels>;
-  version: number;
-}
+export type SettingsPatch = Schemas['SettingsPatch'];
 
+/** The groupings the usage screen offers (the document types `group_by` as any string). */
 export type GroupBy = 'user' | 'model' | 'day';
-
-export interface UsageStats {
-  requests: number;
-  errors: number;
-  prompt_tokens: number;
-  completion_tokens: number;
-  tokens: number;
-  latency_avg_ms: number | null;
-  latency_p50_ms: number | null;
-  latency_p95_ms: number | null;
-}
-
-export interface UsageRow extends UsageStats {
-  /** A user id, a model name or a day, as grouped. */
-  key: string;
-}
-
-export interface SeriesPoint extends UsageStats {
-  day: string;
-}
-
-export interface UsageReport {
-  group_by: GroupBy;
-  from: string;
-  to: string;
-  totals: UsageStats;
-  rows: UsageRow[];
-  series: SeriesPoint[];
-}
+export type UsageStats = Schemas['UsageStats'];
+export type UsageRow = Schemas['UsageRow'];
+export type SeriesPoint = Schemas['SeriesPoint'];
+export type UsageReport = Schemas['UsageReport'];
 
 export type AdminUser = User;
 
@@ -171,7 +62,7 @@ export async function listAllUsers(client: ApiClient, max = 2000): Promise<User[
   do {
     const page: Page<User> = await client.get<Page<User>>(`/api/v1/auth/users${query({ limit: 200, cursor })}`);
     users.push(...page.items);
-    cursor = page.next_cursor;
+    cursor = page.next_cursor ?? null;
   } while (cursor && users.length < max);
   return users;
 }

@@ -48,7 +48,7 @@ export function useCursorPages<T>(
           const k = keyOf.current;
           return [...old, ...(k ? page.items.filter((i) => !old.some((o) => k(o) === k(i))) : page.items)];
         });
-        setCursor(page.next_cursor);
+        setCursor(page.next_cursor ?? null);
         setError(null);
       } catch (e) {
         if (mine === ticket.current) setError(friendlyMessage(e));

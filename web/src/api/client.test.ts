@@ -1,4 +1,5 @@
 import { describe, expect, it, vi } from 'vitest';
+import { makeUser } from '../test/fixtures';
 import { errorResponse, jsonResponse } from '../test/helpers';
 import { ApiClient } from './client';
 import { ApiError, friendlyMessage } from './errors';
@@ -14,7 +15,7 @@ async function failure(p: Promise<unknown>): Promise<ApiError> {
   throw new Error('expected the call to fail');
 }
 
-const user = { id: 'u', email: 'a@b.c', name: 'A', role: 'user', status: 'active', groups: [], must_change_password: false, created_at: '' };
+const user = makeUser('u', 'a@b.c', { name: 'A', created_at: '' });
 
 function tokens(access: string, expiresIn = 900) {
   return { access_token: access, refresh_token: 'r', token_type: 'Bearer', expires_in: expiresIn, user };

@@ -1,5 +1,8 @@
 import type { ErrorBody } from './types';
 
+/** The server's error body, or one the UI makes itself (which has no request id). */
+export type ErrorInfo = Omit<ErrorBody, 'request_id'> & { request_id?: string };
+
 /** A failed API call: the server's error envelope, or a network failure (`network_error`). */
 export class ApiError extends Error {
   readonly status: number;
@@ -11,7 +14,7 @@ export class ApiError extends Error {
 
   constructor(
     status: number,
-    body: ErrorBody,
+    body: ErrorInfo,
     retryAfter?: number,
   ) {
     super(body.message);
@@ -28,7 +31,7 @@ export class ApiError extends Error {
 export async function errorFromResponse(response: Response): Promise<ApiError> {
   const retryHeader = response.headers.get('retry-after');
   const retryAfter = retryHeader && /^\d+$/.test(retryHeader) ? Number(retryHeader) : undefined;
-  let body: ErrorBody | undefined;
+  let body: ErrorInfo | undefined;
   try {
     const json = (await response.json()) as { error?: ErrorBody };
     if (json && typeof json.error === 'object' && json.error && typeof json.error.code === 'string') {

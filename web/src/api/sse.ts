@@ -1,6 +1,6 @@
 import { createParser, type EventSourceMessage } from 'eventsource-parser';
 import type { ApiClient } from './client';
-import { ApiError } from './errors';
+import { ApiError, type ErrorInfo } from './errors';
 import type { DeltaEvent, ErrorBody, Message, StreamStart } from './types';
 
 export interface SseEvent {
@@ -123,7 +123,7 @@ export async function followAnswer(
         return message;
       }
       case 'error': {
-        let body: ErrorBody = { code: 'stream_error', message: event.data };
+        let body: ErrorInfo = { code: 'stream_error', message: event.data };
         try {
           const parsed = JSON.parse(event.data) as { error?: ErrorBody } & Partial<ErrorBody>;
           if (parsed.error) body = parsed.error;

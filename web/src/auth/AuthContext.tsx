@@ -55,7 +55,7 @@ export function AuthProvider({ children, client = api }: { children: ReactNode; 
   const signUp = useCallback(
     async (email: string, password: string, name: string) => {
       const r = await client.post<RegisterResponse>('/api/v1/auth/register', { email, password, name });
-      if (r.access_token && r.expires_in !== undefined) {
+      if (r.access_token && typeof r.expires_in === 'number') {
         client.setSession({ access_token: r.access_token, expires_in: r.expires_in, user: r.user });
       }
       return r.user;

@@ -223,7 +223,7 @@ export function useConversation(conversationId: string | undefined, options: Use
     async (message: ChatMessage) => {
       const id = current.current;
       if (!id || stream.current || message.role !== 'assistant') return;
-      const assistant = tempMessage('assistant', '', message.parent_id, id);
+      const assistant = tempMessage('assistant', '', message.parent_id ?? null, id);
       setMessages((ms) => {
         const at = ms.findIndex((m) => m.id === message.id);
         return [...(at >= 0 ? ms.slice(0, at) : ms), assistant];

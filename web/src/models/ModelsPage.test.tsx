@@ -11,7 +11,7 @@ import { errorResponse, jsonResponse, sseStream } from '../test/helpers';
 import ModelsPage from './ModelsPage';
 import type { CatalogEntry, InstalledModel, PullStatus } from './types';
 
-const person = (role: string): User => makeUser('u1', 'ada@example.com', { name: 'Ada', role, created_at: '' });
+const person = (role: User['role']): User => makeUser('u1', 'ada@example.com', { name: 'Ada', role, created_at: '' });
 
 const entry = (name: string, extra: Partial<CatalogEntry>): CatalogEntry => ({
   name,
@@ -105,7 +105,7 @@ function catalogRoute(url: URL) {
   return jsonResponse(200, { version: 1, items });
 }
 
-function renderPage(role: string, routes: Record<string, Handler>) {
+function renderPage(role: User['role'], routes: Record<string, Handler>) {
   const fetch = serve({
     'GET /api/v1/models': () => jsonResponse(200, { items: INSTALLED }),
     'GET /api/v1/models/catalog': catalogRoute,

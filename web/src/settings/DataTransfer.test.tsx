@@ -5,11 +5,12 @@ import { MemoryRouter } from 'react-router';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { ApiClient } from '../api/client';
 import { AuthProvider } from '../auth/AuthContext';
+import { makeUser } from '../test/fixtures';
 import { errorResponse, jsonResponse } from '../test/helpers';
 import { filenameFrom } from '../api/download';
 import { DataTransfer, IMPORT_LIMIT_BYTES, summarize } from './DataTransfer';
 
-const user = { id: 'u1', email: 'ada@example.com', name: 'Ada', role: 'user', status: 'active', groups: [], must_change_password: false, created_at: '' };
+const user = makeUser('u1', 'ada@example.com', { name: 'Ada', created_at: '' });
 
 type Handler = (init?: RequestInit) => Response | Promise<Response>;
 

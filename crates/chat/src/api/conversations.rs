@@ -276,6 +276,9 @@ pub enum ExportFormat {
 #[into_params(parameter_in = Query)]
 pub struct ExportQuery {
     /// `json` (default) or `markdown`.
+    // Inline: a query parameter's schema is not collected into the document's components,
+    // so a `$ref` here would point at nothing.
+    #[param(inline)]
     pub format: Option<ExportFormat>,
 }
 

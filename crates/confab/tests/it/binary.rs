@@ -1,5 +1,6 @@
 //! The real binary: serve on port 0, shut down on SIGTERM, refuse bad configuration, print
-//! the configuration redacted, migrate explicitly, and manage users from the command line.
+//! the configuration redacted, migrate explicitly, manage users from the command line, and
+//! print the OpenAPI document the web UI's types are generated from.
 
 use std::path::Path;
 use std::process::Stdio;
@@ -9,7 +10,7 @@ use serde_json::json;
 use tokio::io::AsyncWriteExt;
 use tokio::process::Command;
 
-use crate::common::PASSWORD;
+use crate::common::{PASSWORD, TestApp};
 
 fn bin() -> &'static Path {
     Path::new(env!("CARGO_BIN_EXE_confab"))
@@ -158,6 +159,41 @@ async fn config_prints_the_effective_values_redacted() {
     assert!(stdout.contains("listen = \"127.0.0.1:9999\""), "{stdout}");
     assert!(!stdout.contains("hunter2"), "{stdout}");
     assert!(stdout.contains("[redacted]"), "{stdout}");
+}
+
+/// Every `$ref` in `value` that names nothing in `doc` (openapi-typescript refuses such a
+/// document, so the web UI's types could not be generated).
+fn dangling_refs(doc: &serde_json::Value, value: &serde_json::Value, found: &mut Vec<String>) {
+    match value {
+        serde_json::Value::Object(map) => {
+            if let Some(target) = map.get("$ref").and_then(|r| r.as_str()) {
+                let pointer = target.trim_start_matches('#');
+                if doc.pointer(pointer).is_none() {
+                    found.push(target.to_owned());
+                }
+            }
+            map.values().for_each(|v| dangling_refs(doc, v, found));
+        }
+        serde_json::Value::Array(items) => items.iter().for_each(|v| dangling_refs(doc, v, found)),
+        _ => {}
+    }
+}
+
+#[tokio::test]
+async fn openapi_prints_the_served_document_without_configuration() {
+    let app = TestApp::start().await;
+    let served = app.get("/api/openapi.json", None).await.body;
+    app.stop().await;
+    // The local configuration plays no part: even a broken one does not stop it.
+    let db = TestDb::new().await.unwrap();
+    std::fs::write(db.dir.path().join("confab.toml"), "[server]\nport = 1\n").unwrap();
+    let (code, stdout, stderr) = confab(&db, &["openapi"], &[], None).await;
+    assert_eq!(code, 0, "{stderr}");
+    let printed: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(printed, served);
+    let mut dangling = Vec::new();
+    dangling_refs(&printed, &printed, &mut dangling);
+    assert!(dangling.is_empty(), "$ref to nothing: {dangling:?}");
 }
 
 #[tokio::test]
