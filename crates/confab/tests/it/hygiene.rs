@@ -1,5 +1,6 @@
 //! Rules about the source tree itself, checked rather than only written down: every Rust
-//! file says what it is for in a `//!` line first.
+//! file says what it is for in a `//!` line first, and the repository's documents point at
+//! nothing outside it.
 
 use std::path::{Path, PathBuf};
 
@@ -45,4 +46,18 @@ fn every_source_file_starts_with_a_module_doc() {
         undocumented.is_empty(),
         "these files do not start with a `//!` line saying what they are for: {undocumented:#?}"
     );
+}
+
+#[test]
+fn the_repository_documents_point_at_nothing_outside_it() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    for doc in ["ARCHITECTURE.md", "README.md"] {
+        let text = std::fs::read_to_string(root.join(doc)).unwrap();
+        for outside in ["../shared", "](../", "`../"] {
+            assert!(
+                !text.contains(outside),
+                "{doc} points outside the repository ({outside}); keep what applies in docs/"
+            );
+        }
+    }
 }
