@@ -104,7 +104,7 @@ async fn revoke_share(
 /// A shared conversation (public: no sign-in; only what the link's snapshot holds).
 #[utoipa::path(get, path = "/api/v1/shared/{token}", tag = "chat", params(("token" = String, Path)),
     responses(ById,
-        (status = 200, body = SharedConversation), ))]
+        (status = 200, body = SharedConversation)))]
 async fn shared(
     State(state): State<ChatState>,
     Path(token): Path<String>,
@@ -115,7 +115,7 @@ async fn shared(
 /// A shared conversation as a page (public; server-rendered, no scripts).
 #[utoipa::path(get, path = "/s/{token}", tag = "chat", params(("token" = String, Path)),
     responses(ById,
-        (status = 200, content_type = "text/html", description = "The page"), ))]
+        (status = 200, content_type = "text/html", description = "The page")))]
 async fn shared_page(
     State(state): State<ChatState>,
     Path(token): Path<String>,

@@ -90,7 +90,7 @@ pub struct InstalledModels {
 /// paths for admins only). API keys need the `inference` or `chat` scope.
 #[utoipa::path(get, path = "/api/v1/models", tag = "models",
     responses(Authenticated,
-        (status = 200, body = InstalledModels), (status = 401, body = confab_core::error::ErrorEnvelope),
+        (status = 200, body = InstalledModels),
         (status = 403, body = confab_core::error::ErrorEnvelope, description = "insufficient_scope: the API key has neither the `inference` nor the `chat` scope")),
     security(("bearer" = [])))]
 async fn installed_models(
@@ -149,7 +149,7 @@ pub struct CatalogPage {
 /// Installable models from the curated catalog, best match first.
 #[utoipa::path(get, path = "/api/v1/models/catalog", tag = "models", params(CatalogQuery),
     responses(Authenticated, BadQuery,
-        (status = 200, body = CatalogPage), (status = 401, body = confab_core::error::ErrorEnvelope)),
+        (status = 200, body = CatalogPage)),
     security(("bearer" = [])))]
 async fn catalog(
     State(state): State<InferenceState>,
@@ -208,7 +208,6 @@ fn api_error(e: crate::pulls::PullError) -> confab_core::ApiError {
     responses(
         Authenticated, Forbidden, JsonBody,
         (status = 202, body = crate::pulls::PullStatus),
-        (status = 403, body = confab_core::error::ErrorEnvelope),
         (status = 422, body = confab_core::error::ErrorEnvelope, description = "invalid_source; pull_target_forbidden: the URL is not https (inference.pull_allow_http) or its host is or resolves to an internal address (inference.pull_allow_private); local_path_forbidden: a server path outside inference.import_dir")),
     security(("bearer" = [])))]
 async fn start_pull(
@@ -264,7 +263,7 @@ async fn start_pull(
 /// Recent pulls with their state and progress (admin).
 #[utoipa::path(get, path = "/api/v1/models/pulls", tag = "models",
     responses(Authenticated, Forbidden,
-        (status = 200, body = PullList), (status = 403, body = confab_core::error::ErrorEnvelope)),
+        (status = 200, body = PullList)),
     security(("bearer" = [])))]
 async fn list_pulls(
     State(state): State<InferenceState>,
@@ -278,7 +277,7 @@ async fn list_pulls(
 /// One pull's state and progress (admin).
 #[utoipa::path(get, path = "/api/v1/models/pulls/{id}", tag = "models", params(("id" = uuid::Uuid, Path)),
     responses(Authenticated, Forbidden, ById,
-        (status = 200, body = crate::pulls::PullStatus), (status = 403, body = confab_core::error::ErrorEnvelope), (status = 404, body = confab_core::error::ErrorEnvelope)),
+        (status = 200, body = crate::pulls::PullStatus)),
     security(("bearer" = [])))]
 async fn pull_status(
     State(state): State<InferenceState>,
@@ -298,7 +297,7 @@ async fn pull_status(
 /// Cancel a running pull (admin); pulling the same source again resumes it.
 #[utoipa::path(delete, path = "/api/v1/models/pulls/{id}", tag = "models", params(("id" = uuid::Uuid, Path)),
     responses(Authenticated, Forbidden, ById,
-        (status = 204, description = "Cancelled"), (status = 403, body = confab_core::error::ErrorEnvelope), (status = 404, body = confab_core::error::ErrorEnvelope)),
+        (status = 204, description = "Cancelled")),
     security(("bearer" = [])))]
 async fn cancel_pull(
     State(state): State<InferenceState>,
@@ -323,7 +322,7 @@ async fn cancel_pull(
 /// Progress of a pull as server-sent events (`data: <PullStatus>`), until it ends (admin).
 #[utoipa::path(get, path = "/api/v1/models/pulls/{id}/events", tag = "models", params(("id" = uuid::Uuid, Path)),
     responses(Authenticated, Forbidden, ById,
-        (status = 200, description = "text/event-stream of PullStatus"), (status = 403, body = confab_core::error::ErrorEnvelope), (status = 404, body = confab_core::error::ErrorEnvelope)),
+        (status = 200, description = "text/event-stream of PullStatus")),
     security(("bearer" = [])))]
 async fn pull_events(
     State(state): State<InferenceState>,
@@ -366,7 +365,7 @@ async fn pull_events(
 /// (the slash written `%2F`) (admin).
 #[utoipa::path(delete, path = "/api/v1/models/{name}", tag = "models", params(("name" = String, Path)),
     responses(Authenticated, Forbidden, ById,
-        (status = 204, description = "Deleted"), (status = 403, body = confab_core::error::ErrorEnvelope), (status = 404, body = confab_core::error::ErrorEnvelope),
+        (status = 204, description = "Deleted"),
         (status = 502, body = confab_core::error::ErrorEnvelope, description = "upstream_error: the Ollama server failed")),
     security(("bearer" = [])))]
 async fn delete_model(

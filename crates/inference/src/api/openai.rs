@@ -141,7 +141,9 @@ fn unix_now() -> i64 {
         (status = 403, body = OpenAiErrorBody, description = "the API key lacks the inference scope"),
         (status = 404, body = OpenAiErrorBody, description = "model_not_found"),
         (status = 429, body = OpenAiErrorBody, description = "rate_limit_exceeded, tokens_exceeded (Retry-After)"),
-        (status = 502, body = OpenAiErrorBody), (status = 504, body = OpenAiErrorBody)),
+        (status = 502, body = OpenAiErrorBody),
+        (status = 503, body = OpenAiErrorBody, description = "the model is busy or its provider unavailable (with Retry-After when waiting helps), or the authentication service cannot be reached"),
+        (status = 504, body = OpenAiErrorBody)),
     security(("bearer" = [])))]
 async fn chat_completions(
     State(state): State<InferenceState>,
