@@ -293,8 +293,10 @@ pub mod responses {
         (404, "not_found: no such resource, or not yours"),
     );
     class!(
-        /// Routes behind a per-client throttle, answered with `Retry-After`.
-        Throttled:
-        (429, "rate_limited: too many requests; retry after `Retry-After` seconds"),
+        /// Routes that ask a model: the caller's generation limits, and a model that is busy,
+        /// missing or unreachable (the platform's trouble, not the request's).
+        ModelCall:
+        (429, "rate_limited: this user's or key's generation limit is reached; retry after `Retry-After` seconds"),
+        (503, "model_unavailable: no model is configured, or it is busy or unreachable; retry after `Retry-After` seconds when given"),
     );
 }

@@ -388,8 +388,9 @@ pub struct ImportResult {
 /// 503 and `Retry-After`.
 #[utoipa::path(post, path = "/api/v1/conversations/import", tag = "chat",
     request_body(content = crate::transfer::Export, description = "a Confab export, or ChatGPT's conversations.json"),
-    responses(Authenticated, Forbidden, JsonBody,
-        (status = 201, body = ImportResult), (status = 413, body = ErrorEnvelope),
+    responses(Authenticated, Forbidden,
+        (status = 201, body = ImportResult),
+        (status = 413, body = ErrorEnvelope, description = "payload_too_large: larger than `chat.import_limit_bytes`"),
         (status = 422, body = ErrorEnvelope, description = "invalid_import, with details; import_too_large"),
         (status = 503, body = ErrorEnvelope, description = "imports_busy, with Retry-After")),
     security(("bearer" = [])))]

@@ -9,7 +9,9 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use confab_core::ApiError;
 use confab_core::error::ErrorEnvelope;
-use confab_core::error::responses::{Authenticated, BadQuery, ById, Forbidden, JsonBody};
+use confab_core::error::responses::{
+    Authenticated, BadQuery, ById, Forbidden, JsonBody, ModelCall,
+};
 use confab_core::extract::Json;
 use futures::StreamExt;
 use http::HeaderMap;
@@ -157,10 +159,9 @@ fn sse(
 /// followed again from `…/messages/{mid}/stream`.
 #[utoipa::path(post, path = "/api/v1/conversations/{id}/messages", tag = "chat", params(("id" = Uuid, Path)),
     request_body = SendMessage,
-    responses(Authenticated, Forbidden, JsonBody, ById,
+    responses(Authenticated, Forbidden, JsonBody, ById, ModelCall,
         (status = 200, content_type = "text/event-stream", description = "events `message` (StreamStart), `delta` (DeltaEvent), `done` (Message)"),
-        (status = 422, body = ErrorEnvelope, description = "empty_message, message_too_long, unknown_model"),
-        (status = 429, body = ErrorEnvelope), (status = 503, body = ErrorEnvelope, description = "model_unavailable")),
+        (status = 422, body = ErrorEnvelope, description = "empty_message, message_too_long, unknown_model, model_refused")),
     security(("bearer" = [])))]
 async fn send_message(
     State(state): State<ChatState>,
@@ -196,8 +197,9 @@ async fn send_message(
 /// Generate another answer to the same question: a new sibling branch, streamed like a send.
 #[utoipa::path(post, path = "/api/v1/conversations/{id}/messages/{mid}/regenerate", tag = "chat",
     params(("id" = Uuid, Path), ("mid" = Uuid, Path)), request_body(content = Option<RegenerateBody>),
-    responses(Authenticated, Forbidden, JsonBody, ById,
-        (status = 200, content_type = "text/event-stream"), (status = 422, body = ErrorEnvelope)),
+    responses(Authenticated, Forbidden, JsonBody, ById, ModelCall,
+        (status = 200, content_type = "text/event-stream", description = "events `message` (StreamStart), `delta` (DeltaEvent), `done` (Message)"),
+        (status = 422, body = ErrorEnvelope, description = "unknown_model, model_refused, nothing_to_answer")),
     security(("bearer" = [])))]
 async fn regenerate(
     State(state): State<ChatState>,
