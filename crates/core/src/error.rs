@@ -263,10 +263,11 @@ pub mod responses {
 
     class!(
         /// Routes behind a bearer credential: none, an invalid, expired or revoked one, and
-        /// the authority being unreachable (split mode).
+        /// the credential not checkable now (the accounts database, or in split mode the auth
+        /// service, unreachable).
         Authenticated:
         (401, "unauthorized, token_expired, token_revoked: sign in again or send a valid `Authorization: Bearer` credential"),
-        (503, "unavailable: the authentication service cannot be reached"),
+        (503, "unavailable: the credential cannot be checked now (accounts unreachable); retry later"),
     );
     class!(
         /// Routes that need an API key scope, a session rather than a key, or the admin role.
