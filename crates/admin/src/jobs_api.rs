@@ -17,7 +17,7 @@ use confab_core::ApiError;
 use confab_core::audit::{AuditEvent, AuditLog, Outcome};
 use confab_core::auth::{AdminUser, DynAuthenticator};
 use confab_core::error::ErrorEnvelope;
-use confab_core::error::responses::{Authenticated, BadQuery, ById, Forbidden};
+use confab_core::error::responses::{AdminOnly, Authenticated, BadQuery, ById};
 use confab_core::extract::ClientMeta;
 use confab_core::pagination::{Page, PageParams, encode_cursor};
 use futures::StreamExt;
@@ -133,7 +133,7 @@ pub struct JobQuery {
 
 /// Background jobs, newest first (admin).
 #[utoipa::path(get, path = "/api/v1/admin/jobs", tag = "admin", params(JobQuery),
-    responses(Authenticated, Forbidden, BadQuery,
+    responses(Authenticated, AdminOnly, BadQuery,
         (status = 200, body = Page<JobView>), (status = 400, body = ErrorEnvelope, description = "invalid_state, invalid_cursor, invalid_limit")),
     security(("bearer" = [])))]
 async fn list_jobs(
@@ -173,7 +173,7 @@ async fn list_jobs(
 
 /// One background job (admin).
 #[utoipa::path(get, path = "/api/v1/admin/jobs/{id}", tag = "admin", params(("id" = Uuid, Path)),
-    responses(Authenticated, Forbidden, ById,
+    responses(Authenticated, AdminOnly, ById,
         (status = 200, body = JobView)),
     security(("bearer" = [])))]
 async fn get_job(
@@ -193,7 +193,7 @@ async fn get_job(
 /// Cancel a job (admin): a queued job at once; a running one stops at its next heartbeat
 /// (`cancel_requested` until then). A finished job is 409 `job_state`.
 #[utoipa::path(post, path = "/api/v1/admin/jobs/{id}/cancel", tag = "admin", params(("id" = Uuid, Path)),
-    responses(Authenticated, Forbidden, ById,
+    responses(Authenticated, AdminOnly, ById,
         (status = 200, body = JobView), (status = 409, body = ErrorEnvelope, description = "job_state: the job already ended")),
     security(("bearer" = [])))]
 async fn cancel_job(
@@ -220,7 +220,7 @@ async fn cancel_job(
 /// Run a failed or cancelled job again with fresh attempts (admin). Other states are 409
 /// `job_state`.
 #[utoipa::path(post, path = "/api/v1/admin/jobs/{id}/retry", tag = "admin", params(("id" = Uuid, Path)),
-    responses(Authenticated, Forbidden, ById,
+    responses(Authenticated, AdminOnly, ById,
         (status = 200, body = JobView), (status = 409, body = ErrorEnvelope, description = "job_state: only failed or cancelled jobs are retried")),
     security(("bearer" = [])))]
 async fn retry_job(
@@ -258,7 +258,7 @@ async fn publish(state: &JobsState, job: &Job) {
 /// Live changes of every job (admin): Server-Sent Events `job.updated` with the job's state
 /// and progress; `resync` when this stream fell behind (list again).
 #[utoipa::path(get, path = "/api/v1/admin/jobs/events", tag = "admin",
-    responses(Authenticated, Forbidden,
+    responses(Authenticated, AdminOnly,
         (status = 200, content_type = "text/event-stream", description = "`job.updated` events")),
     security(("bearer" = [])))]
 async fn job_events(State(state): State<JobsState>, _admin: AdminUser) -> Response {

@@ -15,7 +15,9 @@ use axum_extra::extract::cookie::{Cookie, SameSite};
 use confab_core::ApiError;
 use confab_core::auth::{AdminUser, CurrentUser, DynAuthenticator, JwkSet, Role, Scope};
 use confab_core::error::ErrorEnvelope;
-use confab_core::error::responses::{Authenticated, BadQuery, ById, Forbidden, JsonBody};
+use confab_core::error::responses::{
+    AdminOnly, Authenticated, BadQuery, ById, Forbidden, JsonBody,
+};
 use confab_core::extract::{ClientMeta, Json, OptionalJson};
 use confab_core::pagination::{Page, PageParams, encode_cursor};
 use serde::{Deserialize, Serialize};
@@ -653,7 +655,7 @@ async fn jwks(State(state): State<AuthState>) -> Response {
 
 /// List users (admin), oldest first, with filters.
 #[utoipa::path(get, path = "/api/v1/auth/users", tag = "users", params(UserQuery),
-    responses(Authenticated, Forbidden, BadQuery,
+    responses(Authenticated, AdminOnly, BadQuery,
         (status = 200, body = Page<UserView>)),
     security(("bearer" = [])))]
 async fn list_users(
@@ -681,7 +683,7 @@ async fn list_users(
 /// Change a user's role or status (admin). Disabling signs the user out everywhere.
 #[utoipa::path(patch, path = "/api/v1/auth/users/{id}", tag = "users", request_body = UpdateUserRequest,
     params(("id" = Uuid, Path)),
-    responses(Authenticated, Forbidden, JsonBody, ById,
+    responses(Authenticated, AdminOnly, JsonBody, ById,
         (status = 200, body = UserView), (status = 409, body = ErrorEnvelope, description = "last_admin")),
     security(("bearer" = [])))]
 async fn update_user(
@@ -705,7 +707,7 @@ async fn update_user(
 
 /// Approve a pending user (admin).
 #[utoipa::path(post, path = "/api/v1/auth/users/{id}/approve", tag = "users", params(("id" = Uuid, Path)),
-    responses(Authenticated, Forbidden, ById,
+    responses(Authenticated, AdminOnly, ById,
         (status = 200, body = UserView)),
     security(("bearer" = [])))]
 async fn approve_user(
@@ -729,7 +731,7 @@ async fn approve_user(
 /// Unlock an account (admin): ends the waits after failed sign-ins early and re-enables an
 /// account an admin locked.
 #[utoipa::path(post, path = "/api/v1/auth/users/{id}/unlock", tag = "users", params(("id" = Uuid, Path)),
-    responses(Authenticated, Forbidden, ById,
+    responses(Authenticated, AdminOnly, ById,
         (status = 200, body = UserView)),
     security(("bearer" = [])))]
 async fn unlock_user(
@@ -749,7 +751,7 @@ async fn unlock_user(
 /// Lock an account (admin): it cannot sign in, and its sessions and API keys stop working
 /// at once, until unlocked.
 #[utoipa::path(post, path = "/api/v1/auth/users/{id}/lock", tag = "users", params(("id" = Uuid, Path)),
-    responses(Authenticated, Forbidden, ById,
+    responses(Authenticated, AdminOnly, ById,
         (status = 200, body = UserView), (status = 409, body = ErrorEnvelope, description = "last_admin, cannot_lock_self")),
     security(("bearer" = [])))]
 async fn lock_user(
@@ -770,7 +772,7 @@ async fn lock_user(
 /// user choose a new one (`POST /api/v1/auth/password/reset`); their sessions end and their
 /// API keys are revoked.
 #[utoipa::path(post, path = "/api/v1/auth/users/{id}/password-reset", tag = "users", params(("id" = Uuid, Path)),
-    responses(Authenticated, Forbidden, ById,
+    responses(Authenticated, AdminOnly, ById,
         (status = 200, body = PasswordResetResponse)),
     security(("bearer" = [])))]
 async fn reset_password(
@@ -792,7 +794,7 @@ async fn reset_password(
 /// Delete a user with all their data (admin): the account is disabled at once; a background
 /// job deletes their conversations, keys and files, then the account.
 #[utoipa::path(delete, path = "/api/v1/auth/users/{id}", tag = "users", params(("id" = Uuid, Path)),
-    responses(Authenticated, Forbidden, ById,
+    responses(Authenticated, AdminOnly, ById,
         (status = 202, body = UserDeletionResponse), (status = 409, body = ErrorEnvelope, description = "last_admin, cannot_delete_self")),
     security(("bearer" = [])))]
 async fn delete_user(
@@ -817,7 +819,7 @@ async fn delete_user(
 
 /// List groups with their members (admin).
 #[utoipa::path(get, path = "/api/v1/auth/groups", tag = "users",
-    responses(Authenticated, Forbidden,
+    responses(Authenticated, AdminOnly,
         (status = 200, body = GroupList)),
     security(("bearer" = [])))]
 async fn list_groups(
@@ -831,7 +833,7 @@ async fn list_groups(
 
 /// Create a group (admin).
 #[utoipa::path(post, path = "/api/v1/auth/groups", tag = "users", request_body = CreateGroupRequest,
-    responses(Authenticated, Forbidden, JsonBody,
+    responses(Authenticated, AdminOnly, JsonBody,
         (status = 201, body = GroupView), (status = 409, body = ErrorEnvelope, description = "group_exists")),
     security(("bearer" = [])))]
 async fn create_group(
@@ -849,7 +851,7 @@ async fn create_group(
 
 /// Delete a group (admin); its members stay.
 #[utoipa::path(delete, path = "/api/v1/auth/groups/{id}", tag = "users", params(("id" = Uuid, Path)),
-    responses(Authenticated, Forbidden, ById,
+    responses(Authenticated, AdminOnly, ById,
         (status = 204, description = "Deleted")),
     security(("bearer" = [])))]
 async fn delete_group(
@@ -868,7 +870,7 @@ async fn delete_group(
 /// Add a user to a group (admin).
 #[utoipa::path(put, path = "/api/v1/auth/groups/{id}/members/{user_id}", tag = "users",
     params(("id" = Uuid, Path), ("user_id" = Uuid, Path)),
-    responses(Authenticated, Forbidden, ById,
+    responses(Authenticated, AdminOnly, ById,
         (status = 204, description = "Member")),
     security(("bearer" = [])))]
 async fn add_member(
@@ -887,7 +889,7 @@ async fn add_member(
 /// Remove a user from a group (admin).
 #[utoipa::path(delete, path = "/api/v1/auth/groups/{id}/members/{user_id}", tag = "users",
     params(("id" = Uuid, Path), ("user_id" = Uuid, Path)),
-    responses(Authenticated, Forbidden, ById,
+    responses(Authenticated, AdminOnly, ById,
         (status = 204, description = "Removed")),
     security(("bearer" = [])))]
 async fn remove_member(

@@ -270,9 +270,14 @@ pub mod responses {
         (503, "unavailable: the credential cannot be checked now (accounts unreachable); retry later"),
     );
     class!(
-        /// Routes that need an API key scope, a session rather than a key, or the admin role.
+        /// Routes that need an API key scope or a signed-in session rather than a key.
         Forbidden:
-        (403, "insufficient_scope, session_required, forbidden (role), service_token_not_allowed"),
+        (403, "insufficient_scope: the API key lacks the scope this route needs; session_required: the operation needs a signed-in session, not an API key"),
+    );
+    class!(
+        /// Routes for the admin role (`AdminUser`).
+        AdminOnly:
+        (403, "forbidden: the admin role is needed; insufficient_scope: the API key lacks the `admin` scope; service_token_not_allowed"),
     );
     class!(
         /// Routes with a JSON request body read by the shared extractor.
@@ -285,12 +290,12 @@ pub mod responses {
     class!(
         /// Routes with query parameters: a value of the wrong type or an unknown enum value.
         BadQuery:
-        (400, "bad_request: a query parameter is malformed"),
+        (400, "bad_request: a path or query parameter is malformed"),
     );
     class!(
         /// Routes with an id in the path: a malformed id, or no such resource for this caller.
         ById:
-        (400, "bad_request: a path parameter is malformed"),
+        (400, "bad_request: a path or query parameter is malformed"),
         (404, "not_found: no such resource, or not yours"),
     );
     class!(

@@ -7,7 +7,7 @@ use axum::extract::State;
 use axum::response::sse::{KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use confab_core::auth::{CurrentUser, Scope};
-use confab_core::error::responses::{Authenticated, BadQuery, ById, Forbidden, JsonBody};
+use confab_core::error::responses::{AdminOnly, Authenticated, BadQuery, ById, JsonBody};
 use http::StatusCode;
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -206,7 +206,7 @@ fn api_error(e: crate::pulls::PullError) -> confab_core::ApiError {
 /// its events; an interrupted pull resumes.
 #[utoipa::path(post, path = "/api/v1/models/pulls", tag = "models", request_body = PullRequest,
     responses(
-        Authenticated, Forbidden, JsonBody,
+        Authenticated, AdminOnly, JsonBody,
         (status = 202, body = crate::pulls::PullStatus),
         (status = 422, body = confab_core::error::ErrorEnvelope, description = "invalid_source; pull_target_forbidden: the URL is not https (inference.pull_allow_http) or its host is or resolves to an internal address (inference.pull_allow_private); local_path_forbidden: a server path outside inference.import_dir")),
     security(("bearer" = [])))]
@@ -262,7 +262,7 @@ async fn start_pull(
 
 /// Recent pulls with their state and progress (admin).
 #[utoipa::path(get, path = "/api/v1/models/pulls", tag = "models",
-    responses(Authenticated, Forbidden,
+    responses(Authenticated, AdminOnly,
         (status = 200, body = PullList)),
     security(("bearer" = [])))]
 async fn list_pulls(
@@ -276,7 +276,7 @@ async fn list_pulls(
 
 /// One pull's state and progress (admin).
 #[utoipa::path(get, path = "/api/v1/models/pulls/{id}", tag = "models", params(("id" = uuid::Uuid, Path)),
-    responses(Authenticated, Forbidden, ById,
+    responses(Authenticated, AdminOnly, ById,
         (status = 200, body = crate::pulls::PullStatus)),
     security(("bearer" = [])))]
 async fn pull_status(
@@ -296,7 +296,7 @@ async fn pull_status(
 
 /// Cancel a running pull (admin); pulling the same source again resumes it.
 #[utoipa::path(delete, path = "/api/v1/models/pulls/{id}", tag = "models", params(("id" = uuid::Uuid, Path)),
-    responses(Authenticated, Forbidden, ById,
+    responses(Authenticated, AdminOnly, ById,
         (status = 204, description = "Cancelled")),
     security(("bearer" = [])))]
 async fn cancel_pull(
@@ -321,7 +321,7 @@ async fn cancel_pull(
 
 /// Progress of a pull as server-sent events (`data: <PullStatus>`), until it ends (admin).
 #[utoipa::path(get, path = "/api/v1/models/pulls/{id}/events", tag = "models", params(("id" = uuid::Uuid, Path)),
-    responses(Authenticated, Forbidden, ById,
+    responses(Authenticated, AdminOnly, ById,
         (status = 200, description = "text/event-stream of PullStatus")),
     security(("bearer" = [])))]
 async fn pull_events(
@@ -364,7 +364,7 @@ async fn pull_events(
 /// Delete a local model, or a model of an Ollama provider named `ollama:<provider>/<model>`
 /// (the slash written `%2F`) (admin).
 #[utoipa::path(delete, path = "/api/v1/models/{name}", tag = "models", params(("name" = String, Path)),
-    responses(Authenticated, Forbidden, ById,
+    responses(Authenticated, AdminOnly, ById,
         (status = 204, description = "Deleted"),
         (status = 502, body = confab_core::error::ErrorEnvelope, description = "upstream_error: the Ollama server failed")),
     security(("bearer" = [])))]
