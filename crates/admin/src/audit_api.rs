@@ -237,8 +237,8 @@ enum Format {
 #[utoipa::path(get, path = "/api/v1/admin/audit/export", tag = "admin",
     params(FilterQuery, ExportQuery),
     responses(Authenticated, AdminOnly, BadQuery,
-        (status = 200, content_type = "application/x-ndjson", body = String,
-            description = "JSON Lines (one entry per line) or, with format=csv, text/csv with a header row"),
+        (status = 200, description = "JSON Lines (one entry per line) or, with format=csv, CSV with a header row",
+            content((String = "application/x-ndjson"), (String = "text/csv"))),
         (status = 422, body = ErrorEnvelope, description = "invalid_filter, invalid_format")),
     security(("bearer" = [])))]
 async fn export(

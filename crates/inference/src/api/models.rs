@@ -322,7 +322,7 @@ async fn cancel_pull(
 /// Progress of a pull as server-sent events (`data: <PullStatus>`), until it ends (admin).
 #[utoipa::path(get, path = "/api/v1/models/pulls/{id}/events", tag = "models", params(("id" = uuid::Uuid, Path)),
     responses(Authenticated, AdminOnly, ById,
-        (status = 200, description = "text/event-stream of PullStatus")),
+        (status = 200, content_type = "text/event-stream", description = "`PullStatus` events until the pull ends")),
     security(("bearer" = [])))]
 async fn pull_events(
     State(state): State<InferenceState>,

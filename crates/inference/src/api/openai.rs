@@ -136,7 +136,8 @@ fn unix_now() -> i64 {
 #[utoipa::path(post, path = "/v1/chat/completions", tag = "inference", request_body = ChatCompletionRequest,
     responses(
         Authenticated<OpenAiErrorBody>, Forbidden<OpenAiErrorBody>, JsonBody<OpenAiErrorBody>,
-        (status = 200, body = ChatCompletion, description = "The answer; or `text/event-stream` of ChatCompletionChunk when streaming"),
+        (status = 200, description = "The answer; with `stream: true`, server-sent events of ChatCompletionChunk ending with `data: [DONE]`",
+            content((ChatCompletion = "application/json"), (String = "text/event-stream"))),
         (status = 400, body = OpenAiErrorBody, description = "invalid_request, context_length_exceeded, unsupported"),
         (status = 403, body = OpenAiErrorBody, description = "the API key lacks the inference scope"),
         (status = 404, body = OpenAiErrorBody, description = "model_not_found"),
