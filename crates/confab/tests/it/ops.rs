@@ -426,5 +426,50 @@ async fn openapi_declares_every_shared_error_status_with_its_schema() {
             }
         }
     }
+    // Answers that are not JSON say what they are.
+    for (method, path, types) in [
+        (
+            "post",
+            "/v1/chat/completions",
+            &["application/json", "text/event-stream"][..],
+        ),
+        (
+            "get",
+            "/api/v1/conversations/{id}/export",
+            &["application/json", "text/markdown"],
+        ),
+        (
+            "get",
+            "/api/v1/conversations/export",
+            &["application/json", "text/markdown"],
+        ),
+        (
+            "get",
+            "/api/v1/admin/audit/export",
+            &["application/x-ndjson", "text/csv"],
+        ),
+        ("get", "/api/v1/admin/usage/export", &["text/csv"]),
+        ("get", "/api/v1/admin/jobs/events", &["text/event-stream"]),
+        (
+            "get",
+            "/api/v1/models/pulls/{id}/events",
+            &["text/event-stream"],
+        ),
+        (
+            "get",
+            "/api/v1/conversations/{id}/messages/{mid}/stream",
+            &["text/event-stream"],
+        ),
+        ("get", "/s/{token}", &["text/html"]),
+    ] {
+        let content = &doc["paths"][path][method]["responses"]["200"]["content"];
+        for content_type in types {
+            if !content[content_type].is_object() {
+                problems.push(format!(
+                    "{method} {path}: 200 does not declare {content_type}"
+                ));
+            }
+        }
+    }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
