@@ -6,7 +6,8 @@
 # schema. Logout, sessions and the password routes (the user's own and an admin's reset, which
 # the run would aim at its own account) are left out: they end the run's own session.
 #
-#   scripts/api-contract.sh [EXTRA st ARGS...]
+#   scripts/api-contract.sh [EXTRA st ARGS...]   (st runs in a temporary directory: give
+#                                                 paths in ARGS as absolute paths)
 # Environment: API_CONTRACT_EXAMPLES (examples per operation, default 20), CONFAB_BIN.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
