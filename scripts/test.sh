@@ -93,6 +93,15 @@ sdk_tests() {
 	TEST_CONFAB_BIN=$PWD/target/debug/confab target/sdk-venv/bin/pytest -q tests/sdk
 }
 
+# The OpenAPI document as a contract: schemathesis against a live `confab serve` (server
+# errors, undeclared statuses, responses off their schema); about 30 s.
+api_contract() {
+	echo
+	echo "==> API contract (scripts/api-contract.sh)"
+	cargo build -p confab
+	scripts/api-contract.sh
+}
+
 failed=()
 run_pass sqlite "$@" || failed+=(sqlite)
 if $postgres_pass; then
@@ -100,6 +109,7 @@ if $postgres_pass; then
 fi
 if [[ $# -eq 0 ]]; then
 	sdk_tests || failed+=(openai-sdk)
+	api_contract || failed+=(api-contract)
 	# The web UI in Chromium against a live `confab serve` (SQLite).
 	scripts/web.sh e2e || failed+=(web-e2e)
 fi
@@ -110,7 +120,7 @@ if ((${#failed[@]} > 0)); then
 	exit 1
 fi
 if $postgres_pass; then
-	echo "==> passed: sqlite and postgres (and the openai SDK and web end-to-end tests unless a filter was given)"
+	echo "==> passed: sqlite and postgres (and the openai SDK, API contract and web end-to-end tests unless a filter was given)"
 else
 	echo "==> passed: sqlite (postgres skipped)"
 fi

@@ -13,6 +13,7 @@ use confab_core::ApiError;
 use confab_core::audit::{AuditEvent, Outcome};
 use confab_core::auth::{AdminUser, DynAuthenticator};
 use confab_core::error::ErrorEnvelope;
+use confab_core::error::responses::{AdminOnly, Authenticated, BadQuery};
 use confab_core::extract::{ClientMeta, Json};
 use confab_core::pagination::{Page, PageParams, encode_cursor};
 use serde::Deserialize;
@@ -187,9 +188,9 @@ impl FilterQuery {
 /// List audit entries, newest first (admin). Reading the log is not audited.
 #[utoipa::path(get, path = "/api/v1/admin/audit", tag = "admin",
     params(FilterQuery, ListQuery),
-    responses((status = 200, body = Page<AuditEntry>),
+    responses(Authenticated, AdminOnly, BadQuery,
+        (status = 200, body = Page<AuditEntry>),
         (status = 400, body = ErrorEnvelope, description = "invalid_limit, invalid_cursor"),
-        (status = 403, body = ErrorEnvelope),
         (status = 422, body = ErrorEnvelope, description = "invalid_filter")),
     security(("bearer" = [])))]
 async fn list(
@@ -235,9 +236,9 @@ enum Format {
 /// listing; the export is recorded as `audit.exported` and covers what was there before it.
 #[utoipa::path(get, path = "/api/v1/admin/audit/export", tag = "admin",
     params(FilterQuery, ExportQuery),
-    responses((status = 200, content_type = "application/x-ndjson", body = String,
-            description = "JSON Lines (one entry per line) or, with format=csv, text/csv with a header row"),
-        (status = 403, body = ErrorEnvelope),
+    responses(Authenticated, AdminOnly, BadQuery,
+        (status = 200, description = "JSON Lines (one entry per line) or, with format=csv, CSV with a header row",
+            content((String = "application/x-ndjson"), (String = "text/csv"))),
         (status = 422, body = ErrorEnvelope, description = "invalid_filter, invalid_format")),
     security(("bearer" = [])))]
 async fn export(
@@ -402,7 +403,8 @@ fn csv_field(out: &mut Vec<u8>, field: &str) {
 /// Walk the hash chain and report the first broken entry, if any (admin). Archive files
 /// present in the archive directory are checked too. Not audited.
 #[utoipa::path(get, path = "/api/v1/admin/audit/verify", tag = "admin",
-    responses((status = 200, body = VerifyReport), (status = 403, body = ErrorEnvelope)),
+    responses(Authenticated, AdminOnly,
+        (status = 200, body = VerifyReport)),
     security(("bearer" = [])))]
 async fn verify(
     State(state): State<AuditState>,

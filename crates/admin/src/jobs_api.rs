@@ -17,6 +17,7 @@ use confab_core::ApiError;
 use confab_core::audit::{AuditEvent, AuditLog, Outcome};
 use confab_core::auth::{AdminUser, DynAuthenticator};
 use confab_core::error::ErrorEnvelope;
+use confab_core::error::responses::{AdminOnly, Authenticated, BadQuery, ById};
 use confab_core::extract::ClientMeta;
 use confab_core::pagination::{Page, PageParams, encode_cursor};
 use futures::StreamExt;
@@ -132,8 +133,8 @@ pub struct JobQuery {
 
 /// Background jobs, newest first (admin).
 #[utoipa::path(get, path = "/api/v1/admin/jobs", tag = "admin", params(JobQuery),
-    responses((status = 200, body = Page<JobView>), (status = 400, body = ErrorEnvelope, description = "invalid_state, invalid_cursor, invalid_limit"),
-        (status = 401, body = ErrorEnvelope), (status = 403, body = ErrorEnvelope)),
+    responses(Authenticated, AdminOnly, BadQuery,
+        (status = 200, body = Page<JobView>), (status = 400, body = ErrorEnvelope, description = "invalid_state, invalid_cursor, invalid_limit")),
     security(("bearer" = [])))]
 async fn list_jobs(
     State(state): State<JobsState>,
@@ -172,7 +173,8 @@ async fn list_jobs(
 
 /// One background job (admin).
 #[utoipa::path(get, path = "/api/v1/admin/jobs/{id}", tag = "admin", params(("id" = Uuid, Path)),
-    responses((status = 200, body = JobView), (status = 403, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope)),
+    responses(Authenticated, AdminOnly, ById,
+        (status = 200, body = JobView)),
     security(("bearer" = [])))]
 async fn get_job(
     State(state): State<JobsState>,
@@ -191,8 +193,8 @@ async fn get_job(
 /// Cancel a job (admin): a queued job at once; a running one stops at its next heartbeat
 /// (`cancel_requested` until then). A finished job is 409 `job_state`.
 #[utoipa::path(post, path = "/api/v1/admin/jobs/{id}/cancel", tag = "admin", params(("id" = Uuid, Path)),
-    responses((status = 200, body = JobView), (status = 403, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope),
-        (status = 409, body = ErrorEnvelope, description = "job_state: the job already ended")),
+    responses(Authenticated, AdminOnly, ById,
+        (status = 200, body = JobView), (status = 409, body = ErrorEnvelope, description = "job_state: the job already ended")),
     security(("bearer" = [])))]
 async fn cancel_job(
     State(state): State<JobsState>,
@@ -218,8 +220,8 @@ async fn cancel_job(
 /// Run a failed or cancelled job again with fresh attempts (admin). Other states are 409
 /// `job_state`.
 #[utoipa::path(post, path = "/api/v1/admin/jobs/{id}/retry", tag = "admin", params(("id" = Uuid, Path)),
-    responses((status = 200, body = JobView), (status = 403, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope),
-        (status = 409, body = ErrorEnvelope, description = "job_state: only failed or cancelled jobs are retried")),
+    responses(Authenticated, AdminOnly, ById,
+        (status = 200, body = JobView), (status = 409, body = ErrorEnvelope, description = "job_state: only failed or cancelled jobs are retried")),
     security(("bearer" = [])))]
 async fn retry_job(
     State(state): State<JobsState>,
@@ -256,8 +258,8 @@ async fn publish(state: &JobsState, job: &Job) {
 /// Live changes of every job (admin): Server-Sent Events `job.updated` with the job's state
 /// and progress; `resync` when this stream fell behind (list again).
 #[utoipa::path(get, path = "/api/v1/admin/jobs/events", tag = "admin",
-    responses((status = 200, content_type = "text/event-stream", description = "`job.updated` events"),
-        (status = 403, body = ErrorEnvelope)),
+    responses(Authenticated, AdminOnly,
+        (status = 200, content_type = "text/event-stream", description = "`job.updated` events")),
     security(("bearer" = [])))]
 async fn job_events(State(state): State<JobsState>, _admin: AdminUser) -> Response {
     let events = state.events.subscribe(JOBS_TOPIC).map(|received| {

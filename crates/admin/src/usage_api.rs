@@ -12,6 +12,7 @@ use axum::response::{IntoResponse, Response};
 use confab_core::ApiError;
 use confab_core::auth::{AdminUser, CurrentUser, DynAuthenticator};
 use confab_core::error::ErrorEnvelope;
+use confab_core::error::responses::{AdminOnly, Authenticated, BadQuery};
 use futures::StreamExt;
 use serde::Deserialize;
 use utoipa::IntoParams;
@@ -80,8 +81,8 @@ fn parse_user(user: Option<&str>) -> Result<Option<Uuid>, QueryError> {
 
 /// Usage of every user (admin), grouped by user, model or day, with a per-day series.
 #[utoipa::path(get, path = "/api/v1/admin/usage", tag = "usage", params(AdminUsageParams),
-    responses((status = 200, body = UsageReport),
-        (status = 401, body = ErrorEnvelope), (status = 403, body = ErrorEnvelope),
+    responses(Authenticated, AdminOnly, BadQuery,
+        (status = 200, body = UsageReport),
         (status = 422, body = ErrorEnvelope, description = "invalid_group_by, invalid_date, invalid_range, invalid_user")),
     security(("bearer" = [])))]
 async fn admin_usage(
@@ -140,9 +141,9 @@ fn csv_line(row: &DailyUsage) -> String {
 /// Usage as CSV (admin): a header, then one row per day, user and model, in that order.
 /// Streamed as it is read; a failure part way ends the body early (and is logged).
 #[utoipa::path(get, path = "/api/v1/admin/usage/export", tag = "usage", params(ExportParams),
-    responses((status = 200, content_type = "text/csv", body = String,
+    responses(Authenticated, AdminOnly, BadQuery,
+        (status = 200, content_type = "text/csv", body = String,
             description = "day,user_id,model,requests,errors,prompt_tokens,completion_tokens,latency_avg_ms,latency_p50_ms,latency_p95_ms"),
-        (status = 401, body = ErrorEnvelope), (status = 403, body = ErrorEnvelope),
         (status = 422, body = ErrorEnvelope, description = "invalid_format, invalid_date, invalid_range, invalid_user")),
     security(("bearer" = [])))]
 async fn export_usage(
@@ -196,8 +197,8 @@ pub struct MyUsageParams {
 
 /// The signed-in user's own usage: rows by model, and the per-day series.
 #[utoipa::path(get, path = "/api/v1/usage", tag = "usage", params(MyUsageParams),
-    responses((status = 200, body = UsageReport),
-        (status = 401, body = ErrorEnvelope),
+    responses(Authenticated, BadQuery,
+        (status = 200, body = UsageReport),
         (status = 422, body = ErrorEnvelope, description = "invalid_date, invalid_range")),
     security(("bearer" = [])))]
 async fn my_usage(

@@ -15,6 +15,9 @@ use axum_extra::extract::cookie::{Cookie, SameSite};
 use confab_core::ApiError;
 use confab_core::auth::{AdminUser, CurrentUser, DynAuthenticator, JwkSet, Role, Scope};
 use confab_core::error::ErrorEnvelope;
+use confab_core::error::responses::{
+    AdminOnly, Authenticated, BadQuery, ById, Forbidden, JsonBody,
+};
 use confab_core::extract::{ClientMeta, Json, OptionalJson};
 use confab_core::pagination::{Page, PageParams, encode_cursor};
 use serde::{Deserialize, Serialize};
@@ -325,6 +328,7 @@ fn token_response(signed_in: SignedIn, refresh_in_body: bool) -> Result<TokenRes
 /// decides (open: active at once; approval: pending; closed: refused).
 #[utoipa::path(post, path = "/api/v1/auth/register", tag = "auth", request_body = RegisterRequest,
     responses(
+        JsonBody,
         (status = 201, body = RegisterResponse, description = "Created; tokens unless pending"),
         (status = 403, body = ErrorEnvelope, description = "registration_closed"),
         (status = 409, body = ErrorEnvelope, description = "email_taken"),
@@ -371,6 +375,7 @@ async fn register(
 /// Sign in with email and password.
 #[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = LoginRequest,
     responses(
+        JsonBody,
         (status = 200, body = TokenResponse),
         (status = 401, body = ErrorEnvelope, description = "invalid_credentials (same for unknown email and wrong password)"),
         (status = 403, body = ErrorEnvelope, description = "account_pending, account_disabled"),
@@ -413,6 +418,7 @@ fn signed_in_response(
 /// refresh token stops working; presenting it again revokes the whole session.
 #[utoipa::path(post, path = "/api/v1/auth/refresh", tag = "auth", request_body(content = RefreshRequest, description = "optional when the cookie is used"),
     responses(
+        JsonBody,
         (status = 200, body = TokenResponse),
         (status = 401, body = ErrorEnvelope, description = "invalid_refresh_token, refresh_token_reused"),
         (status = 403, body = ErrorEnvelope, description = "csrf_failed"),
@@ -446,10 +452,10 @@ async fn refresh(
 #[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth",
     request_body(content = RefreshRequest, description = "optional"),
     responses(
+        Authenticated, Forbidden, JsonBody,
         (status = 204, description = "Signed out; cookies cleared"),
         (status = 401, body = ErrorEnvelope, description = "no session given"),
-        (status = 403, body = ErrorEnvelope, description = "csrf_failed, session_required (API keys cannot sign out)"),
-    ),
+        (status = 403, body = ErrorEnvelope, description = "csrf_failed, session_required (API keys cannot sign out)")),
     security((), ("bearer" = [])))]
 async fn logout(
     State(state): State<AuthState>,
@@ -482,7 +488,8 @@ async fn logout(
 
 /// The signed-in user (works with API keys of any scope too).
 #[utoipa::path(get, path = "/api/v1/auth/me", tag = "auth",
-    responses((status = 200, body = UserView), (status = 401, body = ErrorEnvelope)),
+    responses(Authenticated,
+        (status = 200, body = UserView)),
     security(("bearer" = [])))]
 async fn me(
     State(state): State<AuthState>,
@@ -493,7 +500,8 @@ async fn me(
 
 /// Change the signed-in user's display name.
 #[utoipa::path(patch, path = "/api/v1/auth/me", tag = "auth", request_body = UpdateMeRequest,
-    responses((status = 200, body = UserView), (status = 401, body = ErrorEnvelope), (status = 403, body = ErrorEnvelope, description = "session_required"), (status = 422, body = ErrorEnvelope)),
+    responses(Authenticated, Forbidden, JsonBody,
+        (status = 200, body = UserView), (status = 403, body = ErrorEnvelope, description = "session_required"), (status = 422, body = ErrorEnvelope)),
     security(("bearer" = [])))]
 async fn update_me(
     State(state): State<AuthState>,
@@ -513,11 +521,10 @@ async fn update_me(
 /// the user is revoked.
 #[utoipa::path(post, path = "/api/v1/auth/password", tag = "auth", request_body = ChangePasswordRequest,
     responses(
+        Authenticated, Forbidden, JsonBody,
         (status = 204, description = "Changed"),
-        (status = 401, body = ErrorEnvelope),
         (status = 403, body = ErrorEnvelope, description = "wrong_password, session_required"),
-        (status = 422, body = ErrorEnvelope, description = "weak_password"),
-    ),
+        (status = 422, body = ErrorEnvelope, description = "weak_password")),
     security(("bearer" = [])))]
 async fn change_password(
     State(state): State<AuthState>,
@@ -544,6 +551,7 @@ async fn change_password(
 /// who you are; answers like sign-in.
 #[utoipa::path(post, path = "/api/v1/auth/password/reset", tag = "auth", request_body = CompleteResetRequest,
     responses(
+        JsonBody,
         (status = 200, body = TokenResponse),
         (status = 401, body = ErrorEnvelope, description = "invalid_credentials"),
         (status = 409, body = ErrorEnvelope, description = "no_reset_pending"),
@@ -567,7 +575,8 @@ async fn complete_password_reset(
 
 /// The signed-in user's API keys (not revoked).
 #[utoipa::path(get, path = "/api/v1/auth/api-keys", tag = "auth",
-    responses((status = 200, body = ApiKeyList), (status = 401, body = ErrorEnvelope), (status = 403, body = ErrorEnvelope, description = "session_required")),
+    responses(Authenticated, Forbidden,
+        (status = 200, body = ApiKeyList), (status = 403, body = ErrorEnvelope, description = "session_required")),
     security(("bearer" = [])))]
 async fn list_api_keys(
     State(state): State<AuthState>,
@@ -582,12 +591,11 @@ async fn list_api_keys(
 /// Create an API key. The key is in the response once and never again.
 #[utoipa::path(post, path = "/api/v1/auth/api-keys", tag = "auth", request_body = CreateApiKeyRequest,
     responses(
+        Authenticated, Forbidden, JsonBody,
         (status = 201, body = CreatedApiKeyResponse),
-        (status = 401, body = ErrorEnvelope),
         (status = 403, body = ErrorEnvelope, description = "session_required"),
         (status = 409, body = ErrorEnvelope, description = "too_many_keys"),
-        (status = 422, body = ErrorEnvelope, description = "invalid_name, invalid_scopes, invalid_expiry"),
-    ),
+        (status = 422, body = ErrorEnvelope, description = "invalid_name, invalid_scopes, invalid_expiry")),
     security(("bearer" = [])))]
 async fn create_api_key(
     State(state): State<AuthState>,
@@ -619,7 +627,8 @@ async fn create_api_key(
 /// Revoke one of the signed-in user's API keys.
 #[utoipa::path(delete, path = "/api/v1/auth/api-keys/{id}", tag = "auth",
     params(("id" = Uuid, Path, description = "API key id")),
-    responses((status = 204, description = "Revoked"), (status = 401, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope)),
+    responses(Authenticated, Forbidden, ById,
+        (status = 204, description = "Revoked")),
     security(("bearer" = [])))]
 async fn revoke_api_key(
     State(state): State<AuthState>,
@@ -647,7 +656,8 @@ async fn jwks(State(state): State<AuthState>) -> Response {
 
 /// List users (admin), oldest first, with filters.
 #[utoipa::path(get, path = "/api/v1/auth/users", tag = "users", params(UserQuery),
-    responses((status = 200, body = Page<UserView>), (status = 401, body = ErrorEnvelope), (status = 403, body = ErrorEnvelope)),
+    responses(Authenticated, AdminOnly, BadQuery,
+        (status = 200, body = Page<UserView>)),
     security(("bearer" = [])))]
 async fn list_users(
     State(state): State<AuthState>,
@@ -674,7 +684,8 @@ async fn list_users(
 /// Change a user's role or status (admin). Disabling signs the user out everywhere.
 #[utoipa::path(patch, path = "/api/v1/auth/users/{id}", tag = "users", request_body = UpdateUserRequest,
     params(("id" = Uuid, Path)),
-    responses((status = 200, body = UserView), (status = 403, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope), (status = 409, body = ErrorEnvelope, description = "last_admin")),
+    responses(Authenticated, AdminOnly, JsonBody, ById,
+        (status = 200, body = UserView), (status = 409, body = ErrorEnvelope, description = "last_admin")),
     security(("bearer" = [])))]
 async fn update_user(
     State(state): State<AuthState>,
@@ -697,7 +708,8 @@ async fn update_user(
 
 /// Approve a pending user (admin).
 #[utoipa::path(post, path = "/api/v1/auth/users/{id}/approve", tag = "users", params(("id" = Uuid, Path)),
-    responses((status = 200, body = UserView), (status = 403, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope)),
+    responses(Authenticated, AdminOnly, ById,
+        (status = 200, body = UserView)),
     security(("bearer" = [])))]
 async fn approve_user(
     State(state): State<AuthState>,
@@ -720,7 +732,8 @@ async fn approve_user(
 /// Unlock an account (admin): ends the waits after failed sign-ins early and re-enables an
 /// account an admin locked.
 #[utoipa::path(post, path = "/api/v1/auth/users/{id}/unlock", tag = "users", params(("id" = Uuid, Path)),
-    responses((status = 200, body = UserView), (status = 403, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope)),
+    responses(Authenticated, AdminOnly, ById,
+        (status = 200, body = UserView)),
     security(("bearer" = [])))]
 async fn unlock_user(
     State(state): State<AuthState>,
@@ -734,8 +747,8 @@ async fn unlock_user(
 /// Lock an account (admin): it cannot sign in, and its sessions and API keys stop working
 /// at once, until unlocked.
 #[utoipa::path(post, path = "/api/v1/auth/users/{id}/lock", tag = "users", params(("id" = Uuid, Path)),
-    responses((status = 200, body = UserView), (status = 403, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope),
-        (status = 409, body = ErrorEnvelope, description = "last_admin, cannot_lock_self")),
+    responses(Authenticated, AdminOnly, ById,
+        (status = 200, body = UserView), (status = 409, body = ErrorEnvelope, description = "last_admin, cannot_lock_self")),
     security(("bearer" = [])))]
 async fn lock_user(
     State(state): State<AuthState>,
@@ -750,7 +763,8 @@ async fn lock_user(
 /// user choose a new one (`POST /api/v1/auth/password/reset`); their sessions end and their
 /// API keys are revoked.
 #[utoipa::path(post, path = "/api/v1/auth/users/{id}/password-reset", tag = "users", params(("id" = Uuid, Path)),
-    responses((status = 200, body = PasswordResetResponse), (status = 403, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope)),
+    responses(Authenticated, AdminOnly, ById,
+        (status = 200, body = PasswordResetResponse)),
     security(("bearer" = [])))]
 async fn reset_password(
     State(state): State<AuthState>,
@@ -768,8 +782,8 @@ async fn reset_password(
 /// Delete a user with all their data (admin): the account is disabled at once; a background
 /// job deletes their conversations, keys and files, then the account.
 #[utoipa::path(delete, path = "/api/v1/auth/users/{id}", tag = "users", params(("id" = Uuid, Path)),
-    responses((status = 202, body = UserDeletionResponse), (status = 403, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope),
-        (status = 409, body = ErrorEnvelope, description = "last_admin, cannot_delete_self")),
+    responses(Authenticated, AdminOnly, ById,
+        (status = 202, body = UserDeletionResponse), (status = 409, body = ErrorEnvelope, description = "last_admin, cannot_delete_self")),
     security(("bearer" = [])))]
 async fn delete_user(
     State(state): State<AuthState>,
@@ -790,7 +804,8 @@ async fn delete_user(
 
 /// List groups with their members (admin).
 #[utoipa::path(get, path = "/api/v1/auth/groups", tag = "users",
-    responses((status = 200, body = GroupList), (status = 403, body = ErrorEnvelope)),
+    responses(Authenticated, AdminOnly,
+        (status = 200, body = GroupList)),
     security(("bearer" = [])))]
 async fn list_groups(
     State(state): State<AuthState>,
@@ -803,7 +818,8 @@ async fn list_groups(
 
 /// Create a group (admin).
 #[utoipa::path(post, path = "/api/v1/auth/groups", tag = "users", request_body = CreateGroupRequest,
-    responses((status = 201, body = GroupView), (status = 403, body = ErrorEnvelope), (status = 409, body = ErrorEnvelope, description = "group_exists")),
+    responses(Authenticated, AdminOnly, JsonBody,
+        (status = 201, body = GroupView), (status = 409, body = ErrorEnvelope, description = "group_exists")),
     security(("bearer" = [])))]
 async fn create_group(
     State(state): State<AuthState>,
@@ -820,7 +836,8 @@ async fn create_group(
 
 /// Delete a group (admin); its members stay.
 #[utoipa::path(delete, path = "/api/v1/auth/groups/{id}", tag = "users", params(("id" = Uuid, Path)),
-    responses((status = 204, description = "Deleted"), (status = 403, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope)),
+    responses(Authenticated, AdminOnly, ById,
+        (status = 204, description = "Deleted")),
     security(("bearer" = [])))]
 async fn delete_group(
     State(state): State<AuthState>,
@@ -835,7 +852,8 @@ async fn delete_group(
 /// Add a user to a group (admin).
 #[utoipa::path(put, path = "/api/v1/auth/groups/{id}/members/{user_id}", tag = "users",
     params(("id" = Uuid, Path), ("user_id" = Uuid, Path)),
-    responses((status = 204, description = "Member"), (status = 403, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope)),
+    responses(Authenticated, AdminOnly, ById,
+        (status = 204, description = "Member")),
     security(("bearer" = [])))]
 async fn add_member(
     State(state): State<AuthState>,
@@ -853,7 +871,8 @@ async fn add_member(
 /// Remove a user from a group (admin).
 #[utoipa::path(delete, path = "/api/v1/auth/groups/{id}/members/{user_id}", tag = "users",
     params(("id" = Uuid, Path), ("user_id" = Uuid, Path)),
-    responses((status = 204, description = "Removed"), (status = 403, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope)),
+    responses(Authenticated, AdminOnly, ById,
+        (status = 204, description = "Removed")),
     security(("bearer" = [])))]
 async fn remove_member(
     State(state): State<AuthState>,

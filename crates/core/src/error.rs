@@ -213,3 +213,96 @@ pub fn message_for_status(status: StatusCode) -> String {
         s => s.canonical_reason().unwrap_or("error").to_ascii_lowercase(),
     }
 }
+
+/// OpenAPI declarations of the error statuses that shared extractors and middleware return,
+/// so every operation lists what it can answer without repeating the same tuples by hand.
+///
+/// Each type is one class of failure; a handler's `#[utoipa::path(responses(...))]` names the
+/// classes its extractors bring, e.g. `responses((status = 200, body = T), Authenticated,
+/// JsonBody, NotFound)`. Put them before route-specific tuples: a later tuple for the same
+/// status replaces the generic description with the route's own codes. The type parameter is
+/// the error schema: [`ErrorEnvelope`] under `/api/v1`, the OpenAI error body under `/v1`.
+pub mod responses {
+    use std::collections::BTreeMap;
+    use std::marker::PhantomData;
+
+    use utoipa::openapi::response::{Response, ResponseBuilder};
+    use utoipa::openapi::{ContentBuilder, Ref, RefOr};
+    use utoipa::{IntoResponses, ToSchema};
+
+    use super::ErrorEnvelope;
+
+    fn declare<B: ToSchema>(statuses: &[(u16, &str)]) -> BTreeMap<String, RefOr<Response>> {
+        statuses
+            .iter()
+            .map(|(status, description)| {
+                let content = ContentBuilder::new()
+                    .schema(Some(Ref::from_schema_name(B::name())))
+                    .build();
+                let response = ResponseBuilder::new()
+                    .description(*description)
+                    .content("application/json", content)
+                    .build();
+                (status.to_string(), RefOr::T(response))
+            })
+            .collect()
+    }
+
+    macro_rules! class {
+        ($(#[$doc:meta])* $name:ident: $(($status:literal, $description:literal)),+ $(,)?) => {
+            $(#[$doc])*
+            pub struct $name<B = ErrorEnvelope>(PhantomData<B>);
+
+            impl<B: ToSchema> IntoResponses for $name<B> {
+                fn responses() -> BTreeMap<String, RefOr<Response>> {
+                    declare::<B>(&[$(($status, $description)),+])
+                }
+            }
+        };
+    }
+
+    class!(
+        /// Routes behind a bearer credential: none, an invalid, expired or revoked one, and
+        /// the credential not checkable now (the accounts database, or in split mode the auth
+        /// service, unreachable).
+        Authenticated:
+        (401, "unauthorized, token_expired, token_revoked: sign in again or send a valid `Authorization: Bearer` credential"),
+        (503, "unavailable: the credential cannot be checked now (accounts unreachable); retry later"),
+    );
+    class!(
+        /// Routes that need an API key scope or a signed-in session rather than a key.
+        Forbidden:
+        (403, "insufficient_scope: the API key lacks the scope this route needs; session_required: the operation needs a signed-in session, not an API key"),
+    );
+    class!(
+        /// Routes for the admin role (`AdminUser`).
+        AdminOnly:
+        (403, "forbidden: the admin role is needed; insufficient_scope: the API key lacks the `admin` scope; service_token_not_allowed"),
+    );
+    class!(
+        /// Routes with a JSON request body read by the shared extractor.
+        JsonBody:
+        (400, "invalid_json: the body is not valid JSON; invalid_body: it could not be read"),
+        (413, "payload_too_large: the body is larger than the server accepts"),
+        (415, "unsupported_media_type: send `Content-Type: application/json`"),
+        (422, "invalid_body: the JSON does not have the expected fields or types"),
+    );
+    class!(
+        /// Routes with query parameters: a value of the wrong type or an unknown enum value.
+        BadQuery:
+        (400, "bad_request: a path or query parameter is malformed"),
+    );
+    class!(
+        /// Routes with an id in the path: a malformed id, or no such resource for this caller.
+        ById:
+        (400, "bad_request: a path or query parameter is malformed"),
+        (404, "not_found: no such resource, or not yours"),
+    );
+    class!(
+        /// Routes that ask a model: the caller's generation limits, and a model that is busy,
+        /// missing or unreachable (the platform's trouble, not the request's).
+        ModelCall:
+        (429, "rate_limited: this user's or key's generation limit is reached; retry after `Retry-After` seconds"),
+        (503, "model_unavailable: no model is configured, or it is busy or unreachable; retry after `Retry-After` seconds when given"),
+    );
+}

@@ -1165,7 +1165,8 @@ export interface components {
             ip?: string | null;
             user_agent?: string | null;
             request_id?: string | null;
-            details: Record<string, unknown>;
+            /** @description Action-specific detail: an object, or `null` when the action records none. */
+            details?: Record<string, unknown> | null;
             /** @description The previous entry's hash (64 zeros for the first). */
             prev_hash: string;
             /** @description SHA-256 (hex) over the entry and `prev_hash`; see the module documentation. */
@@ -1678,7 +1679,8 @@ export interface components {
                 ip?: string | null;
                 user_agent?: string | null;
                 request_id?: string | null;
-                details: Record<string, unknown>;
+                /** @description Action-specific detail: an object, or `null` when the action records none. */
+                details?: Record<string, unknown> | null;
                 /** @description The previous entry's hash (64 zeros for the first). */
                 prev_hash: string;
                 /** @description SHA-256 (hex) over the entry and `prev_hash`; see the module documentation. */
@@ -2236,6 +2238,15 @@ export interface operations {
                     "application/json": components["schemas"]["RegisterResponse"];
                 };
             };
+            /** @description invalid_json: the body is not valid JSON; invalid_body: it could not be read */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
             /** @description registration_closed */
             403: {
                 headers: {
@@ -2247,6 +2258,24 @@ export interface operations {
             };
             /** @description email_taken */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description payload_too_large: the body is larger than the server accepts */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description unsupported_media_type: send `Content-Type: application/json` */
+            415: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2295,6 +2324,15 @@ export interface operations {
                     "application/json": components["schemas"]["TokenResponse"];
                 };
             };
+            /** @description invalid_json: the body is not valid JSON; invalid_body: it could not be read */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
             /** @description invalid_credentials (same for unknown email and wrong password) */
             401: {
                 headers: {
@@ -2306,6 +2344,33 @@ export interface operations {
             };
             /** @description account_pending, account_disabled */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description payload_too_large: the body is larger than the server accepts */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description unsupported_media_type: send `Content-Type: application/json` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description invalid_body: the JSON does not have the expected fields or types */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2346,6 +2411,15 @@ export interface operations {
                     "application/json": components["schemas"]["TokenResponse"];
                 };
             };
+            /** @description invalid_json: the body is not valid JSON; invalid_body: it could not be read */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
             /** @description invalid_refresh_token, refresh_token_reused */
             401: {
                 headers: {
@@ -2357,6 +2431,33 @@ export interface operations {
             };
             /** @description csrf_failed */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description payload_too_large: the body is larger than the server accepts */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description unsupported_media_type: send `Content-Type: application/json` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description invalid_body: the JSON does not have the expected fields or types */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2396,6 +2497,15 @@ export interface operations {
                 };
                 content?: never;
             };
+            /** @description invalid_json: the body is not valid JSON; invalid_body: it could not be read */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
             /** @description no session given */
             401: {
                 headers: {
@@ -2407,6 +2517,42 @@ export interface operations {
             };
             /** @description csrf_failed, session_required (API keys cannot sign out) */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description payload_too_large: the body is larger than the server accepts */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description unsupported_media_type: send `Content-Type: application/json` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description invalid_body: the JSON does not have the expected fields or types */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description unavailable: the credential cannot be checked now (accounts unreachable); retry later */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2433,7 +2579,17 @@ export interface operations {
                     "application/json": components["schemas"]["UserView"];
                 };
             };
+            /** @description unauthorized, token_expired, token_revoked: sign in again or send a valid `Authorization: Bearer` credential */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description unavailable: the credential cannot be checked now (accounts unreachable); retry later */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2464,6 +2620,16 @@ export interface operations {
                     "application/json": components["schemas"]["UserView"];
                 };
             };
+            /** @description invalid_json: the body is not valid JSON; invalid_body: it could not be read */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description unauthorized, token_expired, token_revoked: sign in again or send a valid `Authorization: Bearer` credential */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -2481,7 +2647,34 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
+            /** @description payload_too_large: the body is larger than the server accepts */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description unsupported_media_type: send `Content-Type: application/json` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description unavailable: the credential cannot be checked now (accounts unreachable); retry later */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2511,6 +2704,16 @@ export interface operations {
                 };
                 content?: never;
             };
+            /** @description invalid_json: the body is not valid JSON; invalid_body: it could not be read */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description unauthorized, token_expired, token_revoked: sign in again or send a valid `Authorization: Bearer` credential */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -2528,8 +2731,35 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
+            /** @description payload_too_large: the body is larger than the server accepts */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description unsupported_media_type: send `Content-Type: application/json` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
             /** @description weak_password */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description unavailable: the credential cannot be checked now (accounts unreachable); retry later */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2560,6 +2790,15 @@ export interface operations {
                     "application/json": components["schemas"]["TokenResponse"];
                 };
             };
+            /** @description invalid_json: the body is not valid JSON; invalid_body: it could not be read */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
             /** @description invalid_credentials */
             401: {
                 headers: {
@@ -2571,6 +2810,24 @@ export interface operations {
             };
             /** @description no_reset_pending */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description payload_too_large: the body is larger than the server accepts */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description unsupported_media_type: send `Content-Type: application/json` */
+            415: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2615,6 +2872,7 @@ export interface operations {
                     "application/json": components["schemas"]["ApiKeyList"];
                 };
             };
+            /** @description unauthorized, token_expired, token_revoked: sign in again or send a valid `Authorization: Bearer` credential */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -2625,6 +2883,15 @@ export interface operations {
             };
             /** @description session_required */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description unavailable: the credential cannot be checked now (accounts unreachable); retry later */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2655,6 +2922,16 @@ export interface operations {
                     "application/json": components["schemas"]["CreatedApiKeyResponse"];
                 };
             };
+            /** @description invalid_json: the body is not valid JSON; invalid_body: it could not be read */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description unauthorized, token_expired, token_revoked: sign in again or send a valid `Authorization: Bearer` credential */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -2681,8 +2958,35 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
+            /** @description payload_too_large: the body is larger than the server accepts */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description unsupported_media_type: send `Content-Type: application/json` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
             /** @description invalid_name, invalid_scopes, invalid_expiry */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description unavailable: the credential cannot be checked now (accounts unreachable); retry later */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2711,6 +3015,16 @@ export interface operations {
                 };
                 content?: never;
             };
+            /** @description bad_request: a path or query parameter is malformed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description unauthorized, token_expired, token_revoked: sign in again or send a valid `Authorization: Bearer` credential */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -2719,7 +3033,26 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
+            /** @description insufficient_scope: the API key lacks the scope this route needs; session_required: the operation needs a signed-in session, not an API key */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description not_found: no such resource, or not yours */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description unavailable: the credential cannot be checked now (accounts unreachable); retry later */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2772,6 +3105,16 @@ export interface operations {
                     "application/json": components["schemas"]["Page_UserView"];
                 };
             };
+            /** @description bad_request: a path or query parameter is malformed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description unauthorized, token_expired, token_revoked: sign in again or send a valid `Authorization: Bearer` credential */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -2780,7 +3123,17 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
+            /** @description forbidden: the admin role is needed; insufficient_scope: the API key lacks the `admin` scope; service_token_not_allowed */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description unavailable: the credential cannot be checked now (accounts unreachable); retry later */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2809,6 +3162,25 @@ export interface operations {
                     "application/json": components["schemas"]["UserDeletionResponse"];
                 };
             };
+            /** @description bad_request: a path or query parameter is malformed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description unauthorized, token_expired, token_revoked: sign in again or send a valid `Authorization: Bearer` credential */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description forbidden: the admin role is needed; insufficient_scope: the API key lacks the `admin` scope; service_token_not_allowed */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2817,6 +3189,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
+            /** @description not_found: no such resource, or not yours */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -2827,6 +3200,15 @@ export interface operations {
             };
             /** @description last_admin, cannot_delete_self */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description unavailable: the credential cannot be checked now (accounts unreachable); retry later */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2859,6 +3241,25 @@ export interface operations {
                     "application/json": components["schemas"]["UserView"];
                 };
             };
+            /** @description bad_request: a path or query parameter is malformed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description unauthorized, token_expired, token_revoked: sign in again or send a valid `Authorization: Bearer` credential */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description forbidden: the admin role is needed; insufficient_scope: the API key lacks the `admin` scope; service_token_not_allowed */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2867,6 +3268,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
+            /** @description not_found: no such resource, or not yours */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -2877,6 +3279,42 @@ export interface operations {
             };
             /** @description last_admin */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description payload_too_large: the body is larger than the server accepts */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description unsupported_media_type: send `Content-Type: application/json` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description invalid_body: the JSON does not have the expected fields or types */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description unavailable: the credential cannot be checked now (accounts unreachable); retry later */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2905,6 +3343,25 @@ export interface operations {
                     "application/json": components["schemas"]["UserView"];
                 };
             };
+            /** @description bad_request: a path or query parameter is malformed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description unauthorized, token_expired, token_revoked: sign in again or send a valid `Authorization: Bearer` credential */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description forbidden: the admin role is needed; insufficient_scope: the API key lacks the `admin` scope; service_token_not_allowed */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2913,6 +3370,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
+            /** @description not_found: no such resource, or not yours */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -2923,6 +3381,15 @@ export interface operations {
             };
             /** @description last_admin, cannot_lock_self */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description unavailable: the credential cannot be checked now (accounts unreachable); retry later */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2951,6 +3418,25 @@ export interface operations {
                     "application/json": components["schemas"]["PasswordResetResponse"];
                 };
             };
+            /** @description bad_request: a path or query parameter is malformed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description unauthorized, token_expired, token_revoked: sign in again or send a valid `Authorization: Bearer` credential */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description forbidden: the admin role is needed; insufficient_scope: the API key lacks the `admin` scope; service_token_not_allowed */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2959,7 +3445,17 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
+            /** @description not_found: no such resource, or not yours */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description unavailable: the credential cannot be checked now (accounts unreachable); retry later */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2988,6 +3484,25 @@ export interface operations {
                     "application/json": components["schemas"]["UserView"];
                 };
             };
+            /** @description bad_request: a path or query parameter is malformed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description unauthorized, token_expired, token_revoked: sign in again or send a valid `Authorization: Bearer` credential */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description forbidden: the admin role is needed; insufficient_scope: the API key lacks the `admin` scope; service_token_not_allowed */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2996,7 +3511,17 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
+            /** @description not_found: no such resource, or not yours */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description unavailable: the credential cannot be checked now (accounts unreachable); retry later */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3025,6 +3550,25 @@ export interface operations {
                     "application/json": components["schemas"]["UserView"];
                 };
             };
+            /** @description bad_request: a path or query parameter is malformed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description unauthorized, token_expired, token_revoked: sign in again or send a valid `Authorization: Bearer` credential */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description forbidden: the admin role is needed; insufficient_scope: the API key lacks the `admin` scope; service_token_not_allowed */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3033,7 +3577,17 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
+            /** @description not_found: no such resource, or not yours */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description unavailable: the credential cannot be checked now (accounts unreachable); retry later */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3060,7 +3614,26 @@ export interface operations {
                     "application/json": components["schemas"]["GroupList"];
                 };
             };
+            /** @description unauthorized, token_expired, token_revoked: sign in again or send a valid `Authorization: Bearer` credential */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description forbidden: the admin role is needed; insufficient_scope: the API key lacks the `admin` scope; service_token_not_allowed */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description unavailable: the credential cannot be checked now (accounts unreachable); retry later */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3091,6 +3664,25 @@ export interface operations {
                     "application/json": components["schemas"]["GroupView"];
                 };
             };
+            /** @description invalid_json: the body is not valid JSON; invalid_body: it could not be read */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description unauthorized, token_expired, token_revoked: sign in again or send a valid `Authorization: Bearer` credential */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description forbidden: the admin role is needed; insufficient_scope: the API key lacks the `admin` scope; service_token_not_allowed */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3101,6 +3693,42 @@ export interface operations {
             };
             /** @description group_exists */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description payload_too_large: the body is larger than the server accepts */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description unsupported_media_type: send `Content-Type: application/json` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description invalid_body: the JSON does not have the expected fields or types */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description unavailable: the credential cannot be checked now (accounts unreachable); retry later */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3128,6 +3756,25 @@ export interface operations {
                 };
                 content?: never;
             };
+            /** @description bad_request: a path or query parameter is malformed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description unauthorized, token_expired, token_revoked: sign in again or send a valid `Authorization: Bearer` credential */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description forbidden: the admin role is needed; insufficient_scope: the API key lacks the `admin` scope; service_token_not_allowed */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3136,7 +3783,17 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
+            /** @description not_found: no such resource, or not yours */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description unavailable: the credential cannot be checked now (accounts unreachable); retry later */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3165,6 +3822,25 @@ export interface operations {
                 };
                 content?: never;
             };
+            /** @description bad_request: a path or query parameter is malformed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description unauthorized, token_expired, token_revoked: sign in again or send a valid `Authorization: Bearer` credential */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description forbidden: the admin role is needed; insufficient_scope: the API key lacks the `admin` scope; service_token_not_allowed */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3173,7 +3849,17 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
+            /** @description not_found: no such resource, or not yours */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description unavailable: the credential cannot be checked now (accounts unreachable); retry later */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3202,6 +3888,25 @@ export interface operations {
                 };
                 content?: never;
             };
+            /** @description bad_request: a path or query parameter is malformed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description unauthorized, token_expired, token_revoked: sign in again or send a valid `Authorization: Bearer` credential */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description forbidden: the admin role is needed; insufficient_scope: the API key lacks the `admin` scope; service_token_not_allowed */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3210,7 +3915,17 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
+            /** @description not_found: no such resource, or not yours */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description unavailable: the credential cannot be checked now (accounts unreachable); retry later */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3233,13 +3948,14 @@ export interface operations {
             };
         };
         responses: {
-            /** @description The answer; or `text/event-stream` of ChatCompletionChunk when streaming */
+            /** @description The answer; with `stream: true`, server-sent events of ChatCompletionChunk ending with `data: [DONE]` */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ChatCompletion"];
+                    "text/event-stream": string;
                 };
             };
             /** @description invalid_request, context_length_exceeded, unsupported */
@@ -3251,6 +3967,7 @@ export interface operations {
                     "application/json": components["schemas"]["OpenAiErrorBody"];
                 };
             };
+            /** @description unauthorized, token_expired, token_revoked: sign in again or send a valid `Authorization: Bearer` credential */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -3277,6 +3994,33 @@ export interface operations {
                     "application/json": components["schemas"]["OpenAiErrorBody"];
                 };
             };
+            /** @description payload_too_large: the body is larger than the server accepts */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenAiErrorBody"];
+                };
+            };
+            /** @description unsupported_media_type: send `Content-Type: application/json` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenAiErrorBody"];
+                };
+            };
+            /** @description invalid_body: the JSON does not have the expected fields or types */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenAiErrorBody"];
+                };
+            };
             /** @description rate_limit_exceeded, tokens_exceeded (Retry-After) */
             429: {
                 headers: {
@@ -3294,6 +4038,7 @@ export interface operations {
                     "application/json": components["schemas"]["OpenAiErrorBody"];
                 };
             };
+            /** @description the model is busy or its provider unavailable (with Retry-After when waiting helps), or the authentication service cannot be reached */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -3341,6 +4086,7 @@ export interface operations {
                     "application/json": components["schemas"]["OpenAiErrorBody"];
                 };
             };
+            /** @description unauthorized, token_expired, token_revoked: sign in again or send a valid `Authorization: Bearer` credential */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -3349,6 +4095,7 @@ export interface operations {
                     "application/json": components["schemas"]["OpenAiErrorBody"];
                 };
             };
+            /** @description insufficient_scope: the API key lacks the scope this route needs; session_required: the operation needs a signed-in session, not an API key */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3366,7 +4113,43 @@ export interface operations {
                     "application/json": components["schemas"]["OpenAiErrorBody"];
                 };
             };
+            /** @description payload_too_large: the body is larger than the server accepts */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenAiErrorBody"];
+                };
+            };
+            /** @description unsupported_media_type: send `Content-Type: application/json` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenAiErrorBody"];
+                };
+            };
+            /** @description invalid_body: the JSON does not have the expected fields or types */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenAiErrorBody"];
+                };
+            };
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenAiErrorBody"];
+                };
+            };
+            /** @description unavailable: the credential cannot be checked now (accounts unreachable); retry later */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3393,7 +4176,26 @@ export interface operations {
                     "application/json": components["schemas"]["ModelList"];
                 };
             };
+            /** @description unauthorized, token_expired, token_revoked: sign in again or send a valid `Authorization: Bearer` credential */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenAiErrorBody"];
+                };
+            };
+            /** @description insufficient_scope: the API key lacks the scope this route needs; session_required: the operation needs a signed-in session, not an API key */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenAiErrorBody"];
+                };
+            };
+            /** @description unavailable: the credential cannot be checked now (accounts unreachable); retry later */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3420,6 +4222,7 @@ export interface operations {
                     "application/json": components["schemas"]["InstalledModels"];
                 };
             };
+            /** @description unauthorized, token_expired, token_revoked: sign in again or send a valid `Authorization: Bearer` credential */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -3430,6 +4233,15 @@ export interface operations {
             };
             /** @description insufficient_scope: the API key has neither the `inference` nor the `chat` scope */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description unavailable: the credential cannot be checked now (accounts unreachable); retry later */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3463,7 +4275,26 @@ export interface operations {
                     "application/json": components["schemas"]["CatalogPage"];
                 };
             };
+            /** @description bad_request: a path or query parameter is malformed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description unauthorized, token_expired, token_revoked: sign in again or send a valid `Authorization: Bearer` credential */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description unavailable: the credential cannot be checked now (accounts unreachable); retry later */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3490,7 +4321,26 @@ export interface operations {
                     "application/json": components["schemas"]["PullList"];
                 };
             };
+            /** @description unauthorized, token_expired, token_revoked: sign in again or send a valid `Authorization: Bearer` credential */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description forbidden: the admin role is needed; insufficient_scope: the API key lacks the `admin` scope; service_token_not_allowed */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description unavailable: the credential cannot be checked now (accounts unreachable); retry later */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3521,7 +4371,44 @@ export interface operations {
                     "application/json": components["schemas"]["PullStatus"];
                 };
             };
+            /** @description invalid_json: the body is not valid JSON; invalid_body: it could not be read */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description unauthorized, token_expired, token_revoked: sign in again or send a valid `Authorization: Bearer` credential */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description forbidden: the admin role is needed; insufficient_scope: the API key lacks the `admin` scope; service_token_not_allowed */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description payload_too_large: the body is larger than the server accepts */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description unsupported_media_type: send `Content-Type: application/json` */
+            415: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3531,6 +4418,15 @@ export interface operations {
             };
             /** @description invalid_source; pull_target_forbidden: the URL is not https (inference.pull_allow_http) or its host is or resolves to an internal address (inference.pull_allow_private); local_path_forbidden: a server path outside inference.import_dir */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description unavailable: the credential cannot be checked now (accounts unreachable); retry later */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3559,6 +4455,25 @@ export interface operations {
                     "application/json": components["schemas"]["PullStatus"];
                 };
             };
+            /** @description bad_request: a path or query parameter is malformed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description unauthorized, token_expired, token_revoked: sign in again or send a valid `Authorization: Bearer` credential */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description forbidden: the admin role is needed; insufficient_scope: the API key lacks the `admin` scope; service_token_not_allowed */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3567,7 +4482,17 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
+            /** @description not_found: no such resource, or not yours */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description unavailable: the credential cannot be checked now (accounts unreachable); retry later */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3595,6 +4520,25 @@ export interface operations {
                 };
                 content?: never;
             };
+            /** @description bad_request: a path or query parameter is malformed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description unauthorized, token_expired, token_revoked: sign in again or send a valid `Authorization: Bearer` credential */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description forbidden: the admin role is needed; insufficient_scope: the API key lacks the `admin` scope; service_token_not_allowed */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3603,7 +4547,17 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
+            /** @description not_found: no such resource, or not yours */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description unavailable: the credential cannot be checked now (accounts unreachable); retry later */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3624,13 +4578,34 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description text/event-stream of PullStatus */
+            /** @description `PullStatus` events until the pull ends */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "text/event-stream": unknown;
+                };
             };
+            /** @description bad_request: a path or query parameter is malformed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description unauthorized, token_expired, token_revoked: sign in again or send a valid `Authorization: Bearer` credential */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description forbidden: the admin role is needed; insufficient_scope: the API key lacks the `admin` scope; service_token_not_allowed */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3639,7 +4614,17 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
+            /** @description not_found: no such resource, or not yours */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description unavailable: the credential cannot be checked now (accounts unreachable); retry later */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3667,6 +4652,25 @@ export interface operations {
                 };
                 content?: never;
             };
+            /** @description bad_request: a path or query parameter is malformed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description unauthorized, token_expired, token_revoked: sign in again or send a valid `Authorization: Bearer` credential */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description forbidden: the admin role is needed; insufficient_scope: the API key lacks the `admin` scope; service_token_not_allowed */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3675,6 +4679,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
+            /** @description not_found: no such resource, or not yours */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -3685,6 +4690,15 @@ export interface operations {
             };
             /** @description upstream_error: the Ollama server failed */
             502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description unavailable: the credential cannot be checked now (accounts unreachable); retry later */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3716,6 +4730,25 @@ export interface operations {
                     "application/json": components["schemas"]["ImportResult"];
                 };
             };
+            /** @description unauthorized, token_expired, token_revoked: sign in again or send a valid `Authorization: Bearer` credential */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description insufficient_scope: the API key lacks the scope this route needs; session_required: the operation needs a signed-in session, not an API key */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description payload_too_large: larger than `chat.import_limit_bytes` */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -3756,13 +4789,50 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description JSON, or text/markdown of every active branch */
+            /** @description JSON (`format=json`), or Markdown of every active branch (`format=markdown`) */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["Export"];
+                    "text/markdown": string;
+                };
+            };
+            /** @description bad_request: a path or query parameter is malformed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description unauthorized, token_expired, token_revoked: sign in again or send a valid `Authorization: Bearer` credential */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description insufficient_scope: the API key lacks the scope this route needs; session_required: the operation needs a signed-in session, not an API key */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description unavailable: the credential cannot be checked now (accounts unreachable); retry later */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
         };
@@ -3781,16 +4851,54 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description JSON (an export of one conversation) or text/markdown */
+            /** @description JSON (an export of one conversation, with `format=json`) or Markdown of its active branch (`format=markdown`) */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["Export"];
+                    "text/markdown": string;
                 };
             };
+            /** @description bad_request: a path or query parameter is malformed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description unauthorized, token_expired, token_revoked: sign in again or send a valid `Authorization: Bearer` credential */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description insufficient_scope: the API key lacks the scope this route needs; session_required: the operation needs a signed-in session, not an API key */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description not_found: no such resource, or not yours */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description unavailable: the credential cannot be checked now (accounts unreachable); retry later */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3835,7 +4943,26 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
+            /** @description unauthorized, token_expired, token_revoked: sign in again or send a valid `Authorization: Bearer` credential */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description insufficient_scope: the API key lacks the scope this route needs; session_required: the operation needs a signed-in session, not an API key */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description unavailable: the credential cannot be checked now (accounts unreachable); retry later */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3866,7 +4993,53 @@ export interface operations {
                     "application/json": components["schemas"]["Conversation"];
                 };
             };
+            /** @description invalid_json: the body is not valid JSON; invalid_body: it could not be read */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description unauthorized, token_expired, token_revoked: sign in again or send a valid `Authorization: Bearer` credential */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description insufficient_scope: the API key lacks the scope this route needs; session_required: the operation needs a signed-in session, not an API key */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description not_found: `preset_id` names no preset of yours */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description payload_too_large: the body is larger than the server accepts */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description unsupported_media_type: send `Content-Type: application/json` */
+            415: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3876,6 +5049,15 @@ export interface operations {
             };
             /** @description invalid_body, unknown_model */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description unavailable: the credential cannot be checked now (accounts unreachable); retry later */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3904,7 +5086,44 @@ export interface operations {
                     "application/json": components["schemas"]["Conversation"];
                 };
             };
+            /** @description bad_request: a path or query parameter is malformed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description unauthorized, token_expired, token_revoked: sign in again or send a valid `Authorization: Bearer` credential */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description insufficient_scope: the API key lacks the scope this route needs; session_required: the operation needs a signed-in session, not an API key */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description not_found: no such resource, or not yours */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description unavailable: the credential cannot be checked now (accounts unreachable); retry later */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3932,7 +5151,44 @@ export interface operations {
                 };
                 content?: never;
             };
+            /** @description bad_request: a path or query parameter is malformed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description unauthorized, token_expired, token_revoked: sign in again or send a valid `Authorization: Bearer` credential */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description insufficient_scope: the API key lacks the scope this route needs; session_required: the operation needs a signed-in session, not an API key */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description not_found: no such resource, or not yours */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description unavailable: the credential cannot be checked now (accounts unreachable); retry later */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3965,6 +5221,34 @@ export interface operations {
                     "application/json": components["schemas"]["Conversation"];
                 };
             };
+            /** @description bad_request: a path or query parameter is malformed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description unauthorized, token_expired, token_revoked: sign in again or send a valid `Authorization: Bearer` credential */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description insufficient_scope: the API key lacks the scope this route needs; session_required: the operation needs a signed-in session, not an API key */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description not_found: no such resource, or not yours */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -3973,7 +5257,34 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
+            /** @description payload_too_large: the body is larger than the server accepts */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description unsupported_media_type: send `Content-Type: application/json` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description unavailable: the credential cannot be checked now (accounts unreachable); retry later */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4005,7 +5316,26 @@ export interface operations {
                     "application/json": components["schemas"]["SearchResults"];
                 };
             };
+            /** @description bad_request: a path or query parameter is malformed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description unauthorized, token_expired, token_revoked: sign in again or send a valid `Authorization: Bearer` credential */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description insufficient_scope: the API key lacks the scope this route needs; session_required: the operation needs a signed-in session, not an API key */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4015,6 +5345,15 @@ export interface operations {
             };
             /** @description invalid_query */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description unavailable: the credential cannot be checked now (accounts unreachable); retry later */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4045,8 +5384,62 @@ export interface operations {
                     "application/json": components["schemas"]["BulkResult"];
                 };
             };
+            /** @description invalid_json: the body is not valid JSON; invalid_body: it could not be read */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description unauthorized, token_expired, token_revoked: sign in again or send a valid `Authorization: Bearer` credential */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description insufficient_scope: the API key lacks the scope this route needs; session_required: the operation needs a signed-in session, not an API key */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description payload_too_large: the body is larger than the server accepts */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description unsupported_media_type: send `Content-Type: application/json` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
             /** @description invalid_ids */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description unavailable: the credential cannot be checked now (accounts unreachable); retry later */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4075,7 +5468,44 @@ export interface operations {
                     "application/json": components["schemas"]["MessageList"];
                 };
             };
+            /** @description bad_request: a path or query parameter is malformed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description unauthorized, token_expired, token_revoked: sign in again or send a valid `Authorization: Bearer` credential */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description insufficient_scope: the API key lacks the scope this route needs; session_required: the operation needs a signed-in session, not an API key */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description not_found: no such resource, or not yours */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description unavailable: the credential cannot be checked now (accounts unreachable); retry later */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4109,6 +5539,34 @@ export interface operations {
                     "text/event-stream": unknown;
                 };
             };
+            /** @description bad_request: a path or query parameter is malformed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description unauthorized, token_expired, token_revoked: sign in again or send a valid `Authorization: Bearer` credential */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description insufficient_scope: the API key lacks the scope this route needs; session_required: the operation needs a signed-in session, not an API key */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description not_found: no such resource, or not yours */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -4117,7 +5575,25 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
-            /** @description empty_message, message_too_long, unknown_model */
+            /** @description payload_too_large: the body is larger than the server accepts */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description unsupported_media_type: send `Content-Type: application/json` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description empty_message, message_too_long, unknown_model, model_refused */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -4126,6 +5602,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
+            /** @description rate_limited: this user's or key's generation limit is reached; retry after `Retry-After` seconds */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -4134,7 +5611,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
-            /** @description model_unavailable */
+            /** @description model_unavailable: no model is configured, or it is busy or unreachable; retry after `Retry-After` seconds when given */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -4161,6 +5638,7 @@ export interface operations {
             };
         };
         responses: {
+            /** @description events `message` (StreamStart), `delta` (DeltaEvent), `done` (Message) */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -4169,6 +5647,34 @@ export interface operations {
                     "text/event-stream": unknown;
                 };
             };
+            /** @description bad_request: a path or query parameter is malformed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description unauthorized, token_expired, token_revoked: sign in again or send a valid `Authorization: Bearer` credential */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description insufficient_scope: the API key lacks the scope this route needs; session_required: the operation needs a signed-in session, not an API key */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description not_found: no such resource, or not yours */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -4177,7 +5683,44 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
+            /** @description payload_too_large: the body is larger than the server accepts */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description unsupported_media_type: send `Content-Type: application/json` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description unknown_model, model_refused, nothing_to_answer */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description rate_limited: this user's or key's generation limit is reached; retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description model_unavailable: no model is configured, or it is busy or unreachable; retry after `Retry-After` seconds when given */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4206,6 +5749,34 @@ export interface operations {
                 };
                 content?: never;
             };
+            /** @description bad_request: a path or query parameter is malformed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description unauthorized, token_expired, token_revoked: sign in again or send a valid `Authorization: Bearer` credential */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description insufficient_scope: the API key lacks the scope this route needs; session_required: the operation needs a signed-in session, not an API key */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description not_found: no such resource, or not yours */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -4216,6 +5787,15 @@ export interface operations {
             };
             /** @description not_streaming */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description unavailable: the credential cannot be checked now (accounts unreachable); retry later */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4252,6 +5832,34 @@ export interface operations {
                     "text/event-stream": unknown;
                 };
             };
+            /** @description bad_request: a path or query parameter is malformed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description unauthorized, token_expired, token_revoked: sign in again or send a valid `Authorization: Bearer` credential */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description insufficient_scope: the API key lacks the scope this route needs; session_required: the operation needs a signed-in session, not an API key */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description not_found: no such resource, or not yours */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -4262,6 +5870,15 @@ export interface operations {
             };
             /** @description invalid_offset, not_an_answer */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description unavailable: the credential cannot be checked now (accounts unreachable); retry later */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4295,7 +5912,53 @@ export interface operations {
                     "application/json": components["schemas"]["ReactionList"];
                 };
             };
+            /** @description bad_request: a path or query parameter is malformed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description unauthorized, token_expired, token_revoked: sign in again or send a valid `Authorization: Bearer` credential */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description insufficient_scope: the API key lacks the scope this route needs; session_required: the operation needs a signed-in session, not an API key */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description not_found: no such resource, or not yours */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description payload_too_large: the body is larger than the server accepts */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description unsupported_media_type: send `Content-Type: application/json` */
+            415: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4305,6 +5968,15 @@ export interface operations {
             };
             /** @description invalid_reaction */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description unavailable: the credential cannot be checked now (accounts unreachable); retry later */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4335,7 +6007,44 @@ export interface operations {
                     "application/json": components["schemas"]["ReactionList"];
                 };
             };
+            /** @description bad_request: a path or query parameter is malformed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description unauthorized, token_expired, token_revoked: sign in again or send a valid `Authorization: Bearer` credential */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description insufficient_scope: the API key lacks the scope this route needs; session_required: the operation needs a signed-in session, not an API key */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description not_found: no such resource, or not yours */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description unavailable: the credential cannot be checked now (accounts unreachable); retry later */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4367,7 +6076,26 @@ export interface operations {
                 };
                 content?: never;
             };
+            /** @description bad_request: a path or query parameter is malformed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description unauthorized, token_expired, token_revoked: sign in again or send a valid `Authorization: Bearer` credential */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description insufficient_scope: the API key lacks the scope this route needs; session_required: the operation needs a signed-in session, not an API key */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4386,6 +6114,15 @@ export interface operations {
             };
             /** @description too_many_sockets */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description unavailable: the credential cannot be checked now (accounts unreachable); retry later */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4414,7 +6151,44 @@ export interface operations {
                     "application/json": components["schemas"]["ShareList"];
                 };
             };
+            /** @description bad_request: a path or query parameter is malformed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description unauthorized, token_expired, token_revoked: sign in again or send a valid `Authorization: Bearer` credential */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description insufficient_scope: the API key lacks the scope this route needs; session_required: the operation needs a signed-in session, not an API key */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description not_found: no such resource, or not yours */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description unavailable: the credential cannot be checked now (accounts unreachable); retry later */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4443,6 +6217,34 @@ export interface operations {
                     "application/json": components["schemas"]["ShareLink"];
                 };
             };
+            /** @description bad_request: a path or query parameter is malformed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description unauthorized, token_expired, token_revoked: sign in again or send a valid `Authorization: Bearer` credential */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description insufficient_scope: the API key lacks the scope this route needs; session_required: the operation needs a signed-in session, not an API key */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description not_found: no such resource, or not yours */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -4453,6 +6255,15 @@ export interface operations {
             };
             /** @description nothing_to_share */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description unavailable: the credential cannot be checked now (accounts unreachable); retry later */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4480,7 +6291,44 @@ export interface operations {
                 };
                 content?: never;
             };
+            /** @description bad_request: a path or query parameter is malformed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description unauthorized, token_expired, token_revoked: sign in again or send a valid `Authorization: Bearer` credential */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description insufficient_scope: the API key lacks the scope this route needs; session_required: the operation needs a signed-in session, not an API key */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description not_found: no such resource, or not yours */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description unavailable: the credential cannot be checked now (accounts unreachable); retry later */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4509,6 +6357,16 @@ export interface operations {
                     "application/json": components["schemas"]["SharedConversation"];
                 };
             };
+            /** @description bad_request: a path or query parameter is malformed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description not_found: no such resource, or not yours */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -4539,6 +6397,16 @@ export interface operations {
                     "text/html": unknown;
                 };
             };
+            /** @description bad_request: a path or query parameter is malformed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description not_found: no such resource, or not yours */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -4566,7 +6434,26 @@ export interface operations {
                     "application/json": components["schemas"]["PresetList"];
                 };
             };
+            /** @description unauthorized, token_expired, token_revoked: sign in again or send a valid `Authorization: Bearer` credential */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description insufficient_scope: the API key lacks the scope this route needs; session_required: the operation needs a signed-in session, not an API key */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description unavailable: the credential cannot be checked now (accounts unreachable); retry later */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4597,6 +6484,33 @@ export interface operations {
                     "application/json": components["schemas"]["Preset"];
                 };
             };
+            /** @description invalid_json: the body is not valid JSON; invalid_body: it could not be read */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description unauthorized, token_expired, token_revoked: sign in again or send a valid `Authorization: Bearer` credential */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description insufficient_scope: the API key lacks the scope this route needs; session_required: the operation needs a signed-in session, not an API key */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
             /** @description preset_exists */
             409: {
                 headers: {
@@ -4606,7 +6520,34 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
+            /** @description payload_too_large: the body is larger than the server accepts */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description unsupported_media_type: send `Content-Type: application/json` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description unavailable: the credential cannot be checked now (accounts unreachable); retry later */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4639,6 +6580,34 @@ export interface operations {
                     "application/json": components["schemas"]["Preset"];
                 };
             };
+            /** @description bad_request: a path or query parameter is malformed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description unauthorized, token_expired, token_revoked: sign in again or send a valid `Authorization: Bearer` credential */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description insufficient_scope: the API key lacks the scope this route needs; session_required: the operation needs a signed-in session, not an API key */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description not_found: no such resource, or not yours */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -4655,7 +6624,34 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
+            /** @description payload_too_large: the body is larger than the server accepts */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description unsupported_media_type: send `Content-Type: application/json` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description unavailable: the credential cannot be checked now (accounts unreachable); retry later */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4683,7 +6679,44 @@ export interface operations {
                 };
                 content?: never;
             };
+            /** @description bad_request: a path or query parameter is malformed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description unauthorized, token_expired, token_revoked: sign in again or send a valid `Authorization: Bearer` credential */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description insufficient_scope: the API key lacks the scope this route needs; session_required: the operation needs a signed-in session, not an API key */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description not_found: no such resource, or not yours */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description unavailable: the credential cannot be checked now (accounts unreachable); retry later */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4728,6 +6761,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
+            /** @description unauthorized, token_expired, token_revoked: sign in again or send a valid `Authorization: Bearer` credential */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -4736,7 +6770,17 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
+            /** @description forbidden: the admin role is needed; insufficient_scope: the API key lacks the `admin` scope; service_token_not_allowed */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description unavailable: the credential cannot be checked now (accounts unreachable); retry later */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4764,7 +6808,26 @@ export interface operations {
                     "text/event-stream": unknown;
                 };
             };
+            /** @description unauthorized, token_expired, token_revoked: sign in again or send a valid `Authorization: Bearer` credential */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description forbidden: the admin role is needed; insufficient_scope: the API key lacks the `admin` scope; service_token_not_allowed */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description unavailable: the credential cannot be checked now (accounts unreachable); retry later */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4793,6 +6856,25 @@ export interface operations {
                     "application/json": components["schemas"]["JobView"];
                 };
             };
+            /** @description bad_request: a path or query parameter is malformed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description unauthorized, token_expired, token_revoked: sign in again or send a valid `Authorization: Bearer` credential */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description forbidden: the admin role is needed; insufficient_scope: the API key lacks the `admin` scope; service_token_not_allowed */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -4801,7 +6883,17 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
+            /** @description not_found: no such resource, or not yours */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description unavailable: the credential cannot be checked now (accounts unreachable); retry later */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4830,6 +6922,25 @@ export interface operations {
                     "application/json": components["schemas"]["JobView"];
                 };
             };
+            /** @description bad_request: a path or query parameter is malformed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description unauthorized, token_expired, token_revoked: sign in again or send a valid `Authorization: Bearer` credential */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description forbidden: the admin role is needed; insufficient_scope: the API key lacks the `admin` scope; service_token_not_allowed */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -4838,6 +6949,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
+            /** @description not_found: no such resource, or not yours */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -4848,6 +6960,15 @@ export interface operations {
             };
             /** @description job_state: the job already ended */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description unavailable: the credential cannot be checked now (accounts unreachable); retry later */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4876,6 +6997,25 @@ export interface operations {
                     "application/json": components["schemas"]["JobView"];
                 };
             };
+            /** @description bad_request: a path or query parameter is malformed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description unauthorized, token_expired, token_revoked: sign in again or send a valid `Authorization: Bearer` credential */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description forbidden: the admin role is needed; insufficient_scope: the API key lacks the `admin` scope; service_token_not_allowed */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -4884,6 +7024,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
+            /** @description not_found: no such resource, or not yours */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -4894,6 +7035,15 @@ export interface operations {
             };
             /** @description job_state: only failed or cancelled jobs are retried */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description unavailable: the credential cannot be checked now (accounts unreachable); retry later */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4920,6 +7070,7 @@ export interface operations {
                     "application/json": components["schemas"]["SettingsView"];
                 };
             };
+            /** @description unauthorized, token_expired, token_revoked: sign in again or send a valid `Authorization: Bearer` credential */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -4928,7 +7079,17 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
+            /** @description forbidden: the admin role is needed; insufficient_scope: the API key lacks the `admin` scope; service_token_not_allowed */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description unavailable: the credential cannot be checked now (accounts unreachable); retry later */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4959,6 +7120,25 @@ export interface operations {
                     "application/json": components["schemas"]["SettingsView"];
                 };
             };
+            /** @description invalid_json: the body is not valid JSON; invalid_body: it could not be read */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description unauthorized, token_expired, token_revoked: sign in again or send a valid `Authorization: Bearer` credential */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description forbidden: the admin role is needed; insufficient_scope: the API key lacks the `admin` scope; service_token_not_allowed */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -4976,8 +7156,35 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
+            /** @description payload_too_large: the body is larger than the server accepts */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description unsupported_media_type: send `Content-Type: application/json` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
             /** @description invalid_settings, with every problem in details */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description unavailable: the credential cannot be checked now (accounts unreachable); retry later */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -5013,6 +7220,16 @@ export interface operations {
                     "application/json": components["schemas"]["UsageReport"];
                 };
             };
+            /** @description bad_request: a path or query parameter is malformed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description unauthorized, token_expired, token_revoked: sign in again or send a valid `Authorization: Bearer` credential */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -5021,6 +7238,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
+            /** @description forbidden: the admin role is needed; insufficient_scope: the API key lacks the `admin` scope; service_token_not_allowed */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -5031,6 +7249,15 @@ export interface operations {
             };
             /** @description invalid_group_by, invalid_date, invalid_range, invalid_user */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description unavailable: the credential cannot be checked now (accounts unreachable); retry later */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -5067,6 +7294,16 @@ export interface operations {
                     "text/csv": string;
                 };
             };
+            /** @description bad_request: a path or query parameter is malformed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description unauthorized, token_expired, token_revoked: sign in again or send a valid `Authorization: Bearer` credential */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -5075,6 +7312,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
+            /** @description forbidden: the admin role is needed; insufficient_scope: the API key lacks the `admin` scope; service_token_not_allowed */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -5085,6 +7323,15 @@ export interface operations {
             };
             /** @description invalid_format, invalid_date, invalid_range, invalid_user */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description unavailable: the credential cannot be checked now (accounts unreachable); retry later */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -5116,6 +7363,16 @@ export interface operations {
                     "application/json": components["schemas"]["UsageReport"];
                 };
             };
+            /** @description bad_request: a path or query parameter is malformed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description unauthorized, token_expired, token_revoked: sign in again or send a valid `Authorization: Bearer` credential */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -5126,6 +7383,15 @@ export interface operations {
             };
             /** @description invalid_date, invalid_range */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description unavailable: the credential cannot be checked now (accounts unreachable); retry later */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -5178,6 +7444,16 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
+            /** @description unauthorized, token_expired, token_revoked: sign in again or send a valid `Authorization: Bearer` credential */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description forbidden: the admin role is needed; insufficient_scope: the API key lacks the `admin` scope; service_token_not_allowed */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -5188,6 +7464,15 @@ export interface operations {
             };
             /** @description invalid_filter */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description unavailable: the credential cannot be checked now (accounts unreachable); retry later */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -5221,15 +7506,35 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description JSON Lines (one entry per line) or, with format=csv, text/csv with a header row */
+            /** @description JSON Lines (one entry per line) or, with format=csv, CSV with a header row */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
                     "application/x-ndjson": string;
+                    "text/csv": string;
                 };
             };
+            /** @description bad_request: a path or query parameter is malformed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description unauthorized, token_expired, token_revoked: sign in again or send a valid `Authorization: Bearer` credential */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description forbidden: the admin role is needed; insufficient_scope: the API key lacks the `admin` scope; service_token_not_allowed */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -5240,6 +7545,15 @@ export interface operations {
             };
             /** @description invalid_filter, invalid_format */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description unavailable: the credential cannot be checked now (accounts unreachable); retry later */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -5266,7 +7580,26 @@ export interface operations {
                     "application/json": components["schemas"]["VerifyReport"];
                 };
             };
+            /** @description unauthorized, token_expired, token_revoked: sign in again or send a valid `Authorization: Bearer` credential */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description forbidden: the admin role is needed; insufficient_scope: the API key lacks the `admin` scope; service_token_not_allowed */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description unavailable: the credential cannot be checked now (accounts unreachable); retry later */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -90,7 +90,8 @@ pub struct AuditEntry {
     pub ip: Option<String>,
     pub user_agent: Option<String>,
     pub request_id: Option<String>,
-    #[schema(value_type = Object)]
+    /// Action-specific detail: an object, or `null` when the action records none.
+    #[schema(value_type = Option<Object>)]
     pub details: serde_json::Value,
     /// The previous entry's hash (64 zeros for the first).
     pub prev_hash: String,

@@ -19,6 +19,7 @@ use confab_core::ApiError;
 use confab_core::audit::{AuditEvent, AuditLog, Outcome};
 use confab_core::auth::{AdminUser, DynAuthenticator};
 use confab_core::error::ErrorEnvelope;
+use confab_core::error::responses::{AdminOnly, Authenticated, JsonBody};
 use confab_core::extract::{ClientMeta, Json};
 use confab_core::runtime::{LiveSettings, RuntimeSettings};
 use confab_store::StoreError;
@@ -156,7 +157,8 @@ fn store_error(e: StoreError) -> ApiError {
 
 /// The runtime settings in force (admin).
 #[utoipa::path(get, path = "/api/v1/admin/settings", tag = "admin",
-    responses((status = 200, body = SettingsView), (status = 401, body = ErrorEnvelope), (status = 403, body = ErrorEnvelope)),
+    responses(Authenticated, AdminOnly,
+        (status = 200, body = SettingsView)),
     security(("bearer" = [])))]
 async fn get_settings(
     State(state): State<SettingsState>,
@@ -170,8 +172,8 @@ async fn get_settings(
 /// Change runtime settings (admin): validated, stored, audited, and applied by every
 /// replica without a restart.
 #[utoipa::path(patch, path = "/api/v1/admin/settings", tag = "admin", request_body = SettingsPatch,
-    responses((status = 200, body = SettingsView), (status = 403, body = ErrorEnvelope),
-        (status = 409, body = ErrorEnvelope, description = "settings_changed: another change came first"),
+    responses(Authenticated, AdminOnly, JsonBody,
+        (status = 200, body = SettingsView), (status = 409, body = ErrorEnvelope, description = "settings_changed: another change came first"),
         (status = 422, body = ErrorEnvelope, description = "invalid_settings, with every problem in details")),
     security(("bearer" = [])))]
 async fn update_settings(

@@ -4,6 +4,7 @@ use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
 use confab_core::ApiError;
 use confab_core::error::ErrorEnvelope;
+use confab_core::error::responses::{Authenticated, BadQuery, ById, Forbidden, JsonBody};
 use confab_core::extract::Json;
 use confab_core::pagination::{Page, PageParams, encode_cursor};
 use http::StatusCode;
@@ -89,7 +90,8 @@ pub struct ListQuery {
 
 /// Create a conversation.
 #[utoipa::path(post, path = "/api/v1/conversations", tag = "chat", request_body = CreateConversation,
-    responses((status = 201, body = Conversation), (status = 401, body = ErrorEnvelope),
+    responses(Authenticated, Forbidden, JsonBody,
+        (status = 201, body = Conversation), (status = 404, body = ErrorEnvelope, description = "not_found: `preset_id` names no preset of yours"),
         (status = 422, body = ErrorEnvelope, description = "invalid_body, unknown_model")),
     security(("bearer" = [])))]
 async fn create_conversation(
@@ -117,7 +119,8 @@ async fn create_conversation(
 
 /// The user's conversations by last activity, newest first.
 #[utoipa::path(get, path = "/api/v1/conversations", tag = "chat", params(ListQuery),
-    responses((status = 200, body = Page<Conversation>), (status = 400, body = ErrorEnvelope, description = "invalid_cursor, invalid_limit"), (status = 401, body = ErrorEnvelope)),
+    responses(Authenticated, Forbidden, BadQuery,
+        (status = 200, body = Page<Conversation>), (status = 400, body = ErrorEnvelope, description = "invalid_cursor, invalid_limit")),
     security(("bearer" = [])))]
 async fn list_conversations(
     State(state): State<ChatState>,
@@ -150,7 +153,8 @@ async fn list_conversations(
 
 /// One conversation.
 #[utoipa::path(get, path = "/api/v1/conversations/{id}", tag = "chat", params(("id" = Uuid, Path)),
-    responses((status = 200, body = Conversation), (status = 404, body = ErrorEnvelope)),
+    responses(Authenticated, Forbidden, ById,
+        (status = 200, body = Conversation)),
     security(("bearer" = [])))]
 async fn get_conversation(
     State(state): State<ChatState>,
@@ -165,7 +169,8 @@ async fn get_conversation(
 /// Change a conversation: any of its fields, or the branch shown.
 #[utoipa::path(patch, path = "/api/v1/conversations/{id}", tag = "chat", params(("id" = Uuid, Path)),
     request_body = UpdateConversation,
-    responses((status = 200, body = Conversation), (status = 404, body = ErrorEnvelope), (status = 422, body = ErrorEnvelope)),
+    responses(Authenticated, Forbidden, JsonBody, ById,
+        (status = 200, body = Conversation), (status = 422, body = ErrorEnvelope)),
     security(("bearer" = [])))]
 async fn update_conversation(
     State(state): State<ChatState>,
@@ -191,7 +196,8 @@ async fn update_conversation(
 
 /// Delete a conversation with all its messages.
 #[utoipa::path(delete, path = "/api/v1/conversations/{id}", tag = "chat", params(("id" = Uuid, Path)),
-    responses((status = 204, description = "Deleted"), (status = 404, body = ErrorEnvelope)),
+    responses(Authenticated, Forbidden, ById,
+        (status = 204, description = "Deleted")),
     security(("bearer" = [])))]
 async fn delete_conversation(
     State(state): State<ChatState>,
@@ -217,7 +223,8 @@ pub struct BulkResult {
 
 /// Archive, unarchive or delete many conversations at once.
 #[utoipa::path(post, path = "/api/v1/conversations/bulk", tag = "chat", request_body = BulkRequest,
-    responses((status = 200, body = BulkResult), (status = 422, body = ErrorEnvelope, description = "invalid_ids")),
+    responses(Authenticated, Forbidden, JsonBody,
+        (status = 200, body = BulkResult), (status = 422, body = ErrorEnvelope, description = "invalid_ids")),
     security(("bearer" = [])))]
 async fn bulk(
     State(state): State<ChatState>,
@@ -247,8 +254,8 @@ pub struct SearchResults {
 
 /// Search the user's conversation titles and messages.
 #[utoipa::path(get, path = "/api/v1/search", tag = "chat", params(SearchQuery),
-    responses((status = 200, body = SearchResults), (status = 401, body = ErrorEnvelope),
-        (status = 422, body = ErrorEnvelope, description = "invalid_query")),
+    responses(Authenticated, Forbidden, BadQuery,
+        (status = 200, body = SearchResults), (status = 422, body = ErrorEnvelope, description = "invalid_query")),
     security(("bearer" = [])))]
 async fn search(
     State(state): State<ChatState>,
@@ -299,8 +306,9 @@ fn attachment(content_type: &'static str, name: &str, body: String) -> Response 
 /// Export one conversation: JSON with every branch (re-importable) or Markdown.
 #[utoipa::path(get, path = "/api/v1/conversations/{id}/export", tag = "chat",
     params(("id" = Uuid, Path), ExportQuery),
-    responses((status = 200, body = crate::transfer::Export, description = "JSON (an export of one conversation) or text/markdown"),
-        (status = 404, body = ErrorEnvelope)),
+    responses(Authenticated, Forbidden, BadQuery, ById,
+        (status = 200, description = "JSON (an export of one conversation, with `format=json`) or Markdown of its active branch (`format=markdown`)",
+            content((crate::transfer::Export = "application/json"), (String = "text/markdown")))),
     security(("bearer" = [])))]
 async fn export_one(
     State(state): State<ChatState>,
@@ -338,7 +346,9 @@ async fn export_one(
 
 /// Export all of the user's conversations (archived ones too).
 #[utoipa::path(get, path = "/api/v1/conversations/export", tag = "chat", params(ExportQuery),
-    responses((status = 200, body = crate::transfer::Export, description = "JSON, or text/markdown of every active branch")),
+    responses(Authenticated, Forbidden, BadQuery,
+        (status = 200, description = "JSON (`format=json`), or Markdown of every active branch (`format=markdown`)",
+            content((crate::transfer::Export = "application/json"), (String = "text/markdown")))),
     security(("bearer" = [])))]
 async fn export_all(
     State(state): State<ChatState>,
@@ -380,7 +390,9 @@ pub struct ImportResult {
 /// 503 and `Retry-After`.
 #[utoipa::path(post, path = "/api/v1/conversations/import", tag = "chat",
     request_body(content = crate::transfer::Export, description = "a Confab export, or ChatGPT's conversations.json"),
-    responses((status = 201, body = ImportResult), (status = 413, body = ErrorEnvelope),
+    responses(Authenticated, Forbidden,
+        (status = 201, body = ImportResult),
+        (status = 413, body = ErrorEnvelope, description = "payload_too_large: larger than `chat.import_limit_bytes`"),
         (status = 422, body = ErrorEnvelope, description = "invalid_import, with details; import_too_large"),
         (status = 503, body = ErrorEnvelope, description = "imports_busy, with Retry-After")),
     security(("bearer" = [])))]

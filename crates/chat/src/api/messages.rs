@@ -9,6 +9,9 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use confab_core::ApiError;
 use confab_core::error::ErrorEnvelope;
+use confab_core::error::responses::{
+    Authenticated, BadQuery, ById, Forbidden, JsonBody, ModelCall,
+};
 use confab_core::extract::Json;
 use futures::StreamExt;
 use http::HeaderMap;
@@ -52,7 +55,8 @@ pub struct MessageList {
 
 /// The messages of the active branch, with branch navigation data.
 #[utoipa::path(get, path = "/api/v1/conversations/{id}/messages", tag = "chat", params(("id" = Uuid, Path)),
-    responses((status = 200, body = MessageList), (status = 404, body = ErrorEnvelope)),
+    responses(Authenticated, Forbidden, ById,
+        (status = 200, body = MessageList)),
     security(("bearer" = [])))]
 async fn list_messages(
     State(state): State<ChatState>,
@@ -155,9 +159,9 @@ fn sse(
 /// followed again from `…/messages/{mid}/stream`.
 #[utoipa::path(post, path = "/api/v1/conversations/{id}/messages", tag = "chat", params(("id" = Uuid, Path)),
     request_body = SendMessage,
-    responses((status = 200, content_type = "text/event-stream", description = "events `message` (StreamStart), `delta` (DeltaEvent), `done` (Message)"),
-        (status = 404, body = ErrorEnvelope), (status = 422, body = ErrorEnvelope, description = "empty_message, message_too_long, unknown_model"),
-        (status = 429, body = ErrorEnvelope), (status = 503, body = ErrorEnvelope, description = "model_unavailable")),
+    responses(Authenticated, Forbidden, JsonBody, ById, ModelCall,
+        (status = 200, content_type = "text/event-stream", description = "events `message` (StreamStart), `delta` (DeltaEvent), `done` (Message)"),
+        (status = 422, body = ErrorEnvelope, description = "empty_message, message_too_long, unknown_model, model_refused")),
     security(("bearer" = [])))]
 async fn send_message(
     State(state): State<ChatState>,
@@ -193,7 +197,9 @@ async fn send_message(
 /// Generate another answer to the same question: a new sibling branch, streamed like a send.
 #[utoipa::path(post, path = "/api/v1/conversations/{id}/messages/{mid}/regenerate", tag = "chat",
     params(("id" = Uuid, Path), ("mid" = Uuid, Path)), request_body(content = Option<RegenerateBody>),
-    responses((status = 200, content_type = "text/event-stream"), (status = 404, body = ErrorEnvelope), (status = 422, body = ErrorEnvelope)),
+    responses(Authenticated, Forbidden, JsonBody, ById, ModelCall,
+        (status = 200, content_type = "text/event-stream", description = "events `message` (StreamStart), `delta` (DeltaEvent), `done` (Message)"),
+        (status = 422, body = ErrorEnvelope, description = "unknown_model, model_refused, nothing_to_answer")),
     security(("bearer" = [])))]
 async fn regenerate(
     State(state): State<ChatState>,
@@ -217,7 +223,8 @@ async fn regenerate(
 /// Stop an answer being generated; its text so far is kept with status `stopped`.
 #[utoipa::path(post, path = "/api/v1/conversations/{id}/messages/{mid}/stop", tag = "chat",
     params(("id" = Uuid, Path), ("mid" = Uuid, Path)),
-    responses((status = 202, description = "Stopping"), (status = 404, body = ErrorEnvelope), (status = 409, body = ErrorEnvelope, description = "not_streaming")),
+    responses(Authenticated, Forbidden, ById,
+        (status = 202, description = "Stopping"), (status = 409, body = ErrorEnvelope, description = "not_streaming")),
     security(("bearer" = [])))]
 async fn stop(
     State(state): State<ChatState>,
@@ -239,8 +246,9 @@ pub struct FollowQuery {
 /// Re-attach to an answer: live while it is generated, else from its saved text.
 #[utoipa::path(get, path = "/api/v1/conversations/{id}/messages/{mid}/stream", tag = "chat",
     params(("id" = Uuid, Path), ("mid" = Uuid, Path), FollowQuery),
-    responses((status = 200, content_type = "text/event-stream", description = "events `delta`, `done`"),
-        (status = 404, body = ErrorEnvelope), (status = 422, body = ErrorEnvelope, description = "invalid_offset, not_an_answer")),
+    responses(Authenticated, Forbidden, BadQuery, ById,
+        (status = 200, content_type = "text/event-stream", description = "events `delta`, `done`"),
+        (status = 422, body = ErrorEnvelope, description = "invalid_offset, not_an_answer")),
     security(("bearer" = [])))]
 async fn follow(
     State(state): State<ChatState>,
@@ -283,7 +291,8 @@ pub struct ReactionList {
 /// React to a message (idempotent); answers with the message's reactions.
 #[utoipa::path(post, path = "/api/v1/conversations/{id}/messages/{mid}/reactions", tag = "chat",
     params(("id" = Uuid, Path), ("mid" = Uuid, Path)), request_body = ReactionBody,
-    responses((status = 200, body = ReactionList), (status = 404, body = ErrorEnvelope), (status = 422, body = ErrorEnvelope, description = "invalid_reaction")),
+    responses(Authenticated, Forbidden, JsonBody, ById,
+        (status = 200, body = ReactionList), (status = 422, body = ErrorEnvelope, description = "invalid_reaction")),
     security(("bearer" = [])))]
 async fn add_reaction(
     State(state): State<ChatState>,
@@ -301,7 +310,8 @@ async fn add_reaction(
 /// Take back a reaction.
 #[utoipa::path(delete, path = "/api/v1/conversations/{id}/messages/{mid}/reactions/{emoji}", tag = "chat",
     params(("id" = Uuid, Path), ("mid" = Uuid, Path), ("emoji" = String, Path)),
-    responses((status = 200, body = ReactionList), (status = 404, body = ErrorEnvelope)),
+    responses(Authenticated, Forbidden, ById,
+        (status = 200, body = ReactionList)),
     security(("bearer" = [])))]
 async fn remove_reaction(
     State(state): State<ChatState>,

@@ -3,6 +3,7 @@
 use axum::extract::{Path, State};
 use confab_core::ApiError;
 use confab_core::error::ErrorEnvelope;
+use confab_core::error::responses::{Authenticated, ById, Forbidden, JsonBody};
 use confab_core::extract::Json;
 use http::StatusCode;
 use serde::{Deserialize, Serialize};
@@ -36,7 +37,8 @@ pub struct PresetList {
 
 /// The user's presets, by name.
 #[utoipa::path(get, path = "/api/v1/presets", tag = "chat",
-    responses((status = 200, body = PresetList), (status = 401, body = ErrorEnvelope)),
+    responses(Authenticated, Forbidden,
+        (status = 200, body = PresetList)),
     security(("bearer" = [])))]
 async fn list_presets(
     State(state): State<ChatState>,
@@ -49,7 +51,8 @@ async fn list_presets(
 
 /// Save a named system prompt with parameters.
 #[utoipa::path(post, path = "/api/v1/presets", tag = "chat", request_body = PresetBody,
-    responses((status = 201, body = Preset), (status = 409, body = ErrorEnvelope, description = "preset_exists"), (status = 422, body = ErrorEnvelope)),
+    responses(Authenticated, Forbidden, JsonBody,
+        (status = 201, body = Preset), (status = 409, body = ErrorEnvelope, description = "preset_exists"), (status = 422, body = ErrorEnvelope)),
     security(("bearer" = [])))]
 async fn create_preset(
     State(state): State<ChatState>,
@@ -65,7 +68,8 @@ async fn create_preset(
 
 /// Replace a preset.
 #[utoipa::path(put, path = "/api/v1/presets/{id}", tag = "chat", params(("id" = Uuid, Path)), request_body = PresetBody,
-    responses((status = 200, body = Preset), (status = 404, body = ErrorEnvelope), (status = 409, body = ErrorEnvelope), (status = 422, body = ErrorEnvelope)),
+    responses(Authenticated, Forbidden, JsonBody, ById,
+        (status = 200, body = Preset), (status = 409, body = ErrorEnvelope), (status = 422, body = ErrorEnvelope)),
     security(("bearer" = [])))]
 async fn update_preset(
     State(state): State<ChatState>,
@@ -83,7 +87,8 @@ async fn update_preset(
 
 /// Delete a preset.
 #[utoipa::path(delete, path = "/api/v1/presets/{id}", tag = "chat", params(("id" = Uuid, Path)),
-    responses((status = 204, description = "Deleted"), (status = 404, body = ErrorEnvelope)),
+    responses(Authenticated, Forbidden, ById,
+        (status = 204, description = "Deleted")),
     security(("bearer" = [])))]
 async fn delete_preset(
     State(state): State<ChatState>,

@@ -6,6 +6,7 @@ use axum::response::{IntoResponse, Response};
 use confab_core::ApiError;
 use confab_core::audit::{AuditEvent, Outcome};
 use confab_core::error::ErrorEnvelope;
+use confab_core::error::responses::{Authenticated, ById, Forbidden};
 use confab_core::extract::ClientMeta;
 use http::StatusCode;
 use serde::Serialize;
@@ -37,7 +38,8 @@ pub struct ShareList {
 
 /// Make a read-only link to a snapshot of the conversation's active branch.
 #[utoipa::path(post, path = "/api/v1/conversations/{id}/shares", tag = "chat", params(("id" = Uuid, Path)),
-    responses((status = 201, body = ShareLink), (status = 404, body = ErrorEnvelope), (status = 422, body = ErrorEnvelope, description = "nothing_to_share")),
+    responses(Authenticated, Forbidden, ById,
+        (status = 201, body = ShareLink), (status = 422, body = ErrorEnvelope, description = "nothing_to_share")),
     security(("bearer" = [])))]
 async fn create_share(
     State(state): State<ChatState>,
@@ -62,7 +64,8 @@ async fn create_share(
 
 /// The conversation's share links, revoked ones included.
 #[utoipa::path(get, path = "/api/v1/conversations/{id}/shares", tag = "chat", params(("id" = Uuid, Path)),
-    responses((status = 200, body = ShareList), (status = 404, body = ErrorEnvelope)),
+    responses(Authenticated, Forbidden, ById,
+        (status = 200, body = ShareList)),
     security(("bearer" = [])))]
 async fn list_shares(
     State(state): State<ChatState>,
@@ -76,7 +79,8 @@ async fn list_shares(
 
 /// Revoke a share link: it stops working at once.
 #[utoipa::path(delete, path = "/api/v1/shares/{token}", tag = "chat", params(("token" = String, Path)),
-    responses((status = 204, description = "Revoked"), (status = 404, body = ErrorEnvelope)),
+    responses(Authenticated, Forbidden, ById,
+        (status = 204, description = "Revoked")),
     security(("bearer" = [])))]
 async fn revoke_share(
     State(state): State<ChatState>,
@@ -99,7 +103,8 @@ async fn revoke_share(
 
 /// A shared conversation (public: no sign-in; only what the link's snapshot holds).
 #[utoipa::path(get, path = "/api/v1/shared/{token}", tag = "chat", params(("token" = String, Path)),
-    responses((status = 200, body = SharedConversation), (status = 404, body = ErrorEnvelope)))]
+    responses(ById,
+        (status = 200, body = SharedConversation)))]
 async fn shared(
     State(state): State<ChatState>,
     Path(token): Path<String>,
@@ -109,7 +114,8 @@ async fn shared(
 
 /// A shared conversation as a page (public; server-rendered, no scripts).
 #[utoipa::path(get, path = "/s/{token}", tag = "chat", params(("token" = String, Path)),
-    responses((status = 200, content_type = "text/html", description = "The page"), (status = 404, body = ErrorEnvelope)))]
+    responses(ById,
+        (status = 200, content_type = "text/html", description = "The page")))]
 async fn shared_page(
     State(state): State<ChatState>,
     Path(token): Path<String>,

@@ -9,6 +9,7 @@ use axum::response::Response;
 use confab_core::ApiError;
 use confab_core::auth::{DynAuthenticator, Principal, Scope};
 use confab_core::error::ErrorEnvelope;
+use confab_core::error::responses::{Authenticated, BadQuery, Forbidden};
 use futures::StreamExt;
 use http::HeaderMap;
 use http::StatusCode;
@@ -49,8 +50,8 @@ const WS_EXPIRY_RETRY: Duration = Duration::from_secs(5);
 /// the socket with code 1008 (policy violation). A user may hold `chat.sockets_per_user`
 /// connections (16 by default) in one process; another is refused with 429.
 #[utoipa::path(get, path = "/api/v1/ws", tag = "chat", params(WsQuery),
-    responses((status = 101, description = "Switching to WebSocket"), (status = 401, body = ErrorEnvelope),
-        (status = 426, body = ErrorEnvelope, description = "upgrade_required: not a WebSocket request"),
+    responses(Authenticated, Forbidden, BadQuery,
+        (status = 101, description = "Switching to WebSocket"), (status = 426, body = ErrorEnvelope, description = "upgrade_required: not a WebSocket request"),
         (status = 429, body = ErrorEnvelope, description = "too_many_sockets")),
     security(("bearer" = [])))]
 async fn websocket(

@@ -338,3 +338,138 @@ async fn metrics_can_require_a_token() {
     assert_eq!(app.get("/readyz", None).await.status, StatusCode::OK);
     app.stop().await;
 }
+
+/// Every `$ref` in `value`, depth first.
+fn references<'a>(value: &'a serde_json::Value, out: &mut Vec<&'a str>) {
+    match value {
+        serde_json::Value::Object(map) => {
+            if let Some(reference) = map.get("$ref").and_then(|r| r.as_str()) {
+                out.push(reference);
+            }
+            map.values().for_each(|v| references(v, out));
+        }
+        serde_json::Value::Array(items) => items.iter().for_each(|v| references(v, out)),
+        _ => {}
+    }
+}
+
+/// The document is the contract the schemathesis run (scripts/api-contract.sh) checks the live
+/// server against; this pins its shape without a server: every status the shared extractors and
+/// middleware answer is declared where they apply, with the error schema of the route's API,
+/// and every reference resolves.
+#[tokio::test]
+async fn openapi_declares_every_shared_error_status_with_its_schema() {
+    let app = TestApp::start().await;
+    let doc = app.get("/api/openapi.json", None).await.body;
+    app.stop().await;
+
+    let schemas = doc["components"]["schemas"].as_object().unwrap();
+    let mut refs = Vec::new();
+    references(&doc, &mut refs);
+    for reference in refs {
+        let name = reference.strip_prefix("#/components/schemas/").unwrap();
+        assert!(schemas.contains_key(name), "unresolvable {reference}");
+    }
+    // An audit entry without details stores `null`.
+    let details = &schemas["AuditEntry"]["properties"]["details"];
+    assert!(
+        details.to_string().contains("\"null\""),
+        "AuditEntry.details must allow null: {details}"
+    );
+
+    let mut problems = Vec::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            let responses = op["responses"].as_object().unwrap();
+            let params = op["parameters"].as_array().cloned().unwrap_or_default();
+            let located = |place: &str| params.iter().any(|p| p["in"] == place);
+            let mut expected: Vec<&str> = Vec::new();
+            let bearer = op["security"]
+                .as_array()
+                .is_some_and(|s| s.iter().any(|r| r.get("bearer").is_some()));
+            if bearer {
+                expected.push("401");
+            }
+            if op["requestBody"]["content"]["application/json"].is_object() {
+                // The import reads the raw bytes (a Confab export or ChatGPT's file) and judges
+                // them itself: any content type, malformed JSON is its own 422.
+                if path == "/api/v1/conversations/import" {
+                    expected.extend(["413", "422"]);
+                } else {
+                    expected.extend(["400", "413", "415", "422"]);
+                }
+            }
+            if located("path") {
+                expected.extend(["400", "404"]);
+            }
+            if located("query") && path.starts_with("/api/v1/") {
+                expected.push("400");
+            }
+            for status in expected {
+                if !responses.contains_key(status) {
+                    problems.push(format!("{method} {path}: {status} not declared"));
+                }
+            }
+            let schema = if path.starts_with("/v1/") {
+                "#/components/schemas/OpenAiErrorBody"
+            } else {
+                "#/components/schemas/ErrorEnvelope"
+            };
+            for (status, response) in responses {
+                if !status.starts_with('4') && !status.starts_with('5') {
+                    continue;
+                }
+                let declared = &response["content"]["application/json"]["schema"]["$ref"];
+                if declared != schema {
+                    problems.push(format!("{method} {path}: {status} is not {schema}"));
+                }
+            }
+        }
+    }
+    // Answers that are not JSON say what they are.
+    for (method, path, types) in [
+        (
+            "post",
+            "/v1/chat/completions",
+            &["application/json", "text/event-stream"][..],
+        ),
+        (
+            "get",
+            "/api/v1/conversations/{id}/export",
+            &["application/json", "text/markdown"],
+        ),
+        (
+            "get",
+            "/api/v1/conversations/export",
+            &["application/json", "text/markdown"],
+        ),
+        (
+            "get",
+            "/api/v1/admin/audit/export",
+            &["application/x-ndjson", "text/csv"],
+        ),
+        ("get", "/api/v1/admin/usage/export", &["text/csv"]),
+        ("get", "/api/v1/admin/jobs/events", &["text/event-stream"]),
+        (
+            "get",
+            "/api/v1/models/pulls/{id}/events",
+            &["text/event-stream"],
+        ),
+        (
+            "get",
+            "/api/v1/conversations/{id}/messages/{mid}/stream",
+            &["text/event-stream"],
+        ),
+        ("get", "/s/{token}", &["text/html"]),
+    ] {
+        let content = &doc["paths"][path][method]["responses"]["200"]["content"];
+        for content_type in types {
+            if !content[content_type].is_object() {
+                problems.push(format!(
+                    "{method} {path}: 200 does not declare {content_type}"
+                ));
+            }
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}

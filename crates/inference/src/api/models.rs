@@ -7,6 +7,7 @@ use axum::extract::State;
 use axum::response::sse::{KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use confab_core::auth::{CurrentUser, Scope};
+use confab_core::error::responses::{AdminOnly, Authenticated, BadQuery, ById, JsonBody};
 use http::StatusCode;
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -88,7 +89,8 @@ pub struct InstalledModels {
 /// Installed models with provider, size, quantization, parameters and context length (file
 /// paths for admins only). API keys need the `inference` or `chat` scope.
 #[utoipa::path(get, path = "/api/v1/models", tag = "models",
-    responses((status = 200, body = InstalledModels), (status = 401, body = confab_core::error::ErrorEnvelope),
+    responses(Authenticated,
+        (status = 200, body = InstalledModels),
         (status = 403, body = confab_core::error::ErrorEnvelope, description = "insufficient_scope: the API key has neither the `inference` nor the `chat` scope")),
     security(("bearer" = [])))]
 async fn installed_models(
@@ -146,7 +148,8 @@ pub struct CatalogPage {
 
 /// Installable models from the curated catalog, best match first.
 #[utoipa::path(get, path = "/api/v1/models/catalog", tag = "models", params(CatalogQuery),
-    responses((status = 200, body = CatalogPage), (status = 401, body = confab_core::error::ErrorEnvelope)),
+    responses(Authenticated, BadQuery,
+        (status = 200, body = CatalogPage)),
     security(("bearer" = [])))]
 async fn catalog(
     State(state): State<InferenceState>,
@@ -203,10 +206,9 @@ fn api_error(e: crate::pulls::PullError) -> confab_core::ApiError {
 /// its events; an interrupted pull resumes.
 #[utoipa::path(post, path = "/api/v1/models/pulls", tag = "models", request_body = PullRequest,
     responses(
+        Authenticated, AdminOnly, JsonBody,
         (status = 202, body = crate::pulls::PullStatus),
-        (status = 403, body = confab_core::error::ErrorEnvelope),
-        (status = 422, body = confab_core::error::ErrorEnvelope, description = "invalid_source; pull_target_forbidden: the URL is not https (inference.pull_allow_http) or its host is or resolves to an internal address (inference.pull_allow_private); local_path_forbidden: a server path outside inference.import_dir"),
-    ),
+        (status = 422, body = confab_core::error::ErrorEnvelope, description = "invalid_source; pull_target_forbidden: the URL is not https (inference.pull_allow_http) or its host is or resolves to an internal address (inference.pull_allow_private); local_path_forbidden: a server path outside inference.import_dir")),
     security(("bearer" = [])))]
 async fn start_pull(
     State(state): State<InferenceState>,
@@ -260,7 +262,8 @@ async fn start_pull(
 
 /// Recent pulls with their state and progress (admin).
 #[utoipa::path(get, path = "/api/v1/models/pulls", tag = "models",
-    responses((status = 200, body = PullList), (status = 403, body = confab_core::error::ErrorEnvelope)),
+    responses(Authenticated, AdminOnly,
+        (status = 200, body = PullList)),
     security(("bearer" = [])))]
 async fn list_pulls(
     State(state): State<InferenceState>,
@@ -273,7 +276,8 @@ async fn list_pulls(
 
 /// One pull's state and progress (admin).
 #[utoipa::path(get, path = "/api/v1/models/pulls/{id}", tag = "models", params(("id" = uuid::Uuid, Path)),
-    responses((status = 200, body = crate::pulls::PullStatus), (status = 403, body = confab_core::error::ErrorEnvelope), (status = 404, body = confab_core::error::ErrorEnvelope)),
+    responses(Authenticated, AdminOnly, ById,
+        (status = 200, body = crate::pulls::PullStatus)),
     security(("bearer" = [])))]
 async fn pull_status(
     State(state): State<InferenceState>,
@@ -292,7 +296,8 @@ async fn pull_status(
 
 /// Cancel a running pull (admin); pulling the same source again resumes it.
 #[utoipa::path(delete, path = "/api/v1/models/pulls/{id}", tag = "models", params(("id" = uuid::Uuid, Path)),
-    responses((status = 204, description = "Cancelled"), (status = 403, body = confab_core::error::ErrorEnvelope), (status = 404, body = confab_core::error::ErrorEnvelope)),
+    responses(Authenticated, AdminOnly, ById,
+        (status = 204, description = "Cancelled")),
     security(("bearer" = [])))]
 async fn cancel_pull(
     State(state): State<InferenceState>,
@@ -316,7 +321,8 @@ async fn cancel_pull(
 
 /// Progress of a pull as server-sent events (`data: <PullStatus>`), until it ends (admin).
 #[utoipa::path(get, path = "/api/v1/models/pulls/{id}/events", tag = "models", params(("id" = uuid::Uuid, Path)),
-    responses((status = 200, description = "text/event-stream of PullStatus"), (status = 403, body = confab_core::error::ErrorEnvelope), (status = 404, body = confab_core::error::ErrorEnvelope)),
+    responses(Authenticated, AdminOnly, ById,
+        (status = 200, content_type = "text/event-stream", description = "`PullStatus` events until the pull ends")),
     security(("bearer" = [])))]
 async fn pull_events(
     State(state): State<InferenceState>,
@@ -358,7 +364,8 @@ async fn pull_events(
 /// Delete a local model, or a model of an Ollama provider named `ollama:<provider>/<model>`
 /// (the slash written `%2F`) (admin).
 #[utoipa::path(delete, path = "/api/v1/models/{name}", tag = "models", params(("name" = String, Path)),
-    responses((status = 204, description = "Deleted"), (status = 403, body = confab_core::error::ErrorEnvelope), (status = 404, body = confab_core::error::ErrorEnvelope),
+    responses(Authenticated, AdminOnly, ById,
+        (status = 204, description = "Deleted"),
         (status = 502, body = confab_core::error::ErrorEnvelope, description = "upstream_error: the Ollama server failed")),
     security(("bearer" = [])))]
 async fn delete_model(

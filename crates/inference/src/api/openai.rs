@@ -2,6 +2,7 @@
 //! ending with `data: [DONE]`), embeddings (floats or base64) and the model list, each a thin
 //! handler over `InferenceService::chat_completion` / `embeddings`.
 
+use confab_core::error::responses::{Authenticated, Forbidden, JsonBody};
 use std::convert::Infallible;
 use std::time::Duration;
 
@@ -134,14 +135,16 @@ fn unix_now() -> i64 {
 /// server-sent events, `data: <chunk>` each, ending with `data: [DONE]`.
 #[utoipa::path(post, path = "/v1/chat/completions", tag = "inference", request_body = ChatCompletionRequest,
     responses(
-        (status = 200, body = ChatCompletion, description = "The answer; or `text/event-stream` of ChatCompletionChunk when streaming"),
+        Authenticated<OpenAiErrorBody>, Forbidden<OpenAiErrorBody>, JsonBody<OpenAiErrorBody>,
+        (status = 200, description = "The answer; with `stream: true`, server-sent events of ChatCompletionChunk ending with `data: [DONE]`",
+            content((ChatCompletion = "application/json"), (String = "text/event-stream"))),
         (status = 400, body = OpenAiErrorBody, description = "invalid_request, context_length_exceeded, unsupported"),
-        (status = 401, body = OpenAiErrorBody),
         (status = 403, body = OpenAiErrorBody, description = "the API key lacks the inference scope"),
         (status = 404, body = OpenAiErrorBody, description = "model_not_found"),
         (status = 429, body = OpenAiErrorBody, description = "rate_limit_exceeded, tokens_exceeded (Retry-After)"),
-        (status = 502, body = OpenAiErrorBody), (status = 503, body = OpenAiErrorBody), (status = 504, body = OpenAiErrorBody),
-    ),
+        (status = 502, body = OpenAiErrorBody),
+        (status = 503, body = OpenAiErrorBody, description = "the model is busy or its provider unavailable (with Retry-After when waiting helps), or the authentication service cannot be reached"),
+        (status = 504, body = OpenAiErrorBody)),
     security(("bearer" = [])))]
 async fn chat_completions(
     State(state): State<InferenceState>,
@@ -320,11 +323,10 @@ fn usage_chunk(id: &str, created: i64, model: &str, usage: Usage) -> ChatComplet
 /// Create embeddings (OpenAI-compatible): float arrays, or base64 of little-endian float32.
 #[utoipa::path(post, path = "/v1/embeddings", tag = "inference", request_body = EmbeddingRequest,
     responses(
+        Authenticated<OpenAiErrorBody>, Forbidden<OpenAiErrorBody>, JsonBody<OpenAiErrorBody>,
         (status = 200, body = EmbeddingResponse),
-        (status = 400, body = OpenAiErrorBody), (status = 401, body = OpenAiErrorBody),
-        (status = 403, body = OpenAiErrorBody), (status = 404, body = OpenAiErrorBody, description = "model_not_found"),
-        (status = 429, body = OpenAiErrorBody),
-    ),
+        (status = 400, body = OpenAiErrorBody), (status = 404, body = OpenAiErrorBody, description = "model_not_found"),
+        (status = 429, body = OpenAiErrorBody)),
     security(("bearer" = [])))]
 async fn embeddings(
     State(state): State<InferenceState>,
@@ -409,7 +411,8 @@ async fn embeddings(
 
 /// The models a request may name (OpenAI-compatible).
 #[utoipa::path(get, path = "/v1/models", tag = "inference",
-    responses((status = 200, body = ModelList), (status = 401, body = OpenAiErrorBody)),
+    responses(Authenticated<OpenAiErrorBody>, Forbidden<OpenAiErrorBody>,
+        (status = 200, body = ModelList)),
     security(("bearer" = [])))]
 async fn list_models(
     State(state): State<InferenceState>,
