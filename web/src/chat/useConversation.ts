@@ -63,6 +63,9 @@ export function useConversation(conversationId: string | undefined, options: Use
   const [messages, setMessages] = useState<ChatMessage[]>([]);
   const [loading, setLoading] = useState(false);
   const [error, setError] = useState<string | null>(null);
+  /** The conversation whose answer failed with the error shown: a new chat's first answer can
+   * be refused before the page has moved to it, and moving there must not wipe the reason. */
+  const errorOf = useRef<string | null>(null);
   const [streamingId, setStreamingId] = useState<string | null>(null);
   const stream = useRef<{ conversationId: string; controller: AbortController; messageId: string | null } | null>(
     null,
@@ -141,6 +144,7 @@ export function useConversation(conversationId: string | undefined, options: Use
       const here = current.current === id || stream.current?.controller === controller;
       if (!(e instanceof Error && e.name === 'AbortError') && here) {
         setError(friendlyMessage(e));
+        errorOf.current = id;
         setMessages((ms) =>
           ms
             .filter((m) => m.id !== tempAssistantId)
@@ -161,7 +165,9 @@ export function useConversation(conversationId: string | undefined, options: Use
     // A conversation just created by the first message is already streaming here (and an
     // error of that first answer is this conversation's).
     if (conversationId && stream.current?.conversationId === conversationId) return;
-    setError(null);
+    const ownError = conversationId !== undefined && errorOf.current === conversationId;
+    errorOf.current = null;
+    if (!ownError) setError(null);
     if (!conversationId) {
       stream.current?.controller.abort();
       stream.current = null;
