@@ -84,11 +84,6 @@ mod tests {
             ("settings/patch.rs", include_str!("settings/patch.rs")),
             ("jobs_api.rs", include_str!("jobs_api.rs")),
         ];
-        for (name, source) in sources {
-            let code = source.split("#[cfg(test)]").next().unwrap_or(source);
-            for banned in ["sqlx", "confab_store::Db", "Db::"] {
-                assert!(!code.contains(banned), "{name} mentions {banned}");
-            }
-        }
+        confab_testkit::assert_no_sql(&sources);
     }
 }

@@ -88,11 +88,6 @@ mod tests {
             ("pulls/state.rs", include_str!("pulls/state.rs")),
             ("pulls/fetch.rs", include_str!("pulls/fetch.rs")),
         ];
-        for (name, source) in sources {
-            let code = source.split("#[cfg(test)]").next().unwrap_or(source);
-            for banned in ["sqlx", "confab_store::Db", "Db::", "Db,"] {
-                assert!(!code.contains(banned), "{name} mentions {banned}");
-            }
-        }
+        confab_testkit::assert_no_sql(&sources);
     }
 }

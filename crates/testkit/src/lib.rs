@@ -133,6 +133,18 @@ pub async fn serve_dir(
     Ok((addr, task))
 }
 
+/// Architecture check for a service crate: none of `sources` (name, text) — every module but
+/// the SQL adapters — names sqlx or the database pool outside its `#[cfg(test)]` part. Panics
+/// naming the first module that does.
+pub fn assert_no_sql(sources: &[(&str, &str)]) {
+    for (name, source) in sources {
+        let code = source.split("#[cfg(test)]").next().unwrap_or(source);
+        for banned in ["sqlx", "confab_store::Db", "Db::", "Db,"] {
+            assert!(!code.contains(banned), "{name} mentions {banned}");
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
