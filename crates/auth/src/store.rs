@@ -1,4 +1,7 @@
 //! The SQL adapter of [`AuthStore`], portable across SQLite and PostgreSQL.
+//!
+//! Long (about 720 lines) because it is the one SQL adapter of the whole `AuthStore` port, about
+//! forty methods of one statement or transaction each, written for both SQL dialects.
 
 use async_trait::async_trait;
 use confab_core::auth::Role;

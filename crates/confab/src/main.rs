@@ -1,4 +1,7 @@
 //! The `confab` command line: `serve`, `migrate`, `config`, `users`, `keys`, `audit`, `openapi`.
+//!
+//! Long (about 640 lines) because it holds every subcommand's argument types and its output; each
+//! command is a short function over the library, and the logic lives in the crates.
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::net::SocketAddr;

@@ -2,6 +2,9 @@
 //! from the OpenAI shape Confab speaks (system messages lifted to the top-level `system`,
 //! roles merged so they alternate, `max_tokens` always set) and always streamed; the SSE
 //! events (`message_start` … `message_stop`) are translated back into [`ChatEvent`]s.
+//!
+//! Over 600 lines only with its tests (about 340 lines of client, 300 of tests against a fake
+//! server speaking Anthropic's wire format).
 
 use std::time::Duration;
 

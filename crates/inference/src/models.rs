@@ -4,6 +4,9 @@
 //! half file is never listed. Downloads pass the SSRF guard (`crate::ssrf`), time out when
 //! stalled and stop at `inference.pull_max_bytes`. Listings keep each file's metadata and
 //! read a GGUF header again only when the file's size or modification time changed.
+//!
+//! Long (about 670 lines, 60 of them tests) because the store, its pulls from every kind of source
+//! and the listing cache share one notion of a model file; the pull sources are the next cut.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

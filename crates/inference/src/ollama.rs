@@ -2,6 +2,9 @@
 //! (`POST /api/chat`, which takes a JSON schema as `format` and reports why it stopped) and
 //! the model lifecycle (`/api/tags`, `/api/pull`, `/api/delete`). Streamed answers are
 //! NDJSON, one JSON object per line, not SSE.
+//!
+//! Over 600 lines only with its tests (about 400 lines of client, 330 of tests against a fake
+//! server speaking Ollama's wire format).
 
 use std::time::Duration;
 

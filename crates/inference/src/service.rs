@@ -1,5 +1,9 @@
 //! The inference service: the router over local and remote backends, plus what every request
 //! passes through at the gateway — limits, the response cache, usage accounting, metrics.
+//!
+//! Long (about 750 lines) because it holds the one model-calling chain (`chat_completion`,
+//! `embeddings`) with its accounting next to the service it belongs to; the chain and its
+//! `Accounting` are the next cut into a module of their own.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
