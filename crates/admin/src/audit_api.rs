@@ -3,6 +3,7 @@
 //! Reading the log is not itself audited (that would feed the log to itself); an export is,
 //! as `audit.exported`.
 
+use crate::actions::AuditLogAction;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -262,7 +263,7 @@ async fn export(
     let recorded = state
         .log
         .append(
-            AuditEvent::new("audit.exported", Outcome::Success, &client)
+            AuditEvent::new(AuditLogAction::Exported, Outcome::Success, &client)
                 .actor(admin.principal().user_id)
                 .details(serde_json::json!({
                     "format": if format == Format::Csv { "csv" } else { "jsonl" },

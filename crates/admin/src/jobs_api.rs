@@ -2,6 +2,7 @@
 //! user purges, …) with its state and progress; cancel and retry; and a live feed of their
 //! changes (`GET /api/v1/admin/jobs/events`, Server-Sent Events).
 
+use crate::actions::AdminAction;
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
@@ -206,7 +207,7 @@ async fn cancel_job(
     state
         .audit
         .record(
-            AuditEvent::new("admin.job_cancelled", Outcome::Success, &client)
+            AuditEvent::new(AdminAction::JobCancelled, Outcome::Success, &client)
                 .actor(admin.principal().user_id)
                 .target(id.to_string())
                 .details(json!({"kind": job.kind, "state": job.state})),
@@ -233,7 +234,7 @@ async fn retry_job(
     state
         .audit
         .record(
-            AuditEvent::new("admin.job_retried", Outcome::Success, &client)
+            AuditEvent::new(AdminAction::JobRetried, Outcome::Success, &client)
                 .actor(admin.principal().user_id)
                 .target(id.to_string())
                 .details(json!({"kind": job.kind})),

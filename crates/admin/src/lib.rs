@@ -5,6 +5,7 @@
 //! jobs ([`jobs_api`]). Storage is reached through the [`ports`]; each port has one SQL adapter
 //! next to the pure rules it serves (`audit/store.rs`, `usage/store.rs`, `settings/store.rs`).
 
+pub mod actions;
 pub mod audit;
 pub mod audit_api;
 pub mod csv;

@@ -3,6 +3,7 @@
 //! API keys, roles and groups. Its public keys are served as JWKS so other services verify
 //! tokens without calling it.
 
+pub mod actions;
 pub mod api;
 pub mod domain;
 pub mod guard;

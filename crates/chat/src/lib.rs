@@ -3,6 +3,7 @@
 //! branches), answers generated on tracked tasks that outlive the client and are checkpointed
 //! while they stream, re-attachable streams, and presets.
 
+pub mod actions;
 pub mod api;
 pub mod domain;
 pub mod events;

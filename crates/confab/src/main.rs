@@ -3,6 +3,7 @@
 //! Long (about 640 lines) because it holds every subcommand's argument types and its output; each
 //! command is a short function over the library, and the logic lives in the crates.
 
+use confab_auth::actions::AuthAction;
 use std::io::{BufRead, IsTerminal, Write};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -245,7 +246,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             let kid = app.auth.keys().rotate().await?;
             app.auth
                 .audit_cli(
-                    "auth.signing_key_rotated",
+                    AuthAction::SigningKeyRotated,
                     kid.to_string(),
                     serde_json::json!({}),
                 )
@@ -417,7 +418,7 @@ async fn users_command(
                 .map_err(describe)?;
             app.auth
                 .audit_cli(
-                    "auth.user_created",
+                    AuthAction::UserCreated,
                     user.id.to_string(),
                     serde_json::json!({"email": user.email, "role": user.role}),
                 )

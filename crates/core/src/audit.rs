@@ -23,12 +23,40 @@ impl Outcome {
     }
 }
 
+/// An action a service records in the audit log. Each service declares its own as an enum
+/// (`AuthAction`, `AdminAction`, …), so every name it can write is listed in one place and a
+/// typo is a compile error rather than a row no filter finds.
+pub trait AuditAction: Copy + Send + Sync + 'static {
+    /// The dotted name stored in the log, such as `auth.login`.
+    fn name(self) -> &'static str;
+}
+
+/// Checks a service's list of actions: every name starts with `prefix`, is a dotted
+/// lower-case identifier, and is written once. For the services' unit tests.
+pub fn check_action_names<A: AuditAction>(prefix: &str, all: &[A]) -> Result<(), String> {
+    let mut seen = std::collections::HashSet::new();
+    for action in all {
+        let name = action.name();
+        let rest = name
+            .strip_prefix(prefix)
+            .and_then(|rest| rest.strip_prefix('.'))
+            .ok_or_else(|| format!("`{name}` does not start with `{prefix}.`"))?;
+        if rest.is_empty() || !rest.bytes().all(|b| b.is_ascii_lowercase() || b == b'_') {
+            return Err(format!("`{name}` is not a dotted lower-case name"));
+        }
+        if !seen.insert(name) {
+            return Err(format!("`{name}` is declared twice"));
+        }
+    }
+    Ok(())
+}
+
 /// One audited event.
 #[derive(Debug, Clone)]
 pub struct AuditEvent {
     /// Who did it (`None` for anonymous callers).
     pub actor: Option<Uuid>,
-    /// A dotted name such as `auth.login`.
+    /// The action's dotted name, such as `auth.login` (from the service's [`AuditAction`]).
     pub action: &'static str,
     /// What it was done to (a user id, a key id, an email for failed logins).
     pub target: Option<String>,
@@ -39,10 +67,10 @@ pub struct AuditEvent {
 }
 
 impl AuditEvent {
-    pub fn new(action: &'static str, outcome: Outcome, client: &ClientMeta) -> Self {
+    pub fn new(action: impl AuditAction, outcome: Outcome, client: &ClientMeta) -> Self {
         Self {
             actor: None,
-            action,
+            action: action.name(),
             target: None,
             outcome,
             client: client.clone(),

@@ -53,11 +53,16 @@ pub struct HttpContext {
     pub hsts: bool,
 }
 
+/// Why a dependency is not ready; the detail goes to the log, never to the caller.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct NotReady(pub String);
+
 /// Readiness of one dependency (the database, later the bus or cache).
 #[async_trait::async_trait]
 pub trait ReadinessCheck: Send + Sync {
     fn name(&self) -> &'static str;
-    async fn check(&self) -> Result<(), String>;
+    async fn check(&self) -> Result<(), NotReady>;
 }
 
 /// Wraps `router` in the common middleware stack.
@@ -112,11 +117,15 @@ fn incoming_request_id(request: &Request) -> Option<String> {
     ok.then(|| value.to_owned())
 }
 
-fn client_ip(request: &Request, proxies: &ProxyTrust) -> Option<IpAddr> {
-    let peer = request
+/// The connected peer's address (none for requests made in-process).
+fn peer_ip(request: &Request) -> Option<IpAddr> {
+    request
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
-        .map(|ConnectInfo(addr)| addr.ip());
+        .map(|ConnectInfo(addr)| addr.ip())
+}
+
+fn client_ip(request: &Request, peer: Option<IpAddr>, proxies: &ProxyTrust) -> Option<IpAddr> {
     if !proxies.enabled() {
         return peer;
     }
@@ -136,8 +145,14 @@ async fn request_context(
     let started = Instant::now();
     let id = incoming_request_id(&request).unwrap_or_else(|| crate::id::new_id().to_string());
     request.extensions_mut().insert(RequestId(id.clone()));
-    if let Some(ip) = client_ip(&request, &ctx.proxies) {
+    let peer = peer_ip(&request);
+    if let Some(ip) = client_ip(&request, peer, &ctx.proxies) {
         request.extensions_mut().insert(ClientIp(ip));
+    }
+    // `X-Forwarded-Proto` decides whether cookies are `Secure`; only our own proxies may say
+    // it, so from anyone else it is dropped before a handler can read it.
+    if !ctx.proxies.trusts_peer(peer) {
+        request.headers_mut().remove("x-forwarded-proto");
     }
     let method = request.method().clone();
     let route = request
@@ -326,7 +341,7 @@ async fn readyz(State(state): State<OpsState>) -> Response {
         match outcome {
             Ok(Ok(())) => {}
             Ok(Err(reason)) => {
-                tracing::warn!(dependency = check.name(), reason, "readiness check failed");
+                tracing::warn!(dependency = check.name(), %reason, "readiness check failed");
                 failing.push(check.name().to_owned());
             }
             Err(_) => {
@@ -378,4 +393,54 @@ async fn render_metrics(State(state): State<OpsState>, headers: http::HeaderMap)
         Body::from(state.metrics.render()),
     )
         .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::routing::get;
+    use tower::ServiceExt;
+
+    /// Answers with the `X-Forwarded-Proto` the handler saw, or `none`.
+    async fn seen_proto(headers: http::HeaderMap) -> String {
+        headers
+            .get("x-forwarded-proto")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("none")
+            .to_owned()
+    }
+
+    async fn proto_seen(proxies: ProxyTrust, peer: &str) -> String {
+        let ctx = HttpContext {
+            metrics: crate::metrics::MetricsBuilder::new().finish(),
+            proxies,
+            hsts: false,
+        };
+        let router = Router::new()
+            .route("/", get(seen_proto))
+            .layer(middleware::from_fn_with_state(ctx, request_context));
+        let mut request = Request::builder()
+            .uri("/")
+            .header("x-forwarded-proto", "https")
+            .body(Body::empty())
+            .unwrap();
+        let peer: SocketAddr = peer.parse().unwrap();
+        request.extensions_mut().insert(ConnectInfo(peer));
+        let response = router.oneshot(request).await.unwrap();
+        let body = axum::body::to_bytes(response.into_body(), 1024).await.unwrap();
+        String::from_utf8(body.to_vec()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn forwarded_proto_is_believed_only_from_a_trusted_proxy() {
+        let listed = || ProxyTrust::proxies(vec!["10.0.0.0/8".parse().unwrap()]);
+        assert_eq!(proto_seen(listed(), "10.1.2.3:4000").await, "https");
+        assert_eq!(proto_seen(listed(), "192.0.2.9:4000").await, "none");
+        assert_eq!(proto_seen(ProxyTrust::none(), "10.1.2.3:4000").await, "none");
+        // No list: the connected peer is the one proxy.
+        assert_eq!(
+            proto_seen(ProxyTrust::proxies(Vec::new()), "192.0.2.9:4000").await,
+            "https"
+        );
+    }
 }

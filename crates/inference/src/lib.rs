@@ -4,6 +4,7 @@
 //! records, model pulls) are reached through the [`ports`]; each port has one SQL adapter
 //! next to the rules it serves (`usage/store.rs`, `pulls/store.rs`).
 
+pub mod actions;
 pub mod anthropic;
 pub mod api;
 pub mod catalog;

@@ -14,7 +14,7 @@ use std::sync::atomic::AtomicI64;
 use std::time::Duration;
 
 use confab_core::config::DatabaseConfig;
-use confab_core::http::ReadinessCheck;
+use confab_core::http::{NotReady, ReadinessCheck};
 use confab_core::metrics::MetricsBuilder;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::family::Family;
@@ -188,8 +188,8 @@ impl ReadinessCheck for Db {
         "database"
     }
 
-    async fn check(&self) -> Result<(), String> {
-        self.ping().await.map_err(|e| e.to_string())
+    async fn check(&self) -> Result<(), NotReady> {
+        self.ping().await.map_err(|e| NotReady(e.to_string()))
     }
 }
 

@@ -10,6 +10,7 @@
 pub mod patch;
 mod store;
 
+use crate::actions::AdminAction;
 use std::sync::Arc;
 
 use axum::extract::{FromRef, State};
@@ -214,7 +215,7 @@ async fn update_settings(
     state
         .audit
         .record(
-            AuditEvent::new("admin.config_changed", Outcome::Success, &client)
+            AuditEvent::new(AdminAction::ConfigChanged, Outcome::Success, &client)
                 .actor(by)
                 .target("runtime_settings")
                 .details(json!({"version": version, "changes": changes})),

@@ -2,6 +2,7 @@
 //! command line, the profile, and passwords (change, and the end of an admin's reset).
 
 use super::*;
+use crate::actions::AuthAction;
 
 impl AuthService {
     /// Creates an account as the registration policy allows. The first account is an admin.
@@ -15,7 +16,7 @@ impl AuthService {
         let policy = self.registration();
         if policy == RegistrationPolicy::Closed {
             self.audit(
-                AuditEvent::new("auth.register", Outcome::Failure, client)
+                AuditEvent::new(AuthAction::Register, Outcome::Failure, client)
                     .details(json!({"reason": "closed"})),
             )
             .await;
@@ -29,7 +30,7 @@ impl AuthService {
             .create_user(email, name, password, Role::User, status, true)
             .await?;
         self.audit(
-            AuditEvent::new("auth.register", Outcome::Success, client)
+            AuditEvent::new(AuthAction::Register, Outcome::Success, client)
                 .actor(user.id)
                 .target(user.id.to_string())
                 .details(json!({"role": user.role, "status": user.status})),
@@ -116,7 +117,7 @@ impl AuthService {
             .set_password(user.id, &new_hash, false, now_ms())
             .await?;
         self.audit(
-            AuditEvent::new("auth.password_reset_completed", Outcome::Success, client)
+            AuditEvent::new(AuthAction::PasswordResetCompleted, Outcome::Success, client)
                 .actor(user.id)
                 .target(user.id.to_string()),
         )
@@ -139,7 +140,7 @@ impl AuthService {
         self.store.update_name(id, &name, now_ms()).await?;
         self.audit(
             AuditEvent::new(
-                "auth.profile_updated",
+                AuthAction::ProfileUpdated,
                 Outcome::Success,
                 &ClientMeta::default(),
             )
@@ -169,7 +170,7 @@ impl AuthService {
             || !verify(current.to_owned(), user.password_hash.clone()).await?
         {
             self.audit(
-                AuditEvent::new("auth.password_change", Outcome::Failure, client)
+                AuditEvent::new(AuthAction::PasswordChange, Outcome::Failure, client)
                     .actor(user_id)
                     .target(user_id.to_string()),
             )
@@ -198,7 +199,7 @@ impl AuthService {
         self.forget_auth().await;
         self.access_revoked(user_id, None, "password_changed").await;
         self.audit(
-            AuditEvent::new("auth.password_change", Outcome::Success, client)
+            AuditEvent::new(AuthAction::PasswordChange, Outcome::Success, client)
                 .actor(user_id)
                 .target(user_id.to_string())
                 .details(json!({"revoked_sessions": revoked, "revoked_api_keys": revoked_keys})),

@@ -3,6 +3,7 @@
 //! command line's `*_by_email` operations act as the machine's operator.
 
 use super::*;
+use crate::actions::AuthAction;
 
 impl AuthService {
     /// An administrator resets a user's password: a temporary password (returned once) that
@@ -28,7 +29,7 @@ impl AuthService {
         self.access_revoked(id, None, "password_reset").await;
         self.audit_as(
             admin,
-            AuditEvent::new("auth.password_reset", Outcome::Success, client)
+            AuditEvent::new(AuthAction::PasswordReset, Outcome::Success, client)
                 .target(user.id.to_string())
                 .details(json!({"revoked_sessions": revoked, "revoked_api_keys": revoked_keys})),
         )
@@ -69,7 +70,7 @@ impl AuthService {
             self.store.set_role(id, role, now).await?;
             self.audit_as(
                 admin,
-                AuditEvent::new("auth.role_changed", Outcome::Success, client)
+                AuditEvent::new(AuthAction::RoleChanged, Outcome::Success, client)
                     .target(id.to_string())
                     .details(json!({"from": user.role, "to": role})),
             )
@@ -83,9 +84,9 @@ impl AuthService {
                     .await?;
             }
             let action = match (user.status, status) {
-                (UserStatus::Pending, UserStatus::Active) => "auth.user_approved",
-                (_, UserStatus::Disabled) => "auth.user_disabled",
-                _ => "auth.user_status_changed",
+                (UserStatus::Pending, UserStatus::Active) => AuthAction::UserApproved,
+                (_, UserStatus::Disabled) => AuthAction::UserDisabled,
+                _ => AuthAction::UserStatusChanged,
             };
             self.audit_as(
                 admin,
@@ -142,7 +143,7 @@ impl AuthService {
         self.access_revoked(id, None, "locked").await;
         self.audit_as(
             admin,
-            AuditEvent::new("auth.user_locked", Outcome::Success, client)
+            AuditEvent::new(AuthAction::UserLocked, Outcome::Success, client)
                 .target(id.to_string())
                 .details(json!({"from": user.status, "revoked_sessions": revoked})),
         )
@@ -170,7 +171,7 @@ impl AuthService {
         }
         self.audit_as(
             admin,
-            AuditEvent::new("auth.user_unlocked", Outcome::Success, client)
+            AuditEvent::new(AuthAction::UserUnlocked, Outcome::Success, client)
                 .target(id.to_string())
                 .details(json!({"was": user.status})),
         )
@@ -243,7 +244,7 @@ impl AuthService {
             .map_err(|e| AuthError::Internal(format!("cannot queue the purge: {e}")))?;
         self.audit_as(
             admin,
-            AuditEvent::new("auth.user_deleted", Outcome::Success, client)
+            AuditEvent::new(AuthAction::UserDeleted, Outcome::Success, client)
                 .target(id.to_string())
                 .details(json!({"email": user.email, "job": job.id})),
         )
@@ -284,7 +285,7 @@ impl AuthService {
         }
         self.audit_as(
             admin,
-            AuditEvent::new("auth.group_created", Outcome::Success, client)
+            AuditEvent::new(AuthAction::GroupCreated, Outcome::Success, client)
                 .target(id.to_string())
                 .details(json!({"name": name})),
         )
@@ -312,7 +313,8 @@ impl AuthService {
         }
         self.audit_as(
             admin,
-            AuditEvent::new("auth.group_deleted", Outcome::Success, client).target(id.to_string()),
+            AuditEvent::new(AuthAction::GroupDeleted, Outcome::Success, client)
+                .target(id.to_string()),
         )
         .await;
         Ok(())
@@ -339,9 +341,9 @@ impl AuthService {
             admin,
             AuditEvent::new(
                 if member {
-                    "auth.group_member_added"
+                    AuthAction::GroupMemberAdded
                 } else {
-                    "auth.group_member_removed"
+                    AuthAction::GroupMemberRemoved
                 },
                 Outcome::Success,
                 client,
@@ -372,12 +374,7 @@ impl AuthService {
 
     /// Records an action of the command line's operator (a key rotation, a user made at the
     /// terminal) the way every admin action is recorded.
-    pub async fn audit_cli(
-        &self,
-        action: &'static str,
-        target: String,
-        details: serde_json::Value,
-    ) {
+    pub async fn audit_cli(&self, action: AuthAction, target: String, details: serde_json::Value) {
         let event = AuditEvent::new(action, Outcome::Success, &ClientMeta::default())
             .target(target)
             .details(details);

@@ -1,6 +1,7 @@
 //! API keys: made with scopes and an expiry, shown once, stored hashed, revoked.
 
 use super::*;
+use crate::actions::AuthAction;
 
 impl AuthService {
     pub async fn create_api_key(
@@ -42,7 +43,7 @@ impl AuthService {
         };
         self.store.insert_api_key(&record).await?;
         self.audit(
-            AuditEvent::new("auth.api_key_created", Outcome::Success, client)
+            AuditEvent::new(AuthAction::ApiKeyCreated, Outcome::Success, client)
                 .actor(principal.user_id)
                 .target(record.id.to_string())
                 .details(
@@ -81,7 +82,7 @@ impl AuthService {
         self.forget_auth().await;
         self.access_revoked(user_id, None, "key_revoked").await;
         self.audit(
-            AuditEvent::new("auth.api_key_revoked", Outcome::Success, client)
+            AuditEvent::new(AuthAction::ApiKeyRevoked, Outcome::Success, client)
                 .actor(user_id)
                 .target(key_id.to_string()),
         )

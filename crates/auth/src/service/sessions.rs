@@ -2,6 +2,7 @@
 //! detection with a grace window), and logout.
 
 use super::*;
+use crate::actions::AuthAction;
 
 impl AuthService {
     pub(super) fn refresh_ttl_ms(&self) -> i64 {
@@ -58,7 +59,7 @@ impl AuthService {
         let user = self.check_credentials(email, password, client).await?;
         if user.must_change_password {
             self.audit(
-                AuditEvent::new("auth.login", Outcome::Failure, client)
+                AuditEvent::new(AuthAction::Login, Outcome::Failure, client)
                     .actor(user.id)
                     .target(user.email.clone())
                     .details(json!({"reason": "password_change_required"})),
@@ -72,7 +73,7 @@ impl AuthService {
     pub(super) async fn signed_in(&self, user: User, client: &ClientMeta) -> AuthResult<SignedIn> {
         let tokens = self.start_session(&user, client).await?;
         self.audit(
-            AuditEvent::new("auth.login", Outcome::Success, client)
+            AuditEvent::new(AuthAction::Login, Outcome::Success, client)
                 .actor(user.id)
                 .target(user.id.to_string())
                 .details(json!({"session": tokens.session_id})),
@@ -107,7 +108,7 @@ impl AuthService {
             normalized.clone()
         };
         let failed = |reason: &'static str| {
-            AuditEvent::new("auth.login", Outcome::Failure, client)
+            AuditEvent::new(AuthAction::Login, Outcome::Failure, client)
                 .target(normalized.clone())
                 .details(json!({"reason": reason}))
         };
@@ -145,7 +146,7 @@ impl AuthService {
                 self.audit(event).await;
                 if let Some(wait_secs) = waits {
                     self.audit(
-                        AuditEvent::new("auth.login_throttled", Outcome::Success, client)
+                        AuditEvent::new(AuthAction::LoginThrottled, Outcome::Success, client)
                             .target(normalized.clone())
                             .details(json!({
                                 "wait_secs": wait_secs,
@@ -216,7 +217,7 @@ impl AuthService {
                     .await;
                 tracing::warn!(%session_id, %user_id, "refresh token reused; session revoked");
                 self.audit(
-                    AuditEvent::new("auth.refresh_reuse", Outcome::Failure, client)
+                    AuditEvent::new(AuthAction::RefreshReuse, Outcome::Failure, client)
                         .actor(user_id)
                         .target(session_id.to_string())
                         .details(json!({"revoked_session": session_id})),
@@ -249,7 +250,7 @@ impl AuthService {
         self.access_revoked(user_id, Some(session_id), "logout")
             .await;
         self.audit(
-            AuditEvent::new("auth.logout", Outcome::Success, client)
+            AuditEvent::new(AuthAction::Logout, Outcome::Success, client)
                 .actor(user_id)
                 .target(session_id.to_string()),
         )

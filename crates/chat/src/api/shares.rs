@@ -1,6 +1,7 @@
 //! Share links: made and revoked by their owner (both audited), read by anyone holding one,
 //! as JSON or as a server-rendered page, never cached.
 
+use crate::actions::ChatAction;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use confab_core::ApiError;
@@ -53,7 +54,7 @@ async fn create_share(
     let _ = state
         .audit
         .record(
-            AuditEvent::new("chat.share_created", Outcome::Success, &client)
+            AuditEvent::new(ChatAction::ShareCreated, Outcome::Success, &client)
                 .actor(principal.user_id)
                 .target(id.to_string())
                 .details(serde_json::json!({"token_start": token_start})),
@@ -93,7 +94,7 @@ async fn revoke_share(
     let _ = state
         .audit
         .record(
-            AuditEvent::new("chat.share_revoked", Outcome::Success, &client)
+            AuditEvent::new(ChatAction::ShareRevoked, Outcome::Success, &client)
                 .actor(principal.user_id)
                 .details(serde_json::json!({"token_start": token_start})),
         )

@@ -8,7 +8,7 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use confab_admin::{BreakKind, SqlAuditLog};
-use confab_core::audit::{AuditEvent, Outcome};
+use confab_core::audit::{AuditAction, AuditEvent, Outcome};
 use confab_core::config::DatabaseConfig;
 use confab_core::extract::ClientMeta;
 use confab_store::{Backend, Db};
@@ -28,7 +28,27 @@ async fn database() -> (Db, TestDb) {
     (db, test_db)
 }
 
-fn event(action: &'static str, n: usize) -> AuditEvent {
+/// The actions these tests write: a service of their own, as every service declares its actions.
+#[derive(Debug, Clone, Copy)]
+enum TestAction {
+    Event,
+    Concurrent,
+    After,
+    Bulk,
+}
+
+impl AuditAction for TestAction {
+    fn name(self) -> &'static str {
+        match self {
+            TestAction::Event => "test.event",
+            TestAction::Concurrent => "test.concurrent",
+            TestAction::After => "test.after",
+            TestAction::Bulk => "test.bulk",
+        }
+    }
+}
+
+fn event(action: TestAction, n: usize) -> AuditEvent {
     AuditEvent::new(action, Outcome::Success, &ClientMeta::default())
         .target(format!("target-{n}"))
         .details(json!({"n": n, "note": "a, \"quoted\" value"}))
@@ -37,7 +57,7 @@ fn event(action: &'static str, n: usize) -> AuditEvent {
 /// Appends `count` entries, a few milliseconds apart so their times differ.
 async fn append(log: &SqlAuditLog, count: usize) {
     for n in 0..count {
-        log.append(event("test.event", n)).await.unwrap();
+        log.append(event(TestAction::Event, n)).await.unwrap();
         tokio::time::sleep(Duration::from_millis(3)).await;
     }
 }
@@ -84,7 +104,7 @@ async fn appends_from_two_processes_form_one_gapless_chain() {
         .await
         .unwrap();
     let logs = [SqlAuditLog::new(db.clone()), SqlAuditLog::new(other)];
-    let appends = (0..40).map(|n| logs[n % 2].append(event("test.concurrent", n)));
+    let appends = (0..40).map(|n| logs[n % 2].append(event(TestAction::Concurrent, n)));
     let appended = futures::future::join_all(appends).await;
     let mut seqs: Vec<i64> = appended.into_iter().map(|a| a.unwrap().seq).collect();
     seqs.sort_unstable();
@@ -128,7 +148,7 @@ async fn rows_from_before_the_chain_are_kept_and_chained_at_start() {
     );
 
     let log = SqlAuditLog::open(db.clone()).await.unwrap();
-    log.append(event("test.after", 0)).await.unwrap();
+    log.append(event(TestAction::After, 0)).await.unwrap();
     let entries = log.recent(None, 10).await.unwrap();
     let order: Vec<(i64, &str)> = entries
         .iter()
@@ -289,7 +309,7 @@ async fn retention_archives_to_files_before_deleting() {
         ),
         (3, 3, 1)
     );
-    log.append(event("test.after", 7)).await.unwrap();
+    log.append(event(TestAction::After, 7)).await.unwrap();
     assert!(log.verify().await.unwrap().intact());
     let (code, stdout, stderr) = confab_audit(&test_db, &["verify"]).await;
     assert_eq!(code, 0, "{stdout}{stderr}");
@@ -353,7 +373,7 @@ async fn concurrent_archivers_move_each_entry_once() {
     assert!(report.intact(), "{report:?}");
     assert_eq!((report.entries, report.archived_entries), (0, 4));
     // The chain goes on from the archive.
-    logs[0].append(event("test.after", 5)).await.unwrap();
+    logs[0].append(event(TestAction::After, 5)).await.unwrap();
     assert_eq!(logs[1].recent(None, 10).await.unwrap()[0].seq, 5);
     assert!(logs[0].verify().await.unwrap().intact());
 }
@@ -511,7 +531,7 @@ async fn exports_stream_every_page_and_are_audited() {
     let log = SqlAuditLog::new(app.db.clone());
     // More than two export pages.
     for n in 0..1100 {
-        log.append(event("test.bulk", n)).await.unwrap();
+        log.append(event(TestAction::Bulk, n)).await.unwrap();
     }
     let total = before + 1100;
     app.get("/api/v1/admin/audit/export?format=csv", Some(&user))

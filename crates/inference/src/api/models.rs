@@ -1,6 +1,7 @@
 //! The models API: installed models with their details (file paths for admins only), the
 //! curated catalog, pulls as background jobs with their progress feed, and deletions.
 
+use crate::actions::ModelAction;
 use std::time::Duration;
 
 use axum::extract::State;
@@ -248,7 +249,7 @@ async fn start_pull(
         .service
         .audit(
             confab_core::audit::AuditEvent::new(
-                "model.pull_started",
+                ModelAction::PullStarted,
                 confab_core::audit::Outcome::Success,
                 &client,
             )
@@ -403,7 +404,7 @@ async fn delete_model(
         .service
         .audit(
             confab_core::audit::AuditEvent::new(
-                "model.deleted",
+                ModelAction::Deleted,
                 confab_core::audit::Outcome::Success,
                 &client,
             )

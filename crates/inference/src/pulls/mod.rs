@@ -11,6 +11,7 @@ mod fetch;
 pub mod state;
 mod store;
 
+use crate::actions::ModelAction;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -385,9 +386,9 @@ impl Pulls {
         }
         if let Some(audit) = self.audit.get() {
             let (action, outcome) = match state {
-                PullState::Completed => ("model.pull_completed", Outcome::Success),
-                PullState::Cancelled => ("model.pull_cancelled", Outcome::Success),
-                _ => ("model.pull_failed", Outcome::Failure),
+                PullState::Completed => (ModelAction::PullCompleted, Outcome::Success),
+                PullState::Cancelled => (ModelAction::PullCancelled, Outcome::Success),
+                _ => (ModelAction::PullFailed, Outcome::Failure),
             };
             let model = job.status.borrow().model.clone();
             let _ = audit
