@@ -427,7 +427,9 @@ mod tests {
         let peer: SocketAddr = peer.parse().unwrap();
         request.extensions_mut().insert(ConnectInfo(peer));
         let response = router.oneshot(request).await.unwrap();
-        let body = axum::body::to_bytes(response.into_body(), 1024).await.unwrap();
+        let body = axum::body::to_bytes(response.into_body(), 1024)
+            .await
+            .unwrap();
         String::from_utf8(body.to_vec()).unwrap()
     }
 
@@ -436,7 +438,10 @@ mod tests {
         let listed = || ProxyTrust::proxies(vec!["10.0.0.0/8".parse().unwrap()]);
         assert_eq!(proto_seen(listed(), "10.1.2.3:4000").await, "https");
         assert_eq!(proto_seen(listed(), "192.0.2.9:4000").await, "none");
-        assert_eq!(proto_seen(ProxyTrust::none(), "10.1.2.3:4000").await, "none");
+        assert_eq!(
+            proto_seen(ProxyTrust::none(), "10.1.2.3:4000").await,
+            "none"
+        );
         // No list: the connected peer is the one proxy.
         assert_eq!(
             proto_seen(ProxyTrust::proxies(Vec::new()), "192.0.2.9:4000").await,
