@@ -192,7 +192,7 @@ pub fn password_problems(password: &str, email: &str) -> Vec<String> {
 pub fn validate_scopes(scopes: &[Scope], role: Role) -> Result<Vec<Scope>, String> {
     if scopes.is_empty() {
         return Err(
-            "scopes must name at least one of chat, inference, knowledge, files, admin".into(),
+            "scopes must name at least one of chat, inference, knowledge, files, seo, admin".into(),
         );
     }
     if scopes.contains(&Scope::Admin) && role != Role::Admin {

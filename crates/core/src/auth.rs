@@ -65,15 +65,18 @@ pub enum Scope {
     Inference,
     Knowledge,
     Files,
+    /// The SEO studio.
+    Seo,
     Admin,
 }
 
 impl Scope {
-    pub const ALL: [Scope; 5] = [
+    pub const ALL: [Scope; 6] = [
         Scope::Chat,
         Scope::Inference,
         Scope::Knowledge,
         Scope::Files,
+        Scope::Seo,
         Scope::Admin,
     ];
 
@@ -83,6 +86,7 @@ impl Scope {
             Scope::Inference => "inference",
             Scope::Knowledge => "knowledge",
             Scope::Files => "files",
+            Scope::Seo => "seo",
             Scope::Admin => "admin",
         }
     }
@@ -96,7 +100,7 @@ impl FromStr for Scope {
             .find(|scope| scope.as_str() == s)
             .ok_or_else(|| {
                 format!(
-                    "unknown scope `{s}` (expected one of chat, inference, knowledge, files, admin)"
+                    "unknown scope `{s}` (expected one of chat, inference, knowledge, files, seo, admin)"
                 )
             })
     }

@@ -37,6 +37,56 @@ impl<T: serde::Serialize> IntoResponse for Json<T> {
     }
 }
 
+/// Like [`Json`], for routes whose bodies may be large (a transcript, an import): a body over
+/// [`BlockingJson::INLINE_BYTES`] is parsed on a blocking thread, so a big document never
+/// holds up the async threads that serve everyone else. The route's body limit still applies.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct BlockingJson<T>(pub T);
+
+impl<T> BlockingJson<T> {
+    /// Bodies up to this size are parsed in place.
+    pub const INLINE_BYTES: usize = 64 * 1024;
+}
+
+impl<T, S> FromRequest<S> for BlockingJson<T>
+where
+    T: DeserializeOwned + Send + 'static,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let is_json = req
+            .headers()
+            .get(http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .is_some_and(|v| {
+                let v = v.trim();
+                v.eq_ignore_ascii_case("application/json")
+                    || (v.starts_with("application/") && v.ends_with("+json"))
+            });
+        if !is_json {
+            return Err(json_rejection(JsonRejection::MissingJsonContentType(
+                Default::default(),
+            )));
+        }
+        let bytes = axum::body::Bytes::from_request(req, state)
+            .await
+            .map_err(|e| json_rejection(JsonRejection::BytesRejection(e)))?;
+        let large = bytes.len() > Self::INLINE_BYTES;
+        let parse = move || axum::Json::<T>::from_bytes(&bytes).map(|axum::Json(v)| v);
+        let parsed = if large {
+            tokio::task::spawn_blocking(parse)
+                .await
+                .map_err(|e| ApiError::internal(format!("the body parser stopped: {e}")))?
+        } else {
+            parse()
+        };
+        parsed.map(BlockingJson).map_err(json_rejection)
+    }
+}
+
 fn json_rejection(rejection: JsonRejection) -> ApiError {
     match rejection {
         JsonRejection::MissingJsonContentType(_) => ApiError::new(

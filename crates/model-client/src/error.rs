@@ -154,6 +154,57 @@ impl ModelError {
     }
 }
 
+impl ModelError {
+    /// A model call's failure as a service's own API (chat, the SEO studio) answers it: the user's own mistake (an unknown or
+    /// refused model, a prompt too long) is 422, their limits 429, the platform's trouble 503 —
+    /// with the error's safe message; internal detail only in the log.
+    pub fn api_error(&self) -> confab_core::ApiError {
+        let e = self;
+        let message = e.public_message();
+        let error = match e {
+            ModelError::ModelNotFound(_) => {
+                confab_core::ApiError::validation("unknown_model", message)
+            }
+            ModelError::Limited { .. } => confab_core::ApiError::new(
+                http::StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                message,
+            ),
+            ModelError::Upstream { status: 429, .. } => confab_core::ApiError::new(
+                http::StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                message,
+            ),
+            ModelError::ModelNotAllowed(_)
+            | ModelError::InvalidRequest { .. }
+            | ModelError::ContextLengthExceeded(_)
+            | ModelError::Unsupported(_) => {
+                confab_core::ApiError::validation("model_refused", message)
+            }
+            ModelError::Upstream { status, .. } if (400..500).contains(status) => {
+                confab_core::ApiError::validation("model_refused", message)
+            }
+            ModelError::Busy { .. }
+            | ModelError::Upstream { .. }
+            | ModelError::Unavailable(_)
+            | ModelError::Timeout
+            | ModelError::Engine(_) => confab_core::ApiError::new(
+                http::StatusCode::SERVICE_UNAVAILABLE,
+                "model_unavailable",
+                message,
+            ),
+        };
+        let error = match e.retry_after_secs() {
+            Some(secs) => error.with_retry_after(secs),
+            None => error,
+        };
+        match e.internal() {
+            Some(detail) => error.with_internal(detail),
+            None => error,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

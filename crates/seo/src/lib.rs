@@ -4,3 +4,7 @@
 //! tracked in a dashboard.
 
 pub mod domain;
+pub mod ports;
+pub mod store;
+
+pub use store::{SqlSeoStore, migrations};

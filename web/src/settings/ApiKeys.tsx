@@ -9,6 +9,7 @@ import { CopyButton } from '../chat/CopyButton';
 const SCOPES = [
   { value: 'inference', label: 'inference (OpenAI-compatible /v1)' },
   { value: 'chat', label: 'chat (conversations)' },
+  { value: 'seo', label: 'seo (SEO studio)' },
 ];
 
 function when(t: string | null): string {

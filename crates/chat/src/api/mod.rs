@@ -21,7 +21,6 @@ use http::StatusCode;
 use serde::{Deserialize, Deserializer};
 use utoipa_axum::router::OpenApiRouter;
 
-use crate::ports::ModelError;
 use crate::service::{ChatError, ChatService};
 
 mod conversations;
@@ -83,46 +82,6 @@ where
     }
 }
 
-/// A model call's failure as the chat API answers it: the user's own mistake (an unknown or
-/// refused model, a prompt too long) is 422, their limits 429, the platform's trouble 503 —
-/// with the error's safe message; internal detail only in the log.
-fn model_error(e: &ModelError) -> ApiError {
-    let message = e.public_message();
-    let error = match e {
-        ModelError::ModelNotFound(_) => ApiError::validation("unknown_model", message),
-        ModelError::Limited { .. } => {
-            ApiError::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", message)
-        }
-        ModelError::Upstream { status: 429, .. } => {
-            ApiError::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", message)
-        }
-        ModelError::ModelNotAllowed(_)
-        | ModelError::InvalidRequest { .. }
-        | ModelError::ContextLengthExceeded(_)
-        | ModelError::Unsupported(_) => ApiError::validation("model_refused", message),
-        ModelError::Upstream { status, .. } if (400..500).contains(status) => {
-            ApiError::validation("model_refused", message)
-        }
-        ModelError::Busy { .. }
-        | ModelError::Upstream { .. }
-        | ModelError::Unavailable(_)
-        | ModelError::Timeout
-        | ModelError::Engine(_) => ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "model_unavailable",
-            message,
-        ),
-    };
-    let error = match e.retry_after_secs() {
-        Some(secs) => error.with_retry_after(secs),
-        None => error,
-    };
-    match e.internal() {
-        Some(detail) => error.with_internal(detail),
-        None => error,
-    }
-}
-
 impl From<ChatError> for ApiError {
     fn from(e: ChatError) -> Self {
         match e {
@@ -145,7 +104,7 @@ impl From<ChatError> for ApiError {
                 "model_unavailable",
                 e.to_string(),
             ),
-            ChatError::Model(e) => model_error(&e),
+            ChatError::Model(e) => e.api_error(),
             ChatError::Store(confab_store::StoreError::Unavailable(detail)) => {
                 ApiError::unavailable(detail)
             }

@@ -42,6 +42,8 @@ pub struct Project {
     pub latest_version: Option<u32>,
     /// The newest version's score, for lists and the dashboard.
     pub latest_score: Option<u8>,
+    /// The generation job running or last run for the project (the bus's job id).
+    pub generation_job: Option<Uuid>,
     /// Unix ms.
     pub created_at: i64,
     pub updated_at: i64,

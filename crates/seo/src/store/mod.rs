@@ -1,0 +1,67 @@
+//! The SEO studio's one storage adapter, [`SqlSeoStore`], on SQLite and PostgreSQL
+//! (`sqlx::Any`, portable SQL): projects with their transcripts (`projects`) and package
+//! versions (`versions`). Every statement names the owner.
+
+use confab_store::{Db, ServiceMigrations, StoreError};
+use sqlx::Row;
+use sqlx::any::AnyRow;
+use uuid::Uuid;
+
+use crate::ports::StoreResult;
+
+mod projects;
+mod versions;
+
+/// The SEO studio's migrations.
+pub fn migrations() -> ServiceMigrations {
+    ServiceMigrations::new(
+        "seo",
+        sqlx::migrate!("./migrations/sqlite"),
+        sqlx::migrate!("./migrations/postgres"),
+    )
+}
+
+#[derive(Debug, Clone)]
+pub struct SqlSeoStore {
+    db: Db,
+}
+
+impl SqlSeoStore {
+    pub fn new(db: Db) -> Self {
+        Self { db }
+    }
+}
+
+fn corrupt(what: &str) -> StoreError {
+    StoreError::Other(format!("unreadable {what} in the database"))
+}
+
+fn uuid(row: &AnyRow, column: &str) -> StoreResult<Uuid> {
+    let text: String = row.try_get(column)?;
+    Uuid::parse_str(&text).map_err(|_| corrupt(column))
+}
+
+fn opt_uuid(row: &AnyRow, column: &str) -> StoreResult<Option<Uuid>> {
+    let text: Option<String> = row.try_get(column)?;
+    text.map(|t| Uuid::parse_str(&t).map_err(|_| corrupt(column)))
+        .transpose()
+}
+
+fn json<T: serde::de::DeserializeOwned>(row: &AnyRow, column: &str) -> StoreResult<T> {
+    let text: String = row.try_get(column)?;
+    serde_json::from_str(&text).map_err(|_| corrupt(column))
+}
+
+fn to_json<T: serde::Serialize>(value: &T) -> StoreResult<String> {
+    serde_json::to_string(value).map_err(|e| StoreError::Other(format!("cannot encode: {e}")))
+}
+
+fn opt_u32(row: &AnyRow, column: &str) -> StoreResult<Option<u32>> {
+    let n: Option<i64> = row.try_get(column)?;
+    n.map(|n| u32::try_from(n).map_err(|_| corrupt(column)))
+        .transpose()
+}
+
+fn score(n: i64, column: &str) -> StoreResult<u8> {
+    u8::try_from(n).map_err(|_| corrupt(column))
+}
