@@ -1,0 +1,197 @@
+//! Tests of the configuration's layering, checks and redaction.
+
+use super::*;
+
+fn env(pairs: &[(&str, &str)]) -> Sources {
+    Sources {
+        env: pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect(),
+        ..Sources::default()
+    }
+}
+
+#[test]
+fn defaults_load() {
+    let config = Config::load(&Sources::default()).unwrap();
+    assert_eq!(config, Config::default());
+    assert_eq!(config.listen.to_string(), "127.0.0.1:8080");
+}
+
+#[test]
+fn layers_override_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let toml_path = dir.path().join("confab.toml");
+    std::fs::write(
+        &toml_path,
+        "listen = \"127.0.0.1:1111\"\n[auth]\nlockout_threshold = 3\nissuer = \"toml\"\n",
+    )
+    .unwrap();
+    let dotenv_path = dir.path().join(".env");
+    std::fs::write(
+        &dotenv_path,
+        "CONFAB_AUTH__ISSUER=dotenv\nCONFAB_LISTEN=127.0.0.1:2222\n",
+    )
+    .unwrap();
+    let mut sources = env(&[("CONFAB_LISTEN", "127.0.0.1:3333"), ("UNRELATED", "x")]);
+    sources.config_file = Some(toml_path);
+    sources.dotenv_file = Some(dotenv_path);
+    let config = Config::load(&sources).unwrap();
+    assert_eq!(config.auth.lockout_threshold, 3);
+    assert_eq!(config.auth.issuer, "dotenv");
+    assert_eq!(config.listen.to_string(), "127.0.0.1:3333");
+
+    sources.overrides.listen = Some("127.0.0.1:4444".parse().unwrap());
+    let config = Config::load(&sources).unwrap();
+    assert_eq!(config.listen.to_string(), "127.0.0.1:4444");
+}
+
+#[test]
+fn unknown_keys_are_named() {
+    let err = Config::load(&env(&[("CONFAB_AUTH__LOCKOUT_TRESHOLD", "3")])).unwrap_err();
+    let text = err.to_string();
+    assert!(text.contains("lockout_treshold"), "{text}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("confab.toml");
+    std::fs::write(&path, "[server]\nbody_limit = 5\n").unwrap();
+    let sources = Sources {
+        config_file: Some(path),
+        ..Sources::default()
+    };
+    let text = Config::load(&sources).unwrap_err().to_string();
+    assert!(text.contains("body_limit"), "{text}");
+}
+
+#[test]
+fn secrets_from_files_and_aliases_are_redacted() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db_url");
+    std::fs::write(&path, "postgres://u:hunter2@localhost/db\n").unwrap();
+    let config = Config::load(&env(&[("DATABASE_URL_FILE", path.to_str().unwrap())])).unwrap();
+    assert_eq!(config.database_url(), "postgres://u:hunter2@localhost/db");
+    assert!(!format!("{config:?}").contains("hunter2"));
+    assert!(!config.to_redacted_toml().unwrap().contains("hunter2"));
+
+    // The CONFAB_ spelling wins over the alias.
+    let config = Config::load(&env(&[
+        ("CONFAB_DATABASE__URL", "sqlite://b.db"),
+        ("DATABASE_URL", "sqlite://a.db"),
+    ]))
+    .unwrap();
+    assert_eq!(config.database_url(), "sqlite://b.db");
+}
+
+#[test]
+fn sign_in_waits_must_grow_from_a_first_wait() {
+    for (delay, longest) in [("0", "900"), ("901", "900")] {
+        let text = Config::load(&env(&[
+            ("CONFAB_AUTH__LOGIN_DELAY_SECS", delay),
+            ("CONFAB_AUTH__LOCKOUT_DURATION_SECS", longest),
+        ]))
+        .unwrap_err()
+        .to_string();
+        assert!(text.contains("auth.login_delay_secs"), "{text}");
+    }
+}
+
+#[test]
+fn credentials_in_urls_are_redacted() {
+    assert_eq!(
+        redact_url("nats://user:hunter2@nats.internal:4222"),
+        "nats://[redacted]@nats.internal:4222"
+    );
+    assert_eq!(
+        redact_url("https://key:hunter2@llm.example/v1?x=@y"),
+        "https://[redacted]@llm.example/v1?x=@y"
+    );
+    assert_eq!(
+        redact_url("https://api.openai.com/v1"),
+        "https://api.openai.com/v1"
+    );
+    assert_eq!(redact_url("not a url"), "not a url");
+
+    let config = Config::load(&env(&[
+        ("CONFAB_BUS__NATS_URL", "nats://user:hunter2@nats.internal:4222"),
+        ("CONFAB_INFERENCE__PROVIDERS", r#"[{name = "up", kind = "openai", base_url = "https://u:hunter3@llm.example/v1", models = ["m"]}]"#),
+    ]))
+    .unwrap();
+    // The values in force keep their credentials; every way of showing them does not.
+    assert_eq!(
+        config.bus.nats_url.as_deref(),
+        Some("nats://user:hunter2@nats.internal:4222")
+    );
+    let shown = [format!("{config:?}"), config.to_redacted_toml().unwrap()];
+    for text in shown {
+        assert!(
+            !text.contains("hunter2") && !text.contains("hunter3"),
+            "{text}"
+        );
+        assert!(text.contains("[redacted]@nats.internal:4222"), "{text}");
+        assert!(text.contains("[redacted]@llm.example/v1"), "{text}");
+    }
+}
+
+#[test]
+fn bad_values_fail_with_the_key() {
+    let text = Config::load(&env(&[("CONFAB_LISTEN", "not-an-address")]))
+        .unwrap_err()
+        .to_string();
+    assert!(text.contains("listen"), "{text}");
+    let text = Config::load(&env(&[("CONFAB_AUTH__REGISTRATION", "sometimes")]))
+        .unwrap_err()
+        .to_string();
+    assert!(text.contains("registration"), "{text}");
+}
+
+#[test]
+fn pull_allow_lists_take_networks_and_host_names() {
+    let mut config = Config::default();
+    config.inference.pull_allow_private =
+        vec!["10.0.0.0/8".into(), "::1".into(), "models.lan".into()];
+    config.validate().unwrap();
+    config
+        .inference
+        .pull_allow_private
+        .push("http://models.lan".into());
+    let text = config.validate().unwrap_err().to_string();
+    assert!(
+        text.contains("inference.pull_allow_private") && text.contains("http://models.lan"),
+        "{text}"
+    );
+}
+
+#[test]
+fn chat_sampling_defaults_are_checked() {
+    let config = Config::load(&env(&[("CONFAB_CHAT__DEFAULT_TEMPERATURE", "0.3")])).unwrap();
+    assert!((config.chat.default_temperature - 0.3).abs() < 1e-9);
+    for (key, value) in [
+        ("CONFAB_CHAT__DEFAULT_TEMPERATURE", "2.5"),
+        ("CONFAB_CHAT__TITLE_TEMPERATURE", "-1"),
+        ("CONFAB_CHAT__DEFAULT_TOP_P", "0"),
+        ("CONFAB_CHAT__TITLE_MAX_TOKENS", "0"),
+    ] {
+        let text = Config::load(&env(&[(key, value)])).unwrap_err().to_string();
+        assert!(text.contains("chat.default_temperature"), "{key}: {text}");
+    }
+}
+
+/// The documented example config must parse, name every key, and show the defaults.
+#[test]
+fn example_config_is_current() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../confab.example.toml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let example: toml::Table = toml::from_str(&text).unwrap();
+    let defaults: toml::Table =
+        toml::from_str(&Config::default().to_redacted_toml().unwrap()).unwrap();
+    assert_eq!(
+        example, defaults,
+        "confab.example.toml differs from Config::default()"
+    );
+    let sources = Sources {
+        config_file: Some(path),
+        ..Sources::default()
+    };
+    assert_eq!(Config::load(&sources).unwrap(), Config::default());
+}
