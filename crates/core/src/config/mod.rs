@@ -22,6 +22,7 @@ mod auth;
 mod bus;
 mod chat;
 mod inference;
+mod seo;
 mod server;
 #[cfg(test)]
 mod tests;
@@ -33,6 +34,7 @@ pub use inference::{
     AliasConfig, Balance, CacheConfig, ConcurrencyConfig, EngineConfig, InferenceConfig,
     LimitsConfig, ProviderConfig, ProviderKind, RouterConfig,
 };
+pub use seo::{ScoreWeights, SeoConfig, YoutubeConfig};
 pub use server::{AdminConfig, DatabaseConfig, LogConfig, LogFormat, ServerConfig, ServicesConfig};
 
 /// The prefix of every Confab environment variable.
@@ -42,7 +44,11 @@ pub const ENV_PREFIX: &str = "CONFAB_";
 const CLI_ONLY_VARS: &[&str] = &["CONFAB_CONFIG"];
 
 /// Well-known variable names honoured besides the `CONFAB_` ones, with the key they set.
-const ALIASES: &[(&str, &str)] = &[("DATABASE_URL", "database.url")];
+const ALIASES: &[(&str, &str)] = &[
+    ("DATABASE_URL", "database.url"),
+    ("YOUTUBE_API_KEY", "seo.youtube.api_key"),
+    ("YOUTUBE_CREDENTIALS", "seo.youtube.credentials"),
+];
 
 /// A secret string: redacted in `Debug`, `Display` and serialization.
 #[derive(Clone, Default, PartialEq, Eq, Deserialize)]
@@ -121,6 +127,7 @@ pub struct Config {
     pub auth: AuthConfig,
     pub inference: InferenceConfig,
     pub chat: ChatConfig,
+    pub seo: SeoConfig,
     pub services: ServicesConfig,
     pub bus: BusConfig,
     pub admin: AdminConfig,
@@ -137,6 +144,7 @@ impl Default for Config {
             auth: AuthConfig::default(),
             inference: InferenceConfig::default(),
             chat: ChatConfig::default(),
+            seo: SeoConfig::default(),
             services: ServicesConfig::default(),
             bus: BusConfig::default(),
             admin: AdminConfig::default(),
@@ -229,6 +237,9 @@ impl Config {
                      services share",
                 );
             }
+        }
+        if let Some(problem) = self.seo.problem() {
+            return Err(ConfigError::Invalid(problem));
         }
         if self.server.body_limit_bytes < 1024 {
             return bad("server.body_limit_bytes must be at least 1024");

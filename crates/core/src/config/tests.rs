@@ -195,3 +195,55 @@ fn example_config_is_current() {
     };
     assert_eq!(Config::load(&sources).unwrap(), Config::default());
 }
+
+#[test]
+fn youtube_keys_come_from_the_seeds_names_and_stay_secret() {
+    let config = Config::load(&env(&[
+        ("YOUTUBE_API_KEY", "AIza-secret-key"),
+        ("YOUTUBE_CREDENTIALS", r#"{"installed":{"client_id":"x"}}"#),
+    ]))
+    .unwrap();
+    let youtube = &config.seo.youtube;
+    assert_eq!(
+        youtube.api_key.as_ref().map(Secret::expose),
+        Some("AIza-secret-key")
+    );
+    assert!(youtube.credentials.is_some());
+    assert!(!format!("{config:?}").contains("AIza-secret-key"));
+    assert!(
+        !config
+            .to_redacted_toml()
+            .unwrap()
+            .contains("AIza-secret-key")
+    );
+}
+
+#[test]
+fn seo_settings_are_checked() {
+    for (key, value, named) in [
+        ("CONFAB_SEO__TEMPERATURE", "3", "seo.temperature"),
+        (
+            "CONFAB_SEO__GENERATIONS_PER_USER",
+            "0",
+            "seo.generations_per_user",
+        ),
+        (
+            "CONFAB_SEO__SCORE_WEIGHTS__TITLE",
+            "-1",
+            "seo.score_weights",
+        ),
+        (
+            "CONFAB_SEO__YOUTUBE__QUOTA_PROFILE",
+            "2019",
+            "seo.youtube.quota_profile",
+        ),
+        (
+            "CONFAB_SEO__YOUTUBE__API_BASE",
+            "ftp://x",
+            "seo.youtube.api_base",
+        ),
+    ] {
+        let text = Config::load(&env(&[(key, value)])).unwrap_err().to_string();
+        assert!(text.contains(named), "{key}: {text}");
+    }
+}
