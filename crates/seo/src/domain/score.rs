@@ -78,7 +78,7 @@ impl Weights {
         .map(clean);
         let total: f64 = raw.iter().sum();
         if total > 0.0 && total.is_finite() {
-            raw.map(|w| 100.0 * w / total)
+            raw.map(|w| w / total * 100.0)
         } else {
             Weights::default().normalised()
         }
@@ -284,14 +284,15 @@ fn title_checks(title: &str, lower: &str, keywords: &Keywords) -> Checks {
         "Move the primary keyword towards the start of the title.",
     );
     let (caps_words, upper, cased) = shouting(title);
-    let shouting_ok = caps_words <= 1 && (cased < 8 || upper * 10 <= cased * 6);
+    let present = !title.trim().is_empty();
+    let shouting_ok = present && caps_words <= 1 && (cased < 8 || upper * 10 <= cased * 6);
     c.add(
         "no_shouting",
         shouting_ok,
         format!("{caps_words} ALL-CAPS words, {upper} of {cased} letters capitals"),
         "Avoid ALL-CAPS: at most one word in capitals.",
     );
-    let punctuation_ok = !["!!", "??", "?!", "!?"].iter().any(|p| title.contains(p));
+    let punctuation_ok = present && !["!!", "??", "?!", "!?"].iter().any(|p| title.contains(p));
     c.add(
         "punctuation",
         punctuation_ok,
@@ -328,7 +329,7 @@ fn description_checks(text: &str, lower: &str, keywords: &Keywords, broken: bool
     let mut c = Checks::new();
     c.add(
         "within_limits",
-        !broken,
+        !broken && !text.trim().is_empty(),
         format!("{} bytes of 5,000, no < or >", text.len()),
         "Keep the description within 5,000 bytes and without < or >.",
     );
@@ -361,7 +362,7 @@ fn description_checks(text: &str, lower: &str, keywords: &Keywords, broken: bool
     let most = 2 + words / 50;
     c.add(
         "not_stuffed",
-        uses <= most,
+        words > 0 && uses <= most,
         format!("the keyword appears {uses} times (at most {most} for {words} words)"),
         "Use the keyword naturally: repeating it reads as spam.",
     );
@@ -458,7 +459,7 @@ fn tag_checks(tags: &[String], lower: &[String], keywords: &Keywords) -> Checks 
     let length = tags_length(tags);
     c.add(
         "within_limits",
-        length <= rules::MAX_TAGS_LENGTH,
+        !tags.is_empty() && length <= rules::MAX_TAGS_LENGTH,
         format!("{length} of 500 characters as YouTube counts them"),
         "Remove tags to stay within 500 characters.",
     );
@@ -502,7 +503,7 @@ fn tag_checks(tags: &[String], lower: &[String], keywords: &Keywords) -> Checks 
     let duplicates = before - sorted.len();
     c.add(
         "no_duplicates",
-        duplicates == 0,
+        !tags.is_empty() && duplicates == 0,
         format!("{duplicates} duplicate tags"),
         "Remove duplicate tags.",
     );
@@ -521,7 +522,7 @@ fn hashtag_checks(description: &str, keywords: &Keywords) -> Checks {
     );
     c.add(
         "not_too_many",
-        n <= rules::MANY_HASHTAGS,
+        n > 0 && n <= rules::MANY_HASHTAGS,
         format!("{n} hashtags (more than 15 dilute them, more than 60 are all ignored)"),
         "Cut the hashtags down to the 3–5 most relevant.",
     );
@@ -565,7 +566,7 @@ fn chapter_checks(description: &str, duration_secs: Option<u32>, broken: bool) -
     );
     c.add(
         "valid",
-        !broken,
+        !chapters.is_empty() && !broken,
         if broken {
             "the chapters break YouTube's rules".into()
         } else {
@@ -624,4 +625,165 @@ fn thumbnail_checks(texts: &[String], title_lower: &str) -> Checks {
         "Let the thumbnail text add to the title rather than repeat it.",
     );
     c
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ctx() -> ScoreContext {
+        ScoreContext {
+            primary_keyword: "sourdough bread".into(),
+            secondary_keywords: vec!["starter".into(), "bread baking".into()],
+            duration_secs: Some(600),
+            thumbnail_texts: vec!["Crust Like a Bakery".into(), "No Knead Needed".into()],
+        }
+    }
+
+    fn good() -> Metadata {
+        let body = "We feed the starter, mix the dough and bake. ".repeat(25);
+        Metadata {
+            title: "Sourdough Bread for Beginners: Your First Loaf at Home".into(),
+            description: format!(
+                "Sourdough bread at home, step by step.\n\n{body}\n\n0:00 Intro\n1:00 Starter\n\
+                 4:00 Baking\n\nRecipe: https://example.com\n\n#SourdoughBread #baking #bread"
+            ),
+            tags: [
+                "sourdough bread",
+                "sourdough",
+                "bread baking",
+                "starter",
+                "how to make sourdough bread",
+                "sourdough bread for beginners",
+                "easy sourdough bread recipe",
+                "homemade bread",
+                "artisan bread",
+                "no knead bread recipe",
+                "bread",
+                "baking at home",
+            ]
+            .map(String::from)
+            .to_vec(),
+        }
+    }
+
+    #[test]
+    fn a_well_made_package_scores_full_marks_and_explains_it() {
+        let s = score(&good(), &ctx(), &Weights::default());
+        let failed: Vec<(&str, &str)> = s
+            .components
+            .iter()
+            .flat_map(|c| {
+                c.checks
+                    .iter()
+                    .filter(|k| !k.passed)
+                    .map(move |k| (c.name, k.name))
+            })
+            .collect();
+        assert_eq!(failed, []);
+        assert_eq!(s.total, 100);
+        let names: Vec<&str> = s.components.iter().map(|c| c.name).collect();
+        assert_eq!(
+            names,
+            [
+                "title",
+                "description",
+                "keyword_alignment",
+                "tags",
+                "hashtags",
+                "chapters",
+                "thumbnail_text"
+            ]
+        );
+        assert!(s.components.iter().all(|c| c.recommendations.is_empty()));
+    }
+
+    #[test]
+    fn empty_metadata_scores_low_with_recommendations() {
+        let ctx = ScoreContext {
+            thumbnail_texts: vec![],
+            ..ctx()
+        };
+        let s = score(&Metadata::default(), &ctx, &Weights::default());
+        assert_eq!(s.total, 0);
+        let title = &s.components[0];
+        assert_eq!(title.max_points, 25.0);
+        assert!(
+            title
+                .recommendations
+                .iter()
+                .any(|r| r.contains("primary keyword"))
+        );
+    }
+
+    #[test]
+    fn each_failed_check_costs_its_share() {
+        let mut meta = good();
+        meta.title = "SOURDOUGH BREAD IS EASY!!".into();
+        let s = score(&meta, &ctx(), &Weights::default());
+        let title = &s.components[0];
+        // Three of six checks fail: length, shouting, punctuation.
+        assert_eq!(title.points, 12.5);
+        assert_eq!(s.total, 88);
+    }
+
+    #[test]
+    fn titles_score_higher_with_the_keyword_early() {
+        let ctx = ctx();
+        let early = score_title("Sourdough Bread Made Simple for Complete Beginners", &ctx);
+        let late = score_title(
+            "A Simple Guide for Complete Beginners to Sourdough Bread",
+            &ctx,
+        );
+        let missing = score_title(
+            "A Simple Guide for Complete Beginners to Baking at Home",
+            &ctx,
+        );
+        assert!(early > late && late > missing, "{early} {late} {missing}");
+        assert_eq!(early, 100);
+    }
+
+    #[test]
+    fn weights_are_normalised_and_configurable() {
+        let weights: Weights = serde_json::from_str(r#"{"title": 50}"#).unwrap();
+        assert_eq!(weights.description, 20.0);
+        assert!(serde_json::from_str::<Weights>(r#"{"titel": 5}"#).is_err());
+        let only_title = Weights {
+            title: 1.0,
+            description: 0.0,
+            keyword_alignment: 0.0,
+            tags: 0.0,
+            hashtags: 0.0,
+            chapters: f64::NAN,
+            thumbnail_text: -4.0,
+        };
+        let s = score(&good(), &ctx(), &only_title);
+        assert_eq!(s.components[0].max_points, 100.0);
+        assert_eq!(s.total, 100);
+        let zero = Weights {
+            title: 0.0,
+            description: 0.0,
+            keyword_alignment: 0.0,
+            tags: 0.0,
+            hashtags: 0.0,
+            chapters: 0.0,
+            thumbnail_text: 0.0,
+        };
+        assert_eq!(
+            score(&good(), &ctx(), &zero),
+            score(&good(), &ctx(), &Weights::default())
+        );
+    }
+
+    #[test]
+    fn short_videos_need_no_chapters() {
+        let mut ctx = ctx();
+        ctx.duration_secs = Some(59);
+        let meta = Metadata {
+            description: "no chapters".into(),
+            ..good()
+        };
+        let s = score(&meta, &ctx, &Weights::default());
+        assert!(s.components[5].checks.iter().all(|c| c.passed));
+    }
 }
