@@ -365,7 +365,7 @@ const CSV_HEADER: &str = "seq,id,at,actor,action,target,outcome,ip,user_agent,re
 
 /// One CSV record (RFC 4180: fields with a comma, quote or line break are quoted, quotes
 /// doubled; records end with CRLF). A value that a spreadsheet would run as a formula gets a
-/// leading `'` ([`crate::csv::field`]); JSON Lines keeps every value exactly as stored (for
+/// leading `'` ([`confab_core::csv::field`]); JSON Lines keeps every value exactly as stored (for
 /// recomputing the hashes).
 fn csv_row(out: &mut Vec<u8>, entry: &AuditEntry) {
     let at = confab_core::id::ms_to_datetime(entry.at)
@@ -398,7 +398,7 @@ fn csv_row(out: &mut Vec<u8>, entry: &AuditEntry) {
 }
 
 fn csv_field(out: &mut Vec<u8>, field: &str) {
-    out.extend_from_slice(crate::csv::field(field).as_bytes());
+    out.extend_from_slice(confab_core::csv::field(field).as_bytes());
 }
 
 /// Walk the hash chain and report the first broken entry, if any (admin). Archive files

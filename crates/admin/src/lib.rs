@@ -8,7 +8,6 @@
 pub mod actions;
 pub mod audit;
 pub mod audit_api;
-pub mod csv;
 pub mod jobs_api;
 pub mod ports;
 pub mod settings;

@@ -126,8 +126,8 @@ fn csv_line(row: &DailyUsage) -> String {
     format!(
         "{},{},{},{},{},{},{},{},{},{}\n",
         row.day,
-        crate::csv::field(&row.user_id),
-        crate::csv::field(&row.model),
+        confab_core::csv::field(&row.user_id),
+        confab_core::csv::field(&row.model),
         row.requests,
         row.errors,
         row.prompt_tokens,

@@ -9,11 +9,26 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+pub mod assemble;
+pub mod chapters;
+pub mod diff;
+pub mod draft;
+pub mod export;
 pub mod project;
+pub mod prompt;
+pub mod repair;
+pub mod rules;
+pub mod score;
 pub mod transcript;
 
+pub use assemble::{DescriptionParts, format_timestamp};
+pub use diff::{PackageDiff, diff};
+pub use draft::{Analysis, Draft, DraftChapter, DraftTitle, parse_analysis, parse_draft};
 pub use project::{Link, ProjectChanges, ProjectInput, Tone};
-pub use transcript::{Segment, Transcript, TranscriptError, TranscriptFormat};
+pub use repair::{RepairContext, feedback, repair};
+pub use rules::{Field, Severity, Violation, validate, validate_package};
+pub use score::{Score, ScoreContext, Weights, score, score_title};
+pub use transcript::{Segment, Transcript, TranscriptError, TranscriptFormat, Window};
 
 /// An SEO project: what a video is about and everything the studio knows to write its
 /// metadata. Private to its owner.

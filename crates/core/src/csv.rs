@@ -1,5 +1,6 @@
-//! CSV fields for the admin exports (audit log, usage): quoted per RFC 4180, and defused so
-//! a spreadsheet opening the file does not run a value as a formula.
+//! CSV fields for every export (the admin's audit log and usage, the SEO studio's projects):
+//! quoted per RFC 4180, and defused so a spreadsheet opening the file does not run a value as a
+//! formula.
 
 /// Characters that make a spreadsheet read a cell as a formula (or, for tab and carriage
 /// return, that some spreadsheets strip before doing so).
@@ -34,6 +35,18 @@ pub fn push_field(out: &mut String, text: &str) {
     }
 }
 
+/// One record: the fields, each through [`push_field`], separated by commas and ended by
+/// CRLF as RFC 4180 says.
+pub fn push_row<'a>(out: &mut String, fields: impl IntoIterator<Item = &'a str>) {
+    for (i, text) in fields.into_iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        push_field(out, text);
+    }
+    out.push_str("\r\n");
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -54,5 +67,12 @@ mod tests {
             "\"'=HYPERLINK(\"\"http://evil\"\",\"\"x\"\")\""
         );
         assert_eq!(field("a=b"), "a=b", "only a leading sign is a formula");
+    }
+
+    #[test]
+    fn rows_end_with_crlf() {
+        let mut out = String::new();
+        push_row(&mut out, ["a", "b,c", "=x"]);
+        assert_eq!(out, "a,\"b,c\",'=x\r\n");
     }
 }

@@ -1,0 +1,585 @@
+//! YouTube's real rules for a video's metadata (as of late 2026), and the checks a package
+//! goes through before it is stored: title, description, tags, hashtags and chapters as
+//! YouTube counts them, plus the studio's own rules for title candidates and thumbnail text.
+
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use super::{Chapter, Metadata, Package};
+
+pub use super::chapters::chapters_in;
+
+/// The longest title, in characters (Unicode scalar values).
+pub const MAX_TITLE_CHARS: usize = 100;
+/// The longest description, in bytes of UTF-8.
+pub const MAX_DESCRIPTION_BYTES: usize = 5_000;
+/// The most tag characters, counted as [`tags_length`] does.
+pub const MAX_TAGS_LENGTH: usize = 500;
+/// More hashtags than this and YouTube ignores them all.
+pub const MAX_HASHTAGS: usize = 60;
+/// More than this is allowed but dilutes them; 3–5 is what YouTube recommends.
+pub const MANY_HASHTAGS: usize = 15;
+/// The fewest chapters YouTube shows.
+pub const MIN_CHAPTERS: usize = 3;
+/// The shortest chapter, in seconds.
+pub const MIN_CHAPTER_SECS: u32 = 10;
+/// How many title candidates a generated package has: one a strategy.
+pub const TITLE_CANDIDATES: usize = 5;
+
+/// Which field a violation is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Field {
+    Title,
+    /// The title candidates of a package.
+    Titles,
+    Description,
+    Tags,
+    Hashtags,
+    Chapters,
+    ThumbnailTexts,
+}
+
+impl Field {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Field::Title => "title",
+            Field::Titles => "titles",
+            Field::Description => "description",
+            Field::Tags => "tags",
+            Field::Hashtags => "hashtags",
+            Field::Chapters => "chapters",
+            Field::ThumbnailTexts => "thumbnail_texts",
+        }
+    }
+}
+
+/// Whether YouTube refuses it (or silently drops it), or it is only advice.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Severity {
+    Error,
+    Warning,
+}
+
+/// One broken rule: the field, a stable snake_case code, and a message that says what to
+/// fix, with the numbers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct Violation {
+    pub field: Field,
+    pub code: &'static str,
+    pub severity: Severity,
+    pub message: String,
+}
+
+impl Violation {
+    fn error(field: Field, code: &'static str, message: String) -> Self {
+        Self {
+            field,
+            code,
+            severity: Severity::Error,
+            message,
+        }
+    }
+
+    fn warning(field: Field, code: &'static str, message: String) -> Self {
+        Self {
+            field,
+            code,
+            severity: Severity::Warning,
+            message,
+        }
+    }
+
+    pub fn is_error(&self) -> bool {
+        self.severity == Severity::Error
+    }
+}
+
+/// Whether any violation is an error.
+pub fn has_errors(violations: &[Violation]) -> bool {
+    violations.iter().any(Violation::is_error)
+}
+
+/// The tags' length as YouTube counts it: every tag's characters, a comma between tags, and
+/// two more for a tag with a space (YouTube quotes it). `Foo-Baz` is 7, `Foo Baz` 9, `a`
+/// and `b` together 3.
+pub fn tags_length(tags: &[String]) -> usize {
+    let chars: usize = tags
+        .iter()
+        .map(|tag| tag.chars().count() + if tag.contains(' ') { 2 } else { 0 })
+        .sum();
+    chars + tags.len().saturating_sub(1)
+}
+
+/// The hashtags of a description as YouTube finds them: `#` at the start of a word, then
+/// letters, digits and underscores (Unicode), at least one of them not a digit. Words that
+/// are URLs are skipped (`https://x.com/#top` is no hashtag). Each hashtag once, in the
+/// spelling it first has, with its `#`.
+pub fn hashtags_in(description: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for word in description.split_whitespace() {
+        if word.contains("://") || word.starts_with("www.") {
+            continue;
+        }
+        let mut previous: Option<char> = None;
+        let mut chars = word.char_indices().peekable();
+        while let Some((i, c)) = chars.next() {
+            let starts_word =
+                previous.is_none_or(|p| !(is_hashtag_char(p) || p == '&' || p == '#'));
+            previous = Some(c);
+            if c != '#' || !starts_word {
+                continue;
+            }
+            let start = i + 1;
+            let mut end = start;
+            while let Some((j, d)) = chars.next_if(|&(_, d)| is_hashtag_char(d)) {
+                end = j + d.len_utf8();
+                previous = Some(d);
+            }
+            let tag = word.get(start..end).unwrap_or_default();
+            if tag.chars().any(|c| !c.is_ascii_digit()) && seen.insert(tag.to_lowercase()) {
+                out.push(format!("#{tag}"));
+            }
+        }
+    }
+    out
+}
+
+/// A character a hashtag may hold after its `#`.
+pub fn is_hashtag_char(c: char) -> bool {
+    c.is_alphanumeric() || c == '_'
+}
+
+/// Checks metadata against YouTube's rules. `duration_secs`, when known, lets the chapters
+/// be checked against the video's end.
+pub fn validate(meta: &Metadata, duration_secs: Option<u32>) -> Vec<Violation> {
+    let mut out = Vec::new();
+    check_title(&meta.title, Field::Title, "title", &mut out);
+    check_description(&meta.description, &mut out);
+    check_tags(&meta.tags, &mut out);
+    check_hashtags(hashtags_in(&meta.description).len(), &mut out);
+    check_chapters(&chapters_in(&meta.description), duration_secs, &mut out);
+    out
+}
+
+fn check_title(title: &str, field: Field, prefix: &'static str, out: &mut Vec<Violation>) {
+    let (empty, too_long, brackets) = match prefix {
+        "title" => ("title_empty", "title_too_long", "title_angle_brackets"),
+        _ => (
+            "title_candidate_empty",
+            "title_candidate_too_long",
+            "title_candidate_angle_brackets",
+        ),
+    };
+    if title.trim().is_empty() {
+        out.push(Violation::error(
+            field,
+            empty,
+            format!("the {prefix} is empty: write 1 to {MAX_TITLE_CHARS} characters"),
+        ));
+        return;
+    }
+    let chars = title.chars().count();
+    if chars > MAX_TITLE_CHARS {
+        out.push(Violation::error(
+            field,
+            too_long,
+            format!("the {prefix} has {chars} characters: shorten it to at most {MAX_TITLE_CHARS}"),
+        ));
+    }
+    if title.contains(['<', '>']) {
+        out.push(Violation::error(
+            field,
+            brackets,
+            format!("the {prefix} contains < or >, which YouTube refuses: remove them"),
+        ));
+    }
+}
+
+fn check_description(description: &str, out: &mut Vec<Violation>) {
+    let bytes = description.len();
+    if bytes > MAX_DESCRIPTION_BYTES {
+        out.push(Violation::error(
+            Field::Description,
+            "description_too_long",
+            format!(
+                "the description has {bytes} bytes (UTF-8): shorten it to at most \
+                 {MAX_DESCRIPTION_BYTES}, {} fewer",
+                bytes - MAX_DESCRIPTION_BYTES
+            ),
+        ));
+    }
+    if description.contains(['<', '>']) {
+        out.push(Violation::error(
+            Field::Description,
+            "description_angle_brackets",
+            "the description contains < or >, which YouTube refuses: remove them".into(),
+        ));
+    }
+}
+
+fn check_tags(tags: &[String], out: &mut Vec<Violation>) {
+    let length = tags_length(tags);
+    if length > MAX_TAGS_LENGTH {
+        out.push(Violation::error(
+            Field::Tags,
+            "tags_too_long",
+            format!(
+                "the tags count {length} characters (commas included, 2 more for each tag \
+                 with a space): remove tags to get to at most {MAX_TAGS_LENGTH}"
+            ),
+        ));
+    }
+    if tags.iter().any(|t| t.contains(['<', '>', ','])) {
+        out.push(Violation::error(
+            Field::Tags,
+            "tags_invalid_characters",
+            "a tag contains <, > or a comma, which YouTube refuses: remove them".into(),
+        ));
+    }
+}
+
+fn check_hashtags(count: usize, out: &mut Vec<Violation>) {
+    if count > MAX_HASHTAGS {
+        out.push(Violation::error(
+            Field::Hashtags,
+            "hashtags_ignored",
+            format!(
+                "the description has {count} hashtags: with more than {MAX_HASHTAGS} YouTube \
+                 ignores them all; keep 3 to 5"
+            ),
+        ));
+    } else if count > MANY_HASHTAGS {
+        out.push(Violation::warning(
+            Field::Hashtags,
+            "hashtags_many",
+            format!(
+                "the description has {count} hashtags: more than {MANY_HASHTAGS} dilutes them; \
+                 keep the 3 to 5 most relevant"
+            ),
+        ));
+    }
+}
+
+/// Chapter rules, applied when the description has any timestamp line.
+fn check_chapters(chapters: &[Chapter], duration_secs: Option<u32>, out: &mut Vec<Violation>) {
+    let Some(first) = chapters.first() else {
+        return;
+    };
+    if first.start_secs != 0 {
+        out.push(Violation::error(
+            Field::Chapters,
+            "chapters_first_not_zero",
+            format!(
+                "the first chapter starts at {}: chapters must start at 0:00",
+                super::assemble::format_timestamp(first.start_secs, first.start_secs >= 3600)
+            ),
+        ));
+    }
+    if chapters.len() < MIN_CHAPTERS {
+        out.push(Violation::error(
+            Field::Chapters,
+            "chapters_too_few",
+            format!(
+                "the description lists {} chapter timestamps: YouTube needs at least \
+                 {MIN_CHAPTERS} (or none)",
+                chapters.len()
+            ),
+        ));
+    }
+    for (i, pair) in chapters.windows(2).enumerate() {
+        let [a, b] = pair else { continue };
+        if b.start_secs <= a.start_secs {
+            out.push(Violation::error(
+                Field::Chapters,
+                "chapters_not_ascending",
+                format!(
+                    "chapter {} ({}) does not start after chapter {} ({}): list chapters in \
+                     ascending order",
+                    i + 2,
+                    b.start_secs,
+                    i + 1,
+                    a.start_secs
+                ),
+            ));
+        } else if b.start_secs - a.start_secs < MIN_CHAPTER_SECS {
+            out.push(too_short(i + 1, a, b.start_secs - a.start_secs));
+        }
+    }
+    if let (Some(duration), Some(last)) = (duration_secs, chapters.last()) {
+        if let Some(past) = chapters.iter().position(|c| c.start_secs >= duration) {
+            out.push(Violation::error(
+                Field::Chapters,
+                "chapter_past_end",
+                format!(
+                    "chapter {} starts at {} s, not before the video's end ({duration} s): \
+                     remove it",
+                    past + 1,
+                    chapters.get(past).map_or(0, |c| c.start_secs)
+                ),
+            ));
+        } else if duration - last.start_secs < MIN_CHAPTER_SECS {
+            out.push(too_short(chapters.len(), last, duration - last.start_secs));
+        }
+    }
+    for (i, chapter) in chapters.iter().enumerate() {
+        if chapter.title.is_empty() {
+            out.push(Violation::warning(
+                Field::Chapters,
+                "chapter_untitled",
+                format!("chapter {} has no title: name it", i + 1),
+            ));
+        }
+    }
+}
+
+fn too_short(number: usize, chapter: &Chapter, secs: u32) -> Violation {
+    Violation::error(
+        Field::Chapters,
+        "chapter_too_short",
+        format!(
+            "chapter {number} (\"{}\") lasts {secs} s: each chapter must last at least \
+             {MIN_CHAPTER_SECS} s",
+            chapter.title
+        ),
+    )
+}
+
+/// [`validate`] for a whole package, plus the studio's rules: five title candidates when
+/// there are any (imported and hand-made packages have none), each a valid title; 2–3
+/// thumbnail text options of 2–5 words. Thumbnail text problems are warnings, so a hand
+/// edit without them can still be stored.
+pub fn validate_package(package: &Package, duration_secs: Option<u32>) -> Vec<Violation> {
+    let mut out = validate(&package.metadata(), duration_secs);
+    if !package.titles.is_empty() {
+        if package.titles.len() != TITLE_CANDIDATES {
+            out.push(Violation::warning(
+                Field::Titles,
+                "title_candidates_count",
+                format!(
+                    "there are {} title candidates: give {TITLE_CANDIDATES}, one for each strategy",
+                    package.titles.len()
+                ),
+            ));
+        }
+        for candidate in &package.titles {
+            check_title(&candidate.text, Field::Titles, "title candidate", &mut out);
+        }
+    }
+    let options = package.thumbnail_texts.len();
+    if !(2..=3).contains(&options) {
+        out.push(Violation::warning(
+            Field::ThumbnailTexts,
+            "thumbnail_texts_count",
+            format!("there are {options} thumbnail text options: give 2 or 3"),
+        ));
+    }
+    for (i, text) in package.thumbnail_texts.iter().enumerate() {
+        let words = text.split_whitespace().count();
+        if !(2..=5).contains(&words) {
+            out.push(Violation::warning(
+                Field::ThumbnailTexts,
+                "thumbnail_text_words",
+                format!("thumbnail text {} has {words} words: use 2 to 5", i + 1),
+            ));
+        }
+        if text.contains(['<', '>']) {
+            out.push(Violation::error(
+                Field::ThumbnailTexts,
+                "thumbnail_text_angle_brackets",
+                format!("thumbnail text {} contains < or >: remove them", i + 1),
+            ));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::TitleCandidate;
+    use crate::domain::TitleStrategy;
+
+    fn meta(title: &str, description: &str, tags: &[&str]) -> Metadata {
+        Metadata {
+            title: title.into(),
+            description: description.into(),
+            tags: tags.iter().map(|t| t.to_string()).collect(),
+        }
+    }
+
+    fn codes(meta: &Metadata, duration: Option<u32>) -> Vec<&'static str> {
+        validate(meta, duration).iter().map(|v| v.code).collect()
+    }
+
+    #[test]
+    fn titles_count_characters_not_bytes() {
+        let at_limit = "ü".repeat(100);
+        assert!(codes(&meta(&at_limit, "", &[]), None).is_empty());
+        let over = "ü".repeat(101);
+        let v = validate(&meta(&over, "", &[]), None);
+        assert_eq!(v[0].code, "title_too_long");
+        assert!(v[0].message.contains("101 characters"));
+        assert_eq!(codes(&meta("  ", "", &[]), None), ["title_empty"]);
+        assert_eq!(
+            codes(&meta("a <b>", "", &[]), None),
+            ["title_angle_brackets"]
+        );
+    }
+
+    #[test]
+    fn descriptions_count_bytes() {
+        assert!(codes(&meta("t", &"é".repeat(2_500), &[]), None).is_empty());
+        let over = format!("{}x", "é".repeat(2_500));
+        let v = validate(&meta("t", &over, &[]), None);
+        assert_eq!(v[0].code, "description_too_long");
+        assert!(v[0].message.contains("5001 bytes"), "{}", v[0].message);
+        assert_eq!(
+            codes(&meta("t", "a > b", &[]), None),
+            ["description_angle_brackets"]
+        );
+    }
+
+    #[test]
+    fn tags_are_counted_youtubes_way() {
+        assert_eq!(tags_length(&["Foo-Baz".into()]), 7);
+        assert_eq!(tags_length(&["Foo Baz".into()]), 9);
+        assert_eq!(tags_length(&["a".into(), "b".into()]), 3);
+        assert_eq!(tags_length(&[]), 0);
+        // 50 tags of 9 characters: 450 + 49 commas = 499; one more character is 500.
+        let mut tags: Vec<String> = (0..50).map(|i| format!("tag{i:06}")).collect();
+        assert_eq!(tags_length(&tags), 499);
+        tags[0].push('x');
+        assert!(
+            codes(
+                &Metadata {
+                    title: "t".into(),
+                    description: String::new(),
+                    tags: tags.clone()
+                },
+                None
+            )
+            .is_empty()
+        );
+        tags[1].push('x');
+        assert_eq!(
+            codes(
+                &Metadata {
+                    title: "t".into(),
+                    description: String::new(),
+                    tags
+                },
+                None
+            ),
+            ["tags_too_long"]
+        );
+        // Thirty-one tags of 31 characters are not over any invented limit, only YouTube's total.
+        let many: Vec<String> = (0..12).map(|i| format!("{i:0>31}")).collect();
+        assert!(
+            codes(
+                &Metadata {
+                    title: "t".into(),
+                    description: String::new(),
+                    tags: many
+                },
+                None
+            )
+            .is_empty()
+        );
+    }
+
+    #[test]
+    fn hashtags_are_found_like_youtube() {
+        assert_eq!(
+            hashtags_in(
+                "Hi #rust and #Rust, #日本語 #a_b #2024 #x#y a#b https://e.com/#top &#38; ##z"
+            ),
+            ["#rust", "#日本語", "#a_b", "#x"]
+        );
+        let tags = |n: usize| {
+            (0..n)
+                .map(|i| format!("#t{i}"))
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        assert!(codes(&meta("t", &tags(15), &[]), None).is_empty());
+        assert_eq!(codes(&meta("t", &tags(16), &[]), None), ["hashtags_many"]);
+        assert_eq!(
+            validate(&meta("t", &tags(16), &[]), None)[0].severity,
+            Severity::Warning
+        );
+        assert_eq!(codes(&meta("t", &tags(60), &[]), None), ["hashtags_many"]);
+        let v = validate(&meta("t", &tags(61), &[]), None);
+        assert_eq!(
+            (v[0].code, v[0].severity),
+            ("hashtags_ignored", Severity::Error)
+        );
+    }
+
+    #[test]
+    fn chapters_follow_youtubes_rules() {
+        let good = "Hook\n\n0:00 Intro\n0:10 Middle\n1:00 End\n";
+        assert!(codes(&meta("t", good, &[]), Some(70)).is_empty());
+        assert!(codes(&meta("t", "no timestamps here", &[]), Some(70)).is_empty());
+        assert_eq!(
+            codes(&meta("t", "0:05 a\n0:20 b\n0:40 c", &[]), None),
+            ["chapters_first_not_zero"]
+        );
+        assert_eq!(
+            codes(&meta("t", "0:00 a\n0:20 b", &[]), None),
+            ["chapters_too_few"]
+        );
+        assert_eq!(
+            codes(&meta("t", "0:00 a\n0:09 b\n0:40 c", &[]), None),
+            ["chapter_too_short"]
+        );
+        assert_eq!(
+            codes(&meta("t", "0:00 a\n0:40 b\n0:20 c", &[]), None),
+            ["chapters_not_ascending"]
+        );
+        assert_eq!(codes(&meta("t", good, &[]), Some(60)), ["chapter_past_end"]);
+        assert_eq!(
+            codes(&meta("t", good, &[]), Some(69)),
+            ["chapter_too_short"]
+        );
+        assert_eq!(
+            codes(&meta("t", "0:00\n0:20 b\n0:40 c", &[]), None),
+            ["chapter_untitled"]
+        );
+    }
+
+    #[test]
+    fn packages_add_candidates_and_thumbnail_texts() {
+        let candidate = |text: &str| TitleCandidate {
+            text: text.into(),
+            strategy: TitleStrategy::Question,
+            score: 0,
+        };
+        let mut package = Package {
+            titles: vec![candidate("ok"); 5],
+            title: "ok".into(),
+            thumbnail_texts: vec!["Bake Bread".into(), "Two Words".into()],
+            ..Package::default()
+        };
+        assert!(validate_package(&package, None).is_empty());
+        package.titles[4] = candidate(&"x".repeat(101));
+        package.thumbnail_texts = vec!["one".into()];
+        let v = validate_package(&package, None);
+        let got: Vec<(&str, Severity)> = v.iter().map(|v| (v.code, v.severity)).collect();
+        assert_eq!(
+            got,
+            [
+                ("title_candidate_too_long", Severity::Error),
+                ("thumbnail_texts_count", Severity::Warning),
+                ("thumbnail_text_words", Severity::Warning),
+            ]
+        );
+        package.titles.pop();
+        assert_eq!(
+            validate_package(&package, None)[0].code,
+            "title_candidates_count"
+        );
+    }
+}

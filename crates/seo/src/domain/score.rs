@@ -1,0 +1,789 @@
+//! The scorer: 0–100 for a video's metadata, explained check by check, the same for a
+//! generated package, a hand edit and an imported video.
+//!
+//! # Formula
+//!
+//! Seven components, each a list of pass/fail checks of equal worth:
+//!
+//! | component | checks |
+//! |---|---|
+//! | title | within YouTube's limits; 40–70 characters; has the primary keyword; keyword in the first 30 characters; no shouting (at most one ALL-CAPS word of 3+ letters, at most 60 % capitals); no `!!`/`??` |
+//! | description | within YouTube's limits; keyword in the first 150 characters; at least 200 words; keyword not stuffed (at most 2 + words/50 times); a link; a secondary keyword |
+//! | keyword_alignment | keyword in title; in description; in the first tag; at least half the secondary keywords used somewhere |
+//! | tags | within 500; 200–500 of the 500 used; 5–25 tags; the keyword is the first tag; 2+ long-tail tags (3+ words); no duplicates |
+//! | hashtags | 3–5; not more than 15; one is the keyword |
+//! | chapters | at least 3 listed; valid (first at 0:00, ascending, 10 s each, inside the video); all titled. Videos known to be under 2 minutes pass all three |
+//! | thumbnail_text | 2–3 options; each 2–5 words; each at most 30 characters; none repeats the title |
+//!
+//! With `w` the [`Weights`] (negative or non-finite ones count as 0; all zero means the
+//! defaults), a component's `max_points = 100 · w / Σw` and its
+//! `points = max_points · passed / checks`. The total is `round(Σ points)`. A check that
+//! cannot apply (no secondary keywords given, no keyword set) passes and says why.
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::Metadata;
+use super::rules::{self, Field, MAX_TITLE_CHARS, hashtags_in, tags_length};
+
+/// What the scorer knows besides the metadata.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, ToSchema)]
+pub struct ScoreContext {
+    pub primary_keyword: String,
+    pub secondary_keywords: Vec<String>,
+    pub duration_secs: Option<u32>,
+    pub thumbnail_texts: Vec<String>,
+}
+
+/// How much each component counts; configurable as `seo.score_weights`. They need not sum
+/// to 100: they are normalised.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct Weights {
+    pub title: f64,
+    pub description: f64,
+    pub keyword_alignment: f64,
+    pub tags: f64,
+    pub hashtags: f64,
+    pub chapters: f64,
+    pub thumbnail_text: f64,
+}
+
+impl Default for Weights {
+    fn default() -> Self {
+        Weights {
+            title: 25.0,
+            description: 20.0,
+            keyword_alignment: 15.0,
+            tags: 15.0,
+            hashtags: 5.0,
+            chapters: 10.0,
+            thumbnail_text: 10.0,
+        }
+    }
+}
+
+impl Weights {
+    fn normalised(&self) -> [f64; 7] {
+        let clean = |w: f64| if w.is_finite() && w > 0.0 { w } else { 0.0 };
+        let raw = [
+            self.title,
+            self.description,
+            self.keyword_alignment,
+            self.tags,
+            self.hashtags,
+            self.chapters,
+            self.thumbnail_text,
+        ]
+        .map(clean);
+        let total: f64 = raw.iter().sum();
+        if total > 0.0 && total.is_finite() {
+            raw.map(|w| w / total * 100.0)
+        } else {
+            Weights::default().normalised()
+        }
+    }
+}
+
+/// One check: what was looked at, whether it passed, and the figures.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct Check {
+    pub name: &'static str,
+    pub passed: bool,
+    pub detail: String,
+}
+
+/// One component of the score.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct Component {
+    pub name: &'static str,
+    /// Rounded to a tenth.
+    pub points: f64,
+    pub max_points: f64,
+    pub checks: Vec<Check>,
+    /// What to do about each failed check.
+    pub recommendations: Vec<String>,
+}
+
+/// The score and how it came about.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct Score {
+    /// 0–100.
+    pub total: u8,
+    pub components: Vec<Component>,
+}
+
+/// Collects the checks of one component.
+struct Checks {
+    checks: Vec<Check>,
+    recommendations: Vec<String>,
+}
+
+impl Checks {
+    fn new() -> Self {
+        Checks {
+            checks: Vec::with_capacity(6),
+            recommendations: Vec::new(),
+        }
+    }
+
+    fn add(&mut self, name: &'static str, passed: bool, detail: String, advice: &str) {
+        if !passed {
+            self.recommendations.push(advice.to_owned());
+        }
+        self.checks.push(Check {
+            name,
+            passed,
+            detail,
+        });
+    }
+
+    fn fraction(&self) -> f64 {
+        let passed = self.checks.iter().filter(|c| c.passed).count();
+        passed as f64 / self.checks.len().max(1) as f64
+    }
+
+    fn into_component(self, name: &'static str, max_points: f64) -> (Component, f64) {
+        let points = max_points * self.fraction();
+        let component = Component {
+            name,
+            points: (points * 10.0).round() / 10.0,
+            max_points: (max_points * 10.0).round() / 10.0,
+            checks: self.checks,
+            recommendations: self.recommendations,
+        };
+        (component, points)
+    }
+}
+
+/// Lower-cased once, for case-insensitive matching.
+struct Keywords {
+    primary: String,
+    secondary: Vec<String>,
+}
+
+impl Keywords {
+    fn new(ctx: &ScoreContext) -> Self {
+        Keywords {
+            primary: ctx.primary_keyword.trim().to_lowercase(),
+            secondary: ctx
+                .secondary_keywords
+                .iter()
+                .map(|k| k.trim().to_lowercase())
+                .filter(|k| !k.is_empty())
+                .collect(),
+        }
+    }
+}
+
+/// Scores metadata; see the module's docs for the formula.
+pub fn score(meta: &Metadata, ctx: &ScoreContext, weights: &Weights) -> Score {
+    let max = weights.normalised();
+    let keywords = Keywords::new(ctx);
+    let violations = rules::validate(meta, ctx.duration_secs);
+    let broken = |field: Field| violations.iter().any(|v| v.is_error() && v.field == field);
+    let title_lower = meta.title.to_lowercase();
+    let description_lower = meta.description.to_lowercase();
+    let tags_lower: Vec<String> = meta.tags.iter().map(|t| t.trim().to_lowercase()).collect();
+
+    let parts = [
+        ("title", title_checks(&meta.title, &title_lower, &keywords)),
+        (
+            "description",
+            description_checks(
+                &meta.description,
+                &description_lower,
+                &keywords,
+                broken(Field::Description),
+            ),
+        ),
+        (
+            "keyword_alignment",
+            alignment_checks(&title_lower, &description_lower, &tags_lower, &keywords),
+        ),
+        ("tags", tag_checks(&meta.tags, &tags_lower, &keywords)),
+        ("hashtags", hashtag_checks(&meta.description, &keywords)),
+        (
+            "chapters",
+            chapter_checks(
+                &meta.description,
+                ctx.duration_secs,
+                broken(Field::Chapters),
+            ),
+        ),
+        (
+            "thumbnail_text",
+            thumbnail_checks(&ctx.thumbnail_texts, &title_lower),
+        ),
+    ];
+    let mut total = 0.0;
+    let components = parts
+        .into_iter()
+        .zip(max)
+        .map(|((name, checks), max_points)| {
+            let (component, points) = checks.into_component(name, max_points);
+            total += points;
+            component
+        })
+        .collect();
+    Score {
+        total: total.round().clamp(0.0, 100.0) as u8,
+        components,
+    }
+}
+
+/// A title candidate's score (0–100): the title component alone.
+pub fn score_title(text: &str, ctx: &ScoreContext) -> u8 {
+    let keywords = Keywords::new(ctx);
+    let checks = title_checks(text, &text.to_lowercase(), &keywords);
+    (checks.fraction() * 100.0).round().clamp(0.0, 100.0) as u8
+}
+
+/// Where the keyword starts, in characters, if it is there.
+fn keyword_position(haystack_lower: &str, keyword: &str) -> Option<usize> {
+    if keyword.is_empty() {
+        return None;
+    }
+    haystack_lower
+        .find(keyword)
+        .map(|i| haystack_lower.get(..i).map_or(0, |s| s.chars().count()))
+}
+
+fn title_checks(title: &str, lower: &str, keywords: &Keywords) -> Checks {
+    let mut c = Checks::new();
+    let chars = title.chars().count();
+    let valid = !title.trim().is_empty() && chars <= MAX_TITLE_CHARS && !title.contains(['<', '>']);
+    c.add(
+        "within_limits",
+        valid,
+        format!("{chars} characters (1–{MAX_TITLE_CHARS}, no < or >)"),
+        "Keep the title between 1 and 100 characters, without < or >.",
+    );
+    c.add(
+        "length",
+        (40..=70).contains(&chars),
+        format!("{chars} characters; 40–70 shows in full and says enough"),
+        "Aim for 40–70 characters: search and suggestions cut longer titles.",
+    );
+    let no_keyword = keywords.primary.is_empty();
+    let position = keyword_position(lower, &keywords.primary);
+    c.add(
+        "keyword",
+        no_keyword || position.is_some(),
+        match position {
+            _ if no_keyword => "no primary keyword set".into(),
+            Some(p) => format!("the primary keyword starts at character {}", p + 1),
+            None => "the primary keyword is missing".into(),
+        },
+        "Put the primary keyword in the title.",
+    );
+    c.add(
+        "keyword_early",
+        no_keyword || position.is_some_and(|p| p < 30),
+        "the keyword should start within the first 30 characters".into(),
+        "Move the primary keyword towards the start of the title.",
+    );
+    let (caps_words, upper, cased) = shouting(title);
+    let present = !title.trim().is_empty();
+    let shouting_ok = present && caps_words <= 1 && (cased < 8 || upper * 10 <= cased * 6);
+    c.add(
+        "no_shouting",
+        shouting_ok,
+        format!("{caps_words} ALL-CAPS words, {upper} of {cased} letters capitals"),
+        "Avoid ALL-CAPS: at most one word in capitals.",
+    );
+    let punctuation_ok = present && !["!!", "??", "?!", "!?"].iter().any(|p| title.contains(p));
+    c.add(
+        "punctuation",
+        punctuation_ok,
+        "no repeated ! or ?".into(),
+        "Drop repeated exclamation or question marks.",
+    );
+    c
+}
+
+/// ALL-CAPS words of three or more letters, capitals, and letters that have a case.
+fn shouting(text: &str) -> (usize, usize, usize) {
+    let mut caps_words = 0;
+    let (mut upper, mut cased) = (0, 0);
+    for word in text.split_whitespace() {
+        let (mut word_upper, mut word_cased) = (0, 0);
+        for ch in word.chars() {
+            if ch.is_uppercase() {
+                word_upper += 1;
+                word_cased += 1;
+            } else if ch.is_lowercase() {
+                word_cased += 1;
+            }
+        }
+        if word_cased >= 3 && word_upper == word_cased {
+            caps_words += 1;
+        }
+        upper += word_upper;
+        cased += word_cased;
+    }
+    (caps_words, upper, cased)
+}
+
+fn description_checks(text: &str, lower: &str, keywords: &Keywords, broken: bool) -> Checks {
+    let mut c = Checks::new();
+    c.add(
+        "within_limits",
+        !broken && !text.trim().is_empty(),
+        format!("{} bytes of 5,000, no < or >", text.len()),
+        "Keep the description within 5,000 bytes and without < or >.",
+    );
+    let no_keyword = keywords.primary.is_empty();
+    let hook_end = lower
+        .char_indices()
+        .nth(150)
+        .map_or(lower.len(), |(i, _)| i);
+    let in_hook = lower
+        .get(..hook_end)
+        .is_some_and(|h| h.contains(&keywords.primary));
+    c.add(
+        "keyword_in_hook",
+        no_keyword || in_hook,
+        "the primary keyword in the first 150 characters, which search shows".into(),
+        "Open the description with a sentence that has the primary keyword.",
+    );
+    let words = lower.split_whitespace().count();
+    c.add(
+        "length",
+        words >= 200,
+        format!("{words} words; 200 or more give search and viewers context"),
+        "Write at least 200 words: what the video covers, for whom, and what they get.",
+    );
+    let uses = if no_keyword {
+        0
+    } else {
+        lower.matches(&keywords.primary).count()
+    };
+    let most = 2 + words / 50;
+    c.add(
+        "not_stuffed",
+        words > 0 && uses <= most,
+        format!("the keyword appears {uses} times (at most {most} for {words} words)"),
+        "Use the keyword naturally: repeating it reads as spam.",
+    );
+    let has_link = lower.contains("https://") || lower.contains("http://");
+    c.add(
+        "links",
+        has_link,
+        if has_link {
+            "has a link".into()
+        } else {
+            "no link".into()
+        },
+        "Add links (your site, related videos, a playlist) and a call to action.",
+    );
+    let secondary = keywords
+        .secondary
+        .iter()
+        .filter(|k| lower.contains(k.as_str()))
+        .count();
+    c.add(
+        "secondary_keywords",
+        keywords.secondary.is_empty() || secondary > 0,
+        format!(
+            "{secondary} of {} secondary keywords used",
+            keywords.secondary.len()
+        ),
+        "Work a secondary keyword or two into the body.",
+    );
+    c
+}
+
+fn alignment_checks(
+    title: &str,
+    description: &str,
+    tags: &[String],
+    keywords: &Keywords,
+) -> Checks {
+    let mut c = Checks::new();
+    let none = keywords.primary.is_empty();
+    let k = keywords.primary.as_str();
+    let detail = |ok: bool, place: &str| -> String {
+        if none {
+            "no primary keyword set".into()
+        } else if ok {
+            format!("the keyword is in the {place}")
+        } else {
+            format!("the keyword is not in the {place}")
+        }
+    };
+    let in_title = none || title.contains(k);
+    c.add(
+        "in_title",
+        in_title,
+        detail(in_title, "title"),
+        "Use the primary keyword in the title.",
+    );
+    let in_description = none || description.contains(k);
+    c.add(
+        "in_description",
+        in_description,
+        detail(in_description, "description"),
+        "Use the primary keyword in the description.",
+    );
+    let in_tags = none || tags.first().is_some_and(|t| t.contains(k));
+    c.add(
+        "in_first_tag",
+        in_tags,
+        detail(in_tags, "first tag"),
+        "Make the primary keyword the first tag.",
+    );
+    let used = keywords
+        .secondary
+        .iter()
+        .filter(|s| {
+            title.contains(s.as_str())
+                || description.contains(s.as_str())
+                || tags.iter().any(|t| t.contains(s.as_str()))
+        })
+        .count();
+    c.add(
+        "secondary_covered",
+        used * 2 >= keywords.secondary.len(),
+        format!(
+            "{used} of {} secondary keywords used in title, description or tags",
+            keywords.secondary.len()
+        ),
+        "Use at least half of the secondary keywords in the description or tags.",
+    );
+    c
+}
+
+fn tag_checks(tags: &[String], lower: &[String], keywords: &Keywords) -> Checks {
+    let mut c = Checks::new();
+    let length = tags_length(tags);
+    c.add(
+        "within_limits",
+        !tags.is_empty() && length <= rules::MAX_TAGS_LENGTH,
+        format!("{length} of 500 characters as YouTube counts them"),
+        "Remove tags to stay within 500 characters.",
+    );
+    c.add(
+        "budget_used",
+        (200..=rules::MAX_TAGS_LENGTH).contains(&length),
+        format!("{length} characters used; 200–500 covers the variations"),
+        "Add specific tags (variations, long-tail phrases) to use 200–500 characters.",
+    );
+    c.add(
+        "count",
+        (5..=25).contains(&tags.len()),
+        format!(
+            "{} tags; 5–25 is enough for variations without noise",
+            tags.len()
+        ),
+        "Use 5–25 relevant tags.",
+    );
+    let first =
+        keywords.primary.is_empty() || lower.first().is_some_and(|t| *t == keywords.primary);
+    c.add(
+        "keyword_first",
+        first,
+        "the first tag is the primary keyword".into(),
+        "Put the primary keyword first among the tags.",
+    );
+    let long_tail = lower
+        .iter()
+        .filter(|t| t.split_whitespace().count() >= 3)
+        .count();
+    c.add(
+        "long_tail",
+        long_tail >= 2,
+        format!("{long_tail} tags of three or more words"),
+        "Add long-tail tags: phrases of three or more words people search for.",
+    );
+    let mut sorted: Vec<&str> = lower.iter().map(String::as_str).collect();
+    sorted.sort_unstable();
+    let before = sorted.len();
+    sorted.dedup();
+    let duplicates = before - sorted.len();
+    c.add(
+        "no_duplicates",
+        !tags.is_empty() && duplicates == 0,
+        format!("{duplicates} duplicate tags"),
+        "Remove duplicate tags.",
+    );
+    c
+}
+
+fn hashtag_checks(description: &str, keywords: &Keywords) -> Checks {
+    let mut c = Checks::new();
+    let hashtags = hashtags_in(description);
+    let n = hashtags.len();
+    c.add(
+        "count",
+        (3..=5).contains(&n),
+        format!("{n} hashtags; 3–5 is what YouTube recommends"),
+        "Use 3–5 hashtags, the most relevant first.",
+    );
+    c.add(
+        "not_too_many",
+        n > 0 && n <= rules::MANY_HASHTAGS,
+        format!("{n} hashtags (more than 15 dilute them, more than 60 are all ignored)"),
+        "Cut the hashtags down to the 3–5 most relevant.",
+    );
+    let compact: String = keywords
+        .primary
+        .chars()
+        .filter(|&ch| rules::is_hashtag_char(ch))
+        .collect();
+    let has_keyword = compact.is_empty()
+        || hashtags
+            .iter()
+            .any(|h| h.trim_start_matches('#').to_lowercase() == compact);
+    c.add(
+        "keyword_hashtag",
+        has_keyword,
+        "one hashtag is the primary keyword".into(),
+        "Make the primary keyword (words run together) one of the hashtags.",
+    );
+    c
+}
+
+fn chapter_checks(description: &str, duration_secs: Option<u32>, broken: bool) -> Checks {
+    let mut c = Checks::new();
+    if duration_secs.is_some_and(|d| d < 120) {
+        for name in ["present", "valid", "titled"] {
+            c.add(
+                name,
+                true,
+                "a video under 2 minutes needs no chapters".into(),
+                "",
+            );
+        }
+        return c;
+    }
+    let chapters = rules::chapters_in(description);
+    c.add(
+        "present",
+        chapters.len() >= rules::MIN_CHAPTERS,
+        format!("{} chapters listed", chapters.len()),
+        "Add chapters (0:00 first, at least three, each 10 s or longer): they show in search.",
+    );
+    c.add(
+        "valid",
+        !chapters.is_empty() && !broken,
+        if broken {
+            "the chapters break YouTube's rules".into()
+        } else {
+            "YouTube's chapter rules hold".into()
+        },
+        "Fix the chapters: first at 0:00, at least three, ascending, each at least 10 s.",
+    );
+    let untitled = chapters
+        .iter()
+        .filter(|ch| ch.title.chars().count() < 2)
+        .count();
+    c.add(
+        "titled",
+        !chapters.is_empty() && untitled == 0,
+        format!("{untitled} chapters without a real title"),
+        "Give every chapter a descriptive title, with keywords where natural.",
+    );
+    c
+}
+
+fn thumbnail_checks(texts: &[String], title_lower: &str) -> Checks {
+    let mut c = Checks::new();
+    let n = texts.len();
+    c.add(
+        "options",
+        (2..=3).contains(&n),
+        format!("{n} options; 2–3 let you test"),
+        "Prepare 2–3 thumbnail text options.",
+    );
+    let words_ok = n > 0
+        && texts
+            .iter()
+            .all(|t| (2..=5).contains(&t.split_whitespace().count()));
+    c.add(
+        "words",
+        words_ok,
+        "each option has 2–5 words".into(),
+        "Keep thumbnail text to 2–5 words: it must read at a glance on a phone.",
+    );
+    let short = n > 0 && texts.iter().all(|t| t.chars().count() <= 30);
+    c.add(
+        "short",
+        short,
+        "each option has at most 30 characters".into(),
+        "Shorten the thumbnail text to 30 characters or fewer.",
+    );
+    let repeats = texts.iter().filter(|t| {
+        let t = t.trim().to_lowercase();
+        !t.is_empty() && title_lower.contains(&t)
+    });
+    let repeats = repeats.count();
+    c.add(
+        "complements_title",
+        n > 0 && repeats == 0,
+        format!("{repeats} options repeat words of the title verbatim"),
+        "Let the thumbnail text add to the title rather than repeat it.",
+    );
+    c
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ctx() -> ScoreContext {
+        ScoreContext {
+            primary_keyword: "sourdough bread".into(),
+            secondary_keywords: vec!["starter".into(), "bread baking".into()],
+            duration_secs: Some(600),
+            thumbnail_texts: vec!["Crust Like a Bakery".into(), "No Knead Needed".into()],
+        }
+    }
+
+    fn good() -> Metadata {
+        let body = "We feed the starter, mix the dough and bake. ".repeat(25);
+        Metadata {
+            title: "Sourdough Bread for Beginners: Your First Loaf at Home".into(),
+            description: format!(
+                "Sourdough bread at home, step by step.\n\n{body}\n\n0:00 Intro\n1:00 Starter\n\
+                 4:00 Baking\n\nRecipe: https://example.com\n\n#SourdoughBread #baking #bread"
+            ),
+            tags: [
+                "sourdough bread",
+                "sourdough",
+                "bread baking",
+                "starter",
+                "how to make sourdough bread",
+                "sourdough bread for beginners",
+                "easy sourdough bread recipe",
+                "homemade bread",
+                "artisan bread",
+                "no knead bread recipe",
+                "bread",
+                "baking at home",
+            ]
+            .map(String::from)
+            .to_vec(),
+        }
+    }
+
+    #[test]
+    fn a_well_made_package_scores_full_marks_and_explains_it() {
+        let s = score(&good(), &ctx(), &Weights::default());
+        let failed: Vec<(&str, &str)> = s
+            .components
+            .iter()
+            .flat_map(|c| {
+                c.checks
+                    .iter()
+                    .filter(|k| !k.passed)
+                    .map(move |k| (c.name, k.name))
+            })
+            .collect();
+        assert_eq!(failed, []);
+        assert_eq!(s.total, 100);
+        let names: Vec<&str> = s.components.iter().map(|c| c.name).collect();
+        assert_eq!(
+            names,
+            [
+                "title",
+                "description",
+                "keyword_alignment",
+                "tags",
+                "hashtags",
+                "chapters",
+                "thumbnail_text"
+            ]
+        );
+        assert!(s.components.iter().all(|c| c.recommendations.is_empty()));
+    }
+
+    #[test]
+    fn empty_metadata_scores_low_with_recommendations() {
+        let ctx = ScoreContext {
+            thumbnail_texts: vec![],
+            ..ctx()
+        };
+        let s = score(&Metadata::default(), &ctx, &Weights::default());
+        assert_eq!(s.total, 0);
+        let title = &s.components[0];
+        assert_eq!(title.max_points, 25.0);
+        assert!(
+            title
+                .recommendations
+                .iter()
+                .any(|r| r.contains("primary keyword"))
+        );
+    }
+
+    #[test]
+    fn each_failed_check_costs_its_share() {
+        let mut meta = good();
+        meta.title = "SOURDOUGH BREAD IS EASY!!".into();
+        let s = score(&meta, &ctx(), &Weights::default());
+        let title = &s.components[0];
+        // Three of six checks fail: length, shouting, punctuation.
+        assert_eq!(title.points, 12.5);
+        assert_eq!(s.total, 88);
+    }
+
+    #[test]
+    fn titles_score_higher_with_the_keyword_early() {
+        let ctx = ctx();
+        let early = score_title("Sourdough Bread Made Simple for Complete Beginners", &ctx);
+        let late = score_title(
+            "A Simple Guide for Complete Beginners to Sourdough Bread",
+            &ctx,
+        );
+        let missing = score_title(
+            "A Simple Guide for Complete Beginners to Baking at Home",
+            &ctx,
+        );
+        assert!(early > late && late > missing, "{early} {late} {missing}");
+        assert_eq!(early, 100);
+    }
+
+    #[test]
+    fn weights_are_normalised_and_configurable() {
+        let weights: Weights = serde_json::from_str(r#"{"title": 50}"#).unwrap();
+        assert_eq!(weights.description, 20.0);
+        assert!(serde_json::from_str::<Weights>(r#"{"titel": 5}"#).is_err());
+        let only_title = Weights {
+            title: 1.0,
+            description: 0.0,
+            keyword_alignment: 0.0,
+            tags: 0.0,
+            hashtags: 0.0,
+            chapters: f64::NAN,
+            thumbnail_text: -4.0,
+        };
+        let s = score(&good(), &ctx(), &only_title);
+        assert_eq!(s.components[0].max_points, 100.0);
+        assert_eq!(s.total, 100);
+        let zero = Weights {
+            title: 0.0,
+            description: 0.0,
+            keyword_alignment: 0.0,
+            tags: 0.0,
+            hashtags: 0.0,
+            chapters: 0.0,
+            thumbnail_text: 0.0,
+        };
+        assert_eq!(
+            score(&good(), &ctx(), &zero),
+            score(&good(), &ctx(), &Weights::default())
+        );
+    }
+
+    #[test]
+    fn short_videos_need_no_chapters() {
+        let mut ctx = ctx();
+        ctx.duration_secs = Some(59);
+        let meta = Metadata {
+            description: "no chapters".into(),
+            ..good()
+        };
+        let s = score(&meta, &ctx, &Weights::default());
+        assert!(s.components[5].checks.iter().all(|c| c.passed));
+    }
+}
