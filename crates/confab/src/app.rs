@@ -57,6 +57,7 @@ pub fn all_migrations() -> Vec<ServiceMigrations> {
         confab_auth::migrations(),
         confab_inference::migrations(),
         confab_chat::migrations(),
+        confab_seo::migrations(),
     ]
 }
 
@@ -76,6 +77,7 @@ pub struct App {
     pub auth: Arc<AuthService>,
     pub inference: Arc<InferenceService>,
     pub chat: Arc<confab_chat::ChatService>,
+    pub seo: Arc<confab_seo::SeoService>,
     /// Live events of this process (or of every replica, over NATS).
     pub events: Arc<dyn confab_bus::EventBus>,
     pub openapi: utoipa::openapi::OpenApi,
@@ -261,7 +263,7 @@ pub async fn build(config: &Config) -> anyhow::Result<App> {
     let chat = confab_chat::ChatService::new(
         confab_chat::ChatDeps {
             store: Arc::new(confab_chat::SqlChatStore::new(db.clone())),
-            models,
+            models: models.clone(),
             accounts: Arc::new(AuthAccounts(auth.clone())),
             events: events.clone(),
             jobs: Some(jobs.clone()),
@@ -284,6 +286,7 @@ pub async fn build(config: &Config) -> anyhow::Result<App> {
             title_max_tokens: config.chat.title_max_tokens,
         },
     );
+    let chat_models = models;
     let interrupted = chat.recover().await?;
     if interrupted > 0 {
         tracing::warn!(
@@ -291,6 +294,17 @@ pub async fn build(config: &Config) -> anyhow::Result<App> {
             "answers cut off by the last stop are marked interrupted"
         );
     }
+    // The SEO studio calls models through the same port as chat (the inference service in
+    // this process, or another one's over HTTP).
+    let seo = confab_seo::SeoService::new(
+        confab_seo::SeoDeps {
+            store: Arc::new(confab_seo::SqlSeoStore::new(db.clone())),
+            models: chat_models,
+            jobs: jobs.clone(),
+            events: events.clone(),
+        },
+        seo_settings(&config.seo),
+    );
     // The workers that run this process's share of the background jobs.
     let mut workers = Workers::new(
         jobs.clone(),
@@ -307,6 +321,7 @@ pub async fn build(config: &Config) -> anyhow::Result<App> {
         auth.clone(),
         chat.clone(),
         inference.pulls().clone(),
+        seo.clone(),
     );
     workers.start(&tasks, shutdown.clone());
     crate::maintenance::start(config, bus.clone(), audit.clone(), &tasks, shutdown.clone());
@@ -334,6 +349,10 @@ pub async fn build(config: &Config) -> anyhow::Result<App> {
         .merge(confab_auth::router(auth_state))
         .merge(confab_inference::router(inference_state))
         .merge(confab_chat::router(chat_state))
+        .merge(confab_seo::router(confab_seo::SeoState {
+            service: seo.clone(),
+            authenticator: authenticator.clone(),
+        }))
         .merge(confab_admin::jobs_api::router(jobs_state))
         .merge(confab_admin::settings::router(settings_state))
         .merge(confab_admin::usage_api::router(usage_state))
@@ -366,11 +385,36 @@ pub async fn build(config: &Config) -> anyhow::Result<App> {
         auth,
         inference,
         chat,
+        seo,
         events,
         openapi,
         tasks,
         shutdown,
     })
+}
+
+/// The SEO studio's settings from `[seo]`.
+fn seo_settings(config: &confab_core::config::SeoConfig) -> confab_seo::SeoSettings {
+    let w = &config.score_weights;
+    confab_seo::SeoSettings {
+        transcript_max_bytes: usize::try_from(config.transcript_max_bytes).unwrap_or(usize::MAX),
+        generations_per_user: config.generations_per_user as usize,
+        model: config.model.clone(),
+        // Validated to 0..=2: f32 holds it closely enough.
+        temperature: config.temperature as f32,
+        max_tokens: config.max_tokens,
+        default_context_tokens: config.default_context_tokens as usize,
+        weights: confab_seo::domain::score::Weights {
+            title: w.title,
+            description: w.description,
+            keyword_alignment: w.keyword_alignment,
+            tags: w.tags,
+            hashtags: w.hashtags,
+            chapters: w.chapters,
+            thumbnail_text: w.thumbnail_text,
+        },
+        feeds_per_user: config.feeds_per_user as usize,
+    }
 }
 
 /// Rotates the signing key when it grows too old and follows other replicas' rotations,

@@ -10,6 +10,7 @@ use confab_auth::{AuthService, PURGE_USER_JOB};
 use confab_bus::{Job, JobContext, JobFailure, JobHandler, Workers};
 use confab_chat::{ChatService, TITLE_JOB, TitleJob};
 use confab_inference::pulls::{PULL_JOB, PullJobError, Pulls};
+use confab_seo::{GENERATE_JOB, GenerateJob, SeoService};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -21,6 +22,7 @@ pub fn register(
     auth: Arc<AuthService>,
     chat: Arc<ChatService>,
     pulls: Arc<Pulls>,
+    seo: Arc<SeoService>,
 ) {
     workers.register(PULL_JOB, concurrency, Arc::new(PullHandler { pulls }));
     workers.register(
@@ -29,9 +31,14 @@ pub fn register(
         Arc::new(TitleHandler { chat: chat.clone() }),
     );
     workers.register(
+        GENERATE_JOB,
+        concurrency,
+        Arc::new(GenerateHandler { seo: seo.clone() }),
+    );
+    workers.register(
         PURGE_USER_JOB,
         concurrency,
-        Arc::new(PurgeUserHandler { auth, chat }),
+        Arc::new(PurgeUserHandler { auth, chat, seo }),
     );
 }
 
@@ -87,10 +94,44 @@ impl JobHandler for TitleHandler {
     }
 }
 
+/// `seo.generate`: writes a project's metadata package, with progress. A retaken job whose
+/// version was stored already returns it.
+struct GenerateHandler {
+    seo: Arc<SeoService>,
+}
+
+#[async_trait]
+impl JobHandler for GenerateHandler {
+    async fn run(&self, job: &Job, ctx: JobContext) -> Result<Value, JobFailure> {
+        let payload: GenerateJob = payload(job)?;
+        let reporter = ctx.clone();
+        let version = self
+            .seo
+            .run_generation(
+                job.id,
+                &payload,
+                ctx.cancelled().clone(),
+                Box::new(move |percent, message| reporter.progress(Some(percent), Some(message))),
+            )
+            .await
+            // The job's error is shown to its owner: the safe message (the service logged
+            // the detail).
+            .map_err(|e| {
+                if e.retryable() {
+                    JobFailure::Retry(e.public_message())
+                } else {
+                    JobFailure::Fatal(e.public_message())
+                }
+            })?;
+        Ok(json!({ "version": version.number, "score": version.score }))
+    }
+}
+
 /// `user.purge`: deletes a deleted user's data in every service, then the account.
 struct PurgeUserHandler {
     auth: Arc<AuthService>,
     chat: Arc<ChatService>,
+    seo: Arc<SeoService>,
 }
 
 #[derive(Deserialize)]
@@ -108,8 +149,14 @@ impl JobHandler for PurgeUserHandler {
             .purge_user(user_id)
             .await
             .map_err(|e| JobFailure::Retry(e.to_string()))?;
+        ctx.progress(Some(40.0), Some("deleting SEO projects"));
+        let projects = self
+            .seo
+            .purge_user(user_id)
+            .await
+            .map_err(|e| JobFailure::Retry(e.to_string()))?;
         ctx.progress(
-            Some(50.0),
+            Some(60.0),
             Some("deleting the account, its keys and sessions"),
         );
         // Last: while the account row exists, the purge is not finished.
@@ -119,6 +166,10 @@ impl JobHandler for PurgeUserHandler {
             .await
             .map_err(|e| JobFailure::Retry(e.to_string()))?;
         ctx.progress(Some(100.0), Some("done"));
-        Ok(json!({ "conversations": conversations, "account_deleted": account }))
+        Ok(json!({
+            "conversations": conversations,
+            "seo_projects": projects,
+            "account_deleted": account
+        }))
     }
 }

@@ -3,8 +3,13 @@
 //! YouTube's rules, repaired, scored, researched from the YouTube Data API, versioned, and
 //! tracked in a dashboard.
 
+pub mod api;
 pub mod domain;
+pub mod events;
 pub mod ports;
+pub mod service;
 pub mod store;
 
+pub use api::{SeoState, router};
+pub use service::{GENERATE_JOB, GenerateJob, SeoDeps, SeoError, SeoService, SeoSettings};
 pub use store::{SqlSeoStore, migrations};

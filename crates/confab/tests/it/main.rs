@@ -22,4 +22,5 @@ mod models;
 mod ops;
 mod router;
 mod routes;
+mod seo;
 mod usage;

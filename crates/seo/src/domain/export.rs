@@ -117,6 +117,7 @@ mod tests {
             archived: false,
             latest_version: None,
             latest_score: None,
+            generation_job: None,
             created_at: 0,
             updated_at: 0,
         }

@@ -147,6 +147,48 @@ pub fn repair(draft: &Draft, ctx: &RepairContext<'_>) -> Package {
     package
 }
 
+/// The draft taken at its word, nothing fixed: what the model would have published. Its
+/// violations decide whether the model gets its one repair round; the package itself is
+/// never stored (only [`repair`]'s is).
+pub fn as_given(draft: &Draft, ctx: &RepairContext<'_>) -> Package {
+    let titles: Vec<TitleCandidate> = draft
+        .titles
+        .iter()
+        .enumerate()
+        .map(|(i, t)| TitleCandidate {
+            text: t.text.clone(),
+            strategy: t
+                .strategy
+                .unwrap_or(TitleStrategy::ALL[i % TitleStrategy::ALL.len()]),
+            score: 0,
+        })
+        .collect();
+    let parts = DescriptionParts {
+        hook: draft.hook.clone(),
+        keyword: None,
+        body: draft.body.clone(),
+        chapters: draft
+            .chapters
+            .iter()
+            .map(|c| Chapter {
+                start_secs: c.start_secs.unwrap_or(0),
+                title: c.title.clone(),
+            })
+            .collect(),
+        duration_secs: ctx.duration_secs,
+        call_to_action: ctx.call_to_action.map(str::to_owned),
+        links: ctx.links.to_vec(),
+        hashtags: draft.hashtags.clone(),
+    };
+    Package {
+        title: titles.first().map(|t| t.text.clone()).unwrap_or_default(),
+        titles,
+        description: assemble::description(&parts),
+        tags: draft.tags.clone(),
+        thumbnail_texts: draft.thumbnail_texts.clone(),
+    }
+}
+
 /// The violations as the model reads them in its one repair round.
 pub fn feedback(violations: &[Violation]) -> String {
     let mut out = String::from(

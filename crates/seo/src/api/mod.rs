@@ -1,0 +1,129 @@
+//! The SEO studio's API under `/api/v1/seo`: projects, generation (a job, followed over SSE
+//! or the WebSocket), package versions with edits, restores, diffs and exports, scoring of
+//! any metadata, and the dashboard's figures. Every route needs a signed-in user (an API key
+//! needs the `seo` scope) and sees only that user's projects: another user's ids answer 404,
+//! as missing ones do.
+
+use std::sync::Arc;
+
+use axum::extract::{FromRef, FromRequestParts};
+use axum::http::request::Parts;
+use confab_core::ApiError;
+use confab_core::auth::{CurrentUser, DynAuthenticator, Principal, Scope};
+use http::StatusCode;
+use utoipa_axum::router::OpenApiRouter;
+
+use crate::service::{SeoError, SeoService};
+
+mod generation;
+mod projects;
+mod versions;
+
+#[derive(Clone)]
+pub struct SeoState {
+    pub service: Arc<SeoService>,
+    pub authenticator: DynAuthenticator,
+}
+
+impl FromRef<SeoState> for DynAuthenticator {
+    fn from_ref(state: &SeoState) -> Self {
+        state.authenticator.clone()
+    }
+}
+
+pub fn router(state: SeoState) -> OpenApiRouter {
+    // A transcript may double in size as JSON (escaped newlines and quotes).
+    let body_limit = state
+        .service
+        .settings()
+        .transcript_max_bytes
+        .saturating_mul(2)
+        .saturating_add(64 * 1024);
+    OpenApiRouter::new()
+        .merge(projects::routes(body_limit))
+        .merge(generation::routes())
+        .merge(versions::routes())
+        .with_state(state)
+}
+
+/// A signed-in user allowed to use the studio.
+struct Creator(Principal);
+
+impl<S> FromRequestParts<S> for Creator
+where
+    S: Send + Sync,
+    DynAuthenticator: FromRef<S>,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let CurrentUser(principal) = CurrentUser::from_request_parts(parts, state).await?;
+        principal.require_scope(Scope::Seo)?;
+        Ok(Creator(principal))
+    }
+}
+
+impl From<SeoError> for ApiError {
+    fn from(e: SeoError) -> Self {
+        match e {
+            SeoError::NotFound(what) => ApiError::not_found(format!("no such {what}")),
+            SeoError::Invalid(problems) => {
+                let message = match problems.as_slice() {
+                    [one] => format!("{}: {}", one.field, one.message),
+                    _ => format!("{} fields need fixing", problems.len()),
+                };
+                ApiError::validation("invalid_fields", message).with_details(
+                    problems
+                        .iter()
+                        .map(|p| format!("{}: {}", p.field, p.message))
+                        .collect(),
+                )
+            }
+            SeoError::Transcript(e) => ApiError::validation(
+                "invalid_transcript",
+                format!(
+                    "the transcript cannot be read: line {}: {}",
+                    e.line, e.message
+                ),
+            ),
+            SeoError::TranscriptTooLarge { .. } => ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "transcript_too_large",
+                e.to_string(),
+            ),
+            SeoError::InvalidPackage(violations) => {
+                let errors: Vec<String> = violations
+                    .iter()
+                    .filter(|v| v.severity == crate::domain::rules::Severity::Error)
+                    .map(|v| format!("{} ({}): {}", v.field.as_str(), v.code, v.message))
+                    .collect();
+                let message = match errors.as_slice() {
+                    [one] => one.clone(),
+                    _ => format!("{} of YouTube's rules are broken", errors.len()),
+                };
+                ApiError::validation("invalid_package", message).with_details(errors)
+            }
+            SeoError::TooManyGenerations { .. } => ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too_many_generations",
+                e.to_string(),
+            )
+            .with_retry_after(30),
+            SeoError::TooManyFeeds { .. } => ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too_many_feeds",
+                e.to_string(),
+            ),
+            SeoError::AlreadyGenerating => ApiError::conflict("already_generating", e.to_string()),
+            SeoError::Model(e) => e.api_error(),
+            SeoError::Store(confab_store::StoreError::Unavailable(detail)) => {
+                ApiError::unavailable(detail)
+            }
+            SeoError::Store(other) => ApiError::internal(other.to_string()),
+            SeoError::Jobs(confab_bus::JobError::Unavailable(detail)) => {
+                ApiError::unavailable(detail)
+            }
+            SeoError::Jobs(other) => ApiError::internal(other.to_string()),
+        }
+    }
+}
