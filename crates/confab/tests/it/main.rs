@@ -11,9 +11,14 @@
 
 mod admin;
 mod audit;
+mod auth_accounts;
+mod auth_clients;
 mod auth_flows;
 mod binary;
 mod chat;
+mod chat_conversations;
+mod chat_live;
+mod chat_transfer;
 mod common;
 mod hygiene;
 mod inference;
