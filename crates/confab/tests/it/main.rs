@@ -10,6 +10,7 @@
 )]
 
 mod admin;
+mod admin_settings;
 mod audit;
 mod auth_accounts;
 mod auth_clients;
