@@ -4,8 +4,9 @@
 //! Services verify access tokens themselves with the auth service's public keys (JWKS), so a
 //! request needs no round trip to auth; see [`KeySet`].
 //!
-//! Over 600 lines only with its unit tests (the code is about 560 lines): the shared auth
-//! vocabulary, the extractors and the service tokens are checked next to their definitions.
+//! Long (about 680 lines) only with its unit tests (the code is about 560 lines): the
+//! shared auth vocabulary, the extractors and the service tokens are checked next to their
+//! definitions.
 
 use std::collections::HashMap;
 use std::fmt;

@@ -3,8 +3,8 @@
 //! the model lifecycle (`/api/tags`, `/api/pull`, `/api/delete`). Streamed answers are
 //! NDJSON, one JSON object per line, not SSE.
 //!
-//! Over 600 lines only with its tests (about 400 lines of client, 330 of tests against a fake
-//! server speaking Ollama's wire format).
+//! Long (about 730 lines) only with its tests: about 400 lines of client, 330 of tests
+//! against a fake server speaking Ollama's wire format.
 
 use std::time::Duration;
 

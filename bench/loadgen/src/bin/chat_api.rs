@@ -1,6 +1,10 @@
 //! The chat service through its HTTP API, side by side with the same work done directly on
 //! its store (the floor: what the database alone costs).
 //!
+//! Long (about 1,020 lines) because it is one benchmark binary: the server it starts, four
+//! measurements (three of them both through the API and directly on the store) and the report;
+//! the measurements are the next cut, into modules of their own.
+//!
 //! Starts `confab serve` (release build) on 127.0.0.1 with two scripted models — `fast`
 //! (answers at once) and `slow` (one word every `--slow-word-ms`) — and the local engine off,
 //! registers a user with an API key (scope `chat`), and measures:

@@ -18,9 +18,11 @@ use futures::future::BoxFuture;
 
 mod events;
 mod jobs;
+mod jobs_admin;
 mod live;
 #[cfg(feature = "nats")]
 mod nats;
+mod workers;
 
 /// What one suite case runs against: the adapter, and whatever must live as long as it does
 /// (a temporary database, a server; `Box::new(())` when nothing).

@@ -2,6 +2,10 @@
 //! append at once, rows from before the chain chained at start, a changed or deleted entry
 //! found by `verify` and by `confab audit verify`, retention that archives into files before
 //! deleting, and the admin API (filters, paging, streamed exports, verify).
+//!
+//! Long (about 670 lines) because each case builds its own chain, processes or admin
+//! session and checks the log entry by entry; the admin API's cases (listing, exports) are the
+//! next cut into a module of their own.
 
 use std::path::Path;
 use std::process::Stdio;

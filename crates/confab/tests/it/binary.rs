@@ -1,6 +1,9 @@
 //! The real binary: serve on port 0, shut down on SIGTERM, refuse bad configuration, print
 //! the configuration redacted, migrate explicitly, manage users from the command line, and
 //! print the OpenAPI document the web UI's types are generated from.
+//!
+//! Long (about 650 lines) because each case spawns the real binary and drives it through
+//! its whole life (start, kill, restart); the cases of a killed server are the next cut.
 
 use std::path::Path;
 use std::process::Stdio;

@@ -10,10 +10,16 @@
 )]
 
 mod admin;
+mod admin_settings;
 mod audit;
+mod auth_accounts;
+mod auth_clients;
 mod auth_flows;
 mod binary;
 mod chat;
+mod chat_conversations;
+mod chat_live;
+mod chat_transfer;
 mod common;
 mod hygiene;
 mod inference;

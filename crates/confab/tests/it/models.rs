@@ -2,6 +2,10 @@
 //! events, checksums, resumption after an interruption and after a restart), what a pull may
 //! fetch (the SSRF guard, local paths), the model listing's paths and scopes, and deleting
 //! local models.
+//!
+//! Long (about 700 lines) because pulls need fake upstream servers (plain files, a fake
+//! Ollama, a counting server), written here next to the cases that use them; the cases of what
+//! a pull may fetch (the SSRF guard, local paths) are the next cut.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
