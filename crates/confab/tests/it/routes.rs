@@ -47,6 +47,8 @@ enum Target {
     Answer(&'static str),
     /// `{id}` is a fresh preset of the user.
     Preset(&'static str),
+    /// `{id}` is a fresh SEO project of the user, with one version (number 1).
+    SeoProject(&'static str),
     /// `{token}` is a fresh share link of the user's.
     Share(&'static str),
     /// Like `Answer`, the answer having the user's reaction `ok` (`{emoji}`).
@@ -81,6 +83,7 @@ fn template(target: Target) -> &'static str {
         | Target::Conversation(p)
         | Target::Answer(p)
         | Target::Preset(p)
+        | Target::SeoProject(p)
         | Target::Share(p)
         | Target::Reacted(p) => p.split('?').next().unwrap_or(p),
     }
@@ -90,6 +93,7 @@ struct World {
     router: axum::Router,
     auth: std::sync::Arc<confab_auth::AuthService>,
     chat: std::sync::Arc<confab_chat::ChatService>,
+    seo: std::sync::Arc<confab_seo::SeoService>,
     user_id: Uuid,
     admin_id: Uuid,
 }
@@ -258,6 +262,27 @@ impl World {
                 p.replace("{id}", &conversation.to_string())
                     .replace("{mid}", &answer.to_string())
             }
+            Target::SeoProject(p) => {
+                let user = self.principal(self.user_id, Role::User);
+                let project = self
+                    .seo
+                    .create_project(
+                        &user,
+                        confab_seo::domain::ProjectInput {
+                            topic: "Sourdough bread".into(),
+                            primary_keyword: "sourdough".into(),
+                            ..Default::default()
+                        },
+                    )
+                    .await
+                    .unwrap();
+                self.seo
+                    .save_edit(&user, project.id, seo_package())
+                    .await
+                    .unwrap();
+                p.replace("{id}", &project.id.to_string())
+                    .replace("{number}", "1")
+            }
             Target::Preset(p) => {
                 let preset = self
                     .chat
@@ -291,6 +316,17 @@ impl World {
     }
 }
 
+/// A package that breaks none of YouTube's rules.
+fn seo_package() -> confab_seo::domain::Package {
+    confab_seo::domain::Package {
+        title: "Sourdough bread for beginners".into(),
+        description: "How to bake sourdough bread at home.\n\n#sourdough #baking #bread".into(),
+        tags: vec!["sourdough".into(), "bread".into()],
+        thumbnail_texts: vec!["Bake sourdough".into(), "First loaf".into()],
+        ..Default::default()
+    }
+}
+
 #[tokio::test]
 async fn every_route_for_every_role() {
     let (config, _db) = test_config().await;
@@ -300,6 +336,7 @@ async fn every_route_for_every_role() {
         router: app.router.clone(),
         auth: app.auth.clone(),
         chat: app.chat.clone(),
+        seo: app.seo.clone(),
         user_id: Uuid::nil(),
         admin_id: Uuid::nil(),
     };

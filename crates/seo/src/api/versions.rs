@@ -139,6 +139,7 @@ pub enum Format {
 #[into_params(parameter_in = Query)]
 pub struct ExportQuery {
     /// `json` (the version) or `text` (ready to paste into YouTube Studio).
+    #[param(inline)]
     pub format: Option<Format>,
     /// The version's number; absent: the newest.
     pub version: Option<u32>,

@@ -120,6 +120,7 @@ pub struct TitleCandidate {
 /// same shape for a generated package, a hand edit and an imported video. Chapters and
 /// hashtags live inside the description, as on YouTube.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, ToSchema)]
+#[serde(default)]
 pub struct Metadata {
     pub title: String,
     pub description: String,
@@ -129,6 +130,7 @@ pub struct Metadata {
 /// A metadata package: the title candidates, the chosen title, the assembled description,
 /// tags, and thumbnail text options. Stored only when valid.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, ToSchema)]
+#[serde(default)]
 pub struct Package {
     /// Up to five candidates, one a strategy (empty for imported or hand-made packages).
     pub titles: Vec<TitleCandidate>,
