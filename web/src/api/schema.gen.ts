@@ -894,6 +894,247 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/seo/projects": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The user's projects, most recently changed first. */
+        get: operations["list_projects"];
+        put?: never;
+        /** Create a project, optionally with a transcript (plain text, SRT or WebVTT). */
+        post: operations["create_project"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/seo/projects/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One project. */
+        get: operations["get_project"];
+        put?: never;
+        post?: never;
+        /** Delete a project with its transcript and every version. */
+        delete: operations["delete_project"];
+        options?: never;
+        head?: never;
+        /** Change a project's fields, transcript (an empty string removes it) or archived flag. */
+        patch: operations["update_project"];
+        trace?: never;
+    };
+    "/api/v1/seo/projects/{id}/transcript": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The project's transcript as given and its segments; 404 when it has none. */
+        get: operations["get_transcript"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/seo/projects/{id}/generation": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The project's current or last generation; 404 when it never had one. */
+        get: operations["get_generation"];
+        put?: never;
+        /**
+         * Generate a metadata package for the project as a background job. Progress arrives as
+         *     `seo.generation.*` events on the WebSocket and on `…/generation/events`.
+         */
+        post: operations["start_generation"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/seo/projects/{id}/generation/events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The project's generation as SSE: `state` first (the generation as it is, if any), then
+         *     `progress`, and `completed` or `failed`, after which the stream ends.
+         */
+        get: operations["follow_generation"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/seo/projects/{id}/versions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Every version of the project's package, newest first. */
+        get: operations["list_versions"];
+        put?: never;
+        /**
+         * Save a hand-edited package as the newest version. It is validated against YouTube's rules
+         *     and scored; a package that breaks a rule is refused (422) and nothing is stored.
+         */
+        post: operations["save_version"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/seo/projects/{id}/versions/{number}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One version. */
+        get: operations["get_version"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/seo/projects/{id}/versions/{number}/restore": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Make an earlier version the newest again (as a copy; history is kept). */
+        post: operations["restore_version"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/seo/projects/{id}/diff": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** What changed between two versions, field by field. */
+        get: operations["diff_versions"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/seo/projects/{id}/export": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A version as a download: JSON, or plain text ready to paste into YouTube Studio. */
+        get: operations["export_project"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/seo/export.csv": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Several projects' newest packages as CSV, one row a project (cells a spreadsheet would run
+         *     as formulas are defused).
+         */
+        get: operations["export_csv"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/seo/score": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Validate and score any metadata — a draft being edited, an existing video — with the
+         *     studio's rules and scorer. Nothing is stored.
+         */
+        post: operations["score"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/seo/scores": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The scores of the user's versions over time, for the dashboard. */
+        get: operations["score_history"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/admin/jobs": {
         parameters: {
             query?: never;
@@ -1285,6 +1526,12 @@ export interface components {
             /** @description The end user, for logs. */
             user?: string | null;
         };
+        /** @description One check: what was looked at, whether it passed, and the figures. */
+        Check: {
+            name: string;
+            passed: boolean;
+            detail: string;
+        };
         Choice: {
             /** Format: int32 */
             index: number;
@@ -1297,6 +1544,20 @@ export interface components {
             /** @description The temporary password the administrator handed over. */
             password: string;
             new_password: string;
+        };
+        /** @description One component of the score. */
+        Component: {
+            name: string;
+            /**
+             * Format: double
+             * @description Rounded to a tenth.
+             */
+            points: number;
+            /** Format: double */
+            max_points: number;
+            checks: components["schemas"]["Check"][];
+            /** @description What to do about each failed check. */
+            recommendations: string[];
         };
         /** @description A conversation as the API shows it. */
         Conversation: {
@@ -1353,6 +1614,12 @@ export interface components {
         CreatedApiKeyResponse: {
             key: string;
             api_key: components["schemas"]["ApiKeyView"];
+        };
+        /** @description One line of the description's diff. */
+        DiffLine: {
+            kind: components["schemas"]["LineKind"];
+            /** @description The line, without its line break. */
+            text: string;
         };
         EmbeddingData: {
             object: string;
@@ -1450,10 +1717,38 @@ export interface components {
             updated_at: string;
         };
         /**
+         * @description Which field a violation is about.
+         * @enum {string}
+         */
+        Field: "title" | "titles" | "description" | "tags" | "hashtags" | "chapters" | "thumbnail_texts";
+        /**
          * @description Why generation ended.
          * @enum {string}
          */
         FinishReason: "stop" | "length";
+        GenerateRequest: {
+            /** @description A model or alias; absent: the studio's model, else the platform's default. */
+            model?: string | null;
+        };
+        /** @description A generation as the API shows it. */
+        Generation: {
+            /** Format: uuid */
+            job_id: string;
+            /** Format: uuid */
+            project_id: string;
+            /** @description `queued`, `running`, `succeeded`, `failed` or `cancelled`. */
+            state: string;
+            /** Format: double */
+            percent?: number | null;
+            message?: string | null;
+            /** @description Why it failed, when it did. */
+            error?: string | null;
+            /**
+             * Format: int32
+             * @description The version it stored, once it succeeded.
+             */
+            version?: number | null;
+        };
         /** @description Model facts from GGUF metadata; absent when the file does not say. */
         GgufMeta: {
             /** @description e.g. `llama`, `qwen2`. */
@@ -1599,6 +1894,17 @@ export interface components {
             /** Format: int64 */
             key_tokens_per_day?: number | null;
         };
+        /**
+         * @description How a description line fared.
+         * @enum {string}
+         */
+        LineKind: "same" | "added" | "removed";
+        /** @description A link the description ends with. */
+        Link: {
+            label: string;
+            /** @description An `http` or `https` URL. It is only written into the description, never fetched. */
+            url: string;
+        };
         LoginRequest: {
             email: string;
             password: string;
@@ -1637,6 +1943,19 @@ export interface components {
          * @enum {string}
          */
         MessageStatus: "streaming" | "complete" | "stopped" | "interrupted" | "error";
+        /**
+         * @description What YouTube stores for a video's snippet, as the scorer and the validator see it: the
+         *     same shape for a generated package, a hand edit and an imported video. Chapters and
+         *     hashtags live inside the description, as on YouTube.
+         */
+        Metadata: {
+            /** @default  */
+            title: string;
+            /** @default  */
+            description: string;
+            /** @default [] */
+            tags: string[];
+        };
         /** @description `GET /v1/models`. */
         ModelList: {
             object: string;
@@ -1658,6 +1977,52 @@ export interface components {
             type: string;
             param?: string | null;
             code?: string | null;
+        };
+        /**
+         * @description A metadata package: the title candidates, the chosen title, the assembled description,
+         *     tags, and thumbnail text options. Stored only when valid.
+         */
+        Package: {
+            /**
+             * @description Up to five candidates, one a strategy (empty for imported or hand-made packages).
+             * @default []
+             */
+            titles: components["schemas"]["TitleCandidate"][];
+            /**
+             * @description The title in use.
+             * @default
+             */
+            title: string;
+            /**
+             * @description The whole description: hook, body, chapters, call to action and links, hashtags.
+             * @default
+             */
+            description: string;
+            /**
+             * @description Primary keyword first, then broad, then long-tail.
+             * @default []
+             */
+            tags: string[];
+            /**
+             * @description 2–3 options of 2–5 words each for the thumbnail.
+             * @default []
+             */
+            thumbnail_texts: string[];
+        };
+        /**
+         * @description Two packages compared. Tags and thumbnail texts compare as sets (case kept, order of
+         *     the newer package); the description as a line diff (Myers), every line included.
+         */
+        PackageDiff: {
+            title?: components["schemas"]["TextChange"] | null;
+            tags_added: string[];
+            tags_removed: string[];
+            /** @description Whether the tags are the same list, order included. */
+            tags_same: boolean;
+            description_changed: boolean;
+            description: components["schemas"]["DiffLine"][];
+            thumbnail_texts_added: string[];
+            thumbnail_texts_removed: string[];
         };
         /** @description One page of a list. */
         Page_AuditEntry: {
@@ -1763,6 +2128,59 @@ export interface components {
             next_cursor?: string | null;
         };
         /** @description One page of a list. */
+        Page_Project: {
+            items: {
+                /** Format: uuid */
+                id: string;
+                /** Format: uuid */
+                owner: string;
+                topic: string;
+                primary_keyword: string;
+                secondary_keywords: string[];
+                /** @description A BCP 47 language tag such as `en` or `pt-BR`. */
+                language: string;
+                tone: components["schemas"]["Tone"];
+                audience?: string | null;
+                channel_name?: string | null;
+                links: components["schemas"]["Link"][];
+                call_to_action?: string | null;
+                /**
+                 * Format: int32
+                 * @description The video's length, when known: chapters must end inside it.
+                 */
+                duration_secs?: number | null;
+                /** @description YouTube's category id (`videoCategories.list`), e.g. `"27"` for Education. */
+                category_id?: string | null;
+                /** @description Whether a transcript is attached (its segments are fetched on their own). */
+                has_transcript: boolean;
+                archived: boolean;
+                /**
+                 * Format: int32
+                 * @description The newest package version, if one was made.
+                 */
+                latest_version?: number | null;
+                /**
+                 * Format: int32
+                 * @description The newest version's score, for lists and the dashboard.
+                 */
+                latest_score?: number | null;
+                /**
+                 * Format: uuid
+                 * @description The generation job running or last run for the project (the bus's job id).
+                 */
+                generation_job?: string | null;
+                /**
+                 * Format: int64
+                 * @description Unix ms.
+                 */
+                created_at: number;
+                /** Format: int64 */
+                updated_at: number;
+            }[];
+            /** @description Pass as `cursor` for the next page; absent on the last page. */
+            next_cursor?: string | null;
+        };
+        /** @description One page of a list. */
         Page_UserView: {
             items: {
                 /** Format: uuid */
@@ -1823,6 +2241,97 @@ export interface components {
         };
         PresetList: {
             items: components["schemas"]["Preset"][];
+        };
+        /**
+         * @description An SEO project: what a video is about and everything the studio knows to write its
+         *     metadata. Private to its owner.
+         */
+        Project: {
+            /** Format: uuid */
+            id: string;
+            /** Format: uuid */
+            owner: string;
+            topic: string;
+            primary_keyword: string;
+            secondary_keywords: string[];
+            /** @description A BCP 47 language tag such as `en` or `pt-BR`. */
+            language: string;
+            tone: components["schemas"]["Tone"];
+            audience?: string | null;
+            channel_name?: string | null;
+            links: components["schemas"]["Link"][];
+            call_to_action?: string | null;
+            /**
+             * Format: int32
+             * @description The video's length, when known: chapters must end inside it.
+             */
+            duration_secs?: number | null;
+            /** @description YouTube's category id (`videoCategories.list`), e.g. `"27"` for Education. */
+            category_id?: string | null;
+            /** @description Whether a transcript is attached (its segments are fetched on their own). */
+            has_transcript: boolean;
+            archived: boolean;
+            /**
+             * Format: int32
+             * @description The newest package version, if one was made.
+             */
+            latest_version?: number | null;
+            /**
+             * Format: int32
+             * @description The newest version's score, for lists and the dashboard.
+             */
+            latest_score?: number | null;
+            /**
+             * Format: uuid
+             * @description The generation job running or last run for the project (the bus's job id).
+             */
+            generation_job?: string | null;
+            /**
+             * Format: int64
+             * @description Unix ms.
+             */
+            created_at: number;
+            /** Format: int64 */
+            updated_at: number;
+        };
+        /**
+         * @description Changes to a project; absent fields stay. `Some(None)`-style clearing is spelled with an
+         *     empty string (text fields) or `0` (duration).
+         */
+        ProjectChanges: {
+            topic?: string | null;
+            primary_keyword?: string | null;
+            secondary_keywords?: string[] | null;
+            language?: string | null;
+            tone?: components["schemas"]["Tone"] | null;
+            audience?: string | null;
+            channel_name?: string | null;
+            links?: components["schemas"]["Link"][] | null;
+            call_to_action?: string | null;
+            /** Format: int32 */
+            duration_secs?: number | null;
+            category_id?: string | null;
+            /** @description A new transcript; an empty string removes it. */
+            transcript?: string | null;
+            archived?: boolean | null;
+        };
+        /** @description A new project, as the client sends it. */
+        ProjectInput: {
+            topic: string;
+            primary_keyword: string;
+            secondary_keywords?: string[];
+            /** @description A language tag (`en`, `de`, `pt-BR`); `en` when left out. */
+            language?: string | null;
+            tone?: components["schemas"]["Tone"] | null;
+            audience?: string | null;
+            channel_name?: string | null;
+            links?: components["schemas"]["Link"][];
+            call_to_action?: string | null;
+            /** Format: int32 */
+            duration_secs?: number | null;
+            category_id?: string | null;
+            /** @description A transcript: plain text, SRT or WebVTT (recognised by its content). */
+            transcript?: string | null;
         };
         PullList: {
             items: components["schemas"]["PullStatus"][];
@@ -1937,7 +2446,45 @@ export interface components {
          * @description What an API key may be used for.
          * @enum {string}
          */
-        Scope: "chat" | "inference" | "knowledge" | "files" | "admin";
+        Scope: "chat" | "inference" | "knowledge" | "files" | "seo" | "admin";
+        /** @description The score and how it came about. */
+        Score: {
+            /**
+             * Format: int32
+             * @description 0–100.
+             */
+            total: number;
+            components: components["schemas"]["Component"][];
+        };
+        ScoreHistory: {
+            /** @description Oldest first. */
+            points: components["schemas"]["ScorePoint"][];
+        };
+        /** @description One point of the scores-over-time chart. */
+        ScorePoint: {
+            /** Format: uuid */
+            project_id: string;
+            /** Format: int32 */
+            version: number;
+            /** Format: int32 */
+            score: number;
+            source: components["schemas"]["VersionSource"];
+            /** Format: int64 */
+            created_at: number;
+        };
+        /** @description The verdict: YouTube's rules broken (errors and warnings) and the explained score. */
+        ScoreReport: {
+            violations: components["schemas"]["Violation"][];
+            score: components["schemas"]["Score"];
+        };
+        /** @description What `POST /api/v1/seo/score` judges. */
+        ScoreRequest: components["schemas"]["Metadata"] & {
+            primary_keyword?: string;
+            secondary_keywords?: string[];
+            /** Format: int32 */
+            duration_secs?: number | null;
+            thumbnail_texts?: string[];
+        };
         /** @description One search result, with what is needed to link to it. */
         SearchHit: {
             kind: components["schemas"]["HitKind"];
@@ -1957,6 +2504,17 @@ export interface components {
         };
         SearchResults: {
             items: components["schemas"]["SearchHit"][];
+        };
+        /** @description One timed piece of a transcript. Plain text has a single segment without times. */
+        Segment: {
+            /**
+             * Format: int64
+             * @description Milliseconds from the start of the video (0 for plain text).
+             */
+            start_ms: number;
+            /** Format: int64 */
+            end_ms: number;
+            text: string;
         };
         SendMessage: {
             content: string;
@@ -2007,6 +2565,11 @@ export interface components {
             /** Format: uuid */
             updated_by?: string | null;
         };
+        /**
+         * @description Whether YouTube refuses it (or silently drops it), or it is only advice.
+         * @enum {string}
+         */
+        Severity: "error" | "warning";
         /** @description A read-only link to a snapshot of a conversation. */
         ShareLink: {
             token: string;
@@ -2042,6 +2605,23 @@ export interface components {
         StreamOptions: {
             include_usage?: boolean;
         };
+        /** @description A value before and after. */
+        TextChange: {
+            before: string;
+            after: string;
+        };
+        /** @description One title the studio proposes, with the strategy behind it and its score (0–100). */
+        TitleCandidate: {
+            text: string;
+            strategy: components["schemas"]["TitleStrategy"];
+            /** Format: int32 */
+            score: number;
+        };
+        /**
+         * @description How a title candidate tries to win the click.
+         * @enum {string}
+         */
+        TitleStrategy: "keyword_first" | "question" | "listicle" | "benefit" | "curiosity";
         /** @description Tokens and the signed-in user. */
         TokenResponse: {
             access_token: string;
@@ -2058,6 +2638,26 @@ export interface components {
              */
             expires_in: number;
             user: components["schemas"]["UserView"];
+        };
+        /**
+         * @description The voice the metadata is written in.
+         * @enum {string}
+         */
+        Tone: "neutral" | "friendly" | "professional" | "enthusiastic" | "educational" | "humorous" | "authoritative";
+        /** @description A parsed transcript. */
+        Transcript: {
+            format: components["schemas"]["TranscriptFormat"];
+            segments: components["schemas"]["Segment"][];
+        };
+        /**
+         * @description How a transcript was written.
+         * @enum {string}
+         */
+        TranscriptFormat: "text" | "srt" | "vtt";
+        /** @description A project's transcript. */
+        TranscriptView: components["schemas"]["Transcript"] & {
+            /** @description The text as it was given. */
+            text: string;
         };
         UpdateConversation: {
             title?: string | null;
@@ -2195,6 +2795,57 @@ export interface components {
              */
             head_seq: number;
             first_broken?: components["schemas"]["BrokenEntry"] | null;
+        };
+        /**
+         * @description One stored version of a project's package. Versions are never changed: an edit or a
+         *     restore adds a version.
+         */
+        Version: {
+            /** Format: uuid */
+            project_id: string;
+            /**
+             * Format: int32
+             * @description 1, 2, 3… within the project.
+             */
+            number: number;
+            source: components["schemas"]["VersionSource"];
+            /**
+             * Format: uuid
+             * @description Who made it (the owner; the model's versions name the user who asked).
+             */
+            author: string;
+            package: components["schemas"]["Package"];
+            /**
+             * Format: int32
+             * @description The score when it was stored (0–100).
+             */
+            score: number;
+            /** @description For generated versions: the model that wrote it. */
+            model?: string | null;
+            /**
+             * Format: int64
+             * @description Unix ms.
+             */
+            created_at: number;
+        };
+        VersionList: {
+            /** @description Newest first. */
+            items: components["schemas"]["Version"][];
+        };
+        /**
+         * @description Where a package version came from.
+         * @enum {string}
+         */
+        VersionSource: "generated" | "edited" | "restored" | "imported";
+        /**
+         * @description One broken rule: the field, a stable snake_case code, and a message that says what to
+         *     fix, with the numbers.
+         */
+        Violation: {
+            field: components["schemas"]["Field"];
+            code: string;
+            severity: components["schemas"]["Severity"];
+            message: string;
         };
         WireContent: string | components["schemas"]["WirePart"][];
         /** @description A message on the wire: `content` is a string or a list of parts. */
@@ -6709,6 +7360,1350 @@ export interface operations {
             };
             /** @description not_found: no such resource, or not yours */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description unavailable: the credential cannot be checked now (accounts unreachable); retry later */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    list_projects: {
+        parameters: {
+            query?: {
+                /** @description Words that must all appear in the topic or keywords. */
+                q?: string;
+                /** @description `true`: only archived projects; `false`: only active ones; absent: both. */
+                archived?: boolean;
+                cursor?: string;
+                /** @description 1 to 200, default 50. */
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Page_Project"];
+                };
+            };
+            /** @description invalid_cursor, invalid_limit, invalid_query */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description unauthorized, token_expired, token_revoked: sign in again or send a valid `Authorization: Bearer` credential */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description insufficient_scope: the API key lacks the scope this route needs; session_required: the operation needs a signed-in session, not an API key */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description unavailable: the credential cannot be checked now (accounts unreachable); retry later */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    create_project: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ProjectInput"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Project"];
+                };
+            };
+            /** @description invalid_json: the body is not valid JSON; invalid_body: it could not be read */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description unauthorized, token_expired, token_revoked: sign in again or send a valid `Authorization: Bearer` credential */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description insufficient_scope: the API key lacks the scope this route needs; session_required: the operation needs a signed-in session, not an API key */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description transcript_too_large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description unsupported_media_type: send `Content-Type: application/json` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description invalid_fields, invalid_transcript (names the line) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description unavailable: the credential cannot be checked now (accounts unreachable); retry later */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    get_project: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Project"];
+                };
+            };
+            /** @description bad_request: a path or query parameter is malformed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description unauthorized, token_expired, token_revoked: sign in again or send a valid `Authorization: Bearer` credential */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description insufficient_scope: the API key lacks the scope this route needs; session_required: the operation needs a signed-in session, not an API key */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description not_found: no such resource, or not yours */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description unavailable: the credential cannot be checked now (accounts unreachable); retry later */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    delete_project: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Deleted */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description bad_request: a path or query parameter is malformed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description unauthorized, token_expired, token_revoked: sign in again or send a valid `Authorization: Bearer` credential */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description insufficient_scope: the API key lacks the scope this route needs; session_required: the operation needs a signed-in session, not an API key */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description not_found: no such resource, or not yours */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description unavailable: the credential cannot be checked now (accounts unreachable); retry later */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    update_project: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ProjectChanges"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Project"];
+                };
+            };
+            /** @description bad_request: a path or query parameter is malformed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description unauthorized, token_expired, token_revoked: sign in again or send a valid `Authorization: Bearer` credential */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description insufficient_scope: the API key lacks the scope this route needs; session_required: the operation needs a signed-in session, not an API key */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description not_found: no such resource, or not yours */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description transcript_too_large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description unsupported_media_type: send `Content-Type: application/json` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description invalid_fields, invalid_transcript */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description unavailable: the credential cannot be checked now (accounts unreachable); retry later */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    get_transcript: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TranscriptView"];
+                };
+            };
+            /** @description bad_request: a path or query parameter is malformed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description unauthorized, token_expired, token_revoked: sign in again or send a valid `Authorization: Bearer` credential */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description insufficient_scope: the API key lacks the scope this route needs; session_required: the operation needs a signed-in session, not an API key */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description not_found: no such resource, or not yours */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description unavailable: the credential cannot be checked now (accounts unreachable); retry later */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    get_generation: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Generation"];
+                };
+            };
+            /** @description bad_request: a path or query parameter is malformed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description unauthorized, token_expired, token_revoked: sign in again or send a valid `Authorization: Bearer` credential */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description insufficient_scope: the API key lacks the scope this route needs; session_required: the operation needs a signed-in session, not an API key */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description not_found: no such resource, or not yours */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description unavailable: the credential cannot be checked now (accounts unreachable); retry later */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    start_generation: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["GenerateRequest"];
+            };
+        };
+        responses: {
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Generation"];
+                };
+            };
+            /** @description bad_request: a path or query parameter is malformed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description unauthorized, token_expired, token_revoked: sign in again or send a valid `Authorization: Bearer` credential */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description insufficient_scope: the API key lacks the scope this route needs; session_required: the operation needs a signed-in session, not an API key */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description not_found: no such resource, or not yours */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description already_generating */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description payload_too_large: the body is larger than the server accepts */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description unsupported_media_type: send `Content-Type: application/json` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description unknown_model */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description too_many_generations: this user's generations queued or running are at the cap */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description model_unavailable: no model is configured, or it is busy or unreachable; retry after `Retry-After` seconds when given */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    follow_generation: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description `state`, `progress`…, then `completed` or `failed` */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/event-stream": unknown;
+                };
+            };
+            /** @description bad_request: a path or query parameter is malformed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description unauthorized, token_expired, token_revoked: sign in again or send a valid `Authorization: Bearer` credential */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description insufficient_scope: the API key lacks the scope this route needs; session_required: the operation needs a signed-in session, not an API key */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description not_found: no such resource, or not yours */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description too_many_feeds: this user has as many feeds open as allowed */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description unavailable: the credential cannot be checked now (accounts unreachable); retry later */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    list_versions: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["VersionList"];
+                };
+            };
+            /** @description bad_request: a path or query parameter is malformed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description unauthorized, token_expired, token_revoked: sign in again or send a valid `Authorization: Bearer` credential */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description insufficient_scope: the API key lacks the scope this route needs; session_required: the operation needs a signed-in session, not an API key */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description not_found: no such resource, or not yours */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description unavailable: the credential cannot be checked now (accounts unreachable); retry later */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    save_version: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["Package"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Version"];
+                };
+            };
+            /** @description bad_request: a path or query parameter is malformed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description unauthorized, token_expired, token_revoked: sign in again or send a valid `Authorization: Bearer` credential */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description insufficient_scope: the API key lacks the scope this route needs; session_required: the operation needs a signed-in session, not an API key */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description not_found: no such resource, or not yours */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description payload_too_large: the body is larger than the server accepts */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description unsupported_media_type: send `Content-Type: application/json` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description invalid_package: every broken rule in `details` */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description unavailable: the credential cannot be checked now (accounts unreachable); retry later */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    get_version: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+                number: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Version"];
+                };
+            };
+            /** @description bad_request: a path or query parameter is malformed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description unauthorized, token_expired, token_revoked: sign in again or send a valid `Authorization: Bearer` credential */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description insufficient_scope: the API key lacks the scope this route needs; session_required: the operation needs a signed-in session, not an API key */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description not_found: no such resource, or not yours */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description unavailable: the credential cannot be checked now (accounts unreachable); retry later */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    restore_version: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+                number: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Version"];
+                };
+            };
+            /** @description bad_request: a path or query parameter is malformed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description unauthorized, token_expired, token_revoked: sign in again or send a valid `Authorization: Bearer` credential */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description insufficient_scope: the API key lacks the scope this route needs; session_required: the operation needs a signed-in session, not an API key */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description not_found: no such resource, or not yours */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description unavailable: the credential cannot be checked now (accounts unreachable); retry later */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    diff_versions: {
+        parameters: {
+            query: {
+                /** @description The older version's number. */
+                from: number;
+                /** @description The newer version's number. */
+                to: number;
+            };
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PackageDiff"];
+                };
+            };
+            /** @description bad_request: a path or query parameter is malformed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description unauthorized, token_expired, token_revoked: sign in again or send a valid `Authorization: Bearer` credential */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description insufficient_scope: the API key lacks the scope this route needs; session_required: the operation needs a signed-in session, not an API key */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description not_found: no such resource, or not yours */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description unavailable: the credential cannot be checked now (accounts unreachable); retry later */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    export_project: {
+        parameters: {
+            query?: {
+                /** @description `json` (the version) or `text` (ready to paste into YouTube Studio). */
+                format?: "json" | "text";
+                /** @description The version's number; absent: the newest. */
+                version?: number;
+            };
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The version */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": string;
+                    "text/plain": string;
+                };
+            };
+            /** @description bad_request: a path or query parameter is malformed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description unauthorized, token_expired, token_revoked: sign in again or send a valid `Authorization: Bearer` credential */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description insufficient_scope: the API key lacks the scope this route needs; session_required: the operation needs a signed-in session, not an API key */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description not_found: no such resource, or not yours */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description unavailable: the credential cannot be checked now (accounts unreachable); retry later */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    export_csv: {
+        parameters: {
+            query: {
+                /** @description Comma-separated project ids (at most 200); each project's newest version is a row. */
+                ids: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description CSV */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/csv": unknown;
+                };
+            };
+            /** @description invalid_ids */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description unauthorized, token_expired, token_revoked: sign in again or send a valid `Authorization: Bearer` credential */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description insufficient_scope: the API key lacks the scope this route needs; session_required: the operation needs a signed-in session, not an API key */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description unavailable: the credential cannot be checked now (accounts unreachable); retry later */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    score: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ScoreRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ScoreReport"];
+                };
+            };
+            /** @description invalid_json: the body is not valid JSON; invalid_body: it could not be read */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description unauthorized, token_expired, token_revoked: sign in again or send a valid `Authorization: Bearer` credential */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description insufficient_scope: the API key lacks the scope this route needs; session_required: the operation needs a signed-in session, not an API key */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description payload_too_large: the body is larger than the server accepts */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description unsupported_media_type: send `Content-Type: application/json` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description invalid_fields: too large to score */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description unavailable: the credential cannot be checked now (accounts unreachable); retry later */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    score_history: {
+        parameters: {
+            query?: {
+                /** @description How many days back (1 to 365, default 90). */
+                days?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ScoreHistory"];
+                };
+            };
+            /** @description invalid_days */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description unauthorized, token_expired, token_revoked: sign in again or send a valid `Authorization: Bearer` credential */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description insufficient_scope: the API key lacks the scope this route needs; session_required: the operation needs a signed-in session, not an API key */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
