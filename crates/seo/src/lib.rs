@@ -4,3 +4,9 @@
 //! tracked in a dashboard.
 
 pub mod domain;
+pub mod quota;
+pub mod youtube;
+
+/// The SEO service's migrations; they live in `quota::store` until the service's own store
+/// module exists.
+pub use quota::store::migrations;

@@ -1,0 +1,13 @@
+//! The SEO crate's integration tests, one binary: the quota ledger's contract on the backend
+//! under test (SQLite by default, PostgreSQL with `TEST_BACKEND=postgres`), and the YouTube
+//! client and OAuth against the fake YouTube of `confab_testkit::youtube`.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "test code: panics are failures"
+)]
+
+mod oauth;
+mod quota;
+mod youtube;
