@@ -175,6 +175,7 @@ pub struct OAuthClient {
     client: ClientSecret,
     auth_url: String,
     token_url: String,
+    refresh_early: jiff::SignedDuration,
     clock: Arc<dyn Clock>,
 }
 
@@ -205,6 +206,9 @@ impl OAuthClient {
             client,
             auth_url: settings.oauth_auth_url.clone(),
             token_url: settings.oauth_token_url.clone(),
+            refresh_early: jiff::SignedDuration::from_secs(
+                i64::try_from(settings.refresh_early_secs).unwrap_or(i64::MAX),
+            ),
             clock,
         })
     }
@@ -326,13 +330,12 @@ struct Cached {
     expires_at: Timestamp,
 }
 
-/// One user's tokens: refreshes `early` before expiry, one refresh at a time (callers that
-/// arrive during a refresh wait for it and share its token).
+/// One user's tokens: refreshes `refresh_early_secs` (from the settings) before expiry, one
+/// refresh at a time (callers that arrive during a refresh wait for it and share its token).
 pub struct TokenSource {
     oauth: OAuthClient,
     refresh_token: parking_lot::Mutex<Secret>,
     current: tokio::sync::Mutex<Option<Cached>>,
-    early: jiff::SignedDuration,
 }
 
 impl std::fmt::Debug for TokenSource {
@@ -344,18 +347,18 @@ impl std::fmt::Debug for TokenSource {
 }
 
 impl TokenSource {
-    pub fn new(oauth: OAuthClient, refresh_token: Secret, early: Duration) -> Self {
+    pub fn new(oauth: OAuthClient, refresh_token: Secret) -> Self {
         Self {
             oauth,
             refresh_token: parking_lot::Mutex::new(refresh_token),
             current: tokio::sync::Mutex::new(None),
-            early: jiff::SignedDuration::try_from(early).unwrap_or(jiff::SignedDuration::ZERO),
         }
     }
 
     /// Starts from tokens already at hand (e.g. just after the code exchange).
-    pub fn with_tokens(oauth: OAuthClient, tokens: TokenSet, early: Duration) -> Option<Self> {
-        let source = Self::new(oauth, tokens.refresh_token?, early);
+    /// `None` if `tokens` has no refresh token.
+    pub fn with_tokens(oauth: OAuthClient, tokens: TokenSet) -> Option<Self> {
+        let source = Self::new(oauth, tokens.refresh_token?);
         *source.current.try_lock().ok()? = Some(Cached {
             access_token: tokens.access_token,
             expires_at: tokens.expires_at,
@@ -390,7 +393,7 @@ impl AccessTokens for TokenSource {
         if let Some(cached) = current.as_ref()
             && cached
                 .expires_at
-                .checked_sub(self.early)
+                .checked_sub(self.oauth.refresh_early)
                 .is_ok_and(|fresh_until| now < fresh_until)
         {
             return Ok(cached.access_token.clone());

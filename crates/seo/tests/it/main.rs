@@ -8,6 +8,8 @@
     reason = "test code: panics are failures"
 )]
 
+mod fake;
 mod oauth;
+mod purity;
 mod quota;
 mod youtube;

@@ -50,7 +50,7 @@ async fn consent_url_and_code_exchange_use_pkce() {
         !format!("{tokens:?}").contains("ya29"),
         "tokens must not show in Debug"
     );
-    let source = TokenSource::with_tokens(oauth, tokens.clone(), Duration::from_secs(60)).unwrap();
+    let source = TokenSource::with_tokens(oauth, tokens.clone()).unwrap();
     assert_eq!(source.access_token().await.unwrap(), tokens.access_token);
     assert_eq!(env.fake.calls("token"), 2);
 }
@@ -61,11 +61,7 @@ async fn concurrent_callers_share_one_refresh() {
     env.fake.add_refresh_token("1//r");
     env.fake
         .fail_next("token", 1, Fault::Delay(Duration::from_millis(200)));
-    let source = TokenSource::new(
-        oauth_client(&env),
-        Secret::new("1//r"),
-        Duration::from_secs(60),
-    );
+    let source = TokenSource::new(oauth_client(&env), Secret::new("1//r"));
     let tokens = futures::future::join_all((0..20).map(|_| source.access_token())).await;
     let first = tokens[0].as_ref().unwrap().clone();
     assert!(tokens.iter().all(|t| t.as_ref().unwrap() == &first));
@@ -82,11 +78,7 @@ async fn concurrent_callers_share_one_refresh() {
 async fn tokens_are_refreshed_a_minute_before_they_expire() {
     let env = env().await;
     env.fake.add_refresh_token("1//r");
-    let source = TokenSource::new(
-        oauth_client(&env),
-        Secret::new("1//r"),
-        Duration::from_secs(60),
-    );
+    let source = TokenSource::new(oauth_client(&env), Secret::new("1//r"));
     let first = source.access_token().await.unwrap();
     env.clock.advance(Duration::from_secs(3_500));
     assert_eq!(source.access_token().await.unwrap(), first);
@@ -99,11 +91,7 @@ async fn tokens_are_refreshed_a_minute_before_they_expire() {
 #[tokio::test]
 async fn invalid_grant_means_reconnect() {
     let env = env().await;
-    let source = TokenSource::new(
-        oauth_client(&env),
-        Secret::new("1//revoked"),
-        Duration::from_secs(60),
-    );
+    let source = TokenSource::new(oauth_client(&env), Secret::new("1//revoked"));
     assert!(matches!(
         source.access_token().await,
         Err(OAuthError::ReconnectNeeded)

@@ -83,7 +83,7 @@ fn tokens(env: &Env) -> TokenSource {
         refresh_token: Some(Secret::new("1//refresh")),
         scope: None,
     };
-    TokenSource::with_tokens(oauth_client(env), tokens, Duration::from_secs(60)).unwrap()
+    TokenSource::with_tokens(oauth_client(env), tokens).unwrap()
 }
 
 async fn units_used(env: &Env, bucket: Bucket) -> (u64, bool) {
