@@ -8,7 +8,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use confab_core::config::Secret;
 use serde_json::{Value, json};
 use url::Url;
 
@@ -78,8 +77,11 @@ impl HttpYouTube {
             let mut query = url.query_pairs_mut();
             query.extend_pairs(params);
             if matches!(auth, Auth::Key) {
-                let key = self.settings.api_key.as_ref().map_or("", Secret::expose);
-                query.append_pair("key", key);
+                // Without a key Google would refuse the call, and charge for it.
+                let key = self.settings.api_key.as_ref().ok_or_else(|| {
+                    YouTubeError::Credentials("no YouTube API key is configured".to_owned())
+                })?;
+                query.append_pair("key", key.expose());
             }
         }
         Ok(url)

@@ -51,7 +51,7 @@ impl SearchOrder {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SearchQuery {
     pub q: String,
-    /// 1 to 50.
+    /// 1 to 50 (0 is taken as 1, more as 50).
     pub max_results: u8,
     pub page_token: Option<String>,
     pub order: SearchOrder,

@@ -187,6 +187,18 @@ async fn videos_channels_and_categories_are_typed() {
         Err(YouTubeError::BadRequest { .. })
     ));
     assert_eq!(env.fake.calls("videos.list"), 1);
+
+    // Without an API key nothing is sent, and nothing spent.
+    let keyless = YouTubeSettings {
+        api_key: None,
+        ..env.settings.clone()
+    };
+    let api = HttpYouTube::new(keyless, env.ledger.clone()).unwrap();
+    assert!(matches!(
+        api.categories("US").await,
+        Err(YouTubeError::Credentials(_))
+    ));
+    assert_eq!(env.fake.calls("videoCategories.list"), 1);
 }
 
 #[tokio::test]
