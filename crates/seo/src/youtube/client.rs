@@ -128,8 +128,12 @@ impl HttpYouTube {
             };
             match (error, auth) {
                 (YouTubeError::QuotaExceeded { bucket, resets_at }, _) => {
-                    self.ledger.mark_exhausted(bucket).await?;
                     tracing::warn!(%method, %bucket, "YouTube said quotaExceeded");
+                    // The answer stands even if the ledger cannot record it: Google will
+                    // refuse the next call too, and that one is marked again.
+                    if let Err(e) = self.ledger.mark_exhausted(bucket).await {
+                        tracing::error!(%bucket, error = %e, "cannot mark the quota bucket spent");
+                    }
                     return Err(YouTubeError::QuotaExceeded { bucket, resets_at });
                 }
                 (YouTubeError::Unauthorized, Auth::User(tokens)) if !refreshed => {
