@@ -7,8 +7,10 @@ pub mod api;
 pub mod domain;
 pub mod events;
 pub mod ports;
+pub mod quota;
 pub mod service;
 pub mod store;
+pub mod youtube;
 
 pub use api::{SeoState, router};
 pub use service::{GENERATE_JOB, GenerateJob, SeoDeps, SeoError, SeoService, SeoSettings};

@@ -1,5 +1,5 @@
 //! Test helpers shared by every crate's integration tests: a fresh database of the backend
-//! under test, and the `confab` binary spawned on port 0.
+//! under test, the `confab` binary spawned on port 0, and fake upstreams (OpenAI, YouTube).
 //!
 //! The backend comes from `TEST_BACKEND` (`sqlite`, the default, or `postgres`, which needs
 //! `TEST_POSTGRES_URL` pointing at a server where the user may create databases). These names
@@ -7,6 +7,7 @@
 
 pub mod fake_openai;
 mod process;
+pub mod youtube;
 
 use anyhow::Context;
 use sqlx::Connection;
