@@ -14,9 +14,8 @@ use std::sync::{Arc, RwLock};
 
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
-use chacha20poly1305::XChaCha20Poly1305;
-use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use confab_core::auth::{AccessClaims, AuthFailure, Jwk, JwkSet, KeySet};
+use confab_core::secretbox::{SealError, SecretBox};
 use ed25519_dalek::SigningKey;
 use ed25519_dalek::pkcs8::EncodePrivateKey;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
@@ -52,14 +51,12 @@ pub enum KeyError {
     EncryptionKeyShort { min: usize },
 }
 
-/// How an encrypted private key is marked in `signing_keys.private_key` (plain ones are the
-/// base64 of their PKCS#8 DER, which never contains `:`).
-const SEALED_PREFIX: &str = "xchacha20poly1305:";
-const NONCE_BYTES: usize = 24;
-
-/// The key that encrypts signing keys at rest, from `auth.key_encryption_key`.
+/// The key that encrypts signing keys at rest, from `auth.key_encryption_key`: the shared
+/// [`SecretBox`], each private key bound to its key id. Plain (older) keys are the base64 of
+/// their PKCS#8 DER, which never contains `:`, so sealed ones are told apart by their prefix.
+#[derive(Clone)]
 pub struct KeyEncryption {
-    cipher: XChaCha20Poly1305,
+    sealer: SecretBox,
 }
 
 impl std::fmt::Debug for KeyEncryption {
@@ -70,67 +67,38 @@ impl std::fmt::Debug for KeyEncryption {
 
 impl KeyEncryption {
     /// Shortest secret accepted, in bytes.
-    pub const MIN_SECRET: usize = 32;
+    pub const MIN_SECRET: usize = SecretBox::MIN_SECRET;
 
     /// The cipher keyed by SHA-256 of `secret` (a high-entropy secret of any length from
     /// 32 bytes: hex, base64 or raw).
     pub fn from_secret(secret: &str) -> Result<Self, KeyError> {
-        if secret.len() < Self::MIN_SECRET {
-            return Err(KeyError::EncryptionKeyShort {
-                min: Self::MIN_SECRET,
-            });
-        }
-        let key = Sha256::digest(secret.as_bytes());
-        let cipher = XChaCha20Poly1305::new_from_slice(&key)
-            .map_err(|e| KeyError::Generate(e.to_string()))?;
-        Ok(Self { cipher })
+        SecretBox::from_secret(secret)
+            .map(|sealer| Self { sealer })
+            .map_err(|e| match e {
+                SealError::SecretTooShort { min } => KeyError::EncryptionKeyShort { min },
+                other => KeyError::Generate(other.to_string()),
+            })
     }
 
     /// Whether a stored private key is encrypted.
     pub fn is_sealed(stored: &str) -> bool {
-        stored.starts_with(SEALED_PREFIX)
+        SecretBox::is_sealed(stored)
     }
 
     /// Encrypts a private key (PKCS#8 DER) for storage, bound to its key id.
     pub fn seal(&self, kid: &str, der: &[u8]) -> Result<String, KeyError> {
-        let mut nonce = [0u8; NONCE_BYTES];
-        rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut nonce);
-        let sealed = self
-            .cipher
-            .encrypt(
-                &nonce.into(),
-                Payload {
-                    msg: der,
-                    aad: kid.as_bytes(),
-                },
-            )
-            .map_err(|e| KeyError::Generate(format!("cannot encrypt a signing key: {e}")))?;
-        let mut stored = nonce.to_vec();
-        stored.extend_from_slice(&sealed);
-        Ok(format!("{SEALED_PREFIX}{}", STANDARD.encode(stored)))
+        self.sealer
+            .seal(kid, der)
+            .map_err(|e| KeyError::Generate(format!("cannot encrypt a signing key: {e}")))
     }
 
     /// Decrypts a stored private key.
     pub fn open(&self, kid: &str, stored: &str) -> Result<Vec<u8>, KeyError> {
-        let wrong = || KeyError::EncryptionKeyWrong {
-            kid: kid.to_owned(),
-        };
-        let bytes = stored
-            .strip_prefix(SEALED_PREFIX)
-            .and_then(|b64| STANDARD.decode(b64).ok())
-            .filter(|b| b.len() > NONCE_BYTES)
-            .ok_or_else(wrong)?;
-        let (nonce, sealed) = bytes.split_at(NONCE_BYTES);
-        let nonce: [u8; NONCE_BYTES] = nonce.try_into().map_err(|_| wrong())?;
-        self.cipher
-            .decrypt(
-                &nonce.into(),
-                Payload {
-                    msg: sealed,
-                    aad: kid.as_bytes(),
-                },
-            )
-            .map_err(|_| wrong())
+        self.sealer
+            .open(kid, stored)
+            .map_err(|_| KeyError::EncryptionKeyWrong {
+                kid: kid.to_owned(),
+            })
     }
 }
 

@@ -16,6 +16,7 @@ pub mod metrics;
 pub mod net;
 pub mod pagination;
 pub mod runtime;
+pub mod secretbox;
 pub mod ssrf;
 pub mod telemetry;
 
