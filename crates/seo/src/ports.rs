@@ -114,7 +114,81 @@ pub struct ScorePoint {
     pub created_at: i64,
 }
 
-/// Everything the studio stores.
-pub trait SeoStore: ProjectStore + VersionStore {}
+/// Whether a connected channel still works.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ChannelStatus {
+    Connected,
+    /// Google refused its refresh token (revoked or expired): the user must connect again.
+    Reconnect,
+}
 
-impl<T: ProjectStore + VersionStore> SeoStore for T {}
+impl ChannelStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChannelStatus::Connected => "connected",
+            ChannelStatus::Reconnect => "reconnect",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "connected" => Some(ChannelStatus::Connected),
+            "reconnect" => Some(ChannelStatus::Reconnect),
+            _ => None,
+        }
+    }
+}
+
+/// A user's connected channel as stored: the refresh token sealed, never in the clear.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChannelRecord {
+    pub owner: Uuid,
+    pub refresh_token_sealed: String,
+    pub status: ChannelStatus,
+    pub connected_at: i64,
+    pub updated_at: i64,
+}
+
+/// A consent flow under way.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingConsent {
+    pub state: String,
+    pub owner: Uuid,
+    pub verifier_sealed: String,
+    pub redirect_uri: String,
+    /// Unix ms.
+    pub expires_at: i64,
+}
+
+/// Connected channels and consent flows.
+#[async_trait]
+pub trait ChannelStore: Send + Sync {
+    /// Stores (or replaces) the owner's channel.
+    async fn save_channel(&self, record: &ChannelRecord) -> StoreResult<()>;
+
+    async fn channel(&self, owner: Uuid) -> StoreResult<Option<ChannelRecord>>;
+
+    async fn set_channel_status(
+        &self,
+        owner: Uuid,
+        status: ChannelStatus,
+        now: i64,
+    ) -> StoreResult<()>;
+
+    /// Whether there was one to delete.
+    async fn delete_channel(&self, owner: Uuid) -> StoreResult<bool>;
+
+    /// Stores a consent flow, dropping the owner's expired ones (and any beyond the newest
+    /// few, so a user cannot pile them up).
+    async fn put_consent(&self, pending: &PendingConsent, now: i64) -> StoreResult<()>;
+
+    /// Takes a consent flow by its state: it is deleted, so a state works once. `None` when
+    /// unknown or expired.
+    async fn take_consent(&self, state: &str, now: i64) -> StoreResult<Option<PendingConsent>>;
+}
+
+/// Everything the studio stores.
+pub trait SeoStore: ProjectStore + VersionStore + ChannelStore {}
+
+impl<T: ProjectStore + VersionStore + ChannelStore> SeoStore for T {}

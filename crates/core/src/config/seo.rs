@@ -116,6 +116,9 @@ pub struct YoutubeConfig {
     pub costs: BTreeMap<String, u32>,
     /// How long API answers are cached, in seconds.
     pub cache_ttl_secs: u64,
+    /// Keyword researches one user may send to YouTube an hour (cached keywords are free):
+    /// every user shares the project's quota.
+    pub research_per_hour: u32,
     /// Attempts of one call (retried on 5xx, 429 and rate-limit 403s, never on quotaExceeded).
     pub max_attempts: u32,
     /// The first retry's back-off ceiling and the longest back-off, in milliseconds.
@@ -140,6 +143,7 @@ impl Default for YoutubeConfig {
             insert_calls: 100,
             costs: BTreeMap::new(),
             cache_ttl_secs: 12 * 3600,
+            research_per_hour: 20,
             max_attempts: 5,
             backoff_base_ms: 500,
             backoff_cap_ms: 32_000,
@@ -186,6 +190,9 @@ impl SeoConfig {
         }
         if !matches!(yt.quota_profile.as_str(), "2026" | "legacy") {
             return Some("seo.youtube.quota_profile must be `2026` or `legacy`".into());
+        }
+        if yt.research_per_hour == 0 {
+            return Some("seo.youtube.research_per_hour must be at least 1".into());
         }
         if yt.max_attempts == 0 || yt.timeout_secs == 0 || yt.backoff_base_ms > yt.backoff_cap_ms {
             return Some(

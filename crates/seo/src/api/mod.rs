@@ -18,6 +18,7 @@ use crate::service::{SeoError, SeoService};
 mod generation;
 mod projects;
 mod versions;
+mod youtube;
 
 #[derive(Clone)]
 pub struct SeoState {
@@ -43,6 +44,7 @@ pub fn router(state: SeoState) -> OpenApiRouter {
         .merge(projects::routes(body_limit))
         .merge(generation::routes())
         .merge(versions::routes())
+        .merge(youtube::routes())
         .with_state(state)
 }
 
@@ -115,6 +117,18 @@ impl From<SeoError> for ApiError {
                 e.to_string(),
             ),
             SeoError::AlreadyGenerating => ApiError::conflict("already_generating", e.to_string()),
+            SeoError::YouTubeNotConfigured(_) => {
+                ApiError::conflict("youtube_not_configured", e.to_string())
+            }
+            SeoError::TooManyResearches { .. } => ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too_many_researches",
+                e.to_string(),
+            )
+            .with_retry_after(600),
+            SeoError::NoChannel => ApiError::conflict("no_channel", e.to_string()),
+            SeoError::Reconnect => ApiError::conflict("youtube_reconnect", e.to_string()),
+            SeoError::YouTube(e) => youtube_error(&e),
             SeoError::Model(e) => e.api_error(),
             SeoError::Store(confab_store::StoreError::Unavailable(detail)) => {
                 ApiError::unavailable(detail)
@@ -125,5 +139,47 @@ impl From<SeoError> for ApiError {
             }
             SeoError::Jobs(other) => ApiError::internal(other.to_string()),
         }
+    }
+}
+
+/// A YouTube failure as the studio's API answers it: the shared quota spent is 429 until the
+/// reset; YouTube's own trouble 503; what YouTube refused about the request 4xx with its reason.
+fn youtube_error(e: &crate::youtube::YouTubeError) -> ApiError {
+    use crate::youtube::YouTubeError as Y;
+    match e {
+        Y::QuotaExceeded { resets_at, .. } => {
+            let wait = resets_at
+                .duration_since(jiff::Timestamp::now())
+                .as_secs()
+                .max(1);
+            ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "youtube_quota_exceeded",
+                format!("{e}; nothing more is spent until then"),
+            )
+            .with_retry_after(u64::try_from(wait).unwrap_or(1))
+        }
+        Y::RateLimited { retry_after } => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "youtube_rate_limited",
+            e.to_string(),
+        )
+        .with_retry_after(retry_after.map_or(30, |d| d.as_secs().max(1))),
+        Y::ReconnectNeeded => ApiError::conflict("youtube_reconnect", e.to_string()),
+        Y::NotFound { .. } => ApiError::not_found(e.to_string()),
+        Y::BadRequest { .. } => ApiError::validation("youtube_bad_request", e.to_string()),
+        Y::Forbidden { .. } => ApiError::forbidden("youtube_forbidden", e.to_string()),
+        Y::Unauthorized | Y::Credentials(_) => ApiError::new(
+            StatusCode::BAD_GATEWAY,
+            "youtube_refused",
+            "YouTube refused the configured credentials; check YOUTUBE_API_KEY or YOUTUBE_CREDENTIALS",
+        )
+        .with_internal(e.to_string()),
+        Y::Unavailable(_) | Y::Decode(_) | Y::Ledger(_) => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "youtube_unavailable",
+            "YouTube cannot be reached right now; try again later",
+        )
+        .with_internal(e.to_string()),
     }
 }

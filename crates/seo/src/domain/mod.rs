@@ -17,6 +17,7 @@ pub mod export;
 pub mod project;
 pub mod prompt;
 pub mod repair;
+pub mod research;
 pub mod rules;
 pub mod score;
 pub mod transcript;

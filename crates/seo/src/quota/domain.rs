@@ -19,7 +19,19 @@ use serde::{Deserialize, Serialize};
 pub const QUOTA_TIME_ZONE: &str = "America/Los_Angeles";
 
 /// A daily allowance that calls spend from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Bucket {
     /// The project's units (10,000 a day by default).

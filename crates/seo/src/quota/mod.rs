@@ -41,7 +41,7 @@ pub struct Reservation {
 }
 
 /// One bucket on one quota day.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct BucketUsage {
     /// `YYYY-MM-DD`, the day in America/Los_Angeles.
     pub day: String,

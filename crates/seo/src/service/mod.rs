@@ -18,10 +18,15 @@ mod generation;
 mod projects;
 mod scoring;
 mod versions;
+mod youtube;
 
 pub use generation::{GENERATE_JOB, GenerateJob, Generation, GenerationError};
 pub use scoring::{ScoreReport, ScoreRequest};
 pub use versions::ExportFormat;
+pub use youtube::{
+    Applied, ChannelView, QuotaView, ResearchRequest, VideoAudit, VideoSummary, YouTubeDeps,
+    parse_video_id,
+};
 
 /// How the studio behaves; from `[seo]` in the configuration.
 #[derive(Debug, Clone)]
@@ -65,6 +70,7 @@ pub struct SeoDeps {
     pub models: Arc<dyn ModelClient>,
     pub jobs: Arc<dyn JobQueue>,
     pub events: Arc<dyn EventBus>,
+    pub youtube: YouTubeDeps,
 }
 
 /// Why an operation failed.
@@ -92,6 +98,20 @@ pub enum SeoError {
     /// A generation of this project is already queued or running.
     #[error("this project is already being generated")]
     AlreadyGenerating,
+    /// What the operation needs from YouTube is not configured (an API key, OAuth credentials).
+    #[error("{0}")]
+    YouTubeNotConfigured(&'static str),
+    /// The user made as many research calls this hour as allowed.
+    #[error("at most {per_hour} keyword researches an hour; cached keywords stay free")]
+    TooManyResearches { per_hour: u32 },
+    /// The user has no connected channel (and is not an admin with the deployment's own).
+    #[error("connect your YouTube channel first")]
+    NoChannel,
+    /// Google refused the stored grant: the channel must be connected again.
+    #[error("your YouTube channel must be connected again")]
+    Reconnect,
+    #[error(transparent)]
+    YouTube(#[from] crate::youtube::YouTubeError),
     #[error(transparent)]
     Model(#[from] ModelError),
     #[error("storage: {0}")]
@@ -121,6 +141,7 @@ pub struct SeoService {
     /// Serialises the check of a user's running generations with the enqueue, so two
     /// requests at once cannot both pass the cap in this process.
     starting: tokio::sync::Mutex<()>,
+    youtube: youtube::YouTubeAccess,
     /// Open generation feeds per user.
     feeds: Arc<parking_lot::Mutex<std::collections::HashMap<uuid::Uuid, usize>>>,
 }
@@ -159,6 +180,7 @@ impl SeoService {
             models: deps.models,
             jobs: deps.jobs,
             events: deps.events,
+            youtube: youtube::YouTubeAccess::new(deps.youtube),
             settings,
             starting: tokio::sync::Mutex::new(()),
             feeds: Arc::default(),

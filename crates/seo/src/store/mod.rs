@@ -9,6 +9,7 @@ use uuid::Uuid;
 
 use crate::ports::StoreResult;
 
+mod channels;
 mod projects;
 mod versions;
 

@@ -312,7 +312,12 @@ impl ProjectStore for SqlSeoStore {
 
     async fn purge_owner(&self, owner: Uuid) -> StoreResult<u64> {
         let mut tx = self.db.writer().begin().await?;
-        for table in ["seo_versions", "seo_transcripts"] {
+        for table in [
+            "seo_versions",
+            "seo_transcripts",
+            "seo_channels",
+            "seo_oauth_states",
+        ] {
             sqlx::query(sqlx::AssertSqlSafe(format!(
                 "DELETE FROM {table} WHERE owner_id = $1"
             )))
