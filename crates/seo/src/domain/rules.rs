@@ -119,29 +119,40 @@ pub fn tags_length(tags: &[String]) -> usize {
 pub fn hashtags_in(description: &str) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     let mut seen = std::collections::HashSet::new();
-    for word in description.split_whitespace() {
-        if word.contains("://") || word.starts_with("www.") {
+    // The word (between whitespace) the last `#` was in, and whether it is a URL.
+    let mut word: (usize, bool) = (0, false);
+    for i in memchr::memchr_iter(b'#', description.as_bytes()) {
+        let (head, after) = (
+            description.get(..i).unwrap_or_default(),
+            description.get(i + 1..).unwrap_or_default(),
+        );
+        if head
+            .chars()
+            .next_back()
+            .is_some_and(|p| is_hashtag_char(p) || p == '&' || p == '#')
+        {
             continue;
         }
-        let mut previous: Option<char> = None;
-        let mut chars = word.char_indices().peekable();
-        while let Some((i, c)) = chars.next() {
-            let starts_word =
-                previous.is_none_or(|p| !(is_hashtag_char(p) || p == '&' || p == '#'));
-            previous = Some(c);
-            if c != '#' || !starts_word {
-                continue;
-            }
-            let start = i + 1;
-            let mut end = start;
-            while let Some((j, d)) = chars.next_if(|&(_, d)| is_hashtag_char(d)) {
-                end = j + d.len_utf8();
-                previous = Some(d);
-            }
-            let tag = word.get(start..end).unwrap_or_default();
-            if tag.chars().any(|c| !c.is_ascii_digit()) && seen.insert(tag.to_lowercase()) {
-                out.push(format!("#{tag}"));
-            }
+        let len = after
+            .find(|c: char| !is_hashtag_char(c))
+            .unwrap_or(after.len());
+        let tag = after.get(..len).unwrap_or_default();
+        if !tag.chars().any(|c| !c.is_ascii_digit()) {
+            continue;
+        }
+        if i >= word.0 {
+            let start = head.rfind(char::is_whitespace).map_or(0, |j| {
+                j + head
+                    .get(j..)
+                    .and_then(|w| w.chars().next())
+                    .map_or(1, char::len_utf8)
+            });
+            let end = i + 1 + after.find(char::is_whitespace).unwrap_or(after.len());
+            let text = description.get(start..end).unwrap_or_default();
+            word = (end, text.contains("://") || text.starts_with("www."));
+        }
+        if !word.1 && seen.insert(tag.to_lowercase()) {
+            out.push(format!("#{tag}"));
         }
     }
     out
@@ -155,12 +166,46 @@ pub fn is_hashtag_char(c: char) -> bool {
 /// Checks metadata against YouTube's rules. `duration_secs`, when known, lets the chapters
 /// be checked against the video's end.
 pub fn validate(meta: &Metadata, duration_secs: Option<u32>) -> Vec<Violation> {
+    let facts = DescriptionFacts::of(&meta.description);
+    validate_fields(
+        &meta.title,
+        &meta.description,
+        &meta.tags,
+        &facts,
+        duration_secs,
+    )
+}
+
+/// What the rules and the scorer both read from a description, found once.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct DescriptionFacts {
+    pub hashtags: Vec<String>,
+    pub chapters: Vec<Chapter>,
+}
+
+impl DescriptionFacts {
+    pub fn of(description: &str) -> Self {
+        DescriptionFacts {
+            hashtags: hashtags_in(description),
+            chapters: chapters_in(description),
+        }
+    }
+}
+
+/// [`validate`] on the fields themselves, with the description's facts already found.
+pub fn validate_fields(
+    title: &str,
+    description: &str,
+    tags: &[String],
+    facts: &DescriptionFacts,
+    duration_secs: Option<u32>,
+) -> Vec<Violation> {
     let mut out = Vec::new();
-    check_title(&meta.title, Field::Title, "title", &mut out);
-    check_description(&meta.description, &mut out);
-    check_tags(&meta.tags, &mut out);
-    check_hashtags(hashtags_in(&meta.description).len(), &mut out);
-    check_chapters(&chapters_in(&meta.description), duration_secs, &mut out);
+    check_title(title, Field::Title, "title", &mut out);
+    check_description(description, &mut out);
+    check_tags(tags, &mut out);
+    check_hashtags(facts.hashtags.len(), &mut out);
+    check_chapters(&facts.chapters, duration_secs, &mut out);
     out
 }
 
@@ -211,7 +256,7 @@ fn check_description(description: &str, out: &mut Vec<Violation>) {
             ),
         ));
     }
-    if description.contains(['<', '>']) {
+    if memchr::memchr2(b'<', b'>', description.as_bytes()).is_some() {
         out.push(Violation::error(
             Field::Description,
             "description_angle_brackets",
@@ -352,7 +397,23 @@ fn too_short(number: usize, chapter: &Chapter, secs: u32) -> Violation {
 /// thumbnail text options of 2–5 words. Thumbnail text problems are warnings, so a hand
 /// edit without them can still be stored.
 pub fn validate_package(package: &Package, duration_secs: Option<u32>) -> Vec<Violation> {
-    let mut out = validate(&package.metadata(), duration_secs);
+    let facts = DescriptionFacts::of(&package.description);
+    validate_package_with(package, &facts, duration_secs)
+}
+
+/// [`validate_package`] with the description's facts already found.
+pub fn validate_package_with(
+    package: &Package,
+    facts: &DescriptionFacts,
+    duration_secs: Option<u32>,
+) -> Vec<Violation> {
+    let mut out = validate_fields(
+        &package.title,
+        &package.description,
+        &package.tags,
+        facts,
+        duration_secs,
+    );
     if !package.titles.is_empty() {
         if package.titles.len() != TITLE_CANDIDATES {
             out.push(Violation::warning(

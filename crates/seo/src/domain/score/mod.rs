@@ -23,8 +23,8 @@
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::Metadata;
-use super::rules::{self, Field, MAX_TITLE_CHARS, hashtags_in, tags_length};
+use super::rules::{self, DescriptionFacts, Field, MAX_TITLE_CHARS, Violation, tags_length};
+use super::{Chapter, Metadata, Package};
 
 /// What the scorer knows besides the metadata.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, ToSchema)]
@@ -178,20 +178,70 @@ impl Keywords {
 
 /// Scores metadata; see the module's docs for the formula.
 pub fn score(meta: &Metadata, ctx: &ScoreContext, weights: &Weights) -> Score {
+    let facts = DescriptionFacts::of(&meta.description);
+    let violations = rules::validate_fields(
+        &meta.title,
+        &meta.description,
+        &meta.tags,
+        &facts,
+        ctx.duration_secs,
+    );
+    let fields = Fields {
+        title: &meta.title,
+        description: &meta.description,
+        tags: &meta.tags,
+        thumbnail_texts: &ctx.thumbnail_texts,
+    };
+    score_fields(&fields, &facts, &violations, ctx, weights)
+}
+
+/// Validates a package ([`rules::validate_package`]) and scores it in one go, reading the
+/// description once for both. The package's own thumbnail texts are scored (those in `ctx`
+/// are not used); `ctx.duration_secs` is the video's length for both.
+pub fn evaluate(
+    package: &Package,
+    ctx: &ScoreContext,
+    weights: &Weights,
+) -> (Vec<Violation>, Score) {
+    let facts = DescriptionFacts::of(&package.description);
+    let violations = rules::validate_package_with(package, &facts, ctx.duration_secs);
+    let fields = Fields {
+        title: &package.title,
+        description: &package.description,
+        tags: &package.tags,
+        thumbnail_texts: &package.thumbnail_texts,
+    };
+    let score = score_fields(&fields, &facts, &violations, ctx, weights);
+    (violations, score)
+}
+
+struct Fields<'a> {
+    title: &'a str,
+    description: &'a str,
+    tags: &'a [String],
+    thumbnail_texts: &'a [String],
+}
+
+fn score_fields(
+    meta: &Fields<'_>,
+    facts: &DescriptionFacts,
+    violations: &[Violation],
+    ctx: &ScoreContext,
+    weights: &Weights,
+) -> Score {
     let max = weights.normalised();
     let keywords = Keywords::new(ctx);
-    let violations = rules::validate(meta, ctx.duration_secs);
     let broken = |field: Field| violations.iter().any(|v| v.is_error() && v.field == field);
     let title_lower = meta.title.to_lowercase();
     let description_lower = meta.description.to_lowercase();
     let tags_lower: Vec<String> = meta.tags.iter().map(|t| t.trim().to_lowercase()).collect();
 
     let parts = [
-        ("title", title_checks(&meta.title, &title_lower, &keywords)),
+        ("title", title_checks(meta.title, &title_lower, &keywords)),
         (
             "description",
             description_checks(
-                &meta.description,
+                meta.description,
                 &description_lower,
                 &keywords,
                 broken(Field::Description),
@@ -201,19 +251,15 @@ pub fn score(meta: &Metadata, ctx: &ScoreContext, weights: &Weights) -> Score {
             "keyword_alignment",
             alignment_checks(&title_lower, &description_lower, &tags_lower, &keywords),
         ),
-        ("tags", tag_checks(&meta.tags, &tags_lower, &keywords)),
-        ("hashtags", hashtag_checks(&meta.description, &keywords)),
+        ("tags", tag_checks(meta.tags, &tags_lower, &keywords)),
+        ("hashtags", hashtag_checks(&facts.hashtags, &keywords)),
         (
             "chapters",
-            chapter_checks(
-                &meta.description,
-                ctx.duration_secs,
-                broken(Field::Chapters),
-            ),
+            chapter_checks(&facts.chapters, ctx.duration_secs, broken(Field::Chapters)),
         ),
         (
             "thumbnail_text",
-            thumbnail_checks(&ctx.thumbnail_texts, &title_lower),
+            thumbnail_checks(meta.thumbnail_texts, &title_lower),
         ),
     ];
     let mut total = 0.0;
@@ -366,7 +412,7 @@ fn description_checks(text: &str, lower: &str, keywords: &Keywords, broken: bool
         format!("the keyword appears {uses} times (at most {most} for {words} words)"),
         "Use the keyword naturally: repeating it reads as spam.",
     );
-    let has_link = lower.contains("https://") || lower.contains("http://");
+    let has_link = lower.contains("http://") || lower.contains("https://");
     c.add(
         "links",
         has_link,
@@ -510,9 +556,8 @@ fn tag_checks(tags: &[String], lower: &[String], keywords: &Keywords) -> Checks 
     c
 }
 
-fn hashtag_checks(description: &str, keywords: &Keywords) -> Checks {
+fn hashtag_checks(hashtags: &[String], keywords: &Keywords) -> Checks {
     let mut c = Checks::new();
-    let hashtags = hashtags_in(description);
     let n = hashtags.len();
     c.add(
         "count",
@@ -544,7 +589,7 @@ fn hashtag_checks(description: &str, keywords: &Keywords) -> Checks {
     c
 }
 
-fn chapter_checks(description: &str, duration_secs: Option<u32>, broken: bool) -> Checks {
+fn chapter_checks(chapters: &[Chapter], duration_secs: Option<u32>, broken: bool) -> Checks {
     let mut c = Checks::new();
     if duration_secs.is_some_and(|d| d < 120) {
         for name in ["present", "valid", "titled"] {
@@ -557,7 +602,6 @@ fn chapter_checks(description: &str, duration_secs: Option<u32>, broken: bool) -
         }
         return c;
     }
-    let chapters = rules::chapters_in(description);
     c.add(
         "present",
         chapters.len() >= rules::MIN_CHAPTERS,
@@ -628,162 +672,4 @@ fn thumbnail_checks(texts: &[String], title_lower: &str) -> Checks {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn ctx() -> ScoreContext {
-        ScoreContext {
-            primary_keyword: "sourdough bread".into(),
-            secondary_keywords: vec!["starter".into(), "bread baking".into()],
-            duration_secs: Some(600),
-            thumbnail_texts: vec!["Crust Like a Bakery".into(), "No Knead Needed".into()],
-        }
-    }
-
-    fn good() -> Metadata {
-        let body = "We feed the starter, mix the dough and bake. ".repeat(25);
-        Metadata {
-            title: "Sourdough Bread for Beginners: Your First Loaf at Home".into(),
-            description: format!(
-                "Sourdough bread at home, step by step.\n\n{body}\n\n0:00 Intro\n1:00 Starter\n\
-                 4:00 Baking\n\nRecipe: https://example.com\n\n#SourdoughBread #baking #bread"
-            ),
-            tags: [
-                "sourdough bread",
-                "sourdough",
-                "bread baking",
-                "starter",
-                "how to make sourdough bread",
-                "sourdough bread for beginners",
-                "easy sourdough bread recipe",
-                "homemade bread",
-                "artisan bread",
-                "no knead bread recipe",
-                "bread",
-                "baking at home",
-            ]
-            .map(String::from)
-            .to_vec(),
-        }
-    }
-
-    #[test]
-    fn a_well_made_package_scores_full_marks_and_explains_it() {
-        let s = score(&good(), &ctx(), &Weights::default());
-        let failed: Vec<(&str, &str)> = s
-            .components
-            .iter()
-            .flat_map(|c| {
-                c.checks
-                    .iter()
-                    .filter(|k| !k.passed)
-                    .map(move |k| (c.name, k.name))
-            })
-            .collect();
-        assert_eq!(failed, []);
-        assert_eq!(s.total, 100);
-        let names: Vec<&str> = s.components.iter().map(|c| c.name).collect();
-        assert_eq!(
-            names,
-            [
-                "title",
-                "description",
-                "keyword_alignment",
-                "tags",
-                "hashtags",
-                "chapters",
-                "thumbnail_text"
-            ]
-        );
-        assert!(s.components.iter().all(|c| c.recommendations.is_empty()));
-    }
-
-    #[test]
-    fn empty_metadata_scores_low_with_recommendations() {
-        let ctx = ScoreContext {
-            thumbnail_texts: vec![],
-            ..ctx()
-        };
-        let s = score(&Metadata::default(), &ctx, &Weights::default());
-        assert_eq!(s.total, 0);
-        let title = &s.components[0];
-        assert_eq!(title.max_points, 25.0);
-        assert!(
-            title
-                .recommendations
-                .iter()
-                .any(|r| r.contains("primary keyword"))
-        );
-    }
-
-    #[test]
-    fn each_failed_check_costs_its_share() {
-        let mut meta = good();
-        meta.title = "SOURDOUGH BREAD IS EASY!!".into();
-        let s = score(&meta, &ctx(), &Weights::default());
-        let title = &s.components[0];
-        // Three of six checks fail: length, shouting, punctuation.
-        assert_eq!(title.points, 12.5);
-        assert_eq!(s.total, 88);
-    }
-
-    #[test]
-    fn titles_score_higher_with_the_keyword_early() {
-        let ctx = ctx();
-        let early = score_title("Sourdough Bread Made Simple for Complete Beginners", &ctx);
-        let late = score_title(
-            "A Simple Guide for Complete Beginners to Sourdough Bread",
-            &ctx,
-        );
-        let missing = score_title(
-            "A Simple Guide for Complete Beginners to Baking at Home",
-            &ctx,
-        );
-        assert!(early > late && late > missing, "{early} {late} {missing}");
-        assert_eq!(early, 100);
-    }
-
-    #[test]
-    fn weights_are_normalised_and_configurable() {
-        let weights: Weights = serde_json::from_str(r#"{"title": 50}"#).unwrap();
-        assert_eq!(weights.description, 20.0);
-        assert!(serde_json::from_str::<Weights>(r#"{"titel": 5}"#).is_err());
-        let only_title = Weights {
-            title: 1.0,
-            description: 0.0,
-            keyword_alignment: 0.0,
-            tags: 0.0,
-            hashtags: 0.0,
-            chapters: f64::NAN,
-            thumbnail_text: -4.0,
-        };
-        let s = score(&good(), &ctx(), &only_title);
-        assert_eq!(s.components[0].max_points, 100.0);
-        assert_eq!(s.total, 100);
-        let zero = Weights {
-            title: 0.0,
-            description: 0.0,
-            keyword_alignment: 0.0,
-            tags: 0.0,
-            hashtags: 0.0,
-            chapters: 0.0,
-            thumbnail_text: 0.0,
-        };
-        assert_eq!(
-            score(&good(), &ctx(), &zero),
-            score(&good(), &ctx(), &Weights::default())
-        );
-    }
-
-    #[test]
-    fn short_videos_need_no_chapters() {
-        let mut ctx = ctx();
-        ctx.duration_secs = Some(59);
-        let meta = Metadata {
-            description: "no chapters".into(),
-            ..good()
-        };
-        let s = score(&meta, &ctx, &Weights::default());
-        assert!(s.components[5].checks.iter().all(|c| c.passed));
-    }
-}
+mod tests;
