@@ -285,6 +285,22 @@ pub fn score_title(text: &str, ctx: &ScoreContext) -> u8 {
     (checks.fraction() * 100.0).round().clamp(0.0, 100.0) as u8
 }
 
+/// Words between whitespace, as `split_whitespace` counts them, with a byte loop for ASCII
+/// text (most descriptions), which is several times faster.
+fn word_count(text: &str) -> usize {
+    if !text.is_ascii() {
+        return text.split_whitespace().count();
+    }
+    let mut count = 0;
+    let mut previous_space = true;
+    for &b in text.as_bytes() {
+        let space = matches!(b, b' ' | b'\t' | b'\n' | b'\x0b' | b'\x0c' | b'\r');
+        count += usize::from(previous_space && !space);
+        previous_space = space;
+    }
+    count
+}
+
 /// Where the keyword starts, in characters, if it is there.
 fn keyword_position(haystack_lower: &str, keyword: &str) -> Option<usize> {
     if keyword.is_empty() {
@@ -393,7 +409,7 @@ fn description_checks(text: &str, lower: &str, keywords: &Keywords, broken: bool
         "the primary keyword in the first 150 characters, which search shows".into(),
         "Open the description with a sentence that has the primary keyword.",
     );
-    let words = lower.split_whitespace().count();
+    let words = word_count(text);
     c.add(
         "length",
         words >= 200,

@@ -170,3 +170,22 @@ fn evaluate_is_validate_package_and_score() {
     assert_eq!(violations, rules::validate_package(&package, Some(600)));
     assert_eq!(s, score(&package.metadata(), &ctx(), &Weights::default()));
 }
+
+#[test]
+fn words_are_counted_like_split_whitespace() {
+    for text in [
+        "",
+        "  ",
+        "one",
+        " two  words ",
+        "a\tb\nc\x0bd\x0ce\rf",
+        "é ü",
+        "a\u{3000}b",
+    ] {
+        assert_eq!(
+            word_count(text),
+            text.split_whitespace().count(),
+            "{text:?}"
+        );
+    }
+}
