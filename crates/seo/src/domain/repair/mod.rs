@@ -221,9 +221,15 @@ fn clean_url(url: &str) -> String {
     }
 }
 
-/// Zero-width and byte-order marks: invisible, and they make equal words look different.
+/// Zero-width and byte-order marks (invisible, and they make equal words look different)
+/// and the bidirectional embeddings, overrides and isolates, which can make text display
+/// in another order than it reads (the marks U+200E and U+200F, which right-to-left text
+/// needs, stay).
 fn is_invisible_format(c: char) -> bool {
-    matches!(c, '\u{200b}' | '\u{2060}' | '\u{feff}')
+    matches!(
+        c,
+        '\u{200b}' | '\u{2060}' | '\u{feff}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}'
+    )
 }
 
 /// The body: each line cleaned, lines that YouTube would read as chapters dropped (chapters

@@ -318,3 +318,17 @@ proptest! {
         prop_assert_eq!(a, score(&meta, &ctx, &weights));
     }
 }
+
+#[test]
+fn lines_are_cleaned_but_right_to_left_text_kept() {
+    assert_eq!(
+        clean_line("a\u{202e}b\u{2066}c\u{200f}d\u{200b}e"),
+        "abc\u{200f}de"
+    );
+    assert_eq!(clean_line("  <b>x</b>\n\t y\u{0}z "), "bx/b y z");
+    assert_eq!(
+        clean_line("#tag ##two #\u{200b}three # four C#"),
+        "tag two three # four C#"
+    );
+    assert_eq!(clean_line("שלום עולם"), "שלום עולם");
+}
