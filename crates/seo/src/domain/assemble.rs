@@ -95,15 +95,44 @@ pub fn description(parts: &DescriptionParts) -> String {
     if excess > 0 {
         cta = shorten(&cta, cta.len().saturating_sub(excess)).to_owned();
     }
-    while over(&hook, &body, &chapters, &cta, &links, &hashtags) > 0 && links.pop().is_some() {}
-    while over(&hook, &body, &chapters, &cta, &links, &hashtags) > 0 && !chapters.is_empty() {
-        if chapters.len() > super::rules::MIN_CHAPTERS {
-            chapters.pop();
-        } else {
-            chapters.clear();
-        }
+    // Each list keeps its longest prefix that fits, found by bisection (a shorter prefix
+    // is never longer), so thousands of chapters cost a few passes, not one a line.
+    let keep = longest_fit(links.len(), |k| {
+        over(
+            &hook,
+            &body,
+            &chapters,
+            &cta,
+            links.get(..k).unwrap_or_default(),
+            &hashtags,
+        ) == 0
+    });
+    links.truncate(keep);
+    let mut keep = longest_fit(chapters.len(), |k| {
+        over(
+            &hook,
+            &body,
+            chapters.get(..k).unwrap_or_default(),
+            &cta,
+            &links,
+            &hashtags,
+        ) == 0
+    });
+    if keep < super::rules::MIN_CHAPTERS {
+        keep = 0;
     }
-    while over(&hook, &body, &chapters, &cta, &links, &hashtags) > 0 && hashtags.pop().is_some() {}
+    chapters.truncate(keep);
+    let keep = longest_fit(hashtags.len(), |k| {
+        over(
+            &hook,
+            &body,
+            &chapters,
+            &cta,
+            &links,
+            hashtags.get(..k).unwrap_or_default(),
+        ) == 0
+    });
+    hashtags.truncate(keep);
     let mut out = String::with_capacity(MAX_DESCRIPTION_BYTES);
     write_layout(&mut out, &hook, &body, &chapters, &cta, &links, &hashtags);
     if out.len() > MAX_DESCRIPTION_BYTES {
@@ -111,6 +140,25 @@ pub fn description(parts: &DescriptionParts) -> String {
         out.truncate(keep);
     }
     out
+}
+
+/// The largest `k <= n` for which `fits(k)` holds, given that it holds for every smaller
+/// `k` where it holds for a larger one; 0 when none does.
+fn longest_fit(n: usize, fits: impl Fn(usize) -> bool) -> usize {
+    if fits(n) {
+        return n;
+    }
+    let (mut lo, mut hi) = (0, n);
+    // Invariant: fits(lo) or lo == 0; !fits(hi).
+    while hi - lo > 1 {
+        let mid = lo + (hi - lo) / 2;
+        if fits(mid) {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    lo
 }
 
 fn hook_with_keyword(hook: &str, keyword: Option<&str>) -> String {

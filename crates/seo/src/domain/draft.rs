@@ -109,6 +109,21 @@ pub fn draft_schema() -> Value {
     }))
 }
 
+/// The schema without `maxLength`, for providers whose strict mode refuses the keyword
+/// (the repair enforces lengths anyway). Everything else stays.
+pub fn without_length_limits(schema: &Value) -> Value {
+    match schema {
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .filter(|(k, _)| k.as_str() != "maxLength")
+                .map(|(k, v)| (k.clone(), without_length_limits(v)))
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(items.iter().map(without_length_limits).collect()),
+        other => other.clone(),
+    }
+}
+
 /// Reads stage 1's answer; anything unreadable gives an empty analysis.
 pub fn parse_analysis(text: &str) -> Analysis {
     let Some(Value::Object(map)) = extract_json(text) else {

@@ -28,7 +28,7 @@ pub use draft::{Analysis, Draft, DraftChapter, DraftTitle, parse_analysis, parse
 pub use project::{Link, ProjectChanges, ProjectInput, Tone};
 pub use repair::{RepairContext, feedback, repair};
 pub use rules::{Field, Severity, Violation, validate, validate_package};
-pub use score::{Score, ScoreContext, Weights, score, score_title};
+pub use score::{Score, ScoreContext, Weights, evaluate, score, score_title};
 pub use transcript::{Segment, Transcript, TranscriptError, TranscriptFormat, Window};
 
 /// An SEO project: what a video is about and everything the studio knows to write its

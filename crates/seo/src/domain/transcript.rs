@@ -75,7 +75,7 @@ impl TranscriptError {
 
 /// Reads a transcript, recognising its format by content: WebVTT when it starts with
 /// `WEBVTT` (after an optional byte-order mark), SRT when its first block is a cue number
-/// followed by a `-->` timing line, plain text otherwise.
+/// followed by a `-->` timing line (or starts with the timing line), plain text otherwise.
 ///
 /// Timed cues may overlap (automatic captions do), but a cue may not start before the cue
 /// before it started, and may not end before it starts. Tags (`<v Bob>`, `<c>`, `<i>`) are
@@ -118,7 +118,10 @@ fn is_srt(text: &str) -> bool {
     let mut lines = text.lines().map(str::trim).skip_while(|l| l.is_empty());
     let first = lines.next().unwrap_or_default();
     let second = lines.next().unwrap_or_default();
-    !first.is_empty() && first.bytes().all(|b| b.is_ascii_digit()) && second.contains("-->")
+    let numbered =
+        !first.is_empty() && first.bytes().all(|b| b.is_ascii_digit()) && second.contains("-->");
+    // Some tools leave the cue numbers out: a first line that is a timing line will do.
+    numbered || first.contains("-->")
 }
 
 /// The lines of a text with their 1-based numbers, without line endings.

@@ -119,29 +119,40 @@ pub fn tags_length(tags: &[String]) -> usize {
 pub fn hashtags_in(description: &str) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     let mut seen = std::collections::HashSet::new();
-    for word in description.split_whitespace() {
-        if word.contains("://") || word.starts_with("www.") {
+    // The word (between whitespace) the last `#` was in, and whether it is a URL.
+    let mut word: (usize, bool) = (0, false);
+    for i in memchr::memchr_iter(b'#', description.as_bytes()) {
+        let (head, after) = (
+            description.get(..i).unwrap_or_default(),
+            description.get(i + 1..).unwrap_or_default(),
+        );
+        if head
+            .chars()
+            .next_back()
+            .is_some_and(|p| is_hashtag_char(p) || p == '&' || p == '#')
+        {
             continue;
         }
-        let mut previous: Option<char> = None;
-        let mut chars = word.char_indices().peekable();
-        while let Some((i, c)) = chars.next() {
-            let starts_word =
-                previous.is_none_or(|p| !(is_hashtag_char(p) || p == '&' || p == '#'));
-            previous = Some(c);
-            if c != '#' || !starts_word {
-                continue;
-            }
-            let start = i + 1;
-            let mut end = start;
-            while let Some((j, d)) = chars.next_if(|&(_, d)| is_hashtag_char(d)) {
-                end = j + d.len_utf8();
-                previous = Some(d);
-            }
-            let tag = word.get(start..end).unwrap_or_default();
-            if tag.chars().any(|c| !c.is_ascii_digit()) && seen.insert(tag.to_lowercase()) {
-                out.push(format!("#{tag}"));
-            }
+        let len = after
+            .find(|c: char| !is_hashtag_char(c))
+            .unwrap_or(after.len());
+        let tag = after.get(..len).unwrap_or_default();
+        if !tag.chars().any(|c| !c.is_ascii_digit()) {
+            continue;
+        }
+        if i >= word.0 {
+            let start = head.rfind(char::is_whitespace).map_or(0, |j| {
+                j + head
+                    .get(j..)
+                    .and_then(|w| w.chars().next())
+                    .map_or(1, char::len_utf8)
+            });
+            let end = i + 1 + after.find(char::is_whitespace).unwrap_or(after.len());
+            let text = description.get(start..end).unwrap_or_default();
+            word = (end, text.contains("://") || text.starts_with("www."));
+        }
+        if !word.1 && seen.insert(tag.to_lowercase()) {
+            out.push(format!("#{tag}"));
         }
     }
     out
@@ -155,12 +166,46 @@ pub fn is_hashtag_char(c: char) -> bool {
 /// Checks metadata against YouTube's rules. `duration_secs`, when known, lets the chapters
 /// be checked against the video's end.
 pub fn validate(meta: &Metadata, duration_secs: Option<u32>) -> Vec<Violation> {
+    let facts = DescriptionFacts::of(&meta.description);
+    validate_fields(
+        &meta.title,
+        &meta.description,
+        &meta.tags,
+        &facts,
+        duration_secs,
+    )
+}
+
+/// What the rules and the scorer both read from a description, found once.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct DescriptionFacts {
+    pub hashtags: Vec<String>,
+    pub chapters: Vec<Chapter>,
+}
+
+impl DescriptionFacts {
+    pub fn of(description: &str) -> Self {
+        DescriptionFacts {
+            hashtags: hashtags_in(description),
+            chapters: chapters_in(description),
+        }
+    }
+}
+
+/// [`validate`] on the fields themselves, with the description's facts already found.
+pub fn validate_fields(
+    title: &str,
+    description: &str,
+    tags: &[String],
+    facts: &DescriptionFacts,
+    duration_secs: Option<u32>,
+) -> Vec<Violation> {
     let mut out = Vec::new();
-    check_title(&meta.title, Field::Title, "title", &mut out);
-    check_description(&meta.description, &mut out);
-    check_tags(&meta.tags, &mut out);
-    check_hashtags(hashtags_in(&meta.description).len(), &mut out);
-    check_chapters(&chapters_in(&meta.description), duration_secs, &mut out);
+    check_title(title, Field::Title, "title", &mut out);
+    check_description(description, &mut out);
+    check_tags(tags, &mut out);
+    check_hashtags(facts.hashtags.len(), &mut out);
+    check_chapters(&facts.chapters, duration_secs, &mut out);
     out
 }
 
@@ -211,7 +256,7 @@ fn check_description(description: &str, out: &mut Vec<Violation>) {
             ),
         ));
     }
-    if description.contains(['<', '>']) {
+    if memchr::memchr2(b'<', b'>', description.as_bytes()).is_some() {
         out.push(Violation::error(
             Field::Description,
             "description_angle_brackets",
@@ -352,7 +397,23 @@ fn too_short(number: usize, chapter: &Chapter, secs: u32) -> Violation {
 /// thumbnail text options of 2–5 words. Thumbnail text problems are warnings, so a hand
 /// edit without them can still be stored.
 pub fn validate_package(package: &Package, duration_secs: Option<u32>) -> Vec<Violation> {
-    let mut out = validate(&package.metadata(), duration_secs);
+    let facts = DescriptionFacts::of(&package.description);
+    validate_package_with(package, &facts, duration_secs)
+}
+
+/// [`validate_package`] with the description's facts already found.
+pub fn validate_package_with(
+    package: &Package,
+    facts: &DescriptionFacts,
+    duration_secs: Option<u32>,
+) -> Vec<Violation> {
+    let mut out = validate_fields(
+        &package.title,
+        &package.description,
+        &package.tags,
+        facts,
+        duration_secs,
+    );
     if !package.titles.is_empty() {
         if package.titles.len() != TITLE_CANDIDATES {
             out.push(Violation::warning(
@@ -397,189 +458,4 @@ pub fn validate_package(package: &Package, duration_secs: Option<u32>) -> Vec<Vi
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::domain::TitleCandidate;
-    use crate::domain::TitleStrategy;
-
-    fn meta(title: &str, description: &str, tags: &[&str]) -> Metadata {
-        Metadata {
-            title: title.into(),
-            description: description.into(),
-            tags: tags.iter().map(|t| t.to_string()).collect(),
-        }
-    }
-
-    fn codes(meta: &Metadata, duration: Option<u32>) -> Vec<&'static str> {
-        validate(meta, duration).iter().map(|v| v.code).collect()
-    }
-
-    #[test]
-    fn titles_count_characters_not_bytes() {
-        let at_limit = "ü".repeat(100);
-        assert!(codes(&meta(&at_limit, "", &[]), None).is_empty());
-        let over = "ü".repeat(101);
-        let v = validate(&meta(&over, "", &[]), None);
-        assert_eq!(v[0].code, "title_too_long");
-        assert!(v[0].message.contains("101 characters"));
-        assert_eq!(codes(&meta("  ", "", &[]), None), ["title_empty"]);
-        assert_eq!(
-            codes(&meta("a <b>", "", &[]), None),
-            ["title_angle_brackets"]
-        );
-    }
-
-    #[test]
-    fn descriptions_count_bytes() {
-        assert!(codes(&meta("t", &"é".repeat(2_500), &[]), None).is_empty());
-        let over = format!("{}x", "é".repeat(2_500));
-        let v = validate(&meta("t", &over, &[]), None);
-        assert_eq!(v[0].code, "description_too_long");
-        assert!(v[0].message.contains("5001 bytes"), "{}", v[0].message);
-        assert_eq!(
-            codes(&meta("t", "a > b", &[]), None),
-            ["description_angle_brackets"]
-        );
-    }
-
-    #[test]
-    fn tags_are_counted_youtubes_way() {
-        assert_eq!(tags_length(&["Foo-Baz".into()]), 7);
-        assert_eq!(tags_length(&["Foo Baz".into()]), 9);
-        assert_eq!(tags_length(&["a".into(), "b".into()]), 3);
-        assert_eq!(tags_length(&[]), 0);
-        // 50 tags of 9 characters: 450 + 49 commas = 499; one more character is 500.
-        let mut tags: Vec<String> = (0..50).map(|i| format!("tag{i:06}")).collect();
-        assert_eq!(tags_length(&tags), 499);
-        tags[0].push('x');
-        assert!(
-            codes(
-                &Metadata {
-                    title: "t".into(),
-                    description: String::new(),
-                    tags: tags.clone()
-                },
-                None
-            )
-            .is_empty()
-        );
-        tags[1].push('x');
-        assert_eq!(
-            codes(
-                &Metadata {
-                    title: "t".into(),
-                    description: String::new(),
-                    tags
-                },
-                None
-            ),
-            ["tags_too_long"]
-        );
-        // Thirty-one tags of 31 characters are not over any invented limit, only YouTube's total.
-        let many: Vec<String> = (0..12).map(|i| format!("{i:0>31}")).collect();
-        assert!(
-            codes(
-                &Metadata {
-                    title: "t".into(),
-                    description: String::new(),
-                    tags: many
-                },
-                None
-            )
-            .is_empty()
-        );
-    }
-
-    #[test]
-    fn hashtags_are_found_like_youtube() {
-        assert_eq!(
-            hashtags_in(
-                "Hi #rust and #Rust, #日本語 #a_b #2024 #x#y a#b https://e.com/#top &#38; ##z"
-            ),
-            ["#rust", "#日本語", "#a_b", "#x"]
-        );
-        let tags = |n: usize| {
-            (0..n)
-                .map(|i| format!("#t{i}"))
-                .collect::<Vec<_>>()
-                .join(" ")
-        };
-        assert!(codes(&meta("t", &tags(15), &[]), None).is_empty());
-        assert_eq!(codes(&meta("t", &tags(16), &[]), None), ["hashtags_many"]);
-        assert_eq!(
-            validate(&meta("t", &tags(16), &[]), None)[0].severity,
-            Severity::Warning
-        );
-        assert_eq!(codes(&meta("t", &tags(60), &[]), None), ["hashtags_many"]);
-        let v = validate(&meta("t", &tags(61), &[]), None);
-        assert_eq!(
-            (v[0].code, v[0].severity),
-            ("hashtags_ignored", Severity::Error)
-        );
-    }
-
-    #[test]
-    fn chapters_follow_youtubes_rules() {
-        let good = "Hook\n\n0:00 Intro\n0:10 Middle\n1:00 End\n";
-        assert!(codes(&meta("t", good, &[]), Some(70)).is_empty());
-        assert!(codes(&meta("t", "no timestamps here", &[]), Some(70)).is_empty());
-        assert_eq!(
-            codes(&meta("t", "0:05 a\n0:20 b\n0:40 c", &[]), None),
-            ["chapters_first_not_zero"]
-        );
-        assert_eq!(
-            codes(&meta("t", "0:00 a\n0:20 b", &[]), None),
-            ["chapters_too_few"]
-        );
-        assert_eq!(
-            codes(&meta("t", "0:00 a\n0:09 b\n0:40 c", &[]), None),
-            ["chapter_too_short"]
-        );
-        assert_eq!(
-            codes(&meta("t", "0:00 a\n0:40 b\n0:20 c", &[]), None),
-            ["chapters_not_ascending"]
-        );
-        assert_eq!(codes(&meta("t", good, &[]), Some(60)), ["chapter_past_end"]);
-        assert_eq!(
-            codes(&meta("t", good, &[]), Some(69)),
-            ["chapter_too_short"]
-        );
-        assert_eq!(
-            codes(&meta("t", "0:00\n0:20 b\n0:40 c", &[]), None),
-            ["chapter_untitled"]
-        );
-    }
-
-    #[test]
-    fn packages_add_candidates_and_thumbnail_texts() {
-        let candidate = |text: &str| TitleCandidate {
-            text: text.into(),
-            strategy: TitleStrategy::Question,
-            score: 0,
-        };
-        let mut package = Package {
-            titles: vec![candidate("ok"); 5],
-            title: "ok".into(),
-            thumbnail_texts: vec!["Bake Bread".into(), "Two Words".into()],
-            ..Package::default()
-        };
-        assert!(validate_package(&package, None).is_empty());
-        package.titles[4] = candidate(&"x".repeat(101));
-        package.thumbnail_texts = vec!["one".into()];
-        let v = validate_package(&package, None);
-        let got: Vec<(&str, Severity)> = v.iter().map(|v| (v.code, v.severity)).collect();
-        assert_eq!(
-            got,
-            [
-                ("title_candidate_too_long", Severity::Error),
-                ("thumbnail_texts_count", Severity::Warning),
-                ("thumbnail_text_words", Severity::Warning),
-            ]
-        );
-        package.titles.pop();
-        assert_eq!(
-            validate_package(&package, None)[0].code,
-            "title_candidates_count"
-        );
-    }
-}
+mod tests;
