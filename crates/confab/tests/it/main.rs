@@ -29,4 +29,5 @@ mod ops;
 mod router;
 mod routes;
 mod seo;
+mod seo_youtube;
 mod usage;

@@ -14,18 +14,19 @@ use crate::domain::score::Weights;
 use crate::domain::transcript::TranscriptError;
 use crate::ports::{ModelClient, ModelError, SeoStore};
 
+mod channels;
 mod generation;
 mod projects;
 mod scoring;
 mod versions;
 mod youtube;
 
+pub use channels::{Applied, ChannelView};
 pub use generation::{GENERATE_JOB, GenerateJob, Generation, GenerationError};
 pub use scoring::{ScoreReport, ScoreRequest};
 pub use versions::ExportFormat;
 pub use youtube::{
-    Applied, ChannelView, QuotaView, ResearchRequest, VideoAudit, VideoSummary, YouTubeDeps,
-    parse_video_id,
+    QuotaView, ResearchRequest, VideoAudit, VideoSummary, YouTubeDeps, parse_video_id,
 };
 
 /// How the studio behaves; from `[seo]` in the configuration.

@@ -6,7 +6,7 @@ use uuid::Uuid;
 
 use super::{SeoError, SeoResult, SeoService};
 use crate::domain::diff::{self, PackageDiff};
-use crate::domain::rules::{self, Severity};
+use crate::domain::rules::Severity;
 use crate::domain::score::{self, ScoreContext};
 use crate::domain::{Package, Project, Version, VersionSource, export};
 use crate::ports::NewVersion;
@@ -31,18 +31,19 @@ impl SeoService {
         }
     }
 
-    /// Validates `package` for `project`: its score, or every error it has. Warnings do not
-    /// stop a package.
+    /// Validates `package` for `project` and scores it (one pass): its score, or every
+    /// violation when one is an error. Warnings do not stop a package. The title candidates
+    /// get their own scores.
     pub(super) fn check_package(&self, project: &Project, package: &mut Package) -> SeoResult<u8> {
-        let violations = rules::validate_package(package, project.duration_secs);
+        let ctx = Self::score_context(project, package);
+        let (violations, score) = score::evaluate(package, &ctx, &self.settings.weights);
         if violations.iter().any(|v| v.severity == Severity::Error) {
             return Err(SeoError::InvalidPackage(violations));
         }
-        let ctx = Self::score_context(project, package);
         for candidate in &mut package.titles {
             candidate.score = score::score_title(&candidate.text, &ctx);
         }
-        Ok(score::score(&package.metadata(), &ctx, &self.settings.weights).total)
+        Ok(score.total)
     }
 
     pub async fn versions(
