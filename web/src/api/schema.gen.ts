@@ -1135,6 +1135,159 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/seo/research": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The top videos for a keyword with their views, channels, titles and tags, and a
+         *     competition indicator computed from them (answers cached for `seo.youtube.cache_ttl_secs`).
+         */
+        get: operations["research"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/seo/videos/audit": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Judge an existing video's metadata (read with `videos.list`) by the studio's rules and
+         *     scorer. Nothing is stored.
+         */
+        post: operations["audit_video"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/seo/projects/{id}/versions/import": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Store an existing video's title, description and tags as the project's newest version. */
+        post: operations["import_video"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/seo/projects/{id}/apply": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Write a version's title, description and tags (and the project's category) to a video of
+         *     the user's connected channel. `videos.update` overwrites the parts it is sent, so the
+         *     video's snippet is read, changed and written back whole.
+         */
+        post: operations["apply"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/seo/channel": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The user's YouTube channel: connected, to reconnect, or none. */
+        get: operations["get_channel"];
+        put?: never;
+        post?: never;
+        /** Forget the user's channel (its sealed token is deleted). */
+        delete: operations["disconnect_channel"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/seo/channel/connect": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Start connecting a YouTube channel (OAuth with PKCE): the consent page's URL. */
+        post: operations["connect_channel"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/seo/channel/callback": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Where Google sends the user back after consent. Public: the one-time `state` names the
+         *     user. Redirects to the studio with `?channel=connected` or `?channel=failed&reason=…`.
+         */
+        get: operations["channel_callback"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/seo/quota": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The YouTube quota spent per bucket per day (days in America/Los_Angeles) and the next
+         *     reset.
+         */
+        get: operations["quota"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/admin/jobs": {
         parameters: {
             query?: never;
@@ -1383,6 +1536,24 @@ export interface components {
             /** Format: date-time */
             expires_at?: string | null;
         };
+        /** @description What YouTube stored after an apply. */
+        Applied: {
+            video_id: string;
+            /** Format: int32 */
+            version: number;
+            title: string;
+            description: string;
+            tags: string[];
+        };
+        ApplyRequest: {
+            /** @description A video of the connected channel: its id or URL. */
+            video: string;
+            /**
+             * Format: int32
+             * @description The version to write; absent: the newest.
+             */
+            version?: number | null;
+        };
         AssistantMessage: {
             role: components["schemas"]["Role"];
             content: string;
@@ -1445,6 +1616,23 @@ export interface components {
             reason: string;
         };
         /**
+         * @description A daily allowance that calls spend from.
+         * @enum {string}
+         */
+        Bucket: "daily_units" | "search_calls" | "insert_calls";
+        /** @description One bucket on one quota day. */
+        BucketUsage: {
+            /** @description `YYYY-MM-DD`, the day in America/Los_Angeles. */
+            day: string;
+            bucket: components["schemas"]["Bucket"];
+            /** Format: int64 */
+            used: number;
+            /** Format: int64 */
+            limit: number;
+            /** @description Google answered `quotaExceeded`: nothing more is spent from it that day. */
+            exhausted: boolean;
+        };
+        /**
          * @description What a bulk operation does.
          * @enum {string}
          */
@@ -1487,6 +1675,23 @@ export interface components {
             current_password: string;
             new_password: string;
         };
+        /** @description Whether the user has a channel the studio may change videos of. */
+        ChannelView: {
+            /** @description `none`, `connected` or `reconnect` (Google refused the stored grant: connect again). */
+            status: string;
+            /**
+             * Format: int64
+             * @description Unix ms.
+             */
+            connected_at?: number | null;
+            /**
+             * @description Whether connecting is possible here (`YOUTUBE_CREDENTIALS` holds an OAuth client and
+             *     tokens can be sealed).
+             */
+            can_connect: boolean;
+            /** @description Whether an admin may use the deployment's own channel (`authorized_user` credentials). */
+            operator_channel: boolean;
+        };
         /** @description A non-streamed answer. */
         ChatCompletion: {
             id: string;
@@ -1526,10 +1731,20 @@ export interface components {
             /** @description The end user, for logs. */
             user?: string | null;
         };
-        /** @description One check: what was looked at, whether it passed, and the figures. */
+        /**
+         * @description One check: what was looked at, whether it passed, the figure measured (when there is
+         *     one) and what the check wants. Nothing here is formatted per package, so scoring
+         *     allocates little.
+         */
         Check: {
             name: string;
             passed: boolean;
+            /**
+             * Format: int64
+             * @description The figure measured: a length, a count, a position (1-based).
+             */
+            value?: number | null;
+            /** @description What the check looks for, e.g. "title characters; 40–70 shows in full". */
             detail: string;
         };
         Choice: {
@@ -1538,6 +1753,65 @@ export interface components {
             message: components["schemas"]["AssistantMessage"];
             finish_reason: components["schemas"]["FinishReason"];
             logprobs?: Record<string, unknown> | null;
+        };
+        /** @description The competition indicator with the numbers behind it. */
+        Competition: {
+            /**
+             * Format: int32
+             * @description 0–100.
+             */
+            score: number;
+            level: components["schemas"]["CompetitionLevel"];
+            /** Format: int64 */
+            median_views?: number | null;
+            /** Format: int64 */
+            median_subscribers?: number | null;
+            /**
+             * Format: double
+             * @description 0–1: the share of top titles containing the keyword.
+             */
+            keyword_in_title_share: number;
+            /** @description The formula, as documented. */
+            formula: string;
+        };
+        /**
+         * @description How crowded the keyword is.
+         * @enum {string}
+         */
+        CompetitionLevel: "low" | "medium" | "high";
+        /** @description One of the top videos for a keyword. */
+        Competitor: {
+            video_id: string;
+            title: string;
+            channel_id: string;
+            channel_title: string;
+            /**
+             * Format: int64
+             * @description `None` where the owner hides it.
+             */
+            views?: number | null;
+            /** Format: int64 */
+            likes?: number | null;
+            /** Format: int64 */
+            comments?: number | null;
+            /**
+             * Format: int64
+             * @description The channel's subscribers, when public.
+             */
+            subscribers?: number | null;
+            /**
+             * Format: int64
+             * @description Unix ms.
+             */
+            published_at?: number | null;
+            /** Format: int32 */
+            duration_secs?: number | null;
+            tags: string[];
+            /**
+             * Format: int32
+             * @description How many of the package's tags this video also has (when a package was given).
+             */
+            shared_tags?: number | null;
         };
         CompleteResetRequest: {
             email: string;
@@ -1558,6 +1832,17 @@ export interface components {
             checks: components["schemas"]["Check"][];
             /** @description What to do about each failed check. */
             recommendations: string[];
+        };
+        ConnectRequest: {
+            /**
+             * @description Where Google sends the user back: this server's `/api/v1/seo/channel/callback`, as
+             *     registered with the OAuth client.
+             */
+            redirect_uri: string;
+        };
+        ConnectResponse: {
+            /** @description Open it in the browser: Google's consent page. */
+            authorization_url: string;
         };
         /** @description A conversation as the API shows it. */
         Conversation: {
@@ -2373,6 +2658,15 @@ export interface components {
             /** Format: date-time */
             created_at: string;
         };
+        /** @description The quota ledger's figures. */
+        QuotaView: {
+            /** @description Oldest first, one entry a bucket a day. */
+            usage: components["schemas"]["BucketUsage"][];
+            /** @description RFC 3339: the next midnight in America/Los_Angeles. */
+            next_reset: string;
+            /** @description Whether public reads are possible (an API key is configured). */
+            api_key: boolean;
+        };
         /** @description The reactions to a message: each emoji with its count and whether the reader gave it. */
         Reaction: {
             emoji: string;
@@ -2407,6 +2701,22 @@ export interface components {
             token_type?: string | null;
             /** Format: int64 */
             expires_in?: number | null;
+        };
+        /** @description The research on one keyword. */
+        Research: {
+            keyword: string;
+            /** @description In YouTube's order (relevance). */
+            competitors: components["schemas"]["Competitor"][];
+            competition: components["schemas"]["Competition"];
+            titles: components["schemas"]["TitlePatterns"];
+            /** @description The tags most used by the top videos. */
+            common_tags: components["schemas"]["TagCount"][];
+            tag_overlap?: components["schemas"]["TagOverlap"] | null;
+            /**
+             * Format: int64
+             * @description Unix ms: when YouTube was asked (answers are cached).
+             */
+            fetched_at: number;
         };
         /** @description Constrained output. */
         ResponseFormat: {
@@ -2605,6 +2915,24 @@ export interface components {
         StreamOptions: {
             include_usage?: boolean;
         };
+        /** @description A tag and how many top videos use it. */
+        TagCount: {
+            tag: string;
+            /** Format: int32 */
+            videos: number;
+        };
+        /** @description How a package's tags compare with the competitors'. */
+        TagOverlap: {
+            /** @description The package's tags that top videos use too, most used first. */
+            shared: components["schemas"]["TagCount"][];
+            /** @description Tags several top videos use that the package lacks, most used first. */
+            missing: components["schemas"]["TagCount"][];
+            /**
+             * Format: double
+             * @description 0–1: the share of the package's tags that any top video uses.
+             */
+            share: number;
+        };
         /** @description A value before and after. */
         TextChange: {
             before: string;
@@ -2616,6 +2944,22 @@ export interface components {
             strategy: components["schemas"]["TitleStrategy"];
             /** Format: int32 */
             score: number;
+        };
+        /** @description What the top titles have in common. */
+        TitlePatterns: {
+            /** Format: int32 */
+            median_title_chars?: number | null;
+            /**
+             * Format: double
+             * @description 0–1 shares of titles with the keyword, with a number (listicles), and questions.
+             */
+            with_keyword: number;
+            /** Format: double */
+            with_number: number;
+            /** Format: double */
+            questions: number;
+            /** @description The most frequent words (three letters or more, the keyword's own words excluded). */
+            top_words: components["schemas"]["WordCount"][];
         };
         /**
          * @description How a title candidate tries to win the click.
@@ -2837,6 +3181,37 @@ export interface components {
          * @enum {string}
          */
         VersionSource: "generated" | "edited" | "restored" | "imported";
+        /** @description An existing video judged by the studio's rules and scorer. */
+        VideoAudit: {
+            video: components["schemas"]["VideoSummary"];
+            metadata: components["schemas"]["Metadata"];
+            report: components["schemas"]["ScoreReport"];
+        };
+        VideoRequest: {
+            /** @description A video id or a YouTube URL. */
+            video: string;
+            /** @description For audits: the keyword to judge the metadata against. */
+            primary_keyword?: string | null;
+        };
+        /** @description A video as the studio shows it. */
+        VideoSummary: {
+            id: string;
+            title: string;
+            channel_id: string;
+            channel_title: string;
+            /** Format: int64 */
+            views?: number | null;
+            /** Format: int64 */
+            likes?: number | null;
+            /** Format: int32 */
+            duration_secs?: number | null;
+            category_id?: string | null;
+            /**
+             * Format: int64
+             * @description Unix ms.
+             */
+            published_at?: number | null;
+        };
         /**
          * @description One broken rule: the field, a stable snake_case code, and a message that says what to
          *     fix, with the numbers.
@@ -2858,6 +3233,11 @@ export interface components {
         WirePart: {
             type: string;
             text?: string | null;
+        };
+        WordCount: {
+            word: string;
+            /** Format: int32 */
+            count: number;
         };
     };
     responses: never;
@@ -8682,6 +9062,770 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ScoreHistory"];
+                };
+            };
+            /** @description invalid_days */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description unauthorized, token_expired, token_revoked: sign in again or send a valid `Authorization: Bearer` credential */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description insufficient_scope: the API key lacks the scope this route needs; session_required: the operation needs a signed-in session, not an API key */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description unavailable: the credential cannot be checked now (accounts unreachable); retry later */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    research: {
+        parameters: {
+            query: {
+                /** @description The keyword (1 to 100 characters). */
+                keyword: string;
+                /** @description A two-letter country code: results as seen there. */
+                region?: string;
+                /** @description A language whose results are preferred (`en`, `de`). */
+                language?: string;
+                /** @description Compare the top videos' tags with this project's newest package. */
+                project_id?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Research"];
+                };
+            };
+            /** @description bad_request: a path or query parameter is malformed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description unauthorized, token_expired, token_revoked: sign in again or send a valid `Authorization: Bearer` credential */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description insufficient_scope: the API key lacks the scope this route needs; session_required: the operation needs a signed-in session, not an API key */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description not_found: no such project */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description youtube_not_configured: no API key */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description invalid_fields */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description too_many_researches, youtube_quota_exceeded (until the reset) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description youtube_refused: the API key was refused */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description youtube_unavailable, youtube_rate_limited */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    audit_video: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["VideoRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["VideoAudit"];
+                };
+            };
+            /** @description invalid_json: the body is not valid JSON; invalid_body: it could not be read */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description unauthorized, token_expired, token_revoked: sign in again or send a valid `Authorization: Bearer` credential */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description insufficient_scope: the API key lacks the scope this route needs; session_required: the operation needs a signed-in session, not an API key */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description not_found: no such video */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description youtube_not_configured */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description payload_too_large: the body is larger than the server accepts */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description unsupported_media_type: send `Content-Type: application/json` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description invalid_fields: not a video id or URL */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description youtube_quota_exceeded */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description youtube_refused */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description youtube_unavailable, youtube_rate_limited */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    import_video: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["VideoRequest"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Version"];
+                };
+            };
+            /** @description bad_request: a path or query parameter is malformed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description unauthorized, token_expired, token_revoked: sign in again or send a valid `Authorization: Bearer` credential */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description insufficient_scope: the API key lacks the scope this route needs; session_required: the operation needs a signed-in session, not an API key */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description not_found: no such resource, or not yours */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description youtube_not_configured */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description payload_too_large: the body is larger than the server accepts */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description unsupported_media_type: send `Content-Type: application/json` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description invalid_fields, invalid_package */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description youtube_quota_exceeded */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description youtube_refused */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description youtube_unavailable, youtube_rate_limited */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    apply: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ApplyRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Applied"];
+                };
+            };
+            /** @description bad_request: a path or query parameter is malformed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description unauthorized, token_expired, token_revoked: sign in again or send a valid `Authorization: Bearer` credential */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description insufficient_scope: the API key lacks the scope this route needs; session_required: the operation needs a signed-in session, not an API key */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description not_found: no such resource, or not yours */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description no_channel, youtube_reconnect, youtube_not_configured */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description payload_too_large: the body is larger than the server accepts */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description unsupported_media_type: send `Content-Type: application/json` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description invalid_fields, youtube_bad_request */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description youtube_quota_exceeded */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description youtube_refused */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description youtube_unavailable, youtube_rate_limited */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    get_channel: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ChannelView"];
+                };
+            };
+            /** @description unauthorized, token_expired, token_revoked: sign in again or send a valid `Authorization: Bearer` credential */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description insufficient_scope: the API key lacks the scope this route needs; session_required: the operation needs a signed-in session, not an API key */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description unavailable: the credential cannot be checked now (accounts unreachable); retry later */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    disconnect_channel: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Disconnected */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description unauthorized, token_expired, token_revoked: sign in again or send a valid `Authorization: Bearer` credential */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description insufficient_scope: the API key lacks the scope this route needs; session_required: the operation needs a signed-in session, not an API key */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description not_found: no channel connected */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description unavailable: the credential cannot be checked now (accounts unreachable); retry later */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    connect_channel: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ConnectRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ConnectResponse"];
+                };
+            };
+            /** @description invalid_json: the body is not valid JSON; invalid_body: it could not be read */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description unauthorized, token_expired, token_revoked: sign in again or send a valid `Authorization: Bearer` credential */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description insufficient_scope: the API key lacks the scope this route needs; session_required: the operation needs a signed-in session, not an API key */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description youtube_not_configured: no OAuth client or no encryption key */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description payload_too_large: the body is larger than the server accepts */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description unsupported_media_type: send `Content-Type: application/json` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description invalid_fields: redirect_uri */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description unavailable: the credential cannot be checked now (accounts unreachable); retry later */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    channel_callback: {
+        parameters: {
+            query?: {
+                state?: string;
+                code?: string;
+                /** @description Set by Google when the user refused (`access_denied`). */
+                error?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Back to the SEO studio with the outcome */
+            303: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description bad_request: a path or query parameter is malformed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    quota: {
+        parameters: {
+            query?: {
+                /** @description How many quota days back (1 to 90, default 7). */
+                days?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["QuotaView"];
                 };
             };
             /** @description invalid_days */
