@@ -12,4 +12,5 @@ mod fake;
 mod oauth;
 mod purity;
 mod quota;
+mod store;
 mod youtube;
