@@ -15,12 +15,12 @@ use tokio::process::Command;
 
 use crate::common::{PASSWORD, TestApp};
 
-fn bin() -> &'static Path {
+pub(crate) fn bin() -> &'static Path {
     Path::new(env!("CARGO_BIN_EXE_confab"))
 }
 
 /// Writes `toml` as the test's `confab.toml` and returns its path (for `CONFAB_CONFIG`).
-fn write_config(db: &TestDb, toml: &str) -> String {
+pub(crate) fn write_config(db: &TestDb, toml: &str) -> String {
     let path = db.dir.path().join("confab.toml");
     std::fs::write(&path, toml).unwrap();
     path.to_str().unwrap().to_owned()

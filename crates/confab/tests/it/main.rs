@@ -29,5 +29,6 @@ mod ops;
 mod router;
 mod routes;
 mod seo;
+mod seo_real;
 mod seo_youtube;
 mod usage;
