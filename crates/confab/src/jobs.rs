@@ -105,7 +105,7 @@ impl JobHandler for GenerateHandler {
     async fn run(&self, job: &Job, ctx: JobContext) -> Result<Value, JobFailure> {
         let payload: GenerateJob = payload(job)?;
         let reporter = ctx.clone();
-        let version = self
+        let generated = self
             .seo
             .run_generation(
                 job.id,
@@ -123,7 +123,11 @@ impl JobHandler for GenerateHandler {
                     JobFailure::Fatal(e.public_message())
                 }
             })?;
-        Ok(json!({ "version": version.number, "score": version.score }))
+        Ok(json!({
+            "version": generated.version.number,
+            "score": generated.version.score,
+            "stats": generated.stats,
+        }))
     }
 }
 

@@ -125,6 +125,25 @@ impl GenerationError {
     }
 }
 
+/// What a generation's model calls took: stored with the job's result, for operators and
+/// the benchmark (the studio's overhead is the job's time beyond `model_ms`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct GenerationStats {
+    pub calls: u32,
+    pub prompt_tokens: u32,
+    pub completion_tokens: u32,
+    /// Milliseconds spent waiting for the model, summed over the calls.
+    pub model_ms: u64,
+}
+
+/// A stored generation and what it took.
+#[derive(Debug, Clone)]
+pub struct Generated {
+    pub version: Version,
+    /// Zero when the job had stored its version before (a retaken job).
+    pub stats: GenerationStats,
+}
+
 /// Reports a job's progress to the worker (stored with the job) and to the owner's tabs.
 pub type ProgressFn = Box<dyn Fn(f64, &str) + Send + Sync>;
 
@@ -247,10 +266,10 @@ impl SeoService {
         job: &GenerateJob,
         cancel: CancellationToken,
         progress: ProgressFn,
-    ) -> Result<Version, GenerationError> {
+    ) -> Result<Generated, GenerationError> {
         let result = self.generate(job_id, job, &cancel, &progress).await;
         match &result {
-            Ok(version) => {
+            Ok(Generated { version, .. }) => {
                 self.publish(&GenerationCompleted {
                     user_id: job.user_id,
                     project_id: job.project_id,
@@ -281,7 +300,7 @@ impl SeoService {
         job: &GenerateJob,
         cancel: &CancellationToken,
         progress: &ProgressFn,
-    ) -> Result<Version, GenerationError> {
+    ) -> Result<Generated, GenerationError> {
         let store_error = |e: confab_store::StoreError| GenerationError::Store(e.to_string());
         let owner = job.user_id;
         let project = match self.store.project(owner, job.project_id).await {
@@ -295,7 +314,10 @@ impl SeoService {
             .await
             .map_err(store_error)?
         {
-            return Ok(done);
+            return Ok(Generated {
+                version: done,
+                stats: GenerationStats::default(),
+            });
         }
         let principal = job.principal();
         let model = match job.model.clone().or_else(|| self.settings.model.clone()) {
@@ -332,6 +354,7 @@ impl SeoService {
             principal: &principal,
             model: &model,
             cancel,
+            stats: parking_lot::Mutex::new(GenerationStats::default()),
         };
 
         // A transcript too long for the context is summarised window by window first; the
@@ -423,7 +446,7 @@ impl SeoService {
                     author: owner,
                     package,
                     score,
-                    model: Some(model),
+                    model: Some(model.clone()),
                     job_id: Some(job_id),
                 },
                 confab_core::now_ms(),
@@ -434,7 +457,10 @@ impl SeoService {
                 other => store_error(other),
             })?;
         progress(100.0, "done");
-        Ok(version)
+        Ok(Generated {
+            version,
+            stats: *ask.stats.lock(),
+        })
     }
 }
 
@@ -455,6 +481,7 @@ struct Asker<'a> {
     principal: &'a Principal,
     model: &'a str,
     cancel: &'a CancellationToken,
+    stats: parking_lot::Mutex<GenerationStats>,
 }
 
 impl Asker<'_> {
@@ -500,6 +527,7 @@ impl Asker<'_> {
             response_format,
             stream: false,
         };
+        let started = std::time::Instant::now();
         let mut stream = self
             .service
             .models
@@ -507,16 +535,29 @@ impl Asker<'_> {
             .await
             .map_err(GenerationError::Model)?;
         let mut text = String::new();
+        let mut usage = None;
         loop {
             tokio::select! {
                 () = self.cancel.cancelled() => return Err(GenerationError::Cancelled),
                 event = stream.next() => match event {
                     Some(Ok(ChatEvent::Delta(piece))) => text.push_str(&piece),
-                    Some(Ok(ChatEvent::Finished { .. })) | None => return Ok(text),
+                    Some(Ok(ChatEvent::Finished { usage: used, .. })) => {
+                        usage = Some(used);
+                        break;
+                    }
+                    None => break,
                     Some(Ok(ChatEvent::Started)) => {}
                     Some(Err(e)) => return Err(GenerationError::Model(e)),
                 },
             }
         }
+        let mut stats = self.stats.lock();
+        stats.calls += 1;
+        stats.model_ms += u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        if let Some(usage) = usage {
+            stats.prompt_tokens += usage.prompt_tokens;
+            stats.completion_tokens += usage.completion_tokens;
+        }
+        Ok(text)
     }
 }

@@ -22,7 +22,9 @@ mod versions;
 mod youtube;
 
 pub use channels::{Applied, ChannelView};
-pub use generation::{GENERATE_JOB, GenerateJob, Generation, GenerationError};
+pub use generation::{
+    GENERATE_JOB, GenerateJob, Generated, Generation, GenerationError, GenerationStats,
+};
 pub use scoring::{ScoreReport, ScoreRequest};
 pub use versions::ExportFormat;
 pub use youtube::{
