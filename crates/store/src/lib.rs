@@ -7,6 +7,7 @@
 
 mod error;
 mod migrate;
+pub mod rows;
 
 use std::str::FromStr;
 use std::sync::Arc;

@@ -7,7 +7,8 @@
 
 use std::collections::HashMap;
 
-use confab_store::{Db, ServiceMigrations, StoreError};
+use confab_store::rows::{corrupt, opt_uuid, uuid};
+use confab_store::{Db, ServiceMigrations};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 use uuid::Uuid;
@@ -41,21 +42,6 @@ impl SqlChatStore {
     pub fn new(db: Db) -> Self {
         Self { db }
     }
-}
-
-fn corrupt(what: &str) -> StoreError {
-    StoreError::Other(format!("unreadable {what} in the database"))
-}
-
-fn uuid(row: &AnyRow, column: &str) -> StoreResult<Uuid> {
-    let text: String = row.try_get(column)?;
-    Uuid::parse_str(&text).map_err(|_| corrupt(column))
-}
-
-fn opt_uuid(row: &AnyRow, column: &str) -> StoreResult<Option<Uuid>> {
-    let text: Option<String> = row.try_get(column)?;
-    text.map(|t| Uuid::parse_str(&t).map_err(|_| corrupt(column)))
-        .transpose()
 }
 
 fn params(row: &AnyRow) -> StoreResult<Params> {

@@ -2,10 +2,10 @@
 //! (`sqlx::Any`, portable SQL): projects with their transcripts (`projects`) and package
 //! versions (`versions`). Every statement names the owner.
 
+pub(crate) use confab_store::rows::{corrupt, json, opt_uuid, uuid};
 use confab_store::{Db, ServiceMigrations, StoreError};
 use sqlx::Row;
 use sqlx::any::AnyRow;
-use uuid::Uuid;
 
 use crate::ports::StoreResult;
 
@@ -31,26 +31,6 @@ impl SqlSeoStore {
     pub fn new(db: Db) -> Self {
         Self { db }
     }
-}
-
-fn corrupt(what: &str) -> StoreError {
-    StoreError::Other(format!("unreadable {what} in the database"))
-}
-
-fn uuid(row: &AnyRow, column: &str) -> StoreResult<Uuid> {
-    let text: String = row.try_get(column)?;
-    Uuid::parse_str(&text).map_err(|_| corrupt(column))
-}
-
-fn opt_uuid(row: &AnyRow, column: &str) -> StoreResult<Option<Uuid>> {
-    let text: Option<String> = row.try_get(column)?;
-    text.map(|t| Uuid::parse_str(&t).map_err(|_| corrupt(column)))
-        .transpose()
-}
-
-fn json<T: serde::de::DeserializeOwned>(row: &AnyRow, column: &str) -> StoreResult<T> {
-    let text: String = row.try_get(column)?;
-    serde_json::from_str(&text).map_err(|_| corrupt(column))
 }
 
 fn to_json<T: serde::Serialize>(value: &T) -> StoreResult<String> {
