@@ -5,33 +5,25 @@ import type { ScorePoint } from './types';
 
 ChartJS.register(CategoryScale, LinearScale, LineElement, PointElement, Tooltip, Legend, Filler);
 
-export interface DayScores {
+export interface ScoreSeries {
   labels: string[];
+  scores: number[];
   average: number[];
-  best: number[];
-  versions: number[];
 }
 
-/** The day (local, YYYY-MM-DD) of a Unix-ms time. */
-function dayOf(ms: number): string {
-  const d = new Date(ms);
-  return `${d.getFullYear()}-${String(d.getMonth() + 1).padStart(2, '0')}-${String(d.getDate()).padStart(2, '0')}`;
-}
-
-/** The scores saved each day: their average, the best, and how many versions. */
-export function scoresPerDay(points: ScorePoint[]): DayScores {
-  const days = new Map<string, number[]>();
-  for (const p of [...points].sort((a, b) => a.created_at - b.created_at)) {
-    const day = dayOf(p.created_at);
-    days.set(day, [...(days.get(day) ?? []), p.score]);
-  }
-  const labels = [...days.keys()];
-  const lists = labels.map((l) => days.get(l)!);
+/** Every version saved, oldest first: its score and the average of the scores so far. */
+export function scoreSeries(points: ScorePoint[]): ScoreSeries {
+  const sorted = [...points].sort((a, b) => a.created_at - b.created_at);
+  let sum = 0;
   return {
-    labels,
-    average: lists.map((s) => Math.round((s.reduce((a, b) => a + b, 0) / s.length) * 10) / 10),
-    best: lists.map((s) => Math.max(...s)),
-    versions: lists.map((s) => s.length),
+    labels: sorted.map((p) =>
+      new Date(p.created_at).toLocaleString(undefined, { month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit' }),
+    ),
+    scores: sorted.map((p) => p.score),
+    average: sorted.map((p, i) => {
+      sum += p.score;
+      return Math.round((sum / (i + 1)) * 10) / 10;
+    }),
   };
 }
 
@@ -39,7 +31,7 @@ export function ScoreChart({ points }: { points: ScorePoint[] }) {
   const { dark } = useTheme();
   const text = dark ? 'rgba(255,255,255,0.75)' : 'rgba(0,0,0,0.65)';
   const grid = dark ? 'rgba(255,255,255,0.12)' : 'rgba(0,0,0,0.08)';
-  const days = scoresPerDay(points);
+  const series = scoreSeries(points);
   const options: ChartOptions<'line'> = {
     responsive: true,
     maintainAspectRatio: false,
@@ -55,13 +47,21 @@ export function ScoreChart({ points }: { points: ScorePoint[] }) {
     <div className="seo-chart">
       <Line
         role="img"
-        aria-label={`Scores per day over ${days.labels.length} days`}
+        aria-label={`Scores of the ${series.labels.length} versions saved in this period`}
         options={options}
         data={{
-          labels: days.labels,
+          labels: series.labels,
           datasets: [
-            { label: 'Average score', data: days.average, borderColor: '#1677ff', backgroundColor: 'rgba(22,119,255,0.15)', fill: true, tension: 0.2 },
-            { label: 'Best score', data: days.best, borderColor: '#52c41a', backgroundColor: '#52c41a', tension: 0.2 },
+            { label: 'Version score', data: series.scores, borderColor: '#1677ff', backgroundColor: '#1677ff', tension: 0.2 },
+            {
+              label: 'Average so far',
+              data: series.average,
+              borderColor: '#52c41a',
+              backgroundColor: 'rgba(82,196,26,0.12)',
+              fill: true,
+              borderDash: [6, 4],
+              tension: 0.2,
+            },
           ],
         }}
       />

@@ -3,6 +3,12 @@ import { Card, Collapse, Progress, Typography } from 'antd';
 import { scoreColor } from './ScoreTag';
 import type { Score } from './types';
 
+/** `keyword_alignment` → "Keyword alignment". */
+export function words(name: string): string {
+  const s = name.replace(/_/g, ' ');
+  return s.charAt(0).toUpperCase() + s.slice(1);
+}
+
 const STROKE: Record<string, string> = { green: '#52c41a', gold: '#faad14', red: '#ff4d4f' };
 
 /** The score as a gauge, and what it is made of: points per component, checks, what to do. */
@@ -28,7 +34,7 @@ export function ScorePanel({ score, pending }: { score: Score | null; pending: b
               key: c.name,
               label: (
                 <span>
-                  {c.name}: {c.points} / {c.max_points}{' '}
+                  {words(c.name)}: {c.points} / {c.max_points}{' '}
                   <Typography.Text type="secondary">
                     ({passed} passed, {c.checks.length - passed} failed)
                   </Typography.Text>
@@ -44,7 +50,7 @@ export function ScorePanel({ score, pending }: { score: Score | null; pending: b
                         ) : (
                           <CloseCircleOutlined style={{ color: '#ff4d4f' }} aria-label="Failed" />
                         )}{' '}
-                        {k.name}
+                        {words(k.name)}
                         {k.detail ? <Typography.Text type="secondary"> — {k.detail}</Typography.Text> : null}
                       </li>
                     ))}

@@ -10,7 +10,7 @@ export function Violations({ items, id }: { items: Violation[]; id?: string }) {
         <li key={`${v.field}-${v.code}-${v.message}`} className={`seo-violation-${v.severity}`} data-severity={v.severity}>
           {v.severity === 'error' ? <CloseCircleOutlined aria-hidden /> : <WarningOutlined aria-hidden />}{' '}
           <span className="sr-only">{v.severity === 'error' ? 'Error: ' : 'Warning: '}</span>
-          {v.message}
+          {v.message.charAt(0).toUpperCase() + v.message.slice(1)}
         </li>
       ))}
     </ul>

@@ -45,7 +45,7 @@ export function renderSeo(fetch: typeof globalThis.fetch, ui: ReactNode, path = 
         <MemoryRouter initialEntries={[path]}>
           <Routes>
             <Route path={route} element={ui} />
-            <Route path="/seo/:projectId" element={<p>project page</p>} />
+            {route !== '/seo/:projectId' && <Route path="/seo/:projectId" element={<p>project page</p>} />}
           </Routes>
         </MemoryRouter>
       </AuthProvider>
