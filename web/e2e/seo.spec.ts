@@ -87,6 +87,12 @@ test('a creator turns a chat message and an SRT transcript into a checked, saved
   await expect(page.getByRole('link', { name: 'Sourdough bread for beginners' })).toBeVisible();
   await expect(page.getByLabel(/^Score \d+ of 100$/)).toBeVisible();
   await shot(page, 'seo-projects');
+  await page.getByRole('row', { name: /Sourdough bread for beginners/ }).getByRole('checkbox').check();
+  const csvDownload = page.waitForEvent('download');
+  await page.getByRole('button', { name: /Export CSV \(1\)/ }).click();
+  const csv = await csvDownload;
+  expect(csv.suggestedFilename()).toMatch(/\.csv$/);
+  expect(readFileSync((await csv.path())!, 'utf8')).toContain('Sourdough bread for beginners: your first loaf');
   await page.getByRole('navigation', { name: 'SEO studio sections' }).getByRole('link', { name: 'Dashboard' }).click();
   await expect(page.getByText('Scores over time')).toBeVisible();
   await expect(page.locator('.ant-statistic').filter({ hasText: 'Projects' })).toContainText('1');

@@ -169,7 +169,7 @@ export function ProjectForm({ initial, submitLabel, onSubmit, transcriptHelp }: 
           </Form.Item>
         </Col>
         <Col xs={24} md={12}>
-          <Form.Item label="Secondary keywords" name="secondary_keywords" help="Press Enter after each keyword.">
+          <Form.Item label="Secondary keywords" name="secondary_keywords" extra="Press Enter after each keyword.">
             <Select mode="tags" aria-label="Secondary keywords" open={false} tokenSeparators={[',']} placeholder="More keywords" />
           </Form.Item>
         </Col>
@@ -202,7 +202,7 @@ export function ProjectForm({ initial, submitLabel, onSubmit, transcriptHelp }: 
           <Form.Item
             label="Duration"
             name="duration"
-            help="m:ss or h:mm:ss"
+            extra="m:ss or h:mm:ss"
             rules={[
               {
                 validator: async (_, value: string) => {
@@ -246,10 +246,10 @@ export function ProjectForm({ initial, submitLabel, onSubmit, transcriptHelp }: 
             </fieldset>
           )}
       </Form.List>
-      <Form.Item label="Transcript" name="transcript" help={transcriptHelp ?? 'Plain text, SRT or WebVTT.'}>
+      <Form.Item label="Transcript" name="transcript" extra={transcriptHelp ?? 'Plain text, SRT or WebVTT.'}>
         <Input.TextArea autoSize={{ minRows: 4, maxRows: 14 }} placeholder="Paste the transcript, or load a file" />
       </Form.Item>
-      <Space style={{ marginBottom: 16 }}>
+      <div style={{ marginTop: -8, marginBottom: 16 }}>
         <input
           ref={fileInput}
           type="file"
@@ -265,11 +265,13 @@ export function ProjectForm({ initial, submitLabel, onSubmit, transcriptHelp }: 
         <Button icon={<UploadOutlined />} onClick={() => fileInput.current?.click()}>
           Load file
         </Button>
-      </Space>
+      </div>
       {error && <Alert type="error" showIcon role="alert" title={error} style={{ marginBottom: 12 }} />}
-      <Button type="primary" htmlType="submit" loading={busy}>
-        {submitLabel}
-      </Button>
+      <div>
+        <Button type="primary" htmlType="submit" loading={busy}>
+          {submitLabel}
+        </Button>
+      </div>
     </Form>
   );
 }
