@@ -65,6 +65,27 @@ describe('the project editor', () => {
     expect(await screen.findByRole('alert')).toHaveTextContent('No model is set up for the SEO studio.');
   });
 
+  it('saves the details without touching the transcript it did not change', async () => {
+    const s = fakeServer({
+      'GET /api/v1/seo/projects/p1': () => jsonResponse(200, project('p1', 'Bread', { has_transcript: true })),
+      'GET /api/v1/seo/projects/p1/transcript': () =>
+        jsonResponse(200, { format: 'text', segments: [{ start_ms: 0, end_ms: 0, text: 'Hello bakers' }], text: 'Hello bakers' }),
+      'GET /api/v1/seo/projects/p1/versions': () => jsonResponse(200, { items: [] }),
+      'PATCH /api/v1/seo/projects/p1': (call) => jsonResponse(200, { ...project('p1', 'Bread'), ...(call.body as object), has_transcript: true }),
+    });
+    renderSeo(s.fetch, <ProjectEditor />, '/seo/p1', '/seo/:projectId');
+    await userEvent.click(await screen.findByText('Video details'));
+    expect(await screen.findByLabelText('Transcript')).toHaveValue('Hello bakers');
+    const topic = screen.getByLabelText('Topic');
+    await userEvent.clear(topic);
+    await userEvent.type(topic, 'Bread at home');
+    await userEvent.click(screen.getByRole('button', { name: 'Save details' }));
+    await waitFor(() => expect(s.find('PATCH', '/api/v1/seo/projects/p1')).toHaveLength(1));
+    const body = s.find('PATCH', '/api/v1/seo/projects/p1')[0]!.body as Record<string, unknown>;
+    expect(body.topic).toBe('Bread at home');
+    expect(body).not.toHaveProperty('transcript');
+  });
+
   it('compares two selected versions', async () => {
     const diff: PackageDiff = {
       title: { before: 'Old title', after: 'New title' },

@@ -30,9 +30,11 @@ export default function ProjectEditor() {
   const reload = useCallback(async () => {
     try {
       const p = await seo.get(projectId);
+      // The transcript before the project: the details form starts from both, and saving it
+      // with an empty transcript box would remove the transcript.
+      setTranscript(p.has_transcript ? (await seo.transcript(projectId)).text : '');
       setProject(p);
       await loadVersions();
-      if (p.has_transcript) setTranscript((await seo.transcript(projectId)).text);
     } catch (e) {
       setError(e);
     }
