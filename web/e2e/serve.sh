@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Starts the Confab server the end-to-end tests talk to: a fresh data directory under
-# target/e2e, an admin made with the CLI, and a scripted (deterministic, word-by-word) model.
+# target/e2e, an admin made with the CLI, and a scripted (deterministic, word-by-word) model;
+# the SEO studio writes with a second scripted model whose answer is a fixed JSON draft (the
+# one crates/confab/tests/it/seo.rs uses: a first title too long, chapters out of order).
 # Playwright runs this as its web server and stops it when the run ends.
 #   TEST_CONFAB_BIN         the binary (default: target/debug/confab)
 #   E2E_PORT    the port on 127.0.0.1
@@ -28,7 +30,13 @@ auto_titles = false
 
 [inference]
 default_model = "confab-scripted"
-providers = [{ name = "script", kind = "scripted", models = ["confab-scripted"], reply = "You said: {last}. Here is an answer that arrives word by word, with **bold words**, a list:\n\n- first item\n- second item\n\nand a code block:\n\n\`\`\`rust\nfn main() { println!(\"hello\"); }\n\`\`\`\n\nThat is the whole answer.", delay_ms = 90 }]
+providers = [
+  { name = "script", kind = "scripted", models = ["confab-scripted"], reply = "You said: {last}. Here is an answer that arrives word by word, with **bold words**, a list:\n\n- first item\n- second item\n\nand a code block:\n\n\`\`\`rust\nfn main() { println!(\"hello\"); }\n\`\`\`\n\nThat is the whole answer.", delay_ms = 90 },
+  { name = "script-seo", kind = "scripted", models = ["confab-seo"], reply = '{"summary": "How to start a sourdough starter and bake a first loaf.", "main_topics": ["starter", "feeding", "baking"], "audience": "home bakers", "structure": ["intro", "starter", "bake"], "titles": [{"text": "Sourdough bread for beginners really really really really really really really really really really really really really really really really really really really really ", "strategy": "keyword_first"}, {"text": "How do you make sourdough bread at home?", "strategy": "question"}, {"text": "7 sourdough mistakes every beginner makes", "strategy": "listicle"}, {"text": "Bake better sourdough bread this weekend", "strategy": "benefit"}, {"text": "The one sourdough trick nobody told you", "strategy": "curiosity"}], "hook": "Sourdough bread at home, from starter to loaf, explained step by step.", "body": "We feed a starter, mix the dough, shape it and bake it in a Dutch oven.", "tags": ["sourdough bread", "sourdough starter", "baking", "bread recipe", "how to make sourdough bread at home"], "hashtags": ["#sourdough", "#baking", "#bread"], "chapters": [{"start": "0:40", "title": "Feeding the starter"}, {"start": 0, "title": "Introduction"}, {"start": 95, "title": "Baking the loaf"}], "thumbnail_texts": ["Sourdough made easy", "First loaf"]}' },
+]
+
+[seo]
+model = "confab-seo"
 TOML
 export CONFAB_CONFIG=$dir/confab.toml
 echo "${E2E_ADMIN_PASSWORD:-admin-password-1}" |

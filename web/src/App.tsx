@@ -11,6 +11,7 @@ const ChatPage = lazy(() => import('./chat/ChatPage'));
 const SettingsPage = lazy(() => import('./settings/SettingsPage'));
 const ModelsPage = lazy(() => import('./models/ModelsPage'));
 const AdminPage = lazy(() => import('./admin/AdminPage'));
+const SeoPage = lazy(() => import('./seo/SeoPage'));
 
 function Loading() {
   return (
@@ -46,6 +47,7 @@ export function AppRoutes() {
       <Route path="/settings" element={<RequireAuth><SettingsPage /></RequireAuth>} />
       <Route path="/models" element={<RequireAuth><ModelsPage /></RequireAuth>} />
       <Route path="/admin/*" element={<RequireAuth><AdminPage /></RequireAuth>} />
+      <Route path="/seo/*" element={<RequireAuth><SeoPage /></RequireAuth>} />
       {/* One chat page for both paths: sending the first message of a new chat moves from
           `/` to `/c/:id` while its answer streams, which must not remount the page. */}
       <Route element={<RequireAuth><ChatPage /></RequireAuth>}>

@@ -1,6 +1,8 @@
-import { EditOutlined, LeftOutlined, RedoOutlined, RightOutlined } from '@ant-design/icons';
+import { EditOutlined, LeftOutlined, RedoOutlined, RightOutlined, RiseOutlined } from '@ant-design/icons';
 import { Alert, Button, Input, Space, Tag, Tooltip } from 'antd';
 import { useState } from 'react';
+import { useNavigate } from 'react-router';
+import { prefillFrom } from '../seo/prefill';
 import { CopyButton } from './CopyButton';
 import { Markdown } from './Markdown';
 import { Reactions } from './Reactions';
@@ -46,6 +48,7 @@ function BranchNav({ message, busy, onSwitch }: Pick<MessageViewProps, 'message'
 }
 
 export function MessageView({ message, streaming, busy, onRegenerate, onEdit, onSwitch, onReact }: MessageViewProps) {
+  const navigate = useNavigate();
   const [editing, setEditing] = useState(false);
   const [draft, setDraft] = useState(message.content);
   const isUser = message.role === 'user';
@@ -106,6 +109,17 @@ export function MessageView({ message, streaming, busy, onRegenerate, onEdit, on
         <div className="message-actions">
           <BranchNav message={message} busy={busy} onSwitch={onSwitch} />
           {!streaming && <CopyButton label="Copy message" text={() => message.content} />}
+          {!streaming && message.content.trim() && (
+            <Tooltip title="Send to SEO studio">
+              <Button
+                size="small"
+                type="text"
+                icon={<RiseOutlined />}
+                aria-label="Send to SEO studio"
+                onClick={() => navigate('/seo/new', { state: prefillFrom(message.content) })}
+              />
+            </Tooltip>
+          )}
           {onReact && !streaming && !message.id.startsWith('temp-') && message.status !== 'streaming' && (
             <Reactions reactions={message.reactions} onToggle={(emoji) => onReact(message, emoji)} />
           )}

@@ -10,6 +10,7 @@ import {
   MoreOutlined,
   PlusOutlined,
   PushpinOutlined,
+  RiseOutlined,
   RightOutlined,
   SearchOutlined,
   SettingOutlined,
@@ -322,6 +323,9 @@ export function Sidebar(props: SidebarProps) {
         <Typography.Text ellipsis style={{ flex: 1 }}>
           {props.userName}
         </Typography.Text>
+        <Link to="/seo" aria-label="SEO studio">
+          <Button type="text" icon={<RiseOutlined />} tabIndex={-1} aria-hidden />
+        </Link>
         <Link to="/models" aria-label="Models">
           <Button type="text" icon={<AppstoreOutlined />} tabIndex={-1} aria-hidden />
         </Link>
