@@ -44,7 +44,7 @@ describe('the project editor', () => {
     expect(screen.getByLabelText('Title')).toHaveValue('Sourdough bread, step by step');
     expect(screen.getByText('A new version is ready (score 88).')).toBeInTheDocument();
     expect((await screen.findAllByLabelText('Score 88 of 100')).length).toBeGreaterThan(0);
-    expect(screen.getByText(/Keyword alignment: 15 \/ 15/)).toBeInTheDocument();
+    expect(await screen.findByText(/Keyword alignment: 15 \/ 15/)).toBeInTheDocument();
   });
 
   it('tells in words why a generation failed', async () => {

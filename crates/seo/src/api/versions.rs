@@ -150,7 +150,7 @@ pub struct ExportQuery {
     params(("id" = Uuid, Path), ExportQuery),
     responses(Authenticated, Forbidden, ById, BadQuery,
         (status = 200, description = "The version", content(
-            (String = "application/json"),
+            (Version = "application/json"),
             (String = "text/plain")))),
     security(("bearer" = [])))]
 async fn export_project(
