@@ -9,7 +9,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 status=0
 # Crates that must not depend on confab-inference, in any build (normal, build or dev).
-for crate in confab-chat confab-model-client; do
+for crate in confab-chat confab-seo confab-model-client; do
 	tree=$(cargo tree --locked -p "$crate" -e normal,build,dev --prefix none --format '{p}')
 	if grep -q '^confab-inference ' <<<"$tree"; then
 		echo "boundary: $crate depends on confab-inference; call models through confab-model-client:" >&2
@@ -18,7 +18,7 @@ for crate in confab-chat confab-model-client; do
 	fi
 done
 # Only the composition root builds the NATS client: the services use the bus's ports alone.
-for crate in confab-chat confab-auth confab-admin confab-inference; do
+for crate in confab-chat confab-seo confab-auth confab-admin confab-inference; do
 	if cargo tree --locked -p "$crate" -e normal,build --prefix none --format '{p}' | grep -q '^async-nats '; then
 		echo "boundary: $crate builds async-nats; depend on confab-bus without its \`nats\` feature" >&2
 		status=1
@@ -30,6 +30,6 @@ if [[ -n $(cargo tree --locked -p confab-chat -i confab-inference 2>/dev/null) ]
 	status=1
 fi
 if ((status == 0)); then
-	echo "boundaries: chat and the model client do not depend on the inference service; only the composition root builds async-nats"
+	echo "boundaries: chat, the SEO studio and the model client do not depend on the inference service; only the composition root builds async-nats"
 fi
 exit $status
