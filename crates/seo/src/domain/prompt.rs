@@ -12,6 +12,10 @@ use super::transcript::{Transcript, Window, windows};
 pub const CHARS_PER_TOKEN: usize = 4;
 /// Tokens kept free for the instructions and the answer.
 pub const RESERVED_TOKENS: usize = 3_000;
+/// Tokens kept free in a window's summary call: its short instructions and a short answer.
+pub const WINDOW_RESERVED_TOKENS: usize = 800;
+/// The longest summary of one window, in tokens.
+pub const SUMMARY_MAX_TOKENS: u32 = 200;
 
 /// Whether a transcript of `transcript_chars` characters fits a model with
 /// `context_tokens` of context, with room for the instructions and the answer.
@@ -48,10 +52,27 @@ pub fn plan(transcript: Option<&Transcript>, context_tokens: usize) -> Plan {
     if fits(chars, context_tokens) {
         Plan::Full(TranscriptView::Full(windows(transcript, usize::MAX / 2)))
     } else {
+        // Each window fills what a summary call leaves free, so the calls are as few as the
+        // context allows: a transcript of n characters costs about n / window summaries.
         let window_chars =
-            (context_tokens.saturating_sub(RESERVED_TOKENS) * CHARS_PER_TOKEN / 4).max(1_000);
+            (context_tokens.saturating_sub(WINDOW_RESERVED_TOKENS) * CHARS_PER_TOKEN).max(1_000);
         Plan::Summarise(windows(transcript, window_chars))
     }
+}
+
+/// The summaries cut to what the stage prompts have room for with `context_tokens` of
+/// context: each keeps its share of the transcript's budget (at least 200 characters, cut at
+/// a character boundary), so many windows never overflow the context.
+pub fn fit_summaries(summaries: Vec<WindowSummary>, context_tokens: usize) -> Vec<WindowSummary> {
+    let budget = context_tokens.saturating_sub(RESERVED_TOKENS) * CHARS_PER_TOKEN;
+    let share = (budget / summaries.len().max(1)).max(200);
+    summaries
+        .into_iter()
+        .map(|s| WindowSummary {
+            summary: s.summary.trim().chars().take(share).collect(),
+            ..s
+        })
+        .collect()
 }
 
 /// What [`plan`] decided.
@@ -296,7 +317,19 @@ mod tests {
         let Plan::Summarise(windows) = plan(Some(&transcript), 8_000) else {
             panic!("too long")
         };
-        assert!(windows.len() > 5);
+        assert!(windows.len() > 2, "{}", windows.len());
+        let fitted = fit_summaries(
+            vec![
+                WindowSummary {
+                    start_ms: 0,
+                    end_ms: 1,
+                    summary: "x".repeat(100_000),
+                };
+                10
+            ],
+            8_000,
+        );
+        assert!(fitted.iter().map(|s| s.summary.len()).sum::<usize>() <= 5_000 * CHARS_PER_TOKEN);
         assert!(
             summary_messages(&project(), &windows[0])[1]
                 .content

@@ -364,17 +364,23 @@ impl SeoService {
             Plan::Summarise(windows) => {
                 step(Stage::Summarising, 5.0).await;
                 let mut summaries = Vec::with_capacity(windows.len());
-                for window in &windows {
+                for (i, window) in windows.iter().enumerate() {
                     let text = ask
-                        .text(prompt::summary_messages(&project, window), None)
+                        .text_capped(
+                            prompt::summary_messages(&project, window),
+                            prompt::SUMMARY_MAX_TOKENS,
+                        )
                         .await?;
                     summaries.push(WindowSummary {
                         start_ms: window.start_ms,
                         end_ms: window.end_ms,
-                        summary: text.trim().chars().take(2_000).collect(),
+                        summary: text,
                     });
+                    // 5 % to 15 % over the windows.
+                    let done = (i + 1) as f64 / windows.len() as f64;
+                    progress(5.0 + 10.0 * done, stage_name(Stage::Summarising));
                 }
-                TranscriptView::Summaries(summaries)
+                TranscriptView::Summaries(prompt::fit_summaries(summaries, context_tokens))
             }
         };
 
@@ -501,19 +507,38 @@ impl Asker<'_> {
                 description: None,
             },
         });
-        match self.once(messages.clone(), format.clone()).await {
+        let max_tokens = self.service.settings.max_tokens;
+        match self
+            .once(messages.clone(), format.clone(), max_tokens)
+            .await
+        {
             Err(GenerationError::Model(ModelError::Unsupported(reason))) if format.is_some() => {
                 tracing::info!(model = self.model, %reason, "asking again without a schema");
-                self.once(messages, None).await
+                self.once(messages, None, max_tokens).await
             }
             other => other,
         }
+    }
+
+    /// A plain-text answer of at most `max_tokens` (a window's summary).
+    async fn text_capped(
+        &self,
+        messages: Vec<ChatMessage>,
+        max_tokens: u32,
+    ) -> Result<String, GenerationError> {
+        self.once(
+            messages,
+            None,
+            max_tokens.min(self.service.settings.max_tokens),
+        )
+        .await
     }
 
     async fn once(
         &self,
         messages: Vec<ChatMessage>,
         response_format: Option<ResponseFormat>,
+        max_tokens: u32,
     ) -> Result<String, GenerationError> {
         let settings = &self.service.settings;
         let request = ChatRequest {
@@ -521,7 +546,7 @@ impl Asker<'_> {
             messages,
             params: SamplingParams {
                 temperature: settings.temperature,
-                max_tokens: Some(settings.max_tokens),
+                max_tokens: Some(max_tokens),
                 ..SamplingParams::default()
             },
             response_format,

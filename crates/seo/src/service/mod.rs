@@ -55,7 +55,7 @@ pub struct SeoSettings {
 impl Default for SeoSettings {
     fn default() -> Self {
         Self {
-            transcript_max_bytes: 2 * 1024 * 1024,
+            transcript_max_bytes: 1024 * 1024,
             generations_per_user: 2,
             model: None,
             temperature: 0.4,
