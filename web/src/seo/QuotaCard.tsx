@@ -99,6 +99,11 @@ export function QuotaCard({ days = 7 }: { days?: number }) {
               {exhausted.map((u) => `${BUCKET_WORDS[u.bucket]} on ${u.day}`).join(', ')}
             </Typography.Paragraph>
           )}
+          {quota.usage.length === 0 && (
+            <Typography.Paragraph type="secondary" style={{ margin: 0 }}>
+              No YouTube calls in this period.
+            </Typography.Paragraph>
+          )}
           <Row gutter={[12, 12]}>
             {BUCKETS.map((b) => {
               const rows = quota.usage.filter((u) => u.bucket === b);
