@@ -109,6 +109,6 @@ test('a creator turns a chat message and an SRT transcript into a checked, saved
   await expect(page).toHaveURL(/\/seo\/research$/);
   await page.getByLabel('Keyword', { exact: true }).fill('sourdough bread');
   await page.getByRole('button', { name: 'Research' }).click();
-  await expect(page.getByRole('alert')).toHaveText('Keyword research needs a YouTube API key (YOUTUBE_API_KEY).');
+  await expect(page.getByRole('region', { name: 'Keyword research' }).getByRole('alert')).toHaveText('Keyword research needs a YouTube API key (YOUTUBE_API_KEY).');
   await shot(page, 'seo-research-no-key');
 });

@@ -1,7 +1,7 @@
 import { Alert, Button, Card, Col, Descriptions, Form, Input, Row, Space, Typography } from 'antd';
 import { useState } from 'react';
 import { formatDuration } from './duration';
-import { seoMessage } from './errors';
+import { videoMessage } from './errors';
 import { count } from './ResearchResults';
 import { ScorePanel } from './ScorePanel';
 import type { VideoAudit } from './types';
@@ -24,7 +24,7 @@ export function AuditCard() {
       setAudit(await seo.audit({ video: video.trim(), primary_keyword: keyword.trim() || null }));
     } catch (e) {
       setAudit(null);
-      setError(seoMessage(e));
+      setError(videoMessage(e));
     } finally {
       setBusy(false);
     }

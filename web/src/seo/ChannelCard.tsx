@@ -10,7 +10,7 @@ export const CALLBACK_PATH = '/api/v1/seo/channel/callback';
 export const browser = { go: (url: string) => window.location.assign(url) };
 
 /** The user's YouTube channel: its status, and connecting, reconnecting or disconnecting it. */
-export function ChannelStatus({ onChange }: { onChange?: (channel: ChannelView | null) => void }) {
+export function ChannelStatus() {
   const seo = useSeoApi();
   const [channel, setChannel] = useState<ChannelView | null>(null);
   const [busy, setBusy] = useState(false);
@@ -18,13 +18,11 @@ export function ChannelStatus({ onChange }: { onChange?: (channel: ChannelView |
 
   const load = useCallback(async () => {
     try {
-      const c = await seo.channel();
-      setChannel(c);
-      onChange?.(c);
+      setChannel(await seo.channel());
     } catch (e) {
       setError(seoMessage(e));
     }
-  }, [seo, onChange]);
+  }, [seo]);
 
   useEffect(() => {
     void load();

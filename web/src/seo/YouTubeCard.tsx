@@ -1,7 +1,7 @@
 import { Alert, App, Button, Card, Descriptions, Divider, Input, Space, Typography } from 'antd';
 import { useState } from 'react';
 import { ChannelStatus } from './ChannelCard';
-import { seoMessage } from './errors';
+import { videoMessage } from './errors';
 import type { Applied, Version } from './types';
 import { useSeoApi } from './useSeoApi';
 
@@ -26,7 +26,7 @@ function VideoAction({
     try {
       await onRun(video.trim());
     } catch (e) {
-      setError(seoMessage(e));
+      setError(videoMessage(e));
     } finally {
       setBusy(false);
     }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ApiError } from '../api/errors';
-import { seoMessage } from './errors';
+import { seoMessage, videoMessage } from './errors';
 
 const err = (status: number, code: string, retryAfter?: number) => new ApiError(status, { code, message: `server says ${code}` }, retryAfter);
 
@@ -28,5 +28,11 @@ describe('YouTube errors in words', () => {
     );
     expect(seoMessage(err(429, 'too_many_researches', 600))).toContain('in 10 minutes');
     expect(seoMessage(err(422, 'youtube_bad_request'))).toBe('YouTube did not accept this: server says youtube_bad_request.');
+  });
+
+  it('says a video is missing on YouTube, not the project', () => {
+    const missing = new ApiError(404, { code: 'not_found', message: 'not found on YouTube (videoNotFound)' });
+    expect(videoMessage(missing)).toBe('YouTube has no such video, or it is private. Check the id or URL.');
+    expect(videoMessage(new ApiError(404, { code: 'not_found', message: 'project not found' }))).toContain('This project');
   });
 });

@@ -73,6 +73,14 @@ export function seoMessage(error: unknown): string {
   return friendlyMessage(error);
 }
 
+/** A failed call about a YouTube video in words: "not found" is about the video there. */
+export function videoMessage(error: unknown): string {
+  if (error instanceof ApiError && error.code === 'not_found' && /youtube/i.test(error.message)) {
+    return 'YouTube has no such video, or it is private. Check the id or URL.';
+  }
+  return seoMessage(error);
+}
+
 /** A failed generation (the feed's `failed` event) in words. */
 export function generationFailure(code: string, message: string): string {
   return seoMessage(new ApiError(200, { code, message }));
