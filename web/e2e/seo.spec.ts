@@ -73,6 +73,10 @@ test('a creator turns a chat message and an SRT transcript into a checked, saved
   await diff.getByRole('button', { name: 'Close' }).click();
   await expect(diff).toBeHidden();
 
+  // On YouTube: this server has no OAuth client, so connecting is explained, not offered.
+  await expect(page.getByText(/Connecting a channel is not set up on this server/)).toBeVisible();
+  await expect(page.getByRole('button', { name: 'Connect', exact: true })).toHaveCount(0);
+
   // The plain-text export, downloaded.
   const downloading = page.waitForEvent('download');
   await page.getByRole('button', { name: 'Download text' }).click();
@@ -97,6 +101,14 @@ test('a creator turns a chat message and an SRT transcript into a checked, saved
   await expect(page.getByText('Scores over time')).toBeVisible();
   await expect(page.locator('.ant-statistic').filter({ hasText: 'Projects' })).toContainText('1');
   await expect(page.getByRole('img', { name: /Scores of the 2 versions/ })).toBeVisible();
-  await expect(page.getByText('Coming with YouTube access.').first()).toBeVisible();
+  // Without YouTube access: the quota card says so and when it resets; research asks for a key.
+  await expect(page.getByText('(midnight Pacific time)')).toBeVisible();
+  await expect(page.getByText(/No YouTube API key is configured/)).toBeVisible();
   await shot(page, 'seo-dashboard');
+  await page.getByRole('link', { name: 'Research a keyword' }).click();
+  await expect(page).toHaveURL(/\/seo\/research$/);
+  await page.getByLabel('Keyword', { exact: true }).fill('sourdough bread');
+  await page.getByRole('button', { name: 'Research' }).click();
+  await expect(page.getByRole('region', { name: 'Keyword research' }).getByRole('alert')).toHaveText('Keyword research needs a YouTube API key (YOUTUBE_API_KEY).');
+  await shot(page, 'seo-research-no-key');
 });

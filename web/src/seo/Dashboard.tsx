@@ -1,6 +1,8 @@
 import { Alert, Card, Col, Empty, Row, Segmented, Statistic, Typography } from 'antd';
 import { useEffect, useState } from 'react';
+import { Link } from 'react-router';
 import { seoMessage } from './errors';
+import { QuotaCard } from './QuotaCard';
 import { ScoreChart } from './ScoreChart';
 import type { Project, ScorePoint } from './types';
 import { useSeoApi } from './useSeoApi';
@@ -92,18 +94,15 @@ export default function Dashboard() {
       <Typography.Title level={3} style={{ fontSize: 16, marginTop: 24 }}>
         YouTube data
       </Typography.Title>
-      <Row gutter={[16, 16]} aria-label="Coming with YouTube access">
-        <Col xs={24} md={12}>
-          <Card title="Quota" size="small">
-            <Typography.Paragraph type="secondary" style={{ margin: 0 }}>
-              Coming with YouTube access.
-            </Typography.Paragraph>
-          </Card>
+      <Row gutter={[16, 16]}>
+        <Col xs={24}>
+          <QuotaCard />
         </Col>
         <Col xs={24} md={12}>
           <Card title="Keyword research" size="small">
-            <Typography.Paragraph type="secondary" style={{ margin: 0 }}>
-              Coming with YouTube access.
+            <Typography.Paragraph style={{ margin: 0 }}>
+              See who ranks for a keyword, how hard it is, and which tags they use.{' '}
+              <Link to="/seo/research">Research a keyword</Link>
             </Typography.Paragraph>
           </Card>
         </Col>

@@ -8,6 +8,8 @@ import type { PackageDiff, Version } from './types';
 
 beforeEach(() => desktop());
 
+const channel = () => jsonResponse(200, { status: 'none', connected_at: null, can_connect: true, operator_channel: false });
+
 const report = {
   violations: [],
   score: { total: 88, components: [{ name: 'keyword_alignment', points: 15, max_points: 15, checks: [], recommendations: [] }] },
@@ -19,6 +21,7 @@ describe('the project editor', () => {
     let feed: ReturnType<typeof sseStream> | null = null;
     const s = fakeServer({
       'GET /api/v1/seo/projects/p1': () => jsonResponse(200, project('p1', 'Sourdough bread for beginners')),
+      'GET /api/v1/seo/channel': channel,
       'GET /api/v1/seo/projects/p1/versions': () => jsonResponse(200, { items: versions }),
       'POST /api/v1/seo/projects/p1/generation': () =>
         jsonResponse(202, { job_id: 'j1', project_id: 'p1', state: 'queued' }),
@@ -51,6 +54,7 @@ describe('the project editor', () => {
     let feed: ReturnType<typeof sseStream> | null = null;
     const s = fakeServer({
       'GET /api/v1/seo/projects/p1': () => jsonResponse(200, project('p1', 'Bread')),
+      'GET /api/v1/seo/channel': channel,
       'GET /api/v1/seo/projects/p1/versions': () => jsonResponse(200, { items: [] }),
       'POST /api/v1/seo/projects/p1/generation': () => jsonResponse(202, { job_id: 'j1', project_id: 'p1', state: 'queued' }),
       'GET /api/v1/seo/projects/p1/generation/events': (_, init) => {
@@ -70,6 +74,7 @@ describe('the project editor', () => {
       'GET /api/v1/seo/projects/p1': () => jsonResponse(200, project('p1', 'Bread', { has_transcript: true })),
       'GET /api/v1/seo/projects/p1/transcript': () =>
         jsonResponse(200, { format: 'text', segments: [{ start_ms: 0, end_ms: 0, text: 'Hello bakers' }], text: 'Hello bakers' }),
+      'GET /api/v1/seo/channel': channel,
       'GET /api/v1/seo/projects/p1/versions': () => jsonResponse(200, { items: [] }),
       'PATCH /api/v1/seo/projects/p1': (call) => jsonResponse(200, { ...project('p1', 'Bread'), ...(call.body as object), has_transcript: true }),
     });
@@ -99,6 +104,7 @@ describe('the project editor', () => {
     };
     const s = fakeServer({
       'GET /api/v1/seo/projects/p1': () => jsonResponse(200, project('p1', 'Bread', { latest_version: 2 })),
+      'GET /api/v1/seo/channel': channel,
       'GET /api/v1/seo/projects/p1/versions': () => jsonResponse(200, { items: [version(2, { source: 'edited' }), version(1)] }),
       'GET /api/v1/seo/projects/p1/diff': () => jsonResponse(200, diff),
       'POST /api/v1/seo/score': () => jsonResponse(200, report),

@@ -13,6 +13,7 @@ import type { Project, Version } from './types';
 import { useGeneration } from './useGeneration';
 import { useSeoApi } from './useSeoApi';
 import { VersionsPanel } from './VersionsPanel';
+import { YouTubeCard } from './YouTubeCard';
 
 export default function ProjectEditor() {
   const { projectId = '' } = useParams();
@@ -132,6 +133,7 @@ export default function ProjectEditor() {
           }}
         />
       </Card>
+      <YouTubeCard projectId={projectId} newest={newest} onImported={() => void afterNewVersion()} />
     </Space>
   );
 }

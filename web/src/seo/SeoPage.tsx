@@ -1,13 +1,15 @@
-import { ArrowLeftOutlined, DashboardOutlined, UnorderedListOutlined } from '@ant-design/icons';
+import { ArrowLeftOutlined, DashboardOutlined, SearchOutlined, UnorderedListOutlined } from '@ant-design/icons';
 import { Layout, Menu, Spin } from 'antd';
 import { lazy, Suspense } from 'react';
 import { Link, Navigate, Route, Routes, useLocation } from 'react-router';
+import { ChannelNotice } from './ChannelNotice';
 import './seo.css';
 
 const ProjectsPage = lazy(() => import('./ProjectsPage'));
 const NewProjectPage = lazy(() => import('./NewProjectPage'));
 const ProjectEditor = lazy(() => import('./ProjectEditor'));
 const Dashboard = lazy(() => import('./Dashboard'));
+const ResearchPage = lazy(() => import('./ResearchPage'));
 
 function Loading() {
   return (
@@ -20,7 +22,11 @@ function Loading() {
 /** The SEO studio: its header with the sections, and its screens. */
 export default function SeoPage() {
   const { pathname } = useLocation();
-  const current = pathname.startsWith('/seo/dashboard') ? 'dashboard' : 'projects';
+  const current = pathname.startsWith('/seo/dashboard')
+    ? 'dashboard'
+    : pathname.startsWith('/seo/research')
+      ? 'research'
+      : 'projects';
   return (
     <Layout className="seo-layout">
       <header className="seo-header">
@@ -34,17 +40,20 @@ export default function SeoPage() {
             selectedKeys={[current]}
             items={[
               { key: 'projects', icon: <UnorderedListOutlined />, label: <Link to="/seo">Projects</Link> },
+              { key: 'research', icon: <SearchOutlined />, label: <Link to="/seo/research">Keyword research</Link> },
               { key: 'dashboard', icon: <DashboardOutlined />, label: <Link to="/seo/dashboard">Dashboard</Link> },
             ]}
           />
         </nav>
       </header>
       <Layout.Content className="seo-content">
+        <ChannelNotice />
         <Suspense fallback={<Loading />}>
           <Routes>
             <Route index element={<ProjectsPage />} />
             <Route path="new" element={<NewProjectPage />} />
             <Route path="dashboard" element={<Dashboard />} />
+            <Route path="research" element={<ResearchPage />} />
             <Route path=":projectId" element={<ProjectEditor />} />
             <Route path="*" element={<Navigate to="/seo" replace />} />
           </Routes>

@@ -2,6 +2,10 @@
 import type { ApiClient } from '../api/client';
 import { download } from '../api/download';
 import type {
+  Applied,
+  ApplyRequest,
+  ChannelView,
+  ConnectResponse,
   Generation,
   Package,
   PackageDiff,
@@ -9,12 +13,16 @@ import type {
   ProjectChanges,
   ProjectInput,
   ProjectPage,
+  QuotaView,
+  Research,
   ScoreHistory,
   ScoreReport,
   ScoreRequest,
   Transcript,
   Version,
   VersionList,
+  VideoAudit,
+  VideoRequest,
 } from './types';
 
 const BASE = '/api/v1/seo';
@@ -24,6 +32,13 @@ export interface ListQuery {
   archived?: boolean;
   cursor?: string | null;
   limit?: number;
+}
+
+export interface ResearchQuery {
+  keyword: string;
+  region?: string;
+  language?: string;
+  projectId?: string;
 }
 
 export type ExportFormat = 'json' | 'text';
@@ -73,6 +88,21 @@ export function seoApi(client: ApiClient) {
     score: (request: ScoreRequest, signal?: AbortSignal) =>
       client.post<ScoreReport>(`${BASE}/score`, request, { signal }),
     scores: (days: number) => client.get<ScoreHistory>(`${BASE}/scores?days=${days}`),
+    research(query: ResearchQuery, signal?: AbortSignal) {
+      const p = new URLSearchParams({ keyword: query.keyword });
+      if (query.region) p.set('region', query.region);
+      if (query.language) p.set('language', query.language);
+      if (query.projectId) p.set('project_id', query.projectId);
+      return client.get<Research>(`${BASE}/research?${p.toString()}`, { signal });
+    },
+    quota: (days: number) => client.get<QuotaView>(`${BASE}/quota?days=${days}`),
+    audit: (request: VideoRequest) => client.post<VideoAudit>(`${BASE}/videos/audit`, request),
+    importVideo: (id: string, video: string) => client.post<Version>(`${project(id)}/versions/import`, { video }),
+    apply: (id: string, request: ApplyRequest) => client.post<Applied>(`${project(id)}/apply`, request),
+    channel: () => client.get<ChannelView>(`${BASE}/channel`),
+    connect: (redirectUri: string) =>
+      client.post<ConnectResponse>(`${BASE}/channel/connect`, { redirect_uri: redirectUri }),
+    disconnect: () => client.delete(`${BASE}/channel`),
   };
 }
 

@@ -24,7 +24,36 @@ export const SEO_ERRORS: Record<string, Words> = {
   unknown_model: () => 'The SEO studio’s model is not installed on this server. Ask an administrator.',
   no_model: () => 'No model is set up for the SEO studio. Ask an administrator to choose one.',
   not_found: () => 'This project does not exist any more, or it is not yours.',
+  youtube_not_configured: () =>
+    'YouTube access is not set up on this server (YOUTUBE_API_KEY or YOUTUBE_CREDENTIALS). Ask an administrator.',
+  too_many_researches: (e) => `You have researched a lot of keywords lately. Try again ${later(e)}.`,
+  youtube_quota_exceeded: (e) =>
+    `Today’s YouTube quota is used up. It resets at midnight Pacific time${e.retryAfter ? ` (in ${waitWords(e.retryAfter)})` : ''}.`,
+  youtube_refused: () => 'YouTube refused this server’s credentials. Ask an administrator to check the YouTube API key.',
+  youtube_unavailable: () => 'YouTube cannot be reached right now. Try again later.',
+  youtube_rate_limited: (e) => `YouTube is asking us to slow down. Try again ${later(e)}.`,
+  youtube_reconnect: () => 'YouTube no longer accepts your channel’s connection. Reconnect your channel and try again.',
+  no_channel: () => 'Connect your YouTube channel first.',
+  youtube_bad_request: (e) => `YouTube did not accept this: ${stripPeriod(e.message)}.`,
+  youtube_forbidden: () => 'YouTube does not allow this. Check that the video belongs to your connected channel.',
+  invalid_days: () => 'That period is not available. Choose between 1 and 90 days.',
 };
+
+function waitWords(seconds: number): string {
+  if (seconds < 90) return `${seconds} second${seconds === 1 ? '' : 's'}`;
+  const minutes = Math.ceil(seconds / 60);
+  if (minutes < 90) return `${minutes} minute${minutes === 1 ? '' : 's'}`;
+  const hours = Math.round(minutes / 60);
+  return `${hours} hour${hours === 1 ? '' : 's'}`;
+}
+
+function later(e: ApiError): string {
+  return e.retryAfter ? `in ${waitWords(e.retryAfter)}` : 'in a moment';
+}
+
+function stripPeriod(s: string): string {
+  return s.replace(/[.\s]+$/, '');
+}
 
 function stripPrefix(message: string): string {
   return message.replace(/^the transcript cannot be read:\s*/i, '');
@@ -42,6 +71,14 @@ export function seoMessage(error: unknown): string {
     if (words) return words(error);
   }
   return friendlyMessage(error);
+}
+
+/** A failed call about a YouTube video in words: "not found" is about the video there. */
+export function videoMessage(error: unknown): string {
+  if (error instanceof ApiError && error.code === 'not_found' && /youtube/i.test(error.message)) {
+    return 'YouTube has no such video, or it is private. Check the id or URL.';
+  }
+  return seoMessage(error);
 }
 
 /** A failed generation (the feed's `failed` event) in words. */

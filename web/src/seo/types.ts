@@ -28,6 +28,23 @@ export type Violation = Schemas['Violation'];
 export type Field = Schemas['Field'];
 export type ScorePoint = Schemas['ScorePoint'];
 export type ScoreHistory = Schemas['ScoreHistory'];
+export type Research = Schemas['Research'];
+export type Competitor = Schemas['Competitor'];
+export type Competition = Schemas['Competition'];
+export type CompetitionLevel = Schemas['CompetitionLevel'];
+export type TitlePatterns = Schemas['TitlePatterns'];
+export type TagCount = Schemas['TagCount'];
+export type TagOverlap = Schemas['TagOverlap'];
+export type QuotaView = Schemas['QuotaView'];
+export type BucketUsage = Schemas['BucketUsage'];
+export type Bucket = Schemas['Bucket'];
+export type VideoRequest = Schemas['VideoRequest'];
+export type VideoAudit = Schemas['VideoAudit'];
+export type VideoSummary = Schemas['VideoSummary'];
+export type ChannelView = Schemas['ChannelView'];
+export type ApplyRequest = Schemas['ApplyRequest'];
+export type Applied = Schemas['Applied'];
+export type ConnectResponse = Schemas['ConnectResponse'];
 
 /** Every tone the server knows, in the order the generated enum lists them. */
 export const TONES: readonly Tone[] = [
