@@ -10,7 +10,8 @@ Usage (release build and the test model first):
 
 - The server: `confab serve` on a fresh temporary data dir with the models directory, the
   engine at --threads, `seo.model` = SmolLM2-135M-Instruct.Q4_1, `seo.temperature = 0`
-  (greedy, so every run writes the same package), `seo.max_tokens` = --max-tokens.
+  (greedy, so every run writes the same package), `seo.max_tokens` = --max-tokens, and the
+  inference service's response cache off (greedy answers would be served from it).
 - Studio: a project with a four-segment SRT transcript; POST …/generation, then poll
   GET …/generation every 20 ms until it ends. Wall time is the client's, from the POST to
   the end. The job's result (GET /api/v1/admin/jobs/{id}) gives the model calls, their
@@ -86,6 +87,8 @@ def start_server(data_dir, port, threads, max_tokens):
             f'[bus]\njob_poll_ms = 20\n\n'
             f'[inference]\nmodels_dir = "{os.path.join(ROOT, "target", "test-models")}"\n\n'
             f'[inference.engine]\nthreads = {threads}\n\n'
+            # Greedy answers would come from the exact-match cache after the first run.
+            f'[inference.cache]\nenabled = false\n\n'
             f'[seo]\nmodel = "{MODEL}"\ntemperature = 0.0\nmax_tokens = {max_tokens}\n'
         )
     env = dict(os.environ, CONFAB_CONFIG=config)
