@@ -80,11 +80,21 @@ export async function apiToken(request: APIRequestContext, email: string, passwo
 }
 
 /**
- * Waits until antd's open and close animations are over: a click on a dialog that is still
- * zooming in can land beside its moving button.
+ * Waits until the page stands still: no CSS animation or transition running (a click on a
+ * dialog that is still zooming in can land beside its moving button). It asks the browser
+ * (`document.getAnimations()`) rather than reading antd's motion classes: on a loaded machine
+ * a class can stay on an element whose animation has long ended, when its end event was missed.
  */
 export async function settled(page: Page): Promise<void> {
-  await expect(page.locator('[class*="-appear-active"], [class*="-enter-active"], [class*="-leave-active"]')).toHaveCount(0);
+  // Endless animations (a spinner, the typing dots) never end and move nothing a click aims at.
+  await page.waitForFunction(
+    () =>
+      document
+        .getAnimations()
+        .every((a) => a.playState !== 'running' || a.effect?.getTiming().iterations === Infinity),
+    undefined,
+    { timeout: 15_000 },
+  );
 }
 
 /** Confirms a dialog with the button named `button` once it stands still, and waits for it to go. */
