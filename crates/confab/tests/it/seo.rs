@@ -582,5 +582,14 @@ async fn scoring_judges_any_metadata_and_refuses_what_is_too_big_to_judge() {
     )
     .await
     .assert_error(422, "invalid_fields");
+    let message = app
+        .post(
+            "/api/v1/seo/score",
+            Some(&token),
+            json!({"title": "t", "thumbnail_texts": vec!["Big news"; 101]}),
+        )
+        .await
+        .assert_error(422, "invalid_fields");
+    assert!(message.starts_with("thumbnail_texts:"), "{message}");
     app.stop().await;
 }

@@ -13,6 +13,24 @@ use crate::binary::{bin, write_config};
 use crate::common::{PASSWORD, TestApp};
 use crate::seo::{SRT, create, generate, seo_reply, sourdough, user};
 
+/// GET `path` from the spawned server as `token`'s user, read as JSON.
+async fn get_json(
+    client: &reqwest::Client,
+    server: &ConfabProcess,
+    token: &str,
+    path: &str,
+) -> Value {
+    client
+        .get(server.url(path))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
 #[tokio::test]
 async fn a_generation_killed_midway_finishes_once_after_a_restart() {
     let db = TestDb::new().await.unwrap();
@@ -72,15 +90,7 @@ async fn a_generation_killed_midway_finishes_once_after_a_restart() {
     // Wait until the job runs and has reported progress, then kill without warning.
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let now: Value = client
-            .get(server.url(&generation))
-            .bearer_auth(&token)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let now = get_json(&client, &server, &token, &generation).await;
         if now["state"] == "running" && now["percent"].as_f64().unwrap_or(0.0) > 0.0 {
             break;
         }
@@ -100,15 +110,7 @@ async fn a_generation_killed_midway_finishes_once_after_a_restart() {
         .unwrap();
     let deadline = Instant::now() + Duration::from_secs(120);
     let ended = loop {
-        let now: Value = client
-            .get(server.url(&generation))
-            .bearer_auth(&token)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let now = get_json(&client, &server, &token, &generation).await;
         if now["state"] != "running" && now["state"] != "queued" {
             break now;
         }
@@ -119,32 +121,25 @@ async fn a_generation_killed_midway_finishes_once_after_a_restart() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
     assert_eq!(ended["state"], "succeeded", "{ended}");
-    let versions: Value = client
-        .get(server.url(&format!("/api/v1/seo/projects/{id}/versions")))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let versions = get_json(
+        &client,
+        &server,
+        &token,
+        &format!("/api/v1/seo/projects/{id}/versions"),
+    )
+    .await;
     let items = versions["items"].as_array().unwrap();
     assert_eq!(items.len(), 1, "one package, not one a run: {versions}");
     let package = &items[0]["package"];
     assert_eq!(package["titles"].as_array().unwrap().len(), 5);
     assert!(!package["description"].as_str().unwrap().is_empty());
-    let job: Value = client
-        .get(server.url(&format!(
-            "/api/v1/admin/jobs/{}",
-            ended["job_id"].as_str().unwrap()
-        )))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let job = get_json(
+        &client,
+        &server,
+        &token,
+        &format!("/api/v1/admin/jobs/{}", ended["job_id"].as_str().unwrap()),
+    )
+    .await;
     assert!(
         job["attempts"].as_u64() > Some(1),
         "the job was retaken: {job}"

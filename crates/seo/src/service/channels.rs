@@ -11,7 +11,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::youtube::{CONSENT_TTL_MS, parse_video_id, problem};
+use super::youtube::{CONSENT_TTL_MS, problem, video_id};
 use super::{SeoError, SeoResult, SeoService};
 use crate::ports::{ChannelRecord, ChannelStatus, PendingConsent};
 use crate::youtube::oauth::{OAuthError, Pkce, TokenSource};
@@ -86,12 +86,7 @@ impl SeoService {
             .or(project.latest_version)
             .ok_or(SeoError::NotFound("version"))?;
         let version = self.version(principal, project_id, number).await?;
-        let video_id = parse_video_id(video).ok_or_else(|| {
-            SeoError::Invalid(vec![problem(
-                "video",
-                "give a video id (11 characters) or a YouTube URL",
-            )])
-        })?;
+        let video_id = video_id(video)?;
         let tokens = self.channel_tokens(principal).await?;
         let change = SnippetChange {
             title: Some(version.package.title.clone()),

@@ -16,6 +16,8 @@ pub const MAX_SCORED_TITLE_BYTES: usize = 4_000;
 pub const MAX_SCORED_DESCRIPTION_BYTES: usize = 50_000;
 pub const MAX_SCORED_TAGS: usize = 1_000;
 pub const MAX_SCORED_TAG_BYTES: usize = 1_000;
+/// The most secondary keywords or thumbnail texts scored.
+pub const MAX_SCORED_LIST: usize = 100;
 
 /// What `POST /api/v1/seo/score` judges.
 #[derive(Debug, Clone, Default, Deserialize, ToSchema)]
@@ -59,11 +61,16 @@ impl SeoService {
                 ),
             });
         }
-        if request.secondary_keywords.len() > 100 || request.thumbnail_texts.len() > 100 {
-            problems.push(FieldProblem {
-                field: "secondary_keywords".into(),
-                message: "at most 100 secondary keywords and 100 thumbnail texts are scored".into(),
-            });
+        for (field, count) in [
+            ("secondary_keywords", request.secondary_keywords.len()),
+            ("thumbnail_texts", request.thumbnail_texts.len()),
+        ] {
+            if count > MAX_SCORED_LIST {
+                problems.push(FieldProblem {
+                    field: field.into(),
+                    message: format!("at most {MAX_SCORED_LIST} {field} are scored, got {count}"),
+                });
+            }
         }
         if !problems.is_empty() {
             return Err(SeoError::Invalid(problems));

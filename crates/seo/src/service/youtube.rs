@@ -161,6 +161,16 @@ pub fn parse_video_id(text: &str) -> Option<String> {
     valid(&id).then_some(id)
 }
 
+/// The video id in a user's `video` field, or 422 naming the field.
+pub(super) fn video_id(video: &str) -> SeoResult<String> {
+    parse_video_id(video).ok_or_else(|| {
+        SeoError::Invalid(vec![problem(
+            "video",
+            "give a video id (11 characters) or a YouTube URL",
+        )])
+    })
+}
+
 fn summary(video: &Video) -> VideoSummary {
     VideoSummary {
         id: video.id.clone(),
@@ -362,12 +372,7 @@ impl SeoService {
 
     async fn fetch_video(&self, video: &str) -> SeoResult<Video> {
         let deps = self.youtube_reads()?;
-        let id = parse_video_id(video).ok_or_else(|| {
-            SeoError::Invalid(vec![problem(
-                "video",
-                "give a video id (11 characters) or a YouTube URL",
-            )])
-        })?;
+        let id = video_id(video)?;
         deps.api
             .videos(std::slice::from_ref(&id))
             .await?
