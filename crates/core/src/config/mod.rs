@@ -22,6 +22,7 @@ mod auth;
 mod bus;
 mod chat;
 mod inference;
+mod redis;
 mod seo;
 mod server;
 #[cfg(test)]
@@ -34,6 +35,7 @@ pub use inference::{
     AliasConfig, Balance, CacheConfig, ConcurrencyConfig, EngineConfig, InferenceConfig,
     LimitsConfig, ProviderConfig, ProviderKind, RouterConfig,
 };
+pub use redis::RedisConfig;
 pub use seo::{ScoreWeights, SeoConfig, YoutubeConfig};
 pub use server::{AdminConfig, DatabaseConfig, LogConfig, LogFormat, ServerConfig, ServicesConfig};
 
@@ -46,6 +48,7 @@ const CLI_ONLY_VARS: &[&str] = &["CONFAB_CONFIG"];
 /// Well-known variable names honoured besides the `CONFAB_` ones, with the key they set.
 const ALIASES: &[(&str, &str)] = &[
     ("DATABASE_URL", "database.url"),
+    ("REDIS_URL", "redis.url"),
     ("YOUTUBE_API_KEY", "seo.youtube.api_key"),
     ("YOUTUBE_CREDENTIALS", "seo.youtube.credentials"),
 ];
@@ -130,6 +133,7 @@ pub struct Config {
     pub seo: SeoConfig,
     pub services: ServicesConfig,
     pub bus: BusConfig,
+    pub redis: RedisConfig,
     pub admin: AdminConfig,
 }
 
@@ -147,6 +151,7 @@ impl Default for Config {
             seo: SeoConfig::default(),
             services: ServicesConfig::default(),
             bus: BusConfig::default(),
+            redis: RedisConfig::default(),
             admin: AdminConfig::default(),
         }
     }
@@ -238,6 +243,7 @@ impl Config {
                 );
             }
         }
+        self.redis.validate().map_err(ConfigError::Invalid)?;
         if let Some(problem) = self.seo.problem() {
             return Err(ConfigError::Invalid(problem));
         }

@@ -1,0 +1,123 @@
+//! The limiter ports: state that must be exact across replicas (rate limits, counters with a
+//! window, and sets whose members expire, such as a user's open sockets). Each has an
+//! in-process adapter (all-in-one) and a Redis adapter (split mode), where every check is one
+//! atomic script, so concurrent replicas never overshoot.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+/// How fast a key may go: `limit` requests per `period`, with bursts of up to `burst`
+/// (the generic cell rate algorithm: one request every `period / limit`, `burst` at once).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Rate {
+    pub limit: u32,
+    pub period: Duration,
+    pub burst: u32,
+}
+
+impl Rate {
+    /// `limit` a minute, bursting to `limit`.
+    pub fn per_minute(limit: u32) -> Self {
+        Self {
+            limit,
+            period: Duration::from_secs(60),
+            burst: limit,
+        }
+    }
+
+    /// The same rate with another burst.
+    pub fn with_burst(self, burst: u32) -> Self {
+        Self { burst, ..self }
+    }
+}
+
+/// The answer to one check of a [`RateLimiter`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Decision {
+    /// Whether the cost was taken.
+    pub allowed: bool,
+    /// The burst: the most a key can take at once (`x-ratelimit-limit`).
+    pub limit: u32,
+    /// What the key could still take now (`x-ratelimit-remaining`).
+    pub remaining: u32,
+    /// When the key's allowance is whole again (`x-ratelimit-reset`).
+    pub reset_after: Duration,
+    /// When refused: how long until the cost fits (`Retry-After`).
+    pub retry_after: Option<Duration>,
+}
+
+/// The limiter's store cannot be reached. Callers degrade (see [`crate::fallback`]); they
+/// never fail a user's request because of it.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("the limiter's store is unavailable: {0}")]
+pub struct Unavailable(pub String);
+
+/// Rate limits shared by every replica that uses the same adapter.
+#[async_trait]
+pub trait RateLimiter: Send + Sync {
+    /// Takes `cost` (at least 1) from `key`'s allowance under `rate`: all of it, or nothing.
+    /// A `rate` with `limit` 0 allows everything.
+    async fn check(&self, key: &str, rate: Rate, cost: u32) -> Result<Decision, Unavailable>;
+}
+
+/// The answer to [`Counters::take`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Taken {
+    /// Whether the amount was added (the total stayed within `max`).
+    pub taken: bool,
+    /// The total in the window after this call.
+    pub total: u64,
+    /// When the window ends and the total starts from zero.
+    pub resets_in: Duration,
+}
+
+/// Counters with a fixed window that starts at a key's first use (tokens a day, calls an
+/// hour). The window's key names the period when it must align to a calendar (the day).
+#[async_trait]
+pub trait Counters: Send + Sync {
+    /// Adds `amount` to `key` only if the total stays at or below `max`, atomically.
+    async fn take(
+        &self,
+        key: &str,
+        amount: u64,
+        max: u64,
+        window: Duration,
+    ) -> Result<Taken, Unavailable>;
+
+    /// Adds `amount` to `key` unconditionally (what was used, counted after the fact) and
+    /// returns the total.
+    async fn add(&self, key: &str, amount: u64, window: Duration) -> Result<u64, Unavailable>;
+
+    /// The total of `key`, `None` when the key has no window now.
+    async fn get(&self, key: &str) -> Result<Option<u64>, Unavailable>;
+
+    /// Starts `key`'s window at `value` unless it has one already (a count read back from
+    /// durable storage); returns the total in force.
+    async fn seed(&self, key: &str, value: u64, window: Duration) -> Result<u64, Unavailable>;
+}
+
+/// Sets whose members leave by themselves unless refreshed within their time to live: a
+/// user's open sockets on every replica (a replica killed with its sockets open stops
+/// counting them after one time to live).
+#[async_trait]
+pub trait Membership: Send + Sync {
+    /// Adds `member` to `set` when the set has fewer than `max` live members (or `member` is
+    /// in it already); `Some(members)` after joining, `None` when full.
+    async fn join(
+        &self,
+        set: &str,
+        member: &str,
+        max: usize,
+        ttl: Duration,
+    ) -> Result<Option<usize>, Unavailable>;
+
+    /// Keeps `member` alive for another `ttl`.
+    async fn refresh(&self, set: &str, member: &str, ttl: Duration) -> Result<(), Unavailable>;
+
+    /// Removes `member`; returns the live members left.
+    async fn leave(&self, set: &str, member: &str) -> Result<usize, Unavailable>;
+
+    /// The live members of `set`.
+    async fn count(&self, set: &str) -> Result<usize, Unavailable>;
+}
