@@ -15,31 +15,44 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-/// Registers every handler with `concurrency` jobs of each kind at a time.
-pub fn register(
-    workers: &mut Workers,
-    concurrency: usize,
-    auth: Arc<AuthService>,
-    chat: Arc<ChatService>,
-    pulls: Arc<Pulls>,
-    seo: Arc<SeoService>,
-) {
-    workers.register(PULL_JOB, concurrency, Arc::new(PullHandler { pulls }));
-    workers.register(
-        TITLE_JOB,
-        concurrency,
-        Arc::new(TitleHandler { chat: chat.clone() }),
-    );
-    workers.register(
-        GENERATE_JOB,
-        concurrency,
-        Arc::new(GenerateHandler { seo: seo.clone() }),
-    );
-    workers.register(
-        PURGE_USER_JOB,
-        concurrency,
-        Arc::new(PurgeUserHandler { auth, chat, seo }),
-    );
+/// The services whose jobs this process runs (`None`: not in this process).
+#[derive(Default)]
+pub struct Handlers {
+    pub auth: Option<Arc<AuthService>>,
+    pub chat: Option<Arc<ChatService>>,
+    pub pulls: Option<Arc<Pulls>>,
+    pub seo: Option<Arc<SeoService>>,
+}
+
+/// Registers the handlers of the services in `handlers`, with `concurrency` jobs of each kind
+/// at a time. A job kind nobody here handles waits for a process that does.
+pub fn register(workers: &mut Workers, concurrency: usize, handlers: Handlers) {
+    if let Some(pulls) = handlers.pulls {
+        workers.register(PULL_JOB, concurrency, Arc::new(PullHandler { pulls }));
+    }
+    if let Some(chat) = &handlers.chat {
+        workers.register(
+            TITLE_JOB,
+            concurrency,
+            Arc::new(TitleHandler { chat: chat.clone() }),
+        );
+    }
+    if let Some(seo) = &handlers.seo {
+        workers.register(
+            GENERATE_JOB,
+            concurrency,
+            Arc::new(GenerateHandler { seo: seo.clone() }),
+        );
+    }
+    // Until user deletion travels as events, the purge runs where auth, chat and the SEO
+    // studio are together.
+    if let (Some(auth), Some(chat), Some(seo)) = (handlers.auth, handlers.chat, handlers.seo) {
+        workers.register(
+            PURGE_USER_JOB,
+            concurrency,
+            Arc::new(PurgeUserHandler { auth, chat, seo }),
+        );
+    }
 }
 
 fn payload<T: for<'de> Deserialize<'de>>(job: &Job) -> Result<T, JobFailure> {

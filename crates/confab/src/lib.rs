@@ -9,4 +9,5 @@ pub mod jobs;
 pub mod maintenance;
 pub mod models;
 pub mod server;
+pub mod services;
 pub mod web;

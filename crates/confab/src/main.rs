@@ -42,10 +42,10 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Run the all-in-one server.
-    Serve,
-    /// Apply pending database migrations of every service.
-    Migrate,
+    /// Run the server: every service in one process, or the services named by --services.
+    Serve(ServicesArg),
+    /// Apply pending database migrations of every service (or of those named by --services).
+    Migrate(ServicesArg),
     /// Print the effective configuration, secrets redacted.
     Config,
     /// Manage users.
@@ -65,6 +65,14 @@ enum Command {
     /// Print the OpenAPI document that `serve` publishes at /api/openapi.json (the web UI's
     /// API types are generated from it: web/scripts/gen-api-types.sh).
     Openapi,
+}
+
+#[derive(Debug, Args)]
+struct ServicesArg {
+    /// `all` (the all-in-one process), a comma-separated list of auth, chat, inference,
+    /// admin and seo (split mode: this process runs only those), or `gateway`.
+    #[arg(long, value_name = "LIST", default_value = "all")]
+    services: confab::services::Services,
 }
 
 #[derive(Debug, Subcommand)]
@@ -177,7 +185,7 @@ fn main() -> std::process::ExitCode {
     let config = match loaded {
         Ok(mut config) => {
             // Commands at a terminal only report problems unless asked for more.
-            if !matches!(cli.command, Command::Serve) && config.log.level == "info" {
+            if !matches!(cli.command, Command::Serve(_)) && config.log.level == "info" {
                 config.log.level = "warn".into();
             }
             config
@@ -214,14 +222,15 @@ fn main() -> std::process::ExitCode {
 async fn run(command: Command, config: Config) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
     match command {
-        Command::Serve => serve(config).await,
+        Command::Serve(args) => serve(config, args.services).await,
         Command::Config => {
             write!(out, "{}", config.to_redacted_toml()?)?;
             Ok(())
         }
-        Command::Migrate => {
+        Command::Migrate(args) => {
             let db = Db::connect(&config.database_url(), &config.database).await?;
-            for report in app::migrate(&db).await? {
+            let nats = config.bus.nats_url.is_some() && !args.services.is_all();
+            for report in app::migrate_services(&db, &args.services, nats).await? {
                 writeln!(
                     out,
                     "{}: {} applied now, {} before",
@@ -344,22 +353,14 @@ async fn audit_command(
     result
 }
 
-async fn serve(config: Config) -> anyhow::Result<()> {
+async fn serve(config: Config, services: confab::services::Services) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
-    let app = app::build(&config).await?;
-    if app.inference.models().is_empty() {
-        tracing::warn!(
-            models_dir = %config.models_dir().display(),
-            "no model to serve: run `scripts/fetch-model.sh {}` for the default local models, \
-             `confab models pull <org/repo/file.gguf | URL | path>` for another GGUF, \
-             or configure inference.providers",
-            config.models_dir().display()
-        );
-    }
+    let process = app::build_process(&config, &services).await?;
     tracing::info!(
+        services = %services,
         startup_ms = started.elapsed().as_millis() as u64,
         database = if config.database.url.is_some() {
             "configured"
@@ -369,7 +370,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         "ready"
     );
     confab::server::serve(
-        app,
+        process,
         listener,
         Duration::from_secs(config.server.shutdown_timeout_secs),
         confab::server::shutdown_signal(),

@@ -9,11 +9,11 @@ use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use crate::app::App;
+use crate::app::Process;
 
 /// Serves `app` on `listener` until `shutdown` resolves, then drains.
 pub async fn serve(
-    app: App,
+    app: Process,
     listener: TcpListener,
     shutdown_timeout: Duration,
     shutdown: impl Future<Output = ()> + Send + 'static,
@@ -54,7 +54,9 @@ pub async fn serve(
     {
         tracing::warn!("background tasks did not finish before the deadline");
     }
-    app.db.close().await;
+    if let Some(db) = &app.db {
+        db.close().await;
+    }
     tracing::info!("stopped");
     Ok(())
 }

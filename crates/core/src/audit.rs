@@ -1,13 +1,13 @@
 //! The audit port: services record security-relevant events through it; the admin service
 //! owns the log behind it.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::extract::ClientMeta;
 
 /// Whether the audited action succeeded.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Outcome {
     Success,
@@ -91,6 +91,43 @@ impl AuditEvent {
     pub fn details(mut self, details: serde_json::Value) -> Self {
         self.details = details;
         self
+    }
+}
+
+/// An audit event in the form that travels and is stored: the id and time it was given where
+/// it happened, and owned strings. A service without the admin service in its process sends
+/// these as durable events; the admin service appends each once (the id makes a redelivery
+/// harmless).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditRecord {
+    pub id: Uuid,
+    /// When it happened, in Unix milliseconds.
+    pub at: i64,
+    pub actor: Option<Uuid>,
+    pub action: String,
+    pub target: Option<String>,
+    pub outcome: Outcome,
+    pub ip: Option<std::net::IpAddr>,
+    pub user_agent: Option<String>,
+    pub request_id: Option<String>,
+    pub details: serde_json::Value,
+}
+
+impl AuditEvent {
+    /// The record of this event, happening now.
+    pub fn into_record(self) -> AuditRecord {
+        AuditRecord {
+            id: crate::new_id(),
+            at: crate::now_ms(),
+            actor: self.actor,
+            action: self.action.to_owned(),
+            target: self.target,
+            outcome: self.outcome,
+            ip: self.client.ip,
+            user_agent: self.client.user_agent,
+            request_id: self.client.request_id,
+            details: self.details,
+        }
     }
 }
 

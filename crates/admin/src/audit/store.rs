@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use async_trait::async_trait;
-use confab_core::audit::{AuditEvent, AuditLog, AuditLogError};
+use confab_core::audit::{AuditEvent, AuditLog, AuditLogError, AuditRecord};
 use confab_store::Db;
 use sqlx::Row;
 use sqlx::any::AnyRow;
@@ -121,17 +121,24 @@ impl SqlAuditLog {
 
     /// Appends one entry at the end of the chain.
     pub async fn append(&self, event: AuditEvent) -> Result<Appended, AuditError> {
+        self.append_record(event.into_record()).await
+    }
+
+    /// Appends a record made elsewhere (another service's, delivered as a durable event) with
+    /// its own id and time. A record whose id is in the log already is not appended again:
+    /// its place is returned, so a redelivered event is harmless.
+    pub async fn append_record(&self, record: AuditRecord) -> Result<Appended, AuditError> {
         let content = Content {
-            id: confab_core::new_id().to_string(),
-            at: confab_core::now_ms(),
-            actor: event.actor.map(|a| a.to_string()),
-            action: event.action.to_owned(),
-            target: event.target,
-            outcome: event.outcome.as_str().to_owned(),
-            ip: event.client.ip.map(|ip| ip.to_string()),
-            user_agent: event.client.user_agent,
-            request_id: event.client.request_id,
-            details: Details(event.details.to_string()),
+            id: record.id.to_string(),
+            at: record.at,
+            actor: record.actor.map(|a| a.to_string()),
+            action: record.action,
+            target: record.target,
+            outcome: record.outcome.as_str().to_owned(),
+            ip: record.ip.map(|ip| ip.to_string()),
+            user_agent: record.user_agent,
+            request_id: record.request_id,
+            details: Details(record.details.to_string()),
         };
         let mut tx = self.db.writer().begin().await?;
         // Writing first takes the lock that orders every append.
@@ -141,6 +148,19 @@ impl SqlAuditLog {
                 .await?;
         let seq: i64 = head.try_get("seq")?;
         let prev_hash: String = head.try_get("hash")?;
+        // Under the head's lock, so two deliveries of one record cannot both pass.
+        if let Some(existing) = sqlx::query("SELECT seq, hash FROM audit_log WHERE id = $1")
+            .bind(&content.id)
+            .fetch_optional(&mut *tx)
+            .await?
+        {
+            tx.rollback().await?;
+            return Ok(Appended {
+                id: content.id,
+                seq: existing.try_get("seq")?,
+                hash: existing.try_get("hash")?,
+            });
+        }
         let hash = content.hash(seq, &prev_hash);
         sqlx::query(
             "INSERT INTO audit_log (id, at, actor, action, target, outcome, ip, user_agent, \

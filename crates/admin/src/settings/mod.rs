@@ -126,8 +126,9 @@ impl RuntimeConfig {
     }
 }
 
-/// The model names a default model may take.
-pub type ModelNames = Arc<dyn Fn() -> Vec<String> + Send + Sync>;
+/// Where the model names a default model may take come from: the inference service, in this
+/// process or another one's.
+pub type ModelNames = Arc<dyn confab_model_client::ModelClient>;
 
 #[derive(Clone)]
 pub struct SettingsState {
@@ -189,7 +190,20 @@ async fn update_settings(
     {
         return Err(changed_meanwhile(current.version));
     }
-    let models = (state.models)();
+    let models: Vec<String> = state
+        .models
+        .models()
+        .await
+        .map_err(|e| {
+            ApiError::unavailable(format!(
+                "cannot list the models to check the change against: {}",
+                e.internal()
+                    .map_or_else(|| e.public_message(), str::to_owned)
+            ))
+        })?
+        .into_iter()
+        .map(|m| m.id)
+        .collect();
     let next = apply_patch(&current.settings, patch, &models).map_err(|problems| {
         ApiError::validation(
             "invalid_settings",

@@ -16,6 +16,7 @@ use std::sync::Arc;
 
 use futures::future::BoxFuture;
 
+mod audit;
 mod events;
 mod jobs;
 mod jobs_admin;

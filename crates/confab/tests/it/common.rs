@@ -69,7 +69,7 @@ impl TestApp {
         let store = app.db.clone();
         let signal = stop.clone();
         let server = tokio::spawn(confab::server::serve(
-            app,
+            app.into_process(),
             listener,
             std::time::Duration::from_secs(5),
             async move { signal.cancelled().await },
