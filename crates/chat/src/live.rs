@@ -5,6 +5,9 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
+
+use confab_bus::{EventBus, Received, user_topic};
 
 use confab_store::StoreError;
 use futures::StreamExt;
@@ -15,6 +18,7 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use crate::domain::{Message, MessageStatus};
+use crate::events::{MessageCompleted, MessageDelta};
 use crate::ports::ChatStore;
 
 /// The state of one answer.
@@ -29,6 +33,8 @@ pub struct Snapshot {
 /// One answer in progress.
 #[derive(Debug)]
 pub struct LiveAnswer {
+    /// The owner: only their requests stop it.
+    pub user: Uuid,
     state: watch::Sender<Snapshot>,
     pub cancel: CancellationToken,
     /// Set when the user asked to stop (rather than the process shutting down).
@@ -73,13 +79,14 @@ pub struct LiveAnswers {
 
 impl LiveAnswers {
     /// Registers an answer; `shutdown` cancels it too.
-    pub fn start(&self, id: Uuid, shutdown: &CancellationToken) -> Arc<LiveAnswer> {
+    pub fn start(&self, id: Uuid, user: Uuid, shutdown: &CancellationToken) -> Arc<LiveAnswer> {
         let (state, _) = watch::channel(Snapshot {
             content: String::new(),
             status: MessageStatus::Streaming,
             error: None,
         });
         let answer = Arc::new(LiveAnswer {
+            user,
             state,
             cancel: shutdown.child_token(),
             stop_requested: Mutex::new(false),
@@ -152,20 +159,7 @@ pub async fn follow(
         // The saved row is the whole story. Read it again: the answer may have ended since
         // the first read, and its row is saved before it stops being live.
         let message = store.message(user, conversation_id, message_id).await?;
-        let rest = after_chars(&message.content, offset)
-            .ok_or_else(|| FollowError::Offset {
-                length: message.content.chars().count(),
-            })?
-            .to_owned();
-        let mut events = Vec::with_capacity(2);
-        if !rest.is_empty() {
-            events.push(Follow::Delta {
-                offset,
-                content: rest,
-            });
-        }
-        events.push(Follow::Done(Box::new(message)));
-        return Ok(futures::stream::iter(events).boxed());
+        return finished(message, offset);
     };
     let snapshot = live.snapshot();
     if after_chars(&snapshot.content, offset).is_none() {
@@ -228,6 +222,171 @@ pub async fn follow(
     )
 }
 
+/// A finished answer from character `offset` on: the rest of its text and its end.
+fn finished(message: Message, offset: usize) -> Result<BoxStream<'static, Follow>, FollowError> {
+    let rest = after_chars(&message.content, offset)
+        .ok_or_else(|| FollowError::Offset {
+            length: message.content.chars().count(),
+        })?
+        .to_owned();
+    let mut events = Vec::with_capacity(2);
+    if !rest.is_empty() {
+        events.push(Follow::Delta {
+            offset,
+            content: rest,
+        });
+    }
+    events.push(Follow::Done(Box::new(message)));
+    Ok(futures::stream::iter(events).boxed())
+}
+
+/// The answer `message` from character `offset` on while another replica generates it: its
+/// saved text, then the `message.delta` events on the owner's topic, then its end (the
+/// `message.completed` event, or the row found final — the answer of a replica that died is
+/// marked `interrupted` by the others, which publish its end). A gap (missed events, a
+/// subscriber that fell behind) is filled from the row, which is read again every `poll`
+/// while nothing arrives.
+pub async fn follow_elsewhere(
+    store: Arc<dyn ChatStore>,
+    events: &dyn EventBus,
+    user: Uuid,
+    message: Message,
+    offset: usize,
+    poll: Duration,
+) -> Result<BoxStream<'static, Follow>, FollowError> {
+    let (conversation_id, message_id) = (message.conversation_id, message.id);
+    // Subscribed before the row is read, so nothing published after the read is missed.
+    let subscription = events.subscribe(&user_topic(user));
+    let row = store.message(user, conversation_id, message_id).await?;
+    if row.status.is_final() {
+        return finished(row, offset);
+    }
+    if after_chars(&row.content, offset).is_none() {
+        return Err(FollowError::Offset {
+            length: row.content.chars().count(),
+        });
+    }
+    let mut reader = Remote {
+        store,
+        user,
+        conversation_id,
+        message_id,
+        sent: offset,
+        poll,
+        done: false,
+    };
+    let first = reader.unsent_of(&row.content);
+    Ok(futures::stream::iter(first)
+        .chain(
+            futures::stream::unfold((reader, subscription), |(mut reader, mut sub)| async move {
+                if reader.done {
+                    return None;
+                }
+                let events = reader.next(&mut sub).await;
+                Some((futures::stream::iter(events), (reader, sub)))
+            })
+            .flatten(),
+        )
+        .boxed())
+}
+
+/// The state of one reader of an answer generated elsewhere.
+struct Remote {
+    store: Arc<dyn ChatStore>,
+    user: Uuid,
+    conversation_id: Uuid,
+    message_id: Uuid,
+    /// Characters sent so far.
+    sent: usize,
+    poll: Duration,
+    done: bool,
+}
+
+impl Remote {
+    /// The part of `text` (the answer from its start) not sent yet.
+    fn unsent_of(&mut self, text: &str) -> Vec<Follow> {
+        match after_chars(text, self.sent) {
+            Some(rest) if !rest.is_empty() => {
+                let event = Follow::Delta {
+                    offset: self.sent,
+                    content: rest.to_owned(),
+                };
+                self.sent += rest.chars().count();
+                vec![event]
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    /// What the saved row adds, and its end when it is final.
+    async fn read_row(&mut self) -> Vec<Follow> {
+        let Ok(row) = self
+            .store
+            .message(self.user, self.conversation_id, self.message_id)
+            .await
+        else {
+            // Gone (deleted with its conversation) or unreadable now: a later poll decides.
+            return Vec::new();
+        };
+        let mut events = self.unsent_of(&row.content);
+        if row.status.is_final() {
+            events.push(Follow::Done(Box::new(row)));
+            self.done = true;
+        }
+        events
+    }
+
+    /// Waits for the next thing to tell the reader.
+    async fn next(&mut self, subscription: &mut BoxStream<'static, Received>) -> Vec<Follow> {
+        loop {
+            let received = tokio::select! {
+                received = subscription.next() => received,
+                () = tokio::time::sleep(self.poll) => return self.read_row().await,
+            };
+            let envelope = match received {
+                Some(Received::Event(envelope)) => envelope,
+                Some(Received::Lagged(_)) => return self.read_row().await,
+                None => {
+                    // The bus closed the subscription: poll the row from now on.
+                    tokio::time::sleep(self.poll).await;
+                    return self.read_row().await;
+                }
+            };
+            if let Some(delta) = envelope.decode::<MessageDelta>() {
+                if delta.message_id != self.message_id {
+                    continue;
+                }
+                if delta.offset > self.sent {
+                    // Something between was missed: the row has it (or will).
+                    return self.read_row().await;
+                }
+                let skip = self.sent - delta.offset;
+                let events = match after_chars(&delta.content, skip) {
+                    Some(rest) if !rest.is_empty() => {
+                        let event = Follow::Delta {
+                            offset: self.sent,
+                            content: rest.to_owned(),
+                        };
+                        self.sent += rest.chars().count();
+                        vec![event]
+                    }
+                    _ => Vec::new(),
+                };
+                if !events.is_empty() {
+                    return events;
+                }
+            } else if let Some(completed) = envelope.decode::<MessageCompleted>()
+                && completed.message.id == self.message_id
+            {
+                let mut events = self.unsent_of(&completed.message.content);
+                events.push(Follow::Done(Box::new(completed.message)));
+                self.done = true;
+                return events;
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -245,7 +404,7 @@ mod tests {
     async fn readers_see_every_change_and_the_end() {
         let live = LiveAnswers::default();
         let id = Uuid::now_v7();
-        let answer = live.start(id, &CancellationToken::new());
+        let answer = live.start(id, Uuid::now_v7(), &CancellationToken::new());
         let mut reader = answer.subscribe();
         answer.append("Hel");
         answer.append("lo");

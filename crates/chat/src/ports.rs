@@ -134,8 +134,8 @@ pub trait ConversationStore: Send + Sync {
 
 /// Messages, a tree per conversation: storing them, reading one, a branch or all of them,
 /// and an answer's checkpoints and end. Every method but [`MessageStore::interrupt_streaming`]
-/// names the owner; that one runs at start over every user's answers, which no process
-/// streams any more.
+/// and [`MessageStore::interrupt_stale`] names the owner; those two run over every user's
+/// answers that no process streams any more (and return each with its owner).
 #[async_trait]
 pub trait MessageStore: Send + Sync {
     /// Stores messages of one conversation in order, in one transaction, makes the last the
@@ -192,6 +192,10 @@ pub trait MessageStore: Send + Sync {
     /// Marks every answer still `streaming` as `interrupted` (at start: no process streams
     /// them any more). Returns how many.
     async fn interrupt_streaming(&self, now: i64) -> StoreResult<u64>;
+    /// Marks `interrupted` every answer still `streaming` that was last checkpointed before
+    /// `before` (the replica generating it died: a live answer is checkpointed well within its
+    /// lease); returns each with its owner's id.
+    async fn interrupt_stale(&self, before: i64, now: i64) -> StoreResult<Vec<(Uuid, Message)>>;
     /// Every message of one of `user_id`'s conversations (all branches), oldest first;
     /// nothing for another user's.
     async fn all_messages(&self, user_id: Uuid, conversation_id: Uuid)

@@ -27,6 +27,7 @@ mod conversations;
 mod presence;
 mod presets;
 mod reactions;
+mod replicas;
 mod search;
 mod sharing;
 mod titles;
@@ -63,6 +64,12 @@ pub struct ChatSettings {
     pub title_temperature: f32,
     /// The longest title suggestion asked for, in tokens.
     pub title_max_tokens: u32,
+    /// `None`: this process is the only chat service (all-in-one), so at start every answer
+    /// still `streaming` was cut off by its last stop. `Some(lease)`: other replicas share the
+    /// database; a streaming answer is checkpointed at least every quarter lease, and one not
+    /// checkpointed for a whole lease was left by a replica that died and is marked
+    /// `interrupted` by the others (see `service::replicas`).
+    pub answer_lease: Option<Duration>,
 }
 
 impl Default for ChatSettings {
@@ -79,6 +86,7 @@ impl Default for ChatSettings {
             default_top_p: 1.0,
             title_temperature: 0.2,
             title_max_tokens: 24,
+            answer_lease: None,
         }
     }
 }
@@ -258,12 +266,16 @@ impl ChatService {
     }
 
     /// At start: answers left `streaming` by a process that died are `interrupted`; their
-    /// last checkpoint is their text.
+    /// last checkpoint is their text. Alone (no lease), every streaming answer is; among
+    /// replicas, only those no replica has checkpointed for a lease.
     pub async fn recover(&self) -> Result<u64, ChatError> {
-        Ok(self
-            .store
-            .interrupt_streaming(confab_core::now_ms())
-            .await?)
+        match self.settings.answer_lease {
+            None => Ok(self
+                .store
+                .interrupt_streaming(confab_core::now_ms())
+                .await?),
+            Some(lease) => Ok(self.interrupt_stale(lease).await? as u64),
+        }
     }
 
     /// A model the user named must exist (`None`: nothing to check).

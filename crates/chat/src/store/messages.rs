@@ -271,6 +271,22 @@ impl MessageStore for SqlChatStore {
         Ok(result.rows_affected())
     }
 
+    async fn interrupt_stale(&self, before: i64, now: i64) -> StoreResult<Vec<(Uuid, Message)>> {
+        let sql = format!(
+            "UPDATE messages SET status = 'interrupted', updated_at = $1 \
+             WHERE status = 'streaming' AND updated_at < $2 RETURNING user_id, {}",
+            MESSAGE_COLUMNS.replace("m.", "")
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(now)
+            .bind(before)
+            .fetch_all(self.db.writer())
+            .await?;
+        rows.iter()
+            .map(|row| Ok((uuid(row, "user_id")?, message(row)?)))
+            .collect()
+    }
+
     async fn all_messages(
         &self,
         user_id: Uuid,

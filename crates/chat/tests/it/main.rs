@@ -9,6 +9,8 @@
 )]
 
 mod events;
+mod harness;
 mod purity;
+mod replicas;
 mod service;
 mod store;

@@ -364,6 +364,7 @@ async fn assemble(config: &Config, services: &Services) -> anyhow::Result<Built>
                     "answers cut off by the last stop are marked interrupted"
                 );
             }
+            chat.watch_replicas();
             Some(chat)
         }
         _ => None,

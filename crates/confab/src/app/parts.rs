@@ -195,6 +195,12 @@ pub(super) fn chat_service(
             default_top_p: config.chat.default_top_p as f32,
             title_temperature: config.chat.title_temperature as f32,
             title_max_tokens: config.chat.title_max_tokens,
+            // With NATS, other processes may run chat over the same database.
+            answer_lease: config
+                .bus
+                .nats_url
+                .as_ref()
+                .map(|_| std::time::Duration::from_secs(config.chat.answer_lease_secs.max(1))),
         },
     )
 }

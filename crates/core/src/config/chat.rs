@@ -37,6 +37,10 @@ pub struct ChatConfig {
     pub title_temperature: f64,
     /// The longest title suggestion asked of a model, in tokens.
     pub title_max_tokens: u32,
+    /// With several chat replicas (a NATS bus): an answer no replica has checkpointed for
+    /// this many seconds was left by a replica that died, and the others mark it
+    /// `interrupted`. Live answers are checkpointed every quarter of it.
+    pub answer_lease_secs: u64,
 }
 
 impl Default for ChatConfig {
@@ -54,6 +58,7 @@ impl Default for ChatConfig {
             default_top_p: 1.0,
             title_temperature: 0.2,
             title_max_tokens: 24,
+            answer_lease_secs: 10,
         }
     }
 }
