@@ -86,10 +86,18 @@ impl RedisMetrics {
             .inc();
     }
 
+    #[cfg_attr(
+        not(any(feature = "redis", test)),
+        expect(dead_code, reason = "only the Redis adapters report these")
+    )]
     pub(crate) fn set_up(&self, up: bool) {
         self.up.set(i64::from(up));
     }
 
+    #[cfg_attr(
+        not(any(feature = "redis", test)),
+        expect(dead_code, reason = "only the Redis adapters report these")
+    )]
     pub(crate) fn cache_error(&self) {
         self.cache_errors.inc();
     }
