@@ -3,16 +3,18 @@
 # (Debian/Ubuntu). Idempotent, and quick when everything is present: apt is only touched
 # when something is missing. As root it installs; otherwise it prints the command to run.
 #
-# Only the PostgreSQL and NATS binaries are used: scripts/test.sh starts its own throwaway
-# servers on free loopback ports, so a `main` cluster or a `nats-server` service that the
-# Debian packages may create (and, where an init system runs, start on 5432 and 4222)
-# neither conflicts nor is relied on.
+# Only the PostgreSQL, NATS and Redis binaries are used: scripts/test.sh starts its own
+# throwaway servers on free loopback ports, so a `main` cluster, a `nats-server` or a
+# `redis-server` service that the Debian packages may create (and, where an init system runs,
+# start on 5432, 4222 and 6379) neither conflicts nor is relied on.
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=SCRIPTDIR/lib/postgres.sh
 source "$here/lib/postgres.sh"
 # shellcheck source=SCRIPTDIR/lib/nats.sh
 source "$here/lib/nats.sh"
+# shellcheck source=SCRIPTDIR/lib/redis.sh
+source "$here/lib/redis.sh"
 
 installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'; }
 have() { command -v "$1" >/dev/null 2>&1; }
@@ -22,6 +24,8 @@ check() {
 	missing=()
 	pg_find_bindir >/dev/null || missing+=(postgresql) # the server: initdb, pg_ctl, postgres
 	nats_find_server >/dev/null || missing+=(nats-server) # JetStream for the NATS adapter tests
+	redis_find_server >/dev/null || missing+=(redis-server) # the Redis adapter tests
+	have redis-cli || missing+=(redis-tools)                # checks that the test server is ready
 	have pkg-config || missing+=(pkg-config)
 	have curl || missing+=(curl)
 	have python3 || missing+=(python3) # picks a free port for the test server; fetches the model
@@ -73,4 +77,4 @@ if ! cargo nextest --version >/dev/null 2>&1; then
 	echo "deps: note: cargo-nextest not found; scripts/test.sh falls back to cargo test" \
 		"(install it with: cargo install cargo-nextest --locked)" >&2
 fi
-echo "deps: system packages present (PostgreSQL binaries in $(pg_find_bindir), $(nats_find_server))"
+echo "deps: system packages present (PostgreSQL binaries in $(pg_find_bindir), $(nats_find_server), $(redis_find_server))"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The project's test command: the whole workspace suite twice, once against SQLite and once
 # against a throwaway PostgreSQL server that this script starts and always stops on exit.
-# Both passes also get a throwaway NATS server with JetStream (the NATS adapter tests).
+# Both passes also get a throwaway NATS server with JetStream (the NATS adapter tests) and a
+# throwaway Redis server (the Redis adapter tests), each on a free loopback port.
 # First the web UI's component tests run and the UI is built (scripts/web.sh all); last, its
 # end-to-end tests run in Chromium (scripts/web.sh e2e).
 #
@@ -13,6 +14,9 @@
 #                       to CREATE DATABASE (the tests create one database per test)
 #   SKIP_NATS=1         start no NATS server (the NATS adapter tests skip themselves)
 #   TEST_NATS_URL       use this NATS server (JetStream enabled) instead of starting one
+#   SKIP_REDIS=1        start no Redis server (the Redis adapter tests skip themselves)
+#   TEST_REDIS_URL      use this Redis server instead of starting one; the tests write keys
+#                       under random prefixes and FLUSH nothing, but use a server of its own
 #   NEXTEST_PROFILE     the nextest profile (default: ci, see .config/nextest.toml)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -22,9 +26,12 @@ scripts/deps.sh
 source scripts/lib/postgres.sh
 # shellcheck source=SCRIPTDIR/lib/nats.sh
 source scripts/lib/nats.sh
+# shellcheck source=SCRIPTDIR/lib/redis.sh
+source scripts/lib/redis.sh
 
 # Whatever happens, including Ctrl-C, the servers stop and their directories go.
 stop_servers() {
+	stop_redis
 	stop_nats
 	stop_postgres
 }
@@ -59,6 +66,19 @@ if ! $nats_tests; then
 	unset TEST_NATS_URL
 else
 	start_nats # uses TEST_NATS_URL from the environment when it is set
+fi
+
+redis_tests=true
+case ${SKIP_REDIS:-} in
+'' | 0 | false | no) ;;
+*) redis_tests=false ;;
+esac
+
+if ! $redis_tests; then
+	echo "SKIP_REDIS is set: no Redis server (the Redis adapter tests skip themselves)"
+	unset TEST_REDIS_URL
+else
+	start_redis # uses TEST_REDIS_URL from the environment when it is set
 fi
 
 if cargo nextest --version >/dev/null 2>&1; then

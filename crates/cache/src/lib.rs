@@ -1,11 +1,26 @@
 //! The cache port: byte values under string keys with a time to live. The in-process adapter
-//! is moka (a concurrent TinyLFU cache with per-entry expiry); a Redis adapter joins it for
-//! split mode, behind the same trait. The limiter ports (`limit`) hold the state that must be
-//! shared by replicas: rate limits, windowed counters and expiring memberships.
+//! is moka (a concurrent TinyLFU cache with per-entry expiry); the Redis adapters (feature
+//! `redis`, split mode) implement the same traits. The limiter ports (`limit`) hold the state
+//! that must be shared by replicas: rate limits, windowed counters and expiring memberships,
+//! with in-process adapters in `memory` and, for split mode, `fallback` wrappers that answer
+//! from this process while Redis is away.
 
+pub mod fallback;
 pub mod limit;
+pub mod memory;
+pub mod metrics;
+#[cfg(feature = "redis")]
+pub mod redis;
+mod warn;
 
+pub use fallback::{Fallback, FallbackCounters, FallbackMembership, FallbackRateLimiter};
 pub use limit::{Counters, Decision, Membership, Rate, RateLimiter, Taken, Unavailable};
+pub use memory::{MemoryCounters, MemoryMembership, MemoryRateLimiter};
+pub use metrics::{LimiterPort, RedisMetrics};
+#[cfg(feature = "redis")]
+pub use redis::{
+    RedisCache, RedisConnection, RedisCounters, RedisMembership, RedisRateLimiter, RedisSetupError,
+};
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -9,6 +9,7 @@ use async_trait::async_trait;
 
 /// How fast a key may go: `limit` requests per `period`, with bursts of up to `burst`
 /// (the generic cell rate algorithm: one request every `period / limit`, `burst` at once).
+/// A `burst` of 0 counts as 1; a `limit` of 0 or a zero `period` does not limit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Rate {
     pub limit: u32,
@@ -43,7 +44,8 @@ pub struct Decision {
     pub remaining: u32,
     /// When the key's allowance is whole again (`x-ratelimit-reset`).
     pub reset_after: Duration,
-    /// When refused: how long until the cost fits (`Retry-After`).
+    /// When refused: how long until the cost fits (`Retry-After`); `None` when allowed, and
+    /// when refused because the cost is more than the burst (it never fits).
     pub retry_after: Option<Duration>,
 }
 
@@ -56,8 +58,8 @@ pub struct Unavailable(pub String);
 /// Rate limits shared by every replica that uses the same adapter.
 #[async_trait]
 pub trait RateLimiter: Send + Sync {
-    /// Takes `cost` (at least 1) from `key`'s allowance under `rate`: all of it, or nothing.
-    /// A `rate` with `limit` 0 allows everything.
+    /// Takes `cost` (0 counts as 1) from `key`'s allowance under `rate`: all of it, or
+    /// nothing. A `rate` with `limit` 0 allows everything (the decision's `limit` is then 0).
     async fn check(&self, key: &str, rate: Rate, cost: u32) -> Result<Decision, Unavailable>;
 }
 
@@ -68,7 +70,8 @@ pub struct Taken {
     pub taken: bool,
     /// The total in the window after this call.
     pub total: u64,
-    /// When the window ends and the total starts from zero.
+    /// When the window ends and the total starts from zero (zero when the key has no window:
+    /// refused before one started).
     pub resets_in: Duration,
 }
 
