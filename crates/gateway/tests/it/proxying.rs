@@ -9,6 +9,18 @@ use uuid::Uuid;
 
 use crate::support::*;
 
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+async fn next(
+    socket: &mut Socket,
+) -> Result<
+    Option<Result<Message, tokio_tungstenite::tungstenite::Error>>,
+    tokio::time::error::Elapsed,
+> {
+    tokio::time::timeout(Duration::from_secs(5), socket.next()).await
+}
+
 #[tokio::test]
 async fn sse_events_arrive_before_the_service_finishes() {
     let inference = Fake::start("inference").await;
@@ -55,9 +67,6 @@ async fn websockets_carry_text_binary_and_close_both_ways() {
     .unwrap()
     .unwrap();
     assert_eq!(response.status(), 101);
-    let next = |socket: &mut tokio_tungstenite::WebSocketStream<_>| {
-        tokio::time::timeout(Duration::from_secs(5), socket.next())
-    };
     let hello = next(&mut socket).await.unwrap().unwrap().unwrap();
     let hello: serde_json::Value = serde_json::from_str(hello.to_text().unwrap()).unwrap();
     let auth = hello["authorization"].as_str().unwrap();

@@ -278,13 +278,13 @@ async fn socket(State(state): State<Arc<FakeState>>, request: Request) -> Respon
                     let _ = socket.send(Message::Close(None)).await;
                     break;
                 }
-                Message::Text(_) | Message::Binary(_) => {
-                    if socket.send(message).await.is_err() {
+                Message::Close(_) => break,
+                Message::Ping(_) | Message::Pong(_) => {}
+                echo => {
+                    if socket.send(echo).await.is_err() {
                         break;
                     }
                 }
-                Message::Close(_) => break,
-                _ => {}
             }
         }
     })
