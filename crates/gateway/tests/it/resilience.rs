@@ -59,6 +59,9 @@ async fn nothing_is_retried_once_bytes_reached_the_client() {
         .await
         .unwrap();
     assert_eq!(response.status(), 200, "the headers were relayed");
+    // Now the service breaks its answer (whichever instance took it).
+    one.state.release.notify_one();
+    two.state.release.notify_one();
     assert!(
         response.bytes().await.is_err(),
         "the broken body reaches the client as broken"

@@ -223,14 +223,15 @@ async fn sse(State(state): State<Arc<FakeState>>) -> Response {
         .unwrap()
 }
 
-/// Headers and a first chunk, then the connection breaks.
+/// Headers and a first chunk, then (once the test releases it) the connection breaks.
 async fn partial(State(state): State<Arc<FakeState>>) -> Response {
     state.hits.fetch_add(1, Ordering::SeqCst);
-    let chunks = futures::stream::iter([
-        Ok(bytes::Bytes::from_static(b"partial")),
-        Err(std::io::Error::other("broken")),
-    ]);
-    Response::new(Body::from_stream(chunks))
+    let first = futures::stream::once(async { Ok(bytes::Bytes::from_static(b"partial")) });
+    let broken = futures::stream::once(async move {
+        state.release.notified().await;
+        Err(std::io::Error::other("broken"))
+    });
+    Response::new(Body::from_stream(first.chain(broken)))
 }
 
 async fn shared_page(State(state): State<Arc<FakeState>>) -> Response {
