@@ -5,6 +5,7 @@
 
 pub mod audit;
 pub mod auth;
+pub mod breaker;
 pub mod config;
 pub mod csv;
 pub mod error;

@@ -5,7 +5,7 @@
 //! pointing at a file that holds the value (for secrets mounted by an orchestrator). Secrets are
 //! held as [`Secret`], which never prints its value.
 //!
-//! Each service's section is a module of its own (`auth`, `bus`, `chat`, `inference`, and
+//! Each service's section is a module of its own (`auth`, `bus`, `chat`, `gateway`, `inference`, and
 //! `server` for the process-wide ones); this module holds the whole tree, its loading and
 //! `Config::validate`.
 
@@ -21,6 +21,7 @@ use serde::{Deserialize, Serialize};
 mod auth;
 mod bus;
 mod chat;
+mod gateway;
 mod inference;
 mod redis;
 mod seo;
@@ -31,6 +32,7 @@ mod tests;
 pub use auth::{AuthConfig, RegistrationPolicy};
 pub use bus::BusConfig;
 pub use chat::ChatConfig;
+pub use gateway::{GatewayConfig, InstanceEntry, UpstreamsConfig};
 pub use inference::{
     AliasConfig, Balance, CacheConfig, ConcurrencyConfig, EngineConfig, InferenceConfig,
     LimitsConfig, ProviderConfig, ProviderKind, RouterConfig,
@@ -134,6 +136,7 @@ pub struct Config {
     pub services: ServicesConfig,
     pub bus: BusConfig,
     pub redis: RedisConfig,
+    pub gateway: GatewayConfig,
     pub admin: AdminConfig,
 }
 
@@ -152,6 +155,7 @@ impl Default for Config {
             services: ServicesConfig::default(),
             bus: BusConfig::default(),
             redis: RedisConfig::default(),
+            gateway: GatewayConfig::default(),
             admin: AdminConfig::default(),
         }
     }
@@ -244,6 +248,7 @@ impl Config {
             }
         }
         self.redis.validate().map_err(ConfigError::Invalid)?;
+        self.gateway.validate().map_err(ConfigError::Invalid)?;
         if let Some(problem) = self.seo.problem() {
             return Err(ConfigError::Invalid(problem));
         }

@@ -247,3 +247,58 @@ fn seo_settings_are_checked() {
         assert!(text.contains(named), "{key}: {text}");
     }
 }
+
+#[test]
+fn gateway_upstreams_and_limits_are_checked_by_key() {
+    let mut config = Config::default();
+    config.gateway.upstreams.auth = vec!["http://127.0.0.1:9001".into()];
+    config.gateway.upstreams.inference = vec!["dns://confab-inference:8080".into()];
+    config.validate().unwrap();
+    assert_eq!(
+        InstanceEntry::parse("dns://confab-inference:8080").unwrap(),
+        InstanceEntry::Dns {
+            host: "confab-inference".into(),
+            port: 8080
+        }
+    );
+    assert_eq!(
+        InstanceEntry::parse("http://127.0.0.1:9001/").unwrap(),
+        InstanceEntry::Static {
+            authority: "127.0.0.1:9001".into()
+        }
+    );
+    for bad in [
+        "https://x:1",
+        "http://x:1/path",
+        "dns://x",
+        "dns://:80",
+        "http://u:p@x:1",
+    ] {
+        let mut config = Config::default();
+        config.gateway.upstreams.chat = vec![bad.into()];
+        let text = config.validate().unwrap_err().to_string();
+        assert!(text.contains("gateway.upstreams.chat"), "{bad}: {text}");
+    }
+    for (key, value, named) in [
+        (
+            "CONFAB_GATEWAY__BREAKER_OPEN_MS",
+            "40000",
+            "gateway.breaker_open_ms",
+        ),
+        (
+            "CONFAB_GATEWAY__BREAKER_ERROR_RATE",
+            "2",
+            "gateway.breaker_error_rate",
+        ),
+        ("CONFAB_GATEWAY__IP_BURST", "0", "gateway.ip_burst"),
+        (
+            "CONFAB_GATEWAY__CONNECT_TIMEOUT_MS",
+            "0",
+            "gateway.connect_timeout_ms",
+        ),
+        ("CONFAB_GATEWAY__UPSTREAMS__FILES", "[]", "files"),
+    ] {
+        let text = Config::load(&env(&[(key, value)])).unwrap_err().to_string();
+        assert!(text.contains(named), "{key}: {text}");
+    }
+}

@@ -6,7 +6,7 @@
 //! timeouts (connect and total in the client, first token here; an answer fetched whole, not
 //! streamed, is bounded by the total timeout alone).
 //!
-//! The circuit breaker, with its window, is in `breaker`.
+//! The circuit breaker, with its window, is `confab_core::breaker`'s (the gateway uses it too).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -27,9 +27,18 @@ use crate::provider::Provider;
 use crate::scripted::Scripted;
 use crate::types::{ChatEvent, ChatRequest, ChatStream};
 
-mod breaker;
+pub use confab_core::breaker::{BreakerSettings, CircuitBreaker, CircuitState};
 
-pub use breaker::{CircuitBreaker, CircuitState};
+/// The breaker settings of `[inference.router]`.
+fn breaker_settings(settings: &RouterConfig) -> BreakerSettings {
+    BreakerSettings {
+        failures: settings.breaker_failures,
+        min_requests: settings.breaker_min_requests,
+        error_rate: settings.breaker_error_rate,
+        open_for: Duration::from_secs(settings.breaker_open_secs),
+        window_secs: settings.breaker_window_secs,
+    }
+}
 
 #[derive(Debug, Clone)]
 enum Target {
@@ -241,7 +250,7 @@ impl Router {
                 id: id.clone(),
                 model: model.to_owned(),
                 target,
-                breaker: CircuitBreaker::new(settings.clone()),
+                breaker: CircuitBreaker::new(breaker_settings(&settings)),
                 in_flight: AtomicUsize::new(0),
                 first_token_timeout,
                 total_timeout,
@@ -364,7 +373,7 @@ impl Router {
                     id,
                     model: local.name.clone(),
                     target: Target::Local(local.name.clone()),
-                    breaker: CircuitBreaker::new(self.settings.clone()),
+                    breaker: CircuitBreaker::new(breaker_settings(&self.settings)),
                     in_flight: AtomicUsize::new(0),
                     first_token_timeout: Duration::from_secs(120),
                     total_timeout: Duration::from_secs(120),

@@ -1,10 +1,25 @@
-//! The circuit breaker of each backend: consecutive failures or an error rate over a window
-//! open it; after a pause one probe may pass; a success closes it.
+//! A circuit breaker, shared by the inference router's backends and the gateway's upstream
+//! services: consecutive failures or an error rate over a window open it; after a pause one
+//! probe may pass; a success closes it.
 
 use std::time::{Duration, Instant};
 
-use confab_core::config::RouterConfig;
 use parking_lot::Mutex;
+
+/// When a circuit opens and for how long.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct BreakerSettings {
+    /// Consecutive failures that open the circuit.
+    pub failures: u32,
+    /// Requests in the window before the error rate counts.
+    pub min_requests: u32,
+    /// The share of failures (0 to 1) over the window that opens the circuit.
+    pub error_rate: f64,
+    /// How long the circuit stays open before one probe may pass.
+    pub open_for: Duration,
+    /// The error rate's window, in seconds.
+    pub window_secs: u64,
+}
 
 /// A circuit's state, as exported in `/metrics` (0, 1, 2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,19 +80,19 @@ impl Window {
     }
 }
 
-/// A backend's circuit breaker.
+/// One circuit breaker.
 #[derive(Debug)]
 pub struct CircuitBreaker {
     state: Mutex<Breaker>,
-    settings: RouterConfig,
+    settings: BreakerSettings,
 }
 
 impl CircuitBreaker {
-    pub fn new(settings: RouterConfig) -> Self {
+    pub fn new(settings: BreakerSettings) -> Self {
         Self {
             state: Mutex::new(Breaker::Closed {
                 consecutive: 0,
-                window: Window::new(settings.breaker_window_secs),
+                window: Window::new(settings.window_secs),
             }),
             settings,
         }
@@ -122,14 +137,14 @@ impl CircuitBreaker {
         let settings = &self.settings;
         let mut state = self.state.lock();
         let open = Breaker::Open {
-            until: now + Duration::from_secs(settings.breaker_open_secs),
+            until: now + settings.open_for,
         };
         match &mut *state {
             Breaker::HalfOpen { .. } | Breaker::Open { .. } => {
                 *state = if success {
                     Breaker::Closed {
                         consecutive: 0,
-                        window: Window::new(settings.breaker_window_secs),
+                        window: Window::new(settings.window_secs),
                     }
                 } else {
                     open
@@ -143,10 +158,10 @@ impl CircuitBreaker {
                 window.record(now, success);
                 let tripped_by_rate = !success && {
                     let (requests, failures) = window.totals(now);
-                    requests >= settings.breaker_min_requests
-                        && f64::from(failures) / f64::from(requests) >= settings.breaker_error_rate
+                    requests >= settings.min_requests
+                        && f64::from(failures) / f64::from(requests) >= settings.error_rate
                 };
-                if *consecutive >= settings.breaker_failures || tripped_by_rate {
+                if *consecutive >= settings.failures || tripped_by_rate {
                     *state = open;
                 }
             }
@@ -158,20 +173,20 @@ impl CircuitBreaker {
 mod tests {
     use super::*;
 
-    fn settings() -> RouterConfig {
-        RouterConfig {
-            breaker_failures: 3,
-            breaker_min_requests: 4,
-            breaker_error_rate: 0.5,
-            breaker_open_secs: 0,
-            ..RouterConfig::default()
+    fn settings() -> BreakerSettings {
+        BreakerSettings {
+            failures: 3,
+            min_requests: 4,
+            error_rate: 0.5,
+            open_for: Duration::ZERO,
+            window_secs: 30,
         }
     }
 
     #[test]
     fn consecutive_failures_open_then_a_probe_closes() {
-        let breaker = CircuitBreaker::new(RouterConfig {
-            breaker_open_secs: 3600,
+        let breaker = CircuitBreaker::new(BreakerSettings {
+            open_for: Duration::from_secs(3600),
             ..settings()
         });
         breaker.record(false);
@@ -195,8 +210,8 @@ mod tests {
 
     #[test]
     fn an_error_rate_opens_and_a_failed_probe_reopens() {
-        let breaker = CircuitBreaker::new(RouterConfig {
-            breaker_failures: 100,
+        let breaker = CircuitBreaker::new(BreakerSettings {
+            failures: 100,
             ..settings()
         });
         for ok in [true, false, true, false] {
