@@ -80,6 +80,8 @@ pub struct App {
     pub seo: Arc<confab_seo::SeoService>,
     /// Live events of this process (or of every replica, over NATS).
     pub events: Arc<dyn confab_bus::EventBus>,
+    /// Durable events (the outbox in the database, or NATS JetStream).
+    pub durable: Arc<dyn confab_bus::DurableEvents>,
     pub openapi: utoipa::openapi::OpenApi,
     /// Background work that must finish before shutdown.
     pub tasks: TaskTracker,
@@ -162,6 +164,11 @@ pub async fn build(config: &Config) -> anyhow::Result<App> {
                 settings: Some(live.clone()),
                 jobs: Some(jobs.clone()),
                 events: Some(events.clone()),
+                // User deletion: the purge request and the services that must answer it.
+                purge: Some(confab_auth::PurgeDeps {
+                    events: bus.durable.clone(),
+                    participants: crate::purge::participants(config)?,
+                }),
             },
             config.auth.clone(),
         )
@@ -306,6 +313,23 @@ pub async fn build(config: &Config) -> anyhow::Result<App> {
         },
         seo_settings(&config.seo),
     );
+    // User deletion: each data-holding service's purge consumer, and the auth service's
+    // consumer of their answers (split mode: each in the process running that service).
+    crate::purge::start_participant(
+        "chat",
+        chat.clone(),
+        durable.clone(),
+        &tasks,
+        shutdown.clone(),
+    );
+    crate::purge::start_participant(
+        "seo",
+        seo.clone(),
+        durable.clone(),
+        &tasks,
+        shutdown.clone(),
+    );
+    crate::purge::start_answers(auth.clone(), durable.clone(), &tasks, shutdown.clone());
     // The workers that run this process's share of the background jobs.
     let mut workers = Workers::new(
         jobs.clone(),
@@ -388,6 +412,7 @@ pub async fn build(config: &Config) -> anyhow::Result<App> {
         chat,
         seo,
         events,
+        durable,
         openapi,
         tasks,
         shutdown,
