@@ -15,5 +15,7 @@ pub mod store;
 pub mod throttle;
 
 pub use api::{AuthState, router};
-pub use service::{AuthDeps, AuthError, AuthService, PURGE_USER_JOB};
+pub use service::{
+    AuthDeps, AuthError, AuthService, PURGE_USER_JOB, PurgeAnswers, PurgeDeps, PurgeRun,
+};
 pub use store::{SqlAuthStore, migrations};

@@ -1,6 +1,8 @@
 //! What the auth service needs from storage. [`crate::store::SqlAuthStore`] is the adapter
 //! (SQLite and PostgreSQL); the contract suite in `tests/it` runs against both.
 
+use std::collections::BTreeMap;
+
 use async_trait::async_trait;
 use confab_core::auth::{Role, Scope};
 use confab_store::StoreError;
@@ -95,8 +97,46 @@ pub struct UserFilter {
     pub limit: u32,
 }
 
+/// A user's deletion across services, as the auth service records it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PurgeRecord {
+    pub user_id: Uuid,
+    pub requested_at: i64,
+    /// When the durable purge request went out; `None`: not yet.
+    pub published_at: Option<i64>,
+    /// When the account was deleted; `None`: still waiting.
+    pub finished_at: Option<i64>,
+}
+
+/// One service's answer to a purge request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PurgeAnswer {
+    /// The answer's event id: each is recorded once.
+    pub id: Uuid,
+    pub user_id: Uuid,
+    pub service: String,
+    pub counts: BTreeMap<String, u64>,
+    pub at: i64,
+}
+
+/// The auth service's record of users being deleted (the `user.purge` job).
 #[async_trait]
-pub trait AuthStore: Send + Sync {
+pub trait PurgeStore: Send + Sync {
+    /// The user's purge record, created (requested at `now`) when there is none.
+    async fn open_purge(&self, user_id: Uuid, now: i64) -> StoreResult<PurgeRecord>;
+    /// Notes that the purge request was published.
+    async fn mark_purge_published(&self, user_id: Uuid, now: i64) -> StoreResult<()>;
+    /// Records an answer; `false` when it was recorded before or no purge of its user is
+    /// recorded (nothing to answer).
+    async fn record_purge_answer(&self, answer: &PurgeAnswer) -> StoreResult<bool>;
+    /// Every answer recorded for the user, oldest first.
+    async fn purge_answers(&self, user_id: Uuid) -> StoreResult<Vec<PurgeAnswer>>;
+    /// Notes that the account is gone.
+    async fn finish_purge(&self, user_id: Uuid, now: i64) -> StoreResult<()>;
+}
+
+#[async_trait]
+pub trait AuthStore: PurgeStore + Send + Sync {
     /// Inserts a user; when `first_is_admin`, the first user of the database becomes an active
     /// admin whatever `user.role`/`user.status` say. Returns the user as stored.
     async fn insert_user(&self, user: &User, first_is_admin: bool) -> StoreResult<User>;

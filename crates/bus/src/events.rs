@@ -3,6 +3,8 @@
 //! [`Envelope::typed`] wraps one for the bus; [`Envelope::decode`] reads it back (`None` for
 //! another kind).
 
+use std::collections::BTreeMap;
+
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -69,6 +71,50 @@ impl TypedEvent for UserDeleted {
     const KIND: &'static str = "user.deleted";
     fn topic(&self) -> String {
         USERS_TOPIC.to_owned()
+    }
+}
+
+/// The topic prefix of purge requests: each is published on `purge.requested.<user id>`.
+pub const PURGE_REQUESTED_PREFIX: &str = "purge.requested.";
+/// The topic prefix of the services' answers: `purge.acknowledged.<user id>`.
+pub const PURGE_ACKNOWLEDGED_PREFIX: &str = "purge.acknowledged.";
+
+/// Durable: an admin deleted this account, so every service that holds users' data deletes
+/// this user's (each through its own durable consumer, idempotently) and answers with
+/// [`UserPurgeAcknowledged`]. Published once by the `user.purge` job of the auth service; the
+/// account itself goes when every expected service has answered, then [`UserDeleted`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UserPurgeRequested {
+    pub user_id: Uuid,
+    /// When the deletion was asked for (Unix ms).
+    pub requested_at: i64,
+}
+
+impl TypedEvent for UserPurgeRequested {
+    const KIND: &'static str = "user.purge_requested";
+    fn topic(&self) -> String {
+        format!("{PURGE_REQUESTED_PREFIX}{}", self.user_id)
+    }
+}
+
+/// Durable: one service deleted a user's data (one handling of a [`UserPurgeRequested`];
+/// a repeated delivery answers again with zero counts, so the counts of all the answers of a
+/// service, each `id` once, add up to what it deleted).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UserPurgeAcknowledged {
+    /// This answer's id (UUIDv7), so a redelivered answer is counted once.
+    pub id: Uuid,
+    pub user_id: Uuid,
+    /// The answering service, e.g. `chat`.
+    pub service: String,
+    /// What it deleted, by kind of thing (`conversations`, `projects`).
+    pub counts: BTreeMap<String, u64>,
+}
+
+impl TypedEvent for UserPurgeAcknowledged {
+    const KIND: &'static str = "user.purge_acknowledged";
+    fn topic(&self) -> String {
+        format!("{PURGE_ACKNOWLEDGED_PREFIX}{}", self.user_id)
     }
 }
 
@@ -142,6 +188,58 @@ mod tests {
         assert_eq!(
             changed.decode::<ConfigChanged>(),
             Some(ConfigChanged { version: 3 })
+        );
+    }
+
+    /// The purge events' JSON is a contract between services of possibly different versions.
+    #[test]
+    fn purge_events_have_pinned_json_and_per_user_topics() {
+        let user_id = Uuid::parse_str("0192f0c1-0000-7000-8000-000000000001").unwrap();
+        let requested = Envelope::typed(&UserPurgeRequested {
+            user_id,
+            requested_at: 1_700_000_000_000,
+        });
+        assert_eq!(requested.kind, "user.purge_requested");
+        assert_eq!(
+            requested.topic,
+            "purge.requested.0192f0c1-0000-7000-8000-000000000001"
+        );
+        assert!(requested.topic.starts_with(PURGE_REQUESTED_PREFIX));
+        assert_eq!(
+            requested.data,
+            serde_json::json!({
+                "user_id": "0192f0c1-0000-7000-8000-000000000001",
+                "requested_at": 1_700_000_000_000_i64,
+            })
+        );
+        let id = Uuid::parse_str("0192f0c1-0000-7000-8000-0000000000aa").unwrap();
+        let answer = UserPurgeAcknowledged {
+            id,
+            user_id,
+            service: "chat".into(),
+            counts: BTreeMap::from([("conversations".to_owned(), 3)]),
+        };
+        let acknowledged = Envelope::typed(&answer);
+        assert_eq!(acknowledged.kind, "user.purge_acknowledged");
+        assert_eq!(
+            acknowledged.topic,
+            "purge.acknowledged.0192f0c1-0000-7000-8000-000000000001"
+        );
+        assert_eq!(
+            acknowledged.data,
+            serde_json::json!({
+                "id": "0192f0c1-0000-7000-8000-0000000000aa",
+                "user_id": "0192f0c1-0000-7000-8000-000000000001",
+                "service": "chat",
+                "counts": {"conversations": 3},
+            })
+        );
+        assert_eq!(acknowledged.decode::<UserPurgeAcknowledged>(), Some(answer));
+        assert_eq!(acknowledged.decode::<UserPurgeRequested>(), None);
+        // The account's end keeps its shape.
+        assert_eq!(
+            Envelope::typed(&UserDeleted { user_id }).data,
+            serde_json::json!({"user_id": "0192f0c1-0000-7000-8000-000000000001"})
         );
     }
 }

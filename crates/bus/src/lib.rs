@@ -12,6 +12,7 @@ use futures::stream::BoxStream;
 use serde::{Deserialize, Serialize};
 
 pub mod audit;
+mod consumer;
 mod durable;
 pub mod events;
 mod jobs;
@@ -20,10 +21,12 @@ mod memory;
 mod nats;
 #[cfg(feature = "nats")]
 mod nats_jobs;
+pub mod purge;
 mod sql_jobs;
 mod sql_outbox;
 mod worker;
 
+pub use consumer::{DeliveryHandler, HandlerError, run_consumer};
 pub use durable::{Delivery, DurableEvents};
 pub use events::TypedEvent;
 pub use jobs::{Heartbeat, Job, JobError, JobFilter, JobQueue, JobState, Lease, NewJob, Progress};

@@ -4,9 +4,10 @@
 //! idempotent: a job whose worker died runs again.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
-use confab_auth::{AuthService, PURGE_USER_JOB};
+use confab_auth::{AuthService, PURGE_USER_JOB, PurgeRun};
 use confab_bus::{Job, JobContext, JobFailure, JobHandler, Workers};
 use confab_chat::{ChatService, TITLE_JOB, TitleJob};
 use confab_inference::pulls::{PULL_JOB, PullJobError, Pulls};
@@ -44,13 +45,13 @@ pub fn register(workers: &mut Workers, concurrency: usize, handlers: Handlers) {
             Arc::new(GenerateHandler { seo: seo.clone() }),
         );
     }
-    // Until user deletion travels as events, the purge runs where auth, chat and the SEO
-    // studio are together.
-    if let (Some(auth), Some(chat), Some(seo)) = (handlers.auth, handlers.chat, handlers.seo) {
+    // The purge asks every service for its part through durable events; it runs where the
+    // accounts are.
+    if let Some(auth) = handlers.auth {
         workers.register(
             PURGE_USER_JOB,
             concurrency,
-            Arc::new(PurgeUserHandler { auth, chat, seo }),
+            Arc::new(PurgeUserHandler { auth }),
         );
     }
 }
@@ -144,12 +145,17 @@ impl JobHandler for GenerateHandler {
     }
 }
 
-/// `user.purge`: deletes a deleted user's data in every service, then the account.
+/// `user.purge`: asks every data-holding service to delete a deleted user's data (a durable
+/// event each handles for its own tables), waits for their answers, then deletes the account
+/// (`AuthService::run_purge`). An attempt waits up to [`PURGE_WAIT`] with heartbeats and
+/// progress naming the services still silent; then it is retried with backoff, so a service
+/// that is down delays the deletion without failing it (the job has 48 attempts).
 struct PurgeUserHandler {
     auth: Arc<AuthService>,
-    chat: Arc<ChatService>,
-    seo: Arc<SeoService>,
 }
+
+/// How long one attempt of `user.purge` waits for the services' answers.
+const PURGE_WAIT: Duration = Duration::from_secs(300);
 
 #[derive(Deserialize)]
 struct PurgePayload {
@@ -160,33 +166,31 @@ struct PurgePayload {
 impl JobHandler for PurgeUserHandler {
     async fn run(&self, job: &Job, ctx: JobContext) -> Result<Value, JobFailure> {
         let PurgePayload { user_id } = payload(job)?;
-        ctx.progress(Some(0.0), Some("deleting conversations"));
-        let conversations = self
-            .chat
-            .purge_user(user_id)
-            .await
-            .map_err(|e| JobFailure::Retry(e.to_string()))?;
-        ctx.progress(Some(40.0), Some("deleting SEO projects"));
-        let projects = self
-            .seo
-            .purge_user(user_id)
-            .await
-            .map_err(|e| JobFailure::Retry(e.to_string()))?;
         ctx.progress(
-            Some(60.0),
-            Some("deleting the account, its keys and sessions"),
+            Some(0.0),
+            Some("asking the services to delete the user's data"),
         );
-        // Last: while the account row exists, the purge is not finished.
-        let account = self
-            .auth
-            .purge_account(user_id)
-            .await
-            .map_err(|e| JobFailure::Retry(e.to_string()))?;
-        ctx.progress(Some(100.0), Some("done"));
-        Ok(json!({
-            "conversations": conversations,
-            "seo_projects": projects,
-            "account_deleted": account
-        }))
+        let reporter = ctx.clone();
+        let report =
+            move |percent: f64, message: &str| reporter.progress(Some(percent), Some(message));
+        let run = tokio::select! {
+            run = self.auth.run_purge(user_id, PURGE_WAIT, &report) => run,
+            () = ctx.cancelled().cancelled() => {
+                return Err(JobFailure::Retry("interrupted while waiting for the services".into()));
+            }
+        };
+        match run.map_err(|e| JobFailure::Retry(e.to_string()))? {
+            PurgeRun::Done {
+                account_deleted,
+                services,
+            } => Ok(json!({
+                "account_deleted": account_deleted,
+                "services": services,
+            })),
+            PurgeRun::Waiting { missing } => Err(JobFailure::Retry(format!(
+                "waiting for {} to delete the user's data",
+                missing.join(", ")
+            ))),
+        }
     }
 }

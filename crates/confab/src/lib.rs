@@ -8,6 +8,7 @@ pub mod docs;
 pub mod jobs;
 pub mod maintenance;
 pub mod models;
+pub mod purge;
 pub mod server;
 pub mod services;
 pub mod web;

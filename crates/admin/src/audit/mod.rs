@@ -23,6 +23,7 @@
 
 mod archive;
 pub mod chain;
+mod ingest;
 mod store;
 mod verify;
 
@@ -33,6 +34,7 @@ use confab_store::StoreError;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+pub use ingest::{AUDIT_INGEST_CONSUMER, AuditIngest};
 pub use store::SqlAuditLog;
 
 /// The `prev_hash` of the first entry.

@@ -1,9 +1,11 @@
 //! The contract suites of the admin service's storage ports, run against their SQL adapters on
 //! the backend under test (SQLite by default, PostgreSQL with `TEST_BACKEND=postgres`;
 //! `scripts/test.sh` runs both): usage statistics (`usage.rs`) and runtime settings
-//! (`settings.rs`). The audit log's are in `crates/confab/tests/it/audit.rs`.
+//! (`settings.rs`), and the audit records other processes send (`audit.rs`). The audit log's
+//! own suite is in `crates/confab/tests/it/audit.rs`.
 #![expect(clippy::unwrap_used, reason = "test code: panics are failures")]
 
+mod audit;
 mod settings;
 mod usage;
 

@@ -204,9 +204,10 @@ impl AuthService {
     }
 
     /// Deletes a user with all their data, as one operation that survives a crash: the
-    /// account is disabled and signed out at once, then a `user.purge` job (retried until it
-    /// succeeds) deletes the user's data in every service and finally the account itself.
-    /// Returns the job's id.
+    /// account is disabled and signed out at once, then a `user.purge` job asks every
+    /// data-holding service to delete the user's data (a durable event each handles for its
+    /// own tables), waits for their answers and finally deletes the account itself
+    /// ([`AuthService::run_purge`]). Returns the job's id.
     pub async fn delete_user(
         &self,
         admin: &AdminUser,
@@ -237,7 +238,10 @@ impl AuthService {
             .enqueue(
                 NewJob::new(PURGE_USER_JOB, json!({"user_id": id}))
                     .priority(10)
-                    .max_attempts(20)
+                    // An attempt waits up to five minutes for the services' answers, and a
+                    // failing one backs off up to five minutes: 48 attempts outlast a
+                    // service, the database or the bus being down for hours.
+                    .max_attempts(48)
                     .created_by(admin.principal().user_id),
             )
             .await

@@ -1,6 +1,7 @@
 //! The auth service's operations, one module per seam: [`accounts`] (registration, profile,
 //! passwords), [`sessions`] (sign-in, refresh, logout), [`api_keys`], [`admin`] (users and
-//! groups, for admins and the command line) and [`authenticator`] (the `Authenticator` adapter
+//! groups, for admins and the command line), `purge` (deleting a user across services: the
+//! request, the services' answers, the wait) and [`authenticator`] (the `Authenticator` adapter
 //! with its lookup caches). Handlers call these; they call the store, the key ring and the
 //! audit log. This module holds the service, its errors and what the seams share.
 
@@ -8,7 +9,13 @@ mod accounts;
 mod admin;
 mod api_keys;
 mod authenticator;
+mod purge;
 mod sessions;
+
+pub use purge::{
+    PURGE_ANSWERS_CONSUMER, PURGE_ANSWERS_PREFIX, PurgeAnswers, PurgeDeps, PurgeRun,
+    valid_participant,
+};
 
 use std::sync::Arc;
 
@@ -148,6 +155,9 @@ pub struct AuthDeps {
     /// Where account events (`user.registered`, `user.deleted`, `access.revoked`) are
     /// published; `None`: nowhere.
     pub events: Option<Arc<dyn EventBus>>,
+    /// Deleting users across services: the durable events and the services that must
+    /// answer; `None`: the `user.purge` job cannot run.
+    pub purge: Option<PurgeDeps>,
 }
 
 impl std::fmt::Debug for AuthDeps {
@@ -178,6 +188,9 @@ pub struct AuthService {
     /// Where account events (`user.registered`, `user.deleted`, `access.revoked`) are
     /// published.
     events: Option<Arc<dyn EventBus>>,
+    purge: Option<PurgeDeps>,
+    /// Bumped whenever this process records a purge answer, so waiting purges look at once.
+    purge_answered: tokio::sync::watch::Sender<u64>,
 }
 
 impl std::fmt::Debug for AuthService {
@@ -229,6 +242,8 @@ impl AuthService {
             settings: deps.settings,
             jobs: deps.jobs,
             events: deps.events,
+            purge: deps.purge,
+            purge_answered: tokio::sync::watch::Sender::new(0),
         })
     }
 

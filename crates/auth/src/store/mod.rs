@@ -1,6 +1,7 @@
 //! The SQL adapter of [`AuthStore`], portable across SQLite and PostgreSQL.
 //!
-//! One module per area — `users`, `sessions`, `keys` (API keys and signing keys), `groups` —
+//! One module per area — `users`, `sessions`, `keys` (API keys and signing keys), `groups`,
+//! `purges` (users being deleted across services) —
 //! holds that area's statements, each a function over the [`Db`]; this module holds the row
 //! readers they share and the `AuthStore` implementation that calls them.
 
@@ -19,6 +20,7 @@ use crate::ports::{
 
 mod groups;
 mod keys;
+mod purges;
 mod sessions;
 mod users;
 

@@ -196,3 +196,20 @@ impl ChatService {
         Ok(purged)
     }
 }
+
+/// The chat service's part in deleting a user across services (its durable consumer
+/// `chat.user-purge`): every conversation of the user's, with their messages, shares,
+/// reactions and presets.
+#[async_trait::async_trait]
+impl confab_bus::purge::UserData for ChatService {
+    async fn purge_user_data(
+        &self,
+        user_id: Uuid,
+    ) -> Result<confab_bus::purge::PurgeCounts, confab_bus::purge::PurgeError> {
+        let conversations = self
+            .purge_user(user_id)
+            .await
+            .map_err(|e| confab_bus::purge::PurgeError(e.to_string()))?;
+        Ok([("conversations".to_owned(), conversations)].into())
+    }
+}

@@ -88,6 +88,8 @@ pub struct App {
     pub seo: Arc<confab_seo::SeoService>,
     /// Live events of this process (or of every replica, over NATS).
     pub events: Arc<dyn confab_bus::EventBus>,
+    /// Durable events (the outbox in the database, or NATS JetStream).
+    pub durable: Arc<dyn confab_bus::DurableEvents>,
     pub openapi: utoipa::openapi::OpenApi,
     /// Background work that must finish before shutdown.
     pub tasks: TaskTracker,
@@ -129,6 +131,7 @@ pub async fn build(config: &Config) -> anyhow::Result<App> {
         chat: built.chat.context(all)?,
         seo: built.seo.context(all)?,
         events: built.events,
+        durable: built.durable,
         openapi: built.openapi,
         tasks: built.tasks,
         shutdown: built.shutdown,
@@ -168,6 +171,7 @@ struct Built {
     chat: Option<Arc<confab_chat::ChatService>>,
     seo: Option<Arc<confab_seo::SeoService>>,
     events: Arc<dyn confab_bus::EventBus>,
+    durable: Arc<dyn confab_bus::DurableEvents>,
     openapi: utoipa::openapi::OpenApi,
     tasks: TaskTracker,
     shutdown: CancellationToken,
@@ -384,6 +388,29 @@ async fn assemble(config: &Config, services: &Services) -> anyhow::Result<Built>
         _ => None,
     };
 
+    // User deletion: each data-holding service's purge consumer, and the auth service's
+    // consumer of their answers, in the process running that service.
+    if let Some(chat) = &chat {
+        crate::purge::start_participant(
+            "chat",
+            chat.clone(),
+            durable.clone(),
+            &tasks,
+            shutdown.clone(),
+        );
+    }
+    if let Some(seo) = &seo {
+        crate::purge::start_participant(
+            "seo",
+            seo.clone(),
+            durable.clone(),
+            &tasks,
+            shutdown.clone(),
+        );
+    }
+    if let Some(auth) = &auth {
+        crate::purge::start_answers(auth.clone(), durable.clone(), &tasks, shutdown.clone());
+    }
     // The workers that run this process's share of the background jobs: the kinds of the
     // services it holds.
     let mut workers = Workers::new(
@@ -450,6 +477,12 @@ async fn assemble(config: &Config, services: &Services) -> anyhow::Result<Built>
             shutdown.clone(),
         );
         crate::maintenance::start(config, bus.clone(), audit.clone(), &tasks, shutdown.clone());
+        confab_admin::audit::AuditIngest::start(
+            audit.clone(),
+            durable.clone(),
+            &tasks,
+            shutdown.clone(),
+        );
         let models = admin_models.context("the admin service checks model names")?;
         api = api
             .merge(confab_admin::jobs_api::router(
@@ -512,6 +545,7 @@ async fn assemble(config: &Config, services: &Services) -> anyhow::Result<Built>
         chat,
         seo,
         events,
+        durable,
         openapi,
         tasks,
         shutdown,

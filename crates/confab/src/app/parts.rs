@@ -78,6 +78,11 @@ pub(super) async fn auth_service(
                 settings: Some(live.clone()),
                 jobs: Some(bus.jobs.clone()),
                 events: Some(bus.events.clone()),
+                // User deletion: the purge request and the services that must answer it.
+                purge: Some(confab_auth::PurgeDeps {
+                    events: bus.durable.clone(),
+                    participants: crate::purge::participants(config)?,
+                }),
             },
             config.auth.clone(),
         )

@@ -253,7 +253,11 @@ async fn admins_lock_unlock_reset_passwords_and_delete_users_with_their_data() {
     let job = finished_job(&app, &admin, &job_id).await;
     assert_eq!(job["state"], "succeeded", "{job}");
     assert_eq!(job["kind"], "user.purge");
-    assert_eq!(job["result"]["conversations"], 1, "{job}");
+    assert_eq!(
+        job["result"]["services"]["chat"]["conversations"], 1,
+        "{job}"
+    );
+    assert_eq!(job["result"]["services"]["seo"]["projects"], 0, "{job}");
     assert_eq!(job["result"]["account_deleted"], true, "{job}");
     for (table, column) in [
         ("conversations", "user_id"),

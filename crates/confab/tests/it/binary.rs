@@ -208,10 +208,10 @@ async fn migrate_explicitly_when_auto_migrate_is_off() {
     assert!(stderr.contains("confab migrate"), "{stderr}");
     let (code, stdout, stderr) = confab(&db, &["migrate"], &manual, None).await;
     assert_eq!(code, 0, "{stderr}");
-    assert!(stdout.contains("auth: 2 applied now"), "{stdout}");
+    assert!(stdout.contains("auth: 3 applied now"), "{stdout}");
     let (code, stdout, _) = confab(&db, &["migrate"], &manual, None).await;
     assert_eq!(code, 0);
-    assert!(stdout.contains("auth: 0 applied now, 2 before"), "{stdout}");
+    assert!(stdout.contains("auth: 0 applied now, 3 before"), "{stdout}");
     let (code, _, stderr) = confab(&db, &["users", "list"], &manual, None).await;
     assert_eq!(code, 0, "{stderr}");
 }

@@ -39,6 +39,7 @@ pub struct TestApp {
     pub auth: std::sync::Arc<confab_auth::AuthService>,
     pub chat: std::sync::Arc<confab_chat::ChatService>,
     pub events: std::sync::Arc<dyn confab_bus::EventBus>,
+    pub durable: std::sync::Arc<dyn confab_bus::DurableEvents>,
     pub db: confab_store::Db,
     /// The URL of `db`, for a second replica on the same database.
     pub database_url: String,
@@ -66,6 +67,7 @@ impl TestApp {
         let auth = app.auth.clone();
         let chat = app.chat.clone();
         let events = app.events.clone();
+        let durable = app.durable.clone();
         let store = app.db.clone();
         let signal = stop.clone();
         let server = tokio::spawn(confab::server::serve(
@@ -83,6 +85,7 @@ impl TestApp {
             auth,
             chat,
             events,
+            durable,
             db: store,
             database_url: db.url.clone(),
             stop,

@@ -26,6 +26,7 @@ mod inference;
 mod model_calls;
 mod models;
 mod ops;
+mod purge;
 mod router;
 mod routes;
 mod seo;

@@ -23,6 +23,12 @@ pub struct ServicesConfig {
     /// calling another on a user's behalf signs a short-lived token with it. Set, this
     /// process also accepts such tokens.
     pub token: Option<Secret>,
+    /// The services that must answer before a deleted user's account goes (each deletes the
+    /// user's data in its own tables and answers over durable events); unset: every
+    /// data-holding service the binary has (`chat`, `seo`). List only those the deployment
+    /// runs, or deletions wait for the missing ones.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub purge_participants: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]

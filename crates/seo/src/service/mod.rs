@@ -231,3 +231,19 @@ impl SeoService {
         Ok(self.store.purge_owner(user_id).await?)
     }
 }
+
+/// The SEO studio's part in deleting a user across services (its durable consumer
+/// `seo.user-purge`): every project of the user's, with transcripts, versions and channels.
+#[async_trait::async_trait]
+impl confab_bus::purge::UserData for SeoService {
+    async fn purge_user_data(
+        &self,
+        user_id: uuid::Uuid,
+    ) -> Result<confab_bus::purge::PurgeCounts, confab_bus::purge::PurgeError> {
+        let projects = self
+            .purge_user(user_id)
+            .await
+            .map_err(|e| confab_bus::purge::PurgeError(e.to_string()))?;
+        Ok([("projects".to_owned(), projects)].into())
+    }
+}
