@@ -1,11 +1,14 @@
 //! The cache port: byte values under string keys with a time to live. The in-process adapter
 //! is moka (a concurrent TinyLFU cache with per-entry expiry); a Redis adapter joins it for
 //! split mode, behind the same trait. The limiter ports (`limit`) hold the state that must be
-//! shared by replicas: rate limits, windowed counters and expiring memberships.
+//! shared by replicas: rate limits, windowed counters and expiring memberships. `revocable`
+//! holds per-user lookups (credentials) that a revocation drops at once.
 
 pub mod limit;
+pub mod revocable;
 
 pub use limit::{Counters, Decision, Membership, Rate, RateLimiter, Taken, Unavailable};
+pub use revocable::{RevocableCache, Ticket};
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
