@@ -192,7 +192,10 @@ impl RemoteAuthenticator {
                         }
                     }
                     Some(Received::Lagged(missed)) => {
-                        tracing::warn!(missed, "auth revocations missed; dropping every cached answer");
+                        tracing::warn!(
+                            missed,
+                            "auth revocations missed; dropping every cached answer"
+                        );
                         this.drop_all();
                     }
                     None => break,
@@ -324,10 +327,7 @@ impl RemoteAuthenticator {
 
     /// Asks auth what `bearer` stands for: `Ok(Err(_))` is auth's refusal.
     async fn introspect(&self, bearer: &str) -> Result<Answer, AuthFailure> {
-        let url = format!(
-            "{}/internal/v1/auth/introspect",
-            self.inner.config.base_url
-        );
+        let url = format!("{}/internal/v1/auth/introspect", self.inner.config.base_url);
         let response = self
             .inner
             .http
