@@ -183,6 +183,9 @@ pub async fn build(config: &Config) -> anyhow::Result<App> {
         }),
         None => auth.clone(),
     };
+    // Revocations published by other auth replicas drop this one's cached lookups.
+    auth.follow_revocations(&tasks, shutdown.clone());
+    let internal_auth = confab_core::internal::InternalAuth(service_tokens.clone());
     let https = config
         .server
         .public_url
@@ -333,6 +336,8 @@ pub async fn build(config: &Config) -> anyhow::Result<App> {
         authenticator: authenticator.clone(),
     };
     let model_names = inference.clone();
+    let admin_internal =
+        confab_admin::settings::internal_router(runtime_config.clone(), internal_auth.clone());
     let settings_state = confab_admin::settings::SettingsState {
         config: runtime_config,
         models: Arc::new(move || model_names.models().into_iter().map(|m| m.id).collect()),
@@ -348,6 +353,12 @@ pub async fn build(config: &Config) -> anyhow::Result<App> {
 
     let (api_router, openapi) = OpenApiRouter::with_openapi(crate::docs::ApiDoc::openapi())
         .merge(confab_auth::router(auth_state))
+        // Internal routes (`/internal/v1/...`): other services' processes, as themselves.
+        .merge(confab_auth::internal_router(confab_auth::InternalState {
+            service: auth.clone(),
+            internal: internal_auth,
+        }))
+        .merge(admin_internal)
         .merge(confab_inference::router(inference_state))
         .merge(confab_chat::router(chat_state))
         .merge(confab_seo::router(confab_seo::SeoState {

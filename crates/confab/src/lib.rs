@@ -8,5 +8,6 @@ pub mod docs;
 pub mod jobs;
 pub mod maintenance;
 pub mod models;
+pub mod remote;
 pub mod server;
 pub mod web;

@@ -28,6 +28,7 @@ mod models;
 mod ops;
 mod router;
 mod routes;
+mod routes_internal;
 mod seo;
 mod seo_real;
 mod seo_youtube;
