@@ -19,7 +19,7 @@ for crate in confab-chat confab-seo confab-model-client; do
 	fi
 done
 # Only the composition root builds the NATS client: the services use the bus's ports alone.
-for crate in confab-chat confab-seo confab-auth confab-admin confab-inference; do
+for crate in confab-chat confab-seo confab-auth confab-auth-client confab-admin confab-inference; do
 	if cargo tree --locked -p "$crate" -e normal,build --prefix none --format '{p}' | grep -q '^async-nats '; then
 		echo "boundary: $crate builds async-nats; depend on confab-bus without its \`nats\` feature" >&2
 		status=1

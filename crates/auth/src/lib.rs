@@ -14,7 +14,7 @@ pub mod service;
 pub mod store;
 pub mod throttle;
 
-pub use api::{AuthState, router};
+pub use api::{AuthState, InternalState, internal_router, router};
 pub use service::{
     AuthDeps, AuthError, AuthService, PURGE_USER_JOB, PurgeAnswers, PurgeDeps, PurgeRun,
 };

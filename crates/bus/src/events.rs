@@ -44,6 +44,9 @@ pub const USERS_TOPIC: &str = "users";
 pub const MODELS_TOPIC: &str = "models";
 /// The topic of runtime settings changes.
 pub const CONFIG_TOPIC: &str = "config";
+/// The topic every replica's authenticators follow to drop cached credentials
+/// ([`AuthRevocation`]).
+pub const AUTH_REVOCATIONS_TOPIC: &str = "auth.revocations";
 
 /// An account was created (by registration, an admin or the command line).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -165,6 +168,34 @@ impl TypedEvent for AccessRevoked {
     const KIND: &'static str = "access.revoked";
     fn topic(&self) -> String {
         user_topic(self.user_id)
+    }
+}
+
+/// What an authenticator may have cached about a user is stale: a session ended, a key was
+/// revoked, or the account's role or status or password changed. Published by the auth
+/// service on [`AUTH_REVOCATIONS_TOPIC`] (one topic every replica follows, unlike
+/// [`AccessRevoked`], which goes to the user's own topic) after its own caches were cleared
+/// and before [`AccessRevoked`]; every authenticator that caches lookups (the auth service's
+/// other replicas, `RemoteAuthenticator`s) drops the user's entries when it arrives, and
+/// everything after missing events.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuthRevocation {
+    pub user_id: Uuid,
+    /// The one session that ended, when only one did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_id: Option<Uuid>,
+    /// The one API key revoked, when only one was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_id: Option<Uuid>,
+    /// Why, for logs: the reasons of [`AccessRevoked`], and `role_changed` or
+    /// `status_changed` for changes that revoke nothing (a promotion, an unlock).
+    pub reason: String,
+}
+
+impl TypedEvent for AuthRevocation {
+    const KIND: &'static str = "auth.revocation";
+    fn topic(&self) -> String {
+        AUTH_REVOCATIONS_TOPIC.to_owned()
     }
 }
 

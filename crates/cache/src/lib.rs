@@ -3,7 +3,8 @@
 //! `redis`, split mode) implement the same traits. The limiter ports (`limit`) hold the state
 //! that must be shared by replicas: rate limits, windowed counters and expiring memberships,
 //! with in-process adapters in `memory` and, for split mode, `fallback` wrappers that answer
-//! from this process while Redis is away.
+//! from this process while Redis is away. `revocable` holds per-user lookups (credentials)
+//! that a revocation drops at once.
 
 pub mod fallback;
 pub mod limit;
@@ -11,6 +12,7 @@ pub mod memory;
 pub mod metrics;
 #[cfg(feature = "redis")]
 pub mod redis;
+pub mod revocable;
 mod warn;
 
 pub use fallback::{Fallback, FallbackCounters, FallbackMembership, FallbackRateLimiter};
@@ -21,6 +23,7 @@ pub use metrics::{LimiterPort, RedisMetrics};
 pub use redis::{
     RedisCache, RedisConnection, RedisCounters, RedisMembership, RedisRateLimiter, RedisSetupError,
 };
+pub use revocable::{RevocableCache, Ticket};
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -29,6 +29,7 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
         (name = "chat", description = "Conversations, messages and their branches, streamed answers, presets"),
         (name = "admin", description = "Administration (admin role): background jobs, runtime settings, the audit log"),
         (name = "usage", description = "Usage statistics: one's own, and every user's and model's for admins"),
+        (name = "internal", description = "Calls between Confab's services as themselves (split mode; an internal service token, never a user's credential); never forwarded by the gateway"),
     )
 )]
 pub struct ApiDoc;

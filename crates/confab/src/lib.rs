@@ -9,6 +9,7 @@ pub mod jobs;
 pub mod maintenance;
 pub mod models;
 pub mod purge;
+pub mod remote;
 pub mod server;
 pub mod services;
 pub mod web;

@@ -437,8 +437,8 @@ impl KeySet {
 /// itself never travels.
 #[derive(Clone)]
 pub struct ServiceTokens {
-    encoding: jsonwebtoken::EncodingKey,
-    decoding: DecodingKey,
+    pub(crate) encoding: jsonwebtoken::EncodingKey,
+    pub(crate) decoding: DecodingKey,
 }
 
 impl fmt::Debug for ServiceTokens {
@@ -462,6 +462,8 @@ struct ServiceClaims {
 impl ServiceTokens {
     pub const PREFIX: &'static str = "cfs_";
     pub const LIFETIME: std::time::Duration = std::time::Duration::from_secs(300);
+    /// The audience of user service tokens; internal tokens ([`crate::internal`]) have
+    /// another, so neither is ever taken for the other.
     const AUDIENCE: &'static str = "confab-services";
     /// Shortest secret accepted, in bytes.
     pub const MIN_SECRET: usize = 32;

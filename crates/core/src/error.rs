@@ -270,6 +270,12 @@ pub mod responses {
         (503, "unavailable: the credential cannot be checked now (accounts unreachable); retry later"),
     );
     class!(
+        /// Internal routes (`/internal/v1/...`), called by another Confab service as itself
+        /// (`InternalCaller`), never by users.
+        InternalOnly:
+        (401, "unauthorized: internal routes need an internal service token (`cfi_`), which only Confab's services make"),
+    );
+    class!(
         /// Routes that need an API key scope or a signed-in session rather than a key.
         Forbidden:
         (403, "insufficient_scope: the API key lacks the scope this route needs; session_required: the operation needs a signed-in session, not an API key"),

@@ -13,6 +13,7 @@ pub mod extract;
 pub mod html;
 pub mod http;
 pub mod id;
+pub mod internal;
 pub mod metrics;
 pub mod net;
 pub mod pagination;

@@ -360,6 +360,57 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/internal/v1/auth/introspect": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** What an access token or API key stands for now (internal: other services' processes). */
+        post: operations["introspect"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/internal/v1/auth/users/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** An account's role and status (internal: other services' processes). */
+        get: operations["user_standing"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/internal/v1/admin/settings": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The stored runtime settings and their version (internal: other services' processes). */
+        get: operations["stored_settings"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/chat/completions": {
         parameters: {
             query?: never;
@@ -2099,6 +2150,37 @@ export interface components {
         InstalledModels: {
             items: components["schemas"]["InstalledModel"][];
         };
+        /** @description `POST /internal/v1/auth/introspect`: an access token or an API key. */
+        IntrospectRequest: {
+            token: string;
+        };
+        /** @description How the introspected credential was issued. */
+        IntrospectedCredential: {
+            /** Format: uuid */
+            session_id: string;
+            /** @enum {string} */
+            kind: "session";
+        } | {
+            /** Format: uuid */
+            key_id: string;
+            scopes: components["schemas"]["Scope"][];
+            /** @enum {string} */
+            kind: "api_key";
+        };
+        /** @description The principal a credential stands for now, and until when the answer may be reused. */
+        Introspection: {
+            /** Format: uuid */
+            user_id: string;
+            /** @description The user's role now (not the one in the token). */
+            role: components["schemas"]["Role"];
+            credential: components["schemas"]["IntrospectedCredential"];
+            /**
+             * Format: date-time
+             * @description The answer may be cached until then (the auth service's cache lifetime, or sooner
+             *     when the token or key expires sooner). Revocations are published before that.
+             */
+            cache_until: string;
+        };
         /** @description A background job as admins see it. */
         JobView: {
             /** Format: uuid */
@@ -2912,6 +2994,13 @@ export interface components {
         };
         /** @description `stop`: one string or up to four. */
         StopSpec: string | string[];
+        /**
+         * @description The stored settings record; `record` is null while no admin changed them (version 0:
+         *     every process uses its configuration's values).
+         */
+        StoredSettings: {
+            record?: components["schemas"]["SettingsView"] | null;
+        };
         StreamOptions: {
             include_usage?: boolean;
         };
@@ -3095,6 +3184,16 @@ export interface components {
              *     `/api/v1/admin/jobs/{job_id}`.
              */
             job_id: string;
+        };
+        /** @description An account's standing: `GET /internal/v1/auth/users/{id}`. */
+        UserStanding: {
+            /** Format: uuid */
+            user_id: string;
+            role: components["schemas"]["Role"];
+            /** @description `active`, `pending` (waiting for approval) or `disabled`. */
+            status: string;
+            /** @description Whether the account may act at all (its status is `active`). */
+            active: boolean;
         };
         /**
          * @description Whether an account may sign in.
@@ -4957,6 +5056,177 @@ export interface operations {
                 };
             };
             /** @description unavailable: the credential cannot be checked now (accounts unreachable); retry later */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    introspect: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["IntrospectRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Introspection"];
+                };
+            };
+            /** @description invalid_json: the body is not valid JSON; invalid_body: it could not be read */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description invalid_token, token_expired, token_revoked: the credential introspected is refused; unauthorized: no internal token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description payload_too_large: the body is larger than the server accepts */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description unsupported_media_type: send `Content-Type: application/json` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description invalid_body: the JSON does not have the expected fields or types */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description unavailable: the accounts database cannot be reached */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    user_standing: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UserStanding"];
+                };
+            };
+            /** @description bad_request: a path or query parameter is malformed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description unauthorized: internal routes need an internal service token (`cfi_`), which only Confab's services make */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description not_found: no such resource, or not yours */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description unavailable: the accounts database cannot be reached */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    stored_settings: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["StoredSettings"];
+                };
+            };
+            /** @description unauthorized: internal routes need an internal service token (`cfi_`), which only Confab's services make */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description unavailable: the settings cannot be read now */
             503: {
                 headers: {
                     [name: string]: unknown;

@@ -7,6 +7,7 @@
 //! The rules of a change are pure ([`patch`]); the stored row is reached through the
 //! [`SettingsStore`] port, whose SQL adapter is [`SqlSettingsStore`].
 
+mod internal;
 pub mod patch;
 mod store;
 
@@ -25,7 +26,7 @@ use confab_core::extract::{ClientMeta, Json};
 use confab_core::runtime::{LiveSettings, RuntimeSettings};
 use confab_store::StoreError;
 use futures::StreamExt;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -35,13 +36,14 @@ use utoipa_axum::routes;
 use uuid::Uuid;
 
 pub use confab_bus::events::CONFIG_TOPIC;
+pub use internal::{StoredSettings, internal_router};
 pub use patch::{LimitsPatch, SettingsPatch, apply_patch, diff};
 pub use store::SqlSettingsStore;
 
 use crate::ports::SettingsStore;
 
 /// The settings with their version.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct SettingsView {
     pub settings: RuntimeSettings,
     /// 0 while nothing was changed since installation (the start-up configuration's values).
@@ -60,7 +62,13 @@ pub struct RuntimeConfig {
     /// The start-up configuration's values: what version 0 means.
     defaults: RuntimeSettings,
     events: Arc<dyn EventBus>,
+    /// Whether the stored settings were read once (a process that started while the store
+    /// was unreachable runs on `defaults` and keeps trying).
+    loaded: Arc<std::sync::atomic::AtomicBool>,
 }
+
+/// How often a process that could not read the stored settings at start tries again.
+const RETRY_LOAD: std::time::Duration = std::time::Duration::from_secs(5);
 
 impl RuntimeConfig {
     /// Loads the stored settings (if any) into `live`.
@@ -69,15 +77,44 @@ impl RuntimeConfig {
         live: LiveSettings,
         events: Arc<dyn EventBus>,
     ) -> Result<Self, StoreError> {
+        let config = Self::unloaded(store, live, events);
+        config.reload().await?;
+        Ok(config)
+    }
+
+    fn unloaded(
+        store: Arc<dyn SettingsStore>,
+        live: LiveSettings,
+        events: Arc<dyn EventBus>,
+    ) -> Self {
         let defaults = (*live.get()).clone();
-        let config = Self {
+        Self {
             store,
             live,
             defaults,
             events,
-        };
-        config.reload().await?;
-        Ok(config)
+            loaded: Arc::new(std::sync::atomic::AtomicBool::new(false)),
+        }
+    }
+
+    /// Like [`Self::load`], for a process whose settings come from another (over HTTP from
+    /// the admin service): if they cannot be read now, the configuration's values stay in
+    /// force and [`Self::follow`] keeps trying until they can.
+    pub async fn load_or_defaults(
+        store: Arc<dyn SettingsStore>,
+        live: LiveSettings,
+        events: Arc<dyn EventBus>,
+    ) -> Self {
+        let config = Self::unloaded(store, live, events);
+        if let Err(e) = config.reload().await {
+            tracing::warn!(error = %e, "runtime settings unavailable; using the configuration's until they can be read");
+        }
+        config
+    }
+
+    /// Whether the stored settings were read at least once.
+    pub fn is_loaded(&self) -> bool {
+        self.loaded.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     pub fn live(&self) -> &LiveSettings {
@@ -87,6 +124,8 @@ impl RuntimeConfig {
     /// Reads the stored settings and puts them in force.
     pub async fn reload(&self) -> Result<SettingsView, StoreError> {
         let view = self.current().await?;
+        self.loaded
+            .store(true, std::sync::atomic::Ordering::Relaxed);
         if self.live.set(view.settings.clone()) {
             tracing::info!(version = view.version, "runtime settings applied");
         }
@@ -103,15 +142,24 @@ impl RuntimeConfig {
     }
 
     /// Follows other replicas' changes: on every `config.changed` event (or after missing
-    /// events) the stored settings are read again.
+    /// events) the stored settings are read again; until they were read once, every
+    /// [`RETRY_LOAD`] too.
     pub fn follow(&self, tasks: &TaskTracker, shutdown: CancellationToken) {
         let this = self.clone();
         tasks.spawn(async move {
             let mut changes = this.events.subscribe(CONFIG_TOPIC);
+            let mut retry = tokio::time::interval(RETRY_LOAD);
+            retry.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 let received = tokio::select! {
                     () = shutdown.cancelled() => break,
                     received = changes.next() => received,
+                    _ = retry.tick(), if !this.is_loaded() => {
+                        if this.reload().await.is_ok() {
+                            tracing::info!("runtime settings read; the configuration's values no longer stand in");
+                        }
+                        continue;
+                    }
                 };
                 match received {
                     Some(Received::Event(_) | Received::Lagged(_)) => {

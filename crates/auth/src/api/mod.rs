@@ -5,7 +5,8 @@
 //! authenticated by that cookie (refresh, logout) must echo the `confab_csrf` cookie in the
 //! `x-csrf-token` header (double-submit), which a cross-site page cannot read.
 //!
-//! One module per area, each with its routes and its request and response types: `sessions`
+//! One module per area, each with its routes and its request and response types: `internal`
+//! (`/internal/v1/auth/...`, for other services' processes, with its own state), `sessions`
 //! (registration, sign-in, refresh, logout, the profile and passwords), `keys` (API keys and
 //! the public signing keys) and `users` (user and group administration). This module holds
 //! the state, the cache policy and the mapping of the service's errors to HTTP.
@@ -23,9 +24,12 @@ use crate::service::{AuthError, AuthService};
 use crate::throttle::IpThrottle;
 use confab_store::StoreError;
 
+mod internal;
 mod keys;
 mod sessions;
 mod users;
+
+pub use internal::{InternalState, internal_router};
 
 pub use keys::{ApiKeyList, CreateApiKeyRequest, CreatedApiKeyResponse};
 pub use sessions::{

@@ -196,7 +196,7 @@ impl AuthService {
         // A password change is what a user does after a suspected compromise: keys made by
         // whoever knew the old password must stop working too.
         let revoked_keys = self.store.revoke_api_keys_of(user_id, now).await?;
-        self.forget_auth().await;
+        self.forget_user(user_id, "password_changed").await;
         self.access_revoked(user_id, None, "password_changed").await;
         self.audit(
             AuditEvent::new(AuthAction::PasswordChange, Outcome::Success, client)

@@ -25,7 +25,7 @@ impl AuthService {
             .await?;
         // Whoever may have learnt the old password may also have made keys with it.
         let revoked_keys = self.store.revoke_api_keys_of(id, now).await?;
-        self.forget_auth().await;
+        self.forget_user(id, "password_reset").await;
         self.access_revoked(id, None, "password_reset").await;
         self.audit_as(
             admin,
@@ -64,8 +64,6 @@ impl AuthService {
         )
         .await?;
         let now = now_ms();
-        // Whatever changes, sessions and keys must be looked up afresh.
-        self.forget_auth().await;
         if let Some(role) = changes.role.filter(|r| *r != user.role) {
             self.store.set_role(id, role, now).await?;
             self.audit_as(
@@ -96,8 +94,15 @@ impl AuthService {
             )
             .await;
         }
-        // Again after the change, in case a request cached the old state meanwhile.
-        self.forget_auth().await;
+        // Whatever changed, sessions and keys must be looked up afresh, here and on every
+        // replica; a lookup that read the old state meanwhile is not kept (the caches'
+        // tickets).
+        let reason = if changes.role.is_some_and(|r| r != user.role) {
+            "role_changed"
+        } else {
+            "status_changed"
+        };
+        self.forget_user(id, reason).await;
         if let Some(status) = changes.status.filter(|s| *s != user.status)
             && status != UserStatus::Active
         {
@@ -139,7 +144,7 @@ impl AuthService {
             .store
             .revoke_sessions_of(id, None, "account locked", now)
             .await?;
-        self.forget_auth().await;
+        self.forget_user(id, "locked").await;
         self.access_revoked(id, None, "locked").await;
         self.audit_as(
             admin,
@@ -167,7 +172,7 @@ impl AuthService {
             self.store
                 .set_status(id, UserStatus::Active, now_ms())
                 .await?;
-            self.forget_auth().await;
+            self.forget_user(id, "status_changed").await;
         }
         self.audit_as(
             admin,
@@ -232,7 +237,7 @@ impl AuthService {
         self.store
             .revoke_sessions_of(id, None, "account deleted", now)
             .await?;
-        self.forget_auth().await;
+        self.forget_user(id, "deleted").await;
         self.access_revoked(id, None, "deleted").await;
         let job = jobs
             .enqueue(
@@ -260,7 +265,7 @@ impl AuthService {
     /// memberships. Idempotent: `false` when it was already gone.
     pub async fn purge_account(&self, id: Uuid) -> AuthResult<bool> {
         let deleted = self.store.delete_user(id).await?;
-        self.forget_auth().await;
+        self.forget_user(id, "deleted").await;
         if deleted {
             self.publish(Envelope::typed(&UserDeleted { user_id: id }))
                 .await;

@@ -79,7 +79,13 @@ impl AuthService {
         if !self.store.revoke_api_key(user_id, key_id, now_ms()).await? {
             return Err(AuthError::NotFound("API key"));
         }
-        self.forget_auth().await;
+        self.forget_auth(AuthRevocation {
+            user_id,
+            session_id: None,
+            key_id: Some(key_id),
+            reason: "key_revoked".into(),
+        })
+        .await;
         self.access_revoked(user_id, None, "key_revoked").await;
         self.audit(
             AuditEvent::new(AuthAction::ApiKeyRevoked, Outcome::Success, client)

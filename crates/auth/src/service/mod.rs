@@ -20,8 +20,11 @@ pub use purge::{
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use confab_bus::events::{AccessRevoked, UserDeleted, UserRegistered};
-use confab_bus::{Envelope, EventBus, JobQueue, NewJob};
+use confab_bus::events::{
+    AUTH_REVOCATIONS_TOPIC, AccessRevoked, AuthRevocation, UserDeleted, UserRegistered,
+};
+use confab_bus::{Envelope, EventBus, JobQueue, NewJob, Received};
+use confab_cache::RevocableCache;
 use confab_core::audit::{AuditEvent, AuditLog, Outcome};
 use confab_core::auth::{
     AccessClaims, AdminUser, AuthFailure, Authenticator, Credential, Principal, Role, Scope,
@@ -46,9 +49,10 @@ use crate::secret;
 /// API keys are marked used at most this often, so authentication rarely writes.
 const TOUCH_INTERVAL_MS: i64 = 60_000;
 
-/// How long an authentication lookup is reused. Revocations in this process take effect at
-/// once (the caches are invalidated); other replicas see them within this time.
-const AUTH_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(10);
+/// How long an authentication lookup is reused. Revocations take effect at once: in this
+/// process the caches drop the user's entries, and every other replica's authenticators do
+/// when the published [`AuthRevocation`] reaches them; this bounds a missed one.
+pub const AUTH_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Why an auth operation failed. [`ApiError`] gives each its status and code.
 #[derive(Debug, thiserror::Error)]
@@ -176,11 +180,11 @@ pub struct AuthService {
     /// Failed sign-ins by account and address (brute-force protection).
     guard: LoginGuard,
     /// API-key lookups by key hash, so a request needs no query.
-    key_cache: moka::future::Cache<String, crate::ports::ApiKeyAuth>,
+    key_cache: RevocableCache<String, crate::ports::ApiKeyAuth>,
     /// Session lookups by session id.
-    session_cache: moka::future::Cache<Uuid, crate::ports::SessionAuth>,
+    session_cache: RevocableCache<Uuid, crate::ports::SessionAuth>,
     /// Users' role and status by id (`None`: no such user here), for service tokens.
-    user_cache: moka::future::Cache<Uuid, Option<(Role, UserStatus)>>,
+    user_cache: RevocableCache<Uuid, Option<(Role, UserStatus)>>,
     /// Settings admins change at run time (the registration policy); `None`: the config's.
     settings: Option<LiveSettings>,
     /// Where deleting a user queues the purge of their data; `None`: deletion is refused.
@@ -199,15 +203,12 @@ impl std::fmt::Debug for AuthService {
     }
 }
 
-fn auth_cache<K, V>() -> moka::future::Cache<K, V>
+fn auth_cache<K, V>() -> RevocableCache<K, V>
 where
     K: std::hash::Hash + Eq + Send + Sync + 'static,
     V: Clone + Send + Sync + 'static,
 {
-    moka::future::Cache::builder()
-        .max_capacity(100_000)
-        .time_to_live(AUTH_CACHE_TTL)
-        .build()
+    RevocableCache::new(100_000, AUTH_CACHE_TTL)
 }
 
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> AuthResult<T> {
@@ -313,11 +314,76 @@ impl AuthService {
         }
     }
 
-    /// Forgets cached authentication after a revocation or a change of role or status.
-    pub(super) async fn forget_auth(&self) {
-        self.key_cache.invalidate_all();
-        self.session_cache.invalidate_all();
-        self.user_cache.invalidate_all();
+    /// Forgets what this process cached about the user's credentials after a revocation or
+    /// a change of role or status, and tells every replica's authenticators to do the same
+    /// ([`AuthRevocation`] on [`AUTH_REVOCATIONS_TOPIC`]). Called after the change is stored:
+    /// a lookup that began before it is not cached (the caches' tickets).
+    pub(super) async fn forget_auth(&self, revocation: AuthRevocation) {
+        self.drop_cached(revocation.user_id).await;
+        self.publish(Envelope::typed(&revocation)).await;
+    }
+
+    /// [`Self::forget_auth`] for every credential of the account.
+    pub(super) async fn forget_user(&self, user_id: Uuid, reason: &str) {
+        self.forget_auth(AuthRevocation {
+            user_id,
+            session_id: None,
+            key_id: None,
+            reason: reason.to_owned(),
+        })
+        .await;
+    }
+
+    async fn drop_cached(&self, user_id: Uuid) {
+        self.key_cache.revoke_owner(user_id).await;
+        self.session_cache.revoke_owner(user_id).await;
+        self.user_cache.revoke_owner(user_id).await;
+    }
+
+    fn drop_all_cached(&self) {
+        self.key_cache.revoke_all();
+        self.session_cache.revoke_all();
+        self.user_cache.revoke_all();
+    }
+
+    /// Follows [`AUTH_REVOCATIONS_TOPIC`] until `shutdown`: another replica's revocation
+    /// drops the user's cached lookups here too, and missed events drop them all. Without an
+    /// event bus there is no other replica and nothing to follow. The subscription is made
+    /// before this returns, so a revocation published afterwards is seen.
+    pub fn follow_revocations(
+        self: &Arc<Self>,
+        tasks: &tokio_util::task::TaskTracker,
+        shutdown: tokio_util::sync::CancellationToken,
+    ) {
+        let Some(events) = &self.events else {
+            return;
+        };
+        let mut revocations = events.subscribe(AUTH_REVOCATIONS_TOPIC);
+        let this = Arc::clone(self);
+        tasks.spawn(async move {
+            use futures::StreamExt;
+            loop {
+                let received = tokio::select! {
+                    () = shutdown.cancelled() => break,
+                    received = revocations.next() => received,
+                };
+                match received {
+                    Some(Received::Event(envelope)) => {
+                        if let Some(revocation) = envelope.decode::<AuthRevocation>() {
+                            this.drop_cached(revocation.user_id).await;
+                        }
+                    }
+                    Some(Received::Lagged(missed)) => {
+                        tracing::warn!(
+                            missed,
+                            "auth revocations missed; dropping every cached lookup"
+                        );
+                        this.drop_all_cached();
+                    }
+                    None => break,
+                }
+            }
+        });
     }
 
     pub(super) async fn existing_user(&self, id: Uuid) -> AuthResult<User> {

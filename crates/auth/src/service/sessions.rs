@@ -194,7 +194,13 @@ impl AuthService {
                     self.store
                         .revoke_session(session_id, "account not active", now_ms())
                         .await?;
-                    self.session_cache.invalidate(&session_id).await;
+                    self.forget_auth(AuthRevocation {
+                        user_id: user.id,
+                        session_id: Some(session_id),
+                        key_id: None,
+                        reason: "status_changed".into(),
+                    })
+                    .await;
                     return Err(AuthError::InvalidRefresh);
                 }
                 let (access_token, expires_in) = self.access_token(&user, session_id)?;
@@ -212,7 +218,13 @@ impl AuthService {
                 session_id,
                 user_id,
             } => {
-                self.session_cache.invalidate(&session_id).await;
+                self.forget_auth(AuthRevocation {
+                    user_id,
+                    session_id: Some(session_id),
+                    key_id: None,
+                    reason: "refresh_reuse".into(),
+                })
+                .await;
                 self.access_revoked(user_id, Some(session_id), "refresh_reuse")
                     .await;
                 tracing::warn!(%session_id, %user_id, "refresh token reused; session revoked");
@@ -246,7 +258,13 @@ impl AuthService {
         self.store
             .revoke_session(session_id, "logout", now_ms())
             .await?;
-        self.session_cache.invalidate(&session_id).await;
+        self.forget_auth(AuthRevocation {
+            user_id,
+            session_id: Some(session_id),
+            key_id: None,
+            reason: "logout".into(),
+        })
+        .await;
         self.access_revoked(user_id, Some(session_id), "logout")
             .await;
         self.audit(

@@ -14,6 +14,8 @@ use confab_store::{Db, StoreError};
 use confab_testkit::TestDb;
 use uuid::Uuid;
 
+mod remote;
+
 async fn store() -> (SqlAuthStore, Db, TestDb) {
     let test_db = TestDb::new().await.unwrap();
     let db = Db::connect(&test_db.url, &DatabaseConfig::default())

@@ -259,6 +259,8 @@ async fn assemble(config: &Config, services: &Services) -> anyhow::Result<Built>
 
     // Settings admins change at run time, followed by every service that reads them.
     let live = LiveSettings::new(RuntimeSettings::from_config(config));
+    // The admin service owns them; auth and inference in other processes read them through
+    // its internal route and follow `config.changed`.
     let runtime_config = if services.has(Service::Admin) {
         let config = RuntimeConfig::load(
             Arc::new(SqlSettingsStore::new(db.clone())),
@@ -269,6 +271,18 @@ async fn assemble(config: &Config, services: &Services) -> anyhow::Result<Built>
         .context("cannot load the runtime settings")?;
         config.follow(&tasks, shutdown.clone());
         Some(config)
+    } else if services.has(Service::Auth) || services.has(Service::Inference) {
+        let tokens = service_tokens
+            .as_ref()
+            .context("split mode has services.token")?;
+        let config = RuntimeConfig::load_or_defaults(
+            split::settings_store(config, services, tokens)?,
+            live.clone(),
+            events.clone(),
+        )
+        .await;
+        config.follow(&tasks, shutdown.clone());
+        None
     } else {
         None
     };
@@ -289,10 +303,32 @@ async fn assemble(config: &Config, services: &Services) -> anyhow::Result<Built>
     } else {
         None
     };
+    let mut readiness = vec![db.readiness()];
+    let mut remote_auth = None;
     let user_authenticator: DynAuthenticator = match &auth {
-        Some(auth) => auth.clone(),
-        None => split::authenticator(config, events.clone(), &tasks, shutdown.clone())?,
+        Some(auth) => {
+            // Revocations published by other auth replicas drop this one's cached lookups.
+            auth.follow_revocations(&tasks, shutdown.clone());
+            auth.clone()
+        }
+        None => {
+            let tokens = service_tokens
+                .as_ref()
+                .context("split mode has services.token")?;
+            let remote = split::authenticator(
+                config,
+                services,
+                tokens,
+                events.clone(),
+                &tasks,
+                shutdown.clone(),
+            )?;
+            readiness.push(Arc::new(split::AuthKeysLoaded(remote.clone())));
+            remote_auth = Some(remote.clone());
+            Arc::new(remote)
+        }
     };
+    let internal_auth = confab_core::internal::InternalAuth(service_tokens.clone());
     let authenticator: DynAuthenticator = match &service_tokens {
         Some(tokens) => Arc::new(WithServiceTokens {
             inner: user_authenticator,
@@ -350,7 +386,11 @@ async fn assemble(config: &Config, services: &Services) -> anyhow::Result<Built>
         (Some(models), true) => {
             let accounts: Arc<dyn confab_chat::ports::Accounts> = match &auth {
                 Some(auth) => Arc::new(parts::AuthAccounts(auth.clone())),
-                None => split::accounts(config, authenticator.clone())?,
+                None => Arc::new(crate::remote::RemoteAccounts(
+                    remote_auth
+                        .clone()
+                        .context("the remote authenticator is built")?,
+                )),
             };
             let chat = parts::chat_service(
                 config,
@@ -436,6 +476,11 @@ async fn assemble(config: &Config, services: &Services) -> anyhow::Result<Built>
 
     let mut api = OpenApiRouter::with_openapi(crate::docs::ApiDoc::openapi());
     if let Some(auth) = &auth {
+        // Internal routes (`/internal/v1/...`): other services' processes, as themselves.
+        api = api.merge(confab_auth::internal_router(confab_auth::InternalState {
+            service: auth.clone(),
+            internal: internal_auth.clone(),
+        }));
         api = api.merge(confab_auth::router(AuthState {
             service: auth.clone(),
             authenticator: authenticator.clone(),
@@ -485,6 +530,10 @@ async fn assemble(config: &Config, services: &Services) -> anyhow::Result<Built>
         );
         let models = admin_models.context("the admin service checks model names")?;
         api = api
+            .merge(confab_admin::settings::internal_router(
+                runtime_config.clone(),
+                internal_auth.clone(),
+            ))
             .merge(confab_admin::jobs_api::router(
                 confab_admin::jobs_api::JobsState {
                     jobs: jobs.clone(),
@@ -518,7 +567,7 @@ async fn assemble(config: &Config, services: &Services) -> anyhow::Result<Built>
     let router = api_router
         .merge(ops_router(
             metrics.clone(),
-            vec![db.readiness()],
+            readiness,
             config.server.metrics_token.clone(),
         ))
         .merge(crate::docs::router(&openapi)?);

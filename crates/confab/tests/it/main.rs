@@ -29,6 +29,7 @@ mod ops;
 mod purge;
 mod router;
 mod routes;
+mod routes_internal;
 mod seo;
 mod seo_real;
 mod seo_youtube;

@@ -232,6 +232,19 @@ impl Config {
         {
             return Err(ConfigError::Invalid(format!("services.token: {e}")));
         }
+        for (key, url) in [
+            ("services.auth_url", &self.services.auth_url),
+            ("services.admin_url", &self.services.admin_url),
+        ] {
+            if let Some(url) = url
+                && (!(url.starts_with("http://") || url.starts_with("https://"))
+                    || check_http_url(url).is_err())
+            {
+                return Err(ConfigError::Invalid(format!(
+                    "{key} `{url}` is not an http:// or https:// URL"
+                )));
+            }
+        }
         if let Some(url) = &self.chat.inference_url {
             if !(url.starts_with("http://") || url.starts_with("https://"))
                 || check_http_url(url).is_err()

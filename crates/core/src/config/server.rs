@@ -29,6 +29,15 @@ pub struct ServicesConfig {
     /// runs, or deletions wait for the missing ones.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub purge_participants: Option<Vec<String>>,
+    /// Split mode: the auth service's base URL (e.g. `http://auth:8080`), for processes that
+    /// do not run it: its JWKS (tokens are verified here), and its internal routes (sessions,
+    /// API keys and accounts, cached).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub auth_url: Option<String>,
+    /// Split mode: the admin service's base URL, for processes that read the runtime settings
+    /// without running it (auth and inference).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub admin_url: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]

@@ -89,6 +89,26 @@ pub(super) fn cases() -> Vec<Case> {
             P::None,
             [200, 200, 200, 200],
         ),
+        // Internal routes: another service's process with an internal token only
+        // (`routes_internal` calls them with one); every user credential is refused.
+        case(
+            Method::POST,
+            T::Fixed("/internal/v1/auth/introspect"),
+            P::Json(|| json!({"token": "cfk_anything"})),
+            [401, 401, 401, 401],
+        ),
+        case(
+            Method::GET,
+            T::UserId("/internal/v1/auth/users/{id}"),
+            P::None,
+            [401, 401, 401, 401],
+        ),
+        case(
+            Method::GET,
+            T::Fixed("/internal/v1/admin/settings"),
+            P::None,
+            [401, 401, 401, 401],
+        ),
         case(
             Method::GET,
             T::Fixed("/api/v1/auth/users"),
