@@ -165,6 +165,7 @@ impl Harness {
                 jobs: None,
                 tasks: tasks.clone(),
                 shutdown: shutdown.clone(),
+                sockets: Arc::new(confab_cache::MemoryMembership::new(1_000)),
             },
             settings,
         );

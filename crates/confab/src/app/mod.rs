@@ -4,6 +4,7 @@
 
 mod parts;
 mod seo;
+mod shared;
 mod split;
 
 use std::sync::Arc;
@@ -221,6 +222,8 @@ async fn assemble(config: &Config, services: &Services) -> anyhow::Result<Built>
 
     let mut metrics = MetricsBuilder::new();
     db.register_metrics(&mut metrics);
+    // Caches and limits: in this process, or shared with the replicas through Redis.
+    let shared = shared::Shared::build(config, &mut metrics)?;
     let tasks = TaskTracker::new();
     let shutdown = CancellationToken::new();
     // Events, durable events and jobs: in this process and the database, or through NATS
@@ -311,6 +314,7 @@ async fn assemble(config: &Config, services: &Services) -> anyhow::Result<Built>
                 &live,
                 &bus,
                 &mut metrics,
+                &shared,
                 &tasks,
                 &shutdown,
             )
@@ -354,6 +358,7 @@ async fn assemble(config: &Config, services: &Services) -> anyhow::Result<Built>
                 models.clone(),
                 accounts,
                 &bus,
+                &shared,
                 &tasks,
                 &shutdown,
             );
@@ -377,7 +382,7 @@ async fn assemble(config: &Config, services: &Services) -> anyhow::Result<Built>
                 models: models.clone(),
                 jobs: jobs.clone(),
                 events: events.clone(),
-                youtube: seo::youtube_deps(config, &db)?,
+                youtube: seo::youtube_deps(config, &db, &shared)?,
             },
             seo::seo_settings(&config.seo),
         )),
@@ -415,6 +420,7 @@ async fn assemble(config: &Config, services: &Services) -> anyhow::Result<Built>
             throttle: Arc::new(IpThrottle::new(
                 config.auth.ip_rate_limit_per_minute,
                 config.auth.ip_rate_limit_burst,
+                shared.rate.clone(),
             )),
             secure_cookies: https,
             trust_proxy_headers: config.server.trust_proxy_headers,
