@@ -148,6 +148,9 @@ pub struct AuthDeps {
     /// Where account events (`user.registered`, `user.deleted`, `access.revoked`) are
     /// published; `None`: nowhere.
     pub events: Option<Arc<dyn EventBus>>,
+    /// Where sign-in failures are counted: in this process, or shared by every replica (Redis, split mode), so a brute force spread over replicas is
+    /// counted once.
+    pub login_counters: Arc<dyn confab_cache::Counters>,
 }
 
 impl std::fmt::Debug for AuthDeps {
@@ -220,7 +223,7 @@ impl AuthService {
             store: deps.store,
             keys: deps.keys,
             audit: deps.audit,
-            guard: LoginGuard::new(GuardPolicy::from_config(&config)),
+            guard: LoginGuard::new(GuardPolicy::from_config(&config), deps.login_counters),
             config,
             dummy_hash,
             key_cache: auth_cache(),

@@ -280,6 +280,7 @@ async fn assemble(config: &Config, services: &Services) -> anyhow::Result<Built>
                 audit_for(Service::Auth),
                 &live,
                 &bus,
+                &shared,
                 &tasks,
                 &shutdown,
             )

@@ -44,12 +44,17 @@ impl confab_chat::ports::Accounts for AuthAccounts {
 }
 
 /// The auth service over its store, with its signing keys kept fresh.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "the pieces of the composition root, by name"
+)]
 pub(super) async fn auth_service(
     config: &Config,
     db: &Db,
     audit: Arc<dyn AuditLog>,
     live: &LiveSettings,
     bus: &Bus,
+    shared: &Shared,
     tasks: &TaskTracker,
     shutdown: &CancellationToken,
 ) -> anyhow::Result<Arc<AuthService>> {
@@ -78,6 +83,7 @@ pub(super) async fn auth_service(
                 settings: Some(live.clone()),
                 jobs: Some(bus.jobs.clone()),
                 events: Some(bus.events.clone()),
+                login_counters: shared.counters.clone(),
             },
             config.auth.clone(),
         )

@@ -29,7 +29,7 @@ pub(crate) struct Shared {
     pub(crate) research_cache: Arc<dyn Cache>,
     /// Requests per minute (inference) and per-IP throttles (auth).
     pub(crate) rate: Arc<dyn RateLimiter>,
-    /// Tokens per day (inference) and researches per hour (SEO).
+    /// Tokens per day (inference), sign-in failures (auth) and researches per hour (SEO).
     pub(crate) counters: Arc<dyn Counters>,
     /// Open sockets per user (chat).
     pub(crate) membership: Arc<dyn Membership>,
