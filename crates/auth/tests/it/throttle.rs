@@ -9,7 +9,8 @@ use std::sync::Arc;
 use confab_auth::guard::{GuardPolicy, LoginGuard, Verdict};
 use confab_auth::throttle::IpThrottle;
 use confab_cache::{
-    MemoryRateLimiter, RateLimiter, RedisConnection, RedisMetrics, RedisRateLimiter,
+    Counters, MemoryCounters, MemoryRateLimiter, RateLimiter, RedisConnection, RedisCounters,
+    RedisMetrics, RedisRateLimiter,
 };
 use confab_core::config::RedisConfig;
 use uuid::Uuid;
