@@ -97,3 +97,36 @@ impl Shared {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use confab_cache::Rate;
+
+    use super::*;
+
+    /// Without `redis.url`, in-process adapters and no Redis metrics; with it, two
+    /// processes' limiters are one (when `TEST_REDIS_URL` names a server), and Redis
+    /// metrics are registered.
+    #[tokio::test]
+    async fn shared_limits_are_in_process_alone_and_in_redis_when_configured() {
+        let mut metrics = MetricsBuilder::new();
+        let alone = Shared::build(&Config::default(), &mut metrics).unwrap();
+        let rate = Rate::per_minute(1);
+        assert!(alone.rate.check("k", rate, 1).await.unwrap().allowed);
+        assert!(!alone.rate.check("k", rate, 1).await.unwrap().allowed);
+        assert!(!metrics.finish().render().contains("confab_redis_up"));
+
+        let Some(url) = std::env::var("TEST_REDIS_URL").ok().filter(|u| !u.is_empty()) else {
+            return;
+        };
+        let mut config = Config::default();
+        config.redis.url = Some(url);
+        config.redis.key_prefix = format!("t{}", uuid::Uuid::now_v7().simple());
+        let mut metrics = MetricsBuilder::new();
+        let one = Shared::build(&config, &mut metrics).unwrap();
+        let other = Shared::build(&config, &mut MetricsBuilder::new()).unwrap();
+        assert!(one.rate.check("k", rate, 1).await.unwrap().allowed);
+        assert!(!other.rate.check("k", rate, 1).await.unwrap().allowed);
+        assert!(metrics.finish().render().contains("confab_redis_up 1"));
+    }
+}
