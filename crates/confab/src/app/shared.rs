@@ -116,7 +116,10 @@ mod tests {
         assert!(!alone.rate.check("k", rate, 1).await.unwrap().allowed);
         assert!(!metrics.finish().render().contains("confab_redis_up"));
 
-        let Some(url) = std::env::var("TEST_REDIS_URL").ok().filter(|u| !u.is_empty()) else {
+        let Some(url) = std::env::var("TEST_REDIS_URL")
+            .ok()
+            .filter(|u| !u.is_empty())
+        else {
             return;
         };
         let mut config = Config::default();
