@@ -14,24 +14,26 @@
 //! The account key is the normalised email whether or not such an account exists, so
 //! unknown emails are throttled exactly like real ones and the answers reveal nothing.
 //!
-//! The counts live in this process (bounded, idle entries expire): with several replicas each
-//! keeps its own, which multiplies the allowance by the number of replicas.
+//! The counts live in the [`Counters`] port, under keys naming a hash of the account (never
+//! the email itself): with the shared adapter (Redis, split mode) a brute force spread over
+//! replicas is counted once; all-in-one keeps them in this process (bounded, expiring). A
+//! success from an address, and an administrator's unlock, start a new generation of the
+//! keys they clear (the port removes nothing; the old keys expire by themselves).
 
-use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
+use std::time::Duration;
 
+use confab_cache::Counters;
 use confab_core::net::throttle_key;
-use parking_lot::Mutex;
+use sha2::{Digest, Sha256};
 
 /// The per-account window of the looser budget.
 const ACCOUNT_WINDOW_MS: i64 = 3_600_000;
-/// A failure older than this no longer counts towards an address's waits.
+/// An address's failures for an account count for this long after its first one.
 const PAIR_MEMORY_MS: i64 = 24 * 3_600_000;
-/// Addresses remembered per account; beyond it, those not waiting are forgotten.
-const MAX_PAIRS_PER_ACCOUNT: usize = 4_096;
-/// Accounts (or unknown emails) remembered; the least recently used go first.
-const MAX_ACCOUNTS: u64 = 100_000;
+/// How long a generation number is kept: far longer than any key of a generation lives.
+const GENERATION_MS: i64 = 7 * 24 * 3_600_000;
 
 /// The rules, from `auth.*` configuration.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,40 +82,17 @@ pub enum Verdict {
     },
 }
 
-#[derive(Debug, Default)]
-struct Pair {
-    failures: u32,
-    last_failure: i64,
-    blocked_until: i64,
-}
-
-#[derive(Debug, Default)]
-struct Account {
-    window_start: i64,
-    window_failures: u32,
-    pairs: HashMap<IpAddr, Pair>,
-}
-
-impl Account {
-    fn window_spent(&self, policy: &GuardPolicy, now: i64) -> Option<i64> {
-        let limit = policy.account_failures_per_hour;
-        let ends = self.window_start + ACCOUNT_WINDOW_MS;
-        (limit > 0 && now < ends && self.window_failures >= limit).then_some(ends)
-    }
-}
-
 /// Sign-in failures by account and address. See the module documentation for the policy.
 pub struct LoginGuard {
     policy: GuardPolicy,
-    accounts: moka::future::Cache<String, Arc<Mutex<Account>>>,
+    counters: Arc<dyn Counters>,
 }
 
 impl std::fmt::Debug for LoginGuard {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("LoginGuard")
             .field("policy", &self.policy)
-            .field("accounts", &self.accounts.entry_count())
-            .finish()
+            .finish_non_exhaustive()
     }
 }
 
@@ -125,56 +104,132 @@ fn seconds_until(at: i64, now: i64) -> u64 {
     u64::try_from((at - now + 999) / 1000).unwrap_or(0).max(1)
 }
 
+fn duration_ms(ms: i64) -> Duration {
+    Duration::from_millis(u64::try_from(ms).unwrap_or(0).max(1))
+}
+
+/// A short hash of the account: the keys carry no email, and have a bounded length.
+fn account_id(account: &str) -> String {
+    Sha256::digest(account.as_bytes())
+        .iter()
+        .take(16)
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The keys of one account (in its current generation) and address.
+struct Keys {
+    /// The account's generation: an administrator's unlock starts the next.
+    account: String,
+    /// The address's failures for the account, in the address's generation.
+    pair: String,
+}
+
 impl LoginGuard {
-    pub fn new(policy: GuardPolicy) -> Self {
-        // Forget an account once nothing about it can matter any more.
-        let idle = policy
-            .max_wait_ms
-            .max(PAIR_MEMORY_MS)
-            .max(ACCOUNT_WINDOW_MS);
-        Self {
-            policy,
-            accounts: moka::future::Cache::builder()
-                .max_capacity(MAX_ACCOUNTS)
-                .time_to_idle(std::time::Duration::from_millis(
-                    u64::try_from(idle).unwrap_or(u64::MAX),
-                ))
-                .build(),
-        }
+    /// The guard under `policy`, counting in `counters`.
+    pub fn new(policy: GuardPolicy, counters: Arc<dyn Counters>) -> Self {
+        Self { policy, counters }
+    }
+
+    /// The guard over in-process counters (one process, tests).
+    pub fn in_process(policy: GuardPolicy) -> Self {
+        Self::new(policy, Arc::new(confab_cache::MemoryCounters::new(100_000)))
     }
 
     pub fn policy(&self) -> &GuardPolicy {
         &self.policy
     }
 
-    async fn account(&self, key: &str) -> Arc<Mutex<Account>> {
-        self.accounts
-            .get_with(key.to_owned(), async {
-                Arc::new(Mutex::new(Account::default()))
-            })
+    /// A counter's value; `0` when it has none or the counters cannot answer (the fallback
+    /// adapters answer from this process instead, so that is rare).
+    async fn get(&self, key: &str) -> u64 {
+        match self.counters.get(key).await {
+            Ok(value) => value.unwrap_or(0),
+            Err(error) => {
+                tracing::warn!(%error, "sign-in failure counts unavailable");
+                0
+            }
+        }
+    }
+
+    async fn add(&self, key: &str, window_ms: i64) -> u64 {
+        match self.counters.add(key, 1, duration_ms(window_ms)).await {
+            Ok(total) => total,
+            Err(error) => {
+                tracing::warn!(%error, "sign-in failure not counted");
+                0
+            }
+        }
+    }
+
+    async fn seed(&self, key: &str, value: i64, window_ms: i64) -> i64 {
+        let value_u = u64::try_from(value).unwrap_or(0);
+        match self
+            .counters
+            .seed(key, value_u, duration_ms(window_ms))
             .await
+        {
+            Ok(total) => i64::try_from(total).unwrap_or(i64::MAX),
+            Err(error) => {
+                tracing::warn!(%error, "sign-in wait not recorded");
+                value
+            }
+        }
+    }
+
+    /// The current keys of `account` and `ip`.
+    async fn keys(&self, account: &str, ip: Option<IpAddr>) -> Keys {
+        let id = account_id(account);
+        let epoch = self.get(&format!("auth:guard:epoch:{id}")).await;
+        let address = address(ip);
+        let generation = self
+            .get(&format!("auth:guard:gen:{epoch}:{id}:{address}"))
+            .await;
+        Keys {
+            account: format!("{epoch}:{id}"),
+            pair: format!("{epoch}:{id}:{address}:{generation}"),
+        }
+    }
+
+    /// When the account's budget is spent: the end of its window.
+    async fn window_spent(&self, keys: &Keys, now: i64) -> Option<i64> {
+        let limit = self.policy.account_failures_per_hour;
+        if limit == 0 {
+            return None;
+        }
+        let failures = self.get(&format!("auth:guard:acct:{}", keys.account)).await;
+        if failures < u64::from(limit) {
+            return None;
+        }
+        let start = self
+            .get(&format!("auth:guard:acct-start:{}", keys.account))
+            .await;
+        let ends = i64::try_from(start).unwrap_or(0) + ACCOUNT_WINDOW_MS;
+        (now < ends).then_some(ends)
     }
 
     /// Whether `ip` may try to sign in to `account` now. Asked before the password is
     /// checked, alike for accounts that exist and those that do not.
     pub async fn check(&self, account: &str, ip: Option<IpAddr>, now: i64) -> Verdict {
-        let Some(entry) = self.accounts.get(account).await else {
-            return Verdict::Proceed;
-        };
-        let state = entry.lock();
-        let pair = state.pairs.get(&address(ip));
-        if let Some(pair) = pair
-            && pair.blocked_until > now
-        {
-            return Verdict::Wait {
-                retry_after_secs: seconds_until(pair.blocked_until, now),
-            };
+        let keys = self.keys(account, ip).await;
+        let failures = self.get(&format!("auth:guard:fails:{}", keys.pair)).await;
+        let failures = u32::try_from(failures).unwrap_or(u32::MAX);
+        if self.policy.wait_ms(failures).is_some() {
+            let until = self
+                .get(&format!("auth:guard:until:{}:{failures}", keys.pair))
+                .await;
+            let until = i64::try_from(until).unwrap_or(0);
+            if until > now {
+                return Verdict::Wait {
+                    retry_after_secs: seconds_until(until, now),
+                };
+            }
         }
         // The account is under attack from many addresses: hold back those that already
         // guessed wrong; an address without failures still gets its try.
-        let has_failed =
-            pair.is_some_and(|p| p.failures > 0 && now - p.last_failure < PAIR_MEMORY_MS);
-        if has_failed && let Some(ends) = state.window_spent(&self.policy, now) {
+        if failures > 0
+            && let Some(ends) = self.window_spent(&keys, now).await
+        {
             return Verdict::Wait {
                 retry_after_secs: seconds_until(ends, now),
             };
@@ -185,42 +240,53 @@ impl LoginGuard {
     /// Counts a failed attempt; returns the wait, in seconds, when this failure makes the
     /// address wait (for the audit log).
     pub async fn failed(&self, account: &str, ip: Option<IpAddr>, now: i64) -> Option<u64> {
-        let entry = self.account(account).await;
-        let mut state = entry.lock();
-        if state.window_failures == 0 || now - state.window_start >= ACCOUNT_WINDOW_MS {
-            state.window_start = now;
-            state.window_failures = 0;
-        }
-        state.window_failures = state.window_failures.saturating_add(1);
-        if state.pairs.len() >= MAX_PAIRS_PER_ACCOUNT {
-            state
-                .pairs
-                .retain(|_, p| p.blocked_until > now || now - p.last_failure < ACCOUNT_WINDOW_MS);
-            if state.pairs.len() >= MAX_PAIRS_PER_ACCOUNT {
-                state.pairs.retain(|_, p| p.blocked_until > now);
-            }
-        }
-        let pair = state.pairs.entry(address(ip)).or_default();
-        if now - pair.last_failure >= PAIR_MEMORY_MS {
-            pair.failures = 0;
-        }
-        pair.failures = pair.failures.saturating_add(1);
-        pair.last_failure = now;
-        let wait = self.policy.wait_ms(pair.failures)?;
-        pair.blocked_until = now + wait;
-        Some(seconds_until(pair.blocked_until, now))
+        let keys = self.keys(account, ip).await;
+        // The account's window starts at its first failure of the hour.
+        let _ = self
+            .seed(
+                &format!("auth:guard:acct-start:{}", keys.account),
+                now,
+                ACCOUNT_WINDOW_MS,
+            )
+            .await;
+        self.add(
+            &format!("auth:guard:acct:{}", keys.account),
+            ACCOUNT_WINDOW_MS,
+        )
+        .await;
+        let failures = self
+            .add(&format!("auth:guard:fails:{}", keys.pair), PAIR_MEMORY_MS)
+            .await;
+        let failures = u32::try_from(failures).unwrap_or(u32::MAX);
+        let wait = self.policy.wait_ms(failures)?;
+        // One key per failure count, written once: replicas agree on the wait it started.
+        let until = self
+            .seed(
+                &format!("auth:guard:until:{}:{failures}", keys.pair),
+                now + wait,
+                wait,
+            )
+            .await;
+        Some(seconds_until(until, now))
     }
 
     /// A correct password from `ip`: its failures for `account` are forgotten.
     pub async fn succeeded(&self, account: &str, ip: Option<IpAddr>) {
-        if let Some(entry) = self.accounts.get(account).await {
-            entry.lock().pairs.remove(&address(ip));
-        }
+        let id = account_id(account);
+        let epoch = self.get(&format!("auth:guard:epoch:{id}")).await;
+        let address = address(ip);
+        self.add(
+            &format!("auth:guard:gen:{epoch}:{id}:{address}"),
+            GENERATION_MS,
+        )
+        .await;
     }
 
     /// Forgets every failure for `account` (an administrator ends the waits).
     pub async fn forget(&self, account: &str) {
-        self.accounts.invalidate(account).await;
+        let id = account_id(account);
+        self.add(&format!("auth:guard:epoch:{id}"), GENERATION_MS)
+            .await;
     }
 }
 
@@ -247,7 +313,7 @@ mod tests {
 
     #[tokio::test]
     async fn an_address_waits_longer_after_each_failure_past_the_threshold() {
-        let guard = LoginGuard::new(POLICY);
+        let guard = LoginGuard::in_process(POLICY);
         let attacker = ip("203.0.113.5");
         assert_eq!(guard.failed("ada@x", attacker, 0).await, None);
         assert_eq!(guard.failed("ada@x", attacker, 0).await, None);
@@ -296,7 +362,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_spent_account_budget_holds_back_only_addresses_that_failed() {
-        let guard = LoginGuard::new(POLICY);
+        let guard = LoginGuard::in_process(POLICY);
         // Ten addresses, one wrong guess each: the account's hourly budget is spent.
         for i in 0..10 {
             guard
@@ -321,7 +387,7 @@ mod tests {
 
     #[tokio::test]
     async fn ipv6_addresses_count_by_their_64() {
-        let guard = LoginGuard::new(POLICY);
+        let guard = LoginGuard::in_process(POLICY);
         for i in 1..=3 {
             guard
                 .failed("ada@x", ip(&format!("2001:db8:0:1::{i}")), 0)

@@ -1,35 +1,57 @@
-//! Per-user and per-API-key limits on the inference API: requests per minute (a keyed GCRA
-//! limiter), tokens per UTC day (counted in memory, seeded from the usage log on first use
-//! each day) and requests running at once (a [`Slot`] per running request). Every answer
-//! carries OpenAI's `x-ratelimit-*` headers; a refusal is 429 with `Retry-After`.
+//! Per-user and per-API-key limits on the inference API: requests per minute (the
+//! [`RateLimiter`] port), tokens per UTC day (the [`Counters`] port, under a key naming the
+//! day, seeded from the usage log on the day's first use) and requests running at once (a
+//! [`Slot`] per running request). With the shared adapters (Redis, split mode) the first two
+//! are exact across replicas; all-in-one uses the in-process adapters. Every answer carries
+//! OpenAI's `x-ratelimit-*` headers; a refusal is 429 with `Retry-After`.
+//!
+//! Requests running at once stay counted per process, on purpose: the cap protects the
+//! capacity of the replica that runs the request (its engine queue and connections are its
+//! own), a slot is freed synchronously when its answer ends or is dropped (a shared count
+//! would cost two more round trips per request and a task per release), and a replica killed
+//! with requests running would hold its users' places for a time to live. The shared
+//! requests-per-minute and tokens-per-day limits bound what a user can do across replicas;
+//! the concurrency cap is therefore `cap × replicas` at most.
 
 use std::collections::HashMap;
-use std::num::NonZeroU32;
 use std::sync::Arc;
+use std::time::Duration;
 
+use confab_cache::{Counters, Rate, RateLimiter};
 use confab_core::auth::{Credential, Principal};
 use confab_core::config::{ConcurrencyConfig, LimitsConfig};
 use confab_core::runtime::LiveSettings;
-use governor::clock::{Clock, DefaultClock};
-use governor::middleware::StateInformationMiddleware;
-use governor::state::keyed::DefaultKeyedStateStore;
-use governor::{Quota, RateLimiter};
 use http::{HeaderName, HeaderValue};
 use parking_lot::Mutex;
-use uuid::Uuid;
 
 use crate::error::InferenceError;
 use crate::ports::UsageLog;
 use crate::usage::{Subject, day_of};
 
-type Limiter =
-    RateLimiter<Uuid, DefaultKeyedStateStore<Uuid>, DefaultClock, StateInformationMiddleware>;
+/// The shared state the limits are kept in (the in-process adapters all-in-one, Redis ones
+/// wrapped in their fallbacks in split mode).
+#[derive(Clone)]
+pub struct LimitPorts {
+    /// Requests per minute per user and per key.
+    pub rate: Arc<dyn RateLimiter>,
+    /// Tokens per UTC day per user and per key.
+    pub counters: Arc<dyn Counters>,
+}
 
-fn limiter(per_minute: u32) -> Option<Limiter> {
-    let rate = NonZeroU32::new(per_minute)?;
-    Some(
-        RateLimiter::keyed(Quota::per_minute(rate)).with_middleware::<StateInformationMiddleware>(),
-    )
+impl std::fmt::Debug for LimitPorts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LimitPorts").finish_non_exhaustive()
+    }
+}
+
+impl LimitPorts {
+    /// The in-process adapters: limits held by this process alone.
+    pub fn in_process() -> Self {
+        Self {
+            rate: Arc::new(confab_cache::MemoryRateLimiter::new()),
+            counters: Arc::new(confab_cache::MemoryCounters::new(100_000)),
+        }
+    }
 }
 
 /// The rate-limit headers of one request.
@@ -38,34 +60,15 @@ pub struct Allowance {
     pub headers: Vec<(HeaderName, HeaderValue)>,
 }
 
-/// The limits in force and their limiters.
-struct Levels {
-    config: LimitsConfig,
-    user_rpm: Option<Limiter>,
-    key_rpm: Option<Limiter>,
-}
-
-impl Levels {
-    fn new(config: &LimitsConfig) -> Self {
-        Self {
-            user_rpm: limiter(config.user_requests_per_minute),
-            key_rpm: limiter(config.key_requests_per_minute),
-            config: config.clone(),
-        }
-    }
-}
-
 pub struct Limits {
-    levels: parking_lot::RwLock<Arc<Levels>>,
+    config: LimitsConfig,
     /// Where admins change the limits at run time; `None`: the start-up config only.
     settings: std::sync::OnceLock<LiveSettings>,
-    clock: DefaultClock,
-    /// Tokens used today per subject: (day, tokens).
-    tokens: Mutex<HashMap<Subject, (String, u64)>>,
+    ports: LimitPorts,
     /// Where the day's tokens so far are read from; `None`: counted from zero.
     usage: Option<Arc<dyn UsageLog>>,
     concurrency: ConcurrencyConfig,
-    /// Requests running now per subject.
+    /// Requests running now per subject, in this process.
     running: Arc<Mutex<HashMap<Subject, u32>>>,
 }
 
@@ -93,7 +96,7 @@ impl Drop for Slot {
 impl std::fmt::Debug for Limits {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Limits")
-            .field("config", &self.levels.read().config)
+            .field("config", &self.config())
             .finish_non_exhaustive()
     }
 }
@@ -115,20 +118,20 @@ impl Limits {
         config: &LimitsConfig,
         concurrency: &ConcurrencyConfig,
         usage: Option<Arc<dyn UsageLog>>,
+        ports: LimitPorts,
     ) -> Self {
         Self {
-            levels: parking_lot::RwLock::new(Arc::new(Levels::new(config))),
+            config: config.clone(),
             settings: std::sync::OnceLock::new(),
-            clock: DefaultClock::default(),
-            tokens: Mutex::new(HashMap::new()),
+            ports,
             usage,
             concurrency: concurrency.clone(),
             running: Arc::new(Mutex::new(HashMap::new())),
         }
     }
 
-    /// Takes a place among the requests `principal` has running, or refuses with 429
-    /// `concurrency_exceeded` when their user (or key) is at its cap.
+    /// Takes a place among the requests `principal` has running in this process, or refuses
+    /// with 429 `concurrency_exceeded` when their user (or key) is at its cap.
     pub fn acquire(&self, principal: &Principal) -> Result<Slot, InferenceError> {
         let (user, key) = Self::subjects(principal);
         let caps = [(Some(user), self.concurrency.user_requests, "your account")]
@@ -165,21 +168,12 @@ impl Limits {
         let _ = self.settings.set(settings);
     }
 
-    /// The limits in force; rebuilt when an admin changed them (request counts restart).
-    fn levels(&self) -> Arc<Levels> {
-        let current = self.levels.read().clone();
-        let Some(settings) = self.settings.get() else {
-            return current;
-        };
-        let wanted = LimitsConfig::from(&settings.get().limits);
-        if wanted == current.config {
-            return current;
+    /// The limits in force: the runtime settings' when followed, else the start-up ones.
+    fn config(&self) -> LimitsConfig {
+        match self.settings.get() {
+            Some(settings) => LimitsConfig::from(&settings.get().limits),
+            None => self.config.clone(),
         }
-        let mut levels = self.levels.write();
-        if levels.config != wanted {
-            *levels = Arc::new(Levels::new(&wanted));
-        }
-        levels.clone()
     }
 
     fn subjects(principal: &Principal) -> (Subject, Option<Subject>) {
@@ -194,19 +188,42 @@ impl Limits {
         (Subject::User(principal.user_id), key)
     }
 
-    fn token_limit(levels: &Levels, subject: Subject) -> u64 {
+    fn token_limit(config: &LimitsConfig, subject: Subject) -> u64 {
         match subject {
-            Subject::User(_) => levels.config.user_tokens_per_day,
-            Subject::Key(_) => levels.config.key_tokens_per_day,
+            Subject::User(_) => config.user_tokens_per_day,
+            Subject::Key(_) => config.key_tokens_per_day,
         }
     }
 
-    /// Tokens `subject` used today, loading the day's total from the usage log once.
-    async fn used_today(&self, subject: Subject, today: &str) -> u64 {
-        if let Some((day, used)) = self.tokens.lock().get(&subject)
-            && day == today
-        {
-            return *used;
+    fn requests_per_minute(config: &LimitsConfig, subject: Subject) -> u32 {
+        match subject {
+            Subject::User(_) => config.user_requests_per_minute,
+            Subject::Key(_) => config.key_requests_per_minute,
+        }
+    }
+
+    /// The key of `subject`'s requests per minute.
+    fn rate_key(subject: Subject) -> String {
+        format!("inference:rpm:{}", subject_key(subject))
+    }
+
+    /// The key of `subject`'s tokens on `day` (`YYYY-MM-DD`, UTC).
+    fn tokens_key(subject: Subject, day: &str) -> String {
+        format!("inference:tokens:{day}:{}", subject_key(subject))
+    }
+
+    /// Tokens `subject` used today: the shared count, started from the usage log on the
+    /// day's first use (by any replica).
+    async fn used_today(&self, subject: Subject, today: &str, window: Duration) -> Option<u64> {
+        let key = Self::tokens_key(subject, today);
+        let counters = &self.ports.counters;
+        match counters.get(&key).await {
+            Ok(Some(used)) => return Some(used),
+            Ok(None) => {}
+            Err(error) => {
+                tracing::warn!(%error, "token counts unavailable; the daily limit is not checked");
+                return None;
+            }
         }
         let stored = match &self.usage {
             Some(usage) => usage.tokens_used(subject, today).await.unwrap_or_else(|e| {
@@ -215,56 +232,47 @@ impl Limits {
             }),
             None => 0,
         };
-        let mut tokens = self.tokens.lock();
-        let entry = tokens
-            .entry(subject)
-            .or_insert_with(|| (today.to_owned(), stored));
-        if entry.0 != today {
-            *entry = (today.to_owned(), stored);
+        // Another replica may have started the day meanwhile: the count in force wins.
+        match counters.seed(&key, stored, window).await {
+            Ok(used) => Some(used),
+            Err(error) => {
+                tracing::warn!(%error, "token counts unavailable; the daily limit is not checked");
+                None
+            }
         }
-        entry.1
     }
 
     /// Admits a request or refuses it with 429; returns the headers to send either way.
     pub async fn check(&self, principal: &Principal) -> Result<Allowance, InferenceError> {
         let now = confab_core::now_ms();
         let today = day_of(now);
+        let reset = secs_to_midnight(now);
+        // The day's count outlives the day a little, so a replica with a late clock still
+        // finds it; the key names the day, so the next day starts from zero.
+        let day_window = Duration::from_secs(reset + 3_600);
         let (user, key) = Self::subjects(principal);
-        let levels = self.levels();
-        let mut allowance = Allowance::default();
-        let checks = [(
-            user,
-            levels.user_rpm.as_ref(),
-            levels.config.user_requests_per_minute,
-        )]
-        .into_iter()
-        .chain(key.map(|k| {
-            (
-                k,
-                levels.key_rpm.as_ref(),
-                levels.config.key_requests_per_minute,
-            )
-        }));
+        let config = self.config();
         let mut request_headers = Vec::new();
         let mut token_headers = Vec::new();
-        for (subject, limiter, per_minute) in checks {
-            if let Some(limiter) = limiter {
-                match limiter.check_key(&subject.id()) {
-                    Ok(snapshot) => {
+        for subject in std::iter::once(user).chain(key) {
+            let per_minute = Self::requests_per_minute(&config, subject);
+            if per_minute > 0 {
+                match self
+                    .ports
+                    .rate
+                    .check(&Self::rate_key(subject), Rate::per_minute(per_minute), 1)
+                    .await
+                {
+                    Ok(decision) if decision.allowed => {
+                        let reset_secs = decision.reset_after.as_secs_f64().ceil();
                         request_headers = vec![
                             header("x-ratelimit-limit-requests", per_minute),
-                            header(
-                                "x-ratelimit-remaining-requests",
-                                snapshot.remaining_burst_capacity(),
-                            ),
-                            header(
-                                "x-ratelimit-reset-requests",
-                                format!("{}s", 60 / per_minute.max(1)),
-                            ),
+                            header("x-ratelimit-remaining-requests", decision.remaining),
+                            header("x-ratelimit-reset-requests", format!("{reset_secs}s")),
                         ];
                     }
-                    Err(not_until) => {
-                        let wait = not_until.wait_time_from(self.clock.now()).as_secs() + 1;
+                    Ok(decision) => {
+                        let wait = decision.retry_after.map_or(60, |d| d.as_secs() + 1);
                         return Err(InferenceError::Limited {
                             code: "rate_limit_exceeded",
                             message: format!(
@@ -273,12 +281,15 @@ impl Limits {
                             retry_after_secs: Some(wait),
                         });
                     }
+                    Err(error) => {
+                        tracing::warn!(%error, "request limits unavailable; not checked");
+                    }
                 }
             }
-            let limit = Self::token_limit(&levels, subject);
-            if limit > 0 {
-                let used = self.used_today(subject, &today).await;
-                let reset = secs_to_midnight(now);
+            let limit = Self::token_limit(&config, subject);
+            if limit > 0
+                && let Some(used) = self.used_today(subject, &today, day_window).await
+            {
                 if used >= limit {
                     return Err(InferenceError::Limited {
                         code: "tokens_exceeded",
@@ -295,33 +306,42 @@ impl Limits {
                 ];
             }
         }
-        allowance.headers = request_headers
-            .into_iter()
-            .chain(token_headers)
-            .flatten()
-            .collect();
-        Ok(allowance)
+        Ok(Allowance {
+            headers: request_headers
+                .into_iter()
+                .chain(token_headers)
+                .flatten()
+                .collect(),
+        })
     }
 
-    /// Counts the tokens of a finished request against today's limits.
-    pub fn add_tokens(&self, principal: &Principal, tokens: u64) {
+    /// Counts the tokens of a finished request against today's limits (on every replica).
+    pub async fn add_tokens(&self, principal: &Principal, tokens: u64) {
         if tokens == 0 {
             return;
         }
-        let today = day_of(confab_core::now_ms());
+        let now = confab_core::now_ms();
+        let today = day_of(now);
+        let window = Duration::from_secs(secs_to_midnight(now) + 3_600);
         let (user, key) = Self::subjects(principal);
-        let levels = self.levels();
-        let mut counts = self.tokens.lock();
+        let config = self.config();
         for subject in std::iter::once(user).chain(key) {
-            if Self::token_limit(&levels, subject) == 0 {
+            if Self::token_limit(&config, subject) == 0 {
                 continue;
             }
-            let entry = counts.entry(subject).or_insert_with(|| (today.clone(), 0));
-            if entry.0 != today {
-                *entry = (today.clone(), 0);
+            let key = Self::tokens_key(subject, &today);
+            if let Err(error) = self.ports.counters.add(&key, tokens, window).await {
+                tracing::warn!(%error, "tokens not counted against the daily limit");
             }
-            entry.1 += tokens;
         }
+    }
+}
+
+/// A subject as a key part: `user:<id>` or `key:<id>`.
+fn subject_key(subject: Subject) -> String {
+    match subject {
+        Subject::User(id) => format!("user:{}", id.simple()),
+        Subject::Key(id) => format!("key:{}", id.simple()),
     }
 }
 
@@ -329,6 +349,7 @@ impl Limits {
 mod tests {
     use super::*;
     use confab_core::auth::{Role, Scope};
+    use uuid::Uuid;
 
     fn key_principal() -> Principal {
         Principal {
@@ -350,6 +371,7 @@ mod tests {
             },
             &ConcurrencyConfig::default(),
             None,
+            LimitPorts::in_process(),
         );
         let p = key_principal();
         let first = limits.check(&p).await.unwrap();
@@ -379,6 +401,7 @@ mod tests {
             },
             &ConcurrencyConfig::default(),
             None,
+            LimitPorts::in_process(),
         );
         let p = key_principal();
         let ok = limits.check(&p).await.unwrap();
@@ -387,14 +410,14 @@ mod tests {
                 .iter()
                 .any(|(n, v)| n == "x-ratelimit-remaining-tokens" && v == "100")
         );
-        limits.add_tokens(&p, 60);
+        limits.add_tokens(&p, 60).await;
         let ok = limits.check(&p).await.unwrap();
         assert!(
             ok.headers
                 .iter()
                 .any(|(n, v)| n == "x-ratelimit-remaining-tokens" && v == "40")
         );
-        limits.add_tokens(&p, 60);
+        limits.add_tokens(&p, 60).await;
         let refused = limits.check(&p).await.unwrap_err();
         assert_eq!(refused.code(), "tokens_exceeded");
         assert!(refused.retry_after_secs().unwrap() <= 86_401);
@@ -410,6 +433,7 @@ mod tests {
                 engine_queue: 0,
             },
             None,
+            LimitPorts::in_process(),
         );
         let p = key_principal();
         let a = limits.acquire(&p).unwrap();
@@ -449,6 +473,7 @@ mod tests {
                 engine_queue: 0,
             },
             None,
+            LimitPorts::in_process(),
         );
         let p = key_principal();
         let slots: Vec<_> = (0..100).map(|_| limits.acquire(&p).unwrap()).collect();

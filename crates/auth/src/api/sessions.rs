@@ -214,7 +214,7 @@ async fn register(
     jar: CookieJar,
     Json(body): Json<RegisterRequest>,
 ) -> Result<Response, ApiError> {
-    state.throttle.check(client.ip)?;
+    state.throttle.check(client.ip).await?;
     let signed_in = state
         .service
         .register(&body.email, &body.name, &body.password, &client)
@@ -260,7 +260,7 @@ async fn login(
     jar: CookieJar,
     Json(body): Json<LoginRequest>,
 ) -> Result<Response, ApiError> {
-    state.throttle.check(client.ip)?;
+    state.throttle.check(client.ip).await?;
     let signed_in = state
         .service
         .login(&body.email, &body.password, &client)
@@ -303,7 +303,7 @@ async fn refresh(
     jar: CookieJar,
     OptionalJson(body): OptionalJson<RefreshRequest>,
 ) -> Result<Response, ApiError> {
-    state.throttle.check(client.ip)?;
+    state.throttle.check(client.ip).await?;
     let in_body = body.unwrap_or_default().refresh_token;
     let by_cookie = in_body.is_none();
     let presented = presented_refresh(&jar, &headers, in_body)?;
@@ -404,7 +404,7 @@ async fn change_password(
     CurrentUser(principal): CurrentUser,
     Json(body): Json<ChangePasswordRequest>,
 ) -> Result<StatusCode, ApiError> {
-    state.throttle.check(client.ip)?;
+    state.throttle.check(client.ip).await?;
     let session_id = principal.require_session()?;
     state
         .service
@@ -437,7 +437,7 @@ async fn complete_password_reset(
     jar: CookieJar,
     Json(body): Json<CompleteResetRequest>,
 ) -> Result<Response, ApiError> {
-    state.throttle.check(client.ip)?;
+    state.throttle.check(client.ip).await?;
     let signed_in = state
         .service
         .complete_password_reset(&body.email, &body.password, &body.new_password, &client)

@@ -162,6 +162,9 @@ pub struct AuthDeps {
     /// Deleting users across services: the durable events and the services that must
     /// answer; `None`: the `user.purge` job cannot run.
     pub purge: Option<PurgeDeps>,
+    /// Where sign-in failures are counted: in this process, or shared by every replica (Redis, split mode), so a brute force spread over replicas is
+    /// counted once.
+    pub login_counters: Arc<dyn confab_cache::Counters>,
 }
 
 impl std::fmt::Debug for AuthDeps {
@@ -234,7 +237,7 @@ impl AuthService {
             store: deps.store,
             keys: deps.keys,
             audit: deps.audit,
-            guard: LoginGuard::new(GuardPolicy::from_config(&config)),
+            guard: LoginGuard::new(GuardPolicy::from_config(&config), deps.login_counters),
             config,
             dummy_hash,
             key_cache: auth_cache(),

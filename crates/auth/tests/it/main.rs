@@ -1,9 +1,12 @@
 //! The contract suite of the auth store, run against the backend under test (SQLite by
-//! default, PostgreSQL with `TEST_BACKEND=postgres`; `scripts/test.sh` runs both).
+//! default, PostgreSQL with `TEST_BACKEND=postgres`; `scripts/test.sh` runs both), and the
+//! per-IP throttle across replicas (`throttle`).
 //!
 //! Long (about 680 lines) because it is the whole contract suite of the auth store, one
 //! case per rule; the signing-key cases are the next cut into a module of their own.
 #![expect(clippy::unwrap_used, reason = "test code: panics are failures")]
+
+mod throttle;
 
 use confab_auth::domain::{User, UserStatus};
 use confab_auth::ports::{AuthStore, NewApiKey, NewSession, Rotation, UserFilter};

@@ -58,6 +58,7 @@ async fn service(db: &Db, events: Arc<dyn EventBus>) -> Arc<AuthService> {
                 jobs: None,
                 events: Some(events),
                 purge: None,
+                login_counters: Arc::new(confab_cache::MemoryCounters::new(1_000)),
             },
             config,
         )
@@ -75,7 +76,7 @@ async fn serve(
     let state = AuthState {
         service: auth.clone(),
         authenticator: auth.clone(),
-        throttle: Arc::new(IpThrottle::new(1000, 1000)),
+        throttle: Arc::new(IpThrottle::in_process(1000, 1000)),
         secure_cookies: false,
         trust_proxy_headers: false,
     };

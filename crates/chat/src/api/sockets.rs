@@ -35,7 +35,7 @@ pub struct WsQuery {
 
 /// How often the server pings a real-time connection, and how long it waits for any sign of
 /// life before closing it.
-const WS_PING: Duration = Duration::from_secs(20);
+const WS_PING: Duration = crate::service::SOCKET_REFRESH;
 const WS_TIMEOUT: Duration = Duration::from_secs(60);
 /// How soon an access token found still valid at its expiry is checked again.
 const WS_EXPIRY_RETRY: Duration = Duration::from_secs(5);
@@ -48,7 +48,7 @@ const WS_EXPIRY_RETRY: Duration = Duration::from_secs(5);
 /// is checked again when the user's access is revoked (logout, lock, disable, role or
 /// password change) and when the access token expires: a credential no longer valid closes
 /// the socket with code 1008 (policy violation). A user may hold `chat.sockets_per_user`
-/// connections (16 by default) in one process; another is refused with 429.
+/// connections (16 by default) at once, across replicas; another is refused with 429.
 #[utoipa::path(get, path = "/api/v1/ws", tag = "chat", params(WsQuery),
     responses(Authenticated, Forbidden, BadQuery,
         (status = 101, description = "Switching to WebSocket"), (status = 426, body = ErrorEnvelope, description = "upgrade_required: not a WebSocket request"),
@@ -82,7 +82,7 @@ async fn websocket(
         )
     })?;
     // Held by the connection until it ends (dropped with it if the upgrade fails).
-    let slot = state.service.reserve_socket(principal.user_id)?;
+    let slot = state.service.reserve_socket(principal.user_id).await?;
     let connection = Connection {
         service: state.service.clone(),
         authenticator: state.authenticator.clone(),
@@ -260,6 +260,9 @@ async fn realtime(
                     Some(Ok(_)) => last_seen = tokio::time::Instant::now(),
                 },
                 _ = ping.tick() => {
+                    // Keeps this socket counted on every replica (WS_PING is well within
+                    // the membership's time to live).
+                    slot.refresh().await;
                     if last_seen.elapsed() > WS_TIMEOUT
                         || socket.send(Frame::Ping(Vec::new().into())).await.is_err()
                     {
@@ -278,7 +281,7 @@ async fn realtime(
         let _ = socket.send(close).await;
     }
     drop(events);
-    drop(slot);
+    slot.release().await;
     service.announce_presence(user).await;
 }
 

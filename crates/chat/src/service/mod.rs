@@ -12,6 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use confab_bus::{Envelope, EventBus, JobQueue, TypedEvent};
+use confab_cache::Membership;
 use confab_store::StoreError;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -36,7 +37,7 @@ mod transfer;
 pub use crate::domain::ConversationInput;
 pub use crate::live::Follow;
 pub use answers::{SendInput, Sent};
-pub use presence::SocketSlot;
+pub use presence::{SOCKET_REFRESH, SOCKET_TTL, SocketSlot};
 pub use titles::{TITLE_JOB, TitleError, TitleJob};
 
 /// How the service behaves; from `[chat]` in the configuration.
@@ -54,7 +55,8 @@ pub struct ChatSettings {
     pub import_limit_bytes: usize,
     /// Imports read at once in this process; more are refused with 503 and `Retry-After`.
     pub import_concurrency: usize,
-    /// Real-time connections one user may hold open in this process.
+    /// Real-time connections one user may hold open at once (across replicas sharing the
+    /// membership port).
     pub sockets_per_user: usize,
     /// The temperature of answers in conversations that set none.
     pub default_temperature: f32,
@@ -164,8 +166,8 @@ pub struct ChatService {
     models: Arc<dyn ModelClient>,
     /// Where what happens is told to the user's open tabs (and other replicas).
     events: Arc<dyn EventBus>,
-    /// Open real-time connections per user in this process.
-    presence: parking_lot::Mutex<std::collections::HashMap<Uuid, usize>>,
+    /// Open real-time connections per user (see `presence`).
+    sockets: Arc<dyn Membership>,
     live: LiveAnswers,
     tasks: TaskTracker,
     shutdown: CancellationToken,
@@ -202,6 +204,9 @@ pub struct ChatDeps {
     pub tasks: TaskTracker,
     /// Cancelled at shutdown: answers still generating end `interrupted`.
     pub shutdown: CancellationToken,
+    /// Each user's open real-time connections: in this process, or shared by every replica
+    /// (Redis, split mode), so the per-user cap and the `presence` count span them.
+    pub sockets: Arc<dyn Membership>,
 }
 
 impl std::fmt::Debug for ChatDeps {
@@ -223,12 +228,13 @@ impl ChatService {
             jobs,
             tasks,
             shutdown,
+            sockets,
         } = deps;
         Arc::new(Self {
             store,
             models,
             events,
-            presence: parking_lot::Mutex::new(std::collections::HashMap::new()),
+            sockets,
             live: LiveAnswers::default(),
             tasks,
             shutdown,

@@ -1,6 +1,7 @@
 //! The chat service's test harness: a scripted `ModelClient` (each call plays the next script
 //! and records its request), accounts that are all active, the in-memory bus, and the SQL
-//! store on the backend under test; replicas share the store and the bus.
+//! store on the backend under test; replicas share the store, the bus and the open sockets'
+//! membership port.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -8,6 +9,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use confab_bus::MemoryBus;
+use confab_cache::{Membership, MemoryMembership};
 use confab_chat::domain::{ConversationInput, Message};
 use confab_chat::ports::{Accounts, AccountsError};
 use confab_chat::service::{Follow, SendInput};
@@ -120,17 +122,25 @@ pub struct Harness {
     pub tasks: TaskTracker,
     pub shutdown: CancellationToken,
     pub user: Principal,
+    /// Every user's open sockets, shared with this harness's replicas.
+    pub sockets: Arc<dyn Membership>,
     _db: Option<confab_testkit::TestDb>,
 }
 
 impl Harness {
     pub async fn new(settings: ChatSettings) -> Self {
+        Self::with_sockets(settings, Arc::new(MemoryMembership::new(1_000))).await
+    }
+
+    /// A harness whose open sockets are counted in `sockets` (Redis, for replicas).
+    pub async fn with_sockets(settings: ChatSettings, sockets: Arc<dyn Membership>) -> Self {
         let (store, db) = crate::store::store().await;
         let mut harness = Self::over(
             Arc::new(store),
             Arc::new(MemoryBus::default()),
             settings,
             Uuid::now_v7(),
+            sockets,
         );
         harness._db = Some(db);
         harness
@@ -144,6 +154,7 @@ impl Harness {
             self.events.clone(),
             settings,
             self.user.user_id,
+            self.sockets.clone(),
         )
     }
 
@@ -152,6 +163,7 @@ impl Harness {
         events: Arc<MemoryBus>,
         settings: ChatSettings,
         user_id: Uuid,
+        sockets: Arc<dyn Membership>,
     ) -> Self {
         let model = Arc::new(ScriptedModel::default());
         let tasks = TaskTracker::new();
@@ -165,6 +177,7 @@ impl Harness {
                 jobs: None,
                 tasks: tasks.clone(),
                 shutdown: shutdown.clone(),
+                sockets: sockets.clone(),
             },
             settings,
         );
@@ -183,6 +196,7 @@ impl Harness {
             tasks,
             shutdown,
             user,
+            sockets,
             _db: None,
         }
     }

@@ -138,3 +138,67 @@ async fn answers_left_by_a_dead_replica_are_interrupted_by_the_others() {
     b.shutdown.cancel();
     b.settle().await;
 }
+
+/// Redis membership on a fresh key prefix, when `TEST_REDIS_URL` names a server.
+#[expect(clippy::print_stderr, reason = "the note says why a part did not run")]
+fn redis_sockets(test: &str) -> Option<std::sync::Arc<dyn confab_cache::Membership>> {
+    let url = match std::env::var("TEST_REDIS_URL") {
+        Ok(url) if !url.is_empty() => url,
+        _ => {
+            eprintln!("{test}: Redis part skipped, TEST_REDIS_URL is not set");
+            return None;
+        }
+    };
+    let config = confab_core::config::RedisConfig {
+        url: Some(url),
+        key_prefix: format!("t{}", Uuid::now_v7().simple()),
+        timeout_ms: 2_000,
+    };
+    let conn = confab_cache::RedisConnection::new(&config, confab_cache::RedisMetrics::detached())
+        .unwrap();
+    Some(std::sync::Arc::new(confab_cache::RedisMembership::new(
+        conn,
+    )))
+}
+
+#[tokio::test]
+async fn a_users_socket_cap_and_presence_span_replicas() {
+    let settings = || ChatSettings {
+        sockets_per_user: 3,
+        ..replica_settings()
+    };
+    let mut harnesses = vec![("memory", Harness::new(settings()).await)];
+    if let Some(sockets) = redis_sockets("a_users_socket_cap_and_presence_span_replicas") {
+        harnesses.push(("redis", Harness::with_sockets(settings(), sockets).await));
+    }
+    for (name, a) in harnesses {
+        let b = a.replica(settings());
+        let user = a.user.user_id;
+        let first = a.service.reserve_socket(user).await.unwrap();
+        let _second = b.service.reserve_socket(user).await.unwrap();
+        let _third = a.service.reserve_socket(user).await.unwrap();
+        // The cap is the user's, whichever replica the fourth socket reaches.
+        for replica in [&a, &b] {
+            let refused = replica.service.reserve_socket(user).await.unwrap_err();
+            assert!(
+                matches!(
+                    refused,
+                    confab_chat::ChatError::TooMany {
+                        code: "too_many_sockets",
+                        ..
+                    }
+                ),
+                "{name}: {refused:?}"
+            );
+        }
+        // Both replicas count every tab.
+        assert_eq!(a.service.open_sockets(user).await, Some(3), "{name}");
+        assert_eq!(b.service.open_sockets(user).await, Some(3), "{name}");
+        // A closed socket frees its place on every replica.
+        first.release().await;
+        assert_eq!(b.service.open_sockets(user).await, Some(2), "{name}");
+        let _again = b.service.reserve_socket(user).await.unwrap();
+        // Another user is not affected.
+        a.service.reserve_socket(Uuid::now_v7()).await.unwrap();
+    }
+}

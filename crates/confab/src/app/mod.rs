@@ -2,8 +2,10 @@
 //! services named by `--services` ([`build_process`]), each port given its in-process adapter
 //! when the service behind it is here and its HTTP or bus adapter when it is not.
 
+mod gateway;
 mod parts;
 mod seo;
+mod shared;
 mod split;
 
 use std::sync::Arc;
@@ -141,6 +143,9 @@ pub async fn build(config: &Config) -> anyhow::Result<App> {
 /// Builds the process that runs `services`: every one of them (the same as [`build`]), some
 /// (split mode), or the gateway.
 pub async fn build_process(config: &Config, services: &Services) -> anyhow::Result<Process> {
+    if services.is_gateway() {
+        return gateway::build(config, services).await;
+    }
     let built = assemble(config, services).await?;
     if let Some(inference) = &built.inference
         && inference.models().is_empty()
@@ -225,6 +230,8 @@ async fn assemble(config: &Config, services: &Services) -> anyhow::Result<Built>
 
     let mut metrics = MetricsBuilder::new();
     db.register_metrics(&mut metrics);
+    // Caches and limits: in this process, or shared with the replicas through Redis.
+    let shared = shared::Shared::build(config, &mut metrics)?;
     let tasks = TaskTracker::new();
     let shutdown = CancellationToken::new();
     // Events, durable events and jobs: in this process and the database, or through NATS
@@ -295,6 +302,7 @@ async fn assemble(config: &Config, services: &Services) -> anyhow::Result<Built>
                 audit_for(Service::Auth),
                 &live,
                 &bus,
+                &shared,
                 &tasks,
                 &shutdown,
             )
@@ -351,6 +359,7 @@ async fn assemble(config: &Config, services: &Services) -> anyhow::Result<Built>
                 &live,
                 &bus,
                 &mut metrics,
+                &shared,
                 &tasks,
                 &shutdown,
             )
@@ -398,6 +407,7 @@ async fn assemble(config: &Config, services: &Services) -> anyhow::Result<Built>
                 models.clone(),
                 accounts,
                 &bus,
+                &shared,
                 &tasks,
                 &shutdown,
             );
@@ -421,7 +431,7 @@ async fn assemble(config: &Config, services: &Services) -> anyhow::Result<Built>
                 models: models.clone(),
                 jobs: jobs.clone(),
                 events: events.clone(),
-                youtube: seo::youtube_deps(config, &db)?,
+                youtube: seo::youtube_deps(config, &db, &shared)?,
             },
             seo::seo_settings(&config.seo),
         )),
@@ -487,6 +497,7 @@ async fn assemble(config: &Config, services: &Services) -> anyhow::Result<Built>
             throttle: Arc::new(IpThrottle::new(
                 config.auth.ip_rate_limit_per_minute,
                 config.auth.ip_rate_limit_burst,
+                shared.rate.clone(),
             )),
             secure_cookies: https,
             trust_proxy_headers: config.server.trust_proxy_headers,

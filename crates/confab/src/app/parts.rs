@@ -5,7 +5,6 @@ use std::sync::Arc;
 
 use confab_auth::keys::{KeyEncryption, KeyRing};
 use confab_auth::{AuthDeps, AuthService, SqlAuthStore};
-use confab_cache::MemoryCache;
 use confab_core::audit::AuditLog;
 use confab_core::auth::ServiceTokens;
 use confab_core::config::Config;
@@ -20,6 +19,7 @@ use confab_store::Db;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use super::shared::Shared;
 use crate::bus::Bus;
 use crate::services::Services;
 
@@ -44,12 +44,17 @@ impl confab_chat::ports::Accounts for AuthAccounts {
 }
 
 /// The auth service over its store, with its signing keys kept fresh.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "the pieces of the composition root, by name"
+)]
 pub(super) async fn auth_service(
     config: &Config,
     db: &Db,
     audit: Arc<dyn AuditLog>,
     live: &LiveSettings,
     bus: &Bus,
+    shared: &Shared,
     tasks: &TaskTracker,
     shutdown: &CancellationToken,
 ) -> anyhow::Result<Arc<AuthService>> {
@@ -83,6 +88,7 @@ pub(super) async fn auth_service(
                     events: bus.durable.clone(),
                     participants: crate::purge::participants(config)?,
                 }),
+                login_counters: shared.counters.clone(),
             },
             config.auth.clone(),
         )
@@ -103,6 +109,7 @@ pub(super) async fn inference_service(
     live: &LiveSettings,
     bus: &Bus,
     metrics: &mut MetricsBuilder,
+    shared: &Shared,
     tasks: &TaskTracker,
     shutdown: &CancellationToken,
 ) -> anyhow::Result<Arc<InferenceService>> {
@@ -111,9 +118,8 @@ pub(super) async fn inference_service(
         InferenceDeps {
             usage: Some(Arc::new(SqlUsageLog::new(db.clone()))),
             pulls: Some(Arc::new(SqlPullStore::new(db.clone()))),
-            cache: Some(Arc::new(MemoryCache::new(
-                config.inference.cache.max_entries,
-            ))),
+            cache: Some(shared.inference_cache.clone()),
+            limits: shared.inference_limits(),
             audit: Some(audit),
             events: Some(bus.durable.clone()),
             jobs: Some(bus.jobs.clone()),
@@ -167,12 +173,17 @@ pub(super) fn model_client(
 }
 
 /// The chat service over its store and the given models and accounts.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "the pieces of the composition root, by name"
+)]
 pub(super) fn chat_service(
     config: &Config,
     db: &Db,
     models: Arc<dyn confab_model_client::ModelClient>,
     accounts: Arc<dyn confab_chat::ports::Accounts>,
     bus: &crate::bus::Bus,
+    shared: &Shared,
     tasks: &TaskTracker,
     shutdown: &CancellationToken,
 ) -> Arc<confab_chat::ChatService> {
@@ -185,6 +196,7 @@ pub(super) fn chat_service(
             jobs: Some(bus.jobs.clone()),
             tasks: tasks.clone(),
             shutdown: shutdown.clone(),
+            sockets: shared.membership.clone(),
         },
         confab_chat::ChatSettings {
             default_context_tokens: config.chat.default_context_tokens as usize,

@@ -2,7 +2,6 @@
 
 use std::sync::Arc;
 
-use confab_cache::MemoryCache;
 use confab_core::config::Config;
 use confab_store::Db;
 
@@ -36,6 +35,7 @@ pub(super) fn seo_settings(config: &confab_core::config::SeoConfig) -> confab_se
 pub(super) fn youtube_deps(
     config: &Config,
     db: &Db,
+    shared: &super::shared::Shared,
 ) -> anyhow::Result<confab_seo::service::YouTubeDeps> {
     use confab_seo::quota::{Bucket, BucketLimits, Charge, CostProfile, QuotaSettings};
     use confab_seo::youtube::oauth::{Credentials, OAuthClient};
@@ -124,12 +124,13 @@ pub(super) fn youtube_deps(
     Ok(confab_seo::service::YouTubeDeps {
         api,
         quota,
-        cache: Arc::new(MemoryCache::new(1_000)),
+        cache: shared.research_cache.clone(),
         cache_ttl: std::time::Duration::from_secs(yt.cache_ttl_secs),
         has_api_key: yt.api_key.is_some(),
         oauth,
         operator_refresh_token,
         sealer,
         research_per_hour: yt.research_per_hour,
+        research_counters: shared.counters.clone(),
     })
 }

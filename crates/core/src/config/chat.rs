@@ -25,8 +25,8 @@ pub struct ChatConfig {
     /// Imports read at once by this process (each holds its file and what was read from it in
     /// memory); one more is refused with 503 and `Retry-After`.
     pub import_concurrency: u32,
-    /// Real-time connections (`/api/v1/ws`) one user may hold open in this process; one more
-    /// is refused with 429.
+    /// Real-time connections (`/api/v1/ws`) one user may hold open at once (across every
+    /// replica when `redis.url` is set); one more is refused with 429.
     pub sockets_per_user: u32,
     /// The temperature of answers in conversations that set none (0 to 2).
     pub default_temperature: f64,

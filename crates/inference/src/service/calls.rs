@@ -246,6 +246,10 @@ impl InferenceService {
                     }
                     Ok(ChatEvent::Finished { reason, usage }) => {
                         flow.accounting.end(*usage, "ok");
+                        service
+                            .limits
+                            .add_tokens(&flow.accounting.principal, u64::from(usage.total_tokens))
+                            .await;
                         flow.ended = true;
                         if let Some((key, content)) = flow.cache.take() {
                             let answer = CachedAnswer {
@@ -312,7 +316,11 @@ impl InferenceService {
         match result {
             Ok((vectors, prompt_tokens)) => {
                 accounting.known = Some(true);
-                accounting.end(Usage::new(prompt_tokens, 0), "ok");
+                let usage = Usage::new(prompt_tokens, 0);
+                accounting.end(usage, "ok");
+                self.limits
+                    .add_tokens(principal, u64::from(usage.total_tokens))
+                    .await;
                 Ok((
                     Embeddings {
                         vectors,
@@ -394,7 +402,8 @@ impl InferenceService {
         }
     }
 
-    /// Records how a request ended: usage row, token limits, metrics.
+    /// Records how a request ended: usage row and metrics (the token limits count on the
+    /// answer's way out, where it can wait for the shared count).
     fn finish(&self, principal: &Principal, outcome: &Outcome) {
         let m = &self.metrics;
         m.request(&outcome.model, &outcome.backend, &outcome.status);
@@ -408,8 +417,6 @@ impl InferenceService {
                 outcome.usage.prompt_tokens,
                 outcome.usage.completion_tokens,
             );
-            self.limits
-                .add_tokens(principal, u64::from(outcome.usage.total_tokens));
         }
         m.overhead(
             &outcome.backend,

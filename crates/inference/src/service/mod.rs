@@ -17,7 +17,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::catalog::Catalog;
 use crate::error::InferenceError;
-use crate::limits::{Allowance, Limits};
+use crate::limits::{Allowance, LimitPorts, Limits};
 use crate::local::LocalEngines;
 use crate::metrics::InferenceMetrics;
 use crate::models::{LocalModel, ModelStore};
@@ -47,6 +47,9 @@ pub struct InferenceDeps {
     /// process only.
     pub pulls: Option<Arc<dyn PullStore>>,
     pub cache: Option<Arc<dyn Cache>>,
+    /// Where requests per minute and tokens per day are counted: in this process
+    /// ([`LimitPorts::in_process`]) or shared by every replica (Redis, split mode).
+    pub limits: LimitPorts,
     /// Where model pulls and deletions are recorded.
     pub audit: Option<Arc<dyn confab_core::audit::AuditLog>>,
     /// Where each usage row is published as a durable `usage.recorded` event (the admin
@@ -72,6 +75,7 @@ impl InferenceDeps {
             usage: None,
             pulls: None,
             cache: None,
+            limits: LimitPorts::in_process(),
             audit: None,
             events: None,
             jobs: None,
@@ -195,7 +199,7 @@ impl InferenceService {
             },
             cache_ttl: Duration::from_secs(config.cache.ttl_secs),
             usage,
-            limits: Limits::new(&config.limits, &config.concurrency, deps.usage),
+            limits: Limits::new(&config.limits, &config.concurrency, deps.usage, deps.limits),
             default_model: config.default_model.clone(),
             settings: std::sync::OnceLock::new(),
             pulls,

@@ -11,6 +11,7 @@
 
 #[cfg(feature = "llama")]
 mod engine;
+mod limits;
 mod pulls;
 mod store;
 mod usage;

@@ -17,6 +17,7 @@ use crate::ports::{ModelClient, ModelError, SeoStore};
 mod channels;
 mod generation;
 mod projects;
+mod research_cap;
 mod scoring;
 mod versions;
 mod youtube;
@@ -25,6 +26,7 @@ pub use channels::{Applied, ChannelView};
 pub use generation::{
     GENERATE_JOB, GenerateJob, Generated, Generation, GenerationError, GenerationStats,
 };
+pub use research_cap::ResearchCap;
 pub use scoring::{ScoreReport, ScoreRequest};
 pub use versions::ExportFormat;
 pub use youtube::{

@@ -4,11 +4,10 @@
 //! write back the whole snippet), and the quota ledger's figures.
 
 use std::collections::HashMap;
-use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
 
-use confab_cache::Cache;
+use confab_cache::{Cache, Counters};
 use confab_core::auth::Principal;
 use confab_core::config::Secret;
 use confab_core::secretbox::SecretBox;
@@ -50,6 +49,9 @@ pub struct YouTubeDeps {
     pub sealer: Option<SecretBox>,
     /// Research calls (cache misses) one user may make an hour.
     pub research_per_hour: u32,
+    /// Where those calls are counted: in this process, or shared by every replica (Redis,
+    /// split mode).
+    pub research_counters: Arc<dyn Counters>,
 }
 
 /// The YouTube side of the service, with its per-user state.
@@ -58,7 +60,7 @@ pub(super) struct YouTubeAccess {
     /// One token source a user, so their refreshes are single-flight.
     pub(super) tokens: parking_lot::Mutex<HashMap<Uuid, Arc<TokenSource>>>,
     pub(super) operator: Option<Arc<TokenSource>>,
-    research_limit: governor::DefaultKeyedRateLimiter<Uuid>,
+    research_cap: super::ResearchCap,
 }
 
 impl YouTubeAccess {
@@ -69,9 +71,11 @@ impl YouTubeAccess {
             }
             _ => None,
         };
-        let per_hour = NonZeroU32::new(deps.research_per_hour.max(1)).unwrap_or(NonZeroU32::MIN);
         Self {
-            research_limit: governor::RateLimiter::keyed(governor::Quota::per_hour(per_hour)),
+            research_cap: super::ResearchCap::new(
+                deps.research_counters.clone(),
+                deps.research_per_hour,
+            ),
             deps,
             tokens: parking_lot::Mutex::default(),
             operator,
@@ -274,16 +278,7 @@ impl SeoService {
         let cached = match cached {
             Some(hit) => hit,
             None => {
-                if self
-                    .youtube
-                    .research_limit
-                    .check_key(&principal.user_id)
-                    .is_err()
-                {
-                    return Err(SeoError::TooManyResearches {
-                        per_hour: deps.research_per_hour,
-                    });
-                }
+                self.youtube.research_cap.take(principal.user_id).await?;
                 let fresh = CachedResearch {
                     competitors: self
                         .fetch_competitors(deps, keyword, region, language)
