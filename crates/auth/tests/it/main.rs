@@ -68,16 +68,16 @@ async fn migrations_are_idempotent_and_verified() {
         "{err}"
     );
     let first = migrations().run(&db).await.unwrap();
-    assert_eq!((first.applied_before, first.applied_now), (0, 2));
+    assert_eq!((first.applied_before, first.applied_now), (0, 3));
     let second = migrations().run(&db).await.unwrap();
-    assert_eq!((second.applied_before, second.applied_now), (2, 0));
+    assert_eq!((second.applied_before, second.applied_now), (3, 0));
     migrations().verify(&db).await.unwrap();
     // Each service keeps its own migration table.
     let row = sqlx::query("SELECT COUNT(*) AS n FROM _auth_migrations")
         .fetch_one(db.pool())
         .await
         .unwrap();
-    assert_eq!(sqlx::Row::try_get::<i64, _>(&row, "n").unwrap(), 2);
+    assert_eq!(sqlx::Row::try_get::<i64, _>(&row, "n").unwrap(), 3);
 }
 
 #[tokio::test]

@@ -2,6 +2,7 @@
 //! services named by `--services` ([`build_process`]), each port given its in-process adapter
 //! when the service behind it is here and its HTTP or bus adapter when it is not.
 
+mod admin;
 mod gateway;
 mod parts;
 mod seo;
@@ -14,7 +15,7 @@ use anyhow::Context;
 use axum::Router;
 use confab_admin::SqlAuditLog;
 use confab_admin::settings::{RuntimeConfig, SqlSettingsStore};
-use confab_admin::usage::{SqlUsageStats, UsageProjection, UsageReadModel};
+use confab_admin::usage::{SqlUsageStats, UsageProjection};
 use confab_auth::throttle::IpThrottle;
 use confab_auth::{AuthService, AuthState};
 use confab_bus::audit::DurableAuditLog;
@@ -540,38 +541,20 @@ async fn assemble(config: &Config, services: &Services) -> anyhow::Result<Built>
             shutdown.clone(),
         );
         let models = admin_models.context("the admin service checks model names")?;
-        api = api
-            .merge(confab_admin::settings::internal_router(
-                runtime_config.clone(),
-                internal_auth.clone(),
-            ))
-            .merge(confab_admin::jobs_api::router(
-                confab_admin::jobs_api::JobsState {
-                    jobs: jobs.clone(),
-                    events: events.clone(),
-                    audit: audit.clone(),
-                    authenticator: authenticator.clone(),
-                },
-            ))
-            .merge(confab_admin::settings::router(
-                confab_admin::settings::SettingsState {
-                    config: runtime_config,
-                    models,
-                    audit: audit.clone(),
-                    authenticator: authenticator.clone(),
-                },
-            ))
-            .merge(confab_admin::usage_api::router(
-                confab_admin::usage_api::UsageState {
-                    usage: Arc::new(UsageReadModel::new(usage_stats)),
-                    authenticator: authenticator.clone(),
-                },
-            ))
-            .merge(confab_admin::audit_api::router(confab_admin::AuditState {
-                log: audit.clone(),
+        api = admin::routes(
+            api,
+            admin::AdminParts {
+                config,
+                audit: audit.clone(),
+                runtime_config,
+                models,
+                usage_stats,
+                jobs: jobs.clone(),
+                events: events.clone(),
                 authenticator: authenticator.clone(),
-                archive_dir: Some(confab_admin::archive_dir(&config.data_dir)),
-            }));
+                internal: internal_auth.clone(),
+            },
+        );
     }
     let (api_router, openapi) = api.split_for_parts();
     let metrics = metrics.finish();
