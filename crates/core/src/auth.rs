@@ -553,7 +553,10 @@ impl Authenticator for WithServiceTokens {
             // The token lives five minutes and was minted before any change since: an
             // account this process knows must still be active, and its role is today's,
             // not the token's.
-            if let Some(role) = self.inner.current_role(principal.user_id).await? {
+            // The nil user is a service acting for nobody (listing models): no account to ask.
+            if !principal.user_id.is_nil()
+                && let Some(role) = self.inner.current_role(principal.user_id).await?
+            {
                 principal.role = role;
             }
             Ok(principal)
@@ -649,6 +652,25 @@ mod tests {
         assert_eq!(
             with(Ok(None)).authenticate(&token).await.unwrap().role,
             Role::Admin
+        );
+        // A service acting for nobody (the nil user, listing models) has no account to ask,
+        // even where unknown users are refused.
+        let nobody = Principal {
+            user_id: Uuid::nil(),
+            role: Role::User,
+            credential: Credential::Service {
+                key_id: None,
+                scopes: vec![Scope::Inference],
+            },
+        };
+        let token = tokens.mint(&nobody, &[Scope::Inference]).unwrap();
+        assert!(
+            with(Err(()))
+                .authenticate(&token)
+                .await
+                .unwrap()
+                .user_id
+                .is_nil()
         );
     }
 
