@@ -109,8 +109,15 @@ pub async fn authenticate(
     };
     let replace = match &principal.credential {
         Credential::ApiKey { scopes, .. } => {
-            let minted = tokens.mint(&principal, scopes).map_err(ApiError::from)?;
-            let value = HeaderValue::try_from(format!("Bearer {minted}"))
+            // A socket lives for hours and checks its credential again on every revocation:
+            // it keeps the key itself (moved from the URL to the header), which the chat
+            // service checks with the auth service, rather than a five-minute service token.
+            let forwarded = if websocket {
+                token.to_owned()
+            } else {
+                tokens.mint(&principal, scopes).map_err(ApiError::from)?
+            };
+            let value = HeaderValue::try_from(format!("Bearer {forwarded}"))
                 .map_err(|e| ApiError::internal(format!("service token header: {e}")))?;
             Some((value, source))
         }
