@@ -9,52 +9,18 @@ use std::sync::Arc;
 use confab_auth::guard::{GuardPolicy, LoginGuard, Verdict};
 use confab_auth::throttle::IpThrottle;
 use confab_cache::{
-    Counters, MemoryCounters, MemoryRateLimiter, RateLimiter, RedisConnection, RedisCounters,
-    RedisMetrics, RedisRateLimiter,
+    Counters, MemoryCounters, MemoryRateLimiter, RateLimiter, RedisCounters, RedisRateLimiter,
 };
-use confab_core::config::RedisConfig;
+use confab_testkit::redis::replicas;
 use uuid::Uuid;
-
-#[expect(clippy::print_stderr, reason = "the note says why a part did not run")]
-fn redis_url(test: &str) -> Option<String> {
-    match std::env::var("TEST_REDIS_URL") {
-        Ok(url) if !url.is_empty() => Some(url),
-        _ => {
-            eprintln!("{test}: Redis part skipped, TEST_REDIS_URL is not set");
-            None
-        }
-    }
-}
-
-fn connection(url: &str, prefix: &str) -> RedisConnection {
-    let config = RedisConfig {
-        url: Some(url.to_owned()),
-        key_prefix: prefix.to_owned(),
-        timeout_ms: 2_000,
-    };
-    RedisConnection::new(&config, RedisMetrics::detached()).unwrap()
-}
-
-fn redis_limiter(url: &str, prefix: &str) -> Arc<dyn RateLimiter> {
-    Arc::new(RedisRateLimiter::new(connection(url, prefix)))
-}
-
-fn redis_counters(url: &str, prefix: &str) -> Arc<dyn Counters> {
-    Arc::new(RedisCounters::new(connection(url, prefix)))
-}
 
 #[tokio::test]
 async fn the_ip_throttle_holds_across_replicas() {
     let shared: Arc<dyn RateLimiter> = Arc::new(MemoryRateLimiter::new());
-    let mut pairs = vec![("memory", shared.clone(), shared)];
-    if let Some(url) = redis_url("the_ip_throttle_holds_across_replicas") {
-        let prefix = format!("t{}", Uuid::now_v7().simple());
-        pairs.push((
-            "redis",
-            redis_limiter(&url, &prefix),
-            redis_limiter(&url, &prefix),
-        ));
-    }
+    let pairs = replicas("the_ip_throttle_holds_across_replicas", shared, |conn| {
+        Arc::new(RedisRateLimiter::new(conn)) as Arc<dyn RateLimiter>
+    })
+    .unwrap();
     for (name, a, b) in pairs {
         let (a, b) = (IpThrottle::new(1, 4, a), IpThrottle::new(1, 4, b));
         let ip = Some("192.0.2.7".parse().unwrap());
@@ -78,15 +44,12 @@ async fn the_ip_throttle_holds_across_replicas() {
 #[tokio::test]
 async fn sign_in_failures_spread_over_replicas_are_counted_once() {
     let shared: Arc<dyn Counters> = Arc::new(MemoryCounters::new(1_000));
-    let mut pairs = vec![("memory", shared.clone(), shared)];
-    if let Some(url) = redis_url("sign_in_failures_spread_over_replicas_are_counted_once") {
-        let prefix = format!("t{}", Uuid::now_v7().simple());
-        pairs.push((
-            "redis",
-            redis_counters(&url, &prefix),
-            redis_counters(&url, &prefix),
-        ));
-    }
+    let pairs = replicas(
+        "sign_in_failures_spread_over_replicas_are_counted_once",
+        shared,
+        |conn| Arc::new(RedisCounters::new(conn)) as Arc<dyn Counters>,
+    )
+    .unwrap();
     let policy = GuardPolicy {
         threshold: 3,
         first_wait_ms: 10_000,

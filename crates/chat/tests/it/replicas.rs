@@ -140,22 +140,10 @@ async fn answers_left_by_a_dead_replica_are_interrupted_by_the_others() {
 }
 
 /// Redis membership on a fresh key prefix, when `TEST_REDIS_URL` names a server.
-#[expect(clippy::print_stderr, reason = "the note says why a part did not run")]
 fn redis_sockets(test: &str) -> Option<std::sync::Arc<dyn confab_cache::Membership>> {
-    let url = match std::env::var("TEST_REDIS_URL") {
-        Ok(url) if !url.is_empty() => url,
-        _ => {
-            eprintln!("{test}: Redis part skipped, TEST_REDIS_URL is not set");
-            return None;
-        }
-    };
-    let config = confab_core::config::RedisConfig {
-        url: Some(url),
-        key_prefix: format!("t{}", Uuid::now_v7().simple()),
-        timeout_ms: 2_000,
-    };
-    let conn = confab_cache::RedisConnection::new(&config, confab_cache::RedisMetrics::detached())
-        .unwrap();
+    let url = confab_testkit::redis::redis_url(test)?;
+    let prefix = format!("t{}", Uuid::now_v7().simple());
+    let conn = confab_testkit::redis::connection(&url, &prefix).unwrap();
     Some(std::sync::Arc::new(confab_cache::RedisMembership::new(
         conn,
     )))

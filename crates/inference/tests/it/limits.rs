@@ -5,56 +5,24 @@
 
 use std::sync::Arc;
 
-use confab_cache::{
-    MemoryCounters, MemoryRateLimiter, RedisConnection, RedisCounters, RedisMetrics,
-    RedisRateLimiter,
-};
+use confab_cache::{MemoryCounters, MemoryRateLimiter, RedisCounters, RedisRateLimiter};
 use confab_core::auth::{Credential, Principal, Role, Scope};
-use confab_core::config::{ConcurrencyConfig, LimitsConfig, RedisConfig};
+use confab_core::config::{ConcurrencyConfig, LimitsConfig};
 use confab_inference::limits::{LimitPorts, Limits};
 use uuid::Uuid;
 
 /// The Redis server under test, or `None` after a note.
-#[expect(clippy::print_stderr, reason = "the note says why a part did not run")]
-fn redis_url(test: &str) -> Option<String> {
-    match std::env::var("TEST_REDIS_URL") {
-        Ok(url) if !url.is_empty() => Some(url),
-        _ => {
-            eprintln!("{test}: Redis part skipped, TEST_REDIS_URL is not set");
-            None
-        }
-    }
-}
-
-fn redis_ports(url: &str, prefix: &str) -> LimitPorts {
-    let config = RedisConfig {
-        url: Some(url.to_owned()),
-        key_prefix: prefix.to_owned(),
-        timeout_ms: 2_000,
-    };
-    let conn = RedisConnection::new(&config, RedisMetrics::detached()).unwrap();
-    LimitPorts {
-        rate: Arc::new(RedisRateLimiter::new(conn.clone())),
-        counters: Arc::new(RedisCounters::new(conn)),
-    }
-}
-
 /// Two replicas' ports: one in-process set twice, and two Redis connections on one prefix.
 fn replica_ports(test: &str) -> Vec<(&'static str, LimitPorts, LimitPorts)> {
     let one = LimitPorts {
         rate: Arc::new(MemoryRateLimiter::new()),
         counters: Arc::new(MemoryCounters::new(1_000)),
     };
-    let mut pairs = vec![("memory", one.clone(), one)];
-    if let Some(url) = redis_url(test) {
-        let prefix = format!("t{}", Uuid::now_v7().simple());
-        pairs.push((
-            "redis",
-            redis_ports(&url, &prefix),
-            redis_ports(&url, &prefix),
-        ));
-    }
-    pairs
+    confab_testkit::redis::replicas(test, one, |conn| LimitPorts {
+        rate: Arc::new(RedisRateLimiter::new(conn.clone())),
+        counters: Arc::new(RedisCounters::new(conn)),
+    })
+    .unwrap()
 }
 
 fn replicas(limits: &LimitsConfig, a: LimitPorts, b: LimitPorts) -> [Limits; 2] {
