@@ -305,7 +305,12 @@ struct Remote {
 impl Remote {
     /// The part of `text` (the answer from its start) not sent yet.
     fn unsent_of(&mut self, text: &str) -> Vec<Follow> {
-        match after_chars(text, self.sent) {
+        self.send(after_chars(text, self.sent))
+    }
+
+    /// `rest`, the text after what was sent, as the next piece (nothing when empty).
+    fn send(&mut self, rest: Option<&str>) -> Vec<Follow> {
+        match rest {
             Some(rest) if !rest.is_empty() => {
                 let event = Follow::Delta {
                     offset: self.sent,
@@ -361,17 +366,7 @@ impl Remote {
                     return self.read_row().await;
                 }
                 let skip = self.sent - delta.offset;
-                let events = match after_chars(&delta.content, skip) {
-                    Some(rest) if !rest.is_empty() => {
-                        let event = Follow::Delta {
-                            offset: self.sent,
-                            content: rest.to_owned(),
-                        };
-                        self.sent += rest.chars().count();
-                        vec![event]
-                    }
-                    _ => Vec::new(),
-                };
+                let events = self.send(after_chars(&delta.content, skip));
                 if !events.is_empty() {
                     return events;
                 }

@@ -9,9 +9,8 @@ use anyhow::Context;
 use axum::Router;
 use confab_core::auth::{DynAuthenticator, ServiceTokens, WithServiceTokens};
 use confab_core::config::Config;
-use confab_core::http::{HttpContext, apply_common_layers, ops_router};
+use confab_core::http::ops_router;
 use confab_core::metrics::MetricsBuilder;
-use confab_core::net::ProxyTrust;
 use confab_gateway::{Gateway, GatewayDeps};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -76,20 +75,7 @@ pub(super) async fn build(config: &Config, services: &Services) -> anyhow::Resul
         vec![gateway.readiness(), Arc::new(split::AuthKeysLoaded(remote))],
         config.server.metrics_token.clone(),
     ));
-    let https = config
-        .server
-        .public_url
-        .as_deref()
-        .is_some_and(|u| u.starts_with("https://"));
-    let router = apply_common_layers(
-        router,
-        HttpContext {
-            metrics,
-            proxies: ProxyTrust::from_config(&config.server).map_err(|e| anyhow::anyhow!(e))?,
-            hsts: https,
-        },
-        &config.server,
-    );
+    let router = super::with_common_layers(router, metrics, config)?;
     Ok(Process {
         router,
         db: None,

@@ -345,11 +345,7 @@ async fn assemble(config: &Config, services: &Services) -> anyhow::Result<Built>
         }),
         None => user_authenticator,
     };
-    let https = config
-        .server
-        .public_url
-        .as_deref()
-        .is_some_and(|u| u.starts_with("https://"));
+    let https = is_https(config);
 
     let inference = if services.has(Service::Inference) {
         Some(
@@ -571,15 +567,7 @@ async fn assemble(config: &Config, services: &Services) -> anyhow::Result<Built>
     } else {
         router
     };
-    let router = apply_common_layers(
-        router,
-        HttpContext {
-            metrics,
-            proxies: ProxyTrust::from_config(&config.server).map_err(|e| anyhow::anyhow!(e))?,
-            hsts: https,
-        },
-        &config.server,
-    );
+    let router = with_common_layers(router, metrics, config)?;
     Ok(Built {
         router,
         db,
@@ -593,4 +581,31 @@ async fn assemble(config: &Config, services: &Services) -> anyhow::Result<Built>
         tasks,
         shutdown,
     })
+}
+
+/// Whether the deployment is served over HTTPS (`server.public_url`): cookies are `Secure`
+/// and HSTS is sent.
+fn is_https(config: &Config) -> bool {
+    config
+        .server
+        .public_url
+        .as_deref()
+        .is_some_and(|u| u.starts_with("https://"))
+}
+
+/// `router` in the common middleware every process's routes pass through.
+fn with_common_layers(
+    router: Router,
+    metrics: Arc<confab_core::metrics::Metrics>,
+    config: &Config,
+) -> anyhow::Result<Router> {
+    Ok(apply_common_layers(
+        router,
+        HttpContext {
+            metrics,
+            proxies: ProxyTrust::from_config(&config.server).map_err(|e| anyhow::anyhow!(e))?,
+            hsts: is_https(config),
+        },
+        &config.server,
+    ))
 }
