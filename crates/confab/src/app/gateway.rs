@@ -75,7 +75,7 @@ pub(super) async fn build(config: &Config, services: &Services) -> anyhow::Resul
         vec![gateway.readiness(), Arc::new(split::AuthKeysLoaded(remote))],
         config.server.metrics_token.clone(),
     ));
-    let router = super::with_common_layers(router, metrics, config)?;
+    let router = super::parts::with_common_layers(router, metrics, config)?;
     Ok(Process {
         router,
         db: None,

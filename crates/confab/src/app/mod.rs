@@ -23,9 +23,8 @@ use confab_bus::{WorkerConfig, Workers};
 use confab_core::audit::AuditLog;
 use confab_core::auth::{DynAuthenticator, ServiceTokens, WithServiceTokens};
 use confab_core::config::Config;
-use confab_core::http::{HttpContext, apply_common_layers, ops_router};
+use confab_core::http::ops_router;
 use confab_core::metrics::MetricsBuilder;
-use confab_core::net::ProxyTrust;
 use confab_core::runtime::{LiveSettings, RuntimeSettings};
 use confab_inference::{InferenceService, InferenceState};
 use confab_store::{Db, MigrationReport, ServiceMigrations};
@@ -345,7 +344,7 @@ async fn assemble(config: &Config, services: &Services) -> anyhow::Result<Built>
         }),
         None => user_authenticator,
     };
-    let https = is_https(config);
+    let https = parts::is_https(config);
 
     let inference = if services.has(Service::Inference) {
         Some(
@@ -567,7 +566,7 @@ async fn assemble(config: &Config, services: &Services) -> anyhow::Result<Built>
     } else {
         router
     };
-    let router = with_common_layers(router, metrics, config)?;
+    let router = parts::with_common_layers(router, metrics, config)?;
     Ok(Built {
         router,
         db,
@@ -581,31 +580,4 @@ async fn assemble(config: &Config, services: &Services) -> anyhow::Result<Built>
         tasks,
         shutdown,
     })
-}
-
-/// Whether the deployment is served over HTTPS (`server.public_url`): cookies are `Secure`
-/// and HSTS is sent.
-fn is_https(config: &Config) -> bool {
-    config
-        .server
-        .public_url
-        .as_deref()
-        .is_some_and(|u| u.starts_with("https://"))
-}
-
-/// `router` in the common middleware every process's routes pass through.
-fn with_common_layers(
-    router: Router,
-    metrics: Arc<confab_core::metrics::Metrics>,
-    config: &Config,
-) -> anyhow::Result<Router> {
-    Ok(apply_common_layers(
-        router,
-        HttpContext {
-            metrics,
-            proxies: ProxyTrust::from_config(&config.server).map_err(|e| anyhow::anyhow!(e))?,
-            hsts: is_https(config),
-        },
-        &config.server,
-    ))
 }

@@ -3,12 +3,15 @@
 
 use std::sync::Arc;
 
+use axum::Router;
 use confab_auth::keys::{KeyEncryption, KeyRing};
 use confab_auth::{AuthDeps, AuthService, SqlAuthStore};
 use confab_core::audit::AuditLog;
 use confab_core::auth::ServiceTokens;
 use confab_core::config::Config;
+use confab_core::http::{HttpContext, apply_common_layers};
 use confab_core::metrics::MetricsBuilder;
+use confab_core::net::ProxyTrust;
 use confab_core::runtime::LiveSettings;
 use confab_inference::InferenceService;
 use confab_inference::metrics::InferenceMetrics;
@@ -243,4 +246,31 @@ fn maintain_signing_keys(keys: Arc<KeyRing>, tasks: &TaskTracker, shutdown: Canc
             }
         }
     });
+}
+
+/// Whether the deployment is served over HTTPS (`server.public_url`): cookies are `Secure`
+/// and HSTS is sent.
+pub(super) fn is_https(config: &Config) -> bool {
+    config
+        .server
+        .public_url
+        .as_deref()
+        .is_some_and(|u| u.starts_with("https://"))
+}
+
+/// `router` in the common middleware every process's routes pass through.
+pub(super) fn with_common_layers(
+    router: Router,
+    metrics: Arc<confab_core::metrics::Metrics>,
+    config: &Config,
+) -> anyhow::Result<Router> {
+    Ok(apply_common_layers(
+        router,
+        HttpContext {
+            metrics,
+            proxies: ProxyTrust::from_config(&config.server).map_err(|e| anyhow::anyhow!(e))?,
+            hsts: is_https(config),
+        },
+        &config.server,
+    ))
 }
