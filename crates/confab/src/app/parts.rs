@@ -1,5 +1,6 @@
 //! The pieces the composition root builds for each service it holds: the auth and inference
-//! services with their stores, the chat service, the model port, and the signing keys' upkeep.
+//! services with their stores, the chat service, the model port, the signing keys' upkeep, and
+//! the common middleware every process wraps its routes in.
 
 use std::sync::Arc;
 
