@@ -202,8 +202,6 @@ impl Cluster {
                 }],
             },
             "gateway": {
-                "breaker_open_ms": 2000,
-                "probe_interval_ms": 500,
                 "upstreams": {
                     "auth": [url("auth")],
                     "admin": [url("admin")],
