@@ -332,6 +332,17 @@ impl Cluster {
         panic!("{name} was not ready within {within:?}: {last}");
     }
 
+    /// The log lines a running node wrote since the last call (for diagnostics).
+    pub(crate) fn logs(&mut self, name: &str) -> Vec<String> {
+        let mut lines = Vec::new();
+        if let Some(process) = self.nodes.get_mut(name).unwrap().process.as_mut() {
+            while let Ok(line) = process.logs.try_recv() {
+                lines.push(line);
+            }
+        }
+        lines
+    }
+
     /// Kills a node with SIGKILL.
     pub(crate) async fn kill(&mut self, name: &str) {
         let process = self.nodes.get_mut(name).unwrap().process.take();
