@@ -471,7 +471,11 @@ impl Cluster {
                 json!({"content": content}),
             )
             .await;
-        assert_eq!(response.status, 200, "{}", response.text);
+        assert_eq!(
+            response.status, 200,
+            "send through {via} to conversation {conversation}: {}",
+            response.text
+        );
         sse_events(&response.text)
     }
 }
