@@ -7,6 +7,7 @@
 //! starts its own cluster (a fresh database, NATS namespace and Redis key prefix) through
 //! [`Cluster::start`]; every child is killed when the cluster is dropped. The nextest group
 //! `confab-cluster` (.config/nextest.toml) runs them one at a time.
+#![expect(clippy::print_stderr, reason = "the cluster tests print their figures")]
 
 mod chat_kill;
 mod circuit;
@@ -347,12 +348,6 @@ impl Cluster {
     pub(crate) async fn kill(&mut self, name: &str) {
         let process = self.nodes.get_mut(name).unwrap().process.take();
         process.expect("running").kill().await.unwrap();
-    }
-
-    /// Stops a node with SIGTERM (a clean shutdown).
-    pub(crate) async fn stop(&mut self, name: &str) {
-        let process = self.nodes.get_mut(name).unwrap().process.take();
-        process.expect("running").terminate().await.unwrap();
     }
 
     /// Starts a stopped node again on its address.
