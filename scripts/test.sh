@@ -103,12 +103,19 @@ scripts/web.sh all
 scripts/fetch-model.sh target/test-models
 export TEST_MODELS_DIR=$PWD/target/test-models
 
+# The openai Python package's venv: made before the passes, because the cluster tests
+# (crates/confab/tests/it/cluster) run tests/sdk against the gateway with it too.
+sdk_venv() {
+	[[ -x target/sdk-venv/bin/python ]] || python3 -m venv target/sdk-venv
+	target/sdk-venv/bin/pip install --quiet --disable-pip-version-check -r tests/sdk/requirements.txt
+}
+sdk_venv || echo "warning: the openai SDK venv could not be made; the SDK tests will fail or skip" >&2
+
 # The official openai Python package against a live `confab serve`.
 sdk_tests() {
 	echo
 	echo "==> openai SDK tests (tests/sdk)"
-	[[ -x target/sdk-venv/bin/python ]] || python3 -m venv target/sdk-venv
-	target/sdk-venv/bin/pip install --quiet --disable-pip-version-check -r tests/sdk/requirements.txt
+	sdk_venv
 	cargo build -p confab
 	TEST_CONFAB_BIN=$PWD/target/debug/confab target/sdk-venv/bin/pytest -q tests/sdk
 }

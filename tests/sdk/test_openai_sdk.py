@@ -1,12 +1,17 @@
 """The official `openai` Python package against a live `confab serve` with the embedded
 engine and SmolLM2-135M-Instruct. Run by scripts/test.sh with TEST_CONFAB_BIN and TEST_MODELS_DIR (no CONFAB_ prefix:
-the server would take it for a configuration key)."""
+the server would take it for a configuration key).
+
+With TEST_CONFAB_BASE_URL (e.g. a split deployment's gateway, as the cluster test in
+crates/confab/tests/it/cluster runs it) the tests use that deployment instead of starting a
+server: it must serve the same model; they register a user of their own there."""
 
 import json
 import os
 import subprocess
 import tempfile
 import urllib.request
+import uuid
 
 import openai
 import pytest
@@ -23,8 +28,23 @@ def _post(url, body, token=None):
         return json.load(response)
 
 
+def _account(base, email):
+    """Registers `email` at `base` and makes its keys: the fixture's value."""
+    tokens = _post(f"{base}/api/v1/auth/register",
+                   {"email": email, "password": "correct horse battery", "name": "SDK"})
+    access = tokens["access_token"]
+    inference_key = _post(f"{base}/api/v1/auth/api-keys",
+                          {"name": "sdk", "scopes": ["inference"]}, access)["key"]
+    chat_key = _post(f"{base}/api/v1/auth/api-keys", {"name": "chat", "scopes": ["chat"]}, access)["key"]
+    return {"base": f"{base}/v1", "key": inference_key, "chat_key": chat_key}
+
+
 @pytest.fixture(scope="module")
 def server():
+    deployment = os.environ.get("TEST_CONFAB_BASE_URL")
+    if deployment:
+        yield _account(deployment.rstrip("/"), f"sdk-{uuid.uuid4().hex[:12]}@example.com")
+        return
     binary = os.environ["TEST_CONFAB_BIN"]
     models = os.environ["TEST_MODELS_DIR"]
     with tempfile.TemporaryDirectory() as data_dir:
@@ -53,14 +73,8 @@ def server():
             proc.kill()
             pytest.fail("confab serve exited before listening:\n" + "".join(seen))
         base = f"http://{addr}"
-        tokens = _post(f"{base}/api/v1/auth/register",
-                       {"email": "sdk@example.com", "password": "correct horse battery", "name": "SDK"})
-        access = tokens["access_token"]
-        inference_key = _post(f"{base}/api/v1/auth/api-keys",
-                              {"name": "sdk", "scopes": ["inference"]}, access)["key"]
-        chat_key = _post(f"{base}/api/v1/auth/api-keys", {"name": "chat", "scopes": ["chat"]}, access)["key"]
         try:
-            yield {"base": f"{base}/v1", "key": inference_key, "chat_key": chat_key}
+            yield _account(base, "sdk@example.com")
         finally:
             proc.terminate()
             proc.wait(timeout=30)

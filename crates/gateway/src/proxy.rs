@@ -1,6 +1,7 @@
 //! Forwarding one request: the edge checks, the response cache, then attempts on the service's
-//! instances (circuit breaker, balancing, timeout to response headers, retries for idempotent
-//! requests before anything reached the client), and the answer streamed back, or a WebSocket
+//! instances (circuit breaker, balancing, timeout to response headers, retries before anything
+//! reached the client: for idempotent requests, and for any request whose connection was
+//! refused), and the answer streamed back, or a WebSocket
 //! handshake whose two upgraded connections are then joined with back-pressure.
 
 use std::pin::Pin;
@@ -41,7 +42,8 @@ use crate::openapi::ApiDocs;
 use crate::routes::{self, Flavor, Service, Target};
 use crate::upstream::{InFlight, Instance, Upstream};
 
-/// A request body this size or smaller is kept so an idempotent request can be sent again.
+/// A request body this size or smaller is kept so the request can be sent again (any request
+/// whose connection was refused; an idempotent one after other failures too).
 const REPLAYABLE_BODY: u64 = 64 * 1024;
 
 pub type HttpClient = Client<HttpConnector, Body>;
@@ -250,14 +252,13 @@ async fn forward(
         .then(|| parts.extensions.remove::<hyper::upgrade::OnUpgrade>())
         .flatten();
 
-    // Whether the body can be sent again: small and known, for an idempotent method.
+    // Whether the body can be sent again: small and known. An idempotent request is retried
+    // after any failure; another only when its connection was refused (it never left).
+    let idempotent = idempotent(&parts.method);
     let hint = body.size_hint();
     let mut replay: Option<Bytes> = None;
     let mut streaming = Some(body);
-    if idempotent(&parts.method)
-        && shared.retries > 0
-        && hint.exact().is_some_and(|n| n <= REPLAYABLE_BODY)
-    {
+    if shared.retries > 0 && hint.exact().is_some_and(|n| n <= REPLAYABLE_BODY) {
         if hint.exact() == Some(0) {
             replay = Some(Bytes::new());
         } else if let Some(body) = streaming.take() {
@@ -345,7 +346,7 @@ async fn forward(
                 );
                 probe.settle(!failed);
                 upstream.record_instance(&instance, !failed);
-                if failed && !last {
+                if failed && !last && idempotent {
                     avoid = Some(instance);
                     continue;
                 }
@@ -366,16 +367,24 @@ async fn forward(
                 probe.settle(false);
                 upstream.record_instance(&instance, false);
                 tracing::debug!(service = service.name(), instance = %instance.authority, %error, "upstream attempt failed");
+                let refused = error.is_connect();
                 last_error = Some(bad_gateway(
                     service.name(),
                     format!("{}: {error}", instance.authority),
                 ));
+                // A request that may have reached the instance is not sent twice.
+                if !idempotent && !refused {
+                    break;
+                }
             }
             Err(_) => {
                 shared.metrics.observe(service, None, elapsed);
                 probe.settle(false);
                 upstream.record_instance(&instance, false);
                 last_error = Some(gateway_timeout(service.name()));
+                if !idempotent {
+                    break;
+                }
             }
         }
         avoid = Some(instance);

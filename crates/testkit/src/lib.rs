@@ -14,7 +14,7 @@ pub mod youtube;
 use anyhow::Context;
 use sqlx::Connection;
 
-pub use process::ConfabProcess;
+pub use process::{ConfabProcess, SpawnOptions};
 
 /// The database backend the suite runs against.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

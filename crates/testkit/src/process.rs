@@ -1,4 +1,5 @@
-//! The real `confab` binary, spawned on port 0, for end-to-end tests.
+//! The real `confab` binary, spawned on port 0 (or a fixed address, so that it can be
+//! restarted where it was), for end-to-end tests.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -18,13 +19,52 @@ pub struct ConfabProcess {
     pub logs: tokio::sync::mpsc::UnboundedReceiver<String>,
 }
 
+/// How [`ConfabProcess::spawn_with`] starts the binary.
+#[derive(Debug, Clone)]
+pub struct SpawnOptions {
+    /// `--services LIST` (split mode); `None` runs the all-in-one process.
+    pub services: Option<String>,
+    /// `--listen ADDR`; `None` is `127.0.0.1:0` (a free port).
+    pub listen: Option<SocketAddr>,
+    /// How long the process may take to log that it listens.
+    pub start_timeout: Duration,
+}
+
+impl Default for SpawnOptions {
+    fn default() -> Self {
+        Self {
+            services: None,
+            listen: None,
+            start_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
 impl ConfabProcess {
     /// Starts `bin serve --listen 127.0.0.1:0` with `env` added, and waits until it logs the
     /// address it listens on (it only does so once ready).
     pub async fn spawn(bin: &Path, data_dir: &Path, env: &[(&str, &str)]) -> anyhow::Result<Self> {
+        Self::spawn_with(bin, data_dir, &SpawnOptions::default(), env).await
+    }
+
+    /// Starts `bin serve` as `options` say, with `env` added, and waits until it logs the
+    /// address it listens on.
+    pub async fn spawn_with(
+        bin: &Path,
+        data_dir: &Path,
+        options: &SpawnOptions,
+        env: &[(&str, &str)],
+    ) -> anyhow::Result<Self> {
+        let listen = options
+            .listen
+            .map_or_else(|| "127.0.0.1:0".to_owned(), |a| a.to_string());
         let mut command = Command::new(bin);
+        command.args(["serve", "--listen", &listen]);
+        if let Some(services) = &options.services {
+            command.args(["--services", services]);
+        }
         command
-            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg("--data-dir")
             .arg(data_dir)
             .current_dir(data_dir)
             .envs(env.iter().copied())
@@ -39,7 +79,8 @@ impl ConfabProcess {
         let stderr = child.stderr.take().context("no stderr")?;
         let mut lines = BufReader::new(stderr).lines();
         let mut seen = Vec::new();
-        let addr = tokio::time::timeout(Duration::from_secs(30), async {
+        let waited = options.start_timeout;
+        let addr = tokio::time::timeout(waited, async {
             while let Some(line) = lines.next_line().await? {
                 if let Ok(value) = serde_json::from_str::<serde_json::Value>(&line)
                     && value["message"] == "listening"
@@ -54,7 +95,7 @@ impl ConfabProcess {
             Ok(None)
         })
         .await
-        .context("confab did not start within 30 s")??;
+        .with_context(|| format!("confab did not start within {waited:?}"))??;
         let Some(addr) = addr else {
             bail!(
                 "confab exited before listening; its output:\n{}",
@@ -78,6 +119,15 @@ impl ConfabProcess {
 
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{}", self.addr, path)
+    }
+
+    /// Kills the process without warning (SIGKILL) and waits until it is gone.
+    pub async fn kill(mut self) -> anyhow::Result<()> {
+        self.child.start_kill().context("kill -9")?;
+        tokio::time::timeout(Duration::from_secs(10), self.child.wait())
+            .await
+            .context("confab did not exit within 10 s of SIGKILL")??;
+        Ok(())
     }
 
     /// Sends SIGTERM and waits for the exit status.

@@ -250,7 +250,12 @@ impl AuthService {
                     .created_by(admin.principal().user_id),
             )
             .await
-            .map_err(|e| AuthError::Internal(format!("cannot queue the purge: {e}")))?;
+            // The bus is down: 503, and the admin asks again (the account stays disabled).
+            .map_err(|e| {
+                AuthError::Store(StoreError::Unavailable(format!(
+                    "cannot queue the purge: {e}"
+                )))
+            })?;
         self.audit_as(
             admin,
             AuditEvent::new(AuthAction::UserDeleted, Outcome::Success, client)

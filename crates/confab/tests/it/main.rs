@@ -20,6 +20,7 @@ mod chat;
 mod chat_conversations;
 mod chat_live;
 mod chat_transfer;
+mod cluster;
 mod common;
 mod hygiene;
 mod inference;

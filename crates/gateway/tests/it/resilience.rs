@@ -1,5 +1,6 @@
-//! What the gateway does when services fail: retries (idempotent only, never after a byte was
-//! relayed), the circuit breaker's cycle, balancing, ejection and re-admission, DNS entries.
+//! What the gateway does when services fail: retries (idempotent requests, and any whose
+//! connection was refused; never after a byte was relayed), the circuit breaker's cycle,
+//! balancing, ejection and re-admission, DNS entries.
 
 use std::time::{Duration, Instant};
 
@@ -45,6 +46,34 @@ async fn idempotent_requests_are_retried_on_another_instance_others_never() {
     assert_eq!(sent, 20, "each POST went out exactly once");
     assert_eq!(refused, sick.hits() - before.0);
     assert!(refused > 0);
+}
+
+/// A POST whose connection is refused (an instance that died) never reached it: it goes to
+/// another instance, so only requests in flight at a crash fail.
+#[tokio::test]
+async fn a_post_whose_connection_is_refused_goes_to_another_instance() {
+    let well = Fake::start("well").await;
+    let dead = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}", listener.local_addr().unwrap())
+    };
+    let mut settings = config(&[("chat", vec![dead, well.url()])]);
+    settings.eject_after_failures = 100;
+    settings.breaker_failures = 100;
+    settings.breaker_min_requests = 1000;
+    let gw = start_gateway(&settings).await;
+    let user = jwt(Uuid::now_v7());
+    for _ in 0..20 {
+        let response = client()
+            .post(gw.url("/api/v1/conversations"))
+            .header("authorization", &user)
+            .body("{}")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+    }
+    assert_eq!(well.hits(), 20, "each POST reached the live instance once");
 }
 
 #[tokio::test]
