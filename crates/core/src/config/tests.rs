@@ -84,6 +84,30 @@ fn secrets_from_files_and_aliases_are_redacted() {
 }
 
 #[test]
+fn redis_comes_from_redis_url_redacted_and_without_tls() {
+    let config = Config::load(&env(&[("REDIS_URL", "redis://:hunter2@cache:6379/0")])).unwrap();
+    assert_eq!(
+        config.redis.url.as_deref(),
+        Some("redis://:hunter2@cache:6379/0")
+    );
+    assert!(!format!("{config:?}").contains("hunter2"));
+    assert!(!config.to_redacted_toml().unwrap().contains("hunter2"));
+    for (url, says) in [
+        ("rediss://cache:6380", "not built in"),
+        ("http://cache:6379", "must start with redis://"),
+    ] {
+        let e = Config::load(&env(&[("REDIS_URL", url)]))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains(says), "{url}: {e}");
+    }
+    let e = Config::load(&env(&[("CONFAB_REDIS__KEY_PREFIX", "a:b")]))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("redis.key_prefix"), "{e}");
+}
+
+#[test]
 fn sign_in_waits_must_grow_from_a_first_wait() {
     for (delay, longest) in [("0", "900"), ("901", "900")] {
         let text = Config::load(&env(&[
