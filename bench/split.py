@@ -80,6 +80,11 @@ SERVICES_TOKEN = "bench-" + os.urandom(24).hex()
 HIGH = 100_000_000
 
 
+def limit(args, value):
+    """A limit of the benchmark's configuration: `value`, or 0 (off) with --limits off."""
+    return 0 if args.limits == "off" else value
+
+
 def fresh_database(server_url, name):
     """Creates database `name` on the server of `server_url`; returns its URL."""
     out = subprocess.run(["psql", server_url, "-v", "ON_ERROR_STOP=1", "-qc", f'CREATE DATABASE "{name}"'],
@@ -109,10 +114,10 @@ providers = [
 
 [inference.limits]
 # On, but far above anything the benchmark reaches.
-user_requests_per_minute = {HIGH}
-key_requests_per_minute = {HIGH}
-user_tokens_per_day = 1000000000000
-key_tokens_per_day = 1000000000000
+user_requests_per_minute = {limit(args, HIGH)}
+key_requests_per_minute = {limit(args, HIGH)}
+user_tokens_per_day = {limit(args, 1000000000000)}
+key_tokens_per_day = {limit(args, 1000000000000)}
 
 [inference.concurrency]
 user_requests = 100000
@@ -124,6 +129,10 @@ auto_titles = false
 
 
 def split_config(args, database_url, ports, run_id):
+    redis = "" if args.split_redis == "off" else f"""[redis]
+url = "{os.environ['TEST_REDIS_URL']}"
+key_prefix = "{run_id}"
+"""
     up = lambda *names: "[" + ", ".join(f'"http://127.0.0.1:{ports[n]}"' for n in names) + "]"  # noqa: E731
     # [chat] and [inference] are in the common part: their extra keys go in place.
     text = common_config(args, database_url).replace(
@@ -134,10 +143,7 @@ def split_config(args, database_url, ports, run_id):
 nats_url = "{os.environ['TEST_NATS_URL']}"
 nats_namespace = "{run_id}"
 
-[redis]
-url = "{os.environ['TEST_REDIS_URL']}"
-key_prefix = "{run_id}"
-
+{redis}
 [services]
 token = "{SERVICES_TOKEN}"
 auth_url = "http://127.0.0.1:{ports['auth']}"
@@ -145,11 +151,11 @@ admin_url = "http://127.0.0.1:{ports['admin']}"
 purge_participants = ["chat"]
 
 [gateway]
-ip_per_minute = {HIGH}
+ip_per_minute = {limit(args, HIGH)}
 ip_burst = {HIGH}
-user_per_minute = {HIGH}
+user_per_minute = {limit(args, HIGH)}
 user_burst = {HIGH}
-key_per_minute = {HIGH}
+key_per_minute = {limit(args, HIGH)}
 key_burst = {HIGH}
 
 [gateway.upstreams]
@@ -213,6 +219,24 @@ def body_file(work, name, stream):
     return path
 
 
+def busy_seconds():
+    """CPU seconds the whole machine spent busy (all cores; not idle or waiting), /proc/stat."""
+    with open("/proc/stat") as f:
+        fields = [int(x) for x in f.readline().split()[1:]]
+    return (sum(fields) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")
+
+
+class SplitBench(Bench):
+    """`Bench` (bench/gateway.py) plus the cores the whole machine was busy during each run
+    (other people's work on a shared machine included)."""
+
+    def run(self, *args, **kwargs):
+        before, started = busy_seconds(), time.monotonic()
+        result = super().run(*args, **kwargs)
+        result["cpu_cores"]["machine"] = round((busy_seconds() - before) / (time.monotonic() - started), 2)
+        return result
+
+
 SIDES = ("aio", "inference", "gateway")
 SIDE_NAMES = {"aio": "all-in-one", "inference": "inference", "gateway": "gw>inference"}
 
@@ -226,7 +250,9 @@ def hop(args, work, bench, ports, creds):
         # Rotate which side goes first, so drift in background load hits each in turn.
         order = SIDES[rep % 3:] + SIDES[:rep % 3]
         for kind, body, stream in (("plain", plain, False), ("stream", streamed, True)):
-            for cred in ("key", "jwt"):
+            if kind not in args.kinds.split(","):
+                continue
+            for cred in args.creds.split(","):
                 for mode in ("rate", "max"):
                     for side in order:
                         url = f"http://127.0.0.1:{ports[side]}/v1/chat/completions"
@@ -260,8 +286,8 @@ def report_hop(args, r, raw_runs):
           f"round(s) of {args.duration:g} s each (after {args.warmup:g} s warm-up)")
     row("", ["all-in-one", "inference", "gw>inference", "hop (c-b)", "ratio"], "target")
     verdicts = []
-    for kind in ("plain", "stream"):
-        for cred in ("key", "jwt"):
+    for kind in args.kinds.split(","):
+        for cred in args.creds.split(","):
             a, b, c = (r[(kind, cred, "rate", s)] for s in SIDES)
             for q in ("p50", "p90", "p99"):
                 added = lat(c, q) - lat(b, q)
@@ -352,6 +378,12 @@ def main():
     parser.add_argument("--ws-delay-ms", type=int, default=5, help="the paced model's delay between words")
     parser.add_argument("--binary", default="target/release/confab")
     parser.add_argument("--bin-dir", default="target/release", help="where loadgen and ws-fanout are")
+    parser.add_argument("--limits", choices=("on", "off"), default="on",
+                        help="request and token limits (far above the load) on, or off everywhere (diagnosis)")
+    parser.add_argument("--split-redis", choices=("on", "off"), default="on",
+                        help="off: split processes without Redis, each limiting and caching alone (diagnosis)")
+    parser.add_argument("--kinds", default="plain,stream", help="hop runs: plain, stream or both")
+    parser.add_argument("--creds", default="key,jwt", help="hop runs: API key, JWT or both")
     parser.add_argument("--skip-hop", action="store_true")
     parser.add_argument("--skip-ws", action="store_true")
     parser.add_argument("--raw", action="store_true", help="also print each JSON line")
@@ -391,9 +423,11 @@ def main():
             for cred in ("key", "jwt"):
                 check_answers(ports[side], creds[side][cred])
 
-        bench = Bench(args, work)
+        bench = SplitBench(args, work)
         bench.loadgen = os.path.join(ROOT, args.bin_dir, "loadgen")
         bench.watch = {name: proc.pid for name, proc in watch.items()}
+        bench.watch.update(infra_pids())
+        print(f"limits {args.limits}, split Redis {args.split_redis}; watching {sorted(bench.watch)}", flush=True)
         print(f"commit {git_head()}, load average before: {loadavg()}", flush=True)
         verdicts = []
         if not args.skip_hop:
@@ -418,6 +452,29 @@ def main():
             print(f"kept {work}")
         else:
             shutil.rmtree(work, ignore_errors=True)
+
+
+def listener_pid(url):
+    """The pid of the process listening on `url`'s port on 127.0.0.1 (`ss`), or None."""
+    port = urllib.parse.urlsplit(url).port
+    out = subprocess.run(["ss", "-ltnpH", f"sport = :{port}"], capture_output=True, text=True)
+    marker = "pid="
+    at = out.stdout.find(marker)
+    if at < 0:
+        return None
+    digits = out.stdout[at + len(marker):].split(",", 1)[0]
+    return int(digits) if digits.isdigit() else None
+
+
+def infra_pids():
+    """NATS and Redis (PostgreSQL's work is in its backends, one process per connection: the
+    machine-wide figure covers it)."""
+    found = {}
+    for name, var in (("nats", "TEST_NATS_URL"), ("redis", "TEST_REDIS_URL")):
+        pid = listener_pid(os.environ[var])
+        if pid:
+            found[name] = pid
+    return found
 
 
 def git_head():
