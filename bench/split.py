@@ -10,6 +10,8 @@ Usage (release builds first; PostgreSQL, NATS and Redis from scripts/lib, on loo
              start_postgres && start_nats && start_redis && python3 bench/split.py'
     # options: [--repeat 3] [--duration 5] [--warmup 1] [--rate 1000] [--concurrency 32[,64…]]
     #          [--answers 300] [--ws-delay-ms 5] [--skip-hop] [--skip-ws] [--raw]
+    #          diagnosis: [--limits off] [--split-redis off] [--kinds plain,stream] [--creds key,jwt]
+    #          diagnosis: [--limits off] [--split-redis off] [--kinds plain,stream] [--creds key,jwt]
 
 The servers it reads from the environment: TEST_POSTGRES_URL (a fresh database is created for
 each deployment), TEST_NATS_URL, TEST_REDIS_URL (a fresh namespace / key prefix per run).
@@ -58,6 +60,7 @@ import tempfile
 import time
 import urllib.parse
 
+sys.dont_write_bytecode = True  # importing bench/gateway.py leaves no __pycache__ here
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from gateway import (  # noqa: E402  (bench/gateway.py: the shared helpers)
     Bench,
