@@ -11,7 +11,6 @@ Usage (release builds first; PostgreSQL, NATS and Redis from scripts/lib, on loo
     # options: [--repeat 3] [--duration 5] [--warmup 1] [--rate 1000] [--concurrency 32[,64…]]
     #          [--answers 300] [--ws-delay-ms 5] [--skip-hop] [--skip-ws] [--raw]
     #          diagnosis: [--limits off] [--split-redis off] [--kinds plain,stream] [--creds key,jwt]
-    #          diagnosis: [--limits off] [--split-redis off] [--kinds plain,stream] [--creds key,jwt]
 
 The servers it reads from the environment: TEST_POSTGRES_URL (a fresh database is created for
 each deployment), TEST_NATS_URL, TEST_REDIS_URL (a fresh namespace / key prefix per run).
