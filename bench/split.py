@@ -1,0 +1,488 @@
+#!/usr/bin/env python3
+"""Split mode side by side with the all-in-one process (issue 15): the gateway hop on
+`/v1/chat/completions`, and WebSocket fan-out of a chat answer's live events across chat
+replicas.
+
+Usage (release builds first; PostgreSQL, NATS and Redis from scripts/lib, on loopback):
+    cargo build --release -p confab -p confab-bench
+    bash -c 'source scripts/lib/postgres.sh; source scripts/lib/nats.sh; source scripts/lib/redis.sh
+             trap "stop_redis; stop_nats; stop_postgres" EXIT
+             start_postgres && start_nats && start_redis && python3 bench/split.py'
+    # options: [--repeat 3] [--duration 5] [--warmup 1] [--rate 1000] [--concurrency 32[,64…]]
+    #          [--answers 300] [--ws-delay-ms 5] [--skip-hop] [--skip-ws] [--raw]
+    #          diagnosis: [--limits off] [--split-redis off] [--kinds plain,stream] [--creds key,jwt]
+
+The servers it reads from the environment: TEST_POSTGRES_URL (a fresh database is created for
+each deployment), TEST_NATS_URL, TEST_REDIS_URL (a fresh namespace / key prefix per run).
+
+Deployments, every process a release `confab serve` on 127.0.0.1 with logs at `warn`, one
+scripted provider answering at once (`fast`, `delay_ms = 0`) and one answering a word every
+--ws-delay-ms (`paced`):
+- all-in-one: `confab serve` (no --services): MemoryBus, the SQL outbox and job queue,
+  in-process limiters and caches; PostgreSQL (its own database);
+- split: `--services auth`, `admin`, `inference`, `chat` twice and `gateway`, each its own
+  process, on PostgreSQL (one shared database), NATS JetStream and Redis; chat calls inference
+  through the gateway (`chat.inference_url`), as the cluster test does.
+Request and token limits are on everywhere (gateway per IP, user and key; inference per user
+and key) but far above what the load reaches, so their cost (Redis in split mode) is measured.
+
+1. The gateway hop, `/v1/chat/completions` non-streamed and streamed (SSE read to `[DONE]`),
+   with an API key (scope `inference`) and with a JWT access token, each against
+   (a) the all-in-one process, (b) the inference process directly, (c) the gateway in front of
+   (b). Load from `loadgen` (bench/loadgen, one tokio thread):
+   - open loop at --rate requests/s: a dedicated thread sleeps until each request's due time
+     (start + i/rate) and hands it to the runtime, whether or not earlier ones have answered;
+     latency counts from the due time, so a server falling behind shows (no coordinated
+     omission);
+   - closed loop with each of --concurrency connections sending its next request as soon as
+     the previous answer was read: max requests/s (the best of the listed concurrencies).
+   The added latency of the gateway hop is (c) - (b) at each percentile. Rounds run --repeat
+   times, rotating which side goes first; the table shows medians. Body temperature 0.7: the
+   inference exact-match cache never answers.
+2. WebSocket fan-out (`ws-fanout`, bench/loadgen): one user, messages sent one at a time to a
+   chat process (`paced` model), each answer's SSE read to `done`; meanwhile sockets on
+   `/api/v1/ws` receive its `message.delta` events. Delay per piece = arrival on the socket
+   - arrival of the same piece on the sender's SSE stream (the generating process writes the
+   piece to the SSE stream and then publishes it; the envelope's `at` is whole milliseconds,
+   too coarse). All-in-one: the socket on the same process. Split: one socket on the chat
+   replica that generates ("same": through NATS all the same) and one on the other replica
+   ("other").
+"""
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.parse
+
+sys.dont_write_bytecode = True  # importing bench/gateway.py leaves no __pycache__ here
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from gateway import (  # noqa: E402  (bench/gateway.py: the shared helpers)
+    Bench,
+    Procs,
+    clean_env,
+    fmt,
+    free_port,
+    http_json,
+    loadavg,
+    median_result,
+    wait_until,
+)
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TARGET_HOP_P99_MS = 0.5
+TARGET_SPLIT_RATIO = 0.5
+PROMPT = "Say something short about foxes."
+REPLY = "You said: {last} The quick brown fox jumps over the lazy dog, twice."
+SERVICES_TOKEN = "bench-" + os.urandom(24).hex()
+HIGH = 100_000_000
+
+
+def limit(args, value):
+    """A limit of the benchmark's configuration: `value`, or 0 (off) with --limits off."""
+    return 0 if args.limits == "off" else value
+
+
+def fresh_database(server_url, name):
+    """Creates database `name` on the server of `server_url`; returns its URL."""
+    out = subprocess.run(["psql", server_url, "-v", "ON_ERROR_STOP=1", "-qc", f'CREATE DATABASE "{name}"'],
+                         capture_output=True, text=True)
+    if out.returncode != 0:
+        sys.exit(f"cannot create database {name}: {out.stderr.strip()}")
+    parts = urllib.parse.urlsplit(server_url)
+    return urllib.parse.urlunsplit(parts._replace(path=f"/{name}"))
+
+
+def common_config(args, database_url):
+    return f"""[log]
+level = "warn"
+
+[database]
+url = "{database_url}"
+
+[auth]
+access_token_ttl_secs = 7200
+
+[inference]
+default_model = "fast"
+providers = [
+  {{ name = "script", kind = "scripted", models = ["fast"], reply = "{REPLY}", delay_ms = 0 }},
+  {{ name = "paced", kind = "scripted", models = ["paced"], reply = "{REPLY}", delay_ms = {args.ws_delay_ms} }},
+]
+
+[inference.limits]
+# On, but far above anything the benchmark reaches.
+user_requests_per_minute = {limit(args, HIGH)}
+key_requests_per_minute = {limit(args, HIGH)}
+user_tokens_per_day = {limit(args, 1000000000000)}
+key_tokens_per_day = {limit(args, 1000000000000)}
+
+[inference.concurrency]
+user_requests = 100000
+key_requests = 100000
+
+[chat]
+auto_titles = false
+"""
+
+
+def split_config(args, database_url, ports, run_id):
+    redis = "" if args.split_redis == "off" else f"""[redis]
+url = "{os.environ['TEST_REDIS_URL']}"
+key_prefix = "{run_id}"
+"""
+    up = lambda *names: "[" + ", ".join(f'"http://127.0.0.1:{ports[n]}"' for n in names) + "]"  # noqa: E731
+    # [chat] and [inference] are in the common part: their extra keys go in place.
+    text = common_config(args, database_url).replace(
+        "[chat]\nauto_titles = false\n",
+        f"[chat]\nauto_titles = false\ninference_url = \"http://127.0.0.1:{ports['gateway']}\"\n")
+    return text + f"""
+[bus]
+nats_url = "{os.environ['TEST_NATS_URL']}"
+nats_namespace = "{run_id}"
+
+{redis}
+[services]
+token = "{SERVICES_TOKEN}"
+auth_url = "http://127.0.0.1:{ports['auth']}"
+admin_url = "http://127.0.0.1:{ports['admin']}"
+purge_participants = ["chat"]
+
+[gateway]
+ip_per_minute = {limit(args, HIGH)}
+ip_burst = {HIGH}
+user_per_minute = {limit(args, HIGH)}
+user_burst = {HIGH}
+key_per_minute = {limit(args, HIGH)}
+key_burst = {HIGH}
+
+[gateway.upstreams]
+auth = {up('auth')}
+admin = {up('admin')}
+inference = {up('inference')}
+chat = {up('chat1', 'chat2')}
+"""
+
+
+def start_confab(procs, args, work, name, config, port, services, log):
+    data_dir = os.path.join(work, f"data-{name}")
+    os.makedirs(data_dir)
+    cmd = [os.path.join(ROOT, args.binary), "--config", config, "serve", "--listen", f"127.0.0.1:{port}",
+           "--data-dir", data_dir]
+    if services:
+        cmd += ["--services", services]
+    proc = procs.start(cmd, cwd=work, env=clean_env(), stdout=log, stderr=log)
+    wait_until(lambda: http_json(port, "GET", "/readyz")[0] == 200, proc, f"confab {name}", 60)
+    return proc
+
+
+def user(port, email):
+    """Registers a user; returns (access token, API key with scope `inference`)."""
+    creds = {"email": email, "password": "correct horse battery staple", "name": "Bench"}
+    status, data = http_json(port, "POST", "/api/v1/auth/register", creds)
+    if status not in (200, 201):
+        sys.exit(f"register failed on {port}: {status} {data[:300]!r}")
+    status, data = http_json(port, "POST", "/api/v1/auth/login",
+                             {"email": creds["email"], "password": creds["password"]})
+    if status != 200:
+        sys.exit(f"login failed on {port}: {status} {data[:300]!r}")
+    token = json.loads(data)["access_token"]
+    status, data = http_json(port, "POST", "/api/v1/auth/api-keys", {"name": "bench", "scopes": ["inference"]},
+                             {"authorization": f"Bearer {token}"})
+    if status not in (200, 201):
+        sys.exit(f"api key creation failed on {port}: {status} {data[:300]!r}")
+    return token, json.loads(data)["key"]
+
+
+def check_answers(port, credential):
+    auth = {"authorization": f"Bearer {credential}"}
+    body = {"model": "fast", "messages": [{"role": "user", "content": PROMPT}], "temperature": 0.7}
+    status, data = http_json(port, "POST", "/v1/chat/completions", body, auth)
+    if status != 200 or "quick brown fox" not in json.loads(data)["choices"][0]["message"]["content"]:
+        sys.exit(f"unexpected answer on port {port}: {status} {data[:300]!r}")
+    body.update(stream=True, stream_options={"include_usage": True})
+    status, data = http_json(port, "POST", "/v1/chat/completions", body, auth)
+    if status != 200 or b"[DONE]" not in data:
+        sys.exit(f"unexpected stream on port {port}: {status} {data[:300]!r}")
+
+
+def body_file(work, name, stream):
+    body = {"model": "fast", "messages": [{"role": "user", "content": PROMPT}], "temperature": 0.7}
+    if stream:
+        body["stream"] = True
+        body["stream_options"] = {"include_usage": True}
+    path = os.path.join(work, f"{name}.json")
+    with open(path, "w") as f:
+        json.dump(body, f)
+    return path
+
+
+def busy_seconds():
+    """CPU seconds the whole machine spent busy (all cores; not idle or waiting), /proc/stat."""
+    with open("/proc/stat") as f:
+        fields = [int(x) for x in f.readline().split()[1:]]
+    return (sum(fields) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")
+
+
+class SplitBench(Bench):
+    """`Bench` (bench/gateway.py) plus the cores the whole machine was busy during each run
+    (other people's work on a shared machine included)."""
+
+    def run(self, *args, **kwargs):
+        before, started = busy_seconds(), time.monotonic()
+        result = super().run(*args, **kwargs)
+        result["cpu_cores"]["machine"] = round((busy_seconds() - before) / (time.monotonic() - started), 2)
+        return result
+
+
+SIDES = ("aio", "inference", "gateway")
+SIDE_NAMES = {"aio": "all-in-one", "inference": "inference", "gateway": "gw>inference"}
+
+
+def hop(args, work, bench, ports, creds):
+    plain, streamed = body_file(work, "plain", False), body_file(work, "stream", True)
+    concurrencies = [int(c) for c in str(args.concurrency).split(",")]
+    runs = {}
+    for rep in range(args.repeat):
+        tag = f" #{rep + 1}" if args.repeat > 1 else ""
+        # Rotate which side goes first, so drift in background load hits each in turn.
+        order = SIDES[rep % 3:] + SIDES[:rep % 3]
+        for kind, body, stream in (("plain", plain, False), ("stream", streamed, True)):
+            if kind not in args.kinds.split(","):
+                continue
+            for cred in args.creds.split(","):
+                for mode in ("rate", "max"):
+                    for side in order:
+                        url = f"http://127.0.0.1:{ports[side]}/v1/chat/completions"
+                        headers = [f"authorization: Bearer {creds[side][cred]}"]
+                        if mode == "rate":
+                            result = bench.run(f"{kind} {cred} {args.rate:g}/s {side}{tag}", url, body, stream,
+                                               headers, rate=args.rate)
+                        else:
+                            best = None
+                            for c in concurrencies:
+                                r = bench.run(f"{kind} {cred} c{c} {side}{tag}", url, body, stream, headers,
+                                              concurrency=c)
+                                r["concurrency"] = c
+                                if best is None or r["rps"] > best["rps"]:
+                                    best = r
+                            result = best
+                        runs.setdefault((kind, cred, mode, side), []).append(result)
+    return {key: median_result(results) for key, results in runs.items()}, runs
+
+
+def report_hop(args, r, raw_runs):
+    def lat(res, q, key="latency_ms"):
+        return (res.get(key) or {}).get(q)
+
+    def row(label, cells, target=""):
+        text = [fmt(v) if isinstance(v, float) or v is None else str(v) for v in cells]
+        print(f"{label:34}" + "".join(f"{c:>13}" for c in text) + f"  {target}")
+
+    print()
+    print(f"Gateway hop, /v1/chat/completions, scripted model answering at once: median of {args.repeat} "
+          f"round(s) of {args.duration:g} s each (after {args.warmup:g} s warm-up)")
+    row("", ["all-in-one", "inference", "gw>inference", "hop (c-b)", "ratio"], "target")
+    verdicts = []
+    for kind in args.kinds.split(","):
+        for cred in args.creds.split(","):
+            a, b, c = (r[(kind, cred, "rate", s)] for s in SIDES)
+            for q in ("p50", "p90", "p99"):
+                added = lat(c, q) - lat(b, q)
+                row(f"{kind} {cred} {args.rate:g}/s {q} ms", [lat(a, q), lat(b, q), lat(c, q), added, ""],
+                    f"hop <= {TARGET_HOP_P99_MS:g} ms" if q == "p99" else "")
+                if q == "p99":
+                    verdicts.append((f"{kind} {cred}: gateway hop adds {added:.3f} ms p99 at {args.rate:g}/s "
+                                     f"(target <= {TARGET_HOP_P99_MS:g} ms)", added <= TARGET_HOP_P99_MS))
+            if kind == "stream":
+                for q in ("p50", "p99"):
+                    vals = [lat(x, q, "ttfb_ms") for x in (a, b, c)]
+                    added = None if None in vals else vals[2] - vals[1]
+                    row(f"{kind} {cred} {args.rate:g}/s ttfb {q} ms", [*vals, added, ""])
+            row(f"{kind} {cred} {args.rate:g}/s achieved rps / errors",
+                [f"{x['rps']:.0f} / {x['errors']}" for x in (a, b, c)] + ["", ""])
+            a, b, c = (r[(kind, cred, "max", s)] for s in SIDES)
+            ratio = c["rps"] / a["rps"] if a["rps"] else float("nan")
+            inf_ratio = b["rps"] / a["rps"] if a["rps"] else float("nan")
+            best_c = "/".join(str(x[0]["concurrency"]) if len(set(y["concurrency"] for y in x)) == 1 else "mixed"
+                              for x in (raw_runs[(kind, cred, "max", s)] for s in SIDES))
+            row(f"{kind} {cred} max rps (c {best_c})", [f"{a['rps']:.0f}", f"{b['rps']:.0f}", f"{c['rps']:.0f}", "",
+                                                         f"{ratio:.3f}x"], f"gw/aio >= {TARGET_SPLIT_RATIO:g}x")
+            row(f"{kind} {cred} inference alone / all-in-one", ["", "", "", "", f"{inf_ratio:.3f}x"])
+            for q in ("p50", "p99"):
+                row(f"{kind} {cred} max-load latency {q} ms", [lat(a, q), lat(b, q), lat(c, q), "", ""])
+            row(f"{kind} {cred} max-load errors", [a["errors"], b["errors"], c["errors"], "", ""])
+            for s, x in zip(SIDES, (a, b, c)):
+                cpu = " ".join(f"{k} {v}" for k, v in x["cpu_cores"].items() if v >= 0.01)
+                print(f"{'':34} CPU cores, {SIDE_NAMES[s]} max run: {cpu}")
+            verdicts.append((f"{kind} {cred}: split through the gateway / all-in-one max rps {ratio:.3f}x "
+                             f"(target >= {TARGET_SPLIT_RATIO:g}x)", ratio >= TARGET_SPLIT_RATIO))
+    return verdicts
+
+
+def ws_run(args, label, send_port, sockets, token):
+    cmd = [os.path.join(ROOT, args.bin_dir, "ws-fanout"), "--label", label, "--send", f"http://127.0.0.1:{send_port}",
+           "--token", token, "--model", "paced", "--answers", str(args.answers), "--warmup", str(args.ws_warmup)]
+    for name, port in sockets:
+        cmd += ["--socket", f"{name}=ws://127.0.0.1:{port}/api/v1/ws"]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    if out.returncode != 0:
+        sys.exit(f"ws-fanout failed ({label}): {out.stderr.strip()}")
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    if args.raw:
+        print("    " + json.dumps(result), flush=True)
+    return result
+
+
+def report_ws(args, results):
+    print()
+    print(f"WebSocket fan-out of message.delta: {args.answers} answers (after {args.ws_warmup} warm-up) from the "
+          f"`paced` scripted model (a word every {args.ws_delay_ms} ms), one at a time; ms")
+    print(f"{'':34}{'pieces':>12}{'p50':>9}{'p90':>9}{'p99':>9}{'max':>9}")
+    rows = {}
+    for res in results:
+        for s in res["sockets"]:
+            name = f"{res['label']} socket {s['socket']}"
+            rows[name] = s
+            for what, key in (("after SSE", "after_sse_ms"), ("first delta from send", "first_delta_from_send_ms"),
+                              ("completed from send", "completed_from_send_ms")):
+                d = s[key] or {}
+                pieces = f"{s['pieces_seen']}/{s['pieces_expected']}" if key == "after_sse_ms" else ""
+                print(f"{name + ' ' + what:34}{pieces:>12}" + "".join(f"{fmt(d.get(q)):>9}"
+                                                                      for q in ("p50", "p90", "p99", "max")))
+        d = res["sse_first_delta_from_send_ms"] or {}
+        print(f"{res['label'] + ' SSE first delta from send':34}{'':>12}" + "".join(f"{fmt(d.get(q)):>9}"
+                                                                                   for q in ("p50", "p90", "p99", "max")))
+        if res["missed_completions"]:
+            print(f"  {res['label']}: {res['missed_completions']} message.completed missed")
+    base = rows.get("all-in-one socket aio")
+    for name in ("split socket same", "split socket other"):
+        other = rows.get(name)
+        if base and other and base["after_sse_ms"] and other["after_sse_ms"]:
+            added = {q: other["after_sse_ms"][q] - base["after_sse_ms"][q] for q in ("p50", "p99")}
+            print(f"{name} vs all-in-one, after SSE: +{added['p50']:.3f} ms p50, +{added['p99']:.3f} ms p99")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--duration", type=float, default=5.0, help="seconds recorded per loadgen run")
+    parser.add_argument("--warmup", type=float, default=1.0, help="seconds of unrecorded load before each run")
+    parser.add_argument("--rate", type=float, default=1000.0, help="open-loop requests/s")
+    parser.add_argument("--concurrency", default="32", help="closed-loop connections; a comma list: the best")
+    parser.add_argument("--repeat", type=int, default=3, help="rounds of the hop runs; medians are reported")
+    parser.add_argument("--loadgen-threads", type=int, default=1)
+    parser.add_argument("--answers", type=int, default=300, help="recorded answers of the fan-out runs")
+    parser.add_argument("--ws-warmup", type=int, default=20)
+    parser.add_argument("--ws-delay-ms", type=int, default=5, help="the paced model's delay between words")
+    parser.add_argument("--binary", default="target/release/confab")
+    parser.add_argument("--bin-dir", default="target/release", help="where loadgen and ws-fanout are")
+    parser.add_argument("--limits", choices=("on", "off"), default="on",
+                        help="request and token limits (far above the load) on, or off everywhere (diagnosis)")
+    parser.add_argument("--split-redis", choices=("on", "off"), default="on",
+                        help="off: split processes without Redis, each limiting and caching alone (diagnosis)")
+    parser.add_argument("--kinds", default="plain,stream", help="hop runs: plain, stream or both")
+    parser.add_argument("--creds", default="key,jwt", help="hop runs: API key, JWT or both")
+    parser.add_argument("--skip-hop", action="store_true")
+    parser.add_argument("--skip-ws", action="store_true")
+    parser.add_argument("--raw", action="store_true", help="also print each JSON line")
+    args = parser.parse_args()
+
+    for exe in (args.binary, *(os.path.join(args.bin_dir, b) for b in ("loadgen", "ws-fanout"))):
+        if not os.path.exists(os.path.join(ROOT, exe)):
+            sys.exit(f"{exe} is missing: cargo build --release -p confab -p confab-bench")
+    missing = [v for v in ("TEST_POSTGRES_URL", "TEST_NATS_URL", "TEST_REDIS_URL") if not os.environ.get(v)]
+    if missing:
+        sys.exit(f"{', '.join(missing)} unset: start the servers with scripts/lib (see --help)")
+
+    run_id = "bench" + os.urandom(4).hex()
+    procs = Procs()
+    work = tempfile.mkdtemp(prefix="confab-split-bench-")
+    log = open(os.path.join(work, "servers.log"), "w")
+    try:
+        pg = os.environ["TEST_POSTGRES_URL"]
+        ports = {n: free_port() for n in ("aio", "auth", "admin", "inference", "chat1", "chat2", "gateway")}
+        aio_conf = os.path.join(work, "aio.toml")
+        with open(aio_conf, "w") as f:
+            f.write(common_config(args, fresh_database(pg, f"{run_id}_aio")))
+        split_conf = os.path.join(work, "split.toml")
+        with open(split_conf, "w") as f:
+            f.write(split_config(args, fresh_database(pg, f"{run_id}_split"), ports, run_id))
+
+        watch = {"aio": start_confab(procs, args, work, "aio", aio_conf, ports["aio"], None, log)}
+        for name, services in (("auth", "auth"), ("admin", "admin"), ("inference", "inference"),
+                               ("chat1", "chat"), ("chat2", "chat"), ("gateway", "gateway")):
+            watch[name] = start_confab(procs, args, work, name, split_conf, ports[name], services, log)
+        aio_token, aio_key = user(ports["aio"], "bench@example.com")
+        split_token, split_key = user(ports["gateway"], "bench@example.com")
+        creds = {"aio": {"key": aio_key, "jwt": aio_token},
+                 "inference": {"key": split_key, "jwt": split_token},
+                 "gateway": {"key": split_key, "jwt": split_token}}
+        for side in SIDES:
+            for cred in ("key", "jwt"):
+                check_answers(ports[side], creds[side][cred])
+
+        bench = SplitBench(args, work)
+        bench.loadgen = os.path.join(ROOT, args.bin_dir, "loadgen")
+        bench.watch = {name: proc.pid for name, proc in watch.items()}
+        bench.watch.update(infra_pids())
+        print(f"limits {args.limits}, split Redis {args.split_redis}; watching {sorted(bench.watch)}", flush=True)
+        print(f"commit {git_head()}, load average before: {loadavg()}", flush=True)
+        verdicts = []
+        if not args.skip_hop:
+            r, raw_runs = hop(args, work, bench, ports, creds)
+        ws = []
+        if not args.skip_ws:
+            ws.append(ws_run(args, "all-in-one", ports["aio"], [("aio", ports["aio"])], aio_token))
+            ws.append(ws_run(args, "split", ports["chat1"], [("same", ports["chat1"]), ("other", ports["chat2"])],
+                             split_token))
+        print(f"load average after: {loadavg()}", flush=True)
+        if not args.skip_hop:
+            verdicts = report_hop(args, r, raw_runs)
+        if ws:
+            report_ws(args, ws)
+        print()
+        for what, ok in verdicts:
+            print(f"{'MET    ' if ok else 'NOT MET'} {what}")
+    finally:
+        procs.stop_all()
+        log.close()
+        if os.environ.get("KEEP_BENCH_DIR"):
+            print(f"kept {work}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+def listener_pid(url):
+    """The pid of the process listening on `url`'s port on 127.0.0.1 (`ss`), or None."""
+    port = urllib.parse.urlsplit(url).port
+    out = subprocess.run(["ss", "-ltnpH", f"sport = :{port}"], capture_output=True, text=True)
+    marker = "pid="
+    at = out.stdout.find(marker)
+    if at < 0:
+        return None
+    digits = out.stdout[at + len(marker):].split(",", 1)[0]
+    return int(digits) if digits.isdigit() else None
+
+
+def infra_pids():
+    """NATS and Redis (PostgreSQL's work is in its backends, one process per connection: the
+    machine-wide figure covers it)."""
+    found = {}
+    for name, var in (("nats", "TEST_NATS_URL"), ("redis", "TEST_REDIS_URL")):
+        pid = listener_pid(os.environ[var])
+        if pid:
+            found[name] = pid
+    return found
+
+
+def git_head():
+    out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
+    return out.stdout.strip() or "unknown"
+
+
+if __name__ == "__main__":
+    main()
