@@ -1,6 +1,7 @@
-//! The `confab` command line: `serve`, `migrate`, `config`, `users`, `keys`, `audit`, `openapi`.
+//! The `confab` command line: `serve` and `migrate` (with `--services`), `config`, `users`,
+//! `keys`, `models`, `chat`, `audit`, `openapi`.
 //!
-//! Long (about 640 lines) because it holds every subcommand's argument types and its output; each
+//! Long (about 650 lines) because it holds every subcommand's argument types and its output; each
 //! command is a short function over the library, and the logic lives in the crates.
 
 use confab_auth::actions::AuthAction;
