@@ -27,18 +27,13 @@ use confab_core::http::ops_router;
 use confab_core::metrics::MetricsBuilder;
 use confab_core::runtime::{LiveSettings, RuntimeSettings};
 use confab_inference::{InferenceService, InferenceState};
-use confab_store::{Db, MigrationReport, ServiceMigrations};
+use confab_store::{Db, MigrationReport};
 use tokio_util::sync::CancellationToken;
 
 use crate::services::Services;
 use tokio_util::task::TaskTracker;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
-
-/// Every service's migrations, in the order they apply.
-pub fn all_migrations() -> Vec<ServiceMigrations> {
-    Services::all().migrations(false)
-}
 
 /// Applies every pending migration (`confab migrate`).
 pub async fn migrate(db: &Db) -> anyhow::Result<Vec<MigrationReport>> {
