@@ -18,8 +18,13 @@ export function makeUser(id: string, email: string, extra: Partial<User> = {}): 
 /** The signed-in user of the chat and app tests. */
 export const testUser: User = makeUser('u', 'ada@example.com', { name: 'Ada', created_at: '' });
 
+/**
+ * One instant for every conversation a test makes: two made a millisecond apart would
+ * otherwise sort by that millisecond, and the order the tests expect would be chance.
+ */
+const now = new Date().toISOString();
+
 export function conversation(id: string, title: string, extra: Partial<Conversation> = {}): Conversation {
-  const now = new Date().toISOString();
   return {
     id,
     title,
