@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Renders the kustomize base's objects (deploy/k8s/base/generated/) from the Helm chart's values
+"""Renders the kustomize base's objects (deploy/k8s/base/generated/, and the all-in-one overlay's
+deploy/k8s/overlays/all-in-one/generated.yaml) from the Helm chart's values
 (deploy/helm/confab/values.yaml), the one source of truth for both, and copies the alerting rules
 into the chart (deploy/helm/confab/files/). The Helm templates read the same values.
 
@@ -466,6 +467,111 @@ def monitoring(v):
     ]
 
 
+def all_in_one(v):
+    """The all-in-one process (every service, in-process bus, SQLite on its volume unless
+    DATABASE_URL names PostgreSQL): one StatefulSet replica, never autoscaled."""
+    name = "confab"
+    lab = labels("all-in-one")
+    sel = selector("all-in-one")
+    # Every setting, secrets included (database.url for PostgreSQL, providers' keys), comes
+    # from the confab-config-file Secret's confab.toml.
+    mounts = [m for m in base_mounts() if m["name"] not in ("data", "secrets")] + [
+        {"name": "data", "mountPath": "/var/lib/confab"}
+    ]
+    volumes = [vol for vol in base_volumes(v) if vol["name"] not in ("data", "secrets")]
+    aio = v["allInOne"]
+    sts = {
+        "apiVersion": "apps/v1",
+        "kind": "StatefulSet",
+        "metadata": {"name": name, "labels": lab},
+        "spec": {
+            "serviceName": name,
+            "replicas": 1,
+            "selector": {"matchLabels": sel},
+            "template": {
+                "metadata": {"labels": lab},
+                "spec": {
+                    "serviceAccountName": "confab",
+                    "automountServiceAccountToken": False,
+                    "securityContext": pod_security(),
+                    "terminationGracePeriodSeconds": 30,
+                    "containers": [
+                        {
+                            "name": "confab",
+                            "image": image(v),
+                            "imagePullPolicy": v["image"]["pullPolicy"],
+                            "args": ["serve", "--listen", f"0.0.0.0:{v['port']}"],
+                            "envFrom": [{"configMapRef": {"name": "confab-aio-config"}}],
+                            "ports": [{"name": "http", "containerPort": v["port"], "protocol": "TCP"}],
+                            "startupProbe": probe(v["probes"]["startup"]),
+                            "livenessProbe": probe(v["probes"]["liveness"]),
+                            "readinessProbe": probe(v["probes"]["readiness"]),
+                            "resources": copy.deepcopy(aio["resources"]),
+                            "securityContext": container_security(),
+                            "volumeMounts": mounts,
+                        }
+                    ],
+                    "volumes": volumes,
+                },
+            },
+            "volumeClaimTemplates": [
+                {
+                    "metadata": {"name": "data", "labels": lab},
+                    "spec": {
+                        "accessModes": [aio["dataVolume"]["accessMode"]],
+                        "resources": {"requests": {"storage": aio["dataVolume"]["size"]}},
+                    },
+                }
+            ],
+        },
+    }
+    svc = {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": name, "labels": dict(lab, **{"confab.dev/scrape": "true"})},
+        "spec": {
+            "selector": sel,
+            "ports": [{"name": "http", "port": v["port"], "targetPort": "http", "protocol": "TCP"}],
+        },
+    }
+    env_keys = {
+        k: val
+        for k, val in v["env"].items()
+        if not k.startswith(("CONFAB_BUS__", "CONFAB_SERVICES__", "CONFAB_CHAT__INFERENCE_URL"))
+    }
+    env_keys["CONFAB_DATABASE__AUTO_MIGRATE"] = "true"
+    config = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "confab-aio-config", "labels": lab},
+        "data": dict(env_keys, CONFAB_CONFIG="/etc/confab/confab.toml"),
+    }
+    n = v["networkPolicy"]
+    pol = network_policies(v)[0]
+    allow = {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": {"name": name, "labels": lab},
+        "spec": {
+            "podSelector": {"matchLabels": sel},
+            "policyTypes": ["Ingress"],
+            "ingress": [
+                {
+                    "from": [
+                        {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": ns}}}
+                        for ns in (n["monitoringNamespace"], n["ingressNamespace"])
+                    ],
+                    "ports": [{"protocol": "TCP", "port": v["port"]}],
+                }
+            ],
+        },
+    }
+    ing = ingress(v)
+    ing["metadata"]["labels"] = lab
+    ing["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"]["name"] = name
+    return [config, service_account(), sts, svc, pol, allow, ing] + monitoring(v)
+
+
 def dump(objs):
     return HEADER + "---\n".join(
         yaml.safe_dump(o, sort_keys=False, width=100) for o in objs
@@ -490,6 +596,7 @@ def render():
     )
     files[OUT / "network.yaml"] = dump(network_policies(v) + [ingress(v)])
     files[OUT / "monitoring.yaml"] = dump(monitoring(v))
+    files[DEPLOY / "k8s/overlays/all-in-one/generated.yaml"] = dump(all_in_one(v))
     files[DEPLOY / "helm/confab/files/confab.rules.yml"] = RULES.read_text()
     return files
 
