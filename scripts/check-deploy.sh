@@ -53,7 +53,7 @@ check() {
 }
 
 k8s_version=${K8S_VERSION:-1.32.0}
-overlays=(dev prod)
+overlays=(dev prod all-in-one)
 
 # --- YAML, shell, the image -----------------------------------------------------------------
 check "yamllint deploy/ .github/" "$bin/yamllint" --strict -c deploy/.yamllint.yaml deploy .github

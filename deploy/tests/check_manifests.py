@@ -50,6 +50,9 @@ SECRETISH = re.compile(r"(TOKEN|PASSWORD|SECRET|API_KEY|CREDENTIALS|DATABASE_URL
 
 
 def check_objects(label, objs):
+    # The all-in-one overlay: one process named confab, public itself, no split Jobs.
+    aio = "all-in-one" in label
+    public = "confab" if aio else "confab-gateway"
     by_kind = {}
     for o in objs:
         by_kind.setdefault(o["kind"], []).append(o)
@@ -147,16 +150,17 @@ def check_objects(label, objs):
                 ns = src.get("namespaceSelector", {}).get("matchLabels", {}).get("kubernetes.io/metadata.name")
                 if ns and ns != "monitoring":
                     ingress_ns.add(p["metadata"]["name"])
-    if ingress_ns - {"confab-gateway"}:
+    if ingress_ns - {public}:
         fail(f"{label}: reachable from outside the namespace besides the gateway: {sorted(ingress_ns)}")
     for ing in by_kind.get("Ingress", []):
         for r in ing["spec"]["rules"]:
             for path in r["http"]["paths"]:
-                if path["backend"]["service"]["name"] != "confab-gateway":
+                if path["backend"]["service"]["name"] != public:
                     fail(f"{label}: {name(ing)} routes to {path['backend']['service']['name']}")
         if not ing["spec"].get("tls"):
             fail(f"{label}: {name(ing)} has no TLS")
-    for kind in ("ServiceMonitor", "PrometheusRule", "Ingress", "Job", "CronJob"):
+    required = ("ServiceMonitor", "PrometheusRule", "Ingress") + (("StatefulSet",) if aio else ("Job", "CronJob"))
+    for kind in required:
         if not by_kind.get(kind):
             fail(f"{label}: no {kind}")
     return by_kind
