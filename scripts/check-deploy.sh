@@ -59,6 +59,7 @@ overlays=(dev prod all-in-one)
 check "yamllint deploy/ .github/" "$bin/yamllint" --strict -c deploy/.yamllint.yaml deploy .github
 check "shellcheck of the deploy scripts" shellcheck -x scripts/check-deploy.sh deploy/tests/prometheus_live.sh
 check "hadolint deploy/Dockerfile" "$bin/hadolint" --config deploy/.hadolint.yaml deploy/Dockerfile
+check "the image's build context has what the Dockerfile builds" "$py" deploy/tests/check_image.py "$root"
 
 # --- Compose ----------------------------------------------------------------------------------
 compose_env() {
