@@ -88,6 +88,11 @@ check "every alert has a test where it fires" \
 check "amtool check-config deploy/alertmanager/alertmanager.yml" \
 	amtool check-config deploy/alertmanager/alertmanager.yml
 check "Grafana dashboards are what deploy/grafana/gen.py writes" "$py" deploy/grafana/gen.py --check
+dashboard_queries() {
+	"$py" deploy/tests/dashboard_rules.py deploy/grafana/dashboards >"$work/dashboards.rules.yml" &&
+		promtool check rules "$work/dashboards.rules.yml"
+}
+check "every dashboard query is valid PromQL (promtool)" dashboard_queries
 
 # --- Kubernetes -------------------------------------------------------------------------------
 check "kustomize base is what deploy/k8s/gen.py renders from the chart values" "$py" deploy/k8s/gen.py --check
