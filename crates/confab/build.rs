@@ -4,8 +4,14 @@
 //! when it builds the UI for the first time); `WEB_UI_BUILD` (the time of the build's
 //! `index.html`, or `none`) changes with it, which makes Cargo compile the crate again and
 //! the embedding see the new files.
+//!
+//! It also sets `BUILD_COMMIT`, the commit `confab --version` and `confab_build_info` name:
+//! `git rev-parse` of the checkout when there is one, else `CONFAB_COMMIT` (the Dockerfile's
+//! build argument, for builds without `.git`), else `unknown`. Cargo reruns it only when the
+//! checkout's `HEAD`, the branch it points to or `packed-refs` change, not on every build.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::time::UNIX_EPOCH;
 
 // The variables set here reach the processes `cargo test` and `cargo run` start too, so they
@@ -24,9 +30,51 @@ fn main() {
         .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
         .map_or_else(|| "none".to_owned(), |d| d.as_millis().to_string());
     println!("cargo:rustc-env=WEB_UI_BUILD={stamp}");
+    println!("cargo:rustc-env=BUILD_COMMIT={}", commit());
     if dist.exists() {
         println!("cargo:rerun-if-changed=../../web/dist");
     } else {
         println!("cargo:rerun-if-changed=build.rs");
     }
+}
+
+/// `git` in this crate's folder: its trimmed output when it succeeds.
+fn git(args: &[&str]) -> Option<String> {
+    let out = Command::new("git").args(args).output().ok()?;
+    if !out.status.success() {
+        return None;
+    }
+    let text = String::from_utf8(out.stdout).ok()?.trim().to_owned();
+    (!text.is_empty()).then_some(text)
+}
+
+/// The commit to report, and the files whose change makes Cargo ask again.
+fn commit() -> String {
+    println!("cargo:rerun-if-env-changed=CONFAB_COMMIT");
+    if let Some(commit) = git(&["rev-parse", "--short=12", "HEAD"]) {
+        // In a worktree `--git-dir` holds `HEAD` and `--git-common-dir` the refs.
+        let git_dir = git(&["rev-parse", "--git-dir"]).map(PathBuf::from);
+        let common = git(&["rev-parse", "--git-common-dir"]).map(PathBuf::from);
+        // A watched path that is missing would rerun this on every build: only those there.
+        let watch = |path: PathBuf| {
+            if path.exists() {
+                println!("cargo:rerun-if-changed={}", path.display());
+            }
+        };
+        if let Some(dir) = &git_dir {
+            watch(dir.join("HEAD"));
+        }
+        if let Some(common) = common.or(git_dir) {
+            if let Some(branch) = git(&["symbolic-ref", "-q", "HEAD"]) {
+                watch(common.join(branch));
+            }
+            watch(common.join("packed-refs"));
+        }
+        return commit;
+    }
+    std::env::var("CONFAB_COMMIT")
+        .ok()
+        .map(|c| c.trim().to_owned())
+        .filter(|c| !c.is_empty() && c.len() <= 64 && c.bytes().all(|b| b.is_ascii_graphic()))
+        .unwrap_or_else(|| "unknown".to_owned())
 }

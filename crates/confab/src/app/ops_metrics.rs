@@ -1,0 +1,206 @@
+//! The metrics a process exports besides its services' own (docs: ARCHITECTURE.md, "Metrics"):
+//! `confab_build_info` and the data directory's space ([`common`]; the `process_*` metrics
+//! and `confab_sse_streams_active` come with every `MetricsBuilder`), `confab_nats_up`
+//! ([`nats`]), `confab_websockets_active` ([`sockets`]), `confab_job_runs_total`
+//! ([`job_runs`]), and the gauges read from the database every few seconds ([`Refresher`]):
+//! `confab_jobs`, `confab_job_queue_age_seconds`, `confab_audit_chain_length`.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use confab_admin::SqlAuditLog;
+use confab_bus::{JobQueue, RunOutcome, Workers};
+use confab_core::config::Config;
+use confab_core::metrics::MetricsBuilder;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+/// How often the database-read gauges are refreshed: cheap queries (an index over unfinished
+/// jobs, one row for the audit head), never at every scrape.
+pub(crate) const REFRESH_EVERY: Duration = Duration::from_secs(5);
+
+/// The metrics of every process: what the binary is, and (`data_dir`: processes that keep
+/// data) the data directory's disk space.
+pub(super) fn common(metrics: &mut MetricsBuilder, config: &Config, data_dir: bool) {
+    metrics.build_info(crate::build_info::VERSION, crate::build_info::COMMIT);
+    if data_dir {
+        metrics.data_dir(&config.data_dir);
+    }
+}
+
+/// `confab_nats_up`: 1 while the process's NATS connection is up, read at every scrape.
+pub(super) fn nats(metrics: &mut MetricsBuilder, bus: confab_bus::NatsBus) {
+    let up = Gauge::default();
+    metrics.registry().register(
+        "nats_up",
+        "1 while the connection to NATS is up, 0 while it is down",
+        up.clone(),
+    );
+    metrics.on_scrape(move || up.set(i64::from(bus.is_connected())));
+}
+
+/// `confab_websockets_active`: the chat service's real-time connections in this process.
+pub(super) fn sockets(metrics: &mut MetricsBuilder, chat: Arc<confab_chat::ChatService>) {
+    let open = Gauge::default();
+    metrics.registry().register(
+        "websockets_active",
+        "WebSocket connections open now",
+        open.clone(),
+    );
+    metrics.on_scrape(move || {
+        open.set(i64::try_from(chat.sockets_open_here()).unwrap_or(i64::MAX));
+    });
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RunLabels {
+    kind: String,
+    outcome: &'static str,
+}
+
+/// `confab_job_runs_total{kind,outcome}`: how the runs of this process's workers ended. The
+/// kinds are those the workers registered (fixed by the code).
+pub(super) fn job_runs(metrics: &mut MetricsBuilder, workers: &mut Workers) {
+    let runs = Family::<RunLabels, Counter>::default();
+    metrics.registry().register(
+        "job_runs",
+        "Job runs by kind and outcome (succeeded, failed for good, or retried)",
+        runs.clone(),
+    );
+    workers.observe_runs(Arc::new(move |kind: &str, outcome: RunOutcome| {
+        runs.get_or_create(&RunLabels {
+            kind: kind.to_owned(),
+            outcome: outcome.as_str(),
+        })
+        .inc();
+    }));
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct JobLabels {
+    kind: String,
+    state: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct KindLabel {
+    kind: String,
+}
+
+/// Gauges read from the database every [`REFRESH_EVERY`] on a tracked task.
+#[derive(Default)]
+pub(super) struct Refresher {
+    jobs: Option<(
+        Arc<dyn JobQueue>,
+        Family<JobLabels, Gauge>,
+        Family<KindLabel, Gauge>,
+    )>,
+    audit: Option<(Arc<SqlAuditLog>, Gauge)>,
+}
+
+impl Refresher {
+    /// `confab_jobs{kind,state}` (queued, running) and `confab_job_queue_age_seconds{kind}`
+    /// from `queue`, when the adapter can count them cheaply (the SQL queue).
+    pub(super) fn jobs(&mut self, metrics: &mut MetricsBuilder, queue: Arc<dyn JobQueue>) {
+        let jobs = Family::<JobLabels, Gauge>::default();
+        let age = Family::<KindLabel, Gauge>::default();
+        let r = metrics.registry();
+        r.register(
+            "jobs",
+            "Unfinished jobs by kind and state (queued, running)",
+            jobs.clone(),
+        );
+        r.register(
+            "job_queue_age_seconds",
+            "How long the longest-waiting due job of a kind has waited, in seconds",
+            age.clone(),
+        );
+        self.jobs = Some((queue, jobs, age));
+    }
+
+    /// `confab_audit_chain_length`: the audit chain's head.
+    pub(super) fn audit(&mut self, metrics: &mut MetricsBuilder, log: Arc<SqlAuditLog>) {
+        let length = Gauge::default();
+        metrics.registry().register(
+            "audit_chain_length",
+            "Entries in the audit hash chain (archived ones included)",
+            length.clone(),
+        );
+        self.audit = Some((log, length));
+    }
+
+    /// Refreshes now and then every [`REFRESH_EVERY`] until `shutdown`.
+    pub(super) fn start(self, tasks: &TaskTracker, shutdown: CancellationToken) {
+        if self.jobs.is_none() && self.audit.is_none() {
+            return;
+        }
+        tasks.spawn(async move {
+            let mut kinds = BTreeSet::new();
+            let mut tick = tokio::time::interval(REFRESH_EVERY);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    () = shutdown.cancelled() => break,
+                    _ = tick.tick() => self.refresh(&mut kinds).await,
+                }
+            }
+        });
+    }
+
+    async fn refresh(&self, kinds: &mut BTreeSet<String>) {
+        if let Some((log, length)) = &self.audit {
+            match log.chain_length().await {
+                Ok(n) => length.set(n),
+                Err(error) => tracing::debug!(%error, "audit chain length not read"),
+            }
+        }
+        let Some((queue, jobs, age)) = &self.jobs else {
+            return;
+        };
+        let now = confab_core::id::now_ms();
+        let stats = match queue.stats(now).await {
+            Ok(Some(stats)) => stats,
+            Ok(None) => return,
+            Err(error) => {
+                tracing::debug!(%error, "job counts not read");
+                return;
+            }
+        };
+        // Kinds seen before and absent now have no unfinished job: they go to zero.
+        let seen: BTreeSet<String> = stats.iter().map(|s| s.kind.clone()).collect();
+        for gone in kinds.difference(&seen) {
+            set_kind(jobs, age, gone, 0, 0, 0);
+        }
+        for s in &stats {
+            let waited = s.oldest_due.map_or(0, |at| (now - at).max(0) / 1000);
+            set_kind(jobs, age, &s.kind, s.queued, s.running, waited);
+        }
+        kinds.extend(seen);
+    }
+}
+
+fn set_kind(
+    jobs: &Family<JobLabels, Gauge>,
+    age: &Family<KindLabel, Gauge>,
+    kind: &str,
+    queued: u64,
+    running: u64,
+    waited_secs: i64,
+) {
+    for (state, n) in [("queued", queued), ("running", running)] {
+        jobs.get_or_create(&JobLabels {
+            kind: kind.to_owned(),
+            state,
+        })
+        .set(i64::try_from(n).unwrap_or(i64::MAX));
+    }
+    age.get_or_create(&KindLabel {
+        kind: kind.to_owned(),
+    })
+    .set(waited_secs);
+}
