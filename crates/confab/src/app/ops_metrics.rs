@@ -35,18 +35,20 @@ pub(super) fn common(metrics: &mut MetricsBuilder, config: &Config, data_dir: bo
 
 /// `confab_nats_up`: 1 while the process's NATS connection is up, read at every scrape.
 pub(super) fn nats(metrics: &mut MetricsBuilder, bus: confab_bus::NatsBus) {
-    let up = Gauge::default();
+    let up = Gauge::<i64>::default();
     metrics.registry().register(
         "nats_up",
         "1 while the connection to NATS is up, 0 while it is down",
         up.clone(),
     );
-    metrics.on_scrape(move || up.set(i64::from(bus.is_connected())));
+    metrics.on_scrape(move || {
+        up.set(i64::from(bus.is_connected()));
+    });
 }
 
 /// `confab_websockets_active`: the chat service's real-time connections in this process.
 pub(super) fn sockets(metrics: &mut MetricsBuilder, chat: Arc<confab_chat::ChatService>) {
-    let open = Gauge::default();
+    let open = Gauge::<i64>::default();
     metrics.registry().register(
         "websockets_active",
         "WebSocket connections open now",
@@ -125,7 +127,7 @@ impl Refresher {
 
     /// `confab_audit_chain_length`: the audit chain's head.
     pub(super) fn audit(&mut self, metrics: &mut MetricsBuilder, log: Arc<SqlAuditLog>) {
-        let length = Gauge::default();
+        let length = Gauge::<i64>::default();
         metrics.registry().register(
             "audit_chain_length",
             "Entries in the audit hash chain (archived ones included)",
@@ -155,7 +157,9 @@ impl Refresher {
     async fn refresh(&self, kinds: &mut BTreeSet<String>) {
         if let Some((log, length)) = &self.audit {
             match log.chain_length().await {
-                Ok(n) => length.set(n),
+                Ok(n) => {
+                    length.set(n);
+                }
                 Err(error) => tracing::debug!(%error, "audit chain length not read"),
             }
         }

@@ -15,7 +15,6 @@ mod flows;
 mod inference_kill;
 mod nats_restart;
 mod postgres_restart;
-mod prometheus;
 mod redis_restart;
 mod sdk;
 mod servers;
