@@ -2,7 +2,7 @@
 //! by [`Metered`], a [`Cache`] adapter around another. Cache names are fixed by the
 //! composition root ([`CacheName`]), never taken from a request.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -57,13 +57,16 @@ impl CacheMetrics {
         metrics
     }
 
-    fn count(&self, cache: CacheName, hit: bool) {
-        self.requests
-            .get_or_create(&CacheLabels {
-                cache: cache.as_str(),
-                result: if hit { "hit" } else { "miss" },
-            })
-            .inc();
+    /// The hit and miss counters of `cache` (creates its two series).
+    fn counters(&self, cache: CacheName) -> [Counter; 2] {
+        [true, false].map(|hit| {
+            self.requests
+                .get_or_create(&CacheLabels {
+                    cache: cache.as_str(),
+                    result: if hit { "hit" } else { "miss" },
+                })
+                .clone()
+        })
     }
 
     /// The count of `cache`'s lookups with that result so far.
@@ -77,21 +80,32 @@ impl CacheMetrics {
     }
 }
 
-/// A cache whose lookups are counted under its name.
+/// A cache whose lookups are counted under its name. A lookup costs one atomic add: the
+/// counters are looked up in the family once, at the first lookup.
 pub struct Metered {
     inner: Arc<dyn Cache>,
     name: CacheName,
     metrics: Arc<CacheMetrics>,
+    /// Hit and miss, created at the first lookup: a process exports only the caches it uses.
+    counters: OnceLock<[Counter; 2]>,
 }
 
 impl Metered {
     pub fn new(inner: Arc<dyn Cache>, name: CacheName, metrics: Arc<CacheMetrics>) -> Self {
-        // No series until the first lookup: a process exports only the caches it uses.
         Self {
             inner,
             name,
             metrics,
+            counters: OnceLock::new(),
         }
+    }
+
+    fn count(&self, hit: bool) {
+        let [hits, misses] = self
+            .counters
+            .get_or_init(|| self.metrics.counters(self.name));
+        let counter = if hit { hits } else { misses };
+        counter.inc();
     }
 }
 
@@ -99,7 +113,7 @@ impl Metered {
 impl Cache for Metered {
     async fn get(&self, key: &str) -> Option<Arc<Vec<u8>>> {
         let value = self.inner.get(key).await;
-        self.metrics.count(self.name, value.is_some());
+        self.count(value.is_some());
         value
     }
 
@@ -139,5 +153,7 @@ mod tests {
             text.contains("confab_cache_requests_total{cache=\"seo_research\",result=\"hit\"} 2"),
             "{text}"
         );
+        // A cache without lookups has no series.
+        assert!(!text.contains("gateway_responses"), "{text}");
     }
 }

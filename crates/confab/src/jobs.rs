@@ -16,6 +16,9 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
+/// Every job kind the code enqueues: the only values of the metrics' `kind` label.
+pub const KINDS: [&str; 4] = [PULL_JOB, TITLE_JOB, GENERATE_JOB, PURGE_USER_JOB];
+
 /// The services whose jobs this process runs (`None`: not in this process).
 #[derive(Default)]
 pub struct Handlers {

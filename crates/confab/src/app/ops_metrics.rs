@@ -5,12 +5,12 @@
 //! ([`job_runs`]), and the gauges read from the database every few seconds ([`Refresher`]):
 //! `confab_jobs`, `confab_job_queue_age_seconds`, `confab_audit_chain_length`.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
 use confab_admin::SqlAuditLog;
-use confab_bus::{JobQueue, RunOutcome, Workers};
+use confab_bus::{JobQueue, KindStats, RunOutcome, Workers};
 use confab_core::config::Config;
 use confab_core::metrics::MetricsBuilder;
 use prometheus_client::encoding::EncodeLabelSet;
@@ -61,12 +61,12 @@ pub(super) fn sockets(metrics: &mut MetricsBuilder, chat: Arc<confab_chat::ChatS
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RunLabels {
-    kind: String,
+    kind: &'static str,
     outcome: &'static str,
 }
 
 /// `confab_job_runs_total{kind,outcome}`: how the runs of this process's workers ended. The
-/// kinds are those the workers registered (fixed by the code).
+/// kinds are those the workers registered ([`crate::jobs::KINDS`]).
 pub(super) fn job_runs(metrics: &mut MetricsBuilder, workers: &mut Workers) {
     let runs = Family::<RunLabels, Counter>::default();
     metrics.registry().register(
@@ -76,7 +76,7 @@ pub(super) fn job_runs(metrics: &mut MetricsBuilder, workers: &mut Workers) {
     );
     workers.observe_runs(Arc::new(move |kind: &str, outcome: RunOutcome| {
         runs.get_or_create(&RunLabels {
-            kind: kind.to_owned(),
+            kind: kind_label(kind),
             outcome: outcome.as_str(),
         })
         .inc();
@@ -85,13 +85,13 @@ pub(super) fn job_runs(metrics: &mut MetricsBuilder, workers: &mut Workers) {
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct JobLabels {
-    kind: String,
+    kind: &'static str,
     state: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct KindLabel {
-    kind: String,
+    kind: &'static str,
 }
 
 /// Gauges read from the database every [`REFRESH_EVERY`] on a tracked task.
@@ -154,7 +154,7 @@ impl Refresher {
         });
     }
 
-    async fn refresh(&self, kinds: &mut BTreeSet<String>) {
+    async fn refresh(&self, kinds: &mut BTreeSet<&'static str>) {
         if let Some((log, length)) = &self.audit {
             match log.chain_length().await {
                 Ok(n) => {
@@ -175,36 +175,49 @@ impl Refresher {
                 return;
             }
         };
+        let by_label = by_label(&stats, now);
         // Kinds seen before and absent now have no unfinished job: they go to zero.
-        let seen: BTreeSet<String> = stats.iter().map(|s| s.kind.clone()).collect();
-        for gone in kinds.difference(&seen) {
-            set_kind(jobs, age, gone, 0, 0, 0);
+        for gone in kinds.iter().filter(|k| !by_label.contains_key(*k)) {
+            set_kind(jobs, age, gone, (0, 0, 0));
         }
-        for s in &stats {
-            let waited = s.oldest_due.map_or(0, |at| (now - at).max(0) / 1000);
-            set_kind(jobs, age, &s.kind, s.queued, s.running, waited);
+        for (kind, counts) in &by_label {
+            set_kind(jobs, age, kind, *counts);
         }
-        kinds.extend(seen);
+        kinds.extend(by_label.into_keys());
     }
+}
+
+/// The label of a stored job kind: itself when the code knows it ([`crate::jobs::KINDS`]),
+/// else `other` (a kind left by another version), so the series stay a fixed set.
+fn kind_label(kind: &str) -> &'static str {
+    crate::jobs::KINDS
+        .into_iter()
+        .find(|k| *k == kind)
+        .unwrap_or("other")
+}
+
+/// Queued, running and the longest wait (seconds) by kind label at `now_ms`.
+fn by_label(stats: &[KindStats], now_ms: i64) -> BTreeMap<&'static str, (u64, u64, i64)> {
+    let mut out: BTreeMap<&'static str, (u64, u64, i64)> = BTreeMap::new();
+    for s in stats {
+        let entry = out.entry(kind_label(&s.kind)).or_default();
+        let waited = s.oldest_due.map_or(0, |at| (now_ms - at).max(0) / 1000);
+        entry.0 += s.queued;
+        entry.1 += s.running;
+        entry.2 = entry.2.max(waited);
+    }
+    out
 }
 
 fn set_kind(
     jobs: &Family<JobLabels, Gauge>,
     age: &Family<KindLabel, Gauge>,
-    kind: &str,
-    queued: u64,
-    running: u64,
-    waited_secs: i64,
+    kind: &'static str,
+    (queued, running, waited_secs): (u64, u64, i64),
 ) {
     for (state, n) in [("queued", queued), ("running", running)] {
-        jobs.get_or_create(&JobLabels {
-            kind: kind.to_owned(),
-            state,
-        })
+        jobs.get_or_create(&JobLabels { kind, state })
         .set(i64::try_from(n).unwrap_or(i64::MAX));
     }
-    age.get_or_create(&KindLabel {
-        kind: kind.to_owned(),
-    })
-    .set(waited_secs);
+    age.get_or_create(&KindLabel { kind }).set(waited_secs);
 }

@@ -5,10 +5,46 @@
 
 use std::time::{Duration, Instant};
 
-use crate::binary::bin;
+use confab_bus::{JobQueue, NewJob, SqlJobQueue};
 use confab_core::config::{ProviderConfig, ProviderKind};
+use serde_json::json;
 
-use crate::common::{PASSWORD, TestApp};
+use crate::binary::bin;
+use crate::common::{PASSWORD, SCRIPTED_MODEL, TestApp};
+
+/// The value of the sample `series` (`name{labels}` exactly as rendered, or `name`).
+fn sample(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+async fn scrape(app: &TestApp) -> String {
+    app.client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
+/// Scrapes until `ready` holds (the database-read gauges refresh every 5 s), at most 20 s.
+async fn scrape_until(app: &TestApp, what: &str, ready: impl Fn(&str) -> bool) -> String {
+    let started = Instant::now();
+    loop {
+        let text = scrape(app).await;
+        if ready(&text) {
+            return text;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "{what} not within 20 s: {text}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
 
 /// Whether `text` has a sample of `name` (`name{…} v` or `name v`).
 fn has_sample(text: &str, name: &str) -> bool {
@@ -90,6 +126,75 @@ async fn all_in_one_exports_the_metrics_users_need() {
     // No NATS in the all-in-one process: nothing to report about it.
     assert!(!text.contains("confab_nats_up"), "{text}");
     assert_eq!(text.matches("# EOF").count(), 1, "{text}");
+}
+
+/// Jobs by kind and state, how long the oldest due one waited, how runs ended, and cache
+/// lookups follow what happens; a kind the code does not know is counted as `other`.
+#[tokio::test]
+async fn jobs_runs_and_cache_lookups_are_counted() {
+    let app = TestApp::start().await;
+    let queue = SqlJobQueue::new(app.db.clone());
+    let minute_ago = confab_core::now_ms() - 60_000;
+    // Nobody here runs `test.parked`: they wait, the oldest due for a minute by now.
+    for at in [minute_ago, minute_ago + 30_000] {
+        queue
+            .enqueue(NewJob::new("test.parked", json!({})).run_after(at))
+            .await
+            .unwrap();
+    }
+    // Not due for an hour: queued, but not waiting yet.
+    queue
+        .enqueue(
+            NewJob::new("test.parked", json!({})).run_after(confab_core::now_ms() + 3_600_000),
+        )
+        .await
+        .unwrap();
+    // A title job whose payload the handler refuses: it fails for good at once.
+    queue
+        .enqueue(NewJob::new("chat.title", json!({"bad": true})).max_attempts(1))
+        .await
+        .unwrap();
+    let text = scrape_until(&app, "the parked jobs and the failed run", |t| {
+        sample(t, r#"confab_jobs{kind="other",state="queued"}"#) == Some(3.0)
+            && sample(
+                t,
+                r#"confab_job_runs_total{kind="chat.title",outcome="failed"}"#,
+            ) == Some(1.0)
+            && sample(t, r#"confab_jobs{kind="chat.title",state="queued"}"#) == Some(0.0)
+    })
+    .await;
+    assert_eq!(
+        sample(&text, r#"confab_jobs{kind="other",state="running"}"#),
+        Some(0.0),
+        "{text}"
+    );
+    let waited = sample(&text, r#"confab_job_queue_age_seconds{kind="other"}"#).unwrap();
+    assert!((60.0..120.0).contains(&waited), "{waited}: {text}");
+    assert!(!text.contains("test.parked"), "{text}");
+
+    // The exact-match answer cache: a deterministic request misses, then hits.
+    app.register("ada@example.com").await;
+    let (token, _) = app.login("ada@example.com", PASSWORD).await;
+    for _ in 0..2 {
+        let answer = app
+            .post(
+                "/v1/chat/completions",
+                Some(&token),
+                json!({
+                    "model": SCRIPTED_MODEL,
+                    "temperature": 0,
+                    "messages": [{"role": "user", "content": "cache me"}]
+                }),
+            )
+            .await;
+        assert_eq!(answer.status, 200, "{}", answer.text);
+    }
+    let text = scrape(&app).await;
+    for result in ["hit", "miss"] {
+        let series =
+            format!(r#"confab_cache_requests_total{{cache="inference_answers",result="{result}"}}"#);
+        assert_eq!(sample(&text, &series), Some(1.0), "{series}: {text}");
+    }
 }
 
 /// A server-sent event stream counts in `confab_sse_streams_active` while it is open.
