@@ -28,7 +28,6 @@ check() {
 	have redis-cli || missing+=(redis-tools)                # checks that the test server is ready
 	have pkg-config || missing+=(pkg-config)
 	have curl || missing+=(curl)
-	have prometheus || missing+=(prometheus) # scraped in the cluster test (promtool checks rules)
 	have python3 || missing+=(python3) # picks a free port for the test server; fetches the model
 	python3 -m pip --version >/dev/null 2>&1 || missing+=(python3-pip)
 	python3 -m venv --help >/dev/null 2>&1 || missing+=(python3-venv)

@@ -246,6 +246,38 @@ async fn an_open_event_stream_is_counted() {
     assert!(closed.contains("confab_sse_streams_active 0"), "{closed}");
 }
 
+/// `confab_websockets_active` follows the real-time connections open on this process.
+#[tokio::test]
+async fn open_websockets_are_counted() {
+    let app = TestApp::start().await;
+    app.register("ada@example.com").await;
+    let (token, _) = app.login("ada@example.com", PASSWORD).await;
+    let url = format!("ws://{}/api/v1/ws?access_token={token}", app.addr);
+    let mut sockets = Vec::new();
+    for _ in 0..2 {
+        let (socket, response) = tokio_tungstenite::connect_async(&url).await.unwrap();
+        assert_eq!(response.status(), 101);
+        sockets.push(socket);
+    }
+    scrape_until(&app, "two sockets", |t| {
+        sample(t, "confab_websockets_active") == Some(2.0)
+    })
+    .await;
+    let mut closed = sockets.pop().unwrap();
+    closed.close(None).await.unwrap();
+    // Read until the server's close comes back.
+    while let Some(Ok(_)) = futures::StreamExt::next(&mut closed).await {}
+    scrape_until(&app, "one socket after a close", |t| {
+        sample(t, "confab_websockets_active") == Some(1.0)
+    })
+    .await;
+    drop(sockets);
+    scrape_until(&app, "no socket after a drop", |t| {
+        sample(t, "confab_websockets_active") == Some(0.0)
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn version_names_the_commit() {
     let out = tokio::process::Command::new(bin())
