@@ -217,7 +217,7 @@ fn set_kind(
 ) {
     for (state, n) in [("queued", queued), ("running", running)] {
         jobs.get_or_create(&JobLabels { kind, state })
-        .set(i64::try_from(n).unwrap_or(i64::MAX));
+            .set(i64::try_from(n).unwrap_or(i64::MAX));
     }
     age.get_or_create(&KindLabel { kind }).set(waited_secs);
 }

@@ -144,9 +144,7 @@ async fn jobs_runs_and_cache_lookups_are_counted() {
     }
     // Not due for an hour: queued, but not waiting yet.
     queue
-        .enqueue(
-            NewJob::new("test.parked", json!({})).run_after(confab_core::now_ms() + 3_600_000),
-        )
+        .enqueue(NewJob::new("test.parked", json!({})).run_after(confab_core::now_ms() + 3_600_000))
         .await
         .unwrap();
     // A title job whose payload the handler refuses: it fails for good at once.
@@ -191,8 +189,9 @@ async fn jobs_runs_and_cache_lookups_are_counted() {
     }
     let text = scrape(&app).await;
     for result in ["hit", "miss"] {
-        let series =
-            format!(r#"confab_cache_requests_total{{cache="inference_answers",result="{result}"}}"#);
+        let series = format!(
+            r#"confab_cache_requests_total{{cache="inference_answers",result="{result}"}}"#
+        );
         assert_eq!(sample(&text, &series), Some(1.0), "{series}: {text}");
     }
 }
