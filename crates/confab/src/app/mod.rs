@@ -469,7 +469,7 @@ async fn assemble(config: &Config, services: &Services) -> anyhow::Result<Built>
             ..WorkerConfig::default()
         },
     );
-    crate::jobs::register(
+    let kinds = crate::jobs::register(
         &mut workers,
         config.bus.job_concurrency as usize,
         crate::jobs::Handlers {
@@ -479,7 +479,7 @@ async fn assemble(config: &Config, services: &Services) -> anyhow::Result<Built>
             seo: seo.clone(),
         },
     );
-    ops_metrics::job_runs(&mut metrics, &mut workers);
+    ops_metrics::job_runs(&mut metrics, &mut workers, &kinds);
     workers.start(&tasks, shutdown.clone());
     // Jobs by state and the audit chain: read by the admin service's process (all-in-one,
     // or admin's own in split mode), which owns the audit log and the jobs' admin pages.

@@ -67,13 +67,26 @@ struct RunLabels {
 
 /// `confab_job_runs_total{kind,outcome}`: how the runs of this process's workers ended. The
 /// kinds are those the workers registered ([`crate::jobs::KINDS`]).
-pub(super) fn job_runs(metrics: &mut MetricsBuilder, workers: &mut Workers) {
+pub(super) fn job_runs(metrics: &mut MetricsBuilder, workers: &mut Workers, kinds: &[&str]) {
     let runs = Family::<RunLabels, Counter>::default();
     metrics.registry().register(
         "job_runs",
         "Job runs by kind and outcome (succeeded, failed for good, or retried)",
         runs.clone(),
     );
+    // Every series from 0, so that `increase` sees the first failure too.
+    for kind in kinds {
+        for outcome in [
+            RunOutcome::Succeeded,
+            RunOutcome::Failed,
+            RunOutcome::Retried,
+        ] {
+            let _created = runs.get_or_create(&RunLabels {
+                kind: kind_label(kind),
+                outcome: outcome.as_str(),
+            });
+        }
+    }
     workers.observe_runs(Arc::new(move |kind: &str, outcome: RunOutcome| {
         runs.get_or_create(&RunLabels {
             kind: kind_label(kind),
@@ -142,7 +155,8 @@ impl Refresher {
             return;
         }
         tasks.spawn(async move {
-            let mut kinds = BTreeSet::new();
+            // Every known kind from 0: a fixed set of series; `other` once seen.
+            let mut kinds: BTreeSet<&'static str> = crate::jobs::KINDS.into_iter().collect();
             let mut tick = tokio::time::interval(REFRESH_EVERY);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
@@ -154,7 +168,28 @@ impl Refresher {
         });
     }
 
+    /// The jobs first, then the audit chain: a reader that sees the chain's length sees the
+    /// jobs of the same round.
     async fn refresh(&self, kinds: &mut BTreeSet<&'static str>) {
+        if let Some((queue, jobs, age)) = &self.jobs {
+            let now = confab_core::id::now_ms();
+            match queue.stats(now).await {
+                Ok(Some(stats)) => {
+                    let by_label = by_label(&stats, now);
+                    // Kinds known or seen before and absent now have no unfinished job: 0.
+                    for gone in kinds.iter().filter(|k| !by_label.contains_key(*k)) {
+                        set_kind(jobs, age, gone, (0, 0, 0));
+                    }
+                    for (kind, counts) in &by_label {
+                        set_kind(jobs, age, kind, *counts);
+                    }
+                    kinds.extend(by_label.into_keys());
+                }
+                // The adapter cannot count cheaply: no series rather than wrong ones.
+                Ok(None) => {}
+                Err(error) => tracing::debug!(%error, "job counts not read"),
+            }
+        }
         if let Some((log, length)) = &self.audit {
             match log.chain_length().await {
                 Ok(n) => {
@@ -163,27 +198,6 @@ impl Refresher {
                 Err(error) => tracing::debug!(%error, "audit chain length not read"),
             }
         }
-        let Some((queue, jobs, age)) = &self.jobs else {
-            return;
-        };
-        let now = confab_core::id::now_ms();
-        let stats = match queue.stats(now).await {
-            Ok(Some(stats)) => stats,
-            Ok(None) => return,
-            Err(error) => {
-                tracing::debug!(%error, "job counts not read");
-                return;
-            }
-        };
-        let by_label = by_label(&stats, now);
-        // Kinds seen before and absent now have no unfinished job: they go to zero.
-        for gone in kinds.iter().filter(|k| !by_label.contains_key(*k)) {
-            set_kind(jobs, age, gone, (0, 0, 0));
-        }
-        for (kind, counts) in &by_label {
-            set_kind(jobs, age, kind, *counts);
-        }
-        kinds.extend(by_label.into_keys());
     }
 }
 
