@@ -74,7 +74,7 @@ fn build_var(name: &str) -> Option<String> {
 
 /// The version to report.
 fn version() -> String {
-    build_var("BUILD_VERSION").unwrap_or_else(|| std::env::var("CARGO_PKG_VERSION").unwrap())
+    build_var("BUILD_VERSION").unwrap_or_else(|| env!("CARGO_PKG_VERSION").to_owned())
 }
 
 /// The commit to report, and the files whose change makes Cargo ask again.

@@ -107,14 +107,17 @@ struct KindLabel {
     kind: &'static str,
 }
 
+/// The job queue and its gauges: `confab_jobs`, `confab_job_queue_age_seconds`.
+struct JobGauges {
+    queue: Arc<dyn JobQueue>,
+    jobs: Family<JobLabels, Gauge>,
+    age: Family<KindLabel, Gauge>,
+}
+
 /// Gauges read from the database every [`REFRESH_EVERY`] on a tracked task.
 #[derive(Default)]
 pub(super) struct Refresher {
-    jobs: Option<(
-        Arc<dyn JobQueue>,
-        Family<JobLabels, Gauge>,
-        Family<KindLabel, Gauge>,
-    )>,
+    jobs: Option<JobGauges>,
     audit: Option<(Arc<SqlAuditLog>, Gauge)>,
 }
 
@@ -135,7 +138,7 @@ impl Refresher {
             "How long the longest-waiting due job of a kind has waited, in seconds",
             age.clone(),
         );
-        self.jobs = Some((queue, jobs, age));
+        self.jobs = Some(JobGauges { queue, jobs, age });
     }
 
     /// `confab_audit_chain_length`: the audit chain's head.
@@ -171,7 +174,7 @@ impl Refresher {
     /// The jobs first, then the audit chain: a reader that sees the chain's length sees the
     /// jobs of the same round.
     async fn refresh(&self, kinds: &mut BTreeSet<&'static str>) {
-        if let Some((queue, jobs, age)) = &self.jobs {
+        if let Some(JobGauges { queue, jobs, age }) = &self.jobs {
             let now = confab_core::id::now_ms();
             match queue.stats(now).await {
                 Ok(Some(stats)) => {
