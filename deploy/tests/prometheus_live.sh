@@ -99,6 +99,20 @@ query_until() {
 query_until 'up{job=~"confab.*"} == 1' 3
 query_until 'sum by (job) (confab_http_requests_total)' 3
 query_until 'confab_db_pool_connections{job="confab", state="max"}' 1
+# The metrics every process has, and those of some processes only: NATS where it is
+# configured (the split pair), the data directory everywhere but the gateway, the audit chain
+# where admin runs, WebSockets where chat does (the all-in-one process).
+query_until 'count by (job) (confab_build_info{version!="", commit!=""})' 3
+query_until 'process_resident_memory_bytes > 0 and process_open_fds > 0 and process_threads > 0' 3
+query_until 'process_start_time_seconds > 0 and process_cpu_seconds_total > 0' 3
+query_until 'confab_sse_streams_active' 3
+query_until 'confab_nats_up{job=~"confab-auth|confab-gateway"} == 1' 2
+query_until 'confab_data_dir_available_bytes{job=~"confab|confab-auth"} <= confab_data_dir_capacity_bytes' 2
+query_until 'confab_audit_chain_length{job=~"confab|confab-auth"}' 2
+query_until 'confab_websockets_active{job="confab"}' 1
+none=$(curl -fsS --get --data-urlencode 'query=confab_data_dir_capacity_bytes{job="confab-gateway"} or confab_nats_up{job="confab"}' "$api/query" |
+	python3 -c 'import json,sys; print(len(json.load(sys.stdin)["data"]["result"]))')
+[[ $none -eq 0 ]] || fail "the gateway reports a data directory or the all-in-one process NATS"
 rules=$(curl -fsS "$api/rules" | python3 -c 'import json,sys; print(sum(len(g["rules"]) for g in json.load(sys.stdin)["data"]["groups"]))')
 want=$(grep -c -- '- alert:' "$root/deploy/prometheus/rules/confab.rules.yml")
 [[ $rules -eq $want ]] || fail "prometheus loaded $rules rules, the file has $want"

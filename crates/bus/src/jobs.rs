@@ -201,6 +201,18 @@ pub struct JobFilter {
     pub limit: u32,
 }
 
+/// The jobs of one kind that are not finished (the metrics: `confab_jobs`,
+/// `confab_job_queue_age_seconds`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct KindStats {
+    pub kind: String,
+    pub queued: u64,
+    pub running: u64,
+    /// The earliest `run_after` (Unix ms) of the queued jobs that are due now: how long the
+    /// longest-waiting job has waited.
+    pub oldest_due: Option<i64>,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum JobError {
     #[error("no such job")]
@@ -271,5 +283,12 @@ pub trait JobQueue: Send + Sync {
     fn wake_signal(&self, kind: &str) -> Option<Arc<tokio::sync::Notify>> {
         let _ = kind;
         None
+    }
+
+    /// The unfinished jobs by kind at `now_ms`, read cheaply (an index over the unfinished
+    /// ones); `None` when the adapter cannot count without reading every job.
+    async fn stats(&self, now_ms: i64) -> Result<Option<Vec<KindStats>>, JobError> {
+        let _ = now_ms;
+        Ok(None)
     }
 }

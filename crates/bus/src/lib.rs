@@ -29,7 +29,9 @@ mod worker;
 pub use consumer::{DeliveryHandler, HandlerError, run_consumer};
 pub use durable::{Delivery, DurableEvents};
 pub use events::TypedEvent;
-pub use jobs::{Heartbeat, Job, JobError, JobFilter, JobQueue, JobState, Lease, NewJob, Progress};
+pub use jobs::{
+    Heartbeat, Job, JobError, JobFilter, JobQueue, JobState, KindStats, Lease, NewJob, Progress,
+};
 pub use memory::MemoryBus;
 #[cfg(feature = "nats")]
 pub use nats::{NatsBus, NatsDurable, NatsDurableConfig};
@@ -38,8 +40,8 @@ pub use nats_jobs::{NatsJobQueue, NatsJobsConfig};
 pub use sql_jobs::{SqlJobQueue, migrations};
 pub use sql_outbox::SqlOutbox;
 pub use worker::{
-    JOB_UPDATED, JOBS_TOPIC, JobContext, JobFailure, JobHandler, WorkerConfig, Workers,
-    job_event_data,
+    JOB_UPDATED, JOBS_TOPIC, JobContext, JobFailure, JobHandler, RunObserver, RunOutcome,
+    WorkerConfig, Workers, job_event_data,
 };
 
 /// One event: what happened (`kind`, e.g. `message.delta`), about what (`data`), for whom

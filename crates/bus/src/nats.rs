@@ -154,6 +154,11 @@ impl NatsBus {
         &self.client
     }
 
+    /// Whether the connection to the server is up now (`confab_nats_up`).
+    pub fn is_connected(&self) -> bool {
+        self.client.connection_state() == async_nats::connection::State::Connected
+    }
+
     /// Waits until the server has processed everything this connection sent so far:
     /// publications, and subscriptions made with [`EventBus::subscribe`] (they are sent when
     /// `subscribe` returns). A subscription is certain to see another connection's next

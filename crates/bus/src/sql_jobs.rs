@@ -22,7 +22,7 @@ use tokio::sync::Notify;
 use uuid::Uuid;
 
 use crate::jobs::{
-    Heartbeat, Job, JobError, JobFilter, JobQueue, JobState, Lease, NewJob, Progress,
+    Heartbeat, Job, JobError, JobFilter, JobQueue, JobState, KindStats, Lease, NewJob, Progress,
 };
 
 /// The bus's migrations: the `jobs` table and the durable events outbox.
@@ -484,5 +484,38 @@ impl JobQueue for SqlJobQueue {
 
     fn wake_signal(&self, kind: &str) -> Option<Arc<Notify>> {
         Some(self.signal(kind))
+    }
+
+    async fn stats(&self, now_ms: i64) -> Result<Option<Vec<KindStats>>, JobError> {
+        // `jobs_state` (state, id) answers the filter: the cost grows with the unfinished
+        // jobs, not with the finished ones kept until pruning.
+        let rows = sqlx::query(
+            "SELECT kind, state, COUNT(*) AS n, \
+             MIN(CASE WHEN state = 'queued' AND run_after <= $1 THEN run_after END) AS oldest \
+             FROM jobs WHERE state IN ('queued', 'running') GROUP BY kind, state",
+        )
+        .bind(now_ms)
+        .fetch_all(self.db.pool())
+        .await
+        .map_err(db_error)?;
+        let mut by_kind: std::collections::BTreeMap<String, KindStats> = Default::default();
+        for row in &rows {
+            let kind: String = row.try_get("kind").map_err(db_error)?;
+            let state: String = row.try_get("state").map_err(db_error)?;
+            let n: i64 = row.try_get("n").map_err(db_error)?;
+            let oldest: Option<i64> = row.try_get("oldest").map_err(db_error)?;
+            let entry = by_kind.entry(kind.clone()).or_insert_with(|| KindStats {
+                kind,
+                ..KindStats::default()
+            });
+            let n = u64::try_from(n).unwrap_or(0);
+            if state == "queued" {
+                entry.queued = n;
+                entry.oldest_due = oldest;
+            } else {
+                entry.running = n;
+            }
+        }
+        Ok(Some(by_kind.into_values().collect()))
     }
 }

@@ -219,7 +219,31 @@ struct Runtime {
     queue: Arc<dyn JobQueue>,
     events: Arc<dyn EventBus>,
     config: WorkerConfig,
+    observer: Option<RunObserver>,
 }
+
+/// How a job's run ended, as recorded (`confab_job_runs_total{outcome}`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RunOutcome {
+    Succeeded,
+    /// Failed for good.
+    Failed,
+    /// Failed and queued again.
+    Retried,
+}
+
+impl RunOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunOutcome::Succeeded => "succeeded",
+            RunOutcome::Failed => "failed",
+            RunOutcome::Retried => "retried",
+        }
+    }
+}
+
+/// Told the kind and outcome of every run this process records (the metrics).
+pub type RunObserver = Arc<dyn Fn(&str, RunOutcome) + Send + Sync>;
 
 impl Workers {
     pub fn new(queue: Arc<dyn JobQueue>, events: Arc<dyn EventBus>, config: WorkerConfig) -> Self {
@@ -228,9 +252,16 @@ impl Workers {
                 queue,
                 events,
                 config,
+                observer: None,
             },
             kinds: Vec::new(),
         }
+    }
+
+    /// Tells `observer` how each run ends (succeeded, failed for good, or retried).
+    pub fn observe_runs(&mut self, observer: RunObserver) -> &mut Self {
+        self.runtime.observer = Some(observer);
+        self
     }
 
     /// Runs jobs of `kind` with `handler`, at most `concurrency` (at least 1) at a time.
@@ -460,6 +491,7 @@ async fn run_job(
         Some(Ok(Ok(result))) => {
             match runtime.queue.complete(&lease, result).await {
                 Ok(true) => {
+                    runtime.observe(&lease.job.kind, RunOutcome::Succeeded);
                     let mut job = with_progress(&lease.job, ctx.latest());
                     job.state = JobState::Succeeded;
                     job.error = None;
@@ -498,7 +530,15 @@ async fn run_job(
             tracing::info!(job = %lease.job.id, kind = lease.job.kind, attempt = lease.job.attempts, retry, error, "job attempt failed");
             let backoff = config.backoff(lease.job.attempts);
             match runtime.queue.fail(&lease, error, retry, backoff).await {
-                Ok(Some(job)) => runtime.publish(&with_progress(&job, ctx.latest())).await,
+                Ok(Some(job)) => {
+                    let outcome = if job.state == JobState::Queued {
+                        RunOutcome::Retried
+                    } else {
+                        RunOutcome::Failed
+                    };
+                    runtime.observe(&job.kind, outcome);
+                    runtime.publish(&with_progress(&job, ctx.latest())).await;
+                }
                 Ok(None) => {}
                 Err(e) => {
                     tracing::warn!(job = %lease.job.id, error = %e, "recording a failure failed")
@@ -543,6 +583,12 @@ pub fn job_event_data(job: &Job) -> serde_json::Value {
 }
 
 impl Runtime {
+    fn observe(&self, kind: &str, outcome: RunOutcome) {
+        if let Some(observer) = &self.observer {
+            observer(kind, outcome);
+        }
+    }
+
     /// Publishes a job's state to the jobs topic and to its creator's.
     async fn publish(&self, job: &Job) {
         let data = job_event_data(job);

@@ -9,6 +9,7 @@
 pub mod fallback;
 pub mod limit;
 pub mod memory;
+pub mod metered;
 pub mod metrics;
 #[cfg(feature = "redis")]
 pub mod redis;
@@ -18,6 +19,7 @@ mod warn;
 pub use fallback::{Fallback, FallbackCounters, FallbackMembership, FallbackRateLimiter};
 pub use limit::{Counters, Decision, Membership, Rate, RateCheck, RateLimiter, Taken, Unavailable};
 pub use memory::{MemoryCounters, MemoryMembership, MemoryRateLimiter};
+pub use metered::{CacheMetrics, CacheName, Metered};
 pub use metrics::{LimiterPort, RedisMetrics};
 #[cfg(feature = "redis")]
 pub use redis::{

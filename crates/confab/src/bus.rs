@@ -17,6 +17,8 @@ pub struct Bus {
     pub jobs: Arc<dyn JobQueue>,
     /// The adapters that keep what must be pruned now and then.
     stores: Stores,
+    /// The NATS connection, when the bus is NATS (`confab_nats_up`).
+    pub nats: Option<confab_bus::NatsBus>,
 }
 
 #[derive(Clone)]
@@ -50,6 +52,7 @@ pub async fn connect(config: &Config, db: &Db) -> anyhow::Result<Bus> {
             durable: Arc::new(outbox.clone()),
             jobs: Arc::new(jobs.clone()),
             stores: Stores::Database(outbox, jobs),
+            nats: None,
         });
     };
     let events = confab_bus::NatsBus::connect(url)
@@ -90,6 +93,7 @@ pub async fn connect(config: &Config, db: &Db) -> anyhow::Result<Bus> {
     })?;
     tracing::info!(url = %redact_url(url), "events, durable events and jobs go through NATS JetStream");
     Ok(Bus {
+        nats: Some(events.clone()),
         events: Arc::new(events),
         durable: Arc::new(durable),
         jobs: Arc::new(jobs.clone()),

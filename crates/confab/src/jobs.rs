@@ -16,6 +16,9 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
+/// Every job kind the code enqueues: the only values of the metrics' `kind` label.
+pub const KINDS: [&str; 4] = [PULL_JOB, TITLE_JOB, GENERATE_JOB, PURGE_USER_JOB];
+
 /// The services whose jobs this process runs (`None`: not in this process).
 #[derive(Default)]
 pub struct Handlers {
@@ -26,10 +29,17 @@ pub struct Handlers {
 }
 
 /// Registers the handlers of the services in `handlers`, with `concurrency` jobs of each kind
-/// at a time. A job kind nobody here handles waits for a process that does.
-pub fn register(workers: &mut Workers, concurrency: usize, handlers: Handlers) {
+/// at a time, and answers the kinds it registered. A job kind nobody here handles waits for a
+/// process that does.
+pub fn register(
+    workers: &mut Workers,
+    concurrency: usize,
+    handlers: Handlers,
+) -> Vec<&'static str> {
+    let mut kinds = Vec::new();
     if let Some(pulls) = handlers.pulls {
         workers.register(PULL_JOB, concurrency, Arc::new(PullHandler { pulls }));
+        kinds.push(PULL_JOB);
     }
     if let Some(chat) = &handlers.chat {
         workers.register(
@@ -37,6 +47,7 @@ pub fn register(workers: &mut Workers, concurrency: usize, handlers: Handlers) {
             concurrency,
             Arc::new(TitleHandler { chat: chat.clone() }),
         );
+        kinds.push(TITLE_JOB);
     }
     if let Some(seo) = &handlers.seo {
         workers.register(
@@ -44,6 +55,7 @@ pub fn register(workers: &mut Workers, concurrency: usize, handlers: Handlers) {
             concurrency,
             Arc::new(GenerateHandler { seo: seo.clone() }),
         );
+        kinds.push(GENERATE_JOB);
     }
     // The purge asks every service for its part through durable events; it runs where the
     // accounts are.
@@ -53,7 +65,9 @@ pub fn register(workers: &mut Workers, concurrency: usize, handlers: Handlers) {
             concurrency,
             Arc::new(PurgeUserHandler { auth }),
         );
+        kinds.push(PURGE_USER_JOB);
     }
+    kinds
 }
 
 fn payload<T: for<'de> Deserialize<'de>>(job: &Job) -> Result<T, JobFailure> {

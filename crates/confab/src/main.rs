@@ -24,7 +24,7 @@ mod alloc;
 #[derive(Debug, Parser)]
 #[command(
     name = "confab",
-    version,
+    version = confab::build_info::VERSION_LINE,
     about = "Confab: a self-hosted AI chat platform in one binary"
 )]
 struct Cli {

@@ -316,6 +316,12 @@ impl SqlAuditLog {
         Ok(row.map(|row| row.try_get("id")).transpose()?)
     }
 
+    /// How many entries the chain has ever had (its head's `seq`; archived ones included):
+    /// one indexed row (`confab_audit_chain_length`).
+    pub async fn chain_length(&self) -> Result<i64, AuditError> {
+        Ok(self.head().await?.0)
+    }
+
     pub(super) async fn head(&self) -> Result<(i64, String), AuditError> {
         let row = sqlx::query("SELECT seq, hash FROM audit_head WHERE id = 1")
             .fetch_one(self.db.pool())

@@ -178,6 +178,8 @@ pub struct ChatService {
     accounts: Arc<dyn Accounts>,
     /// Permits for imports being read (`settings.import_concurrency`).
     imports: Arc<tokio::sync::Semaphore>,
+    /// Real-time connections open in this process (`confab_websockets_active`).
+    sockets_here: std::sync::atomic::AtomicUsize,
 }
 
 impl std::fmt::Debug for ChatService {
@@ -244,7 +246,13 @@ impl ChatService {
             )),
             settings,
             jobs,
+            sockets_here: std::sync::atomic::AtomicUsize::new(0),
         })
+    }
+
+    /// Real-time connections open in this process now (every user's), for the metrics.
+    pub fn sockets_open_here(&self) -> usize {
+        self.sockets_here.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Tells the user's tabs (and other replicas) what happened (see [`crate::events`]); a

@@ -72,6 +72,9 @@ async fn leave(service: &ChatService, user: Uuid, id: &str) {
 
 impl Drop for SocketSlot {
     fn drop(&mut self) {
+        self.service
+            .sockets_here
+            .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
         if self.released {
             return;
         }
@@ -113,6 +116,9 @@ impl ChatService {
                 tracing::warn!(%error, "open sockets cannot be counted; the cap is not checked");
             }
         }
+        // Counted while the slot lives; its `Drop` takes it off again.
+        self.sockets_here
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         Ok(SocketSlot {
             service: self.clone(),
             user,

@@ -38,14 +38,16 @@ pub(super) async fn build(config: &Config, services: &Services) -> anyhow::Resul
     let tasks = TaskTracker::new();
     let shutdown = CancellationToken::new();
     let mut metrics = MetricsBuilder::new();
+    super::ops_metrics::common(&mut metrics, config, false);
     // Live events only: revocations reach the edge's credential caches through them.
-    let events: Arc<dyn confab_bus::EventBus> =
-        Arc::new(confab_bus::NatsBus::connect(url).await.with_context(|| {
-            format!(
-                "cannot reach NATS at bus.nats_url `{}`",
-                confab_core::config::redact_url(url)
-            )
-        })?);
+    let nats = confab_bus::NatsBus::connect(url).await.with_context(|| {
+        format!(
+            "cannot reach NATS at bus.nats_url `{}`",
+            confab_core::config::redact_url(url)
+        )
+    })?;
+    super::ops_metrics::nats(&mut metrics, nats.clone());
+    let events: Arc<dyn confab_bus::EventBus> = Arc::new(nats);
     let remote = split::authenticator(config, services, &tokens, events, &tasks, shutdown.clone())?;
     // Services' own calls through the gateway (chat to inference) carry service tokens,
     // which the deployment's secret verifies here; users' credentials go to auth.

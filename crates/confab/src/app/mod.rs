@@ -4,6 +4,7 @@
 
 mod admin;
 mod gateway;
+mod ops_metrics;
 mod parts;
 mod seo;
 mod shared;
@@ -224,6 +225,7 @@ async fn assemble(config: &Config, services: &Services) -> anyhow::Result<Built>
     }
 
     let mut metrics = MetricsBuilder::new();
+    ops_metrics::common(&mut metrics, config, true);
     db.register_metrics(&mut metrics);
     // Caches and limits: in this process, or shared with the replicas through Redis.
     let shared = shared::Shared::build(config, &mut metrics)?;
@@ -232,6 +234,9 @@ async fn assemble(config: &Config, services: &Services) -> anyhow::Result<Built>
     // Events, durable events and jobs: in this process and the database, or through NATS
     // JetStream when configured (split mode, several replicas).
     let bus = crate::bus::connect(config, &db).await?;
+    if let Some(nats) = &bus.nats {
+        ops_metrics::nats(&mut metrics, nats.clone());
+    }
     let events = bus.events.clone();
     let jobs = bus.jobs.clone();
     let durable = bus.durable.clone();
@@ -410,6 +415,7 @@ async fn assemble(config: &Config, services: &Services) -> anyhow::Result<Built>
                 );
             }
             chat.watch_replicas();
+            ops_metrics::sockets(&mut metrics, chat.clone());
             Some(chat)
         }
         _ => None,
@@ -463,7 +469,7 @@ async fn assemble(config: &Config, services: &Services) -> anyhow::Result<Built>
             ..WorkerConfig::default()
         },
     );
-    crate::jobs::register(
+    let kinds = crate::jobs::register(
         &mut workers,
         config.bus.job_concurrency as usize,
         crate::jobs::Handlers {
@@ -473,7 +479,16 @@ async fn assemble(config: &Config, services: &Services) -> anyhow::Result<Built>
             seo: seo.clone(),
         },
     );
+    ops_metrics::job_runs(&mut metrics, &mut workers, &kinds);
     workers.start(&tasks, shutdown.clone());
+    // Jobs by state and the audit chain: read by the admin service's process (all-in-one,
+    // or admin's own in split mode), which owns the audit log and the jobs' admin pages.
+    let mut refresher = ops_metrics::Refresher::default();
+    if let Some(audit) = &audit_log {
+        refresher.jobs(&mut metrics, jobs.clone());
+        refresher.audit(&mut metrics, audit.clone());
+    }
+    refresher.start(&tasks, shutdown.clone());
 
     let mut api = OpenApiRouter::with_openapi(crate::docs::ApiDoc::openapi());
     if let Some(auth) = &auth {

@@ -265,6 +265,11 @@ pub(super) fn with_common_layers(
     metrics: Arc<confab_core::metrics::Metrics>,
     config: &Config,
 ) -> anyhow::Result<Router> {
+    // Server-sent event streams are counted until they end (`confab_sse_streams_active`).
+    let router = router.layer(axum::middleware::from_fn_with_state(
+        metrics.clone(),
+        confab_core::metrics::streams::track_streams,
+    ));
     Ok(apply_common_layers(
         router,
         HttpContext {

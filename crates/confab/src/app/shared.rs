@@ -8,9 +8,10 @@
 use std::sync::Arc;
 
 use confab_cache::{
-    Cache, Counters, FallbackCounters, FallbackMembership, FallbackRateLimiter, Membership,
-    MemoryCache, MemoryCounters, MemoryMembership, MemoryRateLimiter, RateLimiter, RedisCache,
-    RedisConnection, RedisCounters, RedisMembership, RedisMetrics, RedisRateLimiter,
+    Cache, CacheMetrics, CacheName, Counters, FallbackCounters, FallbackMembership,
+    FallbackRateLimiter, Membership, MemoryCache, MemoryCounters, MemoryMembership,
+    MemoryRateLimiter, Metered, RateLimiter, RedisCache, RedisConnection, RedisCounters,
+    RedisMembership, RedisMetrics, RedisRateLimiter,
 };
 use confab_core::config::Config;
 use confab_core::metrics::MetricsBuilder;
@@ -56,11 +57,22 @@ impl Shared {
             || -> Arc<dyn Counters> { Arc::new(MemoryCounters::new(MAX_LOCAL_KEYS)) };
         let local_membership =
             || -> Arc<dyn Membership> { Arc::new(MemoryMembership::new(MAX_LOCAL_KEYS)) };
+        // Every cache's lookups are counted under its name (`confab_cache_requests_total`).
+        let cache_metrics = CacheMetrics::register(metrics);
+        let metered = |inner: Arc<dyn Cache>, name: CacheName| -> Arc<dyn Cache> {
+            Arc::new(Metered::new(inner, name, cache_metrics.clone()))
+        };
         if config.redis.url.is_none() {
             return Ok(Self {
-                inference_cache: local_cache(),
-                research_cache: Arc::new(MemoryCache::new(RESEARCH_CACHE_ENTRIES)),
-                response_cache: Arc::new(MemoryCache::new(RESPONSE_CACHE_ENTRIES)),
+                inference_cache: metered(local_cache(), CacheName::InferenceAnswers),
+                research_cache: metered(
+                    Arc::new(MemoryCache::new(RESEARCH_CACHE_ENTRIES)),
+                    CacheName::SeoResearch,
+                ),
+                response_cache: metered(
+                    Arc::new(MemoryCache::new(RESPONSE_CACHE_ENTRIES)),
+                    CacheName::GatewayResponses,
+                ),
                 rate: local_rate(),
                 counters: local_counters(),
                 membership: local_membership(),
@@ -74,9 +86,18 @@ impl Shared {
             "caches, rate limits, counters and socket counts are shared through Redis"
         );
         Ok(Self {
-            inference_cache: Arc::new(RedisCache::new(conn.clone())),
-            research_cache: Arc::new(RedisCache::new(conn.clone())),
-            response_cache: Arc::new(RedisCache::new(conn.clone())),
+            inference_cache: metered(
+                Arc::new(RedisCache::new(conn.clone())),
+                CacheName::InferenceAnswers,
+            ),
+            research_cache: metered(
+                Arc::new(RedisCache::new(conn.clone())),
+                CacheName::SeoResearch,
+            ),
+            response_cache: metered(
+                Arc::new(RedisCache::new(conn.clone())),
+                CacheName::GatewayResponses,
+            ),
             rate: Arc::new(FallbackRateLimiter::new(
                 Arc::new(RedisRateLimiter::new(conn.clone())),
                 local_rate(),

@@ -24,6 +24,7 @@ mod cluster;
 mod common;
 mod hygiene;
 mod inference;
+mod metrics;
 mod model_calls;
 mod models;
 mod ops;
