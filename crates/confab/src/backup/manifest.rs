@@ -20,7 +20,6 @@ const MAX_MANIFEST_BYTES: u64 = 64 * 1024 * 1024;
 
 /// `manifest.json`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
 pub struct Manifest {
     pub format_version: u32,
     pub confab_version: String,
@@ -42,7 +41,6 @@ pub struct Manifest {
 
 /// One file of a backup.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-#[serde(deny_unknown_fields)]
 pub struct FileEntry {
     /// Relative, with `/` separators.
     pub path: String,
