@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # PostgreSQL point-in-time recovery, exercised once on a throwaway server (the steps of
-# docs/backup.md, "Point-in-time recovery"): WAL archiving into a directory, a base backup,
-# rows, the time noted, more rows, then a new server restored from the base backup and the
-# archive to that time — the rows written before it are there, the later ones are not.
+# docs/operations.md, "Point-in-time recovery (PostgreSQL)"): WAL archiving into a directory, a
+# base backup, rows, the time noted, more rows, then a new server restored from the base backup
+# and the archive to that time — the rows written before it are there, the later ones are not.
 # Bounded: every wait gives up after 60 s. Run by scripts/test.sh in its PostgreSQL pass.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."

@@ -64,7 +64,8 @@ enum Command {
     #[command(subcommand)]
     Audit(AuditCommand),
     /// Back up the database and the audit archives while the server runs (`--to DIR`), or
-    /// check (`verify`) or thin out (`prune`) backups. docs/backup.md.
+    /// check (`verify`) or thin out (`prune`) backups (docs/operations.md, "Backups and
+    /// restore").
     Backup(BackupArgs),
     /// Restore a backup into an empty database and data directory, checking it first.
     Restore {

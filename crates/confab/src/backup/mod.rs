@@ -1,5 +1,6 @@
 //! Backups while the server keeps serving, and restores (`confab backup`, `confab restore`,
-//! `confab backup verify`, `confab backup prune`; docs/backup.md is the operator's guide).
+//! `confab backup verify`, `confab backup prune`; the operator's guide is docs/operations.md,
+//! "Backups and restore").
 //!
 //! A backup is one directory, `<to>/confab-<UTC time>`:
 //! - `database/confab.db`: SQLite, copied with `VACUUM INTO` — a consistent copy taken in one
