@@ -217,6 +217,7 @@ fn copy_tree(from: &Path, to: &Path) -> anyhow::Result<u64> {
 /// The backup in `dir`: `dir` itself when it holds a manifest, else the newest complete
 /// backup directly under it.
 pub fn resolve(dir: &Path) -> anyhow::Result<PathBuf> {
+    require_dir(dir)?;
     if dir.join(MANIFEST).is_file() {
         return Ok(dir.to_path_buf());
     }
@@ -229,9 +230,22 @@ pub fn resolve(dir: &Path) -> anyhow::Result<PathBuf> {
     })
 }
 
+/// Refuses a path that is not a directory, naming what to give instead.
+fn require_dir(dir: &Path) -> anyhow::Result<()> {
+    if !dir.is_dir() {
+        bail!(
+            "{} is not a directory: name a backup (a confab-<time> directory) or the directory \
+             that holds them",
+            dir.display()
+        );
+    }
+    Ok(())
+}
+
 /// The backup directories under `dir`, oldest first (their names sort by time): the complete
 /// ones and the unfinished ones (no manifest).
 fn list(dir: &Path) -> anyhow::Result<(Vec<PathBuf>, Vec<PathBuf>)> {
+    require_dir(dir)?;
     let mut names: Vec<String> = std::fs::read_dir(dir)
         .with_context(|| format!("cannot list {}", dir.display()))?
         .flatten()

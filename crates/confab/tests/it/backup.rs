@@ -186,11 +186,21 @@ async fn a_backup_taken_while_writing_restores_all_that_was_acknowledged_before_
         damaged.problems
     );
     let (fresh, _fresh_db) = target_config(&config).await;
-    let refused = confab::backup::restore(&fresh, backups.path())
-        .await
-        .unwrap_err()
-        .to_string();
+    let refused = format!(
+        "{:#}",
+        confab::backup::restore(&fresh, backups.path())
+            .await
+            .unwrap_err()
+    );
     assert!(refused.contains("damaged"), "{refused}");
+    assert!(refused.contains(&largest.path), "{refused}");
+    // Nothing was restored half-way: the target is as empty as before.
+    let untouched = confab_store::Db::connect(&fresh.database_url(), &fresh.database)
+        .await
+        .unwrap();
+    assert_eq!(untouched.table_count().await.unwrap(), 0);
+    untouched.close().await;
+    assert!(!confab_admin::archive_dir(&fresh.data_dir).exists());
 }
 
 /// A configuration like `config` over a new, empty database and data directory.
@@ -255,4 +265,31 @@ async fn the_binary_backs_up_verifies_prunes_and_restores() {
         crate::binary::confab(&db, &["backup", "verify", to], &[], None).await;
     assert_eq!(code, 1, "{stderr}");
     assert!(stderr.contains(&manifest.files[0].path), "{stderr}");
+    assert!(stderr.contains("sha256"), "{stderr}");
+
+    // A directory that is not there, or holds no backup: a clear error, nothing done.
+    let missing = backups.path().join("no-such-dir");
+    let missing = missing.to_str().unwrap();
+    for args in [
+        &["backup", "verify", missing][..],
+        &["restore", "--from", missing],
+        &["backup", "prune", missing, "--keep", "1"],
+    ] {
+        let (code, _, stderr) = crate::binary::confab(&target, args, &[], None).await;
+        assert_eq!(code, 1, "{args:?}: {stderr}");
+        assert!(stderr.contains("not a directory"), "{args:?}: {stderr}");
+    }
+    let empty = tempfile::tempdir().unwrap();
+    let (code, _, stderr) = crate::binary::confab(
+        &target,
+        &["backup", "verify", empty.path().to_str().unwrap()],
+        &[],
+        None,
+    )
+    .await;
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("holds no complete backup"), "{stderr}");
+    let (code, _, stderr) = crate::binary::confab(&target, &["backup"], &[], None).await;
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("--to"), "{stderr}");
 }
