@@ -177,7 +177,10 @@ impl Db {
                  WHERE schemaname NOT IN ('pg_catalog', 'information_schema')"
             }
         };
-        Ok(sqlx::query(sql).fetch_one(self.pool()).await?.try_get("n")?)
+        Ok(sqlx::query(sql)
+            .fetch_one(self.pool())
+            .await?
+            .try_get("n")?)
     }
 }
 

@@ -106,10 +106,7 @@ impl Manifest {
 /// A manifest path as a relative path that stays inside the backup directory.
 pub fn relative(path: &str) -> anyhow::Result<PathBuf> {
     let p = Path::new(path);
-    if path.is_empty()
-        || p.components()
-            .any(|c| !matches!(c, Component::Normal(_)))
-    {
+    if path.is_empty() || p.components().any(|c| !matches!(c, Component::Normal(_))) {
         bail!("the manifest names a file outside the backup: {path:?}");
     }
     Ok(p.to_path_buf())
@@ -267,6 +264,9 @@ mod tests {
         assert_eq!(problems.len(), 3, "{problems:?}");
         assert!(problems[0].starts_with("b: missing"), "{problems:?}");
         assert!(problems[1].starts_with("data/a: sha256"), "{problems:?}");
-        assert!(problems[2].starts_with("c: not in the manifest"), "{problems:?}");
+        assert!(
+            problems[2].starts_with("c: not in the manifest"),
+            "{problems:?}"
+        );
     }
 }

@@ -222,12 +222,10 @@ pub fn resolve(dir: &Path) -> anyhow::Result<PathBuf> {
         return Ok(dir.to_path_buf());
     }
     let (complete, _) = list(dir)?;
-    complete.into_iter().next_back().with_context(|| {
-        format!(
-            "{} holds no complete backup (no {MANIFEST})",
-            dir.display()
-        )
-    })
+    complete
+        .into_iter()
+        .next_back()
+        .with_context(|| format!("{} holds no complete backup (no {MANIFEST})", dir.display()))
 }
 
 /// Refuses a path that is not a directory, naming what to give instead.
@@ -333,10 +331,7 @@ mod tests {
         );
         assert!(r.join("confab-20260101T040000.000Z").is_dir());
         assert!(r.join("unrelated").is_dir());
-        assert_eq!(
-            resolve(r).unwrap(),
-            r.join("confab-20260101T030000.000Z")
-        );
+        assert_eq!(resolve(r).unwrap(), r.join("confab-20260101T030000.000Z"));
         assert!(prune(r, 0).is_err());
     }
 }

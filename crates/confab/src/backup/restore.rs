@@ -169,8 +169,8 @@ async fn refuse_non_empty(url: &str, config: &Config) -> anyhow::Result<()> {
 
 /// Copies the backup's SQLite file into place; the configured file must be absent or empty.
 async fn restore_sqlite(config: &Config, url: &str, dir: &Path) -> anyhow::Result<()> {
-    let file = confab_store::sqlite_file(url)
-        .context("the configured SQLite database is not a file")?;
+    let file =
+        confab_store::sqlite_file(url).context("the configured SQLite database is not a file")?;
     if file.exists() {
         let db = open_sqlite(&file, config).await?;
         let tables = db.table_count().await;
@@ -183,7 +183,11 @@ async fn restore_sqlite(config: &Config, url: &str, dir: &Path) -> anyhow::Resul
                 file.display()
             );
         }
-        for leftover in [file.clone(), with_suffix(&file, "-wal"), with_suffix(&file, "-shm")] {
+        for leftover in [
+            file.clone(),
+            with_suffix(&file, "-wal"),
+            with_suffix(&file, "-shm"),
+        ] {
             if leftover.exists() {
                 std::fs::remove_file(&leftover)
                     .with_context(|| format!("cannot remove {}", leftover.display()))?;

@@ -25,7 +25,12 @@ struct Acknowledged {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_backup_taken_while_writing_restores_all_that_was_acknowledged_before_it() {
     let (config, db) = test_config().await;
-    let app = TestApp::serve(confab::app::build(&config).await.unwrap(), config.clone(), db).await;
+    let app = TestApp::serve(
+        confab::app::build(&config).await.unwrap(),
+        config.clone(),
+        db,
+    )
+    .await;
     app.register("ada@example.com").await;
     let (token, _) = app.login("ada@example.com", PASSWORD).await;
     // An archive file too: the entries so far moved out of the database, as retention does.
@@ -44,8 +49,12 @@ async fn a_backup_taken_while_writing_restores_all_that_was_acknowledged_before_
     let (progress, mut rounds) = tokio::sync::watch::channel(0_usize);
     let stop = CancellationToken::new();
     let writer = tokio::spawn({
-        let (app, token, acknowledged, stop) =
-            (app.clone(), token.clone(), acknowledged.clone(), stop.clone());
+        let (app, token, acknowledged, stop) = (
+            app.clone(),
+            token.clone(),
+            acknowledged.clone(),
+            stop.clone(),
+        );
         async move {
             let mut round = 0_usize;
             while !stop.is_cancelled() {
@@ -78,10 +87,7 @@ async fn a_backup_taken_while_writing_restores_all_that_was_acknowledged_before_
         .unwrap();
     // The writer went on during the backup; let it write a few more after it.
     let after_backup = *rounds.borrow();
-    rounds
-        .wait_for(|n| *n >= after_backup + 3)
-        .await
-        .unwrap();
+    rounds.wait_for(|n| *n >= after_backup + 3).await.unwrap();
     stop.cancel();
     let total_rounds = writer.await.unwrap();
     assert!(created.recorded, "the backup is recorded in admin_backups");
@@ -153,7 +159,12 @@ async fn a_backup_taken_while_writing_restores_all_that_was_acknowledged_before_
         let found = restored_app
             .get(&format!("/api/v1/conversations/{id}"), Some(&token))
             .await;
-        assert_eq!(found.status, StatusCode::OK, "conversation {id}: {}", found.text);
+        assert_eq!(
+            found.status,
+            StatusCode::OK,
+            "conversation {id}: {}",
+            found.text
+        );
     }
     for email in &before.users {
         restored_app.login(email, PASSWORD).await;
@@ -261,8 +272,7 @@ async fn the_binary_backs_up_verifies_prunes_and_restores() {
     let mut bytes = std::fs::read(&file).unwrap();
     bytes[0] ^= 0xff;
     std::fs::write(&file, bytes).unwrap();
-    let (code, _, stderr) =
-        crate::binary::confab(&db, &["backup", "verify", to], &[], None).await;
+    let (code, _, stderr) = crate::binary::confab(&db, &["backup", "verify", to], &[], None).await;
     assert_eq!(code, 1, "{stderr}");
     assert!(stderr.contains(&manifest.files[0].path), "{stderr}");
     assert!(stderr.contains("sha256"), "{stderr}");
