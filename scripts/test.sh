@@ -164,7 +164,7 @@ if ((${#failed[@]} > 0)); then
 	exit 1
 fi
 if $postgres_pass; then
-	echo "==> passed: sqlite and postgres (and the openai SDK, API contract, web end-to-end and deploy checks unless a filter was given)"
+	echo "==> passed: sqlite and postgres (and point-in-time recovery, the openai SDK, API contract, web end-to-end and deploy checks unless a filter was given)"
 else
 	echo "==> passed: sqlite (postgres skipped)"
 fi
