@@ -69,7 +69,7 @@ async fn a_backup_taken_while_writing_restores_all_that_was_acknowledged_before_
                 assert_eq!(created.status, StatusCode::CREATED, "{}", created.text);
                 let id = created.body["id"].as_str().unwrap().to_owned();
                 acknowledged.lock().conversations.push(id);
-                if round % 5 == 0 {
+                if round.is_multiple_of(5) {
                     let email = format!("user{round}@example.com");
                     app.register(&email).await;
                     acknowledged.lock().users.push(email);
