@@ -142,6 +142,12 @@ run_pass sqlite "$@" || failed+=(sqlite)
 if $postgres_pass; then
 	run_pass postgres "$@" || failed+=(postgres)
 fi
+if $postgres_pass && [[ $# -eq 0 ]]; then
+	# PostgreSQL point-in-time recovery on a throwaway server of its own (about 5 s).
+	echo
+	echo "==> point-in-time recovery (scripts/pitr-test.sh)"
+	scripts/pitr-test.sh || failed+=(pitr)
+fi
 if [[ $# -eq 0 ]]; then
 	sdk_tests || failed+=(openai-sdk)
 	api_contract || failed+=(api-contract)
@@ -158,7 +164,7 @@ if ((${#failed[@]} > 0)); then
 	exit 1
 fi
 if $postgres_pass; then
-	echo "==> passed: sqlite and postgres (and the openai SDK, API contract, web end-to-end and deploy checks unless a filter was given)"
+	echo "==> passed: sqlite and postgres (and point-in-time recovery, the openai SDK, API contract, web end-to-end and deploy checks unless a filter was given)"
 else
 	echo "==> passed: sqlite (postgres skipped)"
 fi

@@ -307,11 +307,11 @@ def migrate_job(v):
 
 def backup_cronjob(v):
     b = v["backup"]
-    minutes = b["retentionHours"] * 60
+    # Each run: a new /backups/confab-<UTC time>, verified (a scratch restore), then only the
+    # `keep` newest complete backups stay (`confab backup prune`).
     script = (
-        "set -eu; dir=/backups/$(date -u +%Y%m%dT%H%M%SZ); "
-        'confab backup --to "$dir"; confab backup verify "$dir"; '
-        f"find /backups -mindepth 1 -maxdepth 1 -type d -mmin +{minutes} -exec rm -rf {{}} +"
+        "set -eu; confab backup --to /backups; confab backup verify /backups; "
+        f"confab backup prune /backups --keep {b['keep']}"
     )
     return {
         "apiVersion": "batch/v1",

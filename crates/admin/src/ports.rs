@@ -83,6 +83,7 @@ mod tests {
             ("settings/mod.rs", include_str!("settings/mod.rs")),
             ("settings/patch.rs", include_str!("settings/patch.rs")),
             ("jobs_api.rs", include_str!("jobs_api.rs")),
+            ("backups/mod.rs", include_str!("backups/mod.rs")),
         ];
         confab_testkit::assert_no_sql(&sources);
     }

@@ -3,6 +3,7 @@
 //! this library; the integration tests build the same [`app::App`].
 
 pub mod app;
+pub mod backup;
 pub mod build_info;
 pub mod bus;
 pub mod docs;

@@ -1,7 +1,7 @@
 //! The `confab` command line: `serve` and `migrate` (with `--services`), `config`, `users`,
-//! `keys`, `models`, `chat`, `audit`, `openapi`.
+//! `keys`, `models`, `chat`, `audit`, `backup`, `restore`, `openapi`.
 //!
-//! Long (about 650 lines) because it holds every subcommand's argument types and its output; each
+//! Long (about 760 lines) because it holds every subcommand's argument types and its output; each
 //! command is a short function over the library, and the logic lives in the crates.
 
 use confab_auth::actions::AuthAction;
@@ -63,6 +63,16 @@ enum Command {
     /// Check or archive the audit log.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Back up the database and the audit archives while the server runs (`--to DIR`), or
+    /// check (`verify`) or thin out (`prune`) backups (docs/operations.md, "Backups and
+    /// restore").
+    Backup(BackupArgs),
+    /// Restore a backup into an empty database and data directory, checking it first.
+    Restore {
+        /// A backup directory, or a directory of backups (the newest complete one is used).
+        #[arg(long, value_name = "DIR")]
+        from: PathBuf,
+    },
     /// Print the OpenAPI document that `serve` publishes at /api/openapi.json (the web UI's
     /// API types are generated from it: web/scripts/gen-api-types.sh).
     Openapi,
@@ -87,6 +97,34 @@ enum AuditCommand {
         /// Use this many days instead of admin.audit_retention_days.
         #[arg(long)]
         days: Option<u32>,
+    },
+}
+
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+struct BackupArgs {
+    /// Make the backup in a new directory `confab-<UTC time>` under DIR; prints its path.
+    #[arg(long, value_name = "DIR", required = true)]
+    to: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<BackupCommand>,
+}
+
+#[derive(Debug, Subcommand)]
+enum BackupCommand {
+    /// Restore a backup into a scratch place (a temporary SQLite file, or a scratch PostgreSQL
+    /// database on the configured server) and check checksums, rows per table and the audit
+    /// chain against its manifest; exit 1 on any mismatch.
+    Verify {
+        /// A backup directory, or a directory of backups (the newest complete one).
+        dir: PathBuf,
+    },
+    /// Keep the N newest complete backups under DIR; remove older ones and unfinished ones
+    /// older than the newest complete backup.
+    Prune {
+        dir: PathBuf,
+        #[arg(long, value_name = "N")]
+        keep: usize,
     },
 }
 
@@ -250,6 +288,13 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
         Command::Models(command) => models_command(&config, command, &mut out).await,
         Command::Chat(args) => chat(&config, args, &mut out).await,
         Command::Audit(command) => audit_command(&config, command, &mut out).await,
+        Command::Backup(args) => backup_command(&config, args, &mut out).await,
+        Command::Restore { from } => {
+            let restored = confab::backup::restore(&config, &from).await?;
+            report_verification(&restored, &mut out)?;
+            writeln!(out, "restored {}", restored.dir.display())?;
+            Ok(())
+        }
         Command::Openapi => openapi(&mut out).await,
         Command::Keys(KeysCommand::Rotate) => {
             let app = app::build(&config).await?;
@@ -352,6 +397,78 @@ async fn audit_command(
     .await;
     db.close().await;
     result
+}
+
+async fn backup_command(
+    config: &Config,
+    args: BackupArgs,
+    out: &mut impl Write,
+) -> anyhow::Result<()> {
+    match (args.command, args.to) {
+        (Some(BackupCommand::Verify { dir }), _) => {
+            let verification = confab::backup::verify(config, &dir).await?;
+            report_verification(&verification, out)?;
+            writeln!(out, "backup {} verified", verification.dir.display())?;
+        }
+        (Some(BackupCommand::Prune { dir, keep }), _) => {
+            let pruned = confab::backup::prune(&dir, keep)?;
+            for path in &pruned.removed {
+                writeln!(out, "removed {}", path.display())?;
+            }
+            writeln!(
+                out,
+                "{} backups kept, {} removed",
+                pruned.kept.len(),
+                pruned.removed.len()
+            )?;
+        }
+        (None, Some(to)) => {
+            let created = confab::backup::create(config, &to).await?;
+            if !created.recorded {
+                writeln!(
+                    std::io::stderr(),
+                    "confab: warning: the backup is complete but not recorded in admin_backups \
+                     (confab_backup_last_success_timestamp_seconds will not move)"
+                )?;
+            }
+            writeln!(
+                out,
+                "{}\t{} files, {} bytes, {} rows",
+                created.dir.display(),
+                created.manifest.files.len(),
+                created.manifest.total_bytes(),
+                created.manifest.row_counts.values().sum::<i64>()
+            )?;
+        }
+        (None, None) => bail!("name where the backup goes: confab backup --to DIR"),
+    }
+    Ok(())
+}
+
+/// Prints what a restore or verification found; an error naming every problem if any.
+fn report_verification(
+    verification: &confab::backup::Verification,
+    out: &mut impl Write,
+) -> anyhow::Result<()> {
+    if !verification.ok() {
+        bail!(
+            "the backup in {} does not match its manifest:\n  {}",
+            verification.dir.display(),
+            verification.problems.join("\n  ")
+        );
+    }
+    writeln!(
+        out,
+        "{} backup of {}: {} files match their checksums, {} tables and {} rows match the \
+         manifest, audit chain intact ({} entries)",
+        verification.manifest.backend,
+        verification.manifest.created_at,
+        verification.manifest.files.len(),
+        verification.manifest.row_counts.len(),
+        verification.rows,
+        verification.audit_entries
+    )?;
+    Ok(())
 }
 
 async fn serve(config: Config, services: confab::services::Services) -> anyhow::Result<()> {

@@ -8,6 +8,7 @@
 mod error;
 mod migrate;
 pub mod rows;
+mod snapshot;
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -25,6 +26,7 @@ use sqlx::{AnyPool, Executor};
 
 pub use error::StoreError;
 pub use migrate::{MigrationReport, ServiceMigrations};
+pub use snapshot::{PgSnapshot, RowCounts, sqlite_file};
 pub use sqlx;
 
 /// Which database engine is behind the pool.

@@ -539,6 +539,12 @@ async fn assemble(config: &Config, services: &Services) -> anyhow::Result<Built>
             shutdown.clone(),
         );
         crate::maintenance::start(config, bus.clone(), audit.clone(), &tasks, shutdown.clone());
+        // The time of the last `confab backup`, which records itself in the admin's table.
+        confab_admin::backups::BackupMetrics::register(&mut metrics).start(
+            Arc::new(confab_admin::backups::SqlBackupLog::new(db.clone())),
+            &tasks,
+            shutdown.clone(),
+        );
         confab_admin::audit::AuditIngest::start(
             audit.clone(),
             durable.clone(),

@@ -27,7 +27,7 @@ pub(crate) fn write_config(db: &TestDb, toml: &str) -> String {
 }
 
 /// Runs a `confab` subcommand against `db`; returns (exit code, stdout, stderr).
-async fn confab(
+pub(crate) async fn confab(
     db: &TestDb,
     args: &[&str],
     env: &[(&str, &str)],

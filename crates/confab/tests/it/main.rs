@@ -15,6 +15,7 @@ mod audit;
 mod auth_accounts;
 mod auth_clients;
 mod auth_flows;
+mod backup;
 mod binary;
 mod chat;
 mod chat_conversations;

@@ -13,6 +13,11 @@ pub struct AdminConfig {
     /// `<data_dir>/audit-archive` (hashes intact, then deleted from the database); 0 keeps
     /// them in the database forever.
     pub audit_retention_days: u32,
+    /// Where `confab backup` and `confab restore` find `pg_dump` and `pg_restore` for a
+    /// PostgreSQL database; unset: on the PATH, else the newest `/usr/lib/postgresql/*/bin`.
+    /// They must be at least the server's major version.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub backup_pg_bin_dir: Option<std::path::PathBuf>,
 }
 
 /// Calls between Confab's services (split mode).
