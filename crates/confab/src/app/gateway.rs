@@ -38,6 +38,7 @@ pub(super) async fn build(config: &Config, services: &Services) -> anyhow::Resul
     let tasks = TaskTracker::new();
     let shutdown = CancellationToken::new();
     let mut metrics = MetricsBuilder::new();
+    let tls = crate::tls::ServerTls::load(&config.server.tls, &mut metrics).await?;
     // Live events only: revocations reach the edge's credential caches through them.
     let events: Arc<dyn confab_bus::EventBus> =
         Arc::new(confab_bus::NatsBus::connect(url).await.with_context(|| {
@@ -82,5 +83,6 @@ pub(super) async fn build(config: &Config, services: &Services) -> anyhow::Resul
         services: services.clone(),
         tasks,
         shutdown,
+        tls,
     })
 }

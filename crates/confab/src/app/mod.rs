@@ -64,6 +64,8 @@ pub struct Process {
     pub tasks: TaskTracker,
     /// Cancelled when shutdown begins, so background work flushes and stops.
     pub shutdown: CancellationToken,
+    /// HTTPS (`[server.tls]`); `None` serves plain HTTP.
+    pub tls: Option<crate::tls::ServerTls>,
 }
 
 impl std::fmt::Debug for Process {
@@ -92,6 +94,8 @@ pub struct App {
     pub tasks: TaskTracker,
     /// Cancelled when shutdown begins, so background work flushes and stops.
     pub shutdown: CancellationToken,
+    /// HTTPS (`[server.tls]`); `None` serves plain HTTP.
+    pub tls: Option<crate::tls::ServerTls>,
 }
 
 impl std::fmt::Debug for App {
@@ -111,6 +115,7 @@ impl App {
             services: Services::all(),
             tasks: self.tasks,
             shutdown: self.shutdown,
+            tls: self.tls,
         }
     }
 }
@@ -132,6 +137,7 @@ pub async fn build(config: &Config) -> anyhow::Result<App> {
         openapi: built.openapi,
         tasks: built.tasks,
         shutdown: built.shutdown,
+        tls: built.tls,
     })
 }
 
@@ -159,6 +165,7 @@ pub async fn build_process(config: &Config, services: &Services) -> anyhow::Resu
         services: services.clone(),
         tasks: built.tasks,
         shutdown: built.shutdown,
+        tls: built.tls,
     })
 }
 
@@ -175,6 +182,7 @@ struct Built {
     openapi: utoipa::openapi::OpenApi,
     tasks: TaskTracker,
     shutdown: CancellationToken,
+    tls: Option<crate::tls::ServerTls>,
 }
 
 /// A split process (some services, not all) needs what lets processes find each other: the
@@ -225,6 +233,7 @@ async fn assemble(config: &Config, services: &Services) -> anyhow::Result<Built>
 
     let mut metrics = MetricsBuilder::new();
     db.register_metrics(&mut metrics);
+    let tls = crate::tls::ServerTls::load(&config.server.tls, &mut metrics).await?;
     // Caches and limits: in this process, or shared with the replicas through Redis.
     let shared = shared::Shared::build(config, &mut metrics)?;
     let tasks = TaskTracker::new();
@@ -574,5 +583,6 @@ async fn assemble(config: &Config, services: &Services) -> anyhow::Result<Built>
         openapi,
         tasks,
         shutdown,
+        tls,
     })
 }

@@ -160,8 +160,12 @@ pub(super) fn model_client(
             (Some(url), Some(tokens), _) => {
                 tracing::info!(url = %url, "models are called on a remote inference service");
                 Arc::new(
-                    confab_model_client::http::HttpModelClient::new(url, tokens.clone())
-                        .map_err(|e| anyhow::anyhow!("chat.inference_url: {e}"))?,
+                    confab_model_client::http::HttpModelClient::with_tls(
+                        url,
+                        tokens.clone(),
+                        &confab_core::service_tls::ServiceTls::from_config(&config.services)?,
+                    )
+                    .map_err(|e| anyhow::anyhow!("chat.inference_url: {e}"))?,
                 )
             }
             (_, _, Some(inference)) => {
