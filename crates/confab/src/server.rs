@@ -1,7 +1,7 @@
 //! Serving with graceful shutdown: on SIGINT/SIGTERM stop accepting, let in-flight requests
 //! finish (bounded by `server.shutdown_timeout_secs`), wait for tracked tasks, close the pool.
-//! Plain HTTP, or HTTPS when the process has its `[server.tls]` (`crate::tls`): then with
-//! `Strict-Transport-Security` and the certificate files watched for changes.
+//! Plain HTTP, or HTTPS when the process has its `[server.tls]` (`crate::tls`), the
+//! certificate files then watched for changes.
 
 use std::future::{Future, IntoFuture};
 use std::net::SocketAddr;
@@ -11,7 +11,6 @@ use std::time::Duration;
 use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
-use tower_http::set_header::SetResponseHeaderLayer;
 
 use crate::app::Process;
 
@@ -53,19 +52,13 @@ pub async fn serve(
         Some(tls) => {
             tracing::info!(addr = %addr, tls = true, "listening");
             tls.watch(&app.tasks, app.shutdown.clone());
-            let mut router = app.router.clone();
-            if let Some(hsts) = tls.hsts() {
-                router = router.layer(SetResponseHeaderLayer::if_not_present(
-                    http::header::STRICT_TRANSPORT_SECURITY,
-                    hsts,
-                ));
-            }
-            // TCP_NODELAY is set by the TLS listener; the tap only lends axum the peer address.
-            let listener = tls.listener(listener).tap_io(|_| {});
+            // The TLS listener sets TCP_NODELAY itself.
             Box::pin(
                 axum::serve(
-                    listener,
-                    router.into_make_service_with_connect_info::<SocketAddr>(),
+                    tls.listener(listener),
+                    app.router
+                        .clone()
+                        .into_make_service_with_connect_info::<SocketAddr>(),
                 )
                 .with_graceful_shutdown(graceful)
                 .into_future(),

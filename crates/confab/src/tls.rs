@@ -44,7 +44,6 @@ pub struct ServerTls {
     cert_path: PathBuf,
     key_path: PathBuf,
     reload: Duration,
-    hsts_max_age_secs: u64,
     not_after: Gauge,
     loaded_stamps: Stamps,
 }
@@ -134,18 +133,9 @@ impl ServerTls {
             cert_path: cert_path.clone(),
             key_path: key_path.clone(),
             reload: Duration::from_secs(config.reload_secs),
-            hsts_max_age_secs: config.hsts_max_age_secs,
             not_after: gauge,
             loaded_stamps,
         }))
-    }
-
-    /// The `Strict-Transport-Security` value to send, if any.
-    pub fn hsts(&self) -> Option<http::HeaderValue> {
-        (self.hsts_max_age_secs > 0).then(|| {
-            http::HeaderValue::from_str(&format!("max-age={}", self.hsts_max_age_secs))
-                .unwrap_or_else(|_| http::HeaderValue::from_static("max-age=31536000"))
-        })
     }
 
     /// A listener that completes TLS handshakes on `tcp`'s connections.
@@ -197,17 +187,20 @@ impl ServerTls {
     }
 }
 
-async fn read_bounded(path: &Path) -> anyhow::Result<Vec<u8>> {
+/// The file of `key` (`server.tls.cert`), at most [`MAX_PEM_BYTES`].
+async fn read_bounded(key: &str, path: &Path) -> anyhow::Result<Vec<u8>> {
+    let cannot_read = || format!("{key} {}: cannot read it", path.display());
     let size = tokio::fs::metadata(path)
         .await
-        .with_context(|| format!("{}", path.display()))?
+        .with_context(cannot_read)?
         .len();
     if size > MAX_PEM_BYTES {
-        anyhow::bail!("{} is larger than {MAX_PEM_BYTES} bytes", path.display());
+        anyhow::bail!(
+            "{key} {} is larger than {MAX_PEM_BYTES} bytes",
+            path.display()
+        );
     }
-    tokio::fs::read(path)
-        .await
-        .with_context(|| format!("{}", path.display()))
+    tokio::fs::read(path).await.with_context(cannot_read)
 }
 
 /// The pair as rustls serves it (the key checked against the certificate) and the
@@ -217,22 +210,37 @@ async fn load_pair(
     key: &Path,
     provider: &CryptoProvider,
 ) -> anyhow::Result<(CertifiedKey, Option<i64>)> {
-    let chain_pem = read_bounded(cert).await?;
-    let key_pem = read_bounded(key).await?;
+    let chain_pem = read_bounded("server.tls.cert", cert).await?;
+    let key_pem = read_bounded("server.tls.key", key).await?;
     let chain = CertificateDer::pem_slice_iter(&chain_pem)
         .collect::<Result<Vec<_>, _>>()
-        .with_context(|| format!("{}: not a PEM certificate chain", cert.display()))?;
-    let first = chain
-        .first()
-        .with_context(|| format!("{}: holds no certificate", cert.display()))?;
+        .with_context(|| {
+            format!(
+                "server.tls.cert {}: not a PEM certificate chain",
+                cert.display()
+            )
+        })?;
+    let first = chain.first().with_context(|| {
+        format!(
+            "server.tls.cert {}: holds no certificate (expected -----BEGIN CERTIFICATE-----)",
+            cert.display()
+        )
+    })?;
     let not_after = not_after(first);
-    let private = PrivateKeyDer::from_pem_slice(&key_pem)
-        .with_context(|| format!("{}: not a PEM private key", key.display()))?;
+    if not_after.is_none() {
+        tracing::warn!(cert = %cert.display(), "cannot read the certificate's notAfter: the expiry gauge reads 0");
+    }
+    let private = PrivateKeyDer::from_pem_slice(&key_pem).with_context(|| {
+        format!(
+            "server.tls.key {}: not a PEM private key (PKCS#8, PKCS#1 or SEC1)",
+            key.display()
+        )
+    })?;
     let certified = CertifiedKey::from_der(chain, private, provider).with_context(|| {
         format!(
-            "{} and {} do not make a pair",
-            cert.display(),
-            key.display()
+            "server.tls.key {} is not the key of the certificate in server.tls.cert {}",
+            key.display(),
+            cert.display()
         )
     })?;
     Ok((certified, not_after))

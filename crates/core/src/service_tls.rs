@@ -1,9 +1,15 @@
-//! The one constructor of HTTP clients for calls between Confab's services (`[services]`
-//! `ca_file` and `require_tls`): the CA certificates a deployment trusts besides the system's,
-//! and whether plain `http://` is refused.
+//! The one source of TLS trust for calls between Confab's services (`[services]` `ca_file` and
+//! `require_tls`): the CA certificates a deployment trusts besides the system's, and whether
+//! plain `http://` is refused. reqwest clients (auth JWKS and API-key checks, chat to
+//! inference, settings from admin) take [`ServiceTls::client_builder`]; the gateway's pooled
+//! hyper client takes [`ServiceTls::rustls_client_config`]. Both verify with the platform's
+//! verifier (the system roots) plus the CA file, with the aws-lc-rs provider.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+
+use rustls::pki_types::CertificateDer;
+use rustls::pki_types::pem::PemObject;
 
 use crate::config::ServicesConfig;
 
@@ -14,13 +20,15 @@ const MAX_CA_FILE_BYTES: u64 = 4 * 1024 * 1024;
 pub enum ServiceTlsError {
     #[error("services.ca_file {path}: {reason}")]
     CaFile { path: PathBuf, reason: String },
+    #[error("TLS client for calls between services: {0}")]
+    Client(String),
 }
 
 /// How this process's clients reach the other services. Cheap to clone; the default trusts
 /// the system's roots alone and allows plain HTTP.
 #[derive(Clone, Debug, Default)]
 pub struct ServiceTls {
-    roots: Arc<Vec<reqwest::Certificate>>,
+    roots: Arc<Vec<CertificateDer<'static>>>,
     require_tls: bool,
 }
 
@@ -37,7 +45,7 @@ impl ServiceTls {
         })
     }
 
-    /// Trusting the certificates of the PEM file at `path` (tests, tools).
+    /// Trusting the certificates of the PEM file at `path` besides the system's (tests, tools).
     pub fn with_ca_file(path: &Path) -> Result<Self, ServiceTlsError> {
         Ok(Self {
             roots: Arc::new(read_roots(path)?),
@@ -53,13 +61,35 @@ impl ServiceTls {
     /// A client builder with the deployment's trust: the extra roots besides the system's,
     /// and HTTPS only under `require_tls`. Callers add their timeouts and policies.
     pub fn client_builder(&self) -> reqwest::ClientBuilder {
+        let roots = self
+            .roots
+            .iter()
+            .filter_map(|der| reqwest::Certificate::from_der(der).ok());
         reqwest::Client::builder()
-            .tls_certs_merge(self.roots.iter().cloned())
+            .tls_certs_merge(roots)
             .https_only(self.require_tls)
+    }
+
+    /// A rustls client configuration with the same trust, for clients built on hyper (the
+    /// gateway's connection pool to the services). No client certificate.
+    pub fn rustls_client_config(&self) -> Result<Arc<rustls::ClientConfig>, ServiceTlsError> {
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let verifier = rustls_platform_verifier::Verifier::new_with_extra_roots(
+            self.roots.iter().cloned(),
+            provider.clone(),
+        )
+        .map_err(|e| ServiceTlsError::Client(e.to_string()))?;
+        let config = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| ServiceTlsError::Client(e.to_string()))?
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(verifier))
+            .with_no_client_auth();
+        Ok(Arc::new(config))
     }
 }
 
-fn read_roots(path: &Path) -> Result<Vec<reqwest::Certificate>, ServiceTlsError> {
+fn read_roots(path: &Path) -> Result<Vec<CertificateDer<'static>>, ServiceTlsError> {
     let fail = |reason: String| ServiceTlsError::CaFile {
         path: path.to_owned(),
         reason,
@@ -71,9 +101,17 @@ fn read_roots(path: &Path) -> Result<Vec<reqwest::Certificate>, ServiceTlsError>
         return Err(fail(format!("larger than {MAX_CA_FILE_BYTES} bytes")));
     }
     let pem = std::fs::read(path).map_err(|e| fail(e.to_string()))?;
-    let roots = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| fail(e.to_string()))?;
+    let roots = CertificateDer::pem_slice_iter(&pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| fail(format!("not PEM certificates ({e})")))?;
     if roots.is_empty() {
-        return Err(fail("holds no PEM certificate".into()));
+        return Err(fail(
+            "holds no PEM certificate (expected -----BEGIN CERTIFICATE-----)".into(),
+        ));
+    }
+    for der in &roots {
+        reqwest::Certificate::from_der(der)
+            .map_err(|e| fail(format!("a certificate does not parse ({e})")))?;
     }
     Ok(roots)
 }
@@ -88,7 +126,10 @@ mod tests {
         let empty = dir.path().join("empty.pem");
         std::fs::write(&empty, "not a certificate\n").unwrap();
         let err = ServiceTls::with_ca_file(&empty).unwrap_err().to_string();
-        assert!(err.contains("empty.pem"), "{err}");
+        assert!(
+            err.contains("empty.pem") && err.contains("no PEM certificate"),
+            "{err}"
+        );
         let err = ServiceTls::with_ca_file(&dir.path().join("missing.pem"))
             .unwrap_err()
             .to_string();

@@ -65,6 +65,7 @@ pub(super) async fn build(config: &Config, services: &Services) -> anyhow::Resul
             tasks: tasks.clone(),
             shutdown: shutdown.clone(),
             fallback: Router::new().fallback(crate::web::fallback),
+            tls: confab_core::service_tls::ServiceTls::from_config(&config.services)?,
         },
         &config.gateway,
     )

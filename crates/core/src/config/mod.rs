@@ -227,8 +227,9 @@ impl Config {
         Ok(config)
     }
 
-    /// `services.require_tls`: no URL of another service may be plain `http://` (nor a
-    /// gateway upstream, which the gateway reaches over plain HTTP only).
+    /// `services.require_tls`: no URL of another service may be plain `http://`, nor a
+    /// gateway upstream other than `https://host:port` (`dns://` entries are dialled in
+    /// plain HTTP).
     fn check_services_tls(&self) -> Result<(), ConfigError> {
         for (key, url) in [
             ("services.auth_url", &self.services.auth_url),
@@ -244,11 +245,13 @@ impl Config {
             }
         }
         for (service, entries) in self.gateway.upstreams.all() {
-            if let Some(entry) = entries.first() {
-                return Err(ConfigError::Invalid(format!(
-                    "services.require_tls: gateway.upstreams.{service} `{entry}` is reached over \
-                     plain HTTP (the gateway's upstreams do not speak TLS yet)"
-                )));
+            for entry in entries {
+                if !entry.starts_with("https://") {
+                    return Err(ConfigError::Invalid(format!(
+                        "services.require_tls: gateway.upstreams.{service} `{entry}` is not an \
+                         https://host:port entry"
+                    )));
+                }
             }
         }
         Ok(())

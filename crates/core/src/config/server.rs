@@ -41,12 +41,12 @@ pub struct ServicesConfig {
     pub admin_url: Option<String>,
     /// A PEM file of CA certificates trusted (besides the system's) for calls to the other
     /// services over `https://`: the auth service's JWKS and internal routes, the admin
-    /// service's settings, chat and SEO to inference.
+    /// service's settings, chat and SEO to inference, the gateway to its `https://` upstreams.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ca_file: Option<std::path::PathBuf>,
     /// Refuse to start with any `http://` URL for another service (`services.auth_url`,
-    /// `services.admin_url`, `chat.inference_url`, the gateway's upstreams), and make the
-    /// clients between services refuse plain HTTP.
+    /// `services.admin_url`, `chat.inference_url`, the gateway's upstreams, where `dns://`
+    /// counts as plain), and make the clients between services refuse plain HTTP.
     pub require_tls: bool,
 }
 

@@ -288,11 +288,20 @@ fn gateway_upstreams_and_limits_are_checked_by_key() {
     assert_eq!(
         InstanceEntry::parse("http://127.0.0.1:9001/").unwrap(),
         InstanceEntry::Static {
-            authority: "127.0.0.1:9001".into()
+            authority: "127.0.0.1:9001".into(),
+            tls: false
+        }
+    );
+    assert_eq!(
+        InstanceEntry::parse("https://chat.internal:8443").unwrap(),
+        InstanceEntry::Static {
+            authority: "chat.internal:8443".into(),
+            tls: true
         }
     );
     for bad in [
-        "https://x:1",
+        "ftp://x:1",
+        "https://x:1/path",
         "http://x:1/path",
         "dns://x",
         "dns://:80",
@@ -368,7 +377,16 @@ fn require_tls_refuses_plain_service_urls() {
         ("CONFAB_SERVICES__REQUIRE_TLS", "true"),
         ("CONFAB_SERVICES__AUTH_URL", "https://auth:8443"),
         ("CONFAB_SERVICES__CA_FILE", "/tls/ca.pem"),
+        ("CONFAB_GATEWAY__UPSTREAMS__CHAT", "[\"https://chat:8443\"]"),
     ]))
     .unwrap();
     assert!(config.services.require_tls);
+    assert_eq!(config.services.ca_file.as_deref(), Some(Path::new("/tls/ca.pem")));
+    let err = Config::load(&env(&[
+        ("CONFAB_SERVICES__REQUIRE_TLS", "true"),
+        ("CONFAB_GATEWAY__UPSTREAMS__CHAT", "[\"dns://chat:8443\"]"),
+    ]))
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("https://host:port"), "{err}");
 }

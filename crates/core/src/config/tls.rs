@@ -1,5 +1,7 @@
 //! `[server.tls]`: HTTPS served by Confab itself (rustls), for deployments without an ingress
-//! in front; the certificate and key files are read again when they change.
+//! in front; the certificate and key files are read again when they change. Responses then
+//! carry `Strict-Transport-Security` and cookies are `Secure`, as with an `https://`
+//! `server.public_url`.
 
 use std::fmt;
 use std::path::PathBuf;
@@ -87,9 +89,6 @@ pub struct TlsConfig {
     /// How often the two files are checked for changes (modification time and size), in
     /// seconds; a changed pair that does not load is logged and the old one kept.
     pub reload_secs: u64,
-    /// `Strict-Transport-Security: max-age=…` sent on every response while TLS is on; 0
-    /// sends none.
-    pub hsts_max_age_secs: u64,
 }
 
 impl Default for TlsConfig {
@@ -99,7 +98,6 @@ impl Default for TlsConfig {
             key: None,
             min_version: TlsVersion::V1_3,
             reload_secs: 5,
-            hsts_max_age_secs: 31_536_000,
         }
     }
 }
