@@ -52,10 +52,11 @@ pub async fn serve(
         Some(tls) => {
             tracing::info!(addr = %addr, tls = true, "listening");
             tls.watch(&app.tasks, app.shutdown.clone());
-            // The TLS listener sets TCP_NODELAY itself.
+            // The TLS listener sets TCP_NODELAY itself; the empty tap is what lets axum hand
+            // the peer's address to `ConnectInfo` for a listener other than its own.
             Box::pin(
                 axum::serve(
-                    tls.listener(listener),
+                    tls.listener(listener).tap_io(|_| {}),
                     app.router
                         .clone()
                         .into_make_service_with_connect_info::<SocketAddr>(),

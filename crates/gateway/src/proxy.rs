@@ -23,7 +23,7 @@ use confab_core::error::ErrorLog;
 use confab_core::extract::ClientIp;
 use confab_core::http::RequestId;
 use http::header::{self, HeaderMap, HeaderValue};
-use http::{Method, StatusCode, Uri};
+use http::{Method, StatusCode};
 use http_body_util::BodyExt;
 use hyper::body::{Body as _, Frame, Incoming, SizeHint};
 use hyper_rustls::HttpsConnector;
