@@ -46,7 +46,10 @@ impl Instance {
     }
 
     /// The URI of `path_and_query` on this instance.
-    pub fn uri(&self, path_and_query: impl Into<http::uri::PathAndQuery>) -> http::Result<http::Uri> {
+    pub fn uri(
+        &self,
+        path_and_query: impl Into<http::uri::PathAndQuery>,
+    ) -> http::Result<http::Uri> {
         http::Uri::builder()
             .scheme(self.scheme.clone())
             .authority(self.authority.clone())
@@ -105,9 +108,7 @@ impl Upstream {
         let statics = entries
             .iter()
             .filter_map(|entry| match entry {
-                InstanceEntry::Static { authority, tls } => {
-                    Some((authority.parse().ok()?, *tls))
-                }
+                InstanceEntry::Static { authority, tls } => Some((authority.parse().ok()?, *tls)),
                 InstanceEntry::Dns { .. } => None,
             })
             .map(|(authority, tls)| Arc::new(Instance::new(authority, tls)))

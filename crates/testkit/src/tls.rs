@@ -46,7 +46,9 @@ impl TestCa {
     /// (UTC), signed by this CA.
     pub fn server_cert(&self, not_after: (i32, u8, u8)) -> anyhow::Result<ServerCert> {
         let mut params = CertificateParams::new(vec!["localhost".into(), "127.0.0.1".into()])?;
-        params.distinguished_name.push(DnType::CommonName, "localhost");
+        params
+            .distinguished_name
+            .push(DnType::CommonName, "localhost");
         params.not_before = rcgen::date_time_ymd(2020, 1, 1);
         params.not_after = rcgen::date_time_ymd(not_after.0, not_after.1, not_after.2);
         let key = KeyPair::generate()?;

@@ -170,7 +170,12 @@ async fn https_with_tls13_hsts_the_expiry_gauge_and_reload_on_change() {
     // Plain HTTP on the TLS port gets nothing served.
     assert!(app.client.get(app.url("/healthz")).send().await.is_err());
     // A client that does not trust the CA is refused.
-    let error = app.client.get(url(&app, "/healthz")).send().await.unwrap_err();
+    let error = app
+        .client
+        .get(url(&app, "/healthz"))
+        .send()
+        .await
+        .unwrap_err();
     assert!(error.is_connect(), "{error:?}");
     assert_eq!(
         expiry_gauge(&trusting, &app).await,

@@ -146,7 +146,10 @@ impl InstanceEntry {
                 port,
             });
         }
-        let (rest, tls) = match (entry.strip_prefix("http://"), entry.strip_prefix("https://")) {
+        let (rest, tls) = match (
+            entry.strip_prefix("http://"),
+            entry.strip_prefix("https://"),
+        ) {
             (Some(rest), _) => (rest, false),
             (None, Some(rest)) => (rest, true),
             (None, None) => {

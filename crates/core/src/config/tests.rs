@@ -381,7 +381,10 @@ fn require_tls_refuses_plain_service_urls() {
     ]))
     .unwrap();
     assert!(config.services.require_tls);
-    assert_eq!(config.services.ca_file.as_deref(), Some(Path::new("/tls/ca.pem")));
+    assert_eq!(
+        config.services.ca_file.as_deref(),
+        Some(Path::new("/tls/ca.pem"))
+    );
     let err = Config::load(&env(&[
         ("CONFAB_SERVICES__REQUIRE_TLS", "true"),
         ("CONFAB_GATEWAY__UPSTREAMS__CHAT", "[\"dns://chat:8443\"]"),

@@ -134,7 +134,14 @@ impl Fake {
         listener: tokio::net::TcpListener,
         acceptor: tokio_rustls::TlsAcceptor,
     ) -> Fake {
-        Self::serve_on(name, TlsListener { tcp: listener, acceptor }, "https")
+        Self::serve_on(
+            name,
+            TlsListener {
+                tcp: listener,
+                acceptor,
+            },
+            "https",
+        )
     }
 
     fn serve_on<L>(name: &str, listener: L, scheme: &'static str) -> Fake

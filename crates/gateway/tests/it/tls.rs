@@ -43,7 +43,11 @@ async fn https_upstreams_are_verified_with_the_ca_file() {
     let ca_file = dir.path().join("ca.crt");
     std::fs::write(&ca_file, ca.cert_pem()).unwrap();
     let chat = fake_over_tls("chat", &ca).await;
-    assert!(chat.url().starts_with("https://127.0.0.1:"), "{}", chat.url());
+    assert!(
+        chat.url().starts_with("https://127.0.0.1:"),
+        "{}",
+        chat.url()
+    );
     let config = config(&[("chat", vec![chat.url()])]);
     let user = Uuid::now_v7();
 
@@ -60,18 +64,23 @@ async fn https_upstreams_are_verified_with_the_ca_file() {
     assert_eq!(chat.hits(), 1);
     // A WebSocket upgrade crosses the TLS connection to the service too.
     let url = format!("ws://{}/api/v1/ws?access_token=cfk_{user}", gw.addr);
-    let (mut socket, response) =
-        tokio::time::timeout(Duration::from_secs(5), tokio_tungstenite::connect_async(url))
-            .await
-            .unwrap()
-            .unwrap();
+    let (mut socket, response) = tokio::time::timeout(
+        Duration::from_secs(5),
+        tokio_tungstenite::connect_async(url),
+    )
+    .await
+    .unwrap()
+    .unwrap();
     assert_eq!(response.status(), 101);
     let hello = tokio::time::timeout(Duration::from_secs(5), socket.next())
         .await
         .unwrap()
         .unwrap()
         .unwrap();
-    assert!(hello.to_text().unwrap().contains("authorization"), "{hello:?}");
+    assert!(
+        hello.to_text().unwrap().contains("authorization"),
+        "{hello:?}"
+    );
     let hits = chat.hits();
 
     // A gateway that does not trust the CA never gets a request through to the service.
