@@ -48,6 +48,9 @@ pub struct RemoteAuthConfig {
     pub jwks_retry_max: Duration,
     /// Timeout of each call to the auth service.
     pub request_timeout: Duration,
+    /// The deployment's trust for calls between services (`services.ca_file`,
+    /// `services.require_tls`).
+    pub tls: confab_core::service_tls::ServiceTls,
 }
 
 impl RemoteAuthConfig {
@@ -66,6 +69,7 @@ impl RemoteAuthConfig {
             jwks_refresh: Duration::from_secs(300),
             jwks_retry_max: Duration::from_secs(30),
             request_timeout: Duration::from_secs(5),
+            tls: confab_core::service_tls::ServiceTls::default(),
         }
     }
 }
@@ -147,7 +151,9 @@ impl RemoteAuthenticator {
         if !(config.base_url.starts_with("http://") || config.base_url.starts_with("https://")) {
             return Err(RemoteAuthError::Url(config.base_url));
         }
-        let http = reqwest::Client::builder()
+        let http = config
+            .tls
+            .client_builder()
             .connect_timeout(config.request_timeout)
             .timeout(config.request_timeout)
             .redirect(reqwest::redirect::Policy::none())

@@ -14,4 +14,5 @@ pub mod purge;
 pub mod remote;
 pub mod server;
 pub mod services;
+pub mod tls;
 pub mod web;

@@ -4,6 +4,7 @@
 //! service's internal route ([`HttpSettingsStore`]: reads only; settings change only through
 //! the admin service).
 
+use confab_core::service_tls::ServiceTls;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -47,7 +48,18 @@ impl HttpSettingsStore {
         tokens: ServiceTokens,
         caller: impl Into<String>,
     ) -> Result<Self, StoreError> {
-        let http = reqwest::Client::builder()
+        Self::with_tls(admin_url, tokens, caller, &ServiceTls::default())
+    }
+
+    /// [`Self::new`] with the deployment's trust for calls between services.
+    pub fn with_tls(
+        admin_url: &str,
+        tokens: ServiceTokens,
+        caller: impl Into<String>,
+        tls: &ServiceTls,
+    ) -> Result<Self, StoreError> {
+        let http = tls
+            .client_builder()
             .connect_timeout(Duration::from_secs(5))
             .timeout(Duration::from_secs(10))
             .redirect(reqwest::redirect::Policy::none())

@@ -1,8 +1,11 @@
 //! Serving with graceful shutdown: on SIGINT/SIGTERM stop accepting, let in-flight requests
 //! finish (bounded by `server.shutdown_timeout_secs`), wait for tracked tasks, close the pool.
+//! Plain HTTP, or HTTPS when the process has its `[server.tls]` (`crate::tls`), the
+//! certificate files then watched for changes.
 
-use std::future::Future;
+use std::future::{Future, IntoFuture};
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::time::Duration;
 
 use axum::serve::ListenerExt;
@@ -19,25 +22,50 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
-    tracing::info!(addr = %addr, "listening");
     let stopping = CancellationToken::new();
     let trigger = stopping.clone();
-    // Small writes (SSE chunks, short JSON answers) must not wait for Nagle's algorithm.
-    let listener = listener.tap_io(|tcp| {
-        if let Err(e) = tcp.set_nodelay(true) {
-            tracing::debug!(error = %e, "cannot set TCP_NODELAY");
-        }
-    });
-    let server = axum::serve(
-        listener,
-        app.router
-            .into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(async move {
+    let graceful = async move {
         shutdown.await;
         tracing::info!("shutting down: no new connections, finishing in-flight requests");
         trigger.cancel();
-    });
+    };
+    let server: Pin<Box<dyn Future<Output = std::io::Result<()>> + Send>> = match &app.tls {
+        None => {
+            tracing::info!(addr = %addr, "listening");
+            // Small writes (SSE chunks, short JSON answers) must not wait for Nagle's algorithm.
+            let listener = listener.tap_io(|tcp| {
+                if let Err(e) = tcp.set_nodelay(true) {
+                    tracing::debug!(error = %e, "cannot set TCP_NODELAY");
+                }
+            });
+            Box::pin(
+                axum::serve(
+                    listener,
+                    app.router
+                        .clone()
+                        .into_make_service_with_connect_info::<SocketAddr>(),
+                )
+                .with_graceful_shutdown(graceful)
+                .into_future(),
+            )
+        }
+        Some(tls) => {
+            tracing::info!(addr = %addr, tls = true, "listening");
+            tls.watch(&app.tasks, app.shutdown.clone());
+            // The TLS listener sets TCP_NODELAY itself; the empty tap is what lets axum hand
+            // the peer's address to `ConnectInfo` for a listener other than its own.
+            Box::pin(
+                axum::serve(
+                    tls.listener(listener).tap_io(|_| {}),
+                    app.router
+                        .clone()
+                        .into_make_service_with_connect_info::<SocketAddr>(),
+                )
+                .with_graceful_shutdown(graceful)
+                .into_future(),
+            )
+        }
+    };
     let deadline = async {
         stopping.cancelled().await;
         tokio::time::sleep(shutdown_timeout).await;

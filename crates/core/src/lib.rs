@@ -19,6 +19,7 @@ pub mod net;
 pub mod pagination;
 pub mod runtime;
 pub mod secretbox;
+pub mod service_tls;
 pub mod ssrf;
 pub mod telemetry;
 

@@ -18,6 +18,8 @@ pub enum GatewayError {
         service: &'static str,
         reason: String,
     },
+    #[error("{0}")]
+    Tls(String),
 }
 
 /// The OpenAI error `type` for a status.

@@ -33,6 +33,7 @@ use confab_core::breaker::{BreakerSettings, CircuitBreaker, CircuitState};
 use confab_core::config::{GatewayConfig, InstanceEntry};
 use confab_core::http::{NotReady, ReadinessCheck};
 use confab_core::metrics::MetricsBuilder;
+use confab_core::service_tls::ServiceTls;
 use http::{StatusCode, header};
 use http_body_util::BodyExt;
 use hyper_util::client::legacy::Client;
@@ -71,6 +72,8 @@ pub struct GatewayDeps<'a> {
     pub shutdown: CancellationToken,
     /// What answers paths outside the API (the web UI).
     pub fallback: Router,
+    /// The trust for `https://` upstreams (`services.ca_file`, `services.require_tls`).
+    pub tls: ServiceTls,
 }
 
 /// A handle on a running gateway (its state, for readiness, tests and the CLI).
@@ -141,6 +144,20 @@ impl Gateway {
         connector.set_nodelay(true);
         connector.set_connect_timeout(Some(Duration::from_millis(config.connect_timeout_ms)));
         connector.set_keepalive(Some(Duration::from_secs(60)));
+        // `https://` entries: the TLS connector takes the URI's scheme from here.
+        connector.enforce_http(false);
+        let tls = deps
+            .tls
+            .rustls_client_config()
+            .map_err(|e| GatewayError::Tls(e.to_string()))?;
+        let builder = hyper_rustls::HttpsConnectorBuilder::new().with_tls_config((*tls).clone());
+        let connector = if deps.tls.require_tls() {
+            builder.https_only()
+        } else {
+            builder.https_or_http()
+        }
+        .enable_http1()
+        .wrap_connector(connector);
         let client: HttpClient = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(90))
             .pool_max_idle_per_host(config.max_idle_per_instance)
@@ -336,12 +353,9 @@ where
 async fn probe_ejected(shared: &Shared) {
     for upstream in shared.upstreams.iter().flatten() {
         for instance in upstream.instances().iter().filter(|i| i.is_ejected()) {
-            let uri = http::Uri::builder()
-                .scheme("http")
-                .authority(instance.authority.clone())
-                .path_and_query("/readyz")
-                .build();
-            let Ok(uri) = uri else { continue };
+            let Ok(uri) = instance.uri(http::uri::PathAndQuery::from_static("/readyz")) else {
+                continue;
+            };
             let mut request = http::Request::new(Body::empty());
             *request.uri_mut() = uri;
             let answer =
@@ -367,11 +381,8 @@ async fn fetch_json(
     path: &'static str,
 ) -> Result<serde_json::Value, String> {
     let instance = upstream.pick(None).ok_or("no instance")?;
-    let uri = http::Uri::builder()
-        .scheme("http")
-        .authority(instance.authority.clone())
-        .path_and_query(path)
-        .build()
+    let uri = instance
+        .uri(http::uri::PathAndQuery::from_static(path))
         .map_err(|e| e.to_string())?;
     let mut request = http::Request::new(Body::empty());
     *request.uri_mut() = uri;

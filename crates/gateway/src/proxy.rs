@@ -23,9 +23,10 @@ use confab_core::error::ErrorLog;
 use confab_core::extract::ClientIp;
 use confab_core::http::RequestId;
 use http::header::{self, HeaderMap, HeaderValue};
-use http::{Method, StatusCode, Uri};
+use http::{Method, StatusCode};
 use http_body_util::BodyExt;
 use hyper::body::{Body as _, Frame, Incoming, SizeHint};
+use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioIo;
@@ -46,7 +47,10 @@ use crate::upstream::{InFlight, Instance, Upstream};
 /// whose connection was refused; an idempotent one after other failures too).
 const REPLAYABLE_BODY: u64 = 64 * 1024;
 
-pub type HttpClient = Client<HttpConnector, Body>;
+/// The pooled client to the services' instances: plain HTTP, or HTTPS for `https://` entries
+/// (trusting the system's roots and `services.ca_file`; HTTPS only under
+/// `services.require_tls`).
+pub type HttpClient = Client<HttpsConnector<HttpConnector>, Body>;
 
 /// Everything a request needs, shared by all of them.
 pub struct Shared {
@@ -307,12 +311,7 @@ async fn forward(
             (None, Some(body)) => body,
             (None, None) => Body::empty(),
         };
-        let uri = Uri::builder()
-            .scheme("http")
-            .authority(instance.authority.clone())
-            .path_and_query(path_and_query.clone())
-            .build();
-        let Ok(uri) = uri else {
+        let Ok(uri) = instance.uri(path_and_query.clone()) else {
             probe.settle(true);
             return refuse(
                 flavor,

@@ -23,19 +23,38 @@ use crate::routes::Service;
 pub struct Instance {
     /// `host:port`.
     pub authority: http::uri::Authority,
+    /// `http`, or `https` for an `https://` entry.
+    pub scheme: http::uri::Scheme,
     in_flight: AtomicUsize,
     failures: AtomicU32,
     ejected: AtomicBool,
 }
 
 impl Instance {
-    fn new(authority: http::uri::Authority) -> Self {
+    fn new(authority: http::uri::Authority, tls: bool) -> Self {
         Self {
             authority,
+            scheme: if tls {
+                http::uri::Scheme::HTTPS
+            } else {
+                http::uri::Scheme::HTTP
+            },
             in_flight: AtomicUsize::new(0),
             failures: AtomicU32::new(0),
             ejected: AtomicBool::new(false),
         }
+    }
+
+    /// The URI of `path_and_query` on this instance.
+    pub fn uri(
+        &self,
+        path_and_query: impl Into<http::uri::PathAndQuery>,
+    ) -> http::Result<http::Uri> {
+        http::Uri::builder()
+            .scheme(self.scheme.clone())
+            .authority(self.authority.clone())
+            .path_and_query(path_and_query.into())
+            .build()
     }
 
     pub fn is_ejected(&self) -> bool {
@@ -89,10 +108,10 @@ impl Upstream {
         let statics = entries
             .iter()
             .filter_map(|entry| match entry {
-                InstanceEntry::Static { authority } => authority.parse().ok(),
+                InstanceEntry::Static { authority, tls } => Some((authority.parse().ok()?, *tls)),
                 InstanceEntry::Dns { .. } => None,
             })
-            .map(|authority| Arc::new(Instance::new(authority)))
+            .map(|(authority, tls)| Arc::new(Instance::new(authority, tls)))
             .collect();
         Self {
             service,
@@ -205,15 +224,16 @@ impl Upstream {
         if !self.has_dns() {
             return;
         }
-        let mut wanted: Vec<http::uri::Authority> = Vec::new();
+        // Each instance with whether it is dialled over TLS.
+        let mut wanted: Vec<(http::uri::Authority, bool)> = Vec::new();
         let mut seen = HashSet::new();
         for entry in &self.entries {
             match entry {
-                InstanceEntry::Static { authority } => {
+                InstanceEntry::Static { authority, tls } => {
                     if let Ok(a) = authority.parse::<http::uri::Authority>()
                         && seen.insert(a.to_string())
                     {
-                        wanted.push(a);
+                        wanted.push((a, *tls));
                     }
                 }
                 InstanceEntry::Dns { host, port } => {
@@ -224,7 +244,7 @@ impl Upstream {
                                 if seen.insert(text.clone())
                                     && let Ok(a) = text.parse()
                                 {
-                                    wanted.push(a);
+                                    wanted.push((a, false));
                                 }
                             }
                         }
@@ -234,7 +254,10 @@ impl Upstream {
                             tracing::warn!(service = self.service.name(), %host, error = %e, "cannot resolve an upstream name");
                             for instance in self.instances.load().iter() {
                                 if seen.insert(instance.authority.to_string()) {
-                                    wanted.push(instance.authority.clone());
+                                    wanted.push((
+                                        instance.authority.clone(),
+                                        instance.scheme == http::uri::Scheme::HTTPS,
+                                    ));
                                 }
                             }
                         }
@@ -245,12 +268,12 @@ impl Upstream {
         let current = self.instances.load_full();
         let next: Vec<Arc<Instance>> = wanted
             .into_iter()
-            .map(|authority| {
+            .map(|(authority, tls)| {
                 current
                     .iter()
                     .find(|i| i.authority == authority)
                     .cloned()
-                    .unwrap_or_else(|| Arc::new(Instance::new(authority)))
+                    .unwrap_or_else(|| Arc::new(Instance::new(authority, tls)))
             })
             .collect();
         let changed = next.len() != current.len()

@@ -3,6 +3,7 @@
 //! `/api/v1/models`, called with a short-lived service token minted for the user (see
 //! [`ServiceTokens`]), so the inference service applies that user's access, limits and usage.
 
+use confab_core::service_tls::ServiceTls;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -39,8 +40,19 @@ pub struct HttpModelClient {
 impl HttpModelClient {
     /// `base_url` is the inference service's root (`http://inference:8080`).
     pub fn new(base_url: &str, tokens: ServiceTokens) -> Result<Self, ModelError> {
+        Self::with_tls(base_url, tokens, &ServiceTls::default())
+    }
+
+    /// [`Self::new`] with the deployment's trust for calls between services
+    /// (`services.ca_file`, `services.require_tls`).
+    pub fn with_tls(
+        base_url: &str,
+        tokens: ServiceTokens,
+        tls: &ServiceTls,
+    ) -> Result<Self, ModelError> {
         let base = base_url.trim_end_matches('/');
-        let openai = OpenAiClient::new(
+        let openai = OpenAiClient::with_client(
+            tls.client_builder(),
             "inference",
             &format!("{base}/v1"),
             None,
@@ -54,7 +66,8 @@ impl HttpModelClient {
                 confab_core::config::redact_url(base_url)
             ))
         })?;
-        let http = reqwest::Client::builder()
+        let http = tls
+            .client_builder()
             .connect_timeout(Duration::from_secs(10))
             .timeout(Duration::from_secs(30))
             .build()

@@ -121,7 +121,27 @@ impl OpenAiClient {
         connect_timeout: Duration,
         timeout: Duration,
     ) -> Result<Self, ModelError> {
-        let http = reqwest::Client::builder()
+        Self::with_client(
+            reqwest::Client::builder(),
+            name,
+            base_url,
+            api_key,
+            connect_timeout,
+            timeout,
+        )
+    }
+
+    /// [`Self::new`] from a client builder that already holds its TLS trust (calls between
+    /// Confab's services: `confab_core::service_tls`).
+    pub fn with_client(
+        builder: reqwest::ClientBuilder,
+        name: &str,
+        base_url: &str,
+        api_key: Option<String>,
+        connect_timeout: Duration,
+        timeout: Duration,
+    ) -> Result<Self, ModelError> {
+        let http = builder
             .connect_timeout(connect_timeout)
             .timeout(timeout)
             .pool_max_idle_per_host(256)

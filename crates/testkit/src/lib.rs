@@ -1,6 +1,6 @@
 //! Test helpers shared by every crate's integration tests: a fresh database of the backend
 //! under test, the `confab` binary spawned on port 0, fake upstreams (OpenAI, YouTube), and the
-//! Redis server of the replica tests.
+//! Redis server of the replica tests, and a certificate authority for the TLS tests.
 //!
 //! The backend comes from `TEST_BACKEND` (`sqlite`, the default, or `postgres`, which needs
 //! `TEST_POSTGRES_URL` pointing at a server where the user may create databases). These names
@@ -9,6 +9,7 @@
 pub mod fake_openai;
 mod process;
 pub mod redis;
+pub mod tls;
 pub mod youtube;
 
 use anyhow::Context;

@@ -39,6 +39,7 @@ pub(super) async fn build(config: &Config, services: &Services) -> anyhow::Resul
     let shutdown = CancellationToken::new();
     let mut metrics = MetricsBuilder::new();
     super::ops_metrics::common(&mut metrics, config, false);
+    let tls = crate::tls::ServerTls::load(&config.server.tls, &mut metrics).await?;
     // Live events only: revocations reach the edge's credential caches through them.
     let nats = confab_bus::NatsBus::connect(url).await.with_context(|| {
         format!(
@@ -66,6 +67,7 @@ pub(super) async fn build(config: &Config, services: &Services) -> anyhow::Resul
             tasks: tasks.clone(),
             shutdown: shutdown.clone(),
             fallback: Router::new().fallback(crate::web::fallback),
+            tls: confab_core::service_tls::ServiceTls::from_config(&config.services)?,
         },
         &config.gateway,
     )
@@ -84,5 +86,6 @@ pub(super) async fn build(config: &Config, services: &Services) -> anyhow::Resul
         services: services.clone(),
         tasks,
         shutdown,
+        tls,
     })
 }

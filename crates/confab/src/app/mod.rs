@@ -65,6 +65,8 @@ pub struct Process {
     pub tasks: TaskTracker,
     /// Cancelled when shutdown begins, so background work flushes and stops.
     pub shutdown: CancellationToken,
+    /// HTTPS (`[server.tls]`); `None` serves plain HTTP.
+    pub tls: Option<crate::tls::ServerTls>,
 }
 
 impl std::fmt::Debug for Process {
@@ -93,6 +95,8 @@ pub struct App {
     pub tasks: TaskTracker,
     /// Cancelled when shutdown begins, so background work flushes and stops.
     pub shutdown: CancellationToken,
+    /// HTTPS (`[server.tls]`); `None` serves plain HTTP.
+    pub tls: Option<crate::tls::ServerTls>,
 }
 
 impl std::fmt::Debug for App {
@@ -112,6 +116,7 @@ impl App {
             services: Services::all(),
             tasks: self.tasks,
             shutdown: self.shutdown,
+            tls: self.tls,
         }
     }
 }
@@ -133,6 +138,7 @@ pub async fn build(config: &Config) -> anyhow::Result<App> {
         openapi: built.openapi,
         tasks: built.tasks,
         shutdown: built.shutdown,
+        tls: built.tls,
     })
 }
 
@@ -160,6 +166,7 @@ pub async fn build_process(config: &Config, services: &Services) -> anyhow::Resu
         services: services.clone(),
         tasks: built.tasks,
         shutdown: built.shutdown,
+        tls: built.tls,
     })
 }
 
@@ -176,6 +183,7 @@ struct Built {
     openapi: utoipa::openapi::OpenApi,
     tasks: TaskTracker,
     shutdown: CancellationToken,
+    tls: Option<crate::tls::ServerTls>,
 }
 
 /// A split process (some services, not all) needs what lets processes find each other: the
@@ -227,6 +235,7 @@ async fn assemble(config: &Config, services: &Services) -> anyhow::Result<Built>
     let mut metrics = MetricsBuilder::new();
     ops_metrics::common(&mut metrics, config, true);
     db.register_metrics(&mut metrics);
+    let tls = crate::tls::ServerTls::load(&config.server.tls, &mut metrics).await?;
     // Caches and limits: in this process, or shared with the replicas through Redis.
     let shared = shared::Shared::build(config, &mut metrics)?;
     let tasks = TaskTracker::new();
@@ -595,5 +604,6 @@ async fn assemble(config: &Config, services: &Services) -> anyhow::Result<Built>
         openapi,
         tasks,
         shutdown,
+        tls,
     })
 }

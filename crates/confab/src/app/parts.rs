@@ -160,8 +160,12 @@ pub(super) fn model_client(
             (Some(url), Some(tokens), _) => {
                 tracing::info!(url = %url, "models are called on a remote inference service");
                 Arc::new(
-                    confab_model_client::http::HttpModelClient::new(url, tokens.clone())
-                        .map_err(|e| anyhow::anyhow!("chat.inference_url: {e}"))?,
+                    confab_model_client::http::HttpModelClient::with_tls(
+                        url,
+                        tokens.clone(),
+                        &confab_core::service_tls::ServiceTls::from_config(&config.services)?,
+                    )
+                    .map_err(|e| anyhow::anyhow!("chat.inference_url: {e}"))?,
                 )
             }
             (_, _, Some(inference)) => {
@@ -251,12 +255,16 @@ fn maintain_signing_keys(keys: Arc<KeyRing>, tasks: &TaskTracker, shutdown: Canc
 
 /// Whether the deployment is served over HTTPS (`server.public_url`): cookies are `Secure`
 /// and HSTS is sent.
+/// Whether browsers reach this process over HTTPS: it serves TLS itself (`[server.tls]`), or
+/// its public URL is `https://` (TLS ends at a proxy). Cookies are then `Secure` and responses
+/// carry `Strict-Transport-Security`.
 pub(super) fn is_https(config: &Config) -> bool {
-    config
-        .server
-        .public_url
-        .as_deref()
-        .is_some_and(|u| u.starts_with("https://"))
+    config.server.tls.enabled()
+        || config
+            .server
+            .public_url
+            .as_deref()
+            .is_some_and(|u| u.starts_with("https://"))
 }
 
 /// `router` in the common middleware every process's routes pass through.

@@ -11,6 +11,7 @@ use confab_bus::EventBus;
 use confab_core::auth::ServiceTokens;
 use confab_core::config::Config;
 use confab_core::http::{NotReady, ReadinessCheck};
+use confab_core::service_tls::ServiceTls;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -37,12 +38,11 @@ pub(super) fn authenticator(
              (CONFAB_SERVICES__AUTH_URL), the auth service's base URL"
         )
     })?;
-    let remote = RemoteAuthenticator::new(
-        RemoteAuthConfig::new(url, config.auth.issuer.clone(), caller_name(services)),
-        tokens.clone(),
-        events,
-    )
-    .map_err(|e| anyhow::anyhow!("services.auth_url: {e}"))?;
+    let mut remote_config =
+        RemoteAuthConfig::new(url, config.auth.issuer.clone(), caller_name(services));
+    remote_config.tls = ServiceTls::from_config(&config.services)?;
+    let remote = RemoteAuthenticator::new(remote_config, tokens.clone(), events)
+        .map_err(|e| anyhow::anyhow!("services.auth_url: {e}"))?;
     remote.start(tasks, shutdown);
     Ok(remote)
 }
@@ -60,8 +60,13 @@ pub(super) fn settings_store(
         )
     })?;
     Ok(Arc::new(
-        crate::remote::HttpSettingsStore::new(url, tokens.clone(), caller_name(services))
-            .map_err(|e| anyhow::anyhow!("services.admin_url: {e}"))?,
+        crate::remote::HttpSettingsStore::with_tls(
+            url,
+            tokens.clone(),
+            caller_name(services),
+            &ServiceTls::from_config(&config.services)?,
+        )
+        .map_err(|e| anyhow::anyhow!("services.admin_url: {e}"))?,
     ))
 }
 

@@ -36,4 +36,5 @@ mod routes_internal;
 mod seo;
 mod seo_real;
 mod seo_youtube;
+mod tls;
 mod usage;

@@ -116,14 +116,15 @@ impl Default for GatewayConfig {
 /// One instance entry, as configured.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum InstanceEntry {
-    /// `http://host:port`: one instance.
-    Static { authority: String },
+    /// `http://host:port`, or `https://host:port` (`tls`, the certificate checked against
+    /// `host` with the system's roots and `services.ca_file`): one instance.
+    Static { authority: String, tls: bool },
     /// `dns://name:port`: every address `name` resolves to.
     Dns { host: String, port: u16 },
 }
 
 impl InstanceEntry {
-    /// Reads `http://host:port` (no path) or `dns://name:port`.
+    /// Reads `http://host:port` or `https://host:port` (no path), or `dns://name:port`.
     pub fn parse(entry: &str) -> Result<Self, String> {
         if let Some(rest) = entry.strip_prefix("dns://") {
             let (host, port) = rest
@@ -145,9 +146,18 @@ impl InstanceEntry {
                 port,
             });
         }
-        let rest = entry.strip_prefix("http://").ok_or_else(|| {
-            format!("`{entry}` must be http://host:port or dns://name:port (TLS ends before the services)")
-        })?;
+        let (rest, tls) = match (
+            entry.strip_prefix("http://"),
+            entry.strip_prefix("https://"),
+        ) {
+            (Some(rest), _) => (rest, false),
+            (None, Some(rest)) => (rest, true),
+            (None, None) => {
+                return Err(format!(
+                    "`{entry}` must be http://host:port, https://host:port or dns://name:port"
+                ));
+            }
+        };
         let rest = rest.strip_suffix('/').unwrap_or(rest);
         let authority: http::uri::Authority = rest
             .parse()
@@ -157,6 +167,7 @@ impl InstanceEntry {
         }
         Ok(Self::Static {
             authority: authority.as_str().to_owned(),
+            tls,
         })
     }
 }

@@ -28,6 +28,7 @@ mod seo;
 mod server;
 #[cfg(test)]
 mod tests;
+mod tls;
 
 pub use auth::{AuthConfig, RegistrationPolicy};
 pub use bus::BusConfig;
@@ -40,12 +41,17 @@ pub use inference::{
 pub use redis::RedisConfig;
 pub use seo::{ScoreWeights, SeoConfig, YoutubeConfig};
 pub use server::{AdminConfig, DatabaseConfig, LogConfig, LogFormat, ServerConfig, ServicesConfig};
+pub use tls::{TlsConfig, TlsVersion};
 
 /// The prefix of every Confab environment variable.
 pub const ENV_PREFIX: &str = "CONFAB_";
 
 /// Variables that are read by the CLI itself and are not configuration keys.
 const CLI_ONLY_VARS: &[&str] = &["CONFAB_CONFIG"];
+
+/// Keys whose own name ends in `_file` (a path is their value): their variable
+/// (`CONFAB_SERVICES__CA_FILE`) sets them, and is not read as `services.ca` from a file.
+const KEYS_NAMED_FILE: &[&str] = &["services.ca_file"];
 
 /// Well-known variable names honoured besides the `CONFAB_` ones, with the key they set.
 const ALIASES: &[(&str, &str)] = &[
@@ -221,6 +227,36 @@ impl Config {
         Ok(config)
     }
 
+    /// `services.require_tls`: no URL of another service may be plain `http://`, nor a
+    /// gateway upstream other than `https://host:port` (`dns://` entries are dialled in
+    /// plain HTTP).
+    fn check_services_tls(&self) -> Result<(), ConfigError> {
+        for (key, url) in [
+            ("services.auth_url", &self.services.auth_url),
+            ("services.admin_url", &self.services.admin_url),
+            ("chat.inference_url", &self.chat.inference_url),
+        ] {
+            if let Some(url) = url
+                && !url.starts_with("https://")
+            {
+                return Err(ConfigError::Invalid(format!(
+                    "services.require_tls: {key} `{url}` is not an https:// URL"
+                )));
+            }
+        }
+        for (service, entries) in self.gateway.upstreams.all() {
+            for entry in entries {
+                if !entry.starts_with("https://") {
+                    return Err(ConfigError::Invalid(format!(
+                        "services.require_tls: gateway.upstreams.{service} `{entry}` is not an \
+                         https://host:port entry"
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Checks rules that types alone do not express.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let bad = |msg: &str| Err(ConfigError::Invalid(msg.to_owned()));
@@ -262,6 +298,10 @@ impl Config {
         }
         self.redis.validate().map_err(ConfigError::Invalid)?;
         self.gateway.validate().map_err(ConfigError::Invalid)?;
+        self.server.tls.validate().map_err(ConfigError::Invalid)?;
+        if self.services.require_tls {
+            self.check_services_tls()?;
+        }
         if let Some(problem) = self.seo.problem() {
             return Err(ConfigError::Invalid(problem));
         }
@@ -509,7 +549,10 @@ fn merge_env(mut fig: Figment, pairs: &[(String, String)]) -> Result<Figment, Co
     let mut entries: Vec<(bool, String, String)> = Vec::new();
     for (name, value) in pairs {
         let (name, value) = match name.strip_suffix("_FILE") {
-            Some(base) if env_key(base).is_some() => {
+            Some(base)
+                if env_key(base).is_some()
+                    && !env_key(name).is_some_and(|k| KEYS_NAMED_FILE.contains(&k.as_str())) =>
+            {
                 let content =
                     std::fs::read_to_string(value).map_err(|source| ConfigError::Read {
                         path: PathBuf::from(value),

@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::Secret;
+use super::tls::TlsConfig;
 
 /// The admin service.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
@@ -43,6 +44,15 @@ pub struct ServicesConfig {
     /// without running it (auth and inference).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub admin_url: Option<String>,
+    /// A PEM file of CA certificates trusted (besides the system's) for calls to the other
+    /// services over `https://`: the auth service's JWKS and internal routes, the admin
+    /// service's settings, chat and SEO to inference, the gateway to its `https://` upstreams.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ca_file: Option<std::path::PathBuf>,
+    /// Refuse to start with any `http://` URL for another service (`services.auth_url`,
+    /// `services.admin_url`, `chat.inference_url`, the gateway's upstreams, where `dns://`
+    /// counts as plain), and make the clients between services refuse plain HTTP.
+    pub require_tls: bool,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
@@ -118,6 +128,8 @@ pub struct ServerConfig {
     /// `CONFAB_SERVER__METRICS_TOKEN_FILE`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub metrics_token: Option<Secret>,
+    /// HTTPS served by this process (`[server.tls]`); off unless `cert` and `key` are set.
+    pub tls: TlsConfig,
 }
 
 impl Default for ServerConfig {
@@ -131,6 +143,7 @@ impl Default for ServerConfig {
             trust_proxy_headers: false,
             trusted_proxies: Vec::new(),
             metrics_token: None,
+            tls: TlsConfig::default(),
         }
     }
 }

@@ -300,11 +300,20 @@ fn gateway_upstreams_and_limits_are_checked_by_key() {
     assert_eq!(
         InstanceEntry::parse("http://127.0.0.1:9001/").unwrap(),
         InstanceEntry::Static {
-            authority: "127.0.0.1:9001".into()
+            authority: "127.0.0.1:9001".into(),
+            tls: false
+        }
+    );
+    assert_eq!(
+        InstanceEntry::parse("https://chat.internal:8443").unwrap(),
+        InstanceEntry::Static {
+            authority: "chat.internal:8443".into(),
+            tls: true
         }
     );
     for bad in [
-        "https://x:1",
+        "ftp://x:1",
+        "https://x:1/path",
         "http://x:1/path",
         "dns://x",
         "dns://:80",
@@ -337,4 +346,62 @@ fn gateway_upstreams_and_limits_are_checked_by_key() {
         let text = Config::load(&env(&[(key, value)])).unwrap_err().to_string();
         assert!(text.contains(named), "{key}: {text}");
     }
+}
+
+#[test]
+fn tls_keys_come_in_pairs_and_versions_read_from_the_environment() {
+    let config = Config::load(&env(&[
+        ("CONFAB_SERVER__TLS__CERT", "/tls/cert.pem"),
+        ("CONFAB_SERVER__TLS__KEY", "/tls/key.pem"),
+        ("CONFAB_SERVER__TLS__MIN_VERSION", "1.2"),
+    ]))
+    .unwrap();
+    assert!(config.server.tls.enabled());
+    assert_eq!(config.server.tls.min_version, TlsVersion::V1_2);
+    assert_eq!(Config::default().server.tls.min_version, TlsVersion::V1_3);
+    let err = Config::load(&env(&[("CONFAB_SERVER__TLS__CERT", "/tls/cert.pem")]))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("server.tls.key"), "{err}");
+    let err = Config::load(&env(&[("CONFAB_SERVER__TLS__MIN_VERSION", "1.1")]))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("min_version"), "{err}");
+}
+
+#[test]
+fn require_tls_refuses_plain_service_urls() {
+    let err = Config::load(&env(&[
+        ("CONFAB_SERVICES__REQUIRE_TLS", "true"),
+        ("CONFAB_SERVICES__AUTH_URL", "http://auth:8080"),
+    ]))
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("services.auth_url"), "{err}");
+    let err = Config::load(&env(&[
+        ("CONFAB_SERVICES__REQUIRE_TLS", "true"),
+        ("CONFAB_GATEWAY__UPSTREAMS__CHAT", "[\"http://chat:8080\"]"),
+    ]))
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("gateway.upstreams.chat"), "{err}");
+    let config = Config::load(&env(&[
+        ("CONFAB_SERVICES__REQUIRE_TLS", "true"),
+        ("CONFAB_SERVICES__AUTH_URL", "https://auth:8443"),
+        ("CONFAB_SERVICES__CA_FILE", "/tls/ca.pem"),
+        ("CONFAB_GATEWAY__UPSTREAMS__CHAT", "[\"https://chat:8443\"]"),
+    ]))
+    .unwrap();
+    assert!(config.services.require_tls);
+    assert_eq!(
+        config.services.ca_file.as_deref(),
+        Some(Path::new("/tls/ca.pem"))
+    );
+    let err = Config::load(&env(&[
+        ("CONFAB_SERVICES__REQUIRE_TLS", "true"),
+        ("CONFAB_GATEWAY__UPSTREAMS__CHAT", "[\"dns://chat:8443\"]"),
+    ]))
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("https://host:port"), "{err}");
 }

@@ -12,3 +12,4 @@ mod proxying;
 mod resilience;
 mod routing;
 mod support;
+mod tls;

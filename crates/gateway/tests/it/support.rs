@@ -23,6 +23,7 @@ use confab_core::config::{GatewayConfig, ServerConfig};
 use confab_core::http::{HttpContext, apply_common_layers, ops_router};
 use confab_core::metrics::{Metrics, MetricsBuilder};
 use confab_core::net::ProxyTrust;
+use confab_core::service_tls::ServiceTls;
 use confab_gateway::{Gateway, GatewayDeps};
 use futures::StreamExt;
 use parking_lot::Mutex;
@@ -105,6 +106,8 @@ pub struct FakeState {
 /// A fake service on 127.0.0.1.
 pub struct Fake {
     pub addr: SocketAddr,
+    /// `http`, or `https` for [`Fake::serve_tls`].
+    scheme: &'static str,
     pub state: Arc<FakeState>,
     task: tokio::task::JoinHandle<()>,
 }
@@ -122,6 +125,29 @@ impl Fake {
     }
 
     pub fn serve(name: &str, listener: tokio::net::TcpListener) -> Fake {
+        Self::serve_on(name, listener, "http")
+    }
+
+    /// The fake over HTTPS, with the certificate `acceptor` holds.
+    pub fn serve_tls(
+        name: &str,
+        listener: tokio::net::TcpListener,
+        acceptor: tokio_rustls::TlsAcceptor,
+    ) -> Fake {
+        Self::serve_on(
+            name,
+            TlsListener {
+                tcp: listener,
+                acceptor,
+            },
+            "https",
+        )
+    }
+
+    fn serve_on<L>(name: &str, listener: L, scheme: &'static str) -> Fake
+    where
+        L: axum::serve::Listener<Addr = SocketAddr>,
+    {
         let addr = listener.local_addr().unwrap();
         let state = Arc::new(FakeState {
             name: name.to_owned(),
@@ -152,11 +178,16 @@ impl Fake {
         let task = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
-        Fake { addr, state, task }
+        Fake {
+            addr,
+            scheme,
+            state,
+            task,
+        }
     }
 
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("{}://{}", self.scheme, self.addr)
     }
 
     pub fn hits(&self) -> usize {
@@ -165,6 +196,33 @@ impl Fake {
 
     pub fn fail(&self, failing: bool) {
         self.state.failing.store(failing, Ordering::SeqCst);
+    }
+}
+
+/// Completes TLS handshakes on a TCP listener's connections, one at a time (a client that
+/// refuses the certificate is skipped).
+struct TlsListener {
+    tcp: tokio::net::TcpListener,
+    acceptor: tokio_rustls::TlsAcceptor,
+}
+
+impl axum::serve::Listener for TlsListener {
+    type Io = tokio_rustls::server::TlsStream<tokio::net::TcpStream>;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        loop {
+            let Ok((tcp, addr)) = self.tcp.accept().await else {
+                continue;
+            };
+            if let Ok(stream) = self.acceptor.accept(tcp).await {
+                return (stream, addr);
+            }
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.tcp.local_addr()
     }
 }
 
@@ -345,6 +403,15 @@ pub async fn start_gateway(config: &GatewayConfig) -> TestGateway {
 }
 
 pub async fn start_with(config: &GatewayConfig, limiter: Arc<dyn RateLimiter>) -> TestGateway {
+    start_trusting(config, limiter, ServiceTls::default()).await
+}
+
+/// A gateway whose client to `https://` upstreams trusts `tls`.
+pub async fn start_trusting(
+    config: &GatewayConfig,
+    limiter: Arc<dyn RateLimiter>,
+    tls: ServiceTls,
+) -> TestGateway {
     let mut builder = MetricsBuilder::new();
     let tasks = TaskTracker::new();
     let shutdown = CancellationToken::new();
@@ -359,6 +426,7 @@ pub async fn start_with(config: &GatewayConfig, limiter: Arc<dyn RateLimiter>) -
             tasks,
             shutdown: shutdown.clone(),
             fallback,
+            tls,
         },
         config,
     )
