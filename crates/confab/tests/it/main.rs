@@ -34,4 +34,5 @@ mod routes_internal;
 mod seo;
 mod seo_real;
 mod seo_youtube;
+mod traces;
 mod usage;
