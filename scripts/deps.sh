@@ -3,10 +3,10 @@
 # (Debian/Ubuntu). Idempotent, and quick when everything is present: apt is only touched
 # when something is missing. As root it installs; otherwise it prints the command to run.
 #
-# Only the PostgreSQL, NATS and Redis binaries are used: scripts/test.sh starts its own
+# Only the PostgreSQL, NATS, Redis and Prometheus binaries are used: scripts/test.sh starts its own
 # throwaway servers on free loopback ports, so a `main` cluster, a `nats-server` or a
 # `redis-server` service that the Debian packages may create (and, where an init system runs,
-# start on 5432, 4222 and 6379) neither conflicts nor is relied on.
+# start on 5432, 4222, 6379 and 9090) neither conflicts nor is relied on.
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=SCRIPTDIR/lib/postgres.sh
@@ -43,6 +43,14 @@ check() {
 	installed fonts-dejavu-core || missing+=(fonts-dejavu-core)   # text in their screenshots
 	installed fonts-noto-color-emoji || missing+=(fonts-noto-color-emoji) # and the reaction emoji
 	installed fonts-liberation || missing+=(fonts-liberation) # Arial's metrics, so emoji fonts stay out of plain text
+	# The deploy checks (scripts/check-deploy.sh); their Python tools go in target/deploy-venv.
+	have promtool || missing+=(prometheus)             # promtool, and the server the live test scrapes with
+	have amtool || missing+=(prometheus-alertmanager)  # amtool check-config
+	have docker-compose || missing+=(docker-compose)   # 1.29: `config -q` needs no engine
+	have shellcheck || missing+=(shellcheck)
+	# kubectl (kustomize) ships with the machine image (Google's kubectl package); Debian
+	# bookworm has none, so a machine without it needs kubectl from its vendor's apt repository.
+	have kubectl || missing+=(kubectl)
 }
 
 check

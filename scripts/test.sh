@@ -4,7 +4,8 @@
 # Both passes also get a throwaway NATS server with JetStream (the NATS adapter tests) and a
 # throwaway Redis server (the Redis adapter tests), each on a free loopback port.
 # First the web UI's component tests run and the UI is built (scripts/web.sh all); last, its
-# end-to-end tests run in Chromium (scripts/web.sh e2e).
+# end-to-end tests run in Chromium (scripts/web.sh e2e), and deploy/ is checked offline
+# (scripts/check-deploy.sh).
 #
 #   scripts/test.sh [ARGS...]      ARGS go to both `cargo nextest run` invocations
 #                                  (e.g. a test name filter, or `--no-fail-fast`)
@@ -129,6 +130,13 @@ api_contract() {
 	scripts/api-contract.sh
 }
 
+deploy_checks() {
+	echo
+	echo "==> deploy checks (scripts/check-deploy.sh)"
+	cargo build -p confab
+	scripts/check-deploy.sh
+}
+
 failed=()
 run_pass sqlite "$@" || failed+=(sqlite)
 if $postgres_pass; then
@@ -139,6 +147,9 @@ if [[ $# -eq 0 ]]; then
 	api_contract || failed+=(api-contract)
 	# The web UI in Chromium against a live `confab serve` (SQLite).
 	scripts/web.sh e2e || failed+=(web-e2e)
+	# deploy/ and .github/ checked offline (Compose, kustomize, the chart, Prometheus rules and a
+	# live scrape, Grafana's queries, the image's Dockerfile, the CI workflow); about 30 s.
+	deploy_checks || failed+=(deploy)
 fi
 
 echo
@@ -147,7 +158,7 @@ if ((${#failed[@]} > 0)); then
 	exit 1
 fi
 if $postgres_pass; then
-	echo "==> passed: sqlite and postgres (and the openai SDK, API contract and web end-to-end tests unless a filter was given)"
+	echo "==> passed: sqlite and postgres (and the openai SDK, API contract, web end-to-end and deploy checks unless a filter was given)"
 else
 	echo "==> passed: sqlite (postgres skipped)"
 fi

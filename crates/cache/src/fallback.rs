@@ -13,7 +13,9 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use parking_lot::Mutex;
 
-use crate::limit::{Counters, Decision, Membership, Rate, RateLimiter, Taken, Unavailable};
+use crate::limit::{
+    Counters, Decision, Membership, Rate, RateCheck, RateLimiter, Taken, Unavailable,
+};
 use crate::metrics::{LimiterPort, RedisMetrics};
 use crate::warn::{WARN_EVERY, WarnEvery};
 
@@ -162,6 +164,10 @@ impl RateLimiter for Fallback<dyn RateLimiter> {
     async fn check(&self, key: &str, rate: Rate, cost: u32) -> Result<Decision, Unavailable> {
         route!(self.check(key, rate, cost))
     }
+
+    async fn check_all(&self, checks: &[RateCheck<'_>]) -> Result<Vec<Decision>, Unavailable> {
+        route!(self.check_all(checks))
+    }
 }
 
 #[async_trait]
@@ -182,6 +188,18 @@ impl Counters for Fallback<dyn Counters> {
 
     async fn get(&self, key: &str) -> Result<Option<u64>, Unavailable> {
         route!(self.get(key))
+    }
+
+    async fn get_many(&self, keys: &[&str]) -> Result<Vec<Option<u64>>, Unavailable> {
+        route!(self.get_many(keys))
+    }
+
+    async fn add_many(
+        &self,
+        adds: &[(&str, u64)],
+        window: Duration,
+    ) -> Result<Vec<u64>, Unavailable> {
+        route!(self.add_many(adds, window))
     }
 
     async fn seed(&self, key: &str, value: u64, window: Duration) -> Result<u64, Unavailable> {

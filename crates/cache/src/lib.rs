@@ -16,7 +16,7 @@ pub mod revocable;
 mod warn;
 
 pub use fallback::{Fallback, FallbackCounters, FallbackMembership, FallbackRateLimiter};
-pub use limit::{Counters, Decision, Membership, Rate, RateLimiter, Taken, Unavailable};
+pub use limit::{Counters, Decision, Membership, Rate, RateCheck, RateLimiter, Taken, Unavailable};
 pub use memory::{MemoryCounters, MemoryMembership, MemoryRateLimiter};
 pub use metrics::{LimiterPort, RedisMetrics};
 #[cfg(feature = "redis")]

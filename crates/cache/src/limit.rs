@@ -55,12 +55,36 @@ pub struct Decision {
 #[error("the limiter's store is unavailable: {0}")]
 pub struct Unavailable(pub String);
 
+/// One key's part of a [`RateLimiter::check_all`].
+#[derive(Debug, Clone, Copy)]
+pub struct RateCheck<'a> {
+    pub key: &'a str,
+    pub rate: Rate,
+    pub cost: u32,
+}
+
 /// Rate limits shared by every replica that uses the same adapter.
 #[async_trait]
 pub trait RateLimiter: Send + Sync {
     /// Takes `cost` (0 counts as 1) from `key`'s allowance under `rate`: all of it, or
     /// nothing. A `rate` with `limit` 0 allows everything (the decision's `limit` is then 0).
     async fn check(&self, key: &str, rate: Rate, cost: u32) -> Result<Decision, Unavailable>;
+
+    /// [`check`](Self::check)s `checks` in order and stops at the first refusal: the costs
+    /// before it stay taken, the checks after it are not made. Returns one decision per check
+    /// made (the last one is the refusal, if any). The shared adapter makes them all in one
+    /// round trip, atomically; this default makes them one by one.
+    async fn check_all(&self, checks: &[RateCheck<'_>]) -> Result<Vec<Decision>, Unavailable> {
+        let mut decisions = Vec::with_capacity(checks.len());
+        for check in checks {
+            let decision = self.check(check.key, check.rate, check.cost).await?;
+            decisions.push(decision);
+            if !decision.allowed {
+                break;
+            }
+        }
+        Ok(decisions)
+    }
 }
 
 /// The answer to [`Counters::take`].
@@ -94,6 +118,30 @@ pub trait Counters: Send + Sync {
 
     /// The total of `key`, `None` when the key has no window now.
     async fn get(&self, key: &str) -> Result<Option<u64>, Unavailable>;
+
+    /// The totals of `keys`, in order ([`get`](Self::get) of each; the shared adapter asks
+    /// for them all in one round trip).
+    async fn get_many(&self, keys: &[&str]) -> Result<Vec<Option<u64>>, Unavailable> {
+        let mut totals = Vec::with_capacity(keys.len());
+        for key in keys {
+            totals.push(self.get(key).await?);
+        }
+        Ok(totals)
+    }
+
+    /// [`add`](Self::add)s each amount to its key, all with the same `window`, and returns
+    /// the totals in order (the shared adapter: in one round trip, atomically).
+    async fn add_many(
+        &self,
+        adds: &[(&str, u64)],
+        window: Duration,
+    ) -> Result<Vec<u64>, Unavailable> {
+        let mut totals = Vec::with_capacity(adds.len());
+        for (key, amount) in adds {
+            totals.push(self.add(key, *amount, window).await?);
+        }
+        Ok(totals)
+    }
 
     /// Starts `key`'s window at `value` unless it has one already (a count read back from
     /// durable storage); returns the total in force.

@@ -372,10 +372,27 @@ pub struct JwkSet {
     pub keys: Vec<Jwk>,
 }
 
-/// Public keys by `kid`, ready to verify access tokens.
-#[derive(Clone, Default)]
+/// Public keys by `kid`, ready to verify access tokens, with the tokens they verified lately.
+///
+/// A client sends the same access token with every request for its lifetime, and checking
+/// its Ed25519 signature is most of the cost of authenticating it: the claims of the last
+/// [`Self::VERIFIED`] tokens verified are kept, keyed by the whole token, so the same bytes
+/// are verified once per key set. A kept token is still refused once expired or for another
+/// issuer; only tokens that verified are kept, so invalid ones cannot crowd the cache, and a
+/// key set built anew (keys rotated or retired) starts empty.
+#[derive(Clone)]
 pub struct KeySet {
     keys: HashMap<String, Arc<DecodingKey>>,
+    verified: moka::sync::Cache<String, Arc<AccessClaims>>,
+}
+
+impl Default for KeySet {
+    fn default() -> Self {
+        Self {
+            keys: HashMap::new(),
+            verified: Self::verified_cache(),
+        }
+    }
 }
 
 impl fmt::Debug for KeySet {
@@ -397,7 +414,23 @@ impl KeySet {
                 .map_err(|e| format!("key {}: {e}", jwk.kid))?;
             keys.insert(jwk.kid.clone(), Arc::new(key));
         }
-        Ok(Self { keys })
+        Ok(Self {
+            keys,
+            verified: Self::verified_cache(),
+        })
+    }
+
+    /// How many verified tokens a key set keeps (about 1 KiB each).
+    pub const VERIFIED: u64 = 10_000;
+    /// Seconds a token counts past its `exp`, as `jsonwebtoken` validates it.
+    const LEEWAY: u64 = 5;
+
+    fn verified_cache() -> moka::sync::Cache<String, Arc<AccessClaims>> {
+        moka::sync::Cache::builder()
+            .max_capacity(Self::VERIFIED)
+            // Access tokens live minutes; one idle this long is likely gone.
+            .time_to_idle(std::time::Duration::from_secs(15 * 60))
+            .build()
     }
 
     pub fn contains(&self, kid: &str) -> bool {
@@ -412,16 +445,32 @@ impl KeySet {
             .ok_or(AuthFailure::Invalid)
     }
 
-    /// Verifies signature, algorithm, issuer and expiry.
+    /// Verifies signature, algorithm, issuer and expiry (the signature once per token: see
+    /// the type's documentation).
     pub fn verify(&self, token: &str, issuer: &str) -> Result<AccessClaims, AuthFailure> {
+        if let Some(claims) = self.verified.get(token) {
+            if claims.iss != issuer {
+                return Err(AuthFailure::Invalid);
+            }
+            let leeway = i64::try_from(Self::LEEWAY).unwrap_or(0);
+            if claims.exp < crate::now_ms() / 1000 - leeway {
+                self.verified.invalidate(token);
+                return Err(AuthFailure::Expired);
+            }
+            return Ok(AccessClaims::clone(&claims));
+        }
         let kid = Self::token_kid(token)?;
         let key = self.keys.get(&kid).ok_or(AuthFailure::Invalid)?;
         let mut validation = Validation::new(Algorithm::EdDSA);
         validation.set_issuer(&[issuer]);
-        validation.leeway = 5;
+        validation.leeway = Self::LEEWAY;
         validation.set_required_spec_claims(&["exp", "iss", "sub"]);
         match jsonwebtoken::decode::<AccessClaims>(token, key, &validation) {
-            Ok(data) => Ok(data.claims),
+            Ok(data) => {
+                self.verified
+                    .insert(token.to_owned(), Arc::new(data.claims.clone()));
+                Ok(data.claims)
+            }
             Err(e) if matches!(e.kind(), jsonwebtoken::errors::ErrorKind::ExpiredSignature) => {
                 Err(AuthFailure::Expired)
             }

@@ -6,7 +6,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use confab_cache::{Decision, Rate, RateLimiter};
+use confab_cache::{Decision, Rate, RateCheck, RateLimiter};
 use confab_core::ApiError;
 use confab_core::auth::{AuthFailure, Credential, DynAuthenticator, Principal, ServiceTokens};
 use http::{HeaderMap, HeaderValue, header};
@@ -156,7 +156,8 @@ impl Limits {
 }
 
 /// The outcome of the rate limits: the tightest decision (for the `x-ratelimit-*` headers), and
-/// whether it refused.
+/// whether it refused. The address's, the user's and the key's limits are one call of the
+/// limiter (one round trip to Redis), in that order: a refusal leaves the later ones untaken.
 pub async fn check_limits(
     limiter: &Arc<dyn RateLimiter>,
     limits: Limits,
@@ -164,19 +165,6 @@ pub async fn check_limits(
     principal: Option<&Principal>,
     metrics: &GatewayMetrics,
 ) -> Option<Decision> {
-    let check = |key: Option<String>, rate: Option<Rate>| async move {
-        let (key, rate) = (key?, rate?);
-        match limiter.check(&key, rate, 1).await {
-            Ok(decision) => Some(decision),
-            Err(e) => {
-                // The production adapter degrades by itself; a plain adapter that fails lets
-                // the request through rather than failing a user for the limiter's trouble.
-                tracing::warn!(error = %e, "rate limiter unavailable; request let through");
-                metrics.limiter_unavailable();
-                None
-            }
-        }
-    };
     let ip_key = ip.map(|ip| format!("gw:ip:{}", confab_core::net::throttle_key(ip)));
     let user_key = principal.map(|p| format!("gw:user:{}", p.user_id));
     let key_key = principal.and_then(|p| match &p.credential {
@@ -187,15 +175,35 @@ pub async fn check_limits(
         } => Some(format!("gw:key:{key_id}")),
         _ => None,
     });
-    let (a, b, c) = futures::join!(
-        check(ip_key, limits.ip),
-        check(user_key, limits.user),
-        check(key_key, limits.key)
-    );
-    [a, b, c]
-        .into_iter()
-        .flatten()
-        .min_by_key(|d| (d.allowed, d.remaining))
+    let checks: Vec<RateCheck<'_>> = [
+        (&ip_key, limits.ip),
+        (&user_key, limits.user),
+        (&key_key, limits.key),
+    ]
+    .into_iter()
+    .filter_map(|(key, rate)| {
+        Some(RateCheck {
+            key: key.as_deref()?,
+            rate: rate?,
+            cost: 1,
+        })
+    })
+    .collect();
+    if checks.is_empty() {
+        return None;
+    }
+    match limiter.check_all(&checks).await {
+        Ok(decisions) => decisions
+            .into_iter()
+            .min_by_key(|d| (d.allowed, d.remaining)),
+        Err(e) => {
+            // The production adapter degrades by itself; a plain adapter that fails lets the
+            // request through rather than failing a user for the limiter's trouble.
+            tracing::warn!(error = %e, "rate limiter unavailable; request let through");
+            metrics.limiter_unavailable();
+            None
+        }
+    }
 }
 
 /// Writes `x-ratelimit-limit`, `-remaining` and `-reset` (seconds).

@@ -17,7 +17,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use confab_cache::{Counters, Rate, RateLimiter};
+use confab_cache::{Counters, Rate, RateCheck, RateLimiter};
 use confab_core::auth::{Credential, Principal};
 use confab_core::config::{ConcurrencyConfig, LimitsConfig};
 use confab_core::runtime::LiveSettings;
@@ -212,37 +212,75 @@ impl Limits {
         format!("inference:tokens:{day}:{}", subject_key(subject))
     }
 
-    /// Tokens `subject` used today: the shared count, started from the usage log on the
-    /// day's first use (by any replica).
-    async fn used_today(&self, subject: Subject, today: &str, window: Duration) -> Option<u64> {
-        let key = Self::tokens_key(subject, today);
+    /// Tokens each of `keys` (a subject's key of today) used today, `None` where the count
+    /// cannot be had: the shared counts, read in one call, each started from the usage log
+    /// on the day's first use (by any replica).
+    async fn used_today(
+        &self,
+        keys: &[(Subject, String)],
+        today: &str,
+        window: Duration,
+    ) -> Vec<Option<u64>> {
+        if keys.is_empty() {
+            return Vec::new();
+        }
         let counters = &self.ports.counters;
-        match counters.get(&key).await {
-            Ok(Some(used)) => return Some(used),
-            Ok(None) => {}
+        let names: Vec<&str> = keys.iter().map(|(_, key)| key.as_str()).collect();
+        let totals = match counters.get_many(&names).await {
+            Ok(totals) => totals,
             Err(error) => {
                 tracing::warn!(%error, "token counts unavailable; the daily limit is not checked");
-                return None;
+                return vec![None; keys.len()];
             }
-        }
-        let stored = match &self.usage {
-            Some(usage) => usage.tokens_used(subject, today).await.unwrap_or_else(|e| {
-                tracing::warn!(error = %e, "cannot read today's token usage; counting from zero");
-                0
-            }),
-            None => 0,
         };
-        // Another replica may have started the day meanwhile: the count in force wins.
-        match counters.seed(&key, stored, window).await {
-            Ok(used) => Some(used),
-            Err(error) => {
-                tracing::warn!(%error, "token counts unavailable; the daily limit is not checked");
-                None
+        let mut used = Vec::with_capacity(keys.len());
+        for ((subject, key), total) in keys.iter().zip(totals) {
+            if total.is_some() {
+                used.push(total);
+                continue;
             }
+            let stored = match &self.usage {
+                Some(usage) => usage.tokens_used(*subject, today).await.unwrap_or_else(|e| {
+                    tracing::warn!(error = %e, "cannot read today's token usage; counting from zero");
+                    0
+                }),
+                None => 0,
+            };
+            // Another replica may have started the day meanwhile: the count in force wins.
+            used.push(match counters.seed(key, stored, window).await {
+                Ok(total) => Some(total),
+                Err(error) => {
+                    tracing::warn!(%error, "token counts unavailable; the daily limit is not checked");
+                    None
+                }
+            });
         }
+        used
     }
 
-    /// Admits a request or refuses it with 429; returns the headers to send either way.
+    /// The requests-per-minute checks (per minute, key) in one call of the limiter (the
+    /// user's, then the key's), or `None` when no rate is on.
+    async fn check_rates(
+        &self,
+        rates: &[(u32, String)],
+    ) -> Option<Result<Vec<confab_cache::Decision>, confab_cache::Unavailable>> {
+        if rates.is_empty() {
+            return None;
+        }
+        let checks: Vec<RateCheck<'_>> = rates
+            .iter()
+            .map(|(per_minute, key)| RateCheck {
+                key,
+                rate: Rate::per_minute(*per_minute),
+                cost: 1,
+            })
+            .collect();
+        Some(self.ports.rate.check_all(&checks).await)
+    }
+
+    /// Admits a request or refuses it with 429; returns the headers to send either way. The
+    /// requests-per-minute check and the read of the day's tokens are one call each, made
+    /// at the same time (one round trip with the shared adapters).
     pub async fn check(&self, principal: &Principal) -> Result<Allowance, InferenceError> {
         let now = confab_core::now_ms();
         let today = day_of(now);
@@ -252,26 +290,28 @@ impl Limits {
         let day_window = Duration::from_secs(reset + 3_600);
         let (user, key) = Self::subjects(principal);
         let config = self.config();
-        let mut request_headers = Vec::new();
-        let mut token_headers = Vec::new();
-        for subject in std::iter::once(user).chain(key) {
-            let per_minute = Self::requests_per_minute(&config, subject);
-            if per_minute > 0 {
-                match self
-                    .ports
-                    .rate
-                    .check(&Self::rate_key(subject), Rate::per_minute(per_minute), 1)
-                    .await
-                {
-                    Ok(decision) if decision.allowed => {
-                        let reset_secs = decision.reset_after.as_secs_f64().ceil();
-                        request_headers = vec![
-                            header("x-ratelimit-limit-requests", per_minute),
-                            header("x-ratelimit-remaining-requests", decision.remaining),
-                            header("x-ratelimit-reset-requests", format!("{reset_secs}s")),
-                        ];
-                    }
-                    Ok(decision) => {
+        let subjects = || std::iter::once(user).chain(key);
+        let rates: Vec<(u32, String)> = subjects()
+            .map(|s| (Self::requests_per_minute(&config, s), Self::rate_key(s)))
+            .filter(|(per_minute, _)| *per_minute > 0)
+            .collect();
+        let token_keys: Vec<(Subject, String)> = subjects()
+            .filter(|s| Self::token_limit(&config, *s) > 0)
+            .map(|s| (s, Self::tokens_key(s, &today)))
+            .collect();
+        let (decisions, used) = tokio::join!(
+            self.check_rates(&rates),
+            self.used_today(&token_keys, &today, day_window)
+        );
+        let mut headers = Vec::new();
+        match decisions {
+            None => {}
+            Some(Err(error)) => {
+                tracing::warn!(%error, "request limits unavailable; not checked");
+            }
+            Some(Ok(decisions)) => {
+                for ((per_minute, _), decision) in rates.iter().zip(&decisions) {
+                    if !decision.allowed {
                         let wait = decision.retry_after.map_or(60, |d| d.as_secs() + 1);
                         return Err(InferenceError::Limited {
                             code: "rate_limit_exceeded",
@@ -281,41 +321,44 @@ impl Limits {
                             retry_after_secs: Some(wait),
                         });
                     }
-                    Err(error) => {
-                        tracing::warn!(%error, "request limits unavailable; not checked");
-                    }
                 }
-            }
-            let limit = Self::token_limit(&config, subject);
-            if limit > 0
-                && let Some(used) = self.used_today(subject, &today, day_window).await
-            {
-                if used >= limit {
-                    return Err(InferenceError::Limited {
-                        code: "tokens_exceeded",
-                        message: format!(
-                            "daily token limit of {limit} reached; it resets at midnight UTC"
-                        ),
-                        retry_after_secs: Some(reset),
-                    });
+                // The tightest subject speaks for the request: the last one (the key's).
+                if let (Some((per_minute, _)), Some(decision)) = (rates.last(), decisions.last()) {
+                    let reset_secs = decision.reset_after.as_secs_f64().ceil();
+                    headers.extend([
+                        header("x-ratelimit-limit-requests", per_minute),
+                        header("x-ratelimit-remaining-requests", decision.remaining),
+                        header("x-ratelimit-reset-requests", format!("{reset_secs}s")),
+                    ]);
                 }
-                token_headers = vec![
-                    header("x-ratelimit-limit-tokens", limit),
-                    header("x-ratelimit-remaining-tokens", limit - used),
-                    header("x-ratelimit-reset-tokens", format!("{reset}s")),
-                ];
             }
         }
+        let mut token_headers = Vec::new();
+        for ((subject, _), used) in token_keys.iter().zip(used) {
+            let Some(used) = used else { continue };
+            let limit = Self::token_limit(&config, *subject);
+            if used >= limit {
+                return Err(InferenceError::Limited {
+                    code: "tokens_exceeded",
+                    message: format!(
+                        "daily token limit of {limit} reached; it resets at midnight UTC"
+                    ),
+                    retry_after_secs: Some(reset),
+                });
+            }
+            token_headers = vec![
+                header("x-ratelimit-limit-tokens", limit),
+                header("x-ratelimit-remaining-tokens", limit - used),
+                header("x-ratelimit-reset-tokens", format!("{reset}s")),
+            ];
+        }
         Ok(Allowance {
-            headers: request_headers
-                .into_iter()
-                .chain(token_headers)
-                .flatten()
-                .collect(),
+            headers: headers.into_iter().chain(token_headers).flatten().collect(),
         })
     }
 
-    /// Counts the tokens of a finished request against today's limits (on every replica).
+    /// Counts the tokens of a finished request against today's limits (on every replica), in
+    /// one call.
     pub async fn add_tokens(&self, principal: &Principal, tokens: u64) {
         if tokens == 0 {
             return;
@@ -325,14 +368,17 @@ impl Limits {
         let window = Duration::from_secs(secs_to_midnight(now) + 3_600);
         let (user, key) = Self::subjects(principal);
         let config = self.config();
-        for subject in std::iter::once(user).chain(key) {
-            if Self::token_limit(&config, subject) == 0 {
-                continue;
-            }
-            let key = Self::tokens_key(subject, &today);
-            if let Err(error) = self.ports.counters.add(&key, tokens, window).await {
-                tracing::warn!(%error, "tokens not counted against the daily limit");
-            }
+        let keys: Vec<String> = std::iter::once(user)
+            .chain(key)
+            .filter(|s| Self::token_limit(&config, *s) > 0)
+            .map(|s| Self::tokens_key(s, &today))
+            .collect();
+        if keys.is_empty() {
+            return;
+        }
+        let adds: Vec<(&str, u64)> = keys.iter().map(|k| (k.as_str(), tokens)).collect();
+        if let Err(error) = self.ports.counters.add_many(&adds, window).await {
+            tracing::warn!(%error, "tokens not counted against the daily limit");
         }
     }
 }

@@ -684,3 +684,55 @@ async fn a_running_key_ring_rotates_by_age() {
     );
     assert!(ring.verify(&token).await.is_ok());
 }
+
+/// The key set keeps the tokens it verified (their signature is checked once), and still
+/// refuses a kept token once it has expired, or a token that differs by one byte.
+#[tokio::test]
+async fn a_kept_verified_token_is_refused_once_expired() {
+    use confab_auth::keys::KeyRing;
+    use confab_core::auth::{AccessClaims, AuthFailure};
+    let (store, _db, _t) = store().await;
+    let store: std::sync::Arc<dyn AuthStore> = std::sync::Arc::new(store);
+    let ring = KeyRing::open(store, "confab".into(), 900, 90, None)
+        .await
+        .unwrap();
+    let now = confab_core::now_ms() / 1000;
+    let claims = |exp: i64| AccessClaims {
+        sub: Uuid::now_v7(),
+        sid: Uuid::now_v7(),
+        role: Role::User,
+        iss: "confab".into(),
+        iat: now,
+        exp,
+    };
+    let lasting = claims(now + 900);
+    let token = ring.sign(&lasting).unwrap();
+    assert_eq!(ring.verify(&token).await.unwrap(), lasting);
+    assert_eq!(
+        ring.verify(&token).await.unwrap(),
+        lasting,
+        "from the kept claims"
+    );
+    let mut tampered = token.clone().into_bytes();
+    let last = tampered.len() - 2;
+    tampered[last] = if tampered[last] == b'A' { b'B' } else { b'A' };
+    let tampered = String::from_utf8(tampered).unwrap();
+    assert!(matches!(
+        ring.verify(&tampered).await,
+        Err(AuthFailure::Invalid)
+    ));
+
+    // Past its `exp` but within the 5 s leeway: valid, and kept.
+    let ending = claims(now - 4);
+    let token = ring.sign(&ending).unwrap();
+    assert_eq!(ring.verify(&token).await.unwrap(), ending);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while confab_core::now_ms() / 1000 - 5 <= ending.exp {
+        assert!(std::time::Instant::now() < deadline);
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(matches!(
+        ring.verify(&token).await,
+        Err(AuthFailure::Expired)
+    ));
+}

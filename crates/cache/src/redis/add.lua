@@ -1,7 +1,13 @@
--- Adds to a windowed counter unconditionally (RedisCounters::add); a new key gets the window.
--- KEYS[1] the key; ARGV[1] amount; ARGV[2] the window in ms (>= 1). Returns the total.
-local total = redis.call('INCRBY', KEYS[1], ARGV[1])
-if redis.call('PTTL', KEYS[1]) < 0 then
-  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+-- Adds to one or more windowed counters unconditionally (RedisCounters::add and ::add_many);
+-- a new key gets the window.
+-- KEYS[i] the i-th key; ARGV[1] the window in ms (>= 1); ARGV[i + 1] the i-th amount.
+-- Returns the totals, in order.
+local totals = {}
+for i, key in ipairs(KEYS) do
+  local total = redis.call('INCRBY', key, ARGV[i + 1])
+  if redis.call('PTTL', key) < 0 then
+    redis.call('PEXPIRE', key, ARGV[1])
+  end
+  table.insert(totals, total)
 end
-return total
+return totals

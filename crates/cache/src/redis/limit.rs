@@ -9,7 +9,9 @@ use async_trait::async_trait;
 use redis::Script;
 
 use super::RedisConnection;
-use crate::limit::{Counters, Decision, Membership, Rate, RateLimiter, Taken, Unavailable};
+use crate::limit::{
+    Counters, Decision, Membership, Rate, RateCheck, RateLimiter, Taken, Unavailable,
+};
 use crate::memory::Gcra;
 
 fn micros(d: Duration) -> u64 {
@@ -48,30 +50,61 @@ impl RedisRateLimiter {
 #[async_trait]
 impl RateLimiter for RedisRateLimiter {
     async fn check(&self, key: &str, rate: Rate, cost: u32) -> Result<Decision, Unavailable> {
-        let Some(gcra) = Gcra::of(rate) else {
-            return Ok(Decision::unlimited());
+        let decisions = self.check_all(&[RateCheck { key, rate, cost }]).await?;
+        decisions
+            .into_iter()
+            .next()
+            .ok_or_else(|| Unavailable("Redis answered no decision".to_owned()))
+    }
+
+    async fn check_all(&self, checks: &[RateCheck<'_>]) -> Result<Vec<Decision>, Unavailable> {
+        let limited: Vec<(Gcra, String, u32)> = checks
+            .iter()
+            .filter_map(|c| Some((Gcra::of(c.rate)?, self.conn.key("rate", c.key), c.cost)))
+            .collect();
+        let answers: Vec<i64> = if limited.is_empty() {
+            Vec::new()
+        } else {
+            self.conn
+                .call(async |conn| {
+                    let mut invocation = self.gcra.prepare_invoke();
+                    for (gcra, key, cost) in &limited {
+                        invocation
+                            .key(key)
+                            .arg(micros(gcra.t).max(1))
+                            .arg(gcra.burst)
+                            .arg(cost.max(&1));
+                    }
+                    invocation.invoke_async(conn).await
+                })
+                .await?
         };
-        let key = self.conn.key("rate", key);
-        let t = micros(gcra.t).max(1);
-        let (allowed, remaining, reset, retry): (i64, i64, i64, i64) = self
-            .conn
-            .call(async |conn| {
-                self.gcra
-                    .key(&key)
-                    .arg(t)
-                    .arg(gcra.burst)
-                    .arg(cost.max(1))
-                    .invoke_async(conn)
-                    .await
-            })
-            .await?;
-        Ok(Decision {
-            allowed: allowed == 1,
-            limit: gcra.burst,
-            remaining: u32::try_from(remaining.max(0)).unwrap_or(u32::MAX),
-            reset_after: from_micros(reset),
-            retry_after: (allowed != 1 && retry >= 0).then(|| from_micros(retry)),
-        })
+        let mut answers = answers.chunks_exact(4).zip(&limited);
+        let mut decisions = Vec::with_capacity(checks.len());
+        for check in checks {
+            let decision = if Gcra::of(check.rate).is_none() {
+                Decision::unlimited()
+            } else {
+                // Fewer answers than limited checks: the script stopped at a refusal.
+                let Some((answer, (gcra, _, _))) = answers.next() else {
+                    break;
+                };
+                let [allowed, remaining, reset, retry] =
+                    [answer[0], answer[1], answer[2], answer[3]];
+                Decision {
+                    allowed: allowed == 1,
+                    limit: gcra.burst,
+                    remaining: u32::try_from(remaining.max(0)).unwrap_or(u32::MAX),
+                    reset_after: from_micros(reset),
+                    retry_after: (allowed != 1 && retry >= 0).then(|| from_micros(retry)),
+                }
+            };
+            decisions.push(decision);
+            if !decision.allowed {
+                break;
+            }
+        }
+        Ok(decisions)
     }
 }
 
@@ -125,15 +158,33 @@ impl Counters for RedisCounters {
     }
 
     async fn add(&self, key: &str, amount: u64, window: Duration) -> Result<u64, Unavailable> {
-        let key = self.conn.key("count", key);
+        let totals = self.add_many(&[(key, amount)], window).await?;
+        totals
+            .into_iter()
+            .next()
+            .ok_or_else(|| Unavailable("Redis answered no total".to_owned()))
+    }
+
+    async fn add_many(
+        &self,
+        adds: &[(&str, u64)],
+        window: Duration,
+    ) -> Result<Vec<u64>, Unavailable> {
+        if adds.is_empty() {
+            return Ok(Vec::new());
+        }
+        let keys: Vec<String> = adds
+            .iter()
+            .map(|(k, _)| self.conn.key("count", k))
+            .collect();
         self.conn
             .call(async |conn| {
-                self.add
-                    .key(&key)
-                    .arg(amount)
-                    .arg(millis(window))
-                    .invoke_async(conn)
-                    .await
+                let mut invocation = self.add.prepare_invoke();
+                invocation.arg(millis(window));
+                for (key, (_, amount)) in keys.iter().zip(adds) {
+                    invocation.key(key).arg(*amount);
+                }
+                invocation.invoke_async(conn).await
             })
             .await
     }
@@ -142,6 +193,16 @@ impl Counters for RedisCounters {
         let key = self.conn.key("count", key);
         self.conn
             .call(async |conn| redis::cmd("GET").arg(&key).query_async(conn).await)
+            .await
+    }
+
+    async fn get_many(&self, keys: &[&str]) -> Result<Vec<Option<u64>>, Unavailable> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let keys: Vec<String> = keys.iter().map(|k| self.conn.key("count", k)).collect();
+        self.conn
+            .call(async |conn| redis::cmd("MGET").arg(&keys).query_async(conn).await)
             .await
     }
 

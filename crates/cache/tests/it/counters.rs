@@ -77,6 +77,29 @@ async fn a_seed_starts_a_window_once() {
 }
 
 #[tokio::test]
+async fn many_keys_are_read_and_added_together() {
+    for adapters in every_adapter("many_keys_are_read_and_added_together") {
+        let c = &adapters.counters;
+        let name = adapters.name;
+        assert!(c.get_many(&[]).await.unwrap().is_empty(), "{name}");
+        assert!(c.add_many(&[], MINUTE).await.unwrap().is_empty(), "{name}");
+        let totals = c.add_many(&[("x", 3), ("y", 4)], MINUTE).await.unwrap();
+        assert_eq!(totals, [3, 4], "{name}");
+        let totals = c.add_many(&[("x", 1), ("y", 1)], MINUTE).await.unwrap();
+        assert_eq!(totals, [4, 5], "{name}");
+        let read = c.get_many(&["x", "missing", "y"]).await.unwrap();
+        assert_eq!(read, [Some(4), None, Some(5)], "{name}");
+        // The window is the one given: a take sees the totals.
+        let t = c.take("y", 1, 5, MINUTE).await.unwrap();
+        assert_eq!((t.taken, t.total), (false, 5), "{name}");
+        assert!(
+            t.resets_in > MINUTE - Duration::from_secs(5),
+            "{name}: {t:?}"
+        );
+    }
+}
+
+#[tokio::test]
 async fn two_replicas_never_take_past_the_maximum() {
     for (a, b) in replica_pairs("two_replicas_never_take_past_the_maximum") {
         let takes = (0..200).map(|i| {

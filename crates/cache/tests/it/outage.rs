@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 
 use confab_cache::{
     Cache, Counters, FallbackCounters, FallbackMembership, FallbackRateLimiter, LimiterPort,
-    Membership, MemoryCounters, MemoryMembership, MemoryRateLimiter, Rate, RateLimiter, RedisCache,
-    RedisConnection, RedisCounters, RedisMembership, RedisMetrics, RedisRateLimiter,
+    Membership, MemoryCounters, MemoryMembership, MemoryRateLimiter, Rate, RateCheck, RateLimiter,
+    RedisCache, RedisConnection, RedisCounters, RedisMembership, RedisMetrics, RedisRateLimiter,
 };
 use tokio::process::{Child, Command};
 
@@ -113,6 +113,32 @@ async fn a_process_starts_and_degrades_while_redis_is_down() {
         process.rate.check("burst", r, 1).await.unwrap().allowed,
     ];
     assert_eq!(allowed, [true, true, false]);
+    // The calls that batch several keys fall back too.
+    let minute = Duration::from_secs(60);
+    let checks = [
+        RateCheck {
+            key: "x",
+            rate: r,
+            cost: 1,
+        },
+        RateCheck {
+            key: "burst",
+            rate: r,
+            cost: 1,
+        },
+    ];
+    let decisions = process.rate.check_all(&checks).await.unwrap();
+    assert_eq!(
+        decisions.iter().map(|d| d.allowed).collect::<Vec<_>>(),
+        [true, false]
+    );
+    let totals = process
+        .counters
+        .add_many(&[("x", 2), ("y", 3)], minute)
+        .await;
+    assert_eq!(totals.unwrap(), [2, 3]);
+    let read = process.counters.get_many(&["y", "z"]).await.unwrap();
+    assert_eq!(read, [Some(3), None]);
     assert!(process.conn.ping().await.is_err());
 }
 

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use confab_cache::{Rate, RateLimiter};
+use confab_cache::{Rate, RateCheck, RateLimiter};
 use futures::future::join_all;
 
 use crate::support::{SLACK, every_adapter, replica_pairs};
@@ -88,6 +88,52 @@ async fn a_rate_of_zero_allows_everything() {
                 .unwrap();
             assert!(d.allowed, "{}: {d:?}", adapters.name);
         }
+    }
+}
+
+#[tokio::test]
+async fn checks_made_together_go_in_order_and_stop_at_the_first_refusal() {
+    for adapters in every_adapter("checks_made_together_go_in_order_and_stop_at_the_first_refusal")
+    {
+        let limiter = &adapters.rate;
+        let name = adapters.name;
+        let wide = rate(5, Duration::from_secs(3600), 5);
+        let narrow = rate(1, Duration::from_secs(3600), 1);
+        let check = |key, rate| RateCheck { key, rate, cost: 1 };
+        assert!(limiter.check_all(&[]).await.unwrap().is_empty(), "{name}");
+        let all = [
+            check("a", wide),
+            check("free", Rate::per_minute(0)),
+            check("b", narrow),
+            check("c", wide),
+        ];
+        let first = limiter.check_all(&all).await.unwrap();
+        let remaining: Vec<_> = first.iter().map(|d| (d.allowed, d.remaining)).collect();
+        assert_eq!(
+            remaining,
+            [(true, 4), (true, 0), (true, 0), (true, 4)],
+            "{name}: {first:?}"
+        );
+        // `b` refuses: `a` keeps what it took, `c` is not asked.
+        let second = limiter.check_all(&all).await.unwrap();
+        assert_eq!(second.len(), 3, "{name}: {second:?}");
+        assert!(
+            second[0].allowed && second[0].remaining == 3,
+            "{name}: {second:?}"
+        );
+        assert!(
+            !second[2].allowed && second[2].retry_after.is_some(),
+            "{name}: {second:?}"
+        );
+        let c = limiter.check("c", wide, 1).await.unwrap();
+        assert!(c.allowed && c.remaining == 3, "{name}: {c:?}");
+        // One check alone is the same as `check`.
+        let alone = limiter.check_all(&[check("a", wide)]).await.unwrap();
+        assert_eq!(alone.len(), 1, "{name}");
+        assert!(
+            alone[0].allowed && alone[0].remaining == 2,
+            "{name}: {alone:?}"
+        );
     }
 }
 

@@ -533,6 +533,11 @@ fn merge_env(mut fig: Figment, pairs: &[(String, String)]) -> Result<Figment, Co
         };
         if let Some(key) = env_key(&name) {
             let is_alias = !name.starts_with(ENV_PREFIX);
+            // Compose and Kubernetes pass an optional well-known variable as an empty string
+            // (`${YOUTUBE_CREDENTIALS:-}`): that means "not set", not an empty value to check.
+            if is_alias && value.is_empty() {
+                continue;
+            }
             entries.push((is_alias, key, value));
         }
     }

@@ -243,6 +243,18 @@ fn youtube_keys_come_from_the_seeds_names_and_stay_secret() {
 }
 
 #[test]
+fn an_empty_well_known_variable_is_unset() {
+    let config = Config::load(&env(&[
+        ("YOUTUBE_API_KEY", ""),
+        ("YOUTUBE_CREDENTIALS", ""),
+        ("REDIS_URL", ""),
+        ("DATABASE_URL", ""),
+    ]))
+    .unwrap();
+    assert_eq!(config, Config::default());
+}
+
+#[test]
 fn seo_settings_are_checked() {
     for (key, value, named) in [
         ("CONFAB_SEO__TEMPERATURE", "3", "seo.temperature"),

@@ -89,7 +89,10 @@ pub(super) fn layer<S>(
     default_service: &str,
 ) -> Result<Option<(Box<dyn Layer<S> + Send + Sync>, SdkTracerProvider)>, String>
 where
-    S: tracing::Subscriber + for<'span> tracing_subscriber::registry::LookupSpan<'span>,
+    S: tracing::Subscriber
+        + for<'span> tracing_subscriber::registry::LookupSpan<'span>
+        + Send
+        + Sync,
 {
     let Some(endpoint) = config.otlp_endpoint.as_deref() else {
         return Ok(None);

@@ -1,0 +1,68 @@
+#!/usr/bin/env python3
+"""Facts of deploy/compose.yaml that `docker-compose config` does not check.
+
+    check_compose.py COMPOSE ENV_EXAMPLE RENDERED
+
+RENDERED is `docker-compose config` with every profile on. The seeds' variables are read, and
+every variable the file reads is documented in .env.example; every service has a healthcheck and
+waits for its dependencies to be healthy (the migration one-shot to have finished); the Confab
+processes run read-only with every capability dropped; no image is `latest`.
+"""
+
+import re
+import sys
+
+import yaml
+
+SEEDS = ["YOUTUBE_API_KEY", "YOUTUBE_CREDENTIALS", "REDIS_URL", "DATABASE_URL", "OPENAI_API_KEY", "OLLAMA_BASE_URL"]
+EXPECTED = {
+    "gateway", "auth", "chat", "inference", "admin", "seo", "migrate", "confab",
+    "postgres", "redis", "nats", "minio", "ollama", "prometheus", "grafana", "alertmanager",
+}
+CONFAB = {"gateway", "auth", "chat", "inference", "admin", "seo", "confab"}
+
+
+def main():
+    source = open(sys.argv[1]).read()
+    example = open(sys.argv[2]).read()
+    services = yaml.safe_load(open(sys.argv[3]))["services"]
+    failures = []
+    documented = set(re.findall(r"^([A-Z][A-Z0-9_]*)=", example, re.M))
+    used = set(re.findall(r"\$\{([A-Z][A-Z0-9_]*)", source))
+    for name in SEEDS:
+        if name not in used:
+            failures.append(f"compose.yaml does not read the seeds' {name}")
+    for name in sorted(used - documented):
+        failures.append(f"{name} is read by compose.yaml but not documented in .env.example")
+    if set(services) != EXPECTED:
+        failures.append(f"services {sorted(services)} differ from {sorted(EXPECTED)}")
+    for name, s in services.items():
+        image = s.get("image", "")
+        if image.endswith(":latest") or ":" not in image.rsplit("/", 1)[-1]:
+            failures.append(f"{name}: image {image!r} is latest or untagged")
+        if name != "migrate" and "healthcheck" not in s:
+            failures.append(f"{name}: no healthcheck")
+        for dep, how in (s.get("depends_on") or {}).items():
+            cond = how.get("condition") if isinstance(how, dict) else None
+            if dep == "migrate":
+                if cond != "service_completed_successfully":
+                    failures.append(f"{name}: waits for migrate with {cond}")
+            elif cond == "service_healthy":
+                if "healthcheck" not in services.get(dep, {}):
+                    failures.append(f"{name}: waits for {dep} to be healthy, which has no healthcheck")
+            elif dep not in ("alertmanager",):
+                failures.append(f"{name}: waits for {dep} with {cond}, not service_healthy")
+        if name in CONFAB - {"confab"} and "migrate" not in (s.get("depends_on") or {}):
+            failures.append(f"{name}: does not wait for the migrations")
+        if name in CONFAB and not (s.get("read_only") and "ALL" in s.get("cap_drop", [])):
+            failures.append(f"{name}: not read-only with every capability dropped")
+    if services.get("migrate", {}).get("restart") not in ("no", None):
+        failures.append("migrate is not a one-shot")
+    for f in failures:
+        print(f"FAIL {f}")
+    print(f"compose: {len(services)} services, {len(failures)} failures")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
