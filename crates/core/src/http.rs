@@ -169,6 +169,7 @@ async fn request_context(
         trace_id = tracing::field::Empty,
         otel.name = tracing::field::Empty,
         otel.kind = tracing::field::Empty,
+        http.route = tracing::field::Empty,
         http.response.status_code = tracing::field::Empty,
     );
     trace_request(&span, &request, &method, &route);
@@ -220,7 +221,14 @@ async fn request_context(
 fn trace_request(span: &tracing::Span, request: &Request, method: &Method, route: &str) {
     if otel::enabled() {
         otel::set_parent(span, request.headers());
-        span.record("otel.name", format!("{method} {route}"));
+        // OpenTelemetry's HTTP conventions: `{method} {route}`, or the method alone when no
+        // route matched (the gateway's proxy, a 404), never the raw path.
+        if route == "unmatched" {
+            span.record("otel.name", method.as_str());
+        } else {
+            span.record("otel.name", format!("{method} {route}"));
+            span.record("http.route", route);
+        }
         span.record("otel.kind", "server");
         if let Some(trace) = otel::trace_id(span) {
             span.record("trace_id", trace);

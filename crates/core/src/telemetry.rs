@@ -14,8 +14,6 @@ use crate::config::{LogConfig, LogFormat, TelemetryConfig};
 
 pub use otel::Tracing;
 
-type Filtered = tracing_subscriber::layer::Layered<EnvFilter, Registry>;
-
 /// Installs the global subscriber. Call once, from the binary, inside the tokio runtime when
 /// `telemetry` names an endpoint (the span exporter runs on it). `service` is the default
 /// `service.name` (`confab-<services>`). The returned [`Tracing`] flushes the spans at
@@ -36,22 +34,24 @@ pub fn init(
     let fmt = tracing_subscriber::fmt::layer()
         .with_span_events(FmtSpan::NONE)
         .with_writer(std::io::stderr);
-    let mut layers: Vec<Box<dyn Layer<Filtered> + Send + Sync>> = vec![match config.format {
+    // `log.level` filters the log lines only: the spans exported have their own filter, so a
+    // quiet log (`warn`) still yields every request's trace.
+    let mut layers: Vec<Box<dyn Layer<Registry> + Send + Sync>> = vec![match config.format {
         LogFormat::Json => fmt
             .json()
             .flatten_event(true)
             .with_current_span(true)
             .with_span_list(false)
+            .with_filter(filter)
             .boxed(),
-        LogFormat::Pretty => fmt.boxed(),
+        LogFormat::Pretty => fmt.with_filter(filter).boxed(),
     }];
     let mut tracing = Tracing::off();
-    if let Some((layer, provider)) = otel::layer::<Filtered>(telemetry, service)? {
+    if let Some((layer, provider)) = otel::layer::<Registry>(telemetry, service)? {
         layers.push(layer);
         tracing = Tracing::on(provider);
     }
     tracing_subscriber::registry()
-        .with(filter)
         .with(layers)
         .try_init()
         .map_err(|e| e.to_string())?;

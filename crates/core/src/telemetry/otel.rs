@@ -20,6 +20,7 @@ use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 use tracing_subscriber::Layer;
+use tracing_subscriber::filter::{LevelFilter, Targets};
 
 use crate::config::TelemetryConfig;
 
@@ -92,7 +93,8 @@ where
     S: tracing::Subscriber
         + for<'span> tracing_subscriber::registry::LookupSpan<'span>
         + Send
-        + Sync,
+        + Sync
+        + 'static,
 {
     let Some(endpoint) = config.otlp_endpoint.as_deref() else {
         return Ok(None);
@@ -130,11 +132,14 @@ where
         )
         .build();
     let tracer = provider.tracer("confab");
+    // Confab's own spans and events at info and above: dependencies' spans (hyper, h2, sqlx)
+    // would multiply the spans without naming anything an operator looks for.
     let layer = tracing_opentelemetry::layer()
         .with_tracer(tracer)
         .with_threads(false)
         .with_location(false)
-        .with_tracked_inactivity(false);
+        .with_tracked_inactivity(false)
+        .with_filter(Targets::new().with_target("confab", LevelFilter::INFO));
     ENABLED.store(true, Ordering::Relaxed);
     Ok(Some((Box::new(layer), provider)))
 }
