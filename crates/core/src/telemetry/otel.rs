@@ -24,6 +24,9 @@ use tracing_subscriber::filter::{LevelFilter, Targets};
 
 use crate::config::TelemetryConfig;
 
+/// The exporting layer, boxed to sit beside the log layer.
+type SpanLayer<S> = Box<dyn Layer<S> + Send + Sync>;
+
 /// Set once, when an exporter was installed.
 static ENABLED: AtomicBool = AtomicBool::new(false);
 
@@ -88,7 +91,7 @@ pub fn traces_url(endpoint: &str) -> String {
 pub(super) fn layer<S>(
     config: &TelemetryConfig,
     default_service: &str,
-) -> Result<Option<(Box<dyn Layer<S> + Send + Sync>, SdkTracerProvider)>, String>
+) -> Result<Option<(SpanLayer<S>, SdkTracerProvider)>, String>
 where
     S: tracing::Subscriber
         + for<'span> tracing_subscriber::registry::LookupSpan<'span>

@@ -11,7 +11,7 @@ use confab_testkit::fake_openai::{Behavior, FakeOpenAi};
 use serde_json::json;
 
 use super::{Cluster, Deps, Options, answer_text, sse_events};
-use crate::traces::{KIND_CLIENT, KIND_SERVER, Receiver, Received};
+use crate::traces::{KIND_CLIENT, KIND_SERVER, Received, Receiver};
 
 const TRACE: &str = "5c3e0f8a9b1d4e7f8a2b3c4d5e6f7a8b";
 const CALLER_SPAN: &str = "a1b2c3d4e5f60718";
@@ -38,9 +38,9 @@ fn chain<'a>(spans: &'a [Received], span_id: &str) -> Option<Vec<&'a Received>> 
 
 #[tokio::test]
 async fn cluster_one_trace_runs_from_the_gateway_through_chat_and_inference_upstream() {
-    let Some(deps) =
-        Deps::from_env("cluster_one_trace_runs_from_the_gateway_through_chat_and_inference_upstream")
-    else {
+    let Some(deps) = Deps::from_env(
+        "cluster_one_trace_runs_from_the_gateway_through_chat_and_inference_upstream",
+    ) else {
         return;
     };
     let mut receiver = Receiver::start().await;
@@ -147,7 +147,10 @@ providers = [
         "{described:#?}"
     );
     assert_eq!(firsts[2].name, "POST", "{described:#?}");
-    assert_eq!(firsts[3].name, "POST /v1/chat/completions", "{described:#?}");
+    assert_eq!(
+        firsts[3].name, "POST /v1/chat/completions",
+        "{described:#?}"
+    );
     // Chat's call to the inference service is a client span of its own.
     let chat_call = links
         .iter()
