@@ -18,6 +18,7 @@ use confab_core::auth::{
 use confab_core::internal::{
     IntrospectRequest, Introspection, MAX_INTROSPECTED_TOKEN, UserStanding,
 };
+use confab_core::telemetry::otel;
 use futures::StreamExt;
 use parking_lot::RwLock;
 use sha2::{Digest, Sha256};
@@ -306,6 +307,7 @@ impl RemoteAuthenticator {
             .inner
             .http
             .get(url)
+            .headers(otel::trace_headers())
             .bearer_auth(self.internal_token()?)
             .send()
             .await
@@ -338,6 +340,7 @@ impl RemoteAuthenticator {
             .inner
             .http
             .post(url)
+            .headers(otel::trace_headers())
             .bearer_auth(self.internal_token()?)
             .json(&IntrospectRequest {
                 token: bearer.to_owned(),

@@ -16,7 +16,7 @@ use confab::app;
 use confab_auth::domain::UserStatus;
 use confab_auth::ports::UserFilter;
 use confab_core::auth::Role;
-use confab_core::config::{Config, Overrides, Sources};
+use confab_core::config::{Config, Overrides, Sources, TelemetryConfig};
 use confab_store::Db;
 
 mod alloc;
@@ -234,10 +234,6 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::from(2);
         }
     };
-    if let Err(e) = confab_core::telemetry::init(&config.log) {
-        let _ = writeln!(std::io::stderr(), "confab: {e}");
-        return std::process::ExitCode::from(2);
-    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -248,7 +244,29 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(cli.command, config)) {
+    // Spans are exported by a server only (`telemetry.otlp_endpoint`), its exporter a task of
+    // this runtime; a command at a terminal logs and exports nothing.
+    let (telemetry, service) = match &cli.command {
+        Command::Serve(args) => (
+            config.telemetry.clone(),
+            format!("confab-{}", args.services.to_string().replace(',', "-")),
+        ),
+        _ => (TelemetryConfig::default(), "confab".to_owned()),
+    };
+    let spans = {
+        let _runtime = runtime.enter();
+        match confab_core::telemetry::init(&config.log, &telemetry, &service) {
+            Ok(spans) => spans,
+            Err(e) => {
+                let _ = writeln!(std::io::stderr(), "confab: {e}");
+                return std::process::ExitCode::from(2);
+            }
+        }
+    };
+    let outcome = runtime.block_on(run(cli.command, config));
+    // The runtime still runs its exporter task here: the last spans go out before it stops.
+    spans.shutdown();
+    match outcome {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!(error = format!("{e:#}"), "confab failed");

@@ -91,6 +91,7 @@ impl SettingsStore for HttpSettingsStore {
         let response = self
             .http
             .get(&self.url)
+            .headers(confab_core::telemetry::otel::trace_headers())
             .bearer_auth(token)
             .send()
             .await

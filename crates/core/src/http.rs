@@ -2,7 +2,8 @@
 //!
 //! One `request_context` middleware, outermost, does what each request needs once: it assigns
 //! or accepts the request id (`x-request-id`), resolves the client's address, opens the
-//! request's span (so every log line carries the id), wraps bare error responses in the error
+//! request's span (so every log line carries the id and the trace id; a child of the caller's
+//! W3C trace context when traces are exported), wraps bare error responses in the error
 //! envelope, logs failures once, records metrics by route template, and sets security headers.
 
 use std::net::{IpAddr, SocketAddr};
@@ -26,6 +27,7 @@ use crate::error::{ApiError, ErrorLog, code_for_status, message_for_status};
 use crate::extract::ClientIp;
 use crate::metrics::{HttpLabels, Metrics};
 use crate::net::ProxyTrust;
+use crate::telemetry::otel;
 
 pub const REQUEST_ID_HEADER: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -159,7 +161,19 @@ async fn request_context(
         .extensions()
         .get::<MatchedPath>()
         .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
-    let span = tracing::info_span!("request", request_id = %id, method = %method, route = %route);
+    let span = tracing::info_span!(
+        "request",
+        request_id = %id,
+        method = %method,
+        route = %route,
+        trace_id = tracing::field::Empty,
+        otel.name = tracing::field::Empty,
+        otel.kind = tracing::field::Empty,
+        http.route = tracing::field::Empty,
+        http.response.status_code = tracing::field::Empty,
+    );
+    trace_request(&span, &request, &method, &route);
+    let traced = otel::enabled().then(|| span.clone());
 
     let response = REQUEST_ID
         .scope(id.clone(), async move {
@@ -173,6 +187,9 @@ async fn request_context(
 
     let mut response = response;
     let status = response.status();
+    if let Some(span) = traced {
+        span.record("http.response.status_code", status.as_u16());
+    }
     ctx.metrics.observe_request(
         HttpLabels {
             method: method.to_string(),
@@ -197,6 +214,33 @@ async fn request_context(
         );
     }
     response
+}
+
+/// Joins the request's span to the caller's trace (W3C `traceparent`) and names the trace in
+/// the logs: the exported span's trace id when tracing is on, else the caller's.
+fn trace_request(span: &tracing::Span, request: &Request, method: &Method, route: &str) {
+    if otel::enabled() {
+        otel::set_parent(span, request.headers());
+        // OpenTelemetry's HTTP conventions: `{method} {route}`, or the method alone when no
+        // route matched (the gateway's proxy, a 404), never the raw path.
+        if route == "unmatched" {
+            span.record("otel.name", method.as_str());
+        } else {
+            span.record("otel.name", format!("{method} {route}"));
+            span.record("http.route", route);
+        }
+        span.record("otel.kind", "server");
+        if let Some(trace) = otel::trace_id(span) {
+            span.record("trace_id", trace);
+        }
+    } else if let Some(trace) = request
+        .headers()
+        .get("traceparent")
+        .and_then(|v| v.to_str().ok())
+        .and_then(crate::telemetry::traceparent_trace_id)
+    {
+        span.record("trace_id", trace);
+    }
 }
 
 static SECURITY_HEADERS: [(HeaderName, HeaderValue); 7] = [

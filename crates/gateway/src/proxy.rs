@@ -250,8 +250,12 @@ async fn forward(
             .headers
             .insert(confab_core::http::REQUEST_ID_HEADER, value);
     }
-    let traceparent = headers::next_traceparent(parts.headers.get(&headers::TRACEPARENT));
-    parts.headers.insert(headers::TRACEPARENT, traceparent);
+    // Exported traces: the service's span becomes a child of this request's; otherwise the
+    // caller's trace goes on with a new span id.
+    if !confab_core::telemetry::otel::inject(&mut parts.headers) {
+        let traceparent = headers::next_traceparent(parts.headers.get(&headers::TRACEPARENT));
+        parts.headers.insert(headers::TRACEPARENT, traceparent);
+    }
     let client_upgrade = websocket
         .then(|| parts.extensions.remove::<hyper::upgrade::OnUpgrade>())
         .flatten();

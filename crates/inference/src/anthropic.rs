@@ -75,6 +75,7 @@ impl AnthropicClient {
         let mut call = self
             .http
             .post(format!("{}/v1/messages", self.base_url))
+            .headers(confab_core::telemetry::otel::trace_headers())
             .header("anthropic-version", API_VERSION)
             .json(&to_anthropic_body(request));
         if let Some(key) = &self.api_key {

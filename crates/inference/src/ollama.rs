@@ -254,6 +254,7 @@ impl OllamaClient {
         &self,
         call: reqwest::RequestBuilder,
     ) -> Result<reqwest::Response, InferenceError> {
+        let call = call.headers(confab_core::telemetry::otel::trace_headers());
         let call = match &self.api_key {
             Some(key) => call.bearer_auth(key),
             None => call,

@@ -104,6 +104,7 @@ impl HttpModelClient {
         let response = self
             .http
             .get(self.models_url.clone())
+            .headers(confab_core::telemetry::otel::trace_headers())
             .bearer_auth(token)
             .send()
             .await

@@ -5,11 +5,13 @@
 
 use std::time::Duration;
 
+use confab_core::telemetry::otel;
 use eventsource_stream::Eventsource;
 use futures::StreamExt;
 use http::HeaderValue;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
+use tracing::Instrument;
 
 use crate::error::ModelError;
 use crate::types::{
@@ -212,11 +214,21 @@ impl OpenAiClient {
         body: &B,
         authorization: Option<&HeaderValue>,
     ) -> Result<reqwest::Response, ModelError> {
-        let mut call = self.http.post(url.clone()).json(body);
+        // A client span per call when traces are exported; its context goes in `traceparent`.
+        let span = otel::client_span("POST", url.path(), url.host_str().unwrap_or(""));
+        let mut call = self
+            .http
+            .post(url.clone())
+            .headers(otel::span_headers(&span))
+            .json(body);
         if let Some(authorization) = authorization {
             call = call.header(http::header::AUTHORIZATION, authorization.clone());
         }
-        let response = call.send().await.map_err(|e| self.transport_error(&e))?;
+        let response = call
+            .send()
+            .instrument(span)
+            .await
+            .map_err(|e| self.transport_error(&e))?;
         let status = response.status();
         if status.is_success() {
             return Ok(response);

@@ -35,6 +35,8 @@ struct Shared {
     default: Behavior,
     queue: Mutex<VecDeque<Behavior>>,
     hits: AtomicUsize,
+    /// The `traceparent` of the last request, if it had one.
+    traceparent: Mutex<Option<String>>,
 }
 
 /// A running fake upstream on 127.0.0.1.
@@ -57,6 +59,7 @@ impl FakeOpenAi {
             default,
             queue: Mutex::new(VecDeque::new()),
             hits: AtomicUsize::new(0),
+            traceparent: Mutex::new(None),
         });
         let app = Router::new()
             .route("/v1/chat/completions", post(chat))
@@ -87,10 +90,23 @@ impl FakeOpenAi {
     pub fn hits(&self) -> usize {
         self.shared.hits.load(Ordering::SeqCst)
     }
+
+    /// The W3C `traceparent` header of the last request, if it carried one.
+    pub fn last_traceparent(&self) -> Option<String> {
+        self.shared.traceparent.lock().clone()
+    }
 }
 
-async fn chat(State(shared): State<Arc<Shared>>, body: axum::Json<Value>) -> Response {
+async fn chat(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    body: axum::Json<Value>,
+) -> Response {
     shared.hits.fetch_add(1, Ordering::SeqCst);
+    *shared.traceparent.lock() = headers
+        .get("traceparent")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
     let next = shared.queue.lock().pop_front();
     let mut behavior = next.unwrap_or_else(|| shared.default.clone());
     if let Behavior::Stall(wait) = behavior {

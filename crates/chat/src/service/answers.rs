@@ -8,6 +8,7 @@ use confab_core::auth::Principal;
 use confab_model_client::types::{ChatEvent, SamplingParams};
 use futures::StreamExt;
 use futures::stream::BoxStream;
+use tracing::Instrument;
 use uuid::Uuid;
 
 use super::{ChatError, ChatService, not_found};
@@ -287,14 +288,24 @@ impl ChatService {
         // Only a conversation the user left untitled gets a title from the model.
         let first_exchange = conversation.active_leaf_id.is_none() && conversation.title.is_empty();
         let conversation_id = conversation.id;
-        self.tasks.spawn(async move {
-            let ended = this
-                .generate(&principal, conversation_id, id, ask, &live)
-                .await;
-            if ended == MessageStatus::Complete && first_exchange && this.settings.auto_titles {
-                this.queue_title(&principal, conversation_id).await;
+        // The generation outlives the request: its span keeps the request's id for the logs
+        // and, when traces are exported, continues the request's trace.
+        let span = tracing::info_span!(
+            "answer",
+            request_id = confab_core::http::current_request_id().as_deref(),
+            message_id = %id,
+        );
+        self.tasks.spawn(
+            async move {
+                let ended = this
+                    .generate(&principal, conversation_id, id, ask, &live)
+                    .await;
+                if ended == MessageStatus::Complete && first_exchange && this.settings.auto_titles {
+                    this.queue_title(&principal, conversation_id).await;
+                }
             }
-        });
+            .instrument(span),
+        );
     }
 
     /// Generates one answer to its end, checkpointing, and records how it ended.

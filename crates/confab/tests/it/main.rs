@@ -37,4 +37,5 @@ mod seo;
 mod seo_real;
 mod seo_youtube;
 mod tls;
+mod traces;
 mod usage;

@@ -26,6 +26,7 @@ mod inference;
 mod redis;
 mod seo;
 mod server;
+mod telemetry;
 #[cfg(test)]
 mod tests;
 mod tls;
@@ -42,6 +43,7 @@ pub use redis::RedisConfig;
 pub use seo::{ScoreWeights, SeoConfig, YoutubeConfig};
 pub use server::{AdminConfig, DatabaseConfig, LogConfig, LogFormat, ServerConfig, ServicesConfig};
 pub use tls::{TlsConfig, TlsVersion};
+pub use telemetry::TelemetryConfig;
 
 /// The prefix of every Confab environment variable.
 pub const ENV_PREFIX: &str = "CONFAB_";
@@ -59,6 +61,8 @@ const ALIASES: &[(&str, &str)] = &[
     ("REDIS_URL", "redis.url"),
     ("YOUTUBE_API_KEY", "seo.youtube.api_key"),
     ("YOUTUBE_CREDENTIALS", "seo.youtube.credentials"),
+    ("OTEL_EXPORTER_OTLP_ENDPOINT", "telemetry.otlp_endpoint"),
+    ("OTEL_SERVICE_NAME", "telemetry.service_name"),
 ];
 
 /// A secret string: redacted in `Debug`, `Display` and serialization.
@@ -133,6 +137,7 @@ pub struct Config {
     /// Directory for the SQLite database and other local state.
     pub data_dir: PathBuf,
     pub log: LogConfig,
+    pub telemetry: TelemetryConfig,
     pub database: DatabaseConfig,
     pub server: ServerConfig,
     pub auth: AuthConfig,
@@ -152,6 +157,7 @@ impl Default for Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             data_dir: PathBuf::from("./data"),
             log: LogConfig::default(),
+            telemetry: TelemetryConfig::default(),
             database: DatabaseConfig::default(),
             server: ServerConfig::default(),
             auth: AuthConfig::default(),
@@ -295,6 +301,9 @@ impl Config {
                      services share",
                 );
             }
+        }
+        if let Some(problem) = self.telemetry.problem() {
+            return Err(ConfigError::Invalid(problem));
         }
         self.redis.validate().map_err(ConfigError::Invalid)?;
         self.gateway.validate().map_err(ConfigError::Invalid)?;

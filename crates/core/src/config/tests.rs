@@ -405,3 +405,43 @@ fn require_tls_refuses_plain_service_urls() {
     .to_string();
     assert!(err.contains("https://host:port"), "{err}");
 }
+
+#[test]
+fn the_standard_opentelemetry_variables_configure_traces() {
+    let config = Config::load(&env(&[
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://otel-collector:4318"),
+        ("OTEL_SERVICE_NAME", "confab-edge"),
+    ]))
+    .unwrap();
+    assert_eq!(
+        config.telemetry.otlp_endpoint.as_deref(),
+        Some("http://otel-collector:4318")
+    );
+    assert_eq!(
+        config.telemetry.service_name.as_deref(),
+        Some("confab-edge")
+    );
+    // Empty, as Compose passes an unset one: tracing stays off.
+    let config = Config::load(&env(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "")])).unwrap();
+    assert_eq!(config.telemetry, TelemetryConfig::default());
+    for (key, value, named) in [
+        (
+            "CONFAB_TELEMETRY__OTLP_ENDPOINT",
+            "otel-collector:4318",
+            "telemetry.otlp_endpoint",
+        ),
+        (
+            "CONFAB_TELEMETRY__SAMPLE_RATIO",
+            "1.5",
+            "telemetry.sample_ratio",
+        ),
+        (
+            "OTEL_SERVICE_NAME",
+            &"x".repeat(200),
+            "telemetry.service_name",
+        ),
+    ] {
+        let text = Config::load(&env(&[(key, value)])).unwrap_err().to_string();
+        assert!(text.contains(named), "{key}: {text}");
+    }
+}

@@ -10,6 +10,7 @@ use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use crate::error::InferenceError;
 use crate::limits::{Allowance, Slot};
@@ -20,6 +21,7 @@ use crate::types::{
 };
 use crate::usage::UsageRecord;
 
+use super::trace::ModelSpan;
 use super::{Answer, InferenceService, MAX_EMBEDDING_INPUTS, UNKNOWN_MODEL};
 
 /// How a request ended, for accounting.
@@ -52,6 +54,8 @@ struct Accounting {
     upstream_started: Instant,
     ttft: Option<Duration>,
     done: bool,
+    /// The call's span (GenAI attributes), ended with the accounting.
+    span: ModelSpan,
 }
 
 impl Accounting {
@@ -60,7 +64,9 @@ impl Accounting {
         principal: Principal,
         model: String,
         arrived: Instant,
+        operation: &'static str,
     ) -> Self {
+        let span = ModelSpan::start(operation, &model);
         Self {
             service,
             principal,
@@ -71,6 +77,7 @@ impl Accounting {
             upstream_started: Instant::now(),
             ttft: None,
             done: false,
+            span,
         }
     }
 
@@ -80,12 +87,14 @@ impl Accounting {
         self.upstream_started = routed.upstream_started;
         self.ttft = Some(routed.ttft);
         self.known = Some(true);
+        self.span.routed(&routed.backend);
     }
 
     fn end(&mut self, usage: Usage, status: &str) {
         if std::mem::replace(&mut self.done, true) {
             return;
         }
+        self.span.ended(usage, status);
         let known = match self.known {
             Some(known) => known,
             None => self.service.knows_model(&self.model),
@@ -208,8 +217,14 @@ impl InferenceService {
             principal.clone(),
             request.model.clone(),
             arrived,
+            "chat",
         );
-        let routed = match self.router.chat(&request, cancel).await {
+        let routed = match self
+            .router
+            .chat(&request, cancel)
+            .instrument(accounting.span.span().clone())
+            .await
+        {
             Ok(routed) => routed,
             Err(e) => {
                 if matches!(e, InferenceError::ModelNotFound(_)) {
@@ -245,6 +260,7 @@ impl InferenceService {
                         }
                     }
                     Ok(ChatEvent::Finished { reason, usage }) => {
+                        flow.accounting.span.finished(*reason);
                         flow.accounting.end(*usage, "ok");
                         service
                             .limits
@@ -310,9 +326,13 @@ impl InferenceService {
             principal.clone(),
             request.model.clone(),
             arrived,
+            "embeddings",
         );
         accounting.backend = "embeddings".into();
-        let result = self.embed(&request.model, request.texts, cancel).await;
+        let result = self
+            .embed(&request.model, request.texts, cancel)
+            .instrument(accounting.span.span().clone())
+            .await;
         match result {
             Ok((vectors, prompt_tokens)) => {
                 accounting.known = Some(true);

@@ -28,6 +28,7 @@ use crate::types::ChatStream;
 use crate::usage::UsageRecorder;
 
 mod calls;
+mod trace;
 
 /// A model as `/v1/models` and the explore service list it.
 #[derive(Debug, Clone, PartialEq)]

@@ -18,6 +18,7 @@ mod postgres_restart;
 mod redis_restart;
 mod sdk;
 mod servers;
+mod traces;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
