@@ -3,10 +3,12 @@
 //! runner.
 //!
 //! Services write portable SQL (`$1` parameters, `BIGINT` milliseconds, `TEXT` ids) against
-//! [`Db`], and keep backend-specific SQL to their migrations.
+//! [`Db`], and keep backend-specific SQL to their migrations. With PostgreSQL, reads that
+//! tolerate lag can go to a streaming replica ([`Db::with_replica`], [`Db::read_lagging`]).
 
 mod error;
 mod migrate;
+mod replica;
 pub mod rows;
 
 use std::str::FromStr;
@@ -22,6 +24,8 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 pub use error::StoreError;
 pub use migrate::{MigrationReport, ServiceMigrations};
@@ -46,6 +50,8 @@ pub struct Db {
     pool: AnyPool,
     writer: AnyPool,
     backend: Backend,
+    /// A streaming replica for reads that tolerate lag (PostgreSQL, `database.read_url`).
+    replica: Option<Arc<replica::Replica>>,
 }
 
 impl Db {
@@ -87,18 +93,7 @@ impl Db {
                         })
                     })
             } else {
-                // Statements are prepared once per connection; left to itself PostgreSQL then
-                // settles on a generic plan made from the statistics of that moment, and keeps
-                // it while a table grows from empty to millions of rows (measured: the chat's
-                // path query stuck on sequential scans, 4x slower sends). Planning each
-                // execution for its parameters costs tens of microseconds.
-                pool.after_connect(|conn, _meta| {
-                    Box::pin(async move {
-                        conn.execute("SET plan_cache_mode = force_custom_plan")
-                            .await?;
-                        Ok(())
-                    })
-                })
+                postgres_session(pool)
             }
         };
         let pool = pool_options(config.max_connections)
@@ -118,7 +113,45 @@ impl Db {
             pool,
             writer,
             backend,
+            replica: None,
         })
+    }
+
+    /// Adds a streaming replica of this PostgreSQL database, at `url`, for the reads that
+    /// tolerate lag ([`Db::read_lagging`]). Its connections are made on demand: a replica
+    /// that is down at start only logs a warning, and reads go to the primary until it
+    /// answers ([`Db::watch_replica`] probes it).
+    pub async fn with_replica(
+        mut self,
+        url: &str,
+        config: &DatabaseConfig,
+    ) -> Result<Self, StoreError> {
+        if self.backend != Backend::Postgres {
+            return Err(StoreError::Config(
+                "a read replica needs a PostgreSQL database (database.url)".to_owned(),
+            ));
+        }
+        if !(url.starts_with("postgres:") || url.starts_with("postgresql:")) {
+            return Err(StoreError::Config(
+                "database.read_url must start with postgres:".to_owned(),
+            ));
+        }
+        sqlx::any::install_default_drivers();
+        let options = AnyConnectOptions::from_str(url)
+            .map_err(|e| StoreError::Config(redact(&e.to_string())))?;
+        let pool = postgres_session(
+            AnyPoolOptions::new()
+                .max_connections(config.max_connections)
+                .acquire_timeout(
+                    Duration::from_secs(config.acquire_timeout_secs)
+                        .min(replica::ACQUIRE_TIMEOUT),
+                ),
+        )
+        .connect_lazy_with(options.clone());
+        let replica = Arc::new(replica::Replica::new(pool, options));
+        replica.check().await;
+        self.replica = Some(replica);
+        Ok(self)
     }
 
     /// The pool for reads (and for writes off the hot paths).
@@ -129,6 +162,59 @@ impl Db {
     /// The pool for write transactions on hot paths; see [`Db`].
     pub fn writer(&self) -> &AnyPool {
         &self.writer
+    }
+
+    /// Runs `read` — a read that tolerates replication lag: listings whose caller did not
+    /// just write what they show — on the replica when one is configured and answering,
+    /// else on the primary. Whatever fails on the replica is run again on the primary (a
+    /// query error then comes back from there); when the replica no longer answers a
+    /// probe it is marked down, and reads stay on the primary until [`Db::watch_replica`]
+    /// sees it back. Without a replica this is `read(self.pool())`.
+    pub async fn read_lagging<T, E, F, Fut>(&self, read: F) -> Result<T, E>
+    where
+        F: Fn(AnyPool) -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+        E: std::fmt::Display,
+    {
+        if let Some(replica) = &self.replica {
+            if replica.is_up() {
+                match read(replica.pool().clone()).await {
+                    Ok(value) => return Ok(value),
+                    Err(e) => replica.failed(&e.to_string()).await,
+                }
+            }
+            replica.fell_back();
+        }
+        read(self.pool.clone()).await
+    }
+
+    /// The pool for a read that tolerates lag and cannot be run twice (a stream consumed by
+    /// its caller): the replica's while it is up, else the primary's. Prefer
+    /// [`Db::read_lagging`], which also falls back when the replica fails mid-read.
+    pub fn lagging_pool(&self) -> &AnyPool {
+        match &self.replica {
+            Some(replica) if replica.is_up() => replica.pool(),
+            Some(replica) => {
+                replica.fell_back();
+                &self.pool
+            }
+            None => &self.pool,
+        }
+    }
+
+    /// Whether a replica is configured and reads go to it now.
+    pub fn replica_up(&self) -> Option<bool> {
+        self.replica.as_ref().map(|r| r.is_up())
+    }
+
+    /// Probes the replica (when one is configured) every few seconds until `shutdown`: a
+    /// replica that stops answering is marked down before a read has to find out, and one
+    /// that answers again gets the reads back.
+    pub fn watch_replica(&self, tasks: &TaskTracker, shutdown: CancellationToken) {
+        if let Some(replica) = &self.replica {
+            let replica = replica.clone();
+            tasks.spawn(async move { replica.watch(shutdown).await });
+        }
     }
 
     pub fn backend(&self) -> Backend {
@@ -145,6 +231,9 @@ impl Db {
     pub async fn close(&self) {
         self.pool.close().await;
         self.writer.close().await;
+        if let Some(replica) = &self.replica {
+            replica.pool().close().await;
+        }
     }
 
     /// Pool gauges, refreshed at each scrape.
@@ -170,6 +259,9 @@ impl Db {
                 .get_or_create(&PoolLabels { state: "max" })
                 .set(max);
         });
+        if let Some(replica) = &self.replica {
+            replica.register_metrics(metrics);
+        }
     }
 
     /// A readiness check for `/readyz`.
@@ -192,6 +284,22 @@ impl ReadinessCheck for Db {
     async fn check(&self) -> Result<(), NotReady> {
         self.ping().await.map_err(|e| NotReady(e.to_string()))
     }
+}
+
+/// A PostgreSQL connection's session settings.
+///
+/// Statements are prepared once per connection; left to itself PostgreSQL then settles on a
+/// generic plan made from the statistics of that moment, and keeps it while a table grows
+/// from empty to millions of rows (measured: the chat's path query stuck on sequential scans,
+/// 4x slower sends). Planning each execution for its parameters costs tens of microseconds.
+fn postgres_session(pool: AnyPoolOptions) -> AnyPoolOptions {
+    pool.after_connect(|conn, _meta| {
+        Box::pin(async move {
+            conn.execute("SET plan_cache_mode = force_custom_plan")
+                .await?;
+            Ok(())
+        })
+    })
 }
 
 /// Creates the SQLite file's directory and asks for the file to be created if missing.
