@@ -1,12 +1,13 @@
 //! Test helpers shared by every crate's integration tests: a fresh database of the backend
-//! under test, the `confab` binary spawned on port 0, fake upstreams (OpenAI, YouTube), and the
-//! Redis server of the replica tests.
+//! under test, the `confab` binary spawned on port 0, fake upstreams (OpenAI, YouTube), the
+//! Redis server of the replica tests, and the PostgreSQL streaming replica ([`PgReplica`]).
 //!
 //! The backend comes from `TEST_BACKEND` (`sqlite`, the default, or `postgres`, which needs
 //! `TEST_POSTGRES_URL` pointing at a server where the user may create databases). These names
 //! deliberately lack the `CONFAB_` prefix: spawned servers would reject them as unknown keys.
 
 pub mod fake_openai;
+mod pg_replica;
 mod process;
 pub mod redis;
 pub mod youtube;
@@ -14,6 +15,7 @@ pub mod youtube;
 use anyhow::Context;
 use sqlx::Connection;
 
+pub use pg_replica::PgReplica;
 pub use process::{ConfabProcess, SpawnOptions};
 
 /// The database backend the suite runs against.
