@@ -351,6 +351,52 @@ mod tests {
         assert!(dir.path().join("nested").is_dir());
     }
 
+    #[tokio::test]
+    async fn a_replica_follows_a_postgres_primary_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("db.sqlite").display());
+        let db = Db::connect(&url, &DatabaseConfig::default()).await.unwrap();
+        let e = db
+            .with_replica("postgres://127.0.0.1:1/confab", &DatabaseConfig::default())
+            .await
+            .unwrap_err();
+        assert!(matches!(e, StoreError::Config(_)), "{e}");
+    }
+
+    /// A replica that refuses connections (nothing listens on port 1) is down from the start:
+    /// reads go to the primary and are counted. Needs `TEST_POSTGRES_URL`; skipped without.
+    #[tokio::test]
+    async fn reads_go_to_the_primary_while_the_replica_is_unreachable() {
+        let Ok(url) = std::env::var("TEST_POSTGRES_URL") else {
+            return;
+        };
+        let db = Db::connect(&url, &DatabaseConfig::default())
+            .await
+            .unwrap()
+            .with_replica(
+                "postgres://postgres@127.0.0.1:1/postgres",
+                &DatabaseConfig::default(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(db.replica_up(), Some(false));
+        let answer: i64 = db
+            .read_lagging(|pool| async move {
+                sqlx::query_scalar::<_, i64>("SELECT CAST(42 AS BIGINT)")
+                    .fetch_one(&pool)
+                    .await
+            })
+            .await
+            .unwrap();
+        assert_eq!(answer, 42);
+        let replica = db.replica.as_ref().unwrap();
+        assert_eq!(replica.fallbacks_so_far(), 1);
+        // A check finds it still down.
+        replica.check().await;
+        assert_eq!(db.replica_up(), Some(false));
+        db.close().await;
+    }
+
     #[test]
     fn passwords_are_redacted() {
         assert_eq!(

@@ -72,6 +72,11 @@ impl Replica {
         self.fallbacks.inc();
     }
 
+    #[cfg(test)]
+    pub(crate) fn fallbacks_so_far(&self) -> u64 {
+        self.fallbacks.get()
+    }
+
     /// Connects, asks for the replay lag, and disconnects.
     async fn probe(&self) -> Result<f64, String> {
         let attempt = async {
