@@ -143,8 +143,7 @@ impl Db {
             AnyPoolOptions::new()
                 .max_connections(config.max_connections)
                 .acquire_timeout(
-                    Duration::from_secs(config.acquire_timeout_secs)
-                        .min(replica::ACQUIRE_TIMEOUT),
+                    Duration::from_secs(config.acquire_timeout_secs).min(replica::ACQUIRE_TIMEOUT),
                 ),
         )
         .connect_lazy_with(options.clone());

@@ -160,8 +160,7 @@ impl SqlChatStore {
                  ORDER BY tag"
             }
         };
-        let rows = sqlx::query(sql).bind(list).fetch_all(pool)
-            .await?;
+        let rows = sqlx::query(sql).bind(list).fetch_all(pool).await?;
         for row in rows {
             tags.entry(uuid(&row, "conversation_id")?)
                 .or_default()

@@ -71,7 +71,11 @@ async fn found(app: &TestApp, token: &str, word: &str) -> Vec<String> {
 
 async fn create(app: &TestApp, token: &str, title: &str) -> String {
     let created = app
-        .post("/api/v1/conversations", Some(token), json!({"title": title}))
+        .post(
+            "/api/v1/conversations",
+            Some(token),
+            json!({"title": title}),
+        )
         .await;
     assert_eq!(created.status, StatusCode::CREATED, "{}", created.text);
     created.body["id"].as_str().unwrap().to_owned()
@@ -178,7 +182,10 @@ async fn lagging_reads_go_to_the_replica_and_fall_back_to_the_primary() {
     // Replay resumed, the replica catches up and the listings show everything.
     replica.resume_replay().await.unwrap();
     replica.catch_up().await.unwrap();
-    assert_eq!(listed(&app, &ada).await, vec![paused.clone(), before.clone()]);
+    assert_eq!(
+        listed(&app, &ada).await,
+        vec![paused.clone(), before.clone()]
+    );
     assert_eq!(found(&app, &ada, "zanzibar").await, vec![paused.clone()]);
     assert!(newest_audit_seq(&app, &admin).await > seq);
     assert_eq!(usage_requests(&app, &admin).await, 1);
