@@ -12,7 +12,9 @@
 # Environment:
 #   SKIP_POSTGRES=1     run only the SQLite pass
 #   TEST_POSTGRES_URL   use this server instead of starting one; its user must be allowed
-#                       to CREATE DATABASE (the tests create one database per test)
+#                       to CREATE DATABASE (the tests create one database per test). Only
+#                       with a server this script starts is a streaming replica started
+#                       too, for the read-replica test (skipped otherwise)
 #   SKIP_NATS=1         start no NATS server (the NATS adapter tests skip themselves)
 #   TEST_NATS_URL       use this NATS server (JetStream enabled) instead of starting one
 #   SKIP_REDIS=1        start no Redis server (the Redis adapter tests skip themselves)
@@ -54,6 +56,9 @@ elif [[ -n ${TEST_POSTGRES_URL:-} ]]; then
 	export TEST_POSTGRES_URL
 else
 	start_postgres
+	# A streaming replica of it (pg_basebackup -R) for the read-replica test
+	# (crates/confab/tests/it/replica.rs; skipped without one).
+	start_postgres_replica
 fi
 
 nats_tests=true

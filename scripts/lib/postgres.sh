@@ -4,6 +4,8 @@
 #   trap stop_postgres EXIT   # first, so that a half-started server is cleaned up too
 #   start_postgres            # exports TEST_POSTGRES_URL; PG_EXTRA_CONF (lines of
 #                             # postgresql.conf settings) is appended to its configuration
+#   start_postgres_replica    # optional: a streaming replica of it (pg_basebackup -R);
+#                             # exports TEST_POSTGRES_REPLICA_URL and TEST_POSTGRES_REPLICA_CTL
 #
 # The server listens on 127.0.0.1 only, on a free port, trusts every local connection and
 # runs without fsync: for tests, never for data worth keeping. Its data directory, log and
@@ -79,10 +81,11 @@ print(s.getsockname()[1])'
 
 # Starts the server on one port and waits until it accepts connections. Returns 1 when it
 # failed to start, 2 when it failed because the port was taken (worth another port).
+# DATA and LOG default to the primary's.
 _pg_start_on() {
-	local port=$1 log=$_PG_DIR/postgres.log i
+	local port=$1 data=${2:-$_PG_DIR/data} log=${3:-$_PG_DIR/postgres.log} i
 	rm -f "$log"
-	if ! _pg_as_owner "$_PG_BINDIR/pg_ctl" -D "$_PG_DIR/data" -l "$log" -o "-p $port" -W start >/dev/null; then
+	if ! _pg_as_owner "$_PG_BINDIR/pg_ctl" -D "$data" -l "$log" -o "-p $port" -W start >/dev/null; then
 		return 1
 	fi
 	# Up to 60 s: a cold start on a loaded machine is slow, a healthy one takes well under 1 s.
@@ -100,7 +103,7 @@ _pg_start_on() {
 		sleep 0.1
 	done
 	echo "error: PostgreSQL did not accept connections on 127.0.0.1:$port within 60 s" >&2
-	_pg_as_owner "$_PG_BINDIR/pg_ctl" -D "$_PG_DIR/data" -m immediate -w -t 30 stop >/dev/null 2>&1 || true
+	_pg_as_owner "$_PG_BINDIR/pg_ctl" -D "$data" -m immediate -w -t 30 stop >/dev/null 2>&1 || true
 	return 1
 }
 
@@ -176,11 +179,85 @@ start_postgres() {
 	return 1
 }
 
+# Starts a streaming replica of the server start_postgres started: a base backup taken with
+# `pg_basebackup -R` (standby.signal and primary_conninfo written for it) through a
+# replication slot (the primary keeps the WAL the replica has not received while it is
+# stopped), started as a hot standby on a free port in $_PG_DIR/replica. Exports
+# TEST_POSTGRES_REPLICA_URL, and TEST_POSTGRES_REPLICA_CTL: a script taking `stop` or
+# `start`, with which the replica tests stop the replica and start it again on its port.
+start_postgres_replica() {
+	local primary_port data log ctl port attempt status=0 owner_prefix=""
+	if [[ -z ${_PG_DIR:-} || ! -f $_PG_DIR/data/postmaster.pid ]]; then
+		echo "error: start_postgres_replica: start_postgres first" >&2
+		return 1
+	fi
+	if [[ -d $_PG_DIR/replica ]]; then
+		echo "error: start_postgres_replica: a replica already exists in $_PG_DIR/replica" >&2
+		return 1
+	fi
+	data=$_PG_DIR/replica
+	log=$_PG_DIR/replica.log
+	primary_port=${TEST_POSTGRES_URL##*:}
+	primary_port=${primary_port%%/*}
+	if ! _pg_as_owner "$_PG_BINDIR/pg_basebackup" -h 127.0.0.1 -p "$primary_port" -U postgres \
+		-D "$data" -R -X stream -C -S confab_test_replica --no-sync \
+		>"$_PG_DIR/basebackup.log" 2>&1; then
+		echo "error: pg_basebackup failed:" >&2
+		cat "$_PG_DIR/basebackup.log" >&2
+		return 1
+	fi
+	for attempt in 1 2 3 4 5 6 7 8 9 10; do
+		port=$(_pg_pick_port "$((attempt + 10))")
+		status=0
+		_pg_start_on "$port" "$data" "$log" || status=$?
+		[[ $status -eq 2 ]] || break
+		echo "port $port is taken; trying another"
+	done
+	if [[ $status -ne 0 ]]; then
+		echo "error: the PostgreSQL replica failed to start; its log:" >&2
+		cat "$log" >&2 2>/dev/null || true
+		return 1
+	fi
+	if [[ -n $_PG_OWNER ]]; then
+		owner_prefix="runuser -u $(printf '%q' "$_PG_OWNER") --"
+	fi
+	ctl=$_PG_DIR/replica-ctl
+	cat >"$ctl" <<-EOF || return 1
+		#!/usr/bin/env bash
+		# Stops or starts the test replica on its port (written by scripts/lib/postgres.sh).
+		set -euo pipefail
+		cd /
+		case \${1:-} in
+		stop) $owner_prefix $(printf '%q' "$_PG_BINDIR/pg_ctl") -D $(printf '%q' "$data") -m fast -w -t 30 stop >/dev/null ;;
+		start) $owner_prefix $(printf '%q' "$_PG_BINDIR/pg_ctl") -D $(printf '%q' "$data") -l $(printf '%q' "$log") -o "-p $port" -w -t 60 start >/dev/null ;;
+		*) echo "usage: \$0 stop|start" >&2; exit 2 ;;
+		esac
+	EOF
+	chmod 755 "$ctl" || return 1
+	export TEST_POSTGRES_REPLICA_URL="postgres://postgres@127.0.0.1:$port/postgres"
+	export TEST_POSTGRES_REPLICA_CTL=$ctl
+	echo "PostgreSQL replica streaming from 127.0.0.1:$primary_port, listening on 127.0.0.1:$port"
+}
+
+# Stops the replica, if one runs (its directory goes with the primary's).
+stop_postgres_replica() {
+	local pid
+	[[ -n ${_PG_DIR:-} && -f $_PG_DIR/replica/postmaster.pid ]] || return 0
+	if ! _pg_as_owner "$_PG_BINDIR/pg_ctl" -D "$_PG_DIR/replica" -m immediate -w -t 30 stop >/dev/null 2>&1; then
+		pid=$(head -n 1 "$_PG_DIR/replica/postmaster.pid" 2>/dev/null || true)
+		if [[ $pid =~ ^[0-9]+$ ]]; then
+			kill -KILL "$pid" 2>/dev/null || true
+		fi
+	fi
+	unset TEST_POSTGRES_REPLICA_URL TEST_POSTGRES_REPLICA_CTL
+}
+
 # Stops the server (immediately: nothing in it is worth a clean shutdown) and deletes its
 # directory. Safe to call when nothing was started, more than once, and from an EXIT trap.
 stop_postgres() {
 	local pid
 	[[ -n ${_PG_DIR:-} ]] || return 0
+	stop_postgres_replica
 	if [[ -f $_PG_DIR/data/postmaster.pid ]]; then
 		if ! _pg_as_owner "$_PG_BINDIR/pg_ctl" -D "$_PG_DIR/data" -m immediate -w -t 30 stop >/dev/null 2>&1; then
 			pid=$(head -n 1 "$_PG_DIR/data/postmaster.pid" 2>/dev/null || true)

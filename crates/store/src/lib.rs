@@ -3,10 +3,12 @@
 //! runner.
 //!
 //! Services write portable SQL (`$1` parameters, `BIGINT` milliseconds, `TEXT` ids) against
-//! [`Db`], and keep backend-specific SQL to their migrations.
+//! [`Db`], and keep backend-specific SQL to their migrations. With PostgreSQL, reads that
+//! tolerate lag can go to a streaming replica ([`Db::with_replica`], [`Db::read_lagging`]).
 
 mod error;
 mod migrate;
+mod replica;
 pub mod rows;
 mod snapshot;
 
@@ -23,6 +25,8 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 pub use error::StoreError;
 pub use migrate::{MigrationReport, ServiceMigrations};
@@ -48,6 +52,8 @@ pub struct Db {
     pool: AnyPool,
     writer: AnyPool,
     backend: Backend,
+    /// A streaming replica for reads that tolerate lag (PostgreSQL, `database.read_url`).
+    replica: Option<Arc<replica::Replica>>,
 }
 
 impl Db {
@@ -89,18 +95,7 @@ impl Db {
                         })
                     })
             } else {
-                // Statements are prepared once per connection; left to itself PostgreSQL then
-                // settles on a generic plan made from the statistics of that moment, and keeps
-                // it while a table grows from empty to millions of rows (measured: the chat's
-                // path query stuck on sequential scans, 4x slower sends). Planning each
-                // execution for its parameters costs tens of microseconds.
-                pool.after_connect(|conn, _meta| {
-                    Box::pin(async move {
-                        conn.execute("SET plan_cache_mode = force_custom_plan")
-                            .await?;
-                        Ok(())
-                    })
-                })
+                postgres_session(pool)
             }
         };
         let pool = pool_options(config.max_connections)
@@ -120,7 +115,44 @@ impl Db {
             pool,
             writer,
             backend,
+            replica: None,
         })
+    }
+
+    /// Adds a streaming replica of this PostgreSQL database, at `url`, for the reads that
+    /// tolerate lag ([`Db::read_lagging`]). Its connections are made on demand: a replica
+    /// that is down at start only logs a warning, and reads go to the primary until it
+    /// answers ([`Db::watch_replica`] probes it).
+    pub async fn with_replica(
+        mut self,
+        url: &str,
+        config: &DatabaseConfig,
+    ) -> Result<Self, StoreError> {
+        if self.backend != Backend::Postgres {
+            return Err(StoreError::Config(
+                "a read replica needs a PostgreSQL database (database.url)".to_owned(),
+            ));
+        }
+        if !(url.starts_with("postgres:") || url.starts_with("postgresql:")) {
+            return Err(StoreError::Config(
+                "database.read_url must start with postgres:".to_owned(),
+            ));
+        }
+        sqlx::any::install_default_drivers();
+        let options = AnyConnectOptions::from_str(url)
+            .map_err(|e| StoreError::Config(redact(&e.to_string())))?;
+        let pool = postgres_session(
+            AnyPoolOptions::new()
+                .max_connections(config.max_connections)
+                .acquire_timeout(
+                    Duration::from_secs(config.acquire_timeout_secs).min(replica::ACQUIRE_TIMEOUT),
+                ),
+        )
+        .connect_lazy_with(options.clone());
+        let replica = Arc::new(replica::Replica::new(pool, options));
+        replica.check().await;
+        self.replica = Some(replica);
+        Ok(self)
     }
 
     /// The pool for reads (and for writes off the hot paths).
@@ -131,6 +163,59 @@ impl Db {
     /// The pool for write transactions on hot paths; see [`Db`].
     pub fn writer(&self) -> &AnyPool {
         &self.writer
+    }
+
+    /// Runs `read` — a read that tolerates replication lag: listings whose caller did not
+    /// just write what they show — on the replica when one is configured and answering,
+    /// else on the primary. Whatever fails on the replica is run again on the primary (a
+    /// query error then comes back from there); when the replica no longer answers a
+    /// probe it is marked down, and reads stay on the primary until [`Db::watch_replica`]
+    /// sees it back. Without a replica this is `read(self.pool())`.
+    pub async fn read_lagging<T, E, F, Fut>(&self, read: F) -> Result<T, E>
+    where
+        F: Fn(AnyPool) -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+        E: std::fmt::Display,
+    {
+        if let Some(replica) = &self.replica {
+            if replica.is_up() {
+                match read(replica.pool().clone()).await {
+                    Ok(value) => return Ok(value),
+                    Err(e) => replica.failed(&e.to_string()).await,
+                }
+            }
+            replica.fell_back();
+        }
+        read(self.pool.clone()).await
+    }
+
+    /// The pool for a read that tolerates lag and cannot be run twice (a stream consumed by
+    /// its caller): the replica's while it is up, else the primary's. Prefer
+    /// [`Db::read_lagging`], which also falls back when the replica fails mid-read.
+    pub fn lagging_pool(&self) -> &AnyPool {
+        match &self.replica {
+            Some(replica) if replica.is_up() => replica.pool(),
+            Some(replica) => {
+                replica.fell_back();
+                &self.pool
+            }
+            None => &self.pool,
+        }
+    }
+
+    /// Whether a replica is configured and reads go to it now.
+    pub fn replica_up(&self) -> Option<bool> {
+        self.replica.as_ref().map(|r| r.is_up())
+    }
+
+    /// Probes the replica (when one is configured) every few seconds until `shutdown`: a
+    /// replica that stops answering is marked down before a read has to find out, and one
+    /// that answers again gets the reads back.
+    pub fn watch_replica(&self, tasks: &TaskTracker, shutdown: CancellationToken) {
+        if let Some(replica) = &self.replica {
+            let replica = replica.clone();
+            tasks.spawn(async move { replica.watch(shutdown).await });
+        }
     }
 
     pub fn backend(&self) -> Backend {
@@ -147,6 +232,9 @@ impl Db {
     pub async fn close(&self) {
         self.pool.close().await;
         self.writer.close().await;
+        if let Some(replica) = &self.replica {
+            replica.pool().close().await;
+        }
     }
 
     /// Pool gauges, refreshed at each scrape.
@@ -172,6 +260,9 @@ impl Db {
                 .get_or_create(&PoolLabels { state: "max" })
                 .set(max);
         });
+        if let Some(replica) = &self.replica {
+            replica.register_metrics(metrics);
+        }
     }
 
     /// A readiness check for `/readyz`.
@@ -194,6 +285,22 @@ impl ReadinessCheck for Db {
     async fn check(&self) -> Result<(), NotReady> {
         self.ping().await.map_err(|e| NotReady(e.to_string()))
     }
+}
+
+/// A PostgreSQL connection's session settings.
+///
+/// Statements are prepared once per connection; left to itself PostgreSQL then settles on a
+/// generic plan made from the statistics of that moment, and keeps it while a table grows
+/// from empty to millions of rows (measured: the chat's path query stuck on sequential scans,
+/// 4x slower sends). Planning each execution for its parameters costs tens of microseconds.
+fn postgres_session(pool: AnyPoolOptions) -> AnyPoolOptions {
+    pool.after_connect(|conn, _meta| {
+        Box::pin(async move {
+            conn.execute("SET plan_cache_mode = force_custom_plan")
+                .await?;
+            Ok(())
+        })
+    })
 }
 
 /// Creates the SQLite file's directory and asks for the file to be created if missing.
@@ -243,6 +350,52 @@ mod tests {
         let url = prepare_sqlite_url(&format!("sqlite://{}", file.display())).unwrap();
         assert!(url.ends_with("db.sqlite?mode=rwc"), "{url}");
         assert!(dir.path().join("nested").is_dir());
+    }
+
+    #[tokio::test]
+    async fn a_replica_follows_a_postgres_primary_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("db.sqlite").display());
+        let db = Db::connect(&url, &DatabaseConfig::default()).await.unwrap();
+        let e = db
+            .with_replica("postgres://127.0.0.1:1/confab", &DatabaseConfig::default())
+            .await
+            .unwrap_err();
+        assert!(matches!(e, StoreError::Config(_)), "{e}");
+    }
+
+    /// A replica that refuses connections (nothing listens on port 1) is down from the start:
+    /// reads go to the primary and are counted. Needs `TEST_POSTGRES_URL`; skipped without.
+    #[tokio::test]
+    async fn reads_go_to_the_primary_while_the_replica_is_unreachable() {
+        let Ok(url) = std::env::var("TEST_POSTGRES_URL") else {
+            return;
+        };
+        let db = Db::connect(&url, &DatabaseConfig::default())
+            .await
+            .unwrap()
+            .with_replica(
+                "postgres://postgres@127.0.0.1:1/postgres",
+                &DatabaseConfig::default(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(db.replica_up(), Some(false));
+        let answer: i64 = db
+            .read_lagging(|pool| async move {
+                sqlx::query_scalar::<_, i64>("SELECT CAST(42 AS BIGINT)")
+                    .fetch_one(&pool)
+                    .await
+            })
+            .await
+            .unwrap();
+        assert_eq!(answer, 42);
+        let replica = db.replica.as_ref().unwrap();
+        assert_eq!(replica.fallbacks_so_far(), 1);
+        // A check finds it still down.
+        replica.check().await;
+        assert_eq!(db.replica_up(), Some(false));
+        db.close().await;
     }
 
     #[test]

@@ -1,12 +1,14 @@
 //! Test helpers shared by every crate's integration tests: a fresh database of the backend
-//! under test, the `confab` binary spawned on port 0, fake upstreams (OpenAI, YouTube), and the
-//! Redis server of the replica tests, and a certificate authority for the TLS tests.
+//! under test, the `confab` binary spawned on port 0, fake upstreams (OpenAI, YouTube), the
+//! Redis server of the replica tests, the PostgreSQL streaming replica ([`PgReplica`]), and a
+//! certificate authority for the TLS tests.
 //!
 //! The backend comes from `TEST_BACKEND` (`sqlite`, the default, or `postgres`, which needs
 //! `TEST_POSTGRES_URL` pointing at a server where the user may create databases). These names
 //! deliberately lack the `CONFAB_` prefix: spawned servers would reject them as unknown keys.
 
 pub mod fake_openai;
+mod pg_replica;
 mod process;
 pub mod redis;
 pub mod tls;
@@ -15,6 +17,7 @@ pub mod youtube;
 use anyhow::Context;
 use sqlx::Connection;
 
+pub use pg_replica::PgReplica;
 pub use process::{ConfabProcess, SpawnOptions};
 
 /// The database backend the suite runs against.

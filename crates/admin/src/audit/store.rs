@@ -194,27 +194,34 @@ impl SqlAuditLog {
         })
     }
 
-    /// Entries matching `filter`, newest first, before `before_seq` when given.
+    /// Entries matching `filter`, newest first, before `before_seq` when given. The listing
+    /// tolerates replication lag: a replica serves it when configured (the export, which
+    /// must reach the head it was asked at, reads the primary).
     pub async fn list(
         &self,
         filter: &AuditFilter,
         before_seq: Option<i64>,
         limit: i64,
     ) -> Result<Vec<AuditEntry>, AuditError> {
-        let rows = bind_filter(
-            sqlx::query(concat!(
-                "SELECT ",
-                entry_columns!(),
-                " FROM audit_log WHERE ",
-                filter_clause!(),
-                " AND seq < $8 ORDER BY seq DESC LIMIT $9"
-            )),
-            filter,
-        )
-        .bind(before_seq.unwrap_or(i64::MAX))
-        .bind(limit)
-        .fetch_all(self.db.pool())
-        .await?;
+        let rows = self
+            .db
+            .read_lagging(|pool| async move {
+                bind_filter(
+                    sqlx::query(concat!(
+                        "SELECT ",
+                        entry_columns!(),
+                        " FROM audit_log WHERE ",
+                        filter_clause!(),
+                        " AND seq < $8 ORDER BY seq DESC LIMIT $9"
+                    )),
+                    filter,
+                )
+                .bind(before_seq.unwrap_or(i64::MAX))
+                .bind(limit)
+                .fetch_all(&pool)
+                .await
+            })
+            .await?;
         entries(&rows)
     }
 

@@ -162,7 +162,8 @@ impl UsageStatsStore for SqlUsageStats {
         .bind(format_day(range.from))
         .bind(format_day(range.to))
         .bind(user.map(|u| u.to_string()))
-        .fetch(self.db.pool())
+        // A report tolerates replication lag: a replica serves it when configured.
+        .fetch(self.db.lagging_pool())
         .map_err(StoreError::from)
         .and_then(|row| async move { daily_from_row(&row) })
         .boxed()
@@ -180,15 +181,21 @@ impl UsageStatsStore for SqlUsageStats {
              AND ($4 IS NULL OR (day, user_id, model) > ($4, $5, $6)) \
              ORDER BY day, user_id, model LIMIT $7"
         );
-        let rows = sqlx::query(sql)
-            .bind(format_day(range.from))
-            .bind(format_day(range.to))
-            .bind(user.map(|u| u.to_string()))
-            .bind(after.map(|k| k.day.clone()))
-            .bind(after.map(|k| k.user_id.clone()))
-            .bind(after.map(|k| k.model.clone()))
-            .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-            .fetch_all(self.db.pool())
+        // A listing tolerates replication lag: a replica serves it when configured.
+        let rows = self
+            .db
+            .read_lagging(|pool| async move {
+                sqlx::query(sql)
+                    .bind(format_day(range.from))
+                    .bind(format_day(range.to))
+                    .bind(user.map(|u| u.to_string()))
+                    .bind(after.map(|k| k.day.clone()))
+                    .bind(after.map(|k| k.user_id.clone()))
+                    .bind(after.map(|k| k.model.clone()))
+                    .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+                    .fetch_all(&pool)
+                    .await
+            })
             .await?;
         rows.iter().map(daily_from_row).collect()
     }

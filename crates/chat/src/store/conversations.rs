@@ -95,26 +95,32 @@ impl ConversationStore for SqlChatStore {
              AND ($6 IS NULL OR updated_at < $6 OR (updated_at = $6 AND id < $7)) \
              ORDER BY updated_at DESC, id DESC LIMIT $8"
         );
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(user_id.to_string())
-            .bind(i64::from(filter.archived.unwrap_or(false)))
-            .bind(&filter.folder)
-            .bind(filter.pinned.map(i64::from))
-            .bind(filter.tag.as_deref().map(str::to_lowercase))
-            .bind(after.map(|p| p.updated_at))
-            .bind(after.map(|p| p.id.to_string()))
-            .bind(i64::from(limit))
-            .fetch_all(self.db.pool())
-            .await?;
-        let ids: Vec<Uuid> = rows
-            .iter()
-            .map(|r| uuid(r, "id"))
-            .collect::<StoreResult<_>>()?;
-        let mut tags = self.tags_of(&ids).await?;
-        rows.iter()
-            .zip(&ids)
-            .map(|(row, id)| conversation(row, tags.remove(id).unwrap_or_default()))
-            .collect()
+        // A listing tolerates replication lag: a replica serves it when configured.
+        let sql = &sql;
+        self.db
+            .read_lagging(|pool| async move {
+                let rows = sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
+                    .bind(user_id.to_string())
+                    .bind(i64::from(filter.archived.unwrap_or(false)))
+                    .bind(&filter.folder)
+                    .bind(filter.pinned.map(i64::from))
+                    .bind(filter.tag.as_deref().map(str::to_lowercase))
+                    .bind(after.map(|p| p.updated_at))
+                    .bind(after.map(|p| p.id.to_string()))
+                    .bind(i64::from(limit))
+                    .fetch_all(&pool)
+                    .await?;
+                let ids: Vec<Uuid> = rows
+                    .iter()
+                    .map(|r| uuid(r, "id"))
+                    .collect::<StoreResult<_>>()?;
+                let mut tags = self.tags_of(&pool, &ids).await?;
+                rows.iter()
+                    .zip(&ids)
+                    .map(|(row, id)| conversation(row, tags.remove(id).unwrap_or_default()))
+                    .collect()
+            })
+            .await
     }
 
     async fn update_conversation(

@@ -9,8 +9,8 @@ use std::collections::HashMap;
 
 use confab_store::rows::{corrupt, opt_uuid, uuid};
 use confab_store::{Db, ServiceMigrations};
-use sqlx::Row;
 use sqlx::any::AnyRow;
+use sqlx::{AnyPool, Row};
 use uuid::Uuid;
 
 use crate::domain::{Author, Conversation, Message, MessageStatus, Params};
@@ -136,7 +136,12 @@ impl SqlChatStore {
         Ok(())
     }
 
-    async fn tags_of(&self, ids: &[Uuid]) -> StoreResult<HashMap<Uuid, Vec<String>>> {
+    /// The tags of the conversations `ids`, read from `pool` (the replica's for a listing).
+    async fn tags_of(
+        &self,
+        pool: &AnyPool,
+        ids: &[Uuid],
+    ) -> StoreResult<HashMap<Uuid, Vec<String>>> {
         let mut tags: HashMap<Uuid, Vec<String>> = HashMap::new();
         if ids.is_empty() {
             return Ok(tags);
@@ -155,10 +160,7 @@ impl SqlChatStore {
                  ORDER BY tag"
             }
         };
-        let rows = sqlx::query(sql)
-            .bind(list)
-            .fetch_all(self.db.pool())
-            .await?;
+        let rows = sqlx::query(sql).bind(list).fetch_all(pool).await?;
         for row in rows {
             tags.entry(uuid(&row, "conversation_id")?)
                 .or_default()

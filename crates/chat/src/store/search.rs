@@ -2,8 +2,8 @@
 //! GIN, candidates chosen from the data rather than by the planner).
 
 use async_trait::async_trait;
-use sqlx::Row;
 use sqlx::any::AnyRow;
+use sqlx::{AnyPool, Row};
 use uuid::Uuid;
 
 use super::{SqlChatStore, ids_json, uuid};
@@ -95,6 +95,7 @@ impl SqlChatStore {
     /// walk. Either way the worst case is about 25 ms, where the two costs meet.
     async fn postgres_candidates(
         &self,
+        pool: &AnyPool,
         user_id: Uuid,
         query: &str,
     ) -> StoreResult<Vec<(Uuid, f64)>> {
@@ -118,7 +119,7 @@ impl SqlChatStore {
                     sqlx::query(sqlx::AssertSqlSafe(sql))
                         .bind(query)
                         .bind(owner)
-                        .fetch_all(self.db.pool())
+                        .fetch_all(pool)
                         .await?,
                 )
             }
@@ -138,7 +139,7 @@ impl SqlChatStore {
              WHERE m.user_id = $2 AND m.search @@ q \
              ORDER BY m.created_at DESC LIMIT {SEARCH_CANDIDATES}"
         );
-        let mut tx = self.db.pool().begin().await?;
+        let mut tx = pool.begin().await?;
         sqlx::raw_sql("SET LOCAL enable_seqscan = off; SET LOCAL enable_indexscan = off")
             .execute(&mut *tx)
             .await?;
@@ -163,6 +164,22 @@ impl SearchStore for SqlChatStore {
         if words.is_empty() {
             return Ok(Vec::new());
         }
+        // Search tolerates replication lag: a replica serves it when configured.
+        self.db
+            .read_lagging(|pool| async move { self.search_on(&pool, user_id, words, limit).await })
+            .await
+    }
+}
+
+impl SqlChatStore {
+    /// [`SearchStore::search`] with its queries on `pool`.
+    async fn search_on(
+        &self,
+        pool: &AnyPool,
+        user_id: Uuid,
+        words: &[String],
+        limit: u32,
+    ) -> StoreResult<Vec<SearchHit>> {
         // Messages are ranked by relevance among the user's 200 newest matches: exact for
         // all but very common words, whose matches can run to hundreds of thousands, and
         // bounded in cost whatever the words (the newest matches come first from the index).
@@ -212,7 +229,7 @@ impl SearchStore for SqlChatStore {
             .bind(&titles_query)
             .bind(user_id.to_string())
             .bind(i64::from(limit.min(5)))
-            .fetch_all(self.db.pool())
+            .fetch_all(pool)
             .await?;
         for row in &titles {
             let snippet: String = row.try_get("snippet")?;
@@ -232,11 +249,11 @@ impl SearchStore for SqlChatStore {
                     .bind(&query)
                     .bind(user_id.to_string())
                     .bind(i64::from(limit))
-                    .fetch_all(self.db.pool())
+                    .fetch_all(pool)
                     .await?
             }
             confab_store::Backend::Postgres => {
-                let mut chosen = self.postgres_candidates(user_id, &query).await?;
+                let mut chosen = self.postgres_candidates(pool, user_id, &query).await?;
                 chosen.sort_by(|a, b| b.1.total_cmp(&a.1));
                 chosen.truncate(limit as usize);
                 let ids: Vec<Uuid> = chosen.iter().map(|(id, _)| *id).collect();
@@ -244,7 +261,7 @@ impl SearchStore for SqlChatStore {
                     .bind(&query)
                     .bind(user_id.to_string())
                     .bind(ids_json(&ids))
-                    .fetch_all(self.db.pool())
+                    .fetch_all(pool)
                     .await?;
                 // In the order of relevance.
                 let place = |row: &AnyRow| {

@@ -214,9 +214,15 @@ fn check_split(config: &Config, services: &Services) -> anyhow::Result<()> {
 async fn assemble(config: &Config, services: &Services) -> anyhow::Result<Built> {
     use crate::services::Service;
     check_split(config, services)?;
-    let db = Db::connect(&config.database_url(), &config.database)
+    let mut db = Db::connect(&config.database_url(), &config.database)
         .await
         .context("cannot open the database")?;
+    if let Some(read_url) = &config.database.read_url {
+        db = db
+            .with_replica(read_url.expose(), &config.database)
+            .await
+            .context("cannot use database.read_url")?;
+    }
     for migrations in services.migrations(config.bus.nats_url.is_some()) {
         if config.database.auto_migrate {
             let report = migrations.run(&db).await?;
@@ -240,6 +246,8 @@ async fn assemble(config: &Config, services: &Services) -> anyhow::Result<Built>
     let shared = shared::Shared::build(config, &mut metrics)?;
     let tasks = TaskTracker::new();
     let shutdown = CancellationToken::new();
+    // Reads that tolerate lag follow the replica's health (down: the primary serves them).
+    db.watch_replica(&tasks, shutdown.clone());
     // Events, durable events and jobs: in this process and the database, or through NATS
     // JetStream when configured (split mode, several replicas).
     let bus = crate::bus::connect(config, &db).await?;

@@ -30,6 +30,7 @@ mod model_calls;
 mod models;
 mod ops;
 mod purge;
+mod replica;
 mod router;
 mod routes;
 mod routes_internal;

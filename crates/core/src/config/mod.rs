@@ -58,6 +58,7 @@ const KEYS_NAMED_FILE: &[&str] = &["services.ca_file"];
 /// Well-known variable names honoured besides the `CONFAB_` ones, with the key they set.
 const ALIASES: &[(&str, &str)] = &[
     ("DATABASE_URL", "database.url"),
+    ("DATABASE_READ_URL", "database.read_url"),
     ("REDIS_URL", "redis.url"),
     ("YOUTUBE_API_KEY", "seo.youtube.api_key"),
     ("YOUTUBE_CREDENTIALS", "seo.youtube.credentials"),
@@ -268,6 +269,21 @@ impl Config {
         let bad = |msg: &str| Err(ConfigError::Invalid(msg.to_owned()));
         if self.database.max_connections == 0 {
             return bad("database.max_connections must be at least 1");
+        }
+        if let Some(read_url) = &self.database.read_url {
+            let read_url = read_url.expose();
+            if !(read_url.starts_with("postgres://") || read_url.starts_with("postgresql://")) {
+                return bad(
+                    "database.read_url must be a postgres:// URL (a streaming replica of \
+                     database.url)",
+                );
+            }
+            if !self.database_url().starts_with("postgres") {
+                return bad(
+                    "database.read_url needs database.url to be PostgreSQL: a replica follows \
+                     a PostgreSQL primary",
+                );
+            }
         }
         if let Some(token) = &self.services.token
             && let Err(e) = crate::auth::ServiceTokens::new(token.expose().as_bytes())

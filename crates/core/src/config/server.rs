@@ -85,6 +85,12 @@ pub struct DatabaseConfig {
     /// `postgres://…` or `sqlite://…`; unset means `<data_dir>/confab.db`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub url: Option<Secret>,
+    /// A streaming replica of `url` (PostgreSQL only) for reads that tolerate lag: the
+    /// conversation list and search, the admin usage and audit listings. Everything else,
+    /// and every read that must see its own writes, stays on `url`. While the replica is
+    /// down or not ready, those reads go to `url` too.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub read_url: Option<Secret>,
     pub max_connections: u32,
     pub acquire_timeout_secs: u64,
     /// Apply pending migrations at start (all-in-one); otherwise only verify them.
@@ -95,6 +101,7 @@ impl Default for DatabaseConfig {
     fn default() -> Self {
         Self {
             url: None,
+            read_url: None,
             max_connections: 8,
             acquire_timeout_secs: 5,
             auto_migrate: true,

@@ -445,3 +445,40 @@ fn the_standard_opentelemetry_variables_configure_traces() {
         assert!(text.contains(named), "{key}: {text}");
     }
 }
+
+#[test]
+fn a_read_replica_follows_a_postgres_primary() {
+    let config = Config::load(&env(&[
+        ("DATABASE_URL", "postgres://u:hunter2@primary/confab"),
+        ("DATABASE_READ_URL", "postgres://u:hunter2@replica/confab"),
+    ]))
+    .unwrap();
+    assert_eq!(
+        config.database.read_url.as_ref().map(Secret::expose),
+        Some("postgres://u:hunter2@replica/confab")
+    );
+    assert!(!format!("{config:?}").contains("hunter2"));
+    assert!(!config.to_redacted_toml().unwrap().contains("hunter2"));
+
+    for (primary, replica, says) in [
+        (
+            "postgres://primary/confab",
+            "sqlite://replica.db",
+            "must be a postgres:// URL",
+        ),
+        (
+            "sqlite://primary.db",
+            "postgres://replica/confab",
+            "needs database.url to be PostgreSQL",
+        ),
+    ] {
+        let text = Config::load(&env(&[
+            ("DATABASE_URL", primary),
+            ("CONFAB_DATABASE__READ_URL", replica),
+        ]))
+        .unwrap_err()
+        .to_string();
+        assert!(text.contains("database.read_url"), "{text}");
+        assert!(text.contains(says), "{text}");
+    }
+}
