@@ -380,7 +380,7 @@ async fn fetch_json(
     upstream: &Upstream,
     path: &'static str,
 ) -> Result<serde_json::Value, String> {
-    let instance = upstream.pick(None).ok_or("no instance")?;
+    let instance = upstream.pick(None, &[]).ok_or("no instance")?;
     let uri = instance
         .uri(http::uri::PathAndQuery::from_static(path))
         .map_err(|e| e.to_string())?;

@@ -287,25 +287,25 @@ async fn forward(
         1
     };
 
+    // The circuit judges the service by requests, not attempts: one that an instance failed
+    // and another answered is a success (the failing instance is ejected by its own count),
+    // and a half-open circuit's probe is the whole request, retries included.
+    if !upstream.breaker.allow() {
+        shared.metrics.refused(Refusal::CircuitOpen);
+        return refuse(
+            flavor,
+            service_unavailable(service.name(), upstream.retry_after_secs()),
+        );
+    }
+    let mut probe = Outcome::new(upstream);
     let mut avoid: Option<Arc<Instance>> = None;
+    let mut down: Vec<Arc<Instance>> = Vec::new();
     let mut last_error = None;
     for attempt in 0..attempts {
         if attempt > 0 {
             shared.metrics.retried(service);
         }
-        if !upstream.breaker.allow() {
-            if last_error.is_none() {
-                shared.metrics.refused(Refusal::CircuitOpen);
-                last_error = Some(service_unavailable(
-                    service.name(),
-                    upstream.retry_after_secs(),
-                ));
-            }
-            break;
-        }
-        let mut probe = Outcome::new(upstream);
-        let Some(instance) = upstream.pick(avoid.as_ref()) else {
-            probe.settle(false);
+        let Some(instance) = upstream.pick(avoid.as_ref(), &down) else {
             last_error = Some(service_unavailable(service.name(), 1));
             break;
         };
@@ -347,12 +347,12 @@ async fn forward(
                         | StatusCode::SERVICE_UNAVAILABLE
                         | StatusCode::GATEWAY_TIMEOUT
                 );
-                probe.settle(!failed);
                 upstream.record_instance(&instance, !failed);
                 if failed && !last && idempotent {
                     avoid = Some(instance);
                     continue;
                 }
+                probe.settle(!failed);
                 return relay(
                     shared,
                     response,
@@ -367,7 +367,6 @@ async fn forward(
             }
             Ok(Err(error)) => {
                 shared.metrics.observe(service, None, elapsed);
-                probe.settle(false);
                 upstream.record_instance(&instance, false);
                 tracing::debug!(service = service.name(), instance = %instance.authority, %error, "upstream attempt failed");
                 let refused = error.is_connect();
@@ -379,10 +378,12 @@ async fn forward(
                 if !idempotent && !refused {
                     break;
                 }
+                if refused {
+                    down.push(instance.clone());
+                }
             }
             Err(_) => {
                 shared.metrics.observe(service, None, elapsed);
-                probe.settle(false);
                 upstream.record_instance(&instance, false);
                 last_error = Some(gateway_timeout(service.name()));
                 if !idempotent {
@@ -392,6 +393,7 @@ async fn forward(
         }
         avoid = Some(instance);
     }
+    probe.settle(false);
     let error = last_error.unwrap_or_else(|| service_unavailable(service.name(), 1));
     refuse(flavor, error)
 }
@@ -412,9 +414,12 @@ impl<'a> Outcome<'a> {
         }
     }
 
+    /// Records the request's outcome, once: later calls change nothing.
     fn settle(&mut self, success: bool) {
-        self.settled = true;
-        self.upstream.breaker.record(success);
+        if !self.settled {
+            self.settled = true;
+            self.upstream.breaker.record(success);
+        }
     }
 }
 

@@ -156,11 +156,20 @@ impl Upstream {
     }
 
     /// Picks an instance: two at random, the one with fewer requests in flight, skipping
-    /// ejected ones and `avoid` (the instance a retry failed on) when another exists.
-    pub fn pick(&self, avoid: Option<&Arc<Instance>>) -> Option<Arc<Instance>> {
+    /// ejected ones, `avoid` (the instance a retry failed on) and `down` (those that refused
+    /// this request's connection) when another exists. With every instance skipped, a live one
+    /// that only failed the last attempt (a pooled connection the instance had just closed) is
+    /// better than one that refused: only when none is left does `down` come back in.
+    pub fn pick(
+        &self,
+        avoid: Option<&Arc<Instance>>,
+        down: &[Arc<Instance>],
+    ) -> Option<Arc<Instance>> {
         let list = self.instances.load();
-        let usable =
-            |i: &Arc<Instance>| !i.is_ejected() && avoid.is_none_or(|a| !Arc::ptr_eq(a, i));
+        let is_down = |i: &Arc<Instance>| down.iter().any(|d| Arc::ptr_eq(d, i));
+        let usable = |i: &Arc<Instance>| {
+            !i.is_ejected() && avoid.is_none_or(|a| !Arc::ptr_eq(a, i)) && !is_down(i)
+        };
         match list.len() {
             0 => None,
             1 => list.first().cloned(),
@@ -181,15 +190,16 @@ impl Upstream {
                     }
                     (true, false) => first,
                     (false, true) => second,
-                    // Both unusable: any usable one, else (all ejected) `first` anyway, so a
-                    // lone instance that came back is found by traffic as well as by probes.
-                    (false, false) => list
-                        .iter()
-                        .cycle()
-                        .skip(a)
-                        .take(n)
-                        .find(|i| usable(i))
-                        .unwrap_or(first),
+                    // Both unusable: any usable one, else one neither ejected nor down, else
+                    // (all ejected) `first` anyway, so a lone instance that came back is
+                    // found by traffic as well as by probes.
+                    (false, false) => {
+                        let ring = || list.iter().cycle().skip(a).take(n);
+                        ring()
+                            .find(|i| usable(i))
+                            .or_else(|| ring().find(|i| !i.is_ejected() && !is_down(i)))
+                            .unwrap_or(first)
+                    }
                 };
                 Some(chosen.clone())
             }
@@ -330,20 +340,30 @@ mod tests {
         let list = up.instances();
         let busy = list[0].start();
         for _ in 0..50 {
-            assert_eq!(up.pick(None).unwrap().authority, list[1].authority);
+            assert_eq!(up.pick(None, &[]).unwrap().authority, list[1].authority);
         }
         drop(busy);
         assert!(!up.record_instance(&list[1], false));
         assert!(up.record_instance(&list[1], false), "ejected at the second");
         assert_eq!(up.ejected(), 1);
         for _ in 0..50 {
-            assert_eq!(up.pick(None).unwrap().authority, list[0].authority);
+            assert_eq!(up.pick(None, &[]).unwrap().authority, list[0].authority);
         }
         // A retry avoids the instance that failed, even when it is the better one.
         list[1].readmit();
         for _ in 0..50 {
             assert_eq!(
-                up.pick(Some(&list[0])).unwrap().authority,
+                up.pick(Some(&list[0]), &[]).unwrap().authority,
+                list[1].authority
+            );
+        }
+        // After a refusal by one and a dropped connection on the other, the third attempt
+        // goes back to the live one, not to the one that refused.
+        for _ in 0..50 {
+            assert_eq!(
+                up.pick(Some(&list[1]), std::slice::from_ref(&list[0]))
+                    .unwrap()
+                    .authority,
                 list[1].authority
             );
         }

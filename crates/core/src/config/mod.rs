@@ -42,8 +42,8 @@ pub use inference::{
 pub use redis::RedisConfig;
 pub use seo::{ScoreWeights, SeoConfig, YoutubeConfig};
 pub use server::{AdminConfig, DatabaseConfig, LogConfig, LogFormat, ServerConfig, ServicesConfig};
-pub use tls::{TlsConfig, TlsVersion};
 pub use telemetry::TelemetryConfig;
+pub use tls::{TlsConfig, TlsVersion};
 
 /// The prefix of every Confab environment variable.
 pub const ENV_PREFIX: &str = "CONFAB_";

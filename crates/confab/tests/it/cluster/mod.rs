@@ -134,10 +134,20 @@ pub(crate) struct Cluster {
 /// The deployment's shared secret (tests only).
 const SERVICE_TOKEN: &str = "0123456789abcdef0123456789abcdef0123456789";
 
-/// A port nobody listens on now (the kernel's choice), for a process that must come back on it.
+/// A port nobody listens on now, for a process that must come back on it. It is drawn below
+/// Linux's ephemeral range (32768–60999): a port the kernel chose would be released here and
+/// bound later by the process, and in between the kernel may hand it to another test's port-0
+/// listener or to an outgoing connection ("address already in use" under load).
 pub(crate) fn free_addr() -> SocketAddr {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap()
+    use rand::Rng;
+    let mut rng = rand::thread_rng();
+    for _ in 0..1000 {
+        let port = rng.gen_range(20_000..32_000);
+        if let Ok(listener) = std::net::TcpListener::bind(("127.0.0.1", port)) {
+            return listener.local_addr().unwrap();
+        }
+    }
+    panic!("no free port in 20000..32000")
 }
 
 /// Creates a fresh database on the server at `admin_url` and returns its URL.
