@@ -10,6 +10,10 @@
 //! [`WorkerConfig::drain`] to return. What they return then is recorded only if it is
 //! success: an interrupted job is left running, its lease expires, and a worker retakes it
 //! after the restart (handlers are idempotent).
+//!
+//! Long (about 640 lines) because the job's life — lease, heartbeat, outcome, backoff, cancel,
+//! drain, the run metrics — is one state machine read top to bottom; the next cut is
+//! `run_job`'s outcome recording into a module of its own.
 
 use std::any::Any;
 use std::panic::AssertUnwindSafe;

@@ -1,5 +1,7 @@
 //! Tests of the configuration's layering, checks and redaction.
 
+use std::path::Path;
+
 use super::*;
 
 fn env(pairs: &[(&str, &str)]) -> Sources {
