@@ -231,7 +231,7 @@ async fn a_full_queue_refuses_at_once_instead_of_growing() {
         .unwrap();
     first.recv().await.unwrap().unwrap();
     // The second waits in the queue, which holds one.
-    let _second = engine
+    let mut second = engine
         .generate(long(), greedy(4), None, cancel.clone())
         .unwrap();
     // The third is refused at once, as busy, with a time to retry.
@@ -250,6 +250,11 @@ async fn a_full_queue_refuses_at_once_instead_of_growing() {
     );
     assert_eq!((refused.status(), refused.code()), (503, "model_busy"));
     cancel.cancel();
+    // The worker lets go of both jobs (their senders close) before the test process exits:
+    // a process that exits while a worker thread is still inside llama.cpp can crash in the
+    // library's teardown (SIGSEGV after "ok").
+    while first.recv().await.is_some() {}
+    while second.recv().await.is_some() {}
 }
 
 #[tokio::test]
