@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use tokio::process::{Child, Command};
 
-use super::free_addr;
+use super::{free_addr, release};
 
 fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -194,6 +194,7 @@ impl OwnRedis {
     }
 
     async fn run(&mut self) {
+        release(self.addr);
         let child = Command::new("redis-server")
             .args([
                 "--bind",
@@ -253,6 +254,8 @@ impl OwnNats {
             .into_iter()
             .find(|p| Path::new(p).exists())
             .unwrap_or("nats-server");
+        release(self.addr);
+        release(self.monitor);
         let child = Command::new(server)
             .args([
                 "-js",
