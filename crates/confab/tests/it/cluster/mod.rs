@@ -14,6 +14,7 @@ mod circuit;
 mod flows;
 mod inference_kill;
 mod nats_restart;
+mod ports;
 mod postgres_restart;
 mod redis_restart;
 mod sdk;
@@ -32,6 +33,7 @@ use sqlx::Connection;
 
 use crate::binary::bin;
 use crate::common::{PASSWORD, Response};
+pub(crate) use ports::{free_addr, release};
 
 /// Every process of the cluster: its name and its `--services`.
 pub(crate) const NODES: &[(&str, &str)] = &[
@@ -133,41 +135,6 @@ pub(crate) struct Cluster {
 
 /// The deployment's shared secret (tests only).
 const SERVICE_TOKEN: &str = "0123456789abcdef0123456789abcdef0123456789";
-
-/// The ports this test process has handed out, each held by a listener of ours until
-/// [`release`] (just before the process or server that listens there starts), and never
-/// handed out twice: two draws cannot meet, and nothing can bind a port between its draw and
-/// its owner's start.
-static PORTS: parking_lot::Mutex<BTreeMap<u16, Option<std::net::TcpListener>>> =
-    parking_lot::Mutex::new(BTreeMap::new());
-
-/// A port nobody listens on now, for a process that must come back on it. It is drawn below
-/// Linux's ephemeral range (32768–60999), which the kernel uses for port-0 listeners and
-/// outgoing connections, and stays reserved until [`release`].
-pub(crate) fn free_addr() -> SocketAddr {
-    use rand::Rng;
-    let mut rng = rand::thread_rng();
-    let mut ports = PORTS.lock();
-    for _ in 0..1000 {
-        let port = rng.gen_range(20_000..32_000);
-        if ports.contains_key(&port) {
-            continue;
-        }
-        if let Ok(listener) = std::net::TcpListener::bind(("127.0.0.1", port)) {
-            let addr = listener.local_addr().unwrap();
-            ports.insert(port, Some(listener));
-            return addr;
-        }
-    }
-    panic!("no free port in 20000..32000")
-}
-
-/// Frees a port from [`free_addr`] for the process about to listen on it (again: a no-op).
-pub(crate) fn release(addr: SocketAddr) {
-    if let Some(held) = PORTS.lock().get_mut(&addr.port()) {
-        held.take();
-    }
-}
 
 /// Creates a fresh database on the server at `admin_url` and returns its URL.
 pub(crate) async fn fresh_database(admin_url: &str) -> String {
