@@ -1,7 +1,7 @@
 //! The `confab` command line: `serve` and `migrate` (with `--services`), `config`, `users`,
 //! `keys`, `models`, `chat`, `audit`, `backup`, `restore`, `openapi`.
 //!
-//! Long (about 760 lines) because it holds every subcommand's argument types and its output; each
+//! Long (about 780 lines) because it holds every subcommand's argument types and its output; each
 //! command is a short function over the library, and the logic lives in the crates.
 
 use confab_auth::actions::AuthAction;
