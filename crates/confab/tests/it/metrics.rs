@@ -218,26 +218,10 @@ async fn an_open_event_stream_is_counted() {
         .await
         .unwrap();
     assert_eq!(stream.status(), 200);
-    let open = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let open = scrape(&app).await;
     assert!(open.contains("confab_sse_streams_active 1"), "{open}");
     stream.text().await.unwrap();
-    let closed = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let closed = scrape(&app).await;
     assert!(closed.contains("confab_sse_streams_active 0"), "{closed}");
 }
 
