@@ -352,7 +352,11 @@ async fn forward(
                     avoid = Some(instance);
                     continue;
                 }
-                probe.settle(!failed);
+                if failed {
+                    probe.failed(Some(&instance), &down);
+                } else {
+                    probe.settle(true);
+                }
                 return relay(
                     shared,
                     response,
@@ -376,6 +380,7 @@ async fn forward(
                 ));
                 // A request that may have reached the instance is not sent twice.
                 if !idempotent && !refused {
+                    avoid = Some(instance);
                     break;
                 }
                 if refused {
@@ -387,13 +392,14 @@ async fn forward(
                 upstream.record_instance(&instance, false);
                 last_error = Some(gateway_timeout(service.name()));
                 if !idempotent {
+                    avoid = Some(instance);
                     break;
                 }
             }
         }
         avoid = Some(instance);
     }
-    probe.settle(false);
+    probe.failed(avoid.as_ref(), &down);
     let error = last_error.unwrap_or_else(|| service_unavailable(service.name(), 1));
     refuse(flavor, error)
 }
@@ -419,6 +425,27 @@ impl<'a> Outcome<'a> {
         if !self.settled {
             self.settled = true;
             self.upstream.breaker.record(success);
+        }
+    }
+
+    /// Settles a failed request. It counts against the service only when `last` (the instance
+    /// it failed on last) was the last one in play: every other instance is ejected or refused
+    /// this request. A failure with another instance still usable is that instance's own; its
+    /// count ejects it, and one replica's crash does not close the whole service. A half-open
+    /// circuit's probe always counts.
+    fn failed(&mut self, last: Option<&Arc<Instance>>, down: &[Arc<Instance>]) {
+        if self.settled {
+            return;
+        }
+        let others_in_play = self.upstream.instances().iter().any(|i| {
+            last.is_some_and(|l| !Arc::ptr_eq(l, i))
+                && !i.is_ejected()
+                && !down.iter().any(|d| Arc::ptr_eq(d, i))
+        });
+        if others_in_play && self.upstream.breaker.state() != CircuitState::HalfOpen {
+            self.settled = true;
+        } else {
+            self.settle(false);
         }
     }
 }

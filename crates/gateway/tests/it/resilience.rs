@@ -48,6 +48,60 @@ async fn idempotent_requests_are_retried_on_another_instance_others_never() {
     assert!(refused > 0);
 }
 
+/// The circuit is the service's: POSTs failed by one sick instance (not retried) while another
+/// answers eject that instance and leave the circuit closed; once no other instance is in
+/// play, the failures count and open it.
+#[tokio::test]
+async fn one_sick_instance_does_not_open_the_services_circuit() {
+    let sick = Fake::start("sick").await;
+    let well = Fake::start("well").await;
+    sick.fail(true);
+    let mut settings = config(&[("chat", vec![sick.url(), well.url()])]);
+    settings.eject_after_failures = 3;
+    settings.breaker_failures = 2;
+    settings.breaker_min_requests = 4;
+    settings.breaker_error_rate = 0.1;
+    let gw = start_gateway(&settings).await;
+    let user = jwt(Uuid::now_v7());
+    let post = || async {
+        client()
+            .post(gw.url("/api/v1/conversations"))
+            .header("authorization", &user)
+            .body("{}")
+            .send()
+            .await
+            .unwrap()
+            .status()
+    };
+    let mut statuses = Vec::new();
+    for _ in 0..30 {
+        statuses.push(post().await.as_u16());
+    }
+    assert!(
+        sick.hits() >= 2,
+        "the sick instance met some POSTs: {statuses:?}"
+    );
+    assert_eq!(
+        gw.gateway.circuit(Service::Chat),
+        Some(CircuitState::Closed)
+    );
+    assert!(
+        statuses.iter().rev().take(10).all(|s| *s == 200),
+        "once ejected, the sick instance gets nothing: {statuses:?}"
+    );
+    // Both sick: the instances are ejected, then the failures are the service's.
+    well.fail(true);
+    let mut opened = false;
+    for _ in 0..20 {
+        post().await;
+        if gw.gateway.circuit(Service::Chat) == Some(CircuitState::Open) {
+            opened = true;
+            break;
+        }
+    }
+    assert!(opened, "with no instance left the circuit opens");
+}
+
 /// A POST whose connection is refused (an instance that died) never reached it: it goes to
 /// another instance, so only requests in flight at a crash fail.
 #[tokio::test]
