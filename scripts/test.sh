@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The project's test command: the whole workspace suite twice, once against SQLite and once
 # against a throwaway PostgreSQL server that this script starts and always stops on exit.
-# Both passes also get a throwaway NATS server with JetStream (the NATS adapter tests) and a
-# throwaway Redis server (the Redis adapter tests), each on a free loopback port.
+# Both passes also get a throwaway NATS server with JetStream (the NATS adapter tests), a
+# throwaway Redis server (the Redis adapter tests) and a throwaway S3-compatible server (s3s-fs:
+# the blob store's and the backups' S3 tests), each on a free loopback port.
 # First the web UI's component tests run and the UI is built (scripts/web.sh all); last, its
 # end-to-end tests run in Chromium (scripts/web.sh e2e), and deploy/ is checked offline
 # (scripts/check-deploy.sh).
@@ -17,6 +18,10 @@
 #                       too, for the read-replica test (skipped otherwise)
 #   SKIP_NATS=1         start no NATS server (the NATS adapter tests skip themselves)
 #   TEST_NATS_URL       use this NATS server (JetStream enabled) instead of starting one
+#   SKIP_S3=1           start no S3-compatible server (the S3 blob and backup tests skip
+#                       themselves)
+#   TEST_S3_ENDPOINT    use this S3-compatible server (with TEST_S3_BUCKET, TEST_S3_ACCESS_KEY
+#                       and TEST_S3_SECRET_KEY) instead of starting s3s-fs
 #   SKIP_REDIS=1        start no Redis server (the Redis adapter tests skip themselves)
 #   TEST_REDIS_URL      use this Redis server instead of starting one; the tests write keys
 #                       under random prefixes and FLUSH nothing, but use a server of its own
@@ -31,9 +36,12 @@ source scripts/lib/postgres.sh
 source scripts/lib/nats.sh
 # shellcheck source=SCRIPTDIR/lib/redis.sh
 source scripts/lib/redis.sh
+# shellcheck source=SCRIPTDIR/lib/s3.sh
+source scripts/lib/s3.sh
 
 # Whatever happens, including Ctrl-C, the servers stop and their directories go.
 stop_servers() {
+	stop_s3
 	stop_redis
 	stop_nats
 	stop_postgres
@@ -86,6 +94,14 @@ if ! $redis_tests; then
 else
 	start_redis # uses TEST_REDIS_URL from the environment when it is set
 fi
+
+case ${SKIP_S3:-} in
+'' | 0 | false | no) start_s3 ;; # uses TEST_S3_ENDPOINT from the environment when it is set
+*)
+	echo "SKIP_S3 is set: no S3-compatible server (the S3 tests skip themselves)"
+	unset TEST_S3_ENDPOINT
+	;;
+esac
 
 if cargo nextest --version >/dev/null 2>&1; then
 	runner=(cargo nextest run --workspace --profile "${NEXTEST_PROFILE:-ci}")

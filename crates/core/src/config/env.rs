@@ -27,6 +27,10 @@ const ALIASES: &[(&str, &str)] = &[
     ("YOUTUBE_CREDENTIALS", "seo.youtube.credentials"),
     ("OTEL_EXPORTER_OTLP_ENDPOINT", "telemetry.otlp_endpoint"),
     ("OTEL_SERVICE_NAME", "telemetry.service_name"),
+    ("AWS_ACCESS_KEY_ID", "storage.s3.access_key_id"),
+    ("AWS_SECRET_ACCESS_KEY", "storage.s3.secret_access_key"),
+    ("AWS_REGION", "storage.s3.region"),
+    ("AWS_ENDPOINT_URL", "storage.s3.endpoint"),
 ];
 
 pub(super) fn read_dotenv(path: &Path) -> Result<Vec<(String, String)>, ConfigError> {

@@ -27,6 +27,7 @@ mod inference;
 mod redis;
 mod seo;
 mod server;
+mod storage;
 mod telemetry;
 #[cfg(test)]
 mod tests;
@@ -43,6 +44,7 @@ pub use inference::{
 pub use redis::RedisConfig;
 pub use seo::{ScoreWeights, SeoConfig, YoutubeConfig};
 pub use server::{AdminConfig, DatabaseConfig, LogConfig, LogFormat, ServerConfig, ServicesConfig};
+pub use storage::{S3Config, StorageBackend, StorageConfig, check_bucket, check_prefix};
 pub use telemetry::TelemetryConfig;
 pub use tls::{TlsConfig, TlsVersion};
 
@@ -133,6 +135,7 @@ pub struct Config {
     pub redis: RedisConfig,
     pub gateway: GatewayConfig,
     pub admin: AdminConfig,
+    pub storage: StorageConfig,
 }
 
 impl Default for Config {
@@ -153,6 +156,7 @@ impl Default for Config {
             redis: RedisConfig::default(),
             gateway: GatewayConfig::default(),
             admin: AdminConfig::default(),
+            storage: StorageConfig::default(),
         }
     }
 }
@@ -305,6 +309,7 @@ impl Config {
             return Err(ConfigError::Invalid(problem));
         }
         self.redis.validate().map_err(ConfigError::Invalid)?;
+        self.storage.validate().map_err(ConfigError::Invalid)?;
         self.gateway.validate().map_err(ConfigError::Invalid)?;
         self.server.tls.validate().map_err(ConfigError::Invalid)?;
         if self.services.require_tls {

@@ -484,3 +484,61 @@ fn a_read_replica_follows_a_postgres_primary() {
         assert!(text.contains(says), "{text}");
     }
 }
+
+#[test]
+fn storage_takes_the_aws_names_and_checks_what_it_is_given() {
+    let config = Config::load(&env(&[
+        ("CONFAB_STORAGE__BACKEND", "s3"),
+        ("CONFAB_STORAGE__S3__BUCKET", "confab-blobs"),
+        ("CONFAB_STORAGE__S3__PREFIX", "prod/eu"),
+        ("AWS_ACCESS_KEY_ID", "AKIAEXAMPLE"),
+        ("AWS_SECRET_ACCESS_KEY", "very-secret"),
+        ("AWS_REGION", "eu-west-1"),
+        ("AWS_ENDPOINT_URL", "http://127.0.0.1:9000"),
+    ]))
+    .unwrap();
+    let s3 = &config.storage.s3;
+    assert_eq!(config.storage.backend, StorageBackend::S3);
+    assert_eq!(s3.bucket.as_deref(), Some("confab-blobs"));
+    assert_eq!(s3.region, "eu-west-1");
+    assert_eq!(s3.endpoint.as_deref(), Some("http://127.0.0.1:9000"));
+    assert_eq!(
+        s3.secret_access_key.as_ref().unwrap().expose(),
+        "very-secret"
+    );
+    let shown = format!("{config:?}");
+    assert!(!shown.contains("very-secret"), "{shown}");
+    assert_eq!(
+        Config::default().storage.local_dir(Path::new("/data")),
+        Path::new("/data/blobs")
+    );
+    // Empty well-known names (Compose's `${AWS_REGION:-}`) are unset.
+    let config = Config::load(&env(&[("AWS_REGION", ""), ("AWS_ENDPOINT_URL", "")])).unwrap();
+    assert_eq!(config, Config::default());
+    for (pairs, named) in [
+        (
+            &[("CONFAB_STORAGE__BACKEND", "s3")][..],
+            "storage.s3.bucket",
+        ),
+        (
+            &[("CONFAB_STORAGE__S3__BUCKET", "Bad_Bucket")][..],
+            "storage.s3.bucket",
+        ),
+        (
+            &[("CONFAB_STORAGE__S3__PREFIX", "/a/../b")][..],
+            "storage.s3.prefix",
+        ),
+        (
+            &[("AWS_ENDPOINT_URL", "ftp://x")][..],
+            "storage.s3.endpoint",
+        ),
+        (
+            &[("AWS_ACCESS_KEY_ID", "only-the-id")][..],
+            "storage.s3.access_key_id",
+        ),
+        (&[("CONFAB_STORAGE__BACKEND", "ftp")][..], "storage.backend"),
+    ] {
+        let error = Config::load(&env(pairs)).unwrap_err().to_string();
+        assert!(error.contains(named), "{pairs:?}: {error}");
+    }
+}

@@ -1,0 +1,140 @@
+//! The BlobStore contract, run against every backend: memory, a local directory, and an
+//! S3-compatible server when scripts/test.sh started one (`s3s-fs`, which checks signatures and
+//! presigned URLs' expiry; `TEST_S3_ENDPOINT`, `TEST_S3_BUCKET`, `TEST_S3_ACCESS_KEY`,
+//! `TEST_S3_SECRET_KEY`). Without those variables the S3 runs say so and pass.
+#![expect(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::print_stderr,
+    reason = "test code: panics are failures, skips are said"
+)]
+
+mod contract;
+
+use std::time::Duration;
+
+use confab_blob::{BlobError, BlobKey, BlobStore, ObjectBlobs, S3Target};
+use confab_core::config::{S3Config, Secret};
+
+/// An S3 store under a fresh prefix of the test bucket, or `None` (after saying why).
+pub fn s3(test: &str) -> Option<ObjectBlobs> {
+    s3_with(test, None)
+}
+
+fn s3_with(test: &str, secret: Option<&str>) -> Option<ObjectBlobs> {
+    let (Ok(endpoint), Ok(bucket), Ok(access), Ok(key)) = (
+        std::env::var("TEST_S3_ENDPOINT"),
+        std::env::var("TEST_S3_BUCKET"),
+        std::env::var("TEST_S3_ACCESS_KEY"),
+        std::env::var("TEST_S3_SECRET_KEY"),
+    ) else {
+        eprintln!("{test}: skipped on S3: TEST_S3_ENDPOINT is not set (scripts/test.sh sets it)");
+        return None;
+    };
+    let config = S3Config {
+        endpoint: Some(endpoint),
+        access_key_id: Some(Secret::new(access)),
+        secret_access_key: Some(Secret::new(secret.unwrap_or(&key))),
+        timeout_secs: 10,
+        ..S3Config::default()
+    };
+    let prefix = format!("t/{}", uuid::Uuid::now_v7().simple());
+    Some(
+        ObjectBlobs::s3(
+            &config,
+            S3Target {
+                bucket: &bucket,
+                prefix: &prefix,
+            },
+        )
+        .expect("an S3 store"),
+    )
+}
+
+macro_rules! contract_tests {
+    ($($name:ident),* $(,)?) => {
+        mod memory {
+            $(#[tokio::test]
+            async fn $name() {
+                crate::contract::$name(&confab_blob::ObjectBlobs::memory()).await;
+            })*
+        }
+        mod local {
+            $(#[tokio::test]
+            async fn $name() {
+                let dir = tempfile::tempdir().unwrap();
+                let store = confab_blob::ObjectBlobs::local(dir.path()).unwrap();
+                crate::contract::$name(&store).await;
+                crate::contract::no_staged_files_left(dir.path());
+            })*
+        }
+        mod s3 {
+            $(#[tokio::test]
+            async fn $name() {
+                if let Some(store) = crate::s3(stringify!($name)) {
+                    crate::contract::$name(&store).await;
+                }
+            })*
+        }
+    };
+}
+
+contract_tests!(
+    bytes_round_trip_and_replace,
+    missing_blobs_are_not_found_and_deleting_them_is_fine,
+    streamed_writes_of_many_parts_arrive_whole,
+    a_failing_body_leaves_nothing_behind,
+    a_dropped_write_leaves_nothing_behind,
+    ranges_are_served_and_checked,
+    listing_is_by_whole_segments_in_key_order,
+    presigned_links_are_s3s_alone,
+);
+
+#[tokio::test]
+async fn s3_refuses_a_wrong_secret() {
+    let Some(store) = s3_with("s3_refuses_a_wrong_secret", Some("not-the-secret")) else {
+        return;
+    };
+    let key = BlobKey::new("x").unwrap();
+    let error = store.put(&key, "x".into()).await.unwrap_err();
+    assert!(matches!(error, BlobError::Unavailable(_)), "{error:?}");
+}
+
+#[tokio::test]
+async fn s3_presigned_links_read_and_expire() {
+    let Some(store) = s3("s3_presigned_links_read_and_expire") else {
+        return;
+    };
+    let key = BlobKey::new("shared/photo.jpg").unwrap();
+    store.put(&key, "pixels".into()).await.unwrap();
+    let client = reqwest::Client::new();
+    let url = store
+        .presign_get(&key, Duration::from_secs(60))
+        .await
+        .unwrap()
+        .expect("S3 signs");
+    let response = client.get(url.as_str()).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.text().await.unwrap(), "pixels");
+    // A link for another key does not read this one: the signature covers the path.
+    let tampered = url.as_str().replace("photo.jpg", "other.jpg");
+    let response = client.get(tampered).send().await.unwrap();
+    assert_eq!(response.status(), 403);
+    let short = store
+        .presign_get(&key, Duration::from_secs(1))
+        .await
+        .unwrap()
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let response = client.get(short.as_str()).send().await.unwrap();
+    assert_eq!(response.status(), 403, "an expired link reads nothing");
+}
+
+#[test]
+fn stores_say_where_they_are() {
+    let dir = tempfile::tempdir().unwrap();
+    let local = ObjectBlobs::local(dir.path()).unwrap();
+    assert_eq!(local.location(), format!("file://{}", dir.path().display()));
+    assert_eq!(ObjectBlobs::memory().location(), "memory://");
+}
