@@ -1,5 +1,7 @@
 //! Serving with graceful shutdown: on SIGINT/SIGTERM stop accepting, let in-flight requests
-//! finish (bounded by `server.shutdown_timeout_secs`), wait for tracked tasks, close the pool.
+//! finish (bounded by `server.shutdown_timeout_secs`), wait for tracked tasks, stop the
+//! embedded engine (its worker threads joined, so none is inside llama.cpp at exit), close the
+//! pool.
 //! Plain HTTP, or HTTPS when the process has its `[server.tls]` (`crate::tls`), the
 //! certificate files then watched for changes.
 
@@ -81,6 +83,15 @@ pub async fn serve(
         .is_err()
     {
         tracing::warn!("background tasks did not finish before the deadline");
+    }
+    // Generations still running (requests cut off at the deadline, tasks that outlived it)
+    // end here: a process that exits while a worker is inside llama.cpp can crash in the
+    // library's static destructors. A worker stops at its next token, or after the prompt
+    // batch it is evaluating: a second or two even when the configured timeout is zero.
+    if let Some(inference) = &app.inference {
+        inference
+            .shutdown(shutdown_timeout.max(Duration::from_secs(2)))
+            .await;
     }
     if let Some(db) = &app.db {
         db.close().await;

@@ -3,11 +3,15 @@
 //! A loaded model has `parallel` worker threads, each with its own context (KV cache); jobs
 //! wait in a queue and the first free worker takes the next one. A worker streams pieces as
 //! they are generated, holding back bytes of a split UTF-8 character, and stops at once
-//! when the job is cancelled or its receiver goes away, freeing the slot.
+//! when the job is cancelled or its receiver goes away, freeing the slot. [`Engine::shutdown`]
+//! stops it in order: no new jobs, the running ones cancelled, the workers joined, so that no
+//! thread is inside llama.cpp when the process exits and its static destructors run.
 
 use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
+use std::thread::JoinHandle;
+use std::time::Duration;
 
 use llama_cpp_2::context::LlamaContext;
 use llama_cpp_2::context::params::LlamaContextParams;
@@ -75,13 +79,53 @@ struct Job {
     grammar: Option<String>,
     events: mpsc::Sender<Result<ChatEvent, InferenceError>>,
     cancel: CancellationToken,
+    /// The engine's: cancelled when it shuts down.
+    stop: CancellationToken,
 }
 
-/// A loaded model with its workers. Dropping it stops the workers once queued jobs finish.
+impl Job {
+    /// Whether the job ends here: `Some(Ok)` when its caller cancelled or went away (nothing
+    /// more to say), `Some(Err)` when the engine is shutting down (the caller is told).
+    fn halted(&self) -> Option<Result<(), InferenceError>> {
+        if self.stop.is_cancelled() {
+            Some(Err(shutting_down()))
+        } else if self.cancel.is_cancelled() || self.events.is_closed() {
+            Some(Ok(()))
+        } else {
+            None
+        }
+    }
+
+    /// Sends an event, waiting for room like `blocking_send` but giving up when the engine
+    /// stops, so a caller that stopped reading cannot hold a worker past shutdown. Returns
+    /// whether the event was sent.
+    fn send(&self, event: Result<ChatEvent, InferenceError>) -> bool {
+        futures::executor::block_on(async {
+            tokio::select! {
+                biased;
+                sent = self.events.send(event) => sent.is_ok(),
+                () = self.stop.cancelled() => false,
+            }
+        })
+    }
+}
+
+/// The error of a request the engine can no longer serve.
+pub(crate) fn shutting_down() -> InferenceError {
+    InferenceError::Unavailable("the embedded engine is shutting down".into())
+}
+
+/// A loaded model with its workers. Dropping it closes the queue: the workers stop once the
+/// queued jobs finish. [`Engine::shutdown`] stops them at once and joins them.
 pub struct Engine {
     name: String,
     path: PathBuf,
-    jobs: flume::Sender<Job>,
+    /// The queue's only sender; taken (closing the queue) at shutdown.
+    jobs: parking_lot::Mutex<Option<flume::Sender<Job>>>,
+    /// Cancelled at shutdown: running jobs stop at their next token, queued ones are refused.
+    stop: CancellationToken,
+    /// The worker threads not yet joined.
+    workers: parking_lot::Mutex<Vec<JoinHandle<()>>>,
     context_size: u32,
 }
 
@@ -114,6 +158,7 @@ impl Engine {
             n => flume::bounded::<Job>(n as usize),
         };
         let threads = settings.threads();
+        let mut workers = Vec::new();
         for slot in 0..settings.parallel.max(1) {
             let model = model.clone();
             let template = template.clone();
@@ -124,24 +169,79 @@ impl Engine {
                 .with_n_threads(threads)
                 .with_n_threads_batch(threads);
             let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<(), String>>();
-            std::thread::Builder::new()
+            let started = std::thread::Builder::new()
                 .name(format!("llama-{slot}"))
+                // The worker owns its clone of the model: the last worker to leave frees it,
+                // on its own thread, after its context.
                 .spawn(move || worker(&model, &template, params, &queue, &ready_tx))
-                .map_err(|e| {
-                    InferenceError::Engine(format!("cannot start a worker thread: {e}"))
-                })?;
-            ready_rx
-                .recv()
-                .map_err(|_| InferenceError::Engine("a worker thread died while starting".into()))?
-                .map_err(InferenceError::Engine)?;
+                .map_err(|e| InferenceError::Engine(format!("cannot start a worker thread: {e}")))
+                .and_then(|handle| {
+                    workers.push(handle);
+                    ready_rx
+                        .recv()
+                        .map_err(|_| {
+                            InferenceError::Engine("a worker thread died while starting".into())
+                        })?
+                        .map_err(InferenceError::Engine)
+                });
+            if let Err(e) = started {
+                // The workers already started leave once the queue closes.
+                drop(jobs);
+                for handle in workers {
+                    let _ = handle.join();
+                }
+                return Err(e);
+            }
         }
         tracing::info!(model = name, path = %path.display(), context_size, threads, parallel = settings.parallel, "model loaded");
         Ok(Arc::new(Self {
             name: name.to_owned(),
             path: path.to_owned(),
-            jobs,
+            jobs: parking_lot::Mutex::new(Some(jobs)),
+            stop: CancellationToken::new(),
+            workers: parking_lot::Mutex::new(workers),
             context_size,
         }))
+    }
+
+    /// Stops the engine in order: new requests are refused as shutting down, running
+    /// generations end at their next token with that error, the queue closes and the worker
+    /// threads are joined, each freeing its context (and the last one the model) on its own
+    /// thread. Waits at most `timeout` for the workers (a join on a helper thread, so a stuck
+    /// one cannot hold the caller); returns whether every worker was joined in time.
+    pub async fn shutdown(&self, timeout: Duration) -> bool {
+        self.stop.cancel();
+        drop(self.jobs.lock().take());
+        let workers = std::mem::take(&mut *self.workers.lock());
+        if workers.is_empty() {
+            return true;
+        }
+        let (joined_tx, joined) = tokio::sync::oneshot::channel();
+        let joiner = std::thread::Builder::new()
+            .name("llama-join".into())
+            .spawn(move || {
+                for handle in workers {
+                    if handle.join().is_err() {
+                        tracing::warn!("an engine worker thread panicked");
+                    }
+                }
+                let _ = joined_tx.send(());
+            });
+        if let Err(e) = joiner {
+            tracing::warn!(model = %self.name, error = %e, "cannot start the thread that joins the engine's workers");
+            return false;
+        }
+        if let Ok(Ok(())) = tokio::time::timeout(timeout, joined).await {
+            tracing::debug!(model = %self.name, "engine stopped");
+            true
+        } else {
+            tracing::warn!(
+                model = %self.name,
+                timeout_ms = u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX),
+                "the engine's workers did not stop in time"
+            );
+            false
+        }
     }
 
     pub fn name(&self) -> &str {
@@ -161,6 +261,10 @@ impl Engine {
         grammar: Option<String>,
         cancel: CancellationToken,
     ) -> Result<mpsc::Receiver<Result<ChatEvent, InferenceError>>, InferenceError> {
+        let jobs = self.jobs.lock();
+        let Some(jobs) = jobs.as_ref() else {
+            return Err(shutting_down());
+        };
         let (events, receiver) = mpsc::channel(64);
         let job = Job {
             messages,
@@ -168,20 +272,19 @@ impl Engine {
             grammar,
             events,
             cancel,
+            stop: self.stop.clone(),
         };
-        match self.jobs.try_send(job) {
+        match jobs.try_send(job) {
             Ok(()) => Ok(receiver),
             Err(flume::TrySendError::Full(_)) => Err(InferenceError::Busy {
                 message: format!(
                     "the model `{}` has {} requests waiting; retry shortly",
                     self.name,
-                    self.jobs.len()
+                    jobs.len()
                 ),
                 retry_after_secs: Some(2),
             }),
-            Err(flume::TrySendError::Disconnected(_)) => Err(InferenceError::Engine(
-                "the model's workers have stopped".into(),
-            )),
+            Err(flume::TrySendError::Disconnected(_)) => Err(shutting_down()),
         }
     }
 }
@@ -223,22 +326,26 @@ fn worker(
             return;
         }
     };
+    // The queue closes at shutdown (or when the engine is dropped): the loop ends once the
+    // jobs still queued are done with, refused as shutting down if the engine stops.
     while let Ok(job) = queue.recv() {
-        if job.cancel.is_cancelled() || job.events.is_closed() {
-            continue;
-        }
-        let events = job.events.clone();
-        if let Err(e) = run(model, template, &mut context, job) {
-            let _ = events.blocking_send(Err(e));
+        let outcome = match job.halted() {
+            Some(outcome) => outcome,
+            None => run(model, template, &mut context, &job),
+        };
+        if let Err(e) = outcome {
+            job.send(Err(e));
         }
     }
+    // Freed here, on the worker's thread, before the thread's clone of the model goes.
+    drop(context);
 }
 
 fn run(
     model: &LlamaModel,
     template: &Template,
     context: &mut LlamaContext<'_>,
-    job: Job,
+    job: &Job,
 ) -> Result<(), InferenceError> {
     let engine_err =
         |what: &str, e: &dyn std::fmt::Display| InferenceError::Engine(format!("{what}: {e}"));
@@ -260,8 +367,8 @@ fn run(
     let mut batch = LlamaBatch::new(n_batch, 1);
     let last = tokens.len().saturating_sub(1);
     for (chunk_index, chunk) in tokens.chunks(n_batch).enumerate() {
-        if job.cancel.is_cancelled() {
-            return Ok(());
+        if let Some(halted) = job.halted() {
+            return halted;
         }
         batch.clear();
         for (i, token) in chunk.iter().enumerate() {
@@ -279,8 +386,8 @@ fn run(
             .decode(&mut batch)
             .map_err(|e| engine_err("prompt evaluation", &e))?;
     }
-    if job.events.blocking_send(Ok(ChatEvent::Started)).is_err() {
-        return Ok(());
+    if !job.send(Ok(ChatEvent::Started)) {
+        return job.halted().unwrap_or(Ok(()));
     }
 
     let max_new = job
@@ -294,8 +401,8 @@ fn run(
     let mut position = tokens.len();
     let mut piece = Vec::with_capacity(16);
     let reason = loop {
-        if job.cancel.is_cancelled() || job.events.is_closed() {
-            return Ok(());
+        if let Some(halted) = job.halted() {
+            return halted;
         }
         if generated >= max_new {
             break FinishReason::Length;
@@ -310,20 +417,15 @@ fn run(
         let text = utf8.push(&piece);
         match stops.push(&text) {
             StopOutcome::Emit(text) => {
-                if !text.is_empty()
-                    && job
-                        .events
-                        .blocking_send(Ok(ChatEvent::Delta(text)))
-                        .is_err()
-                {
-                    return Ok(());
+                if !text.is_empty() && !job.send(Ok(ChatEvent::Delta(text))) {
+                    return job.halted().unwrap_or(Ok(()));
                 }
             }
             StopOutcome::Stopped(text) => {
                 if !text.is_empty() {
-                    let _ = job.events.blocking_send(Ok(ChatEvent::Delta(text)));
+                    job.send(Ok(ChatEvent::Delta(text)));
                 }
-                return finish(&job, FinishReason::Stop, prompt_tokens, generated);
+                return finish(job, FinishReason::Stop, prompt_tokens, generated);
             }
         }
         batch.clear();
@@ -346,9 +448,9 @@ fn run(
     };
     rest.push_str(&stops.finish());
     if !rest.is_empty() {
-        let _ = job.events.blocking_send(Ok(ChatEvent::Delta(rest)));
+        job.send(Ok(ChatEvent::Delta(rest)));
     }
-    finish(&job, reason, prompt_tokens, generated)
+    finish(job, reason, prompt_tokens, generated)
 }
 
 fn finish(
@@ -357,7 +459,7 @@ fn finish(
     prompt_tokens: u32,
     generated: u32,
 ) -> Result<(), InferenceError> {
-    let _ = job.events.blocking_send(Ok(ChatEvent::Finished {
+    job.send(Ok(ChatEvent::Finished {
         reason,
         usage: Usage::new(prompt_tokens, generated),
     }));

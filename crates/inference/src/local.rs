@@ -3,6 +3,8 @@
 use std::collections::HashMap;
 #[cfg(any(feature = "llama", feature = "bert"))]
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use tokio::sync::Mutex;
 
@@ -13,6 +15,8 @@ use crate::provider::Provider;
 pub struct LocalEngines {
     store: ModelStore,
     enabled: bool,
+    /// Set at shutdown: no model is loaded after it.
+    stopped: AtomicBool,
     #[cfg(feature = "llama")]
     settings: crate::engine::EngineSettings,
     #[cfg(feature = "llama")]
@@ -45,6 +49,7 @@ impl LocalEngines {
         Self {
             store,
             enabled: config.enabled && cfg!(feature = "llama"),
+            stopped: AtomicBool::new(false),
             #[cfg(feature = "llama")]
             settings: crate::engine::EngineSettings {
                 threads: config.threads,
@@ -161,6 +166,9 @@ impl LocalEngines {
             .find(name)
             .ok_or_else(|| InferenceError::ModelNotFound(name.to_owned()))?;
         let mut loaded = self.loaded.lock().await;
+        if self.stopped.load(Ordering::Acquire) {
+            return Err(crate::engine::shutting_down());
+        }
         if let Some(engine) = loaded.get(&model.name) {
             return Ok(Provider::Embedded(engine.clone()));
         }
@@ -183,6 +191,16 @@ impl LocalEngines {
         Err(InferenceError::ModelNotFound(name.to_owned()))
     }
 
+    /// Stops every loaded engine in order ([`crate::engine::Engine::shutdown`], each given
+    /// `timeout`, side by side) and loads no more: what the process does before it exits, so
+    /// that no worker is inside llama.cpp then. A model loading now is stopped once loaded.
+    /// Returns whether every engine's workers were joined in time.
+    pub async fn shutdown(&self, timeout: Duration) -> bool {
+        self.stopped.store(true, Ordering::Release);
+        let engines: Vec<_> = self.loaded.lock().await.drain().map(|(_, e)| e).collect();
+        stop_all(engines, timeout).await
+    }
+
     /// Forgets a loaded model (after it is deleted from the store).
     pub async fn unload(&self, name: &str) {
         self.loaded
@@ -190,4 +208,18 @@ impl LocalEngines {
             .await
             .retain(|loaded, _| !loaded.eq_ignore_ascii_case(name));
     }
+}
+
+/// Stops engines side by side; whether every one's workers were joined in time.
+#[cfg(feature = "llama")]
+async fn stop_all(engines: Vec<Arc<crate::engine::Engine>>, timeout: Duration) -> bool {
+    futures::future::join_all(engines.iter().map(|e| e.shutdown(timeout)))
+        .await
+        .into_iter()
+        .all(|joined| joined)
+}
+
+#[cfg(not(feature = "llama"))]
+async fn stop_all(_engines: Vec<()>, _timeout: Duration) -> bool {
+    true
 }

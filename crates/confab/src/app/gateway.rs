@@ -84,6 +84,7 @@ pub(super) async fn build(config: &Config, services: &Services) -> anyhow::Resul
         router,
         db: None,
         services: services.clone(),
+        inference: None,
         tasks,
         shutdown,
         tls,

@@ -65,6 +65,8 @@ pub struct Process {
     /// The database; `None` for the gateway, which keeps no tables.
     pub db: Option<Db>,
     pub services: Services,
+    /// The inference service, when this process runs it: its engines are stopped last.
+    pub inference: Option<Arc<InferenceService>>,
     /// Background work that must finish before shutdown.
     pub tasks: TaskTracker,
     /// Cancelled when shutdown begins, so background work flushes and stops.
@@ -118,6 +120,7 @@ impl App {
             router: self.router,
             db: Some(self.db),
             services: Services::all(),
+            inference: Some(self.inference),
             tasks: self.tasks,
             shutdown: self.shutdown,
             tls: self.tls,
@@ -168,6 +171,7 @@ pub async fn build_process(config: &Config, services: &Services) -> anyhow::Resu
         router: built.router,
         db: Some(built.db),
         services: services.clone(),
+        inference: built.inference,
         tasks: built.tasks,
         shutdown: built.shutdown,
         tls: built.tls,

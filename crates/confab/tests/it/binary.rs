@@ -1,8 +1,9 @@
-//! The real binary: serve on port 0, shut down on SIGTERM, refuse bad configuration, print
-//! the configuration redacted, migrate explicitly, manage users from the command line, and
-//! print the OpenAPI document the web UI's types are generated from.
+//! The real binary: serve on port 0, shut down on SIGTERM (also mid-generation on the
+//! embedded engine), refuse bad configuration, print the configuration redacted, migrate
+//! explicitly, manage users from the command line, and print the OpenAPI document the web
+//! UI's types are generated from.
 //!
-//! Long (about 650 lines) because each case spawns the real binary and drives it through
+//! Long (about 730 lines) because each case spawns the real binary and drives it through
 //! its whole life (start, kill, restart); the cases of a killed server are the next cut.
 
 use std::path::Path;
@@ -117,6 +118,93 @@ async fn serves_then_stops_cleanly_on_sigterm() {
             assert!(value["span"]["request_id"].is_string(), "{line}");
         }
     }
+}
+
+/// SIGTERM while the embedded engine streams an answer: the process stops the engine in order
+/// (the generation cancelled at its next token, the worker threads joined) and exits with
+/// success, instead of dying of a signal in llama.cpp's teardown.
+#[tokio::test]
+async fn sigterm_mid_generation_stops_the_engine_and_exits_cleanly() {
+    use futures::StreamExt;
+    // The model does the same work on either database; one run is enough.
+    if confab_testkit::backend() == confab_testkit::TestBackend::Postgres {
+        return;
+    }
+    let models = confab_testkit::test_models_dir().unwrap();
+    let db = TestDb::new().await.unwrap();
+    let env = [
+        ("CONFAB_DATABASE__URL", db.url.as_str()),
+        ("CONFAB_INFERENCE__MODELS_DIR", models.to_str().unwrap()),
+        ("CONFAB_INFERENCE__ENGINE__THREADS", "1"),
+        // In-flight requests are cut off after a second, so the answer is still being
+        // generated when the engine stops.
+        ("CONFAB_SERVER__SHUTDOWN_TIMEOUT_SECS", "1"),
+    ];
+    let server = ConfabProcess::spawn(bin(), db.dir.path(), &env)
+        .await
+        .unwrap();
+    let client = reqwest::Client::new();
+    let registered: serde_json::Value = client
+        .post(server.url("/api/v1/auth/register"))
+        .json(&json!({"email": "ada@example.com", "password": PASSWORD, "name": "Ada"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = registered["access_token"].as_str().unwrap();
+    let response = client
+        .post(server.url("/v1/chat/completions"))
+        .bearer_auth(token)
+        // Sampling this hot, the small model rambles on rather than ending its answer.
+        .json(&json!({
+            "model": confab_testkit::SMOLLM2,
+            "stream": true,
+            "temperature": 2.0,
+            "seed": 7,
+            "max_tokens": 3000,
+            "messages": [{"role": "user", "content": "Tell me a long story about a dragon."}]
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    // Wait until tokens flow: the engine is generating.
+    let mut body = response.bytes_stream();
+    let mut seen = String::new();
+    while !seen.contains("\"content\"") {
+        let chunk = body.next().await.unwrap().unwrap();
+        seen.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    let reader = tokio::spawn(async move {
+        while let Some(Ok(chunk)) = body.next().await {
+            seen.push_str(&String::from_utf8_lossy(&chunk));
+        }
+        seen
+    });
+
+    let mut logs = server.logs;
+    let status = ConfabProcess {
+        logs: tokio::sync::mpsc::unbounded_channel().1,
+        ..server
+    }
+    .terminate()
+    .await
+    .unwrap();
+    assert!(status.success(), "{status:?}");
+    // The answer was still being generated when the engine stopped: it never finished.
+    let seen = reader.await.unwrap();
+    assert!(!seen.contains("\"finish_reason\":\""), "{seen}");
+    let mut lines = Vec::new();
+    while let Ok(Some(line)) =
+        tokio::time::timeout(std::time::Duration::from_secs(5), logs.recv()).await
+    {
+        lines.push(line);
+    }
+    let text = lines.join("\n");
+    assert!(text.contains("\"stopped\""), "{text}");
+    assert!(!text.contains("did not stop in time"), "{text}");
 }
 
 #[tokio::test]

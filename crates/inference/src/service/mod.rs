@@ -219,6 +219,14 @@ impl InferenceService {
         &self.local
     }
 
+    /// Stops the local engines before the process exits: requests from now on are refused
+    /// as shutting down, generations in flight end at their next token, and the engines'
+    /// threads are joined, waiting at most `timeout` (see [`LocalEngines::shutdown`]).
+    /// Returns whether every worker was joined in time (a warning is logged when not).
+    pub async fn shutdown(&self, timeout: Duration) -> bool {
+        self.local.shutdown(timeout).await
+    }
+
     pub fn store(&self) -> &ModelStore {
         self.local.store()
     }

@@ -1,6 +1,6 @@
 //! The embedded engine on a real model (SmolLM2-135M-Instruct, fetched by scripts/test.sh):
 //! deterministic greedy answers, streaming, limits, stop sequences, context overflow,
-//! cancellation, queueing and grammar-constrained JSON.
+//! cancellation, queueing, grammar-constrained JSON and the orderly stop at shutdown.
 
 use std::sync::Arc;
 
@@ -249,12 +249,113 @@ async fn a_full_queue_refuses_at_once_instead_of_growing() {
         "{refused:?}"
     );
     assert_eq!((refused.status(), refused.code()), (503, "model_busy"));
-    cancel.cancel();
-    // The worker lets go of both jobs (their senders close) before the test process exits:
-    // a process that exits while a worker thread is still inside llama.cpp can crash in the
-    // library's teardown (SIGSEGV after "ok").
-    while first.recv().await.is_some() {}
-    while second.recv().await.is_some() {}
+    // The engine stops in order before the test process exits: a process that exits while a
+    // worker thread is still inside llama.cpp can crash in the library's teardown (SIGSEGV
+    // after "ok"). Both jobs end with the shutting-down error; the engine refuses more.
+    assert!(engine.shutdown(std::time::Duration::from_secs(20)).await);
+    for receiver in [&mut first, &mut second] {
+        let mut last = None;
+        while let Some(event) = receiver.recv().await {
+            last = Some(event);
+        }
+        assert!(
+            matches!(last, Some(Err(InferenceError::Unavailable(_)))),
+            "{last:?}"
+        );
+    }
+    let refused = engine
+        .generate(long(), greedy(4), None, cancel)
+        .unwrap_err();
+    assert!(
+        matches!(refused, InferenceError::Unavailable(ref m) if m.contains("shutting down")),
+        "{refused:?}"
+    );
+}
+
+/// What a process does before it exits: a generation in flight ends at its next token with the
+/// shutting-down error, a queued one is refused, the workers are joined within the bound (none
+/// is left inside llama.cpp for the static destructors), and later requests are refused.
+#[tokio::test]
+async fn shutdown_stops_generations_and_joins_the_workers() {
+    let service = service(1);
+    let mut running = service
+        .chat_completion(
+            &caller(),
+            request("Tell me a long story about a dragon.", greedy(400)),
+            CancellationToken::new(),
+        )
+        .await
+        .unwrap()
+        .stream;
+    assert!(matches!(
+        running.next().await.unwrap().unwrap(),
+        ChatEvent::Delta(_)
+    ));
+    // The single worker is busy: this one waits in the queue.
+    let queued = tokio::spawn({
+        let service = service.clone();
+        async move {
+            service
+                .chat_completion(
+                    &caller(),
+                    request("Hi", greedy(3)),
+                    CancellationToken::new(),
+                )
+                .await
+                .map(|_| ())
+        }
+    });
+
+    let bound = std::time::Duration::from_secs(20);
+    let started = std::time::Instant::now();
+    assert!(service.shutdown(bound).await, "every worker was joined");
+    assert!(started.elapsed() < bound, "{:?}", started.elapsed());
+
+    // The running stream ends (an error, or a finish if it got there first), it does not hang.
+    let ended = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        let mut deltas = 0;
+        while let Some(event) = running.next().await {
+            match event {
+                Ok(ChatEvent::Delta(_)) => deltas += 1,
+                Ok(ChatEvent::Started) => {}
+                Ok(ChatEvent::Finished { .. }) => return (deltas, None),
+                Err(e) => return (deltas, Some(e)),
+            }
+        }
+        panic!("the stream ended without an error or a finish");
+    })
+    .await
+    .expect("the stream ends once the engine stops");
+    if let (deltas, Some(error)) = ended {
+        assert!(deltas < 399, "the worker kept going after shutdown");
+        assert!(
+            matches!(error, InferenceError::Unavailable(ref m) if m.contains("shutting down")),
+            "{error:?}"
+        );
+    }
+    let queued = queued.await.unwrap().unwrap_err();
+    assert!(
+        matches!(queued, InferenceError::Unavailable(ref m) if m.contains("shutting down")),
+        "{queued:?}"
+    );
+
+    // Refused from now on with the clear error (503), and no model is loaded again.
+    let refused = service
+        .chat_completion(
+            &caller(),
+            request("Hi", greedy(3)),
+            CancellationToken::new(),
+        )
+        .await
+        .err()
+        .unwrap();
+    assert!(
+        matches!(refused, InferenceError::Unavailable(ref m) if m.contains("shutting down")),
+        "{refused:?}"
+    );
+    assert_eq!(refused.status(), 503);
+    // Stopping again finds nothing left to join.
+    assert!(service.shutdown(bound).await);
 }
 
 #[tokio::test]
