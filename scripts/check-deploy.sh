@@ -69,10 +69,10 @@ compose_env() {
 compose_env
 compose=(docker-compose --project-directory deploy -f deploy/compose.yaml --env-file "$work/compose.env")
 check "docker-compose config -q (split, the default)" "${compose[@]}" config -q
-check "docker-compose config -q (all-in-one and ollama profiles)" \
-	"${compose[@]}" --profile all-in-one --profile ollama config -q
+check "docker-compose config -q (all-in-one, ollama and backup profiles)" \
+	"${compose[@]}" --profile all-in-one --profile ollama --profile backup config -q
 compose_facts() {
-	"${compose[@]}" --profile all-in-one --profile ollama config >"$work/compose.rendered.yaml" &&
+	"${compose[@]}" --profile all-in-one --profile ollama --profile backup config >"$work/compose.rendered.yaml" &&
 		"$py" deploy/tests/check_compose.py deploy/compose.yaml deploy/.env.example "$work/compose.rendered.yaml"
 }
 check "compose: seeds' variables, healthchecks, depends_on, .env.example" compose_facts

@@ -307,11 +307,13 @@ def migrate_job(v):
 
 def backup_cronjob(v):
     b = v["backup"]
-    # Each run: a new /backups/confab-<UTC time>, verified (a scratch restore), then only the
-    # `keep` newest complete backups stay (`confab backup prune`).
+    # Each run: a new confab-<UTC time> under `backup.to` (the backups volume, or
+    # s3://bucket/prefix), verified (a scratch restore), then only the `keep` newest complete
+    # backups stay (`confab backup prune`).
+    to = b["to"]
     script = (
-        "set -eu; confab backup --to /backups; confab backup verify /backups; "
-        f"confab backup prune /backups --keep {b['keep']}"
+        f"set -eu; confab backup --to {to}; confab backup verify {to}; "
+        f"confab backup prune {to} --keep {b['keep']}"
     )
     return {
         "apiVersion": "batch/v1",

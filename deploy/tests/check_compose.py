@@ -17,9 +17,12 @@ import yaml
 SEEDS = ["YOUTUBE_API_KEY", "YOUTUBE_CREDENTIALS", "REDIS_URL", "DATABASE_URL", "OPENAI_API_KEY", "OLLAMA_BASE_URL"]
 EXPECTED = {
     "gateway", "auth", "chat", "inference", "admin", "seo", "migrate", "confab",
-    "postgres", "redis", "nats", "minio", "ollama", "prometheus", "grafana", "alertmanager",
+    "postgres", "redis", "nats", "minio", "minio-init", "ollama", "prometheus", "grafana",
+    "alertmanager", "backup",
 }
-CONFAB = {"gateway", "auth", "chat", "inference", "admin", "seo", "confab"}
+CONFAB = {"gateway", "auth", "chat", "inference", "admin", "seo", "confab", "backup"}
+# Run once and exit: no healthcheck; whoever waits for them waits for their success.
+ONE_SHOTS = {"migrate", "minio-init", "backup"}
 
 
 def main():
@@ -40,13 +43,13 @@ def main():
         image = s.get("image", "")
         if image.endswith(":latest") or ":" not in image.rsplit("/", 1)[-1]:
             failures.append(f"{name}: image {image!r} is latest or untagged")
-        if name != "migrate" and "healthcheck" not in s:
+        if name not in ONE_SHOTS and "healthcheck" not in s:
             failures.append(f"{name}: no healthcheck")
         for dep, how in (s.get("depends_on") or {}).items():
             cond = how.get("condition") if isinstance(how, dict) else None
-            if dep == "migrate":
+            if dep in ONE_SHOTS:
                 if cond != "service_completed_successfully":
-                    failures.append(f"{name}: waits for migrate with {cond}")
+                    failures.append(f"{name}: waits for {dep} with {cond}")
             elif cond == "service_healthy":
                 if "healthcheck" not in services.get(dep, {}):
                     failures.append(f"{name}: waits for {dep} to be healthy, which has no healthcheck")
@@ -56,8 +59,9 @@ def main():
             failures.append(f"{name}: does not wait for the migrations")
         if name in CONFAB and not (s.get("read_only") and "ALL" in s.get("cap_drop", [])):
             failures.append(f"{name}: not read-only with every capability dropped")
-    if services.get("migrate", {}).get("restart") not in ("no", None):
-        failures.append("migrate is not a one-shot")
+    for name in ONE_SHOTS:
+        if services.get(name, {}).get("restart") not in ("no", None):
+            failures.append(f"{name} is not a one-shot")
     for f in failures:
         print(f"FAIL {f}")
     print(f"compose: {len(services)} services, {len(failures)} failures")

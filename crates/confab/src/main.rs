@@ -1,7 +1,7 @@
 //! The `confab` command line: `serve` and `migrate` (with `--services`), `config`, `users`,
 //! `keys`, `models`, `chat`, `audit`, `backup`, `restore`, `openapi`.
 //!
-//! Long (about 780 lines) because it holds every subcommand's argument types and its output; each
+//! Long (about 790 lines) because it holds every subcommand's argument types and its output; each
 //! command is a short function over the library, and the logic lives in the crates.
 
 use confab_auth::actions::AuthAction;
@@ -69,9 +69,10 @@ enum Command {
     Backup(BackupArgs),
     /// Restore a backup into an empty database and data directory, checking it first.
     Restore {
-        /// A backup directory, or a directory of backups (the newest complete one is used).
-        #[arg(long, value_name = "DIR")]
-        from: PathBuf,
+        /// A backup directory, or a directory of backups (the newest complete one is used);
+        /// or the same in S3-compatible storage, `s3://bucket/prefix[/confab-<time>]`.
+        #[arg(long, value_name = "DIR|S3_URL")]
+        from: String,
     },
     /// Print the OpenAPI document that `serve` publishes at /api/openapi.json (the web UI's
     /// API types are generated from it: web/scripts/gen-api-types.sh).
@@ -103,9 +104,11 @@ enum AuditCommand {
 #[derive(Debug, Args)]
 #[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
 struct BackupArgs {
-    /// Make the backup in a new directory `confab-<UTC time>` under DIR; prints its path.
-    #[arg(long, value_name = "DIR", required = true)]
-    to: Option<PathBuf>,
+    /// Make the backup in a new directory `confab-<UTC time>` under DIR, or upload it under
+    /// `s3://bucket/prefix` (connected with [storage.s3] and the AWS_* variables); prints
+    /// where it is.
+    #[arg(long, value_name = "DIR|S3_URL", required = true)]
+    to: Option<String>,
     #[command(subcommand)]
     command: Option<BackupCommand>,
 }
@@ -116,13 +119,16 @@ enum BackupCommand {
     /// database on the configured server) and check checksums, rows per table and the audit
     /// chain against its manifest; exit 1 on any mismatch.
     Verify {
-        /// A backup directory, or a directory of backups (the newest complete one).
-        dir: PathBuf,
+        /// A backup directory, or a directory of backups (the newest complete one); or the
+        /// same in S3-compatible storage, `s3://bucket/prefix[/confab-<time>]`.
+        #[arg(value_name = "DIR|S3_URL")]
+        place: String,
     },
-    /// Keep the N newest complete backups under DIR; remove older ones and unfinished ones
-    /// older than the newest complete backup.
+    /// Keep the N newest complete backups under DIR (or `s3://bucket/prefix`); remove older
+    /// ones and unfinished ones older than the newest complete backup.
     Prune {
-        dir: PathBuf,
+        #[arg(value_name = "DIR|S3_URL")]
+        place: String,
         #[arg(long, value_name = "N")]
         keep: usize,
     },
@@ -308,9 +314,10 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
         Command::Audit(command) => audit_command(&config, command, &mut out).await,
         Command::Backup(args) => backup_command(&config, args, &mut out).await,
         Command::Restore { from } => {
-            let restored = confab::backup::restore(&config, &from).await?;
+            let restored =
+                confab::backup::restore_at(&config, &confab::backup::Place::parse(&from)?).await?;
             report_verification(&restored, &mut out)?;
-            writeln!(out, "restored {}", restored.dir.display())?;
+            writeln!(out, "restored {}", restored.location)?;
             Ok(())
         }
         Command::Openapi => openapi(&mut out).await,
@@ -422,26 +429,28 @@ async fn backup_command(
     args: BackupArgs,
     out: &mut impl Write,
 ) -> anyhow::Result<()> {
+    use confab::backup::Place;
     match (args.command, args.to) {
-        (Some(BackupCommand::Verify { dir }), _) => {
-            let verification = confab::backup::verify(config, &dir).await?;
+        (Some(BackupCommand::Verify { place }), _) => {
+            let verification = confab::backup::verify_at(config, &Place::parse(&place)?).await?;
             report_verification(&verification, out)?;
-            writeln!(out, "backup {} verified", verification.dir.display())?;
+            writeln!(out, "backup {} verified", verification.location)?;
         }
-        (Some(BackupCommand::Prune { dir, keep }), _) => {
-            let pruned = confab::backup::prune(&dir, keep)?;
-            for path in &pruned.removed {
-                writeln!(out, "removed {}", path.display())?;
+        (Some(BackupCommand::Prune { place, keep }), _) => {
+            let (kept, removed) =
+                confab::backup::prune_at(config, &Place::parse(&place)?, keep).await?;
+            for location in &removed {
+                writeln!(out, "removed {location}")?;
             }
             writeln!(
                 out,
                 "{} backups kept, {} removed",
-                pruned.kept.len(),
-                pruned.removed.len()
+                kept.len(),
+                removed.len()
             )?;
         }
         (None, Some(to)) => {
-            let created = confab::backup::create(config, &to).await?;
+            let created = confab::backup::create_at(config, &Place::parse(&to)?).await?;
             if !created.recorded {
                 writeln!(
                     std::io::stderr(),
@@ -452,7 +461,7 @@ async fn backup_command(
             writeln!(
                 out,
                 "{}\t{} files, {} bytes, {} rows",
-                created.dir.display(),
+                created.location,
                 created.manifest.files.len(),
                 created.manifest.total_bytes(),
                 created.manifest.row_counts.values().sum::<i64>()
@@ -471,7 +480,7 @@ fn report_verification(
     if !verification.ok() {
         bail!(
             "the backup in {} does not match its manifest:\n  {}",
-            verification.dir.display(),
+            verification.location,
             verification.problems.join("\n  ")
         );
     }

@@ -18,7 +18,6 @@ use bytes::Bytes;
 use confab_cache::{Cache, RateLimiter};
 use confab_core::ApiError;
 use confab_core::auth::{DynAuthenticator, ServiceTokens};
-use confab_core::breaker::CircuitState;
 use confab_core::error::ErrorLog;
 use confab_core::extract::ClientIp;
 use confab_core::http::RequestId;
@@ -41,7 +40,7 @@ use crate::headers;
 use crate::metrics::{GatewayMetrics, Refusal};
 use crate::openapi::ApiDocs;
 use crate::routes::{self, Flavor, Service, Target};
-use crate::upstream::{InFlight, Instance, Upstream};
+use crate::upstream::{InFlight, Instance, Outcome, Upstream};
 
 /// A request body this size or smaller is kept so the request can be sent again (any request
 /// whose connection was refused; an idempotent one after other failures too).
@@ -402,60 +401,6 @@ async fn forward(
     probe.failed(avoid.as_ref(), &down);
     let error = last_error.unwrap_or_else(|| service_unavailable(service.name(), 1));
     refuse(flavor, error)
-}
-
-/// The breaker's record of one attempt. An attempt dropped before its outcome (the client went
-/// away) that was the half-open probe counts as failed, so the circuit is never left waiting
-/// for a probe that will not report.
-struct Outcome<'a> {
-    upstream: &'a Upstream,
-    settled: bool,
-}
-
-impl<'a> Outcome<'a> {
-    fn new(upstream: &'a Upstream) -> Self {
-        Self {
-            upstream,
-            settled: false,
-        }
-    }
-
-    /// Records the request's outcome, once: later calls change nothing.
-    fn settle(&mut self, success: bool) {
-        if !self.settled {
-            self.settled = true;
-            self.upstream.breaker.record(success);
-        }
-    }
-
-    /// Settles a failed request. It counts against the service only when `last` (the instance
-    /// it failed on last) was the last one in play: every other instance is ejected or refused
-    /// this request. A failure with another instance still usable is that instance's own; its
-    /// count ejects it, and one replica's crash does not close the whole service. A half-open
-    /// circuit's probe always counts.
-    fn failed(&mut self, last: Option<&Arc<Instance>>, down: &[Arc<Instance>]) {
-        if self.settled {
-            return;
-        }
-        let others_in_play = self.upstream.instances().iter().any(|i| {
-            last.is_some_and(|l| !Arc::ptr_eq(l, i))
-                && !i.is_ejected()
-                && !down.iter().any(|d| Arc::ptr_eq(d, i))
-        });
-        if others_in_play && self.upstream.breaker.state() != CircuitState::HalfOpen {
-            self.settled = true;
-        } else {
-            self.settle(false);
-        }
-    }
-}
-
-impl Drop for Outcome<'_> {
-    fn drop(&mut self) {
-        if !self.settled && self.upstream.breaker.state() == CircuitState::HalfOpen {
-            self.upstream.breaker.record(false);
-        }
-    }
 }
 
 fn cached_response(

@@ -303,6 +303,60 @@ impl Upstream {
     }
 }
 
+/// The breaker's record of one attempt. An attempt dropped before its outcome (the client went
+/// away) that was the half-open probe counts as failed, so the circuit is never left waiting
+/// for a probe that will not report.
+pub(crate) struct Outcome<'a> {
+    upstream: &'a Upstream,
+    settled: bool,
+}
+
+impl<'a> Outcome<'a> {
+    pub(crate) fn new(upstream: &'a Upstream) -> Self {
+        Self {
+            upstream,
+            settled: false,
+        }
+    }
+
+    /// Records the request's outcome, once: later calls change nothing.
+    pub(crate) fn settle(&mut self, success: bool) {
+        if !self.settled {
+            self.settled = true;
+            self.upstream.breaker.record(success);
+        }
+    }
+
+    /// Settles a failed request. It counts against the service only when `last` (the instance
+    /// it failed on last) was the last one in play: every other instance is ejected or refused
+    /// this request. A failure with another instance still usable is that instance's own; its
+    /// count ejects it, and one replica's crash does not close the whole service. A half-open
+    /// circuit's probe always counts.
+    pub(crate) fn failed(&mut self, last: Option<&Arc<Instance>>, down: &[Arc<Instance>]) {
+        if self.settled {
+            return;
+        }
+        let others_in_play = self.upstream.instances().iter().any(|i| {
+            last.is_some_and(|l| !Arc::ptr_eq(l, i))
+                && !i.is_ejected()
+                && !down.iter().any(|d| Arc::ptr_eq(d, i))
+        });
+        if others_in_play && self.upstream.breaker.state() != CircuitState::HalfOpen {
+            self.settled = true;
+        } else {
+            self.settle(false);
+        }
+    }
+}
+
+impl Drop for Outcome<'_> {
+    fn drop(&mut self) {
+        if !self.settled && self.upstream.breaker.state() == CircuitState::HalfOpen {
+            self.upstream.breaker.record(false);
+        }
+    }
+}
+
 fn authority_of(addr: SocketAddr) -> String {
     match addr {
         SocketAddr::V4(v4) => format!("{}:{}", v4.ip(), v4.port()),

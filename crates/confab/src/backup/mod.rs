@@ -26,6 +26,7 @@
 mod manifest;
 mod postgres;
 mod restore;
+mod s3;
 
 use std::path::{Path, PathBuf};
 
@@ -35,6 +36,7 @@ use confab_store::{Backend, Db};
 
 pub use manifest::{FileEntry, MANIFEST, Manifest};
 pub use restore::{Verification, restore, verify};
+pub use s3::S3Place;
 
 /// Where each part lives in a backup directory.
 const SQLITE_FILE: &str = "database/confab.db";
@@ -43,10 +45,30 @@ const ARCHIVE_DIR: &str = "data/audit-archive";
 /// Backup directories' names start with this.
 const PREFIX: &str = "confab-";
 
+/// Where backups are kept: a directory, or a bucket and prefix of S3-compatible storage.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Place {
+    Dir(PathBuf),
+    S3(S3Place),
+}
+
+impl Place {
+    /// `s3://bucket[/prefix]`, or a directory's path.
+    pub fn parse(text: &str) -> anyhow::Result<Self> {
+        match S3Place::parse(text) {
+            Some(place) => Ok(Self::S3(place?)),
+            None => Ok(Self::Dir(PathBuf::from(text))),
+        }
+    }
+}
+
 /// A finished backup.
 #[derive(Debug)]
 pub struct Created {
+    /// Where it was made (for S3, the staging directory, removed once uploaded).
     pub dir: PathBuf,
+    /// Where it is: its directory, or its `s3://` URL.
+    pub location: String,
     pub manifest: Manifest,
     /// Whether the admin service's table recorded it (it is absent where the admin service's
     /// tables live in another database).
@@ -56,6 +78,75 @@ pub struct Created {
 /// Takes a backup of the configured database and data directory into a new directory under
 /// `to`, while the server keeps serving.
 pub async fn create(config: &Config, to: &Path) -> anyhow::Result<Created> {
+    create_then(config, to, None).await
+}
+
+/// Takes a backup into `place`: a directory, or S3 (made in a staging directory under the data
+/// directory, uploaded, then the staging copy removed).
+pub async fn create_at(config: &Config, place: &Place) -> anyhow::Result<Created> {
+    match place {
+        Place::Dir(to) => create(config, to).await,
+        Place::S3(target) => {
+            let staging = s3::staging(config)?;
+            create_then(config, staging.path(), Some(target)).await
+        }
+    }
+}
+
+/// [`verify`] for a backup in a directory or in S3 (downloaded into a staging directory).
+pub async fn verify_at(config: &Config, place: &Place) -> anyhow::Result<Verification> {
+    match place {
+        Place::Dir(dir) => verify(config, dir).await,
+        Place::S3(source) => {
+            let staging = s3::staging(config)?;
+            let (dir, url) = s3::download(config, source, staging.path()).await?;
+            let mut verification = verify(config, &dir).await?;
+            verification.location = url;
+            Ok(verification)
+        }
+    }
+}
+
+/// [`restore`] from a backup in a directory or in S3 (downloaded into a staging directory).
+pub async fn restore_at(config: &Config, place: &Place) -> anyhow::Result<Verification> {
+    match place {
+        Place::Dir(dir) => restore(config, dir).await,
+        Place::S3(source) => {
+            let staging = s3::staging(config)?;
+            let (dir, url) = s3::download(config, source, staging.path()).await?;
+            let mut restored = restore(config, &dir).await?;
+            restored.location = url;
+            Ok(restored)
+        }
+    }
+}
+
+/// [`prune`] in a directory or under an S3 prefix: (kept, removed), as paths or URLs.
+pub async fn prune_at(
+    config: &Config,
+    place: &Place,
+    keep: usize,
+) -> anyhow::Result<(Vec<String>, Vec<String>)> {
+    match place {
+        Place::Dir(dir) => {
+            let pruned = prune(dir, keep)?;
+            let show =
+                |paths: Vec<PathBuf>| paths.iter().map(|p| p.display().to_string()).collect();
+            Ok((show(pruned.kept), show(pruned.removed)))
+        }
+        Place::S3(target) => {
+            let pruned = s3::prune(config, target, keep).await?;
+            Ok((pruned.kept, pruned.removed))
+        }
+    }
+}
+
+/// Makes the backup under `to`; with `upload`, sends it there before recording it.
+async fn create_then(
+    config: &Config,
+    to: &Path,
+    upload: Option<&S3Place>,
+) -> anyhow::Result<Created> {
     let started = time::OffsetDateTime::now_utc();
     let name = format!(
         "{PREFIX}{:04}{:02}{:02}T{:02}{:02}{:02}.{:03}Z",
@@ -114,10 +205,21 @@ pub async fn create(config: &Config, to: &Path) -> anyhow::Result<Created> {
         ],
     };
     manifest.write(&dir)?;
-    let recorded = record(&db, &dir, &manifest).await;
+    let location = match upload {
+        None => dir.display().to_string(),
+        Some(place) => match s3::upload(config, place, &dir).await {
+            Ok(url) => url,
+            Err(e) => {
+                db.close().await;
+                return Err(e);
+            }
+        },
+    };
+    let recorded = record(&db, &location, &manifest).await;
     db.close().await;
     Ok(Created {
         dir,
+        location,
         manifest,
         recorded,
     })
@@ -159,14 +261,14 @@ async fn snapshot(
 /// Records the backup in the admin service's table, for
 /// `confab_backup_last_success_timestamp_seconds`. A failure is a warning: the backup itself
 /// is complete.
-async fn record(db: &Db, dir: &Path, manifest: &Manifest) -> bool {
+async fn record(db: &Db, location: &str, manifest: &Manifest) -> bool {
     let log = confab_admin::backups::SqlBackupLog::new(db.clone());
     let record = confab_admin::backups::BackupRecord {
         id: uuid::Uuid::now_v7(),
         started_at: manifest.created_at_ms,
         completed_at: manifest.completed_at_ms,
         backend: manifest.backend.clone(),
-        location: dir.display().to_string(),
+        location: location.to_owned(),
         bytes: confab_store::to_i64(manifest.total_bytes()),
         files: i64::try_from(manifest.files.len()).unwrap_or(i64::MAX),
     };
@@ -274,22 +376,31 @@ pub fn prune(dir: &Path, keep: usize) -> anyhow::Result<Pruned> {
         bail!("--keep must be at least 1");
     }
     let (complete, unfinished) = list(dir)?;
-    let newest = complete.last().cloned();
-    let cut = complete.len().saturating_sub(keep);
+    let (kept, doomed) = choose(&complete, &unfinished, keep);
     let mut pruned = Pruned {
-        kept: complete[cut..].to_vec(),
+        kept,
         removed: Vec::new(),
     };
-    let mut doomed: Vec<PathBuf> = complete[..cut].to_vec();
-    if let Some(newest) = newest {
-        doomed.extend(unfinished.into_iter().filter(|p| *p < newest));
-    }
     for path in doomed {
         std::fs::remove_dir_all(&path)
             .with_context(|| format!("cannot remove {}", path.display()))?;
         pruned.removed.push(path);
     }
     Ok(pruned)
+}
+
+/// Which backups `prune` keeps and removes, given the complete and unfinished ones oldest
+/// first (names that sort by time): the `keep` newest complete ones stay, older complete ones
+/// go, and unfinished ones older than the newest complete one go (a newer one may be a backup
+/// still running).
+fn choose<T: Ord + Clone>(complete: &[T], unfinished: &[T], keep: usize) -> (Vec<T>, Vec<T>) {
+    let cut = complete.len().saturating_sub(keep);
+    let kept = complete[cut..].to_vec();
+    let mut doomed: Vec<T> = complete[..cut].to_vec();
+    if let Some(newest) = complete.last() {
+        doomed.extend(unfinished.iter().filter(|p| *p < newest).cloned());
+    }
+    (kept, doomed)
 }
 
 #[cfg(test)]

@@ -18,6 +18,8 @@ use super::{ARCHIVE_DIR, PG_DUMP_DIR, SQLITE_FILE, copy_tree, open_sqlite, postg
 pub struct Verification {
     /// The backup directory.
     pub dir: PathBuf,
+    /// Where the backup is: its directory, or its `s3://` URL.
+    pub location: String,
     pub manifest: Manifest,
     /// Rows in all tables after the restore.
     pub rows: i64,
@@ -92,6 +94,7 @@ pub async fn verify(config: &Config, dir: &Path) -> anyhow::Result<Verification>
     let problems = check_files(&dir, &manifest).await?;
     if !problems.is_empty() {
         return Ok(Verification {
+            location: dir.display().to_string(),
             dir,
             manifest,
             rows: 0,
@@ -251,6 +254,7 @@ async fn check_database(
         }
     }
     Ok(Verification {
+        location: dir.display().to_string(),
         dir,
         manifest: manifest.clone(),
         rows: counts.values().sum(),

@@ -303,3 +303,157 @@ async fn the_binary_backs_up_verifies_prunes_and_restores() {
     assert_eq!(code, 2, "{stderr}");
     assert!(stderr.contains("--to"), "{stderr}");
 }
+
+/// The S3-compatible server scripts/test.sh starts (s3s-fs), as the `AWS_*` variables the
+/// binary reads, and its bucket; `None` without one.
+fn s3_env() -> Option<(Vec<(&'static str, String)>, String)> {
+    let endpoint = std::env::var("TEST_S3_ENDPOINT").ok()?;
+    Some((
+        vec![
+            ("AWS_ENDPOINT_URL", endpoint),
+            (
+                "AWS_ACCESS_KEY_ID",
+                std::env::var("TEST_S3_ACCESS_KEY").ok()?,
+            ),
+            (
+                "AWS_SECRET_ACCESS_KEY",
+                std::env::var("TEST_S3_SECRET_KEY").ok()?,
+            ),
+        ],
+        std::env::var("TEST_S3_BUCKET").ok()?,
+    ))
+}
+
+#[tokio::test]
+async fn the_binary_backs_up_to_s3_verifies_prunes_and_restores_from_it() {
+    let Some((env, bucket)) = s3_env() else {
+        eprintln!("skipped: TEST_S3_ENDPOINT is not set (scripts/test.sh starts s3s-fs)");
+        return;
+    };
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let db = TestDb::new().await.unwrap();
+    let (code, _, stderr) = crate::binary::confab(&db, &["migrate"], &env, None).await;
+    assert_eq!(code, 0, "{stderr}");
+    let (code, _, stderr) = crate::binary::confab(
+        &db,
+        &["users", "create", "--email", "ops@example.com", "--admin"],
+        &env,
+        Some(PASSWORD),
+    )
+    .await;
+    assert_eq!(code, 0, "{stderr}");
+    let place = format!("s3://{bucket}/backups/{}", uuid::Uuid::now_v7().simple());
+    let mut made = Vec::new();
+    for _ in 0..3 {
+        let (code, stdout, stderr) =
+            crate::binary::confab(&db, &["backup", "--to", &place], &env, None).await;
+        assert_eq!(code, 0, "{stderr}");
+        assert!(stdout.starts_with(&format!("{place}/confab-")), "{stdout}");
+        made.push(stdout.split('\t').next().unwrap().to_owned());
+    }
+    // The staging copies are gone from the data directory.
+    let left: Vec<_> = std::fs::read_dir(db.dir.path())
+        .unwrap()
+        .flatten()
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with(".backup-staging")
+        })
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+    // The admin service's record names the S3 location.
+    let recorded = confab_store::Db::connect(&db.url, &Default::default())
+        .await
+        .unwrap();
+    let locations: Vec<String> =
+        sqlx::query_scalar("SELECT location FROM admin_backups ORDER BY completed_at")
+            .fetch_all(recorded.pool())
+            .await
+            .unwrap();
+    assert_eq!(locations, made);
+    recorded.close().await;
+
+    let (code, stdout, stderr) =
+        crate::binary::confab(&db, &["backup", "verify", &place], &env, None).await;
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stdout.contains(&format!("backup {} verified", made[2])),
+        "{stdout}"
+    );
+    // One backup by its own URL.
+    let (code, stdout, stderr) =
+        crate::binary::confab(&db, &["backup", "verify", &made[0]], &env, None).await;
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("verified"), "{stdout}");
+    let (code, stdout, stderr) =
+        crate::binary::confab(&db, &["backup", "prune", &place, "--keep", "2"], &env, None).await;
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains(&format!("removed {}", made[0])), "{stdout}");
+    assert!(stdout.contains("2 backups kept, 1 removed"), "{stdout}");
+    let (code, _, stderr) =
+        crate::binary::confab(&db, &["backup", "verify", &made[0]], &env, None).await;
+    assert_eq!(code, 1, "a pruned backup is gone: {stderr}");
+
+    // A fresh database and data directory take the newest backup from S3.
+    let target = TestDb::new().await.unwrap();
+    let (code, stdout, stderr) =
+        crate::binary::confab(&target, &["restore", "--from", &place], &env, None).await;
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stdout.contains(&format!("restored {}", made[2])),
+        "{stdout}"
+    );
+    let (code, stdout, _) = crate::binary::confab(&target, &["users", "list"], &env, None).await;
+    assert_eq!(code, 0);
+    assert!(stdout.contains("ops@example.com"), "{stdout}");
+
+    // Damage in the bucket: verification exits non-zero and names the file.
+    let newest = made[2].strip_prefix(&format!("s3://{bucket}/")).unwrap();
+    let store = confab_blob::ObjectBlobs::s3(
+        &confab_core::config::S3Config {
+            endpoint: Some(env[0].1.to_owned()),
+            access_key_id: Some(confab_core::config::Secret::new(env[1].1)),
+            secret_access_key: Some(confab_core::config::Secret::new(env[2].1)),
+            ..Default::default()
+        },
+        confab_blob::S3Target {
+            bucket: &bucket,
+            prefix: newest,
+        },
+    )
+    .unwrap();
+    use confab_blob::BlobStore as _;
+    let manifest_key = confab_blob::BlobKey::new("manifest.json").unwrap();
+    let read = store.get(&manifest_key, None).await.unwrap();
+    let bytes: Vec<bytes::Bytes> = futures::TryStreamExt::try_collect(read.body).await.unwrap();
+    let manifest: serde_json::Value = serde_json::from_slice(&bytes.concat()).unwrap();
+    let victim = manifest["files"][0]["path"].as_str().unwrap().to_owned();
+    store
+        .put(
+            &confab_blob::BlobKey::new(victim.as_str()).unwrap(),
+            bytes::Bytes::from_static(b"not what was backed up"),
+        )
+        .await
+        .unwrap();
+    let (code, _, stderr) =
+        crate::binary::confab(&db, &["backup", "verify", &place], &env, None).await;
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains(&victim), "{stderr}");
+
+    // Wrong credentials, an empty prefix, a bad URL: clear errors, nothing made.
+    let wrong: Vec<(&str, &str)> = vec![env[0], env[1], ("AWS_SECRET_ACCESS_KEY", "wrong")];
+    let (code, _, stderr) =
+        crate::binary::confab(&db, &["backup", "--to", &place], &wrong, None).await;
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("cannot upload"), "{stderr}");
+    let empty = format!("s3://{bucket}/nothing/{}", uuid::Uuid::now_v7().simple());
+    let (code, _, stderr) =
+        crate::binary::confab(&db, &["backup", "verify", &empty], &env, None).await;
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("holds no complete backup"), "{stderr}");
+    let (code, _, stderr) =
+        crate::binary::confab(&db, &["backup", "--to", "s3://Bad_Bucket/x"], &env, None).await;
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("bucket name"), "{stderr}");
+}
