@@ -228,14 +228,36 @@ def busy_seconds():
     return (sum(fields) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")
 
 
+def postgres_seconds():
+    """CPU seconds of every PostgreSQL process (the postmaster and its backends, one per
+    connection; pools keep theirs through a run), from /proc."""
+    total = 0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                raw = f.read()
+        except OSError:
+            continue
+        name = raw[raw.find("(") + 1:raw.rfind(")")]
+        if name != "postgres":
+            continue
+        fields = raw[raw.rfind(")") + 2:].split()
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 class SplitBench(Bench):
-    """`Bench` (bench/gateway.py) plus the cores the whole machine was busy during each run
-    (other people's work on a shared machine included)."""
+    """`Bench` (bench/gateway.py) plus PostgreSQL's cores and the cores the whole machine was
+    busy during each run (other people's work on a shared machine included)."""
 
     def run(self, *args, **kwargs):
-        before, started = busy_seconds(), time.monotonic()
+        before, pg_before, started = busy_seconds(), postgres_seconds(), time.monotonic()
         result = super().run(*args, **kwargs)
-        result["cpu_cores"]["machine"] = round((busy_seconds() - before) / (time.monotonic() - started), 2)
+        took = time.monotonic() - started
+        result["cpu_cores"]["postgres"] = round((postgres_seconds() - pg_before) / took, 2)
+        result["cpu_cores"]["machine"] = round((busy_seconds() - before) / took, 2)
         return result
 
 

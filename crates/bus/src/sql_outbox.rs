@@ -13,7 +13,8 @@
 
 use std::collections::VecDeque;
 use std::sync::Arc;
-use std::time::Duration;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use confab_store::{Backend, Db, StoreError};
@@ -26,6 +27,20 @@ use crate::{BusError, Delivery, DurableEvents, Envelope};
 
 /// Events read per query.
 const BATCH: i64 = 256;
+/// Sequence numbers one read looks through at most: a consumer of a rare topic moves past
+/// other topics' events a window at a time, instead of scanning all of them again at every
+/// read while its position stays behind (work that grew with the log).
+const WINDOW: i64 = 4096;
+/// How often a consumer whose events are rare saves how far it has looked, so `prune` is
+/// not held back by it.
+const SAVE_EVERY: Duration = Duration::from_secs(5);
+
+/// How consumers read: the window and how often a position is saved.
+#[derive(Debug, Clone, Copy)]
+struct Reading {
+    window: i64,
+    save_every: Duration,
+}
 
 /// The durable event log in the database; its tables come with the bus [`crate::migrations`].
 #[derive(Clone)]
@@ -34,6 +49,7 @@ pub struct SqlOutbox {
     /// Bumped on every publish in this process, so waiting consumers read at once.
     published: Arc<watch::Sender<u64>>,
     poll: Duration,
+    reading: Reading,
 }
 
 impl std::fmt::Debug for SqlOutbox {
@@ -53,7 +69,21 @@ impl SqlOutbox {
             db,
             published: Arc::new(watch::Sender::new(0)),
             poll: Duration::from_millis(500),
+            reading: Reading {
+                window: WINDOW,
+                save_every: SAVE_EVERY,
+            },
         }
+    }
+
+    /// Consumers look through at most `window` sequence numbers per read (at least 1), and a
+    /// consumer passing other topics' events saves its position at most every `save_every`.
+    pub fn with_reading(mut self, window: i64, save_every: Duration) -> Self {
+        self.reading = Reading {
+            window: window.max(1),
+            save_every,
+        };
+        self
     }
 
     /// How often caught-up consumers look for events published by other processes.
@@ -106,28 +136,48 @@ struct Reader {
     db: Db,
     name: String,
     prefix: String,
-    /// The last sequence number handed out by this stream.
+    /// How far this stream has looked: every event up to it was read (or is not its topic's).
     after: i64,
     buffer: VecDeque<Delivery>,
     published: watch::Receiver<u64>,
     poll: Duration,
     /// A read failed: wait a poll interval before the next.
     failed: bool,
+    /// The last sequence number handed out, and the last one the consumer acknowledged.
+    delivered: i64,
+    acked: Arc<AtomicI64>,
+    /// The position this reader saved itself, and when.
+    saved: i64,
+    saved_at: Option<Instant>,
+    reading: Reading,
 }
 
 impl Reader {
-    /// The next batch after `after`.
-    async fn read(&mut self) -> Result<(), BusError> {
+    /// The next events after `after`, within a window; true when more may follow at once.
+    async fn read(&mut self) -> Result<bool, BusError> {
+        let head: Option<i64> = sqlx::query_scalar("SELECT MAX(seq) FROM bus_events")
+            .fetch_one(self.db.pool())
+            .await
+            .map_err(bus_error)?;
+        // Publishers commit in sequence order (see the module), so everything up to the
+        // highest visible number is there.
+        let Some(head) = head.filter(|head| *head > self.after) else {
+            return Ok(false);
+        };
+        let upper = head.min(self.after.saturating_add(self.reading.window));
         let rows = sqlx::query(
             "SELECT seq, topic, kind, data, at FROM bus_events \
-             WHERE seq > $1 AND substr(topic, 1, length($2)) = $2 ORDER BY seq LIMIT $3",
+             WHERE seq > $1 AND seq <= $2 AND substr(topic, 1, length($3)) = $3 \
+             ORDER BY seq LIMIT $4",
         )
         .bind(self.after)
+        .bind(upper)
         .bind(self.prefix.as_str())
         .bind(BATCH)
         .fetch_all(self.db.pool())
         .await
         .map_err(bus_error)?;
+        let full = i64::try_from(rows.len()).unwrap_or(i64::MAX) >= BATCH;
         for row in rows {
             let seq: i64 = row.try_get("seq").map_err(bus_error)?;
             let data: String = row.try_get("data").map_err(bus_error)?;
@@ -139,18 +189,50 @@ impl Reader {
             };
             let db = self.db.clone();
             let name = self.name.clone();
+            let acked = self.acked.clone();
             self.buffer
                 .push_back(Delivery::new(event, to_u64(seq), move || {
-                    Box::pin(async move { ack(&db, &name, seq).await })
+                    Box::pin(async move {
+                        ack(&db, &name, seq).await?;
+                        acked.fetch_max(seq, Ordering::Relaxed);
+                        Ok(())
+                    })
                 }));
             self.after = seq;
         }
-        Ok(())
+        if !full {
+            // The whole window was read.
+            self.after = upper;
+        }
+        Ok(self.after < head)
+    }
+
+    /// With nothing handed out unacknowledged and nothing buffered, saves how far this
+    /// stream has looked (at most every `save_every`): events of other topics do not hold
+    /// the position of a consumer whose own events are rare.
+    async fn save_position(&mut self) {
+        let settled = self.buffer.is_empty()
+            && self.acked.load(Ordering::Relaxed) >= self.delivered
+            && self.after > self.saved.max(self.acked.load(Ordering::Relaxed));
+        let due = self
+            .saved_at
+            .is_none_or(|at| at.elapsed() >= self.reading.save_every);
+        if !settled || !due {
+            return;
+        }
+        match ack(&self.db, &self.name, self.after).await {
+            Ok(()) => {
+                self.saved = self.after;
+                self.saved_at = Some(Instant::now());
+            }
+            Err(e) => tracing::debug!(consumer = %self.name, error = %e, "position not saved"),
+        }
     }
 
     async fn next(&mut self) -> Result<Delivery, BusError> {
         loop {
             if let Some(delivery) = self.buffer.pop_front() {
+                self.delivered = to_i64(delivery.seq);
                 return Ok(delivery);
             }
             if self.failed {
@@ -159,13 +241,19 @@ impl Reader {
             }
             // Seen before reading: a publish after this point wakes the wait below.
             self.published.borrow_and_update();
-            if let Err(e) = self.read().await {
-                self.failed = true;
-                return Err(e);
-            }
+            let more = match self.read().await {
+                Ok(more) => more,
+                Err(e) => {
+                    self.failed = true;
+                    return Err(e);
+                }
+            };
             if self.buffer.is_empty() {
-                // A closed channel cannot happen while the outbox lives; then poll alone.
-                let _ = tokio::time::timeout(self.poll, self.published.changed()).await;
+                self.save_position().await;
+                if !more {
+                    // A closed channel cannot happen while the outbox lives; then poll alone.
+                    let _ = tokio::time::timeout(self.poll, self.published.changed()).await;
+                }
             }
         }
     }
@@ -236,6 +324,11 @@ impl DurableEvents for SqlOutbox {
             published: self.published.subscribe(),
             poll: self.poll,
             failed: false,
+            delivered: after,
+            acked: Arc::new(AtomicI64::new(after)),
+            saved: after,
+            saved_at: None,
+            reading: self.reading,
         };
         Ok(futures::stream::unfold(reader, |mut reader| async move {
             let item = reader.next().await;

@@ -18,8 +18,8 @@ use crate::usage::{Subject, UsageEvent, UsageRecord, UsageRow};
 #[async_trait]
 pub trait UsageLog: Send + Sync {
     /// Appends a batch, all or nothing; each record gets an id of its own and starts
-    /// unpublished.
-    async fn append(&self, batch: &[UsageRecord]) -> Result<(), StoreError>;
+    /// unpublished. Returns the events that publish the stored records, in the batch's order.
+    async fn append(&self, batch: &[UsageRecord]) -> Result<Vec<UsageEvent>, StoreError>;
 
     /// Up to `limit` records not yet marked published, oldest first, as the events that
     /// publish them.

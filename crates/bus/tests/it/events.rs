@@ -262,3 +262,34 @@ async fn sql_prune_keeps_what_a_consumer_still_needs() {
     let mut stream = outbox.consume("slow", &p).await.unwrap();
     assert_eq!(n(&next(&mut stream).await), 2);
 }
+
+/// A consumer of a rare topic reads past other topics' events a window at a time, gets its
+/// own, and saves how far it has looked: it neither rescans the log nor holds back `prune`.
+#[tokio::test]
+async fn sql_a_rare_topic_reads_past_others_and_does_not_hold_back_pruning() {
+    let (db, _guard) = crate::test_db().await.unwrap();
+    let outbox = SqlOutbox::new(db).with_reading(8, Duration::ZERO);
+    let busy = prefix("busy");
+    let rare = prefix("rare");
+    for i in 1..=40 {
+        publish(&outbox, &format!("{busy}x"), i).await;
+    }
+    publish(&outbox, &format!("{rare}x"), 41).await;
+    for i in 42..=60 {
+        publish(&outbox, &format!("{busy}x"), i).await;
+    }
+    let mut stream = outbox.consume("rare", &rare).await.unwrap();
+    let got = next(&mut stream).await;
+    assert_eq!(n(&got), 41);
+    got.ack().await.unwrap();
+    // Reading on (nothing more of its topic) takes it past the busy events to the head.
+    quiet(&mut stream).await;
+    assert_eq!(outbox.position("rare").await.unwrap(), 60);
+    drop(stream);
+    let pruned = outbox.prune(confab_core::now_ms() + 1_000).await.unwrap();
+    assert_eq!(pruned, 60, "no event is held back for the rare consumer");
+    // A new event of its topic still reaches it, after a restart too.
+    publish(&outbox, &format!("{rare}x"), 61).await;
+    let mut stream = outbox.consume("rare", &rare).await.unwrap();
+    assert_eq!(n(&next(&mut stream).await), 61);
+}

@@ -171,6 +171,15 @@ impl TestApp {
         self.stop.cancel();
         self.server.await.unwrap().unwrap();
     }
+
+    /// Stops the server and starts a new one over the same database and `config`, as a
+    /// process restart would.
+    pub async fn restart(self, config: &Config) -> Self {
+        self.stop.cancel();
+        self.server.await.unwrap().unwrap();
+        let app = app::build(config).await.expect("app builds");
+        Self::serve(app, config.clone(), self._db).await
+    }
 }
 
 /// A response with its body read.

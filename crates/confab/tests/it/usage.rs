@@ -258,8 +258,8 @@ async fn usage_statistics_follow_the_requests() {
     app.stop().await;
 }
 
-/// Usage rows written before events existed (or whose events were lost to a crash before
-/// they were marked published) are published when the app starts, and counted once however
+/// Usage rows whose events were never published (written before events existed, or lost to a
+/// crash before they were marked published) are published when the app starts, and counted once however
 /// often they are published and delivered.
 #[tokio::test]
 async fn usage_from_before_the_events_is_counted_once() {
@@ -287,10 +287,16 @@ async fn usage_from_before_the_events_is_counted_once() {
         .await
         .unwrap();
     }
+    // Unpublished: in the outbox (where migration 0010 put the rows of earlier versions whose
+    // events were not yet published).
+    sqlx::query("INSERT INTO inference_usage_outbox (id, at) SELECT id, at FROM inference_usage")
+        .execute(db.pool())
+        .await
+        .unwrap();
     db.close().await;
 
     let app = confab::app::build(&config).await.unwrap();
-    let app = TestApp::serve(app, config, test_db).await;
+    let app = TestApp::serve(app, config.clone(), test_db).await;
     app.register("admin@example.com").await;
     let (admin, _) = app.login("admin@example.com", PASSWORD).await;
     let path = format!("/api/v1/admin/usage?group_by=model&from={day}");
@@ -302,12 +308,14 @@ async fn usage_from_before_the_events_is_counted_once() {
     );
     assert_eq!(old["latency_avg_ms"], 150);
 
-    // As if the process had died after publishing but before marking: every row is
-    // published again. Then one new request, whose event comes after the repeats.
-    sqlx::query("UPDATE inference_usage SET published = 0")
+    // As if the process had died after publishing but before marking: after the restart
+    // every row is published again. Then one new request, whose event comes after the repeats.
+    sqlx::query("INSERT INTO inference_usage_outbox (id, at) SELECT id, at FROM inference_usage")
         .execute(app.db.pool())
         .await
         .unwrap();
+    let app = app.restart(&config).await;
+    let (admin, _) = app.login("admin@example.com", PASSWORD).await;
     let r = app
         .post(
             "/v1/chat/completions",
@@ -326,11 +334,10 @@ async fn usage_from_before_the_events_is_counted_once() {
     .await;
     assert_eq!(report["totals"]["requests"], 3, "{report}");
     assert_eq!(row(&report, "old-model")["requests"], 2);
-    let unpublished: i64 =
-        sqlx::query_scalar("SELECT COUNT(*) FROM inference_usage WHERE published = 0")
-            .fetch_one(app.db.pool())
-            .await
-            .unwrap();
+    let unpublished: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM inference_usage_outbox")
+        .fetch_one(app.db.pool())
+        .await
+        .unwrap();
     assert_eq!(unpublished, 0);
     app.stop().await;
 }

@@ -2,13 +2,14 @@
 //! token, latency, outcome), queued without waiting and written in batches by a background
 //! task, so the request path never waits for the database. Queryable per user, model and day.
 //!
-//! With a [`DurableEvents`] port, the writer also publishes every row as a `usage.recorded`
-//! event on `usage.inference` (the admin service's usage statistics are built from them). It
-//! does so after the batch is stored, from the table: rows carry a `published` flag set once
-//! their events are durable, so an unreachable bus or a crash delays events but loses none
-//! (a crash between publishing and marking publishes a row again; the event carries the row's
-//! id so consumers drop the repeat). Rows that predate the flag are published once, the same
-//! way: that is the backfill of a new read model.
+//! With a [`DurableEvents`] port, every stored row is also published as a `usage.recorded`
+//! event on `usage.inference` (the admin service's usage statistics are built from them), by a
+//! publisher task of its own, so a slow bus never holds up the writer. A row's id waits in the
+//! log's outbox until its event is durable: an unreachable bus or a crash delays events but
+//! loses none (a crash between publishing and marking publishes a row again; the event carries
+//! the row's id so consumers drop the repeat). The writer hands each stored batch's events to
+//! the publisher; when the publisher is behind (or after a failure, or at start) it pages
+//! through the outbox instead.
 //!
 //! The records are kept through the [`UsageLog`] port (which the daily token limits of
 //! [`crate::limits`] read too); its SQL adapter is [`SqlUsageLog`].
@@ -16,7 +17,7 @@
 mod store;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use confab_bus::{DurableEvents, Envelope};
@@ -31,7 +32,9 @@ pub use store::SqlUsageLog;
 const BATCH: usize = 256;
 const FLUSH_EVERY: Duration = Duration::from_millis(500);
 const QUEUE: usize = 16_384;
-/// Rows published per page; pages repeat while the record queue is empty.
+/// Stored batches waiting for the publisher; past that, their events wait in the outbox.
+const PUBLISH_QUEUE: usize = 64;
+/// Rows published per page of the outbox.
 const PUBLISH_PAGE: usize = 512;
 /// A publish that takes longer counts as failed, so a hanging bus cannot hold up the writer.
 const PUBLISH_TIMEOUT: Duration = Duration::from_secs(5);
@@ -90,7 +93,21 @@ impl UsageRecorder {
         shutdown: CancellationToken,
     ) -> Self {
         let (queue, receiver) = mpsc::channel(QUEUE);
-        tasks.spawn(writer(log, events, receiver, shutdown));
+        match events {
+            None => {
+                tasks.spawn(writer(log, None, receiver, shutdown));
+            }
+            Some(events) => {
+                let (stored, batches) = mpsc::channel(PUBLISH_QUEUE);
+                let behind = Arc::new(AtomicBool::new(true));
+                let handoff = Handoff {
+                    stored,
+                    behind: behind.clone(),
+                };
+                tasks.spawn(writer(log.clone(), Some(handoff), receiver, shutdown));
+                tasks.spawn(publisher(log, events, batches, behind));
+            }
+        }
         Self {
             queue,
             dropped: Arc::new(AtomicU64::new(0)),
@@ -108,33 +125,33 @@ impl UsageRecorder {
     }
 }
 
+/// The writer's way to the publisher: the stored batches' events, and a flag raised when a
+/// batch could not be handed over (its events wait in the outbox).
+struct Handoff {
+    stored: mpsc::Sender<Vec<UsageEvent>>,
+    behind: Arc<AtomicBool>,
+}
+
 async fn writer(
     log: Arc<dyn UsageLog>,
-    events: Option<Arc<dyn DurableEvents>>,
+    handoff: Option<Handoff>,
     mut receiver: mpsc::Receiver<UsageRecord>,
     shutdown: CancellationToken,
 ) {
     let mut batch = Vec::with_capacity(BATCH);
     let mut tick = tokio::time::interval(FLUSH_EVERY);
-    // Rows may wait unpublished from an earlier run (or from before events existed).
-    let mut unpublished = true;
     loop {
         tokio::select! {
             record = receiver.recv() => match record {
                 Some(record) => {
                     batch.push(record);
                     if batch.len() >= BATCH {
-                        unpublished |= flush(log.as_ref(), &mut batch).await;
+                        flush(log.as_ref(), &mut batch, handoff.as_ref()).await;
                     }
                 }
                 None => break,
             },
-            _ = tick.tick() => {
-                unpublished |= flush(log.as_ref(), &mut batch).await;
-                if let (Some(events), true) = (&events, unpublished) {
-                    unpublished = publish_pending(log.as_ref(), events.as_ref(), &receiver).await;
-                }
-            }
+            _ = tick.tick() => flush(log.as_ref(), &mut batch, handoff.as_ref()).await,
             () = shutdown.cancelled() => {
                 while let Ok(record) = receiver.try_recv() {
                     batch.push(record);
@@ -143,27 +160,58 @@ async fn writer(
             }
         }
     }
-    flush(log.as_ref(), &mut batch).await;
-    if let Some(events) = &events {
-        publish_pending(log.as_ref(), events.as_ref(), &receiver).await;
-    }
+    flush(log.as_ref(), &mut batch, handoff.as_ref()).await;
+    // Dropping the handoff ends the publisher once it has published what it was given.
 }
 
-/// Writes the batch; true when rows were written.
-async fn flush(log: &dyn UsageLog, batch: &mut Vec<UsageRecord>) -> bool {
+/// Writes the batch and hands its events to the publisher.
+async fn flush(log: &dyn UsageLog, batch: &mut Vec<UsageRecord>, handoff: Option<&Handoff>) {
     if batch.is_empty() {
-        return false;
+        return;
     }
     let count = batch.len();
-    let written = match log.append(batch).await {
-        Ok(()) => true,
-        Err(e) => {
-            tracing::error!(error = %e, count, "usage records could not be written");
-            false
+    match log.append(batch).await {
+        Ok(events) => {
+            if let Some(handoff) = handoff
+                && handoff.stored.try_send(events).is_err()
+            {
+                handoff.behind.store(true, Ordering::Relaxed);
+            }
         }
-    };
+        Err(e) => tracing::error!(error = %e, count, "usage records could not be written"),
+    }
     batch.clear();
-    written
+}
+
+/// Publishes what the writer stored; pages through the outbox when `behind` (at start, after
+/// a failure, after a batch it could not take). Ends when the writer has ended.
+async fn publisher(
+    log: Arc<dyn UsageLog>,
+    events: Arc<dyn DurableEvents>,
+    mut batches: mpsc::Receiver<Vec<UsageEvent>>,
+    behind: Arc<AtomicBool>,
+) {
+    let mut tick = tokio::time::interval(FLUSH_EVERY);
+    loop {
+        tokio::select! {
+            batch = batches.recv() => match batch {
+                Some(batch) => {
+                    if !publish(log.as_ref(), events.as_ref(), batch).await {
+                        behind.store(true, Ordering::Relaxed);
+                    }
+                }
+                None => break,
+            },
+            _ = tick.tick() => {
+                if behind.swap(false, Ordering::Relaxed)
+                    && publish_pending(log.as_ref(), events.as_ref()).await
+                {
+                    behind.store(true, Ordering::Relaxed);
+                }
+            }
+        }
+    }
+    publish_pending(log.as_ref(), events.as_ref()).await;
 }
 
 /// The data of a `usage.recorded` event: one usage row.
@@ -195,15 +243,10 @@ impl UsageEvent {
     }
 }
 
-/// Publishes unpublished rows, oldest first, a page at a time while no records wait, and
-/// marks those published. Returns whether rows may still be waiting (a failure, or more
-/// than was published); they are tried again at the next tick. Never waits for long on an
-/// unreachable bus: the first failure ends the round.
-async fn publish_pending(
-    log: &dyn UsageLog,
-    events: &dyn DurableEvents,
-    receiver: &mpsc::Receiver<UsageRecord>,
-) -> bool {
+/// Publishes the outbox's rows, oldest first, a page at a time. Returns whether rows may
+/// still be waiting (a failure); they are tried again at the next tick. Never waits for long
+/// on an unreachable bus: the first failure ends the round.
+async fn publish_pending(log: &dyn UsageLog, events: &dyn DurableEvents) -> bool {
     loop {
         let page = match log.unpublished(PUBLISH_PAGE).await {
             Ok(page) => page,
@@ -213,50 +256,52 @@ async fn publish_pending(
             }
         };
         let full = page.len() >= PUBLISH_PAGE;
-        let mut published = Vec::with_capacity(page.len());
-        let mut failed = false;
-        for event in page {
-            let id = event.id.clone();
-            let data = match serde_json::to_value(&event) {
-                Ok(data) => data,
-                Err(e) => {
-                    tracing::error!(error = %e, "a usage event could not be encoded");
-                    failed = true;
-                    break;
-                }
-            };
-            let mut envelope = Envelope::new(USAGE_TOPIC, USAGE_RECORDED, data);
-            envelope.at = event.at;
-            let error = match tokio::time::timeout(PUBLISH_TIMEOUT, events.publish(envelope)).await
-            {
-                Ok(Ok(())) => None,
-                Ok(Err(e)) => Some(e.to_string()),
-                Err(_) => Some(format!("no answer in {} s", PUBLISH_TIMEOUT.as_secs())),
-            };
-            if let Some(error) = error {
-                tracing::warn!(error, "usage events could not be published; retrying later");
-                failed = true;
-                break;
-            }
-            published.push(id);
-        }
-        if !published.is_empty()
-            && let Err(e) = log.mark_published(&published).await
-        {
-            // Published again next time; consumers drop repeated ids.
-            tracing::warn!(error = %e, "published usage rows could not be marked");
-            return true;
-        }
-        if failed {
+        if !publish(log, events, page).await {
             return true;
         }
         if !full {
             return false;
         }
-        if !receiver.is_empty() {
-            return true;
-        }
     }
+}
+
+/// Publishes `batch` in order and marks what was published; false on the first failure.
+async fn publish(log: &dyn UsageLog, events: &dyn DurableEvents, batch: Vec<UsageEvent>) -> bool {
+    let mut published = Vec::with_capacity(batch.len());
+    let mut ok = true;
+    for event in batch {
+        let id = event.id.clone();
+        let at = event.at;
+        let data = match serde_json::to_value(event) {
+            Ok(data) => data,
+            Err(e) => {
+                tracing::error!(error = %e, "a usage event could not be encoded");
+                ok = false;
+                break;
+            }
+        };
+        let mut envelope = Envelope::new(USAGE_TOPIC, USAGE_RECORDED, data);
+        envelope.at = at;
+        let error = match tokio::time::timeout(PUBLISH_TIMEOUT, events.publish(envelope)).await {
+            Ok(Ok(())) => None,
+            Ok(Err(e)) => Some(e.to_string()),
+            Err(_) => Some(format!("no answer in {} s", PUBLISH_TIMEOUT.as_secs())),
+        };
+        if let Some(error) = error {
+            tracing::warn!(error, "usage events could not be published; retrying later");
+            ok = false;
+            break;
+        }
+        published.push(id);
+    }
+    if !published.is_empty()
+        && let Err(e) = log.mark_published(&published).await
+    {
+        // Published again next time; consumers drop repeated ids.
+        tracing::warn!(error = %e, "published usage rows could not be marked");
+        return false;
+    }
+    ok
 }
 
 /// Totals of one user, model and day.

@@ -1,6 +1,7 @@
 //! [`SqlUsageLog`]: the usage records in the database (`inference_usage`; SQLite or
 //! PostgreSQL), the adapter of the [`UsageLog`] port and the only code that reads or writes
-//! the table.
+//! the table. Rows are written once; the ids of rows whose event is not yet durable are in
+//! `inference_usage_outbox` beside them (migration 0010 says why).
 
 use async_trait::async_trait;
 use confab_store::{Backend, Db, StoreError};
@@ -62,9 +63,9 @@ impl UsageLog for SqlUsageLog {
     /// Writes a batch as one statement whose one parameter is the rows as a JSON array: a
     /// single round trip and a single parse, where a statement per row (or a multi-row VALUES
     /// list, whose parameter lookup grows with the square of its size in SQLite) costs far more.
-    async fn append(&self, batch: &[UsageRecord]) -> Result<(), StoreError> {
+    async fn append(&self, batch: &[UsageRecord]) -> Result<Vec<UsageEvent>, StoreError> {
         if batch.is_empty() {
-            return Ok(());
+            return Ok(Vec::new());
         }
         let rows: Vec<JsonRow<'_>> = batch
             .iter()
@@ -85,24 +86,50 @@ impl UsageLog for SqlUsageLog {
             })
             .collect();
         let json = serde_json::to_string(&rows).map_err(|e| StoreError::Other(e.to_string()))?;
-        let sql = match self.db.backend() {
-            Backend::Sqlite => usage_insert!("jsonb_each(jsonb($1))"),
-            Backend::Postgres => {
-                usage_insert!("jsonb_array_elements(CAST($1 AS jsonb)) AS rows(value)")
-            }
+        let (insert, outbox) = match self.db.backend() {
+            Backend::Sqlite => (
+                usage_insert!("jsonb_each(jsonb($1))"),
+                "INSERT INTO inference_usage_outbox (id, at) \
+                 SELECT value ->> 'id', value ->> 'at' FROM jsonb_each(jsonb($1))",
+            ),
+            Backend::Postgres => (
+                usage_insert!("jsonb_array_elements(CAST($1 AS jsonb)) AS rows(value)"),
+                "INSERT INTO inference_usage_outbox (id, at) \
+                 SELECT value ->> 'id', CAST(value ->> 'at' AS BIGINT) \
+                 FROM jsonb_array_elements(CAST($1 AS jsonb)) AS rows(value)",
+            ),
         };
-        sqlx::query(sql)
-            .bind(json)
-            .execute(self.db.writer())
-            .await?;
-        Ok(())
+        let mut tx = self.db.writer().begin().await?;
+        sqlx::query(insert).bind(&json).execute(&mut *tx).await?;
+        sqlx::query(outbox).bind(&json).execute(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(batch
+            .iter()
+            .zip(rows)
+            .map(|(record, row)| UsageEvent {
+                id: row.id,
+                at: record.at,
+                user_id: record.user_id.map(|u| u.to_string()),
+                api_key_id: record.api_key_id.map(|k| k.to_string()),
+                model: record.model.clone(),
+                backend: record.backend.clone(),
+                prompt_tokens: i64::from(record.prompt_tokens),
+                completion_tokens: i64::from(record.completion_tokens),
+                latency_ms: record.latency_ms,
+                ttft_ms: record.ttft_ms,
+                outcome: UsageEvent::outcome_of(&record.status).to_owned(),
+                status: record.status.clone(),
+                cached: record.cached,
+            })
+            .collect())
     }
 
     async fn unpublished(&self, limit: usize) -> Result<Vec<UsageEvent>, StoreError> {
         let rows = sqlx::query(
-            "SELECT id, at, user_id, api_key_id, model, backend, prompt_tokens, completion_tokens, \
-             latency_ms, ttft_ms, status, cached FROM inference_usage WHERE published = 0 \
-             ORDER BY at, id LIMIT $1",
+            "SELECT u.id, u.at, u.user_id, u.api_key_id, u.model, u.backend, u.prompt_tokens, \
+             u.completion_tokens, u.latency_ms, u.ttft_ms, u.status, u.cached \
+             FROM inference_usage_outbox o JOIN inference_usage u ON u.id = o.id \
+             ORDER BY o.at, o.id LIMIT $1",
         )
         .bind(i64::try_from(limit).unwrap_or(i64::MAX))
         .fetch_all(self.db.pool())
@@ -137,11 +164,10 @@ impl UsageLog for SqlUsageLog {
         let json = serde_json::to_string(ids).map_err(|e| StoreError::Other(e.to_string()))?;
         let sql = match self.db.backend() {
             Backend::Sqlite => {
-                "UPDATE inference_usage SET published = 1 \
-                 WHERE id IN (SELECT value FROM json_each($1))"
+                "DELETE FROM inference_usage_outbox WHERE id IN (SELECT value FROM json_each($1))"
             }
             Backend::Postgres => {
-                "UPDATE inference_usage SET published = 1 \
+                "DELETE FROM inference_usage_outbox \
                  WHERE id IN (SELECT jsonb_array_elements_text(CAST($1 AS jsonb)))"
             }
         };

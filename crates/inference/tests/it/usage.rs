@@ -141,14 +141,22 @@ async fn each_record_is_published_once_oldest_first() {
     let mut failed = record(DAY + 2, user, None, "m", (1, 0));
     failed.status = "cancelled".into();
     failed.cached = true;
-    log.append(&[
-        record(DAY + 3, user, None, "m", (1, 1)),
-        failed,
-        record(DAY + 1, user, None, "m", (2, 2)),
-    ])
-    .await
-    .unwrap();
+    let stored = log
+        .append(&[
+            record(DAY + 3, user, None, "m", (1, 1)),
+            failed,
+            record(DAY + 1, user, None, "m", (2, 2)),
+        ])
+        .await
+        .unwrap();
     let pending = log.unpublished(10).await.unwrap();
+    // `append` answers the events of what it stored, in the batch's order: the same events
+    // the outbox offers, oldest first.
+    let stored_ats: Vec<i64> = stored.iter().map(|e| e.at).collect();
+    assert_eq!(stored_ats, [DAY + 3, DAY + 2, DAY + 1]);
+    let mut by_time = stored.clone();
+    by_time.sort_by_key(|e| e.at);
+    assert_eq!(by_time, pending);
     let ats: Vec<i64> = pending.iter().map(|e| e.at).collect();
     assert_eq!(ats, [DAY + 1, DAY + 2, DAY + 3]);
     let ids: std::collections::HashSet<&str> = pending.iter().map(|e| e.id.as_str()).collect();
