@@ -130,6 +130,18 @@ impl ConfabProcess {
         Ok(())
     }
 
+    /// [`Self::terminate`], handing back the log lines still to be read (the last ones may
+    /// still be on their way through the pipe when the process has exited).
+    pub async fn terminate_with_logs(
+        mut self,
+    ) -> anyhow::Result<(
+        std::process::ExitStatus,
+        tokio::sync::mpsc::UnboundedReceiver<String>,
+    )> {
+        let logs = std::mem::replace(&mut self.logs, tokio::sync::mpsc::unbounded_channel().1);
+        Ok((self.terminate().await?, logs))
+    }
+
     /// Sends SIGTERM and waits for the exit status.
     pub async fn terminate(mut self) -> anyhow::Result<std::process::ExitStatus> {
         let pid = self.child.id().context("already exited")?;

@@ -115,29 +115,25 @@ pub async fn upload(config: &Config, place: &S3Place, dir: &Path) -> anyhow::Res
 
 /// The backups under `place`, oldest first: (complete names, unfinished names).
 async fn backups(store: &ObjectBlobs) -> anyhow::Result<(Vec<String>, Vec<String>)> {
-    let listed = store.list(None).await?;
-    let mut names: Vec<String> = Vec::new();
-    let mut complete: Vec<String> = Vec::new();
-    for blob in &listed {
+    // Listed in key order, so each backup's keys come together: one (name, complete) each.
+    let mut found: Vec<(String, bool)> = Vec::new();
+    for blob in store.list(None).await? {
         let Some((first, rest)) = blob.key.split_once('/') else {
             continue;
         };
         if !first.starts_with(PREFIX) {
             continue;
         }
-        if names.last().is_none_or(|last| last != first) {
-            names.push(first.to_owned());
-        }
-        if rest == MANIFEST {
-            complete.push(first.to_owned());
+        match found.last_mut() {
+            Some((name, complete)) if name == first => *complete |= rest == MANIFEST,
+            _ => found.push((first.to_owned(), rest == MANIFEST)),
         }
     }
-    names.dedup();
-    let unfinished = names
-        .into_iter()
-        .filter(|n| !complete.contains(n))
-        .collect();
-    Ok((complete, unfinished))
+    let (complete, unfinished): (Vec<_>, Vec<_>) = found.into_iter().partition(|(_, c)| *c);
+    Ok((
+        complete.into_iter().map(|(name, _)| name).collect(),
+        unfinished.into_iter().map(|(name, _)| name).collect(),
+    ))
 }
 
 /// Downloads the backup at `place` (a backup itself, or the newest complete one under it)

@@ -91,14 +91,7 @@ async fn serves_then_stops_cleanly_on_sigterm() {
         .unwrap();
     assert_eq!(me.status(), 200);
 
-    let mut logs = server.logs;
-    let status = ConfabProcess {
-        logs: tokio::sync::mpsc::unbounded_channel().1,
-        ..server
-    }
-    .terminate()
-    .await
-    .unwrap();
+    let (status, mut logs) = server.terminate_with_logs().await.unwrap();
     assert!(status.success(), "{status:?}");
     // The process has exited; its last lines may still be on their way through the pipe:
     // read until the reader sees the end of it.
@@ -184,14 +177,7 @@ async fn sigterm_mid_generation_stops_the_engine_and_exits_cleanly() {
         seen
     });
 
-    let mut logs = server.logs;
-    let status = ConfabProcess {
-        logs: tokio::sync::mpsc::unbounded_channel().1,
-        ..server
-    }
-    .terminate()
-    .await
-    .unwrap();
+    let (status, mut logs) = server.terminate_with_logs().await.unwrap();
     assert!(status.success(), "{status:?}");
     // The answer was still being generated when the engine stopped: it never finished.
     let seen = reader.await.unwrap();

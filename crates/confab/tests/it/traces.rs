@@ -271,14 +271,7 @@ async fn one_trace_runs_from_the_callers_traceparent_to_the_upstream_provider() 
     assert!(refused.status().is_client_error(), "{}", refused.status());
 
     // SIGTERM flushes what is still queued.
-    let mut logs = server.logs;
-    let status = ConfabProcess {
-        logs: tokio::sync::mpsc::unbounded_channel().1,
-        ..server
-    }
-    .terminate()
-    .await
-    .unwrap();
+    let (status, mut logs) = server.terminate_with_logs().await.unwrap();
     assert!(status.success(), "{status:?}");
     let spans = receiver
         .until("the request's spans", Duration::from_secs(20), |spans| {
