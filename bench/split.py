@@ -53,6 +53,7 @@ import argparse
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -175,7 +176,10 @@ def start_confab(procs, args, work, name, config, port, services, log):
            "--data-dir", data_dir]
     if services:
         cmd += ["--services", services]
-    proc = procs.start(cmd, cwd=work, env=clean_env(), stdout=log, stderr=log)
+    env = clean_env()
+    if services and args.split_workers:
+        env["TOKIO_WORKER_THREADS"] = str(args.split_workers)
+    proc = procs.start(cmd, cwd=work, env=env, stdout=log, stderr=log)
     wait_until(lambda: http_json(port, "GET", "/readyz")[0] == 200, proc, f"confab {name}", 60)
     return proc
 
@@ -252,13 +256,56 @@ class SplitBench(Bench):
     """`Bench` (bench/gateway.py) plus PostgreSQL's cores and the cores the whole machine was
     busy during each run (other people's work on a shared machine included)."""
 
-    def run(self, *args, **kwargs):
+    def run(self, label, *args, **kwargs):
+        perf = self.perf_start(label)
         before, pg_before, started = busy_seconds(), postgres_seconds(), time.monotonic()
-        result = super().run(*args, **kwargs)
+        result = super().run(label, *args, **kwargs)
+        self.perf_stop(perf)
         took = time.monotonic() - started
         result["cpu_cores"]["postgres"] = round((postgres_seconds() - pg_before) / took, 2)
         result["cpu_cores"]["machine"] = round((busy_seconds() - before) / took, 2)
+        result["after"] = settle()
+        if result["after"]["cpu_s"] >= 0.2:
+            print(f"    work left after the run: {result['after']['cpu_s']} CPU s over "
+                  f"{result['after']['wall_s']} s before the machine was idle", flush=True)
         return result
+
+
+    def perf_start(self, label):
+        """With --perf TEXT, a run whose label contains TEXT is profiled: `perf record` on
+        every watched Confab process, reports in the --perf-dir."""
+        if not self.args.perf or self.args.perf not in label:
+            return []
+        os.makedirs(self.args.perf_dir, exist_ok=True)
+        recorders = []
+        for name, pid in self.watch.items():
+            if name not in self.confab:
+                continue
+            out = os.path.join(self.args.perf_dir, f"{label.replace(' ', '_').replace('/', '')}.{name}.data")
+            recorders.append(subprocess.Popen(
+                ["perf", "record", "-q", "-F", "499", "-p", str(pid), "-o", out],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        return recorders
+
+    @staticmethod
+    def perf_stop(recorders):
+        for rec in recorders:
+            rec.send_signal(signal.SIGINT)
+        for rec in recorders:
+            rec.wait(timeout=60)
+
+
+def settle(idle_cores=0.1, window=0.25, limit=60.0):
+    """Waits until the machine is idle (below `idle_cores` over `window` seconds), so work a
+    run left behind (queued usage events, say) neither counts in the next run nor goes
+    unseen: returns the CPU seconds and wall seconds it took (the idle window excluded)."""
+    started, busy_before = time.monotonic(), busy_seconds()
+    while time.monotonic() - started < limit:
+        mark, at = busy_seconds(), time.monotonic()
+        time.sleep(window)
+        if (busy_seconds() - mark) / (time.monotonic() - at) < idle_cores:
+            return {"cpu_s": round(mark - busy_before, 2), "wall_s": round(at - started, 2)}
+    return {"cpu_s": round(busy_seconds() - busy_before, 2), "wall_s": round(limit, 2)}
 
 
 SIDES = ("aio", "inference", "gateway")
@@ -411,6 +458,10 @@ def main():
     parser.add_argument("--skip-hop", action="store_true")
     parser.add_argument("--skip-ws", action="store_true")
     parser.add_argument("--raw", action="store_true", help="also print each JSON line")
+    parser.add_argument("--split-workers", type=int, default=0,
+                        help="TOKIO_WORKER_THREADS of each split process (0: one per core, the default)")
+    parser.add_argument("--perf", default="", help="profile the runs whose label contains this (perf record)")
+    parser.add_argument("--perf-dir", default="target/perf", help="where --perf writes its data")
     args = parser.parse_args()
 
     for exe in (args.binary, *(os.path.join(args.bin_dir, b) for b in ("loadgen", "ws-fanout"))):
@@ -450,6 +501,7 @@ def main():
         bench = SplitBench(args, work)
         bench.loadgen = os.path.join(ROOT, args.bin_dir, "loadgen")
         bench.watch = {name: proc.pid for name, proc in watch.items()}
+        bench.confab = set(watch)
         bench.watch.update(infra_pids())
         print(f"limits {args.limits}, split Redis {args.split_redis}; watching {sorted(bench.watch)}", flush=True)
         print(f"commit {git_head()}, load average before: {loadavg()}", flush=True)

@@ -19,6 +19,9 @@ pub struct Delivery {
     /// Increasing per adapter; the consumer's position after an ack.
     pub seq: u64,
     ack: Box<dyn FnOnce() -> BoxFuture<'static, Result<(), BusError>> + Send>,
+    /// Acknowledging this event also acknowledges the earlier ones of its stream (an
+    /// adapter whose acknowledgement is a position).
+    covers_earlier: bool,
 }
 
 impl Delivery {
@@ -31,6 +34,20 @@ impl Delivery {
             event,
             seq,
             ack: Box::new(ack),
+            covers_earlier: false,
+        }
+    }
+
+    /// A delivery whose acknowledgement is a position: it also acknowledges every earlier
+    /// event of the same stream, so [`ack_all`] acknowledges a batch with its last one.
+    pub fn positional(
+        event: Envelope,
+        seq: u64,
+        ack: impl FnOnce() -> BoxFuture<'static, Result<(), BusError>> + Send + 'static,
+    ) -> Self {
+        Self {
+            covers_earlier: true,
+            ..Self::new(event, seq, ack)
         }
     }
 
@@ -38,6 +55,21 @@ impl Delivery {
     pub async fn ack(self) -> Result<(), BusError> {
         (self.ack)().await
     }
+}
+
+/// Acknowledges a batch of deliveries read in order from one stream: with one ack of the
+/// last when acks are positions, otherwise every ack at once rather than one round trip
+/// after another.
+pub async fn ack_all(deliveries: Vec<Delivery>) -> Result<(), BusError> {
+    if deliveries.iter().all(|d| d.covers_earlier) {
+        return match deliveries.into_iter().last() {
+            Some(last) => last.ack().await,
+            None => Ok(()),
+        };
+    }
+    futures::future::try_join_all(deliveries.into_iter().map(Delivery::ack))
+        .await
+        .map(drop)
 }
 
 impl std::fmt::Debug for Delivery {
@@ -53,6 +85,16 @@ impl std::fmt::Debug for Delivery {
 pub trait DurableEvents: Send + Sync {
     /// Stores the event; returns once it is durable.
     async fn publish(&self, event: Envelope) -> Result<(), BusError>;
+
+    /// Stores the events in order; returns once all are durable. Adapters store a batch in
+    /// one transaction or one pipelined round; on an error a prefix may have been stored
+    /// (publishing the batch again is safe: consumers are idempotent).
+    async fn publish_all(&self, events: Vec<Envelope>) -> Result<(), BusError> {
+        for event in events {
+            self.publish(event).await?;
+        }
+        Ok(())
+    }
 
     /// The events whose topic starts with `topic_prefix`, for the consumer `consumer`: from
     /// its last acknowledged position (a new consumer starts at the beginning), then live.

@@ -27,7 +27,7 @@ mod sql_outbox;
 mod worker;
 
 pub use consumer::{DeliveryHandler, HandlerError, run_consumer};
-pub use durable::{Delivery, DurableEvents};
+pub use durable::{Delivery, DurableEvents, ack_all};
 pub use events::TypedEvent;
 pub use jobs::{
     Heartbeat, Job, JobError, JobFilter, JobQueue, JobState, KindStats, Lease, NewJob, Progress,

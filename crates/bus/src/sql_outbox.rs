@@ -131,6 +131,15 @@ fn to_i64(value: u64) -> i64 {
     i64::try_from(value).unwrap_or(i64::MAX)
 }
 
+/// One event as a publish batch carries it to the database.
+#[derive(serde::Serialize)]
+struct OutboxRow<'a> {
+    topic: &'a str,
+    kind: &'a str,
+    data: String,
+    at: i64,
+}
+
 /// One consumer's reading state.
 struct Reader {
     db: Db,
@@ -191,7 +200,7 @@ impl Reader {
             let name = self.name.clone();
             let acked = self.acked.clone();
             self.buffer
-                .push_back(Delivery::new(event, to_u64(seq), move || {
+                .push_back(Delivery::positional(event, to_u64(seq), move || {
                     Box::pin(async move {
                         ack(&db, &name, seq).await?;
                         acked.fetch_max(seq, Ordering::Relaxed);
@@ -275,27 +284,50 @@ async fn ack(db: &Db, consumer: &str, seq: i64) -> Result<(), BusError> {
 #[async_trait]
 impl DurableEvents for SqlOutbox {
     async fn publish(&self, event: Envelope) -> Result<(), BusError> {
-        let data = event.data.to_string();
-        let insert =
-            sqlx::query("INSERT INTO bus_events (topic, kind, data, at) VALUES ($1, $2, $3, $4)")
-                .bind(event.topic)
-                .bind(event.kind)
-                .bind(data)
-                .bind(event.at);
-        match self.db.backend() {
+        self.publish_all(vec![event]).await
+    }
+
+    /// One transaction and one insert for the whole batch, its rows numbered in order.
+    async fn publish_all(&self, events: Vec<Envelope>) -> Result<(), BusError> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        let rows: Vec<OutboxRow<'_>> = events
+            .iter()
+            .map(|e| OutboxRow {
+                topic: &e.topic,
+                kind: &e.kind,
+                data: e.data.to_string(),
+                at: e.at,
+            })
+            .collect();
+        let json = serde_json::to_string(&rows)
+            .map_err(|e| BusError::Unavailable(format!("events not encoded: {e}")))?;
+        let mut tx = self.db.writer().begin().await.map_err(bus_error)?;
+        let insert = match self.db.backend() {
             Backend::Sqlite => {
-                insert.execute(self.db.writer()).await.map_err(bus_error)?;
+                "INSERT INTO bus_events (topic, kind, data, at) \
+                 SELECT value ->> 'topic', value ->> 'kind', value ->> 'data', value ->> 'at' \
+                 FROM jsonb_each(jsonb($1)) ORDER BY key"
             }
             Backend::Postgres => {
-                let mut tx = self.db.writer().begin().await.map_err(bus_error)?;
                 sqlx::query("LOCK TABLE bus_events IN SHARE ROW EXCLUSIVE MODE")
                     .execute(&mut *tx)
                     .await
                     .map_err(bus_error)?;
-                insert.execute(&mut *tx).await.map_err(bus_error)?;
-                tx.commit().await.map_err(bus_error)?;
+                "INSERT INTO bus_events (topic, kind, data, at) \
+                 SELECT value ->> 'topic', value ->> 'kind', value ->> 'data', \
+                 CAST(value ->> 'at' AS BIGINT) \
+                 FROM jsonb_array_elements(CAST($1 AS jsonb)) WITH ORDINALITY AS rows(value, n) \
+                 ORDER BY n"
             }
-        }
+        };
+        sqlx::query(insert)
+            .bind(json)
+            .execute(&mut *tx)
+            .await
+            .map_err(bus_error)?;
+        tx.commit().await.map_err(bus_error)?;
         self.published.send_modify(|n| *n = n.wrapping_add(1));
         Ok(())
     }

@@ -43,8 +43,10 @@ pub use store::SqlUsageStats;
 pub const CONSUMER: &str = "admin.usage";
 /// The topics it reads (the inference service publishes on `usage.inference`).
 pub const TOPIC_PREFIX: &str = "usage.";
-/// The event kind it counts.
+/// The event kinds it counts: one row (what earlier versions published), and rows stored
+/// together (`{"rows": [...]}`, what the inference service publishes now).
 pub const USAGE_RECORDED: &str = "usage.recorded";
+pub const USAGE_BATCH: &str = "usage.batch";
 /// How long an applied event's id is remembered: a repeat later than this counts again.
 pub const REMEMBER_IDS_MS: i64 = 7 * 24 * 3600 * 1000;
 

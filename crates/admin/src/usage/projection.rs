@@ -10,14 +10,18 @@ use std::time::Duration;
 use confab_bus::{BusError, DurableEvents, Envelope};
 use confab_store::StoreError;
 use futures::StreamExt;
+use serde::Deserialize;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use super::{CONSUMER, TOPIC_PREFIX, USAGE_RECORDED, UsageEvent};
+use super::{CONSUMER, TOPIC_PREFIX, USAGE_BATCH, USAGE_RECORDED, UsageEvent};
 use crate::ports::UsageStatsStore;
 
 /// Events applied per transaction at most.
 const BATCH: usize = 256;
+/// How long a batch waits to fill: under load, fewer and larger transactions (the read model
+/// is at most this much later); a lone event still lands within it.
+const GATHER: Duration = Duration::from_millis(50);
 const BACKOFF_FIRST: Duration = Duration::from_millis(200);
 const BACKOFF_MAX: Duration = Duration::from_secs(30);
 
@@ -31,22 +35,27 @@ enum ProjectionError {
     Ended,
 }
 
-/// The `usage.recorded` events among `events`, each id once; other kinds are left out and
-/// malformed events skipped (and logged).
+/// The usage rows of the `usage.batch` and `usage.recorded` events among `events`, each id
+/// once; other kinds are left out and malformed rows skipped (and logged).
 pub fn decode(events: &[Envelope]) -> Vec<UsageEvent> {
     let mut seen = HashSet::new();
     let mut decoded = Vec::with_capacity(events.len());
-    for envelope in events {
-        if envelope.kind != USAGE_RECORDED {
-            continue;
-        }
-        match serde_json::from_value::<UsageEvent>(envelope.data.clone()) {
-            Ok(event) => {
-                if seen.insert(event.id.clone()) {
-                    decoded.push(event);
-                }
+    let mut keep = |row: &serde_json::Value| match UsageEvent::deserialize(row) {
+        Ok(event) => {
+            if seen.insert(event.id.clone()) {
+                decoded.push(event);
             }
-            Err(e) => tracing::warn!(error = %e, "a malformed usage event is skipped"),
+        }
+        Err(e) => tracing::warn!(error = %e, "a malformed usage row is skipped"),
+    };
+    for envelope in events {
+        match envelope.kind.as_str() {
+            USAGE_RECORDED => keep(&envelope.data),
+            USAGE_BATCH => match envelope.data.get("rows").and_then(|r| r.as_array()) {
+                Some(rows) => rows.iter().for_each(&mut keep),
+                None => tracing::warn!("a usage batch without rows is skipped"),
+            },
+            _ => {}
         }
     }
     decoded
@@ -114,8 +123,9 @@ async fn consume(
         Ok(stream) => stream,
         Err(e) => return e.into(),
     };
-    // Whatever is ready at once, up to a batch, goes in one transaction.
-    let mut batches = stream.ready_chunks(BATCH);
+    // What arrives within GATHER, up to a batch, goes in one transaction.
+    let batches = tokio_stream::StreamExt::chunks_timeout(stream, BATCH, GATHER);
+    tokio::pin!(batches);
     while let Some(batch) = batches.next().await {
         let mut deliveries = Vec::with_capacity(batch.len());
         let mut failure = None;
@@ -133,10 +143,8 @@ async fn consume(
             if let Err(e) = UsageProjection::apply(store, &envelopes).await {
                 return e.into();
             }
-            for delivery in deliveries {
-                if let Err(e) = delivery.ack().await {
-                    return e.into();
-                }
+            if let Err(e) = confab_bus::ack_all(deliveries).await {
+                return e.into();
             }
             *backoff = BACKOFF_FIRST;
         }
@@ -177,5 +185,30 @@ mod tests {
         ];
         let ids: Vec<String> = decode(&events).into_iter().map(|e| e.id).collect();
         assert_eq!(ids, ["a", "b"]);
+    }
+
+    #[test]
+    fn batches_are_decoded_row_by_row_each_id_once() {
+        let row = |id: &str| recorded(id).data;
+        let events = [
+            Envelope::new(
+                "usage.inference",
+                USAGE_BATCH,
+                serde_json::json!({"rows": [row("a"), {"id": "broken"}, row("b")]}),
+            ),
+            recorded("b"),
+            Envelope::new(
+                "usage.inference",
+                USAGE_BATCH,
+                serde_json::json!({"no": []}),
+            ),
+            Envelope::new(
+                "usage.inference",
+                USAGE_BATCH,
+                serde_json::json!({"rows": [row("c"), row("a")]}),
+            ),
+        ];
+        let ids: Vec<String> = decode(&events).into_iter().map(|e| e.id).collect();
+        assert_eq!(ids, ["a", "b", "c"]);
     }
 }

@@ -16,7 +16,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use confab_bus::{Delivery, DurableEvents, Envelope, SqlOutbox};
+use confab_bus::{Delivery, DurableEvents, Envelope, SqlOutbox, ack_all};
 use futures::StreamExt;
 use futures::stream::BoxStream;
 use serde_json::json;
@@ -50,6 +50,7 @@ suite!(dyn DurableEvents, durable_events_cases, sql, crate::events::sql_fixture;
     unacked_events_come_again,
     acks_out_of_order_keep_the_highest,
     live_events_arrive,
+    a_batch_is_published_in_order_and_acked_at_once,
 );
 
 /// A topic prefix no other case uses.
@@ -292,4 +293,52 @@ async fn sql_a_rare_topic_reads_past_others_and_does_not_hold_back_pruning() {
     publish(&outbox, &format!("{rare}x"), 61).await;
     let mut stream = outbox.consume("rare", &rare).await.unwrap();
     assert_eq!(n(&next(&mut stream).await), 61);
+}
+
+pub async fn a_batch_is_published_in_order_and_acked_at_once(f: Fixture<dyn DurableEvents>) {
+    let events = f.port;
+    let p = prefix("batch");
+    let name = consumer("batch");
+    events.publish_all(Vec::new()).await.unwrap();
+    publish(&*events, &format!("{p}a"), 0).await;
+    // Two topics interleaved, 300 events: more than one read of the SQL adapter.
+    let batch: Vec<Envelope> = (1..=300)
+        .map(|i| {
+            let topic = if i % 3 == 0 { "b" } else { "a" };
+            Envelope::new(format!("{p}{topic}"), "test.event", json!({ "n": i }))
+        })
+        .collect();
+    events.publish_all(batch).await.unwrap();
+    publish(&*events, &format!("{p}a"), 301).await;
+    {
+        let mut stream = events.consume(&name, &format!("{p}a")).await.unwrap();
+        let mut got = Vec::new();
+        let mut deliveries = Vec::new();
+        let mut last_seq = 0;
+        for _ in 0..150 {
+            let d = next(&mut stream).await;
+            assert!(d.seq > last_seq, "sequence numbers increase");
+            last_seq = d.seq;
+            got.push(n(&d));
+            deliveries.push(d);
+        }
+        assert_eq!(got, topic_a(150), "topic a's events, in publishing order");
+        ack_all(deliveries).await.unwrap();
+        ack_all(Vec::new()).await.unwrap();
+    }
+    let mut stream = events.consume(&name, &format!("{p}a")).await.unwrap();
+    let d = next(&mut stream).await;
+    assert_eq!(
+        n(&d),
+        topic_a(151)[150],
+        "what ack_all acknowledged does not come again"
+    );
+}
+
+/// The first `count` numbers of topic a in the batch case.
+fn topic_a(count: usize) -> Vec<i64> {
+    (0..=301)
+        .filter(|i| *i == 0 || *i == 301 || i % 3 != 0)
+        .take(count)
+        .collect()
 }

@@ -1,5 +1,5 @@
 //! Usage statistics end to end: chat completions are recorded by the inference service,
-//! published as durable `usage.recorded` events, folded into the admin service's read model by
+//! published as durable `usage.batch` events, folded into the admin service's read model by
 //! its consumer, and read back through `/api/v1/admin/usage`, its CSV export and
 //! `/api/v1/usage`. The projection runs in the background, so tests poll (bounded) until it
 //! caught up.

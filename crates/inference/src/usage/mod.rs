@@ -2,9 +2,11 @@
 //! token, latency, outcome), queued without waiting and written in batches by a background
 //! task, so the request path never waits for the database. Queryable per user, model and day.
 //!
-//! With a [`DurableEvents`] port, every stored row is also published as a `usage.recorded`
-//! event on `usage.inference` (the admin service's usage statistics are built from them), by a
-//! publisher task of its own, so a slow bus never holds up the writer. A row's id waits in the
+//! With a [`DurableEvents`] port, every stored row is also published on `usage.inference`
+//! (the admin service's usage statistics are built from them), the rows of a stored batch
+//! together in `usage.batch` events of up to [`ROWS_PER_EVENT`] rows (one event per row cost
+//! the bus and its consumer a message, a store and an acknowledgement each), by a publisher
+//! task of its own, so a slow bus never holds up the writer. A row's id waits in the
 //! log's outbox until its event is durable: an unreachable bus or a crash delays events but
 //! loses none (a crash between publishing and marking publishes a row again; the event carries
 //! the row's id so consumers drop the repeat). The writer hands each stored batch's events to
@@ -41,8 +43,19 @@ const PUBLISH_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The topic of usage events.
 pub const USAGE_TOPIC: &str = "usage.inference";
-/// The kind of the event published for each usage row; its data is a [`UsageEvent`].
+/// The kind of an event of one usage row, its data a [`UsageEvent`]: what earlier versions
+/// published, still understood by consumers.
 pub const USAGE_RECORDED: &str = "usage.recorded";
+/// The kind of the events published now: rows stored together, the data a [`UsageBatch`].
+pub const USAGE_BATCH: &str = "usage.batch";
+/// Rows carried by one `usage.batch` event at most (about 300 bytes each).
+pub const ROWS_PER_EVENT: usize = 256;
+
+/// The data of a `usage.batch` event.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct UsageBatch {
+    pub rows: Vec<UsageEvent>,
+}
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct UsageRecord {
@@ -265,43 +278,46 @@ async fn publish_pending(log: &dyn UsageLog, events: &dyn DurableEvents) -> bool
     }
 }
 
-/// Publishes `batch` in order and marks what was published; false on the first failure.
+/// Publishes `batch` in order, in `usage.batch` events published together, and marks it
+/// published; false on a failure.
 async fn publish(log: &dyn UsageLog, events: &dyn DurableEvents, batch: Vec<UsageEvent>) -> bool {
-    let mut published = Vec::with_capacity(batch.len());
-    let mut ok = true;
-    for event in batch {
-        let id = event.id.clone();
-        let at = event.at;
-        let data = match serde_json::to_value(event) {
+    if batch.is_empty() {
+        return true;
+    }
+    let ids: Vec<String> = batch.iter().map(|e| e.id.clone()).collect();
+    let mut envelopes = Vec::with_capacity(batch.len().div_ceil(ROWS_PER_EVENT));
+    for rows in batch.chunks(ROWS_PER_EVENT) {
+        let at = rows.first().map_or(0, |r| r.at);
+        let data = match serde_json::to_value(UsageBatch {
+            rows: rows.to_vec(),
+        }) {
             Ok(data) => data,
             Err(e) => {
-                tracing::error!(error = %e, "a usage event could not be encoded");
-                ok = false;
-                break;
+                tracing::error!(error = %e, "usage events could not be encoded");
+                return false;
             }
         };
-        let mut envelope = Envelope::new(USAGE_TOPIC, USAGE_RECORDED, data);
+        let mut envelope = Envelope::new(USAGE_TOPIC, USAGE_BATCH, data);
         envelope.at = at;
-        let error = match tokio::time::timeout(PUBLISH_TIMEOUT, events.publish(envelope)).await {
-            Ok(Ok(())) => None,
-            Ok(Err(e)) => Some(e.to_string()),
-            Err(_) => Some(format!("no answer in {} s", PUBLISH_TIMEOUT.as_secs())),
-        };
-        if let Some(error) = error {
-            tracing::warn!(error, "usage events could not be published; retrying later");
-            ok = false;
-            break;
-        }
-        published.push(id);
+        envelopes.push(envelope);
     }
-    if !published.is_empty()
-        && let Err(e) = log.mark_published(&published).await
-    {
+    let error = match tokio::time::timeout(PUBLISH_TIMEOUT, events.publish_all(envelopes)).await {
+        Ok(Ok(())) => None,
+        Ok(Err(e)) => Some(e.to_string()),
+        Err(_) => Some(format!("no answer in {} s", PUBLISH_TIMEOUT.as_secs())),
+    };
+    if let Some(error) = error {
+        // Part of the batch may be stored: all of it is published again later, and
+        // consumers drop repeated ids.
+        tracing::warn!(error, "usage events could not be published; retrying later");
+        return false;
+    }
+    if let Err(e) = log.mark_published(&ids).await {
         // Published again next time; consumers drop repeated ids.
         tracing::warn!(error = %e, "published usage rows could not be marked");
         return false;
     }
-    ok
+    true
 }
 
 /// Totals of one user, model and day.

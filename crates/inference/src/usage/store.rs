@@ -166,9 +166,11 @@ impl UsageLog for SqlUsageLog {
             Backend::Sqlite => {
                 "DELETE FROM inference_usage_outbox WHERE id IN (SELECT value FROM json_each($1))"
             }
+            // An array, not a semi-join: one index probe per id whatever the planner thinks
+            // of the function's row count or of a queue table full of dead rows.
             Backend::Postgres => {
                 "DELETE FROM inference_usage_outbox \
-                 WHERE id IN (SELECT jsonb_array_elements_text(CAST($1 AS jsonb)))"
+                 WHERE id = ANY(ARRAY(SELECT jsonb_array_elements_text(CAST($1 AS jsonb))))"
             }
         };
         sqlx::query(sql)

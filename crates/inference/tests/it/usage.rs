@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use confab_bus::{BusError, Delivery, DurableEvents, Envelope};
 use confab_inference::usage::{
-    SqlUsageLog, Subject, USAGE_RECORDED, USAGE_TOPIC, UsageEvent, UsageLog, UsageRecord,
+    SqlUsageLog, Subject, USAGE_BATCH, USAGE_TOPIC, UsageBatch, UsageEvent, UsageLog, UsageRecord,
     UsageRecorder, day_of,
 };
 use futures::stream::BoxStream;
@@ -245,24 +245,30 @@ async fn a_failing_bus_delays_usage_events_but_loses_none() {
         recorder.record(r);
     }
     // The writer publishes in the background; poll (bounded) until all is published.
+    let rows = || -> Vec<UsageEvent> {
+        bus.events
+            .lock()
+            .iter()
+            .flat_map(|e| {
+                assert_eq!(
+                    (e.topic.as_str(), e.kind.as_str()),
+                    (USAGE_TOPIC, USAGE_BATCH)
+                );
+                serde_json::from_value::<UsageBatch>(e.data.clone())
+                    .unwrap()
+                    .rows
+            })
+            .collect()
+    };
     for _ in 0..500 {
-        if bus.events.lock().len() >= 3 && log.unpublished(10).await.unwrap().is_empty() {
+        if rows().len() >= 3 && log.unpublished(10).await.unwrap().is_empty() {
             break;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert!(log.unpublished(10).await.unwrap().is_empty());
-    let events = bus.events.lock().clone();
-    assert_eq!(events.len(), 3, "{events:?}");
-    assert!(
-        events
-            .iter()
-            .all(|e| e.topic == USAGE_TOPIC && e.kind == USAGE_RECORDED)
-    );
-    let data: Vec<UsageEvent> = events
-        .iter()
-        .map(|e| serde_json::from_value(e.data.clone()).unwrap())
-        .collect();
+    let data = rows();
+    assert_eq!(data.len(), 3, "{data:?}");
     let ids: std::collections::HashSet<&str> = data.iter().map(|d| d.id.as_str()).collect();
     assert_eq!(ids.len(), 3);
     let mut outcomes: Vec<&str> = data.iter().map(|d| d.outcome.as_str()).collect();
