@@ -20,6 +20,7 @@ pub mod pagination;
 pub mod runtime;
 pub mod secretbox;
 pub mod service_tls;
+pub mod sse;
 pub mod ssrf;
 pub mod telemetry;
 

@@ -7,7 +7,7 @@ use std::convert::Infallible;
 use std::time::Duration;
 
 use axum::extract::State;
-use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::sse::Event;
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use futures::StreamExt;
@@ -244,8 +244,16 @@ fn chunk(
 }
 
 pub(super) fn data<T: Serialize>(value: &T) -> Result<Event, Infallible> {
-    Ok(Event::default().data(serde_json::to_string(value).unwrap_or_default()))
+    Ok(Event::default().data(json(value)))
 }
+
+/// The data of one event.
+fn json<T: Serialize>(value: &T) -> String {
+    serde_json::to_string(value).unwrap_or_default()
+}
+
+/// A comment line after this long without an event keeps the stream open.
+const KEEP_ALIVE: Duration = Duration::from_secs(15);
 
 fn stream_response(
     events: crate::types::ChatStream,
@@ -265,7 +273,7 @@ fn stream_response(
         },
         None,
     );
-    let body = futures::stream::once(async move { data(&first) })
+    let body = futures::stream::once(async move { json(&first) })
         .chain(
             events
                 .map(move |event| {
@@ -273,7 +281,7 @@ fn stream_response(
                     let _keep = &guard;
                     match event {
                         Ok(ChatEvent::Started) => Vec::new(),
-                        Ok(ChatEvent::Delta(text)) => vec![data(&chunk(
+                        Ok(ChatEvent::Delta(text)) => vec![json(&chunk(
                             &id,
                             created,
                             &model,
@@ -284,29 +292,25 @@ fn stream_response(
                             None,
                         ))],
                         Ok(ChatEvent::Finished { reason, usage }) => {
-                            let mut out = vec![data(&chunk(&id, created, &model, Delta::default(), Some(reason)))];
+                            let mut out = vec![json(&chunk(&id, created, &model, Delta::default(), Some(reason)))];
                             if include_usage {
-                                out.push(data(&usage_chunk(&id, created, &model, usage)));
+                                out.push(json(&usage_chunk(&id, created, &model, usage)));
                             }
                             out
                         }
                         Err(e) => {
                             let e = OpenAiError::from(e);
                             tracing::warn!(code = ?e.body.code, detail = ?e.internal, "stream failed after it began");
-                            vec![data(&OpenAiErrorBody { error: e.body })]
+                            vec![json(&OpenAiErrorBody { error: e.body })]
                         }
                     }
                 })
                 .flat_map(futures::stream::iter),
         )
-        .chain(futures::stream::once(async { Ok(Event::default().data("[DONE]")) }));
-    Sse::new(body)
-        .keep_alive(
-            KeepAlive::new()
-                .interval(Duration::from_secs(15))
-                .text("ping"),
-        )
-        .into_response()
+        .chain(futures::stream::once(async { "[DONE]".to_owned() }));
+    // Events ready together go out as one frame: an answer produced at once is one write
+    // here and one relay at the gateway, not one per event.
+    confab_core::sse::response(body, KEEP_ALIVE)
 }
 
 fn usage_chunk(id: &str, created: i64, model: &str, usage: Usage) -> ChatCompletionChunk {
