@@ -26,6 +26,7 @@ pub mod router;
 pub mod scripted;
 pub mod service;
 pub mod ssrf;
+pub mod tally;
 pub mod template;
 pub mod text;
 pub mod types;

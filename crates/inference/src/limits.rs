@@ -23,9 +23,12 @@ use confab_core::config::{ConcurrencyConfig, LimitsConfig};
 use confab_core::runtime::LiveSettings;
 use http::{HeaderName, HeaderValue};
 use parking_lot::Mutex;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use crate::error::InferenceError;
 use crate::ports::UsageLog;
+use crate::tally::{self, Addition, Tally};
 use crate::usage::{Subject, day_of};
 
 /// The shared state the limits are kept in (the in-process adapters all-in-one, Redis ones
@@ -70,6 +73,9 @@ pub struct Limits {
     concurrency: ConcurrencyConfig,
     /// Requests running now per subject, in this process.
     running: Arc<Mutex<HashMap<Subject, u32>>>,
+    /// Adds finished requests' tokens off the request path once started; until then (and
+    /// when it is full) they are added directly.
+    tally: std::sync::OnceLock<Tally>,
 }
 
 /// One running request's place in its user's (and key's) concurrency count; freed on drop.
@@ -127,7 +133,16 @@ impl Limits {
             usage,
             concurrency: concurrency.clone(),
             running: Arc::new(Mutex::new(HashMap::new())),
+            tally: std::sync::OnceLock::new(),
         }
+    }
+
+    /// Adds finished requests' tokens to the shared counts from a task on `tasks` (see
+    /// [`crate::tally`]) rather than on the request path.
+    pub fn tally_in_background(&self, tasks: &TaskTracker, shutdown: CancellationToken) {
+        let _ = self
+            .tally
+            .get_or_init(|| Tally::start(self.ports.counters.clone(), tasks, shutdown));
     }
 
     /// Takes a place among the requests `principal` has running in this process, or refuses
@@ -357,8 +372,9 @@ impl Limits {
         })
     }
 
-    /// Counts the tokens of a finished request against today's limits (on every replica), in
-    /// one call.
+    /// Counts the tokens of a finished request against today's limits (on every replica):
+    /// queued for the background adder when it runs (the count is in force a moment later),
+    /// else added here in one call.
     pub async fn add_tokens(&self, principal: &Principal, tokens: u64) {
         if tokens == 0 {
             return;
@@ -368,18 +384,23 @@ impl Limits {
         let window = Duration::from_secs(secs_to_midnight(now) + 3_600);
         let (user, key) = Self::subjects(principal);
         let config = self.config();
-        let keys: Vec<String> = std::iter::once(user)
+        let additions: Vec<Addition> = std::iter::once(user)
             .chain(key)
             .filter(|s| Self::token_limit(&config, *s) > 0)
-            .map(|s| Self::tokens_key(s, &today))
+            .map(|s| Addition {
+                key: Self::tokens_key(s, &today),
+                tokens,
+                window,
+            })
             .collect();
-        if keys.is_empty() {
+        if additions.is_empty() {
             return;
         }
-        let adds: Vec<(&str, u64)> = keys.iter().map(|k| (k.as_str(), tokens)).collect();
-        if let Err(error) = self.ports.counters.add_many(&adds, window).await {
-            tracing::warn!(%error, "tokens not counted against the daily limit");
-        }
+        let mut left = match self.tally.get() {
+            Some(tally) => tally.queue(additions),
+            None => additions,
+        };
+        tally::add(self.ports.counters.as_ref(), &mut left).await;
     }
 }
 

@@ -208,6 +208,9 @@ impl InferenceService {
             audit: deps.audit,
             engine_context: config.engine.context_size,
         };
+        service
+            .limits
+            .tally_in_background(&deps.tasks, deps.shutdown.clone());
         if let Some(settings) = deps.settings {
             service.limits.use_settings(settings.clone());
             let _ = service.settings.set(settings);
