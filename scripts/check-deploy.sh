@@ -64,6 +64,7 @@ check "the image's build context has what the Dockerfile builds" "$py" deploy/te
 # --- Compose ----------------------------------------------------------------------------------
 compose_env() {
 	sed -e 's/^CONFAB_SERVICES_TOKEN=$/CONFAB_SERVICES_TOKEN=check-deploy-0123456789abcdef0123456789/' \
+		-e 's/^CONFAB_FILES_LINK_KEY=$/CONFAB_FILES_LINK_KEY=check-deploy-files-0123456789abcdef012345/' \
 		-e 's/^GRAFANA_ADMIN_PASSWORD=$/GRAFANA_ADMIN_PASSWORD=check-deploy/' deploy/.env.example >"$work/compose.env"
 }
 compose_env

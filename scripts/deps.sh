@@ -3,10 +3,12 @@
 # (Debian/Ubuntu). Idempotent, and quick when everything is present: apt is only touched
 # when something is missing. As root it installs; otherwise it prints the command to run.
 #
-# Only the PostgreSQL, NATS, Redis and Prometheus binaries are used: scripts/test.sh starts its own
-# throwaway servers on free loopback ports, so a `main` cluster, a `nats-server` or a
-# `redis-server` service that the Debian packages may create (and, where an init system runs,
-# start on 5432, 4222, 6379 and 9090) neither conflicts nor is relied on.
+# Only the PostgreSQL, NATS, Redis, ClamAV and Prometheus binaries are used: scripts/test.sh starts
+# its own throwaway servers on free loopback ports, so a `main` cluster, a `nats-server`, a
+# `redis-server` or a `clamav-daemon` service that the Debian packages may create (and, where an
+# init system runs, start on 5432, 4222, 6379, clamd's socket and 9090) neither conflicts nor is
+# relied on. Nor is freshclam (clamav-daemon pulls it in): the test clamd loads only signatures
+# that scripts/lib/clamd.sh writes, so nothing is downloaded.
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=SCRIPTDIR/lib/postgres.sh
@@ -15,6 +17,8 @@ source "$here/lib/postgres.sh"
 source "$here/lib/nats.sh"
 # shellcheck source=SCRIPTDIR/lib/redis.sh
 source "$here/lib/redis.sh"
+# shellcheck source=SCRIPTDIR/lib/clamd.sh
+source "$here/lib/clamd.sh"
 
 installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'; }
 have() { command -v "$1" >/dev/null 2>&1; }
@@ -26,6 +30,9 @@ check() {
 	nats_find_server >/dev/null || missing+=(nats-server) # JetStream for the NATS adapter tests
 	redis_find_server >/dev/null || missing+=(redis-server) # the Redis adapter tests
 	have redis-cli || missing+=(redis-tools)                # checks that the test server is ready
+	clamd_find_server >/dev/null || missing+=(clamav-daemon) # clamd, the virus scanner's tests
+	have clamdscan || missing+=(clamdscan)                  # clamd's client, for checking by hand
+	have sigtool || missing+=(clamav)                       # writes the test clamd's hash signature
 	have pkg-config || missing+=(pkg-config)
 	have curl || missing+=(curl)
 	have python3 || missing+=(python3) # picks a free port for the test server; fetches the model
@@ -85,4 +92,4 @@ if ! cargo nextest --version >/dev/null 2>&1; then
 	echo "deps: note: cargo-nextest not found; scripts/test.sh falls back to cargo test" \
 		"(install it with: cargo install cargo-nextest --locked)" >&2
 fi
-echo "deps: system packages present (PostgreSQL binaries in $(pg_find_bindir), $(nats_find_server), $(redis_find_server))"
+echo "deps: system packages present (PostgreSQL binaries in $(pg_find_bindir), $(nats_find_server), $(redis_find_server), $(clamd_find_server))"

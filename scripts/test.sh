@@ -2,8 +2,9 @@
 # The project's test command: the whole workspace suite twice, once against SQLite and once
 # against a throwaway PostgreSQL server that this script starts and always stops on exit.
 # Both passes also get a throwaway NATS server with JetStream (the NATS adapter tests), a
-# throwaway Redis server (the Redis adapter tests) and a throwaway S3-compatible server (s3s-fs:
-# the blob store's and the backups' S3 tests), each on a free loopback port.
+# throwaway Redis server (the Redis adapter tests), a throwaway S3-compatible server (s3s-fs:
+# the blob store's and the backups' S3 tests) and a throwaway clamd with its own test signatures
+# (the virus scanner's tests), each on a free loopback port.
 # First the web UI's component tests run and the UI is built (scripts/web.sh all); last, its
 # end-to-end tests run in Chromium (scripts/web.sh e2e), and deploy/ is checked offline
 # (scripts/check-deploy.sh).
@@ -25,6 +26,10 @@
 #   SKIP_REDIS=1        start no Redis server (the Redis adapter tests skip themselves)
 #   TEST_REDIS_URL      use this Redis server instead of starting one; the tests write keys
 #                       under random prefixes and FLUSH nothing, but use a server of its own
+#   SKIP_CLAMD=1        start no clamd (the clamd tests skip themselves)
+#   TEST_CLAMD_ADDRESS  use this clamd (tcp://host:port or unix:///path) instead of starting
+#                       one, with TEST_CLAMD_MAX_BYTES its StreamMaxLength in bytes; the tests
+#                       need the signatures that scripts/lib/clamd.sh writes
 #   NEXTEST_PROFILE     the nextest profile (default: ci, see .config/nextest.toml)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -38,9 +43,12 @@ source scripts/lib/nats.sh
 source scripts/lib/redis.sh
 # shellcheck source=SCRIPTDIR/lib/s3.sh
 source scripts/lib/s3.sh
+# shellcheck source=SCRIPTDIR/lib/clamd.sh
+source scripts/lib/clamd.sh
 
 # Whatever happens, including Ctrl-C, the servers stop and their directories go.
 stop_servers() {
+	stop_clamd
 	stop_s3
 	stop_redis
 	stop_nats
@@ -102,6 +110,9 @@ case ${SKIP_S3:-} in
 	unset TEST_S3_ENDPOINT
 	;;
 esac
+
+# Honours SKIP_CLAMD, and TEST_CLAMD_ADDRESS from the environment when it is set.
+start_clamd
 
 if cargo nextest --version >/dev/null 2>&1; then
 	runner=(cargo nextest run --workspace --profile "${NEXTEST_PROFILE:-ci}")

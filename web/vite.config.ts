@@ -17,6 +17,7 @@ export default defineConfig({
       '/api': { target: backend, changeOrigin: false, ws: true },
       '/v1': { target: backend, changeOrigin: false },
       '/s': { target: backend, changeOrigin: false },
+      '/f': { target: backend, changeOrigin: false },
     },
   },
   test: {

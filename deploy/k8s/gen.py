@@ -38,10 +38,11 @@ def image(v):
     return f"{v['image']['repository']}:{v['image']['tag']}"
 
 
-def secret_env(v):
+def secret_env(v, svc=None):
+    files = dict(v["secretFiles"], **((svc or {}).get("secretFiles") or {}))
     return [
         {"name": f"{name}_FILE", "value": f"/run/secrets/confab/{key}"}
-        for name, key in v["secretFiles"].items()
+        for name, key in files.items()
     ]
 
 
@@ -86,10 +87,18 @@ def base_mounts():
     ]
 
 
-def env_for(v, extra=()):
-    env = secret_env(v)
+def env_for(v, extra=(), svc=None):
+    env = secret_env(v, svc)
     env += list(extra)
     return env
+
+
+def env_from(name, svc):
+    """The shared ConfigMap, then the service's own (its keys win)."""
+    sources = [{"configMapRef": {"name": "confab-config"}}]
+    if svc.get("env"):
+        sources.append({"configMapRef": {"name": f"confab-{name}-config"}})
+    return sources
 
 
 def probe(p, port_name="http"):
@@ -166,8 +175,8 @@ def deployment(v, name, svc):
                                 "--listen",
                                 f"0.0.0.0:{v['port']}",
                             ],
-                            "envFrom": [{"configMapRef": {"name": "confab-config"}}],
-                            "env": env_for(v, extra),
+                            "envFrom": env_from(name, svc),
+                            "env": env_for(v, extra, svc),
                             "ports": [
                                 {"name": "http", "containerPort": v["port"], "protocol": "TCP"}
                             ],
@@ -204,6 +213,142 @@ def services(v, name):
             "spec": {"clusterIP": "None", "selector": selector(name), "ports": [port]},
         },
     ]
+
+
+def clamav_objects(v):
+    """ClamAV's clamd for the files service: Deployment (an init container copies the image's
+    signatures into the pod's volume, freshclam keeps them current), Service, HPA and PDB."""
+    c = v["clamav"]
+    name = "clamav"
+    uid, gid = c["user"]["uid"], c["user"]["gid"]
+    img = f"{c['image']['repository']}:{c['image']['tag']}"
+    security = dict(container_security(), runAsUser=uid)
+    sig_mount = {"name": "signatures", "mountPath": "/var/lib/clamav"}
+    deployment = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": f"confab-{name}", "labels": labels(name)},
+        "spec": {
+            "replicas": c["autoscaling"]["minReplicas"],
+            "revisionHistoryLimit": 5,
+            "selector": {"matchLabels": selector(name)},
+            "strategy": {
+                "type": "RollingUpdate",
+                "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0},
+            },
+            "template": {
+                "metadata": {"labels": labels(name)},
+                "spec": {
+                    "serviceAccountName": "confab",
+                    "automountServiceAccountToken": False,
+                    "securityContext": dict(
+                        pod_security(), runAsUser=uid, runAsGroup=gid, fsGroup=gid
+                    ),
+                    "terminationGracePeriodSeconds": 30,
+                    "affinity": {
+                        "podAntiAffinity": {
+                            "preferredDuringSchedulingIgnoredDuringExecution": [
+                                {
+                                    "weight": 100,
+                                    "podAffinityTerm": {
+                                        "topologyKey": "kubernetes.io/hostname",
+                                        "labelSelector": {"matchLabels": selector(name)},
+                                    },
+                                }
+                            ]
+                        }
+                    },
+                    # The image's signatures as the starting point: freshclam then fetches only
+                    # what is newer.
+                    "initContainers": [
+                        {
+                            "name": "signatures",
+                            "image": img,
+                            "imagePullPolicy": c["image"]["pullPolicy"],
+                            "command": ["/bin/sh", "-c", "cp -R /var/lib/clamav/. /signatures/"],
+                            "resources": {
+                                "requests": {"cpu": "100m", "memory": "64Mi"},
+                                "limits": {"cpu": "500m", "memory": "256Mi"},
+                            },
+                            "securityContext": copy.deepcopy(security),
+                            "volumeMounts": [{"name": "signatures", "mountPath": "/signatures"}],
+                        }
+                    ],
+                    "containers": [
+                        {
+                            "name": "clamav",
+                            "image": img,
+                            "imagePullPolicy": c["image"]["pullPolicy"],
+                            # The image's entry point for a non-root user: its configuration
+                            # copied to /tmp (with the CLAMD_CONF_* and FRESHCLAM_CONF_* of
+                            # `env`), then freshclam's daemon and clamd.
+                            "command": ["/init-unprivileged"],
+                            "env": [{"name": k, "value": str(val)} for k, val in c["env"].items()],
+                            "ports": [
+                                {"name": "clamd", "containerPort": c["port"], "protocol": "TCP"}
+                            ],
+                            "startupProbe": dict(
+                                {"tcpSocket": {"port": "clamd"}}, **c["startupProbe"]
+                            ),
+                            # `PING` answered by `PONG`: a clamd that hangs is restarted.
+                            "livenessProbe": {
+                                "exec": {"command": ["clamdcheck.sh"]},
+                                "periodSeconds": 30,
+                                "failureThreshold": 3,
+                                "timeoutSeconds": 10,
+                            },
+                            "readinessProbe": {
+                                "tcpSocket": {"port": "clamd"},
+                                "periodSeconds": 10,
+                                "failureThreshold": 3,
+                                "timeoutSeconds": 5,
+                            },
+                            "resources": copy.deepcopy(c["resources"]),
+                            "securityContext": copy.deepcopy(security),
+                            "volumeMounts": [
+                                sig_mount,
+                                {"name": "tmp", "mountPath": "/tmp"},
+                                {"name": "logs", "mountPath": "/var/log/clamav"},
+                            ],
+                        }
+                    ],
+                    "volumes": [
+                        {"name": "signatures", "emptyDir": {"sizeLimit": c["signaturesSize"]}},
+                        {"name": "tmp", "emptyDir": {"sizeLimit": c["scratchSize"]}},
+                        # clamd and freshclam also write their logs here (each capped at 1 MiB).
+                        {"name": "logs", "emptyDir": {"sizeLimit": "64Mi"}},
+                    ],
+                },
+            },
+        },
+    }
+    service = {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": f"confab-{name}", "labels": labels(name)},
+        "spec": {
+            "type": "ClusterIP",
+            "selector": selector(name),
+            "ports": [{"name": "clamd", "port": c["port"], "targetPort": "clamd", "protocol": "TCP"}],
+        },
+    }
+    return [deployment, service, hpa(name, c["autoscaling"]), pdb(name)]
+
+
+def clamav_policy(v, sources):
+    """Only `sources` (the files pods; the all-in-one pod) may reach clamd."""
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": {"name": "confab-clamav", "labels": labels("clamav")},
+        "spec": {
+            "podSelector": {"matchLabels": selector("clamav")},
+            "policyTypes": ["Ingress"],
+            "ingress": [
+                {"from": sources, "ports": [{"protocol": "TCP", "port": v["clamav"]["port"]}]}
+            ],
+        },
+    }
 
 
 def hpa(name, a):
@@ -384,6 +529,11 @@ def network_policies(v):
                 },
             }
         )
+    if v["clamav"]["enabled"]:
+        callers = v["clamav"]["callers"]
+        policies.append(
+            clamav_policy(v, [{"podSelector": {"matchLabels": selector(c)}} for c in callers])
+        )
     return policies
 
 
@@ -400,7 +550,7 @@ def ingress(v):
                 "nginx.ingress.kubernetes.io/proxy-buffering": "off",
                 "nginx.ingress.kubernetes.io/proxy-read-timeout": "3600",
                 "nginx.ingress.kubernetes.io/proxy-send-timeout": "3600",
-                "nginx.ingress.kubernetes.io/proxy-body-size": "32m",
+                "nginx.ingress.kubernetes.io/proxy-body-size": i["maxBodySize"],
             },
         },
         "spec": {
@@ -433,6 +583,20 @@ def config_map(v):
         "metadata": {"name": "confab-config", "labels": labels("config")},
         "data": dict(v["env"], CONFAB_CONFIG="/etc/confab/confab.toml"),
     }
+
+
+def service_config_maps(v):
+    """Each service's own settings (`services.<name>.env`), over the shared ones."""
+    return [
+        {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": f"confab-{name}-config", "labels": labels("config")},
+            "data": {k: str(val) for k, val in svc["env"].items()},
+        }
+        for name, svc in v["services"].items()
+        if svc.get("env")
+    ]
 
 
 def service_account():
@@ -542,6 +706,9 @@ def all_in_one(v):
         if not k.startswith(("CONFAB_BUS__", "CONFAB_SERVICES__", "CONFAB_CHAT__INFERENCE_URL"))
     }
     env_keys["CONFAB_DATABASE__AUTO_MIGRATE"] = "true"
+    if v["clamav"]["enabled"]:
+        # Uploads scanned by the clamd beside it; their blobs stay on the data volume.
+        env_keys["CONFAB_FILES__CLAMD_ADDRESS"] = f"tcp://confab-clamav:{v['clamav']['port']}"
     config = {
         "apiVersion": "v1",
         "kind": "ConfigMap",
@@ -571,7 +738,10 @@ def all_in_one(v):
     ing = ingress(v)
     ing["metadata"]["labels"] = lab
     ing["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"]["name"] = name
-    return [config, service_account(), sts, svc, pol, allow, ing] + monitoring(v)
+    clamav = []
+    if v["clamav"]["enabled"]:
+        clamav = clamav_objects(v) + [clamav_policy(v, [{"podSelector": {"matchLabels": sel}}])]
+    return [config, service_account(), sts, svc, pol, allow, ing] + clamav + monitoring(v)
 
 
 def dump(objs):
@@ -591,8 +761,10 @@ def render():
         workloads.append(pdb(name))
         if "modelsVolume" in svc:
             workloads.append(pvc(f"confab-{name}-models", svc["modelsVolume"], name))
+    if v["clamav"]["enabled"]:
+        workloads += clamav_objects(v)
     files[OUT / "services.yaml"] = dump(workloads)
-    files[OUT / "config.yaml"] = dump([config_map(v), service_account()])
+    files[OUT / "config.yaml"] = dump([config_map(v)] + service_config_maps(v) + [service_account()])
     files[OUT / "jobs.yaml"] = dump(
         [migrate_job(v), backup_cronjob(v), pvc("confab-backups", v["backup"]["volume"], "backup")]
     )

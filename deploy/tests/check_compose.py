@@ -6,7 +6,8 @@
 RENDERED is `docker-compose config` with every profile on. The seeds' variables are read, and
 every variable the file reads is documented in .env.example; every service has a healthcheck and
 waits for its dependencies to be healthy (the migration one-shot to have finished); the Confab
-processes run read-only with every capability dropped; no image is `latest`.
+processes run read-only with every capability dropped; the gateway has an upstream for, and
+waits for, every split service; no image is `latest`.
 """
 
 import re
@@ -16,11 +17,11 @@ import yaml
 
 SEEDS = ["YOUTUBE_API_KEY", "YOUTUBE_CREDENTIALS", "REDIS_URL", "DATABASE_URL", "OPENAI_API_KEY", "OLLAMA_BASE_URL"]
 EXPECTED = {
-    "gateway", "auth", "chat", "inference", "admin", "seo", "migrate", "confab",
-    "postgres", "redis", "nats", "minio", "minio-init", "ollama", "prometheus", "grafana",
-    "alertmanager", "backup",
+    "gateway", "auth", "chat", "inference", "admin", "seo", "files", "migrate", "confab",
+    "postgres", "redis", "nats", "minio", "minio-init", "clamav", "ollama", "prometheus",
+    "grafana", "alertmanager", "backup",
 }
-CONFAB = {"gateway", "auth", "chat", "inference", "admin", "seo", "confab", "backup"}
+CONFAB = {"gateway", "auth", "chat", "inference", "admin", "seo", "files", "confab", "backup"}
 # Run once and exit: no healthcheck; whoever waits for them waits for their success.
 ONE_SHOTS = {"migrate", "minio-init", "backup"}
 
@@ -59,6 +60,13 @@ def main():
             failures.append(f"{name}: does not wait for the migrations")
         if name in CONFAB and not (s.get("read_only") and "ALL" in s.get("cap_drop", [])):
             failures.append(f"{name}: not read-only with every capability dropped")
+    # The gateway forwards to every split service and starts after them.
+    gateway = services.get("gateway", {})
+    for name in sorted(CONFAB - {"gateway", "confab", "backup"}):
+        if f"CONFAB_GATEWAY__UPSTREAMS__{name.upper()}" not in (gateway.get("environment") or {}):
+            failures.append(f"gateway: no upstream for {name} (CONFAB_GATEWAY__UPSTREAMS__{name.upper()})")
+        if name not in (gateway.get("depends_on") or {}):
+            failures.append(f"gateway: does not wait for {name}")
     for name in ONE_SHOTS:
         if services.get(name, {}).get("restart") not in ("no", None):
             failures.append(f"{name} is not a one-shot")

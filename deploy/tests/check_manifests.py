@@ -9,7 +9,8 @@ capabilities and an HPA; every Service selects pods and its ports are theirs; ev
 covered by a NetworkPolicy, only the gateway is reachable from outside; no `latest` image; no
 Secret or secret value inlined; the PrometheusRule is deploy/prometheus/rules. For BASE.yaml,
 the objects also say what the chart's values say (services, ports, probes, resources,
-autoscaling, callers). Prints one line per failure; exits 1 if any.
+autoscaling, callers, each service's own settings and secrets, clamd's Deployment and who may
+reach it). Prints one line per failure; exits 1 if any.
 """
 
 import re
@@ -86,7 +87,8 @@ def check_objects(label, objs):
             for e in c.get("env", []):
                 if "value" in e and SECRETISH.search(e["name"]):
                     fail(f"{where}: secret-like variable {e['name']} has an inline value")
-            if o["kind"] in ("Deployment", "StatefulSet"):
+            # Init containers run to completion before the others: they take no probes.
+            if o["kind"] in ("Deployment", "StatefulSet") and c in spec.get("containers", []):
                 probes = ("livenessProbe", "readinessProbe") + (
                     ("startupProbe",) if o["kind"] == "Deployment" else ()
                 )
@@ -171,7 +173,10 @@ def check_values(values, rules, by_kind):
     deployments = {d["metadata"]["name"]: d for d in by_kind.get("Deployment", [])}
     hpas = {h["metadata"]["name"]: h for h in by_kind.get("HorizontalPodAutoscaler", [])}
     policies = {p["metadata"]["name"]: p for p in by_kind.get("NetworkPolicy", [])}
+    configmaps = {c["metadata"]["name"]: c for c in by_kind.get("ConfigMap", [])}
     expected = {f"confab-{n}" for n in values["services"]}
+    if values["clamav"]["enabled"]:
+        expected.add("confab-clamav")
     if set(deployments) != expected:
         fail(f"values: services {sorted(expected)} but Deployments {sorted(deployments)}")
     for n, svc in values["services"].items():
@@ -205,6 +210,38 @@ def check_values(values, rules, by_kind):
                     callers.add(comp)
         if callers != set(svc["callers"]):
             fail(f"values: confab-{n} NetworkPolicy admits {sorted(callers)}, values say {sorted(svc['callers'])}")
+        # The service's own settings (its ConfigMap, after the shared one) and secrets.
+        sources = [e["configMapRef"]["name"] for e in c.get("envFrom", [])]
+        want_sources = ["confab-config"] + ([f"confab-{n}-config"] if svc.get("env") else [])
+        if sources != want_sources:
+            fail(f"values: confab-{n} takes its environment from {sources}, not {want_sources}")
+        if svc.get("env") and (configmaps.get(f"confab-{n}-config") or {}).get("data") != {
+            k: str(val) for k, val in svc["env"].items()
+        }:
+            fail(f"values: ConfigMap confab-{n}-config differs from services.{n}.env")
+        files = {e["name"]: e.get("value") for e in c.get("env", [])}
+        for var, key in dict(values["secretFiles"], **(svc.get("secretFiles") or {})).items():
+            if files.get(f"{var}_FILE") != f"/run/secrets/confab/{key}":
+                fail(f"values: confab-{n} does not read {var} from the Secret's key {key}")
+    clamav = values["clamav"]
+    if clamav["enabled"] and "confab-clamav" in deployments:
+        d = deployments["confab-clamav"]
+        c = d["spec"]["template"]["spec"]["containers"][0]
+        if [p["containerPort"] for p in c["ports"]] != [clamav["port"]]:
+            fail(f"values: confab-clamav ports {c['ports']} are not [{clamav['port']}]")
+        if c["resources"] != clamav["resources"]:
+            fail(f"values: confab-clamav resources {c['resources']} differ from {clamav['resources']}")
+        if "startupProbe" in c and c["startupProbe"].get("failureThreshold") != clamav["startupProbe"]["failureThreshold"]:
+            fail("values: confab-clamav's startup probe differs from clamav.startupProbe")
+        admitted = set()
+        for rule in policies.get("confab-clamav", {}).get("spec", {}).get("ingress", []):
+            if [p.get("port") for p in rule.get("ports", [])] != [clamav["port"]]:
+                fail(f"values: confab-clamav NetworkPolicy opens {rule.get('ports')}, not {clamav['port']}")
+            for src in rule.get("from", []):
+                comp = src.get("podSelector", {}).get("matchLabels", {}).get("app.kubernetes.io/component")
+                admitted.add(comp)
+        if admitted != set(clamav["callers"]):
+            fail(f"values: confab-clamav NetworkPolicy admits {sorted(admitted)}, values say {sorted(clamav['callers'])}")
     pr = by_kind.get("PrometheusRule", [{}])[0]
     if pr.get("spec", {}).get("groups") != rules["groups"]:
         fail("values: the PrometheusRule differs from deploy/prometheus/rules/confab.rules.yml")

@@ -12,6 +12,7 @@ const SettingsPage = lazy(() => import('./settings/SettingsPage'));
 const ModelsPage = lazy(() => import('./models/ModelsPage'));
 const AdminPage = lazy(() => import('./admin/AdminPage'));
 const SeoPage = lazy(() => import('./seo/SeoPage'));
+const FilesPage = lazy(() => import('./files/FilesPage'));
 
 function Loading() {
   return (
@@ -48,6 +49,7 @@ export function AppRoutes() {
       <Route path="/models" element={<RequireAuth><ModelsPage /></RequireAuth>} />
       <Route path="/admin/*" element={<RequireAuth><AdminPage /></RequireAuth>} />
       <Route path="/seo/*" element={<RequireAuth><SeoPage /></RequireAuth>} />
+      <Route path="/files" element={<RequireAuth><FilesPage /></RequireAuth>} />
       {/* One chat page for both paths: sending the first message of a new chat moves from
           `/` to `/c/:id` while its answer streams, which must not remount the page. */}
       <Route element={<RequireAuth><ChatPage /></RequireAuth>}>

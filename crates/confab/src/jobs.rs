@@ -10,6 +10,7 @@ use async_trait::async_trait;
 use confab_auth::{AuthService, PURGE_USER_JOB, PurgeRun};
 use confab_bus::{Job, JobContext, JobFailure, JobHandler, Workers};
 use confab_chat::{ChatService, TITLE_JOB, TitleJob};
+use confab_files::service::{FileJob, FilesService, JobOutcome, SCAN_JOB, VARIANTS_JOB};
 use confab_inference::pulls::{PULL_JOB, PullJobError, Pulls};
 use confab_seo::{GENERATE_JOB, GenerateJob, SeoService};
 use serde::Deserialize;
@@ -17,7 +18,14 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 /// Every job kind the code enqueues: the only values of the metrics' `kind` label.
-pub const KINDS: [&str; 4] = [PULL_JOB, TITLE_JOB, GENERATE_JOB, PURGE_USER_JOB];
+pub const KINDS: [&str; 6] = [
+    PULL_JOB,
+    TITLE_JOB,
+    GENERATE_JOB,
+    PURGE_USER_JOB,
+    SCAN_JOB,
+    VARIANTS_JOB,
+];
 
 /// The services whose jobs this process runs (`None`: not in this process).
 #[derive(Default)]
@@ -26,6 +34,7 @@ pub struct Handlers {
     pub chat: Option<Arc<ChatService>>,
     pub pulls: Option<Arc<Pulls>>,
     pub seo: Option<Arc<SeoService>>,
+    pub files: Option<Arc<FilesService>>,
 }
 
 /// Registers the handlers of the services in `handlers`, with `concurrency` jobs of each kind
@@ -56,6 +65,25 @@ pub fn register(
             Arc::new(GenerateHandler { seo: seo.clone() }),
         );
         kinds.push(GENERATE_JOB);
+    }
+    if let Some(files) = &handlers.files {
+        workers.register(
+            SCAN_JOB,
+            concurrency,
+            Arc::new(FilesHandler {
+                files: files.clone(),
+                scan: true,
+            }),
+        );
+        workers.register(
+            VARIANTS_JOB,
+            concurrency,
+            Arc::new(FilesHandler {
+                files: files.clone(),
+                scan: false,
+            }),
+        );
+        kinds.extend([SCAN_JOB, VARIANTS_JOB]);
     }
     // The purge asks every service for its part through durable events; it runs where the
     // accounts are.
@@ -156,6 +184,30 @@ impl JobHandler for GenerateHandler {
             "score": generated.version.score,
             "stats": generated.stats,
         }))
+    }
+}
+
+/// `files.scan` (a pending file through the virus scanner; retried while it is down) and
+/// `files.variants` (an image's thumbnail and preview).
+struct FilesHandler {
+    files: Arc<FilesService>,
+    scan: bool,
+}
+
+#[async_trait]
+impl JobHandler for FilesHandler {
+    async fn run(&self, job: &Job, _ctx: JobContext) -> Result<Value, JobFailure> {
+        let file: FileJob = payload(job)?;
+        let outcome = if self.scan {
+            self.files.run_scan(&file).await
+        } else {
+            self.files.run_variants(&file).await
+        };
+        match outcome {
+            JobOutcome::Done(value) => Ok(value),
+            JobOutcome::Retry(message) => Err(JobFailure::Retry(message)),
+            JobOutcome::Fatal(message) => Err(JobFailure::Fatal(message)),
+        }
     }
 }
 

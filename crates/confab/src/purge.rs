@@ -14,9 +14,9 @@ use confab_core::config::Config;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-/// The data-holding services this binary has (add `files`, `knowledge`, `video` here with
-/// their `UserData`).
-pub const KNOWN_PARTICIPANTS: &[&str] = &["chat", "seo"];
+/// The data-holding services this binary has (add `knowledge` and `video` here with their
+/// `UserData`).
+pub const KNOWN_PARTICIPANTS: &[&str] = &["chat", "seo", "files"];
 
 /// The services whose answer a purge waits for: `services.purge_participants`, or every
 /// service in [`KNOWN_PARTICIPANTS`]. A name this binary does not know is allowed (a service

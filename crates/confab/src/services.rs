@@ -13,18 +13,20 @@ pub enum Service {
     Inference,
     Admin,
     Seo,
+    Files,
     /// The entry point of a split deployment: it forwards to the others.
     Gateway,
 }
 
 impl Service {
     /// Every service that holds data and routes, in the order their migrations apply.
-    pub const BACKENDS: [Service; 5] = [
+    pub const BACKENDS: [Service; 6] = [
         Service::Admin,
         Service::Auth,
         Service::Inference,
         Service::Chat,
         Service::Seo,
+        Service::Files,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -34,6 +36,7 @@ impl Service {
             Service::Inference => "inference",
             Service::Admin => "admin",
             Service::Seo => "seo",
+            Service::Files => "files",
             Service::Gateway => "gateway",
         }
     }
@@ -46,6 +49,7 @@ impl Service {
             Service::Inference => confab_inference::migrations(),
             Service::Admin => confab_admin::migrations(),
             Service::Seo => confab_seo::migrations(),
+            Service::Files => confab_files::migrations(),
             Service::Gateway => return None,
         })
     }
@@ -67,11 +71,12 @@ impl FromStr for Service {
             "inference" => Service::Inference,
             "admin" => Service::Admin,
             "seo" => Service::Seo,
+            "files" => Service::Files,
             "gateway" => Service::Gateway,
             other => {
                 return Err(format!(
                     "`{other}` is not a service; the services are auth, chat, inference, admin, \
-                     seo and gateway (or `all`)"
+                     seo, files and gateway (or `all`)"
                 ));
             }
         })

@@ -11,15 +11,17 @@ pub enum Service {
     Inference,
     Admin,
     Seo,
+    Files,
 }
 
 impl Service {
-    pub const ALL: [Service; 5] = [
+    pub const ALL: [Service; 6] = [
         Service::Auth,
         Service::Chat,
         Service::Inference,
         Service::Admin,
         Service::Seo,
+        Service::Files,
     ];
 
     pub fn name(self) -> &'static str {
@@ -29,6 +31,7 @@ impl Service {
             Service::Inference => "inference",
             Service::Admin => "admin",
             Service::Seo => "seo",
+            Service::Files => "files",
         }
     }
 
@@ -57,6 +60,10 @@ pub const ROUTES: &[(&str, Service)] = &[
     ("/s", Service::Chat),
     ("/api/v1/presets", Service::Chat),
     ("/api/v1/seo", Service::Seo),
+    ("/api/v1/files", Service::Files),
+    // Before `/api/v1/admin`: the first matching row wins.
+    ("/api/v1/admin/files", Service::Files),
+    ("/f", Service::Files),
     ("/api/v1/admin", Service::Admin),
     ("/api/v1/usage", Service::Admin),
 ];
@@ -72,6 +79,8 @@ pub const PUBLIC: &[&str] = &[
     "/.well-known/jwks.json",
     "/s/",
     "/api/v1/shared/",
+    // Share links of files: the signed token is the credential.
+    "/f/",
     // Authenticated by its one-time OAuth state, not by a credential.
     "/api/v1/seo/channel/callback",
 ];

@@ -2,6 +2,7 @@ import {
   ArrowLeftOutlined,
   AuditOutlined,
   BarChartOutlined,
+  FileProtectOutlined,
   MenuOutlined,
   ScheduleOutlined,
   SettingOutlined,
@@ -21,6 +22,7 @@ const UsageScreen = lazy(() => import('./UsageScreen'));
 const AuditScreen = lazy(() => import('./AuditScreen'));
 const JobsScreen = lazy(() => import('./JobsScreen'));
 const SettingsScreen = lazy(() => import('./SettingsScreen'));
+const FilesScreen = lazy(() => import('./FilesScreen'));
 
 interface Section {
   path: string;
@@ -34,6 +36,7 @@ const SECTIONS: Section[] = [
   { path: 'usage', label: 'Usage', icon: <BarChartOutlined aria-hidden="true" /> },
   { path: 'audit', label: 'Audit log', icon: <AuditOutlined aria-hidden="true" /> },
   { path: 'jobs', label: 'Background tasks', icon: <ScheduleOutlined aria-hidden="true" /> },
+  { path: 'files', label: 'Files', icon: <FileProtectOutlined aria-hidden="true" /> },
   { path: 'settings', label: 'Settings', icon: <SettingOutlined aria-hidden="true" /> },
 ];
 
@@ -144,6 +147,7 @@ export default function AdminPage() {
                 <Route path="usage" element={<UsageScreen />} />
                 <Route path="audit" element={<AuditScreen />} />
                 <Route path="jobs" element={<JobsScreen />} />
+                <Route path="files" element={<FilesScreen />} />
                 <Route path="settings" element={<SettingsScreen />} />
                 <Route path="*" element={<Navigate to="/admin/users" replace />} />
               </Routes>

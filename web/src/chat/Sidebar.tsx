@@ -5,6 +5,7 @@ import {
   DownloadOutlined,
   DownOutlined,
   EditOutlined,
+  FolderOpenOutlined,
   FolderOutlined,
   InboxOutlined,
   MoreOutlined,
@@ -325,6 +326,9 @@ export function Sidebar(props: SidebarProps) {
         </Typography.Text>
         <Link to="/seo" aria-label="SEO studio">
           <Button type="text" icon={<RiseOutlined />} tabIndex={-1} aria-hidden />
+        </Link>
+        <Link to="/files" aria-label="Files">
+          <Button type="text" icon={<FolderOpenOutlined />} tabIndex={-1} aria-hidden />
         </Link>
         <Link to="/models" aria-label="Models">
           <Button type="text" icon={<AppstoreOutlined />} tabIndex={-1} aria-hidden />

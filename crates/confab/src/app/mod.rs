@@ -7,6 +7,7 @@
 //! background tasks (consumers, maintenance, metrics refresh) into a module of their own.
 
 mod admin;
+mod files;
 mod gateway;
 mod ops_metrics;
 mod parts;
@@ -92,6 +93,7 @@ pub struct App {
     pub inference: Arc<InferenceService>,
     pub chat: Arc<confab_chat::ChatService>,
     pub seo: Arc<confab_seo::SeoService>,
+    pub files: Arc<confab_files::service::FilesService>,
     /// Live events of this process (or of every replica, over NATS).
     pub events: Arc<dyn confab_bus::EventBus>,
     /// Durable events (the outbox in the database, or NATS JetStream).
@@ -140,6 +142,7 @@ pub async fn build(config: &Config) -> anyhow::Result<App> {
         inference: built.inference.context(all)?,
         chat: built.chat.context(all)?,
         seo: built.seo.context(all)?,
+        files: built.files.context(all)?,
         events: built.events,
         durable: built.durable,
         openapi: built.openapi,
@@ -186,6 +189,7 @@ struct Built {
     inference: Option<Arc<InferenceService>>,
     chat: Option<Arc<confab_chat::ChatService>>,
     seo: Option<Arc<confab_seo::SeoService>>,
+    files: Option<Arc<confab_files::service::FilesService>>,
     events: Arc<dyn confab_bus::EventBus>,
     durable: Arc<dyn confab_bus::DurableEvents>,
     openapi: utoipa::openapi::OpenApi,
@@ -460,6 +464,19 @@ async fn assemble(config: &Config, services: &Services) -> anyhow::Result<Built>
         _ => None,
     };
 
+    let files = if services.has(Service::Files) {
+        Some(files::files_service(
+            config,
+            &db,
+            jobs.clone(),
+            audit_for(Service::Files),
+            &tasks,
+            &shutdown,
+        )?)
+    } else {
+        None
+    };
+
     // User deletion: each data-holding service's purge consumer, and the auth service's
     // consumer of their answers, in the process running that service.
     if let Some(chat) = &chat {
@@ -475,6 +492,15 @@ async fn assemble(config: &Config, services: &Services) -> anyhow::Result<Built>
         crate::purge::start_participant(
             "seo",
             seo.clone(),
+            durable.clone(),
+            &tasks,
+            shutdown.clone(),
+        );
+    }
+    if let Some(files) = &files {
+        crate::purge::start_participant(
+            "files",
+            files.clone(),
             durable.clone(),
             &tasks,
             shutdown.clone(),
@@ -502,6 +528,7 @@ async fn assemble(config: &Config, services: &Services) -> anyhow::Result<Built>
             chat: chat.clone(),
             pulls: inference.as_ref().map(|i| i.pulls().clone()),
             seo: seo.clone(),
+            files: files.clone(),
         },
     );
     ops_metrics::job_runs(&mut metrics, &mut workers, &kinds);
@@ -550,6 +577,12 @@ async fn assemble(config: &Config, services: &Services) -> anyhow::Result<Built>
     if let Some(seo) = &seo {
         api = api.merge(confab_seo::router(confab_seo::SeoState {
             service: seo.clone(),
+            authenticator: authenticator.clone(),
+        }));
+    }
+    if let Some(files) = &files {
+        api = api.merge(confab_files::api::router(confab_files::api::FilesState {
+            service: files.clone(),
             authenticator: authenticator.clone(),
         }));
     }
@@ -615,6 +648,7 @@ async fn assemble(config: &Config, services: &Services) -> anyhow::Result<Built>
         inference,
         chat,
         seo,
+        files,
         events,
         durable,
         openapi,

@@ -94,6 +94,11 @@ impl TestApp {
         }
     }
 
+    /// The data directory (the SQLite file, the local blob store).
+    pub fn data_dir(&self) -> &std::path::Path {
+        self._db.dir.path()
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{}", self.addr, path)
     }

@@ -23,6 +23,7 @@ mod chat_live;
 mod chat_transfer;
 mod cluster;
 mod common;
+mod files;
 mod hygiene;
 mod inference;
 mod metrics;

@@ -53,6 +53,18 @@ enum Target {
     Share(&'static str),
     /// Like `Answer`, the answer having the user's reaction `ok` (`{emoji}`).
     Reacted(&'static str),
+    /// `{id}` is a fresh file of the user (a text file, unscanned: servable).
+    File(&'static str),
+    /// `{id}` is a fresh image of the user with its variants made.
+    Image(&'static str),
+    /// `{id}` is a fresh file of the user, `{link_id}` a share link to it.
+    FileLink(&'static str),
+    /// `{token}` is a fresh share link's token to a file of the user.
+    FileShare(&'static str),
+    /// `{id}` is a fresh resumable upload of the user (`hello.txt`, 5 bytes, one part `{n}`).
+    Upload(&'static str),
+    /// Like `Upload`, with its one part sent.
+    UploadReady(&'static str),
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -62,6 +74,8 @@ enum Payload {
     FreshRegistration,
     UserLogin,
     UserRefresh,
+    /// A body of this content type.
+    Raw(&'static str, fn() -> Vec<u8>),
 }
 
 struct Case {
@@ -85,7 +99,13 @@ fn template(target: Target) -> &'static str {
         | Target::Preset(p)
         | Target::SeoProject(p)
         | Target::Share(p)
-        | Target::Reacted(p) => p.split('?').next().unwrap_or(p),
+        | Target::Reacted(p)
+        | Target::File(p)
+        | Target::Image(p)
+        | Target::FileLink(p)
+        | Target::FileShare(p)
+        | Target::Upload(p)
+        | Target::UploadReady(p) => p.split('?').next().unwrap_or(p),
     }
 }
 
@@ -94,6 +114,7 @@ struct World {
     auth: std::sync::Arc<confab_auth::AuthService>,
     chat: std::sync::Arc<confab_chat::ChatService>,
     seo: std::sync::Arc<confab_seo::SeoService>,
+    files: std::sync::Arc<confab_files::FilesService>,
     user_id: Uuid,
     admin_id: Uuid,
 }
@@ -106,14 +127,25 @@ impl World {
         token: Option<&str>,
         body: Option<Value>,
     ) -> (StatusCode, Value) {
+        let body = body.map(|b| ("application/json", b.to_string().into_bytes()));
+        self.send_bytes(method, path, token, body).await
+    }
+
+    async fn send_bytes(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<(&str, Vec<u8>)>,
+    ) -> (StatusCode, Value) {
         let mut request = Request::builder().method(method).uri(path);
         if let Some(token) = token {
             request = request.header("authorization", format!("Bearer {token}"));
         }
         let request = match body {
-            Some(body) => request
-                .header("content-type", "application/json")
-                .body(Body::from(body.to_string())),
+            Some((content_type, body)) => request
+                .header("content-type", content_type)
+                .body(Body::from(body)),
             None => request.body(Body::empty()),
         }
         .unwrap();
@@ -171,9 +203,68 @@ impl World {
         }
     }
 
+    /// A fresh file of the user, with its checks done.
+    async fn file(&self, name: &str, bytes: Vec<u8>) -> Uuid {
+        let upload = confab_files::service::Upload {
+            name: name.to_owned(),
+            declared_type: None,
+            body: Box::pin(futures::stream::iter([Ok(bytes::Bytes::from(bytes))])),
+        };
+        let file = self.files.upload(self.user_id, upload).await.unwrap();
+        if file.kind == confab_files::domain::FileKind::Image {
+            let job = confab_files::service::FileJob { file_id: file.id };
+            self.files.run_variants(&job).await;
+        }
+        file.id
+    }
+
     async fn path(&self, target: Target) -> String {
         let client = ClientMeta::default();
         match target {
+            Target::File(p) => {
+                let id = self.file("notes.txt", b"some notes".to_vec()).await;
+                p.replace("{id}", &id.to_string())
+            }
+            Target::Image(p) => {
+                let id = self.file("dot.png", png()).await;
+                p.replace("{id}", &id.to_string())
+            }
+            Target::Upload(p) | Target::UploadReady(p) => {
+                let status = self
+                    .files
+                    .create_upload(
+                        self.user_id,
+                        confab_files::service::NewUpload {
+                            name: "hello.txt".into(),
+                            size: 5,
+                            declared_type: None,
+                        },
+                    )
+                    .await
+                    .unwrap();
+                let id = status.upload.id;
+                if matches!(target, Target::UploadReady(_)) {
+                    let body = Box::pin(futures::stream::iter([Ok(bytes::Bytes::from_static(
+                        b"hello",
+                    ))]));
+                    self.files
+                        .put_part(self.user_id, id, 0, body)
+                        .await
+                        .unwrap();
+                }
+                p.replace("{id}", &id.to_string()).replace("{n}", "0")
+            }
+            Target::FileLink(p) | Target::FileShare(p) => {
+                let id = self.file("notes.txt", b"some notes".to_vec()).await;
+                let link = self
+                    .files
+                    .create_link(self.user_id, id, 1, &client)
+                    .await
+                    .unwrap();
+                p.replace("{id}", &id.to_string())
+                    .replace("{link_id}", &link.link.id.to_string())
+                    .replace("{token}", &link.token)
+            }
             Target::Fixed(p) => p.to_owned(),
             Target::Nothing(p) => p
                 .replace("{id}", &Uuid::now_v7().to_string())
@@ -316,6 +407,28 @@ impl World {
     }
 }
 
+/// A 2×2 PNG.
+pub(crate) fn png() -> Vec<u8> {
+    let mut bytes = std::io::Cursor::new(Vec::new());
+    image::RgbImage::from_pixel(2, 2, image::Rgb([200, 30, 30]))
+        .write_to(&mut bytes, image::ImageFormat::Png)
+        .unwrap();
+    bytes.into_inner()
+}
+
+/// A multipart form with one part named `file`.
+pub(crate) fn multipart(name: &str, bytes: &[u8]) -> Vec<u8> {
+    let mut body = format!(
+        "--{BOUNDARY}\r\ncontent-disposition: form-data; name=\"file\"; filename=\"{name}\"\r\n\r\n"
+    )
+    .into_bytes();
+    body.extend_from_slice(bytes);
+    body.extend_from_slice(format!("\r\n--{BOUNDARY}--\r\n").as_bytes());
+    body
+}
+
+pub(crate) const BOUNDARY: &str = "confab-test-boundary";
+
 /// A package that breaks none of YouTube's rules.
 fn seo_package() -> confab_seo::domain::Package {
     confab_seo::domain::Package {
@@ -329,7 +442,9 @@ fn seo_package() -> confab_seo::domain::Package {
 
 #[tokio::test]
 async fn every_route_for_every_role() {
-    let (config, _db) = test_config().await;
+    let (mut config, _db) = test_config().await;
+    // Every case makes its own resumable upload.
+    config.files.open_uploads_per_user = 1000;
     let app = confab::app::build(&config).await.unwrap();
     let register = |email: &str| json!({"email": email, "password": PASSWORD, "name": "Someone"});
     let mut world = World {
@@ -337,6 +452,7 @@ async fn every_route_for_every_role() {
         auth: app.auth.clone(),
         chat: app.chat.clone(),
         seo: app.seo.clone(),
+        files: app.files.clone(),
         user_id: Uuid::nil(),
         admin_id: Uuid::nil(),
     };
@@ -377,8 +493,26 @@ async fn every_route_for_every_role() {
                 Who::Other => Some(world.login("other@example.com").await.0),
                 Who::Admin => Some(world.login("admin@example.com").await.0),
             };
+            let path = world.path(case.target).await;
+            if let Payload::Raw(content_type, make) = case.payload {
+                let (status, response) = world
+                    .send_bytes(
+                        case.method.clone(),
+                        &path,
+                        token.as_deref(),
+                        Some((content_type, make())),
+                    )
+                    .await;
+                if status.as_u16() != expected {
+                    failures.push(format!(
+                        "{} {path} as {who:?}: expected {expected}, got {status} {response}",
+                        case.method
+                    ));
+                }
+                continue;
+            }
             let body = match case.payload {
-                Payload::None => None,
+                Payload::None | Payload::Raw(..) => None,
                 Payload::Json(make) => Some(make()),
                 Payload::FreshRegistration => {
                     Some(register(&format!("{}@example.com", Uuid::now_v7())))
@@ -390,7 +524,6 @@ async fn every_route_for_every_role() {
                     Some(json!({"refresh_token": world.login("user@example.com").await.1}))
                 }
             };
-            let path = world.path(case.target).await;
             let (status, response) = world
                 .send(case.method.clone(), &path, token.as_deref(), body)
                 .await;

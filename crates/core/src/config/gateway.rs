@@ -68,17 +68,19 @@ pub struct UpstreamsConfig {
     pub inference: Vec<String>,
     pub admin: Vec<String>,
     pub seo: Vec<String>,
+    pub files: Vec<String>,
 }
 
 impl UpstreamsConfig {
     /// Every service's name and instances.
-    pub fn all(&self) -> [(&'static str, &[String]); 5] {
+    pub fn all(&self) -> [(&'static str, &[String]); 6] {
         [
             ("auth", &self.auth),
             ("chat", &self.chat),
             ("inference", &self.inference),
             ("admin", &self.admin),
             ("seo", &self.seo),
+            ("files", &self.files),
         ]
     }
 }

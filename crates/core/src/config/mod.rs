@@ -22,6 +22,7 @@ mod auth;
 mod bus;
 mod chat;
 mod env;
+mod files;
 mod gateway;
 mod inference;
 mod redis;
@@ -36,6 +37,7 @@ mod tls;
 pub use auth::{AuthConfig, RegistrationPolicy};
 pub use bus::BusConfig;
 pub use chat::ChatConfig;
+pub use files::{FILE_KINDS, FilesConfig};
 pub use gateway::{GatewayConfig, InstanceEntry, UpstreamsConfig};
 pub use inference::{
     AliasConfig, Balance, CacheConfig, ConcurrencyConfig, EngineConfig, InferenceConfig,
@@ -130,6 +132,7 @@ pub struct Config {
     pub inference: InferenceConfig,
     pub chat: ChatConfig,
     pub seo: SeoConfig,
+    pub files: FilesConfig,
     pub services: ServicesConfig,
     pub bus: BusConfig,
     pub redis: RedisConfig,
@@ -151,6 +154,7 @@ impl Default for Config {
             inference: InferenceConfig::default(),
             chat: ChatConfig::default(),
             seo: SeoConfig::default(),
+            files: FilesConfig::default(),
             services: ServicesConfig::default(),
             bus: BusConfig::default(),
             redis: RedisConfig::default(),
@@ -310,6 +314,7 @@ impl Config {
         }
         self.redis.validate().map_err(ConfigError::Invalid)?;
         self.storage.validate().map_err(ConfigError::Invalid)?;
+        self.files.validate().map_err(ConfigError::Invalid)?;
         self.gateway.validate().map_err(ConfigError::Invalid)?;
         self.server.tls.validate().map_err(ConfigError::Invalid)?;
         if self.services.require_tls {

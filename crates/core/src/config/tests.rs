@@ -343,7 +343,7 @@ fn gateway_upstreams_and_limits_are_checked_by_key() {
             "0",
             "gateway.connect_timeout_ms",
         ),
-        ("CONFAB_GATEWAY__UPSTREAMS__FILES", "[]", "files"),
+        ("CONFAB_GATEWAY__UPSTREAMS__VIDEO", "[]", "video"),
     ] {
         let text = Config::load(&env(&[(key, value)])).unwrap_err().to_string();
         assert!(text.contains(named), "{key}: {text}");

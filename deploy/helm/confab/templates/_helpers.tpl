@@ -62,3 +62,13 @@ periodSeconds: {{ .periodSeconds }}
 failureThreshold: {{ .failureThreshold }}
 timeoutSeconds: {{ .timeoutSeconds }}
 {{- end }}
+
+{{/* clamd's container: its image's user, read-only, nothing extra. Takes .Values.clamav. */}}
+{{- define "confab.clamavSecurity" -}}
+runAsNonRoot: true
+runAsUser: {{ .user.uid }}
+allowPrivilegeEscalation: false
+readOnlyRootFilesystem: true
+capabilities:
+  drop: [ALL]
+{{- end }}

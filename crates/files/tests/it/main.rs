@@ -1,0 +1,3 @@
+//! The files crate's integration tests: one binary.
+mod clamd;
+mod store;
