@@ -176,7 +176,7 @@ mod tests {
         assert_eq!(s.to_string(), "auth,chat");
         assert!("all".parse::<Services>().unwrap().is_all());
         assert!(
-            "auth,chat,inference,admin,seo"
+            "auth,chat,inference,admin,seo,files"
                 .parse::<Services>()
                 .unwrap()
                 .is_all()
@@ -208,7 +208,7 @@ mod tests {
         assert_eq!(names(&chat, false), vec!["bus", "chat"]);
         assert_eq!(
             names(&Services::all(), false),
-            vec!["bus", "admin", "auth", "inference", "chat", "seo"]
+            vec!["bus", "admin", "auth", "inference", "chat", "seo", "files"]
         );
         assert!(names(&"gateway".parse().unwrap(), false).is_empty());
     }

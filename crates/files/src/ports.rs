@@ -92,6 +92,10 @@ pub trait FileStore: Send + Sync + std::fmt::Debug {
     /// The service's link-signing key: `fresh` is kept when none is stored yet, and the stored
     /// one is returned (every replica ends up with the same key).
     async fn link_key(&self, fresh: &[u8]) -> StoreResult<Vec<u8>>;
+
+    /// Forgets an owner who has no files left (the user purge): their usage row and any
+    /// link rows. `false` when files remain (nothing is removed then).
+    async fn forget_owner(&self, owner: Uuid) -> StoreResult<bool>;
 }
 
 /// A resumable upload being sent in parts.

@@ -21,7 +21,7 @@ const pending: AdminFileView = {
   owner: bob.id,
 };
 
-function storage(scanner: StorageReport['scanner']): StorageReport {
+function storage(scanner: StorageReport['scanner'], reconciliation: StorageReport['reconciliation'] = null): StorageReport {
   return {
     users: [
       { owner: bob.id, bytes: 5 * 1024 * 1024, files: 3 },
@@ -29,13 +29,14 @@ function storage(scanner: StorageReport['scanner']): StorageReport {
     ],
     totals: { bytes: 2 * 1024 * 1024 * 1024 + 5 * 1024 * 1024, by_state: { pending: 1, clean: 118, infected: 1, unscanned: 3 } },
     scanner,
+    reconciliation,
   };
 }
 
-function serve(scanner: StorageReport['scanner']) {
+function serve(scanner: StorageReport['scanner'], reconciliation: StorageReport['reconciliation'] = null) {
   return fakeServer({
     'GET /api/v1/auth/users': () => jsonResponse(200, { items: [adminUser, ada, bob], next_cursor: null }),
-    'GET /api/v1/admin/files/storage': () => jsonResponse(200, storage(scanner)),
+    'GET /api/v1/admin/files/storage': () => jsonResponse(200, storage(scanner, reconciliation)),
     'GET /api/v1/admin/files': (call) =>
       jsonResponse(200, {
         files: call.search.get('state') === 'infected' ? [infected] : call.search.get('state') === 'pending' ? [pending] : [],
@@ -85,5 +86,42 @@ describe('Files screen', { timeout: 90_000 }, () => {
     renderAdmin(serve({ configured: true, address: 'tcp://clamd:3310', reachable: true }).fetch, '/admin/files');
     expect(await screen.findByText('Uploads are scanned by clamd at tcp://clamd:3310.')).toBeInTheDocument();
     expect(screen.queryByRole('alert')).toBeNull();
+  });
+
+  it('says when stored content was last checked and that every file has its content', async () => {
+    const scanner = { configured: true, address: 'tcp://clamd:3310', reachable: true };
+    const reconciliation = { at: '2026-03-01T12:00:00Z', blobs_checked: 130, orphans_removed: 2, missing: [], missing_count: 0 };
+    renderAdmin(serve(scanner, reconciliation).fetch, '/admin/files');
+    expect(await screen.findByText(/130 stored objects compared with the files, 2 that belonged to no file removed\. Every file has its content\./)).toBeInTheDocument();
+    expect(screen.queryByRole('alert')).toBeNull();
+  });
+
+  it('says stored content has not been checked yet', async () => {
+    renderAdmin(serve({ configured: true, address: null, reachable: true }).fetch, '/admin/files');
+    expect(await screen.findByText(/Stored content has not been checked against the files yet/)).toBeInTheDocument();
+  });
+
+  it('warns about files whose content is missing, with their count and ids', async () => {
+    const ids = Array.from({ length: 25 }, (_, i) => `0190bbbb-0000-7000-8000-${String(i).padStart(12, '0')}`);
+    const scanner = { configured: true, address: 'tcp://clamd:3310', reachable: true };
+    const reconciliation = { at: '2026-03-01T12:00:00Z', blobs_checked: 100, orphans_removed: 0, missing: ids, missing_count: 140 };
+    renderAdmin(serve(scanner, reconciliation).fetch, '/admin/files');
+    const alert = await screen.findByRole('alert');
+    expect(alert).toHaveTextContent('The content of 140 files is missing from storage.');
+    expect(alert).toHaveTextContent(/restore the content from a backup/);
+    const list = within(alert).getByRole('list', { name: 'Files with missing content' });
+    expect(within(list).getAllByRole('listitem')).toHaveLength(20);
+    expect(within(list).getByText(ids[0]!)).toBeInTheDocument();
+    expect(alert).toHaveTextContent('and 120 more');
+  });
+
+  it('warns about one file whose content is missing', async () => {
+    const scanner = { configured: true, address: 'tcp://clamd:3310', reachable: true };
+    const reconciliation = { at: '2026-03-01T12:00:00Z', blobs_checked: 1, orphans_removed: 0, missing: ['f-gone'], missing_count: 1 };
+    renderAdmin(serve(scanner, reconciliation).fetch, '/admin/files');
+    const alert = await screen.findByRole('alert');
+    expect(alert).toHaveTextContent('The content of 1 file is missing from storage.');
+    expect(alert).toHaveTextContent(/This file is still listed but cannot be read/);
+    expect(within(alert).queryByText(/more$/)).toBeNull();
   });
 });

@@ -1,5 +1,6 @@
-// Admin → Files: whether uploads are virus-scanned, storage in total and per user, and the
-// quarantined (infected) and pending files of every user.
+// Admin → Files: whether uploads are virus-scanned, storage in total and per user, what the
+// last comparison of stored content with the files found (files whose content is missing), and
+// the quarantined (infected) and pending files of every user.
 import { ReloadOutlined } from '@ant-design/icons';
 import { Alert, Button, Card, Col, Row, Space, Statistic, Table, Typography } from 'antd';
 import type { ColumnsType } from 'antd/es/table';
@@ -8,7 +9,7 @@ import { friendlyMessage } from '../api/errors';
 import type { Page } from '../api/types';
 import { filesApi } from '../files/api';
 import { formatBytes, formatWhen, KIND_LABELS, StateTag } from '../files/format';
-import type { AdminFileView, FileState, StorageReport } from '../files/types';
+import type { AdminFileView, FileState, Reconciliation, StorageReport } from '../files/types';
 import { useAuth } from '../auth/AuthContext';
 import { ErrorAlert, LoadMore } from './common';
 import { userLabel, useUserDirectory } from './directory';
@@ -42,6 +43,64 @@ function ScannerBanner({ scanner }: { scanner: StorageReport['scanner'] }) {
     );
   }
   return null;
+}
+
+/** Missing files listed by id, at most this many (the server lists up to 100). */
+const MISSING_SHOWN = 20;
+
+/**
+ * The last reconciliation of the blob store with the files' rows: when it ran, and a warning
+ * when files have lost their content (their rows remain, their bytes are gone).
+ */
+function ReconciliationReport({ reconciliation }: { reconciliation: Reconciliation | null | undefined }) {
+  if (!reconciliation) {
+    return (
+      <Typography.Text type="secondary">
+        Stored content has not been checked against the files yet in this server process: the check runs periodically.
+      </Typography.Text>
+    );
+  }
+  const { at, blobs_checked, orphans_removed, missing, missing_count } = reconciliation;
+  const count = (n: number) => n.toLocaleString('en-US');
+  const checked =
+    `Storage last checked ${formatWhen(at)}: ${count(blobs_checked)} stored ${blobs_checked === 1 ? 'object' : 'objects'} compared with the files` +
+    (orphans_removed > 0 ? `, ${count(orphans_removed)} that belonged to no file removed.` : '.');
+  if (missing_count <= 0) {
+    return (
+      <Typography.Text type="secondary">
+        {checked} Every file has its content.
+      </Typography.Text>
+    );
+  }
+  const one = missing_count === 1;
+  const shown = missing.slice(0, MISSING_SHOWN);
+  const more = missing_count - shown.length;
+  return (
+    <Alert
+      type="error"
+      showIcon
+      role="alert"
+      title={one ? 'The content of 1 file is missing from storage.' : `The content of ${count(missing_count)} files is missing from storage.`}
+      description={
+        <Space orientation="vertical" size={4}>
+          <Typography.Text>
+            {checked} {one ? 'This file is' : 'These files are'} still listed but cannot be read: restore the
+            content from a backup, or delete {one ? 'the file' : 'the files'}.
+          </Typography.Text>
+          <ul aria-label="Files with missing content" style={{ margin: 0, paddingInlineStart: 20 }}>
+            {shown.map((id) => (
+              <li key={id}>
+                <Typography.Text code copyable={{ text: id, tooltips: ['Copy file id', 'Copied'] }}>
+                  {id}
+                </Typography.Text>
+              </li>
+            ))}
+          </ul>
+          {more > 0 && <Typography.Text type="secondary">and {count(more)} more</Typography.Text>}
+        </Space>
+      }
+    />
+  );
 }
 
 function FileList({ state, title, empty }: { state: FileState; title: string; empty: string }) {
@@ -185,6 +244,7 @@ export default function FilesScreen() {
             Uploads are scanned by clamd{storage.scanner.address ? ` at ${storage.scanner.address}` : ''}.
           </Typography.Text>
         )}
+        {storage && <ReconciliationReport reconciliation={storage.reconciliation} />}
         {storage && byState && (
           <Card>
             <Row gutter={[16, 16]}>

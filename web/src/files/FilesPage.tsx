@@ -108,7 +108,7 @@ export default function FilesPage({ pollMs = POLL_MS }: { pollMs?: number }) {
         const page = await api.list(before, PAGE);
         if (mine !== ticket.current) return;
         setFiles((old) => (before ? [...old, ...page.files.filter((f) => !old.some((o) => o.id === f.id))] : page.files));
-        setNext(page.next);
+        setNext(page.next ?? null);
         setListError(null);
       } catch (e) {
         if (mine === ticket.current) setListError(`Your files could not be listed: ${friendlyMessage(e)}`);

@@ -160,6 +160,8 @@ describe('resumable upload', () => {
   const PART = 100;
   const session = (extra: Partial<UploadSession> = {}): UploadSession => ({
     id: 'up1',
+    name: 'big.bin',
+    size: 350,
     part_bytes: PART,
     parts: 4,
     received: [],

@@ -498,6 +498,7 @@ async fn assemble(config: &Config, services: &Services) -> anyhow::Result<Built>
         );
     }
     if let Some(files) = &files {
+        ops_metrics::files(&mut metrics, files.clone());
         crate::purge::start_participant(
             "files",
             files.clone(),

@@ -59,6 +59,30 @@ pub(super) fn sockets(metrics: &mut MetricsBuilder, chat: Arc<confab_chat::ChatS
     });
 }
 
+/// The files service's reconciliation: `confab_files_missing_blobs` (files whose content is
+/// missing from the blob store) and `confab_files_orphans_removed` (blobs without a file
+/// removed by the last run), both as of the last reconciliation in this process.
+pub(super) fn files(metrics: &mut MetricsBuilder, files: Arc<confab_files::FilesService>) {
+    let missing = Gauge::<i64>::default();
+    let orphans = Gauge::<i64>::default();
+    metrics.registry().register(
+        "files_missing_blobs",
+        "Files whose content was missing from the blob store at the last reconciliation",
+        missing.clone(),
+    );
+    metrics.registry().register(
+        "files_orphans_removed",
+        "Blobs without a file removed by the last reconciliation",
+        orphans.clone(),
+    );
+    metrics.on_scrape(move || {
+        if let Some(last) = files.last_reconciliation() {
+            missing.set(i64::try_from(last.missing.len()).unwrap_or(i64::MAX));
+            orphans.set(i64::try_from(last.orphans_removed).unwrap_or(i64::MAX));
+        }
+    });
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RunLabels {
     kind: &'static str,

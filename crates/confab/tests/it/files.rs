@@ -20,7 +20,7 @@ async fn user(app: &TestApp, email: &str) -> String {
     app.login(email, PASSWORD).await.0
 }
 
-async fn put_raw(
+pub(crate) async fn put_raw(
     app: &TestApp,
     token: &str,
     name: &str,
@@ -90,7 +90,11 @@ fn png_header(width: u32, height: u32) -> Vec<u8> {
     let mut bytes = b"\x89PNG\r\n\x1a\n".to_vec();
     chunk(&mut bytes, b"IHDR", &ihdr);
     // A zlib stream of one empty stored block.
-    chunk(&mut bytes, b"IDAT", &[0x78, 0x01, 0x01, 0x00, 0x00, 0xff, 0xff, 0, 0, 0, 1]);
+    chunk(
+        &mut bytes,
+        b"IDAT",
+        &[0x78, 0x01, 0x01, 0x00, 0x00, 0xff, 0xff, 0, 0, 0, 1],
+    );
     chunk(&mut bytes, b"IEND", &[]);
     bytes
 }

@@ -110,19 +110,21 @@ fn ended(job: &Value) -> bool {
     ["succeeded", "failed", "cancelled"].contains(&job["state"].as_str().unwrap_or_default())
 }
 
-/// Deletion completes and removes the user's chat and SEO data (and only theirs); a
+/// Deletion completes and removes the user's chat, SEO and files data (and only theirs); a
 /// redelivered purge request afterwards deletes nothing more and is answered harmlessly.
 async fn purge_removes_chat_and_seo_data(nats: Option<&str>) {
     let app = TestApp::start_with(configure(nats)).await;
     let (admin, bob, bob_id) = admin_and_user(&app, "bob@example.com").await;
     conversation(&app, &bob).await;
     crate::seo::create(&app, &bob, crate::seo::sourdough()).await;
+    crate::files::put_raw(&app, &bob, "bob.txt", None, b"bob's words".to_vec()).await;
     // Another user's data stays.
     let alice = app.register("alice@example.com").await;
     let alice_id = alice["user"]["id"].as_str().unwrap().to_owned();
     let (alice_token, _) = app.login("alice@example.com", PASSWORD).await;
     conversation(&app, &alice_token).await;
     crate::seo::create(&app, &alice_token, crate::seo::sourdough()).await;
+    crate::files::put_raw(&app, &alice_token, "alice.txt", None, b"alice's".to_vec()).await;
 
     let job_id = delete(&app, &admin, &bob_id).await;
     let job = job_until(&app, &admin, &job_id, ended).await;
@@ -130,13 +132,19 @@ async fn purge_removes_chat_and_seo_data(nats: Option<&str>) {
     assert_eq!(job["result"]["account_deleted"], true, "{job}");
     assert_eq!(
         job["result"]["services"],
-        json!({"chat": {"conversations": 1}, "seo": {"projects": 1}}),
+        json!({
+            "chat": {"conversations": 1},
+            "files": {"files": 1, "uploads": 0},
+            "seo": {"projects": 1},
+        }),
         "{job}"
     );
     for (table, column) in [
         ("conversations", "user_id"),
         ("messages", "user_id"),
         ("seo_projects", "owner_id"),
+        ("files", "owner"),
+        ("files_usage", "owner"),
         ("users", "id"),
     ] {
         let sql = format!("SELECT COUNT(*) FROM {table} WHERE {column} = $1");
@@ -157,7 +165,7 @@ async fn purge_removes_chat_and_seo_data(nats: Option<&str>) {
     // The request delivered again (as after a crash before its acknowledgement): each
     // service handles it, deletes nothing and answers with zero counts.
     let answers = "SELECT COUNT(*) FROM auth_purge_acks WHERE user_id = $1";
-    assert_eq!(count(&app, answers, &bob_id).await, 2);
+    assert_eq!(count(&app, answers, &bob_id).await, 3);
     let request = UserPurgeRequested {
         user_id: bob_id.parse().unwrap(),
         requested_at: 1,
@@ -170,12 +178,12 @@ async fn purge_removes_chat_and_seo_data(nats: Option<&str>) {
     let mut answered = 0;
     for _ in 0..400 {
         answered = count(&app, answers, &bob_id).await;
-        if answered >= 4 {
+        if answered >= 6 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert_eq!(answered, 4, "both services answered the repeat");
+    assert_eq!(answered, 6, "every service answered the repeat");
     let totals = app
         .auth
         .purge_answers(bob_id.parse().unwrap())
@@ -213,14 +221,14 @@ async fn purge_removes_chat_and_seo_data_over_nats() {
     purge_removes_chat_and_seo_data(Some(&url)).await;
 }
 
-/// A data-holding service this binary does not have yet (a later `files` service), played
+/// A data-holding service this binary does not have yet (a later `video` service), played
 /// by the test: it holds nothing and answers with its count.
-struct FilesService;
+struct VideoService;
 
 #[async_trait::async_trait]
-impl UserData for FilesService {
+impl UserData for VideoService {
     async fn purge_user_data(&self, _user_id: Uuid) -> Result<PurgeCounts, PurgeError> {
-        Ok([("files".to_owned(), 0)].into())
+        Ok([("videos".to_owned(), 0)].into())
     }
 }
 
@@ -236,6 +244,7 @@ async fn a_missing_participant_makes_the_purge_wait(nats: Option<&str>) {
             "chat".to_owned(),
             "seo".to_owned(),
             "files".to_owned(),
+            "video".to_owned(),
         ]);
     })
     .await;
@@ -255,10 +264,9 @@ async fn a_missing_participant_makes_the_purge_wait(nats: Option<&str>) {
 
     let job_id = delete(&app, &admin, &bob_id).await;
     let waiting = job_until(&app, &admin, &job_id, |job| {
-        job["progress_message"]
-            .as_str()
-            .is_some_and(|m| m.contains("waiting for files") && m.contains("answered: chat, seo"))
-            || ended(job)
+        job["progress_message"].as_str().is_some_and(|m| {
+            m.contains("waiting for video") && m.contains("answered: chat, seo, files")
+        }) || ended(job)
     })
     .await;
     assert_eq!(waiting["state"], "running", "{waiting}");
@@ -276,8 +284,8 @@ async fn a_missing_participant_makes_the_purge_wait(nats: Option<&str>) {
     );
 
     confab::purge::start_participant(
-        "files",
-        Arc::new(FilesService),
+        "video",
+        Arc::new(VideoService),
         app.durable.clone(),
         &tasks,
         stop.clone(),
@@ -288,8 +296,9 @@ async fn a_missing_participant_makes_the_purge_wait(nats: Option<&str>) {
         job["result"]["services"],
         json!({
             "chat": {"conversations": 2},
-            "files": {"files": 0},
+            "files": {"files": 0, "uploads": 0},
             "seo": {"projects": 0},
+            "video": {"videos": 0},
         }),
         "{job}"
     );

@@ -138,6 +138,8 @@ impl FilesService {
         loop {
             let batch = self.store.owned(owner, 100).await?;
             if batch.is_empty() {
+                // Nothing of theirs is left; a file stored meanwhile keeps the row.
+                self.store.forget_owner(owner).await?;
                 return Ok(deleted);
             }
             for file in batch {

@@ -8,6 +8,7 @@ use std::collections::HashMap;
 
 use async_trait::async_trait;
 use confab_store::{StoreError, to_i64};
+use sqlx::Row;
 use uuid::Uuid;
 
 use super::{SqlFileStore, file, state, unsigned, usage};
@@ -303,5 +304,28 @@ impl FileStore for SqlFileStore {
 
     async fn link_key(&self, fresh: &[u8]) -> StoreResult<Vec<u8>> {
         self.stored_link_key(fresh).await
+    }
+
+    async fn forget_owner(&self, owner: Uuid) -> StoreResult<bool> {
+        let mut tx = self.db.writer().begin().await?;
+        let left: i64 = sqlx::query("SELECT COUNT(*) AS n FROM files WHERE owner = $1")
+            .bind(owner.to_string())
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get("n")?;
+        if left > 0 {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        sqlx::query("DELETE FROM files_links WHERE owner = $1")
+            .bind(owner.to_string())
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM files_usage WHERE owner = $1")
+            .bind(owner.to_string())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(true)
     }
 }

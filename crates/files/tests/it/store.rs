@@ -3,7 +3,9 @@
 //! owner and another owner's ids find nothing; listings are newest first with an exclusive
 //! cursor; usage moves with inserts and deletes, a refused insert writes nothing, and
 //! concurrent inserts never pass the quota; states move only from the expected one; links go
-//! with their file; every caller gets the first link key.
+//! with their file; every caller gets the first link key; an owner is forgotten only without
+//! files.
+//! The resumable uploads' part is in `uploads.rs`.
 
 use std::error::Error;
 use std::sync::Arc;
@@ -573,5 +575,19 @@ async fn an_empty_store_has_empty_totals() {
     assert!(counts.iter().all(|(_, n)| *n == 0));
     assert_eq!(counts.len(), FileState::ALL.len());
     assert_eq!(bytes, 0);
+    assert!(store.storage(10).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn an_owner_is_forgotten_only_without_files() {
+    let (store, _db) = sql_store().await.unwrap();
+    let owner = Uuid::now_v7();
+    let file = record(owner, 10);
+    store.insert(&file, ROOMY).await.unwrap().unwrap();
+    assert!(!store.forget_owner(owner).await.unwrap(), "a file is left");
+    assert_eq!(store.usage(owner).await.unwrap().files, 1);
+    store.delete(owner, file.id).await.unwrap().unwrap();
+    assert!(store.forget_owner(owner).await.unwrap());
+    assert_eq!(store.usage(owner).await.unwrap(), Usage::default());
     assert!(store.storage(10).await.unwrap().is_empty());
 }
