@@ -6,6 +6,9 @@
 # Playwright runs this as its web server and stops it when the run ends.
 #   TEST_CONFAB_BIN         the binary (default: target/debug/confab)
 #   E2E_PORT    the port on 127.0.0.1
+#   TEST_CLAMD_ADDRESS      a clamd to scan uploads with (scripts/lib/clamd.sh's start_clamd sets
+#                           it, and TEST_CLAMD_MAX_BYTES); unset, files are stored unscanned
+#                           and the files test skips its virus check
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 bin=${TEST_CONFAB_BIN:-$root/target/debug/confab}
@@ -39,6 +42,10 @@ providers = [
 model = "confab-seo"
 TOML
 export CONFAB_CONFIG=$dir/confab.toml
+if [[ -n ${TEST_CLAMD_ADDRESS:-} ]]; then
+	export CONFAB_FILES__CLAMD_ADDRESS=$TEST_CLAMD_ADDRESS
+	[[ -z ${TEST_CLAMD_MAX_BYTES:-} ]] || export CONFAB_FILES__CLAMD_MAX_BYTES=$TEST_CLAMD_MAX_BYTES
+fi
 echo "${E2E_ADMIN_PASSWORD:-admin-password-1}" |
 	"$bin" users create --email "${E2E_ADMIN_EMAIL:-admin@example.com}" --name Admin --admin
 exec "$bin" serve

@@ -271,6 +271,35 @@ describe('FilesPage', { timeout: 60_000 }, () => {
     expect(server.calls('GET /api/v1/files/f-pending')).toHaveLength(asked);
   });
 
+  it('asks again for a new image until its thumbnail is made, then shows it', async () => {
+    let made = false;
+    const fresh = fileView('f-new', 'new.png', {
+      kind: 'image',
+      content_type: 'image/png',
+      state: 'unscanned',
+      scanned_at: null,
+      created_at: new Date().toISOString(),
+    });
+    const server = serve(
+      {
+        'GET /api/v1/files/f-new': () => jsonResponse(200, { ...fresh, has_thumbnail: made, width: made ? 2 : null, height: made ? 2 : null }),
+        'GET /api/v1/files/f-new/thumbnail': () => new Response(new Blob(['png'], { type: 'image/png' }), { status: 200 }),
+      },
+      // An old image without a thumbnail (its variants failed) is not asked for.
+      [fresh, fileView('f-old', 'old.png', { kind: 'image', content_type: 'image/png', state: 'clean' })],
+    );
+    renderFiles(server.fetch, 50);
+    const image = await row('new.png');
+    await waitFor(() => expect(server.calls('GET /api/v1/files/f-new').length).toBeGreaterThanOrEqual(1));
+    expect(within(image).queryByRole('img', { name: 'Thumbnail of new.png' })).toBeNull();
+    made = true;
+    expect(await within(await row('new.png')).findByRole('img', { name: 'Thumbnail of new.png' })).toHaveAttribute('src', expect.stringMatching(/^blob:/));
+    const asked = server.calls('GET /api/v1/files/f-new').length;
+    await new Promise((r) => setTimeout(r, 200));
+    expect(server.calls('GET /api/v1/files/f-new')).toHaveLength(asked);
+    expect(server.calls('GET /api/v1/files/f-old')).toHaveLength(0);
+  });
+
   it('deletes a file after confirmation, and loads more with the cursor', async () => {
     const more = fileView('f-old', 'old.txt', { kind: 'text' });
     const server = routes({

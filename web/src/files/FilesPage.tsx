@@ -19,10 +19,23 @@ const PreviewDialog = lazy(() => import('./PreviewDialog'));
 
 /** Files a page. */
 const PAGE = 30;
-/** How often files being scanned are asked for again. */
+/** How often files being scanned (or an image's thumbnail being made) are asked for again. */
 export const POLL_MS = 3_000;
-/** Pending files asked for in one round, at most. */
+/** Files asked for in one round, at most. */
 const POLL_AT_MOST = 20;
+/**
+ * How long after its upload (or scan) an image's thumbnail is waited for: the server makes it
+ * in a background job once the file is readable, so the upload's answer has none yet.
+ */
+export const THUMBNAIL_WAIT_MS = 2 * 60_000;
+
+/** Whether a file may still change by itself: being scanned, or an image without its thumbnail yet. */
+export function awaited(file: FileView, now: number): boolean {
+  if (file.state === 'pending') return true;
+  if (file.kind !== 'image' || file.has_thumbnail || !isReadable(file.state)) return false;
+  const since = Date.parse(file.scanned_at ?? file.created_at);
+  return Number.isFinite(since) && now - since < THUMBNAIL_WAIT_MS;
+}
 
 function Thumbnail({ api, file }: { api: FilesApi; file: FileView }) {
   const load = useMemo(
@@ -124,9 +137,11 @@ export default function FilesPage({ pollMs = POLL_MS }: { pollMs?: number }) {
     void loadPage(null);
   }, [loadUsage, loadPage]);
 
-  // Files being scanned are asked for again every few seconds until their state is known.
+  // Files being scanned are asked for again every few seconds until their state is known, and
+  // new images until their thumbnail is made.
+  const now = Date.now();
   const pending = files
-    .filter((f) => f.state === 'pending')
+    .filter((f) => awaited(f, now))
     .slice(0, POLL_AT_MOST)
     .map((f) => f.id)
     .join(',');

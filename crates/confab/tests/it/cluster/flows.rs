@@ -59,6 +59,7 @@ async fn cluster_serves_a_user_through_either_gateway() {
         )
         .await;
     assert_eq!(project.status, 201, "{}", project.text);
+    files_through_either_gateway(&cluster, &ada).await;
     settings_reach_every_replica(&cluster, &root, &ada).await;
     deleting_a_user_clears_every_service(&cluster, &root, &ada).await;
     eprintln!(
@@ -263,8 +264,61 @@ async fn settings_reach_every_replica(cluster: &Cluster, root: &User, ada: &User
     );
 }
 
-/// Deleting a user: the `user.purge` job succeeds once chat and seo answered, and the account,
-/// conversations and SEO projects are gone.
+/// A file uploaded through gw1 is read through gw2 (a byte range), and shared: its link opens
+/// through either gateway without signing in, and stops once revoked.
+async fn files_through_either_gateway(cluster: &Cluster, ada: &User) {
+    let uploaded = cluster
+        .client
+        .put(cluster.url("gw1", "/api/v1/files/raw?name=notes.txt"))
+        .bearer_auth(&ada.token)
+        .body("notes through the gateway")
+        .send()
+        .await
+        .unwrap();
+    let uploaded = crate::common::Response::read(uploaded).await;
+    assert_eq!(uploaded.status, 201, "{}", uploaded.text);
+    let id = uploaded.body["id"].as_str().unwrap().to_owned();
+    let ranged = cluster
+        .client
+        .get(cluster.url("gw2", &format!("/api/v1/files/{id}/content")))
+        .bearer_auth(&ada.token)
+        .header("range", "bytes=0-4")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ranged.status(), 206);
+    assert_eq!(ranged.text().await.unwrap(), "notes");
+    let link = cluster
+        .post(
+            "gw2",
+            &format!("/api/v1/files/{id}/links"),
+            Some(&ada.token),
+            json!({"hours": 1}),
+        )
+        .await;
+    assert_eq!(link.status, 201, "{}", link.text);
+    let url = link.body["url"].as_str().unwrap().to_owned();
+    for gateway in ["gw1", "gw2"] {
+        let shared = cluster.get(gateway, &url, None).await;
+        assert_eq!(shared.status, 200, "{gateway}: {}", shared.text);
+        assert_eq!(shared.text, "notes through the gateway");
+    }
+    let link_id = link.body["id"].as_str().unwrap();
+    let revoked = cluster
+        .call(
+            Method::DELETE,
+            "gw1",
+            &format!("/api/v1/files/{id}/links/{link_id}"),
+            Some(&ada.token),
+            None,
+        )
+        .await;
+    assert_eq!(revoked.status, 204, "{}", revoked.text);
+    assert_eq!(cluster.get("gw2", &url, None).await.status, 403);
+}
+
+/// Deleting a user: the `user.purge` job succeeds once chat, seo and files answered, and the
+/// account, conversations, SEO projects and files are gone.
 async fn deleting_a_user_clears_every_service(cluster: &Cluster, root: &User, ada: &User) {
     let count = |sql: &'static str| {
         let url = cluster.database_url.clone();
@@ -278,8 +332,10 @@ async fn deleting_a_user_clears_every_service(cluster: &Cluster, root: &User, ad
     };
     let conversations = "SELECT COUNT(*) FROM conversations WHERE user_id = $1";
     let projects = "SELECT COUNT(*) FROM seo_projects WHERE owner_id = $1";
+    let files = "SELECT COUNT(*) FROM files WHERE owner = $1";
     assert!(count(conversations).await > 0);
     assert_eq!(count(projects).await, 1);
+    assert_eq!(count(files).await, 1);
     let started = Instant::now();
     let deleted = cluster
         .call(
@@ -311,6 +367,7 @@ async fn deleting_a_user_clears_every_service(cluster: &Cluster, root: &User, ad
     assert_eq!(job["result"]["account_deleted"], true, "{job}");
     assert_eq!(count(conversations).await, 0);
     assert_eq!(count(projects).await, 0);
+    assert_eq!(count(files).await, 0);
     let login = cluster
         .post(
             "gw2",

@@ -1,5 +1,6 @@
 //! The cluster tests (issue 15, "Proving it on this machine"): the real binary as separate
-//! processes on loopback — two gateways, auth, two chat, two inference, admin and seo — on one
+//! processes on loopback — two gateways, auth, two chat, two inference, admin, seo and files —
+//! on one
 //! PostgreSQL, one Redis and one NATS, driven through the gateways, with faults.
 //!
 //! They run when `TEST_BACKEND=postgres`, `TEST_NATS_URL` and `TEST_REDIS_URL` are set
@@ -44,6 +45,7 @@ pub(crate) const NODES: &[(&str, &str)] = &[
     ("chat1", "chat"),
     ("chat2", "chat"),
     ("seo", "seo"),
+    ("files", "files"),
     ("gw1", "gateway"),
     ("gw2", "gateway"),
 ];
@@ -206,6 +208,7 @@ impl Cluster {
                     "inference": [url("inf1"), url("inf2")],
                     "chat": [url("chat1"), url("chat2")],
                     "seo": [url("seo")],
+                    "files": [url("files")],
                 },
             },
         });
@@ -269,7 +272,11 @@ impl Cluster {
     async fn migrate(&self) {
         let node = &self.nodes["auth"];
         let output = tokio::process::Command::new(bin())
-            .args(["migrate", "--services", "auth,chat,inference,admin,seo"])
+            .args([
+                "migrate",
+                "--services",
+                "auth,chat,inference,admin,seo,files",
+            ])
             .arg("--data-dir")
             .arg(&node.data)
             .env("CONFAB_CONFIG", &node.config)

@@ -8,7 +8,9 @@ use super::servers::OwnPostgres;
 use super::{Cluster, Deps, Options, answer_text, until};
 
 /// The processes that use the database.
-const BACKENDS: [&str; 7] = ["auth", "admin", "inf1", "inf2", "chat1", "chat2", "seo"];
+const BACKENDS: [&str; 8] = [
+    "auth", "admin", "inf1", "inf2", "chat1", "chat2", "seo", "files",
+];
 
 #[tokio::test]
 async fn cluster_recovers_from_a_postgres_restart() {
