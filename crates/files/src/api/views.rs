@@ -70,6 +70,7 @@ pub struct FileList {
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[schema(as = FileQuota)]
 pub struct QuotaView {
     pub max_bytes: u64,
     pub max_files: u64,

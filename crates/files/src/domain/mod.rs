@@ -136,6 +136,7 @@ pub struct Quota {
 
 /// What a user stores.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[schema(as = FileUsage)]
 pub struct Usage {
     pub bytes: u64,
     pub files: u64,
