@@ -79,6 +79,7 @@ test('a user uploads an image and a PDF, sees their thumbnail and state, and sha
     .poll(() => thumbnail.evaluate((img: HTMLImageElement) => img.complete && img.naturalWidth > 0), { timeout: 15_000 })
     .toBe(true);
   await expect(image).toContainText('Image · 16×16');
+  await page.locator('#files-list-title').evaluate((title) => title.scrollIntoView());
   await settled(page);
   await shot(page, 'files');
 
@@ -99,6 +100,10 @@ test('a user uploads an image and a PDF, sees their thumbnail and state, and sha
   // Anyone with the link reads the PDF, without signing in.
   const stranger = await browser.newContext();
   try {
+    const opened = await (await stranger.newPage()).goto(link);
+    expect(opened?.status()).toBe(200);
+    expect(opened?.headers()['content-type']).toMatch(/^application\/pdf/);
+    // The same address read as bytes: the PDF as uploaded.
     const response = await stranger.request.get(link);
     expect(response.status()).toBe(200);
     expect(response.headers()['content-type']).toMatch(/^application\/pdf/);

@@ -103,4 +103,13 @@ pub trait BlobStore: Send + Sync + std::fmt::Debug {
 
     /// Where the blobs are, for logs and messages (`s3://bucket/prefix`, `file:///dir`).
     fn location(&self) -> String;
+
+    /// Removes what interrupted writes left behind (a process killed mid-write) that is older
+    /// than `older_than`; answers how many were removed. A local directory's staged files are
+    /// swept here; an S3 bucket's incomplete multipart uploads are the bucket's lifecycle
+    /// rule's (`AbortIncompleteMultipartUpload`), so the default does nothing.
+    async fn sweep_incomplete(&self, older_than: Duration) -> Result<u64, BlobError> {
+        let _ = older_than;
+        Ok(0)
+    }
 }

@@ -31,6 +31,8 @@ pub struct ObjectBlobs {
     /// Prepended to every key (`a/b`), or empty.
     prefix: String,
     location: String,
+    /// The directory of the local backend, whose staged files `sweep_incomplete` removes.
+    local_dir: Option<std::path::PathBuf>,
 }
 
 #[cfg(feature = "s3")]
@@ -55,6 +57,7 @@ impl ObjectBlobs {
             signer: None,
             prefix: String::new(),
             location: "memory://".to_owned(),
+            local_dir: None,
         }
     }
 
@@ -71,6 +74,7 @@ impl ObjectBlobs {
             signer: None,
             prefix: String::new(),
             location: format!("file://{}", dir.display()),
+            local_dir: Some(dir.to_path_buf()),
         })
     }
 
@@ -124,6 +128,7 @@ impl ObjectBlobs {
             signer: Some(store),
             prefix: target.prefix.to_owned(),
             location,
+            local_dir: None,
         })
     }
 
@@ -409,6 +414,55 @@ impl BlobStore for ObjectBlobs {
     fn location(&self) -> String {
         self.location.clone()
     }
+
+    async fn sweep_incomplete(&self, older_than: Duration) -> Result<u64, BlobError> {
+        let Some(dir) = self.local_dir.clone() else {
+            return Ok(0);
+        };
+        tokio::task::spawn_blocking(move || sweep_staged(&dir, older_than))
+            .await
+            .map_err(|e| BlobError::Unavailable(format!("the sweep stopped: {e}")))?
+    }
+}
+
+/// Removes the files a local write staged (`<target>#<n>`, renamed into place when the write
+/// completes) that are older than `older_than`: what a process killed mid-write left.
+fn sweep_staged(dir: &FsPath, older_than: Duration) -> Result<u64, BlobError> {
+    let cutoff = std::time::SystemTime::now()
+        .checked_sub(older_than)
+        .unwrap_or(std::time::UNIX_EPOCH);
+    let mut removed = 0;
+    let mut dirs = vec![dir.to_path_buf()];
+    while let Some(current) = dirs.pop() {
+        let entries = match std::fs::read_dir(&current) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => {
+                return Err(BlobError::Unavailable(format!(
+                    "cannot read {}: {e}",
+                    current.display()
+                )));
+            }
+        };
+        for entry in entries.flatten() {
+            let Ok(kind) = entry.file_type() else {
+                continue;
+            };
+            if kind.is_dir() {
+                dirs.push(entry.path());
+                continue;
+            }
+            let staged = entry.file_name().to_string_lossy().contains('#');
+            let old = entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .is_ok_and(|modified| modified < cutoff);
+            if kind.is_file() && staged && old && std::fs::remove_file(entry.path()).is_ok() {
+                removed += 1;
+            }
+        }
+    }
+    Ok(removed)
 }
 
 #[cfg(feature = "s3")]

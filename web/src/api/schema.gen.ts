@@ -2384,11 +2384,24 @@ export interface components {
              */
             next?: string | null;
         };
+        FileQuota: {
+            /** Format: int64 */
+            max_bytes: number;
+            /** Format: int64 */
+            max_files: number;
+        };
         /**
          * @description Where a file is in its checks. Only `clean` and `unscanned` files are ever served.
          * @enum {string}
          */
         FileState: "pending" | "clean" | "infected" | "unscanned";
+        /** @description What a user stores. */
+        FileUsage: {
+            /** Format: int64 */
+            bytes: number;
+            /** Format: int64 */
+            files: number;
+        };
         /** @description A stored file. */
         FileView: {
             /** Format: uuid */
@@ -3630,8 +3643,8 @@ export interface components {
         };
         /** @description What the user stores against their quota, and the limits of an upload. */
         UsageView: {
-            usage: components["schemas"]["Usage"];
-            quota: components["schemas"]["QuotaView"];
+            usage: components["schemas"]["FileUsage"];
+            quota: components["schemas"]["FileQuota"];
             /**
              * Format: int64
              * @description The largest single upload accepted.
@@ -11260,8 +11273,26 @@ export interface operations {
                 };
                 content?: never;
             };
+            /** @description bad_request: a path or query parameter is malformed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
             /** @description link_invalid, link_expired, link_revoked */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description not_found: no such resource, or not yours */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -38,6 +38,9 @@ function serve(extra: Record<string, Handler> = {}, files: FileView[] = [report,
     'GET /api/v1/files/usage': () => jsonResponse(200, usage({ scanning })),
     'GET /api/v1/files': () => jsonResponse(200, { files, next: null }),
     'GET /api/v1/files/f-cat/thumbnail': () => new Response(new Blob(['png'], { type: 'image/png' }), { status: 200 }),
+    // Asked for again while being scanned (every POLL_MS): still pending. Unanswered (404),
+    // the page would drop it as deleted, and a slow test would miss it.
+    'GET /api/v1/files/f-pending': () => jsonResponse(200, pending),
     ...extra,
   });
 }

@@ -26,27 +26,13 @@ export type FileView = Schemas['FileView'];
 /** A page of the caller's files, newest first; `next` is the `before` of the following page. */
 export type FilePage = Schemas['FileList'];
 
-/** What a user stores, and their limits (the `usage` and `quota` of GET /api/v1/files/usage). */
-export interface FilesUsageCounts {
-  bytes: number;
-  files: number;
-}
-export interface FilesQuota {
-  max_bytes: number;
-  max_files: number;
-}
+/** What a user stores: bytes and files. */
+export type FilesUsageCounts = Schemas['FileUsage'];
+/** What a user may store in all. */
+export type FilesQuota = Schemas['FileQuota'];
 
-/**
- * GET /api/v1/files/usage. The OpenAPI document names the files service's `Usage` and
- * `QuotaView` like the token counts of inference (`Usage`) and the SEO studio's quota
- * (`QuotaView`), and keeps the others under those names: its `UsageView` points at the wrong
- * two. Until the server names them apart, their fields are written here (crates/files
- * src/domain/mod.rs `Usage`, src/api/views.rs `QuotaView`).
- */
-export type FilesUsage = Omit<Schemas['UsageView'], 'usage' | 'quota'> & {
-  usage: FilesUsageCounts;
-  quota: FilesQuota;
-};
+/** GET /api/v1/files/usage: what the user stores against their quota, and the limits of an upload. */
+export type FilesUsage = Schemas['UsageView'];
 
 /** A resumable upload (POST /api/v1/files/uploads, GET /api/v1/files/uploads/{id}). */
 export type UploadSession = Schemas['UploadView'];

@@ -138,3 +138,49 @@ fn stores_say_where_they_are() {
     assert_eq!(local.location(), format!("file://{}", dir.path().display()));
     assert_eq!(ObjectBlobs::memory().location(), "memory://");
 }
+
+/// A write cut off by a killed process leaves a staged file (`<target>#<n>`) that no listing
+/// shows; the sweep removes those older than its threshold, and nothing else.
+#[tokio::test]
+async fn the_sweep_removes_old_staged_files_of_killed_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = ObjectBlobs::local(dir.path()).unwrap();
+    store
+        .put(&BlobKey::new("files/a/kept").unwrap(), "whole".into())
+        .await
+        .unwrap();
+    let folder = dir.path().join("files/a");
+    let old = folder.join("cut#1");
+    let young = folder.join("writing#2");
+    std::fs::write(&old, b"half").unwrap();
+    std::fs::write(&young, b"half").unwrap();
+    let an_hour_ago = std::time::SystemTime::now() - Duration::from_secs(3600);
+    std::fs::File::options()
+        .write(true)
+        .open(&old)
+        .unwrap()
+        .set_modified(an_hour_ago)
+        .unwrap();
+    let listed = store.list(None).await.unwrap();
+    assert_eq!(listed.len(), 1, "staged files are not blobs: {listed:?}");
+    assert_eq!(
+        store
+            .sweep_incomplete(Duration::from_secs(600))
+            .await
+            .unwrap(),
+        1
+    );
+    assert!(!old.exists() && young.exists());
+    assert_eq!(
+        store.list(None).await.unwrap().len(),
+        1,
+        "the whole blob stays"
+    );
+    assert_eq!(
+        ObjectBlobs::memory()
+            .sweep_incomplete(Duration::ZERO)
+            .await
+            .unwrap(),
+        0
+    );
+}

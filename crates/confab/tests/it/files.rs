@@ -573,3 +573,189 @@ async fn clamd_quarantines_viruses_and_nothing_is_served_unscanned() {
     relaying.abort();
     app.stop().await;
 }
+
+#[tokio::test]
+async fn files_live_in_s3_storage_when_configured() {
+    let (Ok(endpoint), Ok(bucket), Ok(key), Ok(secret)) = (
+        std::env::var("TEST_S3_ENDPOINT"),
+        std::env::var("TEST_S3_BUCKET"),
+        std::env::var("TEST_S3_ACCESS_KEY"),
+        std::env::var("TEST_S3_SECRET_KEY"),
+    ) else {
+        eprintln!("skipped: TEST_S3_ENDPOINT is not set (scripts/test.sh starts s3s-fs)");
+        return;
+    };
+    // A prefix of this test's own in the shared bucket.
+    let prefix = format!("files-test-{}", uuid::Uuid::now_v7().simple());
+    let app = TestApp::start_with(|config| {
+        config.storage.backend = confab_core::config::StorageBackend::S3;
+        config.storage.s3.bucket = Some(bucket);
+        config.storage.s3.prefix = prefix;
+        config.storage.s3.endpoint = Some(endpoint);
+        config.storage.s3.access_key_id = Some(confab_core::config::Secret::new(key));
+        config.storage.s3.secret_access_key = Some(confab_core::config::Secret::new(secret));
+        config.bus.job_poll_ms = 20;
+    })
+    .await;
+    let alice = user(&app, "alice@example.com").await;
+    // Larger than one 8 MiB part: a multipart upload to S3.
+    let big: Vec<u8> = (0..9 * 1024 * 1024)
+        .map(|i| b'a' + (i % 26) as u8)
+        .collect();
+    let made = put_raw(&app, &alice, "letters.txt", None, big.clone()).await;
+    assert_eq!(made.status, 201, "{}", made.text);
+    let id = made.body["id"].as_str().unwrap().to_owned();
+    let ranged = app
+        .client
+        .get(app.url(&format!("/api/v1/files/{id}/content")))
+        .bearer_auth(&alice)
+        .header("range", "bytes=8388600-8388615")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ranged.status(), 206);
+    assert_eq!(ranged.bytes().await.unwrap(), big[8_388_600..8_388_616]);
+    let image = put_raw(&app, &alice, "dot.png", None, png()).await;
+    let image_id = image.body["id"].as_str().unwrap().to_owned();
+    wait_for(&app, &alice, &image_id, |f| f["has_thumbnail"] == true).await;
+    let deleted = app
+        .call(
+            Method::DELETE,
+            &format!("/api/v1/files/{id}"),
+            Some(&alice),
+            None,
+        )
+        .await;
+    assert_eq!(deleted.status, 204);
+    app.get(&format!("/api/v1/files/{id}/content"), Some(&alice))
+        .await
+        .assert_error(404, "not_found");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_client_that_goes_away_mid_upload_leaves_nothing() {
+    let app = TestApp::start().await;
+    let alice = user(&app, "alice@example.com").await;
+    let data_dir = app.data_dir().to_path_buf();
+    // 3 MiB arrive, then the client's body fails: the connection is cut mid-upload.
+    let chunks = futures::stream::iter((0..4).map(|i| {
+        if i < 3 {
+            Ok(vec![b'w'; 1024 * 1024])
+        } else {
+            Err(std::io::Error::other("the client went away"))
+        }
+    }));
+    let sent = app
+        .client
+        .put(app.url("/api/v1/files/raw?name=cut.txt"))
+        .bearer_auth(&alice)
+        .body(reqwest::Body::wrap_stream(chunks))
+        .send()
+        .await;
+    assert!(sent.is_err(), "the request itself failed: {sent:?}");
+    // The server notices and removes what it staged.
+    for _ in 0..50 {
+        if blob_count(&data_dir) == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(blob_count(&data_dir), 0, "no blob left behind");
+    let usage = app.get("/api/v1/files/usage", Some(&alice)).await;
+    assert_eq!(usage.body["usage"], json!({"bytes": 0, "files": 0}));
+    let list = app.get("/api/v1/files", Some(&alice)).await;
+    assert_eq!(list.body["files"], json!([]));
+    app.stop().await;
+}
+
+/// The real binary killed with SIGKILL while an upload streams in: after a restart nothing of
+/// it is visible (no row, no usage) and no blob of it is listed.
+#[tokio::test]
+async fn kill_9_mid_upload_leaves_nothing_visible_after_a_restart() {
+    use confab_testkit::{ConfabProcess, TestDb};
+    let db = TestDb::new().await.unwrap();
+    let env = [("CONFAB_DATABASE__URL", db.url.as_str())];
+    let bin = crate::binary::bin();
+    let server = ConfabProcess::spawn(bin, db.dir.path(), &env)
+        .await
+        .unwrap();
+    let client = reqwest::Client::new();
+    let register = client
+        .post(server.url("/api/v1/auth/register"))
+        .json(&json!({"email": "ada@example.com", "password": PASSWORD, "name": "Ada"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(register.status(), 201);
+    let login: Value = client
+        .post(server.url("/api/v1/auth/login"))
+        .json(&json!({"email": "ada@example.com", "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = login["access_token"].as_str().unwrap().to_owned();
+    // 12 MiB arrive (more than one part), then the body stalls until the server dies.
+    let (sent_tx, sent_rx) = tokio::sync::oneshot::channel::<()>();
+    let mut sent_tx = Some(sent_tx);
+    let chunks = futures::stream::unfold(0usize, move |i| {
+        let done = (i == 12).then(|| sent_tx.take()).flatten();
+        async move {
+            if let Some(done) = done {
+                let _ = done.send(());
+                futures::future::pending::<()>().await;
+            }
+            Some((Ok::<_, std::io::Error>(vec![b'k'; 1024 * 1024]), i + 1))
+        }
+    });
+    let upload = tokio::spawn(
+        client
+            .put(server.url("/api/v1/files/raw?name=big.txt"))
+            .bearer_auth(&token)
+            .body(reqwest::Body::wrap_stream(chunks))
+            .send(),
+    );
+    sent_rx.await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    server.kill().await.unwrap();
+    assert!(upload.await.unwrap().is_err(), "the upload was cut");
+
+    let server = ConfabProcess::spawn(bin, db.dir.path(), &env)
+        .await
+        .unwrap();
+    let files: Value = client
+        .get(server.url("/api/v1/files"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(files["files"], json!([]), "{files}");
+    let usage: Value = client
+        .get(server.url("/api/v1/files/usage"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(usage["usage"], json!({"bytes": 0, "files": 0}));
+    // What the killed write staged is no blob (nothing lists it); the maintenance sweeps it.
+    let store = confab_blob::ObjectBlobs::local(&db.dir.path().join("blobs")).unwrap();
+    use confab_blob::BlobStore;
+    assert!(store.list(None).await.unwrap().is_empty());
+    let staged = blob_count(db.dir.path());
+    assert_eq!(
+        store.sweep_incomplete(Duration::ZERO).await.unwrap(),
+        staged as u64
+    );
+    assert_eq!(blob_count(db.dir.path()), 0);
+    println!("kill -9 mid-upload: {staged} staged file left, no blob; swept");
+    server.terminate().await.unwrap();
+}

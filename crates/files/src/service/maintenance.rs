@@ -2,7 +2,8 @@
 //! expiry are deleted with their parts, and the reconciliation compares the blob store with
 //! the rows — a blob without a row (a crash between the two writes, or a delete whose blob
 //! removal failed) is removed once older than the grace period; a row whose blob is missing
-//! is reported (the admin storage view and the log), never silently dropped.
+//! is reported (the admin storage view and the log), never silently dropped; and what writes
+//! cut off by a killed process staged in a local directory is swept after the same grace.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -52,6 +53,14 @@ impl FilesService {
                 }
                 if let Err(e) = service.reconcile(ORPHAN_GRACE).await {
                     tracing::warn!(error = %e, "the files reconciliation failed");
+                }
+                // What writes cut off by a killed process staged (a local directory's).
+                match service.blobs.sweep_incomplete(ORPHAN_GRACE).await {
+                    Ok(0) => {}
+                    Ok(n) => {
+                        tracing::info!(files = n, "staged files of interrupted writes removed")
+                    }
+                    Err(e) => tracing::warn!(error = %e, "cannot sweep interrupted writes"),
                 }
             }
         });
