@@ -26,11 +26,6 @@ export type FileView = Schemas['FileView'];
 /** A page of the caller's files, newest first; `next` is the `before` of the following page. */
 export type FilePage = Schemas['FileList'];
 
-/** What a user stores: bytes and files. */
-export type FilesUsageCounts = Schemas['FileUsage'];
-/** What a user may store in all. */
-export type FilesQuota = Schemas['FileQuota'];
-
 /** GET /api/v1/files/usage: what the user stores against their quota, and the limits of an upload. */
 export type FilesUsage = Schemas['UsageView'];
 

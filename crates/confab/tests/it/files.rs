@@ -56,6 +56,11 @@ async fn post_multipart(app: &TestApp, token: &str, body: Vec<u8>) -> Response {
 
 /// Every blob stored under the data directory's `blobs/files`.
 fn blob_count(dir: &Path) -> usize {
+    files_under(&dir.join("blobs/files"))
+}
+
+/// Every file under `dir`, at any depth.
+fn files_under(dir: &Path) -> usize {
     fn walk(dir: &Path, n: &mut usize) {
         let Ok(entries) = std::fs::read_dir(dir) else {
             return;
@@ -70,7 +75,7 @@ fn blob_count(dir: &Path) -> usize {
         }
     }
     let mut n = 0;
-    walk(&dir.join("blobs/files"), &mut n);
+    walk(dir, &mut n);
     n
 }
 
@@ -758,4 +763,166 @@ async fn kill_9_mid_upload_leaves_nothing_visible_after_a_restart() {
     assert_eq!(blob_count(db.dir.path()), 0);
     println!("kill -9 mid-upload: {staged} staged file left, no blob; swept");
     server.terminate().await.unwrap();
+}
+
+async fn put_part(app: &TestApp, token: &str, id: &str, n: u32, bytes: Vec<u8>) -> Response {
+    let request = app
+        .client
+        .put(app.url(&format!("/api/v1/files/uploads/{id}/parts/{n}")))
+        .bearer_auth(token)
+        .body(bytes);
+    Response::read(request.send().await.unwrap()).await
+}
+
+#[tokio::test]
+async fn resumable_uploads_take_parts_in_any_order_and_resent() {
+    let app = TestApp::start_with(|config| {
+        config.files.part_bytes = 5 * 1024 * 1024;
+        config.files.open_uploads_per_user = 2;
+    })
+    .await;
+    let alice = user(&app, "alice@example.com").await;
+    let bob = user(&app, "bob@example.com").await;
+    let part = 5 * 1024 * 1024;
+    let data: Vec<u8> = (0..2 * part + 1000)
+        .map(|i| b'a' + (i % 23) as u8)
+        .collect();
+    let created = app
+        .post(
+            "/api/v1/files/uploads",
+            Some(&alice),
+            json!({"name": "long.txt", "size": data.len(), "content_type": "text/plain"}),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.text);
+    assert_eq!(created.body["parts"], 3);
+    assert_eq!(created.body["part_bytes"], part);
+    let id = created.body["id"].as_str().unwrap().to_owned();
+    let slice = |n: usize| data[n * part..((n + 1) * part).min(data.len())].to_vec();
+
+    // The last part first, a wrong length refused, the first part twice.
+    assert_eq!(put_part(&app, &alice, &id, 2, slice(2)).await.status, 204);
+    put_part(&app, &alice, &id, 1, vec![b'x'; 10])
+        .await
+        .assert_error(422, "part_size_mismatch");
+    put_part(&app, &alice, &id, 3, vec![b'x'; 10])
+        .await
+        .assert_error(422, "invalid_part");
+    assert_eq!(put_part(&app, &alice, &id, 0, slice(0)).await.status, 204);
+    assert_eq!(put_part(&app, &alice, &id, 0, slice(0)).await.status, 204);
+    // Another user sees nothing of it.
+    put_part(&app, &bob, &id, 1, slice(1))
+        .await
+        .assert_error(404, "not_found");
+    app.get(&format!("/api/v1/files/uploads/{id}"), Some(&bob))
+        .await
+        .assert_error(404, "not_found");
+    let status = app
+        .get(&format!("/api/v1/files/uploads/{id}"), Some(&alice))
+        .await;
+    assert_eq!(status.body["received"], json!([0, 2]));
+    let early = app
+        .post(
+            &format!("/api/v1/files/uploads/{id}/complete"),
+            Some(&alice),
+            json!({}),
+        )
+        .await;
+    let message = early.assert_error(409, "parts_missing");
+    assert!(
+        early.text.contains("missing parts: 1"),
+        "{message}: {}",
+        early.text
+    );
+
+    assert_eq!(put_part(&app, &alice, &id, 1, slice(1)).await.status, 204);
+    let file = app
+        .post(
+            &format!("/api/v1/files/uploads/{id}/complete"),
+            Some(&alice),
+            json!({}),
+        )
+        .await;
+    assert_eq!(file.status, 201, "{}", file.text);
+    assert_eq!(file.body["size"], data.len());
+    let file_id = file.body["id"].as_str().unwrap();
+    let content = app
+        .client
+        .get(app.url(&format!("/api/v1/files/{file_id}/content")))
+        .bearer_auth(&alice)
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    assert!(content == data, "the parts were put together in order");
+    app.get(&format!("/api/v1/files/uploads/{id}"), Some(&alice))
+        .await
+        .assert_error(404, "not_found");
+
+    // Open uploads are capped; cancelling makes room and removes its parts.
+    let open = |name: &'static str| {
+        let (app, alice) = (&app, alice.clone());
+        async move {
+            app.post(
+                "/api/v1/files/uploads",
+                Some(&alice),
+                json!({"name": name, "size": 10}),
+            )
+            .await
+        }
+    };
+    let first = open("a.txt").await;
+    assert_eq!(first.status, 201);
+    assert_eq!(open("b.txt").await.status, 201);
+    open("c.txt")
+        .await
+        .assert_error(429, "too_many_open_uploads");
+    let first_id = first.body["id"].as_str().unwrap();
+    assert_eq!(
+        put_part(&app, &alice, first_id, 0, vec![b'q'; 10])
+            .await
+            .status,
+        204
+    );
+    let cancelled = app
+        .call(
+            Method::DELETE,
+            &format!("/api/v1/files/uploads/{first_id}"),
+            Some(&alice),
+            None,
+        )
+        .await;
+    assert_eq!(cancelled.status, 204);
+    assert_eq!(open("c.txt").await.status, 201);
+    assert_eq!(
+        files_under(&app.data_dir().join("blobs/uploads")),
+        0,
+        "the cancelled upload's part is gone, the completed one's too"
+    );
+
+    // What a declared size says is checked before a byte is sent.
+    app.post(
+        "/api/v1/files/uploads",
+        Some(&bob),
+        json!({"name": "x.txt", "size": 0}),
+    )
+    .await
+    .assert_error(422, "file_empty");
+    app.post(
+        "/api/v1/files/uploads",
+        Some(&bob),
+        json!({"name": "x.txt", "size": 1u64 << 40}),
+    )
+    .await
+    .assert_error(413, "file_too_large");
+    app.post(
+        "/api/v1/files/uploads",
+        Some(&bob),
+        json!({"name": "../x", "size": 5}),
+    )
+    .await
+    .assert_error(422, "invalid_file_name");
+    app.stop().await;
 }
