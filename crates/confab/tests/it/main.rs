@@ -24,6 +24,7 @@ mod chat_transfer;
 mod cluster;
 mod common;
 mod files;
+mod files_more;
 mod hygiene;
 mod inference;
 mod metrics;
