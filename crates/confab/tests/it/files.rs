@@ -471,3 +471,36 @@ async fn share_links_are_signed_expire_and_can_be_revoked() {
         .assert_error(403, "link_revoked");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn api_keys_need_the_files_scope() {
+    let app = TestApp::start().await;
+    let token = user(&app, "alice@example.com").await;
+    let key = |scopes: Value| {
+        let (app, token) = (&app, token.clone());
+        async move {
+            let response = app
+                .post(
+                    "/api/v1/auth/api-keys",
+                    Some(&token),
+                    json!({"name": "k", "scopes": scopes}),
+                )
+                .await;
+            assert_eq!(response.status, 201, "{}", response.text);
+            response.body["key"].as_str().unwrap().to_owned()
+        }
+    };
+    let chat_only = key(json!(["chat"])).await;
+    app.get("/api/v1/files", Some(&chat_only))
+        .await
+        .assert_error(403, "insufficient_scope");
+    put_raw(&app, &chat_only, "a.txt", None, b"words".to_vec())
+        .await
+        .assert_error(403, "insufficient_scope");
+    let files = key(json!(["files"])).await;
+    let made = put_raw(&app, &files, "a.txt", None, b"words".to_vec()).await;
+    assert_eq!(made.status, 201, "{}", made.text);
+    let listed = app.get("/api/v1/files", Some(&token)).await;
+    assert_eq!(listed.body["files"].as_array().unwrap().len(), 1);
+    app.stop().await;
+}
