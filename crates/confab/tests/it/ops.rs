@@ -473,3 +473,23 @@ async fn openapi_declares_every_shared_error_status_with_its_schema() {
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
+
+/// Every operation has its own `operationId`: clients generated from the document, the web
+/// UI's types among them, name their functions after it.
+#[tokio::test]
+async fn operation_ids_are_unique() {
+    let (config, _db) = crate::common::test_config().await;
+    let app = confab::app::build(&config).await.unwrap();
+    let doc = serde_json::to_value(&app.openapi).unwrap();
+    let mut seen = std::collections::BTreeMap::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, operation) in item.as_object().unwrap() {
+            if let Some(id) = operation["operationId"].as_str()
+                && let Some(earlier) = seen.insert(id.to_owned(), format!("{method} {path}"))
+            {
+                panic!("operationId `{id}` is both {earlier} and {method} {path}");
+            }
+        }
+    }
+    assert!(seen.len() > 100, "{} operations", seen.len());
+}

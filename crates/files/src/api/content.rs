@@ -176,7 +176,7 @@ async fn preview(
 
 /// A shared file, through its signed link; no sign-in. A malformed, tampered, expired or
 /// revoked link answers 403 before anything is read.
-#[utoipa::path(get, path = "/f/{token}", tag = "files", params(("token" = String, Path)),
+#[utoipa::path(get, path = "/f/{token}", tag = "files", operation_id = "shared_file", params(("token" = String, Path)),
     responses(ById,
         (status = 200, description = "the bytes", content_type = "application/octet-stream"),
         (status = 206, description = "one range of the bytes"),
