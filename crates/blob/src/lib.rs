@@ -1,6 +1,7 @@
 //! Blob storage: the [`BlobStore`] port and its one adapter, [`ObjectBlobs`], over
 //! `object_store` with three backends — memory (tests), a local directory (the laptop
-//! default, `<data_dir>/blobs`) and S3-compatible storage (split mode, backups).
+//! default, `<data_dir>/blobs`) and S3-compatible storage (split mode, backups) — and
+//! [`EncryptedBlobs`], which encrypts another store's blobs at rest (`files.encryption_key`).
 //!
 //! The port's promises, which the contract suite (`tests/it`) checks against every backend:
 //! - a write is whole or absent: a streamed write whose body fails, or whose future is
@@ -10,9 +11,13 @@
 //!   can never leave the store's root directory or prefix;
 //! - reads may take a byte range; a range past the end is an error, not a short body.
 
+mod encrypted;
 mod key;
 mod object;
 
+pub use encrypted::{
+    EncryptedBlobs, HEADER_BYTES, KeyTooShort, SEGMENT_BYTES, plain_size, stored_size,
+};
 pub use key::{BlobKey, InvalidKey};
 pub use object::{ObjectBlobs, PART_BYTES, S3Target};
 

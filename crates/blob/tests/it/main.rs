@@ -11,6 +11,7 @@
 )]
 
 mod contract;
+mod encrypted;
 
 use std::time::Duration;
 
@@ -74,6 +75,30 @@ macro_rules! contract_tests {
             async fn $name() {
                 if let Some(store) = crate::s3(stringify!($name)) {
                     crate::contract::$name(&store).await;
+                }
+            })*
+        }
+        mod encrypted_memory {
+            $(#[tokio::test]
+            async fn $name() {
+                let store = crate::encrypted::over(confab_blob::ObjectBlobs::memory());
+                crate::contract::$name(&store).await;
+            })*
+        }
+        mod encrypted_local {
+            $(#[tokio::test]
+            async fn $name() {
+                let dir = tempfile::tempdir().unwrap();
+                let store = confab_blob::ObjectBlobs::local(dir.path()).unwrap();
+                crate::contract::$name(&crate::encrypted::over(store)).await;
+                crate::contract::no_staged_files_left(dir.path());
+            })*
+        }
+        mod encrypted_s3 {
+            $(#[tokio::test]
+            async fn $name() {
+                if let Some(store) = crate::s3(stringify!($name)) {
+                    crate::contract::$name(&crate::encrypted::over(store)).await;
                 }
             })*
         }

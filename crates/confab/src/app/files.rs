@@ -26,8 +26,15 @@ pub(super) fn files_service(
     shutdown: &CancellationToken,
 ) -> anyhow::Result<Arc<FilesService>> {
     let files = &config.files;
-    let blobs = confab_blob::ObjectBlobs::from_config(&config.storage, &config.data_dir)
+    let objects = confab_blob::ObjectBlobs::from_config(&config.storage, &config.data_dir)
         .context("cannot open the blob storage of files ([storage])")?;
+    let blobs: Arc<dyn confab_blob::BlobStore> = match &files.encryption_key {
+        Some(key) => Arc::new(
+            confab_blob::EncryptedBlobs::new(Arc::new(objects), key.expose())
+                .map_err(|e| anyhow::anyhow!("files.encryption_key: {e}"))?,
+        ),
+        None => Arc::new(objects),
+    };
     let scanner: Option<Arc<dyn Scanner>> = match &files.clamd_address {
         Some(address) => {
             let address = ClamdAddress::parse(address)
@@ -79,7 +86,7 @@ pub(super) fn files_service(
         FilesDeps {
             store: store.clone(),
             uploads: store,
-            blobs: Arc::new(blobs),
+            blobs,
             scanner,
             jobs,
             audit,

@@ -469,3 +469,68 @@ async fn resumable_uploads_take_parts_in_any_order_and_resent() {
     .assert_error(422, "invalid_file_name");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn files_are_encrypted_at_rest_when_a_key_is_set() {
+    let app = TestApp::start_with(|config| {
+        config.files.encryption_key = Some(confab_core::config::Secret::new(
+            "an encryption key of at least thirty-two bytes".to_owned(),
+        ));
+        config.bus.job_poll_ms = 20;
+    })
+    .await;
+    let alice = user(&app, "alice@example.com").await;
+    let secret = b"a plainly readable sentence, repeated. ".repeat(4000);
+    let made = put_raw(&app, &alice, "secret.txt", None, secret.clone()).await;
+    assert_eq!(made.status, 201, "{}", made.text);
+    let id = made.body["id"].as_str().unwrap().to_owned();
+    assert_eq!(made.body["size"], secret.len());
+    // What is on disk is not the text.
+    let mut stored = Vec::new();
+    for entry in walk(&app.data_dir().join("blobs/files")) {
+        stored.extend(std::fs::read(entry).unwrap());
+    }
+    assert!(stored.len() > secret.len());
+    assert!(
+        !stored.windows(20).any(|w| w == &secret[..20]),
+        "the plaintext is not stored"
+    );
+    // Served whole and by range, and image variants too.
+    let content = app
+        .get(&format!("/api/v1/files/{id}/content"), Some(&alice))
+        .await;
+    assert_eq!(content.text.as_bytes(), &secret[..]);
+    let ranged = app
+        .client
+        .get(app.url(&format!("/api/v1/files/{id}/content")))
+        .bearer_auth(&alice)
+        .header("range", "bytes=70000-70009")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ranged.status(), 206);
+    assert_eq!(ranged.bytes().await.unwrap(), secret[70_000..70_010]);
+    let image = put_raw(&app, &alice, "dot.png", None, png()).await;
+    let image_id = image.body["id"].as_str().unwrap().to_owned();
+    wait_for(&app, &alice, &image_id, |f| f["has_thumbnail"] == true).await;
+    let thumb = app
+        .get(&format!("/api/v1/files/{image_id}/thumbnail"), Some(&alice))
+        .await;
+    assert_eq!(thumb.status, 200);
+    app.stop().await;
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut found = Vec::new();
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                found.extend(walk(&path));
+            } else {
+                found.push(path);
+            }
+        }
+    }
+    found
+}

@@ -33,6 +33,11 @@ pub struct FilesConfig {
     /// made once and kept in the database, shared by every replica.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub link_key: Option<Secret>,
+    /// Encrypts stored files and their variants at rest (AES-256-GCM, a data key per object,
+    /// wrapped by this key; at least 32 bytes). Unset: stored as given. Changing or losing it
+    /// makes stored files unreadable.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub encryption_key: Option<Secret>,
     /// Images with more pixels than this are refused (decompression bombs).
     pub image_max_pixels: u64,
     /// The most memory one image decode may allocate, in bytes.
@@ -63,6 +68,7 @@ impl Default for FilesConfig {
             clamd_timeout_secs: 30,
             link_max_hours: 24 * 7,
             link_key: None,
+            encryption_key: None,
             image_max_pixels: 50_000_000,
             image_max_alloc_bytes: 512 * 1024 * 1024,
             uploads_per_user: 4,
@@ -109,6 +115,14 @@ impl FilesConfig {
         if !(1..=24 * 365).contains(&self.link_max_hours) {
             return Err("files.link_max_hours must be between 1 and 8760 (a year)".into());
         }
+        if let Some(key) = &self.encryption_key
+            && key.expose().len() < 32
+        {
+            return Err(
+                "files.encryption_key must be at least 32 bytes (e.g. `openssl rand -hex 32`)"
+                    .into(),
+            );
+        }
         if self.image_max_pixels == 0 || self.image_max_alloc_bytes == 0 {
             return Err(
                 "files.image_max_pixels and files.image_max_alloc_bytes must be at least 1".into(),
@@ -127,5 +141,22 @@ impl FilesConfig {
             return Err("files.upload_expiry_hours must be at least 1".into());
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_encryption_key_is_at_least_32_bytes() {
+        let with = |key: &str| FilesConfig {
+            encryption_key: Some(Secret::new(key)),
+            ..FilesConfig::default()
+        };
+        assert!(FilesConfig::default().validate().is_ok());
+        assert!(with("short").validate().is_err());
+        assert!(with(&"k".repeat(31)).validate().is_err());
+        assert!(with(&"k".repeat(32)).validate().is_ok());
     }
 }
