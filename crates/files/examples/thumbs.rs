@@ -117,6 +117,48 @@ fn direct(resizer: &mut Resizer, bytes: &[u8]) -> Result<DynamicImage> {
     Ok(thumb)
 }
 
+/// Resized so the longer side is `max_side` (Lanczos3), as `variants` does.
+fn shrink(resizer: &mut Resizer, image: &DynamicImage, max_side: u32) -> Result<DynamicImage> {
+    let (width, height) = (image.width(), image.height());
+    let longer = width.max(height);
+    let scale = |side: u32| ((u64::from(side) * u64::from(max_side)) / u64::from(longer)).max(1);
+    let mut out = DynamicImage::new(
+        u32::try_from(scale(width))?,
+        u32::try_from(scale(height))?,
+        image.color(),
+    );
+    let options = ResizeOptions::new().resize_alg(ResizeAlg::Convolution(FilterType::Lanczos3));
+    resizer.resize(image, &mut out, &options)?;
+    Ok(out)
+}
+
+/// The steps of `variants`, timed one by one on one image (the same settings: Lanczos3, the
+/// thumbnail from the preview, JPEG quality 82), median of `rounds`: where its time goes.
+fn breakdown(bytes: &[u8], rounds: usize) -> Result<[f64; 5]> {
+    let mut resizer = Resizer::new();
+    let mut samples: [Vec<f64>; 5] = Default::default();
+    for _ in 0..rounds {
+        let mut lap = Instant::now();
+        let mut next = |k: usize, samples: &mut [Vec<f64>; 5]| {
+            samples[k].push(lap.elapsed().as_secs_f64() * 1000.0);
+            lap = Instant::now();
+        };
+        let image = decode(bytes)?;
+        next(0, &mut samples);
+        let preview = shrink(&mut resizer, &image, 1600)?;
+        next(1, &mut samples);
+        let thumb = shrink(&mut resizer, &preview, THUMB_SIDE)?;
+        next(2, &mut samples);
+        for (k, encoded) in [(3, &preview), (4, &thumb)] {
+            let mut out = Vec::new();
+            encoded.write_with_encoder(JpegEncoder::new_with_quality(&mut out, 82))?;
+            black_box(out);
+            next(k, &mut samples);
+        }
+    }
+    Ok(samples.map(|mut s| median(&mut s)))
+}
+
 #[derive(Clone, Copy)]
 enum Op {
     Decode,
@@ -258,6 +300,24 @@ fn main() -> Result<()> {
             median(&mut ratios),
             median(&mut over_decode),
         )?;
+    }
+    writeln!(
+        out,
+        "\nwhere variants' time goes, first image of each set, ms (median of the rounds)"
+    )?;
+    writeln!(
+        out,
+        "{:<16} {:>8} {:>15} {:>16} {:>15} {:>14}",
+        "images", "decode", "resize to 1600", "1600 -> 320", "encode preview", "encode thumb"
+    )?;
+    for (label, images) in &sets {
+        if let Some(first) = images.first() {
+            let [d, r1, r2, e1, e2] = breakdown(first, args.rounds)?;
+            writeln!(
+                out,
+                "{label:<16} {d:>8.1} {r1:>15.1} {r2:>16.1} {e1:>15.1} {e2:>14.1}"
+            )?;
+        }
     }
     writeln!(
         out,
