@@ -2,7 +2,7 @@
 //! services named by `--services` ([`build_process`]), each port given its in-process adapter
 //! when the service behind it is here and its HTTP or bus adapter when it is not.
 //!
-//! Long (about 625 lines) because `assemble` wires every service's ports in one place, so
+//! Long (about 660 lines) because `assemble` wires every service's ports in one place, so
 //! which adapter each port gets in which process reads as one list; the next cut is the
 //! background tasks (consumers, maintenance, metrics refresh) into a module of their own.
 

@@ -59,22 +59,23 @@ pub(crate) fn blob_count(dir: &Path) -> usize {
 
 /// Every file under `dir`, at any depth.
 pub(crate) fn files_under(dir: &Path) -> usize {
-    fn walk(dir: &Path, n: &mut usize) {
-        let Ok(entries) = std::fs::read_dir(dir) else {
-            return;
-        };
+    files_in(dir).len()
+}
+
+/// The paths of every file under `dir`, at any depth.
+pub(crate) fn files_in(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut found = Vec::new();
+    if let Ok(entries) = std::fs::read_dir(dir) {
         for entry in entries.flatten() {
             let path = entry.path();
             if path.is_dir() {
-                walk(&path, n);
+                found.extend(files_in(&path));
             } else {
-                *n += 1;
+                found.push(path);
             }
         }
     }
-    let mut n = 0;
-    walk(dir, &mut n);
-    n
+    found
 }
 
 /// A PNG whose header announces `width` × `height`, with an (empty) image stream: what a

@@ -9,7 +9,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::common::{PASSWORD, Response, TestApp};
-use crate::files::{blob_count, files_under, put_raw, user, wait_for};
+use crate::files::{blob_count, files_in, files_under, put_raw, user, wait_for};
 use crate::routes::png;
 
 fn eicar() -> Vec<u8> {
@@ -487,7 +487,7 @@ async fn files_are_encrypted_at_rest_when_a_key_is_set() {
     assert_eq!(made.body["size"], secret.len());
     // What is on disk is not the text.
     let mut stored = Vec::new();
-    for entry in walk(&app.data_dir().join("blobs/files")) {
+    for entry in files_in(&app.data_dir().join("blobs/files")) {
         stored.extend(std::fs::read(entry).unwrap());
     }
     assert!(stored.len() > secret.len());
@@ -518,19 +518,4 @@ async fn files_are_encrypted_at_rest_when_a_key_is_set() {
         .await;
     assert_eq!(thumb.status, 200);
     app.stop().await;
-}
-
-fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut found = Vec::new();
-    if let Ok(entries) = std::fs::read_dir(dir) {
-        for entry in entries.flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                found.extend(walk(&path));
-            } else {
-                found.push(path);
-            }
-        }
-    }
-    found
 }

@@ -71,7 +71,7 @@ impl FilesService {
         let quota = self.settings.quota;
         let usage = self.store.usage(owner).await?;
         if usage.files >= quota.max_files || usage.bytes >= quota.max_bytes {
-            return Err(self.over_quota(usage));
+            return Err(self.over_quota_error(usage));
         }
         // The tightest of the three limits, and which one it is.
         let mut limit = (
@@ -164,7 +164,7 @@ impl FilesService {
             Ok(Ok(())) => {}
             Ok(Err(over)) => {
                 self.remove_blob(&key).await;
-                return Err(self.over_quota(over.usage));
+                return Err(self.over_quota_error(over.usage));
             }
             Err(e) => {
                 self.remove_blob(&key).await;
@@ -189,16 +189,12 @@ impl FilesService {
         }
     }
 
-    fn over_quota(&self, usage: crate::domain::Usage) -> FilesError {
-        self.over_quota_error(usage)
-    }
-
     async fn stopped(&self, stop: Stop, owner: Uuid) -> FilesError {
         match stop {
             Stop::FileLimit(max) => FilesError::TooLarge { max },
             Stop::ScanLimit(max) => FilesError::TooLargeToScan { max },
             Stop::Quota => match self.store.usage(owner).await {
-                Ok(usage) => self.over_quota(usage),
+                Ok(usage) => self.over_quota_error(usage),
                 Err(e) => e.into(),
             },
         }
