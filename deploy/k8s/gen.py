@@ -703,7 +703,14 @@ def all_in_one(v):
     env_keys = {
         k: val
         for k, val in v["env"].items()
-        if not k.startswith(("CONFAB_BUS__", "CONFAB_SERVICES__", "CONFAB_CHAT__INFERENCE_URL"))
+        if not k.startswith(
+            (
+                "CONFAB_BUS__",
+                "CONFAB_SERVICES__",
+                "CONFAB_CHAT__INFERENCE_URL",
+                "CONFAB_CHAT__FILES_URL",
+            )
+        )
     }
     env_keys["CONFAB_DATABASE__AUTO_MIGRATE"] = "true"
     if v["clamav"]["enabled"]:

@@ -1,24 +1,6 @@
 import { expect, test, type Locator, type Page } from '@playwright/test';
+import { PDF, PNG } from './fixtures';
 import { newUser, settled, shot } from './support';
-
-/** A 16×16 PNG (a blue and orange checkerboard). */
-const PNG = Buffer.from(
-  'iVBORw0KGgoAAAANSUhEUgAAABAAAAAQCAIAAACQkWg2AAAAJElEQVR42mPQqDgBRw+CjOAIlzjDINRAjCJk8cGoYTQeBoUGAFosZhBZ1kj5AAAAAElFTkSuQmCC',
-  'base64',
-);
-
-/** A one-page PDF with nothing on it. */
-const PDF = Buffer.from(
-  [
-    '%PDF-1.4',
-    '1 0 obj << /Type /Catalog /Pages 2 0 R >> endobj',
-    '2 0 obj << /Type /Pages /Kids [3 0 R] /Count 1 >> endobj',
-    '3 0 obj << /Type /Page /Parent 2 0 R /MediaBox [0 0 200 200] >> endobj',
-    'trailer << /Root 1 0 R >>',
-    '%%EOF',
-    '',
-  ].join('\n'),
-);
 
 /** The EICAR test string (no virus: every scanner reports it), in pieces so this file is not taken for it. */
 const EICAR = ['X5O!P%@AP[4\\PZX54(P^)7CC)7}$', 'EICAR-STANDARD-ANTIVIRUS-', 'TEST-FILE!$H+H*'].join('');

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use confab_core::config::{StorageBackend, StorageConfig};
 use futures::{StreamExt, TryStreamExt};
 use object_store::path::Path;
@@ -16,10 +16,15 @@ use object_store::{
 
 use crate::{BlobError, BlobKey, BlobMeta, BlobRead, BlobStore, ByteStream};
 
-/// The size of one part of a streamed write (S3's smallest part is 5 MiB). A body shorter than
-/// one part is sent in one request.
+/// The size of one part of a streamed write to S3 (whose smallest part is 5 MiB), and the
+/// largest part of any backend. A body shorter than one part is sent in one request.
 pub const PART_BYTES: usize = 8 * 1024 * 1024;
-/// Parts of one write in flight at once: a write holds at most this many parts in memory.
+/// The size of one part of a streamed write to a local directory, where a part is only a
+/// write at an offset of the staged file: small parts keep a write's memory small, and its
+/// buffers are freed (and reused) soon after they arrive instead of piling up to 8 MiB.
+const LOCAL_PART_BYTES: usize = 512 * 1024;
+/// Parts of one write in flight at once: a write holds at most this many parts in memory,
+/// plus the one it is gathering.
 const PARTS_IN_FLIGHT: usize = 2;
 
 /// Blobs in an `object_store` backend, under an optional key prefix.
@@ -33,6 +38,8 @@ pub struct ObjectBlobs {
     location: String,
     /// The directory of the local backend, whose staged files `sweep_incomplete` removes.
     local_dir: Option<std::path::PathBuf>,
+    /// The size of one part of a streamed write.
+    part_bytes: usize,
 }
 
 #[cfg(feature = "s3")]
@@ -58,6 +65,7 @@ impl ObjectBlobs {
             prefix: String::new(),
             location: "memory://".to_owned(),
             local_dir: None,
+            part_bytes: PART_BYTES,
         }
     }
 
@@ -75,6 +83,7 @@ impl ObjectBlobs {
             prefix: String::new(),
             location: format!("file://{}", dir.display()),
             local_dir: Some(dir.to_path_buf()),
+            part_bytes: LOCAL_PART_BYTES,
         })
     }
 
@@ -129,6 +138,7 @@ impl ObjectBlobs {
             prefix: target.prefix.to_owned(),
             location,
             local_dir: None,
+            part_bytes: PART_BYTES,
         })
     }
 
@@ -165,6 +175,22 @@ impl ObjectBlobs {
         };
         // A checked key (and prefix) is always a valid path: safe segments, none empty.
         Path::parse(full).unwrap_or_default()
+    }
+
+    /// Stores a payload (one or more chunks, not copied together) in one request.
+    async fn put_payload(&self, key: &BlobKey, payload: PutPayload) -> Result<BlobMeta, BlobError> {
+        let size = payload.content_length() as u64;
+        let result = self
+            .store
+            .put(&self.path(key), payload)
+            .await
+            .map_err(|e| Self::error(key, e))?;
+        Ok(BlobMeta {
+            key: key.to_string(),
+            size,
+            modified_ms: now_ms(),
+            etag: result.e_tag,
+        })
     }
 
     fn meta(&self, object: &ObjectMeta) -> BlobMeta {
@@ -255,28 +281,22 @@ impl Drop for Upload {
 #[async_trait]
 impl BlobStore for ObjectBlobs {
     async fn put(&self, key: &BlobKey, bytes: Bytes) -> Result<BlobMeta, BlobError> {
-        let size = bytes.len() as u64;
-        let result = self
-            .store
-            .put(&self.path(key), PutPayload::from_bytes(bytes))
-            .await
-            .map_err(|e| Self::error(key, e))?;
-        Ok(BlobMeta {
-            key: key.to_string(),
-            size,
-            modified_ms: now_ms(),
-            etag: result.e_tag,
-        })
+        self.put_payload(key, PutPayload::from_bytes(bytes)).await
     }
 
     async fn put_stream(&self, key: &BlobKey, mut body: ByteStream) -> Result<BlobMeta, BlobError> {
-        // The first part decides: a body that ends within it is one PUT.
-        let mut first = BytesMut::new();
-        while first.len() < PART_BYTES {
+        // The first part decides: a body that ends within it is one PUT. Its chunks are kept
+        // as they came (no copy into one buffer), as every later part's are.
+        let mut first = Vec::new();
+        let mut size = 0;
+        while size < self.part_bytes {
             match body.next().await {
-                None => return self.put(key, first.freeze()).await,
+                None => return self.put_payload(key, first.into_iter().collect()).await,
                 Some(Err(e)) => return Err(BlobError::Body(e)),
-                Some(Ok(chunk)) => first.extend_from_slice(&chunk),
+                Some(Ok(chunk)) => {
+                    size += chunk.len();
+                    first.push(chunk);
+                }
             }
         }
         let path = self.path(key);
@@ -286,10 +306,13 @@ impl BlobStore for ObjectBlobs {
             .await
             .map_err(|e| Self::error(key, e))?;
         let mut upload = Upload(Some(WriteMultipart::new_with_chunk_size(
-            multipart, PART_BYTES,
+            multipart,
+            self.part_bytes,
         )));
-        let mut size = first.len() as u64;
-        upload.put(first.freeze());
+        let mut size = size as u64;
+        for chunk in first {
+            upload.put(chunk);
+        }
         loop {
             if let Err(e) = upload.wait_for_capacity().await {
                 upload.abort().await;

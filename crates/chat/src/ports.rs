@@ -7,7 +7,7 @@
 //! ([`Accounts`], an adapter over the auth service in the composition root).
 
 use async_trait::async_trait;
-use confab_model_client::types::{ChatMessage, ChatRequest, Role, SamplingParams};
+use confab_model_client::types::{ChatMessage, ChatRequest, ImageInput, Role, SamplingParams};
 pub use confab_model_client::{ModelClient, ModelError};
 use confab_store::StoreError;
 use serde::{Deserialize, Serialize};
@@ -62,6 +62,8 @@ pub struct NewMessage {
     pub content: String,
     pub status: MessageStatus,
     pub model: Option<String>,
+    /// Files attached (user messages), stored with the message in one transaction.
+    pub attachments: Vec<crate::domain::Attachment>,
     pub now: i64,
 }
 
@@ -200,6 +202,13 @@ pub trait MessageStore: Send + Sync {
     /// nothing for another user's.
     async fn all_messages(&self, user_id: Uuid, conversation_id: Uuid)
     -> StoreResult<Vec<Message>>;
+    /// The files attached in these conversations of `user_id`'s and in no other of theirs:
+    /// what deleting the conversations deletes.
+    async fn files_only_in(
+        &self,
+        user_id: Uuid,
+        conversation_ids: &[Uuid],
+    ) -> StoreResult<Vec<Uuid>>;
 }
 
 /// Full-text search over one user's titles and finished messages.
@@ -313,6 +322,8 @@ pub struct Ask {
     pub model: String,
     pub system: Option<String>,
     pub turns: Vec<Turn>,
+    /// The images each turn shows, one list per turn of `turns` (missing lists are empty).
+    pub images: Vec<Vec<ImageInput>>,
     pub params: SamplingParams,
 }
 
@@ -323,12 +334,13 @@ impl Ask {
         if let Some(system) = self.system {
             messages.push(ChatMessage::new(Role::System, system));
         }
+        let mut images = self.images.into_iter();
         messages.extend(self.turns.into_iter().map(|t| {
             let role = match t.role {
                 crate::domain::Author::User => Role::User,
                 crate::domain::Author::Assistant => Role::Assistant,
             };
-            ChatMessage::new(role, t.content)
+            ChatMessage::new(role, t.content).with_images(images.next().unwrap_or_default())
         }));
         ChatRequest {
             model: self.model,
@@ -354,4 +366,123 @@ pub trait Accounts: Send + Sync {
     /// Whether `user_id` names an account that is active: not disabled (locked by an admin),
     /// waiting for approval, or deleted. What such an account shared is not served.
     async fn is_active(&self, user_id: Uuid) -> Result<bool, AccountsError>;
+}
+
+/// What a model is given for an attached file.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FileInput {
+    /// An image for models that see: JPEG, PNG, WebP or GIF bytes (the image's 1600 px
+    /// preview when it has one).
+    Image {
+        media_type: String,
+        data: bytes::Bytes,
+    },
+    /// Text: a text or markdown file as it is, a PDF's extracted text; cut at the byte limit
+    /// asked for (on a character boundary), `truncated` saying whether it was.
+    Text { text: String, truncated: bool },
+    /// Nothing a model can read (audio, video, office documents, a PDF without text).
+    Unreadable,
+}
+
+/// The size of an image attachment shown on a share page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ImageSize {
+    /// At most 320 px.
+    Thumbnail,
+    /// At most 1600 px.
+    Preview,
+}
+
+/// Why a file could not be attached or read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FileAccessError {
+    /// No such file of this user's (another user's file is this too).
+    #[error("no file {0} of yours")]
+    NotFound(Uuid),
+    /// Still being scanned for viruses.
+    #[error("file {0} is still being scanned")]
+    NotReady(Uuid),
+    /// Infected: quarantined, never given to anyone.
+    #[error("file {0} is quarantined")]
+    Quarantined(Uuid),
+    /// This deployment has no files service.
+    #[error("this deployment has no files service")]
+    Disabled,
+    /// The files service cannot be reached now.
+    #[error("files are unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// What the chat service needs of the files service (chat never reads its tables or blobs):
+/// adapters over `FilesService` in the same process and over its internal HTTP routes
+/// (`/internal/v1/files/...`) in split mode, both in the composition root.
+#[async_trait]
+pub trait FileAccess: Send + Sync {
+    /// Describes `user_id`'s files `ids`, in that order, checking each may be attached:
+    /// `NotFound` for one that is not theirs, `NotReady` while it is being scanned,
+    /// `Quarantined` if infected. The first problem found is the answer.
+    async fn describe(
+        &self,
+        user_id: Uuid,
+        ids: &[Uuid],
+    ) -> Result<Vec<crate::domain::Attachment>, FileAccessError>;
+    /// What a model is given for one of `user_id`'s files, text cut at `max_text_bytes`.
+    async fn model_input(
+        &self,
+        user_id: Uuid,
+        id: Uuid,
+        max_text_bytes: usize,
+    ) -> Result<FileInput, FileAccessError>;
+    /// An image file's thumbnail or preview: its content type and bytes (`NotFound` for a
+    /// file that is not an image or has no variants yet).
+    async fn image(
+        &self,
+        user_id: Uuid,
+        id: Uuid,
+        size: ImageSize,
+    ) -> Result<(String, bytes::Bytes), FileAccessError>;
+    /// Deletes `user_id`'s files `ids` (files already gone are skipped): the attachments of a
+    /// deleted conversation.
+    async fn delete(&self, user_id: Uuid, ids: &[Uuid]) -> Result<(), FileAccessError>;
+}
+
+/// [`FileAccess`] for a deployment without the files service: nothing can be attached.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoFiles;
+
+#[async_trait]
+impl FileAccess for NoFiles {
+    async fn describe(
+        &self,
+        _user_id: Uuid,
+        ids: &[Uuid],
+    ) -> Result<Vec<crate::domain::Attachment>, FileAccessError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        Err(FileAccessError::Disabled)
+    }
+    async fn model_input(
+        &self,
+        _user_id: Uuid,
+        _id: Uuid,
+        _max_text_bytes: usize,
+    ) -> Result<FileInput, FileAccessError> {
+        Err(FileAccessError::Disabled)
+    }
+    async fn image(
+        &self,
+        _user_id: Uuid,
+        _id: Uuid,
+        _size: ImageSize,
+    ) -> Result<(String, bytes::Bytes), FileAccessError> {
+        Err(FileAccessError::Disabled)
+    }
+    async fn delete(&self, _user_id: Uuid, ids: &[Uuid]) -> Result<(), FileAccessError> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        Err(FileAccessError::Disabled)
+    }
 }

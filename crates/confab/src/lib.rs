@@ -12,6 +12,7 @@ pub mod maintenance;
 pub mod models;
 pub mod purge;
 pub mod remote;
+pub mod remote_files;
 pub mod server;
 pub mod services;
 pub mod tls;

@@ -6,11 +6,12 @@
 pub mod api;
 pub mod domain;
 pub mod images;
+pub mod pdf;
 pub mod ports;
 pub mod scan;
 pub mod service;
 pub mod store;
 
-pub use api::{FilesState, router};
+pub use api::{FilesState, InternalFilesState, internal_router, router};
 pub use service::{FilesDeps, FilesError, FilesService, FilesSettings};
 pub use store::{SqlFileStore, migrations};

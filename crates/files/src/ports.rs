@@ -30,6 +30,10 @@ pub trait FileStore: Send + Sync + std::fmt::Debug {
     /// The owner's file.
     async fn get(&self, owner: Uuid, id: Uuid) -> StoreResult<Option<FileRecord>>;
 
+    /// The owner's files among `ids`, in no particular order (missing ones and another
+    /// owner's are left out), in one query.
+    async fn get_many(&self, owner: Uuid, ids: &[Uuid]) -> StoreResult<Vec<FileRecord>>;
+
     /// Any file by id (for jobs and links, which carry no user).
     async fn get_any(&self, id: Uuid) -> StoreResult<Option<FileRecord>>;
 

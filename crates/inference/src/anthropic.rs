@@ -13,7 +13,9 @@ use futures::{Stream, StreamExt};
 use serde_json::{Value, json};
 
 use crate::error::InferenceError;
-use crate::types::{ChatEvent, ChatRequest, ChatStream, FinishReason, ResponseFormat, Role, Usage};
+use crate::types::{
+    ChatEvent, ChatRequest, ChatStream, FinishReason, ImageInput, ResponseFormat, Role, Usage,
+};
 
 /// The API version every request names; the event shapes below are this version's.
 const API_VERSION: &str = "2023-06-01";
@@ -116,7 +118,8 @@ impl AnthropicClient {
 /// `seed` has no Anthropic counterpart and is left out.
 pub fn to_anthropic_body(request: &ChatRequest) -> Value {
     let mut system: Vec<&str> = Vec::new();
-    let mut turns: Vec<(&'static str, String)> = Vec::new();
+    // Each turn: its role, its text and the images it shows.
+    let mut turns: Vec<(&'static str, String, Vec<&ImageInput>)> = Vec::new();
     for message in &request.messages {
         let role = match message.role {
             Role::System => {
@@ -128,27 +131,59 @@ pub fn to_anthropic_body(request: &ChatRequest) -> Value {
             Role::User | Role::Tool => "user",
             Role::Assistant => "assistant",
         };
-        if message.content.trim().is_empty() {
+        if message.content.trim().is_empty() && message.images.is_empty() {
             continue;
         }
         match turns.last_mut() {
-            Some((last, text)) if *last == role => {
-                text.push_str("\n\n");
-                text.push_str(&message.content);
+            Some((last, text, images)) if *last == role => {
+                if !message.content.trim().is_empty() {
+                    if !text.is_empty() {
+                        text.push_str("\n\n");
+                    }
+                    text.push_str(&message.content);
+                }
+                images.extend(message.images.iter());
             }
-            _ => turns.push((role, message.content.clone())),
+            _ => turns.push((
+                role,
+                if message.content.trim().is_empty() {
+                    String::new()
+                } else {
+                    message.content.clone()
+                },
+                message.images.iter().collect(),
+            )),
         }
     }
     // A final assistant turn is a prefill the model continues; Anthropic refuses one that
     // ends in whitespace.
-    if let Some((role, text)) = turns.last_mut()
+    if let Some((role, text, _)) = turns.last_mut()
         && *role == "assistant"
     {
         text.truncate(text.trim_end().len());
     }
+    // Images go as base64 blocks before the text, as Anthropic advises.
     let messages: Vec<Value> = turns
         .iter()
-        .map(|(role, text)| json!({"role": role, "content": text}))
+        .map(|(role, text, images)| {
+            if images.is_empty() {
+                return json!({"role": role, "content": text});
+            }
+            let mut blocks: Vec<Value> = images
+                .iter()
+                .map(|image| {
+                    json!({"type": "image", "source": {
+                        "type": "base64",
+                        "media_type": image.media_type,
+                        "data": &*image.base64,
+                    }})
+                })
+                .collect();
+            if !text.is_empty() {
+                blocks.push(json!({"type": "text", "text": text}));
+            }
+            json!({"role": role, "content": blocks})
+        })
         .collect();
     let params = &request.params;
     let mut body = json!({
@@ -520,6 +555,38 @@ data: {"type":"message_stop"}
         ];
         let events: Vec<ChatEvent> = events.into_iter().map(Result::unwrap).collect();
         assert_eq!(events, expected);
+    }
+
+    #[test]
+    fn images_go_as_base64_blocks_before_the_text() {
+        let mut request = ask("What is in these?");
+        request.messages[0] = ChatMessage::new(Role::User, "What is in these?").with_images(vec![
+            crate::types::ImageInput::from_bytes("image/png", b"png"),
+            crate::types::ImageInput::from_bytes("image/jpeg", b"jpg"),
+        ]);
+        // An image alone (no text) still makes a turn.
+        request
+            .messages
+            .push(ChatMessage::new(Role::Assistant, "Two images."));
+        request
+            .messages
+            .push(ChatMessage::new(Role::User, " ").with_images(vec![
+                crate::types::ImageInput::from_bytes("image/gif", b"gif"),
+            ]));
+        let body = to_anthropic_body(&request);
+        let image = |media: &str, data: &str| json!({"type": "image", "source": {"type": "base64", "media_type": media, "data": data}});
+        assert_eq!(
+            body["messages"],
+            json!([
+                {"role": "user", "content": [
+                    image("image/png", "cG5n"),
+                    image("image/jpeg", "anBn"),
+                    {"type": "text", "text": "What is in these?"},
+                ]},
+                {"role": "assistant", "content": "Two images."},
+                {"role": "user", "content": [image("image/gif", "Z2lm")]},
+            ])
+        );
     }
 
     #[test]

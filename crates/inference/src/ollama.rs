@@ -80,7 +80,14 @@ impl OllamaClient {
         let messages: Vec<Value> = request
             .messages
             .iter()
-            .map(|m| json!({"role": m.role.as_str(), "content": m.content}))
+            .map(|m| {
+                let mut message = json!({"role": m.role.as_str(), "content": m.content});
+                // Ollama takes a message's images as plain base64 strings.
+                if !m.images.is_empty() {
+                    message["images"] = m.images.iter().map(|i| &*i.base64).collect();
+                }
+                message
+            })
             .collect();
         let params = &request.params;
         let mut options = json!({

@@ -25,6 +25,16 @@ pub enum Provider {
     Scripted(Arc<Scripted>),
 }
 
+/// The embedded engine's answer to a request with images: it runs text-only models.
+#[cfg(feature = "llama")]
+fn images_refused(model: &str) -> InferenceError {
+    InferenceError::Unsupported(format!(
+        "the model `{model}` runs on the embedded engine, which reads text only; remove the \
+         images or choose a model that sees images (an OpenAI-compatible, Anthropic or Ollama \
+         vision model)"
+    ))
+}
+
 impl Provider {
     /// A name for logs and metrics.
     pub fn name(&self) -> &str {
@@ -57,6 +67,9 @@ impl Provider {
         let mut stream = match self {
             #[cfg(feature = "llama")]
             Provider::Embedded(engine) => {
+                if request.messages.iter().any(|m| !m.images.is_empty()) {
+                    return Err(images_refused(&request.model));
+                }
                 let grammar = match &request.response_format {
                     None | Some(ResponseFormat::Text) => None,
                     Some(ResponseFormat::JsonObject) => Some(crate::engine::grammar_for_schema(

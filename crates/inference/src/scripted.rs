@@ -32,6 +32,8 @@ fn pieces(text: &str) -> Vec<String> {
 }
 
 impl Scripted {
+    /// The reply with `{last}` as the last user message's text and `{images}` as the images
+    /// of the whole request, counted with their types (`2 images: image/png, image/jpeg`).
     pub fn answer(&self, request: &ChatRequest) -> String {
         let last = request
             .messages
@@ -39,7 +41,19 @@ impl Scripted {
             .rev()
             .find(|m| m.role == Role::User)
             .map_or("", |m| m.content.as_str());
-        self.reply.replace("{last}", last)
+        let images: Vec<&str> = request
+            .messages
+            .iter()
+            .flat_map(|m| m.images.iter().map(|i| i.media_type.as_str()))
+            .collect();
+        let images = match images.len() {
+            0 => "no images".to_owned(),
+            1 => format!("1 image: {}", images[0]),
+            n => format!("{n} images: {}", images.join(", ")),
+        };
+        self.reply
+            .replace("{last}", last)
+            .replace("{images}", &images)
     }
 
     pub fn stream(&self, request: &ChatRequest) -> ChatStream {

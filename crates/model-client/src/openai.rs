@@ -92,7 +92,45 @@ struct Body<'a> {
 #[derive(Serialize)]
 struct WireMessage<'a> {
     role: &'static str,
-    content: &'a str,
+    content: WireContent<'a>,
+}
+
+/// A message's content: its text alone, or (with images) a list of parts.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum WireContent<'a> {
+    Text(&'a str),
+    Parts(Vec<WirePart<'a>>),
+}
+
+#[derive(Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum WirePart<'a> {
+    Text { text: &'a str },
+    ImageUrl { image_url: ImageUrl },
+}
+
+#[derive(Serialize)]
+struct ImageUrl {
+    url: String,
+}
+
+fn wire_content(message: &ChatMessage) -> WireContent<'_> {
+    if message.images.is_empty() {
+        return WireContent::Text(&message.content);
+    }
+    let mut parts = Vec::with_capacity(message.images.len() + 1);
+    if !message.content.is_empty() {
+        parts.push(WirePart::Text {
+            text: &message.content,
+        });
+    }
+    parts.extend(message.images.iter().map(|image| WirePart::ImageUrl {
+        image_url: ImageUrl {
+            url: image.data_url(),
+        },
+    }));
+    WireContent::Parts(parts)
 }
 
 #[derive(Serialize)]
@@ -187,7 +225,7 @@ impl OpenAiClient {
                 .iter()
                 .map(|m: &ChatMessage| WireMessage {
                     role: m.role.as_str(),
-                    content: &m.content,
+                    content: wire_content(m),
                 })
                 .collect(),
             stream: request.stream,
@@ -490,4 +528,34 @@ where
         Some((futures::stream::iter(items), st))
     })
     .flatten()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::types::{ImageInput, Role, SamplingParams};
+
+    #[test]
+    fn images_go_as_image_url_parts_after_the_text() {
+        let request = ChatRequest {
+            model: "m".into(),
+            messages: vec![
+                ChatMessage::new(Role::System, "Be brief."),
+                ChatMessage::new(Role::User, "What is this?")
+                    .with_images(vec![ImageInput::from_bytes("image/png", b"\x89PNG")]),
+            ],
+            params: SamplingParams::default(),
+            response_format: None,
+            stream: false,
+        };
+        let body = serde_json::to_value(OpenAiClient::body(&request)).unwrap();
+        assert_eq!(body["messages"][0]["content"], "Be brief.");
+        assert_eq!(
+            body["messages"][1]["content"],
+            serde_json::json!([
+                {"type": "text", "text": "What is this?"},
+                {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw=="}},
+            ])
+        );
+    }
 }

@@ -34,6 +34,8 @@ impl Role {
 pub struct ChatMessage {
     pub role: Role,
     pub content: String,
+    /// Images the message shows (user messages, for models that see), after its text.
+    pub images: Vec<ImageInput>,
 }
 
 impl ChatMessage {
@@ -41,7 +43,48 @@ impl ChatMessage {
         Self {
             role,
             content: content.into(),
+            images: Vec::new(),
         }
+    }
+
+    /// The message with these images.
+    pub fn with_images(mut self, images: Vec<ImageInput>) -> Self {
+        self.images = images;
+        self
+    }
+}
+
+/// The image types a model may be given.
+pub const IMAGE_TYPES: [&str; 4] = ["image/jpeg", "image/png", "image/webp", "image/gif"];
+
+/// An image given to a model: its type (one of [`IMAGE_TYPES`]) and its bytes in standard
+/// base64, as every provider's wire format carries them (shared: requests are cloned).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageInput {
+    pub media_type: String,
+    pub base64: std::sync::Arc<str>,
+}
+
+impl ImageInput {
+    /// An image from its bytes.
+    pub fn from_bytes(media_type: impl Into<String>, bytes: &[u8]) -> Self {
+        use base64::Engine as _;
+        Self {
+            media_type: media_type.into(),
+            base64: base64::engine::general_purpose::STANDARD
+                .encode(bytes)
+                .into(),
+        }
+    }
+
+    /// The image as a `data:` URL (OpenAI's `image_url` part).
+    pub fn data_url(&self) -> String {
+        format!("data:{};base64,{}", self.media_type, self.base64)
+    }
+
+    /// Bytes it decodes to, about (for limits).
+    pub fn decoded_len(&self) -> usize {
+        self.base64.len() / 4 * 3
     }
 }
 

@@ -71,12 +71,26 @@ pub enum WireContent {
     Parts(Vec<WirePart>),
 }
 
+/// A part of a message's content: `{"type": "text", "text": …}` or
+/// `{"type": "image_url", "image_url": {"url": "data:image/png;base64,…"}}`.
 #[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
 pub struct WirePart {
     #[serde(rename = "type")]
     pub kind: String,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub text: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_url: Option<WireImageUrl>,
+}
+
+/// An image part's image: a `data:` URL (`data:image/jpeg;base64,…`); images are not
+/// fetched from other URLs.
+#[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
+pub struct WireImageUrl {
+    pub url: String,
+    /// `auto`, `low` or `high`: accepted and ignored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
 }
 
 /// A non-streamed answer.

@@ -38,6 +38,16 @@ export interface NewConversation {
   preset_id?: string;
 }
 
+/** A new message (POST /api/v1/conversations/{id}/messages). */
+export interface SendBody {
+  /** May be empty when files are attached. */
+  content: string;
+  parent_id?: string | null;
+  model?: string;
+  /** Ids of the user's files (at most MAX_ATTACHMENTS), each clean or unscanned. */
+  attachments?: string[];
+}
+
 export interface PresetInput {
   name: string;
   system_prompt: string | null;
@@ -84,7 +94,7 @@ export function chatApi(client: ApiClient = api) {
 
     send: (
       id: string,
-      body: { content: string; parent_id?: string | null; model?: string },
+      body: SendBody,
       handlers: AnswerHandlers,
       signal?: AbortSignal,
     ) => stream(`${base}/${id}/messages`, body, handlers, signal),

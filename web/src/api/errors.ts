@@ -49,6 +49,15 @@ export async function errorFromResponse(response: Response): Promise<ApiError> {
   return new ApiError(response.status, body, retryAfter);
 }
 
+/** Error codes with which the server refuses a message for its attached files. */
+export const ATTACHMENT_ERRORS: ReadonlySet<string> = new Set([
+  'too_many_attachments',
+  'attachment_not_found',
+  'attachment_not_ready',
+  'attachment_quarantined',
+  'attachments_unavailable',
+]);
+
 function waitWords(seconds: number): string {
   if (seconds < 90) return `${seconds} second${seconds === 1 ? '' : 's'}`;
   const minutes = Math.ceil(seconds / 60);
@@ -127,6 +136,16 @@ export function friendlyMessage(error: unknown): string {
       return 'Someone else changed the settings meanwhile. Reload them and make your change again.';
     case 'invalid_settings':
       return error.details.length ? `The settings were not saved: ${error.details.join('; ')}.` : error.message;
+    case 'too_many_attachments':
+      return 'A message can carry at most 8 files. Remove some and send again.';
+    case 'attachment_not_found':
+      return 'An attached file is no longer among your files. Remove it and attach it again.';
+    case 'attachment_not_ready':
+      return 'An attached file is still being scanned for viruses. Send again once it is ready.';
+    case 'attachment_quarantined':
+      return 'An attached file was found infected and is quarantined. Remove it and send again.';
+    case 'attachments_unavailable':
+      return 'This server does not take files with messages. Remove the attachments and send again.';
     case 'network_error':
       return 'Cannot reach the server. Check your connection.';
     case 'server_error':

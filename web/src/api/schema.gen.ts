@@ -892,6 +892,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/shared/{token}/files/{file_id}/{size}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * An image attached to a shared conversation: its thumbnail (at most 320 px) or preview
+         *     (at most 1600 px), re-encoded without metadata (public; only the snapshot's own images).
+         */
+        get: operations["shared_image"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/presets": {
         parameters: {
             query?: never;
@@ -1316,6 +1336,108 @@ export interface paths {
         get: operations["quota"];
         put?: never;
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/internal/v1/files/attachable": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Describes a user's files in the order given if every one may be attached; else the first
+         *     that may not (internal: other services' processes).
+         */
+        post: operations["internal_attachable_files"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/internal/v1/files/users/{user_id}/files/{id}/model-input": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * What a model is given for one of a user's files: an image's bytes (its preview, or the
+         *     original while small) with their type; text as `text/plain; charset=utf-8` with
+         *     `x-confab-truncated: true|false`; or 204 when nothing in it is readable (internal: other
+         *     services' processes).
+         */
+        get: operations["internal_file_model_input"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/internal/v1/files/users/{user_id}/files/{id}/thumbnail": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * An image file's thumbnail (at most 320 px) of a user's (internal: other services'
+         *     processes).
+         */
+        get: operations["internal_file_thumbnail"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/internal/v1/files/users/{user_id}/files/{id}/preview": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * An image file's preview (at most 1600 px) of a user's (internal: other services'
+         *     processes).
+         */
+        get: operations["internal_file_preview"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/internal/v1/files/delete": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Deletes a user's files; those already gone are skipped (internal: other services'
+         *     processes).
+         */
+        post: operations["internal_delete_files"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1922,6 +2044,25 @@ export interface components {
             role: components["schemas"]["Role"];
             content: string;
         };
+        /** @description A file that may be attached. */
+        AttachableFile: {
+            /** Format: uuid */
+            file_id: string;
+            /** @description The sanitised name. */
+            name: string;
+            /** @description The MIME type detected from the content. */
+            content_type: string;
+            kind: components["schemas"]["FileKind"];
+            /**
+             * Format: int64
+             * @description Bytes.
+             */
+            size: number;
+        };
+        /** @description The files asked for, in the order asked. */
+        AttachableFiles: {
+            items: components["schemas"]["AttachableFile"][];
+        };
         /** @description One stored audit entry. */
         AuditEntry: {
             id: string;
@@ -2055,6 +2196,25 @@ export interface components {
             can_connect: boolean;
             /** @description Whether an admin may use the deployment's own channel (`authorized_user` credentials). */
             operator_channel: boolean;
+        };
+        /**
+         * @description A file attached to a message: what chat keeps of it when it is attached (the file itself
+         *     stays the files service's; its bytes are read through the `FileAccess` port).
+         */
+        ChatAttachment: {
+            /** Format: uuid */
+            file_id: string;
+            /** @description The file's sanitised name. */
+            name: string;
+            /** @description The MIME type detected from its content. */
+            content_type: string;
+            /** @description `image`, `pdf`, `document`, `text`, `markdown`, `audio`, `video` or `archive`. */
+            kind: string;
+            /**
+             * Format: int64
+             * @description Bytes.
+             */
+            size: number;
         };
         /** @description A non-streamed answer. */
         ChatCompletion: {
@@ -2360,6 +2520,11 @@ export interface components {
             prompt_tokens?: number | null;
             /** Format: int32 */
             completion_tokens?: number | null;
+            /**
+             * @description The files attached, by reference (their bytes are not in an export; an import keeps
+             *     the text and drops the references, which name another account's files).
+             */
+            attachments?: components["schemas"]["ChatAttachment"][];
             /** Format: date-time */
             created_at: string;
             /** Format: date-time */
@@ -2522,6 +2687,16 @@ export interface components {
         InstalledModels: {
             items: components["schemas"]["InstalledModel"][];
         };
+        /** @description A user's files, by id. */
+        InternalFileIds: {
+            /**
+             * Format: uuid
+             * @description The user whose files they are.
+             */
+            user_id: string;
+            /** @description At most 64. */
+            ids: string[];
+        };
         /** @description `POST /internal/v1/auth/introspect`: an access token or an API key. */
         IntrospectRequest: {
             token: string;
@@ -2680,6 +2855,8 @@ export interface components {
             prompt_tokens?: number | null;
             /** Format: int32 */
             completion_tokens?: number | null;
+            /** @description Files attached to the message (user messages), in the order they were attached. */
+            attachments?: components["schemas"]["ChatAttachment"][];
             /** Format: date-time */
             created_at: string;
             /** Format: date-time */
@@ -3346,6 +3523,12 @@ export interface components {
             parent_id?: string | null;
             /** @description Ask this model for this answer instead of the conversation's. */
             model?: string | null;
+            /**
+             * @description Ids of the sender's files to attach (at most 8; uploaded through `/api/v1/files`, and
+             *     scanned). Images go to models that see as images; text, markdown and PDF text as
+             *     context; `content` may then be empty.
+             */
+            attachments?: string[];
         };
         /** @description One day of the chart series. */
         SeriesPoint: components["schemas"]["UsageStats"] & {
@@ -3413,6 +3596,11 @@ export interface components {
         SharedMessage: {
             role: components["schemas"]["Author"];
             content: string;
+            /**
+             * @description The message's attachments; images are shown through
+             *     `/api/v1/shared/{token}/files/{file_id}/{thumbnail|preview}`.
+             */
+            attachments?: components["schemas"]["ChatAttachment"][];
         };
         /** @description A piece of a search snippet; `highlight` marks the words that matched. */
         SnippetPart: {
@@ -3811,6 +3999,15 @@ export interface components {
             message: string;
         };
         WireContent: string | components["schemas"]["WirePart"][];
+        /**
+         * @description An image part's image: a `data:` URL (`data:image/jpeg;base64,…`); images are not
+         *     fetched from other URLs.
+         */
+        WireImageUrl: {
+            url: string;
+            /** @description `auto`, `low` or `high`: accepted and ignored. */
+            detail?: string | null;
+        };
         /** @description A message on the wire: `content` is a string or a list of parts. */
         WireMessage: {
             role: string;
@@ -3818,9 +4015,14 @@ export interface components {
             name?: string | null;
             tool_call_id?: string | null;
         };
+        /**
+         * @description A part of a message's content: `{"type": "text", "text": …}` or
+         *     `{"type": "image_url", "image_url": {"url": "data:image/png;base64,…"}}`.
+         */
         WirePart: {
             type: string;
             text?: string | null;
+            image_url?: components["schemas"]["WireImageUrl"] | null;
         };
         WordCount: {
             word: string;
@@ -7329,6 +7531,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
+            /** @description attachment_not_ready: an attached file is still being scanned */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
             /** @description payload_too_large: the body is larger than the server accepts */
             413: {
                 headers: {
@@ -7347,7 +7558,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
-            /** @description empty_message, message_too_long, unknown_model, model_refused */
+            /** @description empty_message, message_too_long, unknown_model, model_refused, too_many_attachments, attachment_not_found, attachment_quarantined, attachments_unavailable */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -8149,6 +8360,49 @@ export interface operations {
                 };
                 content: {
                     "text/html": unknown;
+                };
+            };
+            /** @description bad_request: a path or query parameter is malformed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description not_found: no such resource, or not yours */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    shared_image: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                token: string;
+                file_id: string;
+                /** @description `thumbnail` or `preview` */
+                size: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The image (JPEG or PNG) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "image/jpeg": unknown;
                 };
             };
             /** @description bad_request: a path or query parameter is malformed */
@@ -10578,6 +10832,402 @@ export interface operations {
                 };
             };
             /** @description unavailable: the credential cannot be checked now (accounts unreachable); retry later */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    internal_attachable_files: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["InternalFileIds"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AttachableFiles"];
+                };
+            };
+            /** @description invalid_json: the body is not valid JSON; invalid_body: it could not be read */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description unauthorized: internal routes need an internal service token (`cfi_`), which only Confab's services make */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description file_not_found: no such file of the user's; its id is the first detail */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description file_not_ready: still being scanned; its id is the first detail */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description payload_too_large: the body is larger than the server accepts */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description unsupported_media_type: send `Content-Type: application/json` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description file_quarantined: infected, its id the first detail; too_many_files: more than 64; invalid_body: the JSON does not have the expected fields or types */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description unavailable: the files database cannot be reached */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    internal_file_model_input: {
+        parameters: {
+            query: {
+                /** @description The most bytes of text answered (cut on a character boundary); at most 16 MiB are. */
+                max_text_bytes: number;
+            };
+            header?: never;
+            path: {
+                user_id: string;
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description an image (JPEG, PNG, WebP or GIF) or text */
+            200: {
+                headers: {
+                    /** @description for text: `true` when it was cut */
+                    "x-confab-truncated"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/octet-stream": unknown;
+                };
+            };
+            /** @description nothing a model can read */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description bad_request: a path or query parameter is malformed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description unauthorized: internal routes need an internal service token (`cfi_`), which only Confab's services make */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description file_not_found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description file_not_ready: being scanned, or an image's preview is not made yet */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description file_quarantined */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description unavailable: the files database or storage cannot be reached */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    internal_file_thumbnail: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                user_id: string;
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description the thumbnail */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "image/jpeg": unknown;
+                };
+            };
+            /** @description bad_request: a path parameter is malformed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description unauthorized: internal routes need an internal service token (`cfi_`), which only Confab's services make */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description file_not_found: no such file, not an image, or no thumbnail yet */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description file_not_ready */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description file_quarantined */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    internal_file_preview: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                user_id: string;
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description the preview */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "image/jpeg": unknown;
+                };
+            };
+            /** @description bad_request: a path parameter is malformed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description unauthorized: internal routes need an internal service token (`cfi_`), which only Confab's services make */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description file_not_found: no such file, not an image, or no preview yet */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description file_not_ready */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description file_quarantined */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    internal_delete_files: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["InternalFileIds"];
+            };
+        };
+        responses: {
+            /** @description deleted */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description invalid_json: the body is not valid JSON; invalid_body: it could not be read */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description unauthorized: internal routes need an internal service token (`cfi_`), which only Confab's services make */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description payload_too_large: the body is larger than the server accepts */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description unsupported_media_type: send `Content-Type: application/json` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description too_many_files: more than 64; invalid_body: the JSON does not have the expected fields or types */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description unavailable: the files database cannot be reached */
             503: {
                 headers: {
                     [name: string]: unknown;

@@ -34,11 +34,31 @@ export const LIMITS = {
 
 export type Conversation = Schemas['Conversation'];
 export type MessageStatus = Schemas['MessageStatus'];
-export type Message = Schemas['Message'];
+
+/** The generated schema `K`, or `Else` while schema.gen.ts does not have it yet. */
+type SchemaOr<K extends string, Else> = Schemas extends Record<K, infer T> ? T : Else;
+
+/**
+ * A file attached to a message (the files service's file, as chat keeps it). The generated
+ * schema says `kind` is a string; it is one of the files service's kinds.
+ */
+export type ChatAttachment = Omit<
+  SchemaOr<'ChatAttachment', { file_id: string; name: string; content_type: string; kind: string; size: number }>,
+  'kind'
+> & { kind: Schemas['FileKind'] };
+
+/** The most files one message may carry (crates/chat/src/domain: MAX_ATTACHMENTS). */
+export const MAX_ATTACHMENTS = 8;
+
+// `attachments` is written here (as optional: older answers and other tabs' events may lack
+// it) whether or not schema.gen.ts has it yet.
+type WithAttachments<T> = Omit<T, 'attachments'> & { attachments?: ChatAttachment[] };
+
+export type Message = WithAttachments<Schemas['Message']>;
 export type Branches = Schemas['Branches'];
 /** An emoji with its count and whether the reader gave it. */
 export type Reaction = Schemas['Reaction'];
-export type PathMessage = Schemas['PathMessage'];
+export type PathMessage = WithAttachments<Schemas['PathMessage']>;
 /** A named system prompt with parameters. */
 export type Preset = Schemas['Preset'];
 

@@ -4,10 +4,11 @@ import { App as AntApp } from 'antd';
 import { MemoryRouter, Route, Routes } from 'react-router';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { api } from '../api/client';
-import type { Conversation, Reaction } from '../api/types';
+import type { ChatAttachment, Conversation, Reaction } from '../api/types';
 import { AuthProvider } from '../auth/AuthContext';
+import { FakeXHR, fileView } from '../files/testing';
 import { conversation, pathMessage, testUser } from '../test/fixtures';
-import { desktop, errorResponse, jsonResponse, routes, type Handler } from '../test/helpers';
+import { desktop, errorResponse, jsonResponse, routes, streamOf, type Handler } from '../test/helpers';
 import ChatPage from './ChatPage';
 import { openDialog } from './testing';
 
@@ -283,5 +284,121 @@ describe('ChatPage', () => {
     await user.keyboard('{Enter}');
     await waitFor(() => expect(server.calls('POST /api/v1/conversations')).toHaveLength(1));
     expect(server.calls('POST /api/v1/conversations')[0].body).toEqual({ preset_id: 'p1' });
+  });
+});
+
+describe('ChatPage attachments', () => {
+  const shotView = fileView('f-shot', 'shot.png', { kind: 'image', content_type: 'image/png', size: 93, state: 'unscanned', scanned_at: null });
+  const notesView = fileView('f-notes', 'notes.pdf', { size: 2048, state: 'unscanned', scanned_at: null });
+  const shot: ChatAttachment = { file_id: 'f-shot', name: 'shot.png', content_type: 'image/png', kind: 'image', size: 93 };
+  const notes: ChatAttachment = { file_id: 'f-notes', name: 'notes.pdf', content_type: 'application/pdf', kind: 'pdf', size: 2048 };
+
+  beforeEach(() => {
+    FakeXHR.reset();
+    vi.stubGlobal('XMLHttpRequest', FakeXHR);
+    // Each upload is stored as the file of the same name.
+    FakeXHR.onSend = (xhr) => {
+      const name = ((xhr.body as FormData).get('file') as File).name;
+      queueMicrotask(() => xhr.respond(201, name === 'shot.png' ? shotView : notesView));
+    };
+    let urls = 0;
+    Object.defineProperty(URL, 'createObjectURL', { configurable: true, writable: true, value: () => `blob:test/${++urls}` });
+    Object.defineProperty(URL, 'revokeObjectURL', { configurable: true, writable: true, value: () => {} });
+  });
+
+  /** Attaches shot.png and notes.pdf with the attach button's file chooser, and waits for both. */
+  async function attachBoth(user: ReturnType<typeof userEvent.setup>) {
+    await user.upload(await screen.findByLabelText('Choose files to attach'), [
+      new File(['png'], 'shot.png', { type: 'image/png' }),
+      new File(['%PDF-1.4'], 'notes.pdf', { type: 'application/pdf' }),
+    ]);
+    const chips = await screen.findByRole('list', { name: 'Attachments' });
+    await within(chips).findByRole('listitem', { name: 'shot.png, ready' });
+    await within(chips).findByRole('listitem', { name: 'notes.pdf, ready' });
+  }
+
+  it('sends the attached files’ ids, and shows an image thumbnail and a file chip in the message', async () => {
+    const c1 = conversation('c1', 'Files');
+    const question = message('q', 'user', 'Both files', null);
+    const answer = message('r', 'assistant', 'Got them.', 'q');
+    let sent = false;
+    const saved: string[] = [];
+    vi.spyOn(HTMLAnchorElement.prototype, 'click').mockImplementation(function (this: HTMLAnchorElement) {
+      saved.push(this.download);
+    });
+    const server = serve({
+      'GET /api/v1/conversations': () => jsonResponse(200, { items: [c1], next_cursor: null }),
+      'GET /api/v1/conversations/c1/messages': () =>
+        jsonResponse(200, { items: sent ? [{ ...question, attachments: [shot, notes] }, answer] : [] }),
+      'POST /api/v1/conversations/c1/messages': () => {
+        sent = true;
+        const { branches: _b, reactions: _r, ...stored } = { ...question, attachments: [shot, notes] };
+        const start = { user_message: stored, assistant_message: { ...answer, content: '', status: 'streaming' } };
+        return new Response(
+          streamOf([`event: message\ndata: ${JSON.stringify(start)}\n\n`, `event: done\ndata: ${JSON.stringify(answer)}\n\n`]),
+          { status: 200, headers: { 'content-type': 'text/event-stream' } },
+        );
+      },
+      'GET /api/v1/files/f-shot/thumbnail': () => new Response(new Blob(['png'], { type: 'image/png' }), { status: 200 }),
+      'GET /api/v1/files/f-shot': () => jsonResponse(200, shotView),
+      'GET /api/v1/files/f-shot/content': () => new Response(new Blob(['png'], { type: 'image/png' }), { status: 200 }),
+      'GET /api/v1/files/f-notes/content': () =>
+        new Response(new Blob(['%PDF-1.4'], { type: 'application/pdf' }), {
+          status: 200,
+          headers: { 'content-disposition': 'attachment; filename="notes.pdf"' },
+        }),
+    });
+    renderChat('/c/c1');
+    const user = userEvent.setup();
+    await attachBoth(user);
+    await user.type(screen.getByRole('textbox', { name: 'Message' }), 'Both files{Enter}');
+
+    await waitFor(() => expect(server.calls('POST /api/v1/conversations/c1/messages')).toHaveLength(1));
+    expect(server.calls('POST /api/v1/conversations/c1/messages')[0].body).toEqual({
+      content: 'Both files',
+      attachments: ['f-shot', 'f-notes'],
+    });
+    expect(screen.queryByRole('list', { name: 'Attachments' })).toBeNull();
+    expect(await screen.findByText('Got them.')).toBeInTheDocument();
+
+    const mine = screen.getByRole('article', { name: 'Your message' });
+    const thumbnail = await within(mine).findByRole('img', { name: 'shot.png' });
+    expect(thumbnail).toHaveAttribute('src', expect.stringMatching(/^blob:/));
+    expect(server.calls('GET /api/v1/files/f-shot/thumbnail').length).toBeGreaterThan(0);
+    const chip = within(mine).getByRole('button', { name: 'Download notes.pdf' });
+    expect(chip).toHaveTextContent('notes.pdf');
+    expect(chip).toHaveTextContent('2 KB');
+
+    await user.click(chip);
+    await waitFor(() => expect(saved).toEqual(['notes.pdf']));
+    // The image opens in the preview dialog.
+    await user.click(within(mine).getByRole('button', { name: 'Open shot.png' }));
+    const preview = await openDialog('shot.png');
+    expect(await within(preview).findByRole('img', { name: 'shot.png' })).toBeInTheDocument();
+  });
+
+  it('shows a refusal for the files next to the composer, with the message given back', async () => {
+    const c1 = conversation('c1', 'Files');
+    serve({
+      'GET /api/v1/conversations': () => jsonResponse(200, { items: [c1], next_cursor: null }),
+      'GET /api/v1/conversations/c1/messages': () => jsonResponse(200, { items: [] }),
+      'POST /api/v1/conversations/c1/messages': () => errorResponse(409, 'attachment_not_ready', 'file f-notes is being scanned'),
+      'GET /api/v1/files/f-shot': () => jsonResponse(200, shotView),
+      'GET /api/v1/files/f-notes': () => jsonResponse(200, { ...notesView, state: 'pending' }),
+    });
+    renderChat('/c/c1');
+    const user = userEvent.setup();
+    await attachBoth(user);
+    await user.type(screen.getByRole('textbox', { name: 'Message' }), 'Both files{Enter}');
+
+    const alert = await screen.findByRole('alert');
+    expect(alert).toHaveTextContent('An attached file is still being scanned for viruses. Send again once it is ready.');
+    expect(alert.closest('.composer')).not.toBeNull();
+    expect(screen.getByRole('textbox', { name: 'Message' })).toHaveValue('Both files');
+    // Asked about again: the one still being scanned holds the message.
+    const chips = screen.getByRole('list', { name: 'Attachments' });
+    expect(await within(chips).findByRole('listitem', { name: 'notes.pdf, scanning for viruses' })).toBeInTheDocument();
+    expect(await within(chips).findByRole('listitem', { name: 'shot.png, ready' })).toBeInTheDocument();
+    expect(screen.getByRole('button', { name: 'Send message' })).toBeDisabled();
   });
 });

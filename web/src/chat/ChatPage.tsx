@@ -4,10 +4,11 @@ import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
 import { useMatch, useNavigate } from 'react-router';
 import { chat, type NewConversation } from '../api/chat';
 import { download } from '../api/download';
-import { friendlyMessage } from '../api/errors';
+import { ATTACHMENT_ERRORS, friendlyMessage } from '../api/errors';
 import { live, type LiveEvent } from '../api/live';
 import type { Conversation, Model, Reaction } from '../api/types';
 import { useAuth } from '../auth/AuthContext';
+import { useFilesApi } from '../files/useFilesApi';
 import './chat.css';
 import { Composer } from './Composer';
 import { ConversationSettings, type ChatSettings } from './ConversationSettings';
@@ -85,6 +86,7 @@ export default function ChatPage() {
   const [settingsOpen, setSettingsOpen] = useState(false);
   const [showArchived, setShowArchived] = useState(false);
   const conversations = useConversations();
+  const files = useFilesApi();
   const presets = usePresets(chat);
   const [newChat, setNewChat] = useState<NewChat>({});
   const [fetched, setFetched] = useState<Conversation | null>(null);
@@ -276,6 +278,8 @@ export default function ChatPage() {
   );
 
   const typing = conv.streaming || remoteTyping;
+  // A message refused for its files is shown by the composer, which has them back.
+  const attachmentRefusal = conv.errorCode !== null && ATTACHMENT_ERRORS.has(conv.errorCode);
   const chosenPreset = presets.items?.find((p) => p.id === newChat.presetId);
   const newChatDraft: ChatSettings =
     newChat.settings ??
@@ -401,6 +405,7 @@ export default function ChatPage() {
                 onEdit={conv.edit}
                 onSwitch={conv.switchBranch}
                 onReact={conv.react}
+                files={files}
               />
             ))}
             {typing && last?.content !== '' && (
@@ -408,10 +413,16 @@ export default function ChatPage() {
                 Assistant is typing…
               </div>
             )}
-            {conv.error && <Alert type="error" showIcon title={conv.error} role="alert" />}
+            {conv.error && !attachmentRefusal && <Alert type="error" showIcon title={conv.error} role="alert" />}
           </div>
         </div>
-        <Composer streaming={conv.streaming} onSend={(t) => void conv.send(t)} onStop={() => void conv.stop()} />
+        <Composer
+          streaming={conv.streaming}
+          onSend={(text, attachments) => conv.send(text, undefined, attachments)}
+          onStop={() => void conv.stop()}
+          files={files}
+          error={attachmentRefusal ? conv.error : null}
+        />
       </Layout.Content>
       <ConversationSettings
         open={settingsOpen}

@@ -2,9 +2,11 @@ import { EditOutlined, LeftOutlined, RedoOutlined, RightOutlined, RiseOutlined }
 import { Alert, Button, Input, Space, Tag, Tooltip } from 'antd';
 import { useState } from 'react';
 import { useNavigate } from 'react-router';
+import type { FilesApi } from '../files/api';
 import { prefillFrom } from '../seo/prefill';
 import { CopyButton } from './CopyButton';
 import { Markdown } from './Markdown';
+import { MessageAttachments } from './MessageAttachments';
 import { Reactions } from './Reactions';
 import type { ChatMessage } from './useConversation';
 
@@ -17,6 +19,8 @@ export interface MessageViewProps {
   onSwitch(m: ChatMessage, direction: -1 | 1): void;
   /** Toggles the reader's reaction; without it no reactions are offered. */
   onReact?(m: ChatMessage, emoji: string): void;
+  /** The files service, to show and download the message's attachments. */
+  files?: FilesApi;
 }
 
 function BranchNav({ message, busy, onSwitch }: Pick<MessageViewProps, 'message' | 'busy' | 'onSwitch'>) {
@@ -47,12 +51,15 @@ function BranchNav({ message, busy, onSwitch }: Pick<MessageViewProps, 'message'
   );
 }
 
-export function MessageView({ message, streaming, busy, onRegenerate, onEdit, onSwitch, onReact }: MessageViewProps) {
+export function MessageView({ message, streaming, busy, onRegenerate, onEdit, onSwitch, onReact, files }: MessageViewProps) {
   const navigate = useNavigate();
   const [editing, setEditing] = useState(false);
   const [draft, setDraft] = useState(message.content);
   const isUser = message.role === 'user';
   const label = isUser ? 'Your message' : 'Assistant message';
+  const attachments = message.attachments ?? [];
+  // A question may be files alone; an edit keeps them.
+  const sendable = (text: string) => !!text.trim() || attachments.length > 0;
 
   return (
     <article className={`message ${message.role}`} aria-label={label} data-status={message.status}>
@@ -67,7 +74,7 @@ export function MessageView({ message, streaming, busy, onRegenerate, onEdit, on
               if (e.key === 'Escape') setEditing(false);
               if (e.key === 'Enter' && !e.shiftKey && !e.nativeEvent.isComposing) {
                 e.preventDefault();
-                if (draft.trim()) {
+                if (sendable(draft)) {
                   setEditing(false);
                   onEdit(message, draft);
                 }
@@ -78,7 +85,7 @@ export function MessageView({ message, streaming, busy, onRegenerate, onEdit, on
             <Button onClick={() => setEditing(false)}>Cancel</Button>
             <Button
               type="primary"
-              disabled={!draft.trim()}
+              disabled={!sendable(draft)}
               onClick={() => {
                 setEditing(false);
                 onEdit(message, draft);
@@ -89,19 +96,22 @@ export function MessageView({ message, streaming, busy, onRegenerate, onEdit, on
           </Space>
         </div>
       ) : (
-        <div className="message-body">
-          {isUser ? message.content : <Markdown text={message.content} />}
-          {!isUser && streaming && message.content === '' && (
-            <div className="typing" role="status" aria-label="Assistant is typing">
-              <span className="typing-dots">
-                <span>●</span>
-                <span>●</span>
-                <span>●</span>
-              </span>
-            </div>
-          )}
-        </div>
+        (!isUser || message.content || attachments.length === 0) && (
+          <div className="message-body">
+            {isUser ? message.content : <Markdown text={message.content} />}
+            {!isUser && streaming && message.content === '' && (
+              <div className="typing" role="status" aria-label="Assistant is typing">
+                <span className="typing-dots">
+                  <span>●</span>
+                  <span>●</span>
+                  <span>●</span>
+                </span>
+              </div>
+            )}
+          </div>
+        )
       )}
+      {attachments.length > 0 && <MessageAttachments attachments={attachments} api={files} />}
       {message.status === 'error' && message.role === 'assistant' && (
         <Alert type="error" showIcon title={message.error || 'The model failed to answer.'} style={{ marginTop: 8 }} />
       )}

@@ -1,6 +1,7 @@
 import { act, renderHook, waitFor } from '@testing-library/react';
 import { describe, expect, it, vi } from 'vitest';
 import type { ChatApi } from '../api/chat';
+import { ApiError } from '../api/errors';
 import type { AnswerHandlers } from '../api/sse';
 import type { Message, PathMessage } from '../api/types';
 import { pathMessage as msg } from '../test/fixtures';
@@ -94,6 +95,42 @@ describe('useConversation', () => {
     act(() => void result.current.send('next'));
     await waitFor(() => expect(fake.raw.send).toHaveBeenCalled());
     expect(fake.raw.send.mock.calls[0][1]).toEqual({ content: 'next' });
+  });
+
+  it('sends attached files by id, shows them on the question at once, and keeps them in an edit', async () => {
+    const shot = { file_id: 'f1', name: 'shot.png', content_type: 'image/png', kind: 'image' as const, size: 93 };
+    const fake = fakeApi([q1, a1]);
+    const { result } = renderHook(() => useConversation('c1', { api: fake.api }));
+    await waitFor(() => expect(result.current.messages).toHaveLength(2));
+    let outcome: Promise<boolean> | undefined;
+    act(() => void (outcome = result.current.send('', undefined, [shot])));
+    await waitFor(() => expect(fake.raw.send).toHaveBeenCalled());
+    expect(fake.raw.send.mock.calls[0][1]).toEqual({ content: '', attachments: ['f1'] });
+    expect(result.current.messages[2].attachments).toEqual([shot]);
+    await act(async () => fake.finish(null));
+    expect(await outcome).toBe(true);
+
+    fake.setPath([q1, a1, msg('u3', 'user', 'what is this?', 'a1', { attachments: [shot] }), msg('a3', 'assistant', 'A cat.', 'u3')]);
+    await act(async () => result.current.reload());
+    act(() => void result.current.edit(result.current.messages[2], 'and this?'));
+    await waitFor(() => expect(fake.raw.send).toHaveBeenCalledTimes(2));
+    expect(fake.raw.send.mock.calls[1][1]).toEqual({ content: 'and this?', parent_id: 'a1', attachments: ['f1'] });
+  });
+
+  it('says a message was not taken when the server refuses it, with the error’s code', async () => {
+    const fake = fakeApi([q1, a1]);
+    fake.raw.send.mockRejectedValueOnce(new ApiError(409, { code: 'attachment_not_ready', message: 'scanning' }));
+    const { result } = renderHook(() => useConversation('c1', { api: fake.api }));
+    await waitFor(() => expect(result.current.messages).toHaveLength(2));
+    let taken: boolean | undefined;
+    await act(async () => {
+      taken = await result.current.send('look', undefined, [
+        { file_id: 'f1', name: 'a.pdf', content_type: 'application/pdf', kind: 'pdf', size: 1 },
+      ]);
+    });
+    expect(taken).toBe(false);
+    expect(result.current.errorCode).toBe('attachment_not_ready');
+    expect(result.current.error).toBe('An attached file is still being scanned for viruses. Send again once it is ready.');
   });
 
   it('regenerates from the answer, replacing it and what follows', async () => {

@@ -1,8 +1,8 @@
 import { useCallback, useEffect, useRef, useState } from 'react';
-import { chat as defaultChat, type ChatApi } from '../api/chat';
-import { friendlyMessage } from '../api/errors';
+import { chat as defaultChat, type ChatApi, type SendBody } from '../api/chat';
+import { ApiError, friendlyMessage } from '../api/errors';
 import { charLength, type AnswerHandlers } from '../api/sse';
-import type { Branches, Conversation, Message, Reaction } from '../api/types';
+import type { Branches, ChatAttachment, Conversation, Message, Reaction } from '../api/types';
 
 export interface ChatMessage extends Message {
   branches?: Branches;
@@ -30,7 +30,13 @@ export function applyDelta(current: string, offset: number, piece: string): stri
 }
 
 let tempCounter = 0;
-function tempMessage(role: 'user' | 'assistant', content: string, parentId: string | null, conversationId: string): ChatMessage {
+function tempMessage(
+  role: 'user' | 'assistant',
+  content: string,
+  parentId: string | null,
+  conversationId: string,
+  attachments: ChatAttachment[] = [],
+): ChatMessage {
   const now = new Date().toISOString();
   return {
     id: `temp-${role}-${++tempCounter}`,
@@ -43,6 +49,7 @@ function tempMessage(role: 'user' | 'assistant', content: string, parentId: stri
     error: null,
     prompt_tokens: null,
     completion_tokens: null,
+    attachments,
     created_at: now,
     updated_at: now,
   };
@@ -62,7 +69,18 @@ export function useConversation(conversationId: string | undefined, options: Use
   const chat = options.api ?? defaultChat;
   const [messages, setMessages] = useState<ChatMessage[]>([]);
   const [loading, setLoading] = useState(false);
-  const [error, setError] = useState<string | null>(null);
+  const [error, setErrorText] = useState<string | null>(null);
+  /** The error code of the API error shown, if it was one. */
+  const [errorCode, setErrorCode] = useState<string | null>(null);
+  const setError = useCallback((e: unknown) => {
+    if (e === null) {
+      setErrorText(null);
+      setErrorCode(null);
+    } else {
+      setErrorText(friendlyMessage(e));
+      setErrorCode(e instanceof ApiError ? e.code : null);
+    }
+  }, []);
   /** The conversation whose answer failed with the error shown: a new chat's first answer can
    * be refused before the page has moved to it, and moving there must not wipe the reason. */
   const errorOf = useRef<string | null>(null);
@@ -117,33 +135,48 @@ export function useConversation(conversationId: string | undefined, options: Use
           void run(id, last.id, (h, signal) => chat.follow(id, last.id, charLength(last.content), h, signal), null, null);
         }
       } catch (e) {
-        if (current.current === id) setError(friendlyMessage(e));
+        if (current.current === id) setError(e);
       }
     },
     // eslint-disable-next-line react-hooks/exhaustive-deps
     [chat],
   );
 
-  /** Runs one answer stream to its end, then reloads the branch (for sibling counts). */
+  /**
+   * Runs one answer stream to its end, then reloads the branch (for sibling counts). False when
+   * the server refused it (or it failed) before the answer started.
+   */
   async function run(
     id: string,
     knownMessageId: string | null,
     start: (h: AnswerHandlers, signal: AbortSignal) => Promise<unknown>,
     tempUserId: string | null,
     tempAssistantId: string | null,
-  ) {
+  ): Promise<boolean> {
     const controller = new AbortController();
     stream.current = { conversationId: id, controller, messageId: knownMessageId };
     setStreamingId(knownMessageId ?? tempAssistantId);
     setError(null);
+    let started = false;
+    const h = handlers(tempUserId, tempAssistantId);
     try {
-      await start(handlers(tempUserId, tempAssistantId), controller.signal);
+      await start(
+        {
+          ...h,
+          onStart(event) {
+            started = true;
+            h.onStart?.(event);
+          },
+        },
+        controller.signal,
+      );
+      return true;
     } catch (e) {
       // Still this stream's conversation: shown, or just created and about to be (a quick
       // refusal can come before the page has moved to the new conversation).
       const here = current.current === id || stream.current?.controller === controller;
       if (!(e instanceof Error && e.name === 'AbortError') && here) {
-        setError(friendlyMessage(e));
+        setError(e);
         errorOf.current = id;
         setMessages((ms) =>
           ms
@@ -151,6 +184,8 @@ export function useConversation(conversationId: string | undefined, options: Use
             .map((m) => (m.id === tempUserId ? { ...m, status: 'error' as const } : m)),
         );
       }
+      // Stopped before the answer started: the server may have the question already.
+      return started || (e instanceof Error && e.name === 'AbortError');
     } finally {
       if (stream.current?.controller === controller) stream.current = null;
       setStreamingId(null);
@@ -183,19 +218,24 @@ export function useConversation(conversationId: string | undefined, options: Use
 
   useEffect(() => () => stream.current?.controller.abort(), []);
 
+  /**
+   * Sends a message (with its attached files) and streams the answer. Resolves once the
+   * answer has ended: false when the message was not taken (refused, or the conversation for
+   * it could not be made), so that the composer can give it back.
+   */
   const send = useCallback(
-    async (content: string, parentId?: string | null) => {
-      if (stream.current || !content.trim()) return;
+    async (content: string, parentId?: string | null, attachments: ChatAttachment[] = []): Promise<boolean> => {
+      if (stream.current || (!content.trim() && attachments.length === 0)) return false;
       let id = current.current;
       let created: Conversation | null = null;
       if (!id) {
-        if (!optionsRef.current.create) return;
+        if (!optionsRef.current.create) return false;
         try {
           created = await optionsRef.current.create();
           id = created.id;
         } catch (e) {
-          setError(friendlyMessage(e));
-          return;
+          setError(e);
+          return false;
         }
         // Claim it before it is shown, so that showing it does not reload over the stream.
         stream.current = { conversationId: id, controller: new AbortController(), messageId: null };
@@ -213,13 +253,14 @@ export function useConversation(conversationId: string | undefined, options: Use
         if (at >= 0) base = ms.slice(0, at + 1);
       }
       const parent = parentId === undefined ? (base[base.length - 1]?.id ?? null) : parentId;
-      const user = tempMessage('user', content, parent, conversation);
+      const user = tempMessage('user', content, parent, conversation, attachments);
       const assistant = tempMessage('assistant', '', user.id, conversation);
       setMessages([...base, user, assistant]);
-      const body: { content: string; parent_id?: string | null; model?: string } = { content };
+      const body: SendBody = { content };
       if (parentId !== undefined) body.parent_id = parentId;
       if (optionsRef.current.model) body.model = optionsRef.current.model;
-      await run(conversation, null, (h, signal) => chat.send(conversation, body, h, signal), user.id, assistant.id);
+      if (attachments.length > 0) body.attachments = attachments.map((a) => a.file_id);
+      return run(conversation, null, (h, signal) => chat.send(conversation, body, h, signal), user.id, assistant.id);
     },
     // eslint-disable-next-line react-hooks/exhaustive-deps
     [chat],
@@ -264,8 +305,9 @@ export function useConversation(conversationId: string | undefined, options: Use
     }
   }, [chat]);
 
+  /** Sends an edited question as a new branch, with the files the question had. */
   const edit = useCallback(
-    (message: ChatMessage, content: string) => send(content, message.parent_id),
+    (message: ChatMessage, content: string) => send(content, message.parent_id, message.attachments ?? []),
     [send],
   );
 
@@ -280,7 +322,7 @@ export function useConversation(conversationId: string | undefined, options: Use
         await chat.update(id, { active_message_id: target });
         await reload(id);
       } catch (e) {
-        setError(friendlyMessage(e));
+        setError(e);
       }
     },
     [chat, reload],
@@ -305,7 +347,7 @@ export function useConversation(conversationId: string | undefined, options: Use
       } catch (e) {
         if (current.current === id) {
           setReactions(message.id, before);
-          setError(friendlyMessage(e));
+          setError(e);
         }
       }
     },
@@ -316,6 +358,7 @@ export function useConversation(conversationId: string | undefined, options: Use
     messages,
     loading,
     error,
+    errorCode,
     streaming: streamingId !== null,
     streamingId,
     send,

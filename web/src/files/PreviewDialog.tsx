@@ -8,6 +8,7 @@ import type { FilesApi } from './api';
 import { formatBytes } from './format';
 import type { FileView } from './types';
 import { useBlobUrl } from './useBlobUrl';
+import './files.css';
 
 /** Text shown at most; the rest is in the download. */
 const TEXT_LIMIT = 1024 * 1024;

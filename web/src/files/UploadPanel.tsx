@@ -7,6 +7,7 @@ import { useCallback, useEffect, useRef, useState } from 'react';
 import { friendlyMessage } from '../api/errors';
 import { isCancelled, type FilesApi, type UploadHandle } from './api';
 import { formatBytes, formatRate, KIND_PLURALS } from './format';
+import { pastedFiles } from './paste';
 import type { FileKind, FilesUsage, FileView } from './types';
 
 interface Row {
@@ -19,32 +20,6 @@ interface Row {
   error?: string;
   /** False for a file refused before it was sent (too large): retrying cannot help. */
   canRetry: boolean;
-}
-
-/** The name of an image pasted from the clipboard, which browsers call `image.png`. */
-export function pastedName(file: File, now = new Date()): string {
-  if (file.name && file.name !== 'image.png') return file.name;
-  const ext = file.type.startsWith('image/') ? file.type.slice('image/'.length).replace('jpeg', 'jpg').replace(/\+.*$/, '') : 'bin';
-  const pad = (n: number) => String(n).padStart(2, '0');
-  const stamp = `${now.getFullYear()}-${pad(now.getMonth() + 1)}-${pad(now.getDate())} ${pad(now.getHours())}.${pad(now.getMinutes())}.${pad(now.getSeconds())}`;
-  return `Pasted image ${stamp}.${ext}`;
-}
-
-/** The files on the clipboard of a paste event, named. */
-function pastedFiles(e: ClipboardEvent): File[] {
-  const data = e.clipboardData;
-  if (!data) return [];
-  let files = Array.from(data.files ?? []);
-  if (files.length === 0) {
-    files = Array.from(data.items ?? [])
-      .filter((item) => item.kind === 'file')
-      .map((item) => item.getAsFile())
-      .filter((f): f is File => f !== null);
-  }
-  return files.map((f) => {
-    const name = pastedName(f);
-    return name === f.name ? f : new File([f], name, { type: f.type, lastModified: f.lastModified });
-  });
 }
 
 export interface UploadPanelProps {

@@ -512,6 +512,7 @@ async fn append_direct(
                 content: content.clone(),
                 status: MessageStatus::Complete,
                 model: None,
+                attachments: Vec::new(),
                 now,
             };
             let answer = NewMessage {
@@ -522,6 +523,7 @@ async fn append_direct(
                 content: String::new(),
                 status: MessageStatus::Streaming,
                 model: Some("fast".into()),
+                attachments: Vec::new(),
                 now,
             };
             let answer_id = answer.id;

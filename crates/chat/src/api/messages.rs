@@ -90,6 +90,11 @@ pub struct SendMessage {
     pub parent_id: Option<Option<Uuid>>,
     /// Ask this model for this answer instead of the conversation's.
     pub model: Option<String>,
+    /// Ids of the sender's files to attach (at most 8; uploaded through `/api/v1/files`, and
+    /// scanned). Images go to models that see as images; text, markdown and PDF text as
+    /// context; `content` may then be empty.
+    #[serde(default)]
+    pub attachments: Vec<Uuid>,
 }
 
 #[derive(Debug, Deserialize, ToSchema, Default)]
@@ -161,7 +166,8 @@ fn sse(
     request_body = SendMessage,
     responses(Authenticated, Forbidden, JsonBody, ById, ModelCall,
         (status = 200, content_type = "text/event-stream", description = "events `message` (StreamStart), `delta` (DeltaEvent), `done` (Message)"),
-        (status = 422, body = ErrorEnvelope, description = "empty_message, message_too_long, unknown_model, model_refused")),
+        (status = 409, body = ErrorEnvelope, description = "attachment_not_ready: an attached file is still being scanned"),
+        (status = 422, body = ErrorEnvelope, description = "empty_message, message_too_long, unknown_model, model_refused, too_many_attachments, attachment_not_found, attachment_quarantined, attachments_unavailable")),
     security(("bearer" = [])))]
 async fn send_message(
     State(state): State<ChatState>,
@@ -179,6 +185,7 @@ async fn send_message(
                 parent_id: body.parent_id.flatten(),
                 from_root: body.parent_id == Some(None),
                 model: body.model,
+                attachments: body.attachments,
             },
         )
         .await?;

@@ -21,6 +21,7 @@ use http::StatusCode;
 use serde::{Deserialize, Deserializer};
 use utoipa_axum::router::OpenApiRouter;
 
+use crate::ports::FileAccessError;
 use crate::service::{ChatError, ChatService};
 
 mod conversations;
@@ -119,6 +120,38 @@ impl From<ChatError> for ApiError {
                 ApiError::new(StatusCode::TOO_MANY_REQUESTS, code, message)
             }
             ChatError::Internal(detail) => ApiError::internal(detail),
+            ChatError::Files(e) => files_error(e),
+        }
+    }
+}
+
+/// An attachment that cannot be used, or the files service being away.
+fn files_error(e: FileAccessError) -> ApiError {
+    match e {
+        FileAccessError::NotFound(id) => ApiError::validation(
+            "attachment_not_found",
+            format!("there is no file {id} of yours to attach; upload it first"),
+        ),
+        FileAccessError::NotReady(id) => ApiError::conflict(
+            "attachment_not_ready",
+            format!("file {id} is still being scanned for viruses; send it once it is ready"),
+        ),
+        FileAccessError::Quarantined(id) => ApiError::validation(
+            "attachment_quarantined",
+            format!("file {id} is quarantined: a virus was found in it"),
+        ),
+        FileAccessError::Disabled => ApiError::validation(
+            "attachments_unavailable",
+            "this server has no files service: messages cannot carry files",
+        ),
+        FileAccessError::Unavailable(detail) => {
+            tracing::warn!(detail = %detail, "the files service is unavailable");
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "files_unavailable",
+                "files cannot be read now; retry shortly",
+            )
+            .with_retry_after(5)
         }
     }
 }

@@ -18,6 +18,7 @@ use uuid::Uuid;
 
 use super::{ChatState, Chatter};
 use crate::domain::{ShareLink, SharedConversation};
+use crate::ports::ImageSize;
 
 pub(super) fn routes() -> OpenApiRouter<ChatState> {
     // Share pages are for whoever holds the link, never for a cache on the way or the
@@ -25,6 +26,7 @@ pub(super) fn routes() -> OpenApiRouter<ChatState> {
     let public = OpenApiRouter::new()
         .routes(routes!(shared))
         .routes(routes!(shared_page))
+        .routes(routes!(shared_image))
         .layer(axum::middleware::map_response(super::no_store));
     OpenApiRouter::new()
         .routes(routes!(list_shares, create_share))
@@ -113,6 +115,46 @@ async fn shared(
     Ok(axum::Json(state.service.shared(&token).await?))
 }
 
+/// An image attached to a shared conversation: its thumbnail (at most 320 px) or preview
+/// (at most 1600 px), re-encoded without metadata (public; only the snapshot's own images).
+#[utoipa::path(get, path = "/api/v1/shared/{token}/files/{file_id}/{size}", tag = "chat",
+    params(("token" = String, Path), ("file_id" = Uuid, Path),
+        ("size" = String, Path, description = "`thumbnail` or `preview`")),
+    responses(ById,
+        (status = 200, content_type = "image/jpeg", description = "The image (JPEG or PNG)")))]
+async fn shared_image(
+    State(state): State<ChatState>,
+    Path((token, file_id, size)): Path<(String, Uuid, String)>,
+) -> Result<Response, ApiError> {
+    let size = match size.as_str() {
+        "thumbnail" => ImageSize::Thumbnail,
+        "preview" => ImageSize::Preview,
+        _ => {
+            return Err(ApiError::not_found(
+                "no such image size: use thumbnail or preview",
+            ));
+        }
+    };
+    let (content_type, bytes) = state.service.shared_image(&token, file_id, size).await?;
+    // Only an image type the files service produced is served as one.
+    let content_type = match content_type.as_str() {
+        "image/png" => "image/png",
+        _ => "image/jpeg",
+    };
+    Ok((
+        [
+            (http::header::CONTENT_TYPE, content_type),
+            (http::header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+            (
+                http::header::CONTENT_SECURITY_POLICY,
+                "default-src 'none'; sandbox",
+            ),
+        ],
+        bytes,
+    )
+        .into_response())
+}
+
 /// A shared conversation as a page (public; server-rendered, no scripts).
 #[utoipa::path(get, path = "/s/{token}", tag = "chat", params(("token" = String, Path)),
     responses(ById,
@@ -134,7 +176,7 @@ async fn shared_page(
          <meta name=\"robots\" content=\"noindex\"><title>{t}</title>\
          <style>body{{font:16px/1.5 system-ui,sans-serif;max-width:48rem;margin:2rem auto;padding:0 1rem}}\
          .m{{white-space:pre-wrap;padding:.75rem 1rem;border-radius:.5rem;margin:.5rem 0}}\
-         .user{{background:#eef}}.assistant{{background:#f4f4f4}}small{{color:#666}}</style></head>\
+         .files{{list-style:none;padding:0;display:flex;flex-wrap:wrap;gap:.5rem}}.files img{{max-width:160px;border-radius:.25rem}}.user{{background:#eef}}.assistant{{background:#f4f4f4}}small{{color:#666}}</style></head>\
          <body><h1>{t}</h1><p><small>Shared from Confab (read-only)</small></p>",
         t = escape(&title)
     );
@@ -144,8 +186,9 @@ async fn shared_page(
             crate::domain::Author::Assistant => ("assistant", "Assistant"),
         };
         body.push_str(&format!(
-            "<section class=\"m {class}\"><strong>{who}</strong>\n{}</section>",
-            escape(&message.content)
+            "<section class=\"m {class}\"><strong>{who}</strong>\n{}{}</section>",
+            escape(&message.content),
+            attachments_html(&token, &message.attachments)
         ));
     }
     body.push_str("</body></html>");
@@ -155,11 +198,55 @@ async fn shared_page(
             (http::header::CONTENT_TYPE, "text/html; charset=utf-8"),
             (
                 http::header::CONTENT_SECURITY_POLICY,
-                "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; \
-                 form-action 'none'; frame-ancestors 'none'",
+                "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; \
+                 base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
             ),
         ],
         body,
     )
         .into_response())
+}
+
+/// A shared message's attachments on its page: images as thumbnails linking to their
+/// preview, other files named with their type and size (their content is not shared).
+fn attachments_html(token: &str, attachments: &[crate::domain::Attachment]) -> String {
+    use confab_core::html::escape;
+    if attachments.is_empty() {
+        return String::new();
+    }
+    let token = escape(token);
+    let mut html = String::from("<ul class=\"files\">");
+    for a in attachments {
+        let name = escape(&a.name);
+        if a.kind == "image" {
+            let base = format!("/api/v1/shared/{token}/files/{}", a.file_id);
+            html.push_str(&format!(
+                "<li><a href=\"{base}/preview\"><img src=\"{base}/thumbnail\" alt=\"{name}\" \
+                 loading=\"lazy\"></a></li>"
+            ));
+        } else {
+            html.push_str(&format!(
+                "<li>{name} <small>({}, {})</small></li>",
+                escape(&a.content_type),
+                human_size(a.size)
+            ));
+        }
+    }
+    html.push_str("</ul>");
+    html
+}
+
+/// Bytes for people: `912 B`, `14.2 KB`, `3.1 MB`.
+fn human_size(bytes: u64) -> String {
+    const UNITS: [&str; 4] = ["KB", "MB", "GB", "TB"];
+    if bytes < 1000 {
+        return format!("{bytes} B");
+    }
+    let mut value = bytes as f64 / 1000.0;
+    let mut unit = 0;
+    while value >= 1000.0 && unit + 1 < UNITS.len() {
+        value /= 1000.0;
+        unit += 1;
+    }
+    format!("{value:.1} {}", UNITS[unit])
 }

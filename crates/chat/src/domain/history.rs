@@ -1,13 +1,86 @@
 //! What a model is sent: the turns of a conversation that fit its context window; and the
 //! titles a conversation gets (provisional from the first message, then the model's).
 
-use super::Author;
+use super::{Attachment, Author};
 
 /// One turn of the history sent to a model.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Turn {
     pub role: Author,
     pub content: String,
+    /// Files attached to the turn (user turns), read when the turn is sent.
+    pub attachments: Vec<Attachment>,
+}
+
+impl Turn {
+    pub fn new(role: Author, content: impl Into<String>) -> Self {
+        Self {
+            role,
+            content: content.into(),
+            attachments: Vec::new(),
+        }
+    }
+}
+
+/// What an image is counted as: providers charge from 85 to about 1,600 tokens by size, and
+/// a 1600 px preview is near the top.
+pub const IMAGE_TOKENS: usize = 1_600;
+
+/// What a file a model cannot read is counted as (a line naming it).
+const UNREADABLE_TOKENS: usize = 30;
+
+/// The most bytes of text one attached file gives a model in a context window of
+/// `context_tokens`, when `files` files of one message share it: together at most half the
+/// window (at the estimate's three bytes a token), each between 1 KiB and 256 KiB.
+pub fn file_text_bytes(context_tokens: usize, files: usize) -> usize {
+    (context_tokens / 2 * 3 / files.max(1)).clamp(1024, 256 * 1024)
+}
+
+/// Whether a model is given an attachment's text (a text, markdown or PDF file).
+pub fn is_text_kind(kind: &str) -> bool {
+    matches!(kind, "text" | "markdown" | "pdf")
+}
+
+/// An attached file's text as a model is given it: marked where it starts and ends, and
+/// where it was cut.
+pub fn file_block(name: &str, text: &str, truncated: bool) -> String {
+    let end = if truncated {
+        format!("[{name} goes on; only its start fits here]")
+    } else {
+        format!("[End of {name}]")
+    };
+    format!("[Attached file: {name}]\n{}\n{end}\n\n", text.trim_end())
+}
+
+/// What a message is titled from until a model names it: its text, or with none (files
+/// only) its files' names.
+pub fn title_source(content: &str, attachments: &[Attachment]) -> String {
+    if !content.trim().is_empty() || attachments.is_empty() {
+        return content.to_owned();
+    }
+    attachments
+        .iter()
+        .map(|a| a.name.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// A turn's estimated tokens, its attachments counted as they will be sent.
+pub fn turn_tokens(turn: &Turn, context_tokens: usize) -> usize {
+    let per_file = file_text_bytes(context_tokens, turn.attachments.len());
+    turn.attachments
+        .iter()
+        .map(|a| match a.kind.as_str() {
+            "image" => IMAGE_TOKENS,
+            kind if is_text_kind(kind) => {
+                // A PDF's text is smaller than the file; the cap bounds both.
+                let bytes = usize::try_from(a.size).unwrap_or(usize::MAX).min(per_file);
+                bytes.div_ceil(3) + UNREADABLE_TOKENS
+            }
+            _ => UNREADABLE_TOKENS,
+        })
+        .sum::<usize>()
+        + estimate_tokens(&turn.content)
 }
 
 /// A deliberately cautious token estimate: one token per three bytes of UTF-8, plus four per
@@ -37,7 +110,7 @@ pub fn fit_history(
         .saturating_sub(system.as_deref().map_or(0, estimate_tokens));
     let mut kept = Vec::new();
     for (i, turn) in turns.iter().enumerate().rev() {
-        let cost = estimate_tokens(&turn.content);
+        let cost = turn_tokens(turn, context_tokens);
         if cost > budget && i + 1 < turns.len() {
             break;
         }
@@ -88,10 +161,7 @@ mod tests {
     use super::*;
 
     fn turn(role: Author, n: usize) -> Turn {
-        Turn {
-            role,
-            content: "x".repeat(n),
-        }
+        Turn::new(role, "x".repeat(n))
     }
 
     #[test]
@@ -113,6 +183,49 @@ mod tests {
         // The reserve for the answer counts against the budget.
         let (_, kept) = fit_history(None, &turns, 240, 100);
         assert_eq!(kept, turns[1..].to_vec());
+    }
+
+    fn attached(kind: &str, size: u64) -> Attachment {
+        Attachment {
+            file_id: uuid::Uuid::nil(),
+            name: "f".into(),
+            content_type: "x/y".into(),
+            kind: kind.into(),
+            size,
+        }
+    }
+
+    #[test]
+    fn attachments_count_against_the_window_as_they_will_be_sent() {
+        // Half of 4,096 tokens at three bytes a token, shared by two files.
+        assert_eq!(file_text_bytes(4096, 2), 3072);
+        assert_eq!(file_text_bytes(100, 8), 1024);
+        assert_eq!(file_text_bytes(10_000_000, 1), 256 * 1024);
+        let mut turn = turn(Author::User, 30);
+        turn.attachments = vec![
+            attached("image", 5_000_000),
+            attached("markdown", 100_000), // cut to 2,048 bytes: three files share
+            attached("audio", 9_000_000),
+        ];
+        assert_eq!(
+            turn_tokens(&turn, 4096),
+            IMAGE_TOKENS + (683 + 30) + 30 + 14
+        );
+        // An image-heavy old turn is dropped before the newest one.
+        let turns = vec![turn.clone(), self::turn(Author::Assistant, 30), turn];
+        let (_, kept) = fit_history(None, &turns, 4096, 0);
+        assert_eq!(kept.len(), 2);
+    }
+
+    #[test]
+    fn files_are_marked_and_name_messages_without_text() {
+        assert_eq!(
+            file_block("a.md", "text\n\n", true),
+            "[Attached file: a.md]\ntext\n[a.md goes on; only its start fits here]\n\n"
+        );
+        let files = [attached("pdf", 1), attached("image", 1)];
+        assert_eq!(title_source("  ", &files), "f, f");
+        assert_eq!(title_source("Hi", &files), "Hi");
     }
 
     #[test]

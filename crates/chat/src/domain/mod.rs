@@ -162,12 +162,34 @@ pub struct Message {
     pub error: Option<String>,
     pub prompt_tokens: Option<u32>,
     pub completion_tokens: Option<u32>,
+    /// Files attached to the message (user messages), in the order they were attached.
+    #[serde(default)]
+    pub attachments: Vec<Attachment>,
     #[serde(with = "confab_core::id::rfc3339_ms")]
     #[schema(value_type = String, format = DateTime)]
     pub created_at: i64,
     #[serde(with = "confab_core::id::rfc3339_ms")]
     #[schema(value_type = String, format = DateTime)]
     pub updated_at: i64,
+}
+
+/// The most files one message may carry.
+pub const MAX_ATTACHMENTS: usize = 8;
+
+/// A file attached to a message: what chat keeps of it when it is attached (the file itself
+/// stays the files service's; its bytes are read through the `FileAccess` port).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[schema(as = ChatAttachment)]
+pub struct Attachment {
+    pub file_id: Uuid,
+    /// The file's sanitised name.
+    pub name: String,
+    /// The MIME type detected from its content.
+    pub content_type: String,
+    /// `image`, `pdf`, `document`, `text`, `markdown`, `audio`, `video` or `archive`.
+    pub kind: String,
+    /// Bytes.
+    pub size: u64,
 }
 
 /// A named system prompt with parameters.
@@ -212,6 +234,10 @@ pub struct SharedConversation {
 pub struct SharedMessage {
     pub role: Author,
     pub content: String,
+    /// The message's attachments; images are shown through
+    /// `/api/v1/shared/{token}/files/{file_id}/{thumbnail|preview}`.
+    #[serde(default)]
+    pub attachments: Vec<Attachment>,
 }
 
 /// The reactions to a message: each emoji with its count and whether the reader gave it.

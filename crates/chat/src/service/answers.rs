@@ -32,6 +32,8 @@ pub struct SendInput {
     pub from_root: bool,
     /// Ask this model instead of the conversation's.
     pub model: Option<String>,
+    /// The sender's files to attach (at most [`domain::MAX_ATTACHMENTS`]).
+    pub attachments: Vec<Uuid>,
 }
 
 /// What sending a message started.
@@ -58,7 +60,7 @@ impl ChatService {
         input: SendInput,
     ) -> Result<Sent, ChatError> {
         let content = input.content.trim().to_owned();
-        if content.is_empty() {
+        if content.is_empty() && input.attachments.is_empty() {
             return Err(ChatError::invalid(
                 "empty_message",
                 "the message has no content",
@@ -70,6 +72,7 @@ impl ChatService {
         let model_override = domain::optional_text(input.model);
         self.check_model(model_override.as_deref()).await?;
         let conversation = self.conversation(principal, conversation_id).await?;
+        let attachments = self.attachments(principal, &input.attachments).await?;
         let parent_id = match input.parent_id {
             Some(parent) => {
                 let parent = self
@@ -91,8 +94,11 @@ impl ChatService {
         history.push(Turn {
             role: Author::User,
             content: content.clone(),
+            attachments: attachments.clone(),
         });
-        let ask = self.ask(&conversation, history, model.clone()).await;
+        let ask = self
+            .ask(principal, &conversation, history, model.clone())
+            .await?;
         let now = confab_core::now_ms();
         let question = NewMessage {
             id: confab_core::id::new_id(),
@@ -102,6 +108,7 @@ impl ChatService {
             content,
             status: MessageStatus::Complete,
             model: None,
+            attachments,
             now,
         };
         let answer = NewMessage {
@@ -112,6 +119,7 @@ impl ChatService {
             content: String::new(),
             status: MessageStatus::Streaming,
             model: Some(model),
+            attachments: Vec::new(),
             now,
         };
         // Both rows in one transaction, before any model call.
@@ -125,7 +133,10 @@ impl ChatService {
             return Err(ChatError::Store(confab_store::StoreError::NotFound));
         };
         if conversation.title.is_empty() {
-            let title = domain::provisional_title(&user_message.content);
+            let title = domain::provisional_title(&domain::title_source(
+                &user_message.content,
+                &user_message.attachments,
+            ));
             self.store
                 .retitle(principal.user_id, conversation_id, "", &title, now)
                 .await?;
@@ -185,10 +196,11 @@ impl ChatService {
             .lineage(principal.user_id, conversation_id, leaf)
             .await?
             .into_iter()
-            .filter(|m| !m.content.is_empty())
+            .filter(|m| !(m.content.is_empty() && m.attachments.is_empty()))
             .map(|m| Turn {
                 role: m.role,
                 content: m.content,
+                attachments: m.attachments,
             })
             .collect())
     }
@@ -208,8 +220,14 @@ impl ChatService {
     }
 
     /// What to ask `model`: the conversation's system prompt and parameters, and as much of
-    /// `history` as fits its context window.
-    async fn ask(&self, conversation: &Conversation, history: Vec<Turn>, model: String) -> Ask {
+    /// `history` as fits its context window, the kept turns' attachments read.
+    async fn ask(
+        &self,
+        principal: &Principal,
+        conversation: &Conversation,
+        history: Vec<Turn>,
+        model: String,
+    ) -> Result<Ask, ChatError> {
         let context = self
             .models
             .context_tokens(&model)
@@ -220,18 +238,22 @@ impl ChatService {
             .max_tokens
             .map_or(self.settings.answer_reserve_tokens, |m| m as usize)
             .min(context / 2);
-        let (system, turns) = fit_history(
+        let (system, mut turns) = fit_history(
             conversation.system_prompt.as_deref(),
             &history,
             context,
             reserve,
         );
-        Ask {
+        let images = self
+            .read_attachments(principal.user_id, &mut turns, context)
+            .await?;
+        Ok(Ask {
             model,
             system,
             turns,
+            images,
             params: self.sampling(&conversation.params),
-        }
+        })
     }
 
     /// Creates the `streaming` answer under `question` and starts generating it.
@@ -243,7 +265,9 @@ impl ChatService {
         model: String,
     ) -> Result<Message, ChatError> {
         let history = self.turns_to(principal, conversation.id, question).await?;
-        let ask = self.ask(conversation, history, model.clone()).await;
+        let ask = self
+            .ask(principal, conversation, history, model.clone())
+            .await?;
         let answer = self
             .store
             .add_message(
@@ -256,6 +280,7 @@ impl ChatService {
                     content: String::new(),
                     status: MessageStatus::Streaming,
                     model: Some(model),
+                    attachments: Vec::new(),
                     now: confab_core::now_ms(),
                 },
             )

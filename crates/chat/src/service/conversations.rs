@@ -108,10 +108,12 @@ impl ChatService {
         // Answers still generating in it stop first, so nothing writes to deleted rows.
         let path = self.active_path(principal, id).await?;
         self.stop_live(&path);
+        let files = self.files_of(principal, &[id]).await;
         self.store
             .delete_conversation(principal.user_id, id)
             .await
             .map_err(not_found("no such conversation"))?;
+        self.delete_files(principal, files).await;
         self.publish(&ConversationDeleted {
             user_id: principal.user_id,
             conversation_id: id,
@@ -163,17 +165,20 @@ impl ChatService {
                 "give between 1 and 500 conversation ids",
             ));
         }
+        let mut files = Vec::new();
         if action == BulkAction::Delete {
             for id in ids {
                 if let Ok(path) = self.active_path(principal, *id).await {
                     self.stop_live(&path);
                 }
             }
+            files = self.files_of(principal, ids).await;
         }
         let affected = self
             .store
             .bulk(principal.user_id, ids, action, confab_core::now_ms())
             .await?;
+        self.delete_files(principal, files).await;
         self.publish(&ConversationsChanged {
             user_id: principal.user_id,
             ids: Some(ids.to_vec()),

@@ -21,9 +21,10 @@ use uuid::Uuid;
 use crate::domain::Conversation;
 use crate::events::ConversationUpdated;
 use crate::live::LiveAnswers;
-use crate::ports::{Accounts, ChatStore, ModelClient, ModelError};
+use crate::ports::{Accounts, ChatStore, FileAccess, ModelClient, ModelError};
 
 mod answers;
+mod attachments;
 mod conversations;
 mod presence;
 mod presets;
@@ -37,6 +38,7 @@ mod transfer;
 pub use crate::domain::ConversationInput;
 pub use crate::live::Follow;
 pub use answers::{SendInput, Sent};
+pub use attachments::MAX_IMAGES_SENT;
 pub use presence::{SOCKET_REFRESH, SOCKET_TTL, SocketSlot};
 pub use titles::{TITLE_JOB, TitleError, TitleJob};
 
@@ -108,6 +110,9 @@ pub enum ChatError {
     Conflict(&'static str, String),
     #[error(transparent)]
     Model(#[from] ModelError),
+    /// An attachment cannot be used, or the files service cannot be reached.
+    #[error(transparent)]
+    Files(#[from] crate::ports::FileAccessError),
     /// Neither the message, the conversation nor the settings name a model, and none exists.
     #[error("no model is available: pull one (confab models pull …) or configure a provider")]
     NoModel,
@@ -168,6 +173,8 @@ pub struct ChatService {
     events: Arc<dyn EventBus>,
     /// Open real-time connections per user (see `presence`).
     sockets: Arc<dyn Membership>,
+    /// Files attached to messages (the files service's).
+    files: Arc<dyn FileAccess>,
     live: LiveAnswers,
     tasks: TaskTracker,
     shutdown: CancellationToken,
@@ -209,6 +216,9 @@ pub struct ChatDeps {
     /// Each user's open real-time connections: in this process, or shared by every replica
     /// (Redis, split mode), so the per-user cap and the `presence` count span them.
     pub sockets: Arc<dyn Membership>,
+    /// The files attached to messages: the files service in this process or over HTTP, or
+    /// [`crate::ports::NoFiles`] where there is none.
+    pub files: Arc<dyn FileAccess>,
 }
 
 impl std::fmt::Debug for ChatDeps {
@@ -231,9 +241,11 @@ impl ChatService {
             tasks,
             shutdown,
             sockets,
+            files,
         } = deps;
         Arc::new(Self {
             store,
+            files,
             models,
             events,
             sockets,

@@ -29,10 +29,14 @@ impl ChatService {
         let messages: Vec<SharedMessage> = path
             .into_iter()
             .map(|(m, _)| m)
-            .filter(|m| m.status != MessageStatus::Streaming && !m.content.is_empty())
+            .filter(|m| {
+                m.status != MessageStatus::Streaming
+                    && !(m.content.is_empty() && m.attachments.is_empty())
+            })
             .map(|m| SharedMessage {
                 role: m.role,
                 content: m.content,
+                attachments: m.attachments,
             })
             .collect();
         if messages.is_empty() {
@@ -72,6 +76,14 @@ impl ChatService {
     /// What a share link shows, for anyone who has it, while its owner's account is active:
     /// a link of a disabled (locked), pending or deleted account answers as a revoked one.
     pub async fn shared(&self, token: &str) -> Result<SharedConversation, ChatError> {
+        Ok(self.shared_snapshot(token).await?.1)
+    }
+
+    /// [`Self::shared`] with the id of the user who shared it.
+    pub(super) async fn shared_snapshot(
+        &self,
+        token: &str,
+    ) -> Result<(Uuid, SharedConversation), ChatError> {
         if token.len() > MAX_TOKEN_CHARS {
             return Err(ChatError::NotFound("no such share link"));
         }
@@ -86,6 +98,6 @@ impl ChatService {
         if !active {
             return Err(ChatError::NotFound("no such share link"));
         }
-        Ok(snapshot)
+        Ok((owner, snapshot))
     }
 }

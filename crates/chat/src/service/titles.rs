@@ -118,7 +118,8 @@ impl ChatService {
         let Some((first, _)) = path.first() else {
             return Ok(None);
         };
-        let provisional = domain::provisional_title(&first.content);
+        let source = domain::title_source(&first.content, &first.attachments);
+        let provisional = domain::provisional_title(&source);
         if conversation.title != provisional {
             // Named already: by the user, or by an earlier run of this job.
             return Ok(None);
@@ -128,14 +129,12 @@ impl ChatService {
             .pick_model(&conversation, None)
             .await
             .map_err(|_| TitleError::NoModel)?;
-        let excerpt: String = first.content.chars().take(1000).collect();
+        let excerpt: String = source.chars().take(1000).collect();
         let ask = Ask {
             model,
             system: Some(TITLE_PROMPT.into()),
-            turns: vec![Turn {
-                role: Author::User,
-                content: excerpt,
-            }],
+            turns: vec![Turn::new(Author::User, excerpt)],
+            images: Vec::new(),
             params: SamplingParams {
                 temperature: self.settings.title_temperature,
                 max_tokens: Some(self.settings.title_max_tokens),

@@ -267,6 +267,7 @@ impl ConversationStore for SqlChatStore {
             "DELETE FROM share_links WHERE user_id = $1",
             "DELETE FROM message_reactions WHERE user_id = $1 OR message_id IN \
              (SELECT id FROM messages WHERE user_id = $1)",
+            "DELETE FROM message_attachments WHERE user_id = $1",
             "UPDATE messages SET parent_id = NULL WHERE user_id = $1",
             "DELETE FROM messages WHERE user_id = $1",
             "DELETE FROM conversations WHERE user_id = $1",

@@ -9,9 +9,10 @@ use async_trait::async_trait;
 use confab_store::StoreError;
 use uuid::Uuid;
 
-use super::{MESSAGE_COLUMNS, SqlChatStore, message, opt_uuid, uuid};
-use crate::domain::Message;
+use super::{MESSAGE_COLUMNS, SqlChatStore, ids_in, ids_json, message, opt_uuid, uuid};
+use crate::domain::{Attachment, Author, Message};
 use crate::ports::{Branches, Ending, MessageStore, NewMessage, StoreResult};
+use sqlx::Row;
 
 #[async_trait]
 impl MessageStore for SqlChatStore {
@@ -74,9 +75,22 @@ impl MessageStore for SqlChatStore {
                 .bind(&m.model)
                 .bind(m.now);
         }
-        let inserted = query.execute(self.db.writer()).await?;
-        if inserted.rows_affected() == 0 {
-            return Err(StoreError::NotFound);
+        // Attachments go in the same transaction as their messages.
+        if messages.iter().all(|m| m.attachments.is_empty()) {
+            let inserted = query.execute(self.db.writer()).await?;
+            if inserted.rows_affected() == 0 {
+                return Err(StoreError::NotFound);
+            }
+        } else {
+            let mut tx = self.db.writer().begin().await?;
+            let inserted = query.execute(&mut *tx).await?;
+            if inserted.rows_affected() == 0 {
+                return Err(StoreError::NotFound);
+            }
+            for m in messages.iter().filter(|m| !m.attachments.is_empty()) {
+                insert_attachments(&mut tx, user_id, conversation_id, m).await?;
+            }
+            tx.commit().await?;
         }
         Ok(messages
             .into_iter()
@@ -91,6 +105,7 @@ impl MessageStore for SqlChatStore {
                 error: None,
                 prompt_tokens: None,
                 completion_tokens: None,
+                attachments: m.attachments,
                 created_at: m.now,
                 updated_at: m.now,
             })
@@ -115,7 +130,9 @@ impl MessageStore for SqlChatStore {
             .fetch_optional(self.db.pool())
             .await?
             .ok_or(StoreError::NotFound)?;
-        message(&row)
+        let mut messages = vec![message(&row)?];
+        self.with_attachments(&mut messages).await?;
+        Ok(messages.into_iter().next().ok_or(StoreError::NotFound)?)
     }
 
     async fn lineage(
@@ -142,10 +159,11 @@ impl MessageStore for SqlChatStore {
             .bind(user_id.to_string())
             .fetch_all(self.db.pool())
             .await?;
-        let messages: Vec<Message> = rows.iter().map(message).collect::<StoreResult<_>>()?;
+        let mut messages: Vec<Message> = rows.iter().map(message).collect::<StoreResult<_>>()?;
         if messages.is_empty() {
             return Err(StoreError::NotFound);
         }
+        self.with_attachments(&mut messages).await?;
         Ok(messages)
     }
 
@@ -302,6 +320,107 @@ impl MessageStore for SqlChatStore {
             .bind(user_id.to_string())
             .fetch_all(self.db.pool())
             .await?;
-        rows.iter().map(message).collect()
+        let mut messages: Vec<Message> = rows.iter().map(message).collect::<StoreResult<_>>()?;
+        self.with_attachments(&mut messages).await?;
+        Ok(messages)
+    }
+
+    async fn files_only_in(
+        &self,
+        user_id: Uuid,
+        conversation_ids: &[Uuid],
+    ) -> StoreResult<Vec<Uuid>> {
+        if conversation_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let backend = self.db.backend();
+        let sql = format!(
+            "SELECT DISTINCT a.file_id FROM message_attachments a \
+             WHERE a.user_id = $1 AND a.conversation_id {ids} AND NOT EXISTS ( \
+               SELECT 1 FROM message_attachments b WHERE b.user_id = $1 \
+               AND b.file_id = a.file_id AND b.conversation_id NOT {ids})",
+            ids = ids_in(backend, 2)
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(user_id.to_string())
+            .bind(ids_json(conversation_ids))
+            .fetch_all(self.db.pool())
+            .await?;
+        rows.iter().map(|row| uuid(row, "file_id")).collect()
+    }
+}
+
+/// Stores a new message's attachments, in order (inside the transaction storing it).
+async fn insert_attachments(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    user_id: Uuid,
+    conversation_id: Uuid,
+    m: &NewMessage,
+) -> StoreResult<()> {
+    for (position, a) in m.attachments.iter().enumerate() {
+        sqlx::query(
+            "INSERT INTO message_attachments (message_id, position, conversation_id, user_id, \
+             file_id, name, content_type, kind, size_bytes) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(m.id.to_string())
+        .bind(i64::try_from(position).unwrap_or(i64::MAX))
+        .bind(conversation_id.to_string())
+        .bind(user_id.to_string())
+        .bind(a.file_id.to_string())
+        .bind(&a.name)
+        .bind(&a.content_type)
+        .bind(&a.kind)
+        .bind(i64::try_from(a.size).unwrap_or(i64::MAX))
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
+}
+
+impl SqlChatStore {
+    /// Fills the attachments of `messages`' user messages (one query; none without any).
+    async fn with_attachments(&self, messages: &mut [Message]) -> StoreResult<()> {
+        let ids: Vec<String> = messages
+            .iter()
+            .filter(|m| m.role == Author::User)
+            .map(|m| m.id.to_string())
+            .collect();
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let sql = format!(
+            "SELECT message_id, file_id, name, content_type, kind, size_bytes \
+             FROM message_attachments WHERE message_id {} ORDER BY message_id, position",
+            ids_in(self.db.backend(), 1)
+        );
+        let ids = serde_json::to_string(&ids).unwrap_or_else(|_| "[]".into());
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(ids)
+            .fetch_all(self.db.pool())
+            .await?;
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let mut found: HashMap<Uuid, Vec<Attachment>> = HashMap::new();
+        for row in &rows {
+            let size: i64 = row.try_get("size_bytes")?;
+            found
+                .entry(uuid(row, "message_id")?)
+                .or_default()
+                .push(Attachment {
+                    file_id: uuid(row, "file_id")?,
+                    name: row.try_get("name")?,
+                    content_type: row.try_get("content_type")?,
+                    kind: row.try_get("kind")?,
+                    size: u64::try_from(size).unwrap_or(0),
+                });
+        }
+        for m in messages.iter_mut() {
+            if let Some(attachments) = found.remove(&m.id) {
+                m.attachments = attachments;
+            }
+        }
+        Ok(())
     }
 }

@@ -95,6 +95,7 @@ fn message(row: &AnyRow) -> StoreResult<Message> {
         error: row.try_get("error")?,
         prompt_tokens: opt_u32(row, "prompt_tokens")?,
         completion_tokens: opt_u32(row, "completion_tokens")?,
+        attachments: Vec::new(),
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
     })
@@ -124,6 +125,7 @@ impl SqlChatStore {
             "DELETE FROM share_links WHERE conversation_id = $1",
             "DELETE FROM message_reactions WHERE message_id IN \
              (SELECT id FROM messages WHERE conversation_id = $1)",
+            "DELETE FROM message_attachments WHERE conversation_id = $1",
             "UPDATE messages SET parent_id = NULL WHERE conversation_id = $1",
             "DELETE FROM messages WHERE conversation_id = $1",
             "DELETE FROM conversations WHERE id = $1",

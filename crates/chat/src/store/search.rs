@@ -350,6 +350,7 @@ mod tests {
                             content: format!("entry {i} about giraffes"),
                             status: MessageStatus::Complete,
                             model: None,
+                            attachments: Vec::new(),
                             now: now + i,
                         },
                     )

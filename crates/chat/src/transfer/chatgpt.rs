@@ -356,6 +356,7 @@ pub(super) fn read_chatgpt(
                 error: None,
                 prompt_tokens: None,
                 completion_tokens: None,
+                attachments: Vec::new(),
                 created_at: when,
                 updated_at: when,
             });

@@ -71,6 +71,10 @@ pub struct ExportedMessage {
     pub error: Option<String>,
     pub prompt_tokens: Option<u32>,
     pub completion_tokens: Option<u32>,
+    /// The files attached, by reference (their bytes are not in an export; an import keeps
+    /// the text and drops the references, which name another account's files).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attachments: Vec<crate::domain::Attachment>,
     #[schema(value_type = String, format = DateTime)]
     #[serde(with = "confab_core::id::rfc3339_ms")]
     pub created_at: i64,
@@ -106,6 +110,7 @@ impl ExportedConversation {
                     error: m.error,
                     prompt_tokens: m.prompt_tokens,
                     completion_tokens: m.completion_tokens,
+                    attachments: m.attachments,
                     created_at: m.created_at,
                     updated_at: m.updated_at,
                 })
@@ -134,6 +139,16 @@ pub fn markdown(conversation: &Conversation, path: &[Message]) -> String {
             Author::Assistant => "Assistant",
         };
         out.push_str(&format!("## {who}\n\n{}\n\n", message.content.trim_end()));
+        // Attachments by reference: the file's name, type, size and id in Confab.
+        for a in &message.attachments {
+            out.push_str(&format!(
+                "- Attached: {} ({}, {} bytes; file {})\n",
+                a.name, a.content_type, a.size, a.file_id
+            ));
+        }
+        if !message.attachments.is_empty() {
+            out.push('\n');
+        }
         if message.status != MessageStatus::Complete {
             out.push_str(&format!("*({})*\n\n", message.status.as_str()));
         }
@@ -384,6 +399,9 @@ fn read_confab(export: Export) -> Result<Vec<Imported>, ImportError> {
                 error: m.error,
                 prompt_tokens: m.prompt_tokens,
                 completion_tokens: m.completion_tokens,
+                // A file is not imported with a reference to it: the ids name files of
+                // the exporting account, which this one may not have.
+                attachments: Vec::new(),
                 created_at: m.created_at,
                 updated_at: m.updated_at,
             });

@@ -52,12 +52,13 @@ fn message() -> Message {
         error: None,
         prompt_tokens: Some(3),
         completion_tokens: Some(1),
+        attachments: Vec::new(),
         created_at: 1_700_000_000_000,
         updated_at: 1_700_000_000_500,
     }
 }
 
-const MESSAGE_JSON: &str = r#"{"completion_tokens":1,"content":"Hi","conversation_id":"00000000-0000-0000-0000-000000000001","created_at":"2023-11-14T22:13:20Z","error":null,"id":"00000000-0000-0000-0000-000000000002","model":"m","parent_id":"00000000-0000-0000-0000-000000000003","prompt_tokens":3,"role":"assistant","status":"complete","updated_at":"2023-11-14T22:13:20.5Z"}"#;
+const MESSAGE_JSON: &str = r#"{"attachments":[],"completion_tokens":1,"content":"Hi","conversation_id":"00000000-0000-0000-0000-000000000001","created_at":"2023-11-14T22:13:20Z","error":null,"id":"00000000-0000-0000-0000-000000000002","model":"m","parent_id":"00000000-0000-0000-0000-000000000003","prompt_tokens":3,"role":"assistant","status":"complete","updated_at":"2023-11-14T22:13:20.5Z"}"#;
 
 #[test]
 fn message_events() {

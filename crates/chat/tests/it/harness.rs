@@ -11,7 +11,7 @@ use async_trait::async_trait;
 use confab_bus::MemoryBus;
 use confab_cache::{Membership, MemoryMembership};
 use confab_chat::domain::{ConversationInput, Message};
-use confab_chat::ports::{Accounts, AccountsError};
+use confab_chat::ports::{Accounts, AccountsError, FileAccess};
 use confab_chat::service::{Follow, SendInput};
 use confab_chat::{ChatDeps, ChatService, ChatSettings};
 use confab_core::auth::{Credential, Principal, Role};
@@ -37,10 +37,21 @@ pub enum Step {
 }
 
 /// A model that plays one script per call, in order, and records every request.
-#[derive(Default)]
 pub struct ScriptedModel {
     pub scripts: Mutex<VecDeque<Vec<Step>>>,
     pub requests: Mutex<Vec<ChatRequest>>,
+    /// The context window it reports (4,096 tokens unless a test widens it).
+    pub context_tokens: Mutex<usize>,
+}
+
+impl Default for ScriptedModel {
+    fn default() -> Self {
+        Self {
+            scripts: Mutex::default(),
+            requests: Mutex::default(),
+            context_tokens: Mutex::new(4096),
+        }
+    }
 }
 
 impl ScriptedModel {
@@ -59,7 +70,7 @@ impl ModelClient for ScriptedModel {
         Ok(vec![ModelInfo {
             id: "scripted".into(),
             default: true,
-            context_tokens: Some(4096),
+            context_tokens: Some(*self.context_tokens.lock()),
         }])
     }
 
@@ -134,13 +145,27 @@ impl Harness {
 
     /// A harness whose open sockets are counted in `sockets` (Redis, for replicas).
     pub async fn with_sockets(settings: ChatSettings, sockets: Arc<dyn Membership>) -> Self {
+        Self::with_ports(settings, sockets, Arc::new(confab_chat::ports::NoFiles)).await
+    }
+
+    /// A harness whose attachments are read through `files`.
+    pub async fn with_files(settings: ChatSettings, files: Arc<dyn FileAccess>) -> Self {
+        Self::with_ports(settings, Arc::new(MemoryMembership::new(1_000)), files).await
+    }
+
+    async fn with_ports(
+        settings: ChatSettings,
+        sockets: Arc<dyn Membership>,
+        files: Arc<dyn FileAccess>,
+    ) -> Self {
         let (store, db) = crate::store::store().await;
-        let mut harness = Self::over(
+        let mut harness = Self::over_with(
             Arc::new(store),
             Arc::new(MemoryBus::default()),
             settings,
             Uuid::now_v7(),
             sockets,
+            files,
         );
         harness._db = Some(db);
         harness
@@ -165,6 +190,18 @@ impl Harness {
         user_id: Uuid,
         sockets: Arc<dyn Membership>,
     ) -> Self {
+        let files = Arc::new(confab_chat::ports::NoFiles);
+        Self::over_with(store, events, settings, user_id, sockets, files)
+    }
+
+    fn over_with(
+        store: Arc<confab_chat::SqlChatStore>,
+        events: Arc<MemoryBus>,
+        settings: ChatSettings,
+        user_id: Uuid,
+        sockets: Arc<dyn Membership>,
+        files: Arc<dyn FileAccess>,
+    ) -> Self {
         let model = Arc::new(ScriptedModel::default());
         let tasks = TaskTracker::new();
         let shutdown = CancellationToken::new();
@@ -178,6 +215,7 @@ impl Harness {
                 tasks: tasks.clone(),
                 shutdown: shutdown.clone(),
                 sockets: sockets.clone(),
+                files,
             },
             settings,
         );
@@ -220,6 +258,7 @@ impl Harness {
                     parent_id: None,
                     from_root: false,
                     model: None,
+                    attachments: Vec::new(),
                 },
             )
             .await

@@ -8,6 +8,7 @@
     reason = "test code: panics are failures"
 )]
 
+mod attachments;
 mod events;
 mod harness;
 mod purity;

@@ -88,6 +88,7 @@ async fn answers_left_by_a_dead_replica_are_interrupted_by_the_others() {
                     content: "Tell me".into(),
                     status: MessageStatus::Complete,
                     model: None,
+                    attachments: Vec::new(),
                     now: long_ago,
                 },
                 NewMessage {
@@ -98,6 +99,7 @@ async fn answers_left_by_a_dead_replica_are_interrupted_by_the_others() {
                     content: String::new(),
                     status: MessageStatus::Streaming,
                     model: Some("scripted".into()),
+                    attachments: Vec::new(),
                     now: long_ago,
                 },
             ],

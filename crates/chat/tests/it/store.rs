@@ -71,6 +71,7 @@ fn new_message(
         content: content.into(),
         status: MessageStatus::Complete,
         model: None,
+        attachments: Vec::new(),
         now,
     }
 }
@@ -336,6 +337,7 @@ async fn share_links_are_made_listed_and_revoked_by_their_owner() {
         messages: vec![SharedMessage {
             role: Author::User,
             content: "hello".into(),
+            attachments: Vec::new(),
         }],
     };
     let link = store

@@ -2,7 +2,7 @@
 //! services named by `--services` ([`build_process`]), each port given its in-process adapter
 //! when the service behind it is here and its HTTP or bus adapter when it is not.
 //!
-//! Long (about 660 lines) because `assemble` wires every service's ports in one place, so
+//! Long (about 670 lines) because `assemble` wires every service's ports in one place, so
 //! which adapter each port gets in which process reads as one list; the next cut is the
 //! background tasks (consumers, maintenance, metrics refresh) into a module of their own.
 
@@ -14,6 +14,8 @@ mod parts;
 mod seo;
 mod shared;
 mod split;
+
+pub use files::LocalFileAccess;
 
 use std::sync::Arc;
 
@@ -416,6 +418,19 @@ async fn assemble(config: &Config, services: &Services) -> anyhow::Result<Built>
     } else {
         None
     };
+    let files = if services.has(Service::Files) {
+        Some(files::files_service(
+            config,
+            &db,
+            jobs.clone(),
+            audit_for(Service::Files),
+            &tasks,
+            &shutdown,
+        )?)
+    } else {
+        None
+    };
+
     let chat = match (&models, services.has(Service::Chat)) {
         (Some(models), true) => {
             let accounts: Arc<dyn confab_chat::ports::Accounts> = match &auth {
@@ -426,11 +441,14 @@ async fn assemble(config: &Config, services: &Services) -> anyhow::Result<Built>
                         .context("the remote authenticator is built")?,
                 )),
             };
+            // Attached files: the files service here, another process's, or none.
+            let file_access = files::file_access(config, files.as_ref(), service_tokens.as_ref())?;
             let chat = parts::chat_service(
                 config,
                 &db,
                 models.clone(),
                 accounts,
+                file_access,
                 &bus,
                 &shared,
                 &tasks,
@@ -462,19 +480,6 @@ async fn assemble(config: &Config, services: &Services) -> anyhow::Result<Built>
             seo::seo_settings(&config.seo),
         )),
         _ => None,
-    };
-
-    let files = if services.has(Service::Files) {
-        Some(files::files_service(
-            config,
-            &db,
-            jobs.clone(),
-            audit_for(Service::Files),
-            &tasks,
-            &shutdown,
-        )?)
-    } else {
-        None
     };
 
     // User deletion: each data-holding service's purge consumer, and the auth service's
@@ -582,6 +587,13 @@ async fn assemble(config: &Config, services: &Services) -> anyhow::Result<Built>
         }));
     }
     if let Some(files) = &files {
+        // Internal routes: the chat service of another process reading attached files.
+        api = api.merge(confab_files::internal_router(
+            confab_files::InternalFilesState {
+                service: files.clone(),
+                internal: internal_auth.clone(),
+            },
+        ));
         api = api.merge(confab_files::api::router(confab_files::api::FilesState {
             service: files.clone(),
             authenticator: authenticator.clone(),

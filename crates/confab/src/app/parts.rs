@@ -180,7 +180,7 @@ pub(super) fn model_client(
     )
 }
 
-/// The chat service over its store and the given models and accounts.
+/// The chat service over its store and the given models, accounts and files.
 #[expect(
     clippy::too_many_arguments,
     reason = "the pieces of the composition root, by name"
@@ -190,6 +190,7 @@ pub(super) fn chat_service(
     db: &Db,
     models: Arc<dyn confab_model_client::ModelClient>,
     accounts: Arc<dyn confab_chat::ports::Accounts>,
+    files: Arc<dyn confab_chat::ports::FileAccess>,
     bus: &crate::bus::Bus,
     shared: &Shared,
     tasks: &TaskTracker,
@@ -205,6 +206,7 @@ pub(super) fn chat_service(
             tasks: tasks.clone(),
             shutdown: shutdown.clone(),
             sockets: shared.membership.clone(),
+            files,
         },
         confab_chat::ChatSettings {
             default_context_tokens: config.chat.default_context_tokens as usize,

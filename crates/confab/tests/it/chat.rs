@@ -464,6 +464,7 @@ async fn answers_cut_off_by_a_crash_are_interrupted_at_the_next_start() {
         content: String::new(),
         status,
         model: None,
+        attachments: Vec::new(),
         now,
     };
     use confab_chat::domain::{Author, MessageStatus};
@@ -523,6 +524,7 @@ async fn a_question_and_its_answer_are_stored_together_or_not_at_all() {
         content: "text".into(),
         status: MessageStatus::Complete,
         model: None,
+        attachments: Vec::new(),
         now: now + 5,
     };
     let exchange = |conversation_id, parent_id| {

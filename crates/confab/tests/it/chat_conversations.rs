@@ -46,6 +46,7 @@ async fn searches_find_common_middling_and_rare_words_alike() {
                     content,
                     status: MessageStatus::Complete,
                     model: None,
+                    attachments: Vec::new(),
                     now: now + i,
                 },
             )

@@ -202,6 +202,26 @@ async fn errors_have_the_openai_shape_and_status() {
         )
         .await;
     assert_eq!(error(&image).0, 400);
+    // Images are data: URLs of an image type, never fetched from a URL.
+    for (url, why) in [
+        ("http://127.0.0.1/cat.png", "not a data: URL"),
+        ("data:text/html;base64,PGI+", "has the type `text/html`"),
+        ("data:image/png;base64,not base64!", "not valid base64"),
+    ] {
+        let refused = app
+            .post(
+                "/v1/chat/completions",
+                Some(&key),
+                json!({"model": SCRIPTED_MODEL, "messages": [{"role": "user", "content": [
+                    {"type": "image_url", "image_url": {"url": url}}]}]}),
+            )
+            .await;
+        assert_eq!(error(&refused).0, 400, "{url}");
+        let message = refused.body["error"]["message"]
+            .as_str()
+            .unwrap_or_default();
+        assert!(message.contains(why), "{url}: {message}");
+    }
     let json_mode = app
         .post(
             "/v1/chat/completions",

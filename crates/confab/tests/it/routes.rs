@@ -51,11 +51,15 @@ enum Target {
     SeoProject(&'static str),
     /// `{token}` is a fresh share link of the user's.
     Share(&'static str),
+    /// `{token}` is a fresh share link of a conversation whose message has the image
+    /// `{file_id}` attached; `{size}` is `thumbnail`.
+    SharedImage(&'static str),
     /// Like `Answer`, the answer having the user's reaction `ok` (`{emoji}`).
     Reacted(&'static str),
-    /// `{id}` is a fresh file of the user (a text file, unscanned: servable).
+    /// `{id}` is a fresh file of the user (a text file, unscanned: servable); `{user_id}` the
+    /// user.
     File(&'static str),
-    /// `{id}` is a fresh image of the user with its variants made.
+    /// `{id}` is a fresh image of the user with its variants made; `{user_id}` the user.
     Image(&'static str),
     /// `{id}` is a fresh file of the user, `{link_id}` a share link to it.
     FileLink(&'static str),
@@ -99,6 +103,7 @@ fn template(target: Target) -> &'static str {
         | Target::Preset(p)
         | Target::SeoProject(p)
         | Target::Share(p)
+        | Target::SharedImage(p)
         | Target::Reacted(p)
         | Target::File(p)
         | Target::Image(p)
@@ -224,10 +229,42 @@ impl World {
             Target::File(p) => {
                 let id = self.file("notes.txt", b"some notes".to_vec()).await;
                 p.replace("{id}", &id.to_string())
+                    .replace("{user_id}", &self.user_id.to_string())
+            }
+            Target::SharedImage(p) => {
+                let id = self.file("dot.png", png()).await;
+                let conversation = self.conversation().await;
+                let user = self.principal(self.user_id, Role::User);
+                let sent = self
+                    .chat
+                    .send(
+                        &user,
+                        conversation,
+                        confab_chat::service::SendInput {
+                            content: "Look".into(),
+                            parent_id: None,
+                            from_root: false,
+                            model: None,
+                            attachments: vec![id],
+                        },
+                    )
+                    .await
+                    .unwrap();
+                let mut events = self
+                    .chat
+                    .follow(&user, conversation, sent.assistant_message.id, 0)
+                    .await
+                    .unwrap();
+                while futures::StreamExt::next(&mut events).await.is_some() {}
+                let link = self.chat.share(&user, conversation).await.unwrap();
+                p.replace("{token}", &link.token)
+                    .replace("{file_id}", &id.to_string())
+                    .replace("{size}", "thumbnail")
             }
             Target::Image(p) => {
                 let id = self.file("dot.png", png()).await;
                 p.replace("{id}", &id.to_string())
+                    .replace("{user_id}", &self.user_id.to_string())
             }
             Target::Upload(p) | Target::UploadReady(p) => {
                 let status = self
@@ -338,6 +375,7 @@ impl World {
                             parent_id: None,
                             from_root: false,
                             model: None,
+                            attachments: Vec::new(),
                         },
                     )
                     .await

@@ -20,6 +20,11 @@ pub struct ChatConfig {
     /// `http://inference:8080`; unset, the chat service calls the one in this process.
     /// Needs `services.token`.
     pub inference_url: Option<String>,
+    /// The files service's base URL when it runs elsewhere (split mode), e.g.
+    /// `http://files:8080`, for files attached to messages (its internal routes, so never the
+    /// gateway); unset, the files service in this process, or none: nothing can be attached.
+    /// Needs `services.token`.
+    pub files_url: Option<String>,
     /// The largest conversation import accepted, in bytes.
     pub import_limit_bytes: u64,
     /// Imports read at once by this process (each holds its file and what was read from it in
@@ -51,6 +56,7 @@ impl Default for ChatConfig {
             checkpoint_ms: 500,
             auto_titles: true,
             inference_url: None,
+            files_url: None,
             import_limit_bytes: 32 * 1024 * 1024,
             import_concurrency: 2,
             sockets_per_user: 16,

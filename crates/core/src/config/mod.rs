@@ -233,6 +233,7 @@ impl Config {
             ("services.auth_url", &self.services.auth_url),
             ("services.admin_url", &self.services.admin_url),
             ("chat.inference_url", &self.chat.inference_url),
+            ("chat.files_url", &self.chat.files_url),
         ] {
             if let Some(url) = url
                 && !url.starts_with("https://")
@@ -306,6 +307,21 @@ impl Config {
                 return bad(
                     "chat.inference_url needs services.token: the secret the chat and inference \
                      services share",
+                );
+            }
+        }
+        if let Some(url) = &self.chat.files_url {
+            if !(url.starts_with("http://") || url.starts_with("https://"))
+                || check_http_url(url).is_err()
+            {
+                return Err(ConfigError::Invalid(format!(
+                    "chat.files_url `{url}` is not an http:// or https:// URL"
+                )));
+            }
+            if self.services.token.is_none() {
+                return bad(
+                    "chat.files_url needs services.token: the secret the chat and files services \
+                     share",
                 );
             }
         }

@@ -19,6 +19,7 @@ use crate::service::{FilesError, FilesService};
 mod admin;
 mod content;
 mod files;
+pub mod internal;
 mod links;
 mod uploads;
 pub mod views;
@@ -44,6 +45,8 @@ pub fn router(state: FilesState) -> OpenApiRouter {
         .merge(admin::routes())
         .with_state(state)
 }
+
+pub use internal::{InternalFilesState, internal_router};
 
 /// A signed-in user allowed to use files (an API key needs the `files` scope).
 struct Owner(Principal);
@@ -111,7 +114,9 @@ impl From<FilesError> for ApiError {
                 ApiError::conflict("parts_missing", message).with_details(details)
             }
             FilesError::Incomplete(_) => ApiError::bad_request("upload_incomplete", message),
-            FilesError::NotReady => ApiError::conflict("file_not_ready", message),
+            FilesError::NotReady | FilesError::Preparing => {
+                ApiError::conflict("file_not_ready", message)
+            }
             FilesError::Quarantined { .. } => ApiError::conflict("file_quarantined", message),
             FilesError::Range(_) => ApiError::new(
                 StatusCode::RANGE_NOT_SATISFIABLE,

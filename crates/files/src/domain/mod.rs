@@ -91,6 +91,11 @@ impl FileRecord {
     pub fn variant_key(&self, variant: Variant) -> String {
         format!("{}.{}", self.blob_key(), variant.as_str())
     }
+
+    /// Where a PDF's extracted text is kept once read (for models), beside its content.
+    pub fn text_key(&self) -> String {
+        format!("{}.text", self.blob_key())
+    }
 }
 
 /// The content's key: by owner and id, never by the user's name.

@@ -120,10 +120,11 @@ impl FilesService {
         Ok(())
     }
 
-    /// The content and variants of a deleted file.
+    /// The content, variants and extracted text of a deleted file.
     pub(super) async fn remove_blobs(&self, file: &FileRecord) {
-        let keys =
-            std::iter::once(file.blob_key()).chain(Variant::ALL.map(|v| file.variant_key(v)));
+        let keys = [file.blob_key(), file.text_key()]
+            .into_iter()
+            .chain(Variant::ALL.map(|v| file.variant_key(v)));
         for key in keys {
             match BlobKey::new(key) {
                 Ok(key) => self.remove_blob(&key).await,
@@ -160,7 +161,7 @@ fn variant_name(variant: Variant) -> &'static str {
 }
 
 /// Only clean and unscanned files are served.
-fn check_servable(file: &FileRecord) -> FilesResult<()> {
+pub(super) fn check_servable(file: &FileRecord) -> FilesResult<()> {
     match file.state {
         FileState::Clean | FileState::Unscanned => Ok(()),
         FileState::Pending => Err(FilesError::NotReady),

@@ -141,8 +141,8 @@ impl FilesService {
     }
 }
 
-/// `files/<owner>/<id>` or `files/<owner>/<id>.<variant>`: the owner, the id and whether it
-/// is a variant.
+/// `files/<owner>/<id>` or `files/<owner>/<id>.<suffix>` (a variant, a PDF's text): the owner,
+/// the id and whether it is such a derived blob.
 fn parse_key(key: &str) -> Option<(Uuid, Uuid, bool)> {
     let mut parts = key.strip_prefix("files/")?.split('/');
     let owner = Uuid::try_parse(parts.next()?).ok()?;
@@ -167,6 +167,8 @@ mod tests {
         let key = crate::domain::blob_key(owner, id);
         assert_eq!(parse_key(&key), Some((owner, id, false)));
         assert_eq!(parse_key(&format!("{key}.thumb")), Some((owner, id, true)));
+        // A PDF's extracted text is beside its file like a variant.
+        assert_eq!(parse_key(&format!("{key}.text")), Some((owner, id, true)));
         assert_eq!(parse_key("files/x/y"), None);
         assert_eq!(parse_key("uploads/a/b/0"), None);
         assert_eq!(parse_key(&format!("{key}/extra")), None);

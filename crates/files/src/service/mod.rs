@@ -1,6 +1,6 @@
 //! The files service's operations: uploads (`upload`), reading, listing and deleting
-//! (`files`), the scan and image-variant jobs (`jobs`), share links (`links`) and the admin
-//! views (`admin`). Handlers call these; every owner-facing operation takes the owner's id
+//! (`files`), the scan and image-variant jobs (`jobs`), share links (`links`), the admin
+//! views (`admin`) and what other services need to attach files (`attach`). Handlers call these; every owner-facing operation takes the owner's id
 //! and touches only that owner's rows, so another user's ids answer as missing ones do.
 
 use std::sync::Arc;
@@ -20,15 +20,21 @@ use crate::images::{ImageError, ImageLimits};
 use crate::ports::{FileStore, Scanner, UploadStore};
 
 mod admin;
+mod attach;
 mod files;
 mod jobs;
 mod links;
 mod maintenance;
+mod meter;
 mod resumable;
 mod slots;
 mod upload;
 
 pub use admin::{AdminFile, ScannerStatus, StorageReport};
+pub use attach::{
+    AttachProblem, MODEL_IMAGE_MAX_BYTES, MODEL_IMAGE_TYPES, MODEL_TEXT_MAX_BYTES, ModelInput,
+    PDF_MAX_BYTES, PDF_READERS, PDF_TEXT_MAX_BYTES,
+};
 pub use files::{Content, FilePage};
 pub use jobs::{FileJob, JobOutcome, SCAN_JOB, VARIANTS_JOB};
 pub use links::CreatedLink;
@@ -175,6 +181,9 @@ pub enum FilesError {
     /// The file is waiting for its virus scan.
     #[error("the file is still being scanned for viruses; try again in a moment")]
     NotReady,
+    /// An image's preview is not made yet (the variants job has not run).
+    #[error("the image is still being prepared; try again in a moment")]
+    Preparing,
     /// A virus was found: the file is never served.
     #[error("the file is quarantined: the virus scanner found {threat}")]
     Quarantined { threat: String },
@@ -227,6 +236,8 @@ pub struct FilesService {
     signer: OnceCell<LinkSigner>,
     /// What the last reconciliation found in this process.
     reconciliation: parking_lot::Mutex<Option<Reconciliation>>,
+    /// PDFs being read for their text in this process.
+    pdf_readers: tokio::sync::Semaphore,
 }
 
 impl std::fmt::Debug for FilesService {
@@ -251,6 +262,7 @@ impl FilesService {
             settings,
             signer: OnceCell::new(),
             reconciliation: parking_lot::Mutex::new(None),
+            pdf_readers: tokio::sync::Semaphore::new(PDF_READERS),
         })
     }
 

@@ -3,20 +3,18 @@
 //! The order is what keeps every bad input from leaving a trace: the name is checked, a slot
 //! is taken (a per-user cap in this process), the first 64 KiB are read to type the content
 //! (and to refuse an image whose header announces too many pixels), then the body streams to
-//! the blob store through a meter that counts, hashes and stops it past the limit. Only a
+//! the blob store through a meter (`meter`) that counts, hashes and stops it past the limit. Only a
 //! body stored whole gets a row, inserted with the owner's usage in one transaction that
 //! refuses to pass the quota; a refusal, a short body or a failed enqueue removes the blob.
 
 use std::io;
-use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
 use confab_blob::{BlobError, BlobKey, ByteStream};
 use futures::{StreamExt, TryStreamExt};
-use parking_lot::Mutex;
-use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
+use super::meter::Meter;
 use super::{FilesError, FilesResult, FilesService};
 use crate::domain::{FileKind, FileRecord, blob_key, names};
 use crate::images;
@@ -51,13 +49,6 @@ enum Stop {
     ScanLimit(u64),
     /// Past what is left of the owner's quota.
     Quota,
-}
-
-/// Counts and hashes a body as it streams, and stops it past its limit.
-struct Meter {
-    received: u64,
-    hasher: Sha256,
-    stopped: Option<Stop>,
 }
 
 impl FilesService {
@@ -103,45 +94,24 @@ impl FilesService {
             return Err(self.stopped(limit.1, owner).await);
         }
 
-        let meter = Arc::new(Mutex::new(Meter {
-            received: 0,
-            hasher: Sha256::new(),
-            stopped: None,
-        }));
-        let counted = {
-            let meter = meter.clone();
-            let max = limit.0;
-            let stop = limit.1;
-            futures::stream::iter([Ok(head)])
-                .chain(body)
-                .map(move |chunk: io::Result<Bytes>| {
-                    let chunk = chunk?;
-                    let mut m = meter.lock();
-                    m.received += chunk.len() as u64;
-                    if m.received > max {
-                        m.stopped = Some(stop);
-                        return Err(io::Error::other("the body passed its limit"));
-                    }
-                    m.hasher.update(&chunk);
-                    Ok(chunk)
-                })
-                .boxed()
-        };
+        let body = futures::stream::iter([Ok(head)]).chain(body).boxed();
+        let (counted, meter) = Meter::new(body, limit.0);
 
         let id = confab_core::new_id();
         let key = BlobKey::new(blob_key(owner, id)).map_err(BlobError::from)?;
         if let Err(e) = self.blobs.put_stream(&key, counted).await {
-            let stopped = meter.lock().stopped;
-            return Err(match (stopped, e) {
-                (Some(stop), _) => self.stopped(stop, owner).await,
-                (None, BlobError::Body(e)) => FilesError::Incomplete(e.to_string()),
-                (None, e) => FilesError::Blob(e),
+            return Err(match (meter.passed_limit(), e) {
+                (true, _) => self.stopped(limit.1, owner).await,
+                (false, BlobError::Body(e)) => FilesError::Incomplete(e.to_string()),
+                (false, e) => FilesError::Blob(e),
             });
         }
-        let (size, sha256) = {
-            let mut m = meter.lock();
-            let hasher = std::mem::take(&mut m.hasher);
-            (m.received, hex(&hasher.finalize()))
+        let (size, sha256) = match meter.finish().await {
+            Ok(metered) => metered,
+            Err(e) => {
+                self.remove_blob(&key).await;
+                return Err(FilesError::Incomplete(e.to_string()));
+            }
         };
 
         let record = FileRecord {

@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 
 use async_trait::async_trait;
-use confab_store::{StoreError, to_i64};
+use confab_store::{Backend, StoreError, to_i64};
 use sqlx::Row;
 use uuid::Uuid;
 
@@ -84,6 +84,35 @@ impl FileStore for SqlFileStore {
         .fetch_optional(self.db.pool())
         .await?;
         row.as_ref().map(file).transpose()
+    }
+
+    async fn get_many(&self, owner: Uuid, ids: &[Uuid]) -> StoreResult<Vec<FileRecord>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        // The ids travel as one JSON array parameter, so the statement is the same whatever
+        // their number.
+        let sql = match self.db.backend() {
+            Backend::Sqlite => concat!(
+                "SELECT ",
+                file_columns!(),
+                " FROM files WHERE owner = $1 AND id IN (SELECT value FROM json_each($2))"
+            ),
+            Backend::Postgres => concat!(
+                "SELECT ",
+                file_columns!(),
+                " FROM files WHERE owner = $1 AND id IN \
+                 (SELECT jsonb_array_elements_text(CAST($2 AS jsonb)))"
+            ),
+        };
+        let ids = serde_json::to_string(&ids.iter().map(Uuid::to_string).collect::<Vec<_>>())
+            .map_err(|e| StoreError::Other(e.to_string()))?;
+        let rows = sqlx::query(sql)
+            .bind(owner.to_string())
+            .bind(ids)
+            .fetch_all(self.db.pool())
+            .await?;
+        rows.iter().map(file).collect()
     }
 
     async fn get_any(&self, id: Uuid) -> StoreResult<Option<FileRecord>> {

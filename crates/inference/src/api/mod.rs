@@ -55,19 +55,21 @@ where
     }
 }
 
-/// A JSON body whose failures are in OpenAI's error shape.
+/// A JSON body whose failures are in OpenAI's error shape; one over 64 KiB is parsed on a
+/// blocking thread.
 struct OpenAiJson<T>(T);
 
 impl<T, S> FromRequest<S> for OpenAiJson<T>
 where
-    T: serde::de::DeserializeOwned,
+    T: serde::de::DeserializeOwned + Send + 'static,
     S: Send + Sync,
 {
     type Rejection = OpenAiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let confab_core::extract::Json(value) =
-            confab_core::extract::Json::<T>::from_request(req, state).await?;
+        // Large bodies (images as data: URLs) are parsed on a blocking thread.
+        let confab_core::extract::BlockingJson(value) =
+            confab_core::extract::BlockingJson::<T>::from_request(req, state).await?;
         Ok(OpenAiJson(value))
     }
 }

@@ -22,35 +22,104 @@ use crate::types::{
     AssistantMessage, ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, ChatEvent,
     ChatMessage, ChatRequest, Choice, ChunkChoice, Delta, EmbedRequest, EmbeddingData,
     EmbeddingInput, EmbeddingRequest, EmbeddingResponse, EmbeddingUsage, EmbeddingValue,
-    FinishReason, ModelList, ModelObject, Role, SamplingParams, Usage, WireContent,
+    FinishReason, IMAGE_TYPES, ImageInput, ModelList, ModelObject, Role, SamplingParams, Usage,
+    WireContent,
 };
 
 use super::{InferenceCaller, InferenceState, OpenAiJson};
 
+/// The largest chat completion body: room for [`MAX_IMAGES`] images as `data:` URLs (the
+/// server's `body_limit_bytes` still bounds every other route).
+pub const CHAT_BODY_LIMIT: usize = 24 << 20;
+
 pub(super) fn routes() -> OpenApiRouter<InferenceState> {
     OpenApiRouter::new()
         .routes(routes!(chat_completions))
+        .layer(axum::extract::DefaultBodyLimit::max(CHAT_BODY_LIMIT))
         .routes(routes!(embeddings))
         .routes(routes!(list_models))
 }
 
-fn content_text(content: Option<WireContent>) -> Result<String, InferenceError> {
+/// The most images one request may carry.
+pub const MAX_IMAGES: usize = 16;
+
+/// An image part's `data:` URL as an image: one of the image types, base64.
+fn data_url_image(url: &str, at: &str) -> Result<ImageInput, InferenceError> {
+    let refused = |why: &str| {
+        InferenceError::invalid(
+            "messages",
+            format!(
+                "{at}.image_url.url {why}; send images as data: URLs (data:image/png;base64,…)"
+            ),
+        )
+    };
+    let Some(rest) = url.strip_prefix("data:") else {
+        return Err(refused(
+            "is not a data: URL (images are not fetched from URLs)",
+        ));
+    };
+    let Some((media_type, data)) = rest.split_once(";base64,") else {
+        return Err(refused("is not base64"));
+    };
+    let media_type = media_type.to_ascii_lowercase();
+    if !IMAGE_TYPES.contains(&media_type.as_str()) {
+        return Err(refused(&format!(
+            "has the type `{media_type}`: images are JPEG, PNG, WebP or GIF"
+        )));
+    }
+    let data = data.trim_end();
+    if data.is_empty()
+        || !data
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'='))
+    {
+        return Err(refused("is not valid base64"));
+    }
+    Ok(ImageInput {
+        media_type,
+        base64: data.into(),
+    })
+}
+
+/// A message's text and images; `images` counts the request's images so far.
+fn content_parts(
+    content: Option<WireContent>,
+    at: &str,
+    images: &mut usize,
+) -> Result<(String, Vec<ImageInput>), InferenceError> {
     match content {
-        None => Ok(String::new()),
-        Some(WireContent::Text(text)) => Ok(text),
+        None => Ok((String::new(), Vec::new())),
+        Some(WireContent::Text(text)) => Ok((text, Vec::new())),
         Some(WireContent::Parts(parts)) => {
             let mut text = String::new();
-            for part in parts {
-                match (part.kind.as_str(), part.text) {
-                    ("text", Some(t)) => text.push_str(&t),
-                    (kind, _) => {
+            let mut found = Vec::new();
+            for (j, part) in parts.into_iter().enumerate() {
+                match (part.kind.as_str(), part.text, part.image_url) {
+                    ("text", Some(t), _) => text.push_str(&t),
+                    ("image_url", _, Some(image)) => {
+                        *images += 1;
+                        if *images > MAX_IMAGES {
+                            return Err(InferenceError::invalid(
+                                "messages",
+                                format!("at most {MAX_IMAGES} images in one request"),
+                            ));
+                        }
+                        found.push(data_url_image(&image.url, &format!("{at}.content[{j}]"))?);
+                    }
+                    ("image_url", _, None) => {
+                        return Err(InferenceError::invalid(
+                            "messages",
+                            format!("{at}.content[{j}] is an image_url part without image_url.url"),
+                        ));
+                    }
+                    (kind, _, _) => {
                         return Err(InferenceError::Unsupported(format!(
-                            "content parts of type `{kind}` are not supported; send text"
+                            "content parts of type `{kind}` are not supported; send text or image_url"
                         )));
                     }
                 }
             }
-            Ok(text)
+            Ok((text, found))
         }
     }
 }
@@ -67,6 +136,7 @@ pub fn to_chat_request(body: ChatCompletionRequest) -> Result<ChatRequest, Infer
         ));
     }
     let mut messages = Vec::with_capacity(body.messages.len());
+    let mut images = 0;
     for (i, message) in body.messages.into_iter().enumerate() {
         let role = match message.role.as_str() {
             "system" | "developer" => Role::System,
@@ -82,7 +152,15 @@ pub fn to_chat_request(body: ChatCompletionRequest) -> Result<ChatRequest, Infer
                 ));
             }
         };
-        messages.push(ChatMessage::new(role, content_text(message.content)?));
+        let (text, images) =
+            content_parts(message.content, &format!("messages[{i}]"), &mut images)?;
+        if !images.is_empty() && role != Role::User {
+            return Err(InferenceError::invalid(
+                "messages",
+                format!("messages[{i}]: only user messages may carry images"),
+            ));
+        }
+        messages.push(ChatMessage::new(role, text).with_images(images));
     }
     if body.n.is_some_and(|n| n != 1) {
         return Err(InferenceError::invalid("n", "only n = 1 is supported"));

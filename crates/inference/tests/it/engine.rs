@@ -151,6 +151,26 @@ async fn an_over_long_prompt_fails_before_streaming() {
 }
 
 #[tokio::test]
+async fn images_are_refused_by_the_text_only_engine_with_a_clear_error() {
+    let service = service(1);
+    let mut ask = request("What is in this picture?", greedy(5));
+    ask.messages[0].images = vec![confab_inference::types::ImageInput::from_bytes(
+        "image/png",
+        b"\x89PNG",
+    )];
+    let error = service
+        .chat_completion(&caller(), ask, CancellationToken::new())
+        .await
+        .err()
+        .unwrap();
+    let message = error.to_string();
+    assert!(
+        matches!(error, InferenceError::Unsupported(_)) && message.contains("reads text only"),
+        "{message}"
+    );
+}
+
+#[tokio::test]
 async fn cancelling_stops_generation_and_frees_the_slot() {
     let service = service(1);
     let cancel = CancellationToken::new();

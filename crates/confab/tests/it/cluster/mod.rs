@@ -193,7 +193,13 @@ impl Cluster {
                 "auth_url": url("auth"),
                 "admin_url": url("admin"),
             },
-            "chat": {"inference_url": url("gw1"), "auto_titles": false, "answer_lease_secs": 3},
+            // Attached files: the files node's internal routes (the gateway forwards none).
+            "chat": {
+                "inference_url": url("gw1"),
+                "files_url": url("files"),
+                "auto_titles": false,
+                "answer_lease_secs": 3,
+            },
             "inference": {
                 "default_model": "s",
                 "providers": [{
