@@ -16,3 +16,6 @@ CREATE TABLE message_attachments (
 );
 CREATE INDEX message_attachments_conversation ON message_attachments (conversation_id);
 CREATE INDEX message_attachments_user_file ON message_attachments (user_id, file_id);
+-- How many files each message carries: reading a branch looks for attachments only when one
+-- of its messages has some.
+ALTER TABLE messages ADD COLUMN attachment_count INTEGER NOT NULL DEFAULT 0;

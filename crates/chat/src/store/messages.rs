@@ -9,8 +9,8 @@ use async_trait::async_trait;
 use confab_store::StoreError;
 use uuid::Uuid;
 
-use super::{MESSAGE_COLUMNS, SqlChatStore, ids_in, ids_json, message, opt_uuid, uuid};
-use crate::domain::{Attachment, Author, Message};
+use super::{MESSAGE_COLUMNS, SqlChatStore, ids_in, ids_json, message, opt_uuid, uuid, with_files};
+use crate::domain::{Attachment, Message};
 use crate::ports::{Branches, Ending, MessageStore, NewMessage, StoreResult};
 use sqlx::Row;
 
@@ -42,9 +42,9 @@ impl MessageStore for SqlChatStore {
              (SELECT 1 FROM messages WHERE id = $3 AND conversation_id = $1))";
         let rows: Vec<String> = (0..messages.len())
             .map(|i| {
-                let p = 4 + i * 7;
+                let p = 4 + i * 8;
                 format!(
-                    "SELECT ${}, $1, ${}, ${}, ${}, ${}, ${}, ${}, ${}, $2 WHERE {condition}",
+                    "SELECT ${}, $1, ${}, ${}, ${}, ${}, ${}, ${}, ${}, $2, ${} WHERE {condition}",
                     p,
                     p + 1,
                     p + 2,
@@ -52,13 +52,14 @@ impl MessageStore for SqlChatStore {
                     p + 4,
                     p + 5,
                     p + 6,
-                    p + 6
+                    p + 6,
+                    p + 7
                 )
             })
             .collect();
         let sql = format!(
             "INSERT INTO messages (id, conversation_id, parent_id, role, content, status, \
-             model, created_at, updated_at, user_id) {}",
+             model, created_at, updated_at, user_id, attachment_count) {}",
             rows.join(" UNION ALL ")
         );
         let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))
@@ -73,7 +74,8 @@ impl MessageStore for SqlChatStore {
                 .bind(&m.content)
                 .bind(m.status.as_str())
                 .bind(&m.model)
-                .bind(m.now);
+                .bind(m.now)
+                .bind(i64::try_from(m.attachments.len()).unwrap_or(i64::MAX));
         }
         // Attachments go in the same transaction as their messages.
         if messages.iter().all(|m| m.attachments.is_empty()) {
@@ -130,8 +132,9 @@ impl MessageStore for SqlChatStore {
             .fetch_optional(self.db.pool())
             .await?
             .ok_or(StoreError::NotFound)?;
+        let flagged = with_files(std::slice::from_ref(&row))?;
         let mut messages = vec![message(&row)?];
-        self.with_attachments(&mut messages).await?;
+        self.with_attachments(&mut messages, &flagged).await?;
         Ok(messages.into_iter().next().ok_or(StoreError::NotFound)?)
     }
 
@@ -163,7 +166,8 @@ impl MessageStore for SqlChatStore {
         if messages.is_empty() {
             return Err(StoreError::NotFound);
         }
-        self.with_attachments(&mut messages).await?;
+        self.with_attachments(&mut messages, &with_files(&rows)?)
+            .await?;
         Ok(messages)
     }
 
@@ -321,7 +325,8 @@ impl MessageStore for SqlChatStore {
             .fetch_all(self.db.pool())
             .await?;
         let mut messages: Vec<Message> = rows.iter().map(message).collect::<StoreResult<_>>()?;
-        self.with_attachments(&mut messages).await?;
+        self.with_attachments(&mut messages, &with_files(&rows)?)
+            .await?;
         Ok(messages)
     }
 
@@ -379,16 +384,17 @@ async fn insert_attachments(
 }
 
 impl SqlChatStore {
-    /// Fills the attachments of `messages`' user messages (one query; none without any).
-    async fn with_attachments(&self, messages: &mut [Message]) -> StoreResult<()> {
-        let ids: Vec<String> = messages
-            .iter()
-            .filter(|m| m.role == Author::User)
-            .map(|m| m.id.to_string())
-            .collect();
-        if ids.is_empty() {
+    /// Fills the attachments of those of `messages` that carry files (`flagged`, from their
+    /// `attachment_count`): one query, none when no message has any.
+    async fn with_attachments(
+        &self,
+        messages: &mut [Message],
+        flagged: &[Uuid],
+    ) -> StoreResult<()> {
+        if flagged.is_empty() {
             return Ok(());
         }
+        let ids: Vec<String> = flagged.iter().map(Uuid::to_string).collect();
         let sql = format!(
             "SELECT message_id, file_id, name, content_type, kind, size_bytes \
              FROM message_attachments WHERE message_id {} ORDER BY message_id, position",

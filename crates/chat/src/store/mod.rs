@@ -79,7 +79,19 @@ fn conversation(row: &AnyRow, tags: Vec<String>) -> StoreResult<Conversation> {
 }
 
 const MESSAGE_COLUMNS: &str = "m.id, m.conversation_id, m.parent_id, m.role, m.content, m.status, \
-     m.model, m.error, m.prompt_tokens, m.completion_tokens, m.created_at, m.updated_at";
+     m.model, m.error, m.prompt_tokens, m.completion_tokens, m.created_at, m.updated_at, \
+     m.attachment_count";
+
+/// The ids of the messages among `rows` (read with [`MESSAGE_COLUMNS`]) that carry files.
+fn with_files(rows: &[AnyRow]) -> StoreResult<Vec<Uuid>> {
+    let mut ids = Vec::new();
+    for row in rows {
+        if row.try_get::<i64, _>("attachment_count")? > 0 {
+            ids.push(uuid(row, "id")?);
+        }
+    }
+    Ok(ids)
+}
 
 fn message(row: &AnyRow) -> StoreResult<Message> {
     let role: String = row.try_get("role")?;
