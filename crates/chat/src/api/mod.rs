@@ -11,12 +11,11 @@
 
 use std::sync::Arc;
 
-use axum::extract::{FromRef, FromRequestParts};
-use axum::http::request::Parts;
+use axum::extract::FromRef;
 use axum::response::Response;
 use confab_core::ApiError;
 use confab_core::audit::AuditLog;
-use confab_core::auth::{CurrentUser, DynAuthenticator, Principal, Scope};
+use confab_core::auth::DynAuthenticator;
 use http::StatusCode;
 use serde::{Deserialize, Deserializer};
 use utoipa_axum::router::OpenApiRouter;
@@ -66,21 +65,9 @@ async fn no_store(mut response: Response) -> Response {
     response
 }
 
-/// A signed-in user allowed to chat.
-struct Chatter(Principal);
-
-impl<S> FromRequestParts<S> for Chatter
-where
-    S: Send + Sync,
-    DynAuthenticator: FromRef<S>,
-{
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let CurrentUser(principal) = CurrentUser::from_request_parts(parts, state).await?;
-        principal.require_scope(Scope::Chat)?;
-        Ok(Chatter(principal))
-    }
+confab_core::scoped_user! {
+    /// A signed-in user allowed to chat.
+    struct Chatter: confab_core::auth::Scope::Chat;
 }
 
 impl From<ChatError> for ApiError {

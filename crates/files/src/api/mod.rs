@@ -5,10 +5,9 @@
 
 use std::sync::Arc;
 
-use axum::extract::{FromRef, FromRequestParts};
-use axum::http::request::Parts;
+use axum::extract::FromRef;
 use confab_core::ApiError;
-use confab_core::auth::{CurrentUser, DynAuthenticator, Principal, Scope};
+use confab_core::auth::DynAuthenticator;
 use http::StatusCode;
 use utoipa_axum::router::OpenApiRouter;
 
@@ -48,21 +47,9 @@ pub fn router(state: FilesState) -> OpenApiRouter {
 
 pub use internal::{InternalFilesState, internal_router};
 
-/// A signed-in user allowed to use files (an API key needs the `files` scope).
-struct Owner(Principal);
-
-impl<S> FromRequestParts<S> for Owner
-where
-    S: Send + Sync,
-    DynAuthenticator: FromRef<S>,
-{
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let CurrentUser(principal) = CurrentUser::from_request_parts(parts, state).await?;
-        principal.require_scope(Scope::Files)?;
-        Ok(Owner(principal))
-    }
+confab_core::scoped_user! {
+    /// A signed-in user allowed to use files (an API key needs the `files` scope).
+    struct Owner: confab_core::auth::Scope::Files;
 }
 
 impl From<FilesError> for ApiError {

@@ -6,10 +6,9 @@
 
 use std::sync::Arc;
 
-use axum::extract::{FromRef, FromRequestParts};
-use axum::http::request::Parts;
+use axum::extract::FromRef;
 use confab_core::ApiError;
-use confab_core::auth::{CurrentUser, DynAuthenticator, Principal, Scope};
+use confab_core::auth::DynAuthenticator;
 use http::StatusCode;
 use utoipa_axum::router::OpenApiRouter;
 
@@ -48,21 +47,9 @@ pub fn router(state: SeoState) -> OpenApiRouter {
         .with_state(state)
 }
 
-/// A signed-in user allowed to use the studio.
-struct Creator(Principal);
-
-impl<S> FromRequestParts<S> for Creator
-where
-    S: Send + Sync,
-    DynAuthenticator: FromRef<S>,
-{
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let CurrentUser(principal) = CurrentUser::from_request_parts(parts, state).await?;
-        principal.require_scope(Scope::Seo)?;
-        Ok(Creator(principal))
-    }
+confab_core::scoped_user! {
+    /// A signed-in user allowed to use the studio.
+    struct Creator: confab_core::auth::Scope::Seo;
 }
 
 impl From<SeoError> for ApiError {
