@@ -67,8 +67,18 @@ impl Provider {
         let mut stream = match self {
             #[cfg(feature = "llama")]
             Provider::Embedded(engine) => {
-                if request.messages.iter().any(|m| !m.images.is_empty()) {
+                // The newest user message's images are refused; older ones (a conversation
+                // that showed a vision model an image earlier) are left out, their text kept.
+                let newest = request
+                    .messages
+                    .iter()
+                    .rposition(|m| m.role == crate::types::Role::User);
+                if newest.is_some_and(|i| !request.messages[i].images.is_empty()) {
                     return Err(images_refused(&request.model));
+                }
+                let mut messages = request.messages.clone();
+                for message in &mut messages {
+                    message.images.clear();
                 }
                 let grammar = match &request.response_format {
                     None | Some(ResponseFormat::Text) => None,
@@ -79,12 +89,8 @@ impl Provider {
                         Some(crate::engine::grammar_for_schema(&json_schema.schema)?)
                     }
                 };
-                let receiver = engine.generate(
-                    request.messages.clone(),
-                    request.params.clone(),
-                    grammar,
-                    cancel,
-                )?;
+                let receiver =
+                    engine.generate(messages, request.params.clone(), grammar, cancel)?;
                 tokio_stream::wrappers::ReceiverStream::new(receiver).boxed()
             }
             Provider::OpenAi(client) => client.stream(request).await?,

@@ -168,6 +168,19 @@ async fn images_are_refused_by_the_text_only_engine_with_a_clear_error() {
         matches!(error, InferenceError::Unsupported(_)) && message.contains("reads text only"),
         "{message}"
     );
+    // An image shown earlier in the conversation (to another model) is left out: the newest
+    // message, text only, is answered.
+    let mut ask = request("What is the capital of France?", greedy(8));
+    ask.messages.insert(
+        0,
+        ChatMessage::new(Role::User, "[Attached image: cat.png]").with_images(vec![
+            confab_inference::types::ImageInput::from_bytes("image/png", b"\x89PNG"),
+        ]),
+    );
+    ask.messages
+        .insert(1, ChatMessage::new(Role::Assistant, "A cat."));
+    let (deltas, _, _) = run(&service, &ask).await;
+    assert!(!deltas.concat().is_empty());
 }
 
 #[tokio::test]
