@@ -60,7 +60,7 @@ impl Meter {
             received: 0,
             inline: Some(Sha256::new()),
             thread: None,
-            pool: Pool::default(),
+            pool: Pool::new(),
             filling: Vec::new(),
             rest: Bytes::new(),
             ended: false,
@@ -217,10 +217,16 @@ impl Flow {
 
 /// One upload's buffers: a buffer comes back when its last `Bytes` is dropped (written and
 /// hashed), and is filled again.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 struct Pool(Arc<Mutex<Vec<Vec<u8>>>>);
 
 impl Pool {
+    fn new() -> Self {
+        // Room for every buffer kept, so that giving one back (on the writing or hashing
+        // thread) never allocates there.
+        Self(Arc::new(Mutex::new(Vec::with_capacity(POOL_KEEP))))
+    }
+
     fn take(&self) -> Vec<u8> {
         match self.0.lock().pop() {
             Some(mut buffer) => {
