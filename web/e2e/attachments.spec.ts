@@ -1,9 +1,9 @@
 import { expect, test } from '@playwright/test';
 import { PDF, PNG } from './fixtures';
-import { answerFinished, newUser, send, settled, shot, userMessages } from './support';
+import { PASSWORD, answerFinished, apiToken, newUser, send, settled, shot, userMessages } from './support';
 
-test('a user attaches an image and a PDF in the composer and sends them with a question', async ({ page }) => {
-  await newUser(page, 'attacher');
+test('a user attaches an image and a PDF in the composer and sends them with a question', async ({ page, browser, request }) => {
+  const email = await newUser(page, 'attacher');
 
   // Both chosen with the attach button; each is uploaded at once and waits for its scan (with
   // clamd) or is stored unscanned: either way it becomes ready.
@@ -57,4 +57,24 @@ test('a user attaches an image and a PDF in the composer and sends them with a q
   await expect(dialog.getByRole('img', { name: 'checkers.png' })).toBeVisible();
   await dialog.getByRole('button', { name: 'Close' }).first().click();
   await expect(dialog).toBeHidden();
+
+  // A share link of the conversation shows the image (through the share's own route) and names
+  // the PDF, to someone who is not signed in.
+  const conversation = new URL(page.url()).pathname.split('/').pop() ?? '';
+  const token = await apiToken(request, email, PASSWORD);
+  const shared = await request.post(`/api/v1/conversations/${conversation}/shares`, {
+    headers: { authorization: `Bearer ${token}` },
+  });
+  expect(shared.status(), await shared.text()).toBe(201);
+  const { url } = (await shared.json()) as { url: string };
+  const stranger = await browser.newContext();
+  const reader = await stranger.newPage();
+  await reader.goto(new URL(url, page.url()).pathname);
+  const image = reader.getByRole('img', { name: 'checkers.png' });
+  await expect(image).toBeVisible();
+  await expect
+    .poll(() => image.evaluate((img: HTMLImageElement) => img.complete && img.naturalWidth > 0), { timeout: 15_000 })
+    .toBe(true);
+  await expect(reader.getByRole('listitem').filter({ hasText: 'notes.pdf' })).toBeVisible();
+  await stranger.close();
 });
