@@ -1,7 +1,18 @@
 import { api, type ApiClient } from './client';
 import { query } from './query';
 import { followAnswer, type AnswerHandlers } from './sse';
-import type { Conversation, Message, Model, Page, Params, PathMessage, Preset, Reaction, SearchHit } from './types';
+import type {
+  Conversation,
+  Message,
+  Model,
+  Page,
+  Params,
+  PathMessage,
+  Preset,
+  Reaction,
+  SearchHit,
+  ShareLink,
+} from './types';
 
 const base = '/api/v1/conversations';
 
@@ -126,6 +137,13 @@ export function chatApi(client: ApiClient = api) {
     createPreset: (body: PresetInput) => client.post<Preset>('/api/v1/presets', body),
     updatePreset: (id: string, body: PresetInput) => client.request<Preset>('PUT', `/api/v1/presets/${id}`, body),
     removePreset: (id: string) => client.delete(`/api/v1/presets/${id}`),
+
+    /** The conversation's share links, revoked ones included. */
+    shares: (id: string) => client.get<{ items: ShareLink[] }>(`${base}/${id}/shares`).then((r) => r.items),
+    /** A new link to a snapshot of the active branch (422 `nothing_to_share` when nothing is finished). */
+    createShare: (id: string) => client.post<ShareLink>(`${base}/${id}/shares`),
+    /** Revokes a share link: it stops working at once. */
+    revokeShare: (token: string) => client.delete(`/api/v1/shares/${encodeURIComponent(token)}`),
 
     search: (q: string) => client.get<{ items: SearchHit[] }>(`/api/v1/search${query({ q })}`).then((r) => r.items),
   };

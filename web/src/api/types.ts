@@ -77,4 +77,6 @@ export interface DeltaEvent {
 
 export type SnippetPart = Schemas['SnippetPart'];
 export type SearchHit = Schemas['SearchHit'];
+/** A read-only link to a snapshot of a conversation's active branch; `url` is `/s/{token}`. */
+export type ShareLink = Schemas['ShareLink'];
 export type ErrorBody = Schemas['ErrorBody'];

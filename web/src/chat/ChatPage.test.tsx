@@ -201,6 +201,55 @@ describe('ChatPage', () => {
     expect(server.calls('GET /api/v1/conversations/c1/export')).toHaveLength(2);
   });
 
+  it('creates a share link from the actions menu, shows its address and revokes it', async () => {
+    const c1 = conversation('c1', 'Rust questions');
+    const link = (token: string, revoked = false) => ({
+      token,
+      conversation_id: 'c1',
+      url: `/s/${token}`,
+      created_at: now,
+      revoked,
+    });
+    let posts = 0;
+    const server = serve({
+      'GET /api/v1/conversations': () => jsonResponse(200, { items: [c1], next_cursor: null }),
+      'GET /api/v1/conversations/c1/messages': () => jsonResponse(200, { items: [] }),
+      'GET /api/v1/conversations/c1/shares': () => jsonResponse(200, { items: [link('gone', true)] }),
+      'POST /api/v1/conversations/c1/shares': () =>
+        ++posts === 1
+          ? errorResponse(422, 'nothing_to_share', 'The conversation has no finished messages.')
+          : jsonResponse(201, link('tok1')),
+      'DELETE /api/v1/shares/tok1': () => new Response(null, { status: 204 }),
+    });
+    renderChat('/c/c1');
+    const nav = await screen.findByRole('navigation', { name: 'Conversations' });
+    await within(nav).findByRole('link', { name: /Rust questions/ });
+    const user = userEvent.setup();
+
+    await user.click(within(nav).getByRole('button', { name: 'Actions for Rust questions' }));
+    await user.click(await screen.findByText('Share link…'));
+    const dialog = await openDialog('Share “Rust questions”');
+    // Revoked links are not listed.
+    expect(await within(dialog).findByText('No links yet.')).toBeInTheDocument();
+
+    // The server's reason when there is nothing to share.
+    await user.click(within(dialog).getByRole('button', { name: 'Create link' }));
+    expect(await within(dialog).findByRole('alert')).toHaveTextContent('The conversation has no finished messages.');
+
+    await user.click(within(dialog).getByRole('button', { name: 'Create link' }));
+    const url = new URL('/s/tok1', window.location.origin).toString();
+    expect(await within(dialog).findByRole('textbox', { name: 'New share link' })).toHaveValue(url);
+    expect(within(dialog).getByRole('link', { name: url })).toHaveAttribute('href', url);
+    expect(within(dialog).queryByRole('alert')).not.toBeInTheDocument();
+
+    await user.click(within(dialog).getByRole('button', { name: /^Revoke the link created/ }));
+    await user.click(await screen.findByRole('button', { name: 'Revoke' }));
+    await waitFor(() => expect(within(dialog).queryByRole('link', { name: url })).not.toBeInTheDocument());
+    expect(within(dialog).queryByRole('textbox', { name: 'New share link' })).not.toBeInTheDocument();
+    expect(within(dialog).getByText('No links yet.')).toBeInTheDocument();
+    expect(server.calls('DELETE /api/v1/shares/tok1')).toHaveLength(1);
+  });
+
   it('shows the archived conversations and unarchives one', async () => {
     const c1 = conversation('c1', 'Rust questions');
     const old = conversation('a1', 'Old trip plans', { archived: true });

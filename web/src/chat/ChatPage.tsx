@@ -15,6 +15,7 @@ import { ConversationSettings, type ChatSettings } from './ConversationSettings'
 import { HighlightStyles } from './Markdown';
 import { MessageView } from './MessageView';
 import { SearchDialog } from './SearchDialog';
+import { ShareDialog } from './ShareDialog';
 import { Sidebar } from './Sidebar';
 import { useConversation } from './useConversation';
 import { usePresets } from './usePresets';
@@ -83,6 +84,7 @@ export default function ChatPage() {
   const phone = screens.md === false;
   const [drawerOpen, setDrawerOpen] = useState(false);
   const [searchOpen, setSearchOpen] = useState(false);
+  const [sharing, setSharing] = useState<Conversation | null>(null);
   const [settingsOpen, setSettingsOpen] = useState(false);
   const [showArchived, setShowArchived] = useState(false);
   const conversations = useConversations();
@@ -255,6 +257,10 @@ export default function ChatPage() {
         } catch (e) {
           toast.error(`The export failed: ${friendlyMessage(e)}`);
         }
+      }}
+      onShare={(c) => {
+        setDrawerOpen(false);
+        setSharing(c);
       }}
       showArchived={showArchived}
       onShowArchived={openArchived}
@@ -435,6 +441,7 @@ export default function ChatPage() {
         onSaved={saved}
         presets={presets}
       />
+      <ShareDialog api={chat} conversation={sharing} onClose={() => setSharing(null)} />
       <SearchDialog
         open={searchOpen}
         onClose={() => setSearchOpen(false)}

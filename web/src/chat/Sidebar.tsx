@@ -15,6 +15,7 @@ import {
   RightOutlined,
   SearchOutlined,
   SettingOutlined,
+  ShareAltOutlined,
   TagsOutlined,
   UndoOutlined,
 } from '@ant-design/icons';
@@ -40,6 +41,8 @@ export interface SidebarProps {
   onTags?(c: Conversation, tags: string[]): void;
   /** Download the conversation: JSON (every branch, re-importable) or Markdown. */
   onExport?(c: Conversation, format: 'json' | 'markdown'): void;
+  /** Opens the conversation's share links. */
+  onShare?(c: Conversation): void;
   onNavigate?(): void;
   /** Shows the archived conversations instead of the others. */
   showArchived?: boolean;
@@ -143,12 +146,14 @@ export function Sidebar(props: SidebarProps) {
               { key: 'export-markdown', icon: <DownloadOutlined />, label: 'Export as Markdown' },
             ]
           : []),
+        ...(props.onShare ? [{ key: 'share', icon: <ShareAltOutlined />, label: 'Share link…' }] : []),
         { key: 'archive', icon: <InboxOutlined />, label: 'Archive' },
         { key: 'delete', icon: <DeleteOutlined />, label: 'Delete', danger: true },
       ],
       onClick: ({ key }) => {
         if (key === 'export-json') props.onExport?.(c, 'json');
         else if (key === 'export-markdown') props.onExport?.(c, 'markdown');
+        else if (key === 'share') props.onShare?.(c);
         else if (key === 'rename') {
           setTitle(c.title);
           setRenaming(c);
