@@ -11923,6 +11923,13 @@ export interface operations {
                 };
                 content?: never;
             };
+            /** @description with `files.presigned_links` on S3 storage: to a presigned URL of the object, valid a minute */
+            302: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
             /** @description bad_request: a path or query parameter is malformed */
             400: {
                 headers: {

@@ -81,6 +81,7 @@ pub(super) fn files_service(
             max_alloc_bytes: files.image_max_alloc_bytes,
         },
         link_max_hours: files.link_max_hours,
+        presigned_links: files.presigned_links,
         link_key: files
             .link_key
             .as_ref()

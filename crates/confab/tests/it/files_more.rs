@@ -182,6 +182,85 @@ async fn files_live_in_s3_storage_when_configured() {
 }
 
 #[tokio::test]
+async fn share_links_redirect_to_presigned_s3_urls_when_configured() {
+    let (Ok(endpoint), Ok(bucket), Ok(key), Ok(secret)) = (
+        std::env::var("TEST_S3_ENDPOINT"),
+        std::env::var("TEST_S3_BUCKET"),
+        std::env::var("TEST_S3_ACCESS_KEY"),
+        std::env::var("TEST_S3_SECRET_KEY"),
+    ) else {
+        eprintln!("skipped: TEST_S3_ENDPOINT is not set (scripts/test.sh starts s3s-fs)");
+        return;
+    };
+    let prefix = format!("files-test-{}", uuid::Uuid::now_v7().simple());
+    let app = TestApp::start_with(|config| {
+        config.storage.backend = confab_core::config::StorageBackend::S3;
+        config.storage.s3.bucket = Some(bucket);
+        config.storage.s3.prefix = prefix;
+        config.storage.s3.endpoint = Some(endpoint.clone());
+        config.storage.s3.access_key_id = Some(confab_core::config::Secret::new(key));
+        config.storage.s3.secret_access_key = Some(confab_core::config::Secret::new(secret));
+        config.files.presigned_links = true;
+    })
+    .await;
+    let alice = user(&app, "alice@example.com").await;
+    let made = put_raw(
+        &app,
+        &alice,
+        "words.txt",
+        None,
+        b"straight from S3".to_vec(),
+    )
+    .await;
+    assert_eq!(made.status, 201, "{}", made.text);
+    let id = made.body["id"].as_str().unwrap().to_owned();
+    let link = app
+        .post(
+            &format!("/api/v1/files/{id}/links"),
+            Some(&alice),
+            json!({"hours": 1}),
+        )
+        .await;
+    assert_eq!(link.status, 201, "{}", link.text);
+    let url = link.body["url"].as_str().unwrap().to_owned();
+    let link_id = link.body["id"].as_str().unwrap().to_owned();
+
+    // The link answers with a redirect to the storage, signed and short-lived.
+    let plain = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let answer = plain.get(app.url(&url)).send().await.unwrap();
+    assert_eq!(answer.status(), 302);
+    assert_eq!(answer.headers()["cache-control"], "private, no-store");
+    let location = answer.headers()["location"].to_str().unwrap().to_owned();
+    assert!(location.starts_with(&endpoint), "{location}");
+    assert!(location.contains("X-Amz-Signature="), "{location}");
+    assert!(location.contains("X-Amz-Expires=60"), "{location}");
+    let fetched = plain.get(&location).send().await.unwrap();
+    assert_eq!(fetched.status(), 200);
+    assert_eq!(fetched.bytes().await.unwrap(), &b"straight from S3"[..]);
+    // The storage checks the signature: a changed one is refused.
+    let at = location.find("X-Amz-Signature=").unwrap() + "X-Amz-Signature=".len();
+    let flipped = if &location[at..=at] == "0" { "1" } else { "0" };
+    let forged = format!("{}{flipped}{}", &location[..at], &location[at + 1..]);
+    assert_eq!(plain.get(&forged).send().await.unwrap().status(), 403);
+
+    // A revoked link redirects nowhere.
+    let revoked = app
+        .call(
+            Method::DELETE,
+            &format!("/api/v1/files/{id}/links/{link_id}"),
+            Some(&alice),
+            None,
+        )
+        .await;
+    assert_eq!(revoked.status, 204);
+    app.get(&url, None).await.assert_error(403, "link_revoked");
+    app.stop().await;
+}
+
+#[tokio::test]
 async fn a_client_that_goes_away_mid_upload_leaves_nothing() {
     let app = TestApp::start().await;
     let alice = user(&app, "alice@example.com").await;

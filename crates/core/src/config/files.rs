@@ -29,6 +29,11 @@ pub struct FilesConfig {
     pub clamd_timeout_secs: u64,
     /// The longest a share link may live, in hours.
     pub link_max_hours: u32,
+    /// With S3 storage (not encrypted at rest): a share link answers with a redirect to a
+    /// presigned URL of the object, valid for a minute, so the bytes come from the storage
+    /// rather than through Confab. The object is then served as the storage has it (no file
+    /// name, `application/octet-stream`: downloaded, never shown inline).
+    pub presigned_links: bool,
     /// The key that signs share links (any length; 32 random bytes or more). Unset: one is
     /// made once and kept in the database, shared by every replica.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -67,6 +72,7 @@ impl Default for FilesConfig {
             clamd_max_bytes: 100 * 1024 * 1024,
             clamd_timeout_secs: 30,
             link_max_hours: 24 * 7,
+            presigned_links: false,
             link_key: None,
             encryption_key: None,
             image_max_pixels: 50_000_000,

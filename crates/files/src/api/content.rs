@@ -4,7 +4,7 @@
 
 use axum::body::Body;
 use axum::extract::{Path, State};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use confab_core::ApiError;
 use confab_core::error::ErrorEnvelope;
 use confab_core::error::responses::{Authenticated, ById, Forbidden};
@@ -17,7 +17,7 @@ use super::{FilesState, Owner};
 use crate::domain::Variant;
 use crate::domain::range::content_range;
 use crate::domain::serve::INLINE_CSP;
-use crate::service::{Content, FilesError};
+use crate::service::{Content, FilesError, Opened};
 
 pub(super) fn routes() -> OpenApiRouter<FilesState> {
     OpenApiRouter::new()
@@ -180,6 +180,7 @@ async fn preview(
     responses(ById,
         (status = 200, description = "the bytes", content_type = "application/octet-stream"),
         (status = 206, description = "one range of the bytes"),
+        (status = 302, description = "with `files.presigned_links` on S3 storage: to a presigned URL of the object, valid a minute"),
         (status = 403, body = ErrorEnvelope, description = "link_invalid, link_expired, link_revoked"),
         (status = 416, body = ErrorEnvelope, description = "range_not_satisfiable")))]
 async fn shared(
@@ -192,7 +193,16 @@ async fn shared(
         .open_link(&token, range_header(&headers))
         .await
     {
-        Ok(content) => respond(content, "private, no-store"),
+        Ok(Opened::Content(content)) => respond(*content, "private, no-store"),
+        Ok(Opened::Redirect(url)) => Ok((
+            StatusCode::FOUND,
+            [
+                (header::LOCATION, url),
+                (header::CACHE_CONTROL, "private, no-store".to_owned()),
+                (header::REFERRER_POLICY, "no-referrer".to_owned()),
+            ],
+        )
+            .into_response()),
         Err(e) => Err(e.into()),
     }
 }

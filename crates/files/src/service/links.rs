@@ -2,6 +2,7 @@
 //! signing in. The token carries the link's id and expiry under an HMAC; the row says whether
 //! it was revoked. A stale, tampered or revoked link answers 403 before any byte is read.
 
+use confab_blob::{BlobError, BlobKey};
 use confab_core::extract::ClientMeta;
 use serde_json::json;
 use uuid::Uuid;
@@ -15,6 +16,19 @@ use crate::domain::LinkRecord;
 pub struct CreatedLink {
     pub link: LinkRecord,
     pub token: String,
+}
+
+/// How long a presigned URL a share link redirects to stays valid: the client follows the
+/// redirect at once, and a revoked link stops working within this time.
+pub const PRESIGNED_FOR: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// What a share link opens.
+#[derive(Debug)]
+pub enum Opened {
+    /// The bytes, served through Confab.
+    Content(Box<Content>),
+    /// A presigned URL of the storage (`files.presigned_links` on S3) to send the client to.
+    Redirect(String),
 }
 
 impl FilesService {
@@ -96,7 +110,7 @@ impl FilesService {
 
     /// The file behind a share link: the token is checked first (no lookup for a stale or
     /// forged one), then the link's row and the file's state.
-    pub async fn open_link(&self, token: &str, range_header: Option<&str>) -> FilesResult<Content> {
+    pub async fn open_link(&self, token: &str, range_header: Option<&str>) -> FilesResult<Opened> {
         let signer = self.signer().await?;
         let (link_id, _expires) = signer.verify(token, confab_core::now_ms())?;
         let link = self
@@ -111,6 +125,14 @@ impl FilesService {
             .await?
             .filter(|f| f.owner == link.owner && f.state.servable())
             .ok_or(FilesError::LinkGone)?;
-        self.serve(file, range_header).await
+        if self.settings.presigned_links {
+            let key = BlobKey::new(file.blob_key()).map_err(BlobError::from)?;
+            if let Some(url) = self.blobs.presign_get(&key, PRESIGNED_FOR).await? {
+                return Ok(Opened::Redirect(url.to_string()));
+            }
+        }
+        Ok(Opened::Content(Box::new(
+            self.serve(file, range_header).await?,
+        )))
     }
 }

@@ -37,7 +37,7 @@ pub use attach::{
 };
 pub use files::{Content, FilePage};
 pub use jobs::{FileJob, JobOutcome, SCAN_JOB, VARIANTS_JOB};
-pub use links::CreatedLink;
+pub use links::{CreatedLink, Opened, PRESIGNED_FOR};
 pub use maintenance::{ORPHAN_GRACE, Reconciliation};
 pub use resumable::{NewUpload, UploadStatus};
 pub use upload::Upload;
@@ -57,6 +57,8 @@ pub struct FilesSettings {
     pub images: ImageLimits,
     /// The longest a share link may live, in hours.
     pub link_max_hours: u32,
+    /// Share links redirect to a presigned URL of the storage where it can sign one (S3).
+    pub presigned_links: bool,
     /// The key share links are signed with; `None`: one kept in the database.
     pub link_key: Option<Vec<u8>>,
     /// Uploads one user may have in progress at once in this process.
@@ -82,6 +84,7 @@ impl Default for FilesSettings {
             types: crate::domain::kinds::TypeRules::default(),
             images: ImageLimits::default(),
             link_max_hours: 24 * 7,
+            presigned_links: false,
             link_key: None,
             uploads_per_user: 4,
             page_max: 100,
