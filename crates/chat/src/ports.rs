@@ -394,6 +394,22 @@ pub enum ImageSize {
     Preview,
 }
 
+impl ImageSize {
+    /// Its name in paths: `thumbnail` or `preview`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ImageSize::Thumbnail => "thumbnail",
+            ImageSize::Preview => "preview",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Self> {
+        [ImageSize::Thumbnail, ImageSize::Preview]
+            .into_iter()
+            .find(|size| size.as_str() == name)
+    }
+}
+
 /// Why a file could not be attached or read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum FileAccessError {

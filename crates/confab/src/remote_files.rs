@@ -245,11 +245,9 @@ impl FileAccess for RemoteFiles {
         id: Uuid,
         size: ImageSize,
     ) -> Result<(String, Bytes), FileAccessError> {
-        let what = match size {
-            ImageSize::Thumbnail => "thumbnail",
-            ImageSize::Preview => "preview",
-        };
-        let (response, content_type) = self.bytes(self.file_url(user_id, id, what), id).await?;
+        let (response, content_type) = self
+            .bytes(self.file_url(user_id, id, size.as_str()), id)
+            .await?;
         let bytes = read_capped(response, MAX_BODY_BYTES).await?;
         Ok((content_type, bytes))
     }

@@ -18,6 +18,7 @@ pub mod metrics;
 pub mod net;
 pub mod pagination;
 pub mod runtime;
+pub mod scoped;
 pub mod secretbox;
 pub mod service_tls;
 pub mod sse;

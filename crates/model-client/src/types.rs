@@ -54,6 +54,10 @@ impl ChatMessage {
     }
 }
 
+/// The most images one request to a model carries (the API refuses more; chat sends the
+/// newest this many of a conversation).
+pub const MAX_IMAGES: usize = 16;
+
 /// The image types a model may be given.
 pub const IMAGE_TYPES: [&str; 4] = ["image/jpeg", "image/png", "image/webp", "image/gif"];
 
@@ -80,11 +84,6 @@ impl ImageInput {
     /// The image as a `data:` URL (OpenAI's `image_url` part).
     pub fn data_url(&self) -> String {
         format!("data:{};base64,{}", self.media_type, self.base64)
-    }
-
-    /// Bytes it decodes to, about (for limits).
-    pub fn decoded_len(&self) -> usize {
-        self.base64.len() / 4 * 3
     }
 }
 

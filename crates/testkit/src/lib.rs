@@ -8,11 +8,14 @@
 //! deliberately lack the `CONFAB_` prefix: spawned servers would reject them as unknown keys.
 
 pub mod fake_openai;
+mod pdf;
 mod pg_replica;
 mod process;
 pub mod redis;
 pub mod tls;
 pub mod youtube;
+
+pub use pdf::pdf;
 
 use anyhow::Context;
 use sqlx::Connection;

@@ -126,15 +126,8 @@ async fn shared_image(
     State(state): State<ChatState>,
     Path((token, file_id, size)): Path<(String, Uuid, String)>,
 ) -> Result<Response, ApiError> {
-    let size = match size.as_str() {
-        "thumbnail" => ImageSize::Thumbnail,
-        "preview" => ImageSize::Preview,
-        _ => {
-            return Err(ApiError::not_found(
-                "no such image size: use thumbnail or preview",
-            ));
-        }
-    };
+    let size = ImageSize::parse(&size)
+        .ok_or_else(|| ApiError::not_found("no such image size: use thumbnail or preview"))?;
     let (content_type, bytes) = state.service.shared_image(&token, file_id, size).await?;
     // Only an image type the files service produced is served as one.
     let content_type = match content_type.as_str() {

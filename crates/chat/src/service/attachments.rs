@@ -14,7 +14,7 @@ use crate::domain::{self, Attachment, Turn};
 use crate::ports::{FileAccessError, FileInput, ImageSize};
 
 /// The most images one request to a model carries: the newest; older ones are named only.
-pub const MAX_IMAGES_SENT: usize = 16;
+pub const MAX_IMAGES_SENT: usize = confab_model_client::types::MAX_IMAGES;
 
 /// Images above this size are base64-encoded on a blocking thread.
 const ENCODE_INLINE_BYTES: usize = 256 * 1024;

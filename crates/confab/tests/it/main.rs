@@ -27,6 +27,7 @@ mod common;
 mod files;
 mod files_access;
 mod files_more;
+mod files_s3;
 mod hygiene;
 mod inference;
 mod metrics;

@@ -22,8 +22,8 @@ use crate::types::{
     AssistantMessage, ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, ChatEvent,
     ChatMessage, ChatRequest, Choice, ChunkChoice, Delta, EmbedRequest, EmbeddingData,
     EmbeddingInput, EmbeddingRequest, EmbeddingResponse, EmbeddingUsage, EmbeddingValue,
-    FinishReason, IMAGE_TYPES, ImageInput, ModelList, ModelObject, Role, SamplingParams, Usage,
-    WireContent,
+    FinishReason, IMAGE_TYPES, ImageInput, MAX_IMAGES, ModelList, ModelObject, Role,
+    SamplingParams, Usage, WireContent,
 };
 
 use super::{InferenceCaller, InferenceState, OpenAiJson};
@@ -39,9 +39,6 @@ pub(super) fn routes() -> OpenApiRouter<InferenceState> {
         .routes(routes!(embeddings))
         .routes(routes!(list_models))
 }
-
-/// The most images one request may carry.
-pub const MAX_IMAGES: usize = 16;
 
 /// An image part's `data:` URL as an image: one of the image types, base64.
 fn data_url_image(url: &str, at: &str) -> Result<ImageInput, InferenceError> {
