@@ -72,6 +72,10 @@ elif [[ -n ${TEST_POSTGRES_URL:-} ]]; then
 	export TEST_POSTGRES_URL
 else
 	start_postgres
+	# Each test creates its own database; on this server, which nothing else uses, a new
+	# database first drops those of test processes that have ended (crates/testkit), so the
+	# suite does not leave one per test behind (several GB, doubled by the replica).
+	export TEST_POSTGRES_REAP=1
 	# A streaming replica of it (pg_basebackup -R) for the read-replica test
 	# (crates/confab/tests/it/replica.rs; skipped without one).
 	start_postgres_replica

@@ -10,15 +10,17 @@
 pub mod fake_openai;
 mod pdf;
 mod pg_replica;
+mod postgres_db;
 mod process;
 pub mod redis;
 pub mod tls;
 pub mod youtube;
 
 pub use pdf::pdf;
+pub use postgres_db::create_database as create_postgres_database_on;
+use postgres_db::replace_database;
 
 use anyhow::Context;
-use sqlx::Connection;
 
 pub use pg_replica::PgReplica;
 pub use process::{ConfabProcess, SpawnOptions};
@@ -59,31 +61,7 @@ impl TestDb {
 async fn create_postgres_database() -> anyhow::Result<String> {
     let admin_url = std::env::var("TEST_POSTGRES_URL")
         .context("TEST_BACKEND=postgres needs TEST_POSTGRES_URL (scripts/test.sh sets both)")?;
-    let name = format!("confab_test_{}", uuid::Uuid::now_v7().simple());
-    let mut conn = sqlx::postgres::PgConnection::connect(&admin_url)
-        .await
-        .with_context(|| "cannot reach the PostgreSQL server in TEST_POSTGRES_URL")?;
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
-        .execute(&mut conn)
-        .await?;
-    conn.close().await?;
-    Ok(replace_database(&admin_url, &name))
-}
-
-/// `postgres://u@h:5432/postgres?x=y` with another database name.
-fn replace_database(url: &str, name: &str) -> String {
-    let (base, query) = url
-        .split_once('?')
-        .map_or((url, None), |(b, q)| (b, Some(q)));
-    let scheme_end = base.find("://").map_or(0, |i| i + 3);
-    let base = match base[scheme_end..].find('/') {
-        Some(slash) => &base[..scheme_end + slash],
-        None => base,
-    };
-    match query {
-        Some(q) => format!("{base}/{name}?{q}"),
-        None => format!("{base}/{name}"),
-    }
+    postgres_db::create_database(&admin_url, "confab_test").await
 }
 
 /// The file name of the real model the engine tests use.

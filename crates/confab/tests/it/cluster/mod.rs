@@ -30,7 +30,6 @@ use std::time::{Duration, Instant};
 use confab_testkit::{ConfabProcess, SpawnOptions};
 use reqwest::Method;
 use serde_json::{Value, json};
-use sqlx::Connection;
 
 use crate::binary::bin;
 use crate::common::{PASSWORD, Response};
@@ -140,23 +139,9 @@ const SERVICE_TOKEN: &str = "0123456789abcdef0123456789abcdef0123456789";
 
 /// Creates a fresh database on the server at `admin_url` and returns its URL.
 pub(crate) async fn fresh_database(admin_url: &str) -> String {
-    let name = format!("confab_cluster_{}", uuid::Uuid::now_v7().simple());
-    let mut conn = sqlx::postgres::PgConnection::connect(admin_url)
+    confab_testkit::create_postgres_database_on(admin_url, "confab_cluster")
         .await
-        .expect("the PostgreSQL server answers");
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
-        .execute(&mut conn)
-        .await
-        .unwrap();
-    conn.close().await.unwrap();
-    let (base, query) = admin_url
-        .split_once('?')
-        .map_or((admin_url, None), |(b, q)| (b, Some(q)));
-    let (server, _) = base.rsplit_once('/').unwrap();
-    match query {
-        Some(q) => format!("{server}/{name}?{q}"),
-        None => format!("{server}/{name}"),
-    }
+        .expect("the PostgreSQL server creates a database")
 }
 
 /// Merges `patch` into `base`, tables key by key.
