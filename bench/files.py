@@ -25,7 +25,10 @@ text (typed `text/plain` by content), each with a unique first line.
    rotating which goes first, `sync` before each run and no cache dropped; medians. MB/s,
    server and client CPU, and API/cp (target >= 0.7). With
    TEST_S3_ENDPOINT set (scripts/lib/s3.sh), the same upload to a second Confab whose
-   `storage.backend = "s3"` points at that server.
+   `storage.backend = "s3"` points at that server. Beside them, the floor of any server on
+   this machine: bare receivers (Python, no HTTP) that take the same sendfile body on a socket
+   and write it to a file in the same directory: with splice (no user-space copy), through one
+   256 KiB buffer, and through the buffer with SHA-256 (hashlib) on the same thread.
 2. RSS growth of a fresh confab process (its user registered and logged in) during each of
    --rss-repeat uploads of --rss-mb MiB, one after the other, the body from a generator (one
    1 MiB block sent over and over; the client never holds more): VmRSS from /proc every 50 ms,
@@ -247,7 +250,84 @@ def verdict(ok):
 # 1. One big upload vs cp ---------------------------------------------------------------------
 
 UPLOAD_SIDES = (("api", "API, local blobs, http.client"), ("api-sf", "API, local blobs, sendfile"),
-                ("s3", "API, S3 (s3s-fs), http.client"), ("s3-sf", "API, S3 (s3s-fs), sendfile"))
+                ("s3", "API, S3 (s3s-fs), http.client"), ("s3-sf", "API, S3 (s3s-fs), sendfile"),
+                ("bare-splice", "bare: socket -> file, splice"), ("bare-copy", "bare: socket -> buffer -> file"),
+                ("bare-sha", "bare: ... + SHA-256"))
+
+# The floor of any server that takes a body over TCP on this machine: a process that does
+# nothing but receive the bytes (sent with sendfile, as to the API) and write them to a file in
+# the same directory, with no HTTP, no limits, no metadata. `splice`: socket to pipe to file,
+# no user-space copy at all (what no HTTP server can do while it reads the body); `copy`:
+# recv_into a 256 KiB buffer and write it (what every user-space server does at least);
+# `sha`: the same plus hashlib's SHA-256 (OpenSSL, SHA-NI) of each buffer on the same thread.
+BARE_RECEIVER = r"""
+import hashlib, os, socket, sys
+mode, directory = sys.argv[1], sys.argv[2]
+srv = socket.socket()
+srv.bind(("127.0.0.1", 0))
+srv.listen(8)
+print(srv.getsockname()[1], flush=True)
+buf = bytearray(256 * 1024)
+view = memoryview(buf)
+while True:
+    conn, _ = srv.accept()
+    head = b""
+    while len(head) < 8:
+        head += conn.recv(8 - len(head))
+    left = int.from_bytes(head, "big")
+    path = os.path.join(directory, "bare-" + os.urandom(4).hex())
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    if mode == "splice":
+        r, w = os.pipe()
+        while left:
+            n = os.splice(conn.fileno(), w, min(left, 1 << 20))
+            if not n:
+                break
+            left -= n
+            while n:
+                n -= os.splice(r, fd, n)
+        os.close(r)
+        os.close(w)
+    else:
+        digest = hashlib.sha256() if mode == "sha" else None
+        while left:
+            n = conn.recv_into(view[:min(left, len(buf))])
+            if not n:
+                break
+            if digest:
+                digest.update(view[:n])
+            os.write(fd, view[:n])
+            left -= n
+    os.close(fd)
+    os.remove(path)
+    conn.sendall(b"k")
+    conn.close()
+"""
+
+
+class BareReceiver:
+    """A BARE_RECEIVER process (its CPU read from /proc like a server's)."""
+
+    def __init__(self, procs, mode, work):
+        self.proc = procs.start([sys.executable, "-c", BARE_RECEIVER, mode, work], stdout=subprocess.PIPE, text=True)
+        self.port = int(self.proc.stdout.readline())
+
+    def cpu(self):
+        with open(f"/proc/{self.proc.pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def upload_sendfile(self, path, length):
+        sock = socket.create_connection(("127.0.0.1", self.port), timeout=1800)
+        started = time.monotonic()
+        sock.sendall(length.to_bytes(8, "big"))
+        with open(path, "rb") as f:
+            sock.sendfile(f)
+        if sock.recv(1) != b"k":
+            raise RuntimeError("the bare receiver did not take the body")
+        took = time.monotonic() - started
+        sock.close()
+        return took
 
 
 def client_cpu():
@@ -255,7 +335,7 @@ def client_cpu():
     return t.user + t.system
 
 
-def bench_upload(args, work, server, s3_server):
+def bench_upload(args, work, procs, server, s3_server):
     size = args.big_mb * MB
     src = os.path.join(work, "big.txt")
     write_text_file(src, size, "big")
@@ -265,6 +345,8 @@ def bench_upload(args, work, server, s3_server):
     servers = {"api": server, "api-sf": server}
     if s3_server:
         servers.update({"s3": s3_server, "s3-sf": s3_server})
+    for mode in ("splice", "copy", "sha"):
+        servers[f"bare-{mode}"] = BareReceiver(procs, mode, work)
     names = ["cp"] + [n for n, _ in UPLOAD_SIDES if n in servers]
     times = {name: [] for name in names}
     cpu = {name: [] for name in servers}
@@ -282,6 +364,14 @@ def bench_upload(args, work, server, s3_server):
             else:
                 srv = servers[name]
                 before, cbefore = srv.cpu(), client_cpu()
+                if name.startswith("bare-"):
+                    took = srv.upload_sendfile(src, size)
+                    cpu[name].append(srv.cpu() - before)
+                    ccpu[name].append(client_cpu() - cbefore)
+                    times[name].append(took)
+                    print(f"  upload {args.big_mb} MB #{rep + 1} {name:11} {took:7.3f} s  "
+                          f"{size / MB / took:8.1f} MB/s", flush=True)
+                    continue
                 if name.endswith("-sf"):
                     took, file = srv.upload_sendfile(f"big-{rep}.txt", src, size)
                 else:
@@ -319,8 +409,10 @@ def report_upload(args, rows):
     # ratio is the server's; http.client's own copies share the 2 cores with the server.
     ratio = rows["api-sf"]["mbps"] / cp
     plain = rows["api"]["mbps"] / cp
-    return [(f"upload API/cp {ratio:.2f} >= {TARGET_UPLOAD_RATIO} (sendfile client; http.client {plain:.2f})",
-             ratio >= TARGET_UPLOAD_RATIO)]
+    floors = "".join(f"; bare {mode} {rows[f'bare-{mode}']['mbps'] / cp:.2f}" for mode in ("splice", "copy", "sha")
+                     if f"bare-{mode}" in rows)
+    return [(f"upload API/cp {ratio:.2f} >= {TARGET_UPLOAD_RATIO} (sendfile client; http.client {plain:.2f}"
+             f"{floors})", ratio >= TARGET_UPLOAD_RATIO)]
 
 
 # 2. RSS during a large upload ----------------------------------------------------------------
@@ -660,7 +752,7 @@ def main():
         s3 = s3_settings()
         s3_server = Server(procs, args, work, "s3", config_text(s3=s3), log) if s3 and not args.skip_upload else None
         if not args.skip_upload:
-            rows = bench_upload(args, work, server, s3_server)
+            rows = bench_upload(args, work, procs, server, s3_server)
             reports.append(lambda: report_upload(args, rows))
         if not args.skip_rss:
             rss_server = Server(procs, args, work, "rss", config_text(), log)

@@ -10,6 +10,7 @@ Usage (release builds first; PostgreSQL, NATS and Redis from scripts/lib, on loo
              start_postgres && start_nats && start_redis && python3 bench/split.py'
     # options: [--repeat 3] [--duration 5] [--warmup 1] [--rate 1000] [--concurrency 32[,64…]]
     #          [--answers 300] [--ws-delay-ms 5] [--skip-hop] [--skip-ws] [--raw]
+    #          [--nginx PATH] [--nginx-workers N|auto] [--no-nginx]
     #          diagnosis: [--limits off] [--split-redis off] [--kinds plain,stream] [--creds key,jwt]
 
 The servers it reads from the environment: TEST_POSTGRES_URL (a fresh database is created for
@@ -36,7 +37,11 @@ and key) but far above what the load reaches, so their cost (Redis in split mode
      omission);
    - closed loop with each of --concurrency connections sending its next request as soon as
      the previous answer was read: max requests/s (the best of the listed concurrencies).
-   The added latency of the gateway hop is (c) - (b) at each percentile. Rounds run --repeat
+   (d) the peer: nginx (Debian's `nginx-light`, --nginx-workers, `auto` by default: one per
+   core) as a bare reverse proxy in front of (b), with kept-alive upstream connections and
+   response buffering off; it forwards the credential as it came, so (b) does the same work
+   behind it as alone. Left out when nginx is not installed (or with --no-nginx).
+   The added latency of the gateway hop is (c) - (b) at each percentile, nginx's (d) - (b). Rounds run --repeat
    times, rotating which side goes first; the table shows medians. Body temperature 0.7: the
    inference exact-match cache never answers.
 2. WebSocket fan-out (`ws-fanout`, bench/loadgen): one user, messages sent one at a time to a
@@ -309,17 +314,68 @@ def settle(idle_cores=0.1, window=0.25, limit=60.0):
 
 
 SIDES = ("aio", "inference", "gateway")
-SIDE_NAMES = {"aio": "all-in-one", "inference": "inference", "gateway": "gw>inference"}
+SIDE_NAMES = {"aio": "all-in-one", "inference": "inference", "gateway": "gw>inference",
+              "nginx": "nginx>inference"}
 
 
-def hop(args, work, bench, ports, creds):
+def nginx_binary():
+    """Debian's nginx (`apt-get install nginx-light`), or None."""
+    return shutil.which("nginx") or next((p for p in ("/usr/sbin/nginx",) if os.path.exists(p)), None)
+
+
+def start_nginx(procs, args, work, port, upstream_port, log):
+    """nginx as a bare reverse proxy in front of the inference process: the peer of the hop.
+    It forwards as it came (no authentication, limits or service tokens: the inference process
+    checks the API key or JWT itself, as on the `inference` side), over kept-alive upstream
+    connections, with response buffering off so SSE events pass as they come. Returns the pids
+    of its workers (the master only supervises)."""
+    conf = os.path.join(work, "nginx.conf")
+    temp = os.path.join(work, "nginx-temp")
+    os.makedirs(temp)
+    with open(conf, "w") as f:
+        f.write(f"""
+daemon off;
+user root;
+worker_processes {args.nginx_workers};
+pid {work}/nginx.pid;
+error_log {work}/nginx.err warn;
+events {{ worker_connections 4096; }}
+http {{
+    access_log off;
+    client_body_temp_path {temp}/body;
+    proxy_temp_path {temp}/proxy;
+    fastcgi_temp_path {temp}/fastcgi;
+    uwsgi_temp_path {temp}/uwsgi;
+    scgi_temp_path {temp}/scgi;
+    upstream inference {{ server 127.0.0.1:{upstream_port}; keepalive 128; keepalive_requests 1000000; }}
+    server {{
+        listen 127.0.0.1:{port} backlog=4096;
+        keepalive_requests 1000000;
+        location / {{
+            proxy_pass http://inference;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_buffering off;
+        }}
+    }}
+}}
+""")
+    proc = procs.start([args.nginx, "-c", conf, "-e", os.path.join(work, "nginx.err")], cwd=work,
+                       stdout=log, stderr=log)
+    wait_until(lambda: http_json(port, "GET", "/readyz")[0] == 200, proc, "nginx", 30)
+    children = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True).stdout.split()
+    return [int(pid) for pid in children]
+
+
+def hop(args, work, bench, ports, creds, sides):
     plain, streamed = body_file(work, "plain", False), body_file(work, "stream", True)
     concurrencies = [int(c) for c in str(args.concurrency).split(",")]
     runs = {}
     for rep in range(args.repeat):
         tag = f" #{rep + 1}" if args.repeat > 1 else ""
         # Rotate which side goes first, so drift in background load hits each in turn.
-        order = SIDES[rep % 3:] + SIDES[:rep % 3]
+        n = len(sides)
+        order = sides[rep % n:] + sides[:rep % n]
         for kind, body, stream in (("plain", plain, False), ("stream", streamed, True)):
             if kind not in args.kinds.split(","):
                 continue
@@ -344,7 +400,11 @@ def hop(args, work, bench, ports, creds):
     return {key: median_result(results) for key, results in runs.items()}, runs
 
 
-def report_hop(args, r, raw_runs):
+def report_hop(args, r, raw_runs, sides):
+    """The table of the hop runs. With nginx, its column and its hop (d-b) are the peer's: what
+    a bare reverse proxy adds on this machine, beside what the gateway adds."""
+    peer = "nginx" in sides
+
     def lat(res, q, key="latency_ms"):
         return (res.get(key) or {}).get(q)
 
@@ -352,44 +412,58 @@ def report_hop(args, r, raw_runs):
         text = [fmt(v) if isinstance(v, float) or v is None else str(v) for v in cells]
         print(f"{label:34}" + "".join(f"{c:>13}" for c in text) + f"  {target}")
 
+    def cells(values, hops, ratios):
+        # all-in-one, inference, gateway[, nginx], hop gateway[, hop nginx], ratio gateway[, ratio nginx]
+        keep = len(sides)
+        return list(values[:keep]) + list(hops[:keep - 2]) + list(ratios[:keep - 2])
+
     print()
     print(f"Gateway hop, /v1/chat/completions, scripted model answering at once: median of {args.repeat} "
           f"round(s) of {args.duration:g} s each (after {args.warmup:g} s warm-up)")
-    row("", ["all-in-one", "inference", "gw>inference", "hop (c-b)", "ratio"], "target")
+    row("", cells(["all-in-one", "inference", "gw>inference", "nginx>infer."], ["hop gw", "hop nginx"],
+                  ["gw/aio", "nginx/aio"]), "target")
     verdicts = []
     for kind in args.kinds.split(","):
         for cred in args.creds.split(","):
-            a, b, c = (r[(kind, cred, "rate", s)] for s in SIDES)
+            res = [r[(kind, cred, "rate", s)] for s in sides]
+            b = res[1]
             for q in ("p50", "p90", "p99"):
-                added = lat(c, q) - lat(b, q)
-                row(f"{kind} {cred} {args.rate:g}/s {q} ms", [lat(a, q), lat(b, q), lat(c, q), added, ""],
+                vals = [lat(x, q) for x in res]
+                hops = [v - vals[1] for v in vals[2:]]
+                row(f"{kind} {cred} {args.rate:g}/s {q} ms", cells(vals, hops, ["", ""]),
                     f"hop <= {TARGET_HOP_P99_MS:g} ms" if q == "p99" else "")
                 if q == "p99":
-                    verdicts.append((f"{kind} {cred}: gateway hop adds {added:.3f} ms p99 at {args.rate:g}/s "
-                                     f"(target <= {TARGET_HOP_P99_MS:g} ms)", added <= TARGET_HOP_P99_MS))
+                    verdicts.append((f"{kind} {cred}: gateway hop adds {hops[0]:.3f} ms p99 at {args.rate:g}/s "
+                                     f"(target <= {TARGET_HOP_P99_MS:g} ms)"
+                                     + (f"; nginx's hop {hops[1]:.3f} ms" if peer else ""),
+                                     hops[0] <= TARGET_HOP_P99_MS))
             if kind == "stream":
                 for q in ("p50", "p99"):
-                    vals = [lat(x, q, "ttfb_ms") for x in (a, b, c)]
-                    added = None if None in vals else vals[2] - vals[1]
-                    row(f"{kind} {cred} {args.rate:g}/s ttfb {q} ms", [*vals, added, ""])
+                    vals = [lat(x, q, "ttfb_ms") for x in res]
+                    hops = [None if None in (v, vals[1]) else v - vals[1] for v in vals[2:]]
+                    row(f"{kind} {cred} {args.rate:g}/s ttfb {q} ms", cells(vals, hops, ["", ""]))
             row(f"{kind} {cred} {args.rate:g}/s achieved rps / errors",
-                [f"{x['rps']:.0f} / {x['errors']}" for x in (a, b, c)] + ["", ""])
-            a, b, c = (r[(kind, cred, "max", s)] for s in SIDES)
-            ratio = c["rps"] / a["rps"] if a["rps"] else float("nan")
-            inf_ratio = b["rps"] / a["rps"] if a["rps"] else float("nan")
+                cells([f"{x['rps']:.0f} / {x['errors']}" for x in res], ["", ""], ["", ""]))
+            res = [r[(kind, cred, "max", s)] for s in sides]
+            a = res[0]
+            ratios = [x["rps"] / a["rps"] if a["rps"] else float("nan") for x in res[1:]]
             best_c = "/".join(str(x[0]["concurrency"]) if len(set(y["concurrency"] for y in x)) == 1 else "mixed"
-                              for x in (raw_runs[(kind, cred, "max", s)] for s in SIDES))
-            row(f"{kind} {cred} max rps (c {best_c})", [f"{a['rps']:.0f}", f"{b['rps']:.0f}", f"{c['rps']:.0f}", "",
-                                                         f"{ratio:.3f}x"], f"gw/aio >= {TARGET_SPLIT_RATIO:g}x")
-            row(f"{kind} {cred} inference alone / all-in-one", ["", "", "", "", f"{inf_ratio:.3f}x"])
+                              for x in (raw_runs[(kind, cred, "max", s)] for s in sides))
+            row(f"{kind} {cred} max rps (c {best_c})",
+                cells([f"{x['rps']:.0f}" for x in res], ["", ""], [f"{v:.3f}x" for v in ratios[1:]]),
+                f"gw/aio >= {TARGET_SPLIT_RATIO:g}x")
+            row(f"{kind} {cred} inference alone / all-in-one",
+                cells([""] * 4, ["", ""], [f"{ratios[0]:.3f}x", ""]))
             for q in ("p50", "p99"):
-                row(f"{kind} {cred} max-load latency {q} ms", [lat(a, q), lat(b, q), lat(c, q), "", ""])
-            row(f"{kind} {cred} max-load errors", [a["errors"], b["errors"], c["errors"], "", ""])
-            for s, x in zip(SIDES, (a, b, c)):
+                row(f"{kind} {cred} max-load latency {q} ms", cells([lat(x, q) for x in res], ["", ""], ["", ""]))
+            row(f"{kind} {cred} max-load errors", cells([x["errors"] for x in res], ["", ""], ["", ""]))
+            for s, x in zip(sides, res):
                 cpu = " ".join(f"{k} {v}" for k, v in x["cpu_cores"].items() if v >= 0.01)
                 print(f"{'':34} CPU cores, {SIDE_NAMES[s]} max run: {cpu}")
-            verdicts.append((f"{kind} {cred}: split through the gateway / all-in-one max rps {ratio:.3f}x "
-                             f"(target >= {TARGET_SPLIT_RATIO:g}x)", ratio >= TARGET_SPLIT_RATIO))
+            verdicts.append((f"{kind} {cred}: split through the gateway / all-in-one max rps {ratios[1]:.3f}x "
+                             f"(target >= {TARGET_SPLIT_RATIO:g}x)"
+                             + (f"; through nginx {ratios[2]:.3f}x" if peer else ""),
+                             ratios[1] >= TARGET_SPLIT_RATIO))
     return verdicts
 
 
@@ -460,6 +534,10 @@ def main():
     parser.add_argument("--raw", action="store_true", help="also print each JSON line")
     parser.add_argument("--split-workers", type=int, default=0,
                         help="TOKIO_WORKER_THREADS of each split process (0: one per core, the default)")
+    parser.add_argument("--nginx", default=nginx_binary(),
+                        help="nginx for the peer column (a bare reverse proxy in front of the inference process)")
+    parser.add_argument("--nginx-workers", default="auto", help="nginx's worker_processes")
+    parser.add_argument("--no-nginx", action="store_true", help="leave the peer column out")
     parser.add_argument("--perf", default="", help="profile the runs whose label contains this (perf record)")
     parser.add_argument("--perf-dir", default="target/perf", help="where --perf writes its data")
     args = parser.parse_args()
@@ -477,7 +555,7 @@ def main():
     log = open(os.path.join(work, "servers.log"), "w")
     try:
         pg = os.environ["TEST_POSTGRES_URL"]
-        ports = {n: free_port() for n in ("aio", "auth", "admin", "inference", "chat1", "chat2", "gateway")}
+        ports = {n: free_port() for n in ("aio", "auth", "admin", "inference", "chat1", "chat2", "gateway", "nginx")}
         aio_conf = os.path.join(work, "aio.toml")
         with open(aio_conf, "w") as f:
             f.write(common_config(args, fresh_database(pg, f"{run_id}_aio")))
@@ -489,12 +567,20 @@ def main():
         for name, services in (("auth", "auth"), ("admin", "admin"), ("inference", "inference"),
                                ("chat1", "chat"), ("chat2", "chat"), ("gateway", "gateway")):
             watch[name] = start_confab(procs, args, work, name, split_conf, ports[name], services, log)
+        sides = SIDES
+        nginx_workers = []
+        if args.nginx and not args.no_nginx:
+            nginx_workers = start_nginx(procs, args, work, ports["nginx"], ports["inference"], log)
+            sides = SIDES + ("nginx",)
+        else:
+            print("no nginx (apt-get install nginx-light): the peer column is left out", flush=True)
         aio_token, aio_key = user(ports["aio"], "bench@example.com")
         split_token, split_key = user(ports["gateway"], "bench@example.com")
         creds = {"aio": {"key": aio_key, "jwt": aio_token},
                  "inference": {"key": split_key, "jwt": split_token},
-                 "gateway": {"key": split_key, "jwt": split_token}}
-        for side in SIDES:
+                 "gateway": {"key": split_key, "jwt": split_token},
+                 "nginx": {"key": split_key, "jwt": split_token}}
+        for side in sides:
             for cred in ("key", "jwt"):
                 check_answers(ports[side], creds[side][cred])
 
@@ -503,11 +589,12 @@ def main():
         bench.watch = {name: proc.pid for name, proc in watch.items()}
         bench.confab = set(watch)
         bench.watch.update(infra_pids())
+        bench.watch.update({f"nginx{i + 1}": pid for i, pid in enumerate(nginx_workers)})
         print(f"limits {args.limits}, split Redis {args.split_redis}; watching {sorted(bench.watch)}", flush=True)
         print(f"commit {git_head()}, load average before: {loadavg()}", flush=True)
         verdicts = []
         if not args.skip_hop:
-            r, raw_runs = hop(args, work, bench, ports, creds)
+            r, raw_runs = hop(args, work, bench, ports, creds, sides)
         ws = []
         if not args.skip_ws:
             ws.append(ws_run(args, "all-in-one", ports["aio"], [("aio", ports["aio"])], aio_token))
@@ -515,7 +602,7 @@ def main():
                              split_token))
         print(f"load average after: {loadavg()}", flush=True)
         if not args.skip_hop:
-            verdicts = report_hop(args, r, raw_runs)
+            verdicts = report_hop(args, r, raw_runs, sides)
         if ws:
             report_ws(args, ws)
         print()

@@ -484,10 +484,28 @@ impl KeySet {
 /// `services.token` secret, prefixed `cfs_`, living [`ServiceTokens::LIFETIME`], carrying the
 /// user, role, the user's API key (if any) and the scopes granted for the call. The secret
 /// itself never travels.
+///
+/// A token minted for a principal and scopes is handed out again for [`Self::REUSE`] (it then
+/// has at least four of its five minutes left), and one that verified is not verified again
+/// until it expires: the gateway sends every API-key request on with a service token, and
+/// signing and checking a fresh one each time cost both processes a few microseconds per
+/// request for nothing. Reuse changes no decision: the caller still authenticates the
+/// principal before every call, and the receiver still asks for the account's current role.
 #[derive(Clone)]
 pub struct ServiceTokens {
     pub(crate) encoding: jsonwebtoken::EncodingKey,
     pub(crate) decoding: DecodingKey,
+    minted: moka::sync::Cache<MintKey, Arc<str>>,
+    verified: moka::sync::Cache<String, Arc<ServiceClaims>>,
+}
+
+/// What a minted token says, bar its times.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct MintKey {
+    sub: Uuid,
+    role: Role,
+    key: Option<Uuid>,
+    scopes: Vec<Scope>,
 }
 
 impl fmt::Debug for ServiceTokens {
@@ -496,7 +514,7 @@ impl fmt::Debug for ServiceTokens {
     }
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 struct ServiceClaims {
     sub: Uuid,
     role: Role,
@@ -516,6 +534,12 @@ impl ServiceTokens {
     const AUDIENCE: &'static str = "confab-services";
     /// Shortest secret accepted, in bytes.
     pub const MIN_SECRET: usize = 32;
+    /// How long a minted token is handed out again.
+    pub const REUSE: std::time::Duration = std::time::Duration::from_secs(60);
+    /// Minted and verified tokens kept, each (about 0.5 KiB a token).
+    const KEPT: u64 = 10_000;
+    /// Seconds a token counts past its `exp`.
+    const LEEWAY: u64 = 5;
 
     pub fn new(secret: &[u8]) -> Result<Self, String> {
         if secret.len() < Self::MIN_SECRET {
@@ -527,6 +551,14 @@ impl ServiceTokens {
         Ok(Self {
             encoding: jsonwebtoken::EncodingKey::from_secret(secret),
             decoding: DecodingKey::from_secret(secret),
+            minted: moka::sync::Cache::builder()
+                .max_capacity(Self::KEPT)
+                .time_to_live(Self::REUSE)
+                .build(),
+            verified: moka::sync::Cache::builder()
+                .max_capacity(Self::KEPT)
+                .time_to_live(Self::LIFETIME + std::time::Duration::from_secs(Self::LEEWAY))
+                .build(),
         })
     }
 
@@ -534,17 +566,25 @@ impl ServiceTokens {
     /// principal may do this: the chat service asks for `inference` to answer a user whose
     /// API key has only `chat`, because answering is what the chat scope is for.
     pub fn mint(&self, principal: &Principal, scopes: &[Scope]) -> Result<String, AuthFailure> {
-        let now = crate::now_ms() / 1000;
-        let key = match &principal.credential {
-            Credential::ApiKey { key_id, .. } => Some(*key_id),
-            Credential::Service { key_id, .. } => *key_id,
-            Credential::Session { .. } => None,
-        };
-        let claims = ServiceClaims {
+        let key = MintKey {
             sub: principal.user_id,
             role: principal.role,
-            key,
+            key: match &principal.credential {
+                Credential::ApiKey { key_id, .. } => Some(*key_id),
+                Credential::Service { key_id, .. } => *key_id,
+                Credential::Session { .. } => None,
+            },
             scopes: scopes.to_vec(),
+        };
+        if let Some(token) = self.minted.get(&key) {
+            return Ok(token.to_string());
+        }
+        let now = crate::now_ms() / 1000;
+        let claims = ServiceClaims {
+            sub: key.sub,
+            role: key.role,
+            key: key.key,
+            scopes: key.scopes.clone(),
             aud: Self::AUDIENCE.into(),
             iat: now,
             exp: now + i64::try_from(Self::LIFETIME.as_secs()).unwrap_or(300),
@@ -555,7 +595,9 @@ impl ServiceTokens {
             &self.encoding,
         )
         .map_err(|e| AuthFailure::Unavailable(format!("cannot sign a service token: {e}")))?;
-        Ok(format!("{}{token}", Self::PREFIX))
+        let token = format!("{}{token}", Self::PREFIX);
+        self.minted.insert(key, Arc::from(token.as_str()));
+        Ok(token)
     }
 
     /// The principal a service token vouches for; `Invalid` unless signed with this secret.
@@ -563,19 +605,33 @@ impl ServiceTokens {
         let token = bearer
             .strip_prefix(Self::PREFIX)
             .ok_or(AuthFailure::Invalid)?;
+        let vouched = |claims: &ServiceClaims| Principal {
+            user_id: claims.sub,
+            role: claims.role,
+            credential: Credential::Service {
+                key_id: claims.key,
+                scopes: claims.scopes.clone(),
+            },
+        };
+        if let Some(claims) = self.verified.get(token) {
+            let leeway = i64::try_from(Self::LEEWAY).unwrap_or(0);
+            if claims.exp < crate::now_ms() / 1000 - leeway {
+                self.verified.invalidate(token);
+                return Err(AuthFailure::Expired);
+            }
+            return Ok(vouched(&claims));
+        }
         let mut validation = Validation::new(Algorithm::HS256);
         validation.set_audience(&[Self::AUDIENCE]);
-        validation.leeway = 5;
+        validation.leeway = Self::LEEWAY;
         validation.set_required_spec_claims(&["exp", "sub", "aud"]);
         match jsonwebtoken::decode::<ServiceClaims>(token, &self.decoding, &validation) {
-            Ok(data) => Ok(Principal {
-                user_id: data.claims.sub,
-                role: data.claims.role,
-                credential: Credential::Service {
-                    key_id: data.claims.key,
-                    scopes: data.claims.scopes,
-                },
-            }),
+            Ok(data) => {
+                let principal = vouched(&data.claims);
+                self.verified
+                    .insert(token.to_owned(), Arc::new(data.claims));
+                Ok(principal)
+            }
             Err(e) if matches!(e.kind(), jsonwebtoken::errors::ErrorKind::ExpiredSignature) => {
                 Err(AuthFailure::Expired)
             }
@@ -656,6 +712,72 @@ mod tests {
         tampered.pop();
         assert!(tokens.verify(&tampered).is_err());
         assert!(ServiceTokens::new(b"short").is_err());
+    }
+
+    #[test]
+    fn minted_tokens_are_handed_out_again_and_verified_once() {
+        let tokens = ServiceTokens::new(&[7; 32]).unwrap();
+        let user = Principal {
+            user_id: Uuid::now_v7(),
+            role: Role::User,
+            credential: Credential::ApiKey {
+                key_id: Uuid::now_v7(),
+                scopes: vec![Scope::Inference],
+            },
+        };
+        let first = tokens.mint(&user, &[Scope::Inference]).unwrap();
+        assert_eq!(tokens.mint(&user, &[Scope::Inference]).unwrap(), first);
+        // Other scopes, another role or another user: another token.
+        assert_ne!(tokens.mint(&user, &[Scope::Chat]).unwrap(), first);
+        let admin = Principal {
+            role: Role::Admin,
+            ..user.clone()
+        };
+        let promoted = tokens.mint(&admin, &[Scope::Inference]).unwrap();
+        assert_ne!(promoted, first);
+        assert_eq!(tokens.verify(&promoted).unwrap().role, Role::Admin);
+        // Verified from the cache the second time, with the same answer.
+        let once = tokens.verify(&first).unwrap();
+        let twice = tokens.verify(&first).unwrap();
+        assert_eq!(once.user_id, twice.user_id);
+        assert_eq!(once.credential, twice.credential);
+        // Another process with the same secret accepts the reused token; another secret not.
+        let same = ServiceTokens::new(&[7; 32]).unwrap();
+        assert_eq!(same.verify(&first).unwrap().user_id, user.user_id);
+        let other = ServiceTokens::new(&[8; 32]).unwrap();
+        assert!(other.verify(&first).is_err());
+    }
+
+    #[test]
+    fn an_expired_token_is_refused_even_after_it_verified() {
+        let tokens = ServiceTokens::new(&[7; 32]).unwrap();
+        let now = crate::now_ms() / 1000;
+        let claims = ServiceClaims {
+            sub: Uuid::now_v7(),
+            role: Role::User,
+            key: None,
+            scopes: vec![Scope::Inference],
+            aud: ServiceTokens::AUDIENCE.into(),
+            iat: now - 400,
+            exp: now - 100,
+        };
+        let token = format!(
+            "{}{}",
+            ServiceTokens::PREFIX,
+            jsonwebtoken::encode(
+                &jsonwebtoken::Header::new(Algorithm::HS256),
+                &claims,
+                &tokens.encoding
+            )
+            .unwrap()
+        );
+        assert!(matches!(tokens.verify(&token), Err(AuthFailure::Expired)));
+        // Kept as verified while valid, it is refused once past its expiry all the same.
+        tokens.verified.insert(
+            token.trim_start_matches(ServiceTokens::PREFIX).to_owned(),
+            Arc::new(claims),
+        );
+        assert!(matches!(tokens.verify(&token), Err(AuthFailure::Expired)));
     }
 
     /// Users as the auth service sees them now: `Err` for an inactive account.
