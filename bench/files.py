@@ -313,9 +313,7 @@ class BareReceiver:
         self.port = int(self.proc.stdout.readline())
 
     def cpu(self):
-        with open(f"/proc/{self.proc.pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return cpu_seconds(self.proc.pid)
 
     def upload_sendfile(self, path, length):
         sock = socket.create_connection(("127.0.0.1", self.port), timeout=1800)

@@ -320,7 +320,8 @@ SIDE_NAMES = {"aio": "all-in-one", "inference": "inference", "gateway": "gw>infe
 
 def nginx_binary():
     """Debian's nginx (`apt-get install nginx-light`), or None."""
-    return shutil.which("nginx") or next((p for p in ("/usr/sbin/nginx",) if os.path.exists(p)), None)
+    # /usr/sbin is not on every user's PATH.
+    return shutil.which("nginx") or ("/usr/sbin/nginx" if os.path.exists("/usr/sbin/nginx") else None)
 
 
 def start_nginx(procs, args, work, port, upstream_port, log):
