@@ -14,7 +14,8 @@ use async_trait::async_trait;
 use parking_lot::Mutex;
 
 use crate::limit::{
-    Counters, Decision, Membership, Rate, RateCheck, RateLimiter, Taken, Unavailable,
+    Admission, Admitted, Counters, Decision, Membership, Rate, RateCheck, RateLimiter, Taken,
+    Unavailable,
 };
 use crate::metrics::{LimiterPort, RedisMetrics};
 use crate::warn::{WARN_EVERY, WarnEvery};
@@ -39,8 +40,14 @@ impl Port for dyn Membership {
     const PORT: LimiterPort = LimiterPort::Membership;
 }
 
+impl Port for dyn Admission {
+    const PORT: LimiterPort = LimiterPort::Admission;
+}
+
 /// `primary` (shared) with `local` (this process) behind it, for one limiter port `P`
-/// (`dyn RateLimiter`, `dyn Counters` or `dyn Membership`).
+/// (`dyn RateLimiter`, `dyn Counters`, `dyn Membership` or `dyn Admission`). An admission's
+/// local side must be made of the same per-process adapters as the rate limiter's and the
+/// counters' fallbacks, so what they count while Redis is away is what it reads.
 pub struct Fallback<P: ?Sized + Port> {
     primary: Arc<P>,
     local: Arc<P>,
@@ -56,6 +63,8 @@ pub type FallbackRateLimiter = Fallback<dyn RateLimiter>;
 pub type FallbackCounters = Fallback<dyn Counters>;
 /// The shared adapter in front of the per-process one, for memberships.
 pub type FallbackMembership = Fallback<dyn Membership>;
+/// The shared adapter in front of the per-process one, for admissions.
+pub type FallbackAdmission = Fallback<dyn Admission>;
 
 #[derive(Debug, Default)]
 struct Health {
@@ -229,5 +238,16 @@ impl Membership for Fallback<dyn Membership> {
 
     async fn count(&self, set: &str) -> Result<usize, Unavailable> {
         route!(self.count(set))
+    }
+}
+
+#[async_trait]
+impl Admission for Fallback<dyn Admission> {
+    async fn admit(
+        &self,
+        checks: &[RateCheck<'_>],
+        counters: &[&str],
+    ) -> Result<Admitted, Unavailable> {
+        route!(self.admit(checks, counters))
     }
 }

@@ -16,14 +16,20 @@ pub mod redis;
 pub mod revocable;
 mod warn;
 
-pub use fallback::{Fallback, FallbackCounters, FallbackMembership, FallbackRateLimiter};
-pub use limit::{Counters, Decision, Membership, Rate, RateCheck, RateLimiter, Taken, Unavailable};
+pub use fallback::{
+    Fallback, FallbackAdmission, FallbackCounters, FallbackMembership, FallbackRateLimiter,
+};
+pub use limit::{
+    Admission, Admitted, Counters, Decision, Membership, Paired, Rate, RateCheck, RateLimiter,
+    Taken, Unavailable,
+};
 pub use memory::{MemoryCounters, MemoryMembership, MemoryRateLimiter};
 pub use metered::{CacheMetrics, CacheName, Metered};
 pub use metrics::{LimiterPort, RedisMetrics};
 #[cfg(feature = "redis")]
 pub use redis::{
-    RedisCache, RedisConnection, RedisCounters, RedisMembership, RedisRateLimiter, RedisSetupError,
+    RedisAdmission, RedisCache, RedisConnection, RedisCounters, RedisMembership, RedisRateLimiter,
+    RedisSetupError,
 };
 pub use revocable::{RevocableCache, Ticket};
 

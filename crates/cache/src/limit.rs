@@ -1,8 +1,10 @@
 //! The limiter ports: state that must be exact across replicas (rate limits, counters with a
 //! window, and sets whose members expire, such as a user's open sockets). Each has an
 //! in-process adapter (all-in-one) and a Redis adapter (split mode), where every check is one
-//! atomic script, so concurrent replicas never overshoot.
+//! atomic script, so concurrent replicas never overshoot. [`Admission`] joins a request's
+//! rate checks and counter reads into one call (one round trip to Redis instead of two).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -146,6 +148,65 @@ pub trait Counters: Send + Sync {
     /// Starts `key`'s window at `value` unless it has one already (a count read back from
     /// durable storage); returns the total in force.
     async fn seed(&self, key: &str, value: u64, window: Duration) -> Result<u64, Unavailable>;
+}
+
+/// The answer to [`Admission::admit`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Admitted {
+    /// The totals of the counters asked for, in order ([`Counters::get_many`]).
+    pub totals: Vec<Option<u64>>,
+    /// One decision per check made, stopping at the first refusal
+    /// ([`RateLimiter::check_all`]).
+    pub decisions: Vec<Decision>,
+}
+
+/// What a request's admission asks of the shared state, in one call: the totals of some
+/// [`Counters`] (read first) and a [`RateLimiter::check_all`] (taken after). The shared
+/// adapter answers both in one round trip, atomically; [`Paired`] asks the two ports.
+#[async_trait]
+pub trait Admission: Send + Sync {
+    /// Reads `counters` (keys of the [`Counters`] port) and makes `checks` (keys of the
+    /// [`RateLimiter`] port), with their semantics. A failure is the whole call's.
+    async fn admit(
+        &self,
+        checks: &[RateCheck<'_>],
+        counters: &[&str],
+    ) -> Result<Admitted, Unavailable>;
+}
+
+/// A rate limiter and counters as an [`Admission`], one call of each (the in-process
+/// adapters, and the per-process side of a fallback).
+#[derive(Clone)]
+pub struct Paired {
+    pub rate: Arc<dyn RateLimiter>,
+    pub counters: Arc<dyn Counters>,
+}
+
+impl std::fmt::Debug for Paired {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Paired").finish_non_exhaustive()
+    }
+}
+
+#[async_trait]
+impl Admission for Paired {
+    async fn admit(
+        &self,
+        checks: &[RateCheck<'_>],
+        counters: &[&str],
+    ) -> Result<Admitted, Unavailable> {
+        let totals = if counters.is_empty() {
+            Vec::new()
+        } else {
+            self.counters.get_many(counters).await?
+        };
+        let decisions = if checks.is_empty() {
+            Vec::new()
+        } else {
+            self.rate.check_all(checks).await?
+        };
+        Ok(Admitted { totals, decisions })
+    }
 }
 
 /// Sets whose members leave by themselves unless refreshed within their time to live: a

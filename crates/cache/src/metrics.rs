@@ -17,16 +17,23 @@ pub enum LimiterPort {
     RateLimiter,
     Counters,
     Membership,
+    Admission,
 }
 
 impl LimiterPort {
-    pub const ALL: [Self; 3] = [Self::RateLimiter, Self::Counters, Self::Membership];
+    pub const ALL: [Self; 4] = [
+        Self::RateLimiter,
+        Self::Counters,
+        Self::Membership,
+        Self::Admission,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Self::RateLimiter => "rate_limiter",
             Self::Counters => "counters",
             Self::Membership => "membership",
+            Self::Admission => "admission",
         }
     }
 }

@@ -1,9 +1,10 @@
-//! Per-user and per-API-key limits on the inference API: requests per minute (the
-//! [`RateLimiter`] port), tokens per UTC day (the [`Counters`] port, under a key naming the
-//! day, seeded from the usage log on the day's first use) and requests running at once (a
-//! [`Slot`] per running request). With the shared adapters (Redis, split mode) the first two
-//! are exact across replicas; all-in-one uses the in-process adapters. Every answer carries
-//! OpenAI's `x-ratelimit-*` headers; a refusal is 429 with `Retry-After`.
+//! Per-user and per-API-key limits on the inference API: requests per minute and tokens per
+//! UTC day (rate limits, and [`Counters`] under a key naming the day, seeded from the usage
+//! log on the day's first use; both asked in one call of the [`Admission`] port) and requests
+//! running at once (a [`Slot`] per running request). With the shared adapters (Redis, split
+//! mode) the first two are exact across replicas; all-in-one uses the in-process adapters.
+//! Every answer carries OpenAI's `x-ratelimit-*` headers; a refusal is 429 with
+//! `Retry-After`.
 //!
 //! Requests running at once stay counted per process, on purpose: the cap protects the
 //! capacity of the replica that runs the request (its engine queue and connections are its
@@ -17,7 +18,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use confab_cache::{Counters, Rate, RateCheck, RateLimiter};
+use confab_cache::{Admission, Counters, Paired, Rate, RateCheck};
 use confab_core::auth::{Credential, Principal};
 use confab_core::config::{ConcurrencyConfig, LimitsConfig};
 use confab_core::runtime::LiveSettings;
@@ -35,9 +36,10 @@ use crate::usage::{Subject, day_of};
 /// wrapped in their fallbacks in split mode).
 #[derive(Clone)]
 pub struct LimitPorts {
-    /// Requests per minute per user and per key.
-    pub rate: Arc<dyn RateLimiter>,
-    /// Tokens per UTC day per user and per key.
+    /// A request's admission: its requests per minute (per user and per key) taken and its
+    /// tokens of the day read, in one call.
+    pub admission: Arc<dyn Admission>,
+    /// Tokens per UTC day per user and per key (the counters `admission` reads).
     pub counters: Arc<dyn Counters>,
 }
 
@@ -50,9 +52,13 @@ impl std::fmt::Debug for LimitPorts {
 impl LimitPorts {
     /// The in-process adapters: limits held by this process alone.
     pub fn in_process() -> Self {
+        let counters: Arc<dyn Counters> = Arc::new(confab_cache::MemoryCounters::new(100_000));
         Self {
-            rate: Arc::new(confab_cache::MemoryRateLimiter::new()),
-            counters: Arc::new(confab_cache::MemoryCounters::new(100_000)),
+            admission: Arc::new(Paired {
+                rate: Arc::new(confab_cache::MemoryRateLimiter::new()),
+                counters: counters.clone(),
+            }),
+            counters,
         }
     }
 }
@@ -227,27 +233,20 @@ impl Limits {
         format!("inference:tokens:{day}:{}", subject_key(subject))
     }
 
-    /// Tokens each of `keys` (a subject's key of today) used today, `None` where the count
-    /// cannot be had: the shared counts, read in one call, each started from the usage log
-    /// on the day's first use (by any replica).
+    /// Tokens each of `keys` (a subject's key of today) used today, from `totals` (their
+    /// shared counts, `None` for all when they could not be read); a count not started yet is
+    /// started from the usage log (on the day's first use, by any replica).
     async fn used_today(
         &self,
         keys: &[(Subject, String)],
+        totals: Option<Vec<Option<u64>>>,
         today: &str,
         window: Duration,
     ) -> Vec<Option<u64>> {
-        if keys.is_empty() {
-            return Vec::new();
-        }
-        let counters = &self.ports.counters;
-        let names: Vec<&str> = keys.iter().map(|(_, key)| key.as_str()).collect();
-        let totals = match counters.get_many(&names).await {
-            Ok(totals) => totals,
-            Err(error) => {
-                tracing::warn!(%error, "token counts unavailable; the daily limit is not checked");
-                return vec![None; keys.len()];
-            }
+        let Some(totals) = totals else {
+            return vec![None; keys.len()];
         };
+        let counters = &self.ports.counters;
         let mut used = Vec::with_capacity(keys.len());
         for ((subject, key), total) in keys.iter().zip(totals) {
             if total.is_some() {
@@ -273,29 +272,9 @@ impl Limits {
         used
     }
 
-    /// The requests-per-minute checks (per minute, key) in one call of the limiter (the
-    /// user's, then the key's), or `None` when no rate is on.
-    async fn check_rates(
-        &self,
-        rates: &[(u32, String)],
-    ) -> Option<Result<Vec<confab_cache::Decision>, confab_cache::Unavailable>> {
-        if rates.is_empty() {
-            return None;
-        }
-        let checks: Vec<RateCheck<'_>> = rates
-            .iter()
-            .map(|(per_minute, key)| RateCheck {
-                key,
-                rate: Rate::per_minute(*per_minute),
-                cost: 1,
-            })
-            .collect();
-        Some(self.ports.rate.check_all(&checks).await)
-    }
-
     /// Admits a request or refuses it with 429; returns the headers to send either way. The
-    /// requests-per-minute check and the read of the day's tokens are one call each, made
-    /// at the same time (one round trip with the shared adapters).
+    /// requests-per-minute checks and the read of the day's tokens are one call of the
+    /// admission port (one round trip with the shared adapter).
     pub async fn check(&self, principal: &Principal) -> Result<Allowance, InferenceError> {
         let now = confab_core::now_ms();
         let today = day_of(now);
@@ -314,17 +293,33 @@ impl Limits {
             .filter(|s| Self::token_limit(&config, *s) > 0)
             .map(|s| (s, Self::tokens_key(s, &today)))
             .collect();
-        let (decisions, used) = tokio::join!(
-            self.check_rates(&rates),
-            self.used_today(&token_keys, &today, day_window)
-        );
+        let (decisions, totals) = if rates.is_empty() && token_keys.is_empty() {
+            (Some(Vec::new()), Some(Vec::new()))
+        } else {
+            let checks: Vec<RateCheck<'_>> = rates
+                .iter()
+                .map(|(per_minute, key)| RateCheck {
+                    key,
+                    rate: Rate::per_minute(*per_minute),
+                    cost: 1,
+                })
+                .collect();
+            let counters: Vec<&str> = token_keys.iter().map(|(_, key)| key.as_str()).collect();
+            match self.ports.admission.admit(&checks, &counters).await {
+                Ok(admitted) => (Some(admitted.decisions), Some(admitted.totals)),
+                Err(error) => {
+                    tracing::warn!(%error, "request and token limits unavailable; not checked");
+                    (None, None)
+                }
+            }
+        };
+        let used = self
+            .used_today(&token_keys, totals, &today, day_window)
+            .await;
         let mut headers = Vec::new();
         match decisions {
             None => {}
-            Some(Err(error)) => {
-                tracing::warn!(%error, "request limits unavailable; not checked");
-            }
-            Some(Ok(decisions)) => {
+            Some(decisions) => {
                 for ((per_minute, _), decision) in rates.iter().zip(&decisions) {
                     if !decision.allowed {
                         let wait = decision.retry_after.map_or(60, |d| d.as_secs() + 1);

@@ -1,4 +1,5 @@
-//! The limiter ports over Redis, each check one Lua script (atomic on the server, so
+//! The limiter ports over Redis (and the admission that joins a rate check and a read of
+//! counters in one call), each check one Lua script (atomic on the server, so
 //! replicas never overshoot together): GCRA rate limits timed by the server's clock, counters
 //! with a window, and memberships as sorted sets scored by their expiry. The scripts are
 //! sent as `EVALSHA`, with `EVAL` after Redis forgot them (a restart).
@@ -10,7 +11,8 @@ use redis::Script;
 
 use super::RedisConnection;
 use crate::limit::{
-    Counters, Decision, Membership, Rate, RateCheck, RateLimiter, Taken, Unavailable,
+    Admission, Admitted, Counters, Decision, Membership, Rate, RateCheck, RateLimiter, Taken,
+    Unavailable,
 };
 use crate::memory::Gcra;
 
@@ -29,6 +31,74 @@ fn from_micros(us: i64) -> Duration {
 
 fn from_millis(ms: i64) -> Duration {
     Duration::from_millis(u64::try_from(ms).unwrap_or(0))
+}
+
+/// One call of the GCRA script: the totals of `counters` (keys of [`RedisCounters`]), then
+/// `checks` (keys of [`RedisRateLimiter`]) in order, stopping at the first refusal.
+async fn gcra(
+    conn: &RedisConnection,
+    script: &Script,
+    checks: &[RateCheck<'_>],
+    counters: &[&str],
+) -> Result<Admitted, Unavailable> {
+    let limited: Vec<(Gcra, String, u32)> = checks
+        .iter()
+        .filter_map(|c| Some((Gcra::of(c.rate)?, conn.key("rate", c.key), c.cost)))
+        .collect();
+    let counter_keys: Vec<String> = counters.iter().map(|k| conn.key("count", k)).collect();
+    let answers: Vec<i64> = if limited.is_empty() && counter_keys.is_empty() {
+        Vec::new()
+    } else {
+        conn.call(async |conn| {
+            let mut invocation = script.prepare_invoke();
+            invocation.arg(counter_keys.len());
+            for key in &counter_keys {
+                invocation.key(key);
+            }
+            for (gcra, key, cost) in &limited {
+                invocation
+                    .key(key)
+                    .arg(micros(gcra.t).max(1))
+                    .arg(gcra.burst)
+                    .arg(cost.max(&1));
+            }
+            invocation.invoke_async(conn).await
+        })
+        .await?
+    };
+    if answers.len() < counter_keys.len() {
+        return Err(Unavailable("Redis answered too few totals".to_owned()));
+    }
+    let (totals, answers) = answers.split_at(counter_keys.len());
+    let totals = totals
+        .iter()
+        .map(|&total| u64::try_from(total).ok())
+        .collect();
+    let mut answers = answers.chunks_exact(4).zip(&limited);
+    let mut decisions = Vec::with_capacity(checks.len());
+    for check in checks {
+        let decision = if Gcra::of(check.rate).is_none() {
+            Decision::unlimited()
+        } else {
+            // Fewer answers than limited checks: the script stopped at a refusal.
+            let Some((answer, (gcra, _, _))) = answers.next() else {
+                break;
+            };
+            let [allowed, remaining, reset, retry] = [answer[0], answer[1], answer[2], answer[3]];
+            Decision {
+                allowed: allowed == 1,
+                limit: gcra.burst,
+                remaining: u32::try_from(remaining.max(0)).unwrap_or(u32::MAX),
+                reset_after: from_micros(reset),
+                retry_after: (allowed != 1 && retry >= 0).then(|| from_micros(retry)),
+            }
+        };
+        decisions.push(decision);
+        if !decision.allowed {
+            break;
+        }
+    }
+    Ok(Admitted { totals, decisions })
 }
 
 /// Rate limits shared by every replica (keys `<prefix>:rate:<key>`).
@@ -58,53 +128,35 @@ impl RateLimiter for RedisRateLimiter {
     }
 
     async fn check_all(&self, checks: &[RateCheck<'_>]) -> Result<Vec<Decision>, Unavailable> {
-        let limited: Vec<(Gcra, String, u32)> = checks
-            .iter()
-            .filter_map(|c| Some((Gcra::of(c.rate)?, self.conn.key("rate", c.key), c.cost)))
-            .collect();
-        let answers: Vec<i64> = if limited.is_empty() {
-            Vec::new()
-        } else {
-            self.conn
-                .call(async |conn| {
-                    let mut invocation = self.gcra.prepare_invoke();
-                    for (gcra, key, cost) in &limited {
-                        invocation
-                            .key(key)
-                            .arg(micros(gcra.t).max(1))
-                            .arg(gcra.burst)
-                            .arg(cost.max(&1));
-                    }
-                    invocation.invoke_async(conn).await
-                })
-                .await?
-        };
-        let mut answers = answers.chunks_exact(4).zip(&limited);
-        let mut decisions = Vec::with_capacity(checks.len());
-        for check in checks {
-            let decision = if Gcra::of(check.rate).is_none() {
-                Decision::unlimited()
-            } else {
-                // Fewer answers than limited checks: the script stopped at a refusal.
-                let Some((answer, (gcra, _, _))) = answers.next() else {
-                    break;
-                };
-                let [allowed, remaining, reset, retry] =
-                    [answer[0], answer[1], answer[2], answer[3]];
-                Decision {
-                    allowed: allowed == 1,
-                    limit: gcra.burst,
-                    remaining: u32::try_from(remaining.max(0)).unwrap_or(u32::MAX),
-                    reset_after: from_micros(reset),
-                    retry_after: (allowed != 1 && retry >= 0).then(|| from_micros(retry)),
-                }
-            };
-            decisions.push(decision);
-            if !decision.allowed {
-                break;
-            }
+        Ok(gcra(&self.conn, &self.gcra, checks, &[]).await?.decisions)
+    }
+}
+
+/// Admissions over the keys of [`RedisRateLimiter`] and [`RedisCounters`] on the same
+/// connection: the counters read and the rate checks made by one script call.
+#[derive(Debug)]
+pub struct RedisAdmission {
+    conn: RedisConnection,
+    gcra: Script,
+}
+
+impl RedisAdmission {
+    pub fn new(conn: RedisConnection) -> Self {
+        Self {
+            conn,
+            gcra: Script::new(include_str!("gcra.lua")),
         }
-        Ok(decisions)
+    }
+}
+
+#[async_trait]
+impl Admission for RedisAdmission {
+    async fn admit(
+        &self,
+        checks: &[RateCheck<'_>],
+        counters: &[&str],
+    ) -> Result<Admitted, Unavailable> {
+        gcra(&self.conn, &self.gcra, checks, counters).await
     }
 }
 

@@ -6,7 +6,7 @@
 
 mod limit;
 
-pub use limit::{RedisCounters, RedisMembership, RedisRateLimiter};
+pub use limit::{RedisAdmission, RedisCounters, RedisMembership, RedisRateLimiter};
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -4,6 +4,7 @@
 //! isolated by prefix, and an outage of a server the test starts and kills itself.
 #![expect(clippy::unwrap_used, reason = "test code: panics are failures")]
 
+mod admission;
 mod cache;
 mod counters;
 mod membership;

@@ -10,9 +10,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use confab_cache::{
-    Cache, Counters, FallbackCounters, FallbackMembership, FallbackRateLimiter, LimiterPort,
-    Membership, MemoryCounters, MemoryMembership, MemoryRateLimiter, Rate, RateCheck, RateLimiter,
-    RedisCache, RedisConnection, RedisCounters, RedisMembership, RedisMetrics, RedisRateLimiter,
+    Admission, Cache, Counters, FallbackAdmission, FallbackCounters, FallbackMembership,
+    FallbackRateLimiter, LimiterPort, Membership, MemoryCounters, MemoryMembership,
+    MemoryRateLimiter, Paired, Rate, RateCheck, RateLimiter, RedisAdmission, RedisCache,
+    RedisConnection, RedisCounters, RedisMembership, RedisMetrics, RedisRateLimiter,
 };
 use tokio::process::{Child, Command};
 
@@ -26,6 +27,7 @@ struct SplitProcess {
     rate: FallbackRateLimiter,
     counters: FallbackCounters,
     membership: FallbackMembership,
+    admission: FallbackAdmission,
 }
 
 impl SplitProcess {
@@ -35,15 +37,28 @@ impl SplitProcess {
         cfg.timeout_ms = 300;
         let conn = RedisConnection::new(&cfg, Arc::clone(&metrics)).unwrap();
         let backoff = Duration::from_millis(100);
+        // The per-process state, shared by the rate limiter's, the counters' and the
+        // admission's fallbacks, as `confab serve` builds them.
+        let local_rate: Arc<dyn RateLimiter> = Arc::new(MemoryRateLimiter::new());
+        let local_counters: Arc<dyn Counters> = Arc::new(MemoryCounters::new(100));
+        let admission = FallbackAdmission::new(
+            Arc::new(RedisAdmission::new(conn.clone())) as Arc<dyn Admission>,
+            Arc::new(Paired {
+                rate: local_rate.clone(),
+                counters: local_counters.clone(),
+            }),
+            Arc::clone(&metrics),
+        )
+        .with_backoff(backoff);
         let rate = FallbackRateLimiter::new(
             Arc::new(RedisRateLimiter::new(conn.clone())) as Arc<dyn RateLimiter>,
-            Arc::new(MemoryRateLimiter::new()),
+            local_rate,
             Arc::clone(&metrics),
         )
         .with_backoff(backoff);
         let counters = FallbackCounters::new(
             Arc::new(RedisCounters::new(conn.clone())) as Arc<dyn Counters>,
-            Arc::new(MemoryCounters::new(100)),
+            local_counters,
             Arc::clone(&metrics),
         )
         .with_backoff(backoff);
@@ -60,6 +75,7 @@ impl SplitProcess {
             rate,
             counters,
             membership,
+            admission,
         }
     }
 
@@ -72,9 +88,22 @@ impl SplitProcess {
             .unwrap();
         self.counters.take("k", 1, 1000, minute).await.unwrap();
         self.membership.join("s", "m", 10, minute).await.unwrap();
+        let admitted = self
+            .admission
+            .admit(
+                &[RateCheck {
+                    key: "a",
+                    rate: Rate::per_minute(1000),
+                    cost: 1,
+                }],
+                &["k"],
+            )
+            .await
+            .unwrap();
+        assert_eq!(admitted.decisions.len(), 1);
     }
 
-    fn fallbacks(&self) -> [u64; 3] {
+    fn fallbacks(&self) -> [u64; 4] {
         LimiterPort::ALL.map(|port| self.metrics.fallbacks(port))
     }
 }
@@ -104,7 +133,7 @@ async fn a_process_starts_and_degrades_while_redis_is_down() {
     );
     assert!(!process.metrics.up());
     assert!(process.metrics.cache_errors() >= 2);
-    assert_eq!(process.fallbacks(), [2, 2, 2]);
+    assert_eq!(process.fallbacks(), [2, 2, 2, 2]);
     // The fallback is a real limiter: a burst of 2 holds in this process.
     let r = Rate::per_minute(2);
     let allowed = [
@@ -139,6 +168,14 @@ async fn a_process_starts_and_degrades_while_redis_is_down() {
     assert_eq!(totals.unwrap(), [2, 3]);
     let read = process.counters.get_many(&["y", "z"]).await.unwrap();
     assert_eq!(read, [Some(3), None]);
+    // The admission's fallback reads the counts and takes from the limits of this process.
+    let admitted = process
+        .admission
+        .admit(&checks[1..], &["y", "z"])
+        .await
+        .unwrap();
+    assert_eq!(admitted.totals, [Some(3), None]);
+    assert!(!admitted.decisions[0].allowed, "{admitted:?}");
     assert!(process.conn.ping().await.is_err());
 }
 
@@ -225,7 +262,7 @@ async fn limiters_fall_back_during_an_outage_and_recover_after_it() {
         process.cache.get("k").await.as_deref(),
         Some(&b"v".to_vec())
     );
-    assert_eq!(process.fallbacks(), [0, 0, 0]);
+    assert_eq!(process.fallbacks(), [0, 0, 0, 0]);
     assert!(process.metrics.up());
 
     // Down: misses and fallbacks, quickly, and the metric says so.
@@ -236,7 +273,7 @@ async fn limiters_fall_back_during_an_outage_and_recover_after_it() {
     process.use_every_port().await;
     let outage_calls = started.elapsed();
     assert!(outage_calls < Duration::from_secs(3), "{outage_calls:?}");
-    assert_eq!(process.fallbacks(), [2, 2, 2]);
+    assert_eq!(process.fallbacks(), [2, 2, 2, 2]);
     assert!(!process.metrics.up());
     assert!(process.metrics.cache_errors() >= 1);
 

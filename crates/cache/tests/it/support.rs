@@ -4,9 +4,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use confab_cache::{
-    Cache, Counters, Membership, MemoryCache, MemoryCounters, MemoryMembership, MemoryRateLimiter,
-    RateLimiter, RedisCache, RedisConnection, RedisCounters, RedisMembership, RedisMetrics,
-    RedisRateLimiter,
+    Admission, Cache, Counters, Membership, MemoryCache, MemoryCounters, MemoryMembership,
+    MemoryRateLimiter, Paired, RateLimiter, RedisAdmission, RedisCache, RedisConnection,
+    RedisCounters, RedisMembership, RedisMetrics, RedisRateLimiter,
 };
 use confab_core::config::RedisConfig;
 use uuid::Uuid;
@@ -49,14 +49,22 @@ pub(crate) struct Adapters {
     pub(crate) rate: Arc<dyn RateLimiter>,
     pub(crate) counters: Arc<dyn Counters>,
     pub(crate) membership: Arc<dyn Membership>,
+    /// Over the same state as `rate` and `counters`.
+    pub(crate) admission: Arc<dyn Admission>,
 }
 
 pub(crate) fn memory() -> Adapters {
+    let rate: Arc<dyn RateLimiter> = Arc::new(MemoryRateLimiter::new());
+    let counters: Arc<dyn Counters> = Arc::new(MemoryCounters::new(1_000));
     Adapters {
         name: "memory",
         cache: Arc::new(MemoryCache::new(1_000)),
-        rate: Arc::new(MemoryRateLimiter::new()),
-        counters: Arc::new(MemoryCounters::new(1_000)),
+        admission: Arc::new(Paired {
+            rate: rate.clone(),
+            counters: counters.clone(),
+        }),
+        rate,
+        counters,
         membership: Arc::new(MemoryMembership::new(1_000)),
     }
 }
@@ -70,6 +78,7 @@ pub(crate) fn redis(url: &str, prefix: &str) -> Adapters {
         cache: Arc::new(RedisCache::new(conn.clone())),
         rate: Arc::new(RedisRateLimiter::new(conn.clone())),
         counters: Arc::new(RedisCounters::new(conn.clone())),
+        admission: Arc::new(RedisAdmission::new(conn.clone())),
         membership: Arc::new(RedisMembership::new(conn)),
     }
 }
@@ -93,6 +102,7 @@ pub(crate) fn replica_pairs(test: &str) -> Vec<(Adapters, Adapters)> {
         rate: Arc::clone(&one.rate),
         counters: Arc::clone(&one.counters),
         membership: Arc::clone(&one.membership),
+        admission: Arc::clone(&one.admission),
     };
     let mut pairs = vec![(one, same)];
     if let Some(url) = redis_url(test) {

@@ -1,6 +1,7 @@
 //! The state a process shares with its replicas, chosen once from `[redis]`: the caches (the
 //! inference exact-match cache, the SEO research cache) and the limiter ports (rate limits,
-//! windowed counters, expiring memberships). With `redis.url` set, the Redis adapters, each
+//! windowed counters, expiring memberships, and the admission that asks a rate limit and
+//! counters in one call). With `redis.url` set, the Redis adapters, each
 //! limiter wrapped in its `Fallback` (per-process limits while Redis is away, counted in
 //! `confab_redis_fallbacks_total`); without it, the in-process adapters (all-in-one). Redis
 //! is never a readiness dependency: every use of it degrades.
@@ -8,10 +9,10 @@
 use std::sync::Arc;
 
 use confab_cache::{
-    Cache, CacheMetrics, CacheName, Counters, FallbackCounters, FallbackMembership,
-    FallbackRateLimiter, Membership, MemoryCache, MemoryCounters, MemoryMembership,
-    MemoryRateLimiter, Metered, RateLimiter, RedisCache, RedisConnection, RedisCounters,
-    RedisMembership, RedisMetrics, RedisRateLimiter,
+    Admission, Cache, CacheMetrics, CacheName, Counters, FallbackAdmission, FallbackCounters,
+    FallbackMembership, FallbackRateLimiter, Membership, MemoryCache, MemoryCounters,
+    MemoryMembership, MemoryRateLimiter, Metered, Paired, RateLimiter, RedisAdmission, RedisCache,
+    RedisConnection, RedisCounters, RedisMembership, RedisMetrics, RedisRateLimiter,
 };
 use confab_core::config::Config;
 use confab_core::metrics::MetricsBuilder;
@@ -38,6 +39,9 @@ pub(crate) struct Shared {
     pub(crate) counters: Arc<dyn Counters>,
     /// Open sockets per user (chat).
     pub(crate) membership: Arc<dyn Membership>,
+    /// Rate checks and counter reads in one call (inference's requests per minute and tokens
+    /// of the day), over the same state as `rate` and `counters`.
+    pub(crate) admission: Arc<dyn Admission>,
 }
 
 impl std::fmt::Debug for Shared {
@@ -52,9 +56,15 @@ impl Shared {
     pub(crate) fn build(config: &Config, metrics: &mut MetricsBuilder) -> anyhow::Result<Self> {
         let local_cache =
             || -> Arc<dyn Cache> { Arc::new(MemoryCache::new(config.inference.cache.max_entries)) };
-        let local_rate = || -> Arc<dyn RateLimiter> { Arc::new(MemoryRateLimiter::new()) };
-        let local_counters =
-            || -> Arc<dyn Counters> { Arc::new(MemoryCounters::new(MAX_LOCAL_KEYS)) };
+        // One per-process rate limiter and one set of counters: all-in-one they are the
+        // state; in split mode the fallbacks' (the admission's local side reads and takes
+        // what the rate limiter's and the counters' local sides count).
+        let local_rate: Arc<dyn RateLimiter> = Arc::new(MemoryRateLimiter::new());
+        let local_counters: Arc<dyn Counters> = Arc::new(MemoryCounters::new(MAX_LOCAL_KEYS));
+        let local_admission: Arc<dyn Admission> = Arc::new(Paired {
+            rate: local_rate.clone(),
+            counters: local_counters.clone(),
+        });
         let local_membership =
             || -> Arc<dyn Membership> { Arc::new(MemoryMembership::new(MAX_LOCAL_KEYS)) };
         // Every cache's lookups are counted under its name (`confab_cache_requests_total`).
@@ -73,9 +83,10 @@ impl Shared {
                     Arc::new(MemoryCache::new(RESPONSE_CACHE_ENTRIES)),
                     CacheName::GatewayResponses,
                 ),
-                rate: local_rate(),
-                counters: local_counters(),
+                rate: local_rate,
+                counters: local_counters,
                 membership: local_membership(),
+                admission: local_admission,
             });
         }
         let redis_metrics = RedisMetrics::register(metrics);
@@ -100,12 +111,17 @@ impl Shared {
             ),
             rate: Arc::new(FallbackRateLimiter::new(
                 Arc::new(RedisRateLimiter::new(conn.clone())),
-                local_rate(),
+                local_rate,
                 redis_metrics.clone(),
             )),
             counters: Arc::new(FallbackCounters::new(
                 Arc::new(RedisCounters::new(conn.clone())),
-                local_counters(),
+                local_counters,
+                redis_metrics.clone(),
+            )),
+            admission: Arc::new(FallbackAdmission::new(
+                Arc::new(RedisAdmission::new(conn.clone())),
+                local_admission,
                 redis_metrics.clone(),
             )),
             membership: Arc::new(FallbackMembership::new(
@@ -119,7 +135,7 @@ impl Shared {
     /// The inference service's limiter ports.
     pub(crate) fn inference_limits(&self) -> confab_inference::limits::LimitPorts {
         confab_inference::limits::LimitPorts {
-            rate: self.rate.clone(),
+            admission: self.admission.clone(),
             counters: self.counters.clone(),
         }
     }

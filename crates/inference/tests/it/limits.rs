@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use confab_cache::{MemoryCounters, MemoryRateLimiter, RedisCounters, RedisRateLimiter};
+use confab_cache::{MemoryCounters, MemoryRateLimiter, Paired, RedisAdmission, RedisCounters};
 use confab_core::auth::{Credential, Principal, Role, Scope};
 use confab_core::config::{ConcurrencyConfig, LimitsConfig};
 use confab_inference::limits::{LimitPorts, Limits};
@@ -14,12 +14,16 @@ use uuid::Uuid;
 /// The Redis server under test, or `None` after a note.
 /// Two replicas' ports: one in-process set twice, and two Redis connections on one prefix.
 fn replica_ports(test: &str) -> Vec<(&'static str, LimitPorts, LimitPorts)> {
+    let counters = Arc::new(MemoryCounters::new(1_000));
     let one = LimitPorts {
-        rate: Arc::new(MemoryRateLimiter::new()),
-        counters: Arc::new(MemoryCounters::new(1_000)),
+        admission: Arc::new(Paired {
+            rate: Arc::new(MemoryRateLimiter::new()),
+            counters: counters.clone(),
+        }),
+        counters,
     };
     confab_testkit::redis::replicas(test, one, |conn| LimitPorts {
-        rate: Arc::new(RedisRateLimiter::new(conn.clone())),
+        admission: Arc::new(RedisAdmission::new(conn.clone())),
         counters: Arc::new(RedisCounters::new(conn)),
     })
     .unwrap()
