@@ -59,6 +59,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -257,18 +258,52 @@ def postgres_seconds():
     return total / os.sysconf("SC_CLK_TCK")
 
 
+def redis_calls():
+    """Commands Redis has run, by name (`INFO commandstats`; a script's own calls count under
+    their names too), from the server of TEST_REDIS_URL; empty when it cannot be asked."""
+    parts = urllib.parse.urlsplit(os.environ.get("TEST_REDIS_URL", ""))
+    try:
+        with socket.create_connection((parts.hostname or "127.0.0.1", parts.port or 6379), timeout=5) as conn:
+            conn.sendall(b"INFO commandstats\r\n")
+            reply = b""
+            while b"\r\n" not in reply:
+                reply += conn.recv(65536)
+            header, _, rest = reply.partition(b"\r\n")
+            size = int(header[1:])
+            while len(rest) < size:
+                rest += conn.recv(65536)
+    except (OSError, ValueError):
+        return {}
+    calls = {}
+    for line in rest[:size].decode().splitlines():
+        if line.startswith("cmdstat_"):
+            name, _, stats = line[len("cmdstat_"):].partition(":")
+            calls[name] = int(dict(kv.split("=") for kv in stats.split(","))["calls"])
+    return calls
+
+
 class SplitBench(Bench):
-    """`Bench` (bench/gateway.py) plus PostgreSQL's cores and the cores the whole machine was
-    busy during each run (other people's work on a shared machine included)."""
+    """`Bench` (bench/gateway.py) plus PostgreSQL's cores, the cores the whole machine was
+    busy during each run (other people's work on a shared machine included) and, for runs at a
+    fixed rate, the Redis commands per request."""
 
     def run(self, label, *args, **kwargs):
         perf = self.perf_start(label)
         before, pg_before, started = busy_seconds(), postgres_seconds(), time.monotonic()
+        calls_before = redis_calls()
         result = super().run(label, *args, **kwargs)
         self.perf_stop(perf)
         took = time.monotonic() - started
         result["cpu_cores"]["postgres"] = round((postgres_seconds() - pg_before) / took, 2)
         result["cpu_cores"]["machine"] = round((busy_seconds() - before) / took, 2)
+        rate = kwargs.get("rate")
+        if rate and calls_before:
+            # Open loop: every request of the warm-up and the run was sent, at `rate`.
+            sent = int((self.args.warmup + self.args.duration) * rate)
+            calls = redis_calls()
+            per = {name: round((n - calls_before.get(name, 0)) / sent, 2) for name, n in calls.items()}
+            result["redis_per_request"] = {k: v for k, v in sorted(per.items()) if v >= 0.01}
+            print(f"    redis commands per request: {result['redis_per_request']}", flush=True)
         result["after"] = settle()
         if result["after"]["cpu_s"] >= 0.2:
             print(f"    work left after the run: {result['after']['cpu_s']} CPU s over "
