@@ -152,6 +152,12 @@ class Bench:
             cmd.append("--stream")
         if rate is not None:
             cmd += ["--rate", str(rate)]
+            dump_dir = getattr(self.args, "dump_dir", "")
+            if dump_dir:
+                # Each request's due time and latency, to see whether slow ones come together.
+                os.makedirs(dump_dir, exist_ok=True)
+                name = "".join(c if c.isalnum() else "_" for c in label)
+                cmd += ["--dump", os.path.join(dump_dir, f"{name}.txt")]
         else:
             cmd += ["--concurrency", str(concurrency)]
         before = {name: cpu_seconds(pid) for name, pid in self.watch.items()}
@@ -321,6 +327,7 @@ def median_result(results):
         "errors": sum(r["errors"] for r in results),
         "latency_ms": quantiles("latency_ms"),
         "ttfb_ms": quantiles("ttfb_ms"),
+        "wakeup_late_ms": quantiles("wakeup_late_ms"),
         "cpu_cores": {k: round(med(r["cpu_cores"][k] for r in results), 2) for k in results[0]["cpu_cores"]},
     }
 

@@ -12,6 +12,8 @@ Usage (release builds first; PostgreSQL, NATS and Redis from scripts/lib, on loo
     #          [--answers 300] [--ws-delay-ms 5] [--skip-hop] [--skip-ws] [--raw]
     #          [--nginx PATH] [--nginx-workers N|auto] [--no-nginx]
     #          diagnosis: [--limits off] [--split-redis off] [--kinds plain,stream] [--creds key,jwt]
+    #                     [--gateway-workers N] [--split-workers N] [--perf LABEL] [--dump-dir DIR]
+    #                     [--no-wake-probe]
 
 The servers it reads from the environment: TEST_POSTGRES_URL (a fresh database is created for
 each deployment), TEST_NATS_URL, TEST_REDIS_URL (a fresh namespace / key prefix per run).
@@ -41,9 +43,15 @@ and key) but far above what the load reaches, so their cost (Redis in split mode
    core) as a bare reverse proxy in front of (b), with kept-alive upstream connections and
    response buffering off; it forwards the credential as it came, so (b) does the same work
    behind it as alone. Left out when nginx is not installed (or with --no-nginx).
+   Beside each fixed-rate run a probe process sleeps 1 ms at a time and records how late it
+   wakes up: the wait of a thread that is due on this machine under that load (the table's
+   "wake-up late p99.9"), which every hop of a request pays. --dump-dir writes each request's
+   due time and latency, to see whether the slow ones come together.
    The added latency of the gateway hop is (c) - (b) at each percentile, nginx's (d) - (b). Rounds run --repeat
    times, rotating which side goes first; the table shows medians. Body temperature 0.7: the
-   inference exact-match cache never answers.
+   inference exact-match cache never answers. Before each run both databases are vacuumed and
+   the machine left to go idle, so PostgreSQL's upkeep of the usage rows earlier runs wrote
+   does not land in whichever run crosses autovacuum's threshold.
 2. WebSocket fan-out (`ws-fanout`, bench/loadgen): one user, messages sent one at a time to a
    chat process (`paced` model), each answer's SSE read to `done`; meanwhile sockets on
    `/api/v1/ws` receive its `message.delta` events. Delay per piece = arrival on the socket
@@ -102,6 +110,14 @@ def fresh_database(server_url, name):
         sys.exit(f"cannot create database {name}: {out.stderr.strip()}")
     parts = urllib.parse.urlsplit(server_url)
     return urllib.parse.urlunsplit(parts._replace(path=f"/{name}"))
+
+
+def vacuum(url):
+    """`VACUUM (ANALYZE)` of every table of the database at `url`."""
+    out = subprocess.run(["psql", url, "-v", "ON_ERROR_STOP=1", "-qc", "VACUUM (ANALYZE)"],
+                         capture_output=True, text=True, timeout=600)
+    if out.returncode != 0:
+        sys.exit(f"cannot vacuum {url}: {out.stderr.strip()}")
 
 
 def common_config(args, database_url):
@@ -185,6 +201,8 @@ def start_confab(procs, args, work, name, config, port, services, log):
     env = clean_env()
     if services and args.split_workers:
         env["TOKIO_WORKER_THREADS"] = str(args.split_workers)
+    if services == "gateway" and args.gateway_workers:
+        env["TOKIO_WORKER_THREADS"] = str(args.gateway_workers)
     proc = procs.start(cmd, cwd=work, env=env, stdout=log, stderr=log)
     wait_until(lambda: http_json(port, "GET", "/readyz")[0] == 200, proc, f"confab {name}", 60)
     return proc
@@ -282,21 +300,56 @@ def redis_calls():
     return calls
 
 
+# A process that sleeps 1 ms at a time for the given seconds and prints how late it woke up
+# (ms past the millisecond): how long a thread of this machine waits for a core once it is due,
+# under the load of the run beside it. Every hop of a request is such a wake-up.
+WAKE_PROBE = r"""
+import json, sys, time
+end = time.monotonic() + float(sys.argv[1])
+late = []
+while time.monotonic() < end:
+    started = time.perf_counter()
+    time.sleep(0.001)
+    late.append((time.perf_counter() - started) * 1000 - 1.0)
+late.sort()
+n = len(late)
+print(json.dumps({"p50": late[n // 2], "p99": late[int(n * 0.99)], "p999": late[int(n * 0.999)], "max": late[-1]}))
+"""
+
+
 class SplitBench(Bench):
     """`Bench` (bench/gateway.py) plus PostgreSQL's cores, the cores the whole machine was
     busy during each run (other people's work on a shared machine included) and, for runs at a
     fixed rate, the Redis commands per request."""
 
+    databases = ()
+
     def run(self, label, *args, **kwargs):
+        # Each run starts from vacuumed tables: PostgreSQL's own upkeep of the usage tables the
+        # earlier runs filled (autovacuum, up to 0.9 cores here) would otherwise land in
+        # whichever run crossed its threshold, a different side each time.
+        for url in self.databases:
+            vacuum(url)
+        settle()
         perf = self.perf_start(label)
         before, pg_before, started = busy_seconds(), postgres_seconds(), time.monotonic()
         calls_before = redis_calls()
+        rate = kwargs.get("rate")
+        probe = None
+        if rate and not self.args.no_wake_probe:
+            probe = subprocess.Popen([sys.executable, "-c", WAKE_PROBE, str(self.args.warmup + self.args.duration)],
+                                     stdout=subprocess.PIPE, text=True)
         result = super().run(label, *args, **kwargs)
+        if probe:
+            out, _ = probe.communicate(timeout=60)
+            result["wakeup_late_ms"] = json.loads(out)
+            late = result["wakeup_late_ms"]
+            print(f"    a sleeping process woke up late by p99 {late['p99']:.3f} ms, p99.9 {late['p999']:.3f} ms, "
+                  f"max {late['max']:.3f} ms", flush=True)
         self.perf_stop(perf)
         took = time.monotonic() - started
         result["cpu_cores"]["postgres"] = round((postgres_seconds() - pg_before) / took, 2)
         result["cpu_cores"]["machine"] = round((busy_seconds() - before) / took, 2)
-        rate = kwargs.get("rate")
         if rate and calls_before:
             # Open loop: every request of the warm-up and the run was sent, at `rate`.
             sent = int((self.args.warmup + self.args.duration) * rate)
@@ -478,6 +531,9 @@ def report_hop(args, r, raw_runs, sides):
                     vals = [lat(x, q, "ttfb_ms") for x in res]
                     hops = [None if None in (v, vals[1]) else v - vals[1] for v in vals[2:]]
                     row(f"{kind} {cred} {args.rate:g}/s ttfb {q} ms", cells(vals, hops, ["", ""]))
+            if all(x.get("wakeup_late_ms") for x in res):
+                row(f"{kind} {cred} {args.rate:g}/s wake-up late p99.9 ms",
+                    cells([x["wakeup_late_ms"]["p999"] for x in res], ["", ""], ["", ""]))
             row(f"{kind} {cred} {args.rate:g}/s achieved rps / errors",
                 cells([f"{x['rps']:.0f} / {x['errors']}" for x in res], ["", ""], ["", ""]))
             res = [r[(kind, cred, "max", s)] for s in sides]
@@ -568,6 +624,8 @@ def main():
     parser.add_argument("--skip-hop", action="store_true")
     parser.add_argument("--skip-ws", action="store_true")
     parser.add_argument("--raw", action="store_true", help="also print each JSON line")
+    parser.add_argument("--gateway-workers", type=int, default=0,
+                        help="diagnosis: TOKIO_WORKER_THREADS for the gateway alone (0: one per core)")
     parser.add_argument("--split-workers", type=int, default=0,
                         help="TOKIO_WORKER_THREADS of each split process (0: one per core, the default)")
     parser.add_argument("--nginx", default=nginx_binary(),
@@ -576,6 +634,10 @@ def main():
     parser.add_argument("--no-nginx", action="store_true", help="leave the peer column out")
     parser.add_argument("--perf", default="", help="profile the runs whose label contains this (perf record)")
     parser.add_argument("--perf-dir", default="target/perf", help="where --perf writes its data")
+    parser.add_argument("--no-wake-probe", action="store_true",
+                        help="leave out the process that measures how late a sleeper wakes up during fixed-rate runs")
+    parser.add_argument("--dump-dir", default="",
+                        help="diagnosis: each fixed-rate request's due time and latency, a file per run")
     args = parser.parse_args()
 
     for exe in (args.binary, *(os.path.join(args.bin_dir, b) for b in ("loadgen", "ws-fanout"))):
@@ -592,12 +654,13 @@ def main():
     try:
         pg = os.environ["TEST_POSTGRES_URL"]
         ports = {n: free_port() for n in ("aio", "auth", "admin", "inference", "chat1", "chat2", "gateway", "nginx")}
+        databases = (fresh_database(pg, f"{run_id}_aio"), fresh_database(pg, f"{run_id}_split"))
         aio_conf = os.path.join(work, "aio.toml")
         with open(aio_conf, "w") as f:
-            f.write(common_config(args, fresh_database(pg, f"{run_id}_aio")))
+            f.write(common_config(args, databases[0]))
         split_conf = os.path.join(work, "split.toml")
         with open(split_conf, "w") as f:
-            f.write(split_config(args, fresh_database(pg, f"{run_id}_split"), ports, run_id))
+            f.write(split_config(args, databases[1], ports, run_id))
 
         watch = {"aio": start_confab(procs, args, work, "aio", aio_conf, ports["aio"], None, log)}
         for name, services in (("auth", "auth"), ("admin", "admin"), ("inference", "inference"),
@@ -621,6 +684,7 @@ def main():
                 check_answers(ports[side], creds[side][cred])
 
         bench = SplitBench(args, work)
+        bench.databases = databases
         bench.loadgen = os.path.join(ROOT, args.bin_dir, "loadgen")
         bench.watch = {name: proc.pid for name, proc in watch.items()}
         bench.confab = set(watch)

@@ -5,7 +5,8 @@
 //!   have answered; latency is measured from the moment a request was due, so a server (or a
 //!   load generator) that falls behind shows it in the latency instead of hiding it
 //!   (no coordinated omission). `--max-in-flight` bounds the requests outstanding; past it a
-//!   due request is counted as `dropped` rather than sent.
+//!   due request is counted as `dropped` rather than sent. `--dump FILE` writes each recorded
+//!   request's due time and latency, one line each.
 //! - `--concurrency C`: closed loop. C workers each send the next request as soon as the
 //!   previous one has been read to the end: the maximum throughput.
 //!
@@ -78,6 +79,10 @@ struct Args {
     /// A label copied into the JSON line.
     #[arg(long, default_value = "")]
     label: String,
+    /// Open loop: write each recorded request as a line `due_us latency_us` (due time from
+    /// the start of recording), to see whether slow requests come together.
+    #[arg(long)]
+    dump: Option<std::path::PathBuf>,
 }
 
 /// The request every worker sends.
@@ -180,6 +185,8 @@ struct Record {
     errors: BTreeMap<String, u64>,
     ok: u64,
     dropped: u64,
+    /// With `--dump`: (due, latency) of each recorded open-loop request, in microseconds.
+    samples: Option<Vec<(u64, u64)>>,
 }
 
 fn histogram() -> anyhow::Result<Histogram<u64>> {
@@ -200,6 +207,7 @@ impl Record {
             errors: BTreeMap::new(),
             ok: 0,
             dropped: 0,
+            samples: None,
         })
     }
 
@@ -216,11 +224,17 @@ impl Record {
         }
     }
 
-    /// One finished open-loop task: recorded or warm-up.
-    fn reap(&mut self, done: Result<(bool, Outcome), tokio::task::JoinError>) {
+    /// One finished open-loop task: recorded (due this long after recording began) or
+    /// warm-up.
+    fn reap(&mut self, done: Result<(Option<Duration>, Outcome), tokio::task::JoinError>) {
         match done {
-            Ok((true, outcome)) => self.add(outcome),
-            Ok((false, _)) => {}
+            Ok((Some(due), outcome)) => {
+                if let Some(samples) = &mut self.samples {
+                    samples.push((micros(due), micros(outcome.latency)));
+                }
+                self.add(outcome);
+            }
+            Ok((None, _)) => {}
             Err(_) => *self.errors.entry("task".into()).or_default() += 1,
         }
     }
@@ -277,6 +291,7 @@ fn open_loop(
     warmup: Duration,
     duration: Duration,
     max_in_flight: usize,
+    dump: bool,
 ) -> anyhow::Result<(Record, Duration)> {
     if !(rate.is_finite() && rate > 0.0 && rate <= 1_000_000.0) {
         bail!("--rate must be between 0 and 1000000");
@@ -287,7 +302,10 @@ fn open_loop(
     let recording = start + warmup;
     let due = |i: u64| start + Duration::from_secs_f64(i as f64 / rate);
     let mut record = Record::new()?;
-    let mut tasks: JoinSet<(bool, Outcome)> = JoinSet::new();
+    if dump {
+        record.samples = Some(Vec::with_capacity(usize::try_from(total).unwrap_or(0)));
+    }
+    let mut tasks: JoinSet<(Option<Duration>, Outcome)> = JoinSet::new();
     let mut i = 0;
     while i < total {
         let now = Instant::now();
@@ -305,7 +323,8 @@ fn open_loop(
                 continue;
             }
             let target = target.clone();
-            tasks.spawn(async move { (recorded, target.send(when).await) });
+            let at = recorded.then(|| when - recording);
+            tasks.spawn(async move { (at, target.send(when).await) });
         }
         while let Some(done) = tasks.try_join_next() {
             record.reap(done);
@@ -450,10 +469,21 @@ fn main() -> anyhow::Result<()> {
             warmup,
             duration,
             args.max_in_flight,
+            args.dump.is_some(),
         )?,
         (None, Some(c)) => runtime.block_on(closed_loop(target, c, warmup, duration))?,
         (None, None) => bail!("give --rate or --concurrency"),
     };
+    if let (Some(path), Some(samples)) = (&args.dump, &record.samples) {
+        let mut file = std::io::BufWriter::new(
+            std::fs::File::create(path)
+                .with_context(|| format!("cannot create {}", path.display()))?,
+        );
+        for (due, latency) in samples {
+            writeln!(file, "{due} {latency}").context("cannot write the dump")?;
+        }
+        file.flush().context("cannot write the dump")?;
+    }
     let seconds = elapsed.as_secs_f64().max(1e-9);
     let requests = record.ok + record.errors();
     let line = json!({
