@@ -411,6 +411,9 @@ fn main() -> anyhow::Result<()> {
     if !is_loopback(args.url.host().unwrap_or_default()) {
         bail!("only loopback hosts (127.0.0.0/8, localhost, [::1]) may be loaded");
     }
+    if args.dump.is_some() && args.rate.is_none() {
+        bail!("--dump records open-loop runs only: give --rate");
+    }
     let warmup = secs(args.warmup, "warmup")?;
     let duration = secs(args.duration, "duration")?;
     if duration.is_zero() {
