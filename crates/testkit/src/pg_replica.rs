@@ -93,10 +93,13 @@ impl PgReplica {
     }
 
     /// Waits (at most 30 s) until the replica has replayed everything the primary had written
-    /// when this was called.
+    /// when this was called. The target is the primary's insert position, not its write
+    /// position: the test server runs with `synchronous_commit = off`, so a commit just
+    /// acknowledged may still sit in the WAL buffers, past `pg_current_wal_lsn()` (a CI run
+    /// paused replay right before such a commit and listed nothing).
     pub async fn catch_up(&self) -> anyhow::Result<()> {
         let mut primary = PgConnection::connect(&self.primary_url).await?;
-        let target: String = sqlx::query_scalar("SELECT CAST(pg_current_wal_lsn() AS TEXT)")
+        let target: String = sqlx::query_scalar("SELECT CAST(pg_current_wal_insert_lsn() AS TEXT)")
             .fetch_one(&mut primary)
             .await?;
         primary.close().await?;
