@@ -141,11 +141,21 @@ class Bench:
             json.dump(body, f)
         return path
 
-    def run(self, label, url, body, stream, headers=(), rate=None, concurrency=None, duration=None):
+    def run(self, label, url, body, stream, headers=(), rate=None, concurrency=None, duration=None, sides=None):
+        """One loadgen run against `url`; or, with `sides` (a list of {"name", "url",
+        "headers"}) and a rate, against each side in turn, in slices of --slice-ms (the
+        result's "sides" has each one's figures)."""
         duration = duration or self.args.duration
-        cmd = [self.loadgen, "--label", label, "--url", url, "--body-file", body,
+        cmd = [self.loadgen, "--label", label, "--body-file", body,
                "--duration", str(duration), "--warmup", str(self.args.warmup),
                "--threads", str(self.args.loadgen_threads)]
+        if sides:
+            path = os.path.join(self.work, "sides.json")
+            with open(path, "w") as f:
+                json.dump(sides, f)
+            cmd += ["--sides", path, "--slice-ms", str(getattr(self.args, "slice_ms", 100))]
+        else:
+            cmd += ["--url", url]
         for h in headers:
             cmd += ["--header", h]
         if stream:
@@ -178,6 +188,10 @@ class Bench:
         print(f"  {label:28} rps {result['rps']:>9.1f}  p50 {lat.get('p50', float('nan')):8.3f} ms  "
               f"p99 {lat.get('p99', float('nan')):8.3f} ms  errors {result['errors']}  cpu {result['cpu_cores']}",
               flush=True)
+        for side in result.get("sides") or []:
+            lat = side["latency_ms"] or {}
+            print(f"    {side['name']:26} rps {side['rps']:>9.1f}  p50 {lat.get('p50', float('nan')):8.3f} ms  "
+                  f"p99 {lat.get('p99', float('nan')):8.3f} ms  errors {side['errors']}", flush=True)
         if self.args.raw:
             print("    " + json.dumps(result), flush=True)
         return result

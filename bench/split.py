@@ -10,6 +10,7 @@ Usage (release builds first; PostgreSQL, NATS and Redis from scripts/lib, on loo
              start_postgres && start_nats && start_redis && python3 bench/split.py'
     # options: [--repeat 3] [--duration 5] [--warmup 1] [--rate 1000] [--concurrency 32[,64…]]
     #          [--answers 300] [--ws-delay-ms 5] [--skip-hop] [--skip-ws] [--raw]
+    #          [--slice-ms 100] [--sequential]
     #          [--nginx PATH] [--nginx-workers N|auto] [--no-nginx]
     #          diagnosis: [--limits off] [--split-redis off] [--kinds plain,stream] [--creds key,jwt]
     #                     [--gateway-workers N] [--split-workers N] [--perf LABEL] [--dump-dir DIR]
@@ -43,15 +44,24 @@ and key) but far above what the load reaches, so their cost (Redis in split mode
    core) as a bare reverse proxy in front of (b), with kept-alive upstream connections and
    response buffering off; it forwards the credential as it came, so (b) does the same work
    behind it as alone. Left out when nginx is not installed (or with --no-nginx).
+   The fixed-rate runs of (a)-(d) are one interleaved run (`loadgen --sides`): time cut into
+   --slice-ms slices (100 ms), each cycle of slices visiting every side once in a random
+   order, each side at --rate during its slices, for --duration x sides seconds, so every
+   side gets --duration seconds of samples and all of them the same machine: its background
+   work and its late wake-ups spread over the sides alike. Separate runs one after another
+   (--sequential, the method before 2026-12-04) differ by the drift between them: nginx's
+   hop p99 ranged from -0.29 to +2.06 ms over six such runs on one evening, four times the
+   target it is compared with.
    Beside each fixed-rate run a probe process sleeps 1 ms at a time and records how late it
    wakes up: the wait of a thread that is due on this machine under that load (the table's
    "wake-up late p99.9"), which every hop of a request pays. --dump-dir writes each request's
    due time and latency, to see whether the slow ones come together.
-   The added latency of the gateway hop is (c) - (b) at each percentile, nginx's (d) - (b). Rounds run --repeat
-   times, rotating which side goes first; the table shows medians. Body temperature 0.7: the
-   inference exact-match cache never answers. Before each run both databases are vacuumed and
-   the machine left to go idle, so PostgreSQL's upkeep of the usage rows earlier runs wrote
-   does not land in whichever run crosses autovacuum's threshold.
+   The added latency of the gateway hop is (c) - (b) at each percentile, nginx's (d) - (b).
+   Rounds run --repeat times (the max runs rotating which side goes first); the table shows
+   medians. Body temperature 0.7: the inference exact-match cache never answers. Before each
+   run both databases are vacuumed and the machine left to go idle, so PostgreSQL's upkeep of
+   the usage rows earlier runs wrote does not land in whichever run crosses autovacuum's
+   threshold.
 2. WebSocket fan-out (`ws-fanout`, bench/loadgen): one user, messages sent one at a time to a
    chat process (`paced` model), each answer's SSE read to `done`; meanwhile sockets on
    `/api/v1/ws` receive its `message.delta` events. Delay per piece = arrival on the socket
@@ -335,9 +345,10 @@ class SplitBench(Bench):
         before, pg_before, started = busy_seconds(), postgres_seconds(), time.monotonic()
         calls_before = redis_calls()
         rate = kwargs.get("rate")
+        length = self.args.warmup + (kwargs.get("duration") or self.args.duration)
         probe = None
         if rate and not self.args.no_wake_probe:
-            probe = subprocess.Popen([sys.executable, "-c", WAKE_PROBE, str(self.args.warmup + self.args.duration)],
+            probe = subprocess.Popen([sys.executable, "-c", WAKE_PROBE, str(length)],
                                      stdout=subprocess.PIPE, text=True)
         result = super().run(label, *args, **kwargs)
         if probe:
@@ -352,7 +363,7 @@ class SplitBench(Bench):
         result["cpu_cores"]["machine"] = round((busy_seconds() - before) / took, 2)
         if rate and calls_before:
             # Open loop: every request of the warm-up and the run was sent, at `rate`.
-            sent = int((self.args.warmup + self.args.duration) * rate)
+            sent = int(length * rate)
             calls = redis_calls()
             per = {name: round((n - calls_before.get(name, 0)) / sent, 2) for name, n in calls.items()}
             result["redis_per_request"] = {k: v for k, v in sorted(per.items()) if v >= 0.01}
@@ -470,6 +481,20 @@ def hop(args, work, bench, ports, creds, sides):
                 continue
             for cred in args.creds.split(","):
                 for mode in ("rate", "max"):
+                    if mode == "rate" and not args.sequential:
+                        # Every side in one run, in slices of --slice-ms in a random order per
+                        # cycle: each at --rate during its slices, all under the same machine.
+                        spec = [{"name": side, "url": f"http://127.0.0.1:{ports[side]}/v1/chat/completions",
+                                 "headers": [f"authorization: Bearer {creds[side][cred]}"]} for side in sides]
+                        whole = bench.run(f"{kind} {cred} {args.rate:g}/s interleaved{tag}", None, body, stream,
+                                          rate=args.rate, duration=args.duration * len(sides), sides=spec)
+                        for side_result in whole["sides"]:
+                            result = dict(side_result)
+                            for key in ("wakeup_late_ms", "cpu_cores", "redis_per_request"):
+                                if key in whole:
+                                    result[key] = whole[key]
+                            runs.setdefault((kind, cred, mode, side_result["name"]), []).append(result)
+                        continue
                     for side in order:
                         url = f"http://127.0.0.1:{ports[side]}/v1/chat/completions"
                         headers = [f"authorization: Bearer {creds[side][cred]}"]
@@ -619,6 +644,11 @@ def main():
                         help="request and token limits (far above the load) on, or off everywhere (diagnosis)")
     parser.add_argument("--split-redis", choices=("on", "off"), default="on",
                         help="off: split processes without Redis, each limiting and caching alone (diagnosis)")
+    parser.add_argument("--slice-ms", type=int, default=100,
+                        help="fixed-rate runs: each side's slice of time in the interleaved run")
+    parser.add_argument("--sequential", action="store_true",
+                        help="fixed-rate runs one side after another instead of interleaved (the method "
+                             "before 2026-12-04: each side under whatever the machine did during its run)")
     parser.add_argument("--kinds", default="plain,stream", help="hop runs: plain, stream or both")
     parser.add_argument("--creds", default="key,jwt", help="hop runs: API key, JWT or both")
     parser.add_argument("--skip-hop", action="store_true")

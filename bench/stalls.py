@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Whether the slow requests of fixed-rate runs come together: reads the files `loadgen --dump`
-writes (`bench/split.py --dump-dir DIR`; one line per recorded request, `due_us latency_us`) and
+writes (`bench/split.py --dump-dir DIR`; one line per recorded request, `due_us latency_us`, and the
+side's index in interleaved runs) and
 prints, per run, the latency percentiles, the slow requests (over --slow-ms) grouped into
 stalls (slow requests due within --gap-ms of each other), the largest stalls, and when they
 began.
@@ -26,11 +27,11 @@ def stalls(rows, slow_us, gap_us):
     """Slow requests in due order, grouped: a request due within `gap_us` of the group's last
     joins it."""
     groups = []
-    for due, latency in sorted(r for r in rows if r[1] >= slow_us):
-        if groups and due - groups[-1][-1][0] <= gap_us:
-            groups[-1].append((due, latency))
+    for row in sorted(r for r in rows if r[1] >= slow_us):
+        if groups and row[0] - groups[-1][-1][0] <= gap_us:
+            groups[-1].append(row)
         else:
-            groups.append([(due, latency)])
+            groups.append([row])
     return groups
 
 
@@ -61,6 +62,18 @@ def main():
         print(f"{os.path.basename(path)}: {len(rows)} requests, ms {pct} max {latencies[-1] / 1000:.3f}")
         print(f"  {slow} over {args.slow_ms:g} ms in {len(groups)} stalls{period}; largest "
               + ", ".join(str(n) for n in sorted((len(g) for g in groups), reverse=True)[:10]))
+        # An interleaved run (`loadgen --sides`) has the side's index in a third column.
+        by_side = {}
+        for row in rows:
+            if len(row) > 2:
+                by_side.setdefault(row[2], []).append(row[1])
+        for side, values in sorted(by_side.items()):
+            values.sort()
+            in_stalls = sum(1 for g in groups for r in g if r[2] == side)
+            print(f"  side {side}: {len(values)} requests, ms "
+                  + " ".join(f"{name} {quantile(values, q) / 1000:.3f}"
+                             for name, q in (("p50", 0.5), ("p99", 0.99), ("p99.9", 0.999)))
+                  + f", {in_stalls} in stalls")
         print("  stalls began at (ms): " + " ".join(f"{s / 1000:.0f}" for s in starts[:40])
               + (" …" if len(starts) > 40 else ""))
 

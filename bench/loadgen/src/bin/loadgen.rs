@@ -7,6 +7,14 @@
 //!   (no coordinated omission). `--max-in-flight` bounds the requests outstanding; past it a
 //!   due request is counted as `dropped` rather than sent. `--dump FILE` writes each recorded
 //!   request's due time and latency, one line each.
+//!   With `--sides FILE` (instead of `--url`) the open loop goes to several servers in turn:
+//!   time is cut into `--slice-ms` slices, each cycle of slices visits every side once in a
+//!   random order, and a request goes to the side whose slice it is due in. Every side then
+//!   sees `R` requests/s during its slices and the same machine (background work, slow
+//!   wake-ups) as the others over the run, so their latencies can be compared percentile by
+//!   percentile; separate runs one after another differ by the drift between them. The
+//!   result gets a `sides` list with each side's figures (the dump a third column, the
+//!   side's index).
 //! - `--concurrency C`: closed loop. C workers each send the next request as soon as the
 //!   previous one has been read to the end: the maximum throughput.
 //!
@@ -39,8 +47,15 @@ use tokio::time::Instant;
 #[command(about = "HTTP load generator for loopback benchmarks")]
 struct Args {
     /// The URL to load: http:// on a loopback address only.
-    #[arg(long)]
-    url: Uri,
+    #[arg(long, required_unless_present = "sides", conflicts_with = "sides")]
+    url: Option<Uri>,
+    /// Open loop over several servers in turn: a JSON file, a list of
+    /// `{"name": …, "url": …, "headers": ["name: value", …]}` (the headers after --header's).
+    #[arg(long, requires = "rate")]
+    sides: Option<std::path::PathBuf>,
+    /// With --sides: the length of one side's slice of time, in milliseconds.
+    #[arg(long, default_value_t = 100)]
+    slice_ms: u64,
     /// A request header, `name: value`; repeatable.
     #[arg(long = "header")]
     headers: Vec<String>,
@@ -85,7 +100,17 @@ struct Args {
     dump: Option<std::path::PathBuf>,
 }
 
-/// The request every worker sends.
+/// One side of a `--sides` file.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SideSpec {
+    name: String,
+    url: String,
+    #[serde(default)]
+    headers: Vec<String>,
+}
+
+/// The request every worker sends (to one side).
 struct Target {
     client: Client<HttpConnector, Full<Bytes>>,
     method: Method,
@@ -94,6 +119,47 @@ struct Target {
     body: Bytes,
     stream: bool,
     timeout: Duration,
+}
+
+/// Which side request *i*, due at `due` after the start, goes to: slices of `slice` in
+/// cycles that visit every side once, each cycle in its own random order.
+struct Schedule {
+    slice: Duration,
+    cycles: Vec<Vec<usize>>,
+    sides: usize,
+}
+
+impl Schedule {
+    fn new(sides: usize, slice: Duration, length: Duration) -> anyhow::Result<Self> {
+        use rand::seq::SliceRandom;
+        if slice.is_zero() || slice > Duration::from_secs(60) {
+            bail!("--slice-ms must be between 1 and 60000");
+        }
+        let per_cycle = slice.as_secs_f64() * sides as f64;
+        let cycles = (length.as_secs_f64() / per_cycle).ceil() as usize + 1;
+        let mut rng = rand::thread_rng();
+        let cycles = (0..cycles)
+            .map(|_| {
+                let mut order: Vec<usize> = (0..sides).collect();
+                order.shuffle(&mut rng);
+                order
+            })
+            .collect();
+        Ok(Self {
+            slice,
+            cycles,
+            sides,
+        })
+    }
+
+    fn side(&self, due: Duration) -> usize {
+        let slot = (due.as_nanos() / self.slice.as_nanos().max(1)) as usize;
+        self.cycles
+            .get(slot / self.sides)
+            .and_then(|order| order.get(slot % self.sides))
+            .copied()
+            .unwrap_or(0)
+    }
 }
 
 /// What happened to one request.
@@ -185,8 +251,6 @@ struct Record {
     errors: BTreeMap<String, u64>,
     ok: u64,
     dropped: u64,
-    /// With `--dump`: (due, latency) of each recorded open-loop request, in microseconds.
-    samples: Option<Vec<(u64, u64)>>,
 }
 
 fn histogram() -> anyhow::Result<Histogram<u64>> {
@@ -207,7 +271,6 @@ impl Record {
             errors: BTreeMap::new(),
             ok: 0,
             dropped: 0,
-            samples: None,
         })
     }
 
@@ -221,21 +284,6 @@ impl Record {
                 }
             }
             Some(kind) => *self.errors.entry(kind).or_default() += 1,
-        }
-    }
-
-    /// One finished open-loop task: recorded (due this long after recording began) or
-    /// warm-up.
-    fn reap(&mut self, done: Result<(Option<Duration>, Outcome), tokio::task::JoinError>) {
-        match done {
-            Ok((Some(due), outcome)) => {
-                if let Some(samples) = &mut self.samples {
-                    samples.push((micros(due), micros(outcome.latency)));
-                }
-                self.add(outcome);
-            }
-            Ok((None, _)) => {}
-            Err(_) => *self.errors.entry("task".into()).or_default() += 1,
         }
     }
 
@@ -281,18 +329,61 @@ fn secs(s: f64, what: &str) -> anyhow::Result<Duration> {
     Ok(Duration::from_secs_f64(s))
 }
 
-/// Open loop at `rate` requests per second. This thread keeps the schedule with the
-/// operating system's sleep (tens of microseconds late, where the runtime's timer wheel
-/// would be up to a millisecond late) and hands each due request to the runtime's workers.
+/// What an open loop recorded: a record per side (one without --sides), and with `--dump`
+/// each recorded request as (due after recording began, latency, side), in microseconds.
+struct OpenLoop {
+    sides: Vec<Record>,
+    samples: Option<Vec<(u64, u64, usize)>>,
+}
+
+impl OpenLoop {
+    /// One finished task: recorded (due this long after recording began) or warm-up.
+    fn reap(&mut self, done: Result<Sent, tokio::task::JoinError>) {
+        match done {
+            Ok(Sent {
+                recorded: Some(due),
+                side,
+                outcome,
+            }) => {
+                if let Some(samples) = &mut self.samples {
+                    samples.push((micros(due), micros(outcome.latency), side));
+                }
+                if let Some(record) = self.sides.get_mut(side) {
+                    record.add(outcome);
+                }
+            }
+            Ok(Sent { recorded: None, .. }) => {}
+            Err(_) => {
+                if let Some(record) = self.sides.first_mut() {
+                    *record.errors.entry("task".into()).or_default() += 1;
+                }
+            }
+        }
+    }
+}
+
+/// One open-loop request, answered.
+struct Sent {
+    recorded: Option<Duration>,
+    side: usize,
+    outcome: Outcome,
+}
+
+/// Open loop at `rate` requests per second, to `targets[0]` or, with a schedule, to the side
+/// whose slice each request is due in. This thread keeps the schedule with the operating
+/// system's sleep (tens of microseconds late, where the runtime's timer wheel would be up to a
+/// millisecond late) and hands each due request to the runtime's workers.
+#[expect(clippy::too_many_arguments, reason = "one call site; the run's parameters, as given")]
 fn open_loop(
     runtime: &tokio::runtime::Runtime,
-    target: &Arc<Target>,
+    targets: &[Arc<Target>],
+    schedule: Option<&Schedule>,
     rate: f64,
     warmup: Duration,
     duration: Duration,
     max_in_flight: usize,
     dump: bool,
-) -> anyhow::Result<(Record, Duration)> {
+) -> anyhow::Result<(OpenLoop, Duration)> {
     if !(rate.is_finite() && rate > 0.0 && rate <= 1_000_000.0) {
         bail!("--rate must be between 0 and 1000000");
     }
@@ -300,34 +391,48 @@ fn open_loop(
     let total = ((warmup + duration).as_secs_f64() * rate).floor() as u64;
     let start = Instant::now();
     let recording = start + warmup;
-    let due = |i: u64| start + Duration::from_secs_f64(i as f64 / rate);
-    let mut record = Record::new()?;
-    if dump {
-        record.samples = Some(Vec::with_capacity(usize::try_from(total).unwrap_or(0)));
-    }
-    let mut tasks: JoinSet<(Option<Duration>, Outcome)> = JoinSet::new();
+    let offset = |i: u64| Duration::from_secs_f64(i as f64 / rate);
+    let due = |i: u64| start + offset(i);
+    let mut run = OpenLoop {
+        sides: targets
+            .iter()
+            .map(|_| Record::new())
+            .collect::<anyhow::Result<_>>()?,
+        samples: dump.then(|| Vec::with_capacity(usize::try_from(total).unwrap_or(0))),
+    };
+    let mut tasks: JoinSet<Sent> = JoinSet::new();
     let mut i = 0;
     while i < total {
         let now = Instant::now();
         while i < total && due(i) <= now {
             let when = due(i);
+            let side = schedule.map_or(0, |s| s.side(offset(i)));
             let recorded = when >= recording;
             i += 1;
-            if recorded {
+            let Some(target) = targets.get(side) else {
+                continue;
+            };
+            if recorded && let Some(record) = run.sides.get_mut(side) {
                 record.lag.saturating_record(micros(now - when));
-            }
-            if tasks.len() >= max_in_flight {
-                if recorded {
+                if tasks.len() >= max_in_flight {
                     record.dropped += 1;
+                    continue;
                 }
+            } else if tasks.len() >= max_in_flight {
                 continue;
             }
             let target = target.clone();
             let at = recorded.then(|| when - recording);
-            tasks.spawn(async move { (at, target.send(when).await) });
+            tasks.spawn(async move {
+                Sent {
+                    recorded: at,
+                    side,
+                    outcome: target.send(when).await,
+                }
+            });
         }
         while let Some(done) = tasks.try_join_next() {
-            record.reap(done);
+            run.reap(done);
         }
         if i < total {
             std::thread::sleep(due(i).saturating_duration_since(Instant::now()));
@@ -338,10 +443,10 @@ fn open_loop(
     // Wait for the stragglers (each is bounded by the request timeout).
     runtime.block_on(async {
         while let Some(done) = tasks.join_next().await {
-            record.reap(done);
+            run.reap(done);
         }
     });
-    Ok((record, sent_for))
+    Ok((run, sent_for))
 }
 
 /// Closed loop with `concurrency` workers.
@@ -403,14 +508,52 @@ fn parse_header(line: &str) -> anyhow::Result<(HeaderName, HeaderValue)> {
     ))
 }
 
+/// A URL that may be loaded: http:// on a loopback host.
+fn checked_url(url: &Uri) -> anyhow::Result<()> {
+    if url.scheme_str() != Some("http") {
+        bail!("{url}: only http:// URLs are supported");
+    }
+    if !is_loopback(url.host().unwrap_or_default()) {
+        bail!("{url}: only loopback hosts (127.0.0.0/8, localhost, [::1]) may be loaded");
+    }
+    Ok(())
+}
+
+/// The sides to load: `--url` alone, or each of the `--sides` file's.
+fn sides(args: &Args) -> anyhow::Result<Vec<(String, Uri, Vec<String>)>> {
+    if let Some(url) = &args.url {
+        checked_url(url)?;
+        return Ok(vec![(String::new(), url.clone(), Vec::new())]);
+    }
+    let Some(path) = &args.sides else {
+        bail!("give --url or --sides");
+    };
+    let text = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let specs: Vec<SideSpec> = serde_json::from_slice(&text).with_context(|| {
+        format!(
+            "{} is not a list of {{\"name\", \"url\", \"headers\"}}",
+            path.display()
+        )
+    })?;
+    if specs.is_empty() || specs.len() > 16 {
+        bail!("{}: between 1 and 16 sides", path.display());
+    }
+    specs
+        .into_iter()
+        .map(|spec| {
+            let url: Uri = spec
+                .url
+                .parse()
+                .with_context(|| format!("side {}: {:?} is not a URL", spec.name, spec.url))?;
+            checked_url(&url)?;
+            Ok((spec.name, url, spec.headers))
+        })
+        .collect()
+}
+
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    if args.url.scheme_str() != Some("http") {
-        bail!("only http:// URLs are supported");
-    }
-    if !is_loopback(args.url.host().unwrap_or_default()) {
-        bail!("only loopback hosts (127.0.0.0/8, localhost, [::1]) may be loaded");
-    }
+    let sides = sides(&args)?;
     if args.dump.is_some() && args.rate.is_none() {
         bail!("--dump records open-loop runs only: give --rate");
     }
@@ -455,61 +598,124 @@ fn main() -> anyhow::Result<()> {
             .pool_idle_timeout(Duration::from_secs(90))
             .build(connector)
     };
-    let target = Arc::new(Target {
-        client,
-        method,
-        uri: args.url.clone(),
-        headers,
-        body,
-        stream: args.stream,
-        timeout: Duration::from_millis(args.timeout_ms.max(1)),
-    });
-    let (record, elapsed) = match (args.rate, args.concurrency) {
-        (Some(rate), _) => open_loop(
-            &runtime,
-            &target,
-            rate,
-            warmup,
-            duration,
-            args.max_in_flight,
-            args.dump.is_some(),
-        )?,
-        (None, Some(c)) => runtime.block_on(closed_loop(target, c, warmup, duration))?,
+    let targets = sides
+        .iter()
+        .map(|(_, url, extra)| {
+            let mut headers = headers.clone();
+            for h in extra {
+                headers.push(parse_header(h)?);
+            }
+            Ok(Arc::new(Target {
+                client: client.clone(),
+                method: method.clone(),
+                uri: url.clone(),
+                headers,
+                body: body.clone(),
+                stream: args.stream,
+                timeout: Duration::from_millis(args.timeout_ms.max(1)),
+            }))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let (run, elapsed) = match (args.rate, args.concurrency) {
+        (Some(rate), _) => {
+            let schedule = match targets.len() {
+                1 => None,
+                n => Some(Schedule::new(
+                    n,
+                    Duration::from_millis(args.slice_ms),
+                    warmup + duration,
+                )?),
+            };
+            open_loop(
+                &runtime,
+                &targets,
+                schedule.as_ref(),
+                rate,
+                warmup,
+                duration,
+                args.max_in_flight,
+                args.dump.is_some(),
+            )?
+        }
+        (None, Some(c)) => {
+            let target = targets.first().context("no side to load")?.clone();
+            let (record, elapsed) = runtime.block_on(closed_loop(target, c, warmup, duration))?;
+            (
+                OpenLoop {
+                    sides: vec![record],
+                    samples: None,
+                },
+                elapsed,
+            )
+        }
         (None, None) => bail!("give --rate or --concurrency"),
     };
-    if let (Some(path), Some(samples)) = (&args.dump, &record.samples) {
+    if let (Some(path), Some(samples)) = (&args.dump, &run.samples) {
         let mut file = std::io::BufWriter::new(
             std::fs::File::create(path)
                 .with_context(|| format!("cannot create {}", path.display()))?,
         );
-        for (due, latency) in samples {
-            writeln!(file, "{due} {latency}").context("cannot write the dump")?;
+        for (due, latency, side) in samples {
+            if sides.len() > 1 {
+                writeln!(file, "{due} {latency} {side}")
+            } else {
+                writeln!(file, "{due} {latency}")
+            }
+            .context("cannot write the dump")?;
         }
         file.flush().context("cannot write the dump")?;
     }
     let seconds = elapsed.as_secs_f64().max(1e-9);
-    let requests = record.ok + record.errors();
-    let line = json!({
-        "label": args.label,
-        "mode": if args.rate.is_some() { "rate" } else { "concurrency" },
-        "url": args.url.to_string(),
-        "stream": args.stream,
-        "target_rate": args.rate,
-        "concurrency": args.concurrency,
-        "duration_s": (seconds * 1000.0).round() / 1000.0,
-        "requests": requests,
+    let mut record = Record::new()?;
+    for side in &run.sides {
+        record.merge(side)?;
+    }
+    let mut line = figures(&record, seconds, args.stream);
+    line["label"] = json!(args.label);
+    line["mode"] = json!(if args.rate.is_some() {
+        "rate"
+    } else {
+        "concurrency"
+    });
+    line["stream"] = json!(args.stream);
+    line["target_rate"] = json!(args.rate);
+    line["concurrency"] = json!(args.concurrency);
+    line["duration_s"] = json!((seconds * 1000.0).round() / 1000.0);
+    if let Some(url) = &args.url {
+        line["url"] = json!(url.to_string());
+    } else {
+        // Each side had 1/n of the time: its rate is over its own slices.
+        let share = seconds / sides.len() as f64;
+        line["slice_ms"] = json!(args.slice_ms);
+        line["sides"] = sides
+            .iter()
+            .zip(&run.sides)
+            .map(|((name, url, _), record)| {
+                let mut side = figures(record, share, args.stream);
+                side["name"] = json!(name);
+                side["url"] = json!(url.to_string());
+                side
+            })
+            .collect();
+    }
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{line}").context("cannot write the result")?;
+    Ok(())
+}
+
+/// The figures of one record over `seconds` of load.
+fn figures(record: &Record, seconds: f64, stream: bool) -> Value {
+    json!({
+        "requests": record.ok + record.errors(),
         "ok": record.ok,
         "errors": record.errors(),
         "error_kinds": {
             "dropped": record.dropped,
             "other": record.errors,
         },
-        "rps": (record.ok as f64 / seconds * 10.0).round() / 10.0,
+        "rps": (record.ok as f64 / seconds.max(1e-9) * 10.0).round() / 10.0,
         "latency_ms": summary(&record.latency),
-        "ttfb_ms": if args.stream { summary(&record.ttfb) } else { Value::Null },
+        "ttfb_ms": if stream { summary(&record.ttfb) } else { Value::Null },
         "send_lag_ms": summary(&record.lag),
-    });
-    let mut out = std::io::stdout().lock();
-    writeln!(out, "{line}").context("cannot write the result")?;
-    Ok(())
+    })
 }
