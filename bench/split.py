@@ -266,6 +266,25 @@ def busy_seconds():
     return (sum(fields) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")
 
 
+def switches(pid):
+    """Context switches (voluntary and not) of every thread of a running process, from /proc:
+    each is a thread going to sleep or being put off a core, and most come back as a wake-up."""
+    total = 0
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return 0
+    for tid in tasks:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/status") as f:
+                for line in f:
+                    if line.startswith(("voluntary_ctxt_switches", "nonvoluntary_ctxt_switches")):
+                        total += int(line.split()[1])
+        except OSError:
+            continue
+    return total
+
+
 def postgres_seconds():
     """CPU seconds of every PostgreSQL process (the postmaster and its backends, one per
     connection; pools keep theirs through a run), from /proc."""
@@ -344,6 +363,7 @@ class SplitBench(Bench):
         perf = self.perf_start(label)
         before, pg_before, started = busy_seconds(), postgres_seconds(), time.monotonic()
         calls_before = redis_calls()
+        switches_before = {name: switches(pid) for name, pid in self.watch.items()}
         rate = kwargs.get("rate")
         length = self.args.warmup + (kwargs.get("duration") or self.args.duration)
         probe = None
@@ -368,6 +388,13 @@ class SplitBench(Bench):
             per = {name: round((n - calls_before.get(name, 0)) / sent, 2) for name, n in calls.items()}
             result["redis_per_request"] = {k: v for k, v in sorted(per.items()) if v >= 0.01}
             print(f"    redis commands per request: {result['redis_per_request']}", flush=True)
+        if rate:
+            sent = int(length * rate)
+            per = {name: round((switches(pid) - switches_before[name]) / sent, 2)
+                   for name, pid in self.watch.items()}
+            result["switches_per_request"] = {k: v for k, v in per.items() if v >= 0.05}
+            print(f"    context switches per request (all sides' requests): {result['switches_per_request']}",
+                  flush=True)
         result["after"] = settle()
         if result["after"]["cpu_s"] >= 0.2:
             print(f"    work left after the run: {result['after']['cpu_s']} CPU s over "

@@ -373,7 +373,10 @@ struct Sent {
 /// whose slice each request is due in. This thread keeps the schedule with the operating
 /// system's sleep (tens of microseconds late, where the runtime's timer wheel would be up to a
 /// millisecond late) and hands each due request to the runtime's workers.
-#[expect(clippy::too_many_arguments, reason = "one call site; the run's parameters, as given")]
+#[expect(
+    clippy::too_many_arguments,
+    reason = "one call site; the run's parameters, as given"
+)]
 fn open_loop(
     runtime: &tokio::runtime::Runtime,
     targets: &[Arc<Target>],
