@@ -25,7 +25,9 @@
 //! Usage: `loadgen --url http://127.0.0.1:8080/v1/chat/completions --header 'authorization: Bearer cfk_…'
 //! --body-file body.json [--stream] (--rate 1000 | --concurrency 32) --duration 10 [--warmup 2]`
 
-use std::collections::BTreeMap;
+mod record;
+mod sides;
+
 use std::io::Write;
 use std::sync::Arc;
 use std::time::Duration;
@@ -33,7 +35,6 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use bytes::Bytes;
 use clap::Parser;
-use hdrhistogram::Histogram;
 use http::{HeaderName, HeaderValue, Method, Request, Uri};
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
@@ -43,6 +44,9 @@ use serde_json::{Value, json};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
+use record::{Outcome, Record, figures, micros};
+use sides::{Schedule, SideSpec, checked_url};
+
 #[derive(Debug, Parser)]
 #[command(about = "HTTP load generator for loopback benchmarks")]
 struct Args {
@@ -51,7 +55,7 @@ struct Args {
     url: Option<Uri>,
     /// Open loop over several servers in turn: a JSON file, a list of
     /// `{"name": …, "url": …, "headers": ["name: value", …]}` (the headers after --header's).
-    #[arg(long, requires = "rate")]
+    #[arg(long)]
     sides: Option<std::path::PathBuf>,
     /// With --sides: the length of one side's slice of time, in milliseconds.
     #[arg(long, default_value_t = 100)]
@@ -100,16 +104,6 @@ struct Args {
     dump: Option<std::path::PathBuf>,
 }
 
-/// One side of a `--sides` file.
-#[derive(serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-struct SideSpec {
-    name: String,
-    url: String,
-    #[serde(default)]
-    headers: Vec<String>,
-}
-
 /// The request every worker sends (to one side).
 struct Target {
     client: Client<HttpConnector, Full<Bytes>>,
@@ -119,54 +113,6 @@ struct Target {
     body: Bytes,
     stream: bool,
     timeout: Duration,
-}
-
-/// Which side request *i*, due at `due` after the start, goes to: slices of `slice` in
-/// cycles that visit every side once, each cycle in its own random order.
-struct Schedule {
-    slice: Duration,
-    cycles: Vec<Vec<usize>>,
-    sides: usize,
-}
-
-impl Schedule {
-    fn new(sides: usize, slice: Duration, length: Duration) -> anyhow::Result<Self> {
-        use rand::seq::SliceRandom;
-        if slice.is_zero() || slice > Duration::from_secs(60) {
-            bail!("--slice-ms must be between 1 and 60000");
-        }
-        let per_cycle = slice.as_secs_f64() * sides as f64;
-        let cycles = (length.as_secs_f64() / per_cycle).ceil() as usize + 1;
-        let mut rng = rand::thread_rng();
-        let cycles = (0..cycles)
-            .map(|_| {
-                let mut order: Vec<usize> = (0..sides).collect();
-                order.shuffle(&mut rng);
-                order
-            })
-            .collect();
-        Ok(Self {
-            slice,
-            cycles,
-            sides,
-        })
-    }
-
-    fn side(&self, due: Duration) -> usize {
-        let slot = (due.as_nanos() / self.slice.as_nanos().max(1)) as usize;
-        self.cycles
-            .get(slot / self.sides)
-            .and_then(|order| order.get(slot % self.sides))
-            .copied()
-            .unwrap_or(0)
-    }
-}
-
-/// What happened to one request.
-struct Outcome {
-    latency: Duration,
-    ttfb: Option<Duration>,
-    error: Option<String>,
 }
 
 impl Target {
@@ -241,85 +187,6 @@ impl Target {
         }
         Ok(ttfb)
     }
-}
-
-/// Recorded results of one worker or of the whole run.
-struct Record {
-    latency: Histogram<u64>,
-    ttfb: Histogram<u64>,
-    lag: Histogram<u64>,
-    errors: BTreeMap<String, u64>,
-    ok: u64,
-    dropped: u64,
-}
-
-fn histogram() -> anyhow::Result<Histogram<u64>> {
-    // Microseconds, 1 µs to 10 min, 3 significant digits.
-    Histogram::new_with_bounds(1, 600_000_000, 3).context("histogram bounds")
-}
-
-fn micros(d: Duration) -> u64 {
-    u64::try_from(d.as_micros()).unwrap_or(u64::MAX).max(1)
-}
-
-impl Record {
-    fn new() -> anyhow::Result<Self> {
-        Ok(Self {
-            latency: histogram()?,
-            ttfb: histogram()?,
-            lag: histogram()?,
-            errors: BTreeMap::new(),
-            ok: 0,
-            dropped: 0,
-        })
-    }
-
-    fn add(&mut self, outcome: Outcome) {
-        self.latency.saturating_record(micros(outcome.latency));
-        match outcome.error {
-            None => {
-                self.ok += 1;
-                if let Some(ttfb) = outcome.ttfb {
-                    self.ttfb.saturating_record(micros(ttfb));
-                }
-            }
-            Some(kind) => *self.errors.entry(kind).or_default() += 1,
-        }
-    }
-
-    fn merge(&mut self, other: &Record) -> anyhow::Result<()> {
-        self.latency.add(&other.latency).context("merge")?;
-        self.ttfb.add(&other.ttfb).context("merge")?;
-        self.lag.add(&other.lag).context("merge")?;
-        for (kind, n) in &other.errors {
-            *self.errors.entry(kind.clone()).or_default() += n;
-        }
-        self.ok += other.ok;
-        self.dropped += other.dropped;
-        Ok(())
-    }
-
-    fn errors(&self) -> u64 {
-        self.errors.values().sum::<u64>() + self.dropped
-    }
-}
-
-fn ms(us: u64) -> f64 {
-    us as f64 / 1000.0
-}
-
-fn summary(h: &Histogram<u64>) -> Value {
-    if h.is_empty() {
-        return Value::Null;
-    }
-    json!({
-        "p50": ms(h.value_at_quantile(0.50)),
-        "p90": ms(h.value_at_quantile(0.90)),
-        "p99": ms(h.value_at_quantile(0.99)),
-        "p999": ms(h.value_at_quantile(0.999)),
-        "max": ms(h.max()),
-        "mean": (h.mean()).round() / 1000.0,
-    })
 }
 
 fn secs(s: f64, what: &str) -> anyhow::Result<Duration> {
@@ -492,15 +359,6 @@ async fn closed_loop(
     Ok((total, elapsed.max(duration)))
 }
 
-/// Load goes only to servers on this machine.
-fn is_loopback(host: &str) -> bool {
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    host.eq_ignore_ascii_case("localhost")
-        || host
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback())
-}
-
 fn parse_header(line: &str) -> anyhow::Result<(HeaderName, HeaderValue)> {
     let (name, value) = line
         .split_once(':')
@@ -509,17 +367,6 @@ fn parse_header(line: &str) -> anyhow::Result<(HeaderName, HeaderValue)> {
         HeaderName::from_bytes(name.trim().as_bytes()).context("header name")?,
         HeaderValue::from_str(value.trim()).context("header value")?,
     ))
-}
-
-/// A URL that may be loaded: http:// on a loopback host.
-fn checked_url(url: &Uri) -> anyhow::Result<()> {
-    if url.scheme_str() != Some("http") {
-        bail!("{url}: only http:// URLs are supported");
-    }
-    if !is_loopback(url.host().unwrap_or_default()) {
-        bail!("{url}: only loopback hosts (127.0.0.0/8, localhost, [::1]) may be loaded");
-    }
-    Ok(())
 }
 
 /// The sides to load: `--url` alone, or each of the `--sides` file's.
@@ -559,6 +406,9 @@ fn main() -> anyhow::Result<()> {
     let sides = sides(&args)?;
     if args.dump.is_some() && args.rate.is_none() {
         bail!("--dump records open-loop runs only: give --rate");
+    }
+    if args.sides.is_some() && args.rate.is_none() {
+        bail!("--sides interleaves open-loop runs only: give --rate");
     }
     let warmup = secs(args.warmup, "warmup")?;
     let duration = secs(args.duration, "duration")?;
@@ -704,21 +554,4 @@ fn main() -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
     writeln!(out, "{line}").context("cannot write the result")?;
     Ok(())
-}
-
-/// The figures of one record over `seconds` of load.
-fn figures(record: &Record, seconds: f64, stream: bool) -> Value {
-    json!({
-        "requests": record.ok + record.errors(),
-        "ok": record.ok,
-        "errors": record.errors(),
-        "error_kinds": {
-            "dropped": record.dropped,
-            "other": record.errors,
-        },
-        "rps": (record.ok as f64 / seconds.max(1e-9) * 10.0).round() / 10.0,
-        "latency_ms": summary(&record.latency),
-        "ttfb_ms": if stream { summary(&record.ttfb) } else { Value::Null },
-        "send_lag_ms": summary(&record.lag),
-    })
 }
