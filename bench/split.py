@@ -381,15 +381,14 @@ class SplitBench(Bench):
         took = time.monotonic() - started
         result["cpu_cores"]["postgres"] = round((postgres_seconds() - pg_before) / took, 2)
         result["cpu_cores"]["machine"] = round((busy_seconds() - before) / took, 2)
+        # Open loop: every request of the warm-up and the run was sent, at `rate`.
+        sent = int(length * rate) if rate else 0
         if rate and calls_before:
-            # Open loop: every request of the warm-up and the run was sent, at `rate`.
-            sent = int(length * rate)
             calls = redis_calls()
             per = {name: round((n - calls_before.get(name, 0)) / sent, 2) for name, n in calls.items()}
             result["redis_per_request"] = {k: v for k, v in sorted(per.items()) if v >= 0.01}
             print(f"    redis commands per request: {result['redis_per_request']}", flush=True)
         if rate:
-            sent = int(length * rate)
             per = {name: round((switches(pid) - switches_before[name]) / sent, 2)
                    for name, pid in self.watch.items()}
             result["switches_per_request"] = {k: v for k, v in per.items() if v >= 0.05}
@@ -517,7 +516,8 @@ def hop(args, work, bench, ports, creds, sides):
                                           rate=args.rate, duration=args.duration * len(sides), sides=spec)
                         for side_result in whole["sides"]:
                             result = dict(side_result)
-                            for key in ("wakeup_late_ms", "cpu_cores", "redis_per_request"):
+                            # The whole run's, as the medians and the table expect of each side.
+                            for key in ("wakeup_late_ms", "cpu_cores"):
                                 if key in whole:
                                     result[key] = whole[key]
                             runs.setdefault((kind, cred, mode, side_result["name"]), []).append(result)

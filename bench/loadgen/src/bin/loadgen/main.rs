@@ -45,7 +45,7 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 use record::{Outcome, Record, figures, micros};
-use sides::{Schedule, SideSpec, checked_url};
+use sides::{Schedule, Side, checked_url};
 
 #[derive(Debug, Parser)]
 #[command(about = "HTTP load generator for loopback benchmarks")]
@@ -196,14 +196,14 @@ fn secs(s: f64, what: &str) -> anyhow::Result<Duration> {
     Ok(Duration::from_secs_f64(s))
 }
 
-/// What an open loop recorded: a record per side (one without --sides), and with `--dump`
-/// each recorded request as (due after recording began, latency, side), in microseconds.
-struct OpenLoop {
+/// What a run recorded: a record per side (one without --sides), and with `--dump` each
+/// recorded open-loop request as (due after recording began, latency, side), in microseconds.
+struct Recorded {
     sides: Vec<Record>,
     samples: Option<Vec<(u64, u64, usize)>>,
 }
 
-impl OpenLoop {
+impl Recorded {
     /// One finished task: recorded (due this long after recording began) or warm-up.
     fn reap(&mut self, done: Result<Sent, tokio::task::JoinError>) {
         match done {
@@ -253,7 +253,7 @@ fn open_loop(
     duration: Duration,
     max_in_flight: usize,
     dump: bool,
-) -> anyhow::Result<(OpenLoop, Duration)> {
+) -> anyhow::Result<(Recorded, Duration)> {
     if !(rate.is_finite() && rate > 0.0 && rate <= 1_000_000.0) {
         bail!("--rate must be between 0 and 1000000");
     }
@@ -263,7 +263,7 @@ fn open_loop(
     let recording = start + warmup;
     let offset = |i: u64| Duration::from_secs_f64(i as f64 / rate);
     let due = |i: u64| start + offset(i);
-    let mut run = OpenLoop {
+    let mut run = Recorded {
         sides: targets
             .iter()
             .map(|_| Record::new())
@@ -282,13 +282,14 @@ fn open_loop(
             let Some(target) = targets.get(side) else {
                 continue;
             };
-            if recorded && let Some(record) = run.sides.get_mut(side) {
+            let mut record = run.sides.get_mut(side).filter(|_| recorded);
+            if let Some(record) = record.as_deref_mut() {
                 record.lag.saturating_record(micros(now - when));
-                if tasks.len() >= max_in_flight {
+            }
+            if tasks.len() >= max_in_flight {
+                if let Some(record) = record {
                     record.dropped += 1;
-                    continue;
                 }
-            } else if tasks.len() >= max_in_flight {
                 continue;
             }
             let target = target.clone();
@@ -370,35 +371,19 @@ fn parse_header(line: &str) -> anyhow::Result<(HeaderName, HeaderValue)> {
 }
 
 /// The sides to load: `--url` alone, or each of the `--sides` file's.
-fn sides(args: &Args) -> anyhow::Result<Vec<(String, Uri, Vec<String>)>> {
-    if let Some(url) = &args.url {
-        checked_url(url)?;
-        return Ok(vec![(String::new(), url.clone(), Vec::new())]);
+fn sides(args: &Args) -> anyhow::Result<Vec<Side>> {
+    match (&args.url, &args.sides) {
+        (Some(url), _) => {
+            checked_url(url)?;
+            Ok(vec![Side {
+                name: String::new(),
+                url: url.clone(),
+                headers: Vec::new(),
+            }])
+        }
+        (None, Some(path)) => sides::load(path),
+        (None, None) => bail!("give --url or --sides"),
     }
-    let Some(path) = &args.sides else {
-        bail!("give --url or --sides");
-    };
-    let text = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let specs: Vec<SideSpec> = serde_json::from_slice(&text).with_context(|| {
-        format!(
-            "{} is not a list of {{\"name\", \"url\", \"headers\"}}",
-            path.display()
-        )
-    })?;
-    if specs.is_empty() || specs.len() > 16 {
-        bail!("{}: between 1 and 16 sides", path.display());
-    }
-    specs
-        .into_iter()
-        .map(|spec| {
-            let url: Uri = spec
-                .url
-                .parse()
-                .with_context(|| format!("side {}: {:?} is not a URL", spec.name, spec.url))?;
-            checked_url(&url)?;
-            Ok((spec.name, url, spec.headers))
-        })
-        .collect()
 }
 
 fn main() -> anyhow::Result<()> {
@@ -453,15 +438,15 @@ fn main() -> anyhow::Result<()> {
     };
     let targets = sides
         .iter()
-        .map(|(_, url, extra)| {
+        .map(|side| {
             let mut headers = headers.clone();
-            for h in extra {
+            for h in &side.headers {
                 headers.push(parse_header(h)?);
             }
             Ok(Arc::new(Target {
                 client: client.clone(),
                 method: method.clone(),
-                uri: url.clone(),
+                uri: side.url.clone(),
                 headers,
                 body: body.clone(),
                 stream: args.stream,
@@ -494,7 +479,7 @@ fn main() -> anyhow::Result<()> {
             let target = targets.first().context("no side to load")?.clone();
             let (record, elapsed) = runtime.block_on(closed_loop(target, c, warmup, duration))?;
             (
-                OpenLoop {
+                Recorded {
                     sides: vec![record],
                     samples: None,
                 },
@@ -543,11 +528,11 @@ fn main() -> anyhow::Result<()> {
         line["sides"] = sides
             .iter()
             .zip(&run.sides)
-            .map(|((name, url, _), record)| {
-                let mut side = figures(record, share, args.stream);
-                side["name"] = json!(name);
-                side["url"] = json!(url.to_string());
-                side
+            .map(|(side, record)| {
+                let mut figures = figures(record, share, args.stream);
+                figures["name"] = json!(side.name);
+                figures["url"] = json!(side.url.to_string());
+                figures
             })
             .collect();
     }

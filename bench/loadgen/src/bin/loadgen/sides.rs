@@ -3,17 +3,53 @@
 
 use std::time::Duration;
 
-use anyhow::bail;
+use anyhow::{Context, bail};
 use http::Uri;
+
+/// A server to load, with the headers its requests add.
+pub(crate) struct Side {
+    pub(crate) name: String,
+    pub(crate) url: Uri,
+    pub(crate) headers: Vec<String>,
+}
 
 /// One side of a `--sides` file.
 #[derive(serde::Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(crate) struct SideSpec {
-    pub(crate) name: String,
-    pub(crate) url: String,
+struct SideSpec {
+    name: String,
+    url: String,
     #[serde(default)]
-    pub(crate) headers: Vec<String>,
+    headers: Vec<String>,
+}
+
+/// The sides of a `--sides` file: 1 to 16, each on a loopback http:// URL.
+pub(crate) fn load(path: &std::path::Path) -> anyhow::Result<Vec<Side>> {
+    let text = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let specs: Vec<SideSpec> = serde_json::from_slice(&text).with_context(|| {
+        format!(
+            "{} is not a list of {{\"name\", \"url\", \"headers\"}}",
+            path.display()
+        )
+    })?;
+    if specs.is_empty() || specs.len() > 16 {
+        bail!("{}: between 1 and 16 sides", path.display());
+    }
+    specs
+        .into_iter()
+        .map(|spec| {
+            let url: Uri = spec
+                .url
+                .parse()
+                .with_context(|| format!("side {}: {:?} is not a URL", spec.name, spec.url))?;
+            checked_url(&url)?;
+            Ok(Side {
+                name: spec.name,
+                url,
+                headers: spec.headers,
+            })
+        })
+        .collect()
 }
 
 /// Which side request *i*, due at `due` after the start, goes to: slices of `slice` in
@@ -58,7 +94,7 @@ impl Schedule {
 }
 
 /// Load goes only to servers on this machine.
-pub(crate) fn is_loopback(host: &str) -> bool {
+fn is_loopback(host: &str) -> bool {
     let host = host.trim_start_matches('[').trim_end_matches(']');
     host.eq_ignore_ascii_case("localhost")
         || host
