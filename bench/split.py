@@ -13,7 +13,7 @@ Usage (release builds first; PostgreSQL, NATS and Redis from scripts/lib, on loo
     #          [--slice-ms 100] [--sequential]
     #          [--nginx PATH] [--nginx-workers N|auto] [--no-nginx]
     #          diagnosis: [--limits off] [--split-redis off] [--kinds plain,stream] [--creds key,jwt]
-    #                     [--gateway-workers N] [--split-workers N] [--perf LABEL] [--dump-dir DIR]
+    #                     [--gateway-threads N] [--split-workers N] [--perf LABEL] [--dump-dir DIR]
     #                     [--no-wake-probe]
 
 The servers it reads from the environment: TEST_POSTGRES_URL (a fresh database is created for
@@ -211,8 +211,8 @@ def start_confab(procs, args, work, name, config, port, services, log):
     env = clean_env()
     if services and args.split_workers:
         env["TOKIO_WORKER_THREADS"] = str(args.split_workers)
-    if services == "gateway" and args.gateway_workers:
-        env["TOKIO_WORKER_THREADS"] = str(args.gateway_workers)
+    if services == "gateway" and args.gateway_threads:
+        env["CONFAB_GATEWAY__THREADS"] = str(args.gateway_threads)
     proc = procs.start(cmd, cwd=work, env=env, stdout=log, stderr=log)
     wait_until(lambda: http_json(port, "GET", "/readyz")[0] == 200, proc, f"confab {name}", 60)
     return proc
@@ -681,8 +681,8 @@ def main():
     parser.add_argument("--skip-hop", action="store_true")
     parser.add_argument("--skip-ws", action="store_true")
     parser.add_argument("--raw", action="store_true", help="also print each JSON line")
-    parser.add_argument("--gateway-workers", type=int, default=0,
-                        help="diagnosis: TOKIO_WORKER_THREADS for the gateway alone (0: one per core)")
+    parser.add_argument("--gateway-threads", type=int, default=0,
+                        help="the gateway's serving threads, gateway.threads (0: one per core, the default)")
     parser.add_argument("--split-workers", type=int, default=0,
                         help="TOKIO_WORKER_THREADS of each split process (0: one per core, the default)")
     parser.add_argument("--nginx", default=nginx_binary(),

@@ -500,7 +500,7 @@ fn report_verification(
 
 async fn serve(config: Config, services: confab::services::Services) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
-    let listener = tokio::net::TcpListener::bind(config.listen)
+    let listener = confab::server::bind(config.listen, services.is_gateway())
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let process = app::build_process(&config, &services).await?;

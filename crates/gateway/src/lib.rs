@@ -36,6 +36,7 @@ use confab_core::metrics::MetricsBuilder;
 use confab_core::service_tls::ServiceTls;
 use http::{StatusCode, header};
 use http_body_util::BodyExt;
+use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
@@ -80,6 +81,9 @@ pub struct GatewayDeps<'a> {
 #[derive(Clone)]
 pub struct Gateway {
     shared: Arc<Shared>,
+    /// What each serving thread's own pool connects with (`Gateway::lane`).
+    connector: HttpsConnector<HttpConnector>,
+    max_idle_per_instance: usize,
 }
 
 impl std::fmt::Debug for Gateway {
@@ -158,10 +162,7 @@ impl Gateway {
         }
         .enable_http1()
         .wrap_connector(connector);
-        let client: HttpClient = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(Duration::from_secs(90))
-            .pool_max_idle_per_host(config.max_idle_per_instance)
-            .build(connector);
+        let client = pooled(connector.clone(), config.max_idle_per_instance);
 
         let metrics = GatewayMetrics::register(deps.metrics.registry());
         let shared = Arc::new(Shared {
@@ -178,7 +179,7 @@ impl Gateway {
             cache_max_ttl: Duration::from_secs(config.cache_max_ttl_secs),
             jwks_ttl: Duration::from_secs(config.jwks_ttl_secs),
             metrics: metrics.clone(),
-            docs: ArcSwap::from_pointee(ApiDocs::default()),
+            docs: Arc::new(ArcSwap::from_pointee(ApiDocs::default())),
             fallback: deps.fallback,
             tasks: deps.tasks.clone(),
             shutdown: deps.shutdown.clone(),
@@ -196,13 +197,42 @@ impl Gateway {
                     .set_health(upstream.service, circuit, upstream.ejected());
             }
         });
-        let gateway = Gateway { shared };
+        let gateway = Gateway {
+            shared,
+            connector,
+            max_idle_per_instance: config.max_idle_per_instance,
+        };
         gateway.start_tasks(config, &deps.tasks, deps.shutdown);
-        let router = Router::new()
-            .route("/api/openapi.json", get(openapi_document))
-            .fallback(proxy::handle)
-            .with_state(gateway.shared.clone());
+        let router = routes(gateway.shared.clone());
         Ok((gateway, router))
+    }
+
+    /// The router of one more serving thread: the same upstreams, circuits, credentials,
+    /// metrics and OpenAPI document as every other, but its own pool of connections to the
+    /// instances (made on that thread when it first needs them) and the limiter and cache it
+    /// is given (each thread its own Redis connection), so a request's work, and the
+    /// connections' tasks that do it, stay on the thread that accepted the request.
+    pub fn lane(&self, limiter: Arc<dyn RateLimiter>, cache: Arc<dyn Cache>) -> Router {
+        let s = &self.shared;
+        routes(Arc::new(Shared {
+            upstreams: s.upstreams.clone(),
+            client: pooled(self.connector.clone(), self.max_idle_per_instance),
+            authenticator: s.authenticator.clone(),
+            tokens: s.tokens.clone(),
+            limiter,
+            cache,
+            limits: s.limits,
+            response_timeout: s.response_timeout,
+            retries: s.retries,
+            cache_max_body: s.cache_max_body,
+            cache_max_ttl: s.cache_max_ttl,
+            jwks_ttl: s.jwks_ttl,
+            metrics: s.metrics.clone(),
+            docs: s.docs.clone(),
+            fallback: s.fallback.clone(),
+            tasks: s.tasks.clone(),
+            shutdown: s.shutdown.clone(),
+        }))
     }
 
     fn start_tasks(
@@ -325,6 +355,23 @@ impl ReadinessCheck for Readiness {
         }
         Ok(())
     }
+}
+
+/// `/api/openapi.json`, and every other path by the routing table.
+fn routes(shared: Arc<Shared>) -> Router {
+    Router::new()
+        .route("/api/openapi.json", get(openapi_document))
+        .fallback(proxy::handle)
+        .with_state(shared)
+}
+
+/// A pool of keep-alive connections to the instances; each connection's task runs on the
+/// runtime of the request that opened it.
+fn pooled(connector: HttpsConnector<HttpConnector>, max_idle_per_instance: usize) -> HttpClient {
+    Client::builder(TokioExecutor::new())
+        .pool_idle_timeout(Duration::from_secs(90))
+        .pool_max_idle_per_host(max_idle_per_instance)
+        .build(connector)
 }
 
 /// Runs `work` every `period` on a tracked task until shutdown.

@@ -51,7 +51,8 @@ const REPLAYABLE_BODY: u64 = 64 * 1024;
 /// `services.require_tls`).
 pub type HttpClient = Client<HttpsConnector<HttpConnector>, Body>;
 
-/// Everything a request needs, shared by all of them.
+/// Everything a request needs: one per serving thread (`Gateway::lane`), the state behind
+/// the `Arc`s shared by all of them.
 pub struct Shared {
     pub upstreams: Vec<Option<Arc<Upstream>>>,
     pub client: HttpClient,
@@ -66,7 +67,8 @@ pub struct Shared {
     pub cache_max_ttl: Duration,
     pub jwks_ttl: Duration,
     pub metrics: GatewayMetrics,
-    pub docs: ArcSwap<ApiDocs>,
+    /// The merged OpenAPI document, one for every serving thread.
+    pub docs: Arc<ArcSwap<ApiDocs>>,
     pub fallback: Router,
     pub tasks: TaskTracker,
     pub shutdown: CancellationToken,

@@ -74,14 +74,32 @@ pub(super) async fn build(config: &Config, services: &Services) -> anyhow::Resul
     .await
     .map_err(|e| anyhow::anyhow!("gateway: {e}"))?;
     let metrics = metrics.finish();
-    let router = router.merge(ops_router(
-        metrics.clone(),
-        vec![gateway.readiness(), Arc::new(split::AuthKeysLoaded(remote))],
-        config.server.metrics_token.clone(),
-    ));
-    let router = super::parts::with_common_layers(router, metrics, config)?;
+    let ops = || {
+        ops_router(
+            metrics.clone(),
+            vec![
+                gateway.readiness(),
+                Arc::new(split::AuthKeysLoaded(remote.clone())),
+            ],
+            config.server.metrics_token.clone(),
+        )
+    };
+    // One router a serving thread, each with its own pool, Redis connection and so limiter
+    // and cache; `router`, over the process's own, is not served (in-process callers).
+    let mut lanes = Vec::new();
+    for _ in 0..config.gateway.serving_threads() {
+        let (limiter, cache) = shared.edge_ports()?;
+        let lane = gateway.lane(limiter, cache).merge(ops());
+        lanes.push(super::parts::with_common_layers(
+            lane,
+            metrics.clone(),
+            config,
+        )?);
+    }
+    let router = super::parts::with_common_layers(router.merge(ops()), metrics, config)?;
     Ok(Process {
         router,
+        lanes,
         db: None,
         services: services.clone(),
         inference: None,

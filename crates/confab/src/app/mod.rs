@@ -65,6 +65,10 @@ pub async fn migrate_services(
 /// A built process, ready to serve: the all-in-one one or any set of services.
 pub struct Process {
     pub router: Router,
+    /// The gateway's serving threads, one router each: when there are any, each is served
+    /// on a thread of its own (a current-thread runtime with its own `SO_REUSEPORT` socket
+    /// on the listener's address) and `router` is not served.
+    pub lanes: Vec<Router>,
     /// The database; `None` for the gateway, which keeps no tables.
     pub db: Option<Db>,
     pub services: Services,
@@ -122,6 +126,7 @@ impl App {
     pub fn into_process(self) -> Process {
         Process {
             router: self.router,
+            lanes: Vec::new(),
             db: Some(self.db),
             services: Services::all(),
             inference: Some(self.inference),
@@ -174,6 +179,7 @@ pub async fn build_process(config: &Config, services: &Services) -> anyhow::Resu
     }
     Ok(Process {
         router: built.router,
+        lanes: Vec::new(),
         db: Some(built.db),
         services: services.clone(),
         inference: built.inference,

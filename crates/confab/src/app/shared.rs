@@ -14,7 +14,7 @@ use confab_cache::{
     MemoryMembership, MemoryRateLimiter, Metered, Paired, RateLimiter, RedisAdmission, RedisCache,
     RedisConnection, RedisCounters, RedisMembership, RedisMetrics, RedisRateLimiter,
 };
-use confab_core::config::Config;
+use confab_core::config::{Config, RedisConfig};
 use confab_core::metrics::MetricsBuilder;
 
 /// Keys the in-process counters and memberships hold at most (the least used go first).
@@ -42,6 +42,18 @@ pub(crate) struct Shared {
     /// Rate checks and counter reads in one call (inference's requests per minute and tokens
     /// of the day), over the same state as `rate` and `counters`.
     pub(crate) admission: Arc<dyn Admission>,
+    /// What the gateway's further serving threads make their own limiter and cache from.
+    edge: EdgeParts,
+}
+
+/// The parts of [`Shared::edge_ports`]: the process's one per-process rate limiter (the
+/// state, or the fallback's), and where Redis is when it is configured.
+#[derive(Clone)]
+struct EdgeParts {
+    local_rate: Arc<dyn RateLimiter>,
+    response_cache: Arc<dyn Cache>,
+    cache_metrics: Arc<CacheMetrics>,
+    redis: Option<(RedisConfig, Arc<RedisMetrics>)>,
 }
 
 impl std::fmt::Debug for Shared {
@@ -73,20 +85,27 @@ impl Shared {
             Arc::new(Metered::new(inner, name, cache_metrics.clone()))
         };
         if config.redis.url.is_none() {
+            let response_cache = metered(
+                Arc::new(MemoryCache::new(RESPONSE_CACHE_ENTRIES)),
+                CacheName::GatewayResponses,
+            );
             return Ok(Self {
                 inference_cache: metered(local_cache(), CacheName::InferenceAnswers),
                 research_cache: metered(
                     Arc::new(MemoryCache::new(RESEARCH_CACHE_ENTRIES)),
                     CacheName::SeoResearch,
                 ),
-                response_cache: metered(
-                    Arc::new(MemoryCache::new(RESPONSE_CACHE_ENTRIES)),
-                    CacheName::GatewayResponses,
-                ),
-                rate: local_rate,
+                response_cache: response_cache.clone(),
+                rate: local_rate.clone(),
                 counters: local_counters,
                 membership: local_membership(),
                 admission: local_admission,
+                edge: EdgeParts {
+                    local_rate,
+                    response_cache,
+                    cache_metrics,
+                    redis: None,
+                },
             });
         }
         let redis_metrics = RedisMetrics::register(metrics);
@@ -96,6 +115,15 @@ impl Shared {
             redis = ?config.redis,
             "caches, rate limits, counters and socket counts are shared through Redis"
         );
+        let edge = EdgeParts {
+            local_rate: local_rate.clone(),
+            response_cache: metered(
+                Arc::new(RedisCache::new(conn.clone())),
+                CacheName::GatewayResponses,
+            ),
+            cache_metrics: cache_metrics.clone(),
+            redis: Some((config.redis.clone(), redis_metrics.clone())),
+        };
         Ok(Self {
             inference_cache: metered(
                 Arc::new(RedisCache::new(conn.clone())),
@@ -105,10 +133,7 @@ impl Shared {
                 Arc::new(RedisCache::new(conn.clone())),
                 CacheName::SeoResearch,
             ),
-            response_cache: metered(
-                Arc::new(RedisCache::new(conn.clone())),
-                CacheName::GatewayResponses,
-            ),
+            response_cache: edge.response_cache.clone(),
             rate: Arc::new(FallbackRateLimiter::new(
                 Arc::new(RedisRateLimiter::new(conn.clone())),
                 local_rate,
@@ -129,7 +154,32 @@ impl Shared {
                 local_membership(),
                 redis_metrics,
             )),
+            edge,
         })
+    }
+
+    /// The gateway's rate limiter and response cache for one more serving thread: with
+    /// Redis, over a connection of its own (whose task then runs on the thread that first
+    /// uses it), falling back to the process's one per-process limiter; without, the
+    /// process's own.
+    pub(crate) fn edge_ports(&self) -> anyhow::Result<(Arc<dyn RateLimiter>, Arc<dyn Cache>)> {
+        let edge = &self.edge;
+        let Some((config, redis_metrics)) = &edge.redis else {
+            return Ok((edge.local_rate.clone(), edge.response_cache.clone()));
+        };
+        let conn = RedisConnection::new(config, redis_metrics.clone())
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let rate: Arc<dyn RateLimiter> = Arc::new(FallbackRateLimiter::new(
+            Arc::new(RedisRateLimiter::new(conn.clone())),
+            edge.local_rate.clone(),
+            redis_metrics.clone(),
+        ));
+        let cache: Arc<dyn Cache> = Arc::new(Metered::new(
+            Arc::new(RedisCache::new(conn)),
+            CacheName::GatewayResponses,
+            edge.cache_metrics.clone(),
+        ));
+        Ok((rate, cache))
     }
 
     /// The inference service's limiter ports.

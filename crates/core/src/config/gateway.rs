@@ -8,6 +8,10 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct GatewayConfig {
+    /// Threads that serve requests, each with its own listening socket on `listen`
+    /// (`SO_REUSEPORT`, the kernel spreading connections over them), its own connections to
+    /// the instances and to Redis, so a request's work stays on one thread; 0: one per core.
+    pub threads: usize,
     /// How long to wait for a connection to an instance, in milliseconds.
     pub connect_timeout_ms: u64,
     /// How long to wait for an instance's response headers, in milliseconds. A streamed body
@@ -88,6 +92,7 @@ impl UpstreamsConfig {
 impl Default for GatewayConfig {
     fn default() -> Self {
         Self {
+            threads: 0,
             connect_timeout_ms: 1_000,
             response_timeout_ms: 60_000,
             retries: 2,
@@ -174,7 +179,18 @@ impl InstanceEntry {
     }
 }
 
+/// The most serving threads `gateway.threads` may ask for.
+const MAX_THREADS: usize = 256;
+
 impl GatewayConfig {
+    /// How many threads serve requests: `threads`, or one per core when it is 0.
+    pub fn serving_threads(&self) -> usize {
+        if self.threads > 0 {
+            return self.threads;
+        }
+        std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+    }
+
     pub(super) fn validate(&self) -> Result<(), String> {
         for (service, entries) in self.upstreams.all() {
             for entry in entries {
@@ -209,6 +225,11 @@ impl GatewayConfig {
                  of the service's return"
                     .into(),
             );
+        }
+        if self.threads > MAX_THREADS {
+            return Err(format!(
+                "gateway.threads must be at most {MAX_THREADS} (0: one per core)"
+            ));
         }
         if self.retries > 5 {
             return Err("gateway.retries must be at most 5".into());
