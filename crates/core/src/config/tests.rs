@@ -338,6 +338,7 @@ fn gateway_upstreams_and_limits_are_checked_by_key() {
             "gateway.breaker_error_rate",
         ),
         ("CONFAB_GATEWAY__IP_BURST", "0", "gateway.ip_burst"),
+        ("CONFAB_GATEWAY__THREADS", "257", "gateway.threads"),
         (
             "CONFAB_GATEWAY__CONNECT_TIMEOUT_MS",
             "0",
@@ -348,6 +349,14 @@ fn gateway_upstreams_and_limits_are_checked_by_key() {
         let text = Config::load(&env(&[(key, value)])).unwrap_err().to_string();
         assert!(text.contains(named), "{key}: {text}");
     }
+    let threads = |value: &str| {
+        Config::load(&env(&[("CONFAB_GATEWAY__THREADS", value)]))
+            .unwrap()
+            .gateway
+            .serving_threads()
+    };
+    assert_eq!(threads("3"), 3);
+    assert!(threads("0") >= 1, "0 is one per core");
 }
 
 #[test]

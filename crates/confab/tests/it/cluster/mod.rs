@@ -340,6 +340,17 @@ impl Cluster {
         lines
     }
 
+    /// The names of a running node's threads (`/proc/PID/task/*/comm`).
+    pub(crate) fn threads(&self, name: &str) -> Vec<String> {
+        let process = self.nodes[name].process.as_ref().expect("running");
+        let pid = process.child.id().expect("not reaped");
+        std::fs::read_dir(format!("/proc/{pid}/task"))
+            .unwrap()
+            .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("comm")).ok())
+            .map(|comm| comm.trim().to_owned())
+            .collect()
+    }
+
     /// Kills a node with SIGKILL.
     pub(crate) async fn kill(&mut self, name: &str) {
         let process = self.nodes.get_mut(name).unwrap().process.take();
