@@ -10,6 +10,7 @@ use std::net::SocketAddr;
 use std::pin::Pin;
 use std::time::Duration;
 
+use anyhow::Context;
 use axum::Router;
 use axum::serve::ListenerExt;
 use tokio::net::{TcpListener, TcpSocket};
@@ -201,7 +202,15 @@ impl Lanes {
         let addr = listener.local_addr()?;
         let mut sockets = vec![listener.into_std()?];
         for _ in 1..routers.len() {
-            sockets.push(reuseport(addr)?.into_std()?);
+            let socket = reuseport(addr)
+                .and_then(|l| l.into_std())
+                .with_context(|| {
+                    format!(
+                        "cannot open another socket on {addr} for a serving thread (the first one \
+                     must be bound by `server::bind` with SO_REUSEPORT)"
+                    )
+                })?;
+            sockets.push(socket);
         }
         let released = CancellationToken::new();
         let mut lanes = Lanes {
